@@ -1,0 +1,56 @@
+//! One error type for everything the config language can reject, worded as nginx words it.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Where a directive stands: displays as `/abs/conf/nginx.conf:12`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub file: Arc<PathBuf>,
+    pub line: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfError {
+    #[error("unknown directive \"{name}\" in {at}")]
+    UnknownDirective { name: String, at: Location },
+    #[error("\"{name}\" directive is not allowed here in {at}")]
+    NotAllowedHere { name: String, at: Location },
+    #[error("invalid number of arguments in \"{name}\" directive in {at}")]
+    Arity { name: String, at: Location },
+    #[error("\"{name}\" directive is duplicate in {at}")]
+    Duplicate { name: String, at: Location },
+    #[error("directive \"{name}\" has no opening \"{{\" in {at}")]
+    NoOpeningBrace { name: String, at: Location },
+    #[error("directive \"{name}\" is not terminated by \";\" in {at}")]
+    NotTerminated { name: String, at: Location },
+    #[error("unexpected \"{token}\" in {at}")]
+    Unexpected { token: String, at: Location },
+    #[error("unexpected end of file, expecting {expecting} in {at}")]
+    UnexpectedEof { expecting: &'static str, at: Location },
+    #[error("open() \"{path}\" failed ({reason}){}", at.as_ref().map(|a| format!(" in {a}")).unwrap_or_default())]
+    Open { path: String, reason: String, at: Option<Location> },
+    /// A value the directive cannot take; `msg` is nginx's sentence for it.
+    #[error("{msg} in {at}")]
+    Invalid { msg: String, at: Location },
+}
+
+impl ConfError {
+    /// `open()` failure with errno text as nginx prints it: `(2: No such file or directory)`.
+    pub fn open(path: &std::path::Path, err: &std::io::Error, at: Option<Location>) -> Self {
+        let code = err.raw_os_error().unwrap_or(0);
+        let text = err.to_string();
+        // std appends " (os error N)"; nginx prints "N: text".
+        let text = text.split(" (os error").next().unwrap_or(&text).to_string();
+        ConfError::Open { path: path.display().to_string(), reason: format!("{code}: {text}"), at }
+    }
+}
+
+pub type Result<T, E = ConfError> = std::result::Result<T, E>;
