@@ -1,1 +1,31 @@
-pub fn x(){}
+//! oxiresty's HTTP core: HTTP/1.1 connections, nginx's phase engine, server and location
+//! selection, static files, error pages, the error and access logs. It knows nothing of Lua:
+//! modules above plug in through directives (`directives::HttpBuilder`) and phase handlers.
+
+pub mod body;
+pub mod config;
+pub mod conn;
+pub mod directives;
+pub mod engine;
+pub mod ext;
+pub mod find;
+pub mod h1;
+pub mod handlers;
+pub mod io;
+pub mod log;
+pub mod log_format;
+pub mod output;
+pub mod phase;
+pub mod request;
+pub mod static_file;
+pub mod status;
+pub mod template;
+pub mod time;
+pub mod variables;
+pub mod worker;
+
+/// `oxiresty/0.1.0`, as `Server:` and error pages show it.
+pub const SERVER_FULL: &str = concat!("oxiresty/", env!("CARGO_PKG_VERSION"));
+pub const SERVER_NAME: &str = "oxiresty";
+/// The version number alone ($nginx_version).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

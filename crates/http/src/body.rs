@@ -1,0 +1,192 @@
+//! Reading the request body: Content-Length or chunked, `Expect: 100-continue`, the
+//! `client_max_body_size` cap, and spooling to a temp file past `client_body_buffer_size`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::h1::Chunked;
+use crate::io::ReadError;
+use crate::log::Level;
+use crate::request::{Body, Framing, Request};
+
+static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// Where the body accumulates: memory first, a temp file once it outgrows the buffer.
+struct Sink {
+    mem: Vec<u8>,
+    file: Option<(TempFile, std::fs::File)>,
+    len: u64,
+}
+
+impl Sink {
+    fn push(&mut self, r: &Request, data: &[u8]) -> Result<(), u16> {
+        self.len += data.len() as u64;
+        if let Some((_, f)) = &mut self.file {
+            return f.write_all(data).map_err(|e| {
+                r.log(Level::Crit, &format!("write() to client body temp file failed ({e})"));
+                500
+            });
+        }
+        self.mem.extend_from_slice(data);
+        if self.mem.len() as u64 > r.loc.settings.client_body_buffer_size() {
+            let dir = r.http.prefix.join(r.loc.settings.client_body_temp_path().as_path());
+            let _ = std::fs::create_dir_all(&dir);
+            let seq = TEMP_SEQ.fetch_add(1, Ordering::Relaxed);
+            let path = dir.join(format!("{:010}", (std::process::id() as u64) << 20 | seq));
+            let mut f = std::fs::OpenOptions::new().create_new(true).read(true).write(true).open(&path).map_err(|e| {
+                r.log(Level::Crit, &format!("open() \"{}\" failed ({e})", path.display()));
+                500u16
+            })?;
+            r.log(Level::Warn, &format!("a client request body is buffered to a temporary file {}", path.display()));
+            f.write_all(&self.mem).map_err(|_| 500u16)?;
+            self.mem = Vec::new();
+            self.file = Some((TempFile(path), f));
+        }
+        Ok(())
+    }
+}
+
+impl Request {
+    /// Reads the whole body (once). On failure returns the status to finish with.
+    pub async fn read_body(&mut self) -> Result<(), u16> {
+        if !matches!(self.body, Body::Unread) {
+            return Ok(());
+        }
+        if self.framing == Framing::None {
+            self.body = Body::Memory(Vec::new());
+            return Ok(());
+        }
+        let mut sink = Sink { mem: Vec::new(), file: None, len: 0 };
+        self.pull_body(|r, data| sink.push(r, data)).await?;
+        self.body = match sink.file {
+            Some((tf, _)) => Body::File(tf, sink.len),
+            None => Body::Memory(sink.mem),
+        };
+        Ok(())
+    }
+
+    /// Reads and drops the body so the connection can carry the next request.
+    pub async fn discard_body(&mut self) -> Result<(), u16> {
+        if !matches!(self.body, Body::Unread) {
+            return Ok(());
+        }
+        if self.framing == Framing::None {
+            self.body = Body::Discarded;
+            return Ok(());
+        }
+        // a client that waits for 100-continue sends nothing: no need to read
+        if self.expect_continue {
+            self.body = Body::Discarded;
+            self.keepalive = false;
+            return Ok(());
+        }
+        self.pull_body(|_, _| Ok(())).await?;
+        self.body = Body::Discarded;
+        Ok(())
+    }
+
+    /// Drives the framing, handing each piece of body to `take`.
+    async fn pull_body(&mut self, mut take: impl FnMut(&Request, &[u8]) -> Result<(), u16>) -> Result<(), u16> {
+        let max = self.loc.settings.client_max_body_size();
+        if let Framing::Length(n) = self.framing
+            && max != 0
+            && n > max
+        {
+            self.keepalive = false;
+            self.log(Level::Error, &format!("client intended to send too large body: {n} bytes"));
+            return Err(413);
+        }
+        if self.expect_continue {
+            self.expect_continue = false;
+            if self.version >= (1, 1) {
+                let t = Duration::from_millis(self.loc.settings.send_timeout_ms());
+                if self.io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n", t).await.is_err() {
+                    self.keepalive = false;
+                    return Err(400);
+                }
+            }
+        }
+        let timeout = Duration::from_millis(self.loc.settings.client_body_timeout_ms());
+        let mut chunked = Chunked::default();
+        let mut left = match self.framing {
+            Framing::Length(n) => n,
+            _ => u64::MAX,
+        };
+        let mut decoded = Vec::new();
+        let mut total: u64 = 0;
+        loop {
+            let pending = self.io.pending();
+            if !pending.is_empty() {
+                match self.framing {
+                    Framing::Length(_) => {
+                        let n = (pending.len() as u64).min(left) as usize;
+                        let piece = pending[..n].to_vec();
+                        self.io.consume(n);
+                        left -= n as u64;
+                        self.request_length += n as u64;
+                        take(self, &piece)?;
+                    }
+                    _ => {
+                        decoded.clear();
+                        let pending = pending.to_vec();
+                        let used = chunked.decode(&pending, &mut decoded).map_err(|e| {
+                            self.keepalive = false;
+                            self.log(Level::Info, e.reason);
+                            400u16
+                        })?;
+                        self.io.consume(used);
+                        self.request_length += used as u64;
+                        total += decoded.len() as u64;
+                        if max != 0 && total > max {
+                            self.keepalive = false;
+                            self.log(Level::Error, &format!("client intended to send too large chunked body: {total} bytes"));
+                            return Err(413);
+                        }
+                        take(self, &decoded)?;
+                    }
+                }
+            }
+            let done = match self.framing {
+                Framing::Length(_) => left == 0,
+                _ => chunked.done,
+            };
+            if done {
+                return Ok(());
+            }
+            let want = if left == u64::MAX { 16384 } else { left.min(65536) as usize };
+            match self.io.fill(want, timeout).await {
+                Ok(_) => {}
+                Err(ReadError::Timeout) => {
+                    self.keepalive = false;
+                    self.log(Level::Info, "client timed out (110: Connection timed out) while reading client request body");
+                    return Err(408);
+                }
+                Err(_) => {
+                    self.keepalive = false;
+                    self.log(Level::Info, "client prematurely closed connection while reading client request body");
+                    return Err(400);
+                }
+            }
+        }
+    }
+
+    /// The body as bytes, if it is in memory.
+    pub fn body_bytes(&self) -> Option<&[u8]> {
+        match &self.body {
+            Body::Memory(b) => Some(b),
+            _ => None,
+        }
+    }
+}
+
+/// A spooled request body; the file goes when the request does.
+#[derive(Debug)]
+pub struct TempFile(pub PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}

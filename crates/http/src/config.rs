@@ -1,0 +1,235 @@
+//! The typed http configuration: what the `http { }` block builds, level by level
+//! (http → server → location), with nginx's inheritance of location-level settings.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::ext::Extensions;
+use crate::log_format::{AccessLog, LogFormat};
+use crate::phase::PhaseTable;
+use crate::template::Template;
+
+/// Declares the inheritable location-level settings once: the struct of `Option`s, the
+/// merge from the parent level, and getters that fall back to nginx's defaults.
+macro_rules! loc_settings {
+    ($( $(#[$m:meta])* $name:ident : $ty:ty = $default:expr ),* $(,)?) => {
+        #[derive(Clone, Default)]
+        pub struct Settings { $( $(#[$m])* pub $name: Option<$ty>, )* }
+        impl Settings {
+            pub fn merge(&mut self, parent: &Settings) {
+                $( if self.$name.is_none() { self.$name = parent.$name.clone(); } )*
+            }
+            $( pub fn $name(&self) -> $ty { self.$name.clone().unwrap_or_else(|| $default) } )*
+        }
+    };
+}
+
+loc_settings! {
+    root: Arc<str> = Arc::from("html"),
+    index: Arc<[String]> = Arc::from(vec!["index.html".to_string()]),
+    default_type: Arc<str> = Arc::from("text/plain"),
+    types: Arc<HashMap<String, String>> = Arc::new(HashMap::new()),
+    keepalive_timeout_ms: u64 = 75_000,
+    keepalive_header_sec: Option<u64> = None,
+    keepalive_requests: u64 = 1000,
+    client_max_body_size: u64 = 1 << 20,
+    client_body_timeout_ms: u64 = 60_000,
+    client_body_buffer_size: u64 = 16 << 10,
+    client_body_temp_path: Arc<PathBuf> = Arc::new(PathBuf::from("client_body_temp")),
+    send_timeout_ms: u64 = 60_000,
+    server_tokens: bool = true,
+    etag: bool = true,
+    log_not_found: bool = true,
+    sendfile: bool = false,
+    tcp_nodelay: bool = true,
+    lingering_close: LingeringClose = LingeringClose::On,
+    lingering_time_ms: u64 = 30_000,
+    lingering_timeout_ms: u64 = 5_000,
+    access_log: Arc<[AccessLog]> = Arc::from(Vec::new()),
+    error_pages: Arc<[ErrorPage]> = Arc::from(Vec::new()),
+    add_headers: Arc<[AddHeader]> = Arc::from(Vec::new()),
+    underscores_in_headers: bool = false,
+    ignore_invalid_headers: bool = true,
+    msie_padding: bool = true,
+    max_ranges: Option<u64> = None,
+    if_modified_since: IfModifiedSince = IfModifiedSince::Exact,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LingeringClose {
+    Off,
+    On,
+    Always,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IfModifiedSince {
+    Off,
+    Exact,
+    Before,
+}
+
+/// `error_page 404 500 [=code] uri;`
+#[derive(Clone, Debug)]
+pub struct ErrorPage {
+    pub codes: Vec<u16>,
+    /// `=code`: answer with this status; `=` alone: the status of the page's own response.
+    pub overwrite: Overwrite,
+    pub target: Template,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Overwrite {
+    Keep,
+    To(u16),
+    FromTarget,
+}
+
+/// `add_header name value [always];`
+#[derive(Clone, Debug)]
+pub struct AddHeader {
+    pub name: String,
+    pub value: Template,
+    pub always: bool,
+}
+
+/// `return code [text|URL];` or `return URL;`
+#[derive(Clone, Debug)]
+pub struct Return {
+    pub code: u16,
+    pub text: Option<Template>,
+}
+
+/// `try_files file ... uri|=code;`
+#[derive(Clone, Debug)]
+pub struct TryFiles {
+    pub files: Vec<Template>,
+    pub fallback: Template,
+}
+
+/// How a location matches a URI.
+#[derive(Clone, Debug)]
+pub enum Match {
+    Exact(String),
+    /// `^~ prefix`: a prefix that, when longest, stops the regex search.
+    PrefixNoRegex(String),
+    Prefix(String),
+    Regex { source: String, caseless: bool, re: Arc<pcre2::bytes::Regex> },
+    Named(String),
+}
+
+/// One `location` block, its settings merged with its ancestors'.
+pub struct Location {
+    pub matcher: Match,
+    pub settings: Settings,
+    pub ext: Extensions,
+    pub internal: bool,
+    pub alias: Option<Arc<str>>,
+    pub ret: Option<Return>,
+    pub try_files: Option<TryFiles>,
+    pub nested: Vec<Arc<Location>>,
+    pub phases: PhaseTable,
+}
+
+impl Location {
+    /// The location as written, for logs: `= /x`, `~ re`, `@name`, `/prefix`.
+    pub fn describe(&self) -> String {
+        match &self.matcher {
+            Match::Exact(s) => format!("= {s}"),
+            Match::PrefixNoRegex(s) => format!("^~ {s}"),
+            Match::Prefix(s) => s.clone(),
+            Match::Regex { source, caseless, .. } => format!("{} {source}", if *caseless { "~*" } else { "~" }),
+            Match::Named(n) => n.clone(),
+        }
+    }
+}
+
+/// `listen` address of a server.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ListenAddr {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ListenAddr::Tcp(a) => write!(f, "{a}"),
+            ListenAddr::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Listen {
+    pub addr: ListenAddr,
+    pub default_server: bool,
+    pub reuseport: bool,
+    pub backlog: i32,
+}
+
+#[derive(Clone, Debug)]
+pub enum ServerName {
+    Exact(String),
+    /// `*.example.com`: matches `a.example.com`, `a.b.example.com` (stored: `.example.com`).
+    WildStart(String),
+    /// `www.example.*` (stored: `www.example.`).
+    WildEnd(String),
+    /// `.example.com`: the name itself and every subdomain (stored: `example.com`).
+    Dot(String),
+    Regex(String, Arc<pcre2::bytes::Regex>),
+}
+
+/// Server-level settings that are not inherited by locations.
+#[derive(Clone)]
+pub struct ServerSettings {
+    pub client_header_timeout_ms: u64,
+    pub client_header_buffer_size: usize,
+    pub large_header_buffers: (usize, usize),
+    pub merge_slashes: bool,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            client_header_timeout_ms: 60_000,
+            client_header_buffer_size: 1024,
+            large_header_buffers: (4, 8192),
+            merge_slashes: true,
+        }
+    }
+}
+
+pub struct Server {
+    pub listens: Vec<Listen>,
+    pub names: Vec<ServerName>,
+    pub settings: ServerSettings,
+    /// The server's own level (for requests that match no location).
+    pub loc: Arc<Location>,
+    pub locations: Vec<Arc<Location>>,
+    pub named: HashMap<String, Arc<Location>>,
+    /// `return` at server level runs in the server-rewrite phase.
+    pub ret: Option<Return>,
+    pub server_rewrite: PhaseTable,
+}
+
+impl Server {
+    /// The first name, as nginx reports `server:` in error-log lines.
+    pub fn primary_name(&self) -> &str {
+        match self.names.first() {
+            Some(ServerName::Exact(n)) => n,
+            Some(ServerName::WildStart(n)) | Some(ServerName::WildEnd(n)) | Some(ServerName::Dot(n)) => n,
+            Some(ServerName::Regex(s, _)) => s,
+            None => "",
+        }
+    }
+}
+
+/// The whole http block, ready to serve.
+pub struct HttpConf {
+    pub servers: Vec<Arc<Server>>,
+    pub log_formats: HashMap<String, Arc<LogFormat>>,
+    pub prefix: PathBuf,
+}

@@ -1,0 +1,722 @@
+//! The http module's directives and the builder they fill: http → server → location drafts,
+//! merged and compiled into `HttpConf` at the end (nginx's create/merge conf).
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use conf::registry::{HTTP, LIF, LOC, SIF, SRV};
+use conf::{Args, Cmd, ConfError, Directive, Registry, Result, set_once, value};
+
+use crate::config::*;
+use crate::ext::Extensions;
+use crate::handlers::{AddHeaders, ReturnHandler, TryFilesHandler};
+use crate::log_format::{AccessLog, Escape, LogFormat};
+use crate::phase::PhaseTable;
+use crate::template::Template;
+
+/// A location (or the http / server level) while the config is read.
+#[derive(Default)]
+pub struct LocDraft {
+    pub matcher: Option<Match>,
+    pub settings: Settings,
+    pub ext: Extensions,
+    pub internal: bool,
+    pub alias: Option<Arc<str>>,
+    pub ret: Option<Return>,
+    pub try_files: Option<TryFiles>,
+    pub nested: Vec<LocDraft>,
+    pub at: Option<conf::Location>,
+}
+
+#[derive(Default)]
+struct ServerDraft {
+    listens: Vec<Listen>,
+    names: Vec<ServerName>,
+    settings: ServerSettings,
+}
+
+/// Installs a module's phase handlers for one (merged) location.
+pub type Installer = fn(&LocDraft, &mut PhaseTable) -> Result<()>;
+
+pub struct HttpBuilder {
+    pub prefix: PathBuf,
+    log_formats: HashMap<String, Arc<LogFormat>>,
+    /// Level drafts from http (index 0) down to the current block.
+    stack: Vec<LocDraft>,
+    server: Option<ServerDraft>,
+    servers: Vec<(ServerDraft, LocDraft)>,
+    installers: Vec<Installer>,
+    /// Variables used in templates, checked once everything (incl. `set`) is known.
+    used_vars: Vec<(String, conf::Location)>,
+    pub declared_vars: Vec<String>,
+    running_as_root: bool,
+}
+
+impl HttpBuilder {
+    pub fn new(prefix: &Path) -> HttpBuilder {
+        let mut log_formats = HashMap::new();
+        log_formats.insert("combined".to_string(), Arc::new(LogFormat::combined()));
+        HttpBuilder {
+            prefix: prefix.to_path_buf(),
+            log_formats,
+            stack: vec![LocDraft::default()],
+            server: None,
+            servers: Vec::new(),
+            installers: vec![install_core],
+            used_vars: Vec::new(),
+            declared_vars: Vec::new(),
+            // SAFETY: geteuid has no preconditions.
+            running_as_root: unsafe { libc::geteuid() } == 0,
+        }
+    }
+
+    /// The settings of the block being read (http, server or location).
+    pub fn loc(&mut self) -> &mut LocDraft {
+        self.stack.last_mut().expect("http level is always there")
+    }
+
+    /// Registers a module's phase installer (Lua adds its handlers this way).
+    pub fn add_installer(&mut self, f: Installer) {
+        self.installers.push(f);
+    }
+
+    /// Compiles `v` as a template, remembering its variables for the final check.
+    pub fn template(&mut self, cmd: &Cmd, v: &str) -> Result<Template> {
+        let t = Template::parse(v).map_err(|e| cmd.error(e.0))?;
+        for name in t.variables() {
+            self.used_vars.push((name.to_string(), cmd.at.clone()));
+        }
+        Ok(t)
+    }
+
+    /// Merges levels, checks variables, builds handler tables.
+    pub fn finish(mut self) -> Result<HttpConf> {
+        for (name, at) in &self.used_vars {
+            if !crate::variables::is_known(name) && !self.declared_vars.iter().any(|d| d == name) {
+                return Err(ConfError::Invalid { msg: format!("unknown \"{name}\" variable"), at: at.clone() });
+            }
+        }
+        let http = self.stack.pop().expect("http level");
+        let mut servers = Vec::new();
+        for (sd, mut level) in std::mem::take(&mut self.servers) {
+            level.settings.merge(&http.settings);
+            level.ext.merge(&http.ext);
+            let mut named = HashMap::new();
+            let mut locations = Vec::new();
+            for child in std::mem::take(&mut level.nested) {
+                let l = self.compile(child, &level)?;
+                if let Match::Named(n) = &l.matcher {
+                    named.insert(n.clone(), l);
+                } else {
+                    locations.push(l);
+                }
+            }
+            let mut server_rewrite = PhaseTable::default();
+            if let Some(ret) = level.ret.take() {
+                server_rewrite.rewrite.push(Arc::new(ReturnHandler(ret.clone())));
+            }
+            let ret = None;
+            let loc = self.compile(LocDraft { matcher: Some(Match::Prefix(String::new())), ..level }, &LocDraft::default())?;
+            let mut listens = sd.listens.clone();
+            if listens.is_empty() {
+                let port = if self.running_as_root { 80 } else { 8000 };
+                listens.push(Listen {
+                    addr: ListenAddr::Tcp(SocketAddr::from(([0, 0, 0, 0], port))),
+                    default_server: false,
+                    reuseport: false,
+                    backlog: 511,
+                });
+            }
+            let names = if sd.names.is_empty() { vec![ServerName::Exact(String::new())] } else { sd.names };
+            servers.push(Arc::new(Server { listens, names, settings: sd.settings, loc, locations, named, ret, server_rewrite }));
+        }
+        Ok(HttpConf { servers, log_formats: self.log_formats, prefix: self.prefix })
+    }
+
+    fn compile(&self, mut d: LocDraft, parent: &LocDraft) -> Result<Arc<Location>> {
+        d.settings.merge(&parent.settings);
+        d.ext.merge(&parent.ext);
+        if d.settings.access_log.is_none() {
+            let default = AccessLog { path: self.prefix.join("logs/access.log"), format: self.log_formats["combined"].clone() };
+            d.settings.access_log = Some(Arc::from(vec![default]));
+        }
+        let mut phases = PhaseTable::default();
+        for inst in &self.installers {
+            inst(&d, &mut phases)?;
+        }
+        let mut nested = Vec::new();
+        for child in std::mem::take(&mut d.nested) {
+            nested.push(self.compile(child, &d)?);
+        }
+        Ok(Arc::new(Location {
+            matcher: d.matcher.unwrap_or(Match::Prefix(String::new())),
+            settings: d.settings,
+            ext: d.ext,
+            internal: d.internal,
+            alias: d.alias,
+            ret: d.ret,
+            try_files: d.try_files,
+            nested,
+            phases,
+        }))
+    }
+}
+
+/// The http core's own handlers for a location.
+fn install_core(d: &LocDraft, t: &mut PhaseTable) -> Result<()> {
+    if let Some(ret) = &d.ret {
+        t.rewrite.push(Arc::new(ReturnHandler(ret.clone())));
+    }
+    if let Some(tf) = &d.try_files {
+        t.precontent.push(Arc::new(TryFilesHandler(tf.clone())));
+    }
+    let add = d.settings.add_headers();
+    if !add.is_empty() {
+        t.header_filters.push(Arc::new(AddHeaders(add)));
+    }
+    Ok(())
+}
+
+// ---- block directives ----
+
+fn server(b: &mut HttpBuilder, cmd: &Cmd, reg: &Registry<HttpBuilder>) -> Result<()> {
+    b.server = Some(ServerDraft::default());
+    b.stack.push(LocDraft { at: Some(cmd.at.clone()), ..Default::default() });
+    reg.run(b, SRV, cmd.children())?;
+    let level = b.stack.pop().expect("pushed above");
+    let sd = b.server.take().expect("set above");
+    b.servers.push((sd, level));
+    Ok(())
+}
+
+fn location(b: &mut HttpBuilder, cmd: &Cmd, reg: &Registry<HttpBuilder>) -> Result<()> {
+    let (modifier, pattern) = match cmd.args.len() {
+        2 => (cmd.arg(0), cmd.arg(1)),
+        _ => {
+            let a = cmd.arg(0);
+            match a {
+                _ if a.starts_with("^~") && a.len() > 2 => ("^~", &a[2..]),
+                _ if a.starts_with("~*") && a.len() > 2 => ("~*", &a[2..]),
+                _ if a.starts_with('=') && a.len() > 1 => ("=", &a[1..]),
+                _ if a.starts_with('~') && a.len() > 1 => ("~", &a[1..]),
+                _ => ("", a),
+            }
+        }
+    };
+    let parent_is_named = matches!(b.loc().matcher, Some(Match::Named(_)));
+    let parent_exact = matches!(b.loc().matcher, Some(Match::Exact(_)));
+    if parent_is_named {
+        return Err(cmd.error(format!("location \"{pattern}\" cannot be inside the named location")));
+    }
+    if parent_exact {
+        return Err(cmd.error(format!("location \"{pattern}\" cannot be inside the exact location")));
+    }
+    let regex = |caseless: bool| -> Result<Match> {
+        let re = pcre2::bytes::RegexBuilder::new()
+            .caseless(caseless)
+            .jit_if_available(true)
+            .build(pattern)
+            .map_err(|e| cmd.error(format!("pcre2_compile() failed: {e} in \"{pattern}\"")))?;
+        Ok(Match::Regex { source: pattern.to_string(), caseless, re: Arc::new(re) })
+    };
+    let matcher = match modifier {
+        "=" => Match::Exact(pattern.to_string()),
+        "^~" => Match::PrefixNoRegex(pattern.to_string()),
+        "~" => regex(false)?,
+        "~*" => regex(true)?,
+        "" if pattern.starts_with('@') => {
+            if b.stack.len() != 2 {
+                return Err(cmd.error(format!("named location \"{pattern}\" can be on the server level only")));
+            }
+            Match::Named(pattern.to_string())
+        }
+        "" => Match::Prefix(pattern.to_string()),
+        m => return Err(cmd.error(format!("invalid location modifier \"{m}\""))),
+    };
+    let depth = b.stack.len();
+    if let Some(Match::Prefix(parent) | Match::PrefixNoRegex(parent)) = &b.loc().matcher
+        && depth > 2
+        && let Match::Prefix(p) | Match::PrefixNoRegex(p) | Match::Exact(p) = &matcher
+        && !p.starts_with(parent.as_str())
+    {
+        return Err(cmd.error(format!("location \"{p}\" is outside location \"{parent}\"")));
+    }
+    b.stack.push(LocDraft { matcher: Some(matcher), at: Some(cmd.at.clone()), ..Default::default() });
+    reg.run(b, LOC, cmd.children())?;
+    let done = b.stack.pop().expect("pushed above");
+    b.loc().nested.push(done);
+    Ok(())
+}
+
+fn types(b: &mut HttpBuilder, cmd: &Cmd, _reg: &Registry<HttpBuilder>) -> Result<()> {
+    let mut map: HashMap<String, String> = HashMap::new();
+    for line in cmd.children() {
+        if line.block.is_some() {
+            return Err(ConfError::NotTerminated { name: line.name.clone(), at: line.at.clone() });
+        }
+        for ext in line.values() {
+            map.insert(ext.to_ascii_lowercase(), line.name.clone());
+        }
+    }
+    set_once(&mut b.loc().settings.types, Arc::new(map), cmd)
+}
+
+// ---- server-level ----
+
+fn listen(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let spec = cmd.arg(0);
+    let addr = if let Some(p) = spec.strip_prefix("unix:") {
+        ListenAddr::Unix(PathBuf::from(p))
+    } else if spec.bytes().all(|c| c.is_ascii_digit()) {
+        let port: u16 = spec.parse().map_err(|_| cmd.error(format!("invalid port in \"{spec}\" of the \"listen\" directive")))?;
+        ListenAddr::Tcp(SocketAddr::from(([0, 0, 0, 0], port)))
+    } else {
+        let with_port = if spec.starts_with('[') && !spec.contains("]:") {
+            format!("{spec}:80")
+        } else if !spec.starts_with('[') && !spec.contains(':') {
+            format!("{spec}:80")
+        } else {
+            spec.to_string()
+        };
+        let with_port = with_port.replacen('*', "0.0.0.0", 1);
+        let a = with_port
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut it| it.next())
+            .ok_or_else(|| cmd.error(format!("host not found in \"{spec}\" of the \"listen\" directive")))?;
+        ListenAddr::Tcp(a)
+    };
+    let mut l = Listen { addr, default_server: false, reuseport: false, backlog: 511 };
+    for opt in cmd.values().skip(1) {
+        match opt {
+            "default_server" | "default" => l.default_server = true,
+            "reuseport" => l.reuseport = true,
+            _ if opt.starts_with("backlog=") => {
+                l.backlog = opt[8..].parse().map_err(|_| cmd.error(format!("invalid backlog \"{}\"", &opt[8..])))?;
+            }
+            // accepted for compatibility; see docs/compat.md
+            "http2" | "ssl" | "proxy_protocol" | "deferred" | "bind" | "ipv6only=on" | "ipv6only=off" | "so_keepalive=on"
+            | "so_keepalive=off" => {
+                if opt == "ssl" || opt == "http2" || opt == "proxy_protocol" {
+                    return Err(cmd.error(format!("the \"{opt}\" parameter of \"listen\" is not supported yet")));
+                }
+            }
+            _ if opt.starts_with("rcvbuf=") || opt.starts_with("sndbuf=") || opt.starts_with("fastopen=") => {}
+            _ => return Err(cmd.error(format!("invalid parameter \"{opt}\""))),
+        }
+    }
+    let sd = b.server.as_mut().expect("listen is SRV-only");
+    sd.listens.push(l);
+    Ok(())
+}
+
+fn server_name(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let mut names = Vec::new();
+    for n in cmd.values() {
+        let name = if let Some(re) = n.strip_prefix('~') {
+            let r = pcre2::bytes::RegexBuilder::new()
+                .caseless(true)
+                .build(re)
+                .map_err(|e| cmd.error(format!("pcre2_compile() failed: {e} in \"{re}\"")))?;
+            ServerName::Regex(n.to_string(), Arc::new(r))
+        } else if let Some(rest) = n.strip_prefix("*.") {
+            ServerName::WildStart(format!(".{}", rest.to_ascii_lowercase()))
+        } else if let Some(rest) = n.strip_suffix(".*") {
+            ServerName::WildEnd(format!("{}.", rest.to_ascii_lowercase()))
+        } else if let Some(rest) = n.strip_prefix('.') {
+            ServerName::Dot(rest.to_ascii_lowercase())
+        } else if n.contains('*') {
+            return Err(cmd.error(format!("invalid server name or wildcard \"{n}\"")));
+        } else {
+            ServerName::Exact(n.to_ascii_lowercase())
+        };
+        names.push(name);
+    }
+    b.server.as_mut().expect("server_name is SRV-only").names.extend(names);
+    Ok(())
+}
+
+fn srv_settings(b: &mut HttpBuilder) -> Option<&mut ServerSettings> {
+    b.server.as_mut().map(|s| &mut s.settings)
+}
+
+fn client_header_timeout(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let v = value::msec(cmd, cmd.arg(0))?;
+    if let Some(s) = srv_settings(b) {
+        s.client_header_timeout_ms = v;
+    }
+    Ok(())
+}
+
+fn client_header_buffer_size(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let v = value::size(cmd, cmd.arg(0))? as usize;
+    if let Some(s) = srv_settings(b) {
+        s.client_header_buffer_size = v;
+    }
+    Ok(())
+}
+
+fn large_client_header_buffers(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let n = value::number(cmd, cmd.arg(0))? as usize;
+    let size = value::size(cmd, cmd.arg(1))? as usize;
+    if n == 0 || size == 0 {
+        return Err(cmd.error(format!("invalid value \"{}\"", cmd.arg(0))));
+    }
+    if let Some(s) = srv_settings(b) {
+        s.large_header_buffers = (n, size);
+    }
+    Ok(())
+}
+
+fn merge_slashes(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let v = value::flag(cmd, cmd.arg(0))?;
+    if let Some(s) = srv_settings(b) {
+        s.merge_slashes = v;
+    }
+    Ok(())
+}
+
+// ---- location-level settings ----
+
+macro_rules! flag_setting {
+    ($fn:ident, $field:ident) => {
+        fn $fn(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+            let v = value::flag(cmd, cmd.arg(0))?;
+            set_once(&mut b.loc().settings.$field, v, cmd)
+        }
+    };
+}
+macro_rules! msec_setting {
+    ($fn:ident, $field:ident) => {
+        fn $fn(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+            let v = value::msec(cmd, cmd.arg(0))?;
+            set_once(&mut b.loc().settings.$field, v, cmd)
+        }
+    };
+}
+macro_rules! size_setting {
+    ($fn:ident, $field:ident) => {
+        fn $fn(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+            let v = value::size(cmd, cmd.arg(0))?;
+            set_once(&mut b.loc().settings.$field, v, cmd)
+        }
+    };
+}
+
+flag_setting!(server_tokens, server_tokens);
+flag_setting!(etag, etag);
+flag_setting!(log_not_found, log_not_found);
+flag_setting!(sendfile, sendfile);
+flag_setting!(tcp_nodelay, tcp_nodelay);
+flag_setting!(underscores_in_headers, underscores_in_headers);
+flag_setting!(ignore_invalid_headers, ignore_invalid_headers);
+flag_setting!(msie_padding, msie_padding);
+msec_setting!(client_body_timeout, client_body_timeout_ms);
+msec_setting!(send_timeout, send_timeout_ms);
+msec_setting!(lingering_time, lingering_time_ms);
+msec_setting!(lingering_timeout, lingering_timeout_ms);
+size_setting!(client_max_body_size, client_max_body_size);
+size_setting!(client_body_buffer_size, client_body_buffer_size);
+
+fn keepalive_timeout(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let v = value::msec(cmd, cmd.arg(0))?;
+    let header = if cmd.args.len() == 2 { Some(value::sec(cmd, cmd.arg(1))?) } else { None };
+    set_once(&mut b.loc().settings.keepalive_timeout_ms, v, cmd)?;
+    b.loc().settings.keepalive_header_sec = Some(header);
+    Ok(())
+}
+
+fn keepalive_requests(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let v = value::number(cmd, cmd.arg(0))?;
+    set_once(&mut b.loc().settings.keepalive_requests, v, cmd)
+}
+
+fn max_ranges(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let v = value::number(cmd, cmd.arg(0))?;
+    set_once(&mut b.loc().settings.max_ranges, Some(v), cmd)
+}
+
+fn lingering_close(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let v = match cmd.arg(0) {
+        "on" => LingeringClose::On,
+        "off" => LingeringClose::Off,
+        "always" => LingeringClose::Always,
+        v => return Err(cmd.invalid_value(v, "it must be \"off\", \"on\" or \"always\"")),
+    };
+    set_once(&mut b.loc().settings.lingering_close, v, cmd)
+}
+
+fn if_modified_since(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let v = match cmd.arg(0) {
+        "off" => IfModifiedSince::Off,
+        "exact" => IfModifiedSince::Exact,
+        "before" => IfModifiedSince::Before,
+        v => return Err(cmd.invalid_value(v, "it must be \"off\", \"exact\" or \"before\"")),
+    };
+    set_once(&mut b.loc().settings.if_modified_since, v, cmd)
+}
+
+fn client_body_temp_path(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    for level in cmd.values().skip(1) {
+        value::number(cmd, level)?;
+    }
+    set_once(&mut b.loc().settings.client_body_temp_path, Arc::new(PathBuf::from(cmd.arg(0))), cmd)
+}
+
+fn root(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    if b.loc().alias.is_some() {
+        return Err(cmd.error("\"root\" directive is duplicate, \"alias\" directive was specified earlier"));
+    }
+    set_once(&mut b.loc().settings.root, Arc::from(cmd.arg(0)), cmd)
+}
+
+fn alias(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    if b.loc().settings.root.is_some() {
+        return Err(cmd.error("\"alias\" directive is duplicate, \"root\" directive was specified earlier"));
+    }
+    if matches!(b.loc().matcher, Some(Match::Named(_))) {
+        return Err(cmd.error(format!("\"alias\" directive cannot be used inside the named location")));
+    }
+    set_once(&mut b.loc().alias, Arc::from(cmd.arg(0)), cmd)
+}
+
+fn index(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    for v in cmd.values() {
+        if v.is_empty() {
+            return Err(cmd.error("index \"\" in \"index\" directive is invalid"));
+        }
+    }
+    let list: Vec<String> = cmd.values().map(str::to_string).collect();
+    set_once(&mut b.loc().settings.index, Arc::from(list), cmd)
+}
+
+fn default_type(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    set_once(&mut b.loc().settings.default_type, Arc::from(cmd.arg(0)), cmd)
+}
+
+fn internal(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    if b.loc().internal {
+        return Err(cmd.duplicate());
+    }
+    b.loc().internal = true;
+    Ok(())
+}
+
+fn parse_code(cmd: &Cmd, v: &str) -> Result<u16> {
+    match v.parse::<u16>() {
+        Ok(c) if c <= 999 => Ok(c),
+        _ => Err(cmd.error(format!("invalid return code \"{v}\""))),
+    }
+}
+
+fn return_(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let first = cmd.arg(0);
+    let ret = if cmd.args.len() == 1 && !first.bytes().all(|c| c.is_ascii_digit()) {
+        if !(first.starts_with("http://") || first.starts_with("https://") || first.starts_with("$scheme")) {
+            return Err(cmd.error(format!("invalid return code \"{first}\"")));
+        }
+        Return { code: 302, text: Some(b.template(cmd, first)?) }
+    } else {
+        let code = parse_code(cmd, first)?;
+        let text = if cmd.args.len() == 2 { Some(b.template(cmd, cmd.arg(1))?) } else { None };
+        Return { code, text }
+    };
+    // the first `return` wins at run time; nginx accepts several
+    if b.loc().ret.is_none() {
+        b.loc().ret = Some(ret);
+    }
+    Ok(())
+}
+
+fn try_files(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    if b.loc().try_files.is_some() {
+        return Err(cmd.duplicate());
+    }
+    let mut all: Vec<Template> = Vec::new();
+    for v in cmd.values() {
+        all.push(b.template(cmd, v)?);
+    }
+    let fallback = all.pop().expect("arity >= 2");
+    if let Some(code) = fallback.source().strip_prefix('=') {
+        parse_code(cmd, code)?;
+    }
+    b.loc().try_files = Some(TryFiles { files: all, fallback });
+    Ok(())
+}
+
+fn error_page(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let words: Vec<&str> = cmd.values().collect();
+    let target = b.template(cmd, words[words.len() - 1])?;
+    let mut overwrite = Overwrite::Keep;
+    let mut codes = Vec::new();
+    for w in &words[..words.len() - 1] {
+        if let Some(o) = w.strip_prefix('=') {
+            overwrite = if o.is_empty() { Overwrite::FromTarget } else { Overwrite::To(parse_code(cmd, o)?) };
+            continue;
+        }
+        let c: u16 = w.parse().map_err(|_| cmd.error(format!("invalid value \"{w}\"")))?;
+        if !(300..=599).contains(&c) || c == 499 {
+            return Err(cmd.error(format!("value \"{w}\" must be between 300 and 599")));
+        }
+        codes.push(c);
+    }
+    if codes.is_empty() {
+        return Err(ConfError::Arity { name: cmd.name.clone(), at: cmd.at.clone() });
+    }
+    let mut list = b.loc().settings.error_pages.as_deref().map(<[ErrorPage]>::to_vec).unwrap_or_default();
+    list.push(ErrorPage { codes, overwrite, target });
+    b.loc().settings.error_pages = Some(Arc::from(list));
+    Ok(())
+}
+
+fn add_header(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let always = match cmd.args.get(2).map(|a| a.value.as_str()) {
+        None => false,
+        Some("always") => true,
+        Some(v) => return Err(cmd.error(format!("invalid parameter \"{v}\""))),
+    };
+    let value = b.template(cmd, cmd.arg(1))?;
+    let mut list = b.loc().settings.add_headers.as_deref().map(<[AddHeader]>::to_vec).unwrap_or_default();
+    list.push(AddHeader { name: cmd.arg(0).to_string(), value, always });
+    b.loc().settings.add_headers = Some(Arc::from(list));
+    Ok(())
+}
+
+fn log_format(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let name = cmd.arg(0).to_string();
+    if b.log_formats.contains_key(&name) {
+        return Err(cmd.error(format!("duplicate \"log_format\" name \"{name}\"")));
+    }
+    let mut rest: Vec<&str> = cmd.values().skip(1).collect();
+    let mut escape = Escape::Default;
+    if let Some(e) = rest.first().and_then(|f| f.strip_prefix("escape=")) {
+        escape = match e {
+            "default" => Escape::Default,
+            "json" => Escape::Json,
+            "none" => Escape::None,
+            _ => return Err(cmd.error(format!("unknown log format escaping \"{e}\""))),
+        };
+        rest.remove(0);
+    }
+    if rest.is_empty() {
+        return Err(ConfError::Arity { name: cmd.name.clone(), at: cmd.at.clone() });
+    }
+    let template = b.template(cmd, &rest.concat())?;
+    b.log_formats.insert(name.clone(), Arc::new(LogFormat { name, escape, template }));
+    Ok(())
+}
+
+fn access_log(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let mut list = b.loc().settings.access_log.as_deref().map(<[AccessLog]>::to_vec).unwrap_or_default();
+    if cmd.arg(0) == "off" {
+        if cmd.args.len() > 1 {
+            return Err(ConfError::Arity { name: cmd.name.clone(), at: cmd.at.clone() });
+        }
+        b.loc().settings.access_log = Some(Arc::from(Vec::new()));
+        return Ok(());
+    }
+    let fmt_name = cmd.args.get(1).map(|a| a.value.as_str()).unwrap_or("combined");
+    let format = b
+        .log_formats
+        .get(fmt_name)
+        .cloned()
+        .ok_or_else(|| cmd.error(format!("unknown log format \"{fmt_name}\"")))?;
+    for opt in cmd.values().skip(2) {
+        if !(opt.starts_with("buffer=") || opt.starts_with("flush=") || opt.starts_with("gzip") || opt.starts_with("if=")) {
+            return Err(cmd.error(format!("invalid parameter \"{opt}\"")));
+        }
+    }
+    let path = b.prefix.join(cmd.arg(0));
+    list.push(AccessLog { path, format });
+    b.loc().settings.access_log = Some(Arc::from(list));
+    Ok(())
+}
+
+/// `error_log` inside http/server/location: validated; the main-level log is the one used.
+fn error_log_nested(_b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    if let Some(l) = cmd.args.get(1)
+        && crate::log::Level::parse(&l.value).is_none()
+    {
+        return Err(cmd.error(format!("invalid log level \"{}\"", l.value)));
+    }
+    Ok(())
+}
+
+/// Directives nginx has that change nothing here; accepted so configs load (docs/compat.md).
+fn no_op(_b: &mut HttpBuilder, _cmd: &Cmd) -> Result<()> {
+    Ok(())
+}
+
+const ANY_LOC: conf::Ctx = HTTP | SRV | LOC;
+
+pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
+    Directive::block("server", HTTP, Args::Block(0, 0), server),
+    Directive::block("location", SRV | LOC, Args::Block(1, 2), location),
+    Directive::block("types", ANY_LOC, Args::Block(0, 0), types),
+    Directive::value("listen", SRV, Args::AtLeast(1), listen),
+    Directive::value("server_name", SRV, Args::AtLeast(1), server_name),
+    Directive::value("client_header_timeout", HTTP | SRV, Args::Exactly(1), client_header_timeout),
+    Directive::value("client_header_buffer_size", HTTP | SRV, Args::Exactly(1), client_header_buffer_size),
+    Directive::value("large_client_header_buffers", HTTP | SRV, Args::Exactly(2), large_client_header_buffers),
+    Directive::value("merge_slashes", HTTP | SRV, Args::Flag, merge_slashes),
+    Directive::value("underscores_in_headers", HTTP | SRV, Args::Flag, underscores_in_headers),
+    Directive::value("ignore_invalid_headers", HTTP | SRV, Args::Flag, ignore_invalid_headers),
+    Directive::value("root", ANY_LOC | LIF, Args::Exactly(1), root),
+    Directive::value("alias", LOC, Args::Exactly(1), alias),
+    Directive::value("index", ANY_LOC, Args::AtLeast(1), index),
+    Directive::value("default_type", ANY_LOC, Args::Exactly(1), default_type),
+    Directive::value("internal", LOC, Args::Exactly(0), internal),
+    Directive::value("return", SRV | LOC | SIF | LIF, Args::Range(1, 2), return_),
+    Directive::value("try_files", SRV | LOC, Args::AtLeast(2), try_files),
+    Directive::value("error_page", ANY_LOC | LIF, Args::AtLeast(2), error_page),
+    Directive::value("add_header", ANY_LOC | LIF, Args::Range(2, 3), add_header),
+    Directive::value("log_format", HTTP, Args::AtLeast(2), log_format),
+    Directive::value("access_log", ANY_LOC | LIF, Args::AtLeast(1), access_log),
+    Directive::value("error_log", ANY_LOC, Args::AtLeast(1), error_log_nested),
+    Directive::value("server_tokens", ANY_LOC, Args::Flag, server_tokens),
+    Directive::value("etag", ANY_LOC, Args::Flag, etag),
+    Directive::value("log_not_found", ANY_LOC, Args::Flag, log_not_found),
+    Directive::value("sendfile", ANY_LOC | LIF, Args::Flag, sendfile),
+    Directive::value("tcp_nodelay", ANY_LOC, Args::Flag, tcp_nodelay),
+    Directive::value("msie_padding", ANY_LOC, Args::Flag, msie_padding),
+    Directive::value("keepalive_timeout", ANY_LOC, Args::Range(1, 2), keepalive_timeout),
+    Directive::value("keepalive_requests", ANY_LOC, Args::Exactly(1), keepalive_requests),
+    Directive::value("client_max_body_size", ANY_LOC, Args::Exactly(1), client_max_body_size),
+    Directive::value("client_body_timeout", ANY_LOC, Args::Exactly(1), client_body_timeout),
+    Directive::value("client_body_buffer_size", ANY_LOC, Args::Exactly(1), client_body_buffer_size),
+    Directive::value("client_body_temp_path", ANY_LOC, Args::Range(1, 4), client_body_temp_path),
+    Directive::value("send_timeout", ANY_LOC, Args::Exactly(1), send_timeout),
+    Directive::value("lingering_close", ANY_LOC, Args::Exactly(1), lingering_close),
+    Directive::value("lingering_time", ANY_LOC, Args::Exactly(1), lingering_time),
+    Directive::value("lingering_timeout", ANY_LOC, Args::Exactly(1), lingering_timeout),
+    Directive::value("if_modified_since", ANY_LOC, Args::Exactly(1), if_modified_since),
+    Directive::value("max_ranges", ANY_LOC, Args::Exactly(1), max_ranges),
+    Directive::value("tcp_nopush", ANY_LOC, Args::Flag, no_op),
+    Directive::value("reset_timedout_connection", ANY_LOC, Args::Flag, no_op),
+    Directive::value("proxy_temp_path", ANY_LOC, Args::Range(1, 4), no_op),
+    Directive::value("fastcgi_temp_path", ANY_LOC, Args::Range(1, 4), no_op),
+    Directive::value("scgi_temp_path", ANY_LOC, Args::Range(1, 4), no_op),
+    Directive::value("uwsgi_temp_path", ANY_LOC, Args::Range(1, 4), no_op),
+    Directive::value("server_names_hash_bucket_size", HTTP, Args::Exactly(1), no_op),
+    Directive::value("server_names_hash_max_size", HTTP, Args::Exactly(1), no_op),
+    Directive::value("types_hash_bucket_size", ANY_LOC, Args::Exactly(1), no_op),
+    Directive::value("types_hash_max_size", ANY_LOC, Args::Exactly(1), no_op),
+    Directive::value("variables_hash_bucket_size", HTTP, Args::Exactly(1), no_op),
+    Directive::value("variables_hash_max_size", HTTP, Args::Exactly(1), no_op),
+];
+
+/// Reads an `http { }` block's children into a finished configuration.
+pub fn build(registry: &Registry<HttpBuilder>, prefix: &Path, cmds: &[Cmd]) -> Result<HttpConf> {
+    let mut b = HttpBuilder::new(prefix);
+    registry.run(&mut b, HTTP, cmds)?;
+    b.finish()
+}
+
+/// The http registry with the core's table (modules add theirs before use).
+pub fn registry() -> Registry<HttpBuilder> {
+    let mut r = Registry::default();
+    r.add(DIRECTIVES);
+    r
+}

@@ -1,0 +1,203 @@
+//! The phase engine: drives one request from server-rewrite to content, follows internal
+//! redirects and error pages, then runs the log phase.
+
+use crate::config::Overwrite;
+use crate::log::Level;
+use crate::phase::{self, Flow};
+use crate::request::Request;
+use crate::static_file::StaticHandler;
+
+/// nginx stops after this many internal redirects (NGX_HTTP_MAX_URI_CHANGES + 1).
+const MAX_REDIRECTS: u8 = 10;
+
+enum Start {
+    ServerRewrite,
+    Rewrite,
+}
+
+/// Runs the request to its end (the response is fully out, or the connection is broken).
+pub async fn run(r: &mut Request) {
+    let mut start = Start::ServerRewrite;
+    loop {
+        let flow = phases(r, start).await;
+        let next = match flow {
+            Flow::Finish(code) => finalize(r, code).await,
+            other => other,
+        };
+        match next {
+            Flow::Redirect(target) => {
+                if let Some(f) = redirect_limit(r, &target) {
+                    finalize_plain(r, f).await;
+                    break;
+                }
+                let (path, args) = match target.split_once('?') {
+                    Some((p, a)) => (p.to_string(), Some(a.to_string())),
+                    None => (target.clone(), None),
+                };
+                r.uri = path;
+                if let Some(a) = args {
+                    r.args = a;
+                }
+                r.internal = true;
+                start = Start::ServerRewrite;
+            }
+            Flow::Named(name) => {
+                if let Some(f) = redirect_limit(r, &name) {
+                    finalize_plain(r, f).await;
+                    break;
+                }
+                match r.server.named.get(&name).cloned() {
+                    Some(loc) => {
+                        r.loc = loc;
+                        r.internal = true;
+                        start = Start::Rewrite;
+                    }
+                    None => {
+                        r.log(Level::Error, &format!("could not find named location \"{name}\""));
+                        finalize_plain(r, 500).await;
+                        break;
+                    }
+                }
+            }
+            _ => break,
+        }
+    }
+    if !r.eof_sent && !r.write_failed {
+        r.send_body(&[], true).await;
+    }
+    r.flush().await;
+    let logs = r.loc.phases.log.clone();
+    for l in logs.iter() {
+        l.log(r);
+    }
+    crate::log_format::write(r);
+}
+
+fn redirect_limit(r: &mut Request, target: &str) -> Option<u16> {
+    r.redirects += 1;
+    if r.redirects > MAX_REDIRECTS {
+        r.log(Level::Error, &format!("rewrite or internal redirection cycle while internally redirecting to \"{target}\""));
+        return Some(500);
+    }
+    None
+}
+
+/// Runs the phases from `start` until a handler ends the request or content is done.
+async fn phases(r: &mut Request, start: Start) -> Flow {
+    if let Start::ServerRewrite = start {
+        let server = r.server.clone();
+        r.loc = server.loc.clone();
+        for h in &server.server_rewrite.rewrite {
+            match phase::run(h.as_ref(), r).await {
+                Flow::Next | Flow::PhaseDone => {}
+                other => return other,
+            }
+        }
+        // find-config
+        match crate::find::location(&server.locations, &r.uri) {
+            Some(l) => {
+                if l.internal && !r.internal {
+                    r.loc = l;
+                    return Flow::Finish(404);
+                }
+                r.loc = l;
+            }
+            None => r.loc = server.loc.clone(),
+        }
+    }
+    let loc = r.loc.clone();
+    let t = &loc.phases;
+    for list in [&t.rewrite, &t.access, &t.precontent] {
+        for h in list.iter() {
+            match phase::run(h.as_ref(), r).await {
+                Flow::Next => continue,
+                Flow::PhaseDone => break,
+                other => return other,
+            }
+        }
+    }
+    // try_files may have changed the URI without a redirect: serve it from here.
+    let flow = match &t.content {
+        Some(h) => phase::run(h.as_ref(), r).await,
+        None => phase::run(&StaticHandler, r).await,
+    };
+    match flow {
+        Flow::Next | Flow::PhaseDone => Flow::Done,
+        other => other,
+    }
+}
+
+/// Ends the request with `code`: through an `error_page` if one applies, else the built-in
+/// page. Returns the redirect to follow, or `Done`.
+async fn finalize(r: &mut Request, code: u16) -> Flow {
+    if code == 444 {
+        r.keepalive = false;
+        r.write_failed = true;
+        r.status = 444;
+        r.eof_sent = true;
+        return Flow::Done;
+    }
+    if code < 300 && code != 201 && code != 204 {
+        if !r.header_sent {
+            r.status = code;
+            r.headers_out.set("Content-Length", "0");
+        }
+        return Flow::Done;
+    }
+    if r.header_sent {
+        // nothing more can be said: close the connection after what was sent
+        r.keepalive = false;
+        return Flow::Done;
+    }
+    match error_page(r, code) {
+        Some(Flow::Finish(c)) => {
+            r.special_response(c).await;
+            return Flow::Done;
+        }
+        Some(next) => return next,
+        None => {}
+    }
+    r.special_response(code).await;
+    Flow::Done
+}
+
+async fn finalize_plain(r: &mut Request, code: u16) {
+    if !r.header_sent {
+        r.special_response(code).await;
+    } else {
+        r.keepalive = false;
+    }
+}
+
+fn error_page(r: &mut Request, code: u16) -> Option<Flow> {
+    if r.error_page_used {
+        return None;
+    }
+    let pages = r.loc.settings.error_pages();
+    let page = pages.iter().find(|p| p.codes.contains(&code))?;
+    r.error_page_used = true;
+    let target = page.target.render(r);
+    r.headers_out.list.clear();
+    r.err_status = match page.overwrite {
+        Overwrite::Keep => code,
+        Overwrite::To(c) => c,
+        Overwrite::FromTarget => 0,
+    };
+    if target.starts_with('@') {
+        return Some(Flow::Named(target));
+    }
+    if target.starts_with('/') {
+        if r.method != "HEAD" {
+            r.method = "GET".into();
+        }
+        return Some(Flow::Redirect(target));
+    }
+    // a URL: redirect the client
+    let status = match page.overwrite {
+        Overwrite::To(c @ (301 | 302 | 303 | 307 | 308)) => c,
+        _ => 302,
+    };
+    r.err_status = 0;
+    r.headers_out.set("Location", target);
+    Some(Flow::Finish(status))
+}

@@ -1,0 +1,78 @@
+//! Typed per-location settings of modules built above `http` (Lua and later ones), stored by
+//! type so that `http` needs to know nothing about them, and inherited block to block.
+
+use std::any::{Any, TypeId};
+
+/// A module's settings at one level (http, server, location).
+pub trait ExtConf: Any {
+    /// Fills what this level left unset from its parent's settings of the same type.
+    fn merge(&mut self, parent: &Self)
+    where
+        Self: Sized;
+    fn clone_box(&self) -> Box<dyn ErasedExt>;
+}
+
+/// Object-safe face of `ExtConf`.
+pub trait ErasedExt: Any {
+    fn merge_erased(&mut self, parent: &dyn ErasedExt);
+    fn clone_erased(&self) -> Box<dyn ErasedExt>;
+    fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+impl<T: ExtConf + Clone> ErasedExt for T {
+    fn merge_erased(&mut self, parent: &dyn ErasedExt) {
+        if let Some(p) = parent.as_any().downcast_ref::<T>() {
+            self.merge(p);
+        }
+    }
+    fn clone_erased(&self) -> Box<dyn ErasedExt> {
+        Box::new(self.clone())
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+#[derive(Default)]
+pub struct Extensions {
+    items: Vec<(TypeId, Box<dyn ErasedExt>)>,
+}
+
+impl Clone for Extensions {
+    fn clone(&self) -> Self {
+        Extensions { items: self.items.iter().map(|(t, b)| (*t, b.clone_erased())).collect() }
+    }
+}
+
+impl Extensions {
+    pub fn get<T: ExtConf + Clone>(&self) -> Option<&T> {
+        let id = TypeId::of::<T>();
+        self.items.iter().find(|(t, _)| *t == id).and_then(|(_, b)| b.as_any().downcast_ref())
+    }
+
+    pub fn get_or_default<T: ExtConf + Clone + Default>(&mut self) -> &mut T {
+        let id = TypeId::of::<T>();
+        let pos = match self.items.iter().position(|(t, _)| *t == id) {
+            Some(p) => p,
+            None => {
+                self.items.push((id, Box::new(T::default())));
+                self.items.len() - 1
+            }
+        };
+        self.items[pos].1.as_any_mut().downcast_mut().expect("type id matches")
+    }
+
+    /// Inherits from the parent level: types set here merge, types absent here are copied.
+    pub fn merge(&mut self, parent: &Extensions) {
+        for (id, p) in &parent.items {
+            match self.items.iter_mut().find(|(t, _)| t == id) {
+                Some((_, mine)) => mine.merge_erased(p.as_ref()),
+                None => self.items.push((*id, p.clone_erased())),
+            }
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! Picking the server by Host and the location by URI, with nginx's precedence.
+
+use std::sync::Arc;
+
+use crate::config::{Location, Match, Server, ServerName};
+
+/// Finds the location for `uri` among `locs` (nginx's ngx_http_core_find_location):
+/// an exact match wins at once; else the longest prefix is remembered (and its nested
+/// locations searched); a `^~` longest prefix skips regexes; else the first matching regex
+/// wins; else the longest prefix.
+pub fn location(locs: &[Arc<Location>], uri: &str) -> Option<Arc<Location>> {
+    find(locs, uri).map(|(l, _)| l)
+}
+
+/// Returns the location and whether the match is final (exact or regex) for the caller.
+fn find(locs: &[Arc<Location>], uri: &str) -> Option<(Arc<Location>, bool)> {
+    let mut best: Option<&Arc<Location>> = None;
+    let mut best_len = 0;
+    for l in locs {
+        match &l.matcher {
+            Match::Exact(s) if s == uri => return Some((l.clone(), true)),
+            Match::Prefix(s) | Match::PrefixNoRegex(s) if uri.starts_with(s.as_str()) && (best.is_none() || s.len() > best_len) => {
+                best = Some(l);
+                best_len = s.len();
+            }
+            _ => {}
+        }
+    }
+    let mut candidate = best.map(|b| (b.clone(), false));
+    if let Some(b) = best {
+        if !b.nested.is_empty()
+            && let Some((n, fin)) = find(&b.nested, uri)
+        {
+            if fin {
+                return Some((n, true));
+            }
+            candidate = Some((n, false));
+        }
+        if matches!(b.matcher, Match::PrefixNoRegex(_)) {
+            return candidate;
+        }
+    }
+    for l in locs {
+        if let Match::Regex { re, .. } = &l.matcher
+            && re.is_match(uri.as_bytes()).unwrap_or(false)
+        {
+            if !l.nested.is_empty()
+                && let Some((n, _)) = find(&l.nested, uri)
+            {
+                return Some((n, true));
+            }
+            return Some((l.clone(), true));
+        }
+    }
+    candidate
+}
+
+/// Picks the server for `host` among those on one listen address: exact name, then the
+/// longest leading wildcard, then the longest trailing wildcard, then the first regex,
+/// else the default server.
+pub fn server<'a>(servers: &'a [Arc<Server>], default: usize, host: Option<&str>) -> &'a Arc<Server> {
+    let fallback = &servers[default.min(servers.len() - 1)];
+    let Some(host) = host else { return fallback };
+    let mut wild_start: Option<(&Arc<Server>, usize)> = None;
+    let mut wild_end: Option<(&Arc<Server>, usize)> = None;
+    for s in servers {
+        for n in &s.names {
+            match n {
+                ServerName::Exact(e) if e.eq_ignore_ascii_case(host) => return s,
+                ServerName::WildStart(suffix) if host.len() > suffix.len() && ends_with_ci(host, suffix) => {
+                    if wild_start.is_none_or(|(_, l)| suffix.len() > l) {
+                        wild_start = Some((s, suffix.len()));
+                    }
+                }
+                ServerName::Dot(d) => {
+                    let hit = host.eq_ignore_ascii_case(d)
+                        || (host.len() > d.len() + 1 && ends_with_ci(host, d) && host.as_bytes()[host.len() - d.len() - 1] == b'.');
+                    if hit && wild_start.is_none_or(|(_, l)| d.len() + 1 > l) {
+                        wild_start = Some((s, d.len() + 1));
+                    }
+                }
+                ServerName::WildEnd(prefix) if host.len() > prefix.len() && host[..prefix.len()].eq_ignore_ascii_case(prefix) => {
+                    if wild_end.is_none_or(|(_, l)| prefix.len() > l) {
+                        wild_end = Some((s, prefix.len()));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    if let Some((s, _)) = wild_start.or(wild_end) {
+        return s;
+    }
+    for s in servers {
+        for n in &s.names {
+            if let ServerName::Regex(_, re) = n
+                && re.is_match(host.as_bytes()).unwrap_or(false)
+            {
+                return s;
+            }
+        }
+    }
+    fallback
+}
+
+fn ends_with_ci(s: &str, suffix: &str) -> bool {
+    s.len() >= suffix.len() && s.is_char_boundary(s.len() - suffix.len()) && s[s.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+    use crate::ext::Extensions;
+    use crate::phase::PhaseTable;
+
+    fn loc(m: Match, nested: Vec<Arc<Location>>) -> Arc<Location> {
+        Arc::new(Location {
+            matcher: m,
+            settings: Settings::default(),
+            ext: Extensions::default(),
+            internal: false,
+            alias: None,
+            ret: None,
+            try_files: None,
+            nested,
+            phases: PhaseTable::default(),
+        })
+    }
+
+    fn re(s: &str, caseless: bool) -> Match {
+        let re = pcre2::bytes::RegexBuilder::new().caseless(caseless).build(s).unwrap();
+        Match::Regex { source: s.into(), caseless, re: Arc::new(re) }
+    }
+
+    fn name(l: Option<Arc<Location>>) -> String {
+        l.map(|l| l.describe()).unwrap_or_default()
+    }
+
+    #[test]
+    fn nginx_precedence() {
+        let locs = vec![
+            loc(Match::Exact("/".into()), vec![]),
+            loc(Match::Prefix("/".into()), vec![]),
+            loc(Match::Prefix("/documents/".into()), vec![]),
+            loc(Match::PrefixNoRegex("/images/".into()), vec![]),
+            loc(re(r"\.(gif|jpg|jpeg)$", true), vec![]),
+        ];
+        assert_eq!(name(location(&locs, "/")), "= /");
+        assert_eq!(name(location(&locs, "/index.html")), "/");
+        assert_eq!(name(location(&locs, "/documents/document.html")), "/documents/");
+        assert_eq!(name(location(&locs, "/images/1.gif")), "^~ /images/");
+        assert_eq!(name(location(&locs, "/documents/1.JPG")), "~* \\.(gif|jpg|jpeg)$");
+    }
+
+    #[test]
+    fn nested_locations() {
+        let inner = vec![loc(Match::Prefix("/a/b".into()), vec![]), loc(re(r"\.php$", false), vec![])];
+        let locs = vec![loc(Match::Prefix("/a".into()), inner), loc(re(r"^/a/x", false), vec![])];
+        assert_eq!(name(location(&locs, "/a/b/c")), "/a/b");
+        assert_eq!(name(location(&locs, "/a/b/c.php")), "~ \\.php$");
+        assert_eq!(name(location(&locs, "/a/x")), "~ ^/a/x");
+        assert_eq!(name(location(&locs, "/z")), "");
+    }
+}

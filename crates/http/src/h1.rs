@@ -1,0 +1,404 @@
+//! HTTP/1.x request-head parsing and checks: httparse reads the bytes, we apply nginx's
+//! limits and its refusals of ambiguous (smuggling-shaped) input.
+
+use crate::request::Framing;
+
+#[derive(Debug)]
+pub struct Head {
+    pub method: String,
+    pub target: String,
+    pub version: (u8, u8),
+    pub headers: Vec<(String, String)>,
+    /// Length of the request line without CRLF.
+    pub line_len: usize,
+}
+
+/// Why a head was refused: the status to answer with and the error-log reason.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    pub reason: &'static str,
+}
+
+fn refuse(status: u16, reason: &'static str) -> Refusal {
+    Refusal { status, reason }
+}
+
+pub struct Limits {
+    pub large_buf: usize,
+    pub large_num: usize,
+}
+
+/// Parses a complete head from `buf`. `Ok(None)`: need more bytes (and they may come).
+pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, Refusal> {
+    // nginx skips empty lines before a request line.
+    let mut skip = 0;
+    while skip + 1 < buf.len() && (buf[skip] == b'\r' || buf[skip] == b'\n') {
+        skip += 1;
+    }
+    let buf_all = buf;
+    let buf = &buf[skip..];
+    let line_end = buf.iter().position(|&c| c == b'\n');
+    match line_end {
+        None if buf.len() > limits.large_buf => return Err(refuse(414, "client sent too long URI")),
+        Some(n) if n > limits.large_buf => return Err(refuse(414, "client sent too long URI")),
+        _ => {}
+    }
+    let mut storage = [httparse::EMPTY_HEADER; 100];
+    let mut big;
+    let mut req = httparse::Request::new(&mut storage);
+    let mut status = req.parse(buf);
+    if let Err(httparse::Error::TooManyHeaders) = status {
+        big = vec![httparse::EMPTY_HEADER; 4096];
+        req = httparse::Request::new(&mut big);
+        status = req.parse(buf);
+    }
+    let n = match status {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => {
+            if buf_all.len() >= limits.large_buf * limits.large_num {
+                return Err(refuse(494, "client sent too large request"));
+            }
+            if let Some(start) = line_end {
+                // a header line that can never fit one large buffer
+                let longest = buf[start + 1..].split(|&c| c == b'\n').map(|l| l.len()).max().unwrap_or(0);
+                if longest > limits.large_buf {
+                    return Err(refuse(494, "client sent too long header line"));
+                }
+            }
+            return Ok(None);
+        }
+        Err(httparse::Error::Version) => return Err(refuse(400, "client sent invalid request")),
+        Err(httparse::Error::HeaderName) | Err(httparse::Error::HeaderValue) => {
+            return Err(refuse(400, "client sent invalid header line"));
+        }
+        Err(_) => return Err(refuse(400, "client sent invalid request")),
+    };
+    let line_len = line_end.map(|e| if e > 0 && buf[e - 1] == b'\r' { e - 1 } else { e }).unwrap_or(0);
+    let mut headers = Vec::with_capacity(req.headers.len());
+    for h in req.headers.iter() {
+        if h.value.len() + h.name.len() > limits.large_buf {
+            return Err(refuse(494, "client sent too long header line"));
+        }
+        headers.push((h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()));
+    }
+    let head = Head {
+        method: req.method.unwrap_or("").to_string(),
+        target: req.path.unwrap_or("").to_string(),
+        version: (1, req.version.unwrap_or(1)),
+        headers,
+        line_len,
+    };
+    Ok(Some((head, n + skip)))
+}
+
+/// Works out how the body is framed, refusing what nginx refuses.
+pub fn body_framing(headers: &[(String, String)], version: (u8, u8)) -> Result<Framing, Refusal> {
+    let mut length: Option<u64> = None;
+    let mut te: Option<&str> = None;
+    for (n, v) in headers {
+        if n.eq_ignore_ascii_case("content-length") {
+            if length.is_some() {
+                return Err(refuse(400, "client sent duplicate header line: \"Content-Length\""));
+            }
+            let v = v.trim();
+            if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(refuse(400, "client sent invalid \"Content-Length\" header"));
+            }
+            length = Some(v.parse().map_err(|_| refuse(400, "client sent invalid \"Content-Length\" header"))?);
+        } else if n.eq_ignore_ascii_case("transfer-encoding") {
+            if te.is_some() {
+                return Err(refuse(400, "client sent duplicate header line: \"Transfer-Encoding\""));
+            }
+            te = Some(v.trim());
+        }
+    }
+    match (te, length) {
+        (Some(_), Some(_)) => Err(refuse(400, "client sent \"Content-Length\" and \"Transfer-Encoding\" headers at the same time")),
+        (Some(t), None) if t.eq_ignore_ascii_case("chunked") => {
+            if version < (1, 1) {
+                return Err(refuse(400, "client sent \"Transfer-Encoding: chunked\" in HTTP/1.0 request"));
+            }
+            Ok(Framing::Chunked)
+        }
+        (Some(_), None) => Err(refuse(501, "client sent unknown \"Transfer-Encoding\"")),
+        (None, Some(n)) => Ok(Framing::Length(n)),
+        (None, None) => Ok(Framing::None),
+    }
+}
+
+/// Splits a request target into (decoded normalised path, args). `None` means 400.
+pub fn parse_target(target: &str, merge_slashes: bool) -> Option<(String, String, Option<String>)> {
+    let (mut rest, mut host) = (target, None);
+    if !target.starts_with('/') {
+        // absolute-form: scheme://host[:port]/path
+        let after = target.strip_prefix("http://").or_else(|| target.strip_prefix("https://"))?;
+        let slash = after.find(['/', '?']).unwrap_or(after.len());
+        host = Some(after[..slash].to_string());
+        rest = &after[slash..];
+        if rest.is_empty() {
+            rest = "/";
+        }
+        if !rest.starts_with('/') {
+            return None;
+        }
+    }
+    let (path, args) = match rest.find('?') {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => (rest, ""),
+    };
+    let decoded = percent_decode(path.as_bytes())?;
+    let norm = normalize(&decoded, merge_slashes)?;
+    Some((String::from_utf8_lossy(&norm).into_owned(), args.to_string(), host))
+}
+
+fn hex(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+pub fn percent_decode(s: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b'%' {
+            let (a, b) = (hex(*s.get(i + 1)?)?, hex(*s.get(i + 2)?)?);
+            let c = a << 4 | b;
+            if c == 0 {
+                return None;
+            }
+            out.push(c);
+            i += 3;
+        } else {
+            out.push(s[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+/// Resolves `.` and `..` segments (a `..` above the root is an error) and merges slashes.
+fn normalize(p: &[u8], merge_slashes: bool) -> Option<Vec<u8>> {
+    let mut segs: Vec<&[u8]> = Vec::new();
+    let trailing = p.ends_with(b"/") || p.ends_with(b"/.") || p.ends_with(b"/..");
+    for seg in p.split(|&c| c == b'/').skip(1) {
+        match seg {
+            b"." => {}
+            b".." => {
+                segs.pop()?;
+            }
+            b"" if merge_slashes => {}
+            s => segs.push(s),
+        }
+    }
+    let mut out = Vec::with_capacity(p.len());
+    for s in &segs {
+        out.push(b'/');
+        out.extend_from_slice(s);
+    }
+    if out.is_empty() || (trailing && !out.ends_with(b"/")) {
+        out.push(b'/');
+    }
+    Some(out)
+}
+
+/// Validates a Host value and returns it lowercased without the port (nginx's validate_host).
+pub fn validate_host(h: &str) -> Option<String> {
+    let h = h.trim_end_matches('.');
+    let mut host = h;
+    if let Some(stripped) = h.strip_prefix('[') {
+        let end = stripped.find(']')?;
+        host = &h[..end + 2];
+    } else if let Some(i) = h.rfind(':') {
+        host = &h[..i];
+    }
+    if host.is_empty() || host.contains(['/', '\\', '\0']) || host.starts_with('.') || host.contains("..") {
+        return None;
+    }
+    Some(host.trim_end_matches('.').to_ascii_lowercase())
+}
+
+/// Decodes chunked framing incrementally.
+#[derive(Debug, Default)]
+pub struct Chunked {
+    state: ChunkState,
+    remaining: u64,
+    pub done: bool,
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+enum ChunkState {
+    #[default]
+    Size,
+    Data,
+    DataCrlf,
+    Trailer,
+}
+
+impl Chunked {
+    /// Consumes what it can from `input`, appending body bytes to `out`.
+    /// Returns bytes consumed; `Err` for malformed framing (400).
+    pub fn decode(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize, Refusal> {
+        let bad = || refuse(400, "client sent invalid chunked body");
+        let mut i = 0;
+        while i < input.len() && !self.done {
+            match self.state {
+                ChunkState::Size => {
+                    let Some(nl) = input[i..].iter().position(|&c| c == b'\n') else {
+                        if input.len() - i > 4096 {
+                            return Err(bad());
+                        }
+                        return Ok(i);
+                    };
+                    let line = &input[i..i + nl];
+                    let line = line.strip_suffix(b"\r").unwrap_or(line);
+                    let size_part = line.split(|&c| c == b';').next().unwrap_or(b"");
+                    let size_part = trim_ws(size_part);
+                    if size_part.is_empty() || size_part.len() > 16 {
+                        return Err(bad());
+                    }
+                    let mut n: u64 = 0;
+                    for &c in size_part {
+                        n = n.checked_mul(16).ok_or_else(bad)? + hex(c).ok_or_else(bad)? as u64;
+                    }
+                    if n > i64::MAX as u64 {
+                        return Err(bad());
+                    }
+                    i += nl + 1;
+                    self.remaining = n;
+                    self.state = if n == 0 { ChunkState::Trailer } else { ChunkState::Data };
+                }
+                ChunkState::Data => {
+                    let take = ((input.len() - i) as u64).min(self.remaining) as usize;
+                    out.extend_from_slice(&input[i..i + take]);
+                    i += take;
+                    self.remaining -= take as u64;
+                    if self.remaining == 0 {
+                        self.state = ChunkState::DataCrlf;
+                    }
+                }
+                ChunkState::DataCrlf => {
+                    let rest = &input[i..];
+                    if rest.starts_with(b"\r\n") {
+                        i += 2;
+                    } else if rest.starts_with(b"\n") {
+                        i += 1;
+                    } else if rest == b"\r" {
+                        return Ok(i);
+                    } else {
+                        return Err(bad());
+                    }
+                    self.state = ChunkState::Size;
+                }
+                ChunkState::Trailer => {
+                    let Some(nl) = input[i..].iter().position(|&c| c == b'\n') else {
+                        if input.len() - i > 8192 {
+                            return Err(bad());
+                        }
+                        return Ok(i);
+                    };
+                    let line = &input[i..i + nl];
+                    i += nl + 1;
+                    if line.is_empty() || line == b"\r" {
+                        self.done = true;
+                    }
+                }
+            }
+        }
+        Ok(i)
+    }
+}
+
+fn trim_ws(s: &[u8]) -> &[u8] {
+    let start = s.iter().position(|c| !matches!(c, b' ' | b'\t')).unwrap_or(s.len());
+    let end = s.iter().rposition(|c| !matches!(c, b' ' | b'\t')).map(|e| e + 1).unwrap_or(start);
+    &s[start..end.max(start)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const L: Limits = Limits { large_buf: 8192, large_num: 4 };
+
+    #[test]
+    fn parses_a_head() {
+        let (h, n) = parse_head(b"GET /a?b=1 HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\r\nrest", &L).unwrap().unwrap();
+        assert_eq!((h.method.as_str(), h.target.as_str(), h.version), ("GET", "/a?b=1", (1, 1)));
+        assert_eq!(h.headers.len(), 2);
+        assert_eq!(n, 40);
+        assert_eq!(h.line_len, 19);
+        assert!(parse_head(b"GET / HTTP/1.1\r\nHost: x\r\n", &L).unwrap().is_none());
+    }
+
+    #[test]
+    fn refuses_bad_heads() {
+        assert_eq!(parse_head(b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", &L).unwrap_err().status, 400);
+        assert_eq!(parse_head(b"GET / HTTP/1.1\r\nA: b\r\n folded\r\n\r\n", &L).unwrap_err().status, 400);
+        let long = format!("GET /{} HTTP/1.1\r\n", "a".repeat(9000));
+        assert_eq!(parse_head(long.as_bytes(), &L).unwrap_err().status, 414);
+        let big = format!("GET / HTTP/1.1\r\nX: {}\r\n", "a".repeat(9000));
+        assert_eq!(parse_head(big.as_bytes(), &L).unwrap_err().status, 494);
+    }
+
+    #[test]
+    fn framing_rules() {
+        let h = |v: &[(&str, &str)]| v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>();
+        assert_eq!(body_framing(&h(&[("Content-Length", "5")]), (1, 1)), Ok(Framing::Length(5)));
+        assert_eq!(body_framing(&h(&[("Transfer-Encoding", "chunked")]), (1, 1)), Ok(Framing::Chunked));
+        assert_eq!(body_framing(&h(&[("Content-Length", "5"), ("content-length", "6")]), (1, 1)).unwrap_err().status, 400);
+        assert_eq!(body_framing(&h(&[("Content-Length", "5"), ("Transfer-Encoding", "chunked")]), (1, 1)).unwrap_err().status, 400);
+        assert_eq!(body_framing(&h(&[("Content-Length", "-1")]), (1, 1)).unwrap_err().status, 400);
+        assert_eq!(body_framing(&h(&[("Transfer-Encoding", "gzip")]), (1, 1)).unwrap_err().status, 501);
+    }
+
+    #[test]
+    fn targets_normalise() {
+        let p = |t| parse_target(t, true).map(|(p, a, _)| (p, a));
+        assert_eq!(p("/a/./b/../c?x=1"), Some(("/a/c".into(), "x=1".into())));
+        assert_eq!(p("//a///b/"), Some(("/a/b/".into(), "".into())));
+        assert_eq!(p("/%41%20b"), Some(("/A b".into(), "".into())));
+        assert_eq!(p("/a/.."), Some(("/".into(), "".into())));
+        assert_eq!(p("/../x"), None);
+        assert_eq!(p("/%zz"), None);
+        assert_eq!(p("x"), None);
+        assert_eq!(parse_target("http://h:1/p?q", true).map(|t| t.2), Some(Some("h:1".into())));
+    }
+
+    #[test]
+    fn hosts() {
+        assert_eq!(validate_host("Example.COM:8080"), Some("example.com".into()));
+        assert_eq!(validate_host("[::1]:80"), Some("[::1]".into()));
+        assert_eq!(validate_host("a/b"), None);
+        assert_eq!(validate_host("..x"), None);
+    }
+
+    #[test]
+    fn chunked_decoding() {
+        let mut c = Chunked::default();
+        let mut out = Vec::new();
+        let input = b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nTrailer: x\r\n\r\nNEXT";
+        let n = c.decode(input, &mut out).unwrap();
+        assert!(c.done);
+        assert_eq!(out, b"hello world");
+        assert_eq!(&input[n..], b"NEXT");
+        // byte by byte
+        let mut c = Chunked::default();
+        let mut out = Vec::new();
+        let mut pending = Vec::new();
+        for &b in &input[..input.len() - 4] {
+            pending.push(b);
+            let n = c.decode(&pending, &mut out).unwrap();
+            pending.drain(..n);
+        }
+        assert!(c.done);
+        assert_eq!(out, b"hello world");
+        assert!(Chunked::default().decode(b"zz\r\n", &mut out).is_err());
+        assert!(Chunked::default().decode(b"5\r\nhelloXX", &mut out).is_err());
+        assert!(Chunked::default().decode(b"fffffffffffffffff\r\n", &mut out).is_err());
+    }
+}

@@ -1,0 +1,94 @@
+//! The http core's own phase handlers: `return` (rewrite), `try_files` (precontent) and
+//! `add_header` (header filter).
+
+use crate::config::{AddHeader, Return, TryFiles};
+use crate::phase::{Flow, HeaderFilter, Handler, Step};
+use crate::request::Request;
+
+pub struct ReturnHandler(pub Return);
+
+impl Handler for ReturnHandler {
+    fn handle<'a>(&'a self, r: &'a mut Request) -> Step<'a> {
+        Step::Pending(Box::pin(do_return(&self.0, r)))
+    }
+}
+
+async fn do_return(ret: &Return, r: &mut Request) -> Flow {
+    let code = ret.code;
+    if code == 444 {
+        r.keepalive = false;
+        r.write_failed = true;
+        return Flow::Finish(444);
+    }
+    let text = ret.text.as_ref().map(|t| t.render(r));
+    if matches!(code, 301 | 302 | 303 | 307 | 308) {
+        if let Some(t) = text {
+            let loc = r.absolute_location(&t);
+            r.headers_out.set("Location", loc);
+        }
+        return Flow::Finish(code);
+    }
+    match text {
+        Some(body) => {
+            if r.discard_body().await.is_err() {
+                return Flow::Finish(400);
+            }
+            r.status = code;
+            let ct = r.loc.settings.default_type();
+            r.headers_out.set("Content-Type", ct.to_string());
+            r.respond(body.as_bytes()).await;
+            Flow::Done
+        }
+        None => Flow::Finish(code),
+    }
+}
+
+pub struct TryFilesHandler(pub TryFiles);
+
+impl Handler for TryFilesHandler {
+    fn handle<'a>(&'a self, r: &'a mut Request) -> Step<'a> {
+        for t in &self.0.files {
+            let uri = t.render(r);
+            let (dir_wanted, probe) = match uri.strip_suffix('/') {
+                Some(d) if !d.is_empty() => (true, d.to_string()),
+                _ => (false, uri.clone()),
+            };
+            let path = crate::static_file::map_uri(r, &probe);
+            let ok = match std::fs::metadata(&path) {
+                Ok(m) => m.is_dir() == dir_wanted,
+                Err(_) => false,
+            };
+            if ok {
+                if !dir_wanted {
+                    r.uri = uri;
+                }
+                return Step::Ready(Flow::PhaseDone);
+            }
+        }
+        let fallback = self.0.fallback.render(r);
+        if let Some(code) = fallback.strip_prefix('=') {
+            return Step::Ready(Flow::Finish(code.parse().unwrap_or(500)));
+        }
+        if fallback.starts_with('@') {
+            return Step::Ready(Flow::Named(fallback));
+        }
+        Step::Ready(Flow::Redirect(fallback))
+    }
+}
+
+pub struct AddHeaders(pub std::sync::Arc<[AddHeader]>);
+
+impl HeaderFilter for AddHeaders {
+    fn filter(&self, r: &mut Request) {
+        let ok_status = matches!(r.status, 200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308);
+        for h in self.0.iter() {
+            if !h.always && !ok_status {
+                continue;
+            }
+            let v = h.value.render(r);
+            if !v.is_empty() {
+                r.headers_out.add(&h.name, v);
+            }
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! Sending the response: the head (through the header filters), the body (through the body
+//! filters, framed with Content-Length or chunked), and nginx's special responses.
+
+use std::time::Duration;
+
+use crate::request::Request;
+use crate::status;
+
+/// Output is written to the socket once this much is buffered (or on flush / eof).
+const WRITE_THRESHOLD: usize = 16 * 1024;
+
+impl Request {
+    /// Builds the response head into the output buffer. Idempotent.
+    pub fn send_header(&mut self) {
+        if self.header_sent {
+            return;
+        }
+        self.header_sent = true;
+        if self.err_status != 0 {
+            self.status = self.err_status;
+        }
+        if self.status == 0 {
+            self.status = 200;
+        }
+        let filters = self.loc.phases.header_filters.clone();
+        for f in filters.iter() {
+            f.filter(self);
+        }
+        if self.is_head() || matches!(self.status, 204 | 304) || self.status < 200 {
+            self.header_only = true;
+        }
+        let status = status::wire_status(self.status);
+        let mut h = String::with_capacity(256);
+        h.push_str(&status::line(status));
+        let tokens = self.loc.settings.server_tokens();
+        if self.headers_out.get("server").is_none() {
+            h.push_str(if tokens { concat!("Server: ", "oxiresty/", env!("CARGO_PKG_VERSION"), "\r\n") } else { "Server: oxiresty\r\n" });
+        }
+        crate::time::with(|t| {
+            h.push_str("Date: ");
+            h.push_str(&t.http);
+            h.push_str("\r\n");
+        });
+        let has_length = self.headers_out.get("content-length").is_some();
+        if matches!(self.status, 204 | 304) {
+            self.headers_out.remove("content-length");
+            self.headers_out.remove("content-type");
+        }
+        for (n, v) in &self.headers_out.list {
+            if n.eq_ignore_ascii_case("connection") || n.eq_ignore_ascii_case("transfer-encoding") {
+                continue;
+            }
+            h.push_str(n);
+            h.push_str(": ");
+            h.push_str(v);
+            h.push_str("\r\n");
+        }
+        self.chunked = false;
+        if !has_length && !self.header_only && !matches!(self.status, 204 | 304) {
+            if self.version >= (1, 1) {
+                self.chunked = true;
+                h.push_str("Transfer-Encoding: chunked\r\n");
+            } else {
+                // HTTP/1.0 with no length: the end of the body is the end of the connection.
+                self.keepalive = false;
+            }
+        }
+        if self.keepalive && crate::worker::shutting_down() {
+            self.keepalive = false;
+        }
+        if self.keepalive {
+            h.push_str("Connection: keep-alive\r\n");
+            if let Some(t) = self.loc.settings.keepalive_header_sec() {
+                h.push_str(&format!("Keep-Alive: timeout={t}\r\n"));
+            }
+        } else {
+            h.push_str("Connection: close\r\n");
+        }
+        h.push_str("\r\n");
+        self.bytes_sent += h.len() as u64;
+        self.out.extend_from_slice(h.as_bytes());
+    }
+
+    /// Sends a body chunk through the body filters; `eof` ends the body.
+    pub async fn send_body(&mut self, data: &[u8], eof: bool) {
+        self.send_header();
+        if self.eof_sent {
+            return;
+        }
+        let mut chunk = data.to_vec();
+        let mut eof = eof;
+        let filters = self.loc.phases.body_filters.clone();
+        for f in filters.iter() {
+            f.filter(self, &mut chunk, &mut eof);
+        }
+        self.frame(&chunk, eof);
+        if eof || self.out.len() >= WRITE_THRESHOLD {
+            self.flush().await;
+        }
+    }
+
+    fn frame(&mut self, chunk: &[u8], eof: bool) {
+        if !self.header_only && !chunk.is_empty() {
+            self.body_bytes_sent += chunk.len() as u64;
+            self.bytes_sent += chunk.len() as u64;
+            if self.chunked {
+                self.out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+                self.out.extend_from_slice(chunk);
+                self.out.extend_from_slice(b"\r\n");
+            } else {
+                self.out.extend_from_slice(chunk);
+            }
+        }
+        if eof {
+            self.eof_sent = true;
+            if self.chunked && !self.header_only {
+                self.out.extend_from_slice(b"0\r\n\r\n");
+            }
+        }
+    }
+
+    /// Writes what is buffered to the client.
+    pub async fn flush(&mut self) {
+        if self.out.is_empty() {
+            return;
+        }
+        let out = std::mem::take(&mut self.out);
+        if self.write_failed {
+            return;
+        }
+        let timeout = Duration::from_millis(self.loc.settings.send_timeout_ms());
+        if let Err(e) = self.io.write_all(&out, timeout).await {
+            self.write_failed = true;
+            self.keepalive = false;
+            if e.kind() == std::io::ErrorKind::TimedOut {
+                self.log(crate::log::Level::Info, "client timed out (110: Connection timed out) while sending response to client");
+            } else {
+                self.log(crate::log::Level::Info, &format!("writev() failed ({e}) while sending response to client"));
+            }
+        }
+        let mut out = out;
+        out.clear();
+        if self.out.is_empty() && out.capacity() <= 64 * 1024 {
+            self.out = out;
+        }
+    }
+
+    /// Sends a complete response with this body (status and headers already set).
+    pub async fn respond(&mut self, body: &[u8]) {
+        if !self.header_sent {
+            self.headers_out.set("Content-Length", body.len().to_string());
+        }
+        self.send_body(body, true).await;
+    }
+
+    /// nginx's special response: the built-in page for `code` (error_page was handled before).
+    pub async fn special_response(&mut self, code: u16) {
+        if self.header_sent {
+            self.send_body(&[], true).await;
+            return;
+        }
+        if status::closes_connection(code) {
+            self.keepalive = false;
+        }
+        self.status = code;
+        let keep: Vec<_> = self
+            .headers_out
+            .list
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("location") && (300..400).contains(&code))
+            .cloned()
+            .collect();
+        self.headers_out.list = keep;
+        match status::page(code, self.loc.settings.server_tokens()) {
+            Some(page) if !matches!(code, 204 | 304) => {
+                self.headers_out.set("Content-Type", "text/html");
+                self.respond(page.as_bytes()).await;
+            }
+            _ => {
+                if !matches!(code, 204 | 304) {
+                    self.headers_out.set("Content-Length", "0");
+                }
+                self.send_body(&[], true).await;
+            }
+        }
+    }
+
+    /// The Content-Type for a path by its extension (`types {}`), else `default_type`.
+    pub fn content_type_for(&self, path: &str) -> String {
+        let s = &self.loc.settings;
+        let ext = path.rsplit('/').next().and_then(|f| f.rsplit_once('.')).map(|(_, e)| e.to_ascii_lowercase());
+        ext.and_then(|e| s.types().get(&e).cloned()).unwrap_or_else(|| s.default_type().to_string())
+    }
+
+    /// Sets Content-Type to `default_type` unless set.
+    pub fn set_default_content_type(&mut self) {
+        if self.headers_out.get("content-type").is_none() {
+            let t = self.loc.settings.default_type();
+            self.headers_out.set("Content-Type", t.to_string());
+        }
+    }
+
+    /// Makes a redirect target absolute as nginx does (absolute_redirect on).
+    pub fn absolute_location(&self, target: &str) -> String {
+        if !target.starts_with('/') {
+            return target.to_string();
+        }
+        let host = self.host_var();
+        let port = self.conn.local.map(|a| a.port()).unwrap_or(80);
+        if port == 80 { format!("http://{host}{target}") } else { format!("http://{host}:{port}{target}") }
+    }
+}

@@ -1,0 +1,86 @@
+//! The phase engine's vocabulary: nginx's phases, what a handler answers, and the per-location
+//! table of handlers. Handlers may be async (Lua yields on I/O); sync ones cost no allocation.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::request::Request;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    PostRead,
+    ServerRewrite,
+    FindConfig,
+    Rewrite,
+    PostRewrite,
+    Preaccess,
+    Access,
+    PostAccess,
+    Precontent,
+    Content,
+    Log,
+}
+
+/// What a phase handler decided (nginx's NGX_DECLINED / NGX_OK / status / NGX_DONE).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Not mine: run the next handler of this phase.
+    Next,
+    /// This phase is done: go to the next phase.
+    PhaseDone,
+    /// Finish the request with this status (its error page if nothing was sent yet).
+    Finish(u16),
+    /// The handler answered completely (headers and body are out).
+    Done,
+    /// Restart at find-config with the request's (changed) URI: an internal redirect.
+    Redirect(String),
+    /// Jump to a named location (`@name`).
+    Named(String),
+}
+
+pub type LocalFuture<'a> = Pin<Box<dyn Future<Output = Flow> + 'a>>;
+
+pub enum Step<'a> {
+    Ready(Flow),
+    Pending(LocalFuture<'a>),
+}
+
+pub trait Handler {
+    fn handle<'a>(&'a self, r: &'a mut Request) -> Step<'a>;
+}
+
+/// Runs after the response head is built, before it is written (may change it).
+pub trait HeaderFilter {
+    fn filter(&self, r: &mut Request);
+}
+
+/// Sees each body chunk on its way out; may change, drop or end the stream.
+pub trait BodyFilter {
+    fn filter(&self, r: &mut Request, chunk: &mut Vec<u8>, eof: &mut bool);
+}
+
+/// Runs in the log phase, after the response is out.
+pub trait LogHandler {
+    fn log(&self, r: &mut Request);
+}
+
+#[derive(Default, Clone)]
+pub struct PhaseTable {
+    pub rewrite: Vec<Arc<dyn Handler>>,
+    pub access: Vec<Arc<dyn Handler>>,
+    pub precontent: Vec<Arc<dyn Handler>>,
+    /// The location's content handler; none means static files.
+    pub content: Option<Arc<dyn Handler>>,
+    pub header_filters: Vec<Arc<dyn HeaderFilter>>,
+    pub body_filters: Vec<Arc<dyn BodyFilter>>,
+    pub log: Vec<Arc<dyn LogHandler>>,
+}
+
+/// Runs one handler to its decision.
+pub async fn run(h: &dyn Handler, r: &mut Request) -> Flow {
+    match h.handle(r) {
+        Step::Ready(f) => f,
+        Step::Pending(fut) => fut.await,
+    }
+}

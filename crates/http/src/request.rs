@@ -1,0 +1,182 @@
+//! One HTTP request as it moves through the phases: what the client sent, what we answer,
+//! and the connection it owns while it runs.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::config::{HttpConf, Location, Server};
+use crate::io::Io;
+
+/// Header list that keeps the client's order and spelling; lookups ignore case.
+#[derive(Default, Clone, Debug)]
+pub struct Headers {
+    pub list: Vec<(String, String)>,
+}
+
+impl Headers {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.list.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.list.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn remove(&mut self, name: &str) {
+        self.list.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+    }
+
+    pub fn set(&mut self, name: &str, value: impl Into<String>) {
+        self.remove(name);
+        self.list.push((name.to_string(), value.into()));
+    }
+
+    pub fn add(&mut self, name: &str, value: impl Into<String>) {
+        self.list.push((name.to_string(), value.into()));
+    }
+}
+
+/// Facts about the connection the request came on.
+#[derive(Clone, Debug)]
+pub struct ConnInfo {
+    /// nginx's connection number (`*N` in the error log, `$connection`).
+    pub id: u64,
+    pub peer: Option<SocketAddr>,
+    pub local: Option<SocketAddr>,
+    /// How many requests this connection has carried, this one included.
+    pub requests: u64,
+}
+
+/// Where the request body stands.
+#[derive(Debug, Default)]
+pub enum Body {
+    /// Not read yet (or no body).
+    #[default]
+    Unread,
+    /// Read into memory.
+    Memory(Vec<u8>),
+    /// Spooled to a temp file (larger than client_body_buffer_size).
+    File(crate::body::TempFile, u64),
+    /// Read and thrown away.
+    Discarded,
+}
+
+/// How the client framed its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+}
+
+pub struct Request {
+    pub conn: ConnInfo,
+    pub io: Io,
+    pub http: Arc<HttpConf>,
+    pub server: Arc<Server>,
+    /// The location the request is in (the server's own level before find-config).
+    pub loc: Arc<Location>,
+
+    pub method: String,
+    /// The request line's target as sent (`$request_uri`).
+    pub unparsed_uri: String,
+    /// Decoded, normalised path (`$uri`).
+    pub uri: String,
+    /// Query string without `?` (`$args`).
+    pub args: String,
+    pub version: (u8, u8),
+    pub request_line: String,
+    pub headers_in: Headers,
+    /// The Host without port, lowercased (`$host` falls back to server_name).
+    pub host: Option<String>,
+    pub framing: Framing,
+    pub expect_continue: bool,
+    pub body: Body,
+    /// Bytes of the request head plus body read (`$request_length`).
+    pub request_length: u64,
+
+    pub status: u16,
+    /// The status an `error_page` redirect keeps (nginx's err_status); 0 when none.
+    pub err_status: u16,
+    /// An error page was already used: a second error is answered by the built-in page.
+    pub error_page_used: bool,
+    pub headers_out: Headers,
+    pub header_sent: bool,
+    /// Framing of our response body.
+    pub chunked: bool,
+    pub keepalive: bool,
+    pub header_only: bool,
+    pub out: Vec<u8>,
+    pub bytes_sent: u64,
+    pub body_bytes_sent: u64,
+    pub eof_sent: bool,
+    /// The connection broke while we wrote: stop writing, close after the log phase.
+    pub write_failed: bool,
+    pub filter_finished: bool,
+
+    pub start: Instant,
+    pub start_msec: f64,
+    pub internal: bool,
+    pub redirects: u8,
+    /// Variables set by `set` and by modules (`$name` → value).
+    pub vars: HashMap<String, String>,
+    /// The file the static handler served (`$request_filename`).
+    pub filename: Option<PathBuf>,
+    /// Per-request state of modules above http (Lua's ctx, its coroutine, ...).
+    pub module_ctx: HashMap<std::any::TypeId, Box<dyn Any>>,
+}
+
+impl Request {
+    pub fn header_in(&self, name: &str) -> Option<&str> {
+        self.headers_in.get(name)
+    }
+
+    pub fn is_head(&self) -> bool {
+        self.method == "HEAD"
+    }
+
+    /// `$host`: Host header, else the server's first name.
+    pub fn host_var(&self) -> String {
+        match &self.host {
+            Some(h) => h.clone(),
+            None => self.server.primary_name().to_string(),
+        }
+    }
+
+    /// The error-log context nginx appends: `, client: …, server: …, request: "…", host: "…"`.
+    pub fn log_context(&self) -> String {
+        let mut s = String::new();
+        if let Some(p) = self.conn.peer {
+            s.push_str(&format!(", client: {}", p.ip()));
+        } else {
+            s.push_str(", client: unix:");
+        }
+        s.push_str(&format!(", server: {}", self.server.primary_name()));
+        if !self.request_line.is_empty() {
+            s.push_str(&format!(", request: \"{}\"", self.request_line));
+        }
+        if let Some(h) = self.headers_in.get("host") {
+            s.push_str(&format!(", host: \"{h}\""));
+        }
+        s
+    }
+
+    /// Logs a line about this request with nginx's trailing context.
+    pub fn log(&self, level: crate::log::Level, msg: &str) {
+        if crate::log::enabled(level) {
+            crate::log::write(level, self.conn.id, &format!("{msg}{}", self.log_context()));
+        }
+    }
+
+    pub fn ctx<T: Any>(&mut self) -> Option<&mut T> {
+        self.module_ctx.get_mut(&std::any::TypeId::of::<T>()).and_then(|b| b.downcast_mut())
+    }
+
+    pub fn set_ctx<T: Any>(&mut self, v: T) {
+        self.module_ctx.insert(std::any::TypeId::of::<T>(), Box::new(v));
+    }
+}

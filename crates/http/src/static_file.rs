@@ -1,0 +1,227 @@
+//! Static files: root/alias mapping, index files, conditional requests (ETag,
+//! Last-Modified → 304) and single byte ranges (206 / 416).
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::time::UNIX_EPOCH;
+
+use crate::config::Match;
+use crate::log::Level;
+use crate::phase::{Flow, Handler, LocalFuture, Step};
+use crate::request::Request;
+
+/// Maps a URI to a file path by the location's `alias` or `root`.
+pub fn map_uri(r: &Request, uri: &str) -> PathBuf {
+    if let Some(alias) = &r.loc.alias {
+        let prefix = match &r.loc.matcher {
+            Match::Prefix(p) | Match::PrefixNoRegex(p) | Match::Exact(p) => p.as_str(),
+            _ => "",
+        };
+        let rest = uri.strip_prefix(prefix).unwrap_or(uri);
+        return r.http.prefix.join(format!("{alias}{rest}"));
+    }
+    let root = r.loc.settings.root();
+    r.http.prefix.join(format!("{}{uri}", root.trim_end_matches('/')))
+}
+
+/// The content handler of locations without one of their own.
+pub struct StaticHandler;
+
+impl Handler for StaticHandler {
+    fn handle<'a>(&'a self, r: &'a mut Request) -> Step<'a> {
+        let fut: LocalFuture<'a> = Box::pin(serve(r));
+        Step::Pending(fut)
+    }
+}
+
+fn errno_text(e: &std::io::Error) -> String {
+    let t = e.to_string();
+    let t = t.split(" (os error").next().unwrap_or(&t).to_string();
+    format!("{}: {t}", e.raw_os_error().unwrap_or(0))
+}
+
+async fn serve(r: &mut Request) -> Flow {
+    if !matches!(r.method.as_str(), "GET" | "HEAD" | "POST") {
+        return Flow::Finish(405);
+    }
+    if r.uri.ends_with('/') {
+        return index(r);
+    }
+    let path = map_uri(r, &r.uri);
+    let meta = match std::fs::metadata(&path) {
+        Ok(m) => m,
+        Err(e) => return open_failed(r, &path, &e),
+    };
+    if meta.is_dir() {
+        let mut loc = r.absolute_location(&format!("{}/", r.uri));
+        if !r.args.is_empty() {
+            loc.push('?');
+            loc.push_str(&r.args);
+        }
+        r.headers_out.set("Location", loc);
+        return Flow::Finish(301);
+    }
+    if r.method == "POST" {
+        return Flow::Finish(405);
+    }
+    if r.discard_body().await.is_err() {
+        return Flow::Finish(400);
+    }
+    let mut file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) => return open_failed(r, &path, &e),
+    };
+    r.filename = Some(path.clone());
+    let size = meta.len();
+    let mtime = meta.modified().unwrap_or(UNIX_EPOCH);
+    let msecs = mtime.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let etag = format!("\"{msecs:x}-{size:x}\"");
+    let last_modified = crate::time::http_date(mtime);
+    r.status = 200;
+    let ct = r.content_type_for(&path.to_string_lossy());
+    r.headers_out.set("Content-Type", ct);
+    r.headers_out.set("Last-Modified", last_modified.clone());
+    if r.loc.settings.etag() {
+        r.headers_out.set("ETag", etag.clone());
+    }
+    if not_modified(r, &etag, msecs) {
+        r.headers_out.remove("content-type");
+        r.status = 304;
+        r.send_body(&[], true).await;
+        return Flow::Done;
+    }
+    let (start, len) = match range(r, size) {
+        Ok(Some((a, b))) => {
+            r.status = 206;
+            r.headers_out.set("Content-Range", format!("bytes {a}-{b}/{size}"));
+            (a, b - a + 1)
+        }
+        Ok(None) => (0, size),
+        Err(()) => {
+            r.headers_out.list.clear();
+            r.headers_out.set("Content-Range", format!("bytes */{size}"));
+            return Flow::Finish(416);
+        }
+    };
+    r.headers_out.set("Content-Length", len.to_string());
+    if r.loc.settings.max_ranges() != Some(0) {
+        r.headers_out.set("Accept-Ranges", "bytes");
+    }
+    if r.is_head() {
+        r.send_body(&[], true).await;
+        return Flow::Done;
+    }
+    if start > 0 && file.seek(SeekFrom::Start(start)).is_err() {
+        return Flow::Finish(500);
+    }
+    let mut left = len;
+    let mut buf = vec![0u8; left.min(64 * 1024) as usize];
+    while left > 0 {
+        let want = left.min(buf.len() as u64) as usize;
+        match file.read(&mut buf[..want]) {
+            Ok(0) => {
+                r.log(Level::Crit, &format!("file \"{}\" was truncated while read", path.display()));
+                r.keepalive = false;
+                break;
+            }
+            Ok(n) => {
+                left -= n as u64;
+                r.send_body(&buf[..n], left == 0).await;
+                if r.write_failed {
+                    break;
+                }
+            }
+            Err(e) => {
+                r.log(Level::Crit, &format!("read() \"{}\" failed ({})", path.display(), errno_text(&e)));
+                r.keepalive = false;
+                break;
+            }
+        }
+    }
+    if !r.eof_sent {
+        r.send_body(&[], true).await;
+    }
+    Flow::Done
+}
+
+fn open_failed(r: &mut Request, path: &std::path::Path, e: &std::io::Error) -> Flow {
+    let code = match e.kind() {
+        std::io::ErrorKind::NotFound => 404,
+        std::io::ErrorKind::PermissionDenied => 403,
+        _ if e.raw_os_error() == Some(libc::ENOTDIR) || e.raw_os_error() == Some(libc::ENAMETOOLONG) => 404,
+        _ => 500,
+    };
+    if code != 404 || r.loc.settings.log_not_found() {
+        let lvl = if code == 500 { Level::Crit } else { Level::Error };
+        r.log(lvl, &format!("open() \"{}\" failed ({})", path.display(), errno_text(e)));
+    }
+    Flow::Finish(code)
+}
+
+/// The index module: the first index file that exists → internal redirect to it.
+fn index(r: &mut Request) -> Flow {
+    let dir = map_uri(r, &r.uri);
+    for name in r.loc.settings.index().iter() {
+        let candidate = if name.starts_with('/') { r.http.prefix.join(format!("{}{name}", r.loc.settings.root())) } else { dir.join(name) };
+        if candidate.is_file() {
+            let target = if name.starts_with('/') { name.clone() } else { format!("{}{name}", r.uri) };
+            return Flow::Redirect(target);
+        }
+    }
+    match std::fs::metadata(&dir) {
+        Ok(m) if m.is_dir() => {
+            r.log(Level::Error, &format!("directory index of \"{}\" is forbidden", dir.display()));
+            Flow::Finish(403)
+        }
+        Ok(_) => Flow::Finish(404),
+        Err(e) => open_failed(r, &dir, &e),
+    }
+}
+
+/// If-None-Match / If-Modified-Since against the file's validators.
+fn not_modified(r: &Request, etag: &str, mtime: u64) -> bool {
+    if let Some(inm) = r.header_in("if-none-match") {
+        return inm.split(',').map(str::trim).any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag));
+    }
+    if let Some(ims) = r.header_in("if-modified-since") {
+        let Ok(t) = httpdate::parse_http_date(ims) else { return false };
+        let since = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        return match r.loc.settings.if_modified_since() {
+            crate::config::IfModifiedSince::Off => false,
+            crate::config::IfModifiedSince::Exact => since == mtime,
+            crate::config::IfModifiedSince::Before => since >= mtime,
+        };
+    }
+    false
+}
+
+/// A single `Range: bytes=` request: `Ok(None)` serve whole, `Err` unsatisfiable.
+fn range(r: &Request, size: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(h) = r.header_in("range") else { return Ok(None) };
+    if r.loc.settings.max_ranges() == Some(0) {
+        return Ok(None);
+    }
+    let Some(spec) = h.trim().strip_prefix("bytes=") else { return Ok(None) };
+    if spec.contains(',') {
+        // several ranges: serving the whole entity is allowed (RFC 9110 14.2)
+        return Ok(None);
+    }
+    let (a, b) = spec.split_once('-').ok_or(())?;
+    let (a, b) = (a.trim(), b.trim());
+    let parse = |s: &str| s.parse::<u64>().map_err(|_| ());
+    let (start, end) = if a.is_empty() {
+        let n = parse(b)?;
+        if n == 0 {
+            return Err(());
+        }
+        (size.saturating_sub(n), size.saturating_sub(1))
+    } else {
+        let start = parse(a)?;
+        let end = if b.is_empty() { size.saturating_sub(1) } else { parse(b)?.min(size.saturating_sub(1)) };
+        (start, end)
+    };
+    if size == 0 || start >= size || start > end {
+        return Err(());
+    }
+    Ok(Some((start, end)))
+}

@@ -1,0 +1,95 @@
+//! Cached time strings, refreshed at most once a second (nginx's ngx_time_update).
+
+use std::cell::RefCell;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub struct Cached {
+    pub sec: i64,
+    /// `2026/11/27 20:34:10` for the error log.
+    pub err_log: String,
+    /// `27/Nov/2026:20:34:10 +0000` ($time_local).
+    pub local: String,
+    /// `2026-11-27T20:34:10+00:00` ($time_iso8601).
+    pub iso8601: String,
+    /// `Fri, 27 Nov 2026 20:34:10 GMT` (Date header).
+    pub http: String,
+}
+
+const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+fn tm_of(sec: i64, local: bool) -> libc::tm {
+    // SAFETY: localtime_r/gmtime_r only write into the tm we own; time_t is plain data.
+    unsafe {
+        let t: libc::time_t = sec as libc::time_t;
+        let mut tm: libc::tm = std::mem::zeroed();
+        if local {
+            libc::localtime_r(&t, &mut tm);
+        } else {
+            libc::gmtime_r(&t, &mut tm);
+        }
+        tm
+    }
+}
+
+impl Cached {
+    fn build(sec: i64) -> Cached {
+        let l = tm_of(sec, true);
+        let off = l.tm_gmtoff / 60;
+        let (sign, off) = if off < 0 { ('-', -off) } else { ('+', off) };
+        let (y, mo, d, h, mi, s) = (l.tm_year + 1900, l.tm_mon + 1, l.tm_mday, l.tm_hour, l.tm_min, l.tm_sec);
+        Cached {
+            sec,
+            err_log: format!("{y:04}/{mo:02}/{d:02} {h:02}:{mi:02}:{s:02}"),
+            local: format!(
+                "{d:02}/{}/{y:04}:{h:02}:{mi:02}:{s:02} {sign}{:02}{:02}",
+                MONTHS[(mo - 1) as usize],
+                off / 60,
+                off % 60
+            ),
+            iso8601: format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}{sign}{:02}:{:02}", off / 60, off % 60),
+            http: httpdate::fmt_http_date(UNIX_EPOCH + std::time::Duration::from_secs(sec.max(0) as u64)),
+        }
+    }
+}
+
+thread_local! {
+    static CACHE: RefCell<Cached> = RefCell::new(Cached::build(now_sec()));
+}
+
+pub fn now_sec() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// Seconds since the epoch as a float with millisecond precision (`$msec`).
+pub fn now_f64() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as f64 / 1000.0).unwrap_or(0.0)
+}
+
+/// Runs `f` with the time strings of the current second.
+pub fn with<R>(f: impl FnOnce(&Cached) -> R) -> R {
+    let now = now_sec();
+    CACHE.with(|c| {
+        if c.borrow().sec != now {
+            *c.borrow_mut() = Cached::build(now);
+        }
+        f(&c.borrow())
+    })
+}
+
+/// An HTTP date for any time (Last-Modified).
+pub fn http_date(t: SystemTime) -> String {
+    httpdate::fmt_http_date(t)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn shapes() {
+        super::with(|c| {
+            assert_eq!(c.err_log.len(), 19);
+            assert_eq!(c.local.len(), 26);
+            assert!(c.http.ends_with(" GMT"));
+            assert_eq!(c.iso8601.len(), 25);
+        });
+    }
+}

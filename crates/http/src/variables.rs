@@ -1,0 +1,156 @@
+//! nginx's variables as the http core knows them (`$uri`, `$http_x`, `$arg_x`, …).
+
+use crate::request::Request;
+
+/// Names every config may use without declaring; prefixed families are checked separately.
+pub const BUILTIN: &[&str] = &[
+    "uri", "document_uri", "request_uri", "args", "query_string", "is_args", "host", "hostname",
+    "remote_addr", "remote_port", "binary_remote_addr", "server_addr", "server_port", "server_name",
+    "server_protocol", "scheme", "https", "request_method", "request", "request_body",
+    "request_length", "request_time", "content_type", "content_length", "status", "body_bytes_sent",
+    "bytes_sent", "msec", "time_local", "time_iso8601", "pid", "nginx_version", "connection",
+    "connection_requests", "document_root", "realpath_root", "request_filename", "request_id",
+    "remote_user", "limit_rate", "request_completion", "server_software",
+];
+
+pub const PREFIXES: &[&str] = &["http_", "arg_", "cookie_", "sent_http_", "sent_trailer_"];
+
+/// True when `name` is a variable nginx (and so we) can resolve.
+pub fn is_known(name: &str) -> bool {
+    BUILTIN.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p) && name.len() > p.len()) || name.parse::<u32>().is_ok()
+}
+
+/// Looks a variable up for this request; `None` is "not found" (nginx's empty value).
+pub fn get(r: &Request, name: &str) -> Option<String> {
+    if let Some(v) = r.vars.get(name) {
+        return Some(v.clone());
+    }
+    let v = match name {
+        "uri" | "document_uri" => r.uri.clone(),
+        "request_uri" => r.unparsed_uri.clone(),
+        "args" | "query_string" => r.args.clone(),
+        "is_args" => if r.args.is_empty() { String::new() } else { "?".into() },
+        "host" => r.host_var(),
+        "hostname" => hostname(),
+        "remote_addr" => match r.conn.peer {
+            Some(p) => p.ip().to_string(),
+            None => "unix:".into(),
+        },
+        "remote_port" => r.conn.peer.map(|p| p.port().to_string()).unwrap_or_default(),
+        "binary_remote_addr" => match r.conn.peer.map(|p| p.ip()) {
+            Some(std::net::IpAddr::V4(a)) => String::from_utf8_lossy(&a.octets()).into_owned(),
+            Some(std::net::IpAddr::V6(a)) => String::from_utf8_lossy(&a.octets()).into_owned(),
+            None => String::new(),
+        },
+        "server_addr" => r.conn.local.map(|a| a.ip().to_string()).unwrap_or_default(),
+        "server_port" => r.conn.local.map(|a| a.port().to_string()).unwrap_or_default(),
+        "server_name" => r.server.primary_name().to_string(),
+        "server_protocol" => format!("HTTP/{}.{}", r.version.0, r.version.1),
+        "scheme" => "http".into(),
+        "https" => String::new(),
+        "request_method" => r.method.clone(),
+        "request" => r.request_line.clone(),
+        "request_body" => return r.body_bytes().map(|b| String::from_utf8_lossy(b).into_owned()),
+        "request_length" => r.request_length.to_string(),
+        "request_time" => {
+            let t = r.start.elapsed();
+            format!("{}.{:03}", t.as_secs(), t.subsec_millis())
+        }
+        "content_type" => return r.header_in("content-type").map(str::to_string),
+        "content_length" => return r.header_in("content-length").map(str::to_string),
+        "status" => format!("{:03}", crate::status::wire_status(r.status)),
+        "body_bytes_sent" => r.body_bytes_sent.to_string(),
+        "bytes_sent" => r.bytes_sent.to_string(),
+        "msec" => format!("{:.3}", crate::time::now_f64()),
+        "time_local" => crate::time::with(|t| t.local.clone()),
+        "time_iso8601" => crate::time::with(|t| t.iso8601.clone()),
+        "pid" => std::process::id().to_string(),
+        "nginx_version" | "server_software" => crate::VERSION.to_string(),
+        "connection" => r.conn.id.to_string(),
+        "connection_requests" => r.conn.requests.to_string(),
+        "document_root" | "realpath_root" => {
+            let root = r.loc.settings.root();
+            r.http.prefix.join(&*root).to_string_lossy().into_owned()
+        }
+        "request_filename" => match &r.filename {
+            Some(f) => f.to_string_lossy().into_owned(),
+            None => crate::static_file::map_uri(r, &r.uri).to_string_lossy().into_owned(),
+        },
+        "request_id" => request_id(r),
+        "remote_user" => return None,
+        "request_completion" => if r.eof_sent { "OK".into() } else { String::new() },
+        "limit_rate" => "0".into(),
+        _ => return prefixed(r, name),
+    };
+    Some(v)
+}
+
+fn prefixed(r: &Request, name: &str) -> Option<String> {
+    if let Some(h) = name.strip_prefix("http_") {
+        let want = h.replace('_', "-");
+        if want.eq_ignore_ascii_case("cookie") {
+            let all: Vec<_> = r.headers_in.get_all("cookie").collect();
+            return (!all.is_empty()).then(|| all.join("; "));
+        }
+        return r.headers_in.get(&want).map(str::to_string);
+    }
+    if let Some(h) = name.strip_prefix("sent_http_") {
+        return r.headers_out.get(&h.replace('_', "-")).map(str::to_string);
+    }
+    if let Some(a) = name.strip_prefix("arg_") {
+        return arg(&r.args, a);
+    }
+    if let Some(c) = name.strip_prefix("cookie_") {
+        return r.headers_in.get_all("cookie").find_map(|h| cookie(h, c));
+    }
+    None
+}
+
+/// The raw (still escaped) value of `name` in a query string; names compare case-insensitively.
+pub fn arg(args: &str, name: &str) -> Option<String> {
+    args.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        k.eq_ignore_ascii_case(name).then(|| v.to_string())
+    })
+}
+
+fn cookie(header: &str, name: &str) -> Option<String> {
+    header.split(';').find_map(|kv| {
+        let (k, v) = kv.trim().split_once('=')?;
+        k.eq_ignore_ascii_case(name).then(|| v.to_string())
+    })
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into our buffer.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "localhost".into();
+    }
+    let n = buf.iter().position(|&c| c == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// 32 hex digits, unique per request (nginx uses 16 random bytes).
+fn request_id(r: &Request) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(r.conn.id);
+    h.write_u64(r.conn.requests);
+    let a = h.finish();
+    h.write_u64(a);
+    format!("{a:016x}{:016x}", h.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn args_and_cookies() {
+        assert_eq!(super::arg("a=1&B=2&c", "b"), Some("2".into()));
+        assert_eq!(super::arg("a=1&c", "c"), Some("".into()));
+        assert_eq!(super::arg("a=1", "z"), None);
+        assert_eq!(super::cookie("x=1; y=2", "y"), Some("2".into()));
+        assert!(super::is_known("http_user_agent") && !super::is_known("http_") && !super::is_known("nope"));
+    }
+}

@@ -1,0 +1,260 @@
+//! A worker's serving loop: listeners grouped by address, the accept loops with the
+//! `worker_connections` cap, and graceful or fast stop.
+
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::config::{HttpConf, ListenAddr, Server};
+use crate::conn;
+use crate::io::Stream;
+use crate::log::Level;
+
+/// The servers reachable through one listening address.
+pub struct ListenGroup {
+    pub addr: ListenAddr,
+    pub servers: Vec<Arc<Server>>,
+    pub default: usize,
+    pub reuseport: bool,
+    pub backlog: i32,
+}
+
+/// Groups the servers of a config by listen address (nginx's ngx_http_optimize_servers).
+pub fn listen_groups(conf: &HttpConf) -> Vec<ListenGroup> {
+    let mut groups: Vec<ListenGroup> = Vec::new();
+    for s in &conf.servers {
+        for l in &s.listens {
+            let g = match groups.iter_mut().position(|g| g.addr == l.addr) {
+                Some(i) => &mut groups[i],
+                None => {
+                    groups.push(ListenGroup { addr: l.addr.clone(), servers: Vec::new(), default: 0, reuseport: false, backlog: l.backlog });
+                    groups.last_mut().expect("just pushed")
+                }
+            };
+            if !g.servers.iter().any(|x| Arc::ptr_eq(x, s)) {
+                g.servers.push(s.clone());
+            }
+            if l.default_server {
+                g.default = g.servers.len() - 1;
+            }
+            g.reuseport |= l.reuseport;
+        }
+    }
+    groups
+}
+
+/// A listening socket opened by the master, inherited by workers.
+pub enum Listener {
+    Tcp(std::net::TcpListener),
+    Unix(std::os::unix::net::UnixListener),
+}
+
+/// Opens the socket for a group (in the master, before fork).
+pub fn open(g: &ListenGroup) -> std::io::Result<Listener> {
+    use socket2::{Domain, Socket, Type};
+    match &g.addr {
+        ListenAddr::Tcp(a) => {
+            let s = Socket::new(Domain::for_address(*a), Type::STREAM, None)?;
+            s.set_reuse_address(true)?;
+            if g.reuseport {
+                s.set_reuse_port(true)?;
+            }
+            if a.is_ipv6() {
+                s.set_only_v6(true)?;
+            }
+            s.bind(&(*a).into())?;
+            s.listen(g.backlog)?;
+            s.set_nonblocking(true)?;
+            Ok(Listener::Tcp(s.into()))
+        }
+        ListenAddr::Unix(p) => {
+            let _ = std::fs::remove_file(p);
+            let l = std::os::unix::net::UnixListener::bind(p)?;
+            l.set_nonblocking(true)?;
+            Ok(Listener::Unix(l))
+        }
+    }
+}
+
+/// How a worker is told to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// TERM/INT: exit now.
+    Fast,
+    /// QUIT: stop accepting, let requests finish, close idle connections.
+    Graceful,
+}
+
+struct State {
+    active: Cell<usize>,
+    shutting_down: Cell<bool>,
+    next_conn: Cell<u64>,
+    idle_wakeup: Rc<Notify>,
+    drained: Rc<Notify>,
+}
+
+thread_local! {
+    static STATE: State = State {
+        active: Cell::new(0),
+        shutting_down: Cell::new(false),
+        next_conn: Cell::new(1),
+        idle_wakeup: Rc::new(Notify::new()),
+        drained: Rc::new(Notify::new()),
+    };
+}
+
+/// True once a graceful stop began: connections finish their request and close.
+pub fn shutting_down() -> bool {
+    STATE.with(|s| s.shutting_down.get())
+}
+
+/// Resolves when a graceful stop begins (idle keepalive connections wait on it).
+pub fn shutdown_signal() -> Rc<Notify> {
+    STATE.with(|s| s.idle_wakeup.clone())
+}
+
+/// Counts a live connection for `worker_connections`; dropped when it closes.
+pub struct ConnGuard;
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        STATE.with(|s| {
+            s.active.set(s.active.get() - 1);
+            if s.active.get() == 0 {
+                s.drained.notify_waiters();
+            }
+        });
+    }
+}
+
+/// Serves the listeners until `stop` resolves. Must run inside a `LocalSet`.
+pub async fn serve(
+    groups: Vec<(Rc<ListenGroup>, Listener)>,
+    conf: Arc<HttpConf>,
+    worker_connections: usize,
+    shutdown_timeout: Option<Duration>,
+    stop: impl std::future::Future<Output = Stop>,
+) {
+    let mut accept_tasks = Vec::new();
+    for (g, l) in groups {
+        let conf = conf.clone();
+        let task = match l {
+            Listener::Tcp(l) => {
+                let l = match tokio::net::TcpListener::from_std(l) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        crate::elog!(Level::Emerg, 0, "listener {} unusable: {e}", g.addr);
+                        continue;
+                    }
+                };
+                tokio::task::spawn_local(accept_tcp(l, g, conf, worker_connections))
+            }
+            Listener::Unix(l) => {
+                let l = match tokio::net::UnixListener::from_std(l) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        crate::elog!(Level::Emerg, 0, "listener {} unusable: {e}", g.addr);
+                        continue;
+                    }
+                };
+                tokio::task::spawn_local(accept_unix(l, g, conf, worker_connections))
+            }
+        };
+        accept_tasks.push(task);
+    }
+    let how = stop.await;
+    for t in &accept_tasks {
+        t.abort();
+    }
+    if how == Stop::Fast {
+        return;
+    }
+    crate::elog!(Level::Notice, 0, "gracefully shutting down");
+    let (drained, wake) = STATE.with(|s| {
+        s.shutting_down.set(true);
+        (s.drained.clone(), s.idle_wakeup.clone())
+    });
+    wake.notify_waiters();
+    let wait = async {
+        while STATE.with(|s| s.active.get()) > 0 {
+            let n = drained.notified();
+            if STATE.with(|s| s.active.get()) == 0 {
+                break;
+            }
+            n.await;
+        }
+    };
+    match shutdown_timeout {
+        Some(t) => {
+            if tokio::time::timeout(t, wait).await.is_err() {
+                crate::elog!(Level::Notice, 0, "worker_shutdown_timeout expired, closing connections");
+            }
+        }
+        None => wait.await,
+    }
+}
+
+fn admit(worker_connections: usize) -> Option<(u64, ConnGuard)> {
+    STATE.with(|s| {
+        if s.active.get() >= worker_connections {
+            return None;
+        }
+        s.active.set(s.active.get() + 1);
+        let id = s.next_conn.get();
+        s.next_conn.set(id + 1);
+        Some((id, ConnGuard))
+    })
+}
+
+async fn accept_tcp(l: tokio::net::TcpListener, g: Rc<ListenGroup>, conf: Arc<HttpConf>, max: usize) {
+    loop {
+        let (stream, peer) = match l.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                crate::elog!(Level::Alert, 0, "accept() failed ({e})");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Some((id, guard)) = admit(max) else {
+            crate::elog!(Level::Alert, 0, "{max} worker_connections are not enough");
+            drop(stream);
+            continue;
+        };
+        let local: Option<SocketAddr> = stream.local_addr().ok();
+        let _ = stream.set_nodelay(true);
+        let g = g.clone();
+        let conf = conf.clone();
+        tokio::task::spawn_local(async move {
+            conn::serve(Stream::Tcp(stream), Some(peer), local, id, g, conf).await;
+            drop(guard);
+        });
+    }
+}
+
+async fn accept_unix(l: tokio::net::UnixListener, g: Rc<ListenGroup>, conf: Arc<HttpConf>, max: usize) {
+    loop {
+        let (stream, _) = match l.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                crate::elog!(Level::Alert, 0, "accept() failed ({e})");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Some((id, guard)) = admit(max) else {
+            crate::elog!(Level::Alert, 0, "{max} worker_connections are not enough");
+            continue;
+        };
+        let g = g.clone();
+        let conf = conf.clone();
+        tokio::task::spawn_local(async move {
+            conn::serve(Stream::Unix(stream), None, None, id, g, conf).await;
+            drop(guard);
+        });
+    }
+}
