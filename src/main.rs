@@ -1,1 +1,182 @@
-fn main(){}
+//! oxiresty: OpenResty rebuilt in Rust. This binary is the nginx-compatible command line and
+//! the process model (master, workers); the HTTP core lives in `oxiresty-http`, the config
+//! language in `oxiresty-conf`.
+
+mod cli;
+mod core_conf;
+mod process;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use http::log::{Level, Target};
+
+use crate::core_conf::Source;
+
+fn emerg(msg: impl std::fmt::Display) {
+    eprintln!("oxiresty: [emerg] {msg}");
+}
+
+fn main() -> ExitCode {
+    let cli = match cli::parse(std::env::args().skip(1)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("oxiresty: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if cli.help || cli.version || cli.version_full {
+        eprintln!("nginx version: {}", http::SERVER_FULL);
+        if cli.version_full {
+            eprintln!("built with rustc, httparse, pcre2, tokio (oxiresty {})", http::VERSION);
+            eprintln!("configure arguments: --prefix={}", default_prefix().display());
+        }
+        if cli.help {
+            eprint!("\n{}", cli::USAGE);
+        }
+        return ExitCode::SUCCESS;
+    }
+    let prefix = cli.prefix.clone().unwrap_or_else(default_prefix);
+    let prefix = absolute(&prefix);
+    let source = match &cli.conf {
+        Some(c) => Source::File(absolute_in(&prefix, c)),
+        None => {
+            let p = prefix.join("conf/nginx.conf");
+            if p.exists() || cli.signal.is_some() { Source::File(p) } else { Source::Embedded }
+        }
+    };
+    let conf_name = match &source {
+        Source::File(p) => p.display().to_string(),
+        Source::Embedded => "(embedded default)".to_string(),
+    };
+    // Until the config names its own error log, errors go to -e or stderr.
+    let early_log = match cli.error_log.as_deref() {
+        Some("stderr") | None => Target::Stderr,
+        Some(f) => Target::File(absolute_in(&prefix, Path::new(f))),
+    };
+    if let Err(e) = http::log::open(early_log.clone(), Level::Notice) {
+        emerg(format!("open() error log failed ({})", process::errno_text(&e)));
+        return ExitCode::from(1);
+    }
+    let core = match core_conf::load(&prefix, &source, cli.globals.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            emerg(&e);
+            if cli.test {
+                eprintln!("oxiresty: configuration file {conf_name} test failed");
+            }
+            return ExitCode::from(1);
+        }
+    };
+    if cli.test {
+        if !cli.quiet {
+            eprintln!("oxiresty: the configuration file {conf_name} syntax is ok");
+            eprintln!("oxiresty: configuration file {conf_name} test is successful");
+        }
+        if cli.dump
+            && let Source::File(p) = &source
+        {
+            println!("# configuration file {}:", p.display());
+            print!("{}", std::fs::read_to_string(p).unwrap_or_default());
+        }
+        return ExitCode::SUCCESS;
+    }
+    if let Some(sig) = &cli.signal {
+        return send_signal(&core.pid_path(), sig);
+    }
+    for (k, v) in &core.env {
+        if let Some(v) = v {
+            // SAFETY: single-threaded at this point (no runtime, no threads yet).
+            unsafe { std::env::set_var(k, v) };
+        }
+    }
+    // -e wins over the config's error_log, as in nginx.
+    let (target, level) = core.error_log();
+    let target = if cli.error_log.is_some() { early_log } else { target };
+    if let Err(e) = http::log::open(target.clone(), level) {
+        emerg(format!("open() \"{}\" failed ({})", target_name(&target), process::errno_text(&e)));
+        return ExitCode::from(1);
+    }
+    let mut sockets = process::Sockets::new();
+    let groups = match &core.http {
+        Some(h) => match process::open_sockets(h, &mut sockets) {
+            Ok(g) => g,
+            Err(e) => {
+                emerg(&e);
+                http::elog!(Level::Emerg, 0, "{e}");
+                return ExitCode::from(1);
+            }
+        },
+        None => Vec::new(),
+    };
+    if core.daemon()
+        && let Err(e) = process::daemonize()
+    {
+        emerg(format!("fork() failed ({e})"));
+        return ExitCode::from(1);
+    }
+    if core.daemon()
+        && let Some(fd) = http::log::raw_fd()
+    {
+        // SAFETY: dup2 onto stderr of a log fd we hold open.
+        unsafe { libc::dup2(fd, 2) };
+    }
+    let pid_path = core.pid_path();
+    if let Err(e) = process::write_pid(&pid_path) {
+        http::elog!(Level::Emerg, 0, "open() \"{}\" failed ({})", pid_path.display(), process::errno_text(&e));
+        return ExitCode::from(1);
+    }
+    if core.master() {
+        process::run_master(core, &prefix, &source, cli.globals.as_deref(), sockets, groups);
+    } else {
+        process::run_worker(&core, &groups, &sockets, false);
+        let _ = std::fs::remove_file(&pid_path);
+    }
+    ExitCode::SUCCESS
+}
+
+fn target_name(t: &Target) -> String {
+    match t {
+        Target::Stderr => "stderr".into(),
+        Target::File(p) => p.display().to_string(),
+    }
+}
+
+fn default_prefix() -> PathBuf {
+    std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"))
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() { p.to_path_buf() } else { default_prefix().join(p) }
+}
+
+fn absolute_in(prefix: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() { p.to_path_buf() } else { prefix.join(p) }
+}
+
+fn send_signal(pid_path: &Path, sig: &str) -> ExitCode {
+    let text = match std::fs::read_to_string(pid_path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("oxiresty: [error] open() \"{}\" failed ({})", pid_path.display(), process::errno_text(&e));
+            return ExitCode::from(1);
+        }
+    };
+    let Ok(pid) = text.trim().parse::<i32>() else {
+        eprintln!("oxiresty: [error] invalid PID number \"{}\" in \"{}\"", text.trim(), pid_path.display());
+        return ExitCode::from(1);
+    };
+    let signo = match sig {
+        "stop" => libc::SIGTERM,
+        "quit" => libc::SIGQUIT,
+        "reopen" => libc::SIGUSR1,
+        _ => libc::SIGHUP,
+    };
+    // SAFETY: kill with a pid read from the pid file, as nginx -s does.
+    if unsafe { libc::kill(pid, signo) } != 0 {
+        let e = std::io::Error::last_os_error();
+        eprintln!("oxiresty: [alert] kill({pid}, {signo}) failed ({})", process::errno_text(&e));
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}

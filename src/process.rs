@@ -1,0 +1,333 @@
+//! The process model: master, workers, daemonising, signals, reload and respawn.
+//! The master never starts a thread: it blocks signals and waits for them with sigtimedwait.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::rc::Rc;
+
+use http::config::{HttpConf, ListenAddr};
+use http::log::Level;
+use http::worker::{ListenGroup, Listener, Stop};
+
+use crate::core_conf::{self, CoreConf, Source};
+
+/// Sockets opened by the master, kept across reloads by address.
+pub type Sockets = HashMap<ListenAddr, Listener>;
+
+/// Opens the listening sockets a config needs, reusing those already open.
+pub fn open_sockets(conf: &HttpConf, have: &mut Sockets) -> Result<Vec<Rc<ListenGroup>>, String> {
+    let groups = http::worker::listen_groups(conf);
+    for g in &groups {
+        if !have.contains_key(&g.addr) {
+            let l = http::worker::open(g).map_err(|e| format!("bind() to {} failed ({})", g.addr, errno_text(&e)))?;
+            have.insert(g.addr.clone(), l);
+        }
+    }
+    Ok(groups.into_iter().map(Rc::new).collect())
+}
+
+pub fn errno_text(e: &std::io::Error) -> String {
+    let t = e.to_string();
+    let t = t.split(" (os error").next().unwrap_or(&t).to_string();
+    format!("{}: {t}", e.raw_os_error().unwrap_or(0))
+}
+
+fn dup_listener(l: &Listener) -> std::io::Result<Listener> {
+    Ok(match l {
+        Listener::Tcp(t) => Listener::Tcp(t.try_clone()?),
+        Listener::Unix(u) => Listener::Unix(u.try_clone()?),
+    })
+}
+
+const SIGNALS: [i32; 7] = [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT, libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2, libc::SIGCHLD];
+
+fn sigset() -> libc::sigset_t {
+    // SAFETY: sigemptyset/sigaddset initialise and fill a sigset we own.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in SIGNALS {
+            libc::sigaddset(&mut set, s);
+        }
+        set
+    }
+}
+
+fn block_signals(block: bool) {
+    let set = sigset();
+    // SAFETY: sigprocmask with a valid set; the process is single-threaded here.
+    unsafe {
+        libc::sigprocmask(if block { libc::SIG_BLOCK } else { libc::SIG_UNBLOCK }, &set, std::ptr::null_mut());
+    }
+}
+
+/// Runs one worker's event loop in this process until it is told to stop.
+pub fn run_worker(core: &CoreConf, groups: &[Rc<ListenGroup>], sockets: &Sockets, as_child: bool) {
+    let Some(http) = core.http.clone() else {
+        http::elog!(Level::Notice, 0, "no \"http\" block: nothing to serve");
+        return;
+    };
+    if as_child {
+        worker_process_setup(core);
+    }
+    let mut pairs = Vec::new();
+    for g in groups {
+        if let Some(l) = sockets.get(&g.addr) {
+            match dup_listener(l) {
+                Ok(l) => pairs.push((g.clone(), l)),
+                Err(e) => http::elog!(Level::Emerg, 0, "dup() of listener {} failed ({e})", g.addr),
+            }
+        }
+    }
+    block_signals(false);
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            http::elog!(Level::Emerg, 0, "cannot start the event loop: {e}");
+            return;
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    let wc = core.worker_connections();
+    let st = core.worker_shutdown_timeout;
+    local.block_on(&rt, async move {
+        let stop = wait_stop_signal();
+        http::worker::serve(pairs, http, wc, st, stop).await;
+    });
+}
+
+/// Resolves on TERM/INT (fast) or QUIT (graceful); USR1 reopens logs meanwhile.
+async fn wait_stop_signal() -> Stop {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut quit), Ok(mut usr1)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::quit()),
+        signal(SignalKind::user_defined1()),
+    ) else {
+        http::elog!(Level::Alert, 0, "cannot install signal handlers");
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => return Stop::Fast,
+            _ = int.recv() => return Stop::Fast,
+            _ = quit.recv() => return Stop::Graceful,
+            _ = usr1.recv() => {
+                let _ = http::log::reopen();
+                http::log_format::reopen_all();
+            }
+        }
+    }
+}
+
+/// rlimit and privileges of a worker process.
+fn worker_process_setup(core: &CoreConf) {
+    if let Some(n) = core.worker_rlimit_nofile {
+        let lim = libc::rlimit { rlim_cur: n as libc::rlim_t, rlim_max: n as libc::rlim_t };
+        // SAFETY: setrlimit with a valid struct.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+            http::elog!(Level::Alert, 0, "setrlimit(RLIMIT_NOFILE, {n}) failed ({})", errno_text(&std::io::Error::last_os_error()));
+        }
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return;
+    }
+    let (user, group) = core.user.clone().unwrap_or(("nobody".into(), None));
+    if user == "root" {
+        return;
+    }
+    let Ok(cuser) = std::ffi::CString::new(user.clone()) else { return };
+    // SAFETY: getpwnam returns a pointer into static storage or null; read before next call.
+    let pw = unsafe { libc::getpwnam(cuser.as_ptr()) };
+    if pw.is_null() {
+        http::elog!(Level::Emerg, 0, "getpwnam(\"{user}\") failed");
+        std::process::exit(2);
+    }
+    // SAFETY: pw is non-null and points at a valid passwd entry.
+    let (uid, mut gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
+    if let Some(g) = group
+        && let Ok(cg) = std::ffi::CString::new(g.clone())
+    {
+        // SAFETY: as getpwnam.
+        let gr = unsafe { libc::getgrnam(cg.as_ptr()) };
+        if gr.is_null() {
+            http::elog!(Level::Emerg, 0, "getgrnam(\"{g}\") failed");
+            std::process::exit(2);
+        }
+        // SAFETY: gr is non-null.
+        gid = unsafe { (*gr).gr_gid };
+    }
+    // SAFETY: plain syscalls dropping privileges; failure is checked.
+    unsafe {
+        if libc::setgid(gid) != 0 || libc::initgroups(cuser.as_ptr(), gid) != 0 || libc::setuid(uid) != 0 {
+            http::elog!(Level::Emerg, 0, "setuid/setgid to \"{user}\" failed ({})", errno_text(&std::io::Error::last_os_error()));
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Detaches from the terminal (daemon on). Returns in the child only.
+pub fn daemonize() -> std::io::Result<()> {
+    // SAFETY: fork in a single-threaded process; the parent exits at once.
+    match unsafe { libc::fork() } {
+        -1 => return Err(std::io::Error::last_os_error()),
+        0 => {}
+        _ => std::process::exit(0),
+    }
+    // SAFETY: setsid in the child; stdin/stdout go to /dev/null.
+    unsafe {
+        libc::setsid();
+        let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if fd >= 0 {
+            libc::dup2(fd, 0);
+            libc::dup2(fd, 1);
+            if fd > 2 {
+                libc::close(fd);
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn write_pid(path: &Path) -> std::io::Result<()> {
+    std::fs::write(path, format!("{}\n", std::process::id()))
+}
+
+struct Worker {
+    pid: i32,
+    generation: u32,
+    exiting: bool,
+}
+
+fn spawn_worker(core: &CoreConf, groups: &[Rc<ListenGroup>], sockets: &Sockets, generation: u32) -> Option<Worker> {
+    // SAFETY: fork in the single-threaded master; the child runs the worker and exits.
+    match unsafe { libc::fork() } {
+        -1 => {
+            http::elog!(Level::Alert, 0, "fork() failed while spawning \"worker process\" ({})", errno_text(&std::io::Error::last_os_error()));
+            None
+        }
+        0 => {
+            run_worker(core, groups, sockets, true);
+            http::elog!(Level::Notice, 0, "exit");
+            std::process::exit(0);
+        }
+        pid => {
+            http::elog!(Level::Notice, 0, "start worker process {pid}");
+            Some(Worker { pid, generation, exiting: false })
+        }
+    }
+}
+
+fn kill(pid: i32, sig: i32) {
+    // SAFETY: kill on a child pid we spawned.
+    unsafe {
+        libc::kill(pid, sig);
+    }
+}
+
+/// The master loop: spawn workers, then react to signals until stopped.
+pub fn run_master(mut core: CoreConf, prefix: &Path, source: &Source, globals: Option<&str>, mut sockets: Sockets, mut groups: Vec<Rc<ListenGroup>>) {
+    block_signals(true);
+    let mut generation = 0u32;
+    let mut workers: Vec<Worker> = (0..core.workers()).filter_map(|_| spawn_worker(&core, &groups, &sockets, generation)).collect();
+    let mut stopping: Option<i32> = None;
+    let set = sigset();
+    loop {
+        let ts = libc::timespec { tv_sec: 1, tv_nsec: 0 };
+        // SAFETY: sigtimedwait with our blocked set; info is written by the kernel.
+        let sig = unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            libc::sigtimedwait(&set, &mut info, &ts)
+        };
+        reap(&mut workers, stopping.is_some(), generation, &core, &groups, &sockets);
+        if stopping.is_some() && workers.is_empty() {
+            break;
+        }
+        match sig {
+            libc::SIGTERM | libc::SIGINT => {
+                http::elog!(Level::Notice, 0, "signal {sig} received, exiting");
+                stopping = Some(libc::SIGTERM);
+                for w in &workers {
+                    kill(w.pid, libc::SIGTERM);
+                }
+            }
+            libc::SIGQUIT => {
+                http::elog!(Level::Notice, 0, "signal {sig} received, shutting down");
+                stopping = Some(libc::SIGQUIT);
+                for w in &workers {
+                    kill(w.pid, libc::SIGQUIT);
+                }
+            }
+            libc::SIGUSR1 => {
+                http::elog!(Level::Notice, 0, "signal {sig} received, reopening logs");
+                let _ = http::log::reopen();
+                for w in &workers {
+                    kill(w.pid, libc::SIGUSR1);
+                }
+            }
+            libc::SIGHUP if stopping.is_none() => {
+                http::elog!(Level::Notice, 0, "signal {sig} received, reconfiguring");
+                match reload(prefix, source, globals, &mut sockets) {
+                    Ok((new_core, new_groups)) => {
+                        core = new_core;
+                        groups = new_groups;
+                        let (t, l) = core.error_log();
+                        let _ = http::log::open(t, l);
+                        generation += 1;
+                        for w in workers.iter_mut() {
+                            w.exiting = true;
+                            kill(w.pid, libc::SIGQUIT);
+                        }
+                        for _ in 0..core.workers() {
+                            if let Some(w) = spawn_worker(&core, &groups, &sockets, generation) {
+                                workers.push(w);
+                            }
+                        }
+                        // close sockets the new config no longer listens on
+                        let wanted: Vec<ListenAddr> = groups.iter().map(|g| g.addr.clone()).collect();
+                        sockets.retain(|a, _| wanted.contains(a));
+                    }
+                    Err(e) => http::elog!(Level::Emerg, 0, "{e}"),
+                }
+            }
+            _ => {}
+        }
+    }
+    let _ = std::fs::remove_file(core.pid_path());
+    http::elog!(Level::Notice, 0, "exit");
+}
+
+fn reload(prefix: &Path, source: &Source, globals: Option<&str>, sockets: &mut Sockets) -> Result<(CoreConf, Vec<Rc<ListenGroup>>), String> {
+    let core = core_conf::load(prefix, source, globals).map_err(|e| e.to_string())?;
+    let groups = match &core.http {
+        Some(h) => open_sockets(h, sockets)?,
+        None => Vec::new(),
+    };
+    Ok((core, groups))
+}
+
+fn reap(workers: &mut Vec<Worker>, stopping: bool, generation: u32, core: &CoreConf, groups: &[Rc<ListenGroup>], sockets: &Sockets) {
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid on our own children, non-blocking.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if pid <= 0 {
+            return;
+        }
+        let Some(i) = workers.iter().position(|w| w.pid == pid) else { continue };
+        let w = workers.remove(i);
+        if libc::WIFSIGNALED(status) {
+            http::elog!(Level::Alert, 0, "worker process {pid} exited on signal {}", libc::WTERMSIG(status));
+        } else {
+            let code = libc::WEXITSTATUS(status);
+            let lvl = if code == 0 { Level::Notice } else { Level::Alert };
+            http::elog!(lvl, 0, "worker process {pid} exited with code {code}");
+        }
+        let expected = stopping || w.exiting || w.generation != generation;
+        if !expected && let Some(nw) = spawn_worker(core, groups, sockets, generation) {
+            workers.push(nw);
+        }
+    }
+}
