@@ -1,0 +1,346 @@
+//! The spec-test runner: runs every `t/*.t` block (Test::Nginx format) against the real
+//! binary, started as Test::Nginx starts nginx (`daemon on; master_process off;`, stopped by
+//! SIGQUIT to the pid in the pid file). Blocks run in parallel, each on its own port/prefix.
+//!
+//! `cargo test --release --test spec -- FILTER` runs the blocks whose file or name contains
+//! FILTER.
+
+mod block;
+mod client;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use block::{Block, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_oxiresty");
+
+fn main() {
+    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("t"))
+        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "t")).collect())
+        .unwrap_or_default();
+    files.sort();
+    let mut blocks = Vec::new();
+    let mut failures: Vec<String> = Vec::new();
+    for f in &files {
+        let name = f.strip_prefix(root).unwrap_or(f).display().to_string();
+        let src = std::fs::read_to_string(f).unwrap_or_default();
+        match block::parse_file(&name, &src) {
+            Ok(mut bs) => {
+                if let Some(only) = bs.iter().position(|b| b.has("ONLY")) {
+                    bs = vec![bs.swap_remove(only)];
+                }
+                blocks.extend(bs);
+            }
+            Err(e) => failures.push(e),
+        }
+    }
+    let skipped = blocks.iter().filter(|b| b.has("SKIP")).count();
+    blocks.retain(|b| !b.has("SKIP"));
+    if let Some(f) = &filter {
+        blocks.retain(|b| b.file.contains(f.as_str()) || b.name.contains(f.as_str()));
+    }
+    let total = blocks.len();
+    let work = Arc::new(Mutex::new(blocks));
+    let fails = Arc::new(Mutex::new(failures));
+    let done = Arc::new(AtomicUsize::new(0));
+    let scratch = std::env::temp_dir().join(format!("oxiresty-spec-{}", std::process::id()));
+    let threads = std::env::var("SPEC_JOBS").ok().and_then(|j| j.parse().ok()).unwrap_or(8);
+    let start = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (work, fails, done, scratch) = (work.clone(), fails.clone(), done.clone(), scratch.clone());
+            std::thread::spawn(move || {
+                loop {
+                    let Some(b) = work.lock().expect("lock").pop() else { break };
+                    let n = done.fetch_add(1, Ordering::Relaxed);
+                    let dir = scratch.join(format!("b{n}"));
+                    if let Err(e) = run_block(&b, &dir) {
+                        fails.lock().expect("lock").push(format!("{}:{} \"{}\"\n{e}", b.file, b.line, b.name));
+                    } else {
+                        let _ = std::fs::remove_dir_all(&dir);
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        let _ = h.join();
+    }
+    let fails = fails.lock().expect("lock");
+    for f in fails.iter() {
+        eprintln!("FAIL {f}\n");
+    }
+    eprintln!("spec: {} blocks, {} failed, {skipped} skipped, {:.1}s", total, fails.len(), start.elapsed().as_secs_f64());
+    if fails.is_empty() {
+        let _ = std::fs::remove_dir_all(&scratch);
+    } else {
+        std::process::exit(1);
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(1984)
+}
+
+/// Writes the config Test::Nginx would write around the block's snippets.
+fn write_conf(b: &Block, dir: &Path, port: u16) -> std::io::Result<()> {
+    for d in ["conf", "logs", "html", "client_body_temp"] {
+        std::fs::create_dir_all(dir.join(d))?;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(root.join("conf/mime.types"), dir.join("conf/mime.types"))?;
+    let p = dir.display();
+    let config = b.text("config").unwrap_or_default();
+    let default_loc = if regex_match(r"location\s+/\s*\{", &config) {
+        String::new()
+    } else {
+        format!("        location / {{\n            root {p}/html;\n            index index.html index.htm;\n        }}\n")
+    };
+    let conf = format!(
+        "worker_processes  1;\ndaemon on;\nmaster_process off;\nerror_log {p}/logs/error.log {level};\npid {p}/logs/nginx.pid;\nenv MOCKEAGAIN_VERBOSE;\n\n{main}\n\nevents {{\n    accept_mutex off;\n    worker_connections  64;\n}}\n\nhttp {{\n    access_log {p}/logs/access.log;\n    client_body_temp_path {p}/client_body_temp;\n    proxy_temp_path {p}/proxy_temp;\n    fastcgi_temp_path {p}/fastcgi_temp;\n    scgi_temp_path {p}/scgi_temp;\n    uwsgi_temp_path {p}/uwsgi_temp;\n    default_type text/plain;\n    keepalive_timeout  68000ms;\n\n{http}\n\n    server {{\n        listen          {port};\n        server_name     'localhost';\n        client_max_body_size 30M;\n\n{config}\n{default_loc}    }}\n}}\n\nuser root;\n",
+        level = b.text("log_level").map(|l| l.trim().to_string()).unwrap_or_else(|| "debug".into()),
+        main = b.text("main_config").unwrap_or_default(),
+        http = b.text("http_config").unwrap_or_default(),
+    );
+    std::fs::write(dir.join("conf/nginx.conf"), conf)?;
+    if let Some(files) = b.text("user_files") {
+        write_user_files(&files, &dir.join("html"))?;
+    }
+    Ok(())
+}
+
+/// `>>> path` headed files, written under html/.
+fn write_user_files(spec: &str, html: &Path) -> std::io::Result<()> {
+    let mut cur: Option<(String, String)> = None;
+    let flush = |c: Option<(String, String)>| -> std::io::Result<()> {
+        if let Some((name, body)) = c {
+            let path = html.join(name.trim());
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(path, body)?;
+        }
+        Ok(())
+    };
+    for line in spec.split_inclusive('\n') {
+        if let Some(name) = line.strip_prefix(">>> ") {
+            flush(cur.take())?;
+            cur = Some((name.trim().to_string(), String::new()));
+        } else if let Some((_, body)) = cur.as_mut() {
+            body.push_str(line);
+        }
+    }
+    flush(cur)
+}
+
+fn regex_match(re: &str, text: &str) -> bool {
+    pcre2::bytes::RegexBuilder::new().build(re).ok().and_then(|r| r.is_match(text.as_bytes()).ok()).unwrap_or(false)
+}
+
+fn regex_check(re: &str, text: &str) -> Result<bool, String> {
+    let r = pcre2::bytes::RegexBuilder::new().build(re).map_err(|e| format!("bad regex {re:?}: {e}"))?;
+    r.is_match(text.as_bytes()).map_err(|e| e.to_string())
+}
+
+fn run_block(b: &Block, dir: &Path) -> Result<(), String> {
+    let _ = std::fs::remove_dir_all(dir);
+    let port = free_port();
+    write_conf(b, dir, port).map_err(|e| format!("writing the prefix: {e}"))?;
+    let err_log = dir.join("logs/error.log");
+    let out = Command::new(BIN)
+        .arg("-e")
+        .arg(&err_log)
+        .arg("-p")
+        .arg(format!("{}/", dir.display()))
+        .arg("-c")
+        .arg(dir.join("conf/nginx.conf"))
+        .output()
+        .map_err(|e| format!("cannot run {BIN}: {e}"))?;
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if b.has("must_die") {
+        if out.status.success() {
+            let pid = wait_pid(dir);
+            if let Some(pid) = pid {
+                stop(pid);
+            }
+            return Err("the server started but must_die was expected".into());
+        }
+        return check_logs(b, &format!("{stderr}{}", std::fs::read_to_string(&err_log).unwrap_or_default()));
+    }
+    if !out.status.success() {
+        return Err(format!("the server failed to start ({}):\n{stderr}{}", out.status, std::fs::read_to_string(&err_log).unwrap_or_default()));
+    }
+    let Some(pid) = wait_pid(dir) else {
+        return Err(format!("no pid file appeared\n{stderr}"));
+    };
+    let result = exercise(b, port);
+    if let Some(w) = b.text("wait") {
+        std::thread::sleep(Duration::from_secs_f64(w.trim().parse().unwrap_or(0.0)));
+    }
+    stop(pid);
+    result?;
+    let log = std::fs::read_to_string(&err_log).unwrap_or_default();
+    check_logs(b, &log)
+}
+
+fn wait_pid(dir: &Path) -> Option<i32> {
+    let path = dir.join("logs/nginx.pid");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Some(pid) = std::fs::read_to_string(&path).ok().and_then(|t| t.trim().parse().ok()) {
+            return Some(pid);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
+
+/// SIGQUIT, as Test::Nginx stops nginx; waits until the process is gone (TERM, then KILL).
+fn stop(pid: i32) {
+    let alive = || unsafe { libc_kill(pid, 0) } == 0;
+    for (sig, wait_ms) in [(3, 5000u64), (15, 2000), (9, 2000)] {
+        unsafe { libc_kill(pid, sig) };
+        let deadline = Instant::now() + Duration::from_millis(wait_ms);
+        while Instant::now() < deadline {
+            if !alive() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+fn exercise(b: &Block, port: u16) -> Result<(), String> {
+    let timeout = Duration::from_secs_f64(b.text("timeout").and_then(|t| t.trim().parse().ok()).unwrap_or(3.0));
+    let more = b.text("more_headers").unwrap_or_default();
+    let (data, methods): (Vec<u8>, Vec<String>) = if let Some(raw) = b.get("raw_request") {
+        let raw = raw.text();
+        let method = raw.split_whitespace().next().unwrap_or("GET").to_string();
+        (raw.into_bytes(), vec![method])
+    } else if let Some(p) = b.get("pipelined_requests") {
+        let list = match p {
+            Value::List(l) => l.iter().map(Value::text).collect::<Vec<_>>(),
+            Value::Text(t) | Value::Regex(t) => t.lines().map(str::to_string).collect(),
+        };
+        let mut data = Vec::new();
+        let mut methods = Vec::new();
+        for (i, r) in list.iter().enumerate() {
+            let (bytes, m) = client::build_request(r, &more, port, i + 1 == list.len());
+            data.extend(bytes);
+            methods.push(m);
+        }
+        (data, methods)
+    } else if let Some(r) = b.text("request") {
+        let (bytes, m) = client::build_request(&r, &more, port, true);
+        (bytes, vec![m])
+    } else {
+        return Ok(());
+    };
+    let raw = client::exchange(port, &data, timeout)?;
+    if b.has("ignore_response") {
+        return Ok(());
+    }
+    let mut pos = 0;
+    let mut responses = Vec::new();
+    for m in &methods {
+        if pos >= raw.len() {
+            break;
+        }
+        let (resp, used) = client::parse_response(&raw[pos..], m == "HEAD")?;
+        pos += used;
+        responses.push(resp);
+    }
+    let Some(last) = responses.last() else {
+        if let Some(code) = b.text("error_code") {
+            if code.trim().is_empty() {
+                return Ok(());
+            }
+        }
+        return Err("no response at all (connection closed)".into());
+    };
+    if let Some(code) = b.text("error_code") {
+        let want: u16 = code.trim().parse().map_err(|_| format!("bad error_code {code:?}"))?;
+        if last.status != want {
+            return Err(format!("status: got {} want {want}\nbody: {}", last.status, String::from_utf8_lossy(&last.body)));
+        }
+    } else if last.status != 200 {
+        return Err(format!("status: got {} want 200\nbody: {}", last.status, String::from_utf8_lossy(&last.body)));
+    }
+    let body: Vec<u8> = responses.iter().flat_map(|r| r.body.clone()).collect();
+    let body = String::from_utf8_lossy(&body).into_owned();
+    if let Some(want) = b.get("response_body") {
+        let want = want.text();
+        if body != want {
+            return Err(format!("response_body:\n got: {body:?}\nwant: {want:?}"));
+        }
+    }
+    if let Some(re) = b.get("response_body_like") {
+        let re = re.text();
+        let re = re.strip_suffix('\n').unwrap_or(&re);
+        if !regex_check(&format!("(?s){re}"), &body)? {
+            return Err(format!("response_body_like: {re:?} does not match {body:?}"));
+        }
+    }
+    for (section, like) in [("response_headers", false), ("response_headers_like", true)] {
+        let Some(spec) = b.text(section) else { continue };
+        for line in spec.lines().filter(|l| !l.trim().is_empty()) {
+            if let Some(name) = line.trim().strip_prefix('!') {
+                if let Some(v) = last.header(name.trim()) {
+                    return Err(format!("{section}: header {name} should be absent, is {v:?}"));
+                }
+                continue;
+            }
+            let (name, want) = line.split_once(':').ok_or_else(|| format!("bad {section} line {line:?}"))?;
+            let (name, want) = (name.trim(), want.trim());
+            let got = last.header(name);
+            let ok = match got {
+                None => want.is_empty(),
+                Some(g) if like => regex_check(&format!("^(?:{want})$"), g)?,
+                Some(g) => g == want,
+            };
+            if !ok {
+                return Err(format!("{section}: {name}: got {got:?} want {want:?}\nall: {:?}", last.headers));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn patterns(v: &Value) -> Vec<(bool, String)> {
+    match v {
+        Value::Regex(r) => vec![(true, r.clone())],
+        Value::List(l) => l.iter().flat_map(patterns).collect(),
+        Value::Text(t) => t.lines().filter(|l| !l.trim().is_empty()).map(|l| (false, l.to_string())).collect(),
+    }
+}
+
+fn check_logs(b: &Block, log: &str) -> Result<(), String> {
+    if let Some(v) = b.get("error_log") {
+        for (is_re, p) in patterns(v) {
+            let found = if is_re { regex_check(&p, log)? } else { log.contains(&p) };
+            if !found {
+                return Err(format!("error_log: {p:?} not found in:\n{log}"));
+            }
+        }
+    }
+    if let Some(v) = b.get("no_error_log") {
+        for (is_re, p) in patterns(v) {
+            let found = if is_re { regex_check(&p, log)? } else { log.contains(&p) };
+            if found {
+                return Err(format!("no_error_log: {p:?} found in:\n{log}"));
+            }
+        }
+    }
+    Ok(())
+}
