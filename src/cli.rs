@@ -52,7 +52,9 @@ pub fn parse(args: impl Iterator<Item = String>) -> Result<Cli, String> {
                     return Ok(rest.to_string());
                 }
                 i += 1;
-                args.get(i).cloned().ok_or_else(|| format!("option \"-{c}\" requires {}", what(c)))
+                args.get(i)
+                    .cloned()
+                    .ok_or_else(|| format!("option \"-{c}\" requires {}", what(c)))
             };
             match c {
                 '?' | 'h' => cli.help = true,
@@ -108,15 +110,33 @@ mod tests {
 
     #[test]
     fn nginx_forms() {
-        let c = p(&["-p", "/x/", "-c", "conf/n.conf", "-e", "err.log", "-g", "daemon off;", "-t", "-q"]).unwrap();
+        let c = p(&[
+            "-p",
+            "/x/",
+            "-c",
+            "conf/n.conf",
+            "-e",
+            "err.log",
+            "-g",
+            "daemon off;",
+            "-t",
+            "-q",
+        ])
+        .unwrap();
         assert_eq!(c.prefix.unwrap().to_str(), Some("/x/"));
         assert_eq!(c.conf.unwrap().to_str(), Some("conf/n.conf"));
         assert_eq!(c.globals.as_deref(), Some("daemon off;"));
         assert!(c.test && c.quiet);
         let c = p(&["-tq", "-cfoo"]).unwrap();
         assert!(c.test && c.quiet && c.conf.is_some());
-        assert_eq!(p(&["-s", "bogus"]).unwrap_err(), "invalid option: \"-s bogus\"");
-        assert_eq!(p(&["-c"]).unwrap_err(), "option \"-c\" requires configuration file");
+        assert_eq!(
+            p(&["-s", "bogus"]).unwrap_err(),
+            "invalid option: \"-s bogus\""
+        );
+        assert_eq!(
+            p(&["-c"]).unwrap_err(),
+            "option \"-c\" requires configuration file"
+        );
         assert_eq!(p(&["-x"]).unwrap_err(), "invalid option: \"x\"");
     }
 }

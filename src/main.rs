@@ -28,8 +28,14 @@ fn main() -> ExitCode {
     if cli.help || cli.version || cli.version_full {
         eprintln!("nginx version: {}", http::SERVER_FULL);
         if cli.version_full {
-            eprintln!("built with rustc, httparse, pcre2, tokio (oxiresty {})", http::VERSION);
-            eprintln!("configure arguments: --prefix={}", default_prefix().display());
+            eprintln!(
+                "built with rustc, httparse, pcre2, tokio (oxiresty {})",
+                http::VERSION
+            );
+            eprintln!(
+                "configure arguments: --prefix={}",
+                default_prefix().display()
+            );
         }
         if cli.help {
             eprint!("\n{}", cli::USAGE);
@@ -42,7 +48,11 @@ fn main() -> ExitCode {
         Some(c) => Source::File(absolute_in(&prefix, c)),
         None => {
             let p = prefix.join("conf/nginx.conf");
-            if p.exists() || cli.signal.is_some() { Source::File(p) } else { Source::Embedded }
+            if p.exists() || cli.signal.is_some() {
+                Source::File(p)
+            } else {
+                Source::Embedded
+            }
         }
     };
     let conf_name = match &source {
@@ -55,13 +65,19 @@ fn main() -> ExitCode {
         Some(f) => Target::File(absolute_in(&prefix, Path::new(f))),
     };
     if let Err(e) = http::log::open(early_log.clone(), Level::Notice) {
-        emerg(format!("open() error log failed ({})", process::errno_text(&e)));
+        emerg(format!(
+            "open() error log failed ({})",
+            process::errno_text(&e)
+        ));
         return ExitCode::from(1);
     }
     let core = match core_conf::load(&prefix, &source, cli.globals.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             emerg(&e);
+            if early_log != Target::Stderr {
+                http::elog!(Level::Emerg, 0, "{e}");
+            }
             if cli.test {
                 eprintln!("oxiresty: configuration file {conf_name} test failed");
             }
@@ -92,9 +108,17 @@ fn main() -> ExitCode {
     }
     // -e wins over the config's error_log, as in nginx.
     let (target, level) = core.error_log();
-    let target = if cli.error_log.is_some() { early_log } else { target };
+    let target = if cli.error_log.is_some() {
+        early_log
+    } else {
+        target
+    };
     if let Err(e) = http::log::open(target.clone(), level) {
-        emerg(format!("open() \"{}\" failed ({})", target_name(&target), process::errno_text(&e)));
+        emerg(format!(
+            "open() \"{}\" failed ({})",
+            target_name(&target),
+            process::errno_text(&e)
+        ));
         return ExitCode::from(1);
     }
     let mut sockets = process::Sockets::new();
@@ -123,11 +147,24 @@ fn main() -> ExitCode {
     }
     let pid_path = core.pid_path();
     if let Err(e) = process::write_pid(&pid_path) {
-        http::elog!(Level::Emerg, 0, "open() \"{}\" failed ({})", pid_path.display(), process::errno_text(&e));
+        http::elog!(
+            Level::Emerg,
+            0,
+            "open() \"{}\" failed ({})",
+            pid_path.display(),
+            process::errno_text(&e)
+        );
         return ExitCode::from(1);
     }
     if core.master() {
-        process::run_master(core, &prefix, &source, cli.globals.as_deref(), sockets, groups);
+        process::run_master(
+            core,
+            &prefix,
+            &source,
+            cli.globals.as_deref(),
+            sockets,
+            groups,
+        );
     } else {
         process::run_worker(&core, &groups, &sockets, false);
         let _ = std::fs::remove_file(&pid_path);
@@ -147,23 +184,39 @@ fn default_prefix() -> PathBuf {
 }
 
 fn absolute(p: &Path) -> PathBuf {
-    if p.is_absolute() { p.to_path_buf() } else { default_prefix().join(p) }
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        default_prefix().join(p)
+    }
 }
 
 fn absolute_in(prefix: &Path, p: &Path) -> PathBuf {
-    if p.is_absolute() { p.to_path_buf() } else { prefix.join(p) }
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        prefix.join(p)
+    }
 }
 
 fn send_signal(pid_path: &Path, sig: &str) -> ExitCode {
     let text = match std::fs::read_to_string(pid_path) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("oxiresty: [error] open() \"{}\" failed ({})", pid_path.display(), process::errno_text(&e));
+            eprintln!(
+                "oxiresty: [error] open() \"{}\" failed ({})",
+                pid_path.display(),
+                process::errno_text(&e)
+            );
             return ExitCode::from(1);
         }
     };
     let Ok(pid) = text.trim().parse::<i32>() else {
-        eprintln!("oxiresty: [error] invalid PID number \"{}\" in \"{}\"", text.trim(), pid_path.display());
+        eprintln!(
+            "oxiresty: [error] invalid PID number \"{}\" in \"{}\"",
+            text.trim(),
+            pid_path.display()
+        );
         return ExitCode::from(1);
     };
     let signo = match sig {
@@ -175,7 +228,10 @@ fn send_signal(pid_path: &Path, sig: &str) -> ExitCode {
     // SAFETY: kill with a pid read from the pid file, as nginx -s does.
     if unsafe { libc::kill(pid, signo) } != 0 {
         let e = std::io::Error::last_os_error();
-        eprintln!("oxiresty: [alert] kill({pid}, {signo}) failed ({})", process::errno_text(&e));
+        eprintln!(
+            "oxiresty: [alert] kill({pid}, {signo}) failed ({})",
+            process::errno_text(&e)
+        );
         return ExitCode::from(1);
     }
     ExitCode::SUCCESS

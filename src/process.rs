@@ -19,7 +19,8 @@ pub fn open_sockets(conf: &HttpConf, have: &mut Sockets) -> Result<Vec<Rc<Listen
     let groups = http::worker::listen_groups(conf);
     for g in &groups {
         if !have.contains_key(&g.addr) {
-            let l = http::worker::open(g).map_err(|e| format!("bind() to {} failed ({})", g.addr, errno_text(&e)))?;
+            let l = http::worker::open(g)
+                .map_err(|e| format!("bind() to {} failed ({})", g.addr, errno_text(&e)))?;
             have.insert(g.addr.clone(), l);
         }
     }
@@ -39,7 +40,15 @@ fn dup_listener(l: &Listener) -> std::io::Result<Listener> {
     })
 }
 
-const SIGNALS: [i32; 7] = [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT, libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2, libc::SIGCHLD];
+const SIGNALS: [i32; 7] = [
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGHUP,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGCHLD,
+];
 
 fn sigset() -> libc::sigset_t {
     // SAFETY: sigemptyset/sigaddset initialise and fill a sigset we own.
@@ -57,7 +66,15 @@ fn block_signals(block: bool) {
     let set = sigset();
     // SAFETY: sigprocmask with a valid set; the process is single-threaded here.
     unsafe {
-        libc::sigprocmask(if block { libc::SIG_BLOCK } else { libc::SIG_UNBLOCK }, &set, std::ptr::null_mut());
+        libc::sigprocmask(
+            if block {
+                libc::SIG_BLOCK
+            } else {
+                libc::SIG_UNBLOCK
+            },
+            &set,
+            std::ptr::null_mut(),
+        );
     }
 }
 
@@ -80,7 +97,10 @@ pub fn run_worker(core: &CoreConf, groups: &[Rc<ListenGroup>], sockets: &Sockets
         }
     }
     block_signals(false);
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             http::elog!(Level::Emerg, 0, "cannot start the event loop: {e}");
@@ -124,10 +144,18 @@ async fn wait_stop_signal() -> Stop {
 /// rlimit and privileges of a worker process.
 fn worker_process_setup(core: &CoreConf) {
     if let Some(n) = core.worker_rlimit_nofile {
-        let lim = libc::rlimit { rlim_cur: n as libc::rlim_t, rlim_max: n as libc::rlim_t };
+        let lim = libc::rlimit {
+            rlim_cur: n as libc::rlim_t,
+            rlim_max: n as libc::rlim_t,
+        };
         // SAFETY: setrlimit with a valid struct.
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
-            http::elog!(Level::Alert, 0, "setrlimit(RLIMIT_NOFILE, {n}) failed ({})", errno_text(&std::io::Error::last_os_error()));
+            http::elog!(
+                Level::Alert,
+                0,
+                "setrlimit(RLIMIT_NOFILE, {n}) failed ({})",
+                errno_text(&std::io::Error::last_os_error())
+            );
         }
     }
     // SAFETY: geteuid has no preconditions.
@@ -138,7 +166,9 @@ fn worker_process_setup(core: &CoreConf) {
     if user == "root" {
         return;
     }
-    let Ok(cuser) = std::ffi::CString::new(user.clone()) else { return };
+    let Ok(cuser) = std::ffi::CString::new(user.clone()) else {
+        return;
+    };
     // SAFETY: getpwnam returns a pointer into static storage or null; read before next call.
     let pw = unsafe { libc::getpwnam(cuser.as_ptr()) };
     if pw.is_null() {
@@ -161,8 +191,16 @@ fn worker_process_setup(core: &CoreConf) {
     }
     // SAFETY: plain syscalls dropping privileges; failure is checked.
     unsafe {
-        if libc::setgid(gid) != 0 || libc::initgroups(cuser.as_ptr(), gid) != 0 || libc::setuid(uid) != 0 {
-            http::elog!(Level::Emerg, 0, "setuid/setgid to \"{user}\" failed ({})", errno_text(&std::io::Error::last_os_error()));
+        if libc::setgid(gid) != 0
+            || libc::initgroups(cuser.as_ptr(), gid) != 0
+            || libc::setuid(uid) != 0
+        {
+            http::elog!(
+                Level::Emerg,
+                0,
+                "setuid/setgid to \"{user}\" failed ({})",
+                errno_text(&std::io::Error::last_os_error())
+            );
             std::process::exit(2);
         }
     }
@@ -201,11 +239,21 @@ struct Worker {
     exiting: bool,
 }
 
-fn spawn_worker(core: &CoreConf, groups: &[Rc<ListenGroup>], sockets: &Sockets, generation: u32) -> Option<Worker> {
+fn spawn_worker(
+    core: &CoreConf,
+    groups: &[Rc<ListenGroup>],
+    sockets: &Sockets,
+    generation: u32,
+) -> Option<Worker> {
     // SAFETY: fork in the single-threaded master; the child runs the worker and exits.
     match unsafe { libc::fork() } {
         -1 => {
-            http::elog!(Level::Alert, 0, "fork() failed while spawning \"worker process\" ({})", errno_text(&std::io::Error::last_os_error()));
+            http::elog!(
+                Level::Alert,
+                0,
+                "fork() failed while spawning \"worker process\" ({})",
+                errno_text(&std::io::Error::last_os_error())
+            );
             None
         }
         0 => {
@@ -215,7 +263,11 @@ fn spawn_worker(core: &CoreConf, groups: &[Rc<ListenGroup>], sockets: &Sockets, 
         }
         pid => {
             http::elog!(Level::Notice, 0, "start worker process {pid}");
-            Some(Worker { pid, generation, exiting: false })
+            Some(Worker {
+                pid,
+                generation,
+                exiting: false,
+            })
         }
     }
 }
@@ -228,20 +280,39 @@ fn kill(pid: i32, sig: i32) {
 }
 
 /// The master loop: spawn workers, then react to signals until stopped.
-pub fn run_master(mut core: CoreConf, prefix: &Path, source: &Source, globals: Option<&str>, mut sockets: Sockets, mut groups: Vec<Rc<ListenGroup>>) {
+pub fn run_master(
+    mut core: CoreConf,
+    prefix: &Path,
+    source: &Source,
+    globals: Option<&str>,
+    mut sockets: Sockets,
+    mut groups: Vec<Rc<ListenGroup>>,
+) {
     block_signals(true);
     let mut generation = 0u32;
-    let mut workers: Vec<Worker> = (0..core.workers()).filter_map(|_| spawn_worker(&core, &groups, &sockets, generation)).collect();
+    let mut workers: Vec<Worker> = (0..core.workers())
+        .filter_map(|_| spawn_worker(&core, &groups, &sockets, generation))
+        .collect();
     let mut stopping: Option<i32> = None;
     let set = sigset();
     loop {
-        let ts = libc::timespec { tv_sec: 1, tv_nsec: 0 };
+        let ts = libc::timespec {
+            tv_sec: 1,
+            tv_nsec: 0,
+        };
         // SAFETY: sigtimedwait with our blocked set; info is written by the kernel.
         let sig = unsafe {
             let mut info: libc::siginfo_t = std::mem::zeroed();
             libc::sigtimedwait(&set, &mut info, &ts)
         };
-        reap(&mut workers, stopping.is_some(), generation, &core, &groups, &sockets);
+        reap(
+            &mut workers,
+            stopping.is_some(),
+            generation,
+            &core,
+            &groups,
+            &sockets,
+        );
         if stopping.is_some() && workers.is_empty() {
             break;
         }
@@ -286,7 +357,8 @@ pub fn run_master(mut core: CoreConf, prefix: &Path, source: &Source, globals: O
                             }
                         }
                         // close sockets the new config no longer listens on
-                        let wanted: Vec<ListenAddr> = groups.iter().map(|g| g.addr.clone()).collect();
+                        let wanted: Vec<ListenAddr> =
+                            groups.iter().map(|g| g.addr.clone()).collect();
                         sockets.retain(|a, _| wanted.contains(a));
                     }
                     Err(e) => http::elog!(Level::Emerg, 0, "{e}"),
@@ -299,7 +371,12 @@ pub fn run_master(mut core: CoreConf, prefix: &Path, source: &Source, globals: O
     http::elog!(Level::Notice, 0, "exit");
 }
 
-fn reload(prefix: &Path, source: &Source, globals: Option<&str>, sockets: &mut Sockets) -> Result<(CoreConf, Vec<Rc<ListenGroup>>), String> {
+fn reload(
+    prefix: &Path,
+    source: &Source,
+    globals: Option<&str>,
+    sockets: &mut Sockets,
+) -> Result<(CoreConf, Vec<Rc<ListenGroup>>), String> {
     let core = core_conf::load(prefix, source, globals).map_err(|e| e.to_string())?;
     let groups = match &core.http {
         Some(h) => open_sockets(h, sockets)?,
@@ -308,7 +385,14 @@ fn reload(prefix: &Path, source: &Source, globals: Option<&str>, sockets: &mut S
     Ok((core, groups))
 }
 
-fn reap(workers: &mut Vec<Worker>, stopping: bool, generation: u32, core: &CoreConf, groups: &[Rc<ListenGroup>], sockets: &Sockets) {
+fn reap(
+    workers: &mut Vec<Worker>,
+    stopping: bool,
+    generation: u32,
+    core: &CoreConf,
+    groups: &[Rc<ListenGroup>],
+    sockets: &Sockets,
+) {
     loop {
         let mut status = 0;
         // SAFETY: waitpid on our own children, non-blocking.
@@ -316,13 +400,24 @@ fn reap(workers: &mut Vec<Worker>, stopping: bool, generation: u32, core: &CoreC
         if pid <= 0 {
             return;
         }
-        let Some(i) = workers.iter().position(|w| w.pid == pid) else { continue };
+        let Some(i) = workers.iter().position(|w| w.pid == pid) else {
+            continue;
+        };
         let w = workers.remove(i);
         if libc::WIFSIGNALED(status) {
-            http::elog!(Level::Alert, 0, "worker process {pid} exited on signal {}", libc::WTERMSIG(status));
+            http::elog!(
+                Level::Alert,
+                0,
+                "worker process {pid} exited on signal {}",
+                libc::WTERMSIG(status)
+            );
         } else {
             let code = libc::WEXITSTATUS(status);
-            let lvl = if code == 0 { Level::Notice } else { Level::Alert };
+            let lvl = if code == 0 {
+                Level::Notice
+            } else {
+                Level::Alert
+            };
             http::elog!(lvl, 0, "worker process {pid} exited with code {code}");
         }
         let expected = stopping || w.exiting || w.generation != generation;

@@ -44,8 +44,15 @@ impl Block {
 fn trim(s: &str) -> String {
     let s = s.replace("\r\n", "\n");
     let lines: Vec<&str> = s.split('\n').collect();
-    let start = lines.iter().position(|l| !l.trim().is_empty()).unwrap_or(lines.len());
-    let end = lines.iter().rposition(|l| !l.trim().is_empty()).map(|e| e + 1).unwrap_or(start);
+    let start = lines
+        .iter()
+        .position(|l| !l.trim().is_empty())
+        .unwrap_or(lines.len());
+    let end = lines
+        .iter()
+        .rposition(|l| !l.trim().is_empty())
+        .map(|e| e + 1)
+        .unwrap_or(start);
     if start >= end {
         return String::new();
     }
@@ -62,10 +69,13 @@ pub fn parse_file(file: &str, src: &str) -> Result<Vec<Block>, String> {
     };
     let base_line = src[..src.find("\n__DATA__\n").unwrap_or(0)].lines().count() + 2;
     let mut cur: Option<(Block, Option<(String, Vec<String>, String)>)> = None;
-    let finish_section = |b: &mut Block, sec: Option<(String, Vec<String>, String)>| -> Result<(), String> {
+    let finish_section = |b: &mut Block,
+                          sec: Option<(String, Vec<String>, String)>|
+     -> Result<(), String> {
         if let Some((name, mods, text)) = sec {
             let mut v = if mods.iter().any(|m| m == "eval") {
-                eval(&text).map_err(|e| format!("{}: block \"{}\" section {name}: {e}", b.file, b.name))?
+                eval(&text)
+                    .map_err(|e| format!("{}: block \"{}\" section {name}: {e}", b.file, b.name))?
             } else {
                 Value::Text(trim(&text))
             };
@@ -86,17 +96,28 @@ pub fn parse_file(file: &str, src: &str) -> Result<Vec<Block>, String> {
                 finish_section(&mut b, sec)?;
                 blocks.push(b);
             }
-            let b = Block { file: file.to_string(), name: title.trim().to_string(), line: base_line + i, sections: HashMap::new() };
+            let b = Block {
+                file: file.to_string(),
+                name: title.trim().to_string(),
+                line: base_line + i,
+                sections: HashMap::new(),
+            };
             cur = Some((b, None));
             continue;
         }
-        let Some((b, sec)) = cur.as_mut() else { continue };
+        let Some((b, sec)) = cur.as_mut() else {
+            continue;
+        };
         if let Some(rest) = line.strip_prefix("--- ") {
             let prev = sec.take();
             finish_section(b, prev)?;
             let rest = rest.trim_end_matches('\n');
             let (head, inline) = match rest.split_once(':') {
-                Some((h, v)) if !h.contains(' ') || h.split_whitespace().all(|w| w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) => {
+                Some((h, v))
+                    if !h.contains(' ')
+                        || h.split_whitespace()
+                            .all(|w| w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) =>
+                {
                     (h.trim().to_string(), Some(v.trim_start().to_string()))
                 }
                 _ => (rest.trim().to_string(), None),
@@ -121,11 +142,17 @@ pub fn parse_file(file: &str, src: &str) -> Result<Vec<Block>, String> {
 
 /// Evaluates the small subset of Perl used in spec `eval` sections.
 pub fn eval(src: &str) -> Result<Value, String> {
-    let mut p = Perl { s: src.trim().as_bytes(), i: 0 };
+    let mut p = Perl {
+        s: src.trim().as_bytes(),
+        i: 0,
+    };
     let v = p.expr()?;
     p.ws();
     if p.i < p.s.len() {
-        return Err(format!("unsupported Perl at \"{}\"", String::from_utf8_lossy(&p.s[p.i..])));
+        return Err(format!(
+            "unsupported Perl at \"{}\"",
+            String::from_utf8_lossy(&p.s[p.i..])
+        ));
     }
     Ok(v)
 }
@@ -164,12 +191,19 @@ impl Perl<'_> {
                     let r = self.term()?;
                     v = Value::Text(v.text() + &r.text());
                 }
-                Some(b'x') if !self.s.get(self.i + 1).is_some_and(|c| c.is_ascii_alphabetic()) => {
+                Some(b'x')
+                    if !self
+                        .s
+                        .get(self.i + 1)
+                        .is_some_and(|c| c.is_ascii_alphabetic()) =>
+                {
                     self.i += 1;
                     self.ws();
                     let n = self.number()?;
                     v = match v {
-                        Value::List(l) => Value::List(l.iter().cloned().cycle().take(l.len() * n).collect()),
+                        Value::List(l) => {
+                            Value::List(l.iter().cloned().cycle().take(l.len() * n).collect())
+                        }
                         other => Value::Text(other.text().repeat(n)),
                     };
                 }
@@ -183,7 +217,10 @@ impl Perl<'_> {
         while self.i < self.s.len() && self.s[self.i].is_ascii_digit() {
             self.i += 1;
         }
-        std::str::from_utf8(&self.s[start..self.i]).unwrap_or("").parse().map_err(|_| "expected a number".to_string())
+        std::str::from_utf8(&self.s[start..self.i])
+            .unwrap_or("")
+            .parse()
+            .map_err(|_| "expected a number".to_string())
     }
 
     fn term(&mut self) -> Result<Value, String> {
@@ -197,7 +234,9 @@ impl Perl<'_> {
                 let start = self.i;
                 let mut out = Vec::new();
                 while self.i < self.s.len() && self.s[self.i] != b'\'' {
-                    if self.s[self.i] == b'\\' && matches!(self.s.get(self.i + 1), Some(b'\'' | b'\\')) {
+                    if self.s[self.i] == b'\\'
+                        && matches!(self.s.get(self.i + 1), Some(b'\'' | b'\\'))
+                    {
                         self.i += 1;
                     }
                     out.push(self.s[self.i]);
@@ -250,17 +289,25 @@ impl Perl<'_> {
                     }
                     self.i += 1;
                 }
-                let re = String::from_utf8_lossy(&self.s[start..self.i.min(self.s.len())]).into_owned();
+                let re =
+                    String::from_utf8_lossy(&self.s[start..self.i.min(self.s.len())]).into_owned();
                 self.i += 1;
                 let mut flags = String::new();
                 while let Some(c) = self.s.get(self.i).filter(|c| c.is_ascii_alphabetic()) {
                     flags.push(*c as char);
                     self.i += 1;
                 }
-                Ok(Value::Regex(if flags.is_empty() { re } else { format!("(?{flags}){re}") }))
+                Ok(Value::Regex(if flags.is_empty() {
+                    re
+                } else {
+                    format!("(?{flags}){re}")
+                }))
             }
             Some(c) if c.is_ascii_digit() => Ok(Value::Text(self.number()?.to_string())),
-            _ => Err(format!("unsupported Perl at \"{}\"", String::from_utf8_lossy(&self.s[self.i..]))),
+            _ => Err(format!(
+                "unsupported Perl at \"{}\"",
+                String::from_utf8_lossy(&self.s[self.i..])
+            )),
         }
     }
 
@@ -280,7 +327,8 @@ impl Perl<'_> {
                         b't' => out.push(b'\t'),
                         b'0' => out.push(0),
                         b'x' => {
-                            let h = std::str::from_utf8(&self.s[self.i..self.i + 2]).map_err(|_| "bad \\x")?;
+                            let h = std::str::from_utf8(&self.s[self.i..self.i + 2])
+                                .map_err(|_| "bad \\x")?;
                             out.push(u8::from_str_radix(h, 16).map_err(|_| "bad \\x")?);
                             self.i += 2;
                         }

@@ -13,7 +13,10 @@ pub struct Response {
 
 impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -33,11 +36,15 @@ pub fn build_request(spec: &str, more_headers: &str, port: u16, close: bool) -> 
     let method = parts.first().copied().unwrap_or("GET").to_string();
     let mut req = parts.join(" ");
     req.push_str("\r\n");
-    let user_host = more_headers.lines().any(|l| l.to_ascii_lowercase().starts_with("host:"));
+    let user_host = more_headers
+        .lines()
+        .any(|l| l.to_ascii_lowercase().starts_with("host:"));
     if !user_host {
         req.push_str(&format!("Host: localhost\r\n"));
     }
-    let user_conn = more_headers.lines().any(|l| l.to_ascii_lowercase().starts_with("connection:"));
+    let user_conn = more_headers
+        .lines()
+        .any(|l| l.to_ascii_lowercase().starts_with("connection:"));
     if close && !user_conn {
         req.push_str("Connection: close\r\n");
     }
@@ -78,9 +85,18 @@ pub fn exchange(port: u16, data: &[u8], timeout: Duration) -> Result<Vec<u8>, St
         match s.read(&mut buf) {
             Ok(0) => return Ok(out),
             Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
                 if Instant::now() > deadline {
-                    return Err(format!("timed out after {:?} reading the response ({} bytes so far)", timeout, out.len()));
+                    return Err(format!(
+                        "timed out after {:?} reading the response ({} bytes so far)",
+                        timeout,
+                        out.len()
+                    ));
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Ok(out),
@@ -91,12 +107,27 @@ pub fn exchange(port: u16, data: &[u8], timeout: Duration) -> Result<Vec<u8>, St
 
 /// Parses one response from `data`; returns it and the bytes it used.
 pub fn parse_response(data: &[u8], head_only: bool) -> Result<(Response, usize), String> {
-    let end = data.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| format!("no complete response head in {:?}", String::from_utf8_lossy(&data[..data.len().min(200)])))?;
+    let end = data
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| {
+            format!(
+                "no complete response head in {:?}",
+                String::from_utf8_lossy(&data[..data.len().min(200)])
+            )
+        })?;
     let head = String::from_utf8_lossy(&data[..end]).into_owned();
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or("");
-    let status = status_line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| format!("bad status line {status_line:?}"))?;
-    let mut r = Response { status, ..Default::default() };
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("bad status line {status_line:?}"))?;
+    let mut r = Response {
+        status,
+        ..Default::default()
+    };
     for l in lines {
         if let Some((n, v)) = l.split_once(':') {
             r.headers.push((n.trim().to_string(), v.trim().to_string()));
@@ -106,16 +137,25 @@ pub fn parse_response(data: &[u8], head_only: bool) -> Result<(Response, usize),
     if head_only || status == 304 || status == 204 || (100..200).contains(&status) {
         return Ok((r, pos));
     }
-    if r.header("transfer-encoding").is_some_and(|t| t.eq_ignore_ascii_case("chunked")) {
+    if r.header("transfer-encoding")
+        .is_some_and(|t| t.eq_ignore_ascii_case("chunked"))
+    {
         loop {
-            let nl = data[pos..].windows(2).position(|w| w == b"\r\n").ok_or("truncated chunk size")?;
+            let nl = data[pos..]
+                .windows(2)
+                .position(|w| w == b"\r\n")
+                .ok_or("truncated chunk size")?;
             let size_txt = String::from_utf8_lossy(&data[pos..pos + nl]).into_owned();
-            let size = usize::from_str_radix(size_txt.split(';').next().unwrap_or("").trim(), 16).map_err(|_| format!("bad chunk size {size_txt:?}"))?;
+            let size = usize::from_str_radix(size_txt.split(';').next().unwrap_or("").trim(), 16)
+                .map_err(|_| format!("bad chunk size {size_txt:?}"))?;
             pos += nl + 2;
             if size == 0 {
                 // trailers until an empty line
                 loop {
-                    let nl = data[pos..].windows(2).position(|w| w == b"\r\n").ok_or("truncated trailer")?;
+                    let nl = data[pos..]
+                        .windows(2)
+                        .position(|w| w == b"\r\n")
+                        .ok_or("truncated trailer")?;
                     pos += nl + 2;
                     if nl == 0 {
                         break;
@@ -130,9 +170,15 @@ pub fn parse_response(data: &[u8], head_only: bool) -> Result<(Response, usize),
             pos += size + 2;
         }
     }
-    if let Some(len) = r.header("content-length").and_then(|l| l.parse::<usize>().ok()) {
+    if let Some(len) = r
+        .header("content-length")
+        .and_then(|l| l.parse::<usize>().ok())
+    {
         if pos + len > data.len() {
-            return Err(format!("body shorter than Content-Length {len}: got {}", data.len() - pos));
+            return Err(format!(
+                "body shorter than Content-Length {len}: got {}",
+                data.len() - pos
+            ));
         }
         r.body = data[pos..pos + len].to_vec();
         return Ok((r, pos + len));

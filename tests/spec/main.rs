@@ -22,7 +22,12 @@ fn main() {
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("t"))
-        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "t")).collect())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "t"))
+                .collect()
+        })
         .unwrap_or_default();
     files.sort();
     let mut blocks = Vec::new();
@@ -50,18 +55,27 @@ fn main() {
     let fails = Arc::new(Mutex::new(failures));
     let done = Arc::new(AtomicUsize::new(0));
     let scratch = std::env::temp_dir().join(format!("oxiresty-spec-{}", std::process::id()));
-    let threads = std::env::var("SPEC_JOBS").ok().and_then(|j| j.parse().ok()).unwrap_or(8);
+    let threads = std::env::var("SPEC_JOBS")
+        .ok()
+        .and_then(|j| j.parse().ok())
+        .unwrap_or(8);
     let start = Instant::now();
     let handles: Vec<_> = (0..threads)
         .map(|_| {
-            let (work, fails, done, scratch) = (work.clone(), fails.clone(), done.clone(), scratch.clone());
+            let (work, fails, done, scratch) =
+                (work.clone(), fails.clone(), done.clone(), scratch.clone());
             std::thread::spawn(move || {
                 loop {
-                    let Some(b) = work.lock().expect("lock").pop() else { break };
+                    let Some(b) = work.lock().expect("lock").pop() else {
+                        break;
+                    };
                     let n = done.fetch_add(1, Ordering::Relaxed);
                     let dir = scratch.join(format!("b{n}"));
                     if let Err(e) = run_block(&b, &dir) {
-                        fails.lock().expect("lock").push(format!("{}:{} \"{}\"\n{e}", b.file, b.line, b.name));
+                        fails
+                            .lock()
+                            .expect("lock")
+                            .push(format!("{}:{} \"{}\"\n{e}", b.file, b.line, b.name));
                     } else {
                         let _ = std::fs::remove_dir_all(&dir);
                     }
@@ -76,7 +90,12 @@ fn main() {
     for f in fails.iter() {
         eprintln!("FAIL {f}\n");
     }
-    eprintln!("spec: {} blocks, {} failed, {skipped} skipped, {:.1}s", total, fails.len(), start.elapsed().as_secs_f64());
+    eprintln!(
+        "spec: {} blocks, {} failed, {skipped} skipped, {:.1}s",
+        total,
+        fails.len(),
+        start.elapsed().as_secs_f64()
+    );
     if fails.is_empty() {
         let _ = std::fs::remove_dir_all(&scratch);
     } else {
@@ -84,8 +103,21 @@ fn main() {
     }
 }
 
+static NEXT_PORT: AtomicUsize = AtomicUsize::new(0);
+
+/// A port below the kernel's ephemeral range (so client sockets never take it), free now.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(1984)
+    if NEXT_PORT.load(Ordering::Relaxed) == 0 {
+        let base = 10_000 + (std::process::id() as usize * 7919) % 15_000;
+        let _ = NEXT_PORT.compare_exchange(0, base, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    loop {
+        let p = NEXT_PORT.fetch_add(1, Ordering::Relaxed);
+        let p = (10_000 + (p - 10_000) % 20_000) as u16;
+        if std::net::TcpListener::bind(("0.0.0.0", p)).is_ok() {
+            return p;
+        }
+    }
 }
 
 /// Writes the config Test::Nginx would write around the block's snippets.
@@ -96,23 +128,47 @@ fn write_conf(b: &Block, dir: &Path, port: u16) -> std::io::Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     std::fs::copy(root.join("conf/mime.types"), dir.join("conf/mime.types"))?;
     let p = dir.display();
-    let config = b.text("config").unwrap_or_default();
+    let subst = |s: String| substitute(&s, dir, port);
+    let config = subst(b.text("config").unwrap_or_default());
     let default_loc = if regex_match(r"location\s+/\s*\{", &config) {
         String::new()
     } else {
-        format!("        location / {{\n            root {p}/html;\n            index index.html index.htm;\n        }}\n")
+        format!(
+            "        location / {{\n            root {p}/html;\n            index index.html index.htm;\n        }}\n"
+        )
     };
     let conf = format!(
         "worker_processes  1;\ndaemon on;\nmaster_process off;\nerror_log {p}/logs/error.log {level};\npid {p}/logs/nginx.pid;\nenv MOCKEAGAIN_VERBOSE;\n\n{main}\n\nevents {{\n    accept_mutex off;\n    worker_connections  64;\n}}\n\nhttp {{\n    access_log {p}/logs/access.log;\n    client_body_temp_path {p}/client_body_temp;\n    proxy_temp_path {p}/proxy_temp;\n    fastcgi_temp_path {p}/fastcgi_temp;\n    scgi_temp_path {p}/scgi_temp;\n    uwsgi_temp_path {p}/uwsgi_temp;\n    default_type text/plain;\n    keepalive_timeout  68000ms;\n\n{http}\n\n    server {{\n        listen          {port};\n        server_name     'localhost';\n        client_max_body_size 30M;\n\n{config}\n{default_loc}    }}\n}}\n\nuser root;\n",
-        level = b.text("log_level").map(|l| l.trim().to_string()).unwrap_or_else(|| "debug".into()),
-        main = b.text("main_config").unwrap_or_default(),
-        http = b.text("http_config").unwrap_or_default(),
+        level = b
+            .text("log_level")
+            .map(|l| l.trim().to_string())
+            .unwrap_or_else(|| "debug".into()),
+        main = subst(b.text("main_config").unwrap_or_default()),
+        http = subst(b.text("http_config").unwrap_or_default()),
     );
     std::fs::write(dir.join("conf/nginx.conf"), conf)?;
     if let Some(files) = b.text("user_files") {
         write_user_files(&files, &dir.join("html"))?;
     }
     Ok(())
+}
+
+/// Test::Nginx's `$TEST_NGINX_*` placeholders: the port, the html dir, the prefix, and any
+/// `TEST_NGINX_*` environment variable.
+fn substitute(s: &str, dir: &Path, port: u16) -> String {
+    let mut out = s
+        .replace("$TEST_NGINX_SERVER_PORT", &port.to_string())
+        .replace(
+            "$TEST_NGINX_HTML_DIR",
+            &dir.join("html").display().to_string(),
+        )
+        .replace("$TEST_NGINX_SERVER_ROOT", &dir.display().to_string());
+    for (k, v) in std::env::vars() {
+        if k.starts_with("TEST_NGINX_") {
+            out = out.replace(&format!("${k}"), &v);
+        }
+    }
+    out
 }
 
 /// `>>> path` headed files, written under html/.
@@ -140,15 +196,32 @@ fn write_user_files(spec: &str, html: &Path) -> std::io::Result<()> {
 }
 
 fn regex_match(re: &str, text: &str) -> bool {
-    pcre2::bytes::RegexBuilder::new().build(re).ok().and_then(|r| r.is_match(text.as_bytes()).ok()).unwrap_or(false)
+    pcre2::bytes::RegexBuilder::new()
+        .build(re)
+        .ok()
+        .and_then(|r| r.is_match(text.as_bytes()).ok())
+        .unwrap_or(false)
 }
 
 fn regex_check(re: &str, text: &str) -> Result<bool, String> {
-    let r = pcre2::bytes::RegexBuilder::new().build(re).map_err(|e| format!("bad regex {re:?}: {e}"))?;
+    let r = pcre2::bytes::RegexBuilder::new()
+        .build(re)
+        .map_err(|e| format!("bad regex {re:?}: {e}"))?;
     r.is_match(text.as_bytes()).map_err(|e| e.to_string())
 }
 
 fn run_block(b: &Block, dir: &Path) -> Result<(), String> {
+    // another run on this machine may take our port between the check and the bind: retry
+    for _ in 0..3 {
+        match run_block_once(b, dir) {
+            Err(e) if e.contains("Address already in use") => continue,
+            other => return other,
+        }
+    }
+    run_block_once(b, dir)
+}
+
+fn run_block_once(b: &Block, dir: &Path) -> Result<(), String> {
     let _ = std::fs::remove_dir_all(dir);
     let port = free_port();
     write_conf(b, dir, port).map_err(|e| format!("writing the prefix: {e}"))?;
@@ -171,10 +244,20 @@ fn run_block(b: &Block, dir: &Path) -> Result<(), String> {
             }
             return Err("the server started but must_die was expected".into());
         }
-        return check_logs(b, &format!("{stderr}{}", std::fs::read_to_string(&err_log).unwrap_or_default()));
+        return check_logs(
+            b,
+            &format!(
+                "{stderr}{}",
+                std::fs::read_to_string(&err_log).unwrap_or_default()
+            ),
+        );
     }
     if !out.status.success() {
-        return Err(format!("the server failed to start ({}):\n{stderr}{}", out.status, std::fs::read_to_string(&err_log).unwrap_or_default()));
+        return Err(format!(
+            "the server failed to start ({}):\n{stderr}{}",
+            out.status,
+            std::fs::read_to_string(&err_log).unwrap_or_default()
+        ));
     }
     let Some(pid) = wait_pid(dir) else {
         return Err(format!("no pid file appeared\n{stderr}"));
@@ -193,7 +276,10 @@ fn wait_pid(dir: &Path) -> Option<i32> {
     let path = dir.join("logs/nginx.pid");
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
-        if let Some(pid) = std::fs::read_to_string(&path).ok().and_then(|t| t.trim().parse().ok()) {
+        if let Some(pid) = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+        {
             return Some(pid);
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -203,7 +289,14 @@ fn wait_pid(dir: &Path) -> Option<i32> {
 
 /// SIGQUIT, as Test::Nginx stops nginx; waits until the process is gone (TERM, then KILL).
 fn stop(pid: i32) {
-    let alive = || unsafe { libc_kill(pid, 0) } == 0;
+    // a daemon is not our child: once it exits it may linger as a zombie until init reaps it
+    let alive = || match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    };
     for (sig, wait_ms) in [(3, 5000u64), (15, 2000), (9, 2000)] {
         unsafe { libc_kill(pid, sig) };
         let deadline = Instant::now() + Duration::from_millis(wait_ms);
@@ -222,7 +315,11 @@ unsafe extern "C" {
 }
 
 fn exercise(b: &Block, port: u16) -> Result<(), String> {
-    let timeout = Duration::from_secs_f64(b.text("timeout").and_then(|t| t.trim().parse().ok()).unwrap_or(3.0));
+    let timeout = Duration::from_secs_f64(
+        b.text("timeout")
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(3.0),
+    );
     let more = b.text("more_headers").unwrap_or_default();
     let (data, methods): (Vec<u8>, Vec<String>) = if let Some(raw) = b.get("raw_request") {
         let raw = raw.text();
@@ -270,12 +367,23 @@ fn exercise(b: &Block, port: u16) -> Result<(), String> {
         return Err("no response at all (connection closed)".into());
     };
     if let Some(code) = b.text("error_code") {
-        let want: u16 = code.trim().parse().map_err(|_| format!("bad error_code {code:?}"))?;
+        let want: u16 = code
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad error_code {code:?}"))?;
         if last.status != want {
-            return Err(format!("status: got {} want {want}\nbody: {}", last.status, String::from_utf8_lossy(&last.body)));
+            return Err(format!(
+                "status: got {} want {want}\nbody: {}",
+                last.status,
+                String::from_utf8_lossy(&last.body)
+            ));
         }
     } else if last.status != 200 {
-        return Err(format!("status: got {} want 200\nbody: {}", last.status, String::from_utf8_lossy(&last.body)));
+        return Err(format!(
+            "status: got {} want 200\nbody: {}",
+            last.status,
+            String::from_utf8_lossy(&last.body)
+        ));
     }
     let body: Vec<u8> = responses.iter().flat_map(|r| r.body.clone()).collect();
     let body = String::from_utf8_lossy(&body).into_owned();
@@ -289,19 +397,27 @@ fn exercise(b: &Block, port: u16) -> Result<(), String> {
         let re = re.text();
         let re = re.strip_suffix('\n').unwrap_or(&re);
         if !regex_check(&format!("(?s){re}"), &body)? {
-            return Err(format!("response_body_like: {re:?} does not match {body:?}"));
+            return Err(format!(
+                "response_body_like: {re:?} does not match {body:?}"
+            ));
         }
     }
     for (section, like) in [("response_headers", false), ("response_headers_like", true)] {
-        let Some(spec) = b.text(section) else { continue };
+        let Some(spec) = b.text(section) else {
+            continue;
+        };
         for line in spec.lines().filter(|l| !l.trim().is_empty()) {
             if let Some(name) = line.trim().strip_prefix('!') {
                 if let Some(v) = last.header(name.trim()) {
-                    return Err(format!("{section}: header {name} should be absent, is {v:?}"));
+                    return Err(format!(
+                        "{section}: header {name} should be absent, is {v:?}"
+                    ));
                 }
                 continue;
             }
-            let (name, want) = line.split_once(':').ok_or_else(|| format!("bad {section} line {line:?}"))?;
+            let (name, want) = line
+                .split_once(':')
+                .ok_or_else(|| format!("bad {section} line {line:?}"))?;
             let (name, want) = (name.trim(), want.trim());
             let got = last.header(name);
             let ok = match got {
@@ -310,7 +426,10 @@ fn exercise(b: &Block, port: u16) -> Result<(), String> {
                 Some(g) => g == want,
             };
             if !ok {
-                return Err(format!("{section}: {name}: got {got:?} want {want:?}\nall: {:?}", last.headers));
+                return Err(format!(
+                    "{section}: {name}: got {got:?} want {want:?}\nall: {:?}",
+                    last.headers
+                ));
             }
         }
     }
@@ -321,14 +440,22 @@ fn patterns(v: &Value) -> Vec<(bool, String)> {
     match v {
         Value::Regex(r) => vec![(true, r.clone())],
         Value::List(l) => l.iter().flat_map(patterns).collect(),
-        Value::Text(t) => t.lines().filter(|l| !l.trim().is_empty()).map(|l| (false, l.to_string())).collect(),
+        Value::Text(t) => t
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| (false, l.to_string()))
+            .collect(),
     }
 }
 
 fn check_logs(b: &Block, log: &str) -> Result<(), String> {
     if let Some(v) = b.get("error_log") {
         for (is_re, p) in patterns(v) {
-            let found = if is_re { regex_check(&p, log)? } else { log.contains(&p) };
+            let found = if is_re {
+                regex_check(&p, log)?
+            } else {
+                log.contains(&p)
+            };
             if !found {
                 return Err(format!("error_log: {p:?} not found in:\n{log}"));
             }
@@ -336,7 +463,11 @@ fn check_logs(b: &Block, log: &str) -> Result<(), String> {
     }
     if let Some(v) = b.get("no_error_log") {
         for (is_re, p) in patterns(v) {
-            let found = if is_re { regex_check(&p, log)? } else { log.contains(&p) };
+            let found = if is_re {
+                regex_check(&p, log)?
+            } else {
+                log.contains(&p)
+            };
             if found {
                 return Err(format!("no_error_log: {p:?} found in:\n{log}"));
             }

@@ -35,18 +35,30 @@ impl Cmd {
         let msg = if detail.is_empty() {
             format!("invalid value \"{v}\" in \"{}\" directive", self.name)
         } else {
-            format!("invalid value \"{v}\" in \"{}\" directive, {detail}", self.name)
+            format!(
+                "invalid value \"{v}\" in \"{}\" directive, {detail}",
+                self.name
+            )
         };
-        ConfError::Invalid { msg, at: self.at.clone() }
+        ConfError::Invalid {
+            msg,
+            at: self.at.clone(),
+        }
     }
 
     /// Any nginx-worded sentence about this directive, located here.
     pub fn error(&self, msg: impl Into<String>) -> ConfError {
-        ConfError::Invalid { msg: msg.into(), at: self.at.clone() }
+        ConfError::Invalid {
+            msg: msg.into(),
+            at: self.at.clone(),
+        }
     }
 
     pub fn duplicate(&self) -> ConfError {
-        ConfError::Duplicate { name: self.name.clone(), at: self.at.clone() }
+        ConfError::Duplicate {
+            name: self.name.clone(),
+            at: self.at.clone(),
+        }
     }
 
     pub fn children(&self) -> &[Cmd] {

@@ -34,9 +34,16 @@ pub enum ConfError {
     #[error("unexpected \"{token}\" in {at}")]
     Unexpected { token: String, at: Location },
     #[error("unexpected end of file, expecting {expecting} in {at}")]
-    UnexpectedEof { expecting: &'static str, at: Location },
+    UnexpectedEof {
+        expecting: &'static str,
+        at: Location,
+    },
     #[error("open() \"{path}\" failed ({reason}){}", at.as_ref().map(|a| format!(" in {a}")).unwrap_or_default())]
-    Open { path: String, reason: String, at: Option<Location> },
+    Open {
+        path: String,
+        reason: String,
+        at: Option<Location>,
+    },
     /// A value the directive cannot take; `msg` is nginx's sentence for it.
     #[error("{msg} in {at}")]
     Invalid { msg: String, at: Location },
@@ -49,7 +56,11 @@ impl ConfError {
         let text = err.to_string();
         // std appends " (os error N)"; nginx prints "N: text".
         let text = text.split(" (os error").next().unwrap_or(&text).to_string();
-        ConfError::Open { path: path.display().to_string(), reason: format!("{code}: {text}"), at }
+        ConfError::Open {
+            path: path.display().to_string(),
+            reason: format!("{code}: {text}"),
+            at,
+        }
     }
 }
 

@@ -28,7 +28,10 @@ struct Lexer<'a> {
 
 impl<'a> Lexer<'a> {
     fn at(&self) -> Location {
-        Location { file: self.file.clone(), line: self.line }
+        Location {
+            file: self.file.clone(),
+            line: self.line,
+        }
     }
 
     fn peek(&self) -> Option<u8> {
@@ -83,7 +86,12 @@ impl<'a> Lexer<'a> {
         let start = self.pos;
         loop {
             match self.bump() {
-                None => return Err(ConfError::UnexpectedEof { expecting: "\";\" or \"}\"", at: self.at() }),
+                None => {
+                    return Err(ConfError::UnexpectedEof {
+                        expecting: "\";\" or \"}\"",
+                        at: self.at(),
+                    });
+                }
                 Some(b'\\') => {
                     self.bump();
                 }
@@ -95,9 +103,17 @@ impl<'a> Lexer<'a> {
         // nginx demands a separator right after a closing quote.
         match self.peek() {
             None | Some(b' ' | b'\t' | b'\r' | b'\n' | b';' | b'{' | b')') => {}
-            Some(c) => return Err(ConfError::Unexpected { token: (c as char).to_string(), at: self.at() }),
+            Some(c) => {
+                return Err(ConfError::Unexpected {
+                    token: (c as char).to_string(),
+                    at: self.at(),
+                });
+            }
         }
-        Ok(Token::Word(Arg { value: unescape(raw), quoted: true }))
+        Ok(Token::Word(Arg {
+            value: unescape(raw),
+            quoted: true,
+        }))
     }
 
     fn bare(&mut self) -> Token {
@@ -117,7 +133,10 @@ impl<'a> Lexer<'a> {
             after_dollar = c == b'$';
             self.bump();
         }
-        Token::Word(Arg { value: unescape(&self.src[start..self.pos]), quoted: false })
+        Token::Word(Arg {
+            value: unescape(&self.src[start..self.pos]),
+            quoted: false,
+        })
     }
 
     /// Reads a Lua body after its opening `{` up to the matching `}`, skipping braces that
@@ -125,9 +144,14 @@ impl<'a> Lexer<'a> {
     fn lua_block(&mut self, open_at: Location) -> Result<String> {
         let start = self.pos;
         let mut depth = 1usize;
-        let eof = |at| ConfError::UnexpectedEof { expecting: "\"}\"", at };
+        let eof = |at| ConfError::UnexpectedEof {
+            expecting: "\"}\"",
+            at,
+        };
         loop {
-            let Some(c) = self.peek() else { return Err(eof(open_at)) };
+            let Some(c) = self.peek() else {
+                return Err(eof(open_at));
+            };
             match c {
                 b'{' => {
                     depth += 1;
@@ -159,7 +183,8 @@ impl<'a> Lexer<'a> {
                     self.bump();
                     self.bump();
                     if let Some(level) = self.long_bracket_level() {
-                        self.skip_long_bracket(level).ok_or_else(|| eof(open_at.clone()))?;
+                        self.skip_long_bracket(level)
+                            .ok_or_else(|| eof(open_at.clone()))?;
                     } else {
                         while let Some(x) = self.bump() {
                             if x == b'\n' {
@@ -170,7 +195,8 @@ impl<'a> Lexer<'a> {
                 }
                 b'[' => {
                     if let Some(level) = self.long_bracket_level() {
-                        self.skip_long_bracket(level).ok_or_else(|| eof(open_at.clone()))?;
+                        self.skip_long_bracket(level)
+                            .ok_or_else(|| eof(open_at.clone()))?;
                     } else {
                         self.bump();
                     }
@@ -198,7 +224,10 @@ impl<'a> Lexer<'a> {
         }
         loop {
             if self.bump()? == b']' {
-                let eqs = self.src[self.pos..].iter().take_while(|&&c| c == b'=').count();
+                let eqs = self.src[self.pos..]
+                    .iter()
+                    .take_while(|&&c| c == b'=')
+                    .count();
                 if eqs == level && self.src.get(self.pos + eqs) == Some(&b']') {
                     for _ in 0..=eqs {
                         self.bump();
@@ -248,7 +277,12 @@ pub fn parse_file(path: &Path, conf_dir: &Path) -> Result<Vec<Cmd>> {
 
 /// Parses config text as if read from `path`.
 pub fn parse_bytes(src: &[u8], path: &Path, conf_dir: &Path) -> Result<Vec<Cmd>> {
-    let mut lx = Lexer { src, pos: 0, line: 1, file: Arc::new(path.to_path_buf()) };
+    let mut lx = Lexer {
+        src,
+        pos: 0,
+        line: 1,
+        file: Arc::new(path.to_path_buf()),
+    };
     let mut p = Parser { conf_dir, depth: 0 };
     p.block(&mut lx, false)
 }
@@ -264,12 +298,32 @@ impl Parser<'_> {
         loop {
             let name = match lx.next()? {
                 Token::Word(w) => w,
-                Token::Eof if nested => return Err(ConfError::UnexpectedEof { expecting: "\"}\"", at: lx.at() }),
+                Token::Eof if nested => {
+                    return Err(ConfError::UnexpectedEof {
+                        expecting: "\"}\"",
+                        at: lx.at(),
+                    });
+                }
                 Token::Eof => return Ok(out),
                 Token::Close if nested => return Ok(out),
-                Token::Close => return Err(ConfError::Unexpected { token: "}".into(), at: lx.at() }),
-                Token::Semi => return Err(ConfError::Unexpected { token: ";".into(), at: lx.at() }),
-                Token::Open => return Err(ConfError::Unexpected { token: "{".into(), at: lx.at() }),
+                Token::Close => {
+                    return Err(ConfError::Unexpected {
+                        token: "}".into(),
+                        at: lx.at(),
+                    });
+                }
+                Token::Semi => {
+                    return Err(ConfError::Unexpected {
+                        token: ";".into(),
+                        at: lx.at(),
+                    });
+                }
+                Token::Open => {
+                    return Err(ConfError::Unexpected {
+                        token: "{".into(),
+                        at: lx.at(),
+                    });
+                }
             };
             let at = lx.at();
             let mut args = Vec::new();
@@ -278,17 +332,33 @@ impl Parser<'_> {
                     Token::Word(w) => args.push(w),
                     Token::Semi => break None,
                     Token::Open => break Some(()),
-                    Token::Close => return Err(ConfError::Unexpected { token: "}".into(), at: lx.at() }),
+                    Token::Close => {
+                        return Err(ConfError::Unexpected {
+                            token: "}".into(),
+                            at: lx.at(),
+                        });
+                    }
                     Token::Eof => {
-                        return Err(ConfError::UnexpectedEof { expecting: "\";\" or \"}\"", at: lx.at() });
+                        return Err(ConfError::UnexpectedEof {
+                            expecting: "\";\" or \"}\"",
+                            at: lx.at(),
+                        });
                     }
                 }
             };
-            let mut cmd = Cmd { name: name.value, args, block: None, at };
+            let mut cmd = Cmd {
+                name: name.value,
+                args,
+                block: None,
+                at,
+            };
             if block.is_some() {
                 if cmd.name.ends_with("_by_lua_block") {
                     let body = lx.lua_block(cmd.at.clone())?;
-                    cmd.args.push(Arg { value: body, quoted: true });
+                    cmd.args.push(Arg {
+                        value: body,
+                        quoted: true,
+                    });
                 } else {
                     self.depth += 1;
                     cmd.block = Some(self.block(lx, true)?);
@@ -305,7 +375,10 @@ impl Parser<'_> {
 
     fn include(&mut self, cmd: &Cmd) -> Result<Vec<Cmd>> {
         if cmd.args.len() != 1 {
-            return Err(ConfError::Arity { name: cmd.name.clone(), at: cmd.at.clone() });
+            return Err(ConfError::Arity {
+                name: cmd.name.clone(),
+                at: cmd.at.clone(),
+            });
         }
         if self.depth > 64 {
             return Err(cmd.error("too deep include nesting"));
@@ -314,7 +387,8 @@ impl Parser<'_> {
         let pattern_text = pattern.to_string_lossy().into_owned();
         let mut files = Vec::new();
         if pattern_text.contains(['*', '?', '[']) {
-            let paths = glob::glob(&pattern_text).map_err(|e| cmd.error(format!("invalid include pattern: {e}")))?;
+            let paths = glob::glob(&pattern_text)
+                .map_err(|e| cmd.error(format!("invalid include pattern: {e}")))?;
             for p in paths.flatten() {
                 files.push(p);
             }
@@ -324,8 +398,14 @@ impl Parser<'_> {
         }
         let mut out = Vec::new();
         for f in files {
-            let src = std::fs::read(&f).map_err(|e| ConfError::open(&f, &e, Some(cmd.at.clone())))?;
-            let mut lx = Lexer { src: &src, pos: 0, line: 1, file: Arc::new(f.clone()) };
+            let src =
+                std::fs::read(&f).map_err(|e| ConfError::open(&f, &e, Some(cmd.at.clone())))?;
+            let mut lx = Lexer {
+                src: &src,
+                pos: 0,
+                line: 1,
+                file: Arc::new(f.clone()),
+            };
             self.depth += 1;
             out.extend(self.block(&mut lx, false)?);
             self.depth -= 1;
@@ -389,12 +469,21 @@ mod tests {
     #[test]
     fn errors_in_nginx_words() {
         let e = |s| parse(s).unwrap_err().to_string();
-        assert_eq!(e("a b"), "unexpected end of file, expecting \";\" or \"}\" in /c/nginx.conf:1");
-        assert_eq!(e("http {\n"), "unexpected end of file, expecting \"}\" in /c/nginx.conf:2");
+        assert_eq!(
+            e("a b"),
+            "unexpected end of file, expecting \";\" or \"}\" in /c/nginx.conf:1"
+        );
+        assert_eq!(
+            e("http {\n"),
+            "unexpected end of file, expecting \"}\" in /c/nginx.conf:2"
+        );
         assert_eq!(e("}"), "unexpected \"}\" in /c/nginx.conf:1");
         assert_eq!(e("a \"b\"c;"), "unexpected \"c\" in /c/nginx.conf:1");
         assert_eq!(e("a;\n;"), "unexpected \";\" in /c/nginx.conf:2");
-        assert!(e("content_by_lua_block { x = '}' ").starts_with("unexpected end of file, expecting \"}\""));
+        assert!(
+            e("content_by_lua_block { x = '}' ")
+                .starts_with("unexpected end of file, expecting \"}\"")
+        );
     }
 
     #[test]
@@ -404,13 +493,22 @@ mod tests {
         std::fs::write(dir.join("sites/a.conf"), "a 1;").unwrap();
         std::fs::write(dir.join("sites/b.conf"), "b 2;").unwrap();
         std::fs::write(dir.join("one.conf"), "one;").unwrap();
-        let t = parse_bytes(b"include sites/*.conf; include one.conf; include none/*.conf;", &dir.join("n.conf"), &dir)
-            .unwrap();
+        let t = parse_bytes(
+            b"include sites/*.conf; include one.conf; include none/*.conf;",
+            &dir.join("n.conf"),
+            &dir,
+        )
+        .unwrap();
         let names: Vec<_> = t.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["a", "b", "one"]);
-        let err = parse_bytes(b"\ninclude missing.conf;", &dir.join("n.conf"), &dir).unwrap_err().to_string();
+        let err = parse_bytes(b"\ninclude missing.conf;", &dir.join("n.conf"), &dir)
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("open() \""), "{err}");
-        assert!(err.contains("missing.conf\" failed (2: No such file or directory) in "), "{err}");
+        assert!(
+            err.contains("missing.conf\" failed (2: No such file or directory) in "),
+            "{err}"
+        );
         std::fs::remove_dir_all(dir).ok();
     }
 }

@@ -25,21 +25,41 @@ impl Sink {
         self.len += data.len() as u64;
         if let Some((_, f)) = &mut self.file {
             return f.write_all(data).map_err(|e| {
-                r.log(Level::Crit, &format!("write() to client body temp file failed ({e})"));
+                r.log(
+                    Level::Crit,
+                    &format!("write() to client body temp file failed ({e})"),
+                );
                 500
             });
         }
         self.mem.extend_from_slice(data);
         if self.mem.len() as u64 > r.loc.settings.client_body_buffer_size() {
-            let dir = r.http.prefix.join(r.loc.settings.client_body_temp_path().as_path());
+            let dir = r
+                .http
+                .prefix
+                .join(r.loc.settings.client_body_temp_path().as_path());
             let _ = std::fs::create_dir_all(&dir);
             let seq = TEMP_SEQ.fetch_add(1, Ordering::Relaxed);
             let path = dir.join(format!("{:010}", (std::process::id() as u64) << 20 | seq));
-            let mut f = std::fs::OpenOptions::new().create_new(true).read(true).write(true).open(&path).map_err(|e| {
-                r.log(Level::Crit, &format!("open() \"{}\" failed ({e})", path.display()));
-                500u16
-            })?;
-            r.log(Level::Warn, &format!("a client request body is buffered to a temporary file {}", path.display()));
+            let mut f = std::fs::OpenOptions::new()
+                .create_new(true)
+                .read(true)
+                .write(true)
+                .open(&path)
+                .map_err(|e| {
+                    r.log(
+                        Level::Crit,
+                        &format!("open() \"{}\" failed ({e})", path.display()),
+                    );
+                    500u16
+                })?;
+            r.log(
+                Level::Warn,
+                &format!(
+                    "a client request body is buffered to a temporary file {}",
+                    path.display()
+                ),
+            );
             f.write_all(&self.mem).map_err(|_| 500u16)?;
             self.mem = Vec::new();
             self.file = Some((TempFile(path), f));
@@ -58,7 +78,11 @@ impl Request {
             self.body = Body::Memory(Vec::new());
             return Ok(());
         }
-        let mut sink = Sink { mem: Vec::new(), file: None, len: 0 };
+        let mut sink = Sink {
+            mem: Vec::new(),
+            file: None,
+            len: 0,
+        };
         self.pull_body(|r, data| sink.push(r, data)).await?;
         self.body = match sink.file {
             Some((tf, _)) => Body::File(tf, sink.len),
@@ -88,21 +112,32 @@ impl Request {
     }
 
     /// Drives the framing, handing each piece of body to `take`.
-    async fn pull_body(&mut self, mut take: impl FnMut(&Request, &[u8]) -> Result<(), u16>) -> Result<(), u16> {
+    async fn pull_body(
+        &mut self,
+        mut take: impl FnMut(&Request, &[u8]) -> Result<(), u16>,
+    ) -> Result<(), u16> {
         let max = self.loc.settings.client_max_body_size();
         if let Framing::Length(n) = self.framing
             && max != 0
             && n > max
         {
             self.keepalive = false;
-            self.log(Level::Error, &format!("client intended to send too large body: {n} bytes"));
+            self.log(
+                Level::Error,
+                &format!("client intended to send too large body: {n} bytes"),
+            );
             return Err(413);
         }
         if self.expect_continue {
             self.expect_continue = false;
             if self.version >= (1, 1) {
                 let t = Duration::from_millis(self.loc.settings.send_timeout_ms());
-                if self.io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n", t).await.is_err() {
+                if self
+                    .io
+                    .write_all(b"HTTP/1.1 100 Continue\r\n\r\n", t)
+                    .await
+                    .is_err()
+                {
                     self.keepalive = false;
                     return Err(400);
                 }
@@ -141,7 +176,12 @@ impl Request {
                         total += decoded.len() as u64;
                         if max != 0 && total > max {
                             self.keepalive = false;
-                            self.log(Level::Error, &format!("client intended to send too large chunked body: {total} bytes"));
+                            self.log(
+                                Level::Error,
+                                &format!(
+                                    "client intended to send too large chunked body: {total} bytes"
+                                ),
+                            );
                             return Err(413);
                         }
                         take(self, &decoded)?;
@@ -155,7 +195,11 @@ impl Request {
             if done {
                 return Ok(());
             }
-            let want = if left == u64::MAX { 16384 } else { left.min(65536) as usize };
+            let want = if left == u64::MAX {
+                16384
+            } else {
+                left.min(65536) as usize
+            };
             match self.io.fill(want, timeout).await {
                 Ok(_) => {}
                 Err(ReadError::Timeout) => {
@@ -165,7 +209,10 @@ impl Request {
                 }
                 Err(_) => {
                     self.keepalive = false;
-                    self.log(Level::Info, "client prematurely closed connection while reading client request body");
+                    self.log(
+                        Level::Info,
+                        "client prematurely closed connection while reading client request body",
+                    );
                     return Err(400);
                 }
             }

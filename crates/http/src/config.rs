@@ -116,7 +116,11 @@ pub enum Match {
     /// `^~ prefix`: a prefix that, when longest, stops the regex search.
     PrefixNoRegex(String),
     Prefix(String),
-    Regex { source: String, caseless: bool, re: Arc<pcre2::bytes::Regex> },
+    Regex {
+        source: String,
+        caseless: bool,
+        re: Arc<pcre2::bytes::Regex>,
+    },
     Named(String),
 }
 
@@ -140,7 +144,9 @@ impl Location {
             Match::Exact(s) => format!("= {s}"),
             Match::PrefixNoRegex(s) => format!("^~ {s}"),
             Match::Prefix(s) => s.clone(),
-            Match::Regex { source, caseless, .. } => format!("{} {source}", if *caseless { "~*" } else { "~" }),
+            Match::Regex {
+                source, caseless, ..
+            } => format!("{} {source}", if *caseless { "~*" } else { "~" }),
             Match::Named(n) => n.clone(),
         }
     }
@@ -220,7 +226,9 @@ impl Server {
     pub fn primary_name(&self) -> &str {
         match self.names.first() {
             Some(ServerName::Exact(n)) => n,
-            Some(ServerName::WildStart(n)) | Some(ServerName::WildEnd(n)) | Some(ServerName::Dot(n)) => n,
+            Some(ServerName::WildStart(n))
+            | Some(ServerName::WildEnd(n))
+            | Some(ServerName::Dot(n)) => n,
             Some(ServerName::Regex(s, _)) => s,
             None => "",
         }

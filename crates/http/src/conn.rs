@@ -23,14 +23,33 @@ enum Next {
 }
 
 /// Serves requests on one connection until it closes.
-pub async fn serve(stream: Stream, peer: Option<SocketAddr>, local: Option<SocketAddr>, id: u64, group: Rc<ListenGroup>, http: Arc<HttpConf>) {
+pub async fn serve(
+    stream: Stream,
+    peer: Option<SocketAddr>,
+    local: Option<SocketAddr>,
+    id: u64,
+    group: Rc<ListenGroup>,
+    http: Arc<HttpConf>,
+) {
     let mut io = Io::new(stream);
     let default = group.servers[group.default.min(group.servers.len() - 1)].clone();
     let mut requests: u64 = 0;
     let mut keepalive_ms = default.loc.settings.keepalive_timeout_ms();
     loop {
         let first = requests == 0;
-        let next = read_head(&mut io, &default, if first { default.settings.client_header_timeout_ms } else { keepalive_ms }, first, id, peer).await;
+        let next = read_head(
+            &mut io,
+            &default,
+            if first {
+                default.settings.client_header_timeout_ms
+            } else {
+                keepalive_ms
+            },
+            first,
+            id,
+            peer,
+        )
+        .await;
         let (head, used) = match next {
             Next::Close => break,
             Next::Refused(refusal) => {
@@ -66,11 +85,16 @@ pub async fn serve(stream: Stream, peer: Option<SocketAddr>, local: Option<Socke
             r.keepalive = false;
         }
         crate::engine::run(&mut r).await;
-        if r.keepalive && matches!(r.body, Body::Unread) && r.framing != Framing::None && r.discard_body().await.is_err() {
+        if r.keepalive
+            && matches!(r.body, Body::Unread)
+            && r.framing != Framing::None
+            && r.discard_body().await.is_err()
+        {
             r.keepalive = false;
         }
         keepalive_ms = r.loc.settings.keepalive_timeout_ms();
-        let keep = r.keepalive && !r.write_failed && keepalive_ms > 0 && !crate::worker::shutting_down();
+        let keep =
+            r.keepalive && !r.write_failed && keepalive_ms > 0 && !crate::worker::shutting_down();
         let linger = r.loc.settings.lingering_close();
         let failed = r.write_failed;
         io = r.into_io();
@@ -85,8 +109,18 @@ pub async fn serve(stream: Stream, peer: Option<SocketAddr>, local: Option<Socke
 }
 
 /// Waits for and parses the next request head.
-async fn read_head(io: &mut Io, server: &Server, timeout_ms: u64, first: bool, id: u64, peer: Option<SocketAddr>) -> Next {
-    let limits = Limits { large_buf: server.settings.large_header_buffers.1, large_num: server.settings.large_header_buffers.0 };
+async fn read_head(
+    io: &mut Io,
+    server: &Server,
+    timeout_ms: u64,
+    first: bool,
+    id: u64,
+    peer: Option<SocketAddr>,
+) -> Next {
+    let limits = Limits {
+        large_buf: server.settings.large_header_buffers.1,
+        large_num: server.settings.large_header_buffers.0,
+    };
     let header_timeout = Duration::from_millis(server.settings.client_header_timeout_ms);
     let mut timeout = Duration::from_millis(timeout_ms);
     loop {
@@ -101,7 +135,11 @@ async fn read_head(io: &mut Io, server: &Server, timeout_ms: u64, first: bool, i
         if waiting_idle && crate::worker::shutting_down() {
             return Next::Close;
         }
-        let chunk = if first { server.settings.client_header_buffer_size } else { 4096 };
+        let chunk = if first {
+            server.settings.client_header_buffer_size
+        } else {
+            4096
+        };
         let res = if waiting_idle {
             let signal = crate::worker::shutdown_signal();
             tokio::select! {
@@ -115,15 +153,28 @@ async fn read_head(io: &mut Io, server: &Server, timeout_ms: u64, first: bool, i
             Ok(_) => {}
             Err(ReadError::Timeout) => {
                 if !waiting_idle || first {
-                    let client = peer.map(|p| p.ip().to_string()).unwrap_or_else(|| "unix:".into());
-                    crate::elog!(Level::Info, id, "client timed out (110: Connection timed out) while reading client request headers, client: {client}, server: {}", server.primary_name());
+                    let client = peer
+                        .map(|p| p.ip().to_string())
+                        .unwrap_or_else(|| "unix:".into());
+                    crate::elog!(
+                        Level::Info,
+                        id,
+                        "client timed out (110: Connection timed out) while reading client request headers, client: {client}, server: {}",
+                        server.primary_name()
+                    );
                 }
                 return Next::Close;
             }
             Err(ReadError::Closed) => {
                 if !io.pending().is_empty() {
-                    let client = peer.map(|p| p.ip().to_string()).unwrap_or_else(|| "unix:".into());
-                    crate::elog!(Level::Info, id, "client prematurely closed connection while reading client request headers, client: {client}");
+                    let client = peer
+                        .map(|p| p.ip().to_string())
+                        .unwrap_or_else(|| "unix:".into());
+                    crate::elog!(
+                        Level::Info,
+                        id,
+                        "client prematurely closed connection while reading client request headers, client: {client}"
+                    );
                 }
                 return Next::Close;
             }
@@ -132,9 +183,22 @@ async fn read_head(io: &mut Io, server: &Server, timeout_ms: u64, first: bool, i
     }
 }
 
-fn new_request(io: Io, http: &Arc<HttpConf>, server: &Arc<Server>, id: u64, peer: Option<SocketAddr>, local: Option<SocketAddr>, n: u64) -> Request {
+fn new_request(
+    io: Io,
+    http: &Arc<HttpConf>,
+    server: &Arc<Server>,
+    id: u64,
+    peer: Option<SocketAddr>,
+    local: Option<SocketAddr>,
+    n: u64,
+) -> Request {
     Request {
-        conn: ConnInfo { id, peer, local, requests: n },
+        conn: ConnInfo {
+            id,
+            peer,
+            local,
+            requests: n,
+        },
         io,
         http: http.clone(),
         server: server.clone(),
@@ -178,12 +242,20 @@ fn new_request(io: Io, http: &Arc<HttpConf>, server: &Arc<Server>, id: u64, peer
 /// Fills the request from its head and picks the server; refusals are nginx's 400s.
 fn fill_request(r: &mut Request, head: h1::Head, group: &ListenGroup) -> Result<(), h1::Refusal> {
     let refuse = |status, reason| h1::Refusal { status, reason };
-    r.request_line = format!("{} {} HTTP/{}.{}", head.method, head.target, head.version.0, head.version.1);
+    r.request_line = format!(
+        "{} {} HTTP/{}.{}",
+        head.method, head.target, head.version.0, head.version.1
+    );
     r.method = head.method;
     r.version = head.version;
     r.unparsed_uri = head.target.clone();
     r.keepalive = r.version >= (1, 1);
-    let host_header: Vec<String> = head.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("host")).map(|(_, v)| v.clone()).collect();
+    let host_header: Vec<String> = head
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("host"))
+        .map(|(_, v)| v.clone())
+        .collect();
     if host_header.len() > 1 {
         return Err(refuse(400, "client sent duplicate host header"));
     }
@@ -201,14 +273,20 @@ fn fill_request(r: &mut Request, head: h1::Head, group: &ListenGroup) -> Result<
         }
     }
     r.headers_in.list = head.headers;
-    let (uri, args, url_host) = h1::parse_target(&head.target, true).ok_or(refuse(400, "client sent invalid request"))?;
+    let (uri, args, url_host) =
+        h1::parse_target(&head.target, true).ok_or(refuse(400, "client sent invalid request"))?;
     r.uri = uri;
     r.args = args;
-    let host = url_host.as_deref().or(host_header.first().map(String::as_str));
+    let host = url_host
+        .as_deref()
+        .or(host_header.first().map(String::as_str));
     if let Some(h) = host {
         r.host = Some(h1::validate_host(h).ok_or(refuse(400, "client sent invalid host header"))?);
     } else if r.version >= (1, 1) {
-        return Err(refuse(400, "client sent HTTP/1.1 request without \"Host\" header"));
+        return Err(refuse(
+            400,
+            "client sent HTTP/1.1 request without \"Host\" header",
+        ));
     }
     let server = crate::find::server(&group.servers, group.default, r.host.as_deref()).clone();
     if !server.settings.merge_slashes {

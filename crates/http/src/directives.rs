@@ -95,7 +95,10 @@ impl HttpBuilder {
     pub fn finish(mut self) -> Result<HttpConf> {
         for (name, at) in &self.used_vars {
             if !crate::variables::is_known(name) && !self.declared_vars.iter().any(|d| d == name) {
-                return Err(ConfError::Invalid { msg: format!("unknown \"{name}\" variable"), at: at.clone() });
+                return Err(ConfError::Invalid {
+                    msg: format!("unknown \"{name}\" variable"),
+                    at: at.clone(),
+                });
             }
         }
         let http = self.stack.pop().expect("http level");
@@ -115,10 +118,18 @@ impl HttpBuilder {
             }
             let mut server_rewrite = PhaseTable::default();
             if let Some(ret) = level.ret.take() {
-                server_rewrite.rewrite.push(Arc::new(ReturnHandler(ret.clone())));
+                server_rewrite
+                    .rewrite
+                    .push(Arc::new(ReturnHandler(ret.clone())));
             }
             let ret = None;
-            let loc = self.compile(LocDraft { matcher: Some(Match::Prefix(String::new())), ..level }, &LocDraft::default())?;
+            let loc = self.compile(
+                LocDraft {
+                    matcher: Some(Match::Prefix(String::new())),
+                    ..level
+                },
+                &LocDraft::default(),
+            )?;
             let mut listens = sd.listens.clone();
             if listens.is_empty() {
                 let port = if self.running_as_root { 80 } else { 8000 };
@@ -129,17 +140,37 @@ impl HttpBuilder {
                     backlog: 511,
                 });
             }
-            let names = if sd.names.is_empty() { vec![ServerName::Exact(String::new())] } else { sd.names };
-            servers.push(Arc::new(Server { listens, names, settings: sd.settings, loc, locations, named, ret, server_rewrite }));
+            let names = if sd.names.is_empty() {
+                vec![ServerName::Exact(String::new())]
+            } else {
+                sd.names
+            };
+            servers.push(Arc::new(Server {
+                listens,
+                names,
+                settings: sd.settings,
+                loc,
+                locations,
+                named,
+                ret,
+                server_rewrite,
+            }));
         }
-        Ok(HttpConf { servers, log_formats: self.log_formats, prefix: self.prefix })
+        Ok(HttpConf {
+            servers,
+            log_formats: self.log_formats,
+            prefix: self.prefix,
+        })
     }
 
     fn compile(&self, mut d: LocDraft, parent: &LocDraft) -> Result<Arc<Location>> {
         d.settings.merge(&parent.settings);
         d.ext.merge(&parent.ext);
         if d.settings.access_log.is_none() {
-            let default = AccessLog { path: self.prefix.join("logs/access.log"), format: self.log_formats["combined"].clone() };
+            let default = AccessLog {
+                path: self.prefix.join("logs/access.log"),
+                format: self.log_formats["combined"].clone(),
+            };
             d.settings.access_log = Some(Arc::from(vec![default]));
         }
         let mut phases = PhaseTable::default();
@@ -183,7 +214,10 @@ fn install_core(d: &LocDraft, t: &mut PhaseTable) -> Result<()> {
 
 fn server(b: &mut HttpBuilder, cmd: &Cmd, reg: &Registry<HttpBuilder>) -> Result<()> {
     b.server = Some(ServerDraft::default());
-    b.stack.push(LocDraft { at: Some(cmd.at.clone()), ..Default::default() });
+    b.stack.push(LocDraft {
+        at: Some(cmd.at.clone()),
+        ..Default::default()
+    });
     reg.run(b, SRV, cmd.children())?;
     let level = b.stack.pop().expect("pushed above");
     let sd = b.server.take().expect("set above");
@@ -208,10 +242,14 @@ fn location(b: &mut HttpBuilder, cmd: &Cmd, reg: &Registry<HttpBuilder>) -> Resu
     let parent_is_named = matches!(b.loc().matcher, Some(Match::Named(_)));
     let parent_exact = matches!(b.loc().matcher, Some(Match::Exact(_)));
     if parent_is_named {
-        return Err(cmd.error(format!("location \"{pattern}\" cannot be inside the named location")));
+        return Err(cmd.error(format!(
+            "location \"{pattern}\" cannot be inside the named location"
+        )));
     }
     if parent_exact {
-        return Err(cmd.error(format!("location \"{pattern}\" cannot be inside the exact location")));
+        return Err(cmd.error(format!(
+            "location \"{pattern}\" cannot be inside the exact location"
+        )));
     }
     let regex = |caseless: bool| -> Result<Match> {
         let re = pcre2::bytes::RegexBuilder::new()
@@ -219,7 +257,11 @@ fn location(b: &mut HttpBuilder, cmd: &Cmd, reg: &Registry<HttpBuilder>) -> Resu
             .jit_if_available(true)
             .build(pattern)
             .map_err(|e| cmd.error(format!("pcre2_compile() failed: {e} in \"{pattern}\"")))?;
-        Ok(Match::Regex { source: pattern.to_string(), caseless, re: Arc::new(re) })
+        Ok(Match::Regex {
+            source: pattern.to_string(),
+            caseless,
+            re: Arc::new(re),
+        })
     };
     let matcher = match modifier {
         "=" => Match::Exact(pattern.to_string()),
@@ -228,7 +270,9 @@ fn location(b: &mut HttpBuilder, cmd: &Cmd, reg: &Registry<HttpBuilder>) -> Resu
         "~*" => regex(true)?,
         "" if pattern.starts_with('@') => {
             if b.stack.len() != 2 {
-                return Err(cmd.error(format!("named location \"{pattern}\" can be on the server level only")));
+                return Err(cmd.error(format!(
+                    "named location \"{pattern}\" can be on the server level only"
+                )));
             }
             Match::Named(pattern.to_string())
         }
@@ -243,7 +287,11 @@ fn location(b: &mut HttpBuilder, cmd: &Cmd, reg: &Registry<HttpBuilder>) -> Resu
     {
         return Err(cmd.error(format!("location \"{p}\" is outside location \"{parent}\"")));
     }
-    b.stack.push(LocDraft { matcher: Some(matcher), at: Some(cmd.at.clone()), ..Default::default() });
+    b.stack.push(LocDraft {
+        matcher: Some(matcher),
+        at: Some(cmd.at.clone()),
+        ..Default::default()
+    });
     reg.run(b, LOC, cmd.children())?;
     let done = b.stack.pop().expect("pushed above");
     b.loc().nested.push(done);
@@ -254,7 +302,10 @@ fn types(b: &mut HttpBuilder, cmd: &Cmd, _reg: &Registry<HttpBuilder>) -> Result
     let mut map: HashMap<String, String> = HashMap::new();
     for line in cmd.children() {
         if line.block.is_some() {
-            return Err(ConfError::NotTerminated { name: line.name.clone(), at: line.at.clone() });
+            return Err(ConfError::NotTerminated {
+                name: line.name.clone(),
+                at: line.at.clone(),
+            });
         }
         for ext in line.values() {
             map.insert(ext.to_ascii_lowercase(), line.name.clone());
@@ -270,7 +321,11 @@ fn listen(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     let addr = if let Some(p) = spec.strip_prefix("unix:") {
         ListenAddr::Unix(PathBuf::from(p))
     } else if spec.bytes().all(|c| c.is_ascii_digit()) {
-        let port: u16 = spec.parse().map_err(|_| cmd.error(format!("invalid port in \"{spec}\" of the \"listen\" directive")))?;
+        let port: u16 = spec.parse().map_err(|_| {
+            cmd.error(format!(
+                "invalid port in \"{spec}\" of the \"listen\" directive"
+            ))
+        })?;
         ListenAddr::Tcp(SocketAddr::from(([0, 0, 0, 0], port)))
     } else {
         let with_port = if spec.starts_with('[') && !spec.contains("]:") {
@@ -285,25 +340,40 @@ fn listen(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
             .to_socket_addrs()
             .ok()
             .and_then(|mut it| it.next())
-            .ok_or_else(|| cmd.error(format!("host not found in \"{spec}\" of the \"listen\" directive")))?;
+            .ok_or_else(|| {
+                cmd.error(format!(
+                    "host not found in \"{spec}\" of the \"listen\" directive"
+                ))
+            })?;
         ListenAddr::Tcp(a)
     };
-    let mut l = Listen { addr, default_server: false, reuseport: false, backlog: 511 };
+    let mut l = Listen {
+        addr,
+        default_server: false,
+        reuseport: false,
+        backlog: 511,
+    };
     for opt in cmd.values().skip(1) {
         match opt {
             "default_server" | "default" => l.default_server = true,
             "reuseport" => l.reuseport = true,
             _ if opt.starts_with("backlog=") => {
-                l.backlog = opt[8..].parse().map_err(|_| cmd.error(format!("invalid backlog \"{}\"", &opt[8..])))?;
+                l.backlog = opt[8..]
+                    .parse()
+                    .map_err(|_| cmd.error(format!("invalid backlog \"{}\"", &opt[8..])))?;
             }
             // accepted for compatibility; see docs/compat.md
-            "http2" | "ssl" | "proxy_protocol" | "deferred" | "bind" | "ipv6only=on" | "ipv6only=off" | "so_keepalive=on"
-            | "so_keepalive=off" => {
+            "http2" | "ssl" | "proxy_protocol" | "deferred" | "bind" | "ipv6only=on"
+            | "ipv6only=off" | "so_keepalive=on" | "so_keepalive=off" => {
                 if opt == "ssl" || opt == "http2" || opt == "proxy_protocol" {
-                    return Err(cmd.error(format!("the \"{opt}\" parameter of \"listen\" is not supported yet")));
+                    return Err(cmd.error(format!(
+                        "the \"{opt}\" parameter of \"listen\" is not supported yet"
+                    )));
                 }
             }
-            _ if opt.starts_with("rcvbuf=") || opt.starts_with("sndbuf=") || opt.starts_with("fastopen=") => {}
+            _ if opt.starts_with("rcvbuf=")
+                || opt.starts_with("sndbuf=")
+                || opt.starts_with("fastopen=") => {}
             _ => return Err(cmd.error(format!("invalid parameter \"{opt}\""))),
         }
     }
@@ -334,7 +404,11 @@ fn server_name(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
         };
         names.push(name);
     }
-    b.server.as_mut().expect("server_name is SRV-only").names.extend(names);
+    b.server
+        .as_mut()
+        .expect("server_name is SRV-only")
+        .names
+        .extend(names);
     Ok(())
 }
 
@@ -422,7 +496,11 @@ size_setting!(client_body_buffer_size, client_body_buffer_size);
 
 fn keepalive_timeout(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     let v = value::msec(cmd, cmd.arg(0))?;
-    let header = if cmd.args.len() == 2 { Some(value::sec(cmd, cmd.arg(1))?) } else { None };
+    let header = if cmd.args.len() == 2 {
+        Some(value::sec(cmd, cmd.arg(1))?)
+    } else {
+        None
+    };
     set_once(&mut b.loc().settings.keepalive_timeout_ms, v, cmd)?;
     b.loc().settings.keepalive_header_sec = Some(header);
     Ok(())
@@ -462,22 +540,32 @@ fn client_body_temp_path(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     for level in cmd.values().skip(1) {
         value::number(cmd, level)?;
     }
-    set_once(&mut b.loc().settings.client_body_temp_path, Arc::new(PathBuf::from(cmd.arg(0))), cmd)
+    set_once(
+        &mut b.loc().settings.client_body_temp_path,
+        Arc::new(PathBuf::from(cmd.arg(0))),
+        cmd,
+    )
 }
 
 fn root(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     if b.loc().alias.is_some() {
-        return Err(cmd.error("\"root\" directive is duplicate, \"alias\" directive was specified earlier"));
+        return Err(
+            cmd.error("\"root\" directive is duplicate, \"alias\" directive was specified earlier")
+        );
     }
     set_once(&mut b.loc().settings.root, Arc::from(cmd.arg(0)), cmd)
 }
 
 fn alias(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     if b.loc().settings.root.is_some() {
-        return Err(cmd.error("\"alias\" directive is duplicate, \"root\" directive was specified earlier"));
+        return Err(
+            cmd.error("\"alias\" directive is duplicate, \"root\" directive was specified earlier")
+        );
     }
     if matches!(b.loc().matcher, Some(Match::Named(_))) {
-        return Err(cmd.error(format!("\"alias\" directive cannot be used inside the named location")));
+        return Err(cmd.error(format!(
+            "\"alias\" directive cannot be used inside the named location"
+        )));
     }
     set_once(&mut b.loc().alias, Arc::from(cmd.arg(0)), cmd)
 }
@@ -493,7 +581,11 @@ fn index(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
 }
 
 fn default_type(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
-    set_once(&mut b.loc().settings.default_type, Arc::from(cmd.arg(0)), cmd)
+    set_once(
+        &mut b.loc().settings.default_type,
+        Arc::from(cmd.arg(0)),
+        cmd,
+    )
 }
 
 fn internal(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
@@ -514,13 +606,23 @@ fn parse_code(cmd: &Cmd, v: &str) -> Result<u16> {
 fn return_(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     let first = cmd.arg(0);
     let ret = if cmd.args.len() == 1 && !first.bytes().all(|c| c.is_ascii_digit()) {
-        if !(first.starts_with("http://") || first.starts_with("https://") || first.starts_with("$scheme")) {
+        if !(first.starts_with("http://")
+            || first.starts_with("https://")
+            || first.starts_with("$scheme"))
+        {
             return Err(cmd.error(format!("invalid return code \"{first}\"")));
         }
-        Return { code: 302, text: Some(b.template(cmd, first)?) }
+        Return {
+            code: 302,
+            text: Some(b.template(cmd, first)?),
+        }
     } else {
         let code = parse_code(cmd, first)?;
-        let text = if cmd.args.len() == 2 { Some(b.template(cmd, cmd.arg(1))?) } else { None };
+        let text = if cmd.args.len() == 2 {
+            Some(b.template(cmd, cmd.arg(1))?)
+        } else {
+            None
+        };
         Return { code, text }
     };
     // the first `return` wins at run time; nginx accepts several
@@ -542,7 +644,10 @@ fn try_files(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     if let Some(code) = fallback.source().strip_prefix('=') {
         parse_code(cmd, code)?;
     }
-    b.loc().try_files = Some(TryFiles { files: all, fallback });
+    b.loc().try_files = Some(TryFiles {
+        files: all,
+        fallback,
+    });
     Ok(())
 }
 
@@ -553,20 +658,39 @@ fn error_page(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     let mut codes = Vec::new();
     for w in &words[..words.len() - 1] {
         if let Some(o) = w.strip_prefix('=') {
-            overwrite = if o.is_empty() { Overwrite::FromTarget } else { Overwrite::To(parse_code(cmd, o)?) };
+            overwrite = if o.is_empty() {
+                Overwrite::FromTarget
+            } else {
+                Overwrite::To(parse_code(cmd, o)?)
+            };
             continue;
         }
-        let c: u16 = w.parse().map_err(|_| cmd.error(format!("invalid value \"{w}\"")))?;
+        let c: u16 = w
+            .parse()
+            .map_err(|_| cmd.error(format!("invalid value \"{w}\"")))?;
         if !(300..=599).contains(&c) || c == 499 {
             return Err(cmd.error(format!("value \"{w}\" must be between 300 and 599")));
         }
         codes.push(c);
     }
     if codes.is_empty() {
-        return Err(ConfError::Arity { name: cmd.name.clone(), at: cmd.at.clone() });
+        return Err(ConfError::Arity {
+            name: cmd.name.clone(),
+            at: cmd.at.clone(),
+        });
     }
-    let mut list = b.loc().settings.error_pages.as_deref().map(<[ErrorPage]>::to_vec).unwrap_or_default();
-    list.push(ErrorPage { codes, overwrite, target });
+    let mut list = b
+        .loc()
+        .settings
+        .error_pages
+        .as_deref()
+        .map(<[ErrorPage]>::to_vec)
+        .unwrap_or_default();
+    list.push(ErrorPage {
+        codes,
+        overwrite,
+        target,
+    });
     b.loc().settings.error_pages = Some(Arc::from(list));
     Ok(())
 }
@@ -578,8 +702,18 @@ fn add_header(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
         Some(v) => return Err(cmd.error(format!("invalid parameter \"{v}\""))),
     };
     let value = b.template(cmd, cmd.arg(1))?;
-    let mut list = b.loc().settings.add_headers.as_deref().map(<[AddHeader]>::to_vec).unwrap_or_default();
-    list.push(AddHeader { name: cmd.arg(0).to_string(), value, always });
+    let mut list = b
+        .loc()
+        .settings
+        .add_headers
+        .as_deref()
+        .map(<[AddHeader]>::to_vec)
+        .unwrap_or_default();
+    list.push(AddHeader {
+        name: cmd.arg(0).to_string(),
+        value,
+        always,
+    });
     b.loc().settings.add_headers = Some(Arc::from(list));
     Ok(())
 }
@@ -601,30 +735,57 @@ fn log_format(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
         rest.remove(0);
     }
     if rest.is_empty() {
-        return Err(ConfError::Arity { name: cmd.name.clone(), at: cmd.at.clone() });
+        return Err(ConfError::Arity {
+            name: cmd.name.clone(),
+            at: cmd.at.clone(),
+        });
     }
     let template = b.template(cmd, &rest.concat())?;
-    b.log_formats.insert(name.clone(), Arc::new(LogFormat { name, escape, template }));
+    b.log_formats.insert(
+        name.clone(),
+        Arc::new(LogFormat {
+            name,
+            escape,
+            template,
+        }),
+    );
     Ok(())
 }
 
 fn access_log(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
-    let mut list = b.loc().settings.access_log.as_deref().map(<[AccessLog]>::to_vec).unwrap_or_default();
+    let mut list = b
+        .loc()
+        .settings
+        .access_log
+        .as_deref()
+        .map(<[AccessLog]>::to_vec)
+        .unwrap_or_default();
     if cmd.arg(0) == "off" {
         if cmd.args.len() > 1 {
-            return Err(ConfError::Arity { name: cmd.name.clone(), at: cmd.at.clone() });
+            return Err(ConfError::Arity {
+                name: cmd.name.clone(),
+                at: cmd.at.clone(),
+            });
         }
         b.loc().settings.access_log = Some(Arc::from(Vec::new()));
         return Ok(());
     }
-    let fmt_name = cmd.args.get(1).map(|a| a.value.as_str()).unwrap_or("combined");
+    let fmt_name = cmd
+        .args
+        .get(1)
+        .map(|a| a.value.as_str())
+        .unwrap_or("combined");
     let format = b
         .log_formats
         .get(fmt_name)
         .cloned()
         .ok_or_else(|| cmd.error(format!("unknown log format \"{fmt_name}\"")))?;
     for opt in cmd.values().skip(2) {
-        if !(opt.starts_with("buffer=") || opt.starts_with("flush=") || opt.starts_with("gzip") || opt.starts_with("if=")) {
+        if !(opt.starts_with("buffer=")
+            || opt.starts_with("flush=")
+            || opt.starts_with("gzip")
+            || opt.starts_with("if="))
+        {
             return Err(cmd.error(format!("invalid parameter \"{opt}\"")));
         }
     }
@@ -657,12 +818,37 @@ pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::block("types", ANY_LOC, Args::Block(0, 0), types),
     Directive::value("listen", SRV, Args::AtLeast(1), listen),
     Directive::value("server_name", SRV, Args::AtLeast(1), server_name),
-    Directive::value("client_header_timeout", HTTP | SRV, Args::Exactly(1), client_header_timeout),
-    Directive::value("client_header_buffer_size", HTTP | SRV, Args::Exactly(1), client_header_buffer_size),
-    Directive::value("large_client_header_buffers", HTTP | SRV, Args::Exactly(2), large_client_header_buffers),
+    Directive::value(
+        "client_header_timeout",
+        HTTP | SRV,
+        Args::Exactly(1),
+        client_header_timeout,
+    ),
+    Directive::value(
+        "client_header_buffer_size",
+        HTTP | SRV,
+        Args::Exactly(1),
+        client_header_buffer_size,
+    ),
+    Directive::value(
+        "large_client_header_buffers",
+        HTTP | SRV,
+        Args::Exactly(2),
+        large_client_header_buffers,
+    ),
     Directive::value("merge_slashes", HTTP | SRV, Args::Flag, merge_slashes),
-    Directive::value("underscores_in_headers", HTTP | SRV, Args::Flag, underscores_in_headers),
-    Directive::value("ignore_invalid_headers", HTTP | SRV, Args::Flag, ignore_invalid_headers),
+    Directive::value(
+        "underscores_in_headers",
+        HTTP | SRV,
+        Args::Flag,
+        underscores_in_headers,
+    ),
+    Directive::value(
+        "ignore_invalid_headers",
+        HTTP | SRV,
+        Args::Flag,
+        ignore_invalid_headers,
+    ),
     Directive::value("root", ANY_LOC | LIF, Args::Exactly(1), root),
     Directive::value("alias", LOC, Args::Exactly(1), alias),
     Directive::value("index", ANY_LOC, Args::AtLeast(1), index),
@@ -681,17 +867,62 @@ pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("sendfile", ANY_LOC | LIF, Args::Flag, sendfile),
     Directive::value("tcp_nodelay", ANY_LOC, Args::Flag, tcp_nodelay),
     Directive::value("msie_padding", ANY_LOC, Args::Flag, msie_padding),
-    Directive::value("keepalive_timeout", ANY_LOC, Args::Range(1, 2), keepalive_timeout),
-    Directive::value("keepalive_requests", ANY_LOC, Args::Exactly(1), keepalive_requests),
-    Directive::value("client_max_body_size", ANY_LOC, Args::Exactly(1), client_max_body_size),
-    Directive::value("client_body_timeout", ANY_LOC, Args::Exactly(1), client_body_timeout),
-    Directive::value("client_body_buffer_size", ANY_LOC, Args::Exactly(1), client_body_buffer_size),
-    Directive::value("client_body_temp_path", ANY_LOC, Args::Range(1, 4), client_body_temp_path),
+    Directive::value(
+        "keepalive_timeout",
+        ANY_LOC,
+        Args::Range(1, 2),
+        keepalive_timeout,
+    ),
+    Directive::value(
+        "keepalive_requests",
+        ANY_LOC,
+        Args::Exactly(1),
+        keepalive_requests,
+    ),
+    Directive::value(
+        "client_max_body_size",
+        ANY_LOC,
+        Args::Exactly(1),
+        client_max_body_size,
+    ),
+    Directive::value(
+        "client_body_timeout",
+        ANY_LOC,
+        Args::Exactly(1),
+        client_body_timeout,
+    ),
+    Directive::value(
+        "client_body_buffer_size",
+        ANY_LOC,
+        Args::Exactly(1),
+        client_body_buffer_size,
+    ),
+    Directive::value(
+        "client_body_temp_path",
+        ANY_LOC,
+        Args::Range(1, 4),
+        client_body_temp_path,
+    ),
     Directive::value("send_timeout", ANY_LOC, Args::Exactly(1), send_timeout),
-    Directive::value("lingering_close", ANY_LOC, Args::Exactly(1), lingering_close),
+    Directive::value(
+        "lingering_close",
+        ANY_LOC,
+        Args::Exactly(1),
+        lingering_close,
+    ),
     Directive::value("lingering_time", ANY_LOC, Args::Exactly(1), lingering_time),
-    Directive::value("lingering_timeout", ANY_LOC, Args::Exactly(1), lingering_timeout),
-    Directive::value("if_modified_since", ANY_LOC, Args::Exactly(1), if_modified_since),
+    Directive::value(
+        "lingering_timeout",
+        ANY_LOC,
+        Args::Exactly(1),
+        lingering_timeout,
+    ),
+    Directive::value(
+        "if_modified_since",
+        ANY_LOC,
+        Args::Exactly(1),
+        if_modified_since,
+    ),
     Directive::value("max_ranges", ANY_LOC, Args::Exactly(1), max_ranges),
     Directive::value("tcp_nopush", ANY_LOC, Args::Flag, no_op),
     Directive::value("reset_timedout_connection", ANY_LOC, Args::Flag, no_op),
@@ -699,7 +930,12 @@ pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("fastcgi_temp_path", ANY_LOC, Args::Range(1, 4), no_op),
     Directive::value("scgi_temp_path", ANY_LOC, Args::Range(1, 4), no_op),
     Directive::value("uwsgi_temp_path", ANY_LOC, Args::Range(1, 4), no_op),
-    Directive::value("server_names_hash_bucket_size", HTTP, Args::Exactly(1), no_op),
+    Directive::value(
+        "server_names_hash_bucket_size",
+        HTTP,
+        Args::Exactly(1),
+        no_op,
+    ),
     Directive::value("server_names_hash_max_size", HTTP, Args::Exactly(1), no_op),
     Directive::value("types_hash_bucket_size", ANY_LOC, Args::Exactly(1), no_op),
     Directive::value("types_hash_max_size", ANY_LOC, Args::Exactly(1), no_op),

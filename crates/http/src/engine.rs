@@ -53,7 +53,10 @@ pub async fn run(r: &mut Request) {
                         start = Start::Rewrite;
                     }
                     None => {
-                        r.log(Level::Error, &format!("could not find named location \"{name}\""));
+                        r.log(
+                            Level::Error,
+                            &format!("could not find named location \"{name}\""),
+                        );
                         finalize_plain(r, 500).await;
                         break;
                     }
@@ -76,7 +79,12 @@ pub async fn run(r: &mut Request) {
 fn redirect_limit(r: &mut Request, target: &str) -> Option<u16> {
     r.redirects += 1;
     if r.redirects > MAX_REDIRECTS {
-        r.log(Level::Error, &format!("rewrite or internal redirection cycle while internally redirecting to \"{target}\""));
+        r.log(
+            Level::Error,
+            &format!(
+                "rewrite or internal redirection cycle while internally redirecting to \"{target}\""
+            ),
+        );
         return Some(500);
     }
     None
@@ -103,6 +111,18 @@ async fn phases(r: &mut Request, start: Start) -> Flow {
                 r.loc = l;
             }
             None => r.loc = server.loc.clone(),
+        }
+        // nginx refuses a too large declared body as soon as the location is known
+        if let crate::request::Framing::Length(n) = r.framing {
+            let max = r.loc.settings.client_max_body_size();
+            if max != 0 && n > max {
+                r.log(
+                    Level::Error,
+                    &format!("client intended to send too large body: {n} bytes"),
+                );
+                r.keepalive = false;
+                return Flow::Finish(413);
+            }
         }
     }
     let loc = r.loc.clone();

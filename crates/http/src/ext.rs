@@ -44,14 +44,23 @@ pub struct Extensions {
 
 impl Clone for Extensions {
     fn clone(&self) -> Self {
-        Extensions { items: self.items.iter().map(|(t, b)| (*t, b.clone_erased())).collect() }
+        Extensions {
+            items: self
+                .items
+                .iter()
+                .map(|(t, b)| (*t, b.clone_erased()))
+                .collect(),
+        }
     }
 }
 
 impl Extensions {
     pub fn get<T: ExtConf + Clone>(&self) -> Option<&T> {
         let id = TypeId::of::<T>();
-        self.items.iter().find(|(t, _)| *t == id).and_then(|(_, b)| b.as_any().downcast_ref())
+        self.items
+            .iter()
+            .find(|(t, _)| *t == id)
+            .and_then(|(_, b)| b.as_any().downcast_ref())
     }
 
     pub fn get_or_default<T: ExtConf + Clone + Default>(&mut self) -> &mut T {
@@ -63,7 +72,11 @@ impl Extensions {
                 self.items.len() - 1
             }
         };
-        self.items[pos].1.as_any_mut().downcast_mut().expect("type id matches")
+        self.items[pos]
+            .1
+            .as_any_mut()
+            .downcast_mut()
+            .expect("type id matches")
     }
 
     /// Inherits from the parent level: types set here merge, types absent here are copied.

@@ -19,7 +19,9 @@ fn find(locs: &[Arc<Location>], uri: &str) -> Option<(Arc<Location>, bool)> {
     for l in locs {
         match &l.matcher {
             Match::Exact(s) if s == uri => return Some((l.clone(), true)),
-            Match::Prefix(s) | Match::PrefixNoRegex(s) if uri.starts_with(s.as_str()) && (best.is_none() || s.len() > best_len) => {
+            Match::Prefix(s) | Match::PrefixNoRegex(s)
+                if uri.starts_with(s.as_str()) && (best.is_none() || s.len() > best_len) =>
+            {
                 best = Some(l);
                 best_len = s.len();
             }
@@ -58,7 +60,11 @@ fn find(locs: &[Arc<Location>], uri: &str) -> Option<(Arc<Location>, bool)> {
 /// Picks the server for `host` among those on one listen address: exact name, then the
 /// longest leading wildcard, then the longest trailing wildcard, then the first regex,
 /// else the default server.
-pub fn server<'a>(servers: &'a [Arc<Server>], default: usize, host: Option<&str>) -> &'a Arc<Server> {
+pub fn server<'a>(
+    servers: &'a [Arc<Server>],
+    default: usize,
+    host: Option<&str>,
+) -> &'a Arc<Server> {
     let fallback = &servers[default.min(servers.len() - 1)];
     let Some(host) = host else { return fallback };
     let mut wild_start: Option<(&Arc<Server>, usize)> = None;
@@ -67,19 +73,26 @@ pub fn server<'a>(servers: &'a [Arc<Server>], default: usize, host: Option<&str>
         for n in &s.names {
             match n {
                 ServerName::Exact(e) if e.eq_ignore_ascii_case(host) => return s,
-                ServerName::WildStart(suffix) if host.len() > suffix.len() && ends_with_ci(host, suffix) => {
+                ServerName::WildStart(suffix)
+                    if host.len() > suffix.len() && ends_with_ci(host, suffix) =>
+                {
                     if wild_start.is_none_or(|(_, l)| suffix.len() > l) {
                         wild_start = Some((s, suffix.len()));
                     }
                 }
                 ServerName::Dot(d) => {
                     let hit = host.eq_ignore_ascii_case(d)
-                        || (host.len() > d.len() + 1 && ends_with_ci(host, d) && host.as_bytes()[host.len() - d.len() - 1] == b'.');
+                        || (host.len() > d.len() + 1
+                            && ends_with_ci(host, d)
+                            && host.as_bytes()[host.len() - d.len() - 1] == b'.');
                     if hit && wild_start.is_none_or(|(_, l)| d.len() + 1 > l) {
                         wild_start = Some((s, d.len() + 1));
                     }
                 }
-                ServerName::WildEnd(prefix) if host.len() > prefix.len() && host[..prefix.len()].eq_ignore_ascii_case(prefix) => {
+                ServerName::WildEnd(prefix)
+                    if host.len() > prefix.len()
+                        && host[..prefix.len()].eq_ignore_ascii_case(prefix) =>
+                {
                     if wild_end.is_none_or(|(_, l)| prefix.len() > l) {
                         wild_end = Some((s, prefix.len()));
                     }
@@ -104,7 +117,9 @@ pub fn server<'a>(servers: &'a [Arc<Server>], default: usize, host: Option<&str>
 }
 
 fn ends_with_ci(s: &str, suffix: &str) -> bool {
-    s.len() >= suffix.len() && s.is_char_boundary(s.len() - suffix.len()) && s[s.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+    s.len() >= suffix.len()
+        && s.is_char_boundary(s.len() - suffix.len())
+        && s[s.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
 }
 
 #[cfg(test)]
@@ -129,8 +144,15 @@ mod tests {
     }
 
     fn re(s: &str, caseless: bool) -> Match {
-        let re = pcre2::bytes::RegexBuilder::new().caseless(caseless).build(s).unwrap();
-        Match::Regex { source: s.into(), caseless, re: Arc::new(re) }
+        let re = pcre2::bytes::RegexBuilder::new()
+            .caseless(caseless)
+            .build(s)
+            .unwrap();
+        Match::Regex {
+            source: s.into(),
+            caseless,
+            re: Arc::new(re),
+        }
     }
 
     fn name(l: Option<Arc<Location>>) -> String {
@@ -148,15 +170,27 @@ mod tests {
         ];
         assert_eq!(name(location(&locs, "/")), "= /");
         assert_eq!(name(location(&locs, "/index.html")), "/");
-        assert_eq!(name(location(&locs, "/documents/document.html")), "/documents/");
+        assert_eq!(
+            name(location(&locs, "/documents/document.html")),
+            "/documents/"
+        );
         assert_eq!(name(location(&locs, "/images/1.gif")), "^~ /images/");
-        assert_eq!(name(location(&locs, "/documents/1.JPG")), "~* \\.(gif|jpg|jpeg)$");
+        assert_eq!(
+            name(location(&locs, "/documents/1.JPG")),
+            "~* \\.(gif|jpg|jpeg)$"
+        );
     }
 
     #[test]
     fn nested_locations() {
-        let inner = vec![loc(Match::Prefix("/a/b".into()), vec![]), loc(re(r"\.php$", false), vec![])];
-        let locs = vec![loc(Match::Prefix("/a".into()), inner), loc(re(r"^/a/x", false), vec![])];
+        let inner = vec![
+            loc(Match::Prefix("/a/b".into()), vec![]),
+            loc(re(r"\.php$", false), vec![]),
+        ];
+        let locs = vec![
+            loc(Match::Prefix("/a".into()), inner),
+            loc(re(r"^/a/x", false), vec![]),
+        ];
         assert_eq!(name(location(&locs, "/a/b/c")), "/a/b");
         assert_eq!(name(location(&locs, "/a/b/c.php")), "~ \\.php$");
         assert_eq!(name(location(&locs, "/a/x")), "~ ^/a/x");

@@ -40,7 +40,9 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
     let buf = &buf[skip..];
     let line_end = buf.iter().position(|&c| c == b'\n');
     match line_end {
-        None if buf.len() > limits.large_buf => return Err(refuse(414, "client sent too long URI")),
+        None if buf.len() > limits.large_buf => {
+            return Err(refuse(414, "client sent too long URI"));
+        }
         Some(n) if n > limits.large_buf => return Err(refuse(414, "client sent too long URI")),
         _ => {}
     }
@@ -61,7 +63,11 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
             }
             if let Some(start) = line_end {
                 // a header line that can never fit one large buffer
-                let longest = buf[start + 1..].split(|&c| c == b'\n').map(|l| l.len()).max().unwrap_or(0);
+                let longest = buf[start + 1..]
+                    .split(|&c| c == b'\n')
+                    .map(|l| l.len())
+                    .max()
+                    .unwrap_or(0);
                 if longest > limits.large_buf {
                     return Err(refuse(494, "client sent too long header line"));
                 }
@@ -74,13 +80,24 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
         }
         Err(_) => return Err(refuse(400, "client sent invalid request")),
     };
-    let line_len = line_end.map(|e| if e > 0 && buf[e - 1] == b'\r' { e - 1 } else { e }).unwrap_or(0);
+    let line_len = line_end
+        .map(|e| {
+            if e > 0 && buf[e - 1] == b'\r' {
+                e - 1
+            } else {
+                e
+            }
+        })
+        .unwrap_or(0);
     let mut headers = Vec::with_capacity(req.headers.len());
     for h in req.headers.iter() {
         if h.value.len() + h.name.len() > limits.large_buf {
             return Err(refuse(494, "client sent too long header line"));
         }
-        headers.push((h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()));
+        headers.push((
+            h.name.to_string(),
+            String::from_utf8_lossy(h.value).into_owned(),
+        ));
     }
     let head = Head {
         method: req.method.unwrap_or("").to_string(),
@@ -99,25 +116,40 @@ pub fn body_framing(headers: &[(String, String)], version: (u8, u8)) -> Result<F
     for (n, v) in headers {
         if n.eq_ignore_ascii_case("content-length") {
             if length.is_some() {
-                return Err(refuse(400, "client sent duplicate header line: \"Content-Length\""));
+                return Err(refuse(
+                    400,
+                    "client sent duplicate header line: \"Content-Length\"",
+                ));
             }
             let v = v.trim();
             if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(refuse(400, "client sent invalid \"Content-Length\" header"));
             }
-            length = Some(v.parse().map_err(|_| refuse(400, "client sent invalid \"Content-Length\" header"))?);
+            length = Some(
+                v.parse()
+                    .map_err(|_| refuse(400, "client sent invalid \"Content-Length\" header"))?,
+            );
         } else if n.eq_ignore_ascii_case("transfer-encoding") {
             if te.is_some() {
-                return Err(refuse(400, "client sent duplicate header line: \"Transfer-Encoding\""));
+                return Err(refuse(
+                    400,
+                    "client sent duplicate header line: \"Transfer-Encoding\"",
+                ));
             }
             te = Some(v.trim());
         }
     }
     match (te, length) {
-        (Some(_), Some(_)) => Err(refuse(400, "client sent \"Content-Length\" and \"Transfer-Encoding\" headers at the same time")),
+        (Some(_), Some(_)) => Err(refuse(
+            400,
+            "client sent \"Content-Length\" and \"Transfer-Encoding\" headers at the same time",
+        )),
         (Some(t), None) if t.eq_ignore_ascii_case("chunked") => {
             if version < (1, 1) {
-                return Err(refuse(400, "client sent \"Transfer-Encoding: chunked\" in HTTP/1.0 request"));
+                return Err(refuse(
+                    400,
+                    "client sent \"Transfer-Encoding: chunked\" in HTTP/1.0 request",
+                ));
             }
             Ok(Framing::Chunked)
         }
@@ -132,7 +164,9 @@ pub fn parse_target(target: &str, merge_slashes: bool) -> Option<(String, String
     let (mut rest, mut host) = (target, None);
     if !target.starts_with('/') {
         // absolute-form: scheme://host[:port]/path
-        let after = target.strip_prefix("http://").or_else(|| target.strip_prefix("https://"))?;
+        let after = target
+            .strip_prefix("http://")
+            .or_else(|| target.strip_prefix("https://"))?;
         let slash = after.find(['/', '?']).unwrap_or(after.len());
         host = Some(after[..slash].to_string());
         rest = &after[slash..];
@@ -149,7 +183,11 @@ pub fn parse_target(target: &str, merge_slashes: bool) -> Option<(String, String
     };
     let decoded = percent_decode(path.as_bytes())?;
     let norm = normalize(&decoded, merge_slashes)?;
-    Some((String::from_utf8_lossy(&norm).into_owned(), args.to_string(), host))
+    Some((
+        String::from_utf8_lossy(&norm).into_owned(),
+        args.to_string(),
+        host,
+    ))
 }
 
 fn hex(c: u8) -> Option<u8> {
@@ -216,7 +254,11 @@ pub fn validate_host(h: &str) -> Option<String> {
     } else if let Some(i) = h.rfind(':') {
         host = &h[..i];
     }
-    if host.is_empty() || host.contains(['/', '\\', '\0']) || host.starts_with('.') || host.contains("..") {
+    if host.is_empty()
+        || host.contains(['/', '\\', '\0'])
+        || host.starts_with('.')
+        || host.contains("..")
+    {
         return None;
     }
     Some(host.trim_end_matches('.').to_ascii_lowercase())
@@ -270,7 +312,11 @@ impl Chunked {
                     }
                     i += nl + 1;
                     self.remaining = n;
-                    self.state = if n == 0 { ChunkState::Trailer } else { ChunkState::Data };
+                    self.state = if n == 0 {
+                        ChunkState::Trailer
+                    } else {
+                        ChunkState::Data
+                    };
                 }
                 ChunkState::Data => {
                     let take = ((input.len() - i) as u64).min(self.remaining) as usize;
@@ -314,8 +360,15 @@ impl Chunked {
 }
 
 fn trim_ws(s: &[u8]) -> &[u8] {
-    let start = s.iter().position(|c| !matches!(c, b' ' | b'\t')).unwrap_or(s.len());
-    let end = s.iter().rposition(|c| !matches!(c, b' ' | b'\t')).map(|e| e + 1).unwrap_or(start);
+    let start = s
+        .iter()
+        .position(|c| !matches!(c, b' ' | b'\t'))
+        .unwrap_or(s.len());
+    let end = s
+        .iter()
+        .rposition(|c| !matches!(c, b' ' | b'\t'))
+        .map(|e| e + 1)
+        .unwrap_or(start);
     &s[start..end.max(start)]
 }
 
@@ -323,22 +376,44 @@ fn trim_ws(s: &[u8]) -> &[u8] {
 mod tests {
     use super::*;
 
-    const L: Limits = Limits { large_buf: 8192, large_num: 4 };
+    const L: Limits = Limits {
+        large_buf: 8192,
+        large_num: 4,
+    };
 
     #[test]
     fn parses_a_head() {
-        let (h, n) = parse_head(b"GET /a?b=1 HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\r\nrest", &L).unwrap().unwrap();
-        assert_eq!((h.method.as_str(), h.target.as_str(), h.version), ("GET", "/a?b=1", (1, 1)));
+        let (h, n) = parse_head(b"GET /a?b=1 HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\r\nrest", &L)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (h.method.as_str(), h.target.as_str(), h.version),
+            ("GET", "/a?b=1", (1, 1))
+        );
         assert_eq!(h.headers.len(), 2);
         assert_eq!(n, 40);
         assert_eq!(h.line_len, 19);
-        assert!(parse_head(b"GET / HTTP/1.1\r\nHost: x\r\n", &L).unwrap().is_none());
+        assert!(
+            parse_head(b"GET / HTTP/1.1\r\nHost: x\r\n", &L)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
     fn refuses_bad_heads() {
-        assert_eq!(parse_head(b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", &L).unwrap_err().status, 400);
-        assert_eq!(parse_head(b"GET / HTTP/1.1\r\nA: b\r\n folded\r\n\r\n", &L).unwrap_err().status, 400);
+        assert_eq!(
+            parse_head(b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", &L)
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert_eq!(
+            parse_head(b"GET / HTTP/1.1\r\nA: b\r\n folded\r\n\r\n", &L)
+                .unwrap_err()
+                .status,
+            400
+        );
         let long = format!("GET /{} HTTP/1.1\r\n", "a".repeat(9000));
         assert_eq!(parse_head(long.as_bytes(), &L).unwrap_err().status, 414);
         let big = format!("GET / HTTP/1.1\r\nX: {}\r\n", "a".repeat(9000));
@@ -347,13 +422,49 @@ mod tests {
 
     #[test]
     fn framing_rules() {
-        let h = |v: &[(&str, &str)]| v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>();
-        assert_eq!(body_framing(&h(&[("Content-Length", "5")]), (1, 1)), Ok(Framing::Length(5)));
-        assert_eq!(body_framing(&h(&[("Transfer-Encoding", "chunked")]), (1, 1)), Ok(Framing::Chunked));
-        assert_eq!(body_framing(&h(&[("Content-Length", "5"), ("content-length", "6")]), (1, 1)).unwrap_err().status, 400);
-        assert_eq!(body_framing(&h(&[("Content-Length", "5"), ("Transfer-Encoding", "chunked")]), (1, 1)).unwrap_err().status, 400);
-        assert_eq!(body_framing(&h(&[("Content-Length", "-1")]), (1, 1)).unwrap_err().status, 400);
-        assert_eq!(body_framing(&h(&[("Transfer-Encoding", "gzip")]), (1, 1)).unwrap_err().status, 501);
+        let h = |v: &[(&str, &str)]| {
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            body_framing(&h(&[("Content-Length", "5")]), (1, 1)),
+            Ok(Framing::Length(5))
+        );
+        assert_eq!(
+            body_framing(&h(&[("Transfer-Encoding", "chunked")]), (1, 1)),
+            Ok(Framing::Chunked)
+        );
+        assert_eq!(
+            body_framing(
+                &h(&[("Content-Length", "5"), ("content-length", "6")]),
+                (1, 1)
+            )
+            .unwrap_err()
+            .status,
+            400
+        );
+        assert_eq!(
+            body_framing(
+                &h(&[("Content-Length", "5"), ("Transfer-Encoding", "chunked")]),
+                (1, 1)
+            )
+            .unwrap_err()
+            .status,
+            400
+        );
+        assert_eq!(
+            body_framing(&h(&[("Content-Length", "-1")]), (1, 1))
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert_eq!(
+            body_framing(&h(&[("Transfer-Encoding", "gzip")]), (1, 1))
+                .unwrap_err()
+                .status,
+            501
+        );
     }
 
     #[test]
@@ -366,12 +477,18 @@ mod tests {
         assert_eq!(p("/../x"), None);
         assert_eq!(p("/%zz"), None);
         assert_eq!(p("x"), None);
-        assert_eq!(parse_target("http://h:1/p?q", true).map(|t| t.2), Some(Some("h:1".into())));
+        assert_eq!(
+            parse_target("http://h:1/p?q", true).map(|t| t.2),
+            Some(Some("h:1".into()))
+        );
     }
 
     #[test]
     fn hosts() {
-        assert_eq!(validate_host("Example.COM:8080"), Some("example.com".into()));
+        assert_eq!(
+            validate_host("Example.COM:8080"),
+            Some("example.com".into())
+        );
         assert_eq!(validate_host("[::1]:80"), Some("[::1]".into()));
         assert_eq!(validate_host("a/b"), None);
         assert_eq!(validate_host("..x"), None);
@@ -398,7 +515,15 @@ mod tests {
         assert!(c.done);
         assert_eq!(out, b"hello world");
         assert!(Chunked::default().decode(b"zz\r\n", &mut out).is_err());
-        assert!(Chunked::default().decode(b"5\r\nhelloXX", &mut out).is_err());
-        assert!(Chunked::default().decode(b"fffffffffffffffff\r\n", &mut out).is_err());
+        assert!(
+            Chunked::default()
+                .decode(b"5\r\nhelloXX", &mut out)
+                .is_err()
+        );
+        assert!(
+            Chunked::default()
+                .decode(b"fffffffffffffffff\r\n", &mut out)
+                .is_err()
+        );
     }
 }

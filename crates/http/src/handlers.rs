@@ -2,7 +2,7 @@
 //! `add_header` (header filter).
 
 use crate::config::{AddHeader, Return, TryFiles};
-use crate::phase::{Flow, HeaderFilter, Handler, Step};
+use crate::phase::{Flow, Handler, HeaderFilter, Step};
 use crate::request::Request;
 
 pub struct ReturnHandler(pub Return);
@@ -80,7 +80,10 @@ pub struct AddHeaders(pub std::sync::Arc<[AddHeader]>);
 
 impl HeaderFilter for AddHeaders {
     fn filter(&self, r: &mut Request) {
-        let ok_status = matches!(r.status, 200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308);
+        let ok_status = matches!(
+            r.status,
+            200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308
+        );
         for h in self.0.iter() {
             if !h.always && !ok_status {
                 continue;

@@ -21,7 +21,9 @@ pub enum Level {
 
 impl Level {
     pub fn name(self) -> &'static str {
-        ["stderr", "emerg", "alert", "crit", "error", "warn", "notice", "info", "debug"][self as usize]
+        [
+            "stderr", "emerg", "alert", "crit", "error", "warn", "notice", "info", "debug",
+        ][self as usize]
     }
 
     pub fn parse(s: &str) -> Option<Level> {
@@ -70,7 +72,9 @@ pub fn open(target: Target, level: Level) -> std::io::Result<()> {
 
 /// Reopens the file (USR1, after the log was rotated away).
 pub fn reopen() -> std::io::Result<()> {
-    let Ok(mut s) = SINK.lock() else { return Ok(()) };
+    let Ok(mut s) = SINK.lock() else {
+        return Ok(());
+    };
     if let Some(sink) = s.as_mut()
         && let Target::File(p) = &sink.target
     {
@@ -120,5 +124,10 @@ macro_rules! elog {
 /// The fd the log writes to, so that a daemon can point its stderr there (nginx does).
 pub fn raw_fd() -> Option<i32> {
     use std::os::fd::AsRawFd;
-    SINK.lock().ok()?.as_ref()?.file.as_ref().map(|f| f.as_raw_fd())
+    SINK.lock()
+        .ok()?
+        .as_ref()?
+        .file
+        .as_ref()
+        .map(|f| f.as_raw_fd())
 }

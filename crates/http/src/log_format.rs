@@ -29,7 +29,11 @@ pub const COMBINED: &str = "$remote_addr - $remote_user [$time_local] \"$request
 
 impl LogFormat {
     pub fn combined() -> LogFormat {
-        LogFormat { name: "combined".into(), escape: Escape::Default, template: Template::parse(COMBINED).expect("valid") }
+        LogFormat {
+            name: "combined".into(),
+            escape: Escape::Default,
+            template: Template::parse(COMBINED).expect("valid"),
+        }
     }
 
     pub fn render(&self, r: &Request) -> String {
@@ -97,7 +101,12 @@ pub fn write(r: &Request) {
                         files.insert(log.path.clone(), f);
                     }
                     Err(e) => {
-                        crate::elog!(crate::log::Level::Alert, 0, "open() \"{}\" failed ({e})", log.path.display());
+                        crate::elog!(
+                            crate::log::Level::Alert,
+                            0,
+                            "open() \"{}\" failed ({e})",
+                            log.path.display()
+                        );
                         return;
                     }
                 }

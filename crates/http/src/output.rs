@@ -34,7 +34,11 @@ impl Request {
         h.push_str(&status::line(status));
         let tokens = self.loc.settings.server_tokens();
         if self.headers_out.get("server").is_none() {
-            h.push_str(if tokens { concat!("Server: ", "oxiresty/", env!("CARGO_PKG_VERSION"), "\r\n") } else { "Server: oxiresty\r\n" });
+            h.push_str(if tokens {
+                concat!("Server: ", "oxiresty/", env!("CARGO_PKG_VERSION"), "\r\n")
+            } else {
+                "Server: oxiresty\r\n"
+            });
         }
         crate::time::with(|t| {
             h.push_str("Date: ");
@@ -104,7 +108,8 @@ impl Request {
             self.body_bytes_sent += chunk.len() as u64;
             self.bytes_sent += chunk.len() as u64;
             if self.chunked {
-                self.out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+                self.out
+                    .extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
                 self.out.extend_from_slice(chunk);
                 self.out.extend_from_slice(b"\r\n");
             } else {
@@ -133,9 +138,15 @@ impl Request {
             self.write_failed = true;
             self.keepalive = false;
             if e.kind() == std::io::ErrorKind::TimedOut {
-                self.log(crate::log::Level::Info, "client timed out (110: Connection timed out) while sending response to client");
+                self.log(
+                    crate::log::Level::Info,
+                    "client timed out (110: Connection timed out) while sending response to client",
+                );
             } else {
-                self.log(crate::log::Level::Info, &format!("writev() failed ({e}) while sending response to client"));
+                self.log(
+                    crate::log::Level::Info,
+                    &format!("writev() failed ({e}) while sending response to client"),
+                );
             }
         }
         let mut out = out;
@@ -148,7 +159,8 @@ impl Request {
     /// Sends a complete response with this body (status and headers already set).
     pub async fn respond(&mut self, body: &[u8]) {
         if !self.header_sent {
-            self.headers_out.set("Content-Length", body.len().to_string());
+            self.headers_out
+                .set("Content-Length", body.len().to_string());
         }
         self.send_body(body, true).await;
     }
@@ -188,8 +200,13 @@ impl Request {
     /// The Content-Type for a path by its extension (`types {}`), else `default_type`.
     pub fn content_type_for(&self, path: &str) -> String {
         let s = &self.loc.settings;
-        let ext = path.rsplit('/').next().and_then(|f| f.rsplit_once('.')).map(|(_, e)| e.to_ascii_lowercase());
-        ext.and_then(|e| s.types().get(&e).cloned()).unwrap_or_else(|| s.default_type().to_string())
+        let ext = path
+            .rsplit('/')
+            .next()
+            .and_then(|f| f.rsplit_once('.'))
+            .map(|(_, e)| e.to_ascii_lowercase());
+        ext.and_then(|e| s.types().get(&e).cloned())
+            .unwrap_or_else(|| s.default_type().to_string())
     }
 
     /// Sets Content-Type to `default_type` unless set.
@@ -207,6 +224,10 @@ impl Request {
         }
         let host = self.host_var();
         let port = self.conn.local.map(|a| a.port()).unwrap_or(80);
-        if port == 80 { format!("http://{host}{target}") } else { format!("http://{host}:{port}{target}") }
+        if port == 80 {
+            format!("http://{host}{target}")
+        } else {
+            format!("http://{host}:{port}{target}")
+        }
     }
 }

@@ -19,11 +19,17 @@ pub struct Headers {
 
 impl Headers {
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.list.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.list
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.list.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.list
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn remove(&mut self, name: &str) {
@@ -173,10 +179,13 @@ impl Request {
     }
 
     pub fn ctx<T: Any>(&mut self) -> Option<&mut T> {
-        self.module_ctx.get_mut(&std::any::TypeId::of::<T>()).and_then(|b| b.downcast_mut())
+        self.module_ctx
+            .get_mut(&std::any::TypeId::of::<T>())
+            .and_then(|b| b.downcast_mut())
     }
 
     pub fn set_ctx<T: Any>(&mut self, v: T) {
-        self.module_ctx.insert(std::any::TypeId::of::<T>(), Box::new(v));
+        self.module_ctx
+            .insert(std::any::TypeId::of::<T>(), Box::new(v));
     }
 }

@@ -21,7 +21,9 @@ pub fn map_uri(r: &Request, uri: &str) -> PathBuf {
         return r.http.prefix.join(format!("{alias}{rest}"));
     }
     let root = r.loc.settings.root();
-    r.http.prefix.join(format!("{}{uri}", root.trim_end_matches('/')))
+    r.http
+        .prefix
+        .join(format!("{}{uri}", root.trim_end_matches('/')))
 }
 
 /// The content handler of locations without one of their own.
@@ -74,7 +76,10 @@ async fn serve(r: &mut Request) -> Flow {
     r.filename = Some(path.clone());
     let size = meta.len();
     let mtime = meta.modified().unwrap_or(UNIX_EPOCH);
-    let msecs = mtime.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let msecs = mtime
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let etag = format!("\"{msecs:x}-{size:x}\"");
     let last_modified = crate::time::http_date(mtime);
     r.status = 200;
@@ -93,13 +98,15 @@ async fn serve(r: &mut Request) -> Flow {
     let (start, len) = match range(r, size) {
         Ok(Some((a, b))) => {
             r.status = 206;
-            r.headers_out.set("Content-Range", format!("bytes {a}-{b}/{size}"));
+            r.headers_out
+                .set("Content-Range", format!("bytes {a}-{b}/{size}"));
             (a, b - a + 1)
         }
         Ok(None) => (0, size),
         Err(()) => {
             r.headers_out.list.clear();
-            r.headers_out.set("Content-Range", format!("bytes */{size}"));
+            r.headers_out
+                .set("Content-Range", format!("bytes */{size}"));
             return Flow::Finish(416);
         }
     };
@@ -120,7 +127,10 @@ async fn serve(r: &mut Request) -> Flow {
         let want = left.min(buf.len() as u64) as usize;
         match file.read(&mut buf[..want]) {
             Ok(0) => {
-                r.log(Level::Crit, &format!("file \"{}\" was truncated while read", path.display()));
+                r.log(
+                    Level::Crit,
+                    &format!("file \"{}\" was truncated while read", path.display()),
+                );
                 r.keepalive = false;
                 break;
             }
@@ -132,7 +142,10 @@ async fn serve(r: &mut Request) -> Flow {
                 }
             }
             Err(e) => {
-                r.log(Level::Crit, &format!("read() \"{}\" failed ({})", path.display(), errno_text(&e)));
+                r.log(
+                    Level::Crit,
+                    &format!("read() \"{}\" failed ({})", path.display(), errno_text(&e)),
+                );
                 r.keepalive = false;
                 break;
             }
@@ -148,12 +161,23 @@ fn open_failed(r: &mut Request, path: &std::path::Path, e: &std::io::Error) -> F
     let code = match e.kind() {
         std::io::ErrorKind::NotFound => 404,
         std::io::ErrorKind::PermissionDenied => 403,
-        _ if e.raw_os_error() == Some(libc::ENOTDIR) || e.raw_os_error() == Some(libc::ENAMETOOLONG) => 404,
+        _ if e.raw_os_error() == Some(libc::ENOTDIR)
+            || e.raw_os_error() == Some(libc::ENAMETOOLONG) =>
+        {
+            404
+        }
         _ => 500,
     };
     if code != 404 || r.loc.settings.log_not_found() {
-        let lvl = if code == 500 { Level::Crit } else { Level::Error };
-        r.log(lvl, &format!("open() \"{}\" failed ({})", path.display(), errno_text(e)));
+        let lvl = if code == 500 {
+            Level::Crit
+        } else {
+            Level::Error
+        };
+        r.log(
+            lvl,
+            &format!("open() \"{}\" failed ({})", path.display(), errno_text(e)),
+        );
     }
     Flow::Finish(code)
 }
@@ -162,15 +186,28 @@ fn open_failed(r: &mut Request, path: &std::path::Path, e: &std::io::Error) -> F
 fn index(r: &mut Request) -> Flow {
     let dir = map_uri(r, &r.uri);
     for name in r.loc.settings.index().iter() {
-        let candidate = if name.starts_with('/') { r.http.prefix.join(format!("{}{name}", r.loc.settings.root())) } else { dir.join(name) };
+        let candidate = if name.starts_with('/') {
+            r.http
+                .prefix
+                .join(format!("{}{name}", r.loc.settings.root()))
+        } else {
+            dir.join(name)
+        };
         if candidate.is_file() {
-            let target = if name.starts_with('/') { name.clone() } else { format!("{}{name}", r.uri) };
+            let target = if name.starts_with('/') {
+                name.clone()
+            } else {
+                format!("{}{name}", r.uri)
+            };
             return Flow::Redirect(target);
         }
     }
     match std::fs::metadata(&dir) {
         Ok(m) if m.is_dir() => {
-            r.log(Level::Error, &format!("directory index of \"{}\" is forbidden", dir.display()));
+            r.log(
+                Level::Error,
+                &format!("directory index of \"{}\" is forbidden", dir.display()),
+            );
             Flow::Finish(403)
         }
         Ok(_) => Flow::Finish(404),
@@ -181,11 +218,19 @@ fn index(r: &mut Request) -> Flow {
 /// If-None-Match / If-Modified-Since against the file's validators.
 fn not_modified(r: &Request, etag: &str, mtime: u64) -> bool {
     if let Some(inm) = r.header_in("if-none-match") {
-        return inm.split(',').map(str::trim).any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag));
+        return inm
+            .split(',')
+            .map(str::trim)
+            .any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag));
     }
     if let Some(ims) = r.header_in("if-modified-since") {
-        let Ok(t) = httpdate::parse_http_date(ims) else { return false };
-        let since = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let Ok(t) = httpdate::parse_http_date(ims) else {
+            return false;
+        };
+        let since = t
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         return match r.loc.settings.if_modified_since() {
             crate::config::IfModifiedSince::Off => false,
             crate::config::IfModifiedSince::Exact => since == mtime,
@@ -197,11 +242,15 @@ fn not_modified(r: &Request, etag: &str, mtime: u64) -> bool {
 
 /// A single `Range: bytes=` request: `Ok(None)` serve whole, `Err` unsatisfiable.
 fn range(r: &Request, size: u64) -> Result<Option<(u64, u64)>, ()> {
-    let Some(h) = r.header_in("range") else { return Ok(None) };
+    let Some(h) = r.header_in("range") else {
+        return Ok(None);
+    };
     if r.loc.settings.max_ranges() == Some(0) {
         return Ok(None);
     }
-    let Some(spec) = h.trim().strip_prefix("bytes=") else { return Ok(None) };
+    let Some(spec) = h.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
     if spec.contains(',') {
         // several ranges: serving the whole entity is allowed (RFC 9110 14.2)
         return Ok(None);
@@ -217,7 +266,11 @@ fn range(r: &Request, size: u64) -> Result<Option<(u64, u64)>, ()> {
         (size.saturating_sub(n), size.saturating_sub(1))
     } else {
         let start = parse(a)?;
-        let end = if b.is_empty() { size.saturating_sub(1) } else { parse(b)?.min(size.saturating_sub(1)) };
+        let end = if b.is_empty() {
+            size.saturating_sub(1)
+        } else {
+            parse(b)?.min(size.saturating_sub(1))
+        };
         (start, end)
     };
     if size == 0 || start >= size || start > end {

@@ -59,7 +59,9 @@ pub fn page_title(code: u16) -> Option<String> {
         495 => "400 The SSL certificate error".to_string(),
         496 => "400 No required SSL certificate was sent".to_string(),
         497 => "400 The plain HTTP request was sent to HTTPS port".to_string(),
-        301 | 302 | 303 | 307 | 308 | 400..=416 | 421 | 429 | 500..=505 | 507 if !reason(code).is_empty() => {
+        301 | 302 | 303 | 307 | 308 | 400..=416 | 421 | 429 | 500..=505 | 507
+            if !reason(code).is_empty() =>
+        {
             format!("{code} {}", reason(code))
         }
         _ => return None,
@@ -69,13 +71,21 @@ pub fn page_title(code: u16) -> Option<String> {
 
 /// The status actually sent for nginx's internal codes (494-497 go out as 400).
 pub fn wire_status(code: u16) -> u16 {
-    if (494..=497).contains(&code) { 400 } else { code }
+    if (494..=497).contains(&code) {
+        400
+    } else {
+        code
+    }
 }
 
 /// Built-in error page body, CRLF-separated as nginx's.
 pub fn page(code: u16, server_tokens: bool) -> Option<String> {
     let title = page_title(code)?;
-    let tokens = if server_tokens { crate::SERVER_FULL } else { crate::SERVER_NAME };
+    let tokens = if server_tokens {
+        crate::SERVER_FULL
+    } else {
+        crate::SERVER_NAME
+    };
     Some(format!(
         "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>{tokens}</center>\r\n</body>\r\n</html>\r\n"
     ))

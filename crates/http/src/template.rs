@@ -36,11 +36,17 @@ impl Template {
             i += 1;
             let (name, next) = if b.get(i) == Some(&b'{') {
                 let Some(end) = s[i + 1..].find('}') else {
-                    return Err(BadVariable(format!("the closing bracket in \"{}\" variable is missing", &s[i + 1..])));
+                    return Err(BadVariable(format!(
+                        "the closing bracket in \"{}\" variable is missing",
+                        &s[i + 1..]
+                    )));
                 };
                 (&s[i + 1..i + 1 + end], i + end + 2)
             } else {
-                let n = b[i..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'_').count();
+                let n = b[i..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+                    .count();
                 (&s[i..i + n], i + n)
             };
             if name.is_empty() {
@@ -55,7 +61,10 @@ impl Template {
         if !lit.is_empty() {
             parts.push(Part::Lit(lit));
         }
-        Ok(Template { parts, source: s.to_string() })
+        Ok(Template {
+            parts,
+            source: s.to_string(),
+        })
     }
 
     pub fn source(&self) -> &str {

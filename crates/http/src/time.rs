@@ -15,7 +15,9 @@ pub struct Cached {
     pub http: String,
 }
 
-const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 
 fn tm_of(sec: i64, local: bool) -> libc::tm {
     // SAFETY: localtime_r/gmtime_r only write into the tm we own; time_t is plain data.
@@ -36,7 +38,14 @@ impl Cached {
         let l = tm_of(sec, true);
         let off = l.tm_gmtoff / 60;
         let (sign, off) = if off < 0 { ('-', -off) } else { ('+', off) };
-        let (y, mo, d, h, mi, s) = (l.tm_year + 1900, l.tm_mon + 1, l.tm_mday, l.tm_hour, l.tm_min, l.tm_sec);
+        let (y, mo, d, h, mi, s) = (
+            l.tm_year + 1900,
+            l.tm_mon + 1,
+            l.tm_mday,
+            l.tm_hour,
+            l.tm_min,
+            l.tm_sec,
+        );
         Cached {
             sec,
             err_log: format!("{y:04}/{mo:02}/{d:02} {h:02}:{mi:02}:{s:02}"),
@@ -46,8 +55,14 @@ impl Cached {
                 off / 60,
                 off % 60
             ),
-            iso8601: format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}{sign}{:02}:{:02}", off / 60, off % 60),
-            http: httpdate::fmt_http_date(UNIX_EPOCH + std::time::Duration::from_secs(sec.max(0) as u64)),
+            iso8601: format!(
+                "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}{sign}{:02}:{:02}",
+                off / 60,
+                off % 60
+            ),
+            http: httpdate::fmt_http_date(
+                UNIX_EPOCH + std::time::Duration::from_secs(sec.max(0) as u64),
+            ),
         }
     }
 }
@@ -57,12 +72,18 @@ thread_local! {
 }
 
 pub fn now_sec() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// Seconds since the epoch as a float with millisecond precision (`$msec`).
 pub fn now_f64() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as f64 / 1000.0).unwrap_or(0.0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as f64 / 1000.0)
+        .unwrap_or(0.0)
 }
 
 /// Runs `f` with the time strings of the current second.

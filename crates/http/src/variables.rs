@@ -4,20 +4,59 @@ use crate::request::Request;
 
 /// Names every config may use without declaring; prefixed families are checked separately.
 pub const BUILTIN: &[&str] = &[
-    "uri", "document_uri", "request_uri", "args", "query_string", "is_args", "host", "hostname",
-    "remote_addr", "remote_port", "binary_remote_addr", "server_addr", "server_port", "server_name",
-    "server_protocol", "scheme", "https", "request_method", "request", "request_body",
-    "request_length", "request_time", "content_type", "content_length", "status", "body_bytes_sent",
-    "bytes_sent", "msec", "time_local", "time_iso8601", "pid", "nginx_version", "connection",
-    "connection_requests", "document_root", "realpath_root", "request_filename", "request_id",
-    "remote_user", "limit_rate", "request_completion", "server_software",
+    "uri",
+    "document_uri",
+    "request_uri",
+    "args",
+    "query_string",
+    "is_args",
+    "host",
+    "hostname",
+    "remote_addr",
+    "remote_port",
+    "binary_remote_addr",
+    "server_addr",
+    "server_port",
+    "server_name",
+    "server_protocol",
+    "scheme",
+    "https",
+    "request_method",
+    "request",
+    "request_body",
+    "request_length",
+    "request_time",
+    "content_type",
+    "content_length",
+    "status",
+    "body_bytes_sent",
+    "bytes_sent",
+    "msec",
+    "time_local",
+    "time_iso8601",
+    "pid",
+    "nginx_version",
+    "connection",
+    "connection_requests",
+    "document_root",
+    "realpath_root",
+    "request_filename",
+    "request_id",
+    "remote_user",
+    "limit_rate",
+    "request_completion",
+    "server_software",
 ];
 
 pub const PREFIXES: &[&str] = &["http_", "arg_", "cookie_", "sent_http_", "sent_trailer_"];
 
 /// True when `name` is a variable nginx (and so we) can resolve.
 pub fn is_known(name: &str) -> bool {
-    BUILTIN.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p) && name.len() > p.len()) || name.parse::<u32>().is_ok()
+    BUILTIN.contains(&name)
+        || PREFIXES
+            .iter()
+            .any(|p| name.starts_with(p) && name.len() > p.len())
+        || name.parse::<u32>().is_ok()
 }
 
 /// Looks a variable up for this request; `None` is "not found" (nginx's empty value).
@@ -29,28 +68,46 @@ pub fn get(r: &Request, name: &str) -> Option<String> {
         "uri" | "document_uri" => r.uri.clone(),
         "request_uri" => r.unparsed_uri.clone(),
         "args" | "query_string" => r.args.clone(),
-        "is_args" => if r.args.is_empty() { String::new() } else { "?".into() },
+        "is_args" => {
+            if r.args.is_empty() {
+                String::new()
+            } else {
+                "?".into()
+            }
+        }
         "host" => r.host_var(),
         "hostname" => hostname(),
         "remote_addr" => match r.conn.peer {
             Some(p) => p.ip().to_string(),
             None => "unix:".into(),
         },
-        "remote_port" => r.conn.peer.map(|p| p.port().to_string()).unwrap_or_default(),
+        "remote_port" => r
+            .conn
+            .peer
+            .map(|p| p.port().to_string())
+            .unwrap_or_default(),
         "binary_remote_addr" => match r.conn.peer.map(|p| p.ip()) {
             Some(std::net::IpAddr::V4(a)) => String::from_utf8_lossy(&a.octets()).into_owned(),
             Some(std::net::IpAddr::V6(a)) => String::from_utf8_lossy(&a.octets()).into_owned(),
             None => String::new(),
         },
         "server_addr" => r.conn.local.map(|a| a.ip().to_string()).unwrap_or_default(),
-        "server_port" => r.conn.local.map(|a| a.port().to_string()).unwrap_or_default(),
+        "server_port" => r
+            .conn
+            .local
+            .map(|a| a.port().to_string())
+            .unwrap_or_default(),
         "server_name" => r.server.primary_name().to_string(),
         "server_protocol" => format!("HTTP/{}.{}", r.version.0, r.version.1),
         "scheme" => "http".into(),
         "https" => String::new(),
         "request_method" => r.method.clone(),
         "request" => r.request_line.clone(),
-        "request_body" => return r.body_bytes().map(|b| String::from_utf8_lossy(b).into_owned()),
+        "request_body" => {
+            return r
+                .body_bytes()
+                .map(|b| String::from_utf8_lossy(b).into_owned());
+        }
         "request_length" => r.request_length.to_string(),
         "request_time" => {
             let t = r.start.elapsed();
@@ -74,11 +131,19 @@ pub fn get(r: &Request, name: &str) -> Option<String> {
         }
         "request_filename" => match &r.filename {
             Some(f) => f.to_string_lossy().into_owned(),
-            None => crate::static_file::map_uri(r, &r.uri).to_string_lossy().into_owned(),
+            None => crate::static_file::map_uri(r, &r.uri)
+                .to_string_lossy()
+                .into_owned(),
         },
         "request_id" => request_id(r),
         "remote_user" => return None,
-        "request_completion" => if r.eof_sent { "OK".into() } else { String::new() },
+        "request_completion" => {
+            if r.eof_sent {
+                "OK".into()
+            } else {
+                String::new()
+            }
+        }
         "limit_rate" => "0".into(),
         _ => return prefixed(r, name),
     };
@@ -151,6 +216,10 @@ mod tests {
         assert_eq!(super::arg("a=1&c", "c"), Some("".into()));
         assert_eq!(super::arg("a=1", "z"), None);
         assert_eq!(super::cookie("x=1; y=2", "y"), Some("2".into()));
-        assert!(super::is_known("http_user_agent") && !super::is_known("http_") && !super::is_known("nope"));
+        assert!(
+            super::is_known("http_user_agent")
+                && !super::is_known("http_")
+                && !super::is_known("nope")
+        );
     }
 }

@@ -31,7 +31,13 @@ pub fn listen_groups(conf: &HttpConf) -> Vec<ListenGroup> {
             let g = match groups.iter_mut().position(|g| g.addr == l.addr) {
                 Some(i) => &mut groups[i],
                 None => {
-                    groups.push(ListenGroup { addr: l.addr.clone(), servers: Vec::new(), default: 0, reuseport: false, backlog: l.backlog });
+                    groups.push(ListenGroup {
+                        addr: l.addr.clone(),
+                        servers: Vec::new(),
+                        default: 0,
+                        reuseport: false,
+                        backlog: l.backlog,
+                    });
                     groups.last_mut().expect("just pushed")
                 }
             };
@@ -191,7 +197,11 @@ pub async fn serve(
     match shutdown_timeout {
         Some(t) => {
             if tokio::time::timeout(t, wait).await.is_err() {
-                crate::elog!(Level::Notice, 0, "worker_shutdown_timeout expired, closing connections");
+                crate::elog!(
+                    Level::Notice,
+                    0,
+                    "worker_shutdown_timeout expired, closing connections"
+                );
             }
         }
         None => wait.await,
@@ -210,7 +220,12 @@ fn admit(worker_connections: usize) -> Option<(u64, ConnGuard)> {
     })
 }
 
-async fn accept_tcp(l: tokio::net::TcpListener, g: Rc<ListenGroup>, conf: Arc<HttpConf>, max: usize) {
+async fn accept_tcp(
+    l: tokio::net::TcpListener,
+    g: Rc<ListenGroup>,
+    conf: Arc<HttpConf>,
+    max: usize,
+) {
     loop {
         let (stream, peer) = match l.accept().await {
             Ok(x) => x,
@@ -236,7 +251,12 @@ async fn accept_tcp(l: tokio::net::TcpListener, g: Rc<ListenGroup>, conf: Arc<Ht
     }
 }
 
-async fn accept_unix(l: tokio::net::UnixListener, g: Rc<ListenGroup>, conf: Arc<HttpConf>, max: usize) {
+async fn accept_unix(
+    l: tokio::net::UnixListener,
+    g: Rc<ListenGroup>,
+    conf: Arc<HttpConf>,
+    max: usize,
+) {
     loop {
         let (stream, _) = match l.accept().await {
             Ok(x) => x,
