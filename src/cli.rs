@@ -129,14 +129,8 @@ mod tests {
         assert!(c.test && c.quiet);
         let c = p(&["-tq", "-cfoo"]).unwrap();
         assert!(c.test && c.quiet && c.conf.is_some());
-        assert_eq!(
-            p(&["-s", "bogus"]).unwrap_err(),
-            "invalid option: \"-s bogus\""
-        );
-        assert_eq!(
-            p(&["-c"]).unwrap_err(),
-            "option \"-c\" requires configuration file"
-        );
+        assert_eq!(p(&["-s", "bogus"]).unwrap_err(), "invalid option: \"-s bogus\"");
+        assert_eq!(p(&["-c"]).unwrap_err(), "option \"-c\" requires configuration file");
         assert_eq!(p(&["-x"]).unwrap_err(), "invalid option: \"x\"");
     }
 }

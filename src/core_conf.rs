@@ -39,22 +39,16 @@ impl CoreConf {
         self.master_process.unwrap_or(true)
     }
     pub fn pid_path(&self) -> PathBuf {
-        self.prefix.join(
-            self.pid
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("logs/nginx.pid")),
-        )
+        self.prefix
+            .join(self.pid.clone().unwrap_or_else(|| PathBuf::from("logs/nginx.pid")))
     }
     pub fn worker_connections(&self) -> usize {
         self.worker_connections.unwrap_or(512)
     }
     pub fn error_log(&self) -> (Target, Level) {
-        self.error_log.clone().unwrap_or_else(|| {
-            (
-                Target::File(self.prefix.join("logs/error.log")),
-                Level::Error,
-            )
-        })
+        self.error_log
+            .clone()
+            .unwrap_or_else(|| (Target::File(self.prefix.join("logs/error.log")), Level::Error))
     }
 }
 
@@ -96,11 +90,7 @@ fn worker_rlimit_nofile(c: &mut CoreConf, cmd: &Cmd) -> Result<()> {
 
 fn worker_shutdown_timeout(c: &mut CoreConf, cmd: &Cmd) -> Result<()> {
     let v = value::msec(cmd, cmd.arg(0))?;
-    set_once(
-        &mut c.worker_shutdown_timeout,
-        Duration::from_millis(v),
-        cmd,
-    )
+    set_once(&mut c.worker_shutdown_timeout, Duration::from_millis(v), cmd)
 }
 
 /// Parses `error_log FILE|stderr [level]`.
@@ -111,8 +101,7 @@ pub fn parse_error_log(prefix: &Path, cmd: &Cmd) -> Result<(Target, Level)> {
     };
     let level = match cmd.args.get(1) {
         None => Level::Error,
-        Some(l) => Level::parse(&l.value)
-            .ok_or_else(|| cmd.error(format!("invalid log level \"{}\"", l.value)))?,
+        Some(l) => Level::parse(&l.value).ok_or_else(|| cmd.error(format!("invalid log level \"{}\"", l.value)))?,
     };
     if cmd.args.len() > 2 {
         return Err(cmd.error(format!("invalid log level \"{}\"", cmd.arg(2))));
@@ -155,11 +144,7 @@ fn http(c: &mut CoreConf, cmd: &Cmd, _reg: &Registry<CoreConf>) -> Result<()> {
         return Err(cmd.duplicate());
     }
     let reg = c.http_registry.clone().expect("set by load");
-    c.http = Some(Arc::new(http::directives::build(
-        &reg,
-        &c.prefix,
-        cmd.children(),
-    )?));
+    c.http = Some(Arc::new(http::directives::build(&reg, &c.prefix, cmd.children())?));
     Ok(())
 }
 
@@ -173,12 +158,7 @@ static CORE: &[Directive<CoreConf>] = &[
     Directive::value("master_process", MAIN, Args::Flag, master_process),
     Directive::value("pid", MAIN, Args::Exactly(1), pid),
     Directive::value("user", MAIN, Args::Range(1, 2), user),
-    Directive::value(
-        "worker_rlimit_nofile",
-        MAIN,
-        Args::Exactly(1),
-        worker_rlimit_nofile,
-    ),
+    Directive::value("worker_rlimit_nofile", MAIN, Args::Exactly(1), worker_rlimit_nofile),
     Directive::value(
         "worker_shutdown_timeout",
         MAIN,
@@ -189,12 +169,7 @@ static CORE: &[Directive<CoreConf>] = &[
     Directive::value("env", MAIN, Args::Exactly(1), env),
     Directive::block("events", MAIN, Args::Block(0, 0), events),
     Directive::block("http", MAIN, Args::Block(0, 0), http),
-    Directive::value(
-        "worker_connections",
-        EVENTS,
-        Args::Exactly(1),
-        worker_connections,
-    ),
+    Directive::value("worker_connections", EVENTS, Args::Exactly(1), worker_connections),
     Directive::value("accept_mutex", EVENTS, Args::Flag, no_op),
     Directive::value("accept_mutex_delay", EVENTS, Args::Exactly(1), no_op),
     Directive::value("multi_accept", EVENTS, Args::Flag, no_op),

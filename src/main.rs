@@ -28,14 +28,8 @@ fn main() -> ExitCode {
     if cli.help || cli.version || cli.version_full {
         eprintln!("nginx version: {}", http::SERVER_FULL);
         if cli.version_full {
-            eprintln!(
-                "built with rustc, httparse, pcre2, tokio (oxiresty {})",
-                http::VERSION
-            );
-            eprintln!(
-                "configure arguments: --prefix={}",
-                default_prefix().display()
-            );
+            eprintln!("built with rustc, httparse, pcre2, tokio (oxiresty {})", http::VERSION);
+            eprintln!("configure arguments: --prefix={}", default_prefix().display());
         }
         if cli.help {
             eprint!("\n{}", cli::USAGE);
@@ -65,10 +59,7 @@ fn main() -> ExitCode {
         Some(f) => Target::File(absolute_in(&prefix, Path::new(f))),
     };
     if let Err(e) = http::log::open(early_log.clone(), Level::Notice) {
-        emerg(format!(
-            "open() error log failed ({})",
-            process::errno_text(&e)
-        ));
+        emerg(format!("open() error log failed ({})", process::errno_text(&e)));
         return ExitCode::from(1);
     }
     let core = match core_conf::load(&prefix, &source, cli.globals.as_deref()) {
@@ -108,11 +99,7 @@ fn main() -> ExitCode {
     }
     // -e wins over the config's error_log, as in nginx.
     let (target, level) = core.error_log();
-    let target = if cli.error_log.is_some() {
-        early_log
-    } else {
-        target
-    };
+    let target = if cli.error_log.is_some() { early_log } else { target };
     if let Err(e) = http::log::open(target.clone(), level) {
         emerg(format!(
             "open() \"{}\" failed ({})",
@@ -157,14 +144,7 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     }
     if core.master() {
-        process::run_master(
-            core,
-            &prefix,
-            &source,
-            cli.globals.as_deref(),
-            sockets,
-            groups,
-        );
+        process::run_master(core, &prefix, &source, cli.globals.as_deref(), sockets, groups);
     } else {
         process::run_worker(&core, &groups, &sockets, false);
         let _ = std::fs::remove_file(&pid_path);

@@ -19,8 +19,7 @@ pub fn open_sockets(conf: &HttpConf, have: &mut Sockets) -> Result<Vec<Rc<Listen
     let groups = http::worker::listen_groups(conf);
     for g in &groups {
         if !have.contains_key(&g.addr) {
-            let l = http::worker::open(g)
-                .map_err(|e| format!("bind() to {} failed ({})", g.addr, errno_text(&e)))?;
+            let l = http::worker::open(g).map_err(|e| format!("bind() to {} failed ({})", g.addr, errno_text(&e)))?;
             have.insert(g.addr.clone(), l);
         }
     }
@@ -67,11 +66,7 @@ fn block_signals(block: bool) {
     // SAFETY: sigprocmask with a valid set; the process is single-threaded here.
     unsafe {
         libc::sigprocmask(
-            if block {
-                libc::SIG_BLOCK
-            } else {
-                libc::SIG_UNBLOCK
-            },
+            if block { libc::SIG_BLOCK } else { libc::SIG_UNBLOCK },
             &set,
             std::ptr::null_mut(),
         );
@@ -97,10 +92,7 @@ pub fn run_worker(core: &CoreConf, groups: &[Rc<ListenGroup>], sockets: &Sockets
         }
     }
     block_signals(false);
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             http::elog!(Level::Emerg, 0, "cannot start the event loop: {e}");
@@ -191,10 +183,7 @@ fn worker_process_setup(core: &CoreConf) {
     }
     // SAFETY: plain syscalls dropping privileges; failure is checked.
     unsafe {
-        if libc::setgid(gid) != 0
-            || libc::initgroups(cuser.as_ptr(), gid) != 0
-            || libc::setuid(uid) != 0
-        {
+        if libc::setgid(gid) != 0 || libc::initgroups(cuser.as_ptr(), gid) != 0 || libc::setuid(uid) != 0 {
             http::elog!(
                 Level::Emerg,
                 0,
@@ -239,12 +228,7 @@ struct Worker {
     exiting: bool,
 }
 
-fn spawn_worker(
-    core: &CoreConf,
-    groups: &[Rc<ListenGroup>],
-    sockets: &Sockets,
-    generation: u32,
-) -> Option<Worker> {
+fn spawn_worker(core: &CoreConf, groups: &[Rc<ListenGroup>], sockets: &Sockets, generation: u32) -> Option<Worker> {
     // SAFETY: fork in the single-threaded master; the child runs the worker and exits.
     match unsafe { libc::fork() } {
         -1 => {
@@ -296,23 +280,13 @@ pub fn run_master(
     let mut stopping: Option<i32> = None;
     let set = sigset();
     loop {
-        let ts = libc::timespec {
-            tv_sec: 1,
-            tv_nsec: 0,
-        };
+        let ts = libc::timespec { tv_sec: 1, tv_nsec: 0 };
         // SAFETY: sigtimedwait with our blocked set; info is written by the kernel.
         let sig = unsafe {
             let mut info: libc::siginfo_t = std::mem::zeroed();
             libc::sigtimedwait(&set, &mut info, &ts)
         };
-        reap(
-            &mut workers,
-            stopping.is_some(),
-            generation,
-            &core,
-            &groups,
-            &sockets,
-        );
+        reap(&mut workers, stopping.is_some(), generation, &core, &groups, &sockets);
         if stopping.is_some() && workers.is_empty() {
             break;
         }
@@ -357,8 +331,7 @@ pub fn run_master(
                             }
                         }
                         // close sockets the new config no longer listens on
-                        let wanted: Vec<ListenAddr> =
-                            groups.iter().map(|g| g.addr.clone()).collect();
+                        let wanted: Vec<ListenAddr> = groups.iter().map(|g| g.addr.clone()).collect();
                         sockets.retain(|a, _| wanted.contains(a));
                     }
                     Err(e) => http::elog!(Level::Emerg, 0, "{e}"),
@@ -413,11 +386,7 @@ fn reap(
             );
         } else {
             let code = libc::WEXITSTATUS(status);
-            let lvl = if code == 0 {
-                Level::Notice
-            } else {
-                Level::Alert
-            };
+            let lvl = if code == 0 { Level::Notice } else { Level::Alert };
             http::elog!(lvl, 0, "worker process {pid} exited with code {code}");
         }
         let expected = stopping || w.exiting || w.generation != generation;

@@ -44,10 +44,7 @@ impl Block {
 fn trim(s: &str) -> String {
     let s = s.replace("\r\n", "\n");
     let lines: Vec<&str> = s.split('\n').collect();
-    let start = lines
-        .iter()
-        .position(|l| !l.trim().is_empty())
-        .unwrap_or(lines.len());
+    let start = lines.iter().position(|l| !l.trim().is_empty()).unwrap_or(lines.len());
     let end = lines
         .iter()
         .rposition(|l| !l.trim().is_empty())
@@ -69,13 +66,10 @@ pub fn parse_file(file: &str, src: &str) -> Result<Vec<Block>, String> {
     };
     let base_line = src[..src.find("\n__DATA__\n").unwrap_or(0)].lines().count() + 2;
     let mut cur: Option<(Block, Option<(String, Vec<String>, String)>)> = None;
-    let finish_section = |b: &mut Block,
-                          sec: Option<(String, Vec<String>, String)>|
-     -> Result<(), String> {
+    let finish_section = |b: &mut Block, sec: Option<(String, Vec<String>, String)>| -> Result<(), String> {
         if let Some((name, mods, text)) = sec {
             let mut v = if mods.iter().any(|m| m == "eval") {
-                eval(&text)
-                    .map_err(|e| format!("{}: block \"{}\" section {name}: {e}", b.file, b.name))?
+                eval(&text).map_err(|e| format!("{}: block \"{}\" section {name}: {e}", b.file, b.name))?
             } else {
                 Value::Text(trim(&text))
             };
@@ -191,19 +185,12 @@ impl Perl<'_> {
                     let r = self.term()?;
                     v = Value::Text(v.text() + &r.text());
                 }
-                Some(b'x')
-                    if !self
-                        .s
-                        .get(self.i + 1)
-                        .is_some_and(|c| c.is_ascii_alphabetic()) =>
-                {
+                Some(b'x') if !self.s.get(self.i + 1).is_some_and(|c| c.is_ascii_alphabetic()) => {
                     self.i += 1;
                     self.ws();
                     let n = self.number()?;
                     v = match v {
-                        Value::List(l) => {
-                            Value::List(l.iter().cloned().cycle().take(l.len() * n).collect())
-                        }
+                        Value::List(l) => Value::List(l.iter().cloned().cycle().take(l.len() * n).collect()),
                         other => Value::Text(other.text().repeat(n)),
                     };
                 }
@@ -234,9 +221,7 @@ impl Perl<'_> {
                 let start = self.i;
                 let mut out = Vec::new();
                 while self.i < self.s.len() && self.s[self.i] != b'\'' {
-                    if self.s[self.i] == b'\\'
-                        && matches!(self.s.get(self.i + 1), Some(b'\'' | b'\\'))
-                    {
+                    if self.s[self.i] == b'\\' && matches!(self.s.get(self.i + 1), Some(b'\'' | b'\\')) {
                         self.i += 1;
                     }
                     out.push(self.s[self.i]);
@@ -289,8 +274,7 @@ impl Perl<'_> {
                     }
                     self.i += 1;
                 }
-                let re =
-                    String::from_utf8_lossy(&self.s[start..self.i.min(self.s.len())]).into_owned();
+                let re = String::from_utf8_lossy(&self.s[start..self.i.min(self.s.len())]).into_owned();
                 self.i += 1;
                 let mut flags = String::new();
                 while let Some(c) = self.s.get(self.i).filter(|c| c.is_ascii_alphabetic()) {
@@ -327,8 +311,7 @@ impl Perl<'_> {
                         b't' => out.push(b'\t'),
                         b'0' => out.push(0),
                         b'x' => {
-                            let h = std::str::from_utf8(&self.s[self.i..self.i + 2])
-                                .map_err(|_| "bad \\x")?;
+                            let h = std::str::from_utf8(&self.s[self.i..self.i + 2]).map_err(|_| "bad \\x")?;
                             out.push(u8::from_str_radix(h, 16).map_err(|_| "bad \\x")?);
                             self.i += 2;
                         }

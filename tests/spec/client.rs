@@ -85,12 +85,7 @@ pub fn exchange(port: u16, data: &[u8], timeout: Duration) -> Result<Vec<u8>, St
         match s.read(&mut buf) {
             Ok(0) => return Ok(out),
             Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
                 if Instant::now() > deadline {
                     return Err(format!(
                         "timed out after {:?} reading the response ({} bytes so far)",
@@ -100,6 +95,7 @@ pub fn exchange(port: u16, data: &[u8], timeout: Duration) -> Result<Vec<u8>, St
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Ok(out),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(format!("read: {e}")),
         }
     }
@@ -107,15 +103,12 @@ pub fn exchange(port: u16, data: &[u8], timeout: Duration) -> Result<Vec<u8>, St
 
 /// Parses one response from `data`; returns it and the bytes it used.
 pub fn parse_response(data: &[u8], head_only: bool) -> Result<(Response, usize), String> {
-    let end = data
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| {
-            format!(
-                "no complete response head in {:?}",
-                String::from_utf8_lossy(&data[..data.len().min(200)])
-            )
-        })?;
+    let end = data.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| {
+        format!(
+            "no complete response head in {:?}",
+            String::from_utf8_lossy(&data[..data.len().min(200)])
+        )
+    })?;
     let head = String::from_utf8_lossy(&data[..end]).into_owned();
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or("");
@@ -170,10 +163,7 @@ pub fn parse_response(data: &[u8], head_only: bool) -> Result<(Response, usize),
             pos += size + 2;
         }
     }
-    if let Some(len) = r
-        .header("content-length")
-        .and_then(|l| l.parse::<usize>().ok())
-    {
+    if let Some(len) = r.header("content-length").and_then(|l| l.parse::<usize>().ok()) {
         if pos + len > data.len() {
             return Err(format!(
                 "body shorter than Content-Length {len}: got {}",

@@ -62,8 +62,7 @@ fn main() {
     let start = Instant::now();
     let handles: Vec<_> = (0..threads)
         .map(|_| {
-            let (work, fails, done, scratch) =
-                (work.clone(), fails.clone(), done.clone(), scratch.clone());
+            let (work, fails, done, scratch) = (work.clone(), fails.clone(), done.clone(), scratch.clone());
             std::thread::spawn(move || {
                 loop {
                     let Some(b) = work.lock().expect("lock").pop() else {
@@ -158,10 +157,7 @@ fn write_conf(b: &Block, dir: &Path, port: u16) -> std::io::Result<()> {
 fn substitute(s: &str, dir: &Path, port: u16) -> String {
     let mut out = s
         .replace("$TEST_NGINX_SERVER_PORT", &port.to_string())
-        .replace(
-            "$TEST_NGINX_HTML_DIR",
-            &dir.join("html").display().to_string(),
-        )
+        .replace("$TEST_NGINX_HTML_DIR", &dir.join("html").display().to_string())
         .replace("$TEST_NGINX_SERVER_ROOT", &dir.display().to_string());
     for (k, v) in std::env::vars() {
         if k.starts_with("TEST_NGINX_") {
@@ -246,10 +242,7 @@ fn run_block_once(b: &Block, dir: &Path) -> Result<(), String> {
         }
         return check_logs(
             b,
-            &format!(
-                "{stderr}{}",
-                std::fs::read_to_string(&err_log).unwrap_or_default()
-            ),
+            &format!("{stderr}{}", std::fs::read_to_string(&err_log).unwrap_or_default()),
         );
     }
     if !out.status.success() {
@@ -276,10 +269,7 @@ fn wait_pid(dir: &Path) -> Option<i32> {
     let path = dir.join("logs/nginx.pid");
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
-        if let Some(pid) = std::fs::read_to_string(&path)
-            .ok()
-            .and_then(|t| t.trim().parse().ok())
-        {
+        if let Some(pid) = std::fs::read_to_string(&path).ok().and_then(|t| t.trim().parse().ok()) {
             return Some(pid);
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -315,11 +305,7 @@ unsafe extern "C" {
 }
 
 fn exercise(b: &Block, port: u16) -> Result<(), String> {
-    let timeout = Duration::from_secs_f64(
-        b.text("timeout")
-            .and_then(|t| t.trim().parse().ok())
-            .unwrap_or(3.0),
-    );
+    let timeout = Duration::from_secs_f64(b.text("timeout").and_then(|t| t.trim().parse().ok()).unwrap_or(3.0));
     let more = b.text("more_headers").unwrap_or_default();
     let (data, methods): (Vec<u8>, Vec<String>) = if let Some(raw) = b.get("raw_request") {
         let raw = raw.text();
@@ -350,12 +336,15 @@ fn exercise(b: &Block, port: u16) -> Result<(), String> {
     }
     let mut pos = 0;
     let mut responses = Vec::new();
-    for m in &methods {
-        if pos >= raw.len() {
-            break;
-        }
-        let (resp, used) = client::parse_response(&raw[pos..], m == "HEAD")?;
+    let mut i = 0;
+    // a raw request may carry several requests: read every response that came back
+    while pos < raw.len() && (i < methods.len() || b.has("raw_request")) {
+        let head_only = methods.get(i).or(methods.last()).is_some_and(|m| m == "HEAD");
+        let (resp, used) = client::parse_response(&raw[pos..], head_only)?;
         pos += used;
+        if !(100..200).contains(&resp.status) {
+            i += 1;
+        }
         responses.push(resp);
     }
     let Some(last) = responses.last() else {
@@ -367,10 +356,7 @@ fn exercise(b: &Block, port: u16) -> Result<(), String> {
         return Err("no response at all (connection closed)".into());
     };
     if let Some(code) = b.text("error_code") {
-        let want: u16 = code
-            .trim()
-            .parse()
-            .map_err(|_| format!("bad error_code {code:?}"))?;
+        let want: u16 = code.trim().parse().map_err(|_| format!("bad error_code {code:?}"))?;
         if last.status != want {
             return Err(format!(
                 "status: got {} want {want}\nbody: {}",
@@ -397,9 +383,7 @@ fn exercise(b: &Block, port: u16) -> Result<(), String> {
         let re = re.text();
         let re = re.strip_suffix('\n').unwrap_or(&re);
         if !regex_check(&format!("(?s){re}"), &body)? {
-            return Err(format!(
-                "response_body_like: {re:?} does not match {body:?}"
-            ));
+            return Err(format!("response_body_like: {re:?} does not match {body:?}"));
         }
     }
     for (section, like) in [("response_headers", false), ("response_headers_like", true)] {
@@ -409,9 +393,7 @@ fn exercise(b: &Block, port: u16) -> Result<(), String> {
         for line in spec.lines().filter(|l| !l.trim().is_empty()) {
             if let Some(name) = line.trim().strip_prefix('!') {
                 if let Some(v) = last.header(name.trim()) {
-                    return Err(format!(
-                        "{section}: header {name} should be absent, is {v:?}"
-                    ));
+                    return Err(format!("{section}: header {name} should be absent, is {v:?}"));
                 }
                 continue;
             }
@@ -451,11 +433,7 @@ fn patterns(v: &Value) -> Vec<(bool, String)> {
 fn check_logs(b: &Block, log: &str) -> Result<(), String> {
     if let Some(v) = b.get("error_log") {
         for (is_re, p) in patterns(v) {
-            let found = if is_re {
-                regex_check(&p, log)?
-            } else {
-                log.contains(&p)
-            };
+            let found = if is_re { regex_check(&p, log)? } else { log.contains(&p) };
             if !found {
                 return Err(format!("error_log: {p:?} not found in:\n{log}"));
             }
@@ -463,11 +441,7 @@ fn check_logs(b: &Block, log: &str) -> Result<(), String> {
     }
     if let Some(v) = b.get("no_error_log") {
         for (is_re, p) in patterns(v) {
-            let found = if is_re {
-                regex_check(&p, log)?
-            } else {
-                log.contains(&p)
-            };
+            let found = if is_re { regex_check(&p, log)? } else { log.contains(&p) };
             if found {
                 return Err(format!("no_error_log: {p:?} found in:\n{log}"));
             }

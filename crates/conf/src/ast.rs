@@ -35,10 +35,7 @@ impl Cmd {
         let msg = if detail.is_empty() {
             format!("invalid value \"{v}\" in \"{}\" directive", self.name)
         } else {
-            format!(
-                "invalid value \"{v}\" in \"{}\" directive, {detail}",
-                self.name
-            )
+            format!("invalid value \"{v}\" in \"{}\" directive, {detail}", self.name)
         };
         ConfError::Invalid {
             msg,

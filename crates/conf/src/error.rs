@@ -34,10 +34,7 @@ pub enum ConfError {
     #[error("unexpected \"{token}\" in {at}")]
     Unexpected { token: String, at: Location },
     #[error("unexpected end of file, expecting {expecting} in {at}")]
-    UnexpectedEof {
-        expecting: &'static str,
-        at: Location,
-    },
+    UnexpectedEof { expecting: &'static str, at: Location },
     #[error("open() \"{path}\" failed ({reason}){}", at.as_ref().map(|a| format!(" in {a}")).unwrap_or_default())]
     Open {
         path: String,

@@ -144,10 +144,7 @@ impl<'a> Lexer<'a> {
     fn lua_block(&mut self, open_at: Location) -> Result<String> {
         let start = self.pos;
         let mut depth = 1usize;
-        let eof = |at| ConfError::UnexpectedEof {
-            expecting: "\"}\"",
-            at,
-        };
+        let eof = |at| ConfError::UnexpectedEof { expecting: "\"}\"", at };
         loop {
             let Some(c) = self.peek() else {
                 return Err(eof(open_at));
@@ -183,8 +180,7 @@ impl<'a> Lexer<'a> {
                     self.bump();
                     self.bump();
                     if let Some(level) = self.long_bracket_level() {
-                        self.skip_long_bracket(level)
-                            .ok_or_else(|| eof(open_at.clone()))?;
+                        self.skip_long_bracket(level).ok_or_else(|| eof(open_at.clone()))?;
                     } else {
                         while let Some(x) = self.bump() {
                             if x == b'\n' {
@@ -195,8 +191,7 @@ impl<'a> Lexer<'a> {
                 }
                 b'[' => {
                     if let Some(level) = self.long_bracket_level() {
-                        self.skip_long_bracket(level)
-                            .ok_or_else(|| eof(open_at.clone()))?;
+                        self.skip_long_bracket(level).ok_or_else(|| eof(open_at.clone()))?;
                     } else {
                         self.bump();
                     }
@@ -224,10 +219,7 @@ impl<'a> Lexer<'a> {
         }
         loop {
             if self.bump()? == b']' {
-                let eqs = self.src[self.pos..]
-                    .iter()
-                    .take_while(|&&c| c == b'=')
-                    .count();
+                let eqs = self.src[self.pos..].iter().take_while(|&&c| c == b'=').count();
                 if eqs == level && self.src.get(self.pos + eqs) == Some(&b']') {
                     for _ in 0..=eqs {
                         self.bump();
@@ -387,8 +379,7 @@ impl Parser<'_> {
         let pattern_text = pattern.to_string_lossy().into_owned();
         let mut files = Vec::new();
         if pattern_text.contains(['*', '?', '[']) {
-            let paths = glob::glob(&pattern_text)
-                .map_err(|e| cmd.error(format!("invalid include pattern: {e}")))?;
+            let paths = glob::glob(&pattern_text).map_err(|e| cmd.error(format!("invalid include pattern: {e}")))?;
             for p in paths.flatten() {
                 files.push(p);
             }
@@ -398,8 +389,7 @@ impl Parser<'_> {
         }
         let mut out = Vec::new();
         for f in files {
-            let src =
-                std::fs::read(&f).map_err(|e| ConfError::open(&f, &e, Some(cmd.at.clone())))?;
+            let src = std::fs::read(&f).map_err(|e| ConfError::open(&f, &e, Some(cmd.at.clone())))?;
             let mut lx = Lexer {
                 src: &src,
                 pos: 0,
@@ -480,10 +470,7 @@ mod tests {
         assert_eq!(e("}"), "unexpected \"}\" in /c/nginx.conf:1");
         assert_eq!(e("a \"b\"c;"), "unexpected \"c\" in /c/nginx.conf:1");
         assert_eq!(e("a;\n;"), "unexpected \";\" in /c/nginx.conf:2");
-        assert!(
-            e("content_by_lua_block { x = '}' ")
-                .starts_with("unexpected end of file, expecting \"}\"")
-        );
+        assert!(e("content_by_lua_block { x = '}' ").starts_with("unexpected end of file, expecting \"}\""));
     }
 
     #[test]

@@ -49,12 +49,7 @@ pub struct Directive<T: 'static> {
 }
 
 impl<T: 'static> Directive<T> {
-    pub const fn value(
-        name: &'static str,
-        contexts: Ctx,
-        args: Args,
-        f: fn(&mut T, &Cmd) -> Result<()>,
-    ) -> Self {
+    pub const fn value(name: &'static str, contexts: Ctx, args: Args, f: fn(&mut T, &Cmd) -> Result<()>) -> Self {
         Directive {
             name,
             contexts,
@@ -134,21 +129,12 @@ impl<T: 'static> Registry<T> {
         let name = || cmd.name.clone();
         let Some(d) = self.table.get(cmd.name.as_str()).copied() else {
             if self.elsewhere.contains(cmd.name.as_str()) {
-                return Err(ConfError::NotAllowedHere {
-                    name: name(),
-                    at: at(),
-                });
+                return Err(ConfError::NotAllowedHere { name: name(), at: at() });
             }
-            return Err(ConfError::UnknownDirective {
-                name: name(),
-                at: at(),
-            });
+            return Err(ConfError::UnknownDirective { name: name(), at: at() });
         };
         if d.contexts & ctx == 0 {
-            return Err(ConfError::NotAllowedHere {
-                name: name(),
-                at: at(),
-            });
+            return Err(ConfError::NotAllowedHere { name: name(), at: at() });
         }
         let n = cmd.args.len();
         let (lo, hi, wants_block) = match d.args {
@@ -160,24 +146,15 @@ impl<T: 'static> Registry<T> {
         };
         match (wants_block, cmd.block.is_some()) {
             (true, false) => {
-                return Err(ConfError::NoOpeningBrace {
-                    name: name(),
-                    at: at(),
-                });
+                return Err(ConfError::NoOpeningBrace { name: name(), at: at() });
             }
             (false, true) => {
-                return Err(ConfError::NotTerminated {
-                    name: name(),
-                    at: at(),
-                });
+                return Err(ConfError::NotTerminated { name: name(), at: at() });
             }
             _ => {}
         }
         if n < lo || n > hi {
-            return Err(ConfError::Arity {
-                name: name(),
-                at: at(),
-            });
+            return Err(ConfError::Arity { name: name(), at: at() });
         }
         if let Args::Flag = d.args {
             crate::value::flag(cmd, cmd.arg(0))?;
@@ -247,10 +224,7 @@ mod tests {
     fn rejects_in_nginx_words() {
         let e = |s| run(s).err().unwrap().to_string();
         assert_eq!(e("foo 1;"), "unknown directive \"foo\" in /c/n.conf:1");
-        assert_eq!(
-            e("http 1;"),
-            "\"http\" directive is not allowed here in /c/n.conf:1"
-        );
+        assert_eq!(e("http 1;"), "\"http\" directive is not allowed here in /c/n.conf:1");
         assert_eq!(
             e("worker_connections 1;"),
             "\"worker_connections\" directive is not allowed here in /c/n.conf:1"
@@ -271,10 +245,7 @@ mod tests {
             e("daemon maybe;"),
             "invalid value \"maybe\" in \"daemon\" directive, it must be \"on\" or \"off\" in /c/n.conf:1"
         );
-        assert_eq!(
-            e("events;"),
-            "directive \"events\" has no opening \"{\" in /c/n.conf:1"
-        );
+        assert_eq!(e("events;"), "directive \"events\" has no opening \"{\" in /c/n.conf:1");
         assert_eq!(
             e("workers 1 { }"),
             "directive \"workers\" is not terminated by \";\" in /c/n.conf:1"

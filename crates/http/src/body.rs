@@ -25,19 +25,13 @@ impl Sink {
         self.len += data.len() as u64;
         if let Some((_, f)) = &mut self.file {
             return f.write_all(data).map_err(|e| {
-                r.log(
-                    Level::Crit,
-                    &format!("write() to client body temp file failed ({e})"),
-                );
+                r.log(Level::Crit, &format!("write() to client body temp file failed ({e})"));
                 500
             });
         }
         self.mem.extend_from_slice(data);
         if self.mem.len() as u64 > r.loc.settings.client_body_buffer_size() {
-            let dir = r
-                .http
-                .prefix
-                .join(r.loc.settings.client_body_temp_path().as_path());
+            let dir = r.http.prefix.join(r.loc.settings.client_body_temp_path().as_path());
             let _ = std::fs::create_dir_all(&dir);
             let seq = TEMP_SEQ.fetch_add(1, Ordering::Relaxed);
             let path = dir.join(format!("{:010}", (std::process::id() as u64) << 20 | seq));
@@ -47,10 +41,7 @@ impl Sink {
                 .write(true)
                 .open(&path)
                 .map_err(|e| {
-                    r.log(
-                        Level::Crit,
-                        &format!("open() \"{}\" failed ({e})", path.display()),
-                    );
+                    r.log(Level::Crit, &format!("open() \"{}\" failed ({e})", path.display()));
                     500u16
                 })?;
             r.log(
@@ -100,22 +91,13 @@ impl Request {
             self.body = Body::Discarded;
             return Ok(());
         }
-        // a client that waits for 100-continue sends nothing: no need to read
-        if self.expect_continue {
-            self.body = Body::Discarded;
-            self.keepalive = false;
-            return Ok(());
-        }
         self.pull_body(|_, _| Ok(())).await?;
         self.body = Body::Discarded;
         Ok(())
     }
 
     /// Drives the framing, handing each piece of body to `take`.
-    async fn pull_body(
-        &mut self,
-        mut take: impl FnMut(&Request, &[u8]) -> Result<(), u16>,
-    ) -> Result<(), u16> {
+    async fn pull_body(&mut self, mut take: impl FnMut(&Request, &[u8]) -> Result<(), u16>) -> Result<(), u16> {
         let max = self.loc.settings.client_max_body_size();
         if let Framing::Length(n) = self.framing
             && max != 0
@@ -132,12 +114,7 @@ impl Request {
             self.expect_continue = false;
             if self.version >= (1, 1) {
                 let t = Duration::from_millis(self.loc.settings.send_timeout_ms());
-                if self
-                    .io
-                    .write_all(b"HTTP/1.1 100 Continue\r\n\r\n", t)
-                    .await
-                    .is_err()
-                {
+                if self.io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n", t).await.is_err() {
                     self.keepalive = false;
                     return Err(400);
                 }
@@ -178,9 +155,7 @@ impl Request {
                             self.keepalive = false;
                             self.log(
                                 Level::Error,
-                                &format!(
-                                    "client intended to send too large chunked body: {total} bytes"
-                                ),
+                                &format!("client intended to send too large chunked body: {total} bytes"),
                             );
                             return Err(413);
                         }
@@ -204,7 +179,10 @@ impl Request {
                 Ok(_) => {}
                 Err(ReadError::Timeout) => {
                     self.keepalive = false;
-                    self.log(Level::Info, "client timed out (110: Connection timed out) while reading client request body");
+                    self.log(
+                        Level::Info,
+                        "client timed out (110: Connection timed out) while reading client request body",
+                    );
                     return Err(408);
                 }
                 Err(_) => {

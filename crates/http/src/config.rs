@@ -144,9 +144,7 @@ impl Location {
             Match::Exact(s) => format!("= {s}"),
             Match::PrefixNoRegex(s) => format!("^~ {s}"),
             Match::Prefix(s) => s.clone(),
-            Match::Regex {
-                source, caseless, ..
-            } => format!("{} {source}", if *caseless { "~*" } else { "~" }),
+            Match::Regex { source, caseless, .. } => format!("{} {source}", if *caseless { "~*" } else { "~" }),
             Match::Named(n) => n.clone(),
         }
     }
@@ -226,9 +224,7 @@ impl Server {
     pub fn primary_name(&self) -> &str {
         match self.names.first() {
             Some(ServerName::Exact(n)) => n,
-            Some(ServerName::WildStart(n))
-            | Some(ServerName::WildEnd(n))
-            | Some(ServerName::Dot(n)) => n,
+            Some(ServerName::WildStart(n)) | Some(ServerName::WildEnd(n)) | Some(ServerName::Dot(n)) => n,
             Some(ServerName::Regex(s, _)) => s,
             None => "",
         }

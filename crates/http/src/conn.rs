@@ -80,10 +80,6 @@ pub async fn serve(
             lingering_close(&mut io, &default).await;
             return;
         }
-        let keepalive_requests = r.server.loc.settings.keepalive_requests();
-        if requests >= keepalive_requests {
-            r.keepalive = false;
-        }
         crate::engine::run(&mut r).await;
         if r.keepalive
             && matches!(r.body, Body::Unread)
@@ -93,8 +89,7 @@ pub async fn serve(
             r.keepalive = false;
         }
         keepalive_ms = r.loc.settings.keepalive_timeout_ms();
-        let keep =
-            r.keepalive && !r.write_failed && keepalive_ms > 0 && !crate::worker::shutting_down();
+        let keep = r.keepalive && !r.write_failed && keepalive_ms > 0 && !crate::worker::shutting_down();
         let linger = r.loc.settings.lingering_close();
         let failed = r.write_failed;
         io = r.into_io();
@@ -153,9 +148,7 @@ async fn read_head(
             Ok(_) => {}
             Err(ReadError::Timeout) => {
                 if !waiting_idle || first {
-                    let client = peer
-                        .map(|p| p.ip().to_string())
-                        .unwrap_or_else(|| "unix:".into());
+                    let client = peer.map(|p| p.ip().to_string()).unwrap_or_else(|| "unix:".into());
                     crate::elog!(
                         Level::Info,
                         id,
@@ -167,9 +160,7 @@ async fn read_head(
             }
             Err(ReadError::Closed) => {
                 if !io.pending().is_empty() {
-                    let client = peer
-                        .map(|p| p.ip().to_string())
-                        .unwrap_or_else(|| "unix:".into());
+                    let client = peer.map(|p| p.ip().to_string()).unwrap_or_else(|| "unix:".into());
                     crate::elog!(
                         Level::Info,
                         id,
@@ -246,6 +237,13 @@ fn fill_request(r: &mut Request, head: h1::Head, group: &ListenGroup) -> Result<
         "{} {} HTTP/{}.{}",
         head.method, head.target, head.version.0, head.version.1
     );
+    if !head
+        .method
+        .bytes()
+        .all(|c| c.is_ascii_uppercase() || c == b'_' || c == b'-')
+    {
+        return Err(refuse(400, "client sent invalid method"));
+    }
     r.method = head.method;
     r.version = head.version;
     r.unparsed_uri = head.target.clone();
@@ -273,20 +271,19 @@ fn fill_request(r: &mut Request, head: h1::Head, group: &ListenGroup) -> Result<
         }
     }
     r.headers_in.list = head.headers;
+    let s = &group.servers[group.default.min(group.servers.len() - 1)].loc.settings;
+    if !s.underscores_in_headers() && s.ignore_invalid_headers() {
+        r.headers_in.list.retain(|(n, _)| !n.contains('_'));
+    }
     let (uri, args, url_host) =
         h1::parse_target(&head.target, true).ok_or(refuse(400, "client sent invalid request"))?;
     r.uri = uri;
     r.args = args;
-    let host = url_host
-        .as_deref()
-        .or(host_header.first().map(String::as_str));
+    let host = url_host.as_deref().or(host_header.first().map(String::as_str));
     if let Some(h) = host {
         r.host = Some(h1::validate_host(h).ok_or(refuse(400, "client sent invalid host header"))?);
     } else if r.version >= (1, 1) {
-        return Err(refuse(
-            400,
-            "client sent HTTP/1.1 request without \"Host\" header",
-        ));
+        return Err(refuse(400, "client sent HTTP/1.1 request without \"Host\" header"));
     }
     let server = crate::find::server(&group.servers, group.default, r.host.as_deref()).clone();
     if !server.settings.merge_slashes {

@@ -118,9 +118,7 @@ impl HttpBuilder {
             }
             let mut server_rewrite = PhaseTable::default();
             if let Some(ret) = level.ret.take() {
-                server_rewrite
-                    .rewrite
-                    .push(Arc::new(ReturnHandler(ret.clone())));
+                server_rewrite.rewrite.push(Arc::new(ReturnHandler(ret.clone())));
             }
             let ret = None;
             let loc = self.compile(
@@ -242,14 +240,10 @@ fn location(b: &mut HttpBuilder, cmd: &Cmd, reg: &Registry<HttpBuilder>) -> Resu
     let parent_is_named = matches!(b.loc().matcher, Some(Match::Named(_)));
     let parent_exact = matches!(b.loc().matcher, Some(Match::Exact(_)));
     if parent_is_named {
-        return Err(cmd.error(format!(
-            "location \"{pattern}\" cannot be inside the named location"
-        )));
+        return Err(cmd.error(format!("location \"{pattern}\" cannot be inside the named location")));
     }
     if parent_exact {
-        return Err(cmd.error(format!(
-            "location \"{pattern}\" cannot be inside the exact location"
-        )));
+        return Err(cmd.error(format!("location \"{pattern}\" cannot be inside the exact location")));
     }
     let regex = |caseless: bool| -> Result<Match> {
         let re = pcre2::bytes::RegexBuilder::new()
@@ -270,9 +264,7 @@ fn location(b: &mut HttpBuilder, cmd: &Cmd, reg: &Registry<HttpBuilder>) -> Resu
         "~*" => regex(true)?,
         "" if pattern.starts_with('@') => {
             if b.stack.len() != 2 {
-                return Err(cmd.error(format!(
-                    "named location \"{pattern}\" can be on the server level only"
-                )));
+                return Err(cmd.error(format!("named location \"{pattern}\" can be on the server level only")));
             }
             Match::Named(pattern.to_string())
         }
@@ -321,11 +313,9 @@ fn listen(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     let addr = if let Some(p) = spec.strip_prefix("unix:") {
         ListenAddr::Unix(PathBuf::from(p))
     } else if spec.bytes().all(|c| c.is_ascii_digit()) {
-        let port: u16 = spec.parse().map_err(|_| {
-            cmd.error(format!(
-                "invalid port in \"{spec}\" of the \"listen\" directive"
-            ))
-        })?;
+        let port: u16 = spec
+            .parse()
+            .map_err(|_| cmd.error(format!("invalid port in \"{spec}\" of the \"listen\" directive")))?;
         ListenAddr::Tcp(SocketAddr::from(([0, 0, 0, 0], port)))
     } else {
         let with_port = if spec.starts_with('[') && !spec.contains("]:") {
@@ -340,11 +330,7 @@ fn listen(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
             .to_socket_addrs()
             .ok()
             .and_then(|mut it| it.next())
-            .ok_or_else(|| {
-                cmd.error(format!(
-                    "host not found in \"{spec}\" of the \"listen\" directive"
-                ))
-            })?;
+            .ok_or_else(|| cmd.error(format!("host not found in \"{spec}\" of the \"listen\" directive")))?;
         ListenAddr::Tcp(a)
     };
     let mut l = Listen {
@@ -363,17 +349,13 @@ fn listen(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
                     .map_err(|_| cmd.error(format!("invalid backlog \"{}\"", &opt[8..])))?;
             }
             // accepted for compatibility; see docs/compat.md
-            "http2" | "ssl" | "proxy_protocol" | "deferred" | "bind" | "ipv6only=on"
-            | "ipv6only=off" | "so_keepalive=on" | "so_keepalive=off" => {
+            "http2" | "ssl" | "proxy_protocol" | "deferred" | "bind" | "ipv6only=on" | "ipv6only=off"
+            | "so_keepalive=on" | "so_keepalive=off" => {
                 if opt == "ssl" || opt == "http2" || opt == "proxy_protocol" {
-                    return Err(cmd.error(format!(
-                        "the \"{opt}\" parameter of \"listen\" is not supported yet"
-                    )));
+                    return Err(cmd.error(format!("the \"{opt}\" parameter of \"listen\" is not supported yet")));
                 }
             }
-            _ if opt.starts_with("rcvbuf=")
-                || opt.starts_with("sndbuf=")
-                || opt.starts_with("fastopen=") => {}
+            _ if opt.starts_with("rcvbuf=") || opt.starts_with("sndbuf=") || opt.starts_with("fastopen=") => {}
             _ => return Err(cmd.error(format!("invalid parameter \"{opt}\""))),
         }
     }
@@ -404,11 +386,7 @@ fn server_name(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
         };
         names.push(name);
     }
-    b.server
-        .as_mut()
-        .expect("server_name is SRV-only")
-        .names
-        .extend(names);
+    b.server.as_mut().expect("server_name is SRV-only").names.extend(names);
     Ok(())
 }
 
@@ -549,23 +527,17 @@ fn client_body_temp_path(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
 
 fn root(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     if b.loc().alias.is_some() {
-        return Err(
-            cmd.error("\"root\" directive is duplicate, \"alias\" directive was specified earlier")
-        );
+        return Err(cmd.error("\"root\" directive is duplicate, \"alias\" directive was specified earlier"));
     }
     set_once(&mut b.loc().settings.root, Arc::from(cmd.arg(0)), cmd)
 }
 
 fn alias(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     if b.loc().settings.root.is_some() {
-        return Err(
-            cmd.error("\"alias\" directive is duplicate, \"root\" directive was specified earlier")
-        );
+        return Err(cmd.error("\"alias\" directive is duplicate, \"root\" directive was specified earlier"));
     }
     if matches!(b.loc().matcher, Some(Match::Named(_))) {
-        return Err(cmd.error(format!(
-            "\"alias\" directive cannot be used inside the named location"
-        )));
+        return Err(cmd.error(format!("\"alias\" directive cannot be used inside the named location")));
     }
     set_once(&mut b.loc().alias, Arc::from(cmd.arg(0)), cmd)
 }
@@ -581,11 +553,7 @@ fn index(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
 }
 
 fn default_type(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
-    set_once(
-        &mut b.loc().settings.default_type,
-        Arc::from(cmd.arg(0)),
-        cmd,
-    )
+    set_once(&mut b.loc().settings.default_type, Arc::from(cmd.arg(0)), cmd)
 }
 
 fn internal(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
@@ -606,10 +574,7 @@ fn parse_code(cmd: &Cmd, v: &str) -> Result<u16> {
 fn return_(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     let first = cmd.arg(0);
     let ret = if cmd.args.len() == 1 && !first.bytes().all(|c| c.is_ascii_digit()) {
-        if !(first.starts_with("http://")
-            || first.starts_with("https://")
-            || first.starts_with("$scheme"))
-        {
+        if !(first.starts_with("http://") || first.starts_with("https://") || first.starts_with("$scheme")) {
             return Err(cmd.error(format!("invalid return code \"{first}\"")));
         }
         Return {
@@ -644,10 +609,7 @@ fn try_files(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     if let Some(code) = fallback.source().strip_prefix('=') {
         parse_code(cmd, code)?;
     }
-    b.loc().try_files = Some(TryFiles {
-        files: all,
-        fallback,
-    });
+    b.loc().try_files = Some(TryFiles { files: all, fallback });
     Ok(())
 }
 
@@ -665,9 +627,7 @@ fn error_page(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
             };
             continue;
         }
-        let c: u16 = w
-            .parse()
-            .map_err(|_| cmd.error(format!("invalid value \"{w}\"")))?;
+        let c: u16 = w.parse().map_err(|_| cmd.error(format!("invalid value \"{w}\"")))?;
         if !(300..=599).contains(&c) || c == 499 {
             return Err(cmd.error(format!("value \"{w}\" must be between 300 and 599")));
         }
@@ -741,14 +701,8 @@ fn log_format(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
         });
     }
     let template = b.template(cmd, &rest.concat())?;
-    b.log_formats.insert(
-        name.clone(),
-        Arc::new(LogFormat {
-            name,
-            escape,
-            template,
-        }),
-    );
+    b.log_formats
+        .insert(name.clone(), Arc::new(LogFormat { name, escape, template }));
     Ok(())
 }
 
@@ -770,11 +724,7 @@ fn access_log(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
         b.loc().settings.access_log = Some(Arc::from(Vec::new()));
         return Ok(());
     }
-    let fmt_name = cmd
-        .args
-        .get(1)
-        .map(|a| a.value.as_str())
-        .unwrap_or("combined");
+    let fmt_name = cmd.args.get(1).map(|a| a.value.as_str()).unwrap_or("combined");
     let format = b
         .log_formats
         .get(fmt_name)
@@ -837,18 +787,8 @@ pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
         large_client_header_buffers,
     ),
     Directive::value("merge_slashes", HTTP | SRV, Args::Flag, merge_slashes),
-    Directive::value(
-        "underscores_in_headers",
-        HTTP | SRV,
-        Args::Flag,
-        underscores_in_headers,
-    ),
-    Directive::value(
-        "ignore_invalid_headers",
-        HTTP | SRV,
-        Args::Flag,
-        ignore_invalid_headers,
-    ),
+    Directive::value("underscores_in_headers", HTTP | SRV, Args::Flag, underscores_in_headers),
+    Directive::value("ignore_invalid_headers", HTTP | SRV, Args::Flag, ignore_invalid_headers),
     Directive::value("root", ANY_LOC | LIF, Args::Exactly(1), root),
     Directive::value("alias", LOC, Args::Exactly(1), alias),
     Directive::value("index", ANY_LOC, Args::AtLeast(1), index),
@@ -867,30 +807,10 @@ pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("sendfile", ANY_LOC | LIF, Args::Flag, sendfile),
     Directive::value("tcp_nodelay", ANY_LOC, Args::Flag, tcp_nodelay),
     Directive::value("msie_padding", ANY_LOC, Args::Flag, msie_padding),
-    Directive::value(
-        "keepalive_timeout",
-        ANY_LOC,
-        Args::Range(1, 2),
-        keepalive_timeout,
-    ),
-    Directive::value(
-        "keepalive_requests",
-        ANY_LOC,
-        Args::Exactly(1),
-        keepalive_requests,
-    ),
-    Directive::value(
-        "client_max_body_size",
-        ANY_LOC,
-        Args::Exactly(1),
-        client_max_body_size,
-    ),
-    Directive::value(
-        "client_body_timeout",
-        ANY_LOC,
-        Args::Exactly(1),
-        client_body_timeout,
-    ),
+    Directive::value("keepalive_timeout", ANY_LOC, Args::Range(1, 2), keepalive_timeout),
+    Directive::value("keepalive_requests", ANY_LOC, Args::Exactly(1), keepalive_requests),
+    Directive::value("client_max_body_size", ANY_LOC, Args::Exactly(1), client_max_body_size),
+    Directive::value("client_body_timeout", ANY_LOC, Args::Exactly(1), client_body_timeout),
     Directive::value(
         "client_body_buffer_size",
         ANY_LOC,
@@ -904,25 +824,10 @@ pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
         client_body_temp_path,
     ),
     Directive::value("send_timeout", ANY_LOC, Args::Exactly(1), send_timeout),
-    Directive::value(
-        "lingering_close",
-        ANY_LOC,
-        Args::Exactly(1),
-        lingering_close,
-    ),
+    Directive::value("lingering_close", ANY_LOC, Args::Exactly(1), lingering_close),
     Directive::value("lingering_time", ANY_LOC, Args::Exactly(1), lingering_time),
-    Directive::value(
-        "lingering_timeout",
-        ANY_LOC,
-        Args::Exactly(1),
-        lingering_timeout,
-    ),
-    Directive::value(
-        "if_modified_since",
-        ANY_LOC,
-        Args::Exactly(1),
-        if_modified_since,
-    ),
+    Directive::value("lingering_timeout", ANY_LOC, Args::Exactly(1), lingering_timeout),
+    Directive::value("if_modified_since", ANY_LOC, Args::Exactly(1), if_modified_since),
     Directive::value("max_ranges", ANY_LOC, Args::Exactly(1), max_ranges),
     Directive::value("tcp_nopush", ANY_LOC, Args::Flag, no_op),
     Directive::value("reset_timedout_connection", ANY_LOC, Args::Flag, no_op),
@@ -930,12 +835,7 @@ pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("fastcgi_temp_path", ANY_LOC, Args::Range(1, 4), no_op),
     Directive::value("scgi_temp_path", ANY_LOC, Args::Range(1, 4), no_op),
     Directive::value("uwsgi_temp_path", ANY_LOC, Args::Range(1, 4), no_op),
-    Directive::value(
-        "server_names_hash_bucket_size",
-        HTTP,
-        Args::Exactly(1),
-        no_op,
-    ),
+    Directive::value("server_names_hash_bucket_size", HTTP, Args::Exactly(1), no_op),
     Directive::value("server_names_hash_max_size", HTTP, Args::Exactly(1), no_op),
     Directive::value("types_hash_bucket_size", ANY_LOC, Args::Exactly(1), no_op),
     Directive::value("types_hash_max_size", ANY_LOC, Args::Exactly(1), no_op),

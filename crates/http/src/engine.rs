@@ -53,10 +53,7 @@ pub async fn run(r: &mut Request) {
                         start = Start::Rewrite;
                     }
                     None => {
-                        r.log(
-                            Level::Error,
-                            &format!("could not find named location \"{name}\""),
-                        );
+                        r.log(Level::Error, &format!("could not find named location \"{name}\""));
                         finalize_plain(r, 500).await;
                         break;
                     }
@@ -81,9 +78,7 @@ fn redirect_limit(r: &mut Request, target: &str) -> Option<u16> {
     if r.redirects > MAX_REDIRECTS {
         r.log(
             Level::Error,
-            &format!(
-                "rewrite or internal redirection cycle while internally redirecting to \"{target}\""
-            ),
+            &format!("rewrite or internal redirection cycle while internally redirecting to \"{target}\""),
         );
         return Some(500);
     }

@@ -45,11 +45,7 @@ pub struct Extensions {
 impl Clone for Extensions {
     fn clone(&self) -> Self {
         Extensions {
-            items: self
-                .items
-                .iter()
-                .map(|(t, b)| (*t, b.clone_erased()))
-                .collect(),
+            items: self.items.iter().map(|(t, b)| (*t, b.clone_erased())).collect(),
         }
     }
 }
@@ -72,11 +68,7 @@ impl Extensions {
                 self.items.len() - 1
             }
         };
-        self.items[pos]
-            .1
-            .as_any_mut()
-            .downcast_mut()
-            .expect("type id matches")
+        self.items[pos].1.as_any_mut().downcast_mut().expect("type id matches")
     }
 
     /// Inherits from the parent level: types set here merge, types absent here are copied.

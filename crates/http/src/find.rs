@@ -60,11 +60,7 @@ fn find(locs: &[Arc<Location>], uri: &str) -> Option<(Arc<Location>, bool)> {
 /// Picks the server for `host` among those on one listen address: exact name, then the
 /// longest leading wildcard, then the longest trailing wildcard, then the first regex,
 /// else the default server.
-pub fn server<'a>(
-    servers: &'a [Arc<Server>],
-    default: usize,
-    host: Option<&str>,
-) -> &'a Arc<Server> {
+pub fn server<'a>(servers: &'a [Arc<Server>], default: usize, host: Option<&str>) -> &'a Arc<Server> {
     let fallback = &servers[default.min(servers.len() - 1)];
     let Some(host) = host else { return fallback };
     let mut wild_start: Option<(&Arc<Server>, usize)> = None;
@@ -73,9 +69,7 @@ pub fn server<'a>(
         for n in &s.names {
             match n {
                 ServerName::Exact(e) if e.eq_ignore_ascii_case(host) => return s,
-                ServerName::WildStart(suffix)
-                    if host.len() > suffix.len() && ends_with_ci(host, suffix) =>
-                {
+                ServerName::WildStart(suffix) if host.len() > suffix.len() && ends_with_ci(host, suffix) => {
                     if wild_start.is_none_or(|(_, l)| suffix.len() > l) {
                         wild_start = Some((s, suffix.len()));
                     }
@@ -90,8 +84,7 @@ pub fn server<'a>(
                     }
                 }
                 ServerName::WildEnd(prefix)
-                    if host.len() > prefix.len()
-                        && host[..prefix.len()].eq_ignore_ascii_case(prefix) =>
+                    if host.len() > prefix.len() && host[..prefix.len()].eq_ignore_ascii_case(prefix) =>
                 {
                     if wild_end.is_none_or(|(_, l)| prefix.len() > l) {
                         wild_end = Some((s, prefix.len()));
@@ -144,10 +137,7 @@ mod tests {
     }
 
     fn re(s: &str, caseless: bool) -> Match {
-        let re = pcre2::bytes::RegexBuilder::new()
-            .caseless(caseless)
-            .build(s)
-            .unwrap();
+        let re = pcre2::bytes::RegexBuilder::new().caseless(caseless).build(s).unwrap();
         Match::Regex {
             source: s.into(),
             caseless,
@@ -170,15 +160,9 @@ mod tests {
         ];
         assert_eq!(name(location(&locs, "/")), "= /");
         assert_eq!(name(location(&locs, "/index.html")), "/");
-        assert_eq!(
-            name(location(&locs, "/documents/document.html")),
-            "/documents/"
-        );
+        assert_eq!(name(location(&locs, "/documents/document.html")), "/documents/");
         assert_eq!(name(location(&locs, "/images/1.gif")), "^~ /images/");
-        assert_eq!(
-            name(location(&locs, "/documents/1.JPG")),
-            "~* \\.(gif|jpg|jpeg)$"
-        );
+        assert_eq!(name(location(&locs, "/documents/1.JPG")), "~* \\.(gif|jpg|jpeg)$");
     }
 
     #[test]
@@ -187,10 +171,7 @@ mod tests {
             loc(Match::Prefix("/a/b".into()), vec![]),
             loc(re(r"\.php$", false), vec![]),
         ];
-        let locs = vec![
-            loc(Match::Prefix("/a".into()), inner),
-            loc(re(r"^/a/x", false), vec![]),
-        ];
+        let locs = vec![loc(Match::Prefix("/a".into()), inner), loc(re(r"^/a/x", false), vec![])];
         assert_eq!(name(location(&locs, "/a/b/c")), "/a/b");
         assert_eq!(name(location(&locs, "/a/b/c.php")), "~ \\.php$");
         assert_eq!(name(location(&locs, "/a/x")), "~ ^/a/x");

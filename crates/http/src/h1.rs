@@ -81,23 +81,14 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
         Err(_) => return Err(refuse(400, "client sent invalid request")),
     };
     let line_len = line_end
-        .map(|e| {
-            if e > 0 && buf[e - 1] == b'\r' {
-                e - 1
-            } else {
-                e
-            }
-        })
+        .map(|e| if e > 0 && buf[e - 1] == b'\r' { e - 1 } else { e })
         .unwrap_or(0);
     let mut headers = Vec::with_capacity(req.headers.len());
     for h in req.headers.iter() {
         if h.value.len() + h.name.len() > limits.large_buf {
             return Err(refuse(494, "client sent too long header line"));
         }
-        headers.push((
-            h.name.to_string(),
-            String::from_utf8_lossy(h.value).into_owned(),
-        ));
+        headers.push((h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()));
     }
     let head = Head {
         method: req.method.unwrap_or("").to_string(),
@@ -116,10 +107,7 @@ pub fn body_framing(headers: &[(String, String)], version: (u8, u8)) -> Result<F
     for (n, v) in headers {
         if n.eq_ignore_ascii_case("content-length") {
             if length.is_some() {
-                return Err(refuse(
-                    400,
-                    "client sent duplicate header line: \"Content-Length\"",
-                ));
+                return Err(refuse(400, "client sent duplicate header line: \"Content-Length\""));
             }
             let v = v.trim();
             if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
@@ -131,10 +119,7 @@ pub fn body_framing(headers: &[(String, String)], version: (u8, u8)) -> Result<F
             );
         } else if n.eq_ignore_ascii_case("transfer-encoding") {
             if te.is_some() {
-                return Err(refuse(
-                    400,
-                    "client sent duplicate header line: \"Transfer-Encoding\"",
-                ));
+                return Err(refuse(400, "client sent duplicate header line: \"Transfer-Encoding\""));
             }
             te = Some(v.trim());
         }
@@ -183,11 +168,7 @@ pub fn parse_target(target: &str, merge_slashes: bool) -> Option<(String, String
     };
     let decoded = percent_decode(path.as_bytes())?;
     let norm = normalize(&decoded, merge_slashes)?;
-    Some((
-        String::from_utf8_lossy(&norm).into_owned(),
-        args.to_string(),
-        host,
-    ))
+    Some((String::from_utf8_lossy(&norm).into_owned(), args.to_string(), host))
 }
 
 fn hex(c: u8) -> Option<u8> {
@@ -254,11 +235,7 @@ pub fn validate_host(h: &str) -> Option<String> {
     } else if let Some(i) = h.rfind(':') {
         host = &h[..i];
     }
-    if host.is_empty()
-        || host.contains(['/', '\\', '\0'])
-        || host.starts_with('.')
-        || host.contains("..")
-    {
+    if host.is_empty() || host.contains(['/', '\\', '\0']) || host.starts_with('.') || host.contains("..") {
         return None;
     }
     Some(host.trim_end_matches('.').to_ascii_lowercase())
@@ -312,11 +289,7 @@ impl Chunked {
                     }
                     i += nl + 1;
                     self.remaining = n;
-                    self.state = if n == 0 {
-                        ChunkState::Trailer
-                    } else {
-                        ChunkState::Data
-                    };
+                    self.state = if n == 0 { ChunkState::Trailer } else { ChunkState::Data };
                 }
                 ChunkState::Data => {
                     let take = ((input.len() - i) as u64).min(self.remaining) as usize;
@@ -360,10 +333,7 @@ impl Chunked {
 }
 
 fn trim_ws(s: &[u8]) -> &[u8] {
-    let start = s
-        .iter()
-        .position(|c| !matches!(c, b' ' | b'\t'))
-        .unwrap_or(s.len());
+    let start = s.iter().position(|c| !matches!(c, b' ' | b'\t')).unwrap_or(s.len());
     let end = s
         .iter()
         .rposition(|c| !matches!(c, b' ' | b'\t'))
@@ -393,11 +363,7 @@ mod tests {
         assert_eq!(h.headers.len(), 2);
         assert_eq!(n, 40);
         assert_eq!(h.line_len, 19);
-        assert!(
-            parse_head(b"GET / HTTP/1.1\r\nHost: x\r\n", &L)
-                .unwrap()
-                .is_none()
-        );
+        assert!(parse_head(b"GET / HTTP/1.1\r\nHost: x\r\n", &L).unwrap().is_none());
     }
 
     #[test]
@@ -436,21 +402,15 @@ mod tests {
             Ok(Framing::Chunked)
         );
         assert_eq!(
-            body_framing(
-                &h(&[("Content-Length", "5"), ("content-length", "6")]),
-                (1, 1)
-            )
-            .unwrap_err()
-            .status,
+            body_framing(&h(&[("Content-Length", "5"), ("content-length", "6")]), (1, 1))
+                .unwrap_err()
+                .status,
             400
         );
         assert_eq!(
-            body_framing(
-                &h(&[("Content-Length", "5"), ("Transfer-Encoding", "chunked")]),
-                (1, 1)
-            )
-            .unwrap_err()
-            .status,
+            body_framing(&h(&[("Content-Length", "5"), ("Transfer-Encoding", "chunked")]), (1, 1))
+                .unwrap_err()
+                .status,
             400
         );
         assert_eq!(
@@ -485,10 +445,7 @@ mod tests {
 
     #[test]
     fn hosts() {
-        assert_eq!(
-            validate_host("Example.COM:8080"),
-            Some("example.com".into())
-        );
+        assert_eq!(validate_host("Example.COM:8080"), Some("example.com".into()));
         assert_eq!(validate_host("[::1]:80"), Some("[::1]".into()));
         assert_eq!(validate_host("a/b"), None);
         assert_eq!(validate_host("..x"), None);
@@ -515,15 +472,7 @@ mod tests {
         assert!(c.done);
         assert_eq!(out, b"hello world");
         assert!(Chunked::default().decode(b"zz\r\n", &mut out).is_err());
-        assert!(
-            Chunked::default()
-                .decode(b"5\r\nhelloXX", &mut out)
-                .is_err()
-        );
-        assert!(
-            Chunked::default()
-                .decode(b"fffffffffffffffff\r\n", &mut out)
-                .is_err()
-        );
+        assert!(Chunked::default().decode(b"5\r\nhelloXX", &mut out).is_err());
+        assert!(Chunked::default().decode(b"fffffffffffffffff\r\n", &mut out).is_err());
     }
 }

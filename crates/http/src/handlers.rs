@@ -30,8 +30,8 @@ async fn do_return(ret: &Return, r: &mut Request) -> Flow {
     }
     match text {
         Some(body) => {
-            if r.discard_body().await.is_err() {
-                return Flow::Finish(400);
+            if let Err(code) = r.discard_body().await {
+                return Flow::Finish(code);
             }
             r.status = code;
             let ct = r.loc.settings.default_type();
@@ -80,10 +80,7 @@ pub struct AddHeaders(pub std::sync::Arc<[AddHeader]>);
 
 impl HeaderFilter for AddHeaders {
     fn filter(&self, r: &mut Request) {
-        let ok_status = matches!(
-            r.status,
-            200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308
-        );
+        let ok_status = matches!(r.status, 200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308);
         for h in self.0.iter() {
             if !h.always && !ok_status {
                 continue;

@@ -124,10 +124,5 @@ macro_rules! elog {
 /// The fd the log writes to, so that a daemon can point its stderr there (nginx does).
 pub fn raw_fd() -> Option<i32> {
     use std::os::fd::AsRawFd;
-    SINK.lock()
-        .ok()?
-        .as_ref()?
-        .file
-        .as_ref()
-        .map(|f| f.as_raw_fd())
+    SINK.lock().ok()?.as_ref()?.file.as_ref().map(|f| f.as_raw_fd())
 }

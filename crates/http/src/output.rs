@@ -69,7 +69,12 @@ impl Request {
                 self.keepalive = false;
             }
         }
-        if self.keepalive && crate::worker::shutting_down() {
+        let s = &self.loc.settings;
+        if self.keepalive
+            && (crate::worker::shutting_down()
+                || s.keepalive_timeout_ms() == 0
+                || self.conn.requests >= s.keepalive_requests())
+        {
             self.keepalive = false;
         }
         if self.keepalive {
@@ -108,8 +113,7 @@ impl Request {
             self.body_bytes_sent += chunk.len() as u64;
             self.bytes_sent += chunk.len() as u64;
             if self.chunked {
-                self.out
-                    .extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+                self.out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
                 self.out.extend_from_slice(chunk);
                 self.out.extend_from_slice(b"\r\n");
             } else {
@@ -159,8 +163,7 @@ impl Request {
     /// Sends a complete response with this body (status and headers already set).
     pub async fn respond(&mut self, body: &[u8]) {
         if !self.header_sent {
-            self.headers_out
-                .set("Content-Length", body.len().to_string());
+            self.headers_out.set("Content-Length", body.len().to_string());
         }
         self.send_body(body, true).await;
     }
@@ -175,14 +178,19 @@ impl Request {
             self.keepalive = false;
         }
         self.status = code;
-        let keep: Vec<_> = self
-            .headers_out
-            .list
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case("location") && (300..400).contains(&code))
-            .cloned()
-            .collect();
-        self.headers_out.list = keep;
+        // validators and ranges describe a body this page is not
+        for h in [
+            "accept-ranges",
+            "last-modified",
+            "etag",
+            "content-encoding",
+            "content-length",
+        ] {
+            self.headers_out.remove(h);
+        }
+        if !(300..400).contains(&code) {
+            self.headers_out.remove("location");
+        }
         match status::page(code, self.loc.settings.server_tokens()) {
             Some(page) if !matches!(code, 204 | 304) => {
                 self.headers_out.set("Content-Type", "text/html");

@@ -185,7 +185,6 @@ impl Request {
     }
 
     pub fn set_ctx<T: Any>(&mut self, v: T) {
-        self.module_ctx
-            .insert(std::any::TypeId::of::<T>(), Box::new(v));
+        self.module_ctx.insert(std::any::TypeId::of::<T>(), Box::new(v));
     }
 }

@@ -21,9 +21,7 @@ pub fn map_uri(r: &Request, uri: &str) -> PathBuf {
         return r.http.prefix.join(format!("{alias}{rest}"));
     }
     let root = r.loc.settings.root();
-    r.http
-        .prefix
-        .join(format!("{}{uri}", root.trim_end_matches('/')))
+    r.http.prefix.join(format!("{}{uri}", root.trim_end_matches('/')))
 }
 
 /// The content handler of locations without one of their own.
@@ -66,8 +64,8 @@ async fn serve(r: &mut Request) -> Flow {
     if r.method == "POST" {
         return Flow::Finish(405);
     }
-    if r.discard_body().await.is_err() {
-        return Flow::Finish(400);
+    if let Err(code) = r.discard_body().await {
+        return Flow::Finish(code);
     }
     let mut file = match std::fs::File::open(&path) {
         Ok(f) => f,
@@ -76,10 +74,7 @@ async fn serve(r: &mut Request) -> Flow {
     r.filename = Some(path.clone());
     let size = meta.len();
     let mtime = meta.modified().unwrap_or(UNIX_EPOCH);
-    let msecs = mtime
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let msecs = mtime.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let etag = format!("\"{msecs:x}-{size:x}\"");
     let last_modified = crate::time::http_date(mtime);
     r.status = 200;
@@ -98,15 +93,13 @@ async fn serve(r: &mut Request) -> Flow {
     let (start, len) = match range(r, size) {
         Ok(Some((a, b))) => {
             r.status = 206;
-            r.headers_out
-                .set("Content-Range", format!("bytes {a}-{b}/{size}"));
+            r.headers_out.set("Content-Range", format!("bytes {a}-{b}/{size}"));
             (a, b - a + 1)
         }
         Ok(None) => (0, size),
         Err(()) => {
             r.headers_out.list.clear();
-            r.headers_out
-                .set("Content-Range", format!("bytes */{size}"));
+            r.headers_out.set("Content-Range", format!("bytes */{size}"));
             return Flow::Finish(416);
         }
     };
@@ -161,19 +154,11 @@ fn open_failed(r: &mut Request, path: &std::path::Path, e: &std::io::Error) -> F
     let code = match e.kind() {
         std::io::ErrorKind::NotFound => 404,
         std::io::ErrorKind::PermissionDenied => 403,
-        _ if e.raw_os_error() == Some(libc::ENOTDIR)
-            || e.raw_os_error() == Some(libc::ENAMETOOLONG) =>
-        {
-            404
-        }
+        _ if e.raw_os_error() == Some(libc::ENOTDIR) || e.raw_os_error() == Some(libc::ENAMETOOLONG) => 404,
         _ => 500,
     };
     if code != 404 || r.loc.settings.log_not_found() {
-        let lvl = if code == 500 {
-            Level::Crit
-        } else {
-            Level::Error
-        };
+        let lvl = if code == 500 { Level::Crit } else { Level::Error };
         r.log(
             lvl,
             &format!("open() \"{}\" failed ({})", path.display(), errno_text(e)),
@@ -187,9 +172,7 @@ fn index(r: &mut Request) -> Flow {
     let dir = map_uri(r, &r.uri);
     for name in r.loc.settings.index().iter() {
         let candidate = if name.starts_with('/') {
-            r.http
-                .prefix
-                .join(format!("{}{name}", r.loc.settings.root()))
+            r.http.prefix.join(format!("{}{name}", r.loc.settings.root()))
         } else {
             dir.join(name)
         };
@@ -227,10 +210,7 @@ fn not_modified(r: &Request, etag: &str, mtime: u64) -> bool {
         let Ok(t) = httpdate::parse_http_date(ims) else {
             return false;
         };
-        let since = t
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let since = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         return match r.loc.settings.if_modified_since() {
             crate::config::IfModifiedSince::Off => false,
             crate::config::IfModifiedSince::Exact => since == mtime,

@@ -59,9 +59,7 @@ pub fn page_title(code: u16) -> Option<String> {
         495 => "400 The SSL certificate error".to_string(),
         496 => "400 No required SSL certificate was sent".to_string(),
         497 => "400 The plain HTTP request was sent to HTTPS port".to_string(),
-        301 | 302 | 303 | 307 | 308 | 400..=416 | 421 | 429 | 500..=505 | 507
-            if !reason(code).is_empty() =>
-        {
+        301 | 302 | 303 | 307 | 308 | 400..=416 | 421 | 429 | 500..=505 | 507 if !reason(code).is_empty() => {
             format!("{code} {}", reason(code))
         }
         _ => return None,
@@ -71,11 +69,7 @@ pub fn page_title(code: u16) -> Option<String> {
 
 /// The status actually sent for nginx's internal codes (494-497 go out as 400).
 pub fn wire_status(code: u16) -> u16 {
-    if (494..=497).contains(&code) {
-        400
-    } else {
-        code
-    }
+    if (494..=497).contains(&code) { 400 } else { code }
 }
 
 /// Built-in error page body, CRLF-separated as nginx's.

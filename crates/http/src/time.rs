@@ -38,14 +38,7 @@ impl Cached {
         let l = tm_of(sec, true);
         let off = l.tm_gmtoff / 60;
         let (sign, off) = if off < 0 { ('-', -off) } else { ('+', off) };
-        let (y, mo, d, h, mi, s) = (
-            l.tm_year + 1900,
-            l.tm_mon + 1,
-            l.tm_mday,
-            l.tm_hour,
-            l.tm_min,
-            l.tm_sec,
-        );
+        let (y, mo, d, h, mi, s) = (l.tm_year + 1900, l.tm_mon + 1, l.tm_mday, l.tm_hour, l.tm_min, l.tm_sec);
         Cached {
             sec,
             err_log: format!("{y:04}/{mo:02}/{d:02} {h:02}:{mi:02}:{s:02}"),
@@ -60,9 +53,7 @@ impl Cached {
                 off / 60,
                 off % 60
             ),
-            http: httpdate::fmt_http_date(
-                UNIX_EPOCH + std::time::Duration::from_secs(sec.max(0) as u64),
-            ),
+            http: httpdate::fmt_http_date(UNIX_EPOCH + std::time::Duration::from_secs(sec.max(0) as u64)),
         }
     }
 }

@@ -53,9 +53,7 @@ pub const PREFIXES: &[&str] = &["http_", "arg_", "cookie_", "sent_http_", "sent_
 /// True when `name` is a variable nginx (and so we) can resolve.
 pub fn is_known(name: &str) -> bool {
     BUILTIN.contains(&name)
-        || PREFIXES
-            .iter()
-            .any(|p| name.starts_with(p) && name.len() > p.len())
+        || PREFIXES.iter().any(|p| name.starts_with(p) && name.len() > p.len())
         || name.parse::<u32>().is_ok()
 }
 
@@ -81,22 +79,14 @@ pub fn get(r: &Request, name: &str) -> Option<String> {
             Some(p) => p.ip().to_string(),
             None => "unix:".into(),
         },
-        "remote_port" => r
-            .conn
-            .peer
-            .map(|p| p.port().to_string())
-            .unwrap_or_default(),
+        "remote_port" => r.conn.peer.map(|p| p.port().to_string()).unwrap_or_default(),
         "binary_remote_addr" => match r.conn.peer.map(|p| p.ip()) {
             Some(std::net::IpAddr::V4(a)) => String::from_utf8_lossy(&a.octets()).into_owned(),
             Some(std::net::IpAddr::V6(a)) => String::from_utf8_lossy(&a.octets()).into_owned(),
             None => String::new(),
         },
         "server_addr" => r.conn.local.map(|a| a.ip().to_string()).unwrap_or_default(),
-        "server_port" => r
-            .conn
-            .local
-            .map(|a| a.port().to_string())
-            .unwrap_or_default(),
+        "server_port" => r.conn.local.map(|a| a.port().to_string()).unwrap_or_default(),
         "server_name" => r.server.primary_name().to_string(),
         "server_protocol" => format!("HTTP/{}.{}", r.version.0, r.version.1),
         "scheme" => "http".into(),
@@ -104,9 +94,7 @@ pub fn get(r: &Request, name: &str) -> Option<String> {
         "request_method" => r.method.clone(),
         "request" => r.request_line.clone(),
         "request_body" => {
-            return r
-                .body_bytes()
-                .map(|b| String::from_utf8_lossy(b).into_owned());
+            return r.body_bytes().map(|b| String::from_utf8_lossy(b).into_owned());
         }
         "request_length" => r.request_length.to_string(),
         "request_time" => {
@@ -131,9 +119,7 @@ pub fn get(r: &Request, name: &str) -> Option<String> {
         }
         "request_filename" => match &r.filename {
             Some(f) => f.to_string_lossy().into_owned(),
-            None => crate::static_file::map_uri(r, &r.uri)
-                .to_string_lossy()
-                .into_owned(),
+            None => crate::static_file::map_uri(r, &r.uri).to_string_lossy().into_owned(),
         },
         "request_id" => request_id(r),
         "remote_user" => return None,
@@ -152,15 +138,14 @@ pub fn get(r: &Request, name: &str) -> Option<String> {
 
 fn prefixed(r: &Request, name: &str) -> Option<String> {
     if let Some(h) = name.strip_prefix("http_") {
-        let want = h.replace('_', "-");
-        if want.eq_ignore_ascii_case("cookie") {
+        if h.eq_ignore_ascii_case("cookie") {
             let all: Vec<_> = r.headers_in.get_all("cookie").collect();
             return (!all.is_empty()).then(|| all.join("; "));
         }
-        return r.headers_in.get(&want).map(str::to_string);
+        return header_var(&r.headers_in, h);
     }
     if let Some(h) = name.strip_prefix("sent_http_") {
-        return r.headers_out.get(&h.replace('_', "-")).map(str::to_string);
+        return header_var(&r.headers_out, h);
     }
     if let Some(a) = name.strip_prefix("arg_") {
         return arg(&r.args, a);
@@ -169,6 +154,18 @@ fn prefixed(r: &Request, name: &str) -> Option<String> {
         return r.headers_in.get_all("cookie").find_map(|h| cookie(h, c));
     }
     None
+}
+
+/// nginx matches `$http_x_foo` against header names lowercased with `-` read as `_`.
+fn header_var(headers: &crate::request::Headers, suffix: &str) -> Option<String> {
+    let same = |n: &str| {
+        n.len() == suffix.len()
+            && n.bytes().zip(suffix.bytes()).all(|(a, b)| {
+                let a = if a == b'-' { b'_' } else { a.to_ascii_lowercase() };
+                a == b.to_ascii_lowercase()
+            })
+    };
+    headers.list.iter().find(|(n, _)| same(n)).map(|(_, v)| v.clone())
 }
 
 /// The raw (still escaped) value of `name` in a query string; names compare case-insensitively.
@@ -216,10 +213,6 @@ mod tests {
         assert_eq!(super::arg("a=1&c", "c"), Some("".into()));
         assert_eq!(super::arg("a=1", "z"), None);
         assert_eq!(super::cookie("x=1; y=2", "y"), Some("2".into()));
-        assert!(
-            super::is_known("http_user_agent")
-                && !super::is_known("http_")
-                && !super::is_known("nope")
-        );
+        assert!(super::is_known("http_user_agent") && !super::is_known("http_") && !super::is_known("nope"));
     }
 }

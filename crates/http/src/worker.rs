@@ -197,11 +197,7 @@ pub async fn serve(
     match shutdown_timeout {
         Some(t) => {
             if tokio::time::timeout(t, wait).await.is_err() {
-                crate::elog!(
-                    Level::Notice,
-                    0,
-                    "worker_shutdown_timeout expired, closing connections"
-                );
+                crate::elog!(Level::Notice, 0, "worker_shutdown_timeout expired, closing connections");
             }
         }
         None => wait.await,
@@ -220,12 +216,7 @@ fn admit(worker_connections: usize) -> Option<(u64, ConnGuard)> {
     })
 }
 
-async fn accept_tcp(
-    l: tokio::net::TcpListener,
-    g: Rc<ListenGroup>,
-    conf: Arc<HttpConf>,
-    max: usize,
-) {
+async fn accept_tcp(l: tokio::net::TcpListener, g: Rc<ListenGroup>, conf: Arc<HttpConf>, max: usize) {
     loop {
         let (stream, peer) = match l.accept().await {
             Ok(x) => x,
@@ -251,12 +242,7 @@ async fn accept_tcp(
     }
 }
 
-async fn accept_unix(
-    l: tokio::net::UnixListener,
-    g: Rc<ListenGroup>,
-    conf: Arc<HttpConf>,
-    max: usize,
-) {
+async fn accept_unix(l: tokio::net::UnixListener, g: Rc<ListenGroup>, conf: Arc<HttpConf>, max: usize) {
     loop {
         let (stream, _) = match l.accept().await {
             Ok(x) => x,
