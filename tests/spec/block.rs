@@ -268,9 +268,15 @@ impl Perl<'_> {
                 };
                 self.i += 1;
                 let start = self.i;
-                while self.i < self.s.len() && self.s[self.i] != close {
+                // bracket delimiters nest, as in Perl: qr{\d{4}}
+                let mut depth = 0;
+                while self.i < self.s.len() && (self.s[self.i] != close || depth > 0) {
                     if self.s[self.i] == b'\\' {
                         self.i += 1;
+                    } else if close != delim && self.s[self.i] == delim {
+                        depth += 1;
+                    } else if close != delim && self.s[self.i] == close {
+                        depth -= 1;
                     }
                     self.i += 1;
                 }

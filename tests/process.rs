@@ -1,0 +1,435 @@
+//! The process model and the command line, driven from outside: master/worker lifecycle,
+//! signals (stop, quit, reload, reopen), respawn, daemon mode, the connection cap.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_oxiresty");
+
+static PORT: AtomicU16 = AtomicU16::new(0);
+
+fn port() -> u16 {
+    if PORT.load(Ordering::Relaxed) == 0 {
+        let base = 30_000 - (std::process::id() % 2000) as u16 * 2;
+        let _ = PORT.compare_exchange(0, base, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    loop {
+        let p = PORT.fetch_sub(1, Ordering::Relaxed);
+        if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
+            return p;
+        }
+    }
+}
+
+struct Prefix {
+    dir: PathBuf,
+}
+
+impl Prefix {
+    fn new(name: &str) -> Prefix {
+        let dir = std::env::temp_dir().join(format!("oxr-proc-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("conf")).unwrap();
+        std::fs::create_dir_all(dir.join("logs")).unwrap();
+        std::fs::create_dir_all(dir.join("html")).unwrap();
+        Prefix { dir }
+    }
+    fn conf(&self, text: &str) {
+        std::fs::write(self.dir.join("conf/nginx.conf"), text).unwrap();
+    }
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("logs/error.log")).unwrap_or_default()
+    }
+    fn pid(&self) -> Option<i32> {
+        std::fs::read_to_string(self.dir.join("logs/nginx.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.arg("-p").arg(format!("{}/", self.dir.display()));
+        c
+    }
+}
+
+impl Drop for Prefix {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid() {
+            signal(pid, 9);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn signal(pid: i32, sig: i32) {
+    unsafe extern "C" {
+        fn kill(pid: i32, sig: i32) -> i32;
+    }
+    // SAFETY: kill(2) on a pid this test started.
+    unsafe { kill(pid, sig) };
+}
+
+fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn get(port: u16, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+fn body(resp: &str) -> &str {
+    resp.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("")
+}
+
+fn master_conf(port: u16, workers: usize, text: &str, extra_main: &str) -> String {
+    format!(
+        "worker_processes {workers};\ndaemon off;\nmaster_process on;\nerror_log logs/error.log info;\n{extra_main}\nevents {{ worker_connections 64; }}\nhttp {{\n access_log off;\n server {{\n  listen 127.0.0.1:{port};\n  location / {{ return 200 \"{text}\\n\"; }}\n }}\n}}\n"
+    )
+}
+
+fn start_master(p: &Prefix) -> Child {
+    let child = p.cmd().stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    wait_until("pid file", Duration::from_secs(5), || p.pid().is_some());
+    child
+}
+
+fn worker_pids(master: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        if fields.get(1).and_then(|pp| pp.parse::<i32>().ok()) == Some(master) && fields.first() != Some(&"Z") {
+            out.push(pid);
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn master_spawns_workers_and_respawns_a_dead_one() {
+    let p = Prefix::new("respawn");
+    let port = port();
+    p.conf(&master_conf(port, 2, "v1", ""));
+    let mut child = start_master(&p);
+    let master = child.id() as i32;
+    wait_until("two workers", Duration::from_secs(5), || worker_pids(master).len() == 2);
+    assert_eq!(body(&get(port, "/").unwrap()), "v1\n");
+    let victim = worker_pids(master)[0];
+    signal(victim, 9);
+    wait_until("respawn", Duration::from_secs(5), || {
+        let w = worker_pids(master);
+        w.len() == 2 && !w.contains(&victim)
+    });
+    assert!(
+        p.log().contains(&format!("worker process {victim} exited on signal 9")),
+        "{}",
+        p.log()
+    );
+    assert_eq!(body(&get(port, "/").unwrap()), "v1\n");
+    signal(master, 15);
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    assert!(!p.dir.join("logs/nginx.pid").exists(), "pid file removed at exit");
+}
+
+#[test]
+fn reload_applies_a_new_config_and_keeps_the_old_on_error() {
+    let p = Prefix::new("reload");
+    let port = port();
+    p.conf(&master_conf(port, 1, "v1", ""));
+    let mut child = start_master(&p);
+    let master = child.id() as i32;
+    assert_eq!(body(&get(port, "/").unwrap()), "v1\n");
+    p.conf(&master_conf(port, 1, "v2", ""));
+    signal(master, 1);
+    wait_until("new config served", Duration::from_secs(5), || {
+        get(port, "/").is_some_and(|r| body(&r) == "v2\n")
+    });
+    wait_until("one worker after reload", Duration::from_secs(5), || {
+        worker_pids(master).len() == 1
+    });
+    // a broken config: keep serving v2 and say why
+    p.conf("worker_processes 1;\nhttp { bogus_directive; }\n");
+    signal(master, 1);
+    wait_until("reload error logged", Duration::from_secs(5), || {
+        p.log().contains("unknown directive \"bogus_directive\"")
+    });
+    assert_eq!(body(&get(port, "/").unwrap()), "v2\n");
+    assert!(p.log().contains("[emerg]"));
+    signal(master, 3);
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn usr1_reopens_the_error_log() {
+    let p = Prefix::new("reopen");
+    let port = port();
+    p.conf(&master_conf(port, 1, "ok", ""));
+    let mut child = start_master(&p);
+    let master = child.id() as i32;
+    let log = p.dir.join("logs/error.log");
+    wait_until("startup line", Duration::from_secs(5), || {
+        p.log().contains("start worker process")
+    });
+    std::fs::rename(&log, p.dir.join("logs/error.log.1")).unwrap();
+    signal(master, 10);
+    wait_until("a new error.log", Duration::from_secs(5), || log.exists());
+    signal(master, 3);
+    assert!(child.wait().unwrap().success());
+    assert!(p.log().contains("exit"), "new log gets later lines: {}", p.log());
+}
+
+#[test]
+fn quit_lets_a_slow_download_finish() {
+    let p = Prefix::new("quit");
+    let port = port();
+    let big = vec![b'x'; 8 << 20];
+    std::fs::write(p.dir.join("html/big.bin"), &big).unwrap();
+    p.conf(&format!(
+        "worker_processes 1;\ndaemon off;\nerror_log logs/error.log info;\nevents {{ worker_connections 64; }}\nhttp {{ access_log off; server {{ listen 127.0.0.1:{port}; location / {{ root html; }} }} }}\n"
+    ));
+    let mut child = start_master(&p);
+    let master = child.id() as i32;
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut first = [0u8; 1024];
+    let n = s.read(&mut first).unwrap();
+    assert!(n > 0);
+    signal(master, 3);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut rest = Vec::new();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.read_to_end(&mut rest).unwrap();
+    let total = n + rest.len();
+    let head_len = {
+        let mut all = first[..n].to_vec();
+        all.extend_from_slice(&rest);
+        all.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4
+    };
+    assert_eq!(total - head_len, big.len(), "the whole file arrived after QUIT");
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn term_stops_at_once() {
+    let p = Prefix::new("term");
+    let port = port();
+    p.conf(&master_conf(port, 2, "ok", ""));
+    let mut child = start_master(&p);
+    let master = child.id() as i32;
+    // an idle keepalive connection must not hold a fast stop
+    let _idle = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let t = Instant::now();
+    signal(master, 15);
+    assert!(child.wait().unwrap().success());
+    assert!(t.elapsed() < Duration::from_secs(3));
+}
+
+#[test]
+fn daemon_and_signal_commands() {
+    let p = Prefix::new("daemon");
+    let port = port();
+    p.conf(&master_conf(port, 1, "d1", "").replace("daemon off;", "daemon on;"));
+    let out = p.cmd().output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    wait_until("pid file", Duration::from_secs(5), || p.pid().is_some());
+    let pid = p.pid().unwrap();
+    assert_eq!(body(&get(port, "/").unwrap()), "d1\n");
+    p.conf(&master_conf(port, 1, "d2", "").replace("daemon off;", "daemon on;"));
+    assert!(p.cmd().args(["-s", "reload"]).status().unwrap().success());
+    wait_until("reloaded", Duration::from_secs(5), || {
+        get(port, "/").is_some_and(|r| body(&r) == "d2\n")
+    });
+    assert!(p.cmd().args(["-s", "reopen"]).status().unwrap().success());
+    assert!(p.cmd().args(["-s", "quit"]).status().unwrap().success());
+    wait_until("daemon exit", Duration::from_secs(5), || !alive(pid));
+    let out = p.cmd().args(["-s", "stop"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("[error] open() \"") && err.contains("nginx.pid\" failed (2: No such file or directory)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn worker_connections_is_a_real_cap() {
+    let p = Prefix::new("cap");
+    let port = port();
+    p.conf(&master_conf(port, 1, "ok", "").replace("worker_connections 64", "worker_connections 3"));
+    let mut child = start_master(&p);
+    let master = child.id() as i32;
+    let held: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut extra = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    extra.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let _ = write!(extra, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut buf = Vec::new();
+    let _ = extra.read_to_end(&mut buf);
+    assert!(buf.is_empty(), "an excess connection is closed without a response");
+    wait_until("alert", Duration::from_secs(3), || {
+        p.log().contains("3 worker_connections are not enough")
+    });
+    drop(held);
+    wait_until("serving again", Duration::from_secs(5), || {
+        get(port, "/").is_some_and(|r| body(&r) == "ok\n")
+    });
+    signal(master, 15);
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn workers_drop_privileges_and_set_rlimit() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc_geteuid() } != 0 {
+        eprintln!("not root: checking only that workers keep our uid");
+    }
+    let p = Prefix::new("user");
+    let port = port();
+    p.conf(&master_conf(port, 1, "ok", "user nobody;\nworker_rlimit_nofile 4321;"));
+    let mut child = start_master(&p);
+    let master = child.id() as i32;
+    wait_until("worker", Duration::from_secs(5), || worker_pids(master).len() == 1);
+    let w = worker_pids(master)[0];
+    let status = std::fs::read_to_string(format!("/proc/{w}/status")).unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap().to_string();
+    let limits = std::fs::read_to_string(format!("/proc/{w}/limits")).unwrap();
+    let nofile = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .to_string();
+    signal(master, 15);
+    child.wait().unwrap();
+    // SAFETY: as above.
+    if unsafe { libc_geteuid() } == 0 {
+        assert!(
+            !uid_line.split_whitespace().skip(1).any(|u| u == "0"),
+            "worker still root: {uid_line}"
+        );
+    }
+    assert!(nofile.contains("4321"), "{nofile}");
+}
+
+unsafe extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}
+
+#[test]
+fn single_process_mode_serves_and_stops_on_quit() {
+    let p = Prefix::new("single");
+    let port = port();
+    p.conf(&master_conf(port, 4, "single", "").replace("master_process on;", "master_process off;"));
+    let mut child = start_master(&p);
+    assert_eq!(body(&get(port, "/").unwrap()), "single\n");
+    assert!(worker_pids(child.id() as i32).is_empty(), "no worker processes");
+    signal(child.id() as i32, 3);
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn cli_version_help_and_test() {
+    let t = Instant::now();
+    let out = Command::new(BIN).arg("-V").output().unwrap();
+    assert!(t.elapsed() < Duration::from_millis(500));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("nginx version: oxiresty/"), "{err}");
+    assert!(
+        err.contains("built with") && err.contains("configure arguments:"),
+        "{err}"
+    );
+    let out = Command::new(BIN).arg("-v").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).lines().count() == 1);
+    let out = Command::new(BIN).arg("-h").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("-s signal"));
+    let out = Command::new(BIN).arg("-x").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid option: \"x\""));
+
+    let p = Prefix::new("cli");
+    p.conf("events {}\nhttp { server { listen 127.0.0.1:1; } }\n");
+    let out = p.cmd().arg("-t").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success());
+    assert!(
+        err.contains("syntax is ok") && err.contains("test is successful"),
+        "{err}"
+    );
+    let out = p.cmd().arg("-tq").output().unwrap();
+    assert!(out.status.success() && out.stderr.is_empty());
+    let out = p.cmd().arg("-T").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("listen 127.0.0.1:1"));
+    // -g adds main-level directives; a duplicate with the file is an error, as in nginx
+    let out = p.cmd().args(["-t", "-g", "worker_processes 3;"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    p.conf("worker_processes 2;\nevents {}\n");
+    let out = p.cmd().args(["-t", "-g", "worker_processes 3;"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("\"worker_processes\" directive is duplicate"));
+    p.conf("events {}\nbogus;\n");
+    let out = p.cmd().arg("-t").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains("oxiresty: [emerg] unknown directive \"bogus\" in ") && err.contains("nginx.conf:2"),
+        "{err}"
+    );
+    assert!(err.contains("test failed"), "{err}");
+    // -c relative to the prefix, -e to another file
+    std::fs::write(p.dir.join("conf/other.conf"), "bad_one;\n").unwrap();
+    let out = p
+        .cmd()
+        .args(["-c", "conf/other.conf", "-e", "logs/e2.log"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let e2 = std::fs::read_to_string(p.dir.join("logs/e2.log")).unwrap_or_default();
+    assert!(
+        e2.contains("[emerg]") && e2.contains("unknown directive \"bad_one\""),
+        "{e2}"
+    );
+}
+
+#[test]
+fn embedded_default_config_without_a_conf_file() {
+    let dir = std::env::temp_dir().join(format!("oxr-proc-{}-embedded", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = Command::new(BIN).arg("-p").arg(&dir).arg("-t").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("embedded default"));
+    let _ = std::fs::remove_dir_all(Path::new(&dir));
+}
