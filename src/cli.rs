@@ -44,8 +44,8 @@ pub fn parse(args: impl Iterator<Item = String>) -> Result<Cli, String> {
         let Some(flags) = a.strip_prefix('-') else {
             return Err(format!("invalid option: \"{a}\""));
         };
-        let mut chars = flags.char_indices();
-        while let Some((pos, c)) = chars.next() {
+        let chars = flags.char_indices();
+        for (pos, c) in chars {
             let mut value = || -> Result<String, String> {
                 let rest = &flags[pos + 1..];
                 if !rest.is_empty() {

@@ -1,6 +1,7 @@
 //! Main-level directives (processes, logs, events) and loading a whole config file.
 
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ pub struct CoreConf {
     pub error_log: Option<(Target, Level)>,
     pub env: Vec<(String, Option<String>)>,
     pub worker_connections: Option<usize>,
-    pub http: Option<Arc<HttpConf>>,
+    pub http: Option<Rc<HttpConf>>,
     http_registry: Option<Arc<Registry<HttpBuilder>>>,
 }
 
@@ -144,7 +145,7 @@ fn http(c: &mut CoreConf, cmd: &Cmd, _reg: &Registry<CoreConf>) -> Result<()> {
         return Err(cmd.duplicate());
     }
     let reg = c.http_registry.clone().expect("set by load");
-    c.http = Some(Arc::new(http::directives::build(&reg, &c.prefix, cmd.children())?));
+    c.http = Some(Rc::new(http::directives::build(&reg, &c.prefix, cmd.children())?));
     Ok(())
 }
 

@@ -58,6 +58,9 @@ fn trim(s: &str) -> String {
     out
 }
 
+/// A section being read: its name, its modifiers (`eval`, `chomp`), its text so far.
+type Section = (String, Vec<String>, String);
+
 pub fn parse_file(file: &str, src: &str) -> Result<Vec<Block>, String> {
     let mut blocks = Vec::new();
     let body = match src.find("\n__DATA__\n") {
@@ -65,8 +68,8 @@ pub fn parse_file(file: &str, src: &str) -> Result<Vec<Block>, String> {
         None => return Err(format!("{file}: no __DATA__ section")),
     };
     let base_line = src[..src.find("\n__DATA__\n").unwrap_or(0)].lines().count() + 2;
-    let mut cur: Option<(Block, Option<(String, Vec<String>, String)>)> = None;
-    let finish_section = |b: &mut Block, sec: Option<(String, Vec<String>, String)>| -> Result<(), String> {
+    let mut cur: Option<(Block, Option<Section>)> = None;
+    let finish_section = |b: &mut Block, sec: Option<Section>| -> Result<(), String> {
         if let Some((name, mods, text)) = sec {
             let mut v = if mods.iter().any(|m| m == "eval") {
                 eval(&text).map_err(|e| format!("{}: block \"{}\" section {name}: {e}", b.file, b.name))?

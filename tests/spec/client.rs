@@ -40,7 +40,7 @@ pub fn build_request(spec: &str, more_headers: &str, port: u16, close: bool) -> 
         .lines()
         .any(|l| l.to_ascii_lowercase().starts_with("host:"));
     if !user_host {
-        req.push_str(&format!("Host: localhost\r\n"));
+        req.push_str("Host: localhost\r\n");
     }
     let user_conn = more_headers
         .lines()

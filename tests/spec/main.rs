@@ -348,10 +348,10 @@ fn exercise(b: &Block, port: u16) -> Result<(), String> {
         responses.push(resp);
     }
     let Some(last) = responses.last() else {
-        if let Some(code) = b.text("error_code") {
-            if code.trim().is_empty() {
-                return Ok(());
-            }
+        if let Some(code) = b.text("error_code")
+            && code.trim().is_empty()
+        {
+            return Ok(());
         }
         return Err("no response at all (connection closed)".into());
     };

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::ext::Extensions;
@@ -133,7 +134,7 @@ pub struct Location {
     pub alias: Option<Arc<str>>,
     pub ret: Option<Return>,
     pub try_files: Option<TryFiles>,
-    pub nested: Vec<Arc<Location>>,
+    pub nested: Vec<Rc<Location>>,
     pub phases: PhaseTable,
 }
 
@@ -211,9 +212,9 @@ pub struct Server {
     pub names: Vec<ServerName>,
     pub settings: ServerSettings,
     /// The server's own level (for requests that match no location).
-    pub loc: Arc<Location>,
-    pub locations: Vec<Arc<Location>>,
-    pub named: HashMap<String, Arc<Location>>,
+    pub loc: Rc<Location>,
+    pub locations: Vec<Rc<Location>>,
+    pub named: HashMap<String, Rc<Location>>,
     /// `return` at server level runs in the server-rewrite phase.
     pub ret: Option<Return>,
     pub server_rewrite: PhaseTable,
@@ -233,7 +234,7 @@ impl Server {
 
 /// The whole http block, ready to serve.
 pub struct HttpConf {
-    pub servers: Vec<Arc<Server>>,
+    pub servers: Vec<Rc<Server>>,
     pub log_formats: HashMap<String, Arc<LogFormat>>,
     pub prefix: PathBuf,
 }

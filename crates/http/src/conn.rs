@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
@@ -29,7 +28,7 @@ pub async fn serve(
     local: Option<SocketAddr>,
     id: u64,
     group: Rc<ListenGroup>,
-    http: Arc<HttpConf>,
+    http: Rc<HttpConf>,
 ) {
     let mut io = Io::new(stream);
     let default = group.servers[group.default.min(group.servers.len() - 1)].clone();
@@ -176,8 +175,8 @@ async fn read_head(
 
 fn new_request(
     io: Io,
-    http: &Arc<HttpConf>,
-    server: &Arc<Server>,
+    http: &Rc<HttpConf>,
+    server: &Rc<Server>,
     id: u64,
     peer: Option<SocketAddr>,
     local: Option<SocketAddr>,
@@ -286,10 +285,10 @@ fn fill_request(r: &mut Request, head: h1::Head, group: &ListenGroup) -> Result<
         return Err(refuse(400, "client sent HTTP/1.1 request without \"Host\" header"));
     }
     let server = crate::find::server(&group.servers, group.default, r.host.as_deref()).clone();
-    if !server.settings.merge_slashes {
-        if let Some((uri, _, _)) = h1::parse_target(&head.target, false) {
-            r.uri = uri;
-        }
+    if !server.settings.merge_slashes
+        && let Some((uri, _, _)) = h1::parse_target(&head.target, false)
+    {
+        r.uri = uri;
     }
     r.loc = server.loc.clone();
     r.server = server;

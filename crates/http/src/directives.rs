@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use conf::registry::{HTTP, LIF, LOC, SIF, SRV};
@@ -118,7 +119,7 @@ impl HttpBuilder {
             }
             let mut server_rewrite = PhaseTable::default();
             if let Some(ret) = level.ret.take() {
-                server_rewrite.rewrite.push(Arc::new(ReturnHandler(ret.clone())));
+                server_rewrite.rewrite.push(Rc::new(ReturnHandler(ret.clone())));
             }
             let ret = None;
             let loc = self.compile(
@@ -143,7 +144,7 @@ impl HttpBuilder {
             } else {
                 sd.names
             };
-            servers.push(Arc::new(Server {
+            servers.push(Rc::new(Server {
                 listens,
                 names,
                 settings: sd.settings,
@@ -161,7 +162,7 @@ impl HttpBuilder {
         })
     }
 
-    fn compile(&self, mut d: LocDraft, parent: &LocDraft) -> Result<Arc<Location>> {
+    fn compile(&self, mut d: LocDraft, parent: &LocDraft) -> Result<Rc<Location>> {
         d.settings.merge(&parent.settings);
         d.ext.merge(&parent.ext);
         if d.settings.access_log.is_none() {
@@ -179,7 +180,7 @@ impl HttpBuilder {
         for child in std::mem::take(&mut d.nested) {
             nested.push(self.compile(child, &d)?);
         }
-        Ok(Arc::new(Location {
+        Ok(Rc::new(Location {
             matcher: d.matcher.unwrap_or(Match::Prefix(String::new())),
             settings: d.settings,
             ext: d.ext,
@@ -196,14 +197,14 @@ impl HttpBuilder {
 /// The http core's own handlers for a location.
 fn install_core(d: &LocDraft, t: &mut PhaseTable) -> Result<()> {
     if let Some(ret) = &d.ret {
-        t.rewrite.push(Arc::new(ReturnHandler(ret.clone())));
+        t.rewrite.push(Rc::new(ReturnHandler(ret.clone())));
     }
     if let Some(tf) = &d.try_files {
-        t.precontent.push(Arc::new(TryFilesHandler(tf.clone())));
+        t.precontent.push(Rc::new(TryFilesHandler(tf.clone())));
     }
     let add = d.settings.add_headers();
     if !add.is_empty() {
-        t.header_filters.push(Arc::new(AddHeaders(add)));
+        t.header_filters.push(Rc::new(AddHeaders(add)));
     }
     Ok(())
 }
@@ -318,12 +319,15 @@ fn listen(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
             .map_err(|_| cmd.error(format!("invalid port in \"{spec}\" of the \"listen\" directive")))?;
         ListenAddr::Tcp(SocketAddr::from(([0, 0, 0, 0], port)))
     } else {
-        let with_port = if spec.starts_with('[') && !spec.contains("]:") {
-            format!("{spec}:80")
-        } else if !spec.starts_with('[') && !spec.contains(':') {
-            format!("{spec}:80")
+        let has_port = if spec.starts_with('[') {
+            spec.contains("]:")
         } else {
+            spec.contains(':')
+        };
+        let with_port = if has_port {
             spec.to_string()
+        } else {
+            format!("{spec}:80")
         };
         let with_port = with_port.replacen('*', "0.0.0.0", 1);
         let a = with_port
@@ -537,7 +541,7 @@ fn alias(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
         return Err(cmd.error("\"alias\" directive is duplicate, \"root\" directive was specified earlier"));
     }
     if matches!(b.loc().matcher, Some(Match::Named(_))) {
-        return Err(cmd.error(format!("\"alias\" directive cannot be used inside the named location")));
+        return Err(cmd.error("\"alias\" directive cannot be used inside the named location".to_string()));
     }
     set_once(&mut b.loc().alias, Arc::from(cmd.arg(0)), cmd)
 }

@@ -1,6 +1,6 @@
 //! Picking the server by Host and the location by URI, with nginx's precedence.
 
-use std::sync::Arc;
+use std::rc::Rc;
 
 use crate::config::{Location, Match, Server, ServerName};
 
@@ -8,13 +8,13 @@ use crate::config::{Location, Match, Server, ServerName};
 /// an exact match wins at once; else the longest prefix is remembered (and its nested
 /// locations searched); a `^~` longest prefix skips regexes; else the first matching regex
 /// wins; else the longest prefix.
-pub fn location(locs: &[Arc<Location>], uri: &str) -> Option<Arc<Location>> {
+pub fn location(locs: &[Rc<Location>], uri: &str) -> Option<Rc<Location>> {
     find(locs, uri).map(|(l, _)| l)
 }
 
 /// Returns the location and whether the match is final (exact or regex) for the caller.
-fn find(locs: &[Arc<Location>], uri: &str) -> Option<(Arc<Location>, bool)> {
-    let mut best: Option<&Arc<Location>> = None;
+fn find(locs: &[Rc<Location>], uri: &str) -> Option<(Rc<Location>, bool)> {
+    let mut best: Option<&Rc<Location>> = None;
     let mut best_len = 0;
     for l in locs {
         match &l.matcher {
@@ -60,19 +60,21 @@ fn find(locs: &[Arc<Location>], uri: &str) -> Option<(Arc<Location>, bool)> {
 /// Picks the server for `host` among those on one listen address: exact name, then the
 /// longest leading wildcard, then the longest trailing wildcard, then the first regex,
 /// else the default server.
-pub fn server<'a>(servers: &'a [Arc<Server>], default: usize, host: Option<&str>) -> &'a Arc<Server> {
+pub fn server<'a>(servers: &'a [Rc<Server>], default: usize, host: Option<&str>) -> &'a Rc<Server> {
     let fallback = &servers[default.min(servers.len() - 1)];
     let Some(host) = host else { return fallback };
-    let mut wild_start: Option<(&Arc<Server>, usize)> = None;
-    let mut wild_end: Option<(&Arc<Server>, usize)> = None;
+    let mut wild_start: Option<(&Rc<Server>, usize)> = None;
+    let mut wild_end: Option<(&Rc<Server>, usize)> = None;
     for s in servers {
         for n in &s.names {
             match n {
                 ServerName::Exact(e) if e.eq_ignore_ascii_case(host) => return s,
-                ServerName::WildStart(suffix) if host.len() > suffix.len() && ends_with_ci(host, suffix) => {
-                    if wild_start.is_none_or(|(_, l)| suffix.len() > l) {
-                        wild_start = Some((s, suffix.len()));
-                    }
+                ServerName::WildStart(suffix)
+                    if host.len() > suffix.len()
+                        && ends_with_ci(host, suffix)
+                        && wild_start.is_none_or(|(_, l)| suffix.len() > l) =>
+                {
+                    wild_start = Some((s, suffix.len()));
                 }
                 ServerName::Dot(d) => {
                     let hit = host.eq_ignore_ascii_case(d)
@@ -84,11 +86,11 @@ pub fn server<'a>(servers: &'a [Arc<Server>], default: usize, host: Option<&str>
                     }
                 }
                 ServerName::WildEnd(prefix)
-                    if host.len() > prefix.len() && host[..prefix.len()].eq_ignore_ascii_case(prefix) =>
+                    if host.len() > prefix.len()
+                        && host[..prefix.len()].eq_ignore_ascii_case(prefix)
+                        && wild_end.is_none_or(|(_, l)| prefix.len() > l) =>
                 {
-                    if wild_end.is_none_or(|(_, l)| prefix.len() > l) {
-                        wild_end = Some((s, prefix.len()));
-                    }
+                    wild_end = Some((s, prefix.len()));
                 }
                 _ => {}
             }
@@ -122,8 +124,8 @@ mod tests {
     use crate::ext::Extensions;
     use crate::phase::PhaseTable;
 
-    fn loc(m: Match, nested: Vec<Arc<Location>>) -> Arc<Location> {
-        Arc::new(Location {
+    fn loc(m: Match, nested: Vec<Rc<Location>>) -> Rc<Location> {
+        Rc::new(Location {
             matcher: m,
             settings: Settings::default(),
             ext: Extensions::default(),
@@ -141,11 +143,11 @@ mod tests {
         Match::Regex {
             source: s.into(),
             caseless,
-            re: Arc::new(re),
+            re: std::sync::Arc::new(re),
         }
     }
 
-    fn name(l: Option<Arc<Location>>) -> String {
+    fn name(l: Option<Rc<Location>>) -> String {
         l.map(|l| l.describe()).unwrap_or_default()
     }
 

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::rc::Rc;
 
 use crate::request::Request;
 
@@ -67,14 +67,14 @@ pub trait LogHandler {
 
 #[derive(Default, Clone)]
 pub struct PhaseTable {
-    pub rewrite: Vec<Arc<dyn Handler>>,
-    pub access: Vec<Arc<dyn Handler>>,
-    pub precontent: Vec<Arc<dyn Handler>>,
+    pub rewrite: Vec<Rc<dyn Handler>>,
+    pub access: Vec<Rc<dyn Handler>>,
+    pub precontent: Vec<Rc<dyn Handler>>,
     /// The location's content handler; none means static files.
-    pub content: Option<Arc<dyn Handler>>,
-    pub header_filters: Vec<Arc<dyn HeaderFilter>>,
-    pub body_filters: Vec<Arc<dyn BodyFilter>>,
-    pub log: Vec<Arc<dyn LogHandler>>,
+    pub content: Option<Rc<dyn Handler>>,
+    pub header_filters: Vec<Rc<dyn HeaderFilter>>,
+    pub body_filters: Vec<Rc<dyn BodyFilter>>,
+    pub log: Vec<Rc<dyn LogHandler>>,
 }
 
 /// Runs one handler to its decision.

@@ -5,7 +5,7 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::rc::Rc;
 use std::time::Instant;
 
 use crate::config::{HttpConf, Location, Server};
@@ -82,10 +82,10 @@ pub enum Framing {
 pub struct Request {
     pub conn: ConnInfo,
     pub io: Io,
-    pub http: Arc<HttpConf>,
-    pub server: Arc<Server>,
+    pub http: Rc<HttpConf>,
+    pub server: Rc<Server>,
     /// The location the request is in (the server's own level before find-config).
-    pub loc: Arc<Location>,
+    pub loc: Rc<Location>,
 
     pub method: String,
     /// The request line's target as sent (`$request_uri`).

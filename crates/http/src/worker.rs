@@ -4,7 +4,6 @@
 use std::cell::Cell;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -17,7 +16,7 @@ use crate::log::Level;
 /// The servers reachable through one listening address.
 pub struct ListenGroup {
     pub addr: ListenAddr,
-    pub servers: Vec<Arc<Server>>,
+    pub servers: Vec<Rc<Server>>,
     pub default: usize,
     pub reuseport: bool,
     pub backlog: i32,
@@ -41,7 +40,7 @@ pub fn listen_groups(conf: &HttpConf) -> Vec<ListenGroup> {
                     groups.last_mut().expect("just pushed")
                 }
             };
-            if !g.servers.iter().any(|x| Arc::ptr_eq(x, s)) {
+            if !g.servers.iter().any(|x| Rc::ptr_eq(x, s)) {
                 g.servers.push(s.clone());
             }
             if l.default_server {
@@ -140,7 +139,7 @@ impl Drop for ConnGuard {
 /// Serves the listeners until `stop` resolves. Must run inside a `LocalSet`.
 pub async fn serve(
     groups: Vec<(Rc<ListenGroup>, Listener)>,
-    conf: Arc<HttpConf>,
+    conf: Rc<HttpConf>,
     worker_connections: usize,
     shutdown_timeout: Option<Duration>,
     stop: impl std::future::Future<Output = Stop>,
@@ -216,7 +215,7 @@ fn admit(worker_connections: usize) -> Option<(u64, ConnGuard)> {
     })
 }
 
-async fn accept_tcp(l: tokio::net::TcpListener, g: Rc<ListenGroup>, conf: Arc<HttpConf>, max: usize) {
+async fn accept_tcp(l: tokio::net::TcpListener, g: Rc<ListenGroup>, conf: Rc<HttpConf>, max: usize) {
     loop {
         let (stream, peer) = match l.accept().await {
             Ok(x) => x,
@@ -242,7 +241,7 @@ async fn accept_tcp(l: tokio::net::TcpListener, g: Rc<ListenGroup>, conf: Arc<Ht
     }
 }
 
-async fn accept_unix(l: tokio::net::UnixListener, g: Rc<ListenGroup>, conf: Arc<HttpConf>, max: usize) {
+async fn accept_unix(l: tokio::net::UnixListener, g: Rc<ListenGroup>, conf: Rc<HttpConf>, max: usize) {
     loop {
         let (stream, _) = match l.accept().await {
             Ok(x) => x,
