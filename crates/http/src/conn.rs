@@ -89,11 +89,17 @@ pub async fn serve(
         }
         keepalive_ms = r.loc.settings.keepalive_timeout_ms();
         let keep = r.keepalive && !r.write_failed && keepalive_ms > 0 && !crate::worker::shutting_down();
-        let linger = r.loc.settings.lingering_close();
+        // nginx lingers when the client may still be sending: an unread body or more bytes
+        let unread = matches!(r.body, Body::Unread) && r.framing != Framing::None;
+        let linger = match r.loc.settings.lingering_close() {
+            LingeringClose::Off => false,
+            LingeringClose::Always => true,
+            LingeringClose::On => unread || !r.io.pending().is_empty(),
+        };
         let failed = r.write_failed;
         io = r.into_io();
         if !keep {
-            if !failed && linger != LingeringClose::Off {
+            if !failed && linger {
                 lingering_close(&mut io, &default).await;
             }
             return;
@@ -298,14 +304,8 @@ fn fill_request(r: &mut Request, head: h1::Head, group: &ListenGroup) -> Result<
 /// Reads and drops what the client still sends for a while before closing, so that the
 /// response is not lost to a reset (nginx's lingering_close).
 async fn lingering_close(io: &mut Io, server: &Server) {
-    let _ = io.stream.flush().await;
-    if let Stream::Tcp(s) = &io.stream {
-        // SAFETY: shutdown(SHUT_WR) on our own live socket fd.
-        unsafe {
-            use std::os::fd::AsRawFd;
-            libc::shutdown(s.as_raw_fd(), libc::SHUT_WR);
-        }
-    }
+    // half-close: the client sees the end of our response, we still read what it sends
+    let _ = io.stream.shutdown().await;
     let settings = &server.loc.settings;
     let deadline = Instant::now() + Duration::from_millis(settings.lingering_time_ms());
     let step = Duration::from_millis(settings.lingering_timeout_ms());

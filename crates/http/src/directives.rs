@@ -849,7 +849,20 @@ pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
 
 /// Reads an `http { }` block's children into a finished configuration.
 pub fn build(registry: &Registry<HttpBuilder>, prefix: &Path, cmds: &[Cmd]) -> Result<HttpConf> {
+    build_with(registry, &[], prefix, cmds)
+}
+
+/// As `build`, with the phase installers of modules above http.
+pub fn build_with(
+    registry: &Registry<HttpBuilder>,
+    installers: &[Installer],
+    prefix: &Path,
+    cmds: &[Cmd],
+) -> Result<HttpConf> {
     let mut b = HttpBuilder::new(prefix);
+    for i in installers {
+        b.add_installer(*i);
+    }
     registry.run(&mut b, HTTP, cmds)?;
     b.finish()
 }
