@@ -199,7 +199,7 @@ fn new_request(
         http: http.clone(),
         server: server.clone(),
         loc: server.loc.clone(),
-        method: String::new(),
+        method: std::borrow::Cow::Borrowed(""),
         unparsed_uri: String::new(),
         uri: String::new(),
         args: String::new(),
@@ -238,10 +238,16 @@ fn new_request(
 /// Fills the request from its head and picks the server; refusals are nginx's 400s.
 fn fill_request(r: &mut Request, head: h1::Head, group: &ListenGroup) -> Result<(), h1::Refusal> {
     let refuse = |status, reason| h1::Refusal { status, reason };
-    r.request_line = format!(
-        "{} {} HTTP/{}.{}",
-        head.method, head.target, head.version.0, head.version.1
-    );
+    let mut line = String::with_capacity(head.method.len() + head.target.len() + 10);
+    line.push_str(&head.method);
+    line.push(' ');
+    line.push_str(&head.target);
+    line.push_str(if head.version >= (1, 1) {
+        " HTTP/1.1"
+    } else {
+        " HTTP/1.0"
+    });
+    r.request_line = line;
     if !head
         .method
         .bytes()
@@ -251,44 +257,43 @@ fn fill_request(r: &mut Request, head: h1::Head, group: &ListenGroup) -> Result<
     }
     r.method = head.method;
     r.version = head.version;
-    r.unparsed_uri = head.target.clone();
     r.keepalive = r.version >= (1, 1);
-    let host_header: Vec<String> = head
-        .headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("host"))
-        .map(|(_, v)| v.clone())
-        .collect();
-    if host_header.len() > 1 {
-        return Err(refuse(400, "client sent duplicate host header"));
-    }
-    r.framing = h1::body_framing(&head.headers, head.version)?;
-    for (n, v) in &head.headers {
-        if n.eq_ignore_ascii_case("connection") {
-            let v = v.to_ascii_lowercase();
-            if v.contains("close") {
+    let mut host_at = None;
+    for (i, (n, v)) in head.headers.iter().enumerate() {
+        if n.eq_ignore_ascii_case("host") {
+            if host_at.is_some() {
+                return Err(refuse(400, "client sent duplicate host header"));
+            }
+            host_at = Some(i);
+        } else if n.eq_ignore_ascii_case("connection") {
+            if contains_ci(v, "close") {
                 r.keepalive = false;
-            } else if v.contains("keep-alive") {
+            } else if contains_ci(v, "keep-alive") {
                 r.keepalive = true;
             }
         } else if n.eq_ignore_ascii_case("expect") && v.eq_ignore_ascii_case("100-continue") {
             r.expect_continue = true;
         }
     }
-    r.headers_in.list = head.headers;
-    let s = &group.servers[group.default.min(group.servers.len() - 1)].loc.settings;
-    if !s.underscores_in_headers() && s.ignore_invalid_headers() {
-        r.headers_in.list.retain(|(n, _)| !n.contains('_'));
-    }
+    r.framing = h1::body_framing(&head.headers, head.version)?;
     let (uri, args, url_host) =
         h1::parse_target(&head.target, true).ok_or(refuse(400, "client sent invalid request"))?;
     r.uri = uri;
     r.args = args;
-    let host = url_host.as_deref().or(host_header.first().map(String::as_str));
+    let host = match (&url_host, host_at) {
+        (Some(h), _) => Some(h.as_str()),
+        (None, Some(i)) => Some(head.headers[i].1.as_str()),
+        (None, None) => None,
+    };
     if let Some(h) = host {
         r.host = Some(h1::validate_host(h).ok_or(refuse(400, "client sent invalid host header"))?);
     } else if r.version >= (1, 1) {
         return Err(refuse(400, "client sent HTTP/1.1 request without \"Host\" header"));
+    }
+    r.headers_in.list = head.headers;
+    let s = &group.servers[group.default.min(group.servers.len() - 1)].loc.settings;
+    if !s.underscores_in_headers() && s.ignore_invalid_headers() {
+        r.headers_in.list.retain(|(n, _)| !n.contains('_'));
     }
     let server = crate::find::server(&group.servers, group.default, r.host.as_deref()).clone();
     if !server.settings.merge_slashes
@@ -296,9 +301,16 @@ fn fill_request(r: &mut Request, head: h1::Head, group: &ListenGroup) -> Result<
     {
         r.uri = uri;
     }
+    r.unparsed_uri = head.target;
     r.loc = server.loc.clone();
     r.server = server;
     Ok(())
+}
+
+fn contains_ci(hay: &str, needle: &str) -> bool {
+    hay.as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 /// Reads and drops what the client still sends for a while before closing, so that the

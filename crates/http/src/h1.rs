@@ -1,11 +1,24 @@
 //! HTTP/1.x request-head parsing and checks: httparse reads the bytes, we apply nginx's
 //! limits and its refusals of ambiguous (smuggling-shaped) input.
 
+use std::borrow::Cow;
+
 use crate::request::Framing;
+
+/// Known methods without an allocation.
+fn method_name(m: &str) -> Cow<'static, str> {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT",
+    ];
+    match KNOWN.iter().find(|k| **k == m) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(m.to_string()),
+    }
+}
 
 #[derive(Debug)]
 pub struct Head {
-    pub method: String,
+    pub method: Cow<'static, str>,
     pub target: String,
     pub version: (u8, u8),
     pub headers: Vec<(String, String)>,
@@ -91,7 +104,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
         headers.push((h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()));
     }
     let head = Head {
-        method: req.method.unwrap_or("").to_string(),
+        method: method_name(req.method.unwrap_or("")),
         target: req.path.unwrap_or("").to_string(),
         version: (1, req.version.unwrap_or(1)),
         headers,
@@ -166,6 +179,11 @@ pub fn parse_target(target: &str, merge_slashes: bool) -> Option<(String, String
         Some(i) => (&rest[..i], &rest[i + 1..]),
         None => (rest, ""),
     };
+    // most paths need neither decoding nor normalising
+    let plain = !path.contains(['%', '\\']) && !path.contains("/.") && !(merge_slashes && path.contains("//"));
+    if plain {
+        return Some((path.to_string(), args.to_string(), host));
+    }
     let decoded = percent_decode(path.as_bytes())?;
     let norm = normalize(&decoded, merge_slashes)?;
     Some((String::from_utf8_lossy(&norm).into_owned(), args.to_string(), host))
@@ -356,10 +374,7 @@ mod tests {
         let (h, n) = parse_head(b"GET /a?b=1 HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\r\nrest", &L)
             .unwrap()
             .unwrap();
-        assert_eq!(
-            (h.method.as_str(), h.target.as_str(), h.version),
-            ("GET", "/a?b=1", (1, 1))
-        );
+        assert_eq!((&*h.method, h.target.as_str(), h.version), ("GET", "/a?b=1", (1, 1)));
         assert_eq!(h.headers.len(), 2);
         assert_eq!(n, 40);
         assert_eq!(h.line_len, 19);

@@ -3,44 +3,54 @@
 
 use crate::config::{AddHeader, Return, TryFiles};
 use crate::phase::{Flow, Handler, HeaderFilter, Step};
-use crate::request::Request;
+use crate::request::{Body, Framing, Request};
 
 pub struct ReturnHandler(pub Return);
 
 impl Handler for ReturnHandler {
     fn handle<'a>(&'a self, r: &'a mut Request) -> Step<'a> {
-        Step::Pending(Box::pin(do_return(&self.0, r)))
+        // nginx drops the request body of a `return`; with none to read, answer at once
+        if r.framing == Framing::None || !matches!(r.body, Body::Unread) {
+            return Step::Ready(do_return(&self.0, r));
+        }
+        Step::Pending(Box::pin(async move {
+            if let Err(code) = r.discard_body().await {
+                return Flow::Finish(code);
+            }
+            do_return(&self.0, r)
+        }))
     }
 }
 
-async fn do_return(ret: &Return, r: &mut Request) -> Flow {
+fn do_return(ret: &Return, r: &mut Request) -> Flow {
     let code = ret.code;
     if code == 444 {
         r.keepalive = false;
         r.write_failed = true;
         return Flow::Finish(444);
     }
-    let text = ret.text.as_ref().map(|t| t.render(r));
+    let Some(text) = &ret.text else {
+        return Flow::Finish(code);
+    };
     if matches!(code, 301 | 302 | 303 | 307 | 308) {
-        if let Some(t) = text {
-            let loc = r.absolute_location(&t);
-            r.headers_out.set("Location", loc);
-        }
+        let loc = r.absolute_location(&text.render(r));
+        r.headers_out.set("Location", loc);
         return Flow::Finish(code);
     }
-    match text {
-        Some(body) => {
-            if let Err(code) = r.discard_body().await {
-                return Flow::Finish(code);
-            }
-            r.status = code;
-            let ct = r.loc.settings.default_type();
-            r.headers_out.set("Content-Type", ct.to_string());
-            r.respond(body.as_bytes()).await;
-            Flow::Done
+    let rendered;
+    let body = match text.literal() {
+        Some(t) => t,
+        None => {
+            rendered = text.render(r);
+            &rendered
         }
-        None => Flow::Finish(code),
-    }
+    };
+    r.status = code;
+    let ct = r.loc.settings.default_type();
+    r.headers_out.set("Content-Type", ct.to_string());
+    r.headers_out.set("Content-Length", body.len().to_string());
+    r.buffer_body(body.as_bytes(), true);
+    Flow::Done
 }
 
 pub struct TryFilesHandler(pub TryFiles);

@@ -21,6 +21,32 @@ impl Stream {
         }
     }
 
+    /// Reads into the vector's spare capacity (no zeroing). Without readiness: WouldBlock,
+    /// no syscall.
+    pub fn try_read_buf(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.try_read_buf(buf),
+            Stream::Unix(s) => s.try_read_buf(buf),
+        }
+    }
+
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.try_write(buf),
+            Stream::Unix(s) => s.try_write(buf),
+        }
+    }
+
+    /// Forgets read readiness without a syscall. After a short read the socket is drained,
+    /// so the next read waits for epoll instead of paying for an EAGAIN (nginx does this).
+    pub fn clear_read_ready(&self) {
+        let would_block = || -> io::Result<()> { Err(io::ErrorKind::WouldBlock.into()) };
+        let _ = match self {
+            Stream::Tcp(s) => s.try_io(tokio::io::Interest::READABLE, would_block),
+            Stream::Unix(s) => s.try_io(tokio::io::Interest::READABLE, would_block),
+        };
+    }
+
     pub async fn readable(&self) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.readable().await,
@@ -104,45 +130,49 @@ impl Io {
         }
     }
 
-    /// Reads more bytes (at most `max` more) into the buffer, waiting up to `timeout`.
+    /// Reads more bytes (about `max`) into the buffer, waiting up to `timeout` for them.
     pub async fn fill(&mut self, max: usize, timeout: Duration) -> Result<usize, ReadError> {
         if self.pos > 0 && self.pos == self.buf.len() {
             self.buf.clear();
             self.pos = 0;
         }
-        let deadline = tokio::time::Instant::now() + timeout;
+        self.buf.reserve(max.max(1));
+        let mut deadline = None;
         loop {
-            match tokio::time::timeout_at(deadline, self.stream.readable()).await {
+            let spare = self.buf.capacity() - self.buf.len();
+            match self.stream.try_read_buf(&mut self.buf) {
+                Ok(0) => return Err(ReadError::Closed),
+                Ok(n) => {
+                    if n < spare {
+                        self.stream.clear_read_ready();
+                    }
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(ReadError::Io(e)),
+            }
+            let d = *deadline.get_or_insert_with(|| tokio::time::Instant::now() + timeout);
+            match tokio::time::timeout_at(d, self.stream.readable()).await {
                 Err(_) => return Err(ReadError::Timeout),
                 Ok(Err(e)) => return Err(ReadError::Io(e)),
                 Ok(Ok(())) => {}
-            }
-            let len = self.buf.len();
-            let want = max.max(1);
-            self.buf.resize(len + want, 0);
-            let r = self.stream.try_read(&mut self.buf[len..]);
-            match r {
-                Ok(0) => {
-                    self.buf.truncate(len);
-                    return Err(ReadError::Closed);
-                }
-                Ok(n) => {
-                    self.buf.truncate(len + n);
-                    return Ok(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.buf.truncate(len);
-                }
-                Err(e) => {
-                    self.buf.truncate(len);
-                    return Err(ReadError::Io(e));
-                }
             }
         }
     }
 
     /// Writes all of `data`, giving up when no progress is made for `timeout`.
-    pub async fn write_all(&mut self, data: &[u8], timeout: Duration) -> io::Result<()> {
+    pub async fn write_all(&mut self, mut data: &[u8], timeout: Duration) -> io::Result<()> {
+        // most responses fit the socket buffer: no timer unless the write would block
+        while !data.is_empty() {
+            match self.stream.try_write(data) {
+                Ok(n) => data = &data[n..],
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
         match tokio::time::timeout(timeout, self.stream.write_all(data)).await {
             Ok(r) => r,
             Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "timed out")),

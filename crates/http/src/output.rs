@@ -22,54 +22,53 @@ impl Request {
         if self.status == 0 {
             self.status = 200;
         }
-        let filters = self.loc.phases.header_filters.clone();
-        for f in filters.iter() {
+        let loc = self.loc.clone();
+        for f in loc.phases.header_filters.iter() {
             f.filter(self);
         }
         if self.is_head() || matches!(self.status, 204 | 304) || self.status < 200 {
             self.header_only = true;
         }
-        let status = status::wire_status(self.status);
-        let mut h = String::with_capacity(256);
-        h.push_str(&status::line(status));
-        let tokens = self.loc.settings.server_tokens();
+        let start = self.out.len();
+        self.out.reserve(256);
+        status::write_line(&mut self.out, status::wire_status(self.status));
+        let s = &loc.settings;
         if self.headers_out.get("server").is_none() {
-            h.push_str(if tokens {
-                concat!("Server: ", "oxiresty/", env!("CARGO_PKG_VERSION"), "\r\n")
+            self.out.extend_from_slice(if s.server_tokens() {
+                concat!("Server: oxiresty/", env!("CARGO_PKG_VERSION"), "\r\n").as_bytes()
             } else {
-                "Server: oxiresty\r\n"
+                b"Server: oxiresty\r\n"
             });
         }
         crate::time::with(|t| {
-            h.push_str("Date: ");
-            h.push_str(&t.http);
-            h.push_str("\r\n");
+            self.out.extend_from_slice(b"Date: ");
+            self.out.extend_from_slice(t.http.as_bytes());
+            self.out.extend_from_slice(b"\r\n");
         });
-        let has_length = self.headers_out.get("content-length").is_some();
         if matches!(self.status, 204 | 304) {
             self.headers_out.remove("content-length");
             self.headers_out.remove("content-type");
         }
+        let has_length = self.headers_out.get("content-length").is_some();
         for (n, v) in &self.headers_out.list {
             if n.eq_ignore_ascii_case("connection") || n.eq_ignore_ascii_case("transfer-encoding") {
                 continue;
             }
-            h.push_str(n);
-            h.push_str(": ");
-            h.push_str(v);
-            h.push_str("\r\n");
+            self.out.extend_from_slice(n.as_bytes());
+            self.out.extend_from_slice(b": ");
+            self.out.extend_from_slice(v.as_bytes());
+            self.out.extend_from_slice(b"\r\n");
         }
         self.chunked = false;
-        if !has_length && !self.header_only && !matches!(self.status, 204 | 304) {
+        if !has_length && !self.header_only {
             if self.version >= (1, 1) {
                 self.chunked = true;
-                h.push_str("Transfer-Encoding: chunked\r\n");
+                self.out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
             } else {
                 // HTTP/1.0 with no length: the end of the body is the end of the connection.
                 self.keepalive = false;
             }
         }
-        let s = &self.loc.settings;
         if self.keepalive
             && (crate::worker::shutting_down()
                 || s.keepalive_timeout_ms() == 0
@@ -78,34 +77,45 @@ impl Request {
             self.keepalive = false;
         }
         if self.keepalive {
-            h.push_str("Connection: keep-alive\r\n");
-            if let Some(t) = self.loc.settings.keepalive_header_sec() {
-                h.push_str(&format!("Keep-Alive: timeout={t}\r\n"));
+            self.out.extend_from_slice(b"Connection: keep-alive\r\n");
+            if let Some(t) = s.keepalive_header_sec() {
+                self.out
+                    .extend_from_slice(format!("Keep-Alive: timeout={t}\r\n").as_bytes());
             }
         } else {
-            h.push_str("Connection: close\r\n");
+            self.out.extend_from_slice(b"Connection: close\r\n");
         }
-        h.push_str("\r\n");
-        self.bytes_sent += h.len() as u64;
-        self.out.extend_from_slice(h.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+        self.bytes_sent += (self.out.len() - start) as u64;
     }
 
-    /// Sends a body chunk through the body filters; `eof` ends the body.
+    /// Sends a body chunk through the body filters; `eof` ends the body. Writes to the
+    /// client when enough is buffered or at the end.
     pub async fn send_body(&mut self, data: &[u8], eof: bool) {
+        self.buffer_body(data, eof);
+        if self.eof_sent || self.out.len() >= WRITE_THRESHOLD {
+            self.flush().await;
+        }
+    }
+
+    /// As `send_body` without writing: the bytes wait in the output buffer for the next
+    /// flush (the engine flushes when the request ends).
+    pub fn buffer_body(&mut self, data: &[u8], eof: bool) {
         self.send_header();
         if self.eof_sent {
             return;
         }
+        let loc = self.loc.clone();
+        if loc.phases.body_filters.is_empty() {
+            self.frame(data, eof);
+            return;
+        }
         let mut chunk = data.to_vec();
         let mut eof = eof;
-        let filters = self.loc.phases.body_filters.clone();
-        for f in filters.iter() {
+        for f in loc.phases.body_filters.iter() {
             f.filter(self, &mut chunk, &mut eof);
         }
         self.frame(&chunk, eof);
-        if eof || self.out.len() >= WRITE_THRESHOLD {
-            self.flush().await;
-        }
     }
 
     fn frame(&mut self, chunk: &[u8], eof: bool) {

@@ -87,7 +87,7 @@ pub struct Request {
     /// The location the request is in (the server's own level before find-config).
     pub loc: Rc<Location>,
 
-    pub method: String,
+    pub method: std::borrow::Cow<'static, str>,
     /// The request line's target as sent (`$request_uri`).
     pub unparsed_uri: String,
     /// Decoded, normalised path (`$uri`).

@@ -41,7 +41,7 @@ fn errno_text(e: &std::io::Error) -> String {
 }
 
 async fn serve(r: &mut Request) -> Flow {
-    if !matches!(r.method.as_str(), "GET" | "HEAD" | "POST") {
+    if !matches!(&*r.method, "GET" | "HEAD" | "POST") {
         return Flow::Finish(405);
     }
     if r.uri.ends_with('/') {

@@ -47,9 +47,22 @@ pub fn reason(code: u16) -> &'static str {
     }
 }
 
-/// The status line text for a code (nginx writes `HTTP/1.1 418 ` for codes it has no name for).
-pub fn line(code: u16) -> String {
-    format!("HTTP/1.1 {code} {}\r\n", reason(code))
+/// Appends the status line (nginx writes `HTTP/1.1 418 ` for codes it has no name for).
+pub fn write_line(out: &mut Vec<u8>, code: u16) {
+    if code == 200 {
+        out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+        return;
+    }
+    out.extend_from_slice(b"HTTP/1.1 ");
+    let digits = [
+        b'0' + (code / 100 % 10) as u8,
+        b'0' + (code / 10 % 10) as u8,
+        b'0' + (code % 10) as u8,
+    ];
+    out.extend_from_slice(&digits);
+    out.push(b' ');
+    out.extend_from_slice(reason(code).as_bytes());
+    out.extend_from_slice(b"\r\n");
 }
 
 /// nginx's built-in page title for a status, if it has a page.

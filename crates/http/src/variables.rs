@@ -91,7 +91,7 @@ pub fn get(r: &Request, name: &str) -> Option<String> {
         "server_protocol" => format!("HTTP/{}.{}", r.version.0, r.version.1),
         "scheme" => "http".into(),
         "https" => String::new(),
-        "request_method" => r.method.clone(),
+        "request_method" => r.method.to_string(),
         "request" => r.request_line.clone(),
         "request_body" => {
             return r.body_bytes().map(|b| String::from_utf8_lossy(b).into_owned());

@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: the same config under oxiresty and under Debian's nginx.
+
+One worker each, the server pinned to CPU 0 and wrk to CPU 1, `wrk -t1 -c50 -d10s`,
+alternating oxiresty / nginx ROUNDS times. Reports medians of req/s, p99 latency, server
+CPU microseconds per request (utime+stime of the worker from /proc, the honest number
+when wrk is the bottleneck), worker RSS, and the ratios oxiresty/nginx.
+
+Usage: bench/run.py [scenario ...]   (scenarios: return static1k static100k idle)
+Installs nginx and wrk with apt-get when missing.
+"""
+import os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OXR = os.path.join(ROOT, "target/release/oxiresty")
+ROUNDS = int(os.environ.get("ROUNDS", "3"))
+DURATION = os.environ.get("DURATION", "10s")
+PORT = 18080
+
+SCENARIOS = {
+    "return": ("location / { return 200 \"hello\\n\"; }", "/"),
+    "static1k": ("location / { root html; }", "/1k.bin"),
+    "static100k": ("location / { root html; }", "/100k.bin"),
+}
+
+
+def ensure_tools():
+    missing = [p for p, b in (("nginx", "/usr/sbin/nginx"), ("wrk", "/usr/bin/wrk")) if not os.path.exists(b)]
+    if missing:
+        subprocess.run(["apt-get", "install", "-y"] + missing, check=True,
+                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    subprocess.run(["cargo", "build", "--release"], cwd=ROOT, check=True)
+
+
+def write_prefix(location):
+    d = tempfile.mkdtemp(prefix="oxr-bench-")
+    for sub in ("conf", "logs", "html"):
+        os.makedirs(os.path.join(d, sub))
+    with open(os.path.join(d, "html/1k.bin"), "wb") as f:
+        f.write(b"x" * 1024)
+    with open(os.path.join(d, "html/100k.bin"), "wb") as f:
+        f.write(b"x" * 102400)
+    conf = f"""worker_processes 1;
+daemon off;
+error_log logs/error.log error;
+pid logs/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+    default_type application/octet-stream;
+    server {{
+        listen 127.0.0.1:{PORT};
+        {location}
+    }}
+}}
+"""
+    with open(os.path.join(d, "conf/nginx.conf"), "w") as f:
+        f.write(conf)
+    return d
+
+
+def start(server, prefix):
+    if server == "oxiresty":
+        cmd = [OXR, "-p", prefix + "/"]
+    else:
+        cmd = ["/usr/sbin/nginx", "-p", prefix + "/", "-c", prefix + "/conf/nginx.conf"]
+    proc = subprocess.Popen(["taskset", "-c", "0"] + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", PORT), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    worker = None
+    while time.time() < deadline and worker is None:
+        worker = child_of(proc.pid)
+        time.sleep(0.05)
+    return proc, worker
+
+
+def child_of(pid):
+    for e in os.listdir("/proc"):
+        if not e.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{e}/stat").read()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            return int(e)
+    return None
+
+
+def cpu_ticks(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def rss_kib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def stop(proc):
+    proc.send_signal(signal.SIGQUIT)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def parse_wrk(out):
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    m = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return rps, total, p99, int(errors.group(1)) if errors else 0
+
+
+def run_load(server, scenario):
+    location, path = SCENARIOS[scenario]
+    prefix = write_prefix(location)
+    proc, worker = start(server, prefix)
+    try:
+        hz = os.sysconf("SC_CLK_TCK")
+        t0 = cpu_ticks(worker)
+        out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", "-c50", "-d" + DURATION, "--latency",
+                              f"http://127.0.0.1:{PORT}{path}"], capture_output=True, text=True, check=True).stdout
+        t1 = cpu_ticks(worker)
+        rps, total, p99, errors = parse_wrk(out)
+        if errors:
+            raise SystemExit(f"{server} {scenario}: {errors} non-2xx responses")
+        cpu_us = (t1 - t0) / hz * 1e6 / max(total, 1)
+        return {"rps": rps, "p99_ms": p99, "cpu_us": cpu_us, "rss_kib": rss_kib(worker)}
+    finally:
+        stop(proc)
+        shutil.rmtree(prefix, ignore_errors=True)
+
+
+def run_idle(server, n=1000):
+    prefix = write_prefix("location / { return 200 \"hello\\n\"; }")
+    proc, worker = start(server, prefix)
+    socks = []
+    try:
+        # warm up one request, then measure the baseline
+        s = socket.create_connection(("127.0.0.1", PORT))
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.recv(4096)
+        s.close()
+        time.sleep(0.3)
+        before = rss_kib(worker)
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", PORT))
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            socks.append(s)
+        for s in socks:
+            s.recv(4096)
+        time.sleep(0.5)
+        after = rss_kib(worker)
+        return {"rss_per_conn_kib": (after - before) / n, "rss_kib": after}
+    finally:
+        for s in socks:
+            s.close()
+        stop(proc)
+        shutil.rmtree(prefix, ignore_errors=True)
+
+
+def median(rows, key):
+    return statistics.median(r[key] for r in rows)
+
+
+def main():
+    wanted = sys.argv[1:] or ["return", "static1k", "static100k", "idle"]
+    ensure_tools()
+    lines = []
+    for scenario in wanted:
+        results = {"oxiresty": [], "nginx": []}
+        for _ in range(ROUNDS):
+            for server in ("oxiresty", "nginx"):
+                r = run_idle(server) if scenario == "idle" else run_load(server, scenario)
+                results[server].append(r)
+                print(scenario, server, r, flush=True)
+        o, n = results["oxiresty"], results["nginx"]
+        if scenario == "idle":
+            lines.append(f"| idle keepalive (1000 conns) | RSS/conn {median(o, 'rss_per_conn_kib'):.2f} KiB | "
+                         f"{median(n, 'rss_per_conn_kib'):.2f} KiB | "
+                         f"{median(o, 'rss_per_conn_kib') / max(median(n, 'rss_per_conn_kib'), 0.01):.2f} |")
+            continue
+        for key, label in (("rps", "req/s"), ("p99_ms", "p99 ms"), ("cpu_us", "CPU µs/req"), ("rss_kib", "worker RSS KiB")):
+            om, nm = median(o, key), median(n, key)
+            lines.append(f"| {scenario} | {label} | {om:.2f} | {nm:.2f} | {om / nm:.2f} |")
+    print("\n| scenario | metric | oxiresty | nginx | ratio |\n|---|---|---|---|---|")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
