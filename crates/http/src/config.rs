@@ -31,7 +31,7 @@ loc_settings! {
     root: Arc<str> = Arc::from("html"),
     index: Arc<[String]> = Arc::from(vec!["index.html".to_string()]),
     default_type: Arc<str> = Arc::from("text/plain"),
-    types: Arc<HashMap<String, String>> = Arc::new(HashMap::new()),
+    types: Arc<HashMap<String, Arc<str>>> = Arc::new(HashMap::new()),
     keepalive_timeout_ms: u64 = 75_000,
     keepalive_header_sec: Option<u64> = None,
     keepalive_requests: u64 = 1000,

@@ -215,6 +215,8 @@ fn new_request(
         err_status: 0,
         error_page_used: false,
         headers_out: Headers::default(),
+        content_type: None,
+        content_length: None,
         header_sent: false,
         chunked: false,
         keepalive: true,
@@ -226,7 +228,6 @@ fn new_request(
         write_failed: false,
         filter_finished: false,
         start: Instant::now(),
-        start_msec: crate::time::now_f64(),
         internal: false,
         redirects: 0,
         vars: HashMap::new(),
@@ -337,6 +338,8 @@ async fn lingering_close(io: &mut Io, server: &Server) {
 impl Request {
     /// Gives the connection back when the request is over.
     pub fn into_io(self) -> Io {
-        self.io
+        let Request { io, out, .. } = self;
+        crate::io::pool::put(out);
+        io
     }
 }

@@ -292,7 +292,7 @@ fn location(b: &mut HttpBuilder, cmd: &Cmd, reg: &Registry<HttpBuilder>) -> Resu
 }
 
 fn types(b: &mut HttpBuilder, cmd: &Cmd, _reg: &Registry<HttpBuilder>) -> Result<()> {
-    let mut map: HashMap<String, String> = HashMap::new();
+    let mut map: HashMap<String, Arc<str>> = HashMap::new();
     for line in cmd.children() {
         if line.block.is_some() {
             return Err(ConfError::NotTerminated {
@@ -301,7 +301,7 @@ fn types(b: &mut HttpBuilder, cmd: &Cmd, _reg: &Registry<HttpBuilder>) -> Result
             });
         }
         for ext in line.values() {
-            map.insert(ext.to_ascii_lowercase(), line.name.clone());
+            map.insert(ext.to_ascii_lowercase(), Arc::from(line.name.as_str()));
         }
     }
     set_once(&mut b.loc().settings.types, Arc::new(map), cmd)

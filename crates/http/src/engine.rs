@@ -155,7 +155,7 @@ async fn finalize(r: &mut Request, code: u16) -> Flow {
     if code < 300 && code != 201 && code != 204 {
         if !r.header_sent {
             r.status = code;
-            r.headers_out.set("Content-Length", "0");
+            r.content_length = Some(0);
         }
         return Flow::Done;
     }

@@ -180,8 +180,8 @@ pub fn parse_target(target: &str, merge_slashes: bool) -> Option<(String, String
         None => (rest, ""),
     };
     // most paths need neither decoding nor normalising
-    let plain = !path.contains(['%', '\\']) && !path.contains("/.") && !(merge_slashes && path.contains("//"));
-    if plain {
+    let needs_work = path.contains('%') || path.contains("/.") || (merge_slashes && path.contains("//"));
+    if !needs_work {
         return Some((path.to_string(), args.to_string(), host));
     }
     let decoded = percent_decode(path.as_bytes())?;

@@ -47,8 +47,8 @@ fn do_return(ret: &Return, r: &mut Request) -> Flow {
     };
     r.status = code;
     let ct = r.loc.settings.default_type();
-    r.headers_out.set("Content-Type", ct.to_string());
-    r.headers_out.set("Content-Length", body.len().to_string());
+    r.content_type = Some(ct);
+    r.content_length = Some(body.len() as u64);
     r.buffer_body(body.as_bytes(), true);
     Flow::Done
 }

@@ -122,10 +122,10 @@ impl Io {
         }
     }
 
-    /// Frees the buffer if it holds nothing (an idle connection).
+    /// Gives the buffer back to the pool if it holds nothing (an idle connection).
     pub fn shrink_if_empty(&mut self) {
         if self.pos >= self.buf.len() {
-            self.buf = Vec::new();
+            pool::put(std::mem::take(&mut self.buf));
             self.pos = 0;
         }
     }
@@ -135,6 +135,9 @@ impl Io {
         if self.pos > 0 && self.pos == self.buf.len() {
             self.buf.clear();
             self.pos = 0;
+        }
+        if self.buf.capacity() == 0 {
+            self.buf = pool::get();
         }
         self.buf.reserve(max.max(1));
         let mut deadline = None;
@@ -177,5 +180,37 @@ impl Io {
             Ok(r) => r,
             Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "timed out")),
         }
+    }
+}
+
+/// A worker-local pool of I/O buffers: busy connections borrow one, idle ones hold none,
+/// and the allocator is not asked for a fresh 4 KiB buffer on every request.
+pub mod pool {
+    use std::cell::RefCell;
+
+    const SIZE: usize = 4096;
+    const KEEP: usize = 256;
+
+    thread_local! {
+        static FREE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub fn get() -> Vec<u8> {
+        FREE.with(|f| f.borrow_mut().pop())
+            .unwrap_or_else(|| Vec::with_capacity(SIZE))
+    }
+
+    /// Returns a buffer; odd-sized or surplus ones are simply freed.
+    pub fn put(mut v: Vec<u8>) {
+        if v.capacity() != SIZE {
+            return;
+        }
+        v.clear();
+        FREE.with(|f| {
+            let mut f = f.borrow_mut();
+            if f.len() < KEEP {
+                f.push(v);
+            }
+        });
     }
 }

@@ -29,6 +29,9 @@ impl Request {
         if self.is_head() || matches!(self.status, 204 | 304) || self.status < 200 {
             self.header_only = true;
         }
+        if self.out.capacity() == 0 {
+            self.out = crate::io::pool::get();
+        }
         let start = self.out.len();
         self.out.reserve(256);
         status::write_line(&mut self.out, status::wire_status(self.status));
@@ -46,10 +49,21 @@ impl Request {
             self.out.extend_from_slice(b"\r\n");
         });
         if matches!(self.status, 204 | 304) {
-            self.headers_out.remove("content-length");
-            self.headers_out.remove("content-type");
+            self.content_length = None;
+            self.content_type = None;
         }
-        let has_length = self.headers_out.get("content-length").is_some();
+        if let Some(ct) = &self.content_type {
+            self.out.extend_from_slice(b"Content-Type: ");
+            self.out.extend_from_slice(ct.as_bytes());
+            self.out.extend_from_slice(b"\r\n");
+        }
+        if let Some(n) = self.content_length {
+            self.out.extend_from_slice(b"Content-Length: ");
+            let mut digits = [0u8; 20];
+            self.out.extend_from_slice(format_u64(n, &mut digits));
+            self.out.extend_from_slice(b"\r\n");
+        }
+        let has_length = self.content_length.is_some();
         for (n, v) in &self.headers_out.list {
             if n.eq_ignore_ascii_case("connection") || n.eq_ignore_ascii_case("transfer-encoding") {
                 continue;
@@ -173,7 +187,7 @@ impl Request {
     /// Sends a complete response with this body (status and headers already set).
     pub async fn respond(&mut self, body: &[u8]) {
         if !self.header_sent {
-            self.headers_out.set("Content-Length", body.len().to_string());
+            self.content_length = Some(body.len() as u64);
         }
         self.send_body(body, true).await;
     }
@@ -189,13 +203,7 @@ impl Request {
         }
         self.status = code;
         // validators and ranges describe a body this page is not
-        for h in [
-            "accept-ranges",
-            "last-modified",
-            "etag",
-            "content-encoding",
-            "content-length",
-        ] {
+        for h in ["accept-ranges", "last-modified", "etag", "content-encoding"] {
             self.headers_out.remove(h);
         }
         if !(300..400).contains(&code) {
@@ -203,12 +211,12 @@ impl Request {
         }
         match status::page(code, self.loc.settings.server_tokens()) {
             Some(page) if !matches!(code, 204 | 304) => {
-                self.headers_out.set("Content-Type", "text/html");
+                self.content_type = Some(std::sync::Arc::from("text/html"));
                 self.respond(page.as_bytes()).await;
             }
             _ => {
                 if !matches!(code, 204 | 304) {
-                    self.headers_out.set("Content-Length", "0");
+                    self.content_length = Some(0);
                 }
                 self.send_body(&[], true).await;
             }
@@ -216,22 +224,24 @@ impl Request {
     }
 
     /// The Content-Type for a path by its extension (`types {}`), else `default_type`.
-    pub fn content_type_for(&self, path: &str) -> String {
+    pub fn content_type_for(&self, path: &str) -> std::sync::Arc<str> {
         let s = &self.loc.settings;
-        let ext = path
-            .rsplit('/')
-            .next()
-            .and_then(|f| f.rsplit_once('.'))
-            .map(|(_, e)| e.to_ascii_lowercase());
-        ext.and_then(|e| s.types().get(&e).cloned())
-            .unwrap_or_else(|| s.default_type().to_string())
+        let file = path.rsplit('/').next().unwrap_or("");
+        let found = file.rsplit_once('.').and_then(|(_, ext)| {
+            let types = s.types.as_ref()?;
+            match types.get(ext) {
+                Some(t) => Some(t.clone()),
+                None if ext.bytes().any(|b| b.is_ascii_uppercase()) => types.get(&ext.to_ascii_lowercase()).cloned(),
+                None => None,
+            }
+        });
+        found.unwrap_or_else(|| s.default_type())
     }
 
     /// Sets Content-Type to `default_type` unless set.
     pub fn set_default_content_type(&mut self) {
-        if self.headers_out.get("content-type").is_none() {
-            let t = self.loc.settings.default_type();
-            self.headers_out.set("Content-Type", t.to_string());
+        if self.content_type.is_none() {
+            self.content_type = Some(self.loc.settings.default_type());
         }
     }
 
@@ -246,6 +256,19 @@ impl Request {
             format!("http://{host}{target}")
         } else {
             format!("http://{host}:{port}{target}")
+        }
+    }
+}
+
+/// Decimal digits of `n` without an allocation.
+fn format_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
         }
     }
 }

@@ -111,6 +111,10 @@ pub struct Request {
     /// An error page was already used: a second error is answered by the built-in page.
     pub error_page_used: bool,
     pub headers_out: Headers,
+    /// The response's Content-Type, kept apart from the other headers as nginx does.
+    pub content_type: Option<std::sync::Arc<str>>,
+    /// The response's Content-Length when known; none means chunked (or close for 1.0).
+    pub content_length: Option<u64>,
     pub header_sent: bool,
     /// Framing of our response body.
     pub chunked: bool,
@@ -125,7 +129,6 @@ pub struct Request {
     pub filter_finished: bool,
 
     pub start: Instant,
-    pub start_msec: f64,
     pub internal: bool,
     pub redirects: u8,
     /// Variables set by `set` and by modules (`$name` → value).

@@ -78,14 +78,13 @@ async fn serve(r: &mut Request) -> Flow {
     let etag = format!("\"{msecs:x}-{size:x}\"");
     let last_modified = crate::time::http_date(mtime);
     r.status = 200;
-    let ct = r.content_type_for(&path.to_string_lossy());
-    r.headers_out.set("Content-Type", ct);
+    r.content_type = Some(r.content_type_for(&path.to_string_lossy()));
     r.headers_out.set("Last-Modified", last_modified.clone());
     if r.loc.settings.etag() {
         r.headers_out.set("ETag", etag.clone());
     }
     if not_modified(r, &etag, msecs) {
-        r.headers_out.remove("content-type");
+        r.content_type = None;
         r.status = 304;
         r.send_body(&[], true).await;
         return Flow::Done;
@@ -103,7 +102,7 @@ async fn serve(r: &mut Request) -> Flow {
             return Flow::Finish(416);
         }
     };
-    r.headers_out.set("Content-Length", len.to_string());
+    r.content_length = Some(len);
     if r.loc.settings.max_ranges() != Some(0) {
         r.headers_out.set("Accept-Ranges", "bytes");
     }

@@ -145,6 +145,12 @@ fn prefixed(r: &Request, name: &str) -> Option<String> {
         return header_var(&r.headers_in, h);
     }
     if let Some(h) = name.strip_prefix("sent_http_") {
+        if h.eq_ignore_ascii_case("content_type") {
+            return r.content_type.as_deref().map(str::to_string);
+        }
+        if h.eq_ignore_ascii_case("content_length") {
+            return r.content_length.map(|n| n.to_string());
+        }
         return header_var(&r.headers_out, h);
     }
     if let Some(a) = name.strip_prefix("arg_") {

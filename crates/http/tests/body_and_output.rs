@@ -69,7 +69,7 @@ fn exchange(conf_text: &str, request: &[u8]) -> String {
     std::fs::create_dir_all(&prefix).unwrap();
     let cmds = conf::parse_bytes(conf_text.as_bytes(), &prefix.join("nginx.conf"), &prefix).unwrap();
     let reg = directives::registry();
-    let conf = Rc::new(directives::build_with(&reg, &[install], &prefix, &cmds[0].children().to_vec()).unwrap());
+    let conf = Rc::new(directives::build_with(&reg, &[install], &prefix, cmds[0].children()).unwrap());
     let groups = http::worker::listen_groups(&conf);
     let group = Rc::new(ListenGroup {
         ..groups.into_iter().next().unwrap()
