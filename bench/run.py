@@ -34,6 +34,7 @@ def ensure_tools():
 
 def write_prefix(location):
     d = tempfile.mkdtemp(prefix="oxr-bench-")
+    os.chmod(d, 0o755)  # workers run as nobody when started as root
     for sub in ("conf", "logs", "html"):
         os.makedirs(os.path.join(d, sub))
     with open(os.path.join(d, "html/1k.bin"), "wb") as f:
@@ -138,7 +139,8 @@ def run_load(server, scenario):
         t1 = cpu_ticks(worker)
         rps, total, p99, errors = parse_wrk(out)
         if errors:
-            raise SystemExit(f"{server} {scenario}: {errors} non-2xx responses")
+            log = open(os.path.join(prefix, "logs/error.log")).read()[-2000:]
+            raise SystemExit(f"{server} {scenario}: {errors} non-2xx responses\n{log}")
         cpu_us = (t1 - t0) / hz * 1e6 / max(total, 1)
         return {"rps": rps, "p99_ms": p99, "cpu_us": cpu_us, "rss_kib": rss_kib(worker)}
     finally:

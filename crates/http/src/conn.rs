@@ -16,12 +16,17 @@ use crate::request::{Body, ConnInfo, Framing, Headers, Request};
 use crate::worker::ListenGroup;
 
 enum Next {
-    Request(h1::Head, usize),
+    /// A head, the bytes of it still in the connection's buffer, and its length.
+    Request(h1::Head, usize, usize),
     Refused(h1::Refusal),
     Close,
 }
 
 /// Serves requests on one connection until it closes.
+///
+/// While the connection idles, this future holds only the stream and a few counters: the
+/// request and everything it needs live in a boxed future that exists while a request
+/// does (idle keepalive connections stay small, as in nginx).
 pub async fn serve(
     stream: Stream,
     peer: Option<SocketAddr>,
@@ -35,140 +40,195 @@ pub async fn serve(
     let mut requests: u64 = 0;
     let mut keepalive_ms = default.loc.settings.keepalive_timeout_ms();
     loop {
-        let first = requests == 0;
-        let next = read_head(
-            &mut io,
-            &default,
-            if first {
+        if io.pending().is_empty() {
+            let first = requests == 0;
+            let ms = if first {
                 default.settings.client_header_timeout_ms
             } else {
                 keepalive_ms
-            },
-            first,
-            id,
-            peer,
-        )
-        .await;
-        let (head, used) = match next {
-            Next::Close => break,
-            Next::Refused(refusal) => {
-                let mut r = new_request(io, &http, &default, id, peer, local, requests + 1);
-                r.log(Level::Info, refusal.reason);
-                r.keepalive = false;
-                r.special_response(refusal.status).await;
-                r.flush().await;
-                crate::log_format::write(&r);
-                io = r.into_io();
-                lingering_close(&mut io, &default).await;
+            };
+            if !wait_idle(&io, ms).await {
+                if first {
+                    let client = peer.map(|p| p.ip().to_string()).unwrap_or_else(|| "unix:".into());
+                    crate::elog!(
+                        Level::Info,
+                        id,
+                        "client timed out (110: Connection timed out) while waiting for request, client: {client}, server: {}",
+                        default.primary_name()
+                    );
+                }
                 return;
             }
-            Next::Request(h, n) => (h, n),
-        };
-        requests += 1;
-        let mut r = new_request(io, &http, &default, id, peer, local, requests);
-        r.request_length = used as u64;
-        let refused = fill_request(&mut r, head, &group);
-        r.io.consume(used);
-        if let Err(refusal) = refused {
-            r.log(Level::Info, refusal.reason);
-            r.keepalive = false;
-            r.special_response(refusal.status).await;
-            r.flush().await;
-            crate::log_format::write(&r);
-            io = r.into_io();
-            lingering_close(&mut io, &default).await;
-            return;
         }
-        crate::engine::run(&mut r).await;
-        if r.keepalive
-            && matches!(r.body, Body::Unread)
-            && r.framing != Framing::None
-            && r.discard_body().await.is_err()
-        {
-            r.keepalive = false;
-        }
-        keepalive_ms = r.loc.settings.keepalive_timeout_ms();
-        let keep = r.keepalive && !r.write_failed && keepalive_ms > 0 && !crate::worker::shutting_down();
-        // nginx lingers when the client may still be sending: an unread body or more bytes
-        let unread = matches!(r.body, Body::Unread) && r.framing != Framing::None;
-        let linger = match r.loc.settings.lingering_close() {
-            LingeringClose::Off => false,
-            LingeringClose::Always => true,
-            LingeringClose::On => unread || !r.io.pending().is_empty(),
+        let conn = ConnInfo {
+            id,
+            peer,
+            local,
+            requests: requests + 1,
         };
-        let failed = r.write_failed;
-        io = r.into_io();
-        if !keep {
-            if !failed && linger {
-                lingering_close(&mut io, &default).await;
+        match Box::pin(one_request(io, conn, &group, &http, &default)).await {
+            Some((kept, ms)) => {
+                io = kept;
+                keepalive_ms = ms;
+                requests += 1;
+                io.shrink_if_empty();
             }
-            return;
+            None => return,
         }
-        io.shrink_if_empty();
     }
 }
 
-/// Waits for and parses the next request head.
-async fn read_head(
-    io: &mut Io,
-    server: &Server,
-    timeout_ms: u64,
-    first: bool,
-    id: u64,
-    peer: Option<SocketAddr>,
-) -> Next {
+/// Waits until the client sends something; false on timeout, close or graceful stop.
+async fn wait_idle(io: &Io, timeout_ms: u64) -> bool {
+    if crate::worker::shutting_down() {
+        return false;
+    }
+    let signal = crate::worker::shutdown_signal();
+    tokio::select! {
+        r = tokio::time::timeout(Duration::from_millis(timeout_ms), io.stream.readable()) => matches!(r, Ok(Ok(()))),
+        _ = signal.notified() => false,
+    }
+}
+
+/// Reads one request and answers it. Returns the connection when it stays open, with the
+/// keepalive timeout that applies to it.
+async fn one_request(
+    mut io: Io,
+    conn: ConnInfo,
+    group: &ListenGroup,
+    http: &Rc<HttpConf>,
+    default: &Rc<Server>,
+) -> Option<(Io, u64)> {
+    let (head, in_buf, head_len) = match read_head(&mut io, default, conn.requests == 1, &conn).await {
+        Next::Close => return None,
+        Next::Refused(refusal) => {
+            let r = new_request(io, http, default, conn);
+            refuse_and_close(r, refusal, default).await;
+            return None;
+        }
+        Next::Request(h, in_buf, len) => (h, in_buf, len),
+    };
+    let mut r = new_request(io, http, default, conn);
+    r.request_length = head_len as u64;
+    let refused = fill_request(&mut r, head, group);
+    r.io.consume(in_buf);
+    if let Err(refusal) = refused {
+        refuse_and_close(r, refusal, default).await;
+        return None;
+    }
+    crate::engine::run(&mut r).await;
+    if r.keepalive && matches!(r.body, Body::Unread) && r.framing != Framing::None && r.discard_body().await.is_err() {
+        r.keepalive = false;
+    }
+    let keepalive_ms = r.loc.settings.keepalive_timeout_ms();
+    let keep = r.keepalive && !r.write_failed && keepalive_ms > 0 && !crate::worker::shutting_down();
+    // nginx lingers when the client may still be sending: an unread body or more bytes
+    let unread = matches!(r.body, Body::Unread) && r.framing != Framing::None;
+    let linger = match r.loc.settings.lingering_close() {
+        LingeringClose::Off => false,
+        LingeringClose::Always => true,
+        LingeringClose::On => unread || !r.io.pending().is_empty(),
+    };
+    let failed = r.write_failed;
+    let mut io = r.into_io();
+    if keep {
+        return Some((io, keepalive_ms));
+    }
+    if !failed && linger {
+        lingering_close(&mut io, default).await;
+    }
+    None
+}
+
+async fn refuse_and_close(mut r: Request, refusal: h1::Refusal, server: &Server) {
+    r.log(Level::Info, refusal.reason);
+    r.keepalive = false;
+    r.special_response(refusal.status).await;
+    r.flush().await;
+    crate::log_format::write(&r);
+    let mut io = r.into_io();
+    lingering_close(&mut io, server).await;
+}
+
+thread_local! {
+    /// Where request heads are first read: one buffer per worker instead of one per
+    /// connection. Only bytes left over after the head are copied to the connection.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 16 * 1024]);
+}
+
+/// Reads into the worker's scratch buffer and parses a head from it when the connection
+/// has nothing buffered. `None`: nothing decided yet (bytes, if any, were kept in `io`).
+fn read_head_fast(io: &mut Io, limits: &Limits) -> Option<Next> {
+    SCRATCH.with(|s| {
+        let mut s = s.borrow_mut();
+        let n = match io.stream.try_read(&mut s) {
+            Ok(0) => return Some(Next::Close),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return None,
+            Err(_) => return Some(Next::Close),
+        };
+        if n < s.len() {
+            io.stream.clear_read_ready();
+        }
+        match h1::parse_head(&s[..n], limits) {
+            Ok(Some((head, used))) => {
+                if used < n {
+                    io.buf.extend_from_slice(&s[used..n]);
+                }
+                Some(Next::Request(head, 0, used))
+            }
+            Ok(None) => {
+                io.buf.extend_from_slice(&s[..n]);
+                None
+            }
+            Err(refusal) => Some(Next::Refused(refusal)),
+        }
+    })
+}
+
+/// Reads and parses the next request head.
+async fn read_head(io: &mut Io, server: &Server, first: bool, conn: &ConnInfo) -> Next {
     let limits = Limits {
         large_buf: server.settings.large_header_buffers.1,
         large_num: server.settings.large_header_buffers.0,
     };
-    let header_timeout = Duration::from_millis(server.settings.client_header_timeout_ms);
-    let mut timeout = Duration::from_millis(timeout_ms);
+    let timeout = Duration::from_millis(server.settings.client_header_timeout_ms);
+    if io.pending().is_empty()
+        && let Some(next) = read_head_fast(io, &limits)
+    {
+        return next;
+    }
     loop {
         if !io.pending().is_empty() {
             match h1::parse_head(io.pending(), &limits) {
-                Ok(Some((head, n))) => return Next::Request(head, n),
-                Ok(None) => timeout = header_timeout,
+                Ok(Some((head, n))) => return Next::Request(head, n, n),
+                Ok(None) => {}
                 Err(refusal) => return Next::Refused(refusal),
             }
         }
-        let waiting_idle = io.pending().is_empty();
-        if waiting_idle && crate::worker::shutting_down() {
-            return Next::Close;
-        }
         let chunk = if first {
-            server.settings.client_header_buffer_size
+            server.settings.client_header_buffer_size.max(1024)
         } else {
             4096
         };
-        let res = if waiting_idle {
-            let signal = crate::worker::shutdown_signal();
-            tokio::select! {
-                r = io.fill(chunk, timeout) => r,
-                _ = signal.notified() => return Next::Close,
-            }
-        } else {
-            io.fill(chunk.max(4096), timeout).await
-        };
-        match res {
+        match io.fill(chunk, timeout).await {
             Ok(_) => {}
             Err(ReadError::Timeout) => {
-                if !waiting_idle || first {
-                    let client = peer.map(|p| p.ip().to_string()).unwrap_or_else(|| "unix:".into());
-                    crate::elog!(
-                        Level::Info,
-                        id,
-                        "client timed out (110: Connection timed out) while reading client request headers, client: {client}, server: {}",
-                        server.primary_name()
-                    );
-                }
+                let client = conn.peer.map(|p| p.ip().to_string()).unwrap_or_else(|| "unix:".into());
+                crate::elog!(
+                    Level::Info,
+                    conn.id,
+                    "client timed out (110: Connection timed out) while reading client request headers, client: {client}, server: {}",
+                    server.primary_name()
+                );
                 return Next::Close;
             }
             Err(ReadError::Closed) => {
                 if !io.pending().is_empty() {
-                    let client = peer.map(|p| p.ip().to_string()).unwrap_or_else(|| "unix:".into());
+                    let client = conn.peer.map(|p| p.ip().to_string()).unwrap_or_else(|| "unix:".into());
                     crate::elog!(
                         Level::Info,
-                        id,
+                        conn.id,
                         "client prematurely closed connection while reading client request headers, client: {client}"
                     );
                 }
@@ -179,22 +239,9 @@ async fn read_head(
     }
 }
 
-fn new_request(
-    io: Io,
-    http: &Rc<HttpConf>,
-    server: &Rc<Server>,
-    id: u64,
-    peer: Option<SocketAddr>,
-    local: Option<SocketAddr>,
-    n: u64,
-) -> Request {
+fn new_request(io: Io, http: &Rc<HttpConf>, server: &Rc<Server>, conn: ConnInfo) -> Request {
     Request {
-        conn: ConnInfo {
-            id,
-            peer,
-            local,
-            requests: n,
-        },
+        conn,
         io,
         http: http.clone(),
         server: server.clone(),
@@ -338,8 +385,6 @@ async fn lingering_close(io: &mut Io, server: &Server) {
 impl Request {
     /// Gives the connection back when the request is over.
     pub fn into_io(self) -> Io {
-        let Request { io, out, .. } = self;
-        crate::io::pool::put(out);
-        io
+        self.io
     }
 }

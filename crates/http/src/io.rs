@@ -189,7 +189,7 @@ pub mod pool {
     use std::cell::RefCell;
 
     const SIZE: usize = 4096;
-    const KEEP: usize = 256;
+    const KEEP: usize = 32;
 
     thread_local! {
         static FREE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };

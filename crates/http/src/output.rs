@@ -29,9 +29,6 @@ impl Request {
         if self.is_head() || matches!(self.status, 204 | 304) || self.status < 200 {
             self.header_only = true;
         }
-        if self.out.capacity() == 0 {
-            self.out = crate::io::pool::get();
-        }
         let start = self.out.len();
         self.out.reserve(256);
         status::write_line(&mut self.out, status::wire_status(self.status));

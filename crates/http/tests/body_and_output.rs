@@ -175,3 +175,24 @@ fn head_of_a_streamed_response_has_no_body() {
     assert!(out.ends_with("\r\n\r\n"), "{out}");
     assert!(!out.contains("one"), "{out}");
 }
+
+/// An idle keepalive connection is this future: it must stay small (the request lives in a
+/// boxed future only while there is one).
+#[test]
+fn connection_future_stays_small() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (a, _b) = tokio::net::UnixStream::pair().unwrap();
+        let prefix = std::env::temp_dir();
+        let cmds = conf::parse_bytes(CONF.as_bytes(), &prefix.join("n.conf"), &prefix).unwrap();
+        let conf =
+            Rc::new(directives::build_with(&directives::registry(), &[install], &prefix, cmds[0].children()).unwrap());
+        let group = Rc::new(http::worker::listen_groups(&conf).into_iter().next().unwrap());
+        let f = http::conn::serve(http::io::Stream::Unix(a), None, None, 1, group, conf);
+        let size = std::mem::size_of_val(&f);
+        assert!(size <= 1024, "connection future is {size} bytes");
+    });
+}
