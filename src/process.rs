@@ -325,14 +325,15 @@ pub fn run_master(
                             w.exiting = true;
                             kill(w.pid, libc::SIGQUIT);
                         }
+                        // close sockets the new config no longer listens on, before the new
+                        // workers are forked, so that only the old workers still hold them
+                        let wanted: Vec<ListenAddr> = groups.iter().map(|g| g.addr.clone()).collect();
+                        sockets.retain(|a, _| wanted.contains(a));
                         for _ in 0..core.workers() {
                             if let Some(w) = spawn_worker(&core, &groups, &sockets, generation) {
                                 workers.push(w);
                             }
                         }
-                        // close sockets the new config no longer listens on
-                        let wanted: Vec<ListenAddr> = groups.iter().map(|g| g.addr.clone()).collect();
-                        sockets.retain(|a, _| wanted.contains(a));
                     }
                     Err(e) => http::elog!(Level::Emerg, 0, "{e}"),
                 }

@@ -354,3 +354,39 @@ query
 GET /q.txt?a=1
 --- response_body
 query
+
+=== TEST 34: sendfile on sends a large file whole
+--- config
+    sendfile on;
+--- user_files eval
+">>> big.txt\n" . ("0123456789abcdef" x 8192) . "\n"
+--- request
+GET /big.txt
+--- response_body eval
+("0123456789abcdef" x 8192) . "\n"
+--- response_headers
+Content-Length: 131073
+
+=== TEST 35: sendfile on with a range of a large file
+--- config
+    sendfile on;
+--- user_files eval
+">>> big.txt\n" . ("0123456789abcdef" x 8192) . "\n"
+--- request
+GET /big.txt
+--- more_headers
+Range: bytes=16-131071
+--- error_code: 206
+--- response_body eval
+("0123456789abcdef" x 8191)
+
+=== TEST 36: HEAD with sendfile on sends no body
+--- config
+    sendfile on;
+--- user_files eval
+">>> big.txt\n" . ("0123456789abcdef" x 8192) . "\n"
+--- request
+HEAD /big.txt
+--- response_headers
+Content-Length: 131073
+--- response_body

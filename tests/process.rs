@@ -433,3 +433,117 @@ fn embedded_default_config_without_a_conf_file() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("embedded default"));
     let _ = std::fs::remove_dir_all(Path::new(&dir));
 }
+
+/// Reads until the server closes; returns the bytes and how long the close took.
+fn read_until_close(s: &mut TcpStream, limit: Duration) -> (Vec<u8>, Duration) {
+    let t = Instant::now();
+    s.set_read_timeout(Some(limit)).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    (out, t.elapsed())
+}
+
+#[test]
+fn idle_timeouts_close_connections() {
+    let p = Prefix::new("timeouts");
+    let port = port();
+    p.conf(&format!(
+        "worker_processes 1;\ndaemon off;\nmaster_process off;\nerror_log logs/error.log info;\nevents {{ worker_connections 64; }}\nhttp {{ access_log off; keepalive_timeout 300ms; client_header_timeout 400ms;\n server {{ listen 127.0.0.1:{port}; location / {{ return 200 \"ok\\n\"; }} }} }}\n"
+    ));
+    let mut child = start_master(&p);
+    // keepalive_timeout: a second request after the timeout finds the connection closed
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let (out, took) = read_until_close(&mut s, Duration::from_secs(5));
+    assert!(String::from_utf8_lossy(&out).ends_with("ok\n"));
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(2),
+        "closed after {took:?}"
+    );
+    // busy keepalive connections keep their timeout fresh: 6 requests over ~600ms stay open
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    for _ in 0..6 {
+        write!(s, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut buf = [0u8; 512];
+        let n = s.read(&mut buf).unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).ends_with("ok\n"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // client_header_timeout: an unfinished head is dropped, and logged
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET / HTTP/1.1\r\nHost").unwrap();
+    let (out, took) = read_until_close(&mut s, Duration::from_secs(5));
+    assert!(out.is_empty());
+    assert!(
+        took >= Duration::from_millis(350) && took < Duration::from_secs(2),
+        "closed after {took:?}"
+    );
+    // a connection that sends nothing at all
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let (_, took) = read_until_close(&mut s, Duration::from_secs(5));
+    assert!(took < Duration::from_secs(2), "closed after {took:?}");
+    signal(child.id() as i32, 15);
+    child.wait().unwrap();
+    let log = p.log();
+    assert!(
+        log.contains("client timed out (110: Connection timed out) while reading client request headers"),
+        "{log}"
+    );
+    assert!(log.contains("while waiting for request"), "{log}");
+}
+
+#[test]
+fn listen_on_unix_socket_and_ipv6() {
+    let p = Prefix::new("unix");
+    let port = port();
+    let sock = p.dir.join("logs/http.sock");
+    let v6 = std::net::TcpListener::bind("[::1]:0").is_ok();
+    let v6_listen = if v6 {
+        format!("listen [::1]:{port};")
+    } else {
+        String::new()
+    };
+    p.conf(&format!(
+        "worker_processes 1;\ndaemon off;\nmaster_process off;\nerror_log logs/error.log info;\nevents {{ worker_connections 64; }}\nhttp {{ access_log off;\n server {{ listen unix:{}; listen 127.0.0.1:{port} backlog=16 reuseport; {v6_listen} location / {{ return 200 \"$remote_addr\\n\"; }} }} }}\n",
+        sock.display()
+    ));
+    let mut child = start_master(&p);
+    let mut u = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+    write!(u, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    u.read_to_string(&mut out).unwrap();
+    assert!(out.ends_with("\r\n\r\nunix:\n"), "{out}");
+    assert_eq!(body(&get(port, "/").unwrap()), "127.0.0.1\n");
+    if v6 {
+        let mut s = TcpStream::connect(("::1", port)).unwrap();
+        write!(s, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        assert!(out.ends_with("::1\n"), "{out}");
+    } else {
+        eprintln!("no IPv6 loopback here: the [::1] listener was not exercised");
+    }
+    signal(child.id() as i32, 15);
+    child.wait().unwrap();
+}
+
+#[test]
+fn reload_moves_to_a_new_port() {
+    let p = Prefix::new("reload-port");
+    let (a, b) = (port(), port());
+    p.conf(&master_conf(a, 1, "on a", ""));
+    let mut child = start_master(&p);
+    let master = child.id() as i32;
+    assert_eq!(body(&get(a, "/").unwrap()), "on a\n");
+    p.conf(&master_conf(b, 1, "on b", ""));
+    signal(master, 1);
+    wait_until("new port", Duration::from_secs(5), || {
+        get(b, "/").is_some_and(|r| body(&r) == "on b\n")
+    });
+    wait_until("old port closed", Duration::from_secs(5), || {
+        TcpStream::connect(("127.0.0.1", a)).is_err()
+    });
+    signal(master, 15);
+    child.wait().unwrap();
+}

@@ -3,8 +3,11 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::{Instant, Sleep};
 
 use tokio::io::AsyncWriteExt;
 
@@ -39,6 +42,10 @@ pub async fn serve(
     let default = group.servers[group.default.min(group.servers.len() - 1)].clone();
     let mut requests: u64 = 0;
     let mut keepalive_ms = default.loc.settings.keepalive_timeout_ms();
+    let header_ms = default.settings.client_header_timeout_ms;
+    let mut timer = std::pin::pin!(tokio::time::sleep_until(
+        Instant::now() + Duration::from_millis(header_ms)
+    ));
     loop {
         if io.pending().is_empty() {
             let first = requests == 0;
@@ -47,7 +54,7 @@ pub async fn serve(
             } else {
                 keepalive_ms
             };
-            if !wait_idle(&io, ms).await {
+            if !wait_idle(&io, timer.as_mut(), ms, first).await {
                 if first {
                     let client = peer.map(|p| p.ip().to_string()).unwrap_or_else(|| "unix:".into());
                     crate::elog!(
@@ -79,14 +86,41 @@ pub async fn serve(
 }
 
 /// Waits until the client sends something; false on timeout, close or graceful stop.
-async fn wait_idle(io: &Io, timeout_ms: u64) -> bool {
+///
+/// The timer is the connection's own and stays armed across requests: it is moved only
+/// when it would fire late, and re-armed when it fires early. A busy keepalive connection
+/// so touches the timer wheel once per timeout period, not once per request (nginx's lazy
+/// timers do the same).
+async fn wait_idle(io: &Io, mut timer: Pin<&mut Sleep>, timeout_ms: u64, fresh: bool) -> bool {
     if crate::worker::shutting_down() {
         return false;
     }
-    let signal = crate::worker::shutdown_signal();
-    tokio::select! {
-        r = tokio::time::timeout(Duration::from_millis(timeout_ms), io.stream.readable()) => matches!(r, Ok(Ok(()))),
-        _ = signal.notified() => false,
+    let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+    if timer.deadline() > deadline {
+        timer.as_mut().reset(deadline);
+    }
+    let mut stop = crate::worker::shutdown_wait();
+    loop {
+        tokio::select! {
+            biased;
+            r = io.stream.readable() => {
+                if r.is_err() {
+                    return false;
+                }
+                // tokio reports a fresh socket readable before anything came: look first
+                // (later waits follow a short read that cleared readiness: no syscall)
+                if !fresh || io.stream.has_data() {
+                    return true;
+                }
+            }
+            _ = &mut stop => return false,
+            _ = timer.as_mut() => {
+                if Instant::now() >= deadline {
+                    return false;
+                }
+                timer.as_mut().reset(deadline);
+            }
+        }
     }
 }
 
@@ -274,7 +308,7 @@ fn new_request(io: Io, http: &Rc<HttpConf>, server: &Rc<Server>, conn: ConnInfo)
         eof_sent: false,
         write_failed: false,
         filter_finished: false,
-        start: Instant::now(),
+        start: std::time::Instant::now(),
         internal: false,
         redirects: 0,
         vars: HashMap::new(),

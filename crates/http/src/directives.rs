@@ -35,7 +35,7 @@ pub struct LocDraft {
 struct ServerDraft {
     listens: Vec<Listen>,
     names: Vec<ServerName>,
-    settings: ServerSettings,
+    settings: ServerDraftSettings,
 }
 
 /// Installs a module's phase handlers for one (merged) location.
@@ -47,6 +47,8 @@ pub struct HttpBuilder {
     /// Level drafts from http (index 0) down to the current block.
     stack: Vec<LocDraft>,
     server: Option<ServerDraft>,
+    /// Server-level settings written at http level: every server's defaults.
+    http_srv: ServerDraftSettings,
     servers: Vec<(ServerDraft, LocDraft)>,
     installers: Vec<Installer>,
     /// Variables used in templates, checked once everything (incl. `set`) is known.
@@ -64,6 +66,7 @@ impl HttpBuilder {
             log_formats,
             stack: vec![LocDraft::default()],
             server: None,
+            http_srv: ServerDraftSettings::default(),
             servers: Vec::new(),
             installers: vec![install_core],
             used_vars: Vec::new(),
@@ -147,7 +150,7 @@ impl HttpBuilder {
             servers.push(Rc::new(Server {
                 listens,
                 names,
-                settings: sd.settings,
+                settings: sd.settings.resolve(&self.http_srv),
                 loc,
                 locations,
                 named,
@@ -394,24 +397,52 @@ fn server_name(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     Ok(())
 }
 
-fn srv_settings(b: &mut HttpBuilder) -> Option<&mut ServerSettings> {
-    b.server.as_mut().map(|s| &mut s.settings)
+/// Server-level settings as written at one level (http or server); http's are the
+/// defaults of every server, whichever comes first in the file.
+#[derive(Default, Clone)]
+pub struct ServerDraftSettings {
+    client_header_timeout_ms: Option<u64>,
+    client_header_buffer_size: Option<usize>,
+    large_header_buffers: Option<(usize, usize)>,
+    merge_slashes: Option<bool>,
+}
+
+impl ServerDraftSettings {
+    fn resolve(&self, http: &ServerDraftSettings) -> ServerSettings {
+        let d = ServerSettings::default();
+        ServerSettings {
+            client_header_timeout_ms: self
+                .client_header_timeout_ms
+                .or(http.client_header_timeout_ms)
+                .unwrap_or(d.client_header_timeout_ms),
+            client_header_buffer_size: self
+                .client_header_buffer_size
+                .or(http.client_header_buffer_size)
+                .unwrap_or(d.client_header_buffer_size),
+            large_header_buffers: self
+                .large_header_buffers
+                .or(http.large_header_buffers)
+                .unwrap_or(d.large_header_buffers),
+            merge_slashes: self.merge_slashes.or(http.merge_slashes).unwrap_or(d.merge_slashes),
+        }
+    }
+}
+
+fn srv_settings(b: &mut HttpBuilder) -> &mut ServerDraftSettings {
+    match b.server.as_mut() {
+        Some(s) => &mut s.settings,
+        None => &mut b.http_srv,
+    }
 }
 
 fn client_header_timeout(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     let v = value::msec(cmd, cmd.arg(0))?;
-    if let Some(s) = srv_settings(b) {
-        s.client_header_timeout_ms = v;
-    }
-    Ok(())
+    set_once(&mut srv_settings(b).client_header_timeout_ms, v, cmd)
 }
 
 fn client_header_buffer_size(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     let v = value::size(cmd, cmd.arg(0))? as usize;
-    if let Some(s) = srv_settings(b) {
-        s.client_header_buffer_size = v;
-    }
-    Ok(())
+    set_once(&mut srv_settings(b).client_header_buffer_size, v, cmd)
 }
 
 fn large_client_header_buffers(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
@@ -420,18 +451,12 @@ fn large_client_header_buffers(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     if n == 0 || size == 0 {
         return Err(cmd.error(format!("invalid value \"{}\"", cmd.arg(0))));
     }
-    if let Some(s) = srv_settings(b) {
-        s.large_header_buffers = (n, size);
-    }
-    Ok(())
+    set_once(&mut srv_settings(b).large_header_buffers, (n, size), cmd)
 }
 
 fn merge_slashes(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     let v = value::flag(cmd, cmd.arg(0))?;
-    if let Some(s) = srv_settings(b) {
-        s.merge_slashes = v;
-    }
-    Ok(())
+    set_once(&mut srv_settings(b).merge_slashes, v, cmd)
 }
 
 // ---- location-level settings ----

@@ -37,6 +37,57 @@ impl Stream {
         }
     }
 
+    fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        match self {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+        }
+    }
+
+    /// One sendfile(2) step when the socket is writable; WouldBlock clears readiness.
+    fn try_sendfile(&self, file: &std::fs::File, offset: &mut i64, count: usize) -> io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        let (sock, fd) = (self.raw_fd(), file.as_raw_fd());
+        let send = || {
+            // SAFETY: both fds are open for the duration of the call; offset is our own i64.
+            let n = unsafe { libc::sendfile(sock, fd, offset, count) };
+            if n < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(n as usize)
+            }
+        };
+        match self {
+            Stream::Tcp(s) => s.try_io(tokio::io::Interest::WRITABLE, send),
+            Stream::Unix(s) => s.try_io(tokio::io::Interest::WRITABLE, send),
+        }
+    }
+
+    async fn writable(&self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.writable().await,
+            Stream::Unix(s) => s.writable().await,
+        }
+    }
+
+    /// True when bytes (or the end of the stream) wait to be read; a false readiness is
+    /// cleared. Peeks one byte with MSG_PEEK.
+    pub fn has_data(&self) -> bool {
+        let fd = self.raw_fd();
+        let peek = || {
+            let mut b = 0u8;
+            // SAFETY: recv into one byte we own, on our open socket; MSG_PEEK leaves it queued.
+            let n = unsafe { libc::recv(fd, (&mut b as *mut u8).cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
+            if n < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+        };
+        let r = match self {
+            Stream::Tcp(s) => s.try_io(tokio::io::Interest::READABLE, peek),
+            Stream::Unix(s) => s.try_io(tokio::io::Interest::READABLE, peek),
+        };
+        !matches!(r, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+
     /// Forgets read readiness without a syscall. After a short read the socket is drained,
     /// so the next read waits for epoll instead of paying for an EAGAIN (nginx does this).
     pub fn clear_read_ready(&self) {
@@ -161,6 +212,33 @@ impl Io {
                 Ok(Ok(())) => {}
             }
         }
+    }
+
+    /// Sends `len` bytes of `file` from `offset` with sendfile(2): no copy through us.
+    /// Gives up when no progress is made for `timeout`.
+    pub async fn send_file(
+        &mut self,
+        file: &std::fs::File,
+        offset: u64,
+        len: u64,
+        timeout: Duration,
+    ) -> io::Result<()> {
+        let mut off = offset as i64;
+        let end = offset + len;
+        while (off as u64) < end {
+            let count = ((end - off as u64) as usize).min(1 << 30);
+            match self.stream.try_sendfile(file, &mut off, count) {
+                Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file was truncated")),
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            match tokio::time::timeout(timeout, self.stream.writable()).await {
+                Ok(r) => r?,
+                Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "timed out")),
+            }
+        }
+        Ok(())
     }
 
     /// Writes all of `data`, giving up when no progress is made for `timeout`.

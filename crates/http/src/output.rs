@@ -149,6 +149,40 @@ impl Request {
         }
     }
 
+    /// Sends the whole body from a file with sendfile(2) (`sendfile on`, no body filters,
+    /// a known length). False: not possible here, nothing was sent, write it instead.
+    pub async fn send_file(&mut self, file: &std::fs::File, offset: u64, len: u64) -> bool {
+        if !self.loc.settings.sendfile() || !self.loc.phases.body_filters.is_empty() || self.content_length != Some(len)
+        {
+            return false;
+        }
+        self.send_header();
+        if self.header_only {
+            return false;
+        }
+        self.flush().await;
+        self.eof_sent = true;
+        if self.write_failed {
+            return true;
+        }
+        let timeout = Duration::from_millis(self.loc.settings.send_timeout_ms());
+        match self.io.send_file(file, offset, len, timeout).await {
+            Ok(()) => {
+                self.body_bytes_sent += len;
+                self.bytes_sent += len;
+            }
+            Err(e) => {
+                self.write_failed = true;
+                self.keepalive = false;
+                self.log(
+                    crate::log::Level::Info,
+                    &format!("sendfile() failed ({e}) while sending response to client"),
+                );
+            }
+        }
+        true
+    }
+
     /// Writes what is buffered to the client.
     pub async fn flush(&mut self) {
         if self.out.is_empty() {

@@ -1,9 +1,12 @@
 //! A worker's serving loop: listeners grouped by address, the accept loops with the
 //! `worker_connections` cap, and graceful or fast stop.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -98,7 +101,9 @@ struct State {
     active: Cell<usize>,
     shutting_down: Cell<bool>,
     next_conn: Cell<u64>,
-    idle_wakeup: Rc<Notify>,
+    /// Wakers of connections idling between requests, woken when a graceful stop begins.
+    idle: RefCell<Vec<Option<Waker>>>,
+    idle_free: RefCell<Vec<usize>>,
     drained: Rc<Notify>,
 }
 
@@ -107,7 +112,8 @@ thread_local! {
         active: Cell::new(0),
         shutting_down: Cell::new(false),
         next_conn: Cell::new(1),
-        idle_wakeup: Rc::new(Notify::new()),
+        idle: RefCell::new(Vec::new()),
+        idle_free: RefCell::new(Vec::new()),
         drained: Rc::new(Notify::new()),
     };
 }
@@ -117,9 +123,61 @@ pub fn shutting_down() -> bool {
     STATE.with(|s| s.shutting_down.get())
 }
 
-/// Resolves when a graceful stop begins (idle keepalive connections wait on it).
-pub fn shutdown_signal() -> Rc<Notify> {
-    STATE.with(|s| s.idle_wakeup.clone())
+/// Resolves when a graceful stop begins; idle keepalive connections wait on it. A slot in
+/// a worker-local list, not a `Notify`: no lock on the per-request path.
+pub struct ShutdownWait {
+    slot: Option<usize>,
+}
+
+pub fn shutdown_wait() -> ShutdownWait {
+    ShutdownWait { slot: None }
+}
+
+impl Future for ShutdownWait {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        STATE.with(|s| {
+            if s.shutting_down.get() {
+                return Poll::Ready(());
+            }
+            let mut idle = s.idle.borrow_mut();
+            match self.slot {
+                Some(i) => {
+                    if !idle[i].as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                        idle[i] = Some(cx.waker().clone());
+                    }
+                }
+                None => {
+                    let i = match s.idle_free.borrow_mut().pop() {
+                        Some(i) => {
+                            idle[i] = Some(cx.waker().clone());
+                            i
+                        }
+                        None => {
+                            idle.push(Some(cx.waker().clone()));
+                            idle.len() - 1
+                        }
+                    };
+                    self.slot = Some(i);
+                }
+            }
+            Poll::Pending
+        })
+    }
+}
+
+impl Drop for ShutdownWait {
+    fn drop(&mut self) {
+        if let Some(i) = self.slot {
+            STATE.with(|s| {
+                if let Some(w) = s.idle.borrow_mut().get_mut(i) {
+                    *w = None;
+                    s.idle_free.borrow_mut().push(i);
+                }
+            });
+        }
+    }
 }
 
 /// Counts a live connection for `worker_connections`; dropped when it closes.
@@ -179,11 +237,15 @@ pub async fn serve(
         return;
     }
     crate::elog!(Level::Notice, 0, "gracefully shutting down");
-    let (drained, wake) = STATE.with(|s| {
+    let drained = STATE.with(|s| {
         s.shutting_down.set(true);
-        (s.drained.clone(), s.idle_wakeup.clone())
+        for w in s.idle.borrow_mut().iter_mut() {
+            if let Some(w) = w.take() {
+                w.wake();
+            }
+        }
+        s.drained.clone()
     });
-    wake.notify_waiters();
     let wait = async {
         while STATE.with(|s| s.active.get()) > 0 {
             let n = drained.notified();
