@@ -80,11 +80,8 @@ fn main() -> ExitCode {
             eprintln!("oxiresty: the configuration file {conf_name} syntax is ok");
             eprintln!("oxiresty: configuration file {conf_name} test is successful");
         }
-        if cli.dump
-            && let Source::File(p) = &source
-        {
-            println!("# configuration file {}:", p.display());
-            print!("{}", std::fs::read_to_string(p).unwrap_or_default());
+        if cli.dump {
+            dump_config(&source);
         }
         return ExitCode::SUCCESS;
     }
@@ -107,6 +104,16 @@ fn main() -> ExitCode {
             process::errno_text(&e)
         ));
         return ExitCode::from(1);
+    }
+    if core.master()
+        && let Err(e) = process::resolve_user(&core)
+    {
+        emerg(&e);
+        http::elog!(Level::Emerg, 0, "{e}");
+        return ExitCode::from(1);
+    }
+    if core.master() {
+        process::prepare_log_files(&core);
     }
     let mut sockets = process::Sockets::new();
     let groups = match &core.http {
@@ -150,6 +157,25 @@ fn main() -> ExitCode {
         let _ = std::fs::remove_file(&pid_path);
     }
     ExitCode::SUCCESS
+}
+
+/// `-T`: every file the configuration read, as nginx prints them.
+fn dump_config(source: &Source) {
+    match source {
+        Source::File(p) => {
+            let dir = p.parent().unwrap_or(Path::new("/"));
+            if let Ok((_, files)) = conf::parse_file_tracked(p, dir) {
+                for f in files {
+                    println!("# configuration file {}:", f.display());
+                    println!("{}", std::fs::read_to_string(&f).unwrap_or_default());
+                }
+            }
+        }
+        Source::Embedded => {
+            println!("# configuration file (embedded default):");
+            println!("{}", core_conf::DEFAULT_CONF);
+        }
+    }
 }
 
 fn target_name(t: &Target) -> String {

@@ -133,6 +133,82 @@ async fn wait_stop_signal() -> Stop {
     }
 }
 
+/// The unprivileged user workers run as (`user`), when the master runs as root.
+pub struct WorkerUser {
+    pub name: std::ffi::CString,
+    pub uid: libc::uid_t,
+    pub gid: libc::gid_t,
+}
+
+/// Resolves `user name [group]` (default `nobody`); `Ok(None)` when not root or `user root`.
+pub fn resolve_user(core: &CoreConf) -> Result<Option<WorkerUser>, String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(None);
+    }
+    let (user, group) = core.user.clone().unwrap_or(("nobody".into(), None));
+    if user == "root" {
+        return Ok(None);
+    }
+    let name = std::ffi::CString::new(user.clone()).map_err(|_| format!("invalid user \"{user}\""))?;
+    // SAFETY: getpwnam returns a pointer into static storage or null; read before next call.
+    let pw = unsafe { libc::getpwnam(name.as_ptr()) };
+    if pw.is_null() {
+        return Err(format!("getpwnam(\"{user}\") failed"));
+    }
+    // SAFETY: pw is non-null and points at a valid passwd entry.
+    let (uid, mut gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
+    if let Some(g) = group {
+        let cg = std::ffi::CString::new(g.clone()).map_err(|_| format!("invalid group \"{g}\""))?;
+        // SAFETY: as getpwnam.
+        let gr = unsafe { libc::getgrnam(cg.as_ptr()) };
+        if gr.is_null() {
+            return Err(format!("getgrnam(\"{g}\") failed"));
+        }
+        // SAFETY: gr is non-null.
+        gid = unsafe { (*gr).gr_gid };
+    }
+    Ok(Some(WorkerUser { name, uid, gid }))
+}
+
+fn core_user(core: &CoreConf) -> Option<WorkerUser> {
+    resolve_user(core).ok().flatten()
+}
+
+/// Creates the log files in the master and hands them to the worker user, so that
+/// workers, once unprivileged, can open and reopen them (nginx chowns them likewise).
+pub fn prepare_log_files(core: &CoreConf) {
+    let user = core_user(core);
+    let mut paths: Vec<std::path::PathBuf> = core.http.as_ref().map(|h| h.access_log_paths()).unwrap_or_default();
+    if let (http::log::Target::File(p), _) = core.error_log() {
+        paths.push(p);
+    }
+    for p in paths {
+        if let Err(e) = std::fs::OpenOptions::new().create(true).append(true).open(&p) {
+            http::elog!(
+                Level::Alert,
+                0,
+                "open() \"{}\" failed ({})",
+                p.display(),
+                errno_text(&e)
+            );
+            continue;
+        }
+        if let Some(u) = &user
+            && let Err(e) = std::os::unix::fs::chown(&p, Some(u.uid), None)
+        {
+            http::elog!(
+                Level::Alert,
+                0,
+                "chown(\"{}\", {}) failed ({})",
+                p.display(),
+                u.uid,
+                errno_text(&e)
+            );
+        }
+    }
+}
+
 /// rlimit and privileges of a worker process.
 fn worker_process_setup(core: &CoreConf) {
     if let Some(n) = core.worker_rlimit_nofile {
@@ -150,44 +226,15 @@ fn worker_process_setup(core: &CoreConf) {
             );
         }
     }
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return;
-    }
-    let (user, group) = core.user.clone().unwrap_or(("nobody".into(), None));
-    if user == "root" {
-        return;
-    }
-    let Ok(cuser) = std::ffi::CString::new(user.clone()) else {
-        return;
-    };
-    // SAFETY: getpwnam returns a pointer into static storage or null; read before next call.
-    let pw = unsafe { libc::getpwnam(cuser.as_ptr()) };
-    if pw.is_null() {
-        http::elog!(Level::Emerg, 0, "getpwnam(\"{user}\") failed");
-        std::process::exit(2);
-    }
-    // SAFETY: pw is non-null and points at a valid passwd entry.
-    let (uid, mut gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
-    if let Some(g) = group
-        && let Ok(cg) = std::ffi::CString::new(g.clone())
-    {
-        // SAFETY: as getpwnam.
-        let gr = unsafe { libc::getgrnam(cg.as_ptr()) };
-        if gr.is_null() {
-            http::elog!(Level::Emerg, 0, "getgrnam(\"{g}\") failed");
-            std::process::exit(2);
-        }
-        // SAFETY: gr is non-null.
-        gid = unsafe { (*gr).gr_gid };
-    }
+    let Some(u) = &core_user(core) else { return };
     // SAFETY: plain syscalls dropping privileges; failure is checked.
     unsafe {
-        if libc::setgid(gid) != 0 || libc::initgroups(cuser.as_ptr(), gid) != 0 || libc::setuid(uid) != 0 {
+        if libc::setgid(u.gid) != 0 || libc::initgroups(u.name.as_ptr(), u.gid) != 0 || libc::setuid(u.uid) != 0 {
             http::elog!(
                 Level::Emerg,
                 0,
-                "setuid/setgid to \"{user}\" failed ({})",
+                "setuid/setgid to \"{}\" failed ({})",
+                u.name.to_string_lossy(),
                 errno_text(&std::io::Error::last_os_error())
             );
             std::process::exit(2);
@@ -308,6 +355,7 @@ pub fn run_master(
             libc::SIGUSR1 => {
                 http::elog!(Level::Notice, 0, "signal {sig} received, reopening logs");
                 let _ = http::log::reopen();
+                prepare_log_files(&core);
                 for w in &workers {
                     kill(w.pid, libc::SIGUSR1);
                 }
@@ -320,6 +368,7 @@ pub fn run_master(
                         groups = new_groups;
                         let (t, l) = core.error_log();
                         let _ = http::log::open(t, l);
+                        prepare_log_files(&core);
                         generation += 1;
                         for w in workers.iter_mut() {
                             w.exiting = true;

@@ -391,8 +391,18 @@ fn cli_version_help_and_test() {
     );
     let out = p.cmd().arg("-tq").output().unwrap();
     assert!(out.status.success() && out.stderr.is_empty());
+    std::fs::write(p.dir.join("conf/extra.conf"), "# the included file\n").unwrap();
+    p.conf("events {}\nhttp { include extra.conf; server { listen 127.0.0.1:1; } }\n");
     let out = p.cmd().arg("-T").output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("listen 127.0.0.1:1"));
+    let dump = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dump.contains("listen 127.0.0.1:1") && dump.contains("# the included file"),
+        "{dump}"
+    );
+    assert!(
+        dump.contains("# configuration file ") && dump.contains("extra.conf:"),
+        "{dump}"
+    );
     // -g adds main-level directives; a duplicate with the file is an error, as in nginx
     let out = p.cmd().args(["-t", "-g", "worker_processes 3;"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -546,4 +556,50 @@ fn reload_moves_to_a_new_port() {
     });
     signal(master, 15);
     child.wait().unwrap();
+}
+
+#[test]
+fn worker_shutdown_timeout_ends_a_stuck_download() {
+    let p = Prefix::new("shutdown-timeout");
+    let port = port();
+    std::fs::write(p.dir.join("html/big.bin"), vec![b'x'; 32 << 20]).unwrap();
+    p.conf(&format!(
+        "worker_processes 1;\ndaemon off;\nworker_shutdown_timeout 300ms;\nerror_log logs/error.log info;\nevents {{ worker_connections 64; }}\nhttp {{ access_log off; server {{ listen 127.0.0.1:{port}; location / {{ root html; }} }} }}\n"
+    ));
+    let mut child = start_master(&p);
+    let master = child.id() as i32;
+    // a client that reads nothing keeps its download stuck
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let t = Instant::now();
+    signal(master, 3);
+    assert!(child.wait().unwrap().success());
+    assert!(t.elapsed() < Duration::from_secs(3), "stopped after {:?}", t.elapsed());
+    assert!(p.log().contains("worker_shutdown_timeout expired"), "{}", p.log());
+}
+
+#[test]
+fn usr1_reopens_access_logs() {
+    let p = Prefix::new("reopen-access");
+    let port = port();
+    p.conf(&format!(
+        "worker_processes 1;\ndaemon off;\nerror_log logs/error.log info;\nevents {{ worker_connections 64; }}\nhttp {{ access_log logs/access.log; server {{ listen 127.0.0.1:{port}; location / {{ return 200 \"ok\\n\"; }} }} }}\n"
+    ));
+    let mut child = start_master(&p);
+    let master = child.id() as i32;
+    assert!(get(port, "/first").is_some());
+    let log = p.dir.join("logs/access.log");
+    wait_until("first line", Duration::from_secs(5), || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("/first"))
+    });
+    std::fs::rename(&log, p.dir.join("logs/access.log.1")).unwrap();
+    signal(master, 10);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(get(port, "/second").is_some());
+    wait_until("second line in a new file", Duration::from_secs(5), || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("/second") && !t.contains("/first"))
+    });
+    signal(master, 3);
+    assert!(child.wait().unwrap().success());
 }

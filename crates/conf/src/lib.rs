@@ -10,5 +10,5 @@ pub mod value;
 
 pub use ast::{Arg, Cmd};
 pub use error::{ConfError, Location, Result};
-pub use parse::{parse_bytes, parse_file};
+pub use parse::{parse_bytes, parse_file, parse_file_tracked};
 pub use registry::{Apply, Args, Ctx, Directive, Registry, set_once};

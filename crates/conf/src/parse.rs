@@ -263,8 +263,25 @@ fn unescape(raw: &[u8]) -> String {
 
 /// Parses one config file (and what it includes). `conf_dir` anchors relative includes.
 pub fn parse_file(path: &Path, conf_dir: &Path) -> Result<Vec<Cmd>> {
+    parse_file_tracked(path, conf_dir).map(|(cmds, _)| cmds)
+}
+
+/// As `parse_file`, also naming every file read, in order (`-T` prints them).
+pub fn parse_file_tracked(path: &Path, conf_dir: &Path) -> Result<(Vec<Cmd>, Vec<std::path::PathBuf>)> {
     let src = std::fs::read(path).map_err(|e| ConfError::open(path, &e, None))?;
-    parse_bytes(&src, path, conf_dir)
+    let mut lx = Lexer {
+        src: &src,
+        pos: 0,
+        line: 1,
+        file: Arc::new(path.to_path_buf()),
+    };
+    let mut p = Parser {
+        conf_dir,
+        depth: 0,
+        files: vec![path.to_path_buf()],
+    };
+    let cmds = p.block(&mut lx, false)?;
+    Ok((cmds, p.files))
 }
 
 /// Parses config text as if read from `path`.
@@ -275,13 +292,18 @@ pub fn parse_bytes(src: &[u8], path: &Path, conf_dir: &Path) -> Result<Vec<Cmd>>
         line: 1,
         file: Arc::new(path.to_path_buf()),
     };
-    let mut p = Parser { conf_dir, depth: 0 };
+    let mut p = Parser {
+        conf_dir,
+        depth: 0,
+        files: Vec::new(),
+    };
     p.block(&mut lx, false)
 }
 
 struct Parser<'a> {
     conf_dir: &'a Path,
     depth: usize,
+    files: Vec<std::path::PathBuf>,
 }
 
 impl Parser<'_> {
@@ -390,6 +412,7 @@ impl Parser<'_> {
         let mut out = Vec::new();
         for f in files {
             let src = std::fs::read(&f).map_err(|e| ConfError::open(&f, &e, Some(cmd.at.clone())))?;
+            self.files.push(f.clone());
             let mut lx = Lexer {
                 src: &src,
                 pos: 0,

@@ -238,3 +238,27 @@ pub struct HttpConf {
     pub log_formats: HashMap<String, Arc<LogFormat>>,
     pub prefix: PathBuf,
 }
+
+impl HttpConf {
+    /// Every access log file any location writes to.
+    pub fn access_log_paths(&self) -> Vec<PathBuf> {
+        fn walk(l: &Location, out: &mut Vec<PathBuf>) {
+            for a in l.settings.access_log().iter() {
+                if !out.contains(&a.path) {
+                    out.push(a.path.clone());
+                }
+            }
+            for n in &l.nested {
+                walk(n, out);
+            }
+        }
+        let mut out = Vec::new();
+        for s in &self.servers {
+            walk(&s.loc, &mut out);
+            for l in s.locations.iter().chain(s.named.values()) {
+                walk(l, &mut out);
+            }
+        }
+        out
+    }
+}

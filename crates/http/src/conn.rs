@@ -310,6 +310,7 @@ fn new_request(io: Io, http: &Rc<HttpConf>, server: &Rc<Server>, conn: ConnInfo)
         filter_finished: false,
         start: std::time::Instant::now(),
         internal: false,
+        uri_changed: false,
         redirects: 0,
         vars: HashMap::new(),
         filename: None,

@@ -85,50 +85,86 @@ fn redirect_limit(r: &mut Request, target: &str) -> Option<u16> {
     None
 }
 
-/// Runs the phases from `start` until a handler ends the request or content is done.
+/// Runs a phase's handlers: `None` goes on to the next phase, `Some` ends the walk.
+async fn run_phase(list: &[std::rc::Rc<dyn phase::Handler>], r: &mut Request) -> Option<Flow> {
+    for h in list {
+        match phase::run(h.as_ref(), r).await {
+            Flow::Next => continue,
+            Flow::PhaseDone => return None,
+            other => return Some(other),
+        }
+    }
+    None
+}
+
+/// Finds the location for the URI (find-config), with nginx's checks that come with it.
+fn find_config(r: &mut Request) -> Option<Flow> {
+    let server = r.server.clone();
+    match crate::find::location(&server.locations, &r.uri) {
+        Some(l) => {
+            let hidden = l.internal && !r.internal;
+            r.loc = l;
+            if hidden {
+                return Some(Flow::Finish(404));
+            }
+        }
+        None => r.loc = server.loc.clone(),
+    }
+    // nginx refuses a too large declared body as soon as the location is known
+    if let crate::request::Framing::Length(n) = r.framing {
+        let max = r.loc.settings.client_max_body_size();
+        if max != 0 && n > max {
+            r.log(
+                Level::Error,
+                &format!("client intended to send too large body: {n} bytes"),
+            );
+            r.keepalive = false;
+            return Some(Flow::Finish(413));
+        }
+    }
+    None
+}
+
+/// Runs nginx's phases from `start`: post-read (first pass only), server-rewrite,
+/// find-config, rewrite, post-rewrite (back to find-config when the URI changed),
+/// preaccess, access, precontent, content. Log runs in `run` once the response is out.
 async fn phases(r: &mut Request, start: Start) -> Flow {
-    if let Start::ServerRewrite = start {
+    let mut lookup = matches!(start, Start::ServerRewrite);
+    if lookup {
         let server = r.server.clone();
         r.loc = server.loc.clone();
-        for h in &server.server_rewrite.rewrite {
-            match phase::run(h.as_ref(), r).await {
-                Flow::Next | Flow::PhaseDone => {}
-                other => return other,
-            }
+        if r.redirects == 0
+            && let Some(f) = run_phase(&server.server_rewrite.post_read, r).await
+        {
+            return f;
         }
-        // find-config
-        match crate::find::location(&server.locations, &r.uri) {
-            Some(l) => {
-                if l.internal && !r.internal {
-                    r.loc = l;
-                    return Flow::Finish(404);
-                }
-                r.loc = l;
-            }
-            None => r.loc = server.loc.clone(),
+        if let Some(f) = run_phase(&server.server_rewrite.rewrite, r).await {
+            return f;
         }
-        // nginx refuses a too large declared body as soon as the location is known
-        if let crate::request::Framing::Length(n) = r.framing {
-            let max = r.loc.settings.client_max_body_size();
-            if max != 0 && n > max {
-                r.log(
-                    Level::Error,
-                    &format!("client intended to send too large body: {n} bytes"),
-                );
-                r.keepalive = false;
-                return Flow::Finish(413);
-            }
+    }
+    loop {
+        if lookup && let Some(f) = find_config(r) {
+            return f;
         }
+        let loc = r.loc.clone();
+        if let Some(f) = run_phase(&loc.phases.rewrite, r).await {
+            return f;
+        }
+        if !r.uri_changed {
+            break;
+        }
+        r.uri_changed = false;
+        let uri = r.uri.clone();
+        if let Some(code) = redirect_limit(r, &uri) {
+            return Flow::Finish(code);
+        }
+        lookup = true;
     }
     let loc = r.loc.clone();
     let t = &loc.phases;
-    for list in [&t.rewrite, &t.access, &t.precontent] {
-        for h in list.iter() {
-            match phase::run(h.as_ref(), r).await {
-                Flow::Next => continue,
-                Flow::PhaseDone => break,
-                other => return other,
-            }
+    for list in [&t.preaccess, &t.access, &t.precontent] {
+        if let Some(f) = run_phase(list, r).await {
+            return f;
         }
     }
     // try_files may have changed the URI without a redirect: serve it from here.

@@ -67,7 +67,10 @@ pub trait LogHandler {
 
 #[derive(Default, Clone)]
 pub struct PhaseTable {
+    /// Server level only: once per request, before server-rewrite (realip's place).
+    pub post_read: Vec<Rc<dyn Handler>>,
     pub rewrite: Vec<Rc<dyn Handler>>,
+    pub preaccess: Vec<Rc<dyn Handler>>,
     pub access: Vec<Rc<dyn Handler>>,
     pub precontent: Vec<Rc<dyn Handler>>,
     /// The location's content handler; none means static files.

@@ -130,6 +130,8 @@ pub struct Request {
 
     pub start: Instant,
     pub internal: bool,
+    /// A rewrite-phase handler changed the URI: post-rewrite goes back to find-config.
+    pub uri_changed: bool,
     pub redirects: u8,
     /// Variables set by `set` and by modules (`$name` → value).
     pub vars: HashMap<String, String>,

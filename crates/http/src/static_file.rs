@@ -2,6 +2,7 @@
 //! Last-Modified → 304) and single byte ranges (206 / 416).
 
 use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::time::UNIX_EPOCH;
 
@@ -51,8 +52,14 @@ async fn serve(r: &mut Request) -> Flow {
         return index(r);
     }
     let path = map_uri(r, &r.uri);
-    let meta = match std::fs::metadata(&path) {
-        Ok(m) => m,
+    // open, then fstat: one path lookup (O_NONBLOCK: a FIFO must not block the worker)
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&path)
+        .and_then(|f| f.metadata().map(|m| (f, m)));
+    let (mut file, meta) = match opened {
+        Ok(x) => x,
         Err(e) => return open_failed(r, &path, &e),
     };
     if meta.is_dir() {
@@ -67,13 +74,13 @@ async fn serve(r: &mut Request) -> Flow {
     if r.method == "POST" {
         return Flow::Finish(405);
     }
+    if !meta.is_file() {
+        r.log(Level::Crit, &format!("\"{}\" is not a regular file", path.display()));
+        return Flow::Finish(404);
+    }
     if let Err(code) = r.discard_body().await {
         return Flow::Finish(code);
     }
-    let mut file = match std::fs::File::open(&path) {
-        Ok(f) => f,
-        Err(e) => return open_failed(r, &path, &e),
-    };
     r.filename = Some(path.clone());
     let size = meta.len();
     let mtime = meta.modified().unwrap_or(UNIX_EPOCH);

@@ -52,11 +52,35 @@ impl Handler for Stream3 {
     }
 }
 
+/// A rewrite-phase handler that moves the request to another URI (as `rewrite ... last`
+/// or `ngx.req.set_uri(uri, true)` do): post-rewrite must look the location up again.
+struct RewriteTo(&'static str);
+
+impl Handler for RewriteTo {
+    fn handle<'a>(&'a self, r: &'a mut Request) -> Step<'a> {
+        r.uri = self.0.to_string();
+        r.uri_changed = true;
+        Step::Ready(Flow::PhaseDone)
+    }
+}
+
+/// An access-phase handler that denies.
+struct Deny;
+
+impl Handler for Deny {
+    fn handle<'a>(&'a self, _r: &'a mut Request) -> Step<'a> {
+        Step::Ready(Flow::Finish(403))
+    }
+}
+
 fn install(d: &LocDraft, t: &mut PhaseTable) -> conf::Result<()> {
     if let Some(http::config::Match::Exact(p)) = &d.matcher {
         match p.as_str() {
             "/echo" => t.content = Some(Rc::new(EchoBody)),
             "/stream" => t.content = Some(Rc::new(Stream3)),
+            "/rw" => t.rewrite.push(Rc::new(RewriteTo("/stream"))),
+            "/loop" => t.rewrite.push(Rc::new(RewriteTo("/loop"))),
+            "/deny" => t.access.push(Rc::new(Deny)),
             _ => {}
         }
     }
@@ -100,7 +124,26 @@ fn rand_suffix() -> u64 {
 }
 
 const CONF: &str = "http { access_log off; server { listen 127.0.0.1:1; client_body_buffer_size 16; \
-                    location = /echo { } location = /stream { } } }";
+                    location = /echo { } location = /stream { } location = /rw { } location = /loop { } \
+                    location = /deny { } } }";
+
+#[test]
+fn post_rewrite_finds_the_location_again() {
+    let out = exchange(CONF, b"GET /rw HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(out.ends_with("0\r\n\r\n") && out.contains("three"), "{out}");
+}
+
+#[test]
+fn a_rewrite_loop_ends_in_500() {
+    let out = exchange(CONF, b"GET /loop HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(out.starts_with("HTTP/1.1 500 Internal Server Error\r\n"), "{out}");
+}
+
+#[test]
+fn access_phase_can_deny() {
+    let out = exchange(CONF, b"GET /deny HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(out.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{out}");
+}
 
 #[test]
 fn small_body_stays_in_memory() {
