@@ -205,28 +205,14 @@ pub async fn serve(
     let mut accept_tasks = Vec::new();
     for (g, l) in groups {
         let conf = conf.clone();
-        let task = match l {
-            Listener::Tcp(l) => {
-                let l = match tokio::net::TcpListener::from_std(l) {
-                    Ok(l) => l,
-                    Err(e) => {
-                        crate::elog!(Level::Emerg, 0, "listener {} unusable: {e}", g.addr);
-                        continue;
-                    }
-                };
-                tokio::task::spawn_local(accept_tcp(l, g, conf, worker_connections))
-            }
-            Listener::Unix(l) => {
-                let l = match tokio::net::UnixListener::from_std(l) {
-                    Ok(l) => l,
-                    Err(e) => {
-                        crate::elog!(Level::Emerg, 0, "listener {} unusable: {e}", g.addr);
-                        continue;
-                    }
-                };
-                tokio::task::spawn_local(accept_unix(l, g, conf, worker_connections))
+        let acceptor = match Acceptor::new(l) {
+            Ok(a) => a,
+            Err(e) => {
+                crate::elog!(Level::Emerg, 0, "listener {} unusable: {e}", g.addr);
+                continue;
             }
         };
+        let task = tokio::task::spawn_local(accept_loop(acceptor, g, conf, worker_connections));
         accept_tasks.push(task);
     }
     let how = stop.await;
@@ -277,35 +263,37 @@ fn admit(worker_connections: usize) -> Option<(u64, ConnGuard)> {
     })
 }
 
-async fn accept_tcp(l: tokio::net::TcpListener, g: Rc<ListenGroup>, conf: Rc<HttpConf>, max: usize) {
-    loop {
-        let (stream, peer) = match l.accept().await {
-            Ok(x) => x,
-            Err(e) => {
-                crate::elog!(Level::Alert, 0, "accept() failed ({e})");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
+/// A worker's listening socket on the event loop.
+enum Acceptor {
+    Tcp(tokio::net::TcpListener),
+    Unix(tokio::net::UnixListener),
+}
+
+impl Acceptor {
+    fn new(l: Listener) -> std::io::Result<Acceptor> {
+        Ok(match l {
+            Listener::Tcp(l) => Acceptor::Tcp(tokio::net::TcpListener::from_std(l)?),
+            Listener::Unix(l) => Acceptor::Unix(tokio::net::UnixListener::from_std(l)?),
+        })
+    }
+
+    /// The next connection with its peer and local addresses (none for unix sockets).
+    async fn accept(&self) -> std::io::Result<(Stream, Option<SocketAddr>, Option<SocketAddr>)> {
+        match self {
+            Acceptor::Tcp(l) => {
+                let (s, peer) = l.accept().await?;
+                let _ = s.set_nodelay(true);
+                let local = s.local_addr().ok();
+                Ok((Stream::Tcp(s), Some(peer), local))
             }
-        };
-        let Some((id, guard)) = admit(max) else {
-            crate::elog!(Level::Alert, 0, "{max} worker_connections are not enough");
-            drop(stream);
-            continue;
-        };
-        let local: Option<SocketAddr> = stream.local_addr().ok();
-        let _ = stream.set_nodelay(true);
-        let g = g.clone();
-        let conf = conf.clone();
-        tokio::task::spawn_local(async move {
-            conn::serve(Stream::Tcp(stream), Some(peer), local, id, g, conf).await;
-            drop(guard);
-        });
+            Acceptor::Unix(l) => Ok((Stream::Unix(l.accept().await?.0), None, None)),
+        }
     }
 }
 
-async fn accept_unix(l: tokio::net::UnixListener, g: Rc<ListenGroup>, conf: Rc<HttpConf>, max: usize) {
+async fn accept_loop(l: Acceptor, g: Rc<ListenGroup>, conf: Rc<HttpConf>, max: usize) {
     loop {
-        let (stream, _) = match l.accept().await {
+        let (stream, peer, local) = match l.accept().await {
             Ok(x) => x,
             Err(e) => {
                 crate::elog!(Level::Alert, 0, "accept() failed ({e})");
@@ -320,7 +308,7 @@ async fn accept_unix(l: tokio::net::UnixListener, g: Rc<ListenGroup>, conf: Rc<H
         let g = g.clone();
         let conf = conf.clone();
         tokio::task::spawn_local(async move {
-            conn::serve(Stream::Unix(stream), None, None, id, g, conf).await;
+            conn::serve(stream, peer, local, id, g, conf).await;
             drop(guard);
         });
     }
