@@ -92,6 +92,10 @@ pub fn run_worker(core: &CoreConf, groups: &[Rc<ListenGroup>], sockets: &Sockets
         }
     }
     block_signals(false);
+    // a panic in a connection's task ends that connection only; say so in the error log
+    std::panic::set_hook(Box::new(|info| {
+        http::elog!(Level::Alert, 0, "worker task {info}");
+    }));
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

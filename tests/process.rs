@@ -603,3 +603,82 @@ fn usr1_reopens_access_logs() {
     signal(master, 3);
     assert!(child.wait().unwrap().success());
 }
+
+/// Deterministic pseudo-random bytes (xorshift), so a failure can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+#[test]
+fn malformed_input_never_kills_a_worker() {
+    let p = Prefix::new("garbage");
+    let port = port();
+    std::fs::write(p.dir.join("html/f.txt"), "file\n").unwrap();
+    p.conf(&format!(
+        "worker_processes 1;\ndaemon off;\nerror_log logs/error.log info;\nevents {{ worker_connections 256; }}\nhttp {{ access_log off; client_header_timeout 300ms; client_body_timeout 300ms;\n server {{ listen 127.0.0.1:{port}; location / {{ root html; }} location = /r {{ return 200 \"$uri $args $http_x\\n\"; }} }} }}\n"
+    ));
+    let mut child = start_master(&p);
+    let master = child.id() as i32;
+    let seeds: &[&[u8]] = &[
+        b"GET /f.txt HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST /r?a=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+        b"POST /r HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        b"GET /f.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=1-2\r\nIf-None-Match: \"x\"\r\n\r\n",
+        b"GET /%2e%2e/r HTTP/1.0\r\nX: y\r\n\r\n",
+    ];
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let specials = b"\r\n :%/?#\0\x7f\xff;,\"\\.-";
+    for round in 0..600 {
+        let mut req = seeds[round % seeds.len()].to_vec();
+        for _ in 0..1 + rng.below(6) {
+            let at = rng.below(req.len());
+            match rng.below(5) {
+                0 => req[at] = rng.next() as u8,
+                1 => req[at] = specials[rng.below(specials.len())],
+                2 => {
+                    req.truncate(at.max(1));
+                }
+                3 => {
+                    let piece: Vec<u8> = (0..rng.below(40))
+                        .map(|_| specials[rng.below(specials.len())])
+                        .collect();
+                    req.splice(at..at, piece);
+                }
+                _ => {
+                    let n = rng.below(9000);
+                    req.splice(at..at, std::iter::repeat_n(b'a', n));
+                }
+            }
+        }
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+            continue;
+        };
+        s.set_read_timeout(Some(Duration::from_millis(800))).unwrap();
+        let _ = s.write_all(&req);
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        let mut sink = Vec::new();
+        let _ = s.read_to_end(&mut sink);
+        if !sink.is_empty() {
+            assert!(
+                sink.starts_with(b"HTTP/1.1 "),
+                "round {round}: not a response: {:?}",
+                String::from_utf8_lossy(&sink[..sink.len().min(80)])
+            );
+        }
+    }
+    assert_eq!(body(&get(port, "/r?z=1").unwrap()), "/r z=1 \n");
+    let log = p.log();
+    assert!(!log.contains("exited on signal") && !log.contains("panicked"), "{log}");
+    signal(master, 3);
+    assert!(child.wait().unwrap().success());
+}

@@ -167,6 +167,54 @@ mod tests {
         assert_eq!(name(location(&locs, "/documents/1.JPG")), "~* \\.(gif|jpg|jpeg)$");
     }
 
+    fn server(names: &[ServerName]) -> Rc<Server> {
+        Rc::new(Server {
+            listens: vec![],
+            names: names.to_vec(),
+            settings: crate::config::ServerSettings::default(),
+            loc: loc(Match::Prefix(String::new()), vec![]),
+            locations: vec![],
+            named: Default::default(),
+            ret: None,
+            server_rewrite: PhaseTable::default(),
+        })
+    }
+
+    #[test]
+    fn server_name_precedence() {
+        let re = |s: &str| ServerName::Regex(s.into(), std::sync::Arc::new(pcre2::bytes::Regex::new(s).unwrap()));
+        let servers = vec![
+            server(&[ServerName::Exact("default.test".into())]),
+            server(&[re(r"^api\d+\.example\.com$")]),
+            server(&[ServerName::WildStart(".example.com".into())]),
+            server(&[ServerName::WildStart(".deep.example.com".into())]),
+            server(&[ServerName::WildEnd("www.example.".into())]),
+            server(&[ServerName::Exact("www.example.com".into())]),
+            server(&[ServerName::Dot("dot.test".into())]),
+        ];
+        let pick = |h: Option<&str>| {
+            servers
+                .iter()
+                .position(|s| Rc::ptr_eq(s, super::server(&servers, 0, h)))
+                .unwrap()
+        };
+        assert_eq!(pick(Some("www.example.com")), 5, "exact wins");
+        assert_eq!(pick(Some("a.example.com")), 2, "leading wildcard");
+        assert_eq!(pick(Some("x.deep.example.com")), 3, "longest leading wildcard");
+        assert_eq!(pick(Some("api7.example.com")), 2, "wildcards before regexes");
+        assert_eq!(pick(Some("www.example.org")), 4, "trailing wildcard");
+        assert_eq!(pick(Some("dot.test")), 6, "a dot name matches itself");
+        assert_eq!(pick(Some("a.b.dot.test")), 6, "and its subdomains");
+        assert_eq!(pick(Some("example.com")), 0, ".example.com via *.: not the bare name");
+        assert_eq!(pick(Some("nothing.here")), 0, "default server");
+        assert_eq!(pick(None), 0, "no host: default server");
+        let only_re = vec![server(&[ServerName::Exact("d".into())]), server(&[re(r"^api\d+\.")])];
+        assert!(
+            Rc::ptr_eq(super::server(&only_re, 0, Some("api1.x")), &only_re[1]),
+            "regex"
+        );
+    }
+
     #[test]
     fn nested_locations() {
         let inner = vec![
