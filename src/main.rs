@@ -88,12 +88,6 @@ fn main() -> ExitCode {
     if let Some(sig) = &cli.signal {
         return send_signal(&core.pid_path(), sig);
     }
-    for (k, v) in &core.env {
-        if let Some(v) = v {
-            // SAFETY: single-threaded at this point (no runtime, no threads yet).
-            unsafe { std::env::set_var(k, v) };
-        }
-    }
     // -e wins over the config's error_log, as in nginx.
     let (target, level) = core.error_log();
     let target = if cli.error_log.is_some() { early_log } else { target };

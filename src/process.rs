@@ -82,6 +82,7 @@ pub fn run_worker(core: &CoreConf, groups: &[Rc<ListenGroup>], sockets: &Sockets
     if as_child {
         worker_process_setup(core);
     }
+    set_worker_environment(core);
     let mut pairs = Vec::new();
     for g in groups {
         if let Some(l) = sockets.get(&g.addr) {
@@ -210,6 +211,40 @@ pub fn prepare_log_files(core: &CoreConf) {
                 errno_text(&e)
             );
         }
+    }
+}
+
+/// The environment a worker sees, as nginx builds it: only the variables named by `env`
+/// (with their value from `env NAME=value`, else inherited) and TZ.
+pub fn worker_environment(
+    listed: &[(String, Option<String>)],
+    current: impl Iterator<Item = (String, String)>,
+) -> Vec<(String, String)> {
+    let current: Vec<(String, String)> = current.collect();
+    let inherited = |name: &str| current.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let mut out: Vec<(String, String)> = Vec::new();
+    let names = std::iter::once(("TZ".to_string(), None)).chain(listed.iter().cloned());
+    for (name, value) in names {
+        let Some(v) = value.or_else(|| inherited(&name)) else {
+            continue;
+        };
+        match out.iter_mut().find(|(k, _)| *k == name) {
+            Some(slot) => slot.1 = v,
+            None => out.push((name, v)),
+        }
+    }
+    out
+}
+
+fn set_worker_environment(core: &CoreConf) {
+    let keep = worker_environment(&core.env, std::env::vars());
+    for (k, _) in std::env::vars() {
+        // SAFETY: the worker is single-threaded here: its runtime is not built yet.
+        unsafe { std::env::remove_var(k) };
+    }
+    for (k, v) in keep {
+        // SAFETY: as above.
+        unsafe { std::env::set_var(k, v) };
     }
 }
 
@@ -447,5 +482,29 @@ fn reap(
         if !expected && let Some(nw) = spawn_worker(core, groups, sockets, generation) {
             workers.push(nw);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::worker_environment;
+
+    #[test]
+    fn workers_see_only_listed_variables_and_tz() {
+        let current = [("PATH", "/bin"), ("TZ", "UTC"), ("HOME", "/root"), ("KEEP", "1")]
+            .map(|(k, v)| (k.to_string(), v.to_string()));
+        let listed = vec![
+            ("KEEP".to_string(), None),
+            ("NEW".to_string(), Some("x".to_string())),
+            ("GONE".to_string(), None),
+        ];
+        let env = worker_environment(&listed, current.into_iter());
+        assert_eq!(
+            env,
+            [("TZ", "UTC"), ("KEEP", "1"), ("NEW", "x")].map(|(k, v)| (k.to_string(), v.to_string()))
+        );
+        let over = vec![("TZ".to_string(), Some("Europe/Paris".to_string()))];
+        let env = worker_environment(&over, [("TZ".to_string(), "UTC".to_string())].into_iter());
+        assert_eq!(env, [("TZ".to_string(), "Europe/Paris".to_string())]);
     }
 }

@@ -682,3 +682,36 @@ fn malformed_input_never_kills_a_worker() {
     signal(master, 3);
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn send_timeout_drops_a_client_that_stops_reading() {
+    let p = Prefix::new("send-timeout");
+    let port = port();
+    std::fs::write(p.dir.join("html/big.bin"), vec![b'x'; 16 << 20]).unwrap();
+    p.conf(&format!(
+        "worker_processes 1;\ndaemon off;\nmaster_process off;\nerror_log logs/error.log info;\nevents {{ worker_connections 64; }}\nhttp {{ access_log off; send_timeout 300ms;\n server {{ listen 127.0.0.1:{port}; location / {{ root html; }} location /sf/ {{ alias html/; sendfile on; }} }} }}\n"
+    ));
+    let mut child = start_master(&p);
+    for path in ["/big.bin", "/sf/big.bin"] {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        // read nothing for a while: the server's writes stall, then it gives up
+        std::thread::sleep(Duration::from_millis(1500));
+        let (got, _) = read_until_close(&mut s, Duration::from_secs(5));
+        assert!(
+            got.len() < 16 << 20,
+            "{path}: the whole file arrived; the connection was not dropped"
+        );
+    }
+    signal(child.id() as i32, 15);
+    child.wait().unwrap();
+    let log = p.log();
+    assert!(
+        log.contains("client timed out (110: Connection timed out) while sending response to client"),
+        "{log}"
+    );
+    assert!(
+        log.contains("sendfile() failed (timed out) while sending response to client"),
+        "{log}"
+    );
+}

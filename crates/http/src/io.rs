@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 
 pub enum Stream {
@@ -242,22 +242,23 @@ impl Io {
     }
 
     /// Writes all of `data`, giving up when no progress is made for `timeout`.
+    /// `timeout` bounds each wait for the socket to take more, not the whole transfer
+    /// (nginx's send_timeout: "between two successive write operations").
     pub async fn write_all(&mut self, mut data: &[u8], timeout: Duration) -> io::Result<()> {
         // most responses fit the socket buffer: no timer unless the write would block
         while !data.is_empty() {
             match self.stream.try_write(data) {
                 Ok(n) => data = &data[n..],
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    match tokio::time::timeout(timeout, self.stream.writable()).await {
+                        Ok(r) => r?,
+                        Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "timed out")),
+                    }
+                }
                 Err(e) => return Err(e),
             }
         }
-        if data.is_empty() {
-            return Ok(());
-        }
-        match tokio::time::timeout(timeout, self.stream.write_all(data)).await {
-            Ok(r) => r,
-            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "timed out")),
-        }
+        Ok(())
     }
 }
 
