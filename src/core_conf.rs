@@ -145,7 +145,12 @@ fn http(c: &mut CoreConf, cmd: &Cmd, _reg: &Registry<CoreConf>) -> Result<()> {
         return Err(cmd.duplicate());
     }
     let reg = c.http_registry.clone().expect("set by load");
-    c.http = Some(Rc::new(http::directives::build(&reg, &c.prefix, cmd.children())?));
+    c.http = Some(Rc::new(http::directives::build_with(
+        &reg,
+        &[lua::install],
+        &c.prefix,
+        cmd.children(),
+    )?));
     Ok(())
 }
 
@@ -205,8 +210,15 @@ pub fn load(prefix: &Path, source: &Source, globals: Option<&str>) -> Result<Cor
             (p, dir, c)
         }
     };
-    let _ = path;
+    lua::vm::begin().map_err(|e| conf::ConfError::Invalid {
+        msg: e,
+        at: conf::Location {
+            file: std::sync::Arc::new(path.clone()),
+            line: 1,
+        },
+    })?;
     let mut http_reg = http::directives::registry();
+    http_reg.add(lua::DIRECTIVES);
     let mut core_reg: Registry<CoreConf> = Registry::default();
     core_reg.add(CORE);
     http_reg.know_elsewhere(core_reg.names().collect::<Vec<_>>());

@@ -1,0 +1,21 @@
+-- The Lua half of oxiresty's ngx API: functions that must yield to the request's driver
+-- (sleep, exit, flush) are small wrappers around a checked argument and a tagged yield.
+local yield = coroutine.yield
+local P = __oxr
+local TAG, OP_SLEEP, OP_EXIT, OP_FLUSH = P.yield_tag, P.OP_SLEEP, P.OP_EXIT, P.OP_FLUSH
+local check_sleep, check_exit = P.check_sleep, P.check_exit
+
+function ngx.sleep(secs)
+    secs = check_sleep(secs)
+    yield(TAG, OP_SLEEP, secs)
+end
+
+function ngx.exit(code)
+    code = check_exit(code)
+    yield(TAG, OP_EXIT, code)
+end
+
+function ngx.flush(wait)
+    yield(TAG, OP_FLUSH, wait and 1 or 0)
+    return 1
+end

@@ -1,0 +1,77 @@
+//! The `ngx` table. Each API family registers its functions here; the prelude
+//! (lualib/prelude.lua) adds the Lua wrappers that yield to the coroutine driver.
+
+mod consts;
+mod log;
+mod output;
+mod time;
+
+use mlua::{LightUserData, Lua, MultiValue, Value};
+
+/// Tags a yield as ours (the first value of `coroutine.yield(TAG, op, arg)`).
+static YIELD_TAG: u8 = 0;
+
+fn yield_tag() -> LightUserData {
+    LightUserData(&YIELD_TAG as *const u8 as *mut std::ffi::c_void)
+}
+
+/// What a yielding API asks the driver to do.
+pub enum Yield {
+    Sleep(f64),
+    Exit(i64),
+    Flush,
+}
+
+const OP_SLEEP: i64 = 1;
+const OP_EXIT: i64 = 2;
+const OP_FLUSH: i64 = 3;
+
+impl Yield {
+    /// Reads the values a coroutine yielded; `None` for a yield that is not ours.
+    pub fn parse(v: &MultiValue) -> Option<Yield> {
+        let mut it = v.iter();
+        match it.next() {
+            Some(Value::LightUserData(t)) if t.0 == yield_tag().0 => {}
+            _ => return None,
+        }
+        let op = match it.next() {
+            Some(Value::Integer(i)) => *i,
+            Some(Value::Number(n)) => *n as i64,
+            _ => return None,
+        };
+        let arg = it.next();
+        let num = |v: Option<&Value>| match v {
+            Some(Value::Integer(i)) => *i as f64,
+            Some(Value::Number(n)) => *n,
+            _ => 0.0,
+        };
+        match op {
+            OP_SLEEP => Some(Yield::Sleep(num(arg))),
+            OP_EXIT => Some(Yield::Exit(num(arg) as i64)),
+            OP_FLUSH => Some(Yield::Flush),
+            _ => None,
+        }
+    }
+}
+
+/// Builds `ngx` and the private table `__oxr` the prelude uses.
+pub fn register(lua: &Lua) -> mlua::Result<()> {
+    let ngx = lua.create_table()?;
+    let private = lua.create_table()?;
+    private.set("yield_tag", yield_tag())?;
+    private.set("OP_SLEEP", OP_SLEEP)?;
+    private.set("OP_EXIT", OP_EXIT)?;
+    private.set("OP_FLUSH", OP_FLUSH)?;
+    consts::register(lua, &ngx)?;
+    log::register(lua, &ngx)?;
+    output::register(lua, &ngx, &private)?;
+    time::register(lua, &ngx, &private)?;
+    lua.globals().set("ngx", ngx)?;
+    lua.globals().set("__oxr", private)?;
+    Ok(())
+}
+
+/// `bad argument #n to 'name' (what)`, Lua's wording for argument errors.
+pub fn bad_argument(n: usize, name: &str, what: &str) -> mlua::Error {
+    mlua::Error::runtime(format!("bad argument #{n} to '{name}' ({what})"))
+}

@@ -1,0 +1,175 @@
+//! Output: `ngx.say`, `ngx.print`, `ngx.flush`, `ngx.eof`, `ngx.send_headers`,
+//! `ngx.status`, `ngx.headers_sent`, `ngx.exit`'s argument check, `ngx.get_phase`.
+
+use mlua::{Lua, MultiValue, Table, Value};
+
+use super::bad_argument;
+use crate::request;
+
+/// Appends one `ngx.print` argument: strings, numbers, booleans, nil, ngx.null, and array
+/// tables of those (nested), as lua-nginx-module accepts them.
+fn append(lua: &Lua, out: &mut Vec<u8>, v: Value, n: usize, fname: &str, depth: usize) -> mlua::Result<()> {
+    match v {
+        Value::String(s) => out.extend_from_slice(&s.as_bytes()),
+        Value::Integer(_) | Value::Number(_) => {
+            if let Some(s) = lua.coerce_string(v)? {
+                out.extend_from_slice(&s.as_bytes());
+            }
+        }
+        Value::Boolean(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+        Value::Nil => out.extend_from_slice(b"nil"),
+        Value::LightUserData(p) if p.0.is_null() => out.extend_from_slice(b"null"),
+        Value::Table(t) => {
+            if depth > 100 {
+                return Err(bad_argument(n, fname, "table too deep"));
+            }
+            let len = t.raw_len();
+            if t.clone().pairs::<Value, Value>().count() != len {
+                return Err(bad_argument(n, fname, "non-array table found"));
+            }
+            for i in 1..=len {
+                append(lua, out, t.raw_get(i)?, n, fname, depth + 1)?;
+            }
+        }
+        other => {
+            return Err(bad_argument(
+                n,
+                fname,
+                &format!(
+                    "string, number, boolean, nil, ngx.null, or array table expected, got {}",
+                    other.type_name()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn emit(lua: &Lua, args: MultiValue, fname: &str, newline: bool) -> mlua::Result<Value> {
+    let mut out = Vec::new();
+    for (i, v) in args.into_iter().enumerate() {
+        append(lua, &mut out, v, i + 1, fname, 0)?;
+    }
+    if newline {
+        out.push(b'\n');
+    }
+    request::with(|r| {
+        if r.eof_sent {
+            return Ok(Value::Nil);
+        }
+        if !r.header_sent {
+            // lua_use_default_type on: the location's default_type
+            r.set_default_content_type();
+        }
+        r.buffer_body(&out, false);
+        Ok(Value::Integer(1))
+    })
+}
+
+fn status_get() -> mlua::Result<Value> {
+    request::with(|r| Ok(Value::Integer(r.status as i64)))
+}
+
+fn status_set(v: Value) -> mlua::Result<()> {
+    let code = match v {
+        Value::Integer(i) => i,
+        Value::Number(n) => n as i64,
+        Value::String(s) => s
+            .to_str()?
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| mlua::Error::runtime("attempt to set ngx.status to a non-number"))?,
+        _ => return Err(mlua::Error::runtime("attempt to set ngx.status to a non-number")),
+    };
+    request::with(|r| {
+        if r.header_sent {
+            r.log(
+                http::log::Level::Error,
+                "attempt to set ngx.status after sending out response headers",
+            );
+            return Ok(());
+        }
+        if !(100..=999).contains(&code) {
+            return Err(mlua::Error::runtime(format!("invalid HTTP status code {code}")));
+        }
+        r.status = code as u16;
+        Ok(())
+    })
+}
+
+pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
+    ngx.set(
+        "say",
+        lua.create_function(|lua, args: MultiValue| emit(lua, args, "say", true))?,
+    )?;
+    ngx.set(
+        "print",
+        lua.create_function(|lua, args: MultiValue| emit(lua, args, "print", false))?,
+    )?;
+    ngx.set(
+        "send_headers",
+        lua.create_function(|_, ()| {
+            request::with(|r| {
+                if r.header_sent {
+                    return Ok(Value::Nil);
+                }
+                r.set_default_content_type();
+                r.send_header();
+                Ok(Value::Integer(1))
+            })
+        })?,
+    )?;
+    ngx.set(
+        "eof",
+        lua.create_function(|lua, ()| {
+            request::with(|r| {
+                if r.eof_sent {
+                    return Ok((Value::Nil, Value::String(lua.create_string("seen eof")?)));
+                }
+                if !r.header_sent {
+                    r.set_default_content_type();
+                }
+                r.buffer_body(&[], true);
+                Ok((Value::Integer(1), Value::Nil))
+            })
+        })?,
+    )?;
+    ngx.set("get_phase", lua.create_function(|_, ()| Ok(request::phase().name()))?)?;
+    // ngx.exit's code is checked here; the prelude's wrapper then yields it to the driver
+    private.set(
+        "check_exit",
+        lua.create_function(|_, v: Value| {
+            let code = match v {
+                Value::Integer(i) => i,
+                Value::Number(n) => n as i64,
+                other => {
+                    return Err(bad_argument(
+                        1,
+                        "exit",
+                        &format!("number expected, got {}", other.type_name()),
+                    ));
+                }
+            };
+            Ok(code)
+        })?,
+    )?;
+    // ngx.status and ngx.headers_sent are read and written through ngx's metatable
+    let mt = lua.create_table()?;
+    mt.set(
+        "__index",
+        lua.create_function(|_, (_t, k): (Table, String)| match k.as_str() {
+            "status" => status_get(),
+            "headers_sent" => request::with(|r| Ok(Value::Boolean(r.header_sent))),
+            _ => Ok(Value::Nil),
+        })?,
+    )?;
+    mt.set(
+        "__newindex",
+        lua.create_function(|_, (t, k, v): (Table, String, Value)| match k.as_str() {
+            "status" => status_set(v),
+            _ => t.raw_set(k, v),
+        })?,
+    )?;
+    ngx.set_metatable(Some(mt))?;
+    Ok(())
+}

@@ -1,0 +1,130 @@
+//! The `*_by_lua*` directives: each stores its code in the location's Lua settings; the
+//! installer turns them into phase handlers.
+
+use std::cell::OnceCell;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use conf::registry::{HTTP, LIF, LOC, SRV};
+use conf::{Args, Cmd, Directive, Result, set_once};
+use http::directives::{HttpBuilder, LocDraft};
+use http::ext::ExtConf;
+use http::phase::PhaseTable;
+
+use crate::handler::LuaHandler;
+use crate::request::Phase;
+
+/// Where a handler's code comes from.
+#[derive(Debug)]
+pub enum Source {
+    Inline(String),
+    File(PathBuf),
+}
+
+/// One `*_by_lua*` directive's code, compiled once (on first use) and shared by every
+/// location that inherits it.
+#[derive(Debug)]
+pub struct LuaCode {
+    pub source: Source,
+    /// `content_by_lua(nginx.conf:12)`, as OpenResty names chunks.
+    pub chunkname: String,
+    pub compiled: OnceCell<std::result::Result<mlua::Function, String>>,
+}
+
+/// The Lua settings of one level (http, server, location).
+#[derive(Clone, Default)]
+pub struct LuaLocConf {
+    pub rewrite: Option<Rc<LuaCode>>,
+    pub access: Option<Rc<LuaCode>>,
+    pub content: Option<Rc<LuaCode>>,
+}
+
+impl ExtConf for LuaLocConf {
+    fn merge(&mut self, parent: &Self) {
+        if self.rewrite.is_none() {
+            self.rewrite = parent.rewrite.clone();
+        }
+        if self.access.is_none() {
+            self.access = parent.access.clone();
+        }
+        // a content handler belongs to its own location only
+    }
+
+    fn clone_box(&self) -> Box<dyn http::ext::ErasedExt> {
+        Box::new(self.clone())
+    }
+}
+
+fn code(b: &HttpBuilder, cmd: &Cmd, tag: &str, file: bool) -> Rc<LuaCode> {
+    let conf_file = cmd
+        .at
+        .file
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (source, chunkname) = if file {
+        let path = b.prefix.join(cmd.arg(0));
+        let name = format!("@{}", path.display());
+        (Source::File(path), name)
+    } else {
+        (
+            Source::Inline(cmd.arg(0).to_string()),
+            format!("={tag}({conf_file}:{})", cmd.at.line),
+        )
+    };
+    Rc::new(LuaCode {
+        source,
+        chunkname,
+        compiled: OnceCell::new(),
+    })
+}
+
+macro_rules! lua_directive {
+    ($fn:ident, $field:ident, $tag:literal, $file:expr) => {
+        fn $fn(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+            let c = code(b, cmd, $tag, $file);
+            set_once(&mut b.loc().ext.get_or_default::<LuaLocConf>().$field, c, cmd)
+        }
+    };
+}
+
+lua_directive!(content_inline, content, "content_by_lua", false);
+lua_directive!(content_file, content, "content_by_lua", true);
+lua_directive!(rewrite_inline, rewrite, "rewrite_by_lua", false);
+lua_directive!(rewrite_file, rewrite, "rewrite_by_lua", true);
+lua_directive!(access_inline, access, "access_by_lua", false);
+lua_directive!(access_file, access, "access_by_lua", true);
+
+const ANY: conf::Ctx = HTTP | SRV | LOC | LIF;
+
+pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
+    Directive::value("content_by_lua_block", LOC | LIF, Args::Exactly(1), content_inline),
+    Directive::value("content_by_lua", LOC | LIF, Args::Exactly(1), content_inline),
+    Directive::value("content_by_lua_file", LOC | LIF, Args::Exactly(1), content_file),
+    Directive::value("rewrite_by_lua_block", ANY, Args::Exactly(1), rewrite_inline),
+    Directive::value("rewrite_by_lua", ANY, Args::Exactly(1), rewrite_inline),
+    Directive::value("rewrite_by_lua_file", ANY, Args::Exactly(1), rewrite_file),
+    Directive::value("access_by_lua_block", ANY, Args::Exactly(1), access_inline),
+    Directive::value("access_by_lua", ANY, Args::Exactly(1), access_inline),
+    Directive::value("access_by_lua_file", ANY, Args::Exactly(1), access_file),
+];
+
+/// Puts a location's Lua handlers into its phase table.
+pub fn install(d: &LocDraft, t: &mut PhaseTable) -> Result<()> {
+    let Some(c) = d.ext.get::<LuaLocConf>() else {
+        return Ok(());
+    };
+    let lua = crate::vm::current();
+    if let Some(code) = &c.rewrite {
+        t.rewrite
+            .push(Rc::new(LuaHandler::new(lua.clone(), code.clone(), Phase::Rewrite)));
+    }
+    if let Some(code) = &c.access {
+        t.access
+            .push(Rc::new(LuaHandler::new(lua.clone(), code.clone(), Phase::Access)));
+    }
+    if let Some(code) = &c.content {
+        t.content = Some(Rc::new(LuaHandler::new(lua, code.clone(), Phase::Content)));
+    }
+    Ok(())
+}

@@ -1,0 +1,222 @@
+//! A Lua phase handler and the driver of its coroutine: each request's code runs in a
+//! new coroutine (the entry thread) on the worker's VM; when it yields for I/O (sleep,
+//! flush) the connection's task awaits that I/O and resumes it.
+//!
+//! A suspended coroutine is held in the Lua registry, not as a live mlua handle: mlua keeps
+//! live handles on one LuaJIT stack of limited size, and a worker must hold tens of
+//! thousands of suspended requests.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use http::log::Level;
+use http::phase::{Flow, Handler, Step};
+use http::request::Request;
+use mlua::thread::ThreadStatus;
+use mlua::{Function, Lua, MultiValue, Value};
+
+use crate::api;
+use crate::directives::{LuaCode, Source};
+use crate::request::{self, Phase};
+
+pub struct LuaHandler {
+    lua: Lua,
+    code: Rc<LuaCode>,
+    phase: Phase,
+}
+
+impl LuaHandler {
+    pub fn new(lua: Lua, code: Rc<LuaCode>, phase: Phase) -> LuaHandler {
+        // inline code is compiled now, in the master: workers inherit it compiled
+        if let Source::Inline(_) = code.source {
+            let _ = compiled(&lua, &code);
+        }
+        LuaHandler { lua, code, phase }
+    }
+}
+
+/// The chunk's function, compiled once; the error text is what the error log says.
+fn compiled(lua: &Lua, code: &LuaCode) -> Result<Function, String> {
+    code.compiled
+        .get_or_init(|| match &code.source {
+            Source::Inline(src) => lua
+                .load(src.as_str())
+                .set_name(code.chunkname.as_str())
+                .into_function()
+                .map_err(|e| format!("failed to load inlined Lua code: {}", syntax_message(&e))),
+            Source::File(path) => {
+                let src = std::fs::read(path).map_err(|e| {
+                    format!(
+                        "failed to load external Lua file \"{}\": cannot open {}: {e}",
+                        path.display(),
+                        path.display()
+                    )
+                })?;
+                lua.load(src)
+                    .set_name(code.chunkname.as_str())
+                    .into_function()
+                    .map_err(|e| {
+                        format!(
+                            "failed to load external Lua file \"{}\": {}",
+                            path.display(),
+                            syntax_message(&e)
+                        )
+                    })
+            }
+        })
+        .clone()
+}
+
+fn syntax_message(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl Handler for LuaHandler {
+    fn handle<'a>(&'a self, r: &'a mut Request) -> Step<'a> {
+        Step::Pending(Box::pin(self.run(r)))
+    }
+}
+
+/// How an entry thread ended.
+enum End {
+    /// Returned normally.
+    Returned,
+    /// `ngx.exit(code)`.
+    Exit(i64),
+    /// A Lua error (already logged).
+    Error,
+}
+
+impl LuaHandler {
+    async fn run(&self, r: &mut Request) -> Flow {
+        let func = match compiled(&self.lua, &self.code) {
+            Ok(f) => f,
+            Err(msg) => {
+                r.log(Level::Error, &msg);
+                return Flow::Finish(500);
+            }
+        };
+        let end = match self.drive(func, r).await {
+            Ok(end) => end,
+            Err(e) => {
+                r.log(Level::Error, &format!("lua entry thread aborted: {e}"));
+                End::Error
+            }
+        };
+        self.flow(end, r)
+    }
+
+    /// Resumes the entry thread until it ends, serving its yields.
+    async fn drive(&self, func: Function, r: &mut Request) -> mlua::Result<End> {
+        let lua = &self.lua;
+        let key = lua.create_registry_value(lua.create_thread(func)?)?;
+        let mut args = MultiValue::new();
+        let end = loop {
+            let thread: mlua::Thread = lua.registry_value(&key)?;
+            let result = request::enter(r, self.phase, || thread.resume::<MultiValue>(std::mem::take(&mut args)));
+            let values = match result {
+                Ok(v) => v,
+                Err(e) => {
+                    let trace = traceback(lua, &thread);
+                    r.log(
+                        Level::Error,
+                        &format!("lua entry thread aborted: runtime error: {}{trace}", error_text(&e)),
+                    );
+                    break End::Error;
+                }
+            };
+            let finished = thread.status() != ThreadStatus::Resumable;
+            drop(thread);
+            if finished {
+                break End::Returned;
+            }
+            match api::Yield::parse(&values) {
+                Some(api::Yield::Exit(code)) => break End::Exit(code),
+                Some(api::Yield::Sleep(secs)) => {
+                    r.flush().await;
+                    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+                }
+                Some(api::Yield::Flush) => r.flush().await,
+                None => {
+                    // a plain coroutine.yield() in the entry thread: let others run, go on
+                    r.flush().await;
+                    tokio::task::yield_now().await;
+                }
+            }
+        };
+        let _ = lua.remove_registry_value(key);
+        Ok(end)
+    }
+
+    /// What the phase engine does next, by phase and by how the code ended (as
+    /// lua-nginx-module documents for ngx.exit).
+    fn flow(&self, end: End, r: &mut Request) -> Flow {
+        match end {
+            End::Error => {
+                if r.header_sent {
+                    // the response is cut short: close rather than pretend it is whole
+                    r.keepalive = false;
+                    r.write_failed = true;
+                    Flow::Done
+                } else {
+                    Flow::Finish(500)
+                }
+            }
+            End::Returned => match self.phase {
+                Phase::Content => Flow::Done,
+                _ => Flow::Next,
+            },
+            End::Exit(code) => match code {
+                // ngx.OK: this phase is over; in content, so is the request
+                0 if self.phase == Phase::Content => Flow::Done,
+                0 => Flow::PhaseDone,
+                // ngx.ERROR: abort the request and its connection
+                -1 => {
+                    r.keepalive = false;
+                    r.write_failed = true;
+                    Flow::Finish(444)
+                }
+                // ngx.DONE, ngx.AGAIN, ngx.DECLINED: the request is handled
+                c if c < 0 => Flow::Done,
+                c => Flow::Finish(c.clamp(0, 999) as u16),
+            },
+        }
+    }
+}
+
+/// The error's own message, without the traceback mlua may have appended (ours, taken
+/// from the coroutine, follows in OpenResty's shape).
+fn error_text(e: &mlua::Error) -> String {
+    let text = match e {
+        mlua::Error::RuntimeError(m) => m.clone(),
+        mlua::Error::CallbackError { cause, .. } => return error_text(cause),
+        other => other.to_string(),
+    };
+    match text.find("\nstack traceback:") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+/// The coroutine's stack at the error, as OpenResty logs it after the message.
+fn traceback(lua: &Lua, thread: &mlua::Thread) -> String {
+    let tb: Option<Function> = lua
+        .globals()
+        .get::<mlua::Table>("debug")
+        .ok()
+        .and_then(|d| d.get("traceback").ok());
+    match tb.map(|f| f.call::<Value>((thread.clone(), "", 0))) {
+        Some(Ok(Value::String(s))) => {
+            let s = s.to_string_lossy();
+            let frames = s
+                .trim_start_matches('\n')
+                .trim_start_matches("stack traceback:")
+                .trim_start_matches('\n');
+            format!("\nstack traceback:\ncoroutine 0:\n{frames}")
+        }
+        _ => String::new(),
+    }
+}

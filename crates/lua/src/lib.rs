@@ -1,0 +1,13 @@
+//! LuaJIT in oxiresty: one VM per worker (built in the master, inherited by fork), the
+//! `*_by_lua*` directives as phase handlers, each request's Lua running in its own
+//! coroutine that yields to the connection's task for I/O, and the `ngx.*` API.
+//!
+//! Layout follows lua-nginx-module: one file per API family under `api/`.
+
+mod api;
+pub mod directives;
+mod handler;
+mod request;
+pub mod vm;
+
+pub use directives::{DIRECTIVES, install};

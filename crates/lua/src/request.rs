@@ -1,0 +1,56 @@
+//! The request a Lua callback acts on: set by the coroutine driver around each resume.
+
+use std::cell::Cell;
+
+use http::request::Request;
+
+/// The phase the running Lua code belongs to (`ngx.get_phase()`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    Init,
+    Rewrite,
+    Access,
+    Content,
+}
+
+impl Phase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Init => "init",
+            Phase::Rewrite => "rewrite",
+            Phase::Access => "access",
+            Phase::Content => "content",
+        }
+    }
+}
+
+thread_local! {
+    static CURRENT: Cell<*mut Request> = const { Cell::new(std::ptr::null_mut()) };
+    static PHASE: Cell<Phase> = const { Cell::new(Phase::Init) };
+}
+
+/// Runs `f` (one coroutine resume) with `r` as the current request.
+pub fn enter<T>(r: &mut Request, phase: Phase, f: impl FnOnce() -> T) -> T {
+    let prev = CURRENT.with(|c| c.replace(r as *mut Request));
+    let prev_phase = PHASE.with(|p| p.replace(phase));
+    let out = f();
+    CURRENT.with(|c| c.set(prev));
+    PHASE.with(|p| p.set(prev_phase));
+    out
+}
+
+pub fn phase() -> Phase {
+    PHASE.with(|p| p.get())
+}
+
+/// The current request, for an API callback; Lua's error when there is none.
+pub fn with<R>(f: impl FnOnce(&mut Request) -> mlua::Result<R>) -> mlua::Result<R> {
+    let p = CURRENT.with(|c| c.get());
+    if p.is_null() {
+        return Err(mlua::Error::runtime("no request found"));
+    }
+    // SAFETY: `enter` set this pointer from a `&mut Request` that the driver holds, for the
+    // duration of one resume on this thread; callbacks run inside that resume and do not
+    // nest, so this is the only live reference.
+    f(unsafe { &mut *p })
+}
