@@ -63,11 +63,16 @@ type Section = (String, Vec<String>, String);
 
 pub fn parse_file(file: &str, src: &str) -> Result<Vec<Block>, String> {
     let mut blocks = Vec::new();
-    let body = match src.find("\n__DATA__\n") {
-        Some(i) => &src[i + 10..],
-        None => return Err(format!("{file}: no __DATA__ section")),
+    let at = if src.starts_with("__DATA__\n") {
+        Some(0)
+    } else {
+        src.find("\n__DATA__\n").map(|i| i + 1)
     };
-    let base_line = src[..src.find("\n__DATA__\n").unwrap_or(0)].lines().count() + 2;
+    let Some(at) = at else {
+        return Err(format!("{file}: no __DATA__ section"));
+    };
+    let body = &src[at + 9..];
+    let base_line = src[..at].lines().count() + 2;
     let mut cur: Option<(Block, Option<Section>)> = None;
     let finish_section = |b: &mut Block, sec: Option<Section>| -> Result<(), String> {
         if let Some((name, mods, text)) = sec {

@@ -103,6 +103,15 @@ pub struct Return {
     pub text: Option<Template>,
 }
 
+/// One directive of the rewrite module's script, run in order in the rewrite phase.
+#[derive(Clone, Debug)]
+pub enum ScriptOp {
+    /// `set $var value;`
+    Set { var: String, value: Template },
+    /// `return ...;`
+    Return(Return),
+}
+
 /// `try_files file ... uri|=code;`
 #[derive(Clone, Debug)]
 pub struct TryFiles {
@@ -132,7 +141,6 @@ pub struct Location {
     pub ext: Extensions,
     pub internal: bool,
     pub alias: Option<Arc<str>>,
-    pub ret: Option<Return>,
     pub try_files: Option<TryFiles>,
     pub nested: Vec<Rc<Location>>,
     pub phases: PhaseTable,
@@ -215,8 +223,8 @@ pub struct Server {
     pub loc: Rc<Location>,
     pub locations: Vec<Rc<Location>>,
     pub named: HashMap<String, Rc<Location>>,
-    /// `return` at server level runs in the server-rewrite phase.
-    pub ret: Option<Return>,
+    /// Server-level handlers: post-read, and the server-rewrite phase (server-level
+    /// `set`/`return`) in `rewrite`.
     pub server_rewrite: PhaseTable,
 }
 
@@ -237,6 +245,8 @@ pub struct HttpConf {
     pub servers: Vec<Rc<Server>>,
     pub log_formats: HashMap<String, Arc<LogFormat>>,
     pub prefix: PathBuf,
+    /// Variables declared by `set` (writable from Lua's ngx.var).
+    pub declared_vars: std::collections::HashSet<String>,
 }
 
 impl HttpConf {

@@ -12,7 +12,7 @@ use conf::{Args, Cmd, ConfError, Directive, Registry, Result, set_once, value};
 
 use crate::config::*;
 use crate::ext::Extensions;
-use crate::handlers::{AddHeaders, ReturnHandler, TryFilesHandler};
+use crate::handlers::{AddHeaders, ScriptHandler, TryFilesHandler};
 use crate::log_format::{AccessLog, Escape, LogFormat};
 use crate::phase::PhaseTable;
 use crate::template::Template;
@@ -25,7 +25,8 @@ pub struct LocDraft {
     pub ext: Extensions,
     pub internal: bool,
     pub alias: Option<Arc<str>>,
-    pub ret: Option<Return>,
+    /// `set` / `return` in the order written (the rewrite module's script).
+    pub script: Vec<ScriptOp>,
     pub try_files: Option<TryFiles>,
     pub nested: Vec<LocDraft>,
     pub at: Option<conf::Location>,
@@ -121,10 +122,10 @@ impl HttpBuilder {
                 }
             }
             let mut server_rewrite = PhaseTable::default();
-            if let Some(ret) = level.ret.take() {
-                server_rewrite.rewrite.push(Rc::new(ReturnHandler(ret.clone())));
+            let script = std::mem::take(&mut level.script);
+            if !script.is_empty() {
+                server_rewrite.rewrite.push(Rc::new(ScriptHandler(script)));
             }
-            let ret = None;
             let loc = self.compile(
                 LocDraft {
                     matcher: Some(Match::Prefix(String::new())),
@@ -154,7 +155,6 @@ impl HttpBuilder {
                 loc,
                 locations,
                 named,
-                ret,
                 server_rewrite,
             }));
         }
@@ -162,6 +162,7 @@ impl HttpBuilder {
             servers,
             log_formats: self.log_formats,
             prefix: self.prefix,
+            declared_vars: self.declared_vars.iter().cloned().collect(),
         })
     }
 
@@ -189,7 +190,6 @@ impl HttpBuilder {
             ext: d.ext,
             internal: d.internal,
             alias: d.alias,
-            ret: d.ret,
             try_files: d.try_files,
             nested,
             phases,
@@ -199,8 +199,8 @@ impl HttpBuilder {
 
 /// The http core's own handlers for a location.
 fn install_core(d: &LocDraft, t: &mut PhaseTable) -> Result<()> {
-    if let Some(ret) = &d.ret {
-        t.rewrite.push(Rc::new(ReturnHandler(ret.clone())));
+    if !d.script.is_empty() {
+        t.rewrite.push(Rc::new(ScriptHandler(d.script.clone())));
     }
     if let Some(tf) = &d.try_files {
         t.precontent.push(Rc::new(TryFilesHandler(tf.clone())));
@@ -619,10 +619,7 @@ fn return_(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
         };
         Return { code, text }
     };
-    // the first `return` wins at run time; nginx accepts several
-    if b.loc().ret.is_none() {
-        b.loc().ret = Some(ret);
-    }
+    b.loc().script.push(ScriptOp::Return(ret));
     Ok(())
 }
 
@@ -784,6 +781,28 @@ fn error_log_nested(_b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     Ok(())
 }
 
+/// `set $var value;`: declares the variable and sets it in the rewrite phase.
+fn set(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let Some(var) = cmd.arg(0).strip_prefix('$') else {
+        return Err(cmd.error(format!("invalid variable name \"{}\"", cmd.arg(0))));
+    };
+    if var.is_empty() || !var.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_') {
+        return Err(cmd.error(format!("invalid variable name \"{}\"", cmd.arg(0))));
+    }
+    if crate::variables::is_known(var) && !b.declared_vars.iter().any(|d| d == var) {
+        return Err(cmd.error(format!("the duplicate \"{var}\" variable")));
+    }
+    let value = b.template(cmd, cmd.arg(1))?;
+    if !b.declared_vars.iter().any(|d| d == var) {
+        b.declared_vars.push(var.to_string());
+    }
+    b.loc().script.push(ScriptOp::Set {
+        var: var.to_string(),
+        value,
+    });
+    Ok(())
+}
+
 /// Directives nginx has that change nothing here; accepted so configs load (docs/compat.md).
 fn no_op(_b: &mut HttpBuilder, _cmd: &Cmd) -> Result<()> {
     Ok(())
@@ -824,6 +843,7 @@ pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("default_type", ANY_LOC, Args::Exactly(1), default_type),
     Directive::value("internal", LOC, Args::Exactly(0), internal),
     Directive::value("return", SRV | LOC | SIF | LIF, Args::Range(1, 2), return_),
+    Directive::value("set", SRV | LOC | SIF | LIF, Args::Exactly(2), set),
     Directive::value("try_files", SRV | LOC, Args::AtLeast(2), try_files),
     Directive::value("error_page", ANY_LOC | LIF, Args::AtLeast(2), error_page),
     Directive::value("add_header", ANY_LOC | LIF, Args::Range(2, 3), add_header),

@@ -39,6 +39,8 @@ pub async fn run(r: &mut Request) {
                     r.args = a;
                 }
                 r.internal = true;
+                // as nginx, an internal redirect starts the modules' per-request state anew
+                r.module_ctx.clear();
                 start = Start::ServerRewrite;
             }
             Flow::Named(name) => {
@@ -50,6 +52,7 @@ pub async fn run(r: &mut Request) {
                     Some(loc) => {
                         r.loc = loc;
                         r.internal = true;
+                        r.module_ctx.clear();
                         start = Start::Rewrite;
                     }
                     None => {

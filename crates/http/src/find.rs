@@ -131,7 +131,6 @@ mod tests {
             ext: Extensions::default(),
             internal: false,
             alias: None,
-            ret: None,
             try_files: None,
             nested,
             phases: PhaseTable::default(),
@@ -175,7 +174,6 @@ mod tests {
             loc: loc(Match::Prefix(String::new()), vec![]),
             locations: vec![],
             named: Default::default(),
-            ret: None,
             server_rewrite: PhaseTable::default(),
         })
     }

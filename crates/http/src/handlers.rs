@@ -1,25 +1,39 @@
 //! The http core's own phase handlers: `return` (rewrite), `try_files` (precontent) and
 //! `add_header` (header filter).
 
-use crate::config::{AddHeader, Return, TryFiles};
+use crate::config::{AddHeader, Return, ScriptOp, TryFiles};
 use crate::phase::{Flow, Handler, HeaderFilter, Step};
 use crate::request::{Body, Framing, Request};
 
-pub struct ReturnHandler(pub Return);
+/// The rewrite module's script of a level: `set` and `return` in the order written.
+pub struct ScriptHandler(pub Vec<ScriptOp>);
 
-impl Handler for ReturnHandler {
+impl Handler for ScriptHandler {
     fn handle<'a>(&'a self, r: &'a mut Request) -> Step<'a> {
-        // nginx drops the request body of a `return`; with none to read, answer at once
-        if r.framing == Framing::None || !matches!(r.body, Body::Unread) {
-            return Step::Ready(do_return(&self.0, r));
-        }
-        Step::Pending(Box::pin(async move {
-            if let Err(code) = r.discard_body().await {
-                return Flow::Finish(code);
+        for op in &self.0 {
+            match op {
+                ScriptOp::Set { var, value } => {
+                    let v = value.render(r);
+                    r.vars.insert(var.clone(), v);
+                }
+                ScriptOp::Return(ret) => return return_step(ret, r),
             }
-            do_return(&self.0, r)
-        }))
+        }
+        Step::Ready(Flow::Next)
     }
+}
+
+fn return_step<'a>(ret: &'a Return, r: &'a mut Request) -> Step<'a> {
+    // nginx drops the request body of a `return`; with none to read, answer at once
+    if r.framing == Framing::None || !matches!(r.body, Body::Unread) {
+        return Step::Ready(do_return(ret, r));
+    }
+    Step::Pending(Box::pin(async move {
+        if let Err(code) = r.discard_body().await {
+            return Flow::Finish(code);
+        }
+        do_return(ret, r)
+    }))
 }
 
 fn do_return(ret: &Return, r: &mut Request) -> Flow {

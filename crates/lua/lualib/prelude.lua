@@ -19,3 +19,18 @@ function ngx.flush(wait)
     yield(TAG, OP_FLUSH, wait and 1 or 0)
     return 1
 end
+
+local OP_READ_BODY, OP_EXEC = P.OP_READ_BODY, P.OP_EXEC
+local prepare_redirect, prepare_exec = P.prepare_redirect, P.prepare_exec
+
+function ngx.req.read_body()
+    yield(TAG, OP_READ_BODY)
+end
+
+function ngx.redirect(uri, status)
+    yield(TAG, OP_EXIT, prepare_redirect(uri, status))
+end
+
+function ngx.exec(uri, args)
+    yield(TAG, OP_EXEC, prepare_exec(uri, args))
+end

@@ -88,6 +88,8 @@ enum End {
     Exit(i64),
     /// A Lua error (already logged).
     Error,
+    /// `ngx.exec(target)`.
+    Exec(String),
 }
 
 impl LuaHandler {
@@ -140,6 +142,12 @@ impl LuaHandler {
                     tokio::time::sleep(Duration::from_secs_f64(secs)).await;
                 }
                 Some(api::Yield::Flush) => r.flush().await,
+                Some(api::Yield::ReadBody) => {
+                    if let Err(code) = r.read_body().await {
+                        break End::Exit(code as i64);
+                    }
+                }
+                Some(api::Yield::Exec(target)) => break End::Exec(target),
                 None => {
                     // a plain coroutine.yield() in the entry thread: let others run, go on
                     r.flush().await;
@@ -165,6 +173,8 @@ impl LuaHandler {
                     Flow::Finish(500)
                 }
             }
+            End::Exec(target) if target.starts_with('@') => Flow::Named(target),
+            End::Exec(target) => Flow::Redirect(target),
             End::Returned => match self.phase {
                 Phase::Content => Flow::Done,
                 _ => Flow::Next,

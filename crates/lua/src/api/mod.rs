@@ -2,9 +2,13 @@
 //! (lualib/prelude.lua) adds the Lua wrappers that yield to the coroutine driver.
 
 mod consts;
+mod ctx;
+mod header;
 mod log;
 mod output;
+pub mod req;
 mod time;
+mod var;
 
 use mlua::{LightUserData, Lua, MultiValue, Value};
 
@@ -20,11 +24,16 @@ pub enum Yield {
     Sleep(f64),
     Exit(i64),
     Flush,
+    ReadBody,
+    /// `ngx.exec(uri)`: an internal redirect.
+    Exec(String),
 }
 
 const OP_SLEEP: i64 = 1;
 const OP_EXIT: i64 = 2;
 const OP_FLUSH: i64 = 3;
+const OP_READ_BODY: i64 = 4;
+const OP_EXEC: i64 = 5;
 
 impl Yield {
     /// Reads the values a coroutine yielded; `None` for a yield that is not ours.
@@ -49,6 +58,11 @@ impl Yield {
             OP_SLEEP => Some(Yield::Sleep(num(arg))),
             OP_EXIT => Some(Yield::Exit(num(arg) as i64)),
             OP_FLUSH => Some(Yield::Flush),
+            OP_READ_BODY => Some(Yield::ReadBody),
+            OP_EXEC => match arg {
+                Some(Value::String(s)) => Some(Yield::Exec(s.to_string_lossy())),
+                _ => None,
+            },
             _ => None,
         }
     }
@@ -62,12 +76,43 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
     private.set("OP_SLEEP", OP_SLEEP)?;
     private.set("OP_EXIT", OP_EXIT)?;
     private.set("OP_FLUSH", OP_FLUSH)?;
+    private.set("OP_READ_BODY", OP_READ_BODY)?;
+    private.set("OP_EXEC", OP_EXEC)?;
     consts::register(lua, &ngx)?;
     log::register(lua, &ngx)?;
     output::register(lua, &ngx, &private)?;
     time::register(lua, &ngx, &private)?;
+    var::register(lua, &ngx)?;
+    header::register(lua, &ngx)?;
+    req::register(lua, &ngx, &private)?;
+    fields(lua, &ngx)?;
     lua.globals().set("ngx", ngx)?;
     lua.globals().set("__oxr", private)?;
+    Ok(())
+}
+
+/// `ngx.status`, `ngx.headers_sent` and `ngx.ctx` are read and written through ngx's
+/// metatable: they are the current request's.
+fn fields(lua: &Lua, ngx: &mlua::Table) -> mlua::Result<()> {
+    let mt = lua.create_table()?;
+    mt.set(
+        "__index",
+        lua.create_function(|lua, (_t, k): (mlua::Table, String)| match k.as_str() {
+            "status" => output::status_get(),
+            "headers_sent" => crate::request::with(|r| Ok(Value::Boolean(r.header_sent))),
+            "ctx" => ctx::get(lua).map(Value::Table),
+            _ => Ok(Value::Nil),
+        })?,
+    )?;
+    mt.set(
+        "__newindex",
+        lua.create_function(|lua, (t, k, v): (mlua::Table, String, Value)| match k.as_str() {
+            "status" => output::status_set(v),
+            "ctx" => ctx::set(lua, v),
+            _ => t.raw_set(k, v),
+        })?,
+    )?;
+    ngx.set_metatable(Some(mt))?;
     Ok(())
 }
 

@@ -66,11 +66,11 @@ fn emit(lua: &Lua, args: MultiValue, fname: &str, newline: bool) -> mlua::Result
     })
 }
 
-fn status_get() -> mlua::Result<Value> {
+pub fn status_get() -> mlua::Result<Value> {
     request::with(|r| Ok(Value::Integer(r.status as i64)))
 }
 
-fn status_set(v: Value) -> mlua::Result<()> {
+pub fn status_set(v: Value) -> mlua::Result<()> {
     let code = match v {
         Value::Integer(i) => i,
         Value::Number(n) => n as i64,
@@ -135,6 +135,62 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
         })?,
     )?;
     ngx.set("get_phase", lua.create_function(|_, ()| Ok(request::phase().name()))?)?;
+    private.set(
+        "prepare_redirect",
+        lua.create_function(|_, (uri, status): (Value, Option<i64>)| {
+            let uri = match uri {
+                Value::String(s) => s.to_str()?.to_string(),
+                other => return Err(bad_argument(1, "redirect", &format!("string expected, got {}", other.type_name()))),
+            };
+            let status = status.unwrap_or(302);
+            if !matches!(status, 301 | 302 | 303 | 307 | 308) {
+                return Err(mlua::Error::runtime(
+                    "only ngx.HTTP_MOVED_TEMPORARILY, ngx.HTTP_MOVED_PERMANENTLY, ngx.HTTP_PERMANENT_REDIRECT, ngx.HTTP_SEE_OTHER, and ngx.HTTP_TEMPORARY_REDIRECT are allowed",
+                ));
+            }
+            request::with(|r| {
+                if r.header_sent {
+                    return Err(mlua::Error::runtime("attempt to call ngx.redirect after sending out the headers"));
+                }
+                let loc = r.absolute_location(&uri);
+                r.headers_out.set("Location", loc);
+                Ok(status)
+            })
+        })?,
+    )?;
+    private.set(
+        "prepare_exec",
+        lua.create_function(|_, (uri, args): (String, Value)| {
+            request::with(|r| {
+                if r.header_sent {
+                    return Err(mlua::Error::runtime(
+                        "attempt to call ngx.exec after sending out response headers",
+                    ));
+                }
+                Ok(())
+            })?;
+            let extra = match args {
+                Value::Nil => String::new(),
+                Value::String(s) => s.to_str()?.to_string(),
+                Value::Table(t) => crate::api::req::encode_args(&t)?,
+                other => {
+                    return Err(bad_argument(
+                        2,
+                        "exec",
+                        &format!("string or table expected, got {}", other.type_name()),
+                    ));
+                }
+            };
+            if uri.is_empty() {
+                return Err(mlua::Error::runtime("ngx.exec: the uri argument is empty"));
+            }
+            Ok(match (uri.contains('?'), extra.is_empty()) {
+                (_, true) => uri,
+                (true, false) => format!("{uri}&{extra}"),
+                (false, false) => format!("{uri}?{extra}"),
+            })
+        })?,
+    )?;
     // ngx.exit's code is checked here; the prelude's wrapper then yields it to the driver
     private.set(
         "check_exit",
@@ -153,23 +209,5 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
             Ok(code)
         })?,
     )?;
-    // ngx.status and ngx.headers_sent are read and written through ngx's metatable
-    let mt = lua.create_table()?;
-    mt.set(
-        "__index",
-        lua.create_function(|_, (_t, k): (Table, String)| match k.as_str() {
-            "status" => status_get(),
-            "headers_sent" => request::with(|r| Ok(Value::Boolean(r.header_sent))),
-            _ => Ok(Value::Nil),
-        })?,
-    )?;
-    mt.set(
-        "__newindex",
-        lua.create_function(|_, (t, k, v): (Table, String, Value)| match k.as_str() {
-            "status" => status_set(v),
-            _ => t.raw_set(k, v),
-        })?,
-    )?;
-    ngx.set_metatable(Some(mt))?;
     Ok(())
 }

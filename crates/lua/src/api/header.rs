@@ -1,0 +1,112 @@
+//! `ngx.header`: the response headers, read and written by name (`_` reads as `-`).
+//! Content-Type and Content-Length live apart from the other headers, as in nginx.
+
+use mlua::{Lua, Table, Value};
+
+use crate::request;
+
+/// `content_type` → `content-type`, as lua_transform_underscores_in_response_headers does.
+fn header_name(k: &str) -> String {
+    k.replace('_', "-")
+}
+
+fn values(v: &Value) -> mlua::Result<Option<Vec<String>>> {
+    let one = |v: &Value| -> mlua::Result<String> {
+        Ok(match v {
+            Value::String(s) => s.to_str()?.to_string(),
+            Value::Integer(i) => i.to_string(),
+            Value::Number(n) => n.to_string(),
+            Value::Boolean(b) => b.to_string(),
+            other => {
+                return Err(mlua::Error::runtime(format!(
+                    "attempt to set a header value of type {}",
+                    other.type_name()
+                )));
+            }
+        })
+    };
+    Ok(match v {
+        Value::Nil => None,
+        Value::Table(t) => {
+            let mut out = Vec::new();
+            for i in 1..=t.raw_len() {
+                out.push(one(&t.raw_get(i)?)?);
+            }
+            Some(out)
+        }
+        v => Some(vec![one(v)?]),
+    })
+}
+
+pub fn register(lua: &Lua, ngx: &Table) -> mlua::Result<()> {
+    let header = lua.create_table()?;
+    let mt = lua.create_table()?;
+    mt.set(
+        "__index",
+        lua.create_function(|lua, (_t, k): (Table, String)| {
+            let name = header_name(&k);
+            request::with(|r| {
+                if name.eq_ignore_ascii_case("content-type") {
+                    return match &r.content_type {
+                        Some(ct) => Ok(Value::String(lua.create_string(ct.as_bytes())?)),
+                        None => Ok(Value::Nil),
+                    };
+                }
+                if name.eq_ignore_ascii_case("content-length") {
+                    return Ok(r
+                        .content_length
+                        .map(|n| Value::String(lua.create_string(n.to_string()).expect("string")))
+                        .unwrap_or(Value::Nil));
+                }
+                let all: Vec<&str> = r.headers_out.get_all(&name).collect();
+                match all.len() {
+                    0 => Ok(Value::Nil),
+                    1 => Ok(Value::String(lua.create_string(all[0])?)),
+                    _ => Ok(Value::Table(
+                        lua.create_sequence_from(all.iter().map(|s| s.to_string()))?,
+                    )),
+                }
+            })
+        })?,
+    )?;
+    mt.set(
+        "__newindex",
+        lua.create_function(|_, (_t, k, v): (Table, String, Value)| {
+            let name = header_name(&k);
+            let vals = values(&v)?;
+            request::with(|r| {
+                if r.header_sent {
+                    r.log(
+                        http::log::Level::Error,
+                        "attempt to set ngx.header.HEADER after sending out response headers",
+                    );
+                    return Ok(());
+                }
+                if name.eq_ignore_ascii_case("content-type") {
+                    r.content_type = vals
+                        .and_then(|v| v.into_iter().last())
+                        .map(|s| std::sync::Arc::from(s.as_str()));
+                    return Ok(());
+                }
+                if name.eq_ignore_ascii_case("content-length") {
+                    r.content_length =
+                        match vals.and_then(|v| v.into_iter().last()) {
+                            Some(s) => Some(s.trim().parse().map_err(|_| {
+                                mlua::Error::runtime(format!("invalid Content-Length header value: {s}"))
+                            })?),
+                            None => None,
+                        };
+                    return Ok(());
+                }
+                r.headers_out.remove(&name);
+                for v in vals.into_iter().flatten() {
+                    r.headers_out.add(&name, v);
+                }
+                Ok(())
+            })
+        })?,
+    )?;
+    header.set_metatable(Some(mt))?;
+    ngx.set("header", header)?;
+    Ok(())
+}

@@ -1,0 +1,274 @@
+//! `ngx.req`: the request as the client sent it — method, URI args, headers, body.
+
+use mlua::{Lua, Table, Value};
+
+use crate::request;
+
+/// Decodes `%XX` and `+` (as nginx's ngx_unescape_uri for args).
+pub fn unescape(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = |c: &u8| (*c as char).to_digit(16);
+                match (b.get(i + 1).and_then(hex), b.get(i + 2).and_then(hex)) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 3;
+                        continue;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Parses `a=1&b&a=2` into a Lua table: repeated keys become arrays, bare keys `true`.
+pub fn args_table(lua: &Lua, args: &str, max: usize) -> mlua::Result<(Table, bool)> {
+    let t = lua.create_table()?;
+    let mut n = 0;
+    for part in args.split('&') {
+        if part.is_empty() {
+            continue;
+        }
+        if max > 0 && n >= max {
+            return Ok((t, true));
+        }
+        n += 1;
+        let (k, v) = match part.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (part, None),
+        };
+        let key = lua.create_string(unescape(k))?;
+        let val = match v {
+            Some(v) => Value::String(lua.create_string(unescape(v))?),
+            None => Value::Boolean(true),
+        };
+        match t.raw_get::<Value>(key.clone())? {
+            Value::Nil => t.raw_set(key, val)?,
+            Value::Table(list) => list.raw_push(val)?,
+            prev => t.raw_set(key, lua.create_sequence_from([prev, val])?)?,
+        }
+    }
+    Ok((t, false))
+}
+
+/// `ngx.encode_args`: a table to a query string (keys sorted for a stable result).
+pub fn encode_args(t: &Table) -> mlua::Result<String> {
+    let mut parts = Vec::new();
+    for pair in t.pairs::<Value, Value>() {
+        let (k, v) = pair?;
+        let key = match k {
+            Value::String(s) => escape(&s.as_bytes()),
+            Value::Integer(i) => i.to_string(),
+            other => {
+                return Err(mlua::Error::runtime(format!(
+                    "attempt to use {} as query arg key",
+                    other.type_name()
+                )));
+            }
+        };
+        let mut add = |v: &Value| -> mlua::Result<()> {
+            match v {
+                Value::Boolean(true) => parts.push(key.clone()),
+                Value::Boolean(false) => {}
+                Value::String(s) => parts.push(format!("{key}={}", escape(&s.as_bytes()))),
+                Value::Integer(i) => parts.push(format!("{key}={i}")),
+                Value::Number(n) => parts.push(format!("{key}={n}")),
+                other => {
+                    return Err(mlua::Error::runtime(format!(
+                        "attempt to use {} as query arg value",
+                        other.type_name()
+                    )));
+                }
+            }
+            Ok(())
+        };
+        match &v {
+            Value::Table(list) => {
+                for i in 1..=list.raw_len() {
+                    add(&list.raw_get(i)?)?;
+                }
+            }
+            other => add(other)?,
+        }
+    }
+    parts.sort();
+    Ok(parts.join("&"))
+}
+
+/// URI-escapes as ngx.escape_uri does for args.
+fn escape(b: &[u8]) -> String {
+    let mut out = String::with_capacity(b.len());
+    for &c in b {
+        if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
+            out.push(c as char);
+        } else {
+            out.push_str(&format!("%{c:02X}"));
+        }
+    }
+    out
+}
+
+fn max_arg(v: Option<i64>, default: usize) -> usize {
+    match v {
+        Some(n) if n >= 0 => n as usize,
+        _ => default,
+    }
+}
+
+pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
+    let req = lua.create_table()?;
+    req.set(
+        "get_method",
+        lua.create_function(|_, ()| request::with(|r| Ok(r.method.to_string())))?,
+    )?;
+    req.set(
+        "http_version",
+        lua.create_function(|_, ()| request::with(|r| Ok(r.version.0 as f64 + r.version.1 as f64 / 10.0)))?,
+    )?;
+    req.set(
+        "is_internal",
+        lua.create_function(|_, ()| request::with(|r| Ok(r.internal)))?,
+    )?;
+    req.set(
+        "start_time",
+        lua.create_function(|_, ()| {
+            request::with(|r| {
+                let now = http::time::now_f64();
+                Ok(((now - r.start.elapsed().as_secs_f64()) * 1000.0).round() / 1000.0)
+            })
+        })?,
+    )?;
+    req.set(
+        "get_uri_args",
+        lua.create_function(|lua, max: Option<i64>| {
+            request::with(|r| {
+                let (t, truncated) = args_table(lua, &r.args, max_arg(max, 100))?;
+                Ok((t, if truncated { Some("truncated") } else { None }))
+            })
+        })?,
+    )?;
+    req.set(
+        "get_headers",
+        lua.create_function(|lua, (max, raw): (Option<i64>, Option<bool>)| {
+            request::with(|r| {
+                let max = max_arg(max, 100);
+                let t = lua.create_table()?;
+                let mut truncated = false;
+                for (i, (name, value)) in r.headers_in.list.iter().enumerate() {
+                    if max > 0 && i >= max {
+                        truncated = true;
+                        break;
+                    }
+                    let key = if raw.unwrap_or(false) {
+                        name.clone()
+                    } else {
+                        name.to_ascii_lowercase()
+                    };
+                    match t.raw_get::<Value>(key.as_str())? {
+                        Value::Nil => t.raw_set(key, value.as_str())?,
+                        Value::Table(list) => list.raw_push(value.as_str())?,
+                        prev => t.raw_set(
+                            key,
+                            lua.create_sequence_from([prev, Value::String(lua.create_string(value)?)])?,
+                        )?,
+                    }
+                }
+                if !raw.unwrap_or(false) {
+                    // lookups by any spelling: headers["Content-Type"], headers.content_type
+                    let mt = lua.create_table()?;
+                    mt.set(
+                        "__index",
+                        lua.create_function(|_, (t, k): (Table, String)| {
+                            t.raw_get::<Value>(k.to_ascii_lowercase().replace('_', "-"))
+                        })?,
+                    )?;
+                    t.set_metatable(Some(mt))?;
+                }
+                Ok((t, if truncated { Some("truncated") } else { None }))
+            })
+        })?,
+    )?;
+    req.set(
+        "set_header",
+        lua.create_function(|_, (name, value): (String, Value)| {
+            request::with(|r| {
+                let name = name.replace('_', "-");
+                r.headers_in.remove(&name);
+                match value {
+                    Value::Nil => {}
+                    Value::Table(t) => {
+                        for i in 1..=t.raw_len() {
+                            let v: String = t.raw_get(i)?;
+                            r.headers_in.add(&name, v);
+                        }
+                    }
+                    Value::String(s) => r.headers_in.add(&name, s.to_str()?.to_string()),
+                    Value::Integer(i) => r.headers_in.add(&name, i.to_string()),
+                    Value::Number(n) => r.headers_in.add(&name, n.to_string()),
+                    other => return Err(mlua::Error::runtime(format!("bad header value: {}", other.type_name()))),
+                }
+                if name.eq_ignore_ascii_case("host") {
+                    r.host = r.headers_in.get("host").and_then(http::h1::validate_host);
+                }
+                Ok(())
+            })
+        })?,
+    )?;
+    req.set(
+        "clear_header",
+        lua.create_function(|_, name: String| {
+            request::with(|r| {
+                r.headers_in.remove(&name.replace('_', "-"));
+                Ok(())
+            })
+        })?,
+    )?;
+    req.set(
+        "get_body_data",
+        lua.create_function(|lua, ()| {
+            request::with(|r| match r.body_bytes() {
+                Some(b) if !b.is_empty() => Ok(Value::String(lua.create_string(b)?)),
+                _ => Ok(Value::Nil),
+            })
+        })?,
+    )?;
+    req.set(
+        "get_body_file",
+        lua.create_function(|_, ()| {
+            request::with(|r| match &r.body {
+                http::request::Body::File(f, _) => Ok(Some(f.0.display().to_string())),
+                _ => Ok(None),
+            })
+        })?,
+    )?;
+    req.set(
+        "get_post_args",
+        lua.create_function(|lua, max: Option<i64>| {
+            request::with(|r| {
+                if matches!(r.body, http::request::Body::Unread) && r.framing != http::request::Framing::None {
+                    return Err(mlua::Error::runtime(
+                        "no request body found; maybe you should turn on lua_need_request_body?",
+                    ));
+                }
+                if let http::request::Body::File(..) = r.body {
+                    return Ok((Value::Nil, Some("request body in temp file not supported")));
+                }
+                let body = String::from_utf8_lossy(r.body_bytes().unwrap_or_default()).into_owned();
+                let (t, truncated) = args_table(lua, &body, max_arg(max, 100))?;
+                Ok((Value::Table(t), if truncated { Some("truncated") } else { None }))
+            })
+        })?,
+    )?;
+    ngx.set("req", req)?;
+    let _ = private;
+    Ok(())
+}
