@@ -88,6 +88,11 @@ pub fn with<R>(f: impl FnOnce(&Cached) -> R) -> R {
     })
 }
 
+/// Reads an HTTP date (RFC 1123, RFC 850, asctime).
+pub fn parse_http_date(s: &str) -> Option<SystemTime> {
+    httpdate::parse_http_date(s.trim()).ok()
+}
+
 /// An HTTP date for any time (Last-Modified).
 pub fn http_date(t: SystemTime) -> String {
     httpdate::fmt_http_date(t)

@@ -165,9 +165,10 @@ impl LuaHandler {
         match end {
             End::Error => {
                 if r.header_sent {
-                    // the response is cut short: close rather than pretend it is whole
+                    // the response is cut short: send what was said, then close without
+                    // the end of the body, rather than pretend it is whole
                     r.keepalive = false;
-                    r.write_failed = true;
+                    r.eof_sent = true;
                     Flow::Done
                 } else {
                     Flow::Finish(500)

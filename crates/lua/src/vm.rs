@@ -12,6 +12,8 @@ thread_local! {
 
 /// The Lua side of the API (wrappers that yield to the driver), embedded in the binary.
 const PRELUDE: &str = include_str!("../lualib/prelude.lua");
+/// The FFI-backed part of the API.
+const NGX_FFI: &str = include_str!("../lualib/ngx_ffi.lua");
 
 /// Starts a configuration load: a fresh VM with the `ngx` API.
 pub fn begin() -> Result<(), String> {
@@ -37,5 +39,6 @@ fn create() -> mlua::Result<Lua> {
     let lua = unsafe { Lua::unsafe_new_with(StdLib::ALL, LuaOptions::default()) };
     crate::api::register(&lua)?;
     lua.load(PRELUDE).set_name("=prelude").exec()?;
+    lua.load(NGX_FFI).set_name("=ngx_ffi").exec()?;
     Ok(lua)
 }

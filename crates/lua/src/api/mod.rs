@@ -1,6 +1,7 @@
 //! The `ngx` table. Each API family registers its functions here; the prelude
 //! (lualib/prelude.lua) adds the Lua wrappers that yield to the coroutine driver.
 
+mod codec;
 mod consts;
 mod ctx;
 mod header;

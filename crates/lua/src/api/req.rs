@@ -6,7 +6,10 @@ use crate::request;
 
 /// Decodes `%XX` and `+` (as nginx's ngx_unescape_uri for args).
 pub fn unescape(s: &str) -> Vec<u8> {
-    let b = s.as_bytes();
+    unescape_bytes(s.as_bytes())
+}
+
+pub fn unescape_bytes(b: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {

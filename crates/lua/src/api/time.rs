@@ -1,10 +1,76 @@
-//! Time: `ngx.sleep` (checked here, yielded by the prelude's wrapper).
+//! Time: `ngx.sleep` (checked here, yielded by the prelude), `ngx.now` and `ngx.time`
+//! through FFI, and the formatting functions (`today`, `localtime`, `utctime`,
+//! `http_time`, `cookie_time`, `parse_http_time`, `update_time`).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mlua::{Lua, Table, Value};
 
 use super::bad_argument;
 
-pub fn register(lua: &Lua, _ngx: &Table, private: &Table) -> mlua::Result<()> {
+/// ngx.now(): seconds with millisecond precision.
+#[unsafe(no_mangle)]
+pub extern "C" fn oxr_now() -> f64 {
+    http::time::now_f64()
+}
+
+/// ngx.time(): whole seconds.
+#[unsafe(no_mangle)]
+pub extern "C" fn oxr_time() -> i64 {
+    http::time::now_sec()
+}
+
+fn tm(sec: i64, local: bool) -> libc::tm {
+    // SAFETY: the reentrant libc conversions write only into the tm we own.
+    unsafe {
+        let t = sec as libc::time_t;
+        let mut tm: libc::tm = std::mem::zeroed();
+        if local {
+            libc::localtime_r(&t, &mut tm);
+        } else {
+            libc::gmtime_r(&t, &mut tm);
+        }
+        tm
+    }
+}
+
+fn datetime(sec: i64, local: bool) -> String {
+    let t = tm(sec, local);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        t.tm_year + 1900,
+        t.tm_mon + 1,
+        t.tm_mday,
+        t.tm_hour,
+        t.tm_min,
+        t.tm_sec
+    )
+}
+
+const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+fn seconds_arg(v: Value, name: &str) -> mlua::Result<i64> {
+    match v {
+        Value::Integer(i) => Ok(i),
+        Value::Number(n) => Ok(n as i64),
+        Value::String(s) => s
+            .to_str()?
+            .trim()
+            .parse::<f64>()
+            .map(|n| n as i64)
+            .map_err(|_| bad_argument(1, name, "number expected, got string")),
+        other => Err(bad_argument(
+            1,
+            name,
+            &format!("number expected, got {}", other.type_name()),
+        )),
+    }
+}
+
+pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     private.set(
         "check_sleep",
         lua.create_function(|_, v: Value| {
@@ -33,5 +99,59 @@ pub fn register(lua: &Lua, _ngx: &Table, private: &Table) -> mlua::Result<()> {
             Ok(secs)
         })?,
     )?;
+    ngx.set(
+        "today",
+        lua.create_function(|_, ()| Ok(datetime(http::time::now_sec(), true)[..10].to_string()))?,
+    )?;
+    ngx.set(
+        "localtime",
+        lua.create_function(|_, ()| Ok(datetime(http::time::now_sec(), true)))?,
+    )?;
+    ngx.set(
+        "utctime",
+        lua.create_function(|_, ()| Ok(datetime(http::time::now_sec(), false)))?,
+    )?;
+    ngx.set("update_time", lua.create_function(|_, ()| Ok(()))?)?;
+    ngx.set(
+        "http_time",
+        lua.create_function(|_, v: Value| {
+            let sec = seconds_arg(v, "http_time")?;
+            Ok(http::time::http_date(
+                UNIX_EPOCH + Duration::from_secs(sec.max(0) as u64),
+            ))
+        })?,
+    )?;
+    ngx.set(
+        "cookie_time",
+        lua.create_function(|_, v: Value| {
+            let t = tm(seconds_arg(v, "cookie_time")?, false);
+            // nginx's ngx_http_cookie_time: two-digit years with dashes, up to 2037
+            let year = t.tm_year + 1900;
+            let (sep, shown) = if year > 2037 { (" ", year) } else { ("-", year % 100) };
+            Ok(format!(
+                "{}, {:02}{sep}{}{sep}{:02} {:02}:{:02}:{:02} GMT",
+                DAYS[t.tm_wday as usize % 7],
+                t.tm_mday,
+                MONTHS[t.tm_mon as usize % 12],
+                shown,
+                t.tm_hour,
+                t.tm_min,
+                t.tm_sec
+            ))
+        })?,
+    )?;
+    ngx.set(
+        "parse_http_time",
+        lua.create_function(|_, s: mlua::LuaString| {
+            let s = s.to_str()?;
+            Ok(httpdate_parse(&s))
+        })?,
+    )?;
     Ok(())
+}
+
+/// Seconds since the epoch of an HTTP date (RFC 1123, RFC 850, asctime); nil if it is not.
+fn httpdate_parse(s: &str) -> Option<i64> {
+    let t: SystemTime = http::time::parse_http_date(s)?;
+    t.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs() as i64)
 }
