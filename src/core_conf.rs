@@ -5,7 +5,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use conf::registry::{EVENTS, HTTP, MAIN};
+use conf::registry::{EVENTS, MAIN};
 use conf::{Args, Cmd, Directive, Registry, Result, set_once, value};
 use http::config::HttpConf;
 use http::directives::HttpBuilder;
@@ -26,6 +26,8 @@ pub struct CoreConf {
     pub env: Vec<(String, Option<String>)>,
     pub worker_connections: Option<usize>,
     pub http: Option<Rc<HttpConf>>,
+    /// The Lua VM of this configuration (init_by_lua has run in it).
+    pub lua: Option<lua::Generation>,
     http_registry: Option<Arc<Registry<HttpBuilder>>>,
 }
 
@@ -198,7 +200,7 @@ pub const DEFAULT_CONF: &str = include_str!("default.conf");
 
 /// Reads and checks a whole configuration (`-g` directives included).
 pub fn load(prefix: &Path, source: &Source, globals: Option<&str>) -> Result<CoreConf> {
-    let (path, conf_dir, cmds) = match source {
+    let (_path, conf_dir, cmds) = match source {
         Source::File(p) => {
             let dir = p.parent().unwrap_or(Path::new("/")).to_path_buf();
             (p.clone(), dir.clone(), conf::parse_file(p, &dir)?)
@@ -210,13 +212,7 @@ pub fn load(prefix: &Path, source: &Source, globals: Option<&str>) -> Result<Cor
             (p, dir, c)
         }
     };
-    lua::vm::begin().map_err(|e| conf::ConfError::Invalid {
-        msg: e,
-        at: conf::Location {
-            file: std::sync::Arc::new(path.clone()),
-            line: 1,
-        },
-    })?;
+    lua::vm::begin(prefix).map_err(conf::ConfError::Other)?;
     let mut http_reg = http::directives::registry();
     http_reg.add(lua::DIRECTIVES);
     let mut core_reg: Registry<CoreConf> = Registry::default();
@@ -233,6 +229,9 @@ pub fn load(prefix: &Path, source: &Source, globals: Option<&str>) -> Result<Cor
         core_reg.run(&mut core, MAIN, &gcmds)?;
     }
     core_reg.run(&mut core, MAIN, &cmds)?;
-    let _ = HTTP;
+    core.lua = lua::vm::finish();
+    if let Some(g) = &core.lua {
+        lua::init::run_init(g).map_err(conf::ConfError::Other)?;
+    }
     Ok(core)
 }

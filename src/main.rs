@@ -147,7 +147,7 @@ fn main() -> ExitCode {
     if core.master() {
         process::run_master(core, &prefix, &source, cli.globals.as_deref(), sockets, groups);
     } else {
-        process::run_worker(&core, &groups, &sockets, false);
+        process::run_worker(&core, &groups, &sockets, None);
         let _ = std::fs::remove_file(&pid_path);
     }
     ExitCode::SUCCESS

@@ -74,7 +74,10 @@ fn block_signals(block: bool) {
 }
 
 /// Runs one worker's event loop in this process until it is told to stop.
-pub fn run_worker(core: &CoreConf, groups: &[Rc<ListenGroup>], sockets: &Sockets, as_child: bool) {
+/// `slot` is the worker's number among `worker_processes` (ngx.worker.id), None in
+/// single-process mode.
+pub fn run_worker(core: &CoreConf, groups: &[Rc<ListenGroup>], sockets: &Sockets, slot: Option<usize>) {
+    let as_child = slot.is_some();
     let Some(http) = core.http.clone() else {
         http::elog!(Level::Notice, 0, "no \"http\" block: nothing to serve");
         return;
@@ -107,7 +110,16 @@ pub fn run_worker(core: &CoreConf, groups: &[Rc<ListenGroup>], sockets: &Sockets
     let local = tokio::task::LocalSet::new();
     let wc = core.worker_connections();
     let st = core.worker_shutdown_timeout;
+    let (id, count) = match slot {
+        Some(s) => (s as i64, core.workers() as i64),
+        None => (0, 1),
+    };
+    lua::set_worker(id, count);
+    let lua_gen = core.lua.clone();
     local.block_on(&rt, async move {
+        if let Some(g) = &lua_gen {
+            lua::init::run_init_worker(g);
+        }
         let stop = wait_stop_signal();
         http::worker::serve(pairs, http, wc, st, stop).await;
     });
@@ -310,11 +322,18 @@ pub fn write_pid(path: &Path) -> std::io::Result<()> {
 
 struct Worker {
     pid: i32,
+    slot: usize,
     generation: u32,
     exiting: bool,
 }
 
-fn spawn_worker(core: &CoreConf, groups: &[Rc<ListenGroup>], sockets: &Sockets, generation: u32) -> Option<Worker> {
+fn spawn_worker(
+    core: &CoreConf,
+    groups: &[Rc<ListenGroup>],
+    sockets: &Sockets,
+    generation: u32,
+    slot: usize,
+) -> Option<Worker> {
     // SAFETY: fork in the single-threaded master; the child runs the worker and exits.
     match unsafe { libc::fork() } {
         -1 => {
@@ -327,7 +346,7 @@ fn spawn_worker(core: &CoreConf, groups: &[Rc<ListenGroup>], sockets: &Sockets, 
             None
         }
         0 => {
-            run_worker(core, groups, sockets, true);
+            run_worker(core, groups, sockets, Some(slot));
             http::elog!(Level::Notice, 0, "exit");
             std::process::exit(0);
         }
@@ -335,6 +354,7 @@ fn spawn_worker(core: &CoreConf, groups: &[Rc<ListenGroup>], sockets: &Sockets, 
             http::elog!(Level::Notice, 0, "start worker process {pid}");
             Some(Worker {
                 pid,
+                slot,
                 generation,
                 exiting: false,
             })
@@ -361,7 +381,7 @@ pub fn run_master(
     block_signals(true);
     let mut generation = 0u32;
     let mut workers: Vec<Worker> = (0..core.workers())
-        .filter_map(|_| spawn_worker(&core, &groups, &sockets, generation))
+        .filter_map(|slot| spawn_worker(&core, &groups, &sockets, generation, slot))
         .collect();
     let mut stopping: Option<i32> = None;
     let set = sigset();
@@ -417,8 +437,8 @@ pub fn run_master(
                         // workers are forked, so that only the old workers still hold them
                         let wanted: Vec<ListenAddr> = groups.iter().map(|g| g.addr.clone()).collect();
                         sockets.retain(|a, _| wanted.contains(a));
-                        for _ in 0..core.workers() {
-                            if let Some(w) = spawn_worker(&core, &groups, &sockets, generation) {
+                        for slot in 0..core.workers() {
+                            if let Some(w) = spawn_worker(&core, &groups, &sockets, generation, slot) {
                                 workers.push(w);
                             }
                         }
@@ -479,7 +499,7 @@ fn reap(
             http::elog!(lvl, 0, "worker process {pid} exited with code {code}");
         }
         let expected = stopping || w.exiting || w.generation != generation;
-        if !expected && let Some(nw) = spawn_worker(core, groups, sockets, generation) {
+        if !expected && let Some(nw) = spawn_worker(core, groups, sockets, generation, w.slot) {
             workers.push(nw);
         }
     }

@@ -102,8 +102,25 @@ fn get(port: u16, path: &str) -> Option<String> {
     Some(out)
 }
 
-fn body(resp: &str) -> &str {
-    resp.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("")
+/// The body of a response read to its end (chunked framing decoded).
+fn body(resp: &str) -> String {
+    let Some((head, b)) = resp.split_once("\r\n\r\n") else {
+        return String::new();
+    };
+    if !head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        return b.to_string();
+    }
+    let mut out = String::new();
+    let mut rest = b;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || after.len() < n {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].trim_start_matches("\r\n");
+    }
+    out
 }
 
 fn master_conf(port: u16, workers: usize, text: &str, extra_main: &str) -> String {
@@ -714,4 +731,39 @@ fn send_timeout_drops_a_client_that_stops_reading() {
         log.contains("sendfile() failed (timed out) while sending response to client"),
         "{log}"
     );
+}
+
+#[test]
+fn init_by_lua_runs_once_per_load_and_workers_inherit_it() {
+    let p = Prefix::new("lua-init");
+    let port = port();
+    let marks = p.dir.join("logs/init.marks");
+    let conf = |v: &str| {
+        format!(
+            "worker_processes 2;\ndaemon off;\nerror_log logs/error.log info;\nuser root;\nevents {{ worker_connections 64; }}\nhttp {{ access_log off;\n init_by_lua_block {{ local f = io.open(\"{}\", \"a\"); f:write(\"init\\n\"); f:close(); data = \"{v}\" }}\n init_worker_by_lua_block {{ worker_id = ngx.worker.id() }}\n server {{ listen 127.0.0.1:{port}; location / {{ content_by_lua_block {{ ngx.say(data, \" \", worker_id, \" \", ngx.worker.count()) }} }} }} }}\n",
+            marks.display()
+        )
+    };
+    p.conf(&conf("v1"));
+    let mut child = start_master(&p);
+    let master = child.id() as i32;
+    wait_until("two workers", Duration::from_secs(5), || worker_pids(master).len() == 2);
+    let mut ids = std::collections::BTreeSet::new();
+    for _ in 0..40 {
+        let b = body(&get(port, "/").unwrap()).to_string();
+        let parts: Vec<&str> = b.split_whitespace().collect();
+        assert_eq!((parts[0], parts[2]), ("v1", "2"), "{b}");
+        ids.insert(parts[1].to_string());
+    }
+    assert!(ids.iter().all(|i| i == "0" || i == "1"), "{ids:?}");
+    let lines = || std::fs::read_to_string(&marks).unwrap_or_default().lines().count();
+    assert_eq!(lines(), 1, "init_by_lua ran once for two workers");
+    p.conf(&conf("v2"));
+    signal(master, 1);
+    wait_until("reloaded", Duration::from_secs(5), || {
+        get(port, "/").is_some_and(|r| body(&r).starts_with("v2 "))
+    });
+    assert_eq!(lines(), 2, "and once more for the reload");
+    signal(master, 15);
+    child.wait().unwrap();
 }

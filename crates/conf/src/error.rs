@@ -41,6 +41,9 @@ pub enum ConfError {
         reason: String,
         at: Option<Location>,
     },
+    /// A failure that belongs to no directive (e.g. `init_by_lua` failing).
+    #[error("{0}")]
+    Other(String),
     /// A value the directive cannot take; `msg` is nginx's sentence for it.
     #[error("{msg} in {at}")]
     Invalid { msg: String, at: Location },

@@ -95,9 +95,30 @@ lua_directive!(rewrite_file, rewrite, "rewrite_by_lua", true);
 lua_directive!(access_inline, access, "access_by_lua", false);
 lua_directive!(access_file, access, "access_by_lua", true);
 
+/// `init_by_lua*` and `init_worker_by_lua*` belong to the configuration's generation.
+macro_rules! init_directive {
+    ($fn:ident, $field:ident, $tag:literal, $file:expr) => {
+        fn $fn(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+            let c = code(b, cmd, $tag, $file);
+            crate::vm::with_building(|g| set_once(&mut g.$field, c, cmd))
+        }
+    };
+}
+
+init_directive!(init_inline, init, "init_by_lua", false);
+init_directive!(init_file, init, "init_by_lua", true);
+init_directive!(init_worker_inline, init_worker, "init_worker_by_lua", false);
+init_directive!(init_worker_file, init_worker, "init_worker_by_lua", true);
+
 const ANY: conf::Ctx = HTTP | SRV | LOC | LIF;
 
 pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
+    Directive::value("init_by_lua_block", HTTP, Args::Exactly(1), init_inline),
+    Directive::value("init_by_lua", HTTP, Args::Exactly(1), init_inline),
+    Directive::value("init_by_lua_file", HTTP, Args::Exactly(1), init_file),
+    Directive::value("init_worker_by_lua_block", HTTP, Args::Exactly(1), init_worker_inline),
+    Directive::value("init_worker_by_lua", HTTP, Args::Exactly(1), init_worker_inline),
+    Directive::value("init_worker_by_lua_file", HTTP, Args::Exactly(1), init_worker_file),
     Directive::value("content_by_lua_block", LOC | LIF, Args::Exactly(1), content_inline),
     Directive::value("content_by_lua", LOC | LIF, Args::Exactly(1), content_inline),
     Directive::value("content_by_lua_file", LOC | LIF, Args::Exactly(1), content_file),

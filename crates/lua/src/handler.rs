@@ -200,7 +200,7 @@ impl LuaHandler {
 
 /// The error's own message, without the traceback mlua may have appended (ours, taken
 /// from the coroutine, follows in OpenResty's shape).
-fn error_text(e: &mlua::Error) -> String {
+pub fn error_text(e: &mlua::Error) -> String {
     let text = match e {
         mlua::Error::RuntimeError(m) => m.clone(),
         mlua::Error::CallbackError { cause, .. } => return error_text(cause),

@@ -7,7 +7,10 @@
 mod api;
 pub mod directives;
 mod handler;
+pub mod init;
 mod request;
 pub mod vm;
 
+pub use api::set_worker;
 pub use directives::{DIRECTIVES, install};
+pub use vm::Generation;

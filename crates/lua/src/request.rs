@@ -8,6 +8,7 @@ use http::request::Request;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
     Init,
+    InitWorker,
     Rewrite,
     Access,
     Content,
@@ -17,6 +18,7 @@ impl Phase {
     pub fn name(self) -> &'static str {
         match self {
             Phase::Init => "init",
+            Phase::InitWorker => "init_worker",
             Phase::Rewrite => "rewrite",
             Phase::Access => "access",
             Phase::Content => "content",
@@ -32,6 +34,16 @@ thread_local! {
 /// Runs `f` (one coroutine resume) with `r` as the current request.
 pub fn enter<T>(r: &mut Request, phase: Phase, f: impl FnOnce() -> T) -> T {
     let prev = CURRENT.with(|c| c.replace(r as *mut Request));
+    let prev_phase = PHASE.with(|p| p.replace(phase));
+    let out = f();
+    CURRENT.with(|c| c.set(prev));
+    PHASE.with(|p| p.set(prev_phase));
+    out
+}
+
+/// Runs `f` in a phase that has no request (init, init_worker).
+pub fn in_phase<T>(phase: Phase, f: impl FnOnce() -> T) -> T {
+    let prev = CURRENT.with(|c| c.replace(std::ptr::null_mut()));
     let prev_phase = PHASE.with(|p| p.replace(phase));
     let out = f();
     CURRENT.with(|c| c.set(prev));

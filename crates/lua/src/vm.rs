@@ -1,13 +1,26 @@
-//! The Lua VM: one per configuration load. Built in the master before fork, so workers
-//! inherit it; a reload builds a new one.
+//! The Lua VM: one per configuration load. Built in the master, where `init_by_lua` runs,
+//! then inherited by the workers through fork; a reload builds a new one.
 
 use std::cell::RefCell;
+use std::path::PathBuf;
+use std::rc::Rc;
 
 use mlua::{Lua, LuaOptions, StdLib};
 
+use crate::directives::LuaCode;
+
+/// What one configuration load made of Lua: the VM and the code that runs outside requests.
+#[derive(Clone)]
+pub struct Generation {
+    pub lua: Lua,
+    pub prefix: PathBuf,
+    pub init: Option<Rc<LuaCode>>,
+    pub init_worker: Option<Rc<LuaCode>>,
+}
+
 thread_local! {
-    /// The VM of the configuration being read; directives and installers use it.
-    static BUILDING: RefCell<Option<Lua>> = const { RefCell::new(None) };
+    /// The generation being read; directives and installers use it.
+    static BUILDING: RefCell<Option<Generation>> = const { RefCell::new(None) };
 }
 
 /// The Lua side of the API (wrappers that yield to the driver), embedded in the binary.
@@ -16,28 +29,53 @@ const PRELUDE: &str = include_str!("../lualib/prelude.lua");
 const NGX_FFI: &str = include_str!("../lualib/ngx_ffi.lua");
 
 /// Starts a configuration load: a fresh VM with the `ngx` API.
-pub fn begin() -> Result<(), String> {
-    let lua = create().map_err(|e| format!("failed to create the Lua VM: {e}"))?;
-    BUILDING.with(|b| *b.borrow_mut() = Some(lua));
+pub fn begin(prefix: &std::path::Path) -> Result<(), String> {
+    let lua = create(prefix).map_err(|e| format!("failed to create the Lua VM: {e}"))?;
+    BUILDING.with(|b| {
+        *b.borrow_mut() = Some(Generation {
+            lua,
+            prefix: prefix.to_path_buf(),
+            init: None,
+            init_worker: None,
+        })
+    });
     Ok(())
 }
 
-/// The VM of the configuration being read (created on first use).
+/// Ends a successful load: the generation to keep with the configuration.
+pub fn finish() -> Option<Generation> {
+    BUILDING.with(|b| b.borrow_mut().take())
+}
+
+/// The VM of the configuration being read.
 pub fn current() -> Lua {
+    with_building(|g| g.lua.clone())
+}
+
+/// Changes the generation being read (directives record init code here).
+pub fn with_building<R>(f: impl FnOnce(&mut Generation) -> R) -> R {
     BUILDING.with(|b| {
         let mut b = b.borrow_mut();
         if b.is_none() {
-            *b = create().ok();
+            // a configuration read without `begin` (tests of the http crate alone)
+            let prefix = std::env::temp_dir();
+            let lua = create(&prefix).expect("a Lua VM can be created");
+            *b = Some(Generation {
+                lua,
+                prefix,
+                init: None,
+                init_worker: None,
+            });
         }
-        b.clone().expect("the Lua VM is created above")
+        f(b.as_mut().expect("set above"))
     })
 }
 
-fn create() -> mlua::Result<Lua> {
+fn create(prefix: &std::path::Path) -> mlua::Result<Lua> {
     // SAFETY: LuaJIT's ffi and jit libraries are part of the platform users expect
     // (OpenResty exposes them); loading them is what makes the VM "unsafe" to mlua.
     let lua = unsafe { Lua::unsafe_new_with(StdLib::ALL, LuaOptions::default()) };
-    crate::api::register(&lua)?;
+    crate::api::register(&lua, prefix)?;
     lua.load(PRELUDE).set_name("=prelude").exec()?;
     lua.load(NGX_FFI).set_name("=ngx_ffi").exec()?;
     Ok(lua)

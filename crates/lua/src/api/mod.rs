@@ -10,6 +10,9 @@ mod output;
 pub mod req;
 mod time;
 mod var;
+mod worker;
+
+pub use worker::set_worker;
 
 use mlua::{LightUserData, Lua, MultiValue, Value};
 
@@ -70,7 +73,7 @@ impl Yield {
 }
 
 /// Builds `ngx` and the private table `__oxr` the prelude uses.
-pub fn register(lua: &Lua) -> mlua::Result<()> {
+pub fn register(lua: &Lua, prefix: &std::path::Path) -> mlua::Result<()> {
     let ngx = lua.create_table()?;
     let private = lua.create_table()?;
     private.set("yield_tag", yield_tag())?;
@@ -84,6 +87,7 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
     output::register(lua, &ngx, &private)?;
     time::register(lua, &ngx, &private)?;
     var::register(lua, &ngx)?;
+    worker::register(lua, &ngx, prefix)?;
     header::register(lua, &ngx)?;
     req::register(lua, &ngx, &private)?;
     fields(lua, &ngx)?;

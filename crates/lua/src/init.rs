@@ -1,0 +1,41 @@
+//! `init_by_lua*` (in the master, once per configuration load, before fork) and
+//! `init_worker_by_lua*` (in each worker after fork).
+
+use http::log::Level;
+
+use crate::directives::{LuaCode, Source};
+use crate::request::{self, Phase};
+use crate::vm::Generation;
+
+fn run(g: &Generation, code: &LuaCode, phase: Phase) -> Result<(), String> {
+    let func = match &code.source {
+        Source::Inline(src) => g
+            .lua
+            .load(src.as_str())
+            .set_name(code.chunkname.as_str())
+            .into_function(),
+        Source::File(path) => {
+            let src = std::fs::read(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            g.lua.load(src).set_name(code.chunkname.as_str()).into_function()
+        }
+    }
+    .map_err(|e| crate::handler::error_text(&e))?;
+    request::in_phase(phase, || func.call::<()>(())).map_err(|e| crate::handler::error_text(&e))
+}
+
+/// Runs `init_by_lua*` in the master; an error stops the start (or the reload).
+pub fn run_init(g: &Generation) -> Result<(), String> {
+    match &g.init {
+        Some(code) => run(g, code, Phase::Init).map_err(|e| format!("init_by_lua error: {e}")),
+        None => Ok(()),
+    }
+}
+
+/// Runs `init_worker_by_lua*` in a new worker; an error is logged and the worker serves on.
+pub fn run_init_worker(g: &Generation) {
+    if let Some(code) = &g.init_worker
+        && let Err(e) = run(g, code, Phase::InitWorker)
+    {
+        http::elog!(Level::Error, 0, "init_worker_by_lua error: {e}");
+    }
+}
