@@ -299,6 +299,7 @@ fn new_request(io: Io, http: &Rc<HttpConf>, server: &Rc<Server>, conn: ConnInfo)
         content_type: None,
         content_length: None,
         header_sent: false,
+        filtering_header: false,
         chunked: false,
         keepalive: true,
         header_only: false,

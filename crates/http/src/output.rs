@@ -12,20 +12,23 @@ const WRITE_THRESHOLD: usize = 16 * 1024;
 impl Request {
     /// Builds the response head into the output buffer. Idempotent.
     pub fn send_header(&mut self) {
-        if self.header_sent {
+        if self.header_sent || self.filtering_header {
             return;
         }
-        self.header_sent = true;
         if self.err_status != 0 {
             self.status = self.err_status;
         }
         if self.status == 0 {
             self.status = 200;
         }
+        // filters may still change the status and headers: they are not sent yet
         let loc = self.loc.clone();
+        self.filtering_header = true;
         for f in loc.phases.header_filters.iter() {
             f.filter(self);
         }
+        self.filtering_header = false;
+        self.header_sent = true;
         if self.is_head() || matches!(self.status, 204 | 304) || self.status < 200 {
             self.header_only = true;
         }

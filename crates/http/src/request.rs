@@ -116,6 +116,8 @@ pub struct Request {
     /// The response's Content-Length when known; none means chunked (or close for 1.0).
     pub content_length: Option<u64>,
     pub header_sent: bool,
+    /// Header filters are running: headers can still change.
+    pub filtering_header: bool,
     /// Framing of our response body.
     pub chunked: bool,
     pub keepalive: bool,

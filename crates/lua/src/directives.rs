@@ -11,6 +11,7 @@ use http::directives::{HttpBuilder, LocDraft};
 use http::ext::ExtConf;
 use http::phase::PhaseTable;
 
+use crate::filter::SyncHandler;
 use crate::handler::LuaHandler;
 use crate::request::Phase;
 
@@ -37,6 +38,9 @@ pub struct LuaLocConf {
     pub rewrite: Option<Rc<LuaCode>>,
     pub access: Option<Rc<LuaCode>>,
     pub content: Option<Rc<LuaCode>>,
+    pub header_filter: Option<Rc<LuaCode>>,
+    pub body_filter: Option<Rc<LuaCode>>,
+    pub log: Option<Rc<LuaCode>>,
 }
 
 impl ExtConf for LuaLocConf {
@@ -46,6 +50,15 @@ impl ExtConf for LuaLocConf {
         }
         if self.access.is_none() {
             self.access = parent.access.clone();
+        }
+        if self.header_filter.is_none() {
+            self.header_filter = parent.header_filter.clone();
+        }
+        if self.body_filter.is_none() {
+            self.body_filter = parent.body_filter.clone();
+        }
+        if self.log.is_none() {
+            self.log = parent.log.clone();
         }
         // a content handler belongs to its own location only
     }
@@ -94,6 +107,12 @@ lua_directive!(rewrite_inline, rewrite, "rewrite_by_lua", false);
 lua_directive!(rewrite_file, rewrite, "rewrite_by_lua", true);
 lua_directive!(access_inline, access, "access_by_lua", false);
 lua_directive!(access_file, access, "access_by_lua", true);
+lua_directive!(header_filter_inline, header_filter, "header_filter_by_lua", false);
+lua_directive!(header_filter_file, header_filter, "header_filter_by_lua", true);
+lua_directive!(body_filter_inline, body_filter, "body_filter_by_lua", false);
+lua_directive!(body_filter_file, body_filter, "body_filter_by_lua", true);
+lua_directive!(log_inline, log, "log_by_lua", false);
+lua_directive!(log_file, log, "log_by_lua", true);
 
 /// `init_by_lua*` and `init_worker_by_lua*` belong to the configuration's generation.
 macro_rules! init_directive {
@@ -110,9 +129,35 @@ init_directive!(init_file, init, "init_by_lua", true);
 init_directive!(init_worker_inline, init_worker, "init_worker_by_lua", false);
 init_directive!(init_worker_file, init_worker, "init_worker_by_lua", true);
 
+/// `lua_package_path` / `lua_package_cpath`: `;;` is LuaJIT's default (which honours
+/// LUA_PATH / LUA_CPATH), `$prefix` the server prefix.
+fn package_path(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let field = if cmd.name == "lua_package_path" {
+        "path"
+    } else {
+        "cpath"
+    };
+    let lua = crate::vm::current();
+    let set = || -> mlua::Result<()> {
+        let package: mlua::Table = lua.globals().get("package")?;
+        let default: String = package.get(field)?;
+        let prefix = b.prefix.display().to_string();
+        let prefix = prefix.trim_end_matches('/');
+        let value = cmd
+            .arg(0)
+            .replace("$prefix", prefix)
+            .replace("${prefix}", prefix)
+            .replace(";;", &format!(";{default};"));
+        package.set(field, value)
+    };
+    set().map_err(|e| cmd.error(format!("failed to set package.{field}: {e}")))
+}
+
 const ANY: conf::Ctx = HTTP | SRV | LOC | LIF;
 
 pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
+    Directive::value("lua_package_path", HTTP, Args::Exactly(1), package_path),
+    Directive::value("lua_package_cpath", HTTP, Args::Exactly(1), package_path),
     Directive::value("init_by_lua_block", HTTP, Args::Exactly(1), init_inline),
     Directive::value("init_by_lua", HTTP, Args::Exactly(1), init_inline),
     Directive::value("init_by_lua_file", HTTP, Args::Exactly(1), init_file),
@@ -128,6 +173,20 @@ pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("access_by_lua_block", ANY, Args::Exactly(1), access_inline),
     Directive::value("access_by_lua", ANY, Args::Exactly(1), access_inline),
     Directive::value("access_by_lua_file", ANY, Args::Exactly(1), access_file),
+    Directive::value(
+        "header_filter_by_lua_block",
+        ANY,
+        Args::Exactly(1),
+        header_filter_inline,
+    ),
+    Directive::value("header_filter_by_lua", ANY, Args::Exactly(1), header_filter_inline),
+    Directive::value("header_filter_by_lua_file", ANY, Args::Exactly(1), header_filter_file),
+    Directive::value("body_filter_by_lua_block", ANY, Args::Exactly(1), body_filter_inline),
+    Directive::value("body_filter_by_lua", ANY, Args::Exactly(1), body_filter_inline),
+    Directive::value("body_filter_by_lua_file", ANY, Args::Exactly(1), body_filter_file),
+    Directive::value("log_by_lua_block", ANY, Args::Exactly(1), log_inline),
+    Directive::value("log_by_lua", ANY, Args::Exactly(1), log_inline),
+    Directive::value("log_by_lua_file", ANY, Args::Exactly(1), log_file),
 ];
 
 /// Puts a location's Lua handlers into its phase table.
@@ -143,6 +202,16 @@ pub fn install(d: &LocDraft, t: &mut PhaseTable) -> Result<()> {
     if let Some(code) = &c.access {
         t.access
             .push(Rc::new(LuaHandler::new(lua.clone(), code.clone(), Phase::Access)));
+    }
+    let sync = |code: &Rc<LuaCode>, phase| Rc::new(SyncHandler::new(lua.clone(), code.clone(), phase));
+    if let Some(code) = &c.header_filter {
+        t.header_filters.push(sync(code, Phase::HeaderFilter));
+    }
+    if let Some(code) = &c.body_filter {
+        t.body_filters.push(sync(code, Phase::BodyFilter));
+    }
+    if let Some(code) = &c.log {
+        t.log.push(sync(code, Phase::Log));
     }
     if let Some(code) = &c.content {
         t.content = Some(Rc::new(LuaHandler::new(lua, code.clone(), Phase::Content)));

@@ -36,7 +36,7 @@ impl LuaHandler {
 }
 
 /// The chunk's function, compiled once; the error text is what the error log says.
-fn compiled(lua: &Lua, code: &LuaCode) -> Result<Function, String> {
+pub fn compiled(lua: &Lua, code: &LuaCode) -> Result<Function, String> {
     code.compiled
         .get_or_init(|| match &code.source {
             Source::Inline(src) => lua

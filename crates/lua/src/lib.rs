@@ -6,6 +6,7 @@
 
 mod api;
 pub mod directives;
+mod filter;
 mod handler;
 pub mod init;
 mod request;

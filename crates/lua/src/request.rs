@@ -12,6 +12,9 @@ pub enum Phase {
     Rewrite,
     Access,
     Content,
+    HeaderFilter,
+    BodyFilter,
+    Log,
 }
 
 impl Phase {
@@ -22,6 +25,9 @@ impl Phase {
             Phase::Rewrite => "rewrite",
             Phase::Access => "access",
             Phase::Content => "content",
+            Phase::HeaderFilter => "header_filter",
+            Phase::BodyFilter => "body_filter",
+            Phase::Log => "log",
         }
     }
 }

@@ -27,6 +27,8 @@ thread_local! {
 const PRELUDE: &str = include_str!("../lualib/prelude.lua");
 /// The FFI-backed part of the API.
 const NGX_FFI: &str = include_str!("../lualib/ngx_ffi.lua");
+/// OpenResty's table extensions and the built-in modules.
+const COMPAT: &str = include_str!("../lualib/compat.lua");
 
 /// Starts a configuration load: a fresh VM with the `ngx` API.
 pub fn begin(prefix: &std::path::Path) -> Result<(), String> {
@@ -78,5 +80,6 @@ fn create(prefix: &std::path::Path) -> mlua::Result<Lua> {
     crate::api::register(&lua, prefix)?;
     lua.load(PRELUDE).set_name("=prelude").exec()?;
     lua.load(NGX_FFI).set_name("=ngx_ffi").exec()?;
+    lua.load(COMPAT).set_name("=compat").exec()?;
     Ok(lua)
 }

@@ -91,6 +91,7 @@ pub fn register(lua: &Lua, prefix: &std::path::Path) -> mlua::Result<()> {
     header::register(lua, &ngx)?;
     req::register(lua, &ngx, &private)?;
     fields(lua, &ngx)?;
+    output::register_arg(lua, &ngx)?;
     lua.globals().set("ngx", ngx)?;
     lua.globals().set("__oxr", private)?;
     Ok(())

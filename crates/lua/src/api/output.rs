@@ -211,3 +211,22 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     )?;
     Ok(())
 }
+
+/// `ngx.arg`: the body filter's chunk and eof flag.
+pub fn register_arg(lua: &Lua, ngx: &Table) -> mlua::Result<()> {
+    let arg = lua.create_table()?;
+    let mt = lua.create_table()?;
+    mt.set(
+        "__index",
+        lua.create_function(|lua, (_t, n): (Table, i64)| match request::phase() {
+            request::Phase::BodyFilter => crate::filter::body_arg(lua, n),
+            _ => Ok(Value::Nil),
+        })?,
+    )?;
+    mt.set(
+        "__newindex",
+        lua.create_function(|_, (_t, n, v): (Table, i64, Value)| crate::filter::set_body_arg(n, v))?,
+    )?;
+    arg.set_metatable(Some(mt))?;
+    ngx.set("arg", arg)
+}

@@ -93,8 +93,16 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
             if secs.is_nan() || secs < 0.0 {
                 return Err(bad_argument(1, "sleep", "invalid sleep duration"));
             }
-            if crate::request::phase() == crate::request::Phase::Init {
-                return Err(mlua::Error::runtime("API disabled in the context of init_by_lua*"));
+            use crate::request::Phase;
+            let phase = crate::request::phase();
+            if matches!(
+                phase,
+                Phase::Init | Phase::InitWorker | Phase::HeaderFilter | Phase::BodyFilter | Phase::Log
+            ) {
+                return Err(mlua::Error::runtime(format!(
+                    "API disabled in the context of {}_by_lua*",
+                    phase.name()
+                )));
             }
             Ok(secs)
         })?,

@@ -1,0 +1,56 @@
+-- OpenResty's LuaJIT table extensions and the modules oxiresty provides built in, so
+-- that code written for OpenResty (and lua-resty-core users) loads unchanged.
+local preload = package.preload
+
+local new_tab = require "table.new"
+local clear_tab = require "table.clear"
+
+local function nkeys(t)
+    local n = 0
+    for _ in pairs(t) do n = n + 1 end
+    return n
+end
+
+local function isempty(t)
+    return next(t) == nil
+end
+
+local function isarray(t)
+    if type(t) ~= "table" then return false end
+    local n = #t
+    for k in pairs(t) do
+        if type(k) ~= "number" or k < 1 or k > n or k % 1 ~= 0 then return false end
+    end
+    return true
+end
+
+local function clone(t)
+    local c = new_tab(#t, 0)
+    for k, v in pairs(t) do c[k] = v end
+    return c
+end
+
+table.new, table.clear, table.nkeys = new_tab, clear_tab, nkeys
+table.isempty, table.isarray, table.clone = isempty, isarray, clone
+preload["table.nkeys"] = function() return nkeys end
+preload["table.isempty"] = function() return isempty end
+preload["table.isarray"] = function() return isarray end
+preload["table.clone"] = function() return clone end
+
+-- lua-resty-core: its API is oxiresty's own; requiring it (or any of its parts) works and
+-- changes nothing, whatever lua-resty-core sits on the package path.
+local core = { version = "0.1.28" }
+local base = {
+    version = core.version,
+    FFI_OK = 0, FFI_NO_REQ_CTX = -100, FFI_BAD_CONTEXT = -101, FFI_ERROR = -1,
+    FFI_AGAIN = -2, FFI_BUSY = -3, FFI_DONE = -4, FFI_DECLINED = -5,
+    new_tab = new_tab, clear_tab = clear_tab,
+}
+preload["resty.core"] = function() return core end
+preload["resty.core.base"] = function() return base end
+for _, name in ipairs {
+    "var", "ctx", "request", "response", "time", "hash", "base64", "uri", "exit", "worker",
+    "phase", "ndk", "misc", "regex", "shdict", "socket", "utils", "coroutine", "param",
+} do
+    preload["resty.core." .. name] = function() return {} end
+end

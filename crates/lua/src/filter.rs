@@ -1,0 +1,138 @@
+//! The Lua handlers that run inside nginx's output and log machinery, where nothing may
+//! wait: `header_filter_by_lua*`, `body_filter_by_lua*`, `log_by_lua*`. Their code runs to
+//! its end in one call (a yield there is an error, as in OpenResty).
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use http::log::Level;
+use http::phase::{BodyFilter, HeaderFilter, LogHandler};
+use http::request::Request;
+use mlua::{Lua, Value};
+
+use crate::directives::LuaCode;
+use crate::handler::{compiled, error_text};
+use crate::request::{self, Phase};
+
+/// A Lua handler that runs synchronously in one phase.
+pub struct SyncHandler {
+    lua: Lua,
+    code: Rc<LuaCode>,
+    phase: Phase,
+}
+
+impl SyncHandler {
+    pub fn new(lua: Lua, code: Rc<LuaCode>, phase: Phase) -> SyncHandler {
+        SyncHandler { lua, code, phase }
+    }
+
+    /// Runs the code; false (after logging) when it failed.
+    fn run(&self, r: &mut Request) -> bool {
+        let func = match compiled(&self.lua, &self.code) {
+            Ok(f) => f,
+            Err(msg) => {
+                r.log(Level::Error, &msg);
+                return false;
+            }
+        };
+        match request::enter(r, self.phase, || func.call::<()>(())) {
+            Ok(()) => true,
+            Err(e) => {
+                r.log(
+                    Level::Error,
+                    &format!("failed to run {}_by_lua*: {}", self.phase.name(), error_text(&e)),
+                );
+                false
+            }
+        }
+    }
+}
+
+impl HeaderFilter for SyncHandler {
+    fn filter(&self, r: &mut Request) {
+        if !self.run(r) {
+            // nginx answers a failed header filter by dropping the connection
+            r.keepalive = false;
+            r.write_failed = true;
+        }
+    }
+}
+
+impl LogHandler for SyncHandler {
+    fn log(&self, r: &mut Request) {
+        self.run(r);
+    }
+}
+
+thread_local! {
+    /// The chunk and eof flag a body filter sees as ngx.arg[1] and ngx.arg[2].
+    static BODY: Cell<(*mut Vec<u8>, *mut bool)> = const { Cell::new((std::ptr::null_mut(), std::ptr::null_mut())) };
+}
+
+impl BodyFilter for SyncHandler {
+    fn filter(&self, r: &mut Request, chunk: &mut Vec<u8>, eof: &mut bool) {
+        let prev = BODY.with(|b| b.replace((chunk as *mut Vec<u8>, eof as *mut bool)));
+        let ok = self.run(r);
+        BODY.with(|b| b.set(prev));
+        if !ok {
+            r.keepalive = false;
+            r.write_failed = true;
+        }
+    }
+}
+
+/// `ngx.arg[n]` in a body filter: the chunk (1) or the eof flag (2).
+pub fn body_arg(lua: &Lua, n: i64) -> mlua::Result<Value> {
+    let (chunk, eof) = BODY.with(|b| b.get());
+    if chunk.is_null() {
+        return Ok(Value::Nil);
+    }
+    // SAFETY: set by `filter` above from live references, for the duration of the Lua call
+    // this runs in; nothing else touches them meanwhile.
+    unsafe {
+        match n {
+            1 => Ok(Value::String(lua.create_string(&*chunk)?)),
+            2 => Ok(Value::Boolean(*eof)),
+            _ => Ok(Value::Nil),
+        }
+    }
+}
+
+/// `ngx.arg[n] = v` in a body filter: replace the chunk, or end (or not) the stream.
+pub fn set_body_arg(n: i64, v: Value) -> mlua::Result<()> {
+    let (chunk, eof) = BODY.with(|b| b.get());
+    if chunk.is_null() {
+        return Err(mlua::Error::runtime("API disabled in the current context"));
+    }
+    // SAFETY: as in `body_arg`.
+    unsafe {
+        match n {
+            1 => {
+                let bytes = match v {
+                    Value::Nil => Vec::new(),
+                    Value::String(s) => s.as_bytes().to_vec(),
+                    Value::Integer(i) => i.to_string().into_bytes(),
+                    Value::Number(f) => f.to_string().into_bytes(),
+                    Value::Table(t) => {
+                        let mut out = Vec::new();
+                        for i in 1..=t.raw_len() {
+                            let s: mlua::LuaString = t.raw_get(i)?;
+                            out.extend_from_slice(&s.as_bytes());
+                        }
+                        out
+                    }
+                    other => {
+                        return Err(mlua::Error::runtime(format!(
+                            "bad chunk data type: {}",
+                            other.type_name()
+                        )));
+                    }
+                };
+                *chunk = bytes;
+            }
+            2 => *eof = matches!(v, Value::Boolean(true)),
+            _ => return Err(mlua::Error::runtime("bad index: only 1 and 2 are writable")),
+        }
+    }
+    Ok(())
+}
