@@ -34,3 +34,34 @@ end
 function ngx.exec(uri, args)
     yield(TAG, OP_EXEC, prepare_exec(uri, args))
 end
+
+-- User coroutines: an API that yields to the driver (ngx.sleep, ngx.exit, ...) may be
+-- called inside a coroutine the user created. Its tagged yield then reaches the user's
+-- `coroutine.resume`; these wrappers pass it up to the driver on the child's behalf and
+-- resume the child with the answer, so user code sees ordinary coroutines.
+local raw_resume, raw_create = coroutine.resume, coroutine.create
+
+local function pass(co, ok, ...)
+    if ok and (...) == TAG then
+        return pass(co, raw_resume(co, yield(...)))
+    end
+    return ok, ...
+end
+
+function coroutine.resume(co, ...)
+    return pass(co, raw_resume(co, ...))
+end
+
+local function unwrap(ok, ...)
+    if not ok then
+        error((...), 0)
+    end
+    return ...
+end
+
+function coroutine.wrap(f)
+    local co = raw_create(f)
+    return function(...)
+        return unwrap(coroutine.resume(co, ...))
+    end
+end
