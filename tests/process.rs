@@ -767,3 +767,64 @@ fn init_by_lua_runs_once_per_load_and_workers_inherit_it() {
     signal(master, 15);
     child.wait().unwrap();
 }
+
+/// Raises this test process's open-file limit to its hard limit (the machine allows 20,000).
+fn raise_nofile() -> u64 {
+    #[repr(C)]
+    struct Rlimit {
+        cur: u64,
+        max: u64,
+    }
+    unsafe extern "C" {
+        fn getrlimit(resource: i32, rlim: *mut Rlimit) -> i32;
+        fn setrlimit(resource: i32, rlim: *const Rlimit) -> i32;
+    }
+    const RLIMIT_NOFILE: i32 = 7;
+    let mut r = Rlimit { cur: 0, max: 0 };
+    // SAFETY: plain syscalls on a struct we own.
+    unsafe {
+        getrlimit(RLIMIT_NOFILE, &mut r);
+        r.cur = r.max;
+        setrlimit(RLIMIT_NOFILE, &r);
+    }
+    r.cur
+}
+
+#[test]
+fn ten_thousand_requests_sleep_at_once_in_one_worker() {
+    let limit = raise_nofile();
+    let n: usize = 10_000;
+    assert!(limit as usize > n + 500, "this test needs {} open files, the limit is {limit}", n + 500);
+    let p = Prefix::new("sleepers");
+    let port = port();
+    p.conf(&format!(
+        "worker_processes 1;\ndaemon off;\nmaster_process off;\nworker_rlimit_nofile {};\nerror_log logs/error.log warn;\nevents {{ worker_connections {}; }}\nhttp {{ access_log off;\n server {{ listen 127.0.0.1:{port} backlog=4096; location / {{ content_by_lua_block {{ ngx.sleep(1) ngx.print(\"ok\") }} }} }} }}\n",
+        n + 200,
+        n + 100
+    ));
+    let mut child = start_master(&p);
+    let t = Instant::now();
+    let mut conns = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        conns.push(s);
+    }
+    let sent = t.elapsed();
+    // every request is asleep at once: none can have answered before its second is up
+    let mut ok = 0;
+    for mut s in conns {
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        if body(&out) == "ok" {
+            ok += 1;
+        }
+    }
+    let all = t.elapsed();
+    signal(child.id() as i32, 15);
+    child.wait().unwrap();
+    assert_eq!(ok, n, "all {n} sleeping requests were answered (sent in {sent:?}, done in {all:?})\n{}", p.log());
+    assert!(all < sent + Duration::from_secs(10), "sent in {sent:?}, done in {all:?}");
+    assert!(!p.log().contains("worker_connections are not enough"), "{}", p.log());
+}
