@@ -17,22 +17,49 @@ ROUNDS = int(os.environ.get("ROUNDS", "3"))
 DURATION = os.environ.get("DURATION", "10s")
 PORT = 18080
 
+GATEWAY = """location / {
+        access_by_lua_block {
+            local ctx = ngx.ctx
+            ctx.addr = ngx.var.remote_addr
+            ctx.ua = ngx.req.get_headers()["user-agent"]
+        }
+        header_filter_by_lua_block { ngx.header["X-Gateway"] = "1" }
+        content_by_lua_block {
+            local ctx = ngx.ctx
+            ngx.say('{"addr":"', ctx.addr, '","ua":"', ctx.ua or "", '","ok":true}')
+        }
+    }"""
+
 SCENARIOS = {
     "return": ("location / { return 200 \"hello\\n\"; }", "/"),
     "static1k": ("location / { root html; }", "/1k.bin"),
     "static100k": ("location / { root html; }", "/100k.bin"),
+    # B: Lua hello
+    "lua_hello": ("location / { content_by_lua_block { ngx.say(\"hello\") } }", "/"),
+    # E: a small gateway: access reads var and headers into ngx.ctx, a header filter,
+    # content builds JSON
+    "lua_gateway": (GATEWAY, "/"),
 }
+
+# what Debian's nginx needs to run Lua (oxiresty has it built in)
+NGINX_LUA_MAIN = """load_module /usr/lib/nginx/modules/ndk_http_module.so;
+load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;"""
+NGINX_LUA_HTTP = 'lua_package_path "/usr/share/lua/5.1/?.lua;;";'
 
 
 def ensure_tools():
-    missing = [p for p, b in (("nginx", "/usr/sbin/nginx"), ("wrk", "/usr/bin/wrk")) if not os.path.exists(b)]
+    wanted = {"nginx": "/usr/sbin/nginx", "wrk": "/usr/bin/wrk",
+              "libnginx-mod-http-lua": "/usr/lib/nginx/modules/ngx_http_lua_module.so",
+              "lua-resty-core": "/usr/share/lua/5.1/resty/core.lua",
+              "lua-cjson": "/usr/lib/x86_64-linux-gnu/lua/5.1/cjson.so"}
+    missing = [p for p, f in wanted.items() if not os.path.exists(f)]
     if missing:
         subprocess.run(["apt-get", "install", "-y"] + missing, check=True,
                        env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
     subprocess.run(["cargo", "build", "--release"], cwd=ROOT, check=True)
 
 
-def write_prefix(location):
+def write_prefix(location, server="oxiresty", connections=4096):
     d = tempfile.mkdtemp(prefix="oxr-bench-")
     os.chmod(d, 0o755)  # workers run as nobody when started as root
     for sub in ("conf", "logs", "html"):
@@ -41,19 +68,23 @@ def write_prefix(location):
         f.write(b"x" * 1024)
     with open(os.path.join(d, "html/100k.bin"), "wb") as f:
         f.write(b"x" * 102400)
-    conf = f"""worker_processes 1;
+    lua = "_by_lua" in location and server == "nginx"
+    conf = f"""{NGINX_LUA_MAIN if lua else ""}
+worker_processes 1;
+worker_rlimit_nofile {connections + 1000};
 daemon off;
 error_log logs/error.log error;
 pid logs/nginx.pid;
-events {{ worker_connections 4096; }}
+events {{ worker_connections {connections}; }}
 http {{
+    {NGINX_LUA_HTTP if lua else ""}
     access_log off;
     sendfile on;
     tcp_nopush on;
     keepalive_requests 1000000;
     default_type application/octet-stream;
     server {{
-        listen 127.0.0.1:{PORT};
+        listen 127.0.0.1:{PORT} backlog=4096;
         {location}
     }}
 }}
@@ -129,7 +160,7 @@ def parse_wrk(out):
 
 def run_load(server, scenario):
     location, path = SCENARIOS[scenario]
-    prefix = write_prefix(location)
+    prefix = write_prefix(location, server)
     proc, worker = start(server, prefix)
     try:
         hz = os.sysconf("SC_CLK_TCK")
@@ -176,22 +207,77 @@ def run_idle(server, n=1000):
         shutil.rmtree(prefix, ignore_errors=True)
 
 
+def run_sleepers(server, n=15000):
+    """S: n connections each held by ngx.sleep(1): worker RSS per suspended request."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    prefix = write_prefix("location / { content_by_lua_block { ngx.sleep(1) ngx.print(\"ok\") } }", server, n + 500)
+    proc, worker = start(server, prefix)
+    socks = []
+    try:
+        warm = socket.create_connection(("127.0.0.1", PORT))
+        warm.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        while warm.recv(4096):
+            pass
+        warm.close()
+        time.sleep(0.3)
+        before = rss_kib(worker)
+        t0 = time.time()
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", PORT))
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            socks.append(s)
+        during = rss_kib(worker)
+        held = time.time() - t0
+        answered = 0
+        for s in socks:
+            s.settimeout(30)
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            if data.endswith(b"ok") or b"\r\n\r\n2\r\nok\r\n0\r\n\r\n" in data:
+                answered += 1
+        if held > 0.9:
+            print(f"warning: {server}: opening {n} connections took {held:.1f}s, some sleeps ended meanwhile")
+        return {"rss_per_req_kib": (during - before) / n, "answered": answered, "rss_kib": during}
+    finally:
+        for s in socks:
+            s.close()
+        stop(proc)
+        shutil.rmtree(prefix, ignore_errors=True)
+
+
 def median(rows, key):
     return statistics.median(r[key] for r in rows)
 
 
 def main():
-    wanted = sys.argv[1:] or ["return", "static1k", "static100k", "idle"]
+    wanted = sys.argv[1:] or ["return", "static1k", "static100k", "idle", "lua_hello", "lua_gateway", "sleepers"]
     ensure_tools()
     lines = []
     for scenario in wanted:
         results = {"oxiresty": [], "nginx": []}
         for _ in range(ROUNDS):
             for server in ("oxiresty", "nginx"):
-                r = run_idle(server) if scenario == "idle" else run_load(server, scenario)
+                if scenario == "idle":
+                    r = run_idle(server)
+                elif scenario == "sleepers":
+                    r = run_sleepers(server)
+                else:
+                    r = run_load(server, scenario)
                 results[server].append(r)
                 print(scenario, server, r, flush=True)
         o, n = results["oxiresty"], results["nginx"]
+        if scenario == "sleepers":
+            lines.append(f"| sleepers: 15000 requests in ngx.sleep(1) | RSS/request {median(o, 'rss_per_req_kib'):.2f} KiB "
+                         f"(answered {median(o, 'answered'):.0f}) | {median(n, 'rss_per_req_kib'):.2f} KiB "
+                         f"(answered {median(n, 'answered'):.0f}) | "
+                         f"{median(o, 'rss_per_req_kib') / max(median(n, 'rss_per_req_kib'), 0.01):.2f} |")
+            continue
         if scenario == "idle":
             lines.append(f"| idle keepalive (1000 conns) | RSS/conn {median(o, 'rss_per_conn_kib'):.2f} KiB | "
                          f"{median(n, 'rss_per_conn_kib'):.2f} KiB | "
