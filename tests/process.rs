@@ -794,7 +794,11 @@ fn raise_nofile() -> u64 {
 fn ten_thousand_requests_sleep_at_once_in_one_worker() {
     let limit = raise_nofile();
     let n: usize = 10_000;
-    assert!(limit as usize > n + 500, "this test needs {} open files, the limit is {limit}", n + 500);
+    assert!(
+        limit as usize > n + 500,
+        "this test needs {} open files, the limit is {limit}",
+        n + 500
+    );
     let p = Prefix::new("sleepers");
     let port = port();
     p.conf(&format!(
@@ -807,7 +811,8 @@ fn ten_thousand_requests_sleep_at_once_in_one_worker() {
     let mut conns = Vec::with_capacity(n);
     for _ in 0..n {
         let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
         conns.push(s);
     }
     let sent = t.elapsed();
@@ -824,7 +829,15 @@ fn ten_thousand_requests_sleep_at_once_in_one_worker() {
     let all = t.elapsed();
     signal(child.id() as i32, 15);
     child.wait().unwrap();
-    assert_eq!(ok, n, "all {n} sleeping requests were answered (sent in {sent:?}, done in {all:?})\n{}", p.log());
-    assert!(all < sent + Duration::from_secs(10), "sent in {sent:?}, done in {all:?}");
+    assert_eq!(
+        ok,
+        n,
+        "all {n} sleeping requests were answered (sent in {sent:?}, done in {all:?})\n{}",
+        p.log()
+    );
+    assert!(
+        all < sent + Duration::from_secs(10),
+        "sent in {sent:?}, done in {all:?}"
+    );
     assert!(!p.log().contains("worker_connections are not enough"), "{}", p.log());
 }

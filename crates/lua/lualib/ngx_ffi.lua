@@ -149,3 +149,178 @@ end
 
 -- modules oxiresty provides built in
 package.preload["ngx.base64"] = function() return __oxr.base64 end
+
+-- ---- request paths ----
+
+ffi.cdef[[
+int oxr_var_get(const char *name, size_t len, const unsigned char **val, size_t *vlen);
+int oxr_var_set(const char *name, size_t len, const char *val, size_t vlen, int unset);
+int oxr_ctx_ref(void);
+int oxr_set_ctx_ref(int slot);
+int oxr_free_ctx_ref(void);
+int oxr_resp_header_set(const char *name, size_t len, const char *val, size_t vlen);
+int oxr_req_headers_count(void);
+int oxr_req_header(int i, const unsigned char **name, size_t *nlen, const unsigned char **val, size_t *vlen);
+int oxr_output(const char *s, size_t len, int newline);
+]]
+
+local NO_REQ, NOT_CHANGEABLE = -100, -2
+local new_tab = require "table.new"
+local val_ptr = ffi.new("const unsigned char *[1]")
+local val_len = ffi.new("size_t[1]")
+local name_ptr = ffi.new("const unsigned char *[1]")
+local name_len = ffi.new("size_t[1]")
+local setmetatable, getmetatable, rawget, select = setmetatable, getmetatable, rawget, select
+local str_lower, str_gsub = string.lower, string.gsub
+
+-- ngx.var
+local var_mt = getmetatable(ngx.var)
+local slow_var_get = var_mt.__index
+var_mt.__index = function(t, name)
+    if type(name) ~= "string" then
+        return slow_var_get(t, name)
+    end
+    local rc = C.oxr_var_get(name, #name, val_ptr, val_len)
+    if rc == 0 then
+        return ffi_string(val_ptr[0], val_len[0])
+    end
+    if rc == NO_REQ then error("no request found", 2) end
+    return nil
+end
+var_mt.__newindex = function(t, name, value)
+    local unset = 0
+    if value == nil then
+        unset, value = 1, ""
+    elseif type(value) == "number" then
+        value = tostring(value)
+    elseif type(value) ~= "string" then
+        error("bad variable value: " .. type(value) .. " given", 2)
+    end
+    local rc = C.oxr_var_set(name, #name, value, #value, unset)
+    if rc == 0 then return end
+    if rc == NO_REQ then error("no request found", 2) end
+    if rc == NOT_CHANGEABLE then error('variable "' .. name .. '" not changeable', 2) end
+    error('variable "' .. name .. '" not found for writing; maybe it is a built-in variable that is not changeable or you forgot to use "set $'
+          .. name .. " '';\" in the config file to define it", 2)
+end
+
+-- ngx.ctx: one table per request, kept in `ctxs`; the request holds its slot
+local ctxs, n_ctxs = {}, 0
+local function get_ctx()
+    local slot = C.oxr_ctx_ref()
+    if slot >= 0 then
+        return ctxs[slot]
+    end
+    if slot == NO_REQ then error("no request found", 3) end
+    local t = {}
+    slot = C.oxr_free_ctx_ref()
+    if slot < 0 then
+        n_ctxs = n_ctxs + 1
+        slot = n_ctxs
+    end
+    ctxs[slot] = t
+    C.oxr_set_ctx_ref(slot)
+    return t
+end
+local function set_ctx(t)
+    if type(t) ~= "table" then
+        error("ctx should be a table while getting a " .. type(t), 3)
+    end
+    local slot = C.oxr_ctx_ref()
+    if slot == NO_REQ then error("no request found", 3) end
+    if slot < 0 then
+        slot = C.oxr_free_ctx_ref()
+        if slot < 0 then
+            n_ctxs = n_ctxs + 1
+            slot = n_ctxs
+        end
+        C.oxr_set_ctx_ref(slot)
+    end
+    ctxs[slot] = t
+end
+
+local ngx_mt = getmetatable(ngx)
+local slow_ngx_index, slow_ngx_newindex = ngx_mt.__index, ngx_mt.__newindex
+ngx_mt.__index = function(t, k)
+    if k == "ctx" then return get_ctx() end
+    return slow_ngx_index(t, k)
+end
+ngx_mt.__newindex = function(t, k, v)
+    if k == "ctx" then return set_ctx(v) end
+    return slow_ngx_newindex(t, k, v)
+end
+
+-- ngx.header: single string values through the FFI, the rest (tables, nil) as before
+local header_mt = getmetatable(ngx.header)
+local slow_header_set = header_mt.__newindex
+header_mt.__newindex = function(t, name, value)
+    local tv = type(value)
+    if type(name) == "string" and (tv == "string" or tv == "number") then
+        if tv == "number" then value = tostring(value) end
+        local rc = C.oxr_resp_header_set(name, #name, value, #value)
+        if rc == NO_REQ then error("no request found", 2) end
+        if rc == -4 then error("invalid Content-Length header value: " .. value, 2) end
+        return
+    end
+    return slow_header_set(t, name, value)
+end
+
+-- ngx.req.get_headers: the table is built here from the request's header list
+local headers_mt = {
+    __index = function(t, k)
+        return rawget(t, str_gsub(str_lower(k), "_", "-"))
+    end,
+}
+function ngx.req.get_headers(max, raw)
+    if max == nil then max = 100 end
+    local n = C.oxr_req_headers_count()
+    if n == NO_REQ then error("no request found", 2) end
+    local truncated
+    if max > 0 and n > max then
+        n, truncated = max, "truncated"
+    end
+    local t = new_tab(0, n)
+    for i = 0, n - 1 do
+        C.oxr_req_header(i, name_ptr, name_len, val_ptr, val_len)
+        local k = ffi_string(name_ptr[0], name_len[0])
+        if not raw then k = str_lower(k) end
+        local v = ffi_string(val_ptr[0], val_len[0])
+        local prev = rawget(t, k)
+        if prev == nil then
+            t[k] = v
+        elseif type(prev) == "table" then
+            prev[#prev + 1] = v
+        else
+            t[k] = { prev, v }
+        end
+    end
+    if not raw then setmetatable(t, headers_mt) end
+    return t, truncated
+end
+
+-- ngx.say / ngx.print: one string straight through the FFI, anything else as before
+local slow_say, slow_print = ngx.say, ngx.print
+function ngx.say(...)
+    if select("#", ...) == 1 then
+        local s = ...
+        if type(s) == "string" then
+            local rc = C.oxr_output(s, #s, 1)
+            if rc == 1 then return 1 end
+            if rc == NO_REQ then error("no request found", 2) end
+            return nil
+        end
+    end
+    return slow_say(...)
+end
+function ngx.print(...)
+    if select("#", ...) == 1 then
+        local s = ...
+        if type(s) == "string" then
+            local rc = C.oxr_output(s, #s, 0)
+            if rc == 1 then return 1 end
+            if rc == NO_REQ then error("no request found", 2) end
+            return nil
+        end
+    end
+    return slow_print(...)
+end

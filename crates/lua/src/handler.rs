@@ -114,10 +114,17 @@ impl LuaHandler {
     /// Resumes the entry thread until it ends, serving its yields.
     async fn drive(&self, func: Function, r: &mut Request) -> mlua::Result<End> {
         let lua = &self.lua;
-        let key = lua.create_registry_value(lua.create_thread(func)?)?;
+        // the coroutine is parked in the registry only when it waits for something; code
+        // that runs to its end never touches the registry
+        let mut fresh = Some(lua.create_thread(func)?);
+        let mut parked: Option<mlua::RegistryKey> = None;
         let mut args = MultiValue::new();
         let end = loop {
-            let thread: mlua::Thread = lua.registry_value(&key)?;
+            let thread: mlua::Thread = match (fresh.take(), &parked) {
+                (Some(t), _) => t,
+                (None, Some(key)) => lua.registry_value(key)?,
+                (None, None) => unreachable!("a coroutine is either fresh or parked"),
+            };
             let result = request::enter(r, self.phase, || thread.resume::<MultiValue>(std::mem::take(&mut args)));
             let values = match result {
                 Ok(v) => v,
@@ -130,12 +137,15 @@ impl LuaHandler {
                     break End::Error;
                 }
             };
-            let finished = thread.status() != ThreadStatus::Resumable;
-            drop(thread);
-            if finished {
+            if thread.status() != ThreadStatus::Resumable {
                 break End::Returned;
             }
-            match api::Yield::parse(&values) {
+            let op = api::Yield::parse(&values);
+            if !matches!(op, Some(api::Yield::Exit(_)) | Some(api::Yield::Exec(_))) && parked.is_none() {
+                parked = Some(lua.create_registry_value(&thread)?);
+            }
+            drop(thread);
+            match op {
                 Some(api::Yield::Exit(code)) => break End::Exit(code),
                 Some(api::Yield::Sleep(secs)) => {
                     r.flush().await;
@@ -155,7 +165,9 @@ impl LuaHandler {
                 }
             }
         };
-        let _ = lua.remove_registry_value(key);
+        if let Some(key) = parked {
+            let _ = lua.remove_registry_value(key);
+        }
         Ok(end)
     }
 

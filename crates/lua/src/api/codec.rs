@@ -213,7 +213,7 @@ pub extern "C" fn oxr_quote_sql(s: *const u8, len: usize, out: *mut u8) -> usize
 /// Keeps the exported functions in the binary: the linker drops what nothing references,
 /// and only Lua (at run time) calls these.
 #[allow(dead_code)] // read by nobody: it exists to be linked
-pub struct Exports(pub [*const (); 15]);
+pub struct Exports(pub [*const (); 24]);
 
 // SAFETY: the table holds addresses of functions, never dereferenced as data, never written.
 unsafe impl Sync for Exports {}
@@ -235,6 +235,15 @@ pub static EXPORTS: Exports = Exports([
     oxr_quote_sql as *const (),
     super::time::oxr_now as *const (),
     super::time::oxr_time as *const (),
+    super::ffi::oxr_var_get as *const (),
+    super::ffi::oxr_var_set as *const (),
+    super::ffi::oxr_ctx_ref as *const (),
+    super::ffi::oxr_set_ctx_ref as *const (),
+    super::ffi::oxr_free_ctx_ref as *const (),
+    super::ffi::oxr_resp_header_set as *const (),
+    super::ffi::oxr_req_headers_count as *const (),
+    super::ffi::oxr_req_header as *const (),
+    super::ffi::oxr_output as *const (),
 ]);
 
 #[cfg(test)]

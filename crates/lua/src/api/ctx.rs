@@ -1,37 +1,22 @@
-//! `ngx.ctx`: a Lua table per request, shared by its phases. Kept in the Lua registry;
-//! the request holds the key.
+//! `ngx.ctx`: a Lua table per request, shared by its phases. The Lua wrapper keeps the
+//! tables in one array and the request keeps its slot (`CtxRef`), as lua-resty-core
+//! does; a finished request's slot is reused by a later one.
 
-use mlua::{Lua, RegistryKey, Table, Value};
+use std::cell::RefCell;
 
-use crate::request;
+/// The request's slot in the wrapper's array of ctx tables.
+pub struct CtxRef(pub i32);
 
-/// The request's ngx.ctx, as the request stores it.
-pub struct LuaCtx(pub RegistryKey);
-
-/// `ngx.ctx` (created on first use).
-pub fn get(lua: &Lua) -> mlua::Result<Table> {
-    request::with(|r| {
-        if let Some(LuaCtx(key)) = r.ctx::<LuaCtx>() {
-            return lua.registry_value::<Table>(key);
-        }
-        let t = lua.create_table()?;
-        let key = lua.create_registry_value(t.clone())?;
-        r.set_ctx(LuaCtx(key));
-        Ok(t)
-    })
+thread_local! {
+    static FREE: RefCell<Vec<i32>> = const { RefCell::new(Vec::new()) };
 }
 
-/// `ngx.ctx = t`.
-pub fn set(lua: &Lua, v: Value) -> mlua::Result<()> {
-    let Value::Table(t) = v else {
-        return Err(mlua::Error::runtime(format!(
-            "ctx should be a table while getting a {}",
-            v.type_name()
-        )));
-    };
-    request::with(|r| {
-        let key = lua.create_registry_value(t)?;
-        r.set_ctx(LuaCtx(key));
-        Ok(())
-    })
+impl Drop for CtxRef {
+    fn drop(&mut self) {
+        FREE.with(|f| f.borrow_mut().push(self.0));
+    }
+}
+
+pub fn take_free() -> Option<i32> {
+    FREE.with(|f| f.borrow_mut().pop())
 }

@@ -4,6 +4,7 @@
 mod codec;
 mod consts;
 mod ctx;
+mod ffi;
 mod header;
 mod log;
 mod output;
@@ -97,24 +98,24 @@ pub fn register(lua: &Lua, prefix: &std::path::Path) -> mlua::Result<()> {
     Ok(())
 }
 
-/// `ngx.status`, `ngx.headers_sent` and `ngx.ctx` are read and written through ngx's
-/// metatable: they are the current request's.
+/// `ngx.status` and `ngx.headers_sent` are read and written through ngx's metatable
+/// (`ngx.ctx` is added to it by lualib/ngx_ffi.lua).
 fn fields(lua: &Lua, ngx: &mlua::Table) -> mlua::Result<()> {
     let mt = lua.create_table()?;
     mt.set(
         "__index",
-        lua.create_function(|lua, (_t, k): (mlua::Table, String)| match k.as_str() {
+        lua.create_function(|_, (_t, k): (mlua::Table, String)| match k.as_str() {
             "status" => output::status_get(),
             "headers_sent" => crate::request::with(|r| Ok(Value::Boolean(r.header_sent))),
-            "ctx" => ctx::get(lua).map(Value::Table),
+
             _ => Ok(Value::Nil),
         })?,
     )?;
     mt.set(
         "__newindex",
-        lua.create_function(|lua, (t, k, v): (mlua::Table, String, Value)| match k.as_str() {
+        lua.create_function(|_, (t, k, v): (mlua::Table, String, Value)| match k.as_str() {
             "status" => output::status_set(v),
-            "ctx" => ctx::set(lua, v),
+
             _ => t.raw_set(k, v),
         })?,
     )?;

@@ -1,0 +1,198 @@
+//! The hot request paths as Rust `extern "C"` functions, called through LuaJIT's FFI by
+//! `lualib/ngx_ffi.lua` so that traces compile through them: `ngx.var` get/set, `ngx.ctx`,
+//! `ngx.header` set, `ngx.req.get_headers`, `ngx.say`/`ngx.print` of one string.
+//!
+//! They act on the current request (set by the driver around each resume) and answer
+//! lua-resty-core's codes: 0 ok, `NO_REQ` without a request, negative for errors the
+//! wrapper turns into Lua errors.
+
+use std::cell::RefCell;
+
+use http::request::Request;
+
+pub const OK: i32 = 0;
+pub const NOT_FOUND: i32 = -1;
+pub const NOT_CHANGEABLE: i32 = -2;
+pub const HEADERS_SENT: i32 = -3;
+pub const BAD_VALUE: i32 = -4;
+pub const NO_REQ: i32 = -100;
+
+thread_local! {
+    /// Where a computed value waits for the wrapper to copy it (valid until the next call).
+    static SCRATCH: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+fn with_request(f: impl FnOnce(&mut Request) -> i32) -> i32 {
+    crate::request::with(|r| Ok(f(r))).unwrap_or(NO_REQ)
+}
+
+/// # Safety
+/// `p` must point at `len` readable bytes (any value when `len` is 0).
+unsafe fn text<'a>(p: *const u8, len: usize) -> &'a str {
+    if len == 0 {
+        return "";
+    }
+    // SAFETY: the caller's contract; names and values come from Lua strings.
+    let b = unsafe { std::slice::from_raw_parts(p, len) };
+    std::str::from_utf8(b).unwrap_or("")
+}
+
+/// ngx.var.NAME: 0 and the value, or NOT_FOUND.
+#[unsafe(no_mangle)]
+pub extern "C" fn oxr_var_get(name: *const u8, len: usize, val: *mut *const u8, vlen: *mut usize) -> i32 {
+    // SAFETY: a Lua string.
+    let name = unsafe { text(name, len) };
+    with_request(|r| match http::variables::get(r, name) {
+        Some(v) => SCRATCH.with(|s| {
+            let mut s = s.borrow_mut();
+            *s = v;
+            // SAFETY: the wrapper passes pointers to two out-slots it owns.
+            unsafe {
+                *val = s.as_ptr();
+                *vlen = s.len();
+            }
+            OK
+        }),
+        None => NOT_FOUND,
+    })
+}
+
+/// ngx.var.NAME = v (`unset` for nil): OK, NOT_FOUND (undeclared), NOT_CHANGEABLE.
+#[unsafe(no_mangle)]
+pub extern "C" fn oxr_var_set(name: *const u8, len: usize, val: *const u8, vlen: usize, unset: i32) -> i32 {
+    // SAFETY: two Lua strings.
+    let (name, value) = unsafe { (text(name, len), text(val, vlen)) };
+    with_request(|r| {
+        match name {
+            "args" | "query_string" => {
+                r.args = if unset != 0 { String::new() } else { value.to_string() };
+                return OK;
+            }
+            "limit_rate" => return OK,
+            _ => {}
+        }
+        if r.http.declared_vars.contains(name) {
+            if unset != 0 {
+                r.vars.remove(name);
+            } else {
+                r.vars.insert(name.to_string(), value.to_string());
+            }
+            return OK;
+        }
+        if http::variables::is_known(name) {
+            NOT_CHANGEABLE
+        } else {
+            NOT_FOUND
+        }
+    })
+}
+
+/// The request's ngx.ctx slot in the wrapper's table of contexts, or NOT_FOUND.
+#[unsafe(no_mangle)]
+pub extern "C" fn oxr_ctx_ref() -> i32 {
+    with_request(|r| match r.ctx::<super::ctx::CtxRef>() {
+        Some(c) => c.0,
+        None => NOT_FOUND,
+    })
+}
+
+/// Gives the request a ngx.ctx slot; the slot is freed when the request ends.
+#[unsafe(no_mangle)]
+pub extern "C" fn oxr_set_ctx_ref(slot: i32) -> i32 {
+    with_request(|r| {
+        r.set_ctx(super::ctx::CtxRef(slot));
+        OK
+    })
+}
+
+/// A slot freed by a finished request, or NOT_FOUND.
+#[unsafe(no_mangle)]
+pub extern "C" fn oxr_free_ctx_ref() -> i32 {
+    super::ctx::take_free().unwrap_or(NOT_FOUND)
+}
+
+/// ngx.header.NAME = value (one string). HEADERS_SENT after the headers went out.
+#[unsafe(no_mangle)]
+pub extern "C" fn oxr_resp_header_set(name: *const u8, len: usize, val: *const u8, vlen: usize) -> i32 {
+    // SAFETY: two Lua strings.
+    let (name, value) = unsafe { (text(name, len), text(val, vlen)) };
+    with_request(|r| {
+        if r.header_sent {
+            r.log(
+                http::log::Level::Error,
+                "attempt to set ngx.header.HEADER after sending out response headers",
+            );
+            return HEADERS_SENT;
+        }
+        let name = name.replace('_', "-");
+        if name.eq_ignore_ascii_case("content-type") {
+            r.content_type = Some(std::sync::Arc::from(value));
+        } else if name.eq_ignore_ascii_case("content-length") {
+            match value.trim().parse() {
+                Ok(n) => r.content_length = Some(n),
+                Err(_) => return BAD_VALUE,
+            }
+        } else {
+            r.headers_out.set(&name, value);
+        }
+        OK
+    })
+}
+
+/// How many request headers there are.
+#[unsafe(no_mangle)]
+pub extern "C" fn oxr_req_headers_count() -> i32 {
+    with_request(|r| r.headers_in.list.len() as i32)
+}
+
+/// The i-th request header (from 0), pointing into the request (copy at once).
+#[unsafe(no_mangle)]
+pub extern "C" fn oxr_req_header(
+    i: i32,
+    name: *mut *const u8,
+    nlen: *mut usize,
+    val: *mut *const u8,
+    vlen: *mut usize,
+) -> i32 {
+    with_request(|r| match r.headers_in.list.get(i.max(0) as usize) {
+        Some((n, v)) => {
+            // SAFETY: four out-slots the wrapper owns.
+            unsafe {
+                *name = n.as_ptr();
+                *nlen = n.len();
+                *val = v.as_ptr();
+                *vlen = v.len();
+            }
+            OK
+        }
+        None => NOT_FOUND,
+    })
+}
+
+/// ngx.say / ngx.print of one string: 1, or 0 after the end of the body (nil, as OpenResty).
+#[unsafe(no_mangle)]
+pub extern "C" fn oxr_output(s: *const u8, len: usize, newline: i32) -> i32 {
+    with_request(|r| {
+        if r.eof_sent {
+            return 0;
+        }
+        if !r.header_sent {
+            r.set_default_content_type();
+        }
+        // SAFETY: a Lua string.
+        let bytes = if len == 0 {
+            &[][..]
+        } else {
+            unsafe { std::slice::from_raw_parts(s, len) }
+        };
+        if newline != 0 {
+            let mut b = Vec::with_capacity(len + 1);
+            b.extend_from_slice(bytes);
+            b.push(b'\n');
+            r.buffer_body(&b, false);
+        } else {
+            r.buffer_body(bytes, false);
+        }
+        1
+    })
+}
