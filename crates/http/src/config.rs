@@ -104,13 +104,28 @@ pub struct Return {
 }
 
 /// One directive of the rewrite module's script, run in order in the rewrite phase.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum ScriptOp {
     /// `set $var value;`
     Set { var: String, value: Template },
     /// `return ...;`
     Return(Return),
+    /// A module's `set`-like directive (set_by_lua): `var` gets what `f` computes.
+    Call {
+        var: String,
+        args: Vec<Template>,
+        f: std::rc::Rc<dyn ScriptCall>,
+    },
 }
+
+/// Computes a variable's value in the rewrite script; `Err` answers 500.
+pub trait ScriptCall {
+    fn call(&self, r: &mut crate::request::Request, args: &[String]) -> Result<Option<String>, ScriptFailed>;
+}
+
+/// A script step failed; the reason is already in the error log.
+#[derive(Debug)]
+pub struct ScriptFailed;
 
 /// `try_files file ... uri|=code;`
 #[derive(Clone, Debug)]

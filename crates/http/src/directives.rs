@@ -96,6 +96,25 @@ impl HttpBuilder {
         Ok(t)
     }
 
+    /// Declares `$name` (for `set` and module directives that set variables) and returns
+    /// the name without `$`; built-in variables cannot be declared again.
+    pub fn declare_var(&mut self, cmd: &Cmd, word: &str) -> Result<String> {
+        let Some(var) = word.strip_prefix('$') else {
+            return Err(cmd.error(format!("invalid variable name \"{word}\"")));
+        };
+        if var.is_empty() || !var.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_') {
+            return Err(cmd.error(format!("invalid variable name \"{word}\"")));
+        }
+        let declared = self.declared_vars.iter().any(|d| d == var);
+        if crate::variables::is_known(var) && !declared {
+            return Err(cmd.error(format!("the duplicate \"{var}\" variable")));
+        }
+        if !declared {
+            self.declared_vars.push(var.to_string());
+        }
+        Ok(var.to_string())
+    }
+
     /// Merges levels, checks variables, builds handler tables.
     pub fn finish(mut self) -> Result<HttpConf> {
         for (name, at) in &self.used_vars {
@@ -783,23 +802,9 @@ fn error_log_nested(_b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
 
 /// `set $var value;`: declares the variable and sets it in the rewrite phase.
 fn set(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
-    let Some(var) = cmd.arg(0).strip_prefix('$') else {
-        return Err(cmd.error(format!("invalid variable name \"{}\"", cmd.arg(0))));
-    };
-    if var.is_empty() || !var.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_') {
-        return Err(cmd.error(format!("invalid variable name \"{}\"", cmd.arg(0))));
-    }
-    if crate::variables::is_known(var) && !b.declared_vars.iter().any(|d| d == var) {
-        return Err(cmd.error(format!("the duplicate \"{var}\" variable")));
-    }
+    let var = b.declare_var(cmd, cmd.arg(0))?;
     let value = b.template(cmd, cmd.arg(1))?;
-    if !b.declared_vars.iter().any(|d| d == var) {
-        b.declared_vars.push(var.to_string());
-    }
-    b.loc().script.push(ScriptOp::Set {
-        var: var.to_string(),
-        value,
-    });
+    b.loc().script.push(ScriptOp::Set { var, value });
     Ok(())
 }
 

@@ -17,6 +17,18 @@ impl Handler for ScriptHandler {
                     r.vars.insert(var.clone(), v);
                 }
                 ScriptOp::Return(ret) => return return_step(ret, r),
+                ScriptOp::Call { var, args, f } => {
+                    let args: Vec<String> = args.iter().map(|a| a.render(r)).collect();
+                    match f.call(r, &args) {
+                        Ok(Some(v)) => {
+                            r.vars.insert(var.clone(), v);
+                        }
+                        Ok(None) => {
+                            r.vars.remove(var);
+                        }
+                        Err(_) => return Step::Ready(Flow::Finish(500)),
+                    }
+                }
             }
         }
         Step::Ready(Flow::Next)

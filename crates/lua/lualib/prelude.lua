@@ -65,3 +65,16 @@ function coroutine.wrap(f)
         return unwrap(coroutine.resume(co, ...))
     end
 end
+
+local set_uri = P.set_uri
+function ngx.req.set_uri(uri, jump)
+    if set_uri(uri, jump) then
+        -- jumping: this rewrite handler ends here; the location is looked up again
+        yield(TAG, OP_EXIT, 0)
+    end
+end
+
+local OP_DISCARD_BODY = P.OP_DISCARD_BODY
+function ngx.req.discard_body()
+    yield(TAG, OP_DISCARD_BODY)
+end

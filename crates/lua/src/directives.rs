@@ -5,7 +5,7 @@ use std::cell::OnceCell;
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use conf::registry::{HTTP, LIF, LOC, SRV};
+use conf::registry::{HTTP, LIF, LOC, SIF, SRV};
 use conf::{Args, Cmd, Directive, Result, set_once};
 use http::directives::{HttpBuilder, LocDraft};
 use http::ext::ExtConf;
@@ -153,9 +153,38 @@ fn package_path(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     set().map_err(|e| cmd.error(format!("failed to set package.{field}: {e}")))
 }
 
+/// `set_by_lua $res 'code' [$arg ...]`, `set_by_lua_block $res { code }`,
+/// `set_by_lua_file $res path [$arg ...]`: a step of the rewrite script.
+fn set_by_lua(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let file = cmd.name == "set_by_lua_file";
+    if cmd.name == "set_by_lua_block" && cmd.args.len() != 2 {
+        return Err(conf::ConfError::Arity {
+            name: cmd.name.clone(),
+            at: cmd.at.clone(),
+        });
+    }
+    let var = b.declare_var(cmd, cmd.arg(0))?;
+    let code_cmd = Cmd {
+        args: cmd.args[1..2].to_vec(),
+        ..cmd.clone()
+    };
+    let code = code(b, &code_cmd, "set_by_lua", file);
+    let mut args = Vec::new();
+    for a in cmd.values().skip(2) {
+        args.push(b.template(cmd, a)?);
+    }
+    let handler = SyncHandler::new(crate::vm::current(), code, Phase::Set);
+    let f: Rc<dyn http::config::ScriptCall> = Rc::new(crate::filter::SetHandler(handler));
+    b.loc().script.push(http::config::ScriptOp::Call { var, args, f });
+    Ok(())
+}
+
 const ANY: conf::Ctx = HTTP | SRV | LOC | LIF;
 
 pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
+    Directive::value("set_by_lua_block", SRV | SIF | LOC | LIF, Args::AtLeast(2), set_by_lua),
+    Directive::value("set_by_lua", SRV | SIF | LOC | LIF, Args::AtLeast(2), set_by_lua),
+    Directive::value("set_by_lua_file", SRV | SIF | LOC | LIF, Args::AtLeast(2), set_by_lua),
     Directive::value("lua_package_path", HTTP, Args::Exactly(1), package_path),
     Directive::value("lua_package_cpath", HTTP, Args::Exactly(1), package_path),
     Directive::value("init_by_lua_block", HTTP, Args::Exactly(1), init_inline),

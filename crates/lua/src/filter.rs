@@ -16,8 +16,8 @@ use crate::request::{self, Phase};
 
 /// A Lua handler that runs synchronously in one phase.
 pub struct SyncHandler {
-    lua: Lua,
-    code: Rc<LuaCode>,
+    pub(crate) lua: Lua,
+    pub(crate) code: Rc<LuaCode>,
     phase: Phase,
 }
 
@@ -135,4 +135,46 @@ pub fn set_body_arg(n: i64, v: Value) -> mlua::Result<()> {
         }
     }
     Ok(())
+}
+
+thread_local! {
+    /// set_by_lua's arguments, ngx.arg[1..n].
+    static SET_ARGS: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `set_by_lua*`: computes a variable in the rewrite script.
+pub struct SetHandler(pub SyncHandler);
+
+impl http::config::ScriptCall for SetHandler {
+    fn call(&self, r: &mut Request, args: &[String]) -> Result<Option<String>, http::config::ScriptFailed> {
+        let h = &self.0;
+        let func = match compiled(&h.lua, &h.code) {
+            Ok(f) => f,
+            Err(msg) => {
+                r.log(Level::Error, &msg);
+                return Err(http::config::ScriptFailed);
+            }
+        };
+        let prev = SET_ARGS.with(|a| a.replace(args.to_vec()));
+        let result = request::enter(r, Phase::Set, || -> mlua::Result<Option<String>> {
+            let v: Value = func.call(())?;
+            Ok(match v {
+                Value::Nil => None,
+                other => h.lua.coerce_string(other)?.map(|s| s.to_string_lossy()),
+            })
+        });
+        SET_ARGS.with(|a| a.replace(prev));
+        result.map_err(|e| {
+            r.log(Level::Error, &format!("failed to run set_by_lua*: {}", error_text(&e)));
+            http::config::ScriptFailed
+        })
+    }
+}
+
+/// `ngx.arg[n]` in set_by_lua.
+pub fn set_arg(lua: &Lua, n: i64) -> mlua::Result<Value> {
+    SET_ARGS.with(|a| match a.borrow().get((n - 1).max(0) as usize) {
+        Some(s) if n >= 1 => Ok(Value::String(lua.create_string(s)?)),
+        _ => Ok(Value::Nil),
+    })
 }

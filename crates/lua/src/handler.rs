@@ -158,6 +158,11 @@ impl LuaHandler {
                     }
                 }
                 Some(api::Yield::Exec(target)) => break End::Exec(target),
+                Some(api::Yield::DiscardBody) => {
+                    if r.discard_body().await.is_err() {
+                        r.keepalive = false;
+                    }
+                }
                 None => {
                     // a plain coroutine.yield() in the entry thread: let others run, go on
                     r.flush().await;

@@ -15,6 +15,7 @@ pub enum Phase {
     HeaderFilter,
     BodyFilter,
     Log,
+    Set,
 }
 
 impl Phase {
@@ -28,6 +29,7 @@ impl Phase {
             Phase::HeaderFilter => "header_filter",
             Phase::BodyFilter => "body_filter",
             Phase::Log => "log",
+            Phase::Set => "set",
         }
     }
 }

@@ -30,6 +30,7 @@ pub enum Yield {
     Exit(i64),
     Flush,
     ReadBody,
+    DiscardBody,
     /// `ngx.exec(uri)`: an internal redirect.
     Exec(String),
 }
@@ -39,6 +40,7 @@ const OP_EXIT: i64 = 2;
 const OP_FLUSH: i64 = 3;
 const OP_READ_BODY: i64 = 4;
 const OP_EXEC: i64 = 5;
+const OP_DISCARD_BODY: i64 = 6;
 
 impl Yield {
     /// Reads the values a coroutine yielded; `None` for a yield that is not ours.
@@ -64,6 +66,7 @@ impl Yield {
             OP_EXIT => Some(Yield::Exit(num(arg) as i64)),
             OP_FLUSH => Some(Yield::Flush),
             OP_READ_BODY => Some(Yield::ReadBody),
+            OP_DISCARD_BODY => Some(Yield::DiscardBody),
             OP_EXEC => match arg {
                 Some(Value::String(s)) => Some(Yield::Exec(s.to_string_lossy())),
                 _ => None,
@@ -83,6 +86,7 @@ pub fn register(lua: &Lua, prefix: &std::path::Path) -> mlua::Result<()> {
     private.set("OP_FLUSH", OP_FLUSH)?;
     private.set("OP_READ_BODY", OP_READ_BODY)?;
     private.set("OP_EXEC", OP_EXEC)?;
+    private.set("OP_DISCARD_BODY", OP_DISCARD_BODY)?;
     consts::register(lua, &ngx)?;
     log::register(lua, &ngx)?;
     output::register(lua, &ngx, &private)?;

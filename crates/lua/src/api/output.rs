@@ -220,6 +220,7 @@ pub fn register_arg(lua: &Lua, ngx: &Table) -> mlua::Result<()> {
         "__index",
         lua.create_function(|lua, (_t, n): (Table, i64)| match request::phase() {
             request::Phase::BodyFilter => crate::filter::body_arg(lua, n),
+            request::Phase::Set => crate::filter::set_arg(lua, n),
             _ => Ok(Value::Nil),
         })?,
     )?;

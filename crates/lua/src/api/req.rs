@@ -2,6 +2,7 @@
 
 use mlua::{Lua, Table, Value};
 
+use super::bad_argument as bad_arg;
 use crate::request;
 
 /// Decodes `%XX` and `+` (as nginx's ngx_unescape_uri for args).
@@ -271,7 +272,172 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
             })
         })?,
     )?;
+    req.set(
+        "set_method",
+        lua.create_function(|_, m: i64| {
+            let name = match m {
+                2 => "GET",
+                4 => "HEAD",
+                8 => "POST",
+                16 => "PUT",
+                32 => "DELETE",
+                64 => "MKCOL",
+                128 => "COPY",
+                256 => "MOVE",
+                512 => "OPTIONS",
+                1024 => "PROPFIND",
+                2048 => "PROPPATCH",
+                4096 => "LOCK",
+                8192 => "UNLOCK",
+                16384 => "PATCH",
+                32768 => "TRACE",
+                _ => return Err(mlua::Error::runtime(format!("unsupported HTTP method: {m}"))),
+            };
+            request::with(|r| {
+                r.method = std::borrow::Cow::Borrowed(name);
+                Ok(())
+            })
+        })?,
+    )?;
+    req.set(
+        "set_uri_args",
+        lua.create_function(|_, v: Value| {
+            let args = match v {
+                Value::String(s) => s.to_str()?.to_string(),
+                Value::Integer(i) => i.to_string(),
+                Value::Table(t) => encode_args(&t)?,
+                other => {
+                    return Err(bad_arg(
+                        1,
+                        "set_uri_args",
+                        &format!("string or table expected, got {}", other.type_name()),
+                    ));
+                }
+            };
+            request::with(|r| {
+                r.args = args;
+                Ok(())
+            })
+        })?,
+    )?;
+    // set_uri(uri, jump): the Lua half yields to end the handler when jumping
+    private.set(
+        "set_uri",
+        lua.create_function(|_, (uri, jump): (Value, Option<bool>)| {
+            let uri = match uri {
+                Value::String(s) => s.to_str()?.to_string(),
+                other => return Err(bad_arg(1, "set_uri", &format!("string expected, got {}", other.type_name()))),
+            };
+            if uri.is_empty() {
+                return Err(mlua::Error::runtime("attempt to use zero-length uri"));
+            }
+            let jump = jump.unwrap_or(false);
+            if jump && request::phase() != request::Phase::Rewrite {
+                return Err(mlua::Error::runtime(
+                    "API disabled in the context of this phase: ngx.req.set_uri(uri, true) is only allowed in rewrite_by_lua*",
+                ));
+            }
+            request::with(|r| {
+                r.uri = uri;
+                if jump {
+                    r.uri_changed = true;
+                }
+                Ok(jump)
+            })
+        })?,
+    )?;
+    req.set(
+        "raw_header",
+        lua.create_function(|lua, no_request_line: Option<bool>| {
+            request::with(|r| {
+                let mut s = String::new();
+                if !no_request_line.unwrap_or(false) {
+                    s.push_str(&r.request_line);
+                    s.push_str("\r\n");
+                }
+                for (n, v) in &r.headers_in.list {
+                    s.push_str(n);
+                    s.push_str(": ");
+                    s.push_str(v);
+                    s.push_str("\r\n");
+                }
+                s.push_str("\r\n");
+                lua.create_string(s)
+            })
+        })?,
+    )?;
+    req.set(
+        "set_body_data",
+        lua.create_function(|_, data: mlua::LuaString| {
+            request::with(|r| {
+                if matches!(r.body, http::request::Body::Unread) && r.framing != http::request::Framing::None {
+                    return Err(mlua::Error::runtime("request body not read yet"));
+                }
+                let data = data.as_bytes().to_vec();
+                r.headers_in.set("Content-Length", data.len().to_string());
+                r.body = http::request::Body::Memory(data);
+                Ok(())
+            })
+        })?,
+    )?;
     ngx.set("req", req)?;
-    let _ = private;
+    ngx.set(
+        "encode_args",
+        lua.create_function(|_, v: Value| match v {
+            Value::Table(t) => encode_args(&t),
+            other => Err(bad_arg(
+                1,
+                "encode_args",
+                &format!("table expected, got {}", other.type_name()),
+            )),
+        })?,
+    )?;
+    ngx.set(
+        "decode_args",
+        lua.create_function(|lua, (s, max): (mlua::LuaString, Option<i64>)| {
+            let s = s.to_str()?.to_string();
+            Ok(args_table(lua, &s, max_arg(max, 100))?.0)
+        })?,
+    )?;
+    let resp = lua.create_table()?;
+    resp.set(
+        "get_headers",
+        lua.create_function(|lua, (max, raw): (Option<i64>, Option<bool>)| {
+            request::with(|r| {
+                let max = max_arg(max, 100);
+                let t = lua.create_table()?;
+                let mut list: Vec<(String, String)> = Vec::new();
+                if let Some(ct) = &r.content_type {
+                    list.push(("Content-Type".into(), ct.to_string()));
+                }
+                if let Some(n) = r.content_length {
+                    list.push(("Content-Length".into(), n.to_string()));
+                }
+                list.extend(r.headers_out.list.iter().cloned());
+                let mut truncated = false;
+                for (i, (name, value)) in list.into_iter().enumerate() {
+                    if max > 0 && i >= max {
+                        truncated = true;
+                        break;
+                    }
+                    let key = if raw.unwrap_or(false) {
+                        name
+                    } else {
+                        name.to_ascii_lowercase()
+                    };
+                    match t.raw_get::<Value>(key.as_str())? {
+                        Value::Nil => t.raw_set(key, value)?,
+                        Value::Table(l) => l.raw_push(value)?,
+                        prev => t.raw_set(
+                            key,
+                            lua.create_sequence_from([prev, Value::String(lua.create_string(&value)?)])?,
+                        )?,
+                    }
+                }
+                Ok((t, if truncated { Some("truncated") } else { None }))
+            })
+        })?,
+    )?;
+    ngx.set("resp", resp)?;
     Ok(())
 }
