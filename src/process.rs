@@ -122,6 +122,9 @@ pub fn run_worker(core: &CoreConf, groups: &[Rc<ListenGroup>], sockets: &Sockets
         }
         let stop = wait_stop_signal();
         http::worker::serve(pairs, http, wc, st, stop).await;
+        if let Some(g) = &lua_gen {
+            lua::init::run_exit_worker(g);
+        }
     });
 }
 

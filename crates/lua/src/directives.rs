@@ -41,6 +41,43 @@ pub struct LuaLocConf {
     pub header_filter: Option<Rc<LuaCode>>,
     pub body_filter: Option<Rc<LuaCode>>,
     pub log: Option<Rc<LuaCode>>,
+    pub code_cache: Option<bool>,
+    pub need_request_body: Option<bool>,
+    pub rewrite_no_postpone: Option<bool>,
+    pub access_no_postpone: Option<bool>,
+    pub transform_underscores: Option<bool>,
+    pub use_default_type: Option<bool>,
+    pub http10_buffering: Option<bool>,
+}
+
+impl LuaLocConf {
+    pub fn code_cache(&self) -> bool {
+        self.code_cache.unwrap_or(true)
+    }
+    pub fn need_request_body(&self) -> bool {
+        self.need_request_body.unwrap_or(false)
+    }
+    pub fn transform_underscores(&self) -> bool {
+        self.transform_underscores.unwrap_or(true)
+    }
+    pub fn use_default_type(&self) -> bool {
+        self.use_default_type.unwrap_or(true)
+    }
+}
+
+/// lua_use_default_type of the request's location.
+pub fn use_default_type(r: &http::request::Request) -> bool {
+    r.loc.ext.get::<LuaLocConf>().is_none_or(|c| c.use_default_type())
+}
+
+/// A response header name as Lua wrote it, `_` read as `-` unless
+/// lua_transform_underscores_in_response_headers is off.
+pub fn response_header_name(r: &http::request::Request, name: &str) -> String {
+    if r.loc.ext.get::<LuaLocConf>().is_none_or(|c| c.transform_underscores()) {
+        name.replace('_', "-")
+    } else {
+        name.to_string()
+    }
 }
 
 impl ExtConf for LuaLocConf {
@@ -59,6 +96,20 @@ impl ExtConf for LuaLocConf {
         }
         if self.log.is_none() {
             self.log = parent.log.clone();
+        }
+        let flags = [
+            (&mut self.code_cache, parent.code_cache),
+            (&mut self.need_request_body, parent.need_request_body),
+            (&mut self.rewrite_no_postpone, parent.rewrite_no_postpone),
+            (&mut self.access_no_postpone, parent.access_no_postpone),
+            (&mut self.transform_underscores, parent.transform_underscores),
+            (&mut self.use_default_type, parent.use_default_type),
+            (&mut self.http10_buffering, parent.http10_buffering),
+        ];
+        for (mine, theirs) in flags {
+            if mine.is_none() {
+                *mine = theirs;
+            }
         }
         // a content handler belongs to its own location only
     }
@@ -128,6 +179,8 @@ init_directive!(init_inline, init, "init_by_lua", false);
 init_directive!(init_file, init, "init_by_lua", true);
 init_directive!(init_worker_inline, init_worker, "init_worker_by_lua", false);
 init_directive!(init_worker_file, init_worker, "init_worker_by_lua", true);
+init_directive!(exit_worker_inline, exit_worker, "exit_worker_by_lua", false);
+init_directive!(exit_worker_file, exit_worker, "exit_worker_by_lua", true);
 
 /// `lua_package_path` / `lua_package_cpath`: `;;` is LuaJIT's default (which honours
 /// LUA_PATH / LUA_CPATH), `$prefix` the server prefix.
@@ -151,6 +204,36 @@ fn package_path(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
         package.set(field, value)
     };
     set().map_err(|e| cmd.error(format!("failed to set package.{field}: {e}")))
+}
+
+macro_rules! lua_flag {
+    ($fn:ident, $field:ident) => {
+        fn $fn(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+            let v = conf::value::flag(cmd, cmd.arg(0))?;
+            set_once(&mut b.loc().ext.get_or_default::<LuaLocConf>().$field, v, cmd)
+        }
+    };
+}
+
+lua_flag!(need_request_body, need_request_body);
+lua_flag!(rewrite_no_postpone, rewrite_no_postpone);
+lua_flag!(access_no_postpone, access_no_postpone);
+lua_flag!(transform_underscores_flag, transform_underscores);
+lua_flag!(use_default_type_flag, use_default_type);
+lua_flag!(http10_buffering, http10_buffering);
+
+/// `lua_code_cache off` re-reads Lua files for every request; nginx warns about it.
+fn code_cache(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let v = conf::value::flag(cmd, cmd.arg(0))?;
+    if !v {
+        http::elog!(
+            http::log::Level::Alert,
+            0,
+            "lua_code_cache is off; this will hurt performance in {}",
+            cmd.at
+        );
+    }
+    set_once(&mut b.loc().ext.get_or_default::<LuaLocConf>().code_cache, v, cmd)
 }
 
 /// `set_by_lua $res 'code' [$arg ...]`, `set_by_lua_block $res { code }`,
@@ -182,6 +265,18 @@ fn set_by_lua(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
 const ANY: conf::Ctx = HTTP | SRV | LOC | LIF;
 
 pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
+    Directive::value("lua_code_cache", ANY, Args::Flag, code_cache),
+    Directive::value("lua_need_request_body", ANY, Args::Flag, need_request_body),
+    Directive::value("rewrite_by_lua_no_postpone", HTTP, Args::Flag, rewrite_no_postpone),
+    Directive::value("access_by_lua_no_postpone", HTTP, Args::Flag, access_no_postpone),
+    Directive::value(
+        "lua_transform_underscores_in_response_headers",
+        ANY,
+        Args::Flag,
+        transform_underscores_flag,
+    ),
+    Directive::value("lua_use_default_type", ANY, Args::Flag, use_default_type_flag),
+    Directive::value("lua_http10_buffering", ANY, Args::Flag, http10_buffering),
     Directive::value("set_by_lua_block", SRV | SIF | LOC | LIF, Args::AtLeast(2), set_by_lua),
     Directive::value("set_by_lua", SRV | SIF | LOC | LIF, Args::AtLeast(2), set_by_lua),
     Directive::value("set_by_lua_file", SRV | SIF | LOC | LIF, Args::AtLeast(2), set_by_lua),
@@ -193,6 +288,8 @@ pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("init_worker_by_lua_block", HTTP, Args::Exactly(1), init_worker_inline),
     Directive::value("init_worker_by_lua", HTTP, Args::Exactly(1), init_worker_inline),
     Directive::value("init_worker_by_lua_file", HTTP, Args::Exactly(1), init_worker_file),
+    Directive::value("exit_worker_by_lua_block", HTTP, Args::Exactly(1), exit_worker_inline),
+    Directive::value("exit_worker_by_lua_file", HTTP, Args::Exactly(1), exit_worker_file),
     Directive::value("content_by_lua_block", LOC | LIF, Args::Exactly(1), content_inline),
     Directive::value("content_by_lua", LOC | LIF, Args::Exactly(1), content_inline),
     Directive::value("content_by_lua_file", LOC | LIF, Args::Exactly(1), content_file),
@@ -224,13 +321,31 @@ pub fn install(d: &LocDraft, t: &mut PhaseTable) -> Result<()> {
         return Ok(());
     };
     let lua = crate::vm::current();
+    let handler = |code: &Rc<LuaCode>, phase| {
+        Rc::new(LuaHandler::new(
+            lua.clone(),
+            code.clone(),
+            phase,
+            c.need_request_body(),
+            c.code_cache(),
+        ))
+    };
+    // by default Lua runs at the end of its phase, after nginx's own handlers there
     if let Some(code) = &c.rewrite {
-        t.rewrite
-            .push(Rc::new(LuaHandler::new(lua.clone(), code.clone(), Phase::Rewrite)));
+        let h = handler(code, Phase::Rewrite);
+        if c.rewrite_no_postpone.unwrap_or(false) {
+            t.rewrite.insert(0, h)
+        } else {
+            t.rewrite.push(h)
+        }
     }
     if let Some(code) = &c.access {
-        t.access
-            .push(Rc::new(LuaHandler::new(lua.clone(), code.clone(), Phase::Access)));
+        let h = handler(code, Phase::Access);
+        if c.access_no_postpone.unwrap_or(false) {
+            t.access.insert(0, h)
+        } else {
+            t.access.push(h)
+        }
     }
     let sync = |code: &Rc<LuaCode>, phase| Rc::new(SyncHandler::new(lua.clone(), code.clone(), phase));
     if let Some(code) = &c.header_filter {
@@ -243,7 +358,7 @@ pub fn install(d: &LocDraft, t: &mut PhaseTable) -> Result<()> {
         t.log.push(sync(code, Phase::Log));
     }
     if let Some(code) = &c.content {
-        t.content = Some(Rc::new(LuaHandler::new(lua, code.clone(), Phase::Content)));
+        t.content = Some(handler(code, Phase::Content));
     }
     Ok(())
 }

@@ -23,48 +23,67 @@ pub struct LuaHandler {
     lua: Lua,
     code: Rc<LuaCode>,
     phase: Phase,
+    /// lua_need_request_body: read the body before the code runs.
+    need_body: bool,
+    /// lua_code_cache: off re-reads a Lua file for every request.
+    code_cache: bool,
 }
 
 impl LuaHandler {
-    pub fn new(lua: Lua, code: Rc<LuaCode>, phase: Phase) -> LuaHandler {
+    pub fn new(lua: Lua, code: Rc<LuaCode>, phase: Phase, need_body: bool, code_cache: bool) -> LuaHandler {
         // inline code is compiled now, in the master: workers inherit it compiled
         if let Source::Inline(_) = code.source {
             let _ = compiled(&lua, &code);
         }
-        LuaHandler { lua, code, phase }
+        LuaHandler {
+            lua,
+            code,
+            phase,
+            need_body,
+            code_cache,
+        }
+    }
+
+    fn function(&self) -> Result<Function, String> {
+        if !self.code_cache && matches!(self.code.source, Source::File(_)) {
+            return compile(&self.lua, &self.code);
+        }
+        compiled(&self.lua, &self.code)
     }
 }
 
 /// The chunk's function, compiled once; the error text is what the error log says.
 pub fn compiled(lua: &Lua, code: &LuaCode) -> Result<Function, String> {
-    code.compiled
-        .get_or_init(|| match &code.source {
-            Source::Inline(src) => lua
-                .load(src.as_str())
+    code.compiled.get_or_init(|| compile(lua, code)).clone()
+}
+
+fn compile(lua: &Lua, code: &LuaCode) -> Result<Function, String> {
+    match &code.source {
+        Source::Inline(src) => lua
+            .load(src.as_str())
+            .set_name(code.chunkname.as_str())
+            .into_function()
+            .map_err(|e| format!("failed to load inlined Lua code: {}", syntax_message(&e))),
+        Source::File(path) => {
+            let src = std::fs::read(path).map_err(|e| {
+                format!(
+                    "failed to load external Lua file \"{}\": cannot open {}: {e}",
+                    path.display(),
+                    path.display()
+                )
+            })?;
+            lua.load(src)
                 .set_name(code.chunkname.as_str())
                 .into_function()
-                .map_err(|e| format!("failed to load inlined Lua code: {}", syntax_message(&e))),
-            Source::File(path) => {
-                let src = std::fs::read(path).map_err(|e| {
+                .map_err(|e| {
                     format!(
-                        "failed to load external Lua file \"{}\": cannot open {}: {e}",
+                        "failed to load external Lua file \"{}\": {}",
                         path.display(),
-                        path.display()
+                        syntax_message(&e)
                     )
-                })?;
-                lua.load(src)
-                    .set_name(code.chunkname.as_str())
-                    .into_function()
-                    .map_err(|e| {
-                        format!(
-                            "failed to load external Lua file \"{}\": {}",
-                            path.display(),
-                            syntax_message(&e)
-                        )
-                    })
-            }
-        })
-        .clone()
+                })
+        }
+    }
 }
 
 fn syntax_message(e: &mlua::Error) -> String {
@@ -94,13 +113,18 @@ enum End {
 
 impl LuaHandler {
     async fn run(&self, r: &mut Request) -> Flow {
-        let func = match compiled(&self.lua, &self.code) {
+        let func = match self.function() {
             Ok(f) => f,
             Err(msg) => {
                 r.log(Level::Error, &msg);
                 return Flow::Finish(500);
             }
         };
+        if self.need_body
+            && let Err(code) = r.read_body().await
+        {
+            return Flow::Finish(code);
+        }
         let end = match self.drive(func, r).await {
             Ok(end) => end,
             Err(e) => {

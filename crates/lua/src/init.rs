@@ -39,3 +39,12 @@ pub fn run_init_worker(g: &Generation) {
         http::elog!(Level::Error, 0, "init_worker_by_lua error: {e}");
     }
 }
+
+/// Runs `exit_worker_by_lua*` as a worker exits; an error is logged.
+pub fn run_exit_worker(g: &Generation) {
+    if let Some(code) = &g.exit_worker
+        && let Err(e) = run(g, code, Phase::ExitWorker)
+    {
+        http::elog!(Level::Error, 0, "exit_worker_by_lua error: {e}");
+    }
+}

@@ -9,6 +9,7 @@ use http::request::Request;
 pub enum Phase {
     Init,
     InitWorker,
+    ExitWorker,
     Rewrite,
     Access,
     Content,
@@ -23,6 +24,7 @@ impl Phase {
         match self {
             Phase::Init => "init",
             Phase::InitWorker => "init_worker",
+            Phase::ExitWorker => "exit_worker",
             Phase::Rewrite => "rewrite",
             Phase::Access => "access",
             Phase::Content => "content",

@@ -16,6 +16,7 @@ pub struct Generation {
     pub prefix: PathBuf,
     pub init: Option<Rc<LuaCode>>,
     pub init_worker: Option<Rc<LuaCode>>,
+    pub exit_worker: Option<Rc<LuaCode>>,
 }
 
 thread_local! {
@@ -39,6 +40,7 @@ pub fn begin(prefix: &std::path::Path) -> Result<(), String> {
             prefix: prefix.to_path_buf(),
             init: None,
             init_worker: None,
+            exit_worker: None,
         })
     });
     Ok(())
@@ -67,6 +69,7 @@ pub fn with_building<R>(f: impl FnOnce(&mut Generation) -> R) -> R {
                 prefix,
                 init: None,
                 init_worker: None,
+                exit_worker: None,
             });
         }
         f(b.as_mut().expect("set above"))

@@ -124,7 +124,7 @@ pub extern "C" fn oxr_resp_header_set(name: *const u8, len: usize, val: *const u
             );
             return HEADERS_SENT;
         }
-        let name = name.replace('_', "-");
+        let name = crate::directives::response_header_name(r, name);
         if name.eq_ignore_ascii_case("content-type") {
             r.content_type = Some(std::sync::Arc::from(value));
         } else if name.eq_ignore_ascii_case("content-length") {
@@ -176,7 +176,7 @@ pub extern "C" fn oxr_output(s: *const u8, len: usize, newline: i32) -> i32 {
         if r.eof_sent {
             return 0;
         }
-        if !r.header_sent {
+        if !r.header_sent && crate::directives::use_default_type(r) {
             r.set_default_content_type();
         }
         // SAFETY: a Lua string.

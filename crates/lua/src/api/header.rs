@@ -5,11 +5,6 @@ use mlua::{Lua, Table, Value};
 
 use crate::request;
 
-/// `content_type` → `content-type`, as lua_transform_underscores_in_response_headers does.
-fn header_name(k: &str) -> String {
-    k.replace('_', "-")
-}
-
 fn values(v: &Value) -> mlua::Result<Option<Vec<String>>> {
     let one = |v: &Value| -> mlua::Result<String> {
         Ok(match v {
@@ -44,8 +39,8 @@ pub fn register(lua: &Lua, ngx: &Table) -> mlua::Result<()> {
     mt.set(
         "__index",
         lua.create_function(|lua, (_t, k): (Table, String)| {
-            let name = header_name(&k);
             request::with(|r| {
+                let name = crate::directives::response_header_name(r, &k);
                 if name.eq_ignore_ascii_case("content-type") {
                     return match &r.content_type {
                         Some(ct) => Ok(Value::String(lua.create_string(ct.as_bytes())?)),
@@ -72,9 +67,9 @@ pub fn register(lua: &Lua, ngx: &Table) -> mlua::Result<()> {
     mt.set(
         "__newindex",
         lua.create_function(|_, (_t, k, v): (Table, String, Value)| {
-            let name = header_name(&k);
             let vals = values(&v)?;
             request::with(|r| {
+                let name = crate::directives::response_header_name(r, &k);
                 if r.header_sent {
                     r.log(
                         http::log::Level::Error,

@@ -57,8 +57,7 @@ fn emit(lua: &Lua, args: MultiValue, fname: &str, newline: bool) -> mlua::Result
         if r.eof_sent {
             return Ok(Value::Nil);
         }
-        if !r.header_sent {
-            // lua_use_default_type on: the location's default_type
+        if !r.header_sent && crate::directives::use_default_type(r) {
             r.set_default_content_type();
         }
         r.buffer_body(&out, false);
@@ -113,7 +112,9 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
                 if r.header_sent {
                     return Ok(Value::Nil);
                 }
-                r.set_default_content_type();
+                if crate::directives::use_default_type(r) {
+                    r.set_default_content_type();
+                }
                 r.send_header();
                 Ok(Value::Integer(1))
             })
@@ -126,7 +127,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
                 if r.eof_sent {
                     return Ok((Value::Nil, Value::String(lua.create_string("seen eof")?)));
                 }
-                if !r.header_sent {
+                if !r.header_sent && crate::directives::use_default_type(r) {
                     r.set_default_content_type();
                 }
                 r.buffer_body(&[], true);

@@ -97,7 +97,13 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
             let phase = crate::request::phase();
             if matches!(
                 phase,
-                Phase::Init | Phase::InitWorker | Phase::HeaderFilter | Phase::BodyFilter | Phase::Log
+                Phase::Init
+                    | Phase::InitWorker
+                    | Phase::ExitWorker
+                    | Phase::HeaderFilter
+                    | Phase::BodyFilter
+                    | Phase::Log
+                    | Phase::Set
             ) {
                 return Err(mlua::Error::runtime(format!(
                     "API disabled in the context of {}_by_lua*",

@@ -1,0 +1,126 @@
+# lua_code_cache, lua_need_request_body, *_no_postpone, header name and type switches,
+# exit_worker_by_lua.
+
+__DATA__
+
+=== TEST 1: lua_code_cache off re-reads the file for each request
+--- config
+    lua_code_cache off;
+    location = /t {
+        content_by_lua_file html/t.lua;
+    }
+--- user_files
+>>> t.lua
+ngx.say("v1")
+local f = io.open(ngx.config.prefix() .. "html/t.lua", "w")
+f:write('ngx.say("v2")')
+f:close()
+--- pipelined_requests eval
+["GET /t", "GET /t"]
+--- response_body
+v1
+v2
+--- error_log
+lua_code_cache is off; this will hurt performance
+
+=== TEST 2: with the code cache on, the file is read once
+--- config
+    location = /t {
+        content_by_lua_file html/t.lua;
+    }
+--- user_files
+>>> t.lua
+ngx.say("v1")
+local f = io.open(ngx.config.prefix() .. "html/t.lua", "w")
+f:write('ngx.say("v2")')
+f:close()
+--- pipelined_requests eval
+["GET /t", "GET /t"]
+--- response_body
+v1
+v1
+
+=== TEST 3: lua_need_request_body reads the body before the handler
+--- config
+    location = /t {
+        lua_need_request_body on;
+        content_by_lua_block { ngx.say(ngx.req.get_body_data()) }
+    }
+--- request
+POST /t
+already read
+--- response_body
+already read
+
+=== TEST 4: rewrite_by_lua_no_postpone runs Lua before set
+--- http_config
+    rewrite_by_lua_no_postpone on;
+--- config
+    location = /t {
+        set $a "set";
+        rewrite_by_lua_block { ngx.ctx.seen = tostring(ngx.var.a) }
+        content_by_lua_block { ngx.say(ngx.ctx.seen) }
+    }
+--- request
+GET /t
+--- response_body
+nil
+
+=== TEST 5: by default rewrite_by_lua runs after set
+--- config
+    location = /t {
+        set $a "set";
+        rewrite_by_lua_block { ngx.ctx.seen = tostring(ngx.var.a) }
+        content_by_lua_block { ngx.say(ngx.ctx.seen) }
+    }
+--- request
+GET /t
+--- response_body
+set
+
+=== TEST 6: lua_transform_underscores_in_response_headers off
+--- config
+    location = /t {
+        lua_transform_underscores_in_response_headers off;
+        content_by_lua_block {
+            ngx.header.X_Foo = "kept"
+            ngx.say("ok")
+        }
+    }
+--- request
+GET /t
+--- response_headers
+X_Foo: kept
+!X-Foo
+
+=== TEST 7: lua_use_default_type off
+--- config
+    location = /t {
+        lua_use_default_type off;
+        content_by_lua_block { ngx.say("untyped") }
+    }
+--- request
+GET /t
+--- response_headers
+!Content-Type
+--- response_body
+untyped
+
+=== TEST 8: exit_worker_by_lua runs when the worker stops
+--- http_config
+    exit_worker_by_lua_block { ngx.log(ngx.WARN, "worker exiting, phase ", ngx.get_phase()) }
+--- config
+    location = /t { content_by_lua_block { ngx.say("ok") } }
+--- request
+GET /t
+--- response_body
+ok
+--- error_log
+worker exiting, phase exit_worker
+
+=== TEST 9: flags take on or off only
+--- config
+    lua_code_cache maybe;
+--- must_die
+--- error_log
+invalid value "maybe" in "lua_code_cache" directive, it must be "on" or "off"
