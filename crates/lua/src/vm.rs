@@ -31,6 +31,18 @@ const NGX_FFI: &str = include_str!("../lualib/ngx_ffi.lua");
 /// OpenResty's table extensions and the built-in modules.
 const COMPAT: &str = include_str!("../lualib/compat.lua");
 
+/// LuaJIT's own tools (`require "jit.v"`, `jit.dump`), shipped inside the binary (build.rs).
+const JIT_LIBS: &[(&str, &str)] = &[
+    ("v", include_str!(concat!(env!("OUT_DIR"), "/jit/v.lua"))),
+    ("dump", include_str!(concat!(env!("OUT_DIR"), "/jit/dump.lua"))),
+    ("vmdef", include_str!(concat!(env!("OUT_DIR"), "/jit/vmdef.lua"))),
+    ("bc", include_str!(concat!(env!("OUT_DIR"), "/jit/bc.lua"))),
+    ("dis_x64", include_str!(concat!(env!("OUT_DIR"), "/jit/dis_x64.lua"))),
+    ("dis_x86", include_str!(concat!(env!("OUT_DIR"), "/jit/dis_x86.lua"))),
+    ("p", include_str!(concat!(env!("OUT_DIR"), "/jit/p.lua"))),
+    ("zone", include_str!(concat!(env!("OUT_DIR"), "/jit/zone.lua"))),
+];
+
 /// Starts a configuration load: a fresh VM with the `ngx` API.
 pub fn begin(prefix: &std::path::Path) -> Result<(), String> {
     let lua = create(prefix).map_err(|e| format!("failed to create the Lua VM: {e}"))?;
@@ -84,5 +96,10 @@ fn create(prefix: &std::path::Path) -> mlua::Result<Lua> {
     lua.load(PRELUDE).set_name("=prelude").exec()?;
     lua.load(NGX_FFI).set_name("=ngx_ffi").exec()?;
     lua.load(COMPAT).set_name("=compat").exec()?;
+    let preload: mlua::Table = lua.globals().get::<mlua::Table>("package")?.get("preload")?;
+    for (name, src) in JIT_LIBS {
+        let chunk = lua.load(*src).set_name(format!("=jit/{name}.lua")).into_function()?;
+        preload.set(format!("jit.{name}"), chunk)?;
+    }
     Ok(lua)
 }
