@@ -116,6 +116,75 @@ pub enum ScriptOp {
         args: Vec<Template>,
         f: std::rc::Rc<dyn ScriptCall>,
     },
+    /// `if (cond) { ... }`: when true, the block's script runs and (in a location) the
+    /// request takes on the block's settings and handlers.
+    If(Rc<IfBlock>),
+}
+
+pub struct IfBlock {
+    pub cond: Cond,
+    pub ops: Vec<ScriptOp>,
+    /// The block's own location (an `if` in a location), set when the location compiles.
+    pub loc: std::cell::OnceCell<Rc<Location>>,
+}
+
+/// An `if` condition.
+pub enum Cond {
+    /// `$var`: true unless empty or "0".
+    Value(Template),
+    /// `$var = value` (or `!=` when `negate`).
+    Equals {
+        left: Template,
+        right: Template,
+        negate: bool,
+    },
+    /// `$var ~ re`, `~*`, `!~`, `!~*`.
+    Regex {
+        left: Template,
+        re: Arc<pcre2::bytes::Regex>,
+        negate: bool,
+    },
+    /// `-f`, `-d`, `-e`, `-x` (and `!-f` … when `negate`).
+    File {
+        test: FileTest,
+        path: Template,
+        negate: bool,
+    },
+}
+
+#[derive(Clone, Copy)]
+pub enum FileTest {
+    File,
+    Dir,
+    Exists,
+    Exec,
+}
+
+impl Cond {
+    pub fn eval(&self, r: &crate::request::Request) -> bool {
+        match self {
+            Cond::Value(t) => {
+                let v = t.render(r);
+                !(v.is_empty() || v == "0")
+            }
+            Cond::Equals { left, right, negate } => (left.render(r) == right.render(r)) != *negate,
+            Cond::Regex { left, re, negate } => re.is_match(left.render(r).as_bytes()).unwrap_or(false) != *negate,
+            Cond::File { test, path, negate } => {
+                let meta = std::fs::metadata(r.http.prefix.join(path.render(r)));
+                let ok = match (test, meta) {
+                    (FileTest::File, Ok(m)) => m.is_file(),
+                    (FileTest::Dir, Ok(m)) => m.is_dir(),
+                    (FileTest::Exists, Ok(_)) => true,
+                    (FileTest::Exec, Ok(m)) => {
+                        use std::os::unix::fs::PermissionsExt;
+                        m.is_file() && m.permissions().mode() & 0o111 != 0
+                    }
+                    (_, Err(_)) => false,
+                };
+                ok != *negate
+            }
+        }
+    }
 }
 
 /// Computes a variable's value in the rewrite script; `Err` answers 500.

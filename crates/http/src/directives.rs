@@ -27,6 +27,8 @@ pub struct LocDraft {
     pub alias: Option<Arc<str>>,
     /// `set` / `return` in the order written (the rewrite module's script).
     pub script: Vec<ScriptOp>,
+    /// `if` blocks of a location, compiled with it (each becomes a location of its own).
+    pub ifs: Vec<(Rc<IfBlock>, LocDraft)>,
     pub try_files: Option<TryFiles>,
     pub nested: Vec<LocDraft>,
     pub at: Option<conf::Location>,
@@ -203,6 +205,17 @@ impl HttpBuilder {
         for child in std::mem::take(&mut d.nested) {
             nested.push(self.compile(child, &d)?);
         }
+        for (block, draft) in std::mem::take(&mut d.ifs) {
+            let loc = self.compile(
+                LocDraft {
+                    matcher: d.matcher.clone(),
+                    alias: d.alias.clone(),
+                    ..draft
+                },
+                &d,
+            )?;
+            let _ = block.loc.set(loc);
+        }
         Ok(Rc::new(Location {
             matcher: d.matcher.unwrap_or(Match::Prefix(String::new())),
             settings: d.settings,
@@ -327,6 +340,98 @@ fn types(b: &mut HttpBuilder, cmd: &Cmd, _reg: &Registry<HttpBuilder>) -> Result
         }
     }
     set_once(&mut b.loc().settings.types, Arc::new(map), cmd)
+}
+
+/// `if (condition) { ... }` in a server or a location.
+fn if_(b: &mut HttpBuilder, cmd: &Cmd, reg: &Registry<HttpBuilder>) -> Result<()> {
+    let cond = parse_condition(b, cmd)?;
+    let in_server = b.stack.len() == 2;
+    b.stack.push(LocDraft {
+        at: Some(cmd.at.clone()),
+        ..Default::default()
+    });
+    reg.run(b, if in_server { SIF } else { LIF }, cmd.children())?;
+    let mut draft = b.stack.pop().expect("pushed above");
+    let block = Rc::new(IfBlock {
+        cond,
+        ops: std::mem::take(&mut draft.script),
+        loc: std::cell::OnceCell::new(),
+    });
+    b.loc().script.push(ScriptOp::If(block.clone()));
+    if !in_server {
+        b.loc().ifs.push((block, draft));
+    }
+    Ok(())
+}
+
+/// nginx's `if` conditions: `$v`, `$v = x`, `$v != x`, `$v ~ re`, `~*`, `!~`, `!~*`,
+/// `-f`/`-d`/`-e`/`-x` and their `!` forms.
+fn parse_condition(b: &mut HttpBuilder, cmd: &Cmd) -> Result<Cond> {
+    let mut words: Vec<String> = cmd.values().map(str::to_string).collect();
+    let invalid = || {
+        cmd.error(format!(
+            "invalid condition \"{}\"",
+            cmd.values().collect::<Vec<_>>().join(" ")
+        ))
+    };
+    match words.first_mut() {
+        Some(w) if w.starts_with('(') => {
+            w.remove(0);
+        }
+        _ => return Err(invalid()),
+    }
+    match words.last_mut() {
+        Some(w) if w.ends_with(')') => {
+            w.pop();
+        }
+        _ => return Err(invalid()),
+    }
+    words.retain(|w| !w.is_empty());
+    match words.as_slice() {
+        [v] if v.starts_with('$') => Ok(Cond::Value(b.template(cmd, v)?)),
+        [op, path] => {
+            let (negate, op) = match op.strip_prefix('!') {
+                Some(o) => (true, o),
+                None => (false, op.as_str()),
+            };
+            let test = match op {
+                "-f" => FileTest::File,
+                "-d" => FileTest::Dir,
+                "-e" => FileTest::Exists,
+                "-x" => FileTest::Exec,
+                _ => return Err(cmd.error(format!("unexpected \"{op}\" in condition"))),
+            };
+            Ok(Cond::File {
+                test,
+                path: b.template(cmd, path)?,
+                negate,
+            })
+        }
+        [left, op, right] if left.starts_with('$') => {
+            let left = b.template(cmd, left)?;
+            match op.as_str() {
+                "=" | "!=" => Ok(Cond::Equals {
+                    left,
+                    right: b.template(cmd, right)?,
+                    negate: op == "!=",
+                }),
+                "~" | "~*" | "!~" | "!~*" => {
+                    let re = pcre2::bytes::RegexBuilder::new()
+                        .caseless(op.ends_with('*'))
+                        .jit_if_available(true)
+                        .build(right)
+                        .map_err(|e| cmd.error(format!("pcre2_compile() failed: {e} in \"{right}\"")))?;
+                    Ok(Cond::Regex {
+                        left,
+                        re: Arc::new(re),
+                        negate: op.starts_with('!'),
+                    })
+                }
+                _ => Err(cmd.error(format!("unexpected \"{op}\" in condition"))),
+            }
+        }
+        _ => Err(invalid()),
+    }
 }
 
 // ---- server-level ----
@@ -819,6 +924,7 @@ pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::block("server", HTTP, Args::Block(0, 0), server),
     Directive::block("location", SRV | LOC, Args::Block(1, 2), location),
     Directive::block("types", ANY_LOC, Args::Block(0, 0), types),
+    Directive::block("if", SRV | LOC, Args::Block(1, 5), if_),
     Directive::value("listen", SRV, Args::AtLeast(1), listen),
     Directive::value("server_name", SRV, Args::AtLeast(1), server_name),
     Directive::value(

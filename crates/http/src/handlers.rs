@@ -10,29 +10,59 @@ pub struct ScriptHandler(pub Vec<ScriptOp>);
 
 impl Handler for ScriptHandler {
     fn handle<'a>(&'a self, r: &'a mut Request) -> Step<'a> {
-        for op in &self.0 {
-            match op {
-                ScriptOp::Set { var, value } => {
-                    let v = value.render(r);
-                    r.vars.insert(var.clone(), v);
+        match run_script(&self.0, r) {
+            ScriptEnd::Next => Step::Ready(Flow::Next),
+            ScriptEnd::Return(ret) => return_step(ret, r),
+            ScriptEnd::Failed => Step::Ready(Flow::Finish(500)),
+        }
+    }
+}
+
+/// How a script run ended.
+enum ScriptEnd<'a> {
+    /// Every step ran: on to the next handler.
+    Next,
+    /// A `return` ends the phase.
+    Return(&'a Return),
+    /// A step failed (logged): 500.
+    Failed,
+}
+
+/// Runs script steps in order, `if` blocks included.
+fn run_script<'a>(ops: &'a [ScriptOp], r: &mut Request) -> ScriptEnd<'a> {
+    for op in ops {
+        match op {
+            ScriptOp::Set { var, value } => {
+                let v = value.render(r);
+                r.vars.insert(var.clone(), v);
+            }
+            ScriptOp::Return(ret) => return ScriptEnd::Return(ret),
+            ScriptOp::Call { var, args, f } => {
+                let args: Vec<String> = args.iter().map(|a| a.render(r)).collect();
+                match f.call(r, &args) {
+                    Ok(Some(v)) => {
+                        r.vars.insert(var.clone(), v);
+                    }
+                    Ok(None) => {
+                        r.vars.remove(var);
+                    }
+                    Err(_) => return ScriptEnd::Failed,
                 }
-                ScriptOp::Return(ret) => return return_step(ret, r),
-                ScriptOp::Call { var, args, f } => {
-                    let args: Vec<String> = args.iter().map(|a| a.render(r)).collect();
-                    match f.call(r, &args) {
-                        Ok(Some(v)) => {
-                            r.vars.insert(var.clone(), v);
-                        }
-                        Ok(None) => {
-                            r.vars.remove(var);
-                        }
-                        Err(_) => return Step::Ready(Flow::Finish(500)),
+            }
+            ScriptOp::If(block) => {
+                if block.cond.eval(r) {
+                    if let Some(loc) = block.loc.get() {
+                        r.loc = loc.clone();
+                    }
+                    match run_script(&block.ops, r) {
+                        ScriptEnd::Next => {}
+                        end => return end,
                     }
                 }
             }
         }
-        Step::Ready(Flow::Next)
     }
+    ScriptEnd::Next
 }
 
 fn return_step<'a>(ret: &'a Return, r: &'a mut Request) -> Step<'a> {
