@@ -116,9 +116,28 @@ pub enum ScriptOp {
         args: Vec<Template>,
         f: std::rc::Rc<dyn ScriptCall>,
     },
+    /// `rewrite regex replacement [flag];`
+    Rewrite(Rc<Rewrite>),
+    /// `break;`: the rest of the script is skipped.
+    Break,
     /// `if (cond) { ... }`: when true, the block's script runs and (in a location) the
     /// request takes on the block's settings and handlers.
     If(Rc<IfBlock>),
+}
+
+pub struct Rewrite {
+    pub re: Arc<pcre2::bytes::Regex>,
+    pub replacement: Template,
+    pub flag: RewriteFlag,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum RewriteFlag {
+    None,
+    Last,
+    Break,
+    Redirect,
+    Permanent,
 }
 
 pub struct IfBlock {
@@ -161,14 +180,17 @@ pub enum FileTest {
 }
 
 impl Cond {
-    pub fn eval(&self, r: &crate::request::Request) -> bool {
+    pub fn eval(&self, r: &mut crate::request::Request) -> bool {
         match self {
             Cond::Value(t) => {
                 let v = t.render(r);
                 !(v.is_empty() || v == "0")
             }
             Cond::Equals { left, right, negate } => (left.render(r) == right.render(r)) != *negate,
-            Cond::Regex { left, re, negate } => re.is_match(left.render(r).as_bytes()).unwrap_or(false) != *negate,
+            Cond::Regex { left, re, negate } => {
+                let subject = left.render(r);
+                r.capture(re, &subject) != *negate
+            }
             Cond::File { test, path, negate } => {
                 let meta = std::fs::metadata(r.http.prefix.join(path.render(r)));
                 let ok = match (test, meta) {

@@ -314,6 +314,7 @@ fn new_request(io: Io, http: &Rc<HttpConf>, server: &Rc<Server>, conn: ConnInfo)
         uri_changed: false,
         redirects: 0,
         vars: HashMap::new(),
+        captures: Vec::new(),
         filename: None,
         module_ctx: HashMap::new(),
     }

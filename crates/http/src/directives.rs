@@ -342,6 +342,35 @@ fn types(b: &mut HttpBuilder, cmd: &Cmd, _reg: &Registry<HttpBuilder>) -> Result
     set_once(&mut b.loc().settings.types, Arc::new(map), cmd)
 }
 
+/// `rewrite regex replacement [last|break|redirect|permanent];`
+fn rewrite(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let pattern = cmd.arg(0);
+    let re = pcre2::bytes::RegexBuilder::new()
+        .jit_if_available(true)
+        .build(pattern)
+        .map_err(|e| cmd.error(format!("pcre2_compile() failed: {e} in \"{pattern}\"")))?;
+    let replacement = b.template(cmd, cmd.arg(1))?;
+    let flag = match cmd.args.get(2).map(|a| a.value.as_str()) {
+        None => RewriteFlag::None,
+        Some("last") => RewriteFlag::Last,
+        Some("break") => RewriteFlag::Break,
+        Some("redirect") => RewriteFlag::Redirect,
+        Some("permanent") => RewriteFlag::Permanent,
+        Some(f) => return Err(cmd.error(format!("invalid parameter \"{f}\""))),
+    };
+    b.loc().script.push(ScriptOp::Rewrite(Rc::new(Rewrite {
+        re: Arc::new(re),
+        replacement,
+        flag,
+    })));
+    Ok(())
+}
+
+fn break_(b: &mut HttpBuilder, _cmd: &Cmd) -> Result<()> {
+    b.loc().script.push(ScriptOp::Break);
+    Ok(())
+}
+
 /// `if (condition) { ... }` in a server or a location.
 fn if_(b: &mut HttpBuilder, cmd: &Cmd, reg: &Registry<HttpBuilder>) -> Result<()> {
     let cond = parse_condition(b, cmd)?;
@@ -955,6 +984,8 @@ pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("internal", LOC, Args::Exactly(0), internal),
     Directive::value("return", SRV | LOC | SIF | LIF, Args::Range(1, 2), return_),
     Directive::value("set", SRV | LOC | SIF | LIF, Args::Exactly(2), set),
+    Directive::value("rewrite", SRV | LOC | SIF | LIF, Args::Range(2, 3), rewrite),
+    Directive::value("break", SRV | LOC | SIF | LIF, Args::Exactly(0), break_),
     Directive::value("try_files", SRV | LOC, Args::AtLeast(2), try_files),
     Directive::value("error_page", ANY_LOC | LIF, Args::AtLeast(2), error_page),
     Directive::value("add_header", ANY_LOC | LIF, Args::Range(2, 3), add_header),

@@ -105,6 +105,10 @@ fn find_config(r: &mut Request) -> Option<Flow> {
     let server = r.server.clone();
     match crate::find::location(&server.locations, &r.uri) {
         Some(l) => {
+            if let crate::config::Match::Regex { re, .. } = &l.matcher {
+                let uri = r.uri.clone();
+                r.capture(re, &uri);
+            }
             let hidden = l.internal && !r.internal;
             r.loc = l;
             if hidden {
@@ -144,6 +148,8 @@ async fn phases(r: &mut Request, start: Start) -> Flow {
         if let Some(f) = run_phase(&server.server_rewrite.rewrite, r).await {
             return f;
         }
+        // a server-level rewrite changed the URI before any lookup: nothing to redo
+        r.uri_changed = false;
     }
     loop {
         if lookup && let Some(f) = find_config(r) {

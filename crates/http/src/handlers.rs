@@ -1,7 +1,7 @@
 //! The http core's own phase handlers: `return` (rewrite), `try_files` (precontent) and
 //! `add_header` (header filter).
 
-use crate::config::{AddHeader, Return, ScriptOp, TryFiles};
+use crate::config::{AddHeader, Return, Rewrite, RewriteFlag, ScriptOp, TryFiles};
 use crate::phase::{Flow, Handler, HeaderFilter, Step};
 use crate::request::{Body, Framing, Request};
 
@@ -14,6 +14,12 @@ impl Handler for ScriptHandler {
             ScriptEnd::Next => Step::Ready(Flow::Next),
             ScriptEnd::Return(ret) => return_step(ret, r),
             ScriptEnd::Failed => Step::Ready(Flow::Finish(500)),
+            ScriptEnd::Stop => Step::Ready(Flow::Next),
+            ScriptEnd::Redirect(code, location) => {
+                let loc = r.absolute_location(&location);
+                r.headers_out.set("Location", loc);
+                Step::Ready(Flow::Finish(code))
+            }
         }
     }
 }
@@ -26,6 +32,10 @@ enum ScriptEnd<'a> {
     Return(&'a Return),
     /// A step failed (logged): 500.
     Failed,
+    /// `break` or a `rewrite ... last|break`: the script stops, the phase goes on.
+    Stop,
+    /// A `rewrite` to a URL: answer with this redirect.
+    Redirect(u16, String),
 }
 
 /// Runs script steps in order, `if` blocks included.
@@ -49,6 +59,11 @@ fn run_script<'a>(ops: &'a [ScriptOp], r: &mut Request) -> ScriptEnd<'a> {
                     Err(_) => return ScriptEnd::Failed,
                 }
             }
+            ScriptOp::Break => return ScriptEnd::Stop,
+            ScriptOp::Rewrite(rw) => match rewrite(rw, r) {
+                ScriptEnd::Next => {}
+                end => return end,
+            },
             ScriptOp::If(block) => {
                 if block.cond.eval(r) {
                     if let Some(loc) = block.loc.get() {
@@ -63,6 +78,60 @@ fn run_script<'a>(ops: &'a [ScriptOp], r: &mut Request) -> ScriptEnd<'a> {
         }
     }
     ScriptEnd::Next
+}
+
+/// `rewrite`: on a match of the URI, the new URI (or a redirect for URLs and the
+/// redirect/permanent flags); args carry over unless the replacement ends with `?`.
+fn rewrite<'a>(rw: &Rewrite, r: &mut Request) -> ScriptEnd<'a> {
+    let uri = r.uri.clone();
+    if !r.capture(&rw.re, &uri) {
+        return ScriptEnd::Next;
+    }
+    let mut target = rw.replacement.render(r);
+    let absolute = target.starts_with("http://") || target.starts_with("https://");
+    if absolute || matches!(rw.flag, RewriteFlag::Redirect | RewriteFlag::Permanent) {
+        let keep_args = !target.ends_with('?') && !r.args.is_empty();
+        if target.ends_with('?') {
+            target.pop();
+        } else if keep_args {
+            target.push(if target.contains('?') { '&' } else { '?' });
+            target.push_str(&r.args);
+        }
+        let code = if rw.flag == RewriteFlag::Permanent { 301 } else { 302 };
+        return ScriptEnd::Redirect(code, target);
+    }
+    let drop_args = target.ends_with('?');
+    if drop_args {
+        target.pop();
+    }
+    match target.split_once('?') {
+        Some((path, args)) => {
+            let args = if r.args.is_empty() || drop_args {
+                args.to_string()
+            } else {
+                format!("{args}&{}", r.args)
+            };
+            r.uri = path.to_string();
+            r.args = args;
+        }
+        None => {
+            r.uri = target;
+            if drop_args {
+                r.args.clear();
+            }
+        }
+    }
+    match rw.flag {
+        RewriteFlag::Break => ScriptEnd::Stop,
+        RewriteFlag::Last => {
+            r.uri_changed = true;
+            ScriptEnd::Stop
+        }
+        _ => {
+            r.uri_changed = true;
+            ScriptEnd::Next
+        }
+    }
 }
 
 fn return_step<'a>(ret: &'a Return, r: &'a mut Request) -> Step<'a> {

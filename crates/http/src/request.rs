@@ -135,6 +135,8 @@ pub struct Request {
     /// A rewrite-phase handler changed the URI: post-rewrite goes back to find-config.
     pub uri_changed: bool,
     pub redirects: u8,
+    /// `$1`..`$9` of the last regex that matched (location, if, rewrite); `$0` the whole.
+    pub captures: Vec<String>,
     /// Variables set by `set` and by modules (`$name` → value).
     pub vars: HashMap<String, String>,
     /// The file the static handler served (`$request_filename`).
@@ -182,6 +184,23 @@ impl Request {
     pub fn log(&self, level: crate::log::Level, msg: &str) {
         if crate::log::enabled(level) {
             crate::log::write(level, self.conn.id, &format!("{msg}{}", self.log_context()));
+        }
+    }
+
+    /// Matches `re` against `subject`, keeping the captures on success.
+    pub fn capture(&mut self, re: &pcre2::bytes::Regex, subject: &str) -> bool {
+        match re.captures(subject.as_bytes()) {
+            Ok(Some(c)) => {
+                self.captures = (0..c.len())
+                    .map(|i| {
+                        c.get(i)
+                            .map(|m| String::from_utf8_lossy(m.as_bytes()).into_owned())
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                true
+            }
+            _ => false,
         }
     }
 

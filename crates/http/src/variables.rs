@@ -131,6 +131,9 @@ pub fn get(r: &Request, name: &str) -> Option<String> {
             }
         }
         "limit_rate" => "0".into(),
+        _ if name.bytes().all(|b| b.is_ascii_digit()) => {
+            return name.parse::<usize>().ok().and_then(|i| r.captures.get(i).cloned());
+        }
         _ => return prefixed(r, name),
     };
     Some(v)

@@ -1,0 +1,170 @@
+# rewrite, break and regex captures.
+
+__DATA__
+
+=== TEST 1: rewrite ... last looks the location up again
+--- config
+    location /old/ {
+        rewrite ^/old/(.*)$ /new/$1 last;
+    }
+    location /new/ {
+        return 200 "new: $uri\n";
+    }
+--- request
+GET /old/page
+--- response_body
+new: /new/page
+
+=== TEST 2: rewrite ... break stays in the location and skips the rest of the script
+--- config
+    location /a/ {
+        rewrite ^/a/(.*)$ /b/$1 break;
+        return 200 "not reached\n";
+    }
+    location /b/ {
+        return 200 "b\n";
+    }
+--- request
+GET /a/x
+--- error_code: 404
+--- error_log eval
+qr{open\(\) "\S+/html/b/x" failed}
+
+=== TEST 3: rewrite ... break then static file from the new URI
+--- config
+    location /files/ {
+        rewrite ^/files/(.*)$ /real/$1 break;
+        root $TEST_NGINX_HTML_DIR;
+    }
+--- user_files
+>>> real/f.txt
+real file
+--- request
+GET /files/f.txt
+--- response_body
+real file
+
+=== TEST 4: rewrite ... redirect and permanent
+--- config
+    location = /r1 { rewrite ^ /target redirect; }
+    location = /r2 { rewrite ^ /target permanent; }
+--- pipelined_requests eval
+["GET /r1", "GET /r2"]
+--- error_code: 301
+--- response_headers_like
+Location: http://localhost:\d+/target
+
+=== TEST 5: rewrite to a URL redirects and keeps args
+--- config
+    location = /t { rewrite ^ https://example.com/x; }
+--- request
+GET /t?a=1
+--- error_code: 302
+--- response_headers
+Location: https://example.com/x?a=1
+
+=== TEST 6: a trailing ? drops the original args
+--- config
+    location = /t {
+        rewrite ^ /dest? last;
+    }
+    location = /dest { return 200 "[$args]\n"; }
+--- request
+GET /t?a=1
+--- response_body
+[]
+
+=== TEST 7: new args come first, old ones follow
+--- config
+    location = /t {
+        rewrite ^ /dest?x=1 last;
+    }
+    location = /dest { return 200 "$args\n"; }
+--- request
+GET /t?a=2
+--- response_body
+x=1&a=2
+
+=== TEST 8: no flag: later rewrites see the new URI, then a new lookup
+--- config
+    location /one {
+        rewrite ^/one /two;
+        rewrite ^/two /three;
+    }
+    location /three { return 200 "three\n"; }
+--- request
+GET /one
+--- response_body
+three
+
+=== TEST 9: break stops the script
+--- config
+    location = /t {
+        set $a "before";
+        break;
+        set $a "after";
+        return 200 "unreachable\n";
+    }
+--- request
+GET /t
+--- error_code: 404
+
+=== TEST 10: location regex captures
+--- config
+    location ~ ^/user/(\w+)/(\d+)$ {
+        return 200 "$1 $2\n";
+    }
+--- request
+GET /user/alice/42
+--- response_body
+alice 42
+
+=== TEST 11: if regex captures
+--- config
+    location = /t {
+        if ($arg_id ~ ^(\d+)-(\d+)$) {
+            return 200 "$2 $1\n";
+        }
+        return 200 "no\n";
+    }
+--- request
+GET /t?id=12-34
+--- response_body
+34 12
+
+=== TEST 12: captures in Lua through ngx.var
+--- config
+    location ~ ^/c/(.+)$ {
+        content_by_lua_block { ngx.say(ngx.var[1]) }
+    }
+--- request
+GET /c/captured
+--- response_body
+captured
+
+=== TEST 13: a rewrite loop ends in 500
+--- config
+    location /loop {
+        rewrite ^ /loop last;
+    }
+--- request
+GET /loop
+--- error_code: 500
+--- error_log
+rewrite or internal redirection cycle
+
+=== TEST 14: bad rewrite flag
+--- config
+    location = /t { rewrite ^ /x sometimes; }
+--- must_die
+--- error_log
+invalid parameter "sometimes"
+
+=== TEST 15: server-level rewrite
+--- config
+    rewrite ^/legacy/(.*)$ /modern/$1;
+    location /modern/ { return 200 "modern $uri\n"; }
+--- request
+GET /legacy/x
+--- response_body
+modern /modern/x
