@@ -233,6 +233,17 @@ impl LuaHandler {
                 }
                 // ngx.DONE, ngx.AGAIN, ngx.DECLINED: the request is handled
                 c if c < 0 => Flow::Done,
+                c if r.header_sent && c >= 300 && c != 444 => {
+                    r.log(
+                        Level::Error,
+                        &format!(
+                            "attempt to set status {c} via ngx.exit after sending out the response status {}",
+                            r.status
+                        ),
+                    );
+                    r.keepalive = false;
+                    Flow::Done
+                }
                 c => Flow::Finish(c.clamp(0, 999) as u16),
             },
         }
