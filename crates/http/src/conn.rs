@@ -316,7 +316,7 @@ fn new_request(io: Io, http: &Rc<HttpConf>, server: &Rc<Server>, conn: ConnInfo)
         vars: HashMap::new(),
         captures: Vec::new(),
         filename: None,
-        module_ctx: HashMap::new(),
+        module_ctx: Vec::new(),
     }
 }
 

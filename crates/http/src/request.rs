@@ -142,7 +142,8 @@ pub struct Request {
     /// The file the static handler served (`$request_filename`).
     pub filename: Option<PathBuf>,
     /// Per-request state of modules above http (Lua's ctx, its coroutine, ...).
-    pub module_ctx: HashMap<std::any::TypeId, Box<dyn Any>>,
+    /// Few entries (one per module): a list scanned by type beats hashing.
+    pub module_ctx: Vec<(std::any::TypeId, Box<dyn Any>)>,
 }
 
 impl Request {
@@ -205,12 +206,18 @@ impl Request {
     }
 
     pub fn ctx<T: Any>(&mut self) -> Option<&mut T> {
+        let id = std::any::TypeId::of::<T>();
         self.module_ctx
-            .get_mut(&std::any::TypeId::of::<T>())
-            .and_then(|b| b.downcast_mut())
+            .iter_mut()
+            .find(|(t, _)| *t == id)
+            .and_then(|(_, b)| b.downcast_mut())
     }
 
     pub fn set_ctx<T: Any>(&mut self, v: T) {
-        self.module_ctx.insert(std::any::TypeId::of::<T>(), Box::new(v));
+        let id = std::any::TypeId::of::<T>();
+        match self.module_ctx.iter_mut().find(|(t, _)| *t == id) {
+            Some((_, slot)) => *slot = Box::new(v),
+            None => self.module_ctx.push((id, Box::new(v))),
+        }
     }
 }

@@ -324,3 +324,38 @@ function ngx.print(...)
     end
     return slow_print(...)
 end
+
+-- several strings and numbers: joined here, one FFI call
+local concat, tostr = table.concat, tostring
+local function joined(...)
+    local n = select("#", ...)
+    local parts = new_tab(n, 0)
+    for i = 1, n do
+        local v = select(i, ...)
+        local tv = type(v)
+        if tv == "string" then
+            parts[i] = v
+        elseif tv == "number" then
+            parts[i] = tostr(v)
+        else
+            return nil
+        end
+    end
+    return concat(parts)
+end
+
+local say1, print1 = ngx.say, ngx.print
+function ngx.say(...)
+    if select("#", ...) > 1 then
+        local s = joined(...)
+        if s then return say1(s) end
+    end
+    return say1(...)
+end
+function ngx.print(...)
+    if select("#", ...) > 1 then
+        local s = joined(...)
+        if s then return print1(s) end
+    end
+    return print1(...)
+end
