@@ -300,6 +300,13 @@ pub fn parse_bytes(src: &[u8], path: &Path, conf_dir: &Path) -> Result<Vec<Cmd>>
     p.block(&mut lx, false)
 }
 
+fn unexpected(token: &str, lx: &Lexer) -> ConfError {
+    ConfError::Unexpected {
+        token: token.into(),
+        at: lx.at(),
+    }
+}
+
 struct Parser<'a> {
     conf_dir: &'a Path,
     depth: usize,
@@ -320,24 +327,9 @@ impl Parser<'_> {
                 }
                 Token::Eof => return Ok(out),
                 Token::Close if nested => return Ok(out),
-                Token::Close => {
-                    return Err(ConfError::Unexpected {
-                        token: "}".into(),
-                        at: lx.at(),
-                    });
-                }
-                Token::Semi => {
-                    return Err(ConfError::Unexpected {
-                        token: ";".into(),
-                        at: lx.at(),
-                    });
-                }
-                Token::Open => {
-                    return Err(ConfError::Unexpected {
-                        token: "{".into(),
-                        at: lx.at(),
-                    });
-                }
+                Token::Close => return Err(unexpected("}", lx)),
+                Token::Semi => return Err(unexpected(";", lx)),
+                Token::Open => return Err(unexpected("{", lx)),
             };
             let at = lx.at();
             let mut args = Vec::new();
@@ -346,12 +338,7 @@ impl Parser<'_> {
                     Token::Word(w) => args.push(w),
                     Token::Semi => break None,
                     Token::Open => break Some(()),
-                    Token::Close => {
-                        return Err(ConfError::Unexpected {
-                            token: "}".into(),
-                            at: lx.at(),
-                        });
-                    }
+                    Token::Close => return Err(unexpected("}", lx)),
                     Token::Eof => {
                         return Err(ConfError::UnexpectedEof {
                             expecting: "\";\" or \"}\"",

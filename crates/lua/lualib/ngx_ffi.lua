@@ -298,33 +298,6 @@ function ngx.req.get_headers(max, raw)
     return t, truncated
 end
 
--- ngx.say / ngx.print: one string straight through the FFI, anything else as before
-local slow_say, slow_print = ngx.say, ngx.print
-function ngx.say(...)
-    if select("#", ...) == 1 then
-        local s = ...
-        if type(s) == "string" then
-            local rc = C.oxr_output(s, #s, 1)
-            if rc == 1 then return 1 end
-            if rc == NO_REQ then error("no request found", 2) end
-            return nil
-        end
-    end
-    return slow_say(...)
-end
-function ngx.print(...)
-    if select("#", ...) == 1 then
-        local s = ...
-        if type(s) == "string" then
-            local rc = C.oxr_output(s, #s, 0)
-            if rc == 1 then return 1 end
-            if rc == NO_REQ then error("no request found", 2) end
-            return nil
-        end
-    end
-    return slow_print(...)
-end
-
 -- several strings and numbers: joined here, one FFI call
 local concat, tostr = table.concat, tostring
 local function joined(...)
@@ -344,18 +317,26 @@ local function joined(...)
     return concat(parts)
 end
 
-local say1, print1 = ngx.say, ngx.print
-function ngx.say(...)
-    if select("#", ...) > 1 then
-        local s = joined(...)
-        if s then return say1(s) end
+-- ngx.say / ngx.print: strings and numbers go out through one FFI call; anything else
+-- (booleans, nil, ngx.null, tables, bad arguments) takes the general path
+local function output(slow, newline)
+    return function(...)
+        local n = select("#", ...)
+        local s
+        if n == 1 then
+            s = ...
+            if type(s) ~= "string" then s = nil end
+        elseif n > 1 then
+            s = joined(...)
+        end
+        if s == nil then
+            return slow(...)
+        end
+        local rc = C.oxr_output(s, #s, newline)
+        if rc == 1 then return 1 end
+        if rc == NO_REQ then error("no request found", 2) end
+        return nil
     end
-    return say1(...)
 end
-function ngx.print(...)
-    if select("#", ...) > 1 then
-        local s = joined(...)
-        if s then return print1(s) end
-    end
-    return print1(...)
-end
+ngx.say = output(ngx.say, 1)
+ngx.print = output(ngx.print, 0)
