@@ -124,3 +124,46 @@ worker exiting, phase exit_worker
 --- must_die
 --- error_log
 invalid value "maybe" in "lua_code_cache" directive, it must be "on" or "off"
+
+=== TEST 10: HTTP/1.0 output is buffered to send a Content-Length
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.say("one")
+            ngx.say("two")
+        }
+    }
+--- raw_request eval
+"GET /t HTTP/1.0\r\n\r\n"
+--- response_headers
+Content-Length: 8
+--- response_body
+one
+two
+
+=== TEST 11: lua_http10_buffering off ends the body with the connection
+--- config
+    location = /t {
+        lua_http10_buffering off;
+        content_by_lua_block { ngx.say("one") }
+    }
+--- raw_request eval
+"GET /t HTTP/1.0\r\n\r\n"
+--- response_headers
+!Content-Length
+Connection: close
+--- response_body
+one
+
+=== TEST 12: an error page replaces held HTTP/1.0 output
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.say("partial")
+            error("oops")
+        }
+    }
+--- raw_request eval
+"GET /t HTTP/1.0\r\n\r\n"
+--- error_code: 500
+--- response_body_like: 500 Internal Server Error

@@ -304,6 +304,7 @@ fn new_request(io: Io, http: &Rc<HttpConf>, server: &Rc<Server>, conn: ConnInfo)
         keepalive: true,
         header_only: false,
         out: Vec::new(),
+        hold_body: None,
         bytes_sent: 0,
         body_bytes_sent: 0,
         eof_sent: false,

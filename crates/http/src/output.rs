@@ -115,6 +115,20 @@ impl Request {
     /// As `send_body` without writing: the bytes wait in the output buffer for the next
     /// flush (the engine flushes when the request ends).
     pub fn buffer_body(&mut self, data: &[u8], eof: bool) {
+        if !self.header_sent
+            && let Some(held) = &mut self.hold_body
+        {
+            held.extend_from_slice(data);
+            if !eof {
+                return;
+            }
+            // the whole body is known: it goes out with its length
+            let all = self.hold_body.take().unwrap_or_default();
+            if self.content_length.is_none() && self.loc.phases.body_filters.is_empty() {
+                self.content_length = Some(all.len() as u64);
+            }
+            return self.buffer_body(&all, true);
+        }
         self.send_header();
         if self.eof_sent {
             return;
@@ -228,6 +242,8 @@ impl Request {
 
     /// nginx's special response: the built-in page for `code` (error_page was handled before).
     pub async fn special_response(&mut self, code: u16) {
+        // a page replaces whatever output was being held back
+        self.hold_body = None;
         if self.header_sent {
             self.send_body(&[], true).await;
             return;

@@ -123,6 +123,9 @@ pub struct Request {
     pub keepalive: bool,
     pub header_only: bool,
     pub out: Vec<u8>,
+    /// Output held back until the end so that it goes out with a Content-Length
+    /// (lua_http10_buffering for HTTP/1.0 clients).
+    pub hold_body: Option<Vec<u8>>,
     pub bytes_sent: u64,
     pub body_bytes_sent: u64,
     pub eof_sent: bool,

@@ -12,7 +12,7 @@ use http::ext::ExtConf;
 use http::phase::PhaseTable;
 
 use crate::filter::SyncHandler;
-use crate::handler::LuaHandler;
+use crate::handler::{HandlerOptions, LuaHandler};
 use crate::request::Phase;
 
 /// Where a handler's code comes from.
@@ -62,6 +62,9 @@ impl LuaLocConf {
     }
     pub fn use_default_type(&self) -> bool {
         self.use_default_type.unwrap_or(true)
+    }
+    pub fn http10_buffering(&self) -> bool {
+        self.http10_buffering.unwrap_or(true)
     }
 }
 
@@ -322,13 +325,12 @@ pub fn install(d: &LocDraft, t: &mut PhaseTable) -> Result<()> {
     };
     let lua = crate::vm::current();
     let handler = |code: &Rc<LuaCode>, phase| {
-        Rc::new(LuaHandler::new(
-            lua.clone(),
-            code.clone(),
-            phase,
-            c.need_request_body(),
-            c.code_cache(),
-        ))
+        let options = HandlerOptions {
+            need_body: c.need_request_body(),
+            code_cache: c.code_cache(),
+            http10_buffering: c.http10_buffering(),
+        };
+        Rc::new(LuaHandler::new(lua.clone(), code.clone(), phase, options))
     };
     // by default Lua runs at the end of its phase, after nginx's own handlers there
     if let Some(code) = &c.rewrite {

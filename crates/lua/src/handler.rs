@@ -23,14 +23,21 @@ pub struct LuaHandler {
     lua: Lua,
     code: Rc<LuaCode>,
     phase: Phase,
+    options: HandlerOptions,
+}
+
+/// The location's Lua switches a handler obeys.
+pub struct HandlerOptions {
     /// lua_need_request_body: read the body before the code runs.
-    need_body: bool,
+    pub need_body: bool,
     /// lua_code_cache: off re-reads a Lua file for every request.
-    code_cache: bool,
+    pub code_cache: bool,
+    /// lua_http10_buffering: an HTTP/1.0 response is held to send it with its length.
+    pub http10_buffering: bool,
 }
 
 impl LuaHandler {
-    pub fn new(lua: Lua, code: Rc<LuaCode>, phase: Phase, need_body: bool, code_cache: bool) -> LuaHandler {
+    pub fn new(lua: Lua, code: Rc<LuaCode>, phase: Phase, options: HandlerOptions) -> LuaHandler {
         // inline code is compiled now, in the master: workers inherit it compiled
         if let Source::Inline(_) = code.source {
             let _ = compiled(&lua, &code);
@@ -39,13 +46,12 @@ impl LuaHandler {
             lua,
             code,
             phase,
-            need_body,
-            code_cache,
+            options,
         }
     }
 
     fn function(&self) -> Result<Function, String> {
-        if !self.code_cache && matches!(self.code.source, Source::File(_)) {
+        if !self.options.code_cache && matches!(self.code.source, Source::File(_)) {
             return compile(&self.lua, &self.code);
         }
         compiled(&self.lua, &self.code)
@@ -120,10 +126,18 @@ impl LuaHandler {
                 return Flow::Finish(500);
             }
         };
-        if self.need_body
+        if self.options.need_body
             && let Err(code) = r.read_body().await
         {
             return Flow::Finish(code);
+        }
+        if self.phase == Phase::Content
+            && self.options.http10_buffering
+            && r.version < (1, 1)
+            && !r.header_sent
+            && r.content_length.is_none()
+        {
+            r.hold_body = Some(Vec::new());
         }
         let end = match self.drive(func, r).await {
             Ok(end) => end,
