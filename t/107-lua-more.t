@@ -205,3 +205,65 @@ GET /t
 --- response_body
 a=1&b=x&b=y&c&e%20f=g%20h
 1 y true
+
+=== TEST 16: init_body, append_body, finish_body
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.req.read_body()
+            ngx.req.init_body()
+            ngx.req.append_body("new ")
+            ngx.req.append_body("body")
+            ngx.req.finish_body()
+            ngx.say(ngx.req.get_body_data(), " ", ngx.var.http_content_length)
+        }
+    }
+--- request
+POST /t
+old
+--- response_body
+new body 8
+
+=== TEST 17: append_body before init_body is an error
+--- config
+    location = /t {
+        content_by_lua_block { ngx.req.append_body("x") }
+    }
+--- request
+GET /t
+--- error_code: 500
+--- error_log
+request_body not initialized
+
+=== TEST 18: set_body_file
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.req.read_body()
+            local path = ngx.config.prefix() .. "html/body.txt"
+            ngx.req.set_body_file(path)
+            ngx.say(ngx.req.get_body_file() == path, " ", ngx.var.http_content_length)
+        }
+    }
+--- user_files
+>>> body.txt
+file body
+--- request
+POST /t
+x
+--- response_body
+true 10
+
+=== TEST 19: set_body_file of a missing file
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.req.read_body()
+            ngx.req.set_body_file("/no/such/file")
+        }
+    }
+--- request
+GET /t
+--- error_code: 500
+--- error_log
+cannot open file /no/such/file

@@ -53,7 +53,7 @@ impl Sink {
             );
             f.write_all(&self.mem).map_err(|_| 500u16)?;
             self.mem = Vec::new();
-            self.file = Some((TempFile(path), f));
+            self.file = Some((TempFile(path, Removal::Remove), f));
         }
         Ok(())
     }
@@ -206,12 +206,21 @@ impl Request {
     }
 }
 
-/// A spooled request body; the file goes when the request does.
+/// A request body in a file: a spooled one goes when the request does; one a module
+/// pointed at (`ngx.req.set_body_file(path)`) stays unless asked to clean it.
 #[derive(Debug)]
-pub struct TempFile(pub PathBuf);
+pub struct TempFile(pub PathBuf, pub Removal);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    Remove,
+    Keep,
+}
 
 impl Drop for TempFile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        if self.1 == Removal::Remove {
+            let _ = std::fs::remove_file(&self.0);
+        }
     }
 }

@@ -95,6 +95,7 @@ pub fn register(lua: &Lua, prefix: &std::path::Path) -> mlua::Result<()> {
     worker::register(lua, &ngx, prefix)?;
     header::register(lua, &ngx)?;
     req::register(lua, &ngx, &private)?;
+    req::register_body(lua, &ngx)?;
     fields(lua, &ngx)?;
     output::register_arg(lua, &ngx)?;
     lua.globals().set("ngx", ngx)?;

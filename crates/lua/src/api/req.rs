@@ -441,3 +441,71 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     ngx.set("resp", resp)?;
     Ok(())
 }
+
+/// A body being built by ngx.req.init_body / append_body / finish_body.
+struct NewBody(Vec<u8>);
+
+/// `ngx.req.init_body`, `append_body`, `finish_body`, `set_body_file`.
+pub fn register_body(lua: &Lua, ngx: &Table) -> mlua::Result<()> {
+    let req: Table = ngx.get("req")?;
+    req.set(
+        "init_body",
+        lua.create_function(|_, _size: Option<i64>| {
+            request::with(|r| {
+                if matches!(r.body, http::request::Body::Unread) && r.framing != http::request::Framing::None {
+                    return Err(mlua::Error::runtime("request body not read yet"));
+                }
+                r.set_ctx(NewBody(Vec::new()));
+                Ok(())
+            })
+        })?,
+    )?;
+    req.set(
+        "append_body",
+        lua.create_function(|_, data: mlua::LuaString| {
+            request::with(|r| match r.ctx::<NewBody>() {
+                Some(b) => {
+                    b.0.extend_from_slice(&data.as_bytes());
+                    Ok(())
+                }
+                None => Err(mlua::Error::runtime("request_body not initialized")),
+            })
+        })?,
+    )?;
+    req.set(
+        "finish_body",
+        lua.create_function(|_, ()| {
+            request::with(|r| {
+                let Some(b) = r.ctx::<NewBody>() else {
+                    return Err(mlua::Error::runtime("request_body not initialized"));
+                };
+                let data = std::mem::take(&mut b.0);
+                r.headers_in.set("Content-Length", data.len().to_string());
+                r.body = http::request::Body::Memory(data);
+                Ok(())
+            })
+        })?,
+    )?;
+    req.set(
+        "set_body_file",
+        lua.create_function(|_, (path, auto_clean): (String, Option<bool>)| {
+            let len = std::fs::metadata(&path)
+                .map_err(|e| mlua::Error::runtime(format!("cannot open file {path}: {e}")))?
+                .len();
+            request::with(|r| {
+                if matches!(r.body, http::request::Body::Unread) && r.framing != http::request::Framing::None {
+                    return Err(mlua::Error::runtime("request body not read yet"));
+                }
+                let removal = if auto_clean.unwrap_or(false) {
+                    http::body::Removal::Remove
+                } else {
+                    http::body::Removal::Keep
+                };
+                r.headers_in.set("Content-Length", len.to_string());
+                r.body = http::request::Body::File(http::body::TempFile(path.clone().into(), removal), len);
+                Ok(())
+            })
+        })?,
+    )?;
+    Ok(())
+}
