@@ -458,6 +458,27 @@ fn embedded_default_config_without_a_conf_file() {
     let out = Command::new(BIN).arg("-p").arg(&dir).arg("-t").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("embedded default"));
+    // it serves the welcome page and the Lua example on 127.0.0.1:8080
+    assert!(
+        std::net::TcpListener::bind("127.0.0.1:8080").is_ok(),
+        "port 8080 is taken: the embedded default config cannot be checked"
+    );
+    let mut child = Command::new(BIN)
+        .arg("-p")
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("port 8080", Duration::from_secs(5), || {
+        TcpStream::connect(("127.0.0.1", 8080)).is_ok()
+    });
+    let page = get(8080, "/").unwrap();
+    assert!(page.contains("Welcome to oxiresty!"), "{page}");
+    let lua = body(&get(8080, "/lua").unwrap());
+    assert!(lua.starts_with("hello from Lua, 127.0.0.1 at "), "{lua}");
+    signal(child.id() as i32, 15);
+    child.wait().unwrap();
     let _ = std::fs::remove_dir_all(Path::new(&dir));
 }
 
