@@ -111,7 +111,7 @@ fn main() -> ExitCode {
     }
     let mut sockets = process::Sockets::new();
     let groups = match &core.http {
-        Some(h) => match process::open_sockets(h, &mut sockets) {
+        Some(h) => match process::open_sockets(h, &mut sockets, if core.master() { core.workers() } else { 1 }) {
             Ok(g) => g,
             Err(e) => {
                 emerg(&e);

@@ -11,19 +11,46 @@ use http::worker::{ListenGroup, Listener, Stop};
 
 use crate::core_conf::{self, CoreConf, Source};
 
-/// Sockets opened by the master, kept across reloads by address.
-pub type Sockets = HashMap<ListenAddr, Listener>;
+/// A listening socket: its address, and with `reuseport` the worker slot it serves
+/// (each worker then has a socket of its own, as in nginx).
+pub type SocketKey = (ListenAddr, Option<usize>);
 
-/// Opens the listening sockets a config needs, reusing those already open.
-pub fn open_sockets(conf: &HttpConf, have: &mut Sockets) -> Result<Vec<Rc<ListenGroup>>, String> {
+/// Sockets opened by the master, kept across reloads.
+pub type Sockets = HashMap<SocketKey, Listener>;
+
+fn socket_keys(g: &ListenGroup, workers: usize) -> Vec<SocketKey> {
+    if g.reuseport {
+        (0..workers).map(|slot| (g.addr.clone(), Some(slot))).collect()
+    } else {
+        vec![(g.addr.clone(), None)]
+    }
+}
+
+/// The socket worker `slot` accepts on for a group.
+fn socket_for<'a>(sockets: &'a Sockets, g: &ListenGroup, slot: usize) -> Option<&'a Listener> {
+    sockets.get(&(g.addr.clone(), g.reuseport.then_some(slot)))
+}
+
+/// Opens the listening sockets a config needs for `workers` workers, reusing those
+/// already open.
+pub fn open_sockets(conf: &HttpConf, have: &mut Sockets, workers: usize) -> Result<Vec<Rc<ListenGroup>>, String> {
     let groups = http::worker::listen_groups(conf);
     for g in &groups {
-        if !have.contains_key(&g.addr) {
-            let l = http::worker::open(g).map_err(|e| format!("bind() to {} failed ({})", g.addr, errno_text(&e)))?;
-            have.insert(g.addr.clone(), l);
+        for key in socket_keys(g, workers) {
+            if !have.contains_key(&key) {
+                let l =
+                    http::worker::open(g).map_err(|e| format!("bind() to {} failed ({})", g.addr, errno_text(&e)))?;
+                have.insert(key, l);
+            }
         }
     }
     Ok(groups.into_iter().map(Rc::new).collect())
+}
+
+/// Closes the sockets a config no longer uses.
+fn close_unused(sockets: &mut Sockets, groups: &[Rc<ListenGroup>], workers: usize) {
+    let wanted: Vec<SocketKey> = groups.iter().flat_map(|g| socket_keys(g, workers)).collect();
+    sockets.retain(|k, _| wanted.contains(k));
 }
 
 pub fn errno_text(e: &std::io::Error) -> String {
@@ -88,7 +115,7 @@ pub fn run_worker(core: &CoreConf, groups: &[Rc<ListenGroup>], sockets: &Sockets
     set_worker_environment(core);
     let mut pairs = Vec::new();
     for g in groups {
-        if let Some(l) = sockets.get(&g.addr) {
+        if let Some(l) = socket_for(sockets, g, slot.unwrap_or(0)) {
             match dup_listener(l) {
                 Ok(l) => pairs.push((g.clone(), l)),
                 Err(e) => http::elog!(Level::Emerg, 0, "dup() of listener {} failed ({e})", g.addr),
@@ -438,8 +465,7 @@ pub fn run_master(
                         }
                         // close sockets the new config no longer listens on, before the new
                         // workers are forked, so that only the old workers still hold them
-                        let wanted: Vec<ListenAddr> = groups.iter().map(|g| g.addr.clone()).collect();
-                        sockets.retain(|a, _| wanted.contains(a));
+                        close_unused(&mut sockets, &groups, core.workers());
                         for slot in 0..core.workers() {
                             if let Some(w) = spawn_worker(&core, &groups, &sockets, generation, slot) {
                                 workers.push(w);
@@ -464,7 +490,7 @@ fn reload(
 ) -> Result<(CoreConf, Vec<Rc<ListenGroup>>), String> {
     let core = core_conf::load(prefix, source, globals).map_err(|e| e.to_string())?;
     let groups = match &core.http {
-        Some(h) => open_sockets(h, sockets)?,
+        Some(h) => open_sockets(h, sockets, core.workers())?,
         None => Vec::new(),
     };
     Ok((core, groups))

@@ -119,3 +119,18 @@ http false true true
 --- must_die
 --- error_log
 "init_by_lua_block" directive is not allowed here
+
+=== TEST 11: workers see the variables env names, and TZ, not the rest
+--- main_config
+    env OXR_SET=from-config;
+    env PATH;
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.say(os.getenv("OXR_SET"), " ", os.getenv("PATH") ~= nil, " ", tostring(os.getenv("HOME")))
+        }
+    }
+--- request
+GET /t
+--- response_body
+from-config true nil

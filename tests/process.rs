@@ -862,3 +862,56 @@ fn ten_thousand_requests_sleep_at_once_in_one_worker() {
     );
     assert!(!p.log().contains("worker_connections are not enough"), "{}", p.log());
 }
+
+/// Listening sockets on 127.0.0.1:`port`, from /proc/net/tcp.
+fn listeners_on(port: u16) -> usize {
+    let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let want = format!("0100007F:{port:04X}");
+    tcp.lines()
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.get(1) == Some(&want.as_str()) && f.get(3) == Some(&"0A")
+        })
+        .count()
+}
+
+#[test]
+fn reuseport_gives_each_worker_its_own_socket() {
+    let p = Prefix::new("reuseport");
+    let (a, b) = (port(), port());
+    p.conf(&format!(
+        "worker_processes 2;\ndaemon off;\nerror_log logs/error.log info;\nevents {{ worker_connections 64; }}\nhttp {{ access_log off;\n server {{ listen 127.0.0.1:{a} reuseport; listen 127.0.0.1:{b}; location / {{ return 200 \"ok\\n\"; }} }} }}\n"
+    ));
+    let mut child = start_master(&p);
+    let master = child.id() as i32;
+    wait_until("two workers", Duration::from_secs(5), || worker_pids(master).len() == 2);
+    assert_eq!(listeners_on(a), 2, "one socket per worker with reuseport");
+    assert_eq!(listeners_on(b), 1, "one shared socket without");
+    for _ in 0..10 {
+        assert_eq!(body(&get(a, "/").unwrap()), "ok\n");
+    }
+    // a respawned worker takes its slot's socket again
+    let victim = worker_pids(master)[0];
+    signal(victim, 9);
+    wait_until("respawn", Duration::from_secs(5), || {
+        let w = worker_pids(master);
+        w.len() == 2 && !w.contains(&victim)
+    });
+    assert_eq!(listeners_on(a), 2);
+    assert_eq!(body(&get(a, "/").unwrap()), "ok\n");
+    signal(master, 15);
+    child.wait().unwrap();
+}
+
+#[test]
+fn worker_processes_auto_starts_one_per_cpu() {
+    let p = Prefix::new("auto");
+    let port = port();
+    p.conf(&master_conf(port, 1, "ok", "").replace("worker_processes 1;", "worker_processes auto;"));
+    let mut child = start_master(&p);
+    let master = child.id() as i32;
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    wait_until("workers", Duration::from_secs(5), || worker_pids(master).len() == cpus);
+    signal(master, 15);
+    child.wait().unwrap();
+}
