@@ -37,10 +37,10 @@ pub fn open_sockets(conf: &HttpConf, have: &mut Sockets, workers: usize) -> Resu
     let groups = http::worker::listen_groups(conf);
     for g in &groups {
         for key in socket_keys(g, workers) {
-            if !have.contains_key(&key) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = have.entry(key) {
                 let l =
                     http::worker::open(g).map_err(|e| format!("bind() to {} failed ({})", g.addr, errno_text(&e)))?;
-                have.insert(key, l);
+                slot.insert(l);
             }
         }
     }
