@@ -915,3 +915,35 @@ fn worker_processes_auto_starts_one_per_cpu() {
     signal(master, 15);
     child.wait().unwrap();
 }
+
+#[test]
+fn lingering_close_lets_the_client_read_an_early_answer() {
+    let p = Prefix::new("linger");
+    let port = port();
+    p.conf(&master_conf(port, 1, "ok", "").replace("http {\n", "http {\n client_max_body_size 1k;\n"));
+    let mut child = start_master(&p);
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let body = vec![b'x'; 4 << 20];
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    // the server answers 413 at once; without lingering close our unread bytes would make
+    // its close a reset, and this write or the read below would lose the answer
+    let sent = s.write_all(&body);
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        text.starts_with("HTTP/1.1 413 "),
+        "write: {sent:?}, got {:?}",
+        &text[..text.len().min(200)]
+    );
+    // and the server read (and dropped) the rest of the body instead of resetting
+    assert!(sent.is_ok(), "the body could not be sent whole: {sent:?}");
+    signal(child.id() as i32, 15);
+    child.wait().unwrap();
+}
