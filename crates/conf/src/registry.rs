@@ -107,10 +107,6 @@ impl<T: 'static> Registry<T> {
         self.table.keys().copied()
     }
 
-    pub fn contains(&self, name: &str) -> bool {
-        self.table.contains_key(name)
-    }
-
     /// Applies each directive of `cmds`, standing in a block of kind `ctx`, to `target`.
     pub fn run(&self, target: &mut T, ctx: Ctx, cmds: &[Cmd]) -> Result<()> {
         for cmd in cmds {

@@ -309,7 +309,6 @@ fn new_request(io: Io, http: &Rc<HttpConf>, server: &Rc<Server>, conn: ConnInfo)
         body_bytes_sent: 0,
         eof_sent: false,
         write_failed: false,
-        filter_finished: false,
         start: std::time::Instant::now(),
         internal: false,
         uri_changed: false,

@@ -9,7 +9,6 @@ pub trait ExtConf: Any {
     fn merge(&mut self, parent: &Self)
     where
         Self: Sized;
-    fn clone_box(&self) -> Box<dyn ErasedExt>;
 }
 
 /// Object-safe face of `ExtConf`.

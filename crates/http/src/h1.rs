@@ -22,8 +22,6 @@ pub struct Head {
     pub target: String,
     pub version: (u8, u8),
     pub headers: Vec<(String, String)>,
-    /// Length of the request line without CRLF.
-    pub line_len: usize,
 }
 
 /// Why a head was refused: the status to answer with and the error-log reason.
@@ -94,9 +92,6 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
         }
         Err(_) => return Err(refuse(400, "client sent invalid request")),
     };
-    let line_len = line_end
-        .map(|e| if e > 0 && buf[e - 1] == b'\r' { e - 1 } else { e })
-        .unwrap_or(0);
     let mut headers = Vec::with_capacity(req.headers.len());
     for h in req.headers.iter() {
         if h.value.len() + h.name.len() > limits.large_buf {
@@ -109,7 +104,6 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
         target: req.path.unwrap_or("").to_string(),
         version: (1, req.version.unwrap_or(1)),
         headers,
-        line_len,
     };
     Ok(Some((head, n + skip)))
 }
@@ -378,7 +372,6 @@ mod tests {
         assert_eq!((&*h.method, h.target.as_str(), h.version), ("GET", "/a?b=1", (1, 1)));
         assert_eq!(h.headers.len(), 2);
         assert_eq!(n, 40);
-        assert_eq!(h.line_len, 19);
         assert!(parse_head(b"GET / HTTP/1.1\r\nHost: x\r\n", &L).unwrap().is_none());
     }
 

@@ -131,7 +131,6 @@ pub struct Request {
     pub eof_sent: bool,
     /// The connection broke while we wrote: stop writing, close after the log phase.
     pub write_failed: bool,
-    pub filter_finished: bool,
 
     pub start: Instant,
     pub internal: bool,

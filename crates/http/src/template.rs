@@ -80,10 +80,6 @@ impl Template {
         }
     }
 
-    pub fn is_literal(&self) -> bool {
-        self.parts.iter().all(|p| matches!(p, Part::Lit(_)))
-    }
-
     pub fn variables(&self) -> impl Iterator<Item = &str> {
         self.parts.iter().filter_map(|p| match p {
             Part::Var(v) => Some(v.as_str()),
@@ -124,7 +120,7 @@ mod tests {
         assert!(t.is_some());
         let t = Template::parse("a$b-${c}d").unwrap();
         assert_eq!(t.variables().collect::<Vec<_>>(), ["b", "c"]);
-        assert!(Template::parse("plain").unwrap().is_literal());
+        assert_eq!(Template::parse("plain").unwrap().literal(), Some("plain"));
         assert!(Template::parse("${x").is_err());
     }
 }

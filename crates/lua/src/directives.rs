@@ -116,10 +116,6 @@ impl ExtConf for LuaLocConf {
         }
         // a content handler belongs to its own location only
     }
-
-    fn clone_box(&self) -> Box<dyn http::ext::ErasedExt> {
-        Box::new(self.clone())
-    }
 }
 
 fn code(b: &HttpBuilder, cmd: &Cmd, tag: &str, file: bool) -> Rc<LuaCode> {
