@@ -118,24 +118,13 @@ pub extern "C" fn oxr_resp_header_set(name: *const u8, len: usize, val: *const u
     let (name, value) = unsafe { (text(name, len), text(val, vlen)) };
     with_request(|r| {
         if r.header_sent {
-            r.log(
-                http::log::Level::Error,
-                "attempt to set ngx.header.HEADER after sending out response headers",
-            );
+            let _ = super::header::set(r, name, None);
             return HEADERS_SENT;
         }
-        let name = crate::directives::response_header_name(r, name);
-        if name.eq_ignore_ascii_case("content-type") {
-            r.content_type = Some(std::sync::Arc::from(value));
-        } else if name.eq_ignore_ascii_case("content-length") {
-            match value.trim().parse() {
-                Ok(n) => r.content_length = Some(n),
-                Err(_) => return BAD_VALUE,
-            }
-        } else {
-            r.headers_out.set(&name, value);
+        match super::header::set(r, name, Some(vec![value.to_string()])) {
+            Ok(()) => OK,
+            Err(_) => BAD_VALUE,
         }
-        OK
     })
 }
 

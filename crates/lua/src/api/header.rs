@@ -33,6 +33,52 @@ fn values(v: &Value) -> mlua::Result<Option<Vec<String>>> {
     })
 }
 
+/// Why a header could not be set (the text is OpenResty's).
+#[derive(Debug)]
+pub enum SetError {
+    /// Logged, not raised: OpenResty only complains in the error log.
+    HeadersSent,
+    BadLength(String),
+}
+
+impl From<SetError> for String {
+    fn from(e: SetError) -> String {
+        match e {
+            SetError::HeadersSent => "headers already sent".into(),
+            SetError::BadLength(v) => format!("invalid Content-Length header value: {v}"),
+        }
+    }
+}
+
+/// Sets (or, with `None`, clears) a response header as `ngx.header.NAME = v` does.
+/// After the headers went out it logs and changes nothing (Ok), as OpenResty.
+pub fn set(r: &mut http::request::Request, name: &str, vals: Option<Vec<String>>) -> Result<(), String> {
+    if r.header_sent {
+        r.log(
+            http::log::Level::Error,
+            "attempt to set ngx.header.HEADER after sending out response headers",
+        );
+        return Ok(());
+    }
+    let name = crate::directives::response_header_name(r, name);
+    if name.eq_ignore_ascii_case("content-type") {
+        r.content_type = vals
+            .and_then(|v| v.into_iter().last())
+            .map(|s| std::sync::Arc::from(s.as_str()));
+    } else if name.eq_ignore_ascii_case("content-length") {
+        r.content_length = match vals.and_then(|v| v.into_iter().last()) {
+            Some(s) => Some(s.trim().parse().map_err(|_| String::from(SetError::BadLength(s)))?),
+            None => None,
+        };
+    } else {
+        r.headers_out.remove(&name);
+        for v in vals.into_iter().flatten() {
+            r.headers_out.add(&name, v);
+        }
+    }
+    Ok(())
+}
+
 pub fn register(lua: &Lua, ngx: &Table) -> mlua::Result<()> {
     let header = lua.create_table()?;
     let mt = lua.create_table()?;
@@ -68,37 +114,7 @@ pub fn register(lua: &Lua, ngx: &Table) -> mlua::Result<()> {
         "__newindex",
         lua.create_function(|_, (_t, k, v): (Table, String, Value)| {
             let vals = values(&v)?;
-            request::with(|r| {
-                let name = crate::directives::response_header_name(r, &k);
-                if r.header_sent {
-                    r.log(
-                        http::log::Level::Error,
-                        "attempt to set ngx.header.HEADER after sending out response headers",
-                    );
-                    return Ok(());
-                }
-                if name.eq_ignore_ascii_case("content-type") {
-                    r.content_type = vals
-                        .and_then(|v| v.into_iter().last())
-                        .map(|s| std::sync::Arc::from(s.as_str()));
-                    return Ok(());
-                }
-                if name.eq_ignore_ascii_case("content-length") {
-                    r.content_length =
-                        match vals.and_then(|v| v.into_iter().last()) {
-                            Some(s) => Some(s.trim().parse().map_err(|_| {
-                                mlua::Error::runtime(format!("invalid Content-Length header value: {s}"))
-                            })?),
-                            None => None,
-                        };
-                    return Ok(());
-                }
-                r.headers_out.remove(&name);
-                for v in vals.into_iter().flatten() {
-                    r.headers_out.add(&name, v);
-                }
-                Ok(())
-            })
+            request::with(|r| set(r, &k, vals).map_err(mlua::Error::runtime))
         })?,
     )?;
     header.set_metatable(Some(mt))?;
