@@ -33,23 +33,6 @@ fn values(v: &Value) -> mlua::Result<Option<Vec<String>>> {
     })
 }
 
-/// Why a header could not be set (the text is OpenResty's).
-#[derive(Debug)]
-pub enum SetError {
-    /// Logged, not raised: OpenResty only complains in the error log.
-    HeadersSent,
-    BadLength(String),
-}
-
-impl From<SetError> for String {
-    fn from(e: SetError) -> String {
-        match e {
-            SetError::HeadersSent => "headers already sent".into(),
-            SetError::BadLength(v) => format!("invalid Content-Length header value: {v}"),
-        }
-    }
-}
-
 /// Sets (or, with `None`, clears) a response header as `ngx.header.NAME = v` does.
 /// After the headers went out it logs and changes nothing (Ok), as OpenResty.
 pub fn set(r: &mut http::request::Request, name: &str, vals: Option<Vec<String>>) -> Result<(), String> {
@@ -67,7 +50,11 @@ pub fn set(r: &mut http::request::Request, name: &str, vals: Option<Vec<String>>
             .map(|s| std::sync::Arc::from(s.as_str()));
     } else if name.eq_ignore_ascii_case("content-length") {
         r.content_length = match vals.and_then(|v| v.into_iter().last()) {
-            Some(s) => Some(s.trim().parse().map_err(|_| String::from(SetError::BadLength(s)))?),
+            Some(s) => Some(
+                s.trim()
+                    .parse()
+                    .map_err(|_| format!("invalid Content-Length header value: {s}"))?,
+            ),
             None => None,
         };
     } else {
