@@ -22,6 +22,23 @@ size_t oxr_quote_sql(const unsigned char *s, size_t len, unsigned char *out);
 double oxr_now(void);
 int64_t oxr_time(void);
 ]]
+-- the functions themselves, looked up once: an interpreted `C.name(...)` pays a
+-- namespace lookup on every call
+local oxr_md5_hex = C.oxr_md5_hex
+local oxr_md5_bin = C.oxr_md5_bin
+local oxr_sha1_bin = C.oxr_sha1_bin
+local oxr_hmac_sha1 = C.oxr_hmac_sha1
+local oxr_crc32 = C.oxr_crc32
+local oxr_base64_encoded_len = C.oxr_base64_encoded_len
+local oxr_encode_base64 = C.oxr_encode_base64
+local oxr_decode_base64 = C.oxr_decode_base64
+local oxr_escape_uri_len = C.oxr_escape_uri_len
+local oxr_escape_uri = C.oxr_escape_uri
+local oxr_unescape_uri = C.oxr_unescape_uri
+local oxr_quote_sql_len = C.oxr_quote_sql_len
+local oxr_quote_sql = C.oxr_quote_sql
+local oxr_now = C.oxr_now
+local oxr_time = C.oxr_time
 
 local digest = ffi.new("unsigned char[32]")
 
@@ -54,46 +71,46 @@ end
 
 function ngx.md5(s)
     s = str(s)
-    C.oxr_md5_hex(s, #s, digest)
+    oxr_md5_hex(s, #s, digest)
     return ffi_string(digest, 32)
 end
 
 function ngx.md5_bin(s)
     s = str(s)
-    C.oxr_md5_bin(s, #s, digest)
+    oxr_md5_bin(s, #s, digest)
     return ffi_string(digest, 16)
 end
 
 function ngx.sha1_bin(s)
     s = str(s)
-    C.oxr_sha1_bin(s, #s, digest)
+    oxr_sha1_bin(s, #s, digest)
     return ffi_string(digest, 20)
 end
 
 function ngx.hmac_sha1(key, s)
     key, s = str(key), str(s)
-    C.oxr_hmac_sha1(key, #key, s, #s, digest)
+    oxr_hmac_sha1(key, #key, s, #s, digest)
     return ffi_string(digest, 20)
 end
 
 function ngx.crc32_short(s)
     s = str(s)
-    return tonumber(C.oxr_crc32(s, #s))
+    return tonumber(oxr_crc32(s, #s))
 end
 ngx.crc32_long = ngx.crc32_short
 
 local function encode_base64(s, no_padding, url, fname)
     s = need_string(s, 1, fname)
     local np = no_padding and 1 or 0
-    local out = buffer(tonumber(C.oxr_base64_encoded_len(#s, np)))
-    local n = C.oxr_encode_base64(s, #s, out, np, url)
+    local out = buffer(tonumber(oxr_base64_encoded_len(#s, np)))
+    local n = oxr_encode_base64(s, #s, out, np, url)
     return ffi_string(out, n)
 end
 
 local function decode_base64(s, url, fname)
     s = need_string(s, 1, fname)
     local out = buffer(math.floor(#s / 4) * 3 + 3)
-    local n = tonumber(C.oxr_decode_base64(s, #s, out, url))
+    local n = tonumber(oxr_decode_base64(s, #s, out, url))
     if n < 0 then return nil end
     return ffi_string(out, n)
 end
@@ -120,8 +137,8 @@ function ngx.escape_uri(s)
         if s == nil then return "" end
         s = tostring(s)
     end
-    local out = buffer(tonumber(C.oxr_escape_uri_len(s, #s)))
-    return ffi_string(out, C.oxr_escape_uri(s, #s, out))
+    local out = buffer(tonumber(oxr_escape_uri_len(s, #s)))
+    return ffi_string(out, oxr_escape_uri(s, #s, out))
 end
 
 function ngx.unescape_uri(s)
@@ -130,21 +147,21 @@ function ngx.unescape_uri(s)
         s = tostring(s)
     end
     local out = buffer(#s + 1)
-    return ffi_string(out, C.oxr_unescape_uri(s, #s, out))
+    return ffi_string(out, oxr_unescape_uri(s, #s, out))
 end
 
 function ngx.quote_sql_str(s)
     s = need_string(s, 1, "quote_sql_str")
-    local out = buffer(tonumber(C.oxr_quote_sql_len(s, #s)))
-    return ffi_string(out, C.oxr_quote_sql(s, #s, out))
+    local out = buffer(tonumber(oxr_quote_sql_len(s, #s)))
+    return ffi_string(out, oxr_quote_sql(s, #s, out))
 end
 
 function ngx.now()
-    return tonumber(C.oxr_now())
+    return tonumber(oxr_now())
 end
 
 function ngx.time()
-    return tonumber(C.oxr_time())
+    return tonumber(oxr_time())
 end
 
 -- modules oxiresty provides built in
@@ -163,6 +180,17 @@ int oxr_req_headers_count(void);
 int oxr_req_header(int i, const unsigned char **name, size_t *nlen, const unsigned char **val, size_t *vlen);
 int oxr_output(const char *s, size_t len, int newline);
 ]]
+-- the functions themselves, looked up once: an interpreted `C.name(...)` pays a
+-- namespace lookup on every call
+local oxr_var_get = C.oxr_var_get
+local oxr_var_set = C.oxr_var_set
+local oxr_ctx_ref = C.oxr_ctx_ref
+local oxr_set_ctx_ref = C.oxr_set_ctx_ref
+local oxr_free_ctx_ref = C.oxr_free_ctx_ref
+local oxr_resp_header_set = C.oxr_resp_header_set
+local oxr_req_headers_count = C.oxr_req_headers_count
+local oxr_req_header = C.oxr_req_header
+local oxr_output = C.oxr_output
 
 local NO_REQ, NOT_CHANGEABLE = -100, -2
 local new_tab = require "table.new"
@@ -180,7 +208,7 @@ var_mt.__index = function(t, name)
     if type(name) ~= "string" then
         return slow_var_get(t, name)
     end
-    local rc = C.oxr_var_get(name, #name, val_ptr, val_len)
+    local rc = oxr_var_get(name, #name, val_ptr, val_len)
     if rc == 0 then
         return ffi_string(val_ptr[0], val_len[0])
     end
@@ -196,7 +224,7 @@ var_mt.__newindex = function(t, name, value)
     elseif type(value) ~= "string" then
         error("bad variable value: " .. type(value) .. " given", 2)
     end
-    local rc = C.oxr_var_set(name, #name, value, #value, unset)
+    local rc = oxr_var_set(name, #name, value, #value, unset)
     if rc == 0 then return end
     if rc == NO_REQ then error("no request found", 2) end
     if rc == NOT_CHANGEABLE then error('variable "' .. name .. '" not changeable', 2) end
@@ -207,34 +235,34 @@ end
 -- ngx.ctx: one table per request, kept in `ctxs`; the request holds its slot
 local ctxs, n_ctxs = {}, 0
 local function get_ctx()
-    local slot = C.oxr_ctx_ref()
+    local slot = oxr_ctx_ref()
     if slot >= 0 then
         return ctxs[slot]
     end
     if slot == NO_REQ then error("no request found", 3) end
     local t = {}
-    slot = C.oxr_free_ctx_ref()
+    slot = oxr_free_ctx_ref()
     if slot < 0 then
         n_ctxs = n_ctxs + 1
         slot = n_ctxs
     end
     ctxs[slot] = t
-    C.oxr_set_ctx_ref(slot)
+    oxr_set_ctx_ref(slot)
     return t
 end
 local function set_ctx(t)
     if type(t) ~= "table" then
         error("ctx should be a table while getting a " .. type(t), 3)
     end
-    local slot = C.oxr_ctx_ref()
+    local slot = oxr_ctx_ref()
     if slot == NO_REQ then error("no request found", 3) end
     if slot < 0 then
-        slot = C.oxr_free_ctx_ref()
+        slot = oxr_free_ctx_ref()
         if slot < 0 then
             n_ctxs = n_ctxs + 1
             slot = n_ctxs
         end
-        C.oxr_set_ctx_ref(slot)
+        oxr_set_ctx_ref(slot)
     end
     ctxs[slot] = t
 end
@@ -257,7 +285,7 @@ header_mt.__newindex = function(t, name, value)
     local tv = type(value)
     if type(name) == "string" and (tv == "string" or tv == "number") then
         if tv == "number" then value = tostring(value) end
-        local rc = C.oxr_resp_header_set(name, #name, value, #value)
+        local rc = oxr_resp_header_set(name, #name, value, #value)
         if rc == NO_REQ then error("no request found", 2) end
         if rc == -4 then error("invalid Content-Length header value: " .. value, 2) end
         return
@@ -273,7 +301,7 @@ local headers_mt = {
 }
 function ngx.req.get_headers(max, raw)
     if max == nil then max = 100 end
-    local n = C.oxr_req_headers_count()
+    local n = oxr_req_headers_count()
     if n == NO_REQ then error("no request found", 2) end
     local truncated
     if max > 0 and n > max then
@@ -281,7 +309,7 @@ function ngx.req.get_headers(max, raw)
     end
     local t = new_tab(0, n)
     for i = 0, n - 1 do
-        C.oxr_req_header(i, name_ptr, name_len, val_ptr, val_len)
+        oxr_req_header(i, name_ptr, name_len, val_ptr, val_len)
         local k = ffi_string(name_ptr[0], name_len[0])
         if not raw then k = str_lower(k) end
         local v = ffi_string(val_ptr[0], val_len[0])
@@ -332,7 +360,7 @@ local function output(slow, newline)
         if s == nil then
             return slow(...)
         end
-        local rc = C.oxr_output(s, #s, newline)
+        local rc = oxr_output(s, #s, newline)
         if rc == 1 then return 1 end
         if rc == NO_REQ then error("no request found", 2) end
         return nil
