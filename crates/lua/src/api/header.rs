@@ -81,10 +81,10 @@ pub fn register(lua: &Lua, ngx: &Table) -> mlua::Result<()> {
                     };
                 }
                 if name.eq_ignore_ascii_case("content-length") {
-                    return Ok(r
-                        .content_length
-                        .map(|n| Value::String(lua.create_string(n.to_string()).expect("string")))
-                        .unwrap_or(Value::Nil));
+                    return match r.content_length {
+                        Some(n) => Ok(Value::String(lua.create_string(n.to_string())?)),
+                        None => Ok(Value::Nil),
+                    };
                 }
                 let all: Vec<&str> = r.headers_out.get_all(&name).collect();
                 match all.len() {
