@@ -163,3 +163,32 @@ unexpected "<>" in condition
 --- pipelined_requests eval
 ["GET /t", "GET /t?deny=1"]
 --- error_code: 403
+
+=== TEST 14: rewrite_by_lua inside if runs, instead of the location's own
+--- config
+    location = /t {
+        rewrite_by_lua_block { ngx.ctx.from = "location" }
+        if ($arg_x) {
+            rewrite_by_lua_block { ngx.ctx.from = "if block" }
+        }
+        content_by_lua_block { ngx.say(ngx.ctx.from) }
+    }
+--- pipelined_requests eval
+["GET /t?x=1", "GET /t"]
+--- response_body
+if block
+location
+
+=== TEST 15: an if block inherits the location's rewrite_by_lua
+--- config
+    location = /t {
+        rewrite_by_lua_block { ngx.ctx.n = (ngx.ctx.n or 0) + 1 }
+        if ($arg_x) {
+            add_header X-If 1;
+        }
+        content_by_lua_block { ngx.say(ngx.ctx.n) }
+    }
+--- request
+GET /t?x=1
+--- response_body
+1

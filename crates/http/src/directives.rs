@@ -206,7 +206,7 @@ impl HttpBuilder {
             nested.push(self.compile(child, &d)?);
         }
         for (block, draft) in std::mem::take(&mut d.ifs) {
-            let loc = self.compile(
+            let mut loc = self.compile(
                 LocDraft {
                     matcher: d.matcher.clone(),
                     alias: d.alias.clone(),
@@ -214,6 +214,12 @@ impl HttpBuilder {
                 },
                 &d,
             )?;
+            // an `if` block without a content handler of its own keeps its location's
+            if let Some(l) = Rc::get_mut(&mut loc)
+                && l.phases.content.is_none()
+            {
+                l.phases.content = phases.content.clone();
+            }
             let _ = block.loc.set(loc);
         }
         Ok(Rc::new(Location {

@@ -100,6 +100,28 @@ async fn run_phase(list: &[std::rc::Rc<dyn phase::Handler>], r: &mut Request) ->
     None
 }
 
+/// The rewrite phase. When an `if` takes the request into its block (the script switched
+/// `r.loc`), the phase goes on with that block's handlers, as nginx's handlers then read
+/// the block's configuration.
+async fn run_rewrite(r: &mut Request) -> Option<Flow> {
+    let mut loc = r.loc.clone();
+    let mut i = 0;
+    while let Some(h) = loc.phases.rewrite.get(i).cloned() {
+        match phase::run(h.as_ref(), r).await {
+            Flow::Next => {}
+            Flow::PhaseDone => return None,
+            other => return Some(other),
+        }
+        if std::rc::Rc::ptr_eq(&loc, &r.loc) {
+            i += 1;
+        } else {
+            loc = r.loc.clone();
+            i = 0;
+        }
+    }
+    None
+}
+
 /// Finds the location for the URI (find-config), with nginx's checks that come with it.
 fn find_config(r: &mut Request) -> Option<Flow> {
     let server = r.server.clone();
@@ -155,8 +177,7 @@ async fn phases(r: &mut Request, start: Start) -> Flow {
         if lookup && let Some(f) = find_config(r) {
             return f;
         }
-        let loc = r.loc.clone();
-        if let Some(f) = run_phase(&loc.phases.rewrite, r).await {
+        if let Some(f) = run_rewrite(r).await {
             return f;
         }
         if !r.uri_changed {
