@@ -167,3 +167,26 @@ one
 "GET /t HTTP/1.0\r\n\r\n"
 --- error_code: 500
 --- response_body_like: 500 Internal Server Error
+
+=== TEST 13: lua_code_cache off reads edited modules again
+--- http_config
+    lua_package_path "$prefix/html/?.lua;;";
+--- config
+    lua_code_cache off;
+    location = /t {
+        content_by_lua_block {
+            local m = require "editable"
+            ngx.say(m.version)
+            local f = io.open(ngx.config.prefix() .. "html/editable.lua", "w")
+            f:write('return { version = "v2" }')
+            f:close()
+        }
+    }
+--- user_files
+>>> editable.lua
+return { version = "v1" }
+--- pipelined_requests eval
+["GET /t", "GET /t"]
+--- response_body
+v1
+v2

@@ -54,3 +54,17 @@ for _, name in ipairs {
 } do
     preload["resty.core." .. name] = function() return {} end
 end
+
+-- lua_code_cache off: modules loaded by a request are forgotten before the next one,
+-- so that edited module files are read again (built-in modules stay)
+local builtin_modules = {}
+for name in pairs(package.loaded) do
+    builtin_modules[name] = true
+end
+function __oxr.forget_modules()
+    for name in pairs(package.loaded) do
+        if not builtin_modules[name] then
+            package.loaded[name] = nil
+        end
+    end
+end

@@ -51,8 +51,20 @@ impl LuaHandler {
     }
 
     fn function(&self) -> Result<Function, String> {
-        if !self.options.code_cache && matches!(self.code.source, Source::File(_)) {
-            return compile(&self.lua, &self.code);
+        if !self.options.code_cache {
+            // as with a fresh VM: modules are read again, and so is a Lua file
+            let forget: Option<Function> = self
+                .lua
+                .globals()
+                .get::<mlua::Table>("__oxr")
+                .ok()
+                .and_then(|p| p.get("forget_modules").ok());
+            if let Some(f) = forget {
+                let _ = f.call::<()>(());
+            }
+            if matches!(self.code.source, Source::File(_)) {
+                return compile(&self.lua, &self.code);
+            }
         }
         compiled(&self.lua, &self.code)
     }
