@@ -78,3 +78,15 @@ local OP_DISCARD_BODY = P.OP_DISCARD_BODY
 function ngx.req.discard_body()
     yield(TAG, OP_DISCARD_BODY)
 end
+
+-- An entry thread that serves one request's function after another: it is resumed with
+-- the function, runs it, and says it is done by a tagged yield (the driver then keeps it
+-- for the next request). A function that fails or never returns ends its runner.
+local OP_DONE = P.OP_DONE
+function P.runner()
+    local f = yield(TAG, OP_DONE)
+    while true do
+        f()
+        f = yield(TAG, OP_DONE)
+    end
+end

@@ -164,16 +164,16 @@ impl LuaHandler {
     /// Resumes the entry thread until it ends, serving its yields.
     async fn drive(&self, func: Function, r: &mut Request) -> mlua::Result<End> {
         let lua = &self.lua;
-        // the coroutine is parked in the registry only when it waits for something; code
-        // that runs to its end never touches the registry
-        let mut fresh = Some(lua.create_thread(func)?);
-        let mut parked: Option<mlua::RegistryKey> = None;
-        let mut args = MultiValue::new();
+        // an entry thread from the worker's pool: an idle runner coroutine that takes the
+        // function as its resume value; no new coroutine (and its garbage) per request
+        let (first, key) = pool::take(lua)?;
+        let mut live = Some(first);
+        let mut args = MultiValue::from_vec(vec![Value::Function(func)]);
+        let mut reusable = false;
         let end = loop {
-            let thread: mlua::Thread = match (fresh.take(), &parked) {
-                (Some(t), _) => t,
-                (None, Some(key)) => lua.registry_value(key)?,
-                (None, None) => unreachable!("a coroutine is either fresh or parked"),
+            let thread: mlua::Thread = match live.take() {
+                Some(t) => t,
+                None => lua.registry_value(&key)?,
             };
             let result = request::enter(r, self.phase, || thread.resume::<MultiValue>(std::mem::take(&mut args)));
             let values = match result {
@@ -190,12 +190,12 @@ impl LuaHandler {
             if thread.status() != ThreadStatus::Resumable {
                 break End::Returned;
             }
-            let op = api::Yield::parse(&values);
-            if !matches!(op, Some(api::Yield::Exit(_)) | Some(api::Yield::Exec(_))) && parked.is_none() {
-                parked = Some(lua.create_registry_value(&thread)?);
-            }
             drop(thread);
-            match op {
+            match api::Yield::parse(&values) {
+                Some(api::Yield::Done) => {
+                    reusable = true;
+                    break End::Returned;
+                }
                 Some(api::Yield::Exit(code)) => break End::Exit(code),
                 Some(api::Yield::Sleep(secs)) => {
                     r.flush().await;
@@ -220,9 +220,8 @@ impl LuaHandler {
                 }
             }
         };
-        if let Some(key) = parked {
-            let _ = lua.remove_registry_value(key);
-        }
+        // back to the pool when it finished its function; else it is dropped
+        pool::give_back(lua, key, reusable);
         Ok(end)
     }
 
@@ -307,5 +306,46 @@ fn traceback(lua: &Lua, thread: &mlua::Thread) -> String {
             format!("\nstack traceback:\ncoroutine 0:\n{frames}")
         }
         _ => String::new(),
+    }
+}
+
+/// The worker's idle entry threads (kept per VM in its app data).
+mod pool {
+    use mlua::{Function, Lua, MultiValue, RegistryKey, Table, Thread};
+
+    /// How many idle runners a worker keeps.
+    const KEEP: usize = 256;
+
+    #[derive(Default)]
+    struct Pool(Vec<RegistryKey>);
+
+    /// An idle runner (made on demand) and its registry key.
+    pub fn take(lua: &Lua) -> mlua::Result<(Thread, RegistryKey)> {
+        let idle = lua.app_data_mut::<Pool>().and_then(|mut p| p.0.pop());
+        if let Some(key) = idle {
+            let t = lua.registry_value::<Thread>(&key)?;
+            return Ok((t, key));
+        }
+        let runner: Function = lua.globals().get::<Table>("__oxr")?.get("runner")?;
+        let t = lua.create_thread(runner)?;
+        // run it to its first idle point
+        let _: MultiValue = t.resume(())?;
+        let key = lua.create_registry_value(&t)?;
+        Ok((t, key))
+    }
+
+    pub fn give_back(lua: &Lua, key: RegistryKey, reusable: bool) {
+        if reusable {
+            if lua.app_data_ref::<Pool>().is_none() {
+                lua.set_app_data(Pool::default());
+            }
+            if let Some(mut p) = lua.app_data_mut::<Pool>()
+                && p.0.len() < KEEP
+            {
+                p.0.push(key);
+                return;
+            }
+        }
+        let _ = lua.remove_registry_value(key);
     }
 }

@@ -26,6 +26,8 @@ fn yield_tag() -> LightUserData {
 
 /// What a yielding API asks the driver to do.
 pub enum Yield {
+    /// The entry thread's function returned; the runner waits for the next one.
+    Done,
     Sleep(f64),
     Exit(i64),
     Flush,
@@ -35,6 +37,7 @@ pub enum Yield {
     Exec(String),
 }
 
+const OP_DONE: i64 = 0;
 const OP_SLEEP: i64 = 1;
 const OP_EXIT: i64 = 2;
 const OP_FLUSH: i64 = 3;
@@ -62,6 +65,7 @@ impl Yield {
             _ => 0.0,
         };
         match op {
+            OP_DONE => Some(Yield::Done),
             OP_SLEEP => Some(Yield::Sleep(num(arg))),
             OP_EXIT => Some(Yield::Exit(num(arg) as i64)),
             OP_FLUSH => Some(Yield::Flush),
@@ -81,6 +85,7 @@ pub fn register(lua: &Lua, prefix: &std::path::Path) -> mlua::Result<()> {
     let ngx = lua.create_table()?;
     let private = lua.create_table()?;
     private.set("yield_tag", yield_tag())?;
+    private.set("OP_DONE", OP_DONE)?;
     private.set("OP_SLEEP", OP_SLEEP)?;
     private.set("OP_EXIT", OP_EXIT)?;
     private.set("OP_FLUSH", OP_FLUSH)?;
