@@ -248,3 +248,13 @@ GET /t
 --- response_headers
 X-Static: s
 X-Lua: l
+
+=== TEST 21: numbers among strings format as Lua prints them (fast path)
+--- config
+    location = /t {
+        content_by_lua_block { ngx.say(1, " ", 0.1, " ", 1e20, " ", 2^53, " ", -3) }
+    }
+--- request
+GET /t
+--- response_body
+1 0.1 1e+20 9.007199254741e+15 -3

@@ -294,9 +294,20 @@ header_mt.__newindex = function(t, name, value)
 end
 
 -- ngx.req.get_headers: the table is built here from the request's header list
+local str_find = string.find
 local headers_mt = {
+    -- headers["Content-Type"], headers.content_type: other spellings of the lowercase key
     __index = function(t, k)
-        return rawget(t, str_gsub(str_lower(k), "_", "-"))
+        if type(k) ~= "string" then return nil end
+        local lk = str_lower(k)
+        if lk ~= k then
+            local v = rawget(t, lk)
+            if v ~= nil then return v end
+        end
+        if str_find(lk, "_", 1, true) then
+            return rawget(t, (str_gsub(lk, "_", "-")))
+        end
+        return nil
     end,
 }
 function ngx.req.get_headers(max, raw)
@@ -326,23 +337,19 @@ function ngx.req.get_headers(max, raw)
     return t, truncated
 end
 
--- several strings and numbers: joined here, one FFI call
-local concat, tostr = table.concat, tostring
-local function joined(...)
+-- several strings and numbers: gathered in a reused buffer, one FFI call, no new string
+local out_buf = require("string.buffer").new()
+local function gathered(...)
     local n = select("#", ...)
-    local parts = new_tab(n, 0)
     for i = 1, n do
-        local v = select(i, ...)
-        local tv = type(v)
-        if tv == "string" then
-            parts[i] = v
-        elseif tv == "number" then
-            parts[i] = tostr(v)
-        else
+        local tv = type((select(i, ...)))
+        if tv ~= "string" and tv ~= "number" then
             return nil
         end
     end
-    return concat(parts)
+    out_buf:reset()
+    out_buf:put(...)
+    return out_buf:ref()
 end
 
 -- ngx.say / ngx.print: strings and numbers go out through one FFI call; anything else
@@ -350,17 +357,17 @@ end
 local function output(slow, newline)
     return function(...)
         local n = select("#", ...)
-        local s
+        local p, len
         if n == 1 then
-            s = ...
-            if type(s) ~= "string" then s = nil end
+            local s = ...
+            if type(s) == "string" then p, len = s, #s end
         elseif n > 1 then
-            s = joined(...)
+            p, len = gathered(...)
         end
-        if s == nil then
+        if p == nil then
             return slow(...)
         end
-        local rc = oxr_output(s, #s, newline)
+        local rc = oxr_output(p, len, newline)
         if rc == 1 then return 1 end
         if rc == NO_REQ then error("no request found", 2) end
         return nil
