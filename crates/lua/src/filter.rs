@@ -2,6 +2,7 @@
 //! wait: `header_filter_by_lua*`, `body_filter_by_lua*`, `log_by_lua*`. Their code runs to
 //! its end in one call (a yield there is an error, as in OpenResty).
 
+use crate::api::lua_type_name;
 use std::cell::Cell;
 use std::rc::Rc;
 
@@ -124,7 +125,7 @@ pub fn set_body_arg(n: i64, v: Value) -> mlua::Result<()> {
                     other => {
                         return Err(mlua::Error::runtime(format!(
                             "bad chunk data type: {}",
-                            other.type_name()
+                            lua_type_name(&other)
                         )));
                     }
                 };

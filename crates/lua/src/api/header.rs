@@ -1,6 +1,7 @@
 //! `ngx.header`: the response headers, read and written by name (`_` reads as `-`).
 //! Content-Type and Content-Length live apart from the other headers, as in nginx.
 
+use super::lua_type_name;
 use mlua::{Lua, Table, Value};
 
 use crate::request;
@@ -15,7 +16,7 @@ fn values(v: &Value) -> mlua::Result<Option<Vec<String>>> {
             other => {
                 return Err(mlua::Error::runtime(format!(
                     "attempt to set a header value of type {}",
-                    other.type_name()
+                    lua_type_name(other)
                 )));
             }
         })

@@ -4,7 +4,7 @@
 use http::log::Level;
 use mlua::{Lua, MultiValue, Table, Value};
 
-use super::bad_argument;
+use super::{bad_argument, lua_type_name};
 
 fn level_of(n: i64) -> Option<Level> {
     Some(match n {
@@ -53,7 +53,7 @@ fn message(lua: &Lua, args: MultiValue, fname: &str, first_arg: usize) -> mlua::
                 return Err(bad_argument(
                     i + first_arg,
                     fname,
-                    &format!("string, number, boolean, or nil expected, got {}", other.type_name()),
+                    &format!("string, number, boolean, or nil expected, got {}", lua_type_name(other)),
                 ));
             }
         }
@@ -97,7 +97,7 @@ pub fn register(lua: &Lua, ngx: &Table) -> mlua::Result<()> {
                 return Err(bad_argument(
                     1,
                     "log",
-                    &format!("number expected, got {}", other.type_name()),
+                    &format!("number expected, got {}", lua_type_name(&other)),
                 ));
             }
             None => return Err(bad_argument(1, "log", "number expected, got no value")),

@@ -137,3 +137,12 @@ fn fields(lua: &Lua, ngx: &mlua::Table) -> mlua::Result<()> {
 pub fn bad_argument(n: usize, name: &str, what: &str) -> mlua::Error {
     mlua::Error::runtime(format!("bad argument #{n} to '{name}' ({what})"))
 }
+
+/// The name Lua's `type()` gives a value: mlua splits numbers into
+/// "integer" and "number", but error messages must match OpenResty's.
+pub fn lua_type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Integer(_) => "number",
+        other => other.type_name(),
+    }
+}

@@ -3,7 +3,7 @@
 
 use mlua::{Lua, MultiValue, Table, Value};
 
-use super::bad_argument;
+use super::{bad_argument, lua_type_name};
 use crate::request;
 
 /// Appends one `ngx.print` argument: strings, numbers, booleans, nil, ngx.null, and array
@@ -37,7 +37,7 @@ fn append(lua: &Lua, out: &mut Vec<u8>, v: Value, n: usize, fname: &str, depth: 
                 fname,
                 &format!(
                     "string, number, boolean, nil, ngx.null, or array table expected, got {}",
-                    other.type_name()
+                    lua_type_name(&other)
                 ),
             ));
         }
@@ -141,7 +141,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
         lua.create_function(|_, (uri, status): (Value, Option<i64>)| {
             let uri = match uri {
                 Value::String(s) => s.to_str()?.to_string(),
-                other => return Err(bad_argument(1, "redirect", &format!("string expected, got {}", other.type_name()))),
+                other => return Err(bad_argument(1, "redirect", &format!("string expected, got {}", lua_type_name(&other)))),
             };
             let status = status.unwrap_or(302);
             if !matches!(status, 301 | 302 | 303 | 307 | 308) {
@@ -178,7 +178,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
                     return Err(bad_argument(
                         2,
                         "exec",
-                        &format!("string or table expected, got {}", other.type_name()),
+                        &format!("string or table expected, got {}", lua_type_name(&other)),
                     ));
                 }
             };
@@ -203,7 +203,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
                     return Err(bad_argument(
                         1,
                         "exit",
-                        &format!("number expected, got {}", other.type_name()),
+                        &format!("number expected, got {}", lua_type_name(&other)),
                     ));
                 }
             };

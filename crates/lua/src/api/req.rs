@@ -2,7 +2,7 @@
 
 use mlua::{Lua, Table, Value};
 
-use super::bad_argument as bad_arg;
+use super::{bad_argument as bad_arg, lua_type_name};
 use crate::request;
 
 /// Decodes `%XX` and `+` (as nginx's ngx_unescape_uri for args).
@@ -75,7 +75,7 @@ pub fn encode_args(t: &Table) -> mlua::Result<String> {
             other => {
                 return Err(mlua::Error::runtime(format!(
                     "attempt to use {} as query arg key",
-                    other.type_name()
+                    lua_type_name(&other)
                 )));
             }
         };
@@ -89,7 +89,7 @@ pub fn encode_args(t: &Table) -> mlua::Result<String> {
                 other => {
                     return Err(mlua::Error::runtime(format!(
                         "attempt to use {} as query arg value",
-                        other.type_name()
+                        lua_type_name(other)
                     )));
                 }
             }
@@ -218,7 +218,12 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
                     Value::String(s) => r.headers_in.add(&name, s.to_str()?.to_string()),
                     Value::Integer(i) => r.headers_in.add(&name, i.to_string()),
                     Value::Number(n) => r.headers_in.add(&name, n.to_string()),
-                    other => return Err(mlua::Error::runtime(format!("bad header value: {}", other.type_name()))),
+                    other => {
+                        return Err(mlua::Error::runtime(format!(
+                            "bad header value: {}",
+                            lua_type_name(&other)
+                        )));
+                    }
                 }
                 if name.eq_ignore_ascii_case("host") {
                     r.host = r.headers_in.get("host").and_then(http::h1::validate_host);
@@ -310,7 +315,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
                     return Err(bad_arg(
                         1,
                         "set_uri_args",
-                        &format!("string or table expected, got {}", other.type_name()),
+                        &format!("string or table expected, got {}", lua_type_name(&other)),
                     ));
                 }
             };
@@ -326,7 +331,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
         lua.create_function(|_, (uri, jump): (Value, Option<bool>)| {
             let uri = match uri {
                 Value::String(s) => s.to_str()?.to_string(),
-                other => return Err(bad_arg(1, "set_uri", &format!("string expected, got {}", other.type_name()))),
+                other => return Err(bad_arg(1, "set_uri", &format!("string expected, got {}", lua_type_name(&other)))),
             };
             if uri.is_empty() {
                 return Err(mlua::Error::runtime("attempt to use zero-length uri"));
@@ -388,7 +393,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
             other => Err(bad_arg(
                 1,
                 "encode_args",
-                &format!("table expected, got {}", other.type_name()),
+                &format!("table expected, got {}", lua_type_name(&other)),
             )),
         })?,
     )?;

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mlua::{Lua, Table, Value};
 
-use super::bad_argument;
+use super::{bad_argument, lua_type_name};
 
 /// ngx.now(): seconds with millisecond precision.
 #[unsafe(no_mangle)]
@@ -65,7 +65,7 @@ fn seconds_arg(v: Value, name: &str) -> mlua::Result<i64> {
         other => Err(bad_argument(
             1,
             name,
-            &format!("number expected, got {}", other.type_name()),
+            &format!("number expected, got {}", lua_type_name(&other)),
         )),
     }
 }
@@ -86,7 +86,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
                     return Err(bad_argument(
                         1,
                         "sleep",
-                        &format!("number expected, got {}", other.type_name()),
+                        &format!("number expected, got {}", lua_type_name(&other)),
                     ));
                 }
             };

@@ -1,6 +1,7 @@
 //! `ngx.var`: nginx variables, read by name; writable when declared with `set` (and a few
 //! built-ins nginx lets change).
 
+use super::lua_type_name;
 use mlua::{Lua, Table, Value};
 
 use crate::request;
@@ -17,7 +18,7 @@ pub fn register(lua: &Lua, ngx: &Table) -> mlua::Result<()> {
                 other => {
                     return Err(mlua::Error::runtime(format!(
                         "bad variable name: {}",
-                        other.type_name()
+                        lua_type_name(&other)
                     )));
                 }
             };
