@@ -199,7 +199,7 @@ X-Method: HEAD
 --- request
 GET /t?&a=&&b=2&=x
 --- response_body
-=x,a=,b=2
+a=,b=2
 
 === TEST 17: internal redirect by error_page into Lua
 --- config

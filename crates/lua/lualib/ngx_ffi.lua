@@ -127,9 +127,18 @@ function ngx.decode_base64(s)
 end
 
 -- the ngx.base64 module's url-safe variants
+-- (as lua-resty-core: bad input is reported by return values, not raised)
 __oxr.base64 = {
-    encode_base64url = function(s) return encode_base64(s, true, 1, "encode_base64url") end,
-    decode_base64url = function(s) return decode_base64(s, 1, "decode_base64url") end,
+    encode_base64url = function(s)
+        if type(s) ~= "string" then return nil, "must provide a string" end
+        return encode_base64(s, true, 1, "encode_base64url")
+    end,
+    decode_base64url = function(s)
+        if type(s) ~= "string" then return nil, "must provide a string" end
+        local res = decode_base64(s, 1, "decode_base64url")
+        if res == nil then return nil, "invalid input" end
+        return res
+    end,
 }
 
 function ngx.escape_uri(s)

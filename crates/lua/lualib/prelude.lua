@@ -41,11 +41,42 @@ end
 -- resume the child with the answer, so user code sees ordinary coroutines.
 local raw_resume, raw_create = coroutine.resume, coroutine.create
 
+-- Errors from our Rust functions arrive as mlua error objects; pcall, xpcall and
+-- coroutine.resume hand user code the plain message string, as OpenResty's C API does.
+local error_text = P.error_text
+local function plain(e)
+    if type(e) == "userdata" then
+        return error_text(e)
+    end
+    return e
+end
+
+local function caught(ok, ...)
+    if ok then
+        return true, ...
+    end
+    return false, plain((...))
+end
+
+local raw_pcall, raw_xpcall = pcall, xpcall
+function pcall(f, ...)
+    return caught(raw_pcall(f, ...))
+end
+
+function xpcall(f, handler, ...)
+    return raw_xpcall(f, function(e)
+        return handler(plain(e))
+    end, ...)
+end
+
 local function pass(co, ok, ...)
-    if ok and (...) == TAG then
+    if not ok then
+        return false, plain((...))
+    end
+    if (...) == TAG then
         return pass(co, raw_resume(co, yield(...)))
     end
-    return ok, ...
+    return true, ...
 end
 
 function coroutine.resume(co, ...)

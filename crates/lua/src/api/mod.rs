@@ -92,6 +92,7 @@ pub fn register(lua: &Lua, prefix: &std::path::Path) -> mlua::Result<()> {
     private.set("OP_READ_BODY", OP_READ_BODY)?;
     private.set("OP_EXEC", OP_EXEC)?;
     private.set("OP_DISCARD_BODY", OP_DISCARD_BODY)?;
+    private.set("error_text", lua.create_function(|lua, e: Value| plain_error(lua, e))?)?;
     consts::register(lua, &ngx)?;
     log::register(lua, &ngx)?;
     output::register(lua, &ngx, &private)?;
@@ -136,6 +137,16 @@ fn fields(lua: &Lua, ngx: &mlua::Table) -> mlua::Result<()> {
 /// `bad argument #n to 'name' (what)`, Lua's wording for argument errors.
 pub fn bad_argument(n: usize, name: &str, what: &str) -> mlua::Error {
     mlua::Error::runtime(format!("bad argument #{n} to '{name}' ({what})"))
+}
+
+/// An error raised by one of our Rust functions reaches Lua as an mlua error object;
+/// OpenResty's C functions raise plain strings, which user code compares and
+/// concatenates. This turns the former into the latter and leaves other values alone.
+fn plain_error(lua: &Lua, e: Value) -> mlua::Result<Value> {
+    match e {
+        Value::Error(err) => Ok(Value::String(lua.create_string(crate::handler::error_text(&err))?)),
+        other => Ok(other),
+    }
 }
 
 /// The name Lua's `type()` gives a value: mlua splits numbers into

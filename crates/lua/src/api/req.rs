@@ -39,18 +39,20 @@ pub fn args_table(lua: &Lua, args: &str, max: usize) -> mlua::Result<(Table, boo
     let t = lua.create_table()?;
     let mut n = 0;
     for part in args.split('&') {
-        if part.is_empty() {
+        let (k, v) = match part.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (part, None),
+        };
+        let k = unescape(k);
+        if k.is_empty() {
+            // as OpenResty: `&&` and `=x` give no argument
             continue;
         }
         if max > 0 && n >= max {
             return Ok((t, true));
         }
         n += 1;
-        let (k, v) = match part.split_once('=') {
-            Some((k, v)) => (k, Some(v)),
-            None => (part, None),
-        };
-        let key = lua.create_string(unescape(k))?;
+        let key = lua.create_string(k)?;
         let val = match v {
             Some(v) => Value::String(lua.create_string(unescape(v))?),
             None => Value::Boolean(true),
