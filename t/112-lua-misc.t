@@ -67,7 +67,7 @@ GET /t
 --- response_body
 2 b=2; Path=/
 --- response_headers
-Set-Cookie: a=1; Path=/
+Set-Cookie: a=1; Path=/, b=2; Path=/
 
 === TEST 5: ngx.req.set_header with several values
 --- config

@@ -402,10 +402,10 @@ fn exercise(b: &Block, port: u16) -> Result<(), String> {
                 .ok_or_else(|| format!("bad {section} line {line:?}"))?;
             let (name, want) = (name.trim(), want.trim());
             let got = last.header(name);
-            let ok = match got {
+            let ok = match &got {
                 None => want.is_empty(),
                 Some(g) if like => regex_check(&format!("^(?:{want})$"), g)?,
-                Some(g) => g == want,
+                Some(g) => *g == want,
             };
             if !ok {
                 return Err(format!(

@@ -42,7 +42,7 @@ unsafe fn text<'a>(p: *const u8, len: usize) -> &'a str {
 pub extern "C" fn oxr_var_get(name: *const u8, len: usize, val: *mut *const u8, vlen: *mut usize) -> i32 {
     // SAFETY: a Lua string.
     let name = unsafe { text(name, len) };
-    with_request(|r| match http::variables::get(r, name) {
+    with_request(|r| match variable(r, name) {
         Some(v) => SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
             *s = v;
@@ -55,6 +55,15 @@ pub extern "C" fn oxr_var_get(name: *const u8, len: usize, val: *mut *const u8, 
         }),
         None => NOT_FOUND,
     })
+}
+
+/// nginx's variable names are case-blind (`ngx.var.HTTP_HOST` is `$http_host`); the
+/// exact spelling is tried first since that is what nearly all code uses.
+fn variable(r: &Request, name: &str) -> Option<String> {
+    match http::variables::get(r, name) {
+        None if name.bytes().any(|b| b.is_ascii_uppercase()) => http::variables::get(r, &name.to_ascii_lowercase()),
+        found => found,
+    }
 }
 
 /// ngx.var.NAME = v (`unset` for nil): OK, NOT_FOUND (undeclared), NOT_CHANGEABLE.

@@ -1,0 +1,274 @@
+# Request and response headers, variables and phases seen from Lua.
+
+__DATA__
+
+=== TEST 1: ngx.req.get_headers lowercases names unless raw is asked
+--- config
+    location = /t { content_by_lua_block {
+        local h = ngx.req.get_headers()
+        ngx.say(h["x-foo"], " ", h.X_Foo, " ", h["X-FOO"])
+        local raw = ngx.req.get_headers(0, true)
+        ngx.say(tostring(raw["x-foo"]), " ", raw["X-Foo"])
+    } }
+--- request
+GET /t
+--- more_headers
+X-Foo: bar
+--- response_body
+bar bar bar
+nil bar
+
+=== TEST 2: ngx.req.get_headers with a limit returns "truncated"
+--- config
+    location = /t { content_by_lua_block {
+        local h, err = ngx.req.get_headers(2)
+        local n = 0
+        for _ in pairs(h) do n = n + 1 end
+        ngx.say(n, " ", err)
+    } }
+--- request
+GET /t
+--- more_headers
+A: 1
+B: 2
+C: 3
+--- response_body
+2 truncated
+
+=== TEST 3: ngx.req.set_header with a table sends several values
+--- config
+    location = /t { content_by_lua_block {
+        ngx.req.set_header("X-Multi", {"a", "b"})
+        local v = ngx.req.get_headers()["x-multi"]
+        ngx.say(type(v), " ", v[1], v[2])
+    } }
+--- request
+GET /t
+--- response_body
+table ab
+
+=== TEST 4: ngx.req.set_header with nil clears the header
+--- config
+    location = /t { content_by_lua_block {
+        ngx.req.set_header("X-Foo", nil)
+        ngx.say(tostring(ngx.req.get_headers()["x-foo"]), " ", tostring(ngx.var.http_x_foo))
+    } }
+--- request
+GET /t
+--- more_headers
+X-Foo: bar
+--- response_body
+nil nil
+
+=== TEST 5: ngx.req.clear_header removes every value of a repeated header
+--- config
+    location = /t { content_by_lua_block {
+        ngx.req.clear_header("X-Rep")
+        ngx.say(tostring(ngx.req.get_headers()["x-rep"]))
+    } }
+--- request
+GET /t
+--- more_headers
+X-Rep: 1
+X-Rep: 2
+--- response_body
+nil
+
+=== TEST 6: ngx.var.http_* maps dashes to underscores and is case-blind
+--- config
+    location = /t { content_by_lua_block {
+        ngx.say(ngx.var.http_x_my_header, " ", ngx.var.HTTP_X_MY_HEADER)
+    } }
+--- request
+GET /t
+--- more_headers
+X-My-Header: v
+--- response_body
+v v
+
+=== TEST 7: ngx.var.cookie_* and arg_*
+--- config
+    location = /t { content_by_lua_block {
+        ngx.say(ngx.var.cookie_sid, " ", ngx.var.arg_q, " ", tostring(ngx.var.arg_missing))
+    } }
+--- request
+GET /t?q=hello%20x
+--- more_headers
+Cookie: a=1; sid=abc
+--- response_body
+abc hello%20x nil
+
+=== TEST 8: an unknown variable reads as nil
+--- config
+    location = /t { content_by_lua_block {
+        ngx.say(tostring(ngx.var.no_such_thing))
+    } }
+--- request
+GET /t
+--- response_body
+nil
+
+=== TEST 9: regex captures through ngx.var[n]
+--- config
+    location ~ ^/t/(\w+)/(\d+)$ { content_by_lua_block {
+        ngx.say(ngx.var[1], " ", ngx.var[2], " ", tostring(ngx.var[3]))
+    } }
+--- request
+GET /t/abc/42
+--- response_body
+abc 42 nil
+
+=== TEST 10: ngx.get_phase in every phase
+--- config
+    location = /t {
+        set_by_lua_block $p { return ngx.get_phase() }
+        rewrite_by_lua_block { ngx.ctx.p = { ngx.var.p, ngx.get_phase() } }
+        access_by_lua_block { table.insert(ngx.ctx.p, ngx.get_phase()) }
+        content_by_lua_block {
+            table.insert(ngx.ctx.p, ngx.get_phase())
+            ngx.say(table.concat(ngx.ctx.p, " "))
+        }
+        header_filter_by_lua_block { ngx.header["X-Phase"] = ngx.get_phase() }
+        body_filter_by_lua_block { if ngx.arg[2] then ngx.arg[1] = ngx.arg[1] .. ngx.get_phase() .. "\n" end }
+        log_by_lua_block { ngx.log(ngx.WARN, "phase: ", ngx.get_phase()) }
+    }
+--- request
+GET /t
+--- response_body
+set rewrite access content
+body_filter
+--- response_headers
+X-Phase: header_filter
+--- error_log
+phase: log
+
+=== TEST 11: ngx.header returns a table for a multi-value header
+--- config
+    location = /t { content_by_lua_block {
+        ngx.header["X-A"] = {"1", "2"}
+        ngx.header.x_b = "3"
+        local v = ngx.header["X-A"]
+        ngx.say(type(v), " ", v[1], v[2])
+        ngx.say(ngx.header["X-B"])
+    } }
+--- request
+GET /t
+--- response_body
+table 12
+3
+
+=== TEST 12: ngx.header with an empty table clears it
+--- config
+    location = /t { content_by_lua_block {
+        ngx.header["X-A"] = "1"
+        ngx.header["X-A"] = {}
+        ngx.say(tostring(ngx.header["X-A"]))
+    } }
+--- request
+GET /t
+--- response_body
+nil
+--- response_headers
+X-A:
+
+=== TEST 13: ngx.header.content_type sets the response type
+--- config
+    location = /t { content_by_lua_block {
+        ngx.header.content_type = "application/json"
+        ngx.say(ngx.header.content_type)
+    } }
+--- request
+GET /t
+--- response_body
+application/json
+--- response_headers
+Content-Type: application/json
+
+=== TEST 14: ngx.header with a number value
+--- config
+    location = /t { content_by_lua_block {
+        ngx.header["X-N"] = 42
+        ngx.say("ok")
+    } }
+--- request
+GET /t
+--- response_headers
+X-N: 42
+
+=== TEST 15: ngx.header with a boolean value takes its text, as lua-resty-core
+--- config
+    location = /t { content_by_lua_block {
+        ngx.header["X-B"] = true
+        ngx.header["X-L"] = {1, false}
+        ngx.say("ok")
+    } }
+--- request
+GET /t
+--- response_headers
+X-B: true
+X-L: 1, false
+
+=== TEST 16: ngx.resp.get_headers sees headers set in Lua
+--- config
+    location = /t {
+        header_filter_by_lua_block {
+            local h = ngx.resp.get_headers()
+            ngx.header["X-Seen"] = h["x-one"]
+        }
+        content_by_lua_block {
+            ngx.header["X-One"] = "1"
+            ngx.say("ok")
+        }
+    }
+--- request
+GET /t
+--- response_headers
+X-Seen: 1
+
+=== TEST 17: ngx.var.request_body after reading the body
+--- config
+    location = /t { content_by_lua_block {
+        ngx.req.read_body()
+        ngx.say(ngx.var.request_body)
+    } }
+--- request
+POST /t
+hello body
+--- response_body
+hello body
+
+=== TEST 18: ngx.var.request_uri keeps the original after set_uri
+--- config
+    location = /t {
+        rewrite_by_lua_block { ngx.req.set_uri("/other") }
+        content_by_lua_block { ngx.say(ngx.var.uri, " ", ngx.var.request_uri) }
+    }
+--- request
+GET /t?x=1
+--- response_body
+/other /t?x=1
+
+=== TEST 19: ngx.var.args written in rewrite is seen by get_uri_args
+--- config
+    location = /t {
+        rewrite_by_lua_block { ngx.var.args = "a=1&b=2" }
+        content_by_lua_block {
+            local a = ngx.req.get_uri_args()
+            ngx.say(a.a, a.b, " ", ngx.var.arg_b, " ", ngx.var.is_args)
+        }
+    }
+--- request
+GET /t
+--- response_body
+12 2 ?
+
+=== TEST 20: ngx.req.set_uri_args changes $args
+--- config
+    location = /t { content_by_lua_block {
+        ngx.req.set_uri_args({b = "x y"})
+        ngx.say(ngx.var.args)
+    } }
+--- request
+GET /t?a=1
+--- response_body
+b=x%20y
