@@ -66,7 +66,11 @@ fn emit(lua: &Lua, args: MultiValue, fname: &str, newline: bool) -> mlua::Result
 }
 
 pub fn status_get() -> mlua::Result<Value> {
-    request::with(|r| Ok(Value::Integer(r.status as i64)))
+    // as OpenResty: an error_page's status wins over the one set so far
+    request::with(|r| {
+        let status = if r.err_status != 0 { r.err_status } else { r.status };
+        Ok(Value::Integer(status as i64))
+    })
 }
 
 pub fn status_set(v: Value) -> mlua::Result<()> {
@@ -153,8 +157,8 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
                 if r.header_sent {
                     return Err(mlua::Error::runtime("attempt to call ngx.redirect after sending out the headers"));
                 }
-                let loc = r.absolute_location(&uri);
-                r.headers_out.set("Location", loc);
+                // kept as given: OpenResty does not make a relative target absolute
+                r.headers_out.set("Location", uri);
                 Ok(status)
             })
         })?,
