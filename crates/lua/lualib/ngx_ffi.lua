@@ -201,7 +201,7 @@ local oxr_req_headers_count = C.oxr_req_headers_count
 local oxr_req_header = C.oxr_req_header
 local oxr_output = C.oxr_output
 
-local NO_REQ, NOT_CHANGEABLE = -100, -2
+local NO_REQ, NOT_CHANGEABLE, BAD_CONTEXT = -100, -2, -5
 local new_tab = require "table.new"
 local val_ptr = ffi.new("const unsigned char *[1]")
 local val_len = ffi.new("size_t[1]")
@@ -379,6 +379,8 @@ local function output(slow, newline)
         local rc = oxr_output(p, len, newline)
         if rc == 1 then return 1 end
         if rc == NO_REQ then error("no request found", 2) end
+        -- the general path words the refusal with the phase's name
+        if rc == BAD_CONTEXT then return slow(...) end
         return nil
     end
 end

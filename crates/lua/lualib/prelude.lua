@@ -15,7 +15,9 @@ function ngx.exit(code)
     yield(TAG, OP_EXIT, code)
 end
 
+local check_output = P.check_output
 function ngx.flush(wait)
+    check_output()
     yield(TAG, OP_FLUSH, wait and 1 or 0)
     return 1
 end

@@ -65,6 +65,37 @@ pub fn phase() -> Phase {
     PHASE.with(|p| p.get())
 }
 
+/// The phases that may produce the response (ngx.say, flush, eof, redirect, exec...).
+pub const OUTPUT_PHASES: &[Phase] = &[Phase::Rewrite, Phase::Access, Phase::Content];
+
+/// Whether the output APIs may run now. Without a request (init phases) they are let
+/// through, to fail on the missing request as in OpenResty.
+pub fn output_allowed() -> bool {
+    matches!(phase(), Phase::Init | Phase::InitWorker | Phase::ExitWorker) || OUTPUT_PHASES.contains(&phase())
+}
+
+/// [`check_context`] for the output APIs, see [`output_allowed`].
+pub fn check_output() -> mlua::Result<()> {
+    if output_allowed() {
+        Ok(())
+    } else {
+        check_context(OUTPUT_PHASES)
+    }
+}
+
+/// OpenResty's refusal of an API outside the phases it is meant for.
+pub fn check_context(allowed: &[Phase]) -> mlua::Result<()> {
+    let now = phase();
+    if allowed.contains(&now) {
+        Ok(())
+    } else {
+        Err(mlua::Error::runtime(format!(
+            "API disabled in the context of {}_by_lua*",
+            now.name()
+        )))
+    }
+}
+
 /// The current request, for an API callback; Lua's error when there is none.
 pub fn with<R>(f: impl FnOnce(&mut Request) -> mlua::Result<R>) -> mlua::Result<R> {
     let p = CURRENT.with(|c| c.get());

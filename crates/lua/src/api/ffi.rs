@@ -15,6 +15,7 @@ pub const NOT_FOUND: i32 = -1;
 pub const NOT_CHANGEABLE: i32 = -2;
 pub const HEADERS_SENT: i32 = -3;
 pub const BAD_VALUE: i32 = -4;
+pub const BAD_CONTEXT: i32 = -5;
 pub const NO_REQ: i32 = -100;
 
 thread_local! {
@@ -170,6 +171,9 @@ pub extern "C" fn oxr_req_header(
 /// ngx.say / ngx.print of one string: 1, or 0 after the end of the body (nil, as OpenResty).
 #[unsafe(no_mangle)]
 pub extern "C" fn oxr_output(s: *const u8, len: usize, newline: i32) -> i32 {
+    if !crate::request::output_allowed() {
+        return BAD_CONTEXT;
+    }
     with_request(|r| {
         if r.eof_sent {
             return 0;

@@ -92,6 +92,10 @@ pub fn register(lua: &Lua, prefix: &std::path::Path) -> mlua::Result<()> {
     private.set("OP_READ_BODY", OP_READ_BODY)?;
     private.set("OP_EXEC", OP_EXEC)?;
     private.set("OP_DISCARD_BODY", OP_DISCARD_BODY)?;
+    private.set(
+        "check_output",
+        lua.create_function(|_, ()| crate::request::check_output())?,
+    )?;
     private.set("error_text", lua.create_function(|lua, e: Value| plain_error(lua, e))?)?;
     consts::register(lua, &ngx)?;
     log::register(lua, &ngx)?;

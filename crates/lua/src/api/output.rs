@@ -46,6 +46,7 @@ fn append(lua: &Lua, out: &mut Vec<u8>, v: Value, n: usize, fname: &str, depth: 
 }
 
 fn emit(lua: &Lua, args: MultiValue, fname: &str, newline: bool) -> mlua::Result<Value> {
+    request::check_output()?;
     let mut out = Vec::new();
     for (i, v) in args.into_iter().enumerate() {
         append(lua, &mut out, v, i + 1, fname, 0)?;
@@ -112,6 +113,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     ngx.set(
         "send_headers",
         lua.create_function(|_, ()| {
+            request::check_output()?;
             request::with(|r| {
                 if r.header_sent {
                     return Ok(Value::Nil);
@@ -127,6 +129,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     ngx.set(
         "eof",
         lua.create_function(|lua, ()| {
+            request::check_output()?;
             request::with(|r| {
                 if r.eof_sent {
                     return Ok((Value::Nil, Value::String(lua.create_string("seen eof")?)));
@@ -153,6 +156,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
                     "only ngx.HTTP_MOVED_TEMPORARILY, ngx.HTTP_MOVED_PERMANENTLY, ngx.HTTP_PERMANENT_REDIRECT, ngx.HTTP_SEE_OTHER, and ngx.HTTP_TEMPORARY_REDIRECT are allowed",
                 ));
             }
+            request::check_output()?;
             request::with(|r| {
                 if r.header_sent {
                     return Err(mlua::Error::runtime("attempt to call ngx.redirect after sending out the headers"));
@@ -166,6 +170,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     private.set(
         "prepare_exec",
         lua.create_function(|_, (uri, args): (String, Value)| {
+            request::check_output()?;
             request::with(|r| {
                 if r.header_sent {
                     return Err(mlua::Error::runtime(

@@ -93,23 +93,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
             if secs.is_nan() || secs < 0.0 {
                 return Err(bad_argument(1, "sleep", "invalid sleep duration"));
             }
-            use crate::request::Phase;
-            let phase = crate::request::phase();
-            if matches!(
-                phase,
-                Phase::Init
-                    | Phase::InitWorker
-                    | Phase::ExitWorker
-                    | Phase::HeaderFilter
-                    | Phase::BodyFilter
-                    | Phase::Log
-                    | Phase::Set
-            ) {
-                return Err(mlua::Error::runtime(format!(
-                    "API disabled in the context of {}_by_lua*",
-                    phase.name()
-                )));
-            }
+            crate::request::check_context(crate::request::OUTPUT_PHASES)?;
             Ok(secs)
         })?,
     )?;
