@@ -1,0 +1,201 @@
+# The Lua runtime around the API: modules, coroutines, ngx.null, ngx.config, ngx.worker.
+
+__DATA__
+
+=== TEST 1: module state persists across requests in a worker
+--- user_files
+>>> counter.lua
+local _M = { n = 0 }
+function _M.hit() _M.n = _M.n + 1 return _M.n end
+return _M
+--- http_config
+    lua_package_path "$prefix/html/?.lua;;";
+--- config
+    location = /t { content_by_lua_block { ngx.say(require("counter").hit()) } }
+--- pipelined_requests eval
+["GET /t", "GET /t", "GET /t"]
+--- response_body eval
+["1\n", "2\n", "3\n"]
+
+=== TEST 2: ngx.null is a NULL light userdata
+--- config
+    location = /t { content_by_lua_block {
+        ngx.say(type(ngx.null), " ", ngx.null == ngx.null, " ", tostring(ngx.null))
+    } }
+--- request
+GET /t
+--- response_body
+userdata true userdata: NULL
+
+=== TEST 3: ngx.config fields
+--- config
+    location = /t { content_by_lua_block {
+        ngx.say(ngx.config.subsystem, " ", ngx.config.debug, " ", type(ngx.config.nginx_version),
+                " ", type(ngx.config.ngx_lua_version), " ", ngx.config.prefix():sub(-1))
+        ngx.say(type(ngx.config.nginx_configure()))
+    } }
+--- request
+GET /t
+--- response_body
+http false number number /
+string
+
+=== TEST 4: ngx.worker.pid is $pid, count and exiting
+--- config
+    location = /t { content_by_lua_block {
+        ngx.say(ngx.worker.pid() == tonumber(ngx.var.pid), " ", ngx.worker.count(), " ", ngx.worker.exiting())
+    } }
+--- request
+GET /t
+--- response_body
+true 1 false
+
+=== TEST 5: ngx.sleep(0) yields and comes back
+--- config
+    location = /t { content_by_lua_block {
+        ngx.sleep(0)
+        ngx.say("back")
+    } }
+--- request
+GET /t
+--- response_body
+back
+
+=== TEST 6: ngx.sleep in rewrite and access phases
+--- config
+    location = /t {
+        rewrite_by_lua_block { ngx.sleep(0.01) ngx.ctx.r = true }
+        access_by_lua_block { ngx.sleep(0.01) ngx.ctx.a = true }
+        content_by_lua_block { ngx.say(ngx.ctx.r, " ", ngx.ctx.a) }
+    }
+--- request
+GET /t
+--- response_body
+true true
+
+=== TEST 7: a user coroutine yields values while sleeping in between
+--- config
+    location = /t { content_by_lua_block {
+        local co = coroutine.create(function(a)
+            ngx.sleep(0.001)
+            local b = coroutine.yield(a + 1)
+            ngx.sleep(0.001)
+            return b * 2
+        end)
+        local ok1, v1 = coroutine.resume(co, 1)
+        local ok2, v2 = coroutine.resume(co, 10)
+        ngx.say(ok1, " ", v1, " ", ok2, " ", v2, " ", coroutine.status(co))
+    } }
+--- request
+GET /t
+--- response_body
+true 2 true 20 dead
+
+=== TEST 8: resuming a dead coroutine
+--- config
+    location = /t { content_by_lua_block {
+        local co = coroutine.create(function() end)
+        coroutine.resume(co)
+        ngx.say(coroutine.resume(co))
+    } }
+--- request
+GET /t
+--- response_body
+falsecannot resume dead coroutine
+
+=== TEST 9: coroutine.running and isyieldable in the entry thread
+--- config
+    location = /t { content_by_lua_block {
+        local co = coroutine.running()
+        ngx.say(type(co), " ", coroutine.status(co), " ", coroutine.isyieldable())
+    } }
+--- request
+GET /t
+--- response_body
+thread running true
+
+=== TEST 10: a generator over coroutine.wrap with sleeps
+--- config
+    location = /t { content_by_lua_block {
+        local gen = coroutine.wrap(function()
+            for i = 1, 3 do
+                ngx.sleep(0.001)
+                coroutine.yield(i)
+            end
+        end)
+        ngx.say(gen(), gen(), gen())
+    } }
+--- request
+GET /t
+--- response_body
+123
+
+=== TEST 11: globals set by one request are visible to the next (one VM per worker)
+--- config
+    location = /set { content_by_lua_block { shared_global_x = 42 ngx.say("set") } }
+    location = /get { content_by_lua_block { ngx.say(shared_global_x) } }
+--- pipelined_requests eval
+["GET /set", "GET /get"]
+--- response_body eval
+["set\n", "42\n"]
+
+=== TEST 12: string.buffer and bit operations
+--- config
+    location = /t { content_by_lua_block {
+        local buf = require("string.buffer").new()
+        buf:put("a", 1, "b")
+        ngx.say(buf:tostring(), " ", bit.band(0xff, 0x0f), " ", bit.lshift(1, 4))
+    } }
+--- request
+GET /t
+--- response_body
+a1b 15 16
+
+=== TEST 13: jit is on and reports LuaJIT 2.1
+--- config
+    location = /t { content_by_lua_block {
+        ngx.say(jit.status(), " ", jit.version:match("^LuaJIT 2%.1") ~= nil)
+    } }
+--- request
+GET /t
+--- response_body
+true true
+
+=== TEST 14: ffi can call into libc
+--- config
+    location = /t { content_by_lua_block {
+        local ffi = require "ffi"
+        ffi.cdef[[ size_t strlen(const char *s); ]]
+        ngx.say(tonumber(ffi.C.strlen("hello")))
+    } }
+--- request
+GET /t
+--- response_body
+5
+
+=== TEST 15: a Lua error answers 500 and, as nginx, ends the keepalive connection
+--- config
+    location = /bad { content_by_lua_block { local t = nil; t.x = 1 } }
+--- request
+GET /bad
+--- error_code: 500
+--- response_headers
+Connection: close
+--- error_log
+attempt to index local 't' (a nil value)
+
+=== TEST 16: require of a syntax-broken module reports the file
+--- user_files
+>>> broken.lua
+return {
+--- http_config
+    lua_package_path "$prefix/html/?.lua;;";
+--- config
+    location = /t { content_by_lua_block {
+        local ok, err = pcall(require, "broken")
+        ngx.say(ok, " ", err:match("broken.lua") ~= nil)
+    } }
+--- request
+GET /t
+--- response_body
+false true
