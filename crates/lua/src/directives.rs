@@ -1,7 +1,8 @@
 //! The `*_by_lua*` directives: each stores its code in the location's Lua settings; the
 //! installer turns them into phase handlers.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::rc::Rc;
 
@@ -20,6 +21,12 @@ use crate::request::Phase;
 pub enum Source {
     Inline(String),
     File(PathBuf),
+    /// A `*_by_lua_file` path with nginx variables, rendered for each request (relative
+    /// paths against the prefix).
+    FileTemplate {
+        path: http::template::Template,
+        prefix: PathBuf,
+    },
 }
 
 /// One `*_by_lua*` directive's code, compiled once (on first use) and shared by every
@@ -30,6 +37,8 @@ pub struct LuaCode {
     /// `content_by_lua(nginx.conf:12)`, as OpenResty names chunks.
     pub chunkname: String,
     pub compiled: OnceCell<std::result::Result<mlua::Function, String>>,
+    /// For a [`Source::FileTemplate`]: each file it rendered to, compiled.
+    pub by_path: RefCell<HashMap<PathBuf, mlua::Function>>,
 }
 
 /// The Lua settings of one level (http, server, location).
@@ -118,14 +127,20 @@ impl ExtConf for LuaLocConf {
     }
 }
 
-fn code(b: &HttpBuilder, cmd: &Cmd, tag: &str, file: bool) -> Rc<LuaCode> {
+fn code(b: &mut HttpBuilder, cmd: &Cmd, tag: &str, file: bool) -> Result<Rc<LuaCode>> {
     let conf_file = cmd
         .at
         .file
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let (source, chunkname) = if file {
+    // the init phases have no request to take variables from
+    let per_request = !tag.starts_with("init") && !tag.starts_with("exit");
+    let (source, chunkname) = if file && per_request && cmd.arg(0).contains('$') {
+        let path = b.template(cmd, cmd.arg(0))?;
+        let prefix = b.prefix.clone();
+        (Source::FileTemplate { path, prefix }, String::new())
+    } else if file {
         let path = b.prefix.join(cmd.arg(0));
         let name = format!("@{}", path.display());
         (Source::File(path), name)
@@ -135,17 +150,18 @@ fn code(b: &HttpBuilder, cmd: &Cmd, tag: &str, file: bool) -> Rc<LuaCode> {
             format!("={tag}({conf_file}:{})", cmd.at.line),
         )
     };
-    Rc::new(LuaCode {
+    Ok(Rc::new(LuaCode {
         source,
         chunkname,
         compiled: OnceCell::new(),
-    })
+        by_path: RefCell::new(HashMap::new()),
+    }))
 }
 
 macro_rules! lua_directive {
     ($fn:ident, $field:ident, $tag:literal, $file:expr) => {
         fn $fn(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
-            let c = code(b, cmd, $tag, $file);
+            let c = code(b, cmd, $tag, $file)?;
             set_once(&mut b.loc().ext.get_or_default::<LuaLocConf>().$field, c, cmd)
         }
     };
@@ -168,7 +184,7 @@ lua_directive!(log_file, log, "log_by_lua", true);
 macro_rules! init_directive {
     ($fn:ident, $field:ident, $tag:literal, $file:expr) => {
         fn $fn(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
-            let c = code(b, cmd, $tag, $file);
+            let c = code(b, cmd, $tag, $file)?;
             crate::vm::with_building(|g| set_once(&mut g.$field, c, cmd))
         }
     };
@@ -250,7 +266,7 @@ fn set_by_lua(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
         args: cmd.args[1..2].to_vec(),
         ..cmd.clone()
     };
-    let code = code(b, &code_cmd, "set_by_lua", file);
+    let code = code(b, &code_cmd, "set_by_lua", file)?;
     let mut args = Vec::new();
     for a in cmd.values().skip(2) {
         args.push(b.template(cmd, a)?);

@@ -12,7 +12,7 @@ use http::request::Request;
 use mlua::{Lua, Value};
 
 use crate::directives::LuaCode;
-use crate::handler::{compiled, error_text};
+use crate::handler::{error_text, function_for};
 use crate::request::{self, Phase};
 
 /// A Lua handler that runs synchronously in one phase.
@@ -29,7 +29,7 @@ impl SyncHandler {
 
     /// Runs the code; false (after logging) when it failed.
     fn run(&self, r: &mut Request) -> bool {
-        let func = match compiled(&self.lua, &self.code) {
+        let func = match function_for(&self.lua, &self.code, r, true) {
             Ok(f) => f,
             Err(msg) => {
                 r.log(Level::Error, &msg);
@@ -149,7 +149,7 @@ pub struct SetHandler(pub SyncHandler);
 impl http::config::ScriptCall for SetHandler {
     fn call(&self, r: &mut Request, args: &[String]) -> Result<Option<String>, http::config::ScriptFailed> {
         let h = &self.0;
-        let func = match compiled(&h.lua, &h.code) {
+        let func = match function_for(&h.lua, &h.code, r, true) {
             Ok(f) => f,
             Err(msg) => {
                 r.log(Level::Error, &msg);

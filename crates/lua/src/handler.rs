@@ -50,7 +50,7 @@ impl LuaHandler {
         }
     }
 
-    fn function(&self) -> Result<Function, String> {
+    fn function(&self, r: &Request) -> Result<Function, String> {
         if !self.options.code_cache {
             // as with a fresh VM: modules are read again, and so is a Lua file
             let forget: Option<Function> = self
@@ -62,11 +62,31 @@ impl LuaHandler {
             if let Some(f) = forget {
                 let _ = f.call::<()>(());
             }
-            if matches!(self.code.source, Source::File(_)) {
-                return compile(&self.lua, &self.code);
-            }
         }
-        compiled(&self.lua, &self.code)
+        function_for(&self.lua, &self.code, r, self.options.code_cache)
+    }
+}
+
+/// The function to run for this request: the chunk compiled once, or (a file path with
+/// variables) the file it names now, compiled once per path. With `cache` off, files are
+/// read again.
+pub fn function_for(lua: &Lua, code: &LuaCode, r: &Request, cache: bool) -> Result<Function, String> {
+    match &code.source {
+        Source::FileTemplate { path, prefix } => {
+            let path = prefix.join(path.render(r));
+            if let Some(f) = code.by_path.borrow().get(&path).filter(|_| cache) {
+                return Ok(f.clone());
+            }
+            let f = compile_file(lua, &path, &format!("@{}", path.display()))?;
+            // only successes are kept: a missing file may appear later, and a client
+            // naming files that do not exist must not grow the cache
+            if cache {
+                code.by_path.borrow_mut().insert(path, f.clone());
+            }
+            Ok(f)
+        }
+        Source::File(_) if !cache => compile(lua, code),
+        _ => compiled(lua, code),
     }
 }
 
@@ -82,26 +102,26 @@ fn compile(lua: &Lua, code: &LuaCode) -> Result<Function, String> {
             .set_name(code.chunkname.as_str())
             .into_function()
             .map_err(|e| format!("failed to load inlined Lua code: {}", syntax_message(&e))),
-        Source::File(path) => {
-            let src = std::fs::read(path).map_err(|e| {
-                format!(
-                    "failed to load external Lua file \"{}\": cannot open {}: {e}",
-                    path.display(),
-                    path.display()
-                )
-            })?;
-            lua.load(src)
-                .set_name(code.chunkname.as_str())
-                .into_function()
-                .map_err(|e| {
-                    format!(
-                        "failed to load external Lua file \"{}\": {}",
-                        path.display(),
-                        syntax_message(&e)
-                    )
-                })
-        }
+        Source::File(path) => compile_file(lua, path, &code.chunkname),
+        Source::FileTemplate { .. } => Err("a Lua file path with variables needs a request".into()),
     }
+}
+
+fn compile_file(lua: &Lua, path: &std::path::Path, chunkname: &str) -> Result<Function, String> {
+    let src = std::fs::read(path).map_err(|e| {
+        format!(
+            "failed to load external Lua file \"{}\": cannot open {}: {e}",
+            path.display(),
+            path.display()
+        )
+    })?;
+    lua.load(src).set_name(chunkname).into_function().map_err(|e| {
+        format!(
+            "failed to load external Lua file \"{}\": {}",
+            path.display(),
+            syntax_message(&e)
+        )
+    })
 }
 
 fn syntax_message(e: &mlua::Error) -> String {
@@ -131,7 +151,7 @@ enum End {
 
 impl LuaHandler {
     async fn run(&self, r: &mut Request) -> Flow {
-        let func = match self.function() {
+        let func = match self.function(r) {
             Ok(f) => f,
             Err(msg) => {
                 r.log(Level::Error, &msg);

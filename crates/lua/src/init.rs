@@ -18,6 +18,8 @@ fn run(g: &Generation, code: &LuaCode, phase: Phase) -> Result<(), String> {
             let src = std::fs::read(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
             g.lua.load(src).set_name(code.chunkname.as_str()).into_function()
         }
+        // (code() never builds one for the init phases)
+        Source::FileTemplate { .. } => return Err("no variables in this Lua file path".into()),
     }
     .map_err(|e| crate::handler::error_text(&e))?;
     request::in_phase(phase, || func.call::<()>(())).map_err(|e| crate::handler::error_text(&e))
