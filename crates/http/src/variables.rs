@@ -203,15 +203,24 @@ fn hostname() -> String {
     String::from_utf8_lossy(&buf[..n]).into_owned()
 }
 
-/// 32 hex digits, unique per request (nginx uses 16 random bytes).
+thread_local! {
+    /// Secret hash keys for `$request_id`, drawn once per process.
+    static REQUEST_ID_KEYS: std::collections::hash_map::RandomState = std::collections::hash_map::RandomState::new();
+}
+
+/// 32 hex digits, unique per request and the same on every read of it (nginx draws 16
+/// random bytes once per request): a keyed hash of what identifies the request.
 fn request_id(r: &Request) -> String {
     use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(r.conn.id);
-    h.write_u64(r.conn.requests);
-    let a = h.finish();
-    h.write_u64(a);
-    format!("{a:016x}{:016x}", h.finish())
+    REQUEST_ID_KEYS.with(|keys| {
+        let mut h = keys.build_hasher();
+        h.write_u32(std::process::id());
+        h.write_u64(r.conn.id);
+        h.write_u64(r.conn.requests);
+        let a = h.finish();
+        h.write_u64(a);
+        format!("{a:016x}{:016x}", h.finish())
+    })
 }
 
 #[cfg(test)]
