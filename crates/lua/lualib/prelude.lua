@@ -4,18 +4,25 @@ local yield = coroutine.yield
 local P = __oxr
 local TAG, OP_SLEEP, OP_EXIT, OP_FLUSH = P.yield_tag, P.OP_SLEEP, P.OP_EXIT, P.OP_FLUSH
 local check_sleep, check_exit = P.check_sleep, P.check_exit
+-- the APIs that produce the response or read the body belong to rewrite/access/content
+local check_output = P.check_output
 
 function ngx.sleep(secs)
     secs = check_sleep(secs)
     yield(TAG, OP_SLEEP, secs)
 end
 
+local sync_exit = P.sync_exit
 function ngx.exit(code)
     code = check_exit(code)
+    -- filters and the log phase cannot yield: there ngx.exit returns at once (as in
+    -- OpenResty, so `return ngx.exit(...)` is the idiom) and the runner acts on the code
+    if sync_exit(code) then
+        return
+    end
     yield(TAG, OP_EXIT, code)
 end
 
-local check_output = P.check_output
 function ngx.flush(wait)
     check_output()
     yield(TAG, OP_FLUSH, wait and 1 or 0)
@@ -26,6 +33,7 @@ local OP_READ_BODY, OP_EXEC = P.OP_READ_BODY, P.OP_EXEC
 local prepare_redirect, prepare_exec = P.prepare_redirect, P.prepare_exec
 
 function ngx.req.read_body()
+    check_output()
     yield(TAG, OP_READ_BODY)
 end
 
@@ -109,6 +117,7 @@ end
 
 local OP_DISCARD_BODY = P.OP_DISCARD_BODY
 function ngx.req.discard_body()
+    check_output()
     yield(TAG, OP_DISCARD_BODY)
 end
 

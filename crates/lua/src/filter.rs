@@ -36,7 +36,17 @@ impl SyncHandler {
                 return false;
             }
         };
-        match request::enter(r, self.phase, || func.call::<()>(())) {
+        let _ = request::take_sync_exit();
+        let result = request::enter(r, self.phase, || func.call::<()>(()));
+        // ngx.exit(ngx.OK) or a 2xx code lets the response go on; ngx.ERROR and error
+        // codes abort it, as OpenResty's filters do
+        if let Some(code) = request::take_sync_exit()
+            && code != 0
+            && !(200..300).contains(&code)
+        {
+            return false;
+        }
+        match result {
             Ok(()) => true,
             Err(e) => {
                 r.log(

@@ -37,6 +37,9 @@ impl Phase {
 }
 
 thread_local! {
+    /// `ngx.exit(code)` called in a filter or the log phase, which cannot yield: as in
+    /// OpenResty the call returns at once and the runner acts on the code afterwards.
+    static SYNC_EXIT: Cell<Option<i64>> = const { Cell::new(None) };
     static CURRENT: Cell<*mut Request> = const { Cell::new(std::ptr::null_mut()) };
     static PHASE: Cell<Phase> = const { Cell::new(Phase::Init) };
 }
@@ -63,6 +66,21 @@ pub fn in_phase<T>(phase: Phase, f: impl FnOnce() -> T) -> T {
 
 pub fn phase() -> Phase {
     PHASE.with(|p| p.get())
+}
+
+/// Records an `ngx.exit` made where Lua cannot yield; false in the yielding phases.
+pub fn record_sync_exit(code: i64) -> bool {
+    if matches!(phase(), Phase::HeaderFilter | Phase::BodyFilter | Phase::Log) {
+        SYNC_EXIT.with(|e| e.set(Some(code)));
+        true
+    } else {
+        false
+    }
+}
+
+/// The code of an `ngx.exit` the last synchronous run made, if any (and forgets it).
+pub fn take_sync_exit() -> Option<i64> {
+    SYNC_EXIT.with(|e| e.take())
 }
 
 /// The phases that may produce the response (ngx.say, flush, eof, redirect, exec...).

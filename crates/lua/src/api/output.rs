@@ -203,6 +203,10 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     )?;
     // ngx.exit's code is checked here; the prelude's wrapper then yields it to the driver
     private.set(
+        "sync_exit",
+        lua.create_function(|_, code: i64| Ok(request::record_sync_exit(code)))?,
+    )?;
+    private.set(
         "check_exit",
         lua.create_function(|_, v: Value| {
             let code = match v {
