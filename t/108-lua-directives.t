@@ -190,3 +190,30 @@ return { version = "v1" }
 --- response_body
 v1
 v2
+
+=== TEST 14: lua_code_cache off gives each request globals of its own
+--- config
+    lua_code_cache off;
+    location = /t {
+        content_by_lua_block {
+            request_counter = (request_counter or 0) + 1
+            ngx.say(request_counter, " ", type(ngx.say))
+        }
+    }
+--- pipelined_requests eval
+["GET /t", "GET /t"]
+--- response_body eval
+["1 function\n", "1 function\n"]
+
+=== TEST 15: with the code cache on, globals persist across requests
+--- config
+    location = /t {
+        content_by_lua_block {
+            request_counter = (request_counter or 0) + 1
+            ngx.say(request_counter)
+        }
+    }
+--- pipelined_requests eval
+["GET /t", "GET /t"]
+--- response_body eval
+["1\n", "2\n"]

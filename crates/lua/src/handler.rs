@@ -62,9 +62,27 @@ impl LuaHandler {
             if let Some(f) = forget {
                 let _ = f.call::<()>(());
             }
+            // a chunk of its own with globals of its own: what the request's code sets
+            // globally is gone for the next request, as with OpenResty's VM per request
+            let f = match &self.code.source {
+                Source::FileTemplate { .. } => function_for(&self.lua, &self.code, r, false)?,
+                _ => compile(&self.lua, &self.code)?,
+            };
+            fresh_globals(&self.lua, &f).map_err(|e| error_text(&e))?;
+            return Ok(f);
         }
-        function_for(&self.lua, &self.code, r, self.options.code_cache)
+        function_for(&self.lua, &self.code, r, true)
     }
+}
+
+/// Gives `f` a global table of its own that reads through to the shared one.
+fn fresh_globals(lua: &Lua, f: &Function) -> mlua::Result<()> {
+    let env = lua.create_table()?;
+    let mt = lua.create_table()?;
+    mt.set("__index", lua.globals())?;
+    env.set_metatable(Some(mt))?;
+    f.set_environment(env)?;
+    Ok(())
 }
 
 /// The function to run for this request: the chunk compiled once, or (a file path with
