@@ -259,7 +259,11 @@ def median(rows, key):
 
 
 def main():
-    wanted = sys.argv[1:] or ["return", "static1k", "static100k", "idle", "lua_hello", "lua_gateway", "sleepers"]
+    every = ["return", "static1k", "static100k", "idle", "lua_hello", "lua_gateway", "sleepers"]
+    wanted = sys.argv[1:] or every
+    unknown = [w for w in wanted if w not in every]
+    if unknown:
+        sys.exit(f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(every)}")
     ensure_tools()
     lines = []
     for scenario in wanted:
