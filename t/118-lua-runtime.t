@@ -73,23 +73,26 @@ GET /t
 --- response_body
 true true
 
-=== TEST 7: a user coroutine yields values while sleeping in between
+=== TEST 7: two levels of user coroutines, the inner one sleeping
 --- config
     location = /t { content_by_lua_block {
-        local co = coroutine.create(function(a)
+        local inner = coroutine.create(function()
             ngx.sleep(0.001)
-            local b = coroutine.yield(a + 1)
-            ngx.sleep(0.001)
-            return b * 2
+            coroutine.yield("inner")
+            return "inner done"
         end)
-        local ok1, v1 = coroutine.resume(co, 1)
-        local ok2, v2 = coroutine.resume(co, 10)
-        ngx.say(ok1, " ", v1, " ", ok2, " ", v2, " ", coroutine.status(co))
+        local outer = coroutine.create(function()
+            local _, a = coroutine.resume(inner)
+            ngx.sleep(0.001)
+            local _, b = coroutine.resume(inner)
+            return a .. "," .. b
+        end)
+        ngx.say(select(2, coroutine.resume(outer)))
     } }
 --- request
 GET /t
 --- response_body
-true 2 true 20 dead
+inner,inner done
 
 === TEST 8: resuming a dead coroutine
 --- config
@@ -114,30 +117,37 @@ GET /t
 --- response_body
 thread running true
 
-=== TEST 10: a generator over coroutine.wrap with sleeps
+=== TEST 10: ngx.sleep inside pcall inside a user coroutine
 --- config
     location = /t { content_by_lua_block {
-        local gen = coroutine.wrap(function()
-            for i = 1, 3 do
+        local co = coroutine.wrap(function()
+            local ok = pcall(function()
                 ngx.sleep(0.001)
-                coroutine.yield(i)
-            end
+                error("after sleep")
+            end)
+            return ok
         end)
-        ngx.say(gen(), gen(), gen())
+        ngx.say(co())
     } }
 --- request
 GET /t
 --- response_body
-123
+false
 
-=== TEST 11: globals set by one request are visible to the next (one VM per worker)
+=== TEST 11: ngx.ctx and ngx.var inside a user coroutine
 --- config
-    location = /set { content_by_lua_block { shared_global_x = 42 ngx.say("set") } }
-    location = /get { content_by_lua_block { ngx.say(shared_global_x) } }
---- pipelined_requests eval
-["GET /set", "GET /get"]
---- response_body eval
-["set\n", "42\n"]
+    location = /t { content_by_lua_block {
+        ngx.ctx.v = "ctx"
+        local co = coroutine.wrap(function()
+            ngx.sleep(0.001)
+            return ngx.ctx.v .. " " .. ngx.var.uri
+        end)
+        ngx.say(co())
+    } }
+--- request
+GET /t
+--- response_body
+ctx /t
 
 === TEST 12: string.buffer and bit operations
 --- config
