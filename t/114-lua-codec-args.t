@@ -207,29 +207,29 @@ GET /t
 --- response_body
 'a\'b\\c\n\r\t\0\Z\"'
 
-=== TEST 18: ngx.http_time and cookie_time of a known time
+=== TEST 18: ngx.parse_http_time takes nginx's three date formats
 --- config
     location = /t { content_by_lua_block {
-        ngx.say(ngx.http_time(1290079655))
-        ngx.say(ngx.cookie_time(1290079655))
-        ngx.say(ngx.parse_http_time("Thu, 18 Nov 2010 11:27:35 GMT"))
+        ngx.say(ngx.parse_http_time("Thursday, 18-Nov-10 11:27:35 GMT"))
+        ngx.say(ngx.parse_http_time("Thu Nov 18 11:27:35 2010"))
     } }
 --- request
 GET /t
 --- response_body
-Thu, 18 Nov 2010 11:27:35 GMT
-Thu, 18-Nov-10 11:27:35 GMT
+1290079655
 1290079655
 
-=== TEST 19: ngx.parse_http_time of garbage is nil
+=== TEST 19: ngx.http_time and cookie_time of the epoch
 --- config
     location = /t { content_by_lua_block {
-        ngx.say(tostring(ngx.parse_http_time("yesterday")))
+        ngx.say(ngx.http_time(0))
+        ngx.say(ngx.cookie_time(0))
     } }
 --- request
 GET /t
 --- response_body
-nil
+Thu, 01 Jan 1970 00:00:00 GMT
+Thu, 01-Jan-70 00:00:00 GMT
 
 === TEST 20: ngx.today, ngx.localtime and ngx.utctime shapes
 --- config
