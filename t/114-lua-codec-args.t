@@ -207,17 +207,19 @@ GET /t
 --- response_body
 'a\'b\\c\n\r\t\0\Z\"'
 
-=== TEST 18: ngx.parse_http_time takes nginx's three date formats
+=== TEST 18: ngx.parse_http_time refuses out-of-range fields
 --- config
     location = /t { content_by_lua_block {
-        ngx.say(ngx.parse_http_time("Thursday, 18-Nov-10 11:27:35 GMT"))
-        ngx.say(ngx.parse_http_time("Thu Nov 18 11:27:35 2010"))
+        ngx.say(tostring(ngx.parse_http_time("Thu, 32 Nov 2010 11:27:35 GMT")))
+        ngx.say(tostring(ngx.parse_http_time("Thu, 18 Nov 2010 25:00:00 GMT")))
+        ngx.say(tostring(ngx.parse_http_time("Thu, 18 Nov 2010 11:60:00 GMT")))
     } }
 --- request
 GET /t
 --- response_body
-1290079655
-1290079655
+nil
+nil
+nil
 
 === TEST 19: ngx.http_time and cookie_time of the epoch
 --- config
