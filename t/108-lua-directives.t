@@ -217,3 +217,18 @@ v2
 ["GET /t", "GET /t"]
 --- response_body eval
 ["1\n", "2\n"]
+
+=== TEST 16: lua_code_cache off: a request's phases share its globals, the next request starts clean
+--- config
+    lua_code_cache off;
+    location = /t {
+        rewrite_by_lua_block { seen_before = phase_global; phase_global = "from rewrite" }
+        content_by_lua_block { ngx.say(tostring(seen_before), " ", phase_global) }
+        log_by_lua_block { ngx.log(ngx.WARN, "log sees ", phase_global) }
+    }
+--- pipelined_requests eval
+["GET /t", "GET /t"]
+--- response_body eval
+["nil from rewrite\n", "nil from rewrite\n"]
+--- error_log
+log sees from rewrite

@@ -271,7 +271,8 @@ fn set_by_lua(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     for a in cmd.values().skip(2) {
         args.push(b.template(cmd, a)?);
     }
-    let handler = SyncHandler::new(crate::vm::current(), code, Phase::Set);
+    // (set_by_lua keeps its compiled code: lua_code_cache may come later in the block)
+    let handler = SyncHandler::new(crate::vm::current(), code, Phase::Set, true);
     let f: Rc<dyn http::config::ScriptCall> = Rc::new(crate::filter::SetHandler(handler));
     b.loc().script.push(http::config::ScriptOp::Call { var, args, f });
     Ok(())
@@ -361,7 +362,7 @@ pub fn install(d: &LocDraft, t: &mut PhaseTable) -> Result<()> {
             t.access.push(h)
         }
     }
-    let sync = |code: &Rc<LuaCode>, phase| Rc::new(SyncHandler::new(lua.clone(), code.clone(), phase));
+    let sync = |code: &Rc<LuaCode>, phase| Rc::new(SyncHandler::new(lua.clone(), code.clone(), phase, c.code_cache()));
     if let Some(code) = &c.header_filter {
         t.header_filters.push(sync(code, Phase::HeaderFilter));
     }

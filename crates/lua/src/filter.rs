@@ -12,7 +12,7 @@ use http::request::Request;
 use mlua::{Lua, Value};
 
 use crate::directives::LuaCode;
-use crate::handler::{error_text, function_for};
+use crate::handler::{error_text, function_for, request_function};
 use crate::request::{self, Phase};
 
 /// A Lua handler that runs synchronously in one phase.
@@ -20,16 +20,22 @@ pub struct SyncHandler {
     pub(crate) lua: Lua,
     pub(crate) code: Rc<LuaCode>,
     phase: Phase,
+    code_cache: bool,
 }
 
 impl SyncHandler {
-    pub fn new(lua: Lua, code: Rc<LuaCode>, phase: Phase) -> SyncHandler {
-        SyncHandler { lua, code, phase }
+    pub fn new(lua: Lua, code: Rc<LuaCode>, phase: Phase, code_cache: bool) -> SyncHandler {
+        SyncHandler {
+            lua,
+            code,
+            phase,
+            code_cache,
+        }
     }
 
     /// Runs the code; false (after logging) when it failed.
     fn run(&self, r: &mut Request) -> bool {
-        let func = match function_for(&self.lua, &self.code, r, true) {
+        let func = match request_function(&self.lua, &self.code, r, self.code_cache) {
             Ok(f) => f,
             Err(msg) => {
                 r.log(Level::Error, &msg);

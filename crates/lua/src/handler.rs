@@ -50,39 +50,49 @@ impl LuaHandler {
         }
     }
 
-    fn function(&self, r: &Request) -> Result<Function, String> {
-        if !self.options.code_cache {
-            // as with a fresh VM: modules are read again, and so is a Lua file
-            let forget: Option<Function> = self
-                .lua
-                .globals()
-                .get::<mlua::Table>("__oxr")
-                .ok()
-                .and_then(|p| p.get("forget_modules").ok());
-            if let Some(f) = forget {
-                let _ = f.call::<()>(());
-            }
-            // a chunk of its own with globals of its own: what the request's code sets
-            // globally is gone for the next request, as with OpenResty's VM per request
-            let f = match &self.code.source {
-                Source::FileTemplate { .. } => function_for(&self.lua, &self.code, r, false)?,
-                _ => compile(&self.lua, &self.code)?,
-            };
-            fresh_globals(&self.lua, &f).map_err(|e| error_text(&e))?;
-            return Ok(f);
-        }
-        function_for(&self.lua, &self.code, r, true)
+    fn function(&self, r: &mut Request) -> Result<Function, String> {
+        request_function(&self.lua, &self.code, r, self.options.code_cache)
     }
 }
 
-/// Gives `f` a global table of its own that reads through to the shared one.
-fn fresh_globals(lua: &Lua, f: &Function) -> mlua::Result<()> {
+/// The function for this request's run of `code`. With the code cache off it is as if
+/// the request had a VM of its own (OpenResty's behaviour): files and modules are read
+/// again, and the request's code shares a global table of its own across its phases.
+pub fn request_function(lua: &Lua, code: &LuaCode, r: &mut Request, cache: bool) -> Result<Function, String> {
+    if cache {
+        return function_for(lua, code, r, true);
+    }
+    let f = match &code.source {
+        Source::FileTemplate { .. } => function_for(lua, code, r, false)?,
+        _ => compile(lua, code)?,
+    };
+    let env = request_globals(lua, r).map_err(|e| error_text(&e))?;
+    f.set_environment(env).map_err(|e| error_text(&e))?;
+    Ok(f)
+}
+
+/// The request's own global table (reading through to the shared one), made by its first
+/// Lua code, which also makes `require` load modules afresh.
+struct RequestGlobals(mlua::RegistryKey);
+
+fn request_globals(lua: &Lua, r: &mut Request) -> mlua::Result<mlua::Table> {
+    if let Some(g) = r.ctx::<RequestGlobals>() {
+        return lua.registry_value(&g.0);
+    }
+    let forget: Option<Function> = lua
+        .globals()
+        .get::<mlua::Table>("__oxr")
+        .ok()
+        .and_then(|p| p.get("forget_modules").ok());
+    if let Some(f) = forget {
+        f.call::<()>(())?;
+    }
     let env = lua.create_table()?;
     let mt = lua.create_table()?;
     mt.set("__index", lua.globals())?;
     env.set_metatable(Some(mt))?;
-    f.set_environment(env)?;
-    Ok(())
+    r.set_ctx(RequestGlobals(lua.create_registry_value(env.clone())?));
+    Ok(env)
 }
 
 /// The function to run for this request: the chunk compiled once, or (a file path with
