@@ -272,3 +272,40 @@ GET /t
 GET /t?a=1
 --- response_body
 b=x%20y
+
+=== TEST 21: CR and LF in header names and values set from Lua are escaped
+--- config
+    location = /t { content_by_lua_block {
+        ngx.header["X-Inj"] = "a\r\nSet-Cookie: evil=1"
+        ngx.header["X-Name\r\nBad"] = "v"
+        ngx.say("ok")
+    } }
+--- request
+GET /t
+--- response_headers
+X-Inj: a%0D%0ASet-Cookie: evil=1
+X-Name%0D%0ABad: v
+!Set-Cookie
+--- response_body
+ok
+
+=== TEST 22: a redirect target cannot add headers
+--- config
+    location = /t { content_by_lua_block { ngx.redirect("/x\r\nSet-Cookie: evil=1") } }
+--- request
+GET /t
+--- error_code: 302
+--- response_headers
+Location: /x%0D%0ASet-Cookie: evil=1
+!Set-Cookie
+
+=== TEST 23: ngx.req.set_header escapes CR and LF too
+--- config
+    location = /t { content_by_lua_block {
+        ngx.req.set_header("X-Q", "a\nb")
+        ngx.say(ngx.var.http_x_q)
+    } }
+--- request
+GET /t
+--- response_body
+a%0Ab

@@ -54,7 +54,7 @@ impl Request {
         }
         if let Some(ct) = &self.content_type {
             self.out.extend_from_slice(b"Content-Type: ");
-            self.out.extend_from_slice(ct.as_bytes());
+            push_field(&mut self.out, ct);
             self.out.extend_from_slice(b"\r\n");
         }
         if let Some(n) = self.content_length {
@@ -68,9 +68,9 @@ impl Request {
             if n.eq_ignore_ascii_case("connection") || n.eq_ignore_ascii_case("transfer-encoding") {
                 continue;
             }
-            self.out.extend_from_slice(n.as_bytes());
+            push_field(&mut self.out, n);
             self.out.extend_from_slice(b": ");
-            self.out.extend_from_slice(v.as_bytes());
+            push_field(&mut self.out, v);
             self.out.extend_from_slice(b"\r\n");
         }
         self.chunked = false;
@@ -320,5 +320,27 @@ fn format_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
         if n == 0 {
             return &buf[i..];
         }
+    }
+}
+
+/// Appends a header name or value. Whatever set it, a CR or LF must not end the line
+/// early (a split response): the modules escape them, and this is the last guard.
+fn push_field(out: &mut Vec<u8>, text: &str) {
+    let start = out.len();
+    out.extend_from_slice(text.as_bytes());
+    for b in &mut out[start..] {
+        if *b == b'\r' || *b == b'\n' {
+            *b = b' ';
+        }
+    }
+}
+
+#[cfg(test)]
+mod field_tests {
+    #[test]
+    fn a_field_never_ends_the_line() {
+        let mut out = b"X: ".to_vec();
+        super::push_field(&mut out, "a\r\nSet-Cookie: b");
+        assert_eq!(out, b"X: a  Set-Cookie: b");
     }
 }

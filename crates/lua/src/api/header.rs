@@ -34,6 +34,24 @@ fn values(v: &Value) -> mlua::Result<Option<Vec<String>>> {
     })
 }
 
+/// Escapes what would end a header line early, as OpenResty does for names and values set
+/// from Lua (`a\r\nb` becomes `a%0D%0Ab`): Lua code cannot inject headers or split the
+/// response. Names also lose spaces and colons; values keep tabs.
+pub fn escape_header(text: &str, is_name: bool) -> std::borrow::Cow<'_, str> {
+    let bad = |b: u8| b == 0x7f || (b < 0x20 && (is_name || b != b'\t')) || (is_name && (b == b' ' || b == b':'));
+    if !text.bytes().any(bad) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match u8::try_from(c) {
+            Ok(b) if bad(b) => out.push_str(&format!("%{b:02X}")),
+            _ => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Sets (or, with `None`, clears) a response header as `ngx.header.NAME = v` does.
 /// After the headers went out it logs and changes nothing (Ok), as OpenResty.
 pub fn set(r: &mut http::request::Request, name: &str, vals: Option<Vec<String>>) -> Result<(), String> {
@@ -45,6 +63,12 @@ pub fn set(r: &mut http::request::Request, name: &str, vals: Option<Vec<String>>
         return Ok(());
     }
     let name = crate::directives::response_header_name(r, name);
+    let name = escape_header(&name, true);
+    let vals = vals.map(|v| {
+        v.into_iter()
+            .map(|s| escape_header(&s, false).into_owned())
+            .collect::<Vec<_>>()
+    });
     if name.eq_ignore_ascii_case("content-type") {
         r.content_type = vals
             .and_then(|v| v.into_iter().last())
@@ -108,4 +132,18 @@ pub fn register(lua: &Lua, ngx: &Table) -> mlua::Result<()> {
     header.set_metatable(Some(mt))?;
     ngx.set("header", header)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_header;
+
+    #[test]
+    fn header_text_cannot_break_the_line() {
+        assert_eq!(escape_header("plain value", false), "plain value");
+        assert_eq!(escape_header("a\r\nSet-Cookie: x=1", false), "a%0D%0ASet-Cookie: x=1");
+        assert_eq!(escape_header("tab\tkept\x7f", false), "tab\tkept%7F");
+        assert_eq!(escape_header("X-A: b\r\n", true), "X-A%3A%20b%0D%0A");
+        assert_eq!(escape_header("ünï", true), "ünï");
+    }
 }

@@ -162,7 +162,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
                     return Err(mlua::Error::runtime("attempt to call ngx.redirect after sending out the headers"));
                 }
                 // kept as given: OpenResty does not make a relative target absolute
-                r.headers_out.set("Location", uri);
+                r.headers_out.set("Location", super::header::escape_header(&uri, false).into_owned());
                 Ok(status)
             })
         })?,

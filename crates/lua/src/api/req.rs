@@ -2,6 +2,7 @@
 
 use mlua::{Lua, Table, Value};
 
+use super::header::escape_header;
 use super::{bad_argument as bad_arg, lua_type_name};
 use crate::request;
 
@@ -207,17 +208,18 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
         "set_header",
         lua.create_function(|_, (name, value): (String, Value)| {
             request::with(|r| {
-                let name = name.replace('_', "-");
+                let name = escape_header(&name.replace('_', "-"), true).into_owned();
+                let value_of = |s: &str| escape_header(s, false).into_owned();
                 r.headers_in.remove(&name);
                 match value {
                     Value::Nil => {}
                     Value::Table(t) => {
                         for i in 1..=t.raw_len() {
                             let v: String = t.raw_get(i)?;
-                            r.headers_in.add(&name, v);
+                            r.headers_in.add(&name, value_of(&v));
                         }
                     }
-                    Value::String(s) => r.headers_in.add(&name, s.to_str()?.to_string()),
+                    Value::String(s) => r.headers_in.add(&name, value_of(&s.to_str()?)),
                     Value::Integer(i) => r.headers_in.add(&name, i.to_string()),
                     Value::Number(n) => r.headers_in.add(&name, n.to_string()),
                     other => {
