@@ -218,3 +218,17 @@ ret
 GET /t
 --- error_code: 202
 --- response_body
+
+=== TEST 21: ngx.exec and ngx.req.set_uri refuse control bytes in the uri
+--- config
+    location = /t { content_by_lua_block {
+        local _, err1 = pcall(ngx.req.set_uri, "/a\r\nb")
+        local _, err2 = pcall(ngx.exec, "/x\0y")
+        ngx.say(err1)
+        ngx.say(err2)
+    } }
+--- request
+GET /t
+--- response_body
+unsafe byte "0x0d" in uri "/a\r\nb"
+unsafe byte "0x00" in uri "/x\0y"

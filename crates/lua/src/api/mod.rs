@@ -153,6 +153,18 @@ fn plain_error(lua: &Lua, e: Value) -> mlua::Result<Value> {
     }
 }
 
+/// OpenResty refuses a URI holding control bytes (`ngx.req.set_uri`, `ngx.exec`): they
+/// could end up in a header line or a log line.
+pub fn check_uri_bytes(uri: &str) -> mlua::Result<()> {
+    match uri.bytes().find(|&b| b < 0x20 || b == 0x7f) {
+        Some(b) => Err(mlua::Error::runtime(format!(
+            "unsafe byte \"0x{b:02x}\" in uri \"{}\"",
+            uri.escape_debug()
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The name Lua's `type()` gives a value: mlua splits numbers into
 /// "integer" and "number", but error messages must match OpenResty's.
 pub fn lua_type_name(value: &Value) -> &'static str {

@@ -194,6 +194,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
             if uri.is_empty() {
                 return Err(mlua::Error::runtime("ngx.exec: the uri argument is empty"));
             }
+            super::check_uri_bytes(&uri)?;
             Ok(match (uri.contains('?'), extra.is_empty()) {
                 (_, true) => uri,
                 (true, false) => format!("{uri}&{extra}"),
