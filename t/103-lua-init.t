@@ -60,7 +60,7 @@ init_worker_by_lua error: init_worker_by_lua(nginx.conf:
     location = /t { return 200; }
 --- must_die
 --- error_log
-API disabled in the context of init_by_lua*
+no request found
 
 === TEST 6: init_by_lua_file
 --- http_config

@@ -132,7 +132,7 @@ bad argument #1 to 'redirect' (string expected, got nil)
 GET /t
 --- error_code: 500
 --- error_log
-bad argument #1 to 'sleep' (number expected, got nil)
+attempt to pass 0 arguments, but accepted 1
 
 === TEST 15: clearing Content-Type through ngx.header
 --- config
@@ -262,3 +262,17 @@ GET /t
 GET /t
 --- error_log eval
 qr/\[warn\] .*\[lua\] init_by_lua\(nginx\.conf:\d+\):1: from init phase$/m
+
+=== TEST 25: ngx.sleep with a negative time or two arguments
+--- config
+    location = /t { content_by_lua_block {
+        local _, e1 = pcall(ngx.sleep, -1)
+        local _, e2 = pcall(ngx.sleep, 1, 2)
+        ngx.say(e1)
+        ngx.say(e2)
+    } }
+--- request
+GET /t
+--- response_body
+invalid sleep duration "-1000"
+attempt to pass 2 arguments, but accepted 1

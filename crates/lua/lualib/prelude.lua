@@ -7,8 +7,8 @@ local check_sleep, check_exit = P.check_sleep, P.check_exit
 -- the APIs that produce the response or read the body belong to rewrite/access/content
 local check_output = P.check_output
 
-function ngx.sleep(secs)
-    secs = check_sleep(secs)
+function ngx.sleep(...)
+    local secs = check_sleep(select("#", ...), (...))
     yield(TAG, OP_SLEEP, secs)
 end
 

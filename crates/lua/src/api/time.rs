@@ -73,7 +73,14 @@ fn seconds_arg(v: Value, name: &str) -> mlua::Result<i64> {
 pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     private.set(
         "check_sleep",
-        lua.create_function(|_, v: Value| {
+        // in lua-nginx-module's order: argument count, request, number, sign, context
+        lua.create_function(|_, (n, v): (usize, Value)| {
+            if n != 1 {
+                return Err(mlua::Error::runtime(format!(
+                    "attempt to pass {n} arguments, but accepted 1"
+                )));
+            }
+            crate::request::with(|_| Ok(()))?;
             let secs = match v {
                 Value::Integer(i) => i as f64,
                 Value::Number(n) => n,
@@ -91,7 +98,8 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
                 }
             };
             if secs.is_nan() || secs < 0.0 {
-                return Err(bad_argument(1, "sleep", "invalid sleep duration"));
+                let ms = if secs.is_nan() { 0 } else { (secs * 1000.0) as i64 };
+                return Err(mlua::Error::runtime(format!("invalid sleep duration \"{ms}\"")));
             }
             crate::request::check_context(crate::request::OUTPUT_PHASES)?;
             Ok(secs)
