@@ -41,18 +41,21 @@ GET /t
 GET /t
 --- ignore_response
 
-=== TEST 5: ngx.exit(ngx.DONE) in content ends the request
+=== TEST 5: ngx.exit refuses ngx.DONE and ngx.AGAIN, as current OpenResty
 --- config
     location = /t {
         content_by_lua_block {
-            ngx.say("done")
-            ngx.exit(ngx.DONE)
+            local _, e1 = pcall(ngx.exit, ngx.DONE)
+            local _, e2 = pcall(ngx.exit, ngx.AGAIN)
+            ngx.say(e1)
+            ngx.say(e2)
         }
     }
 --- request
 GET /t
 --- response_body
-done
+bad argument to 'ngx.exit': does not accept NGX_AGAIN or NGX_DONE
+bad argument to 'ngx.exit': does not accept NGX_AGAIN or NGX_DONE
 
 === TEST 6: ngx.exit(204) sends no body
 --- config
@@ -357,7 +360,7 @@ attempt to call ngx.redirect after sending out the headers
 GET /t
 --- error_code: 500
 --- error_log
-the uri argument is empty
+The uri argument is empty
 
 === TEST 31: ngx.exec with args in the uri and a table
 --- config

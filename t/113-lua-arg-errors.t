@@ -114,7 +114,7 @@ Sun, 18 Sep 2039 23:06:40 GMT
 GET /t
 --- error_code: 500
 --- error_log
-bad argument #2 to 'exec' (string or table expected, got boolean)
+bad argument #2 to 'exec' (string, number, or table expected, but got boolean)
 
 === TEST 13: ngx.redirect without a uri
 --- config

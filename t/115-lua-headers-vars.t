@@ -289,15 +289,14 @@ X-Name%0D%0ABad: v
 --- response_body
 ok
 
-=== TEST 22: a redirect target cannot add headers
+=== TEST 22: a redirect target with CR or LF is refused
 --- config
     location = /t { content_by_lua_block { ngx.redirect("/x\r\nSet-Cookie: evil=1") } }
 --- request
 GET /t
---- error_code: 302
---- response_headers
-Location: /x%0D%0ASet-Cookie: evil=1
-!Set-Cookie
+--- error_code: 500
+--- error_log
+unsafe byte "0x0d" in redirect uri "/x\x0D\x0ASet-Cookie: evil=1"
 
 === TEST 23: ngx.req.set_header escapes CR and LF too
 --- config

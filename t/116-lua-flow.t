@@ -219,7 +219,7 @@ GET /t
 --- error_code: 202
 --- response_body
 
-=== TEST 21: ngx.exec and ngx.req.set_uri refuse control bytes in the uri
+=== TEST 21: ngx.req.set_uri and ngx.exec refuse unsafe uris
 --- config
     location = /t { content_by_lua_block {
         local _, err1 = pcall(ngx.req.set_uri, "/a\r\nb")
@@ -230,5 +230,14 @@ GET /t
 --- request
 GET /t
 --- response_body
-unsafe byte "0x0d" in uri "/a\r\nb"
-unsafe byte "0x00" in uri "/x\0y"
+unsafe byte "0x0d" in uri "/a\x0D\x0Ab"
+unsafe uri
+
+=== TEST 22: ngx.exec refuses a uri climbing above the root
+--- config
+    location = /t { content_by_lua_block { ngx.exec("/a/../../etc/passwd") } }
+--- request
+GET /t
+--- error_code: 500
+--- error_log
+unsafe uri

@@ -15,7 +15,7 @@ end
 local sync_exit = P.sync_exit
 function ngx.exit(code)
     code = check_exit(code)
-    -- filters and the log phase cannot yield: there ngx.exit returns at once (as in
+    -- a header filter cannot yield: there ngx.exit returns at once (as in
     -- OpenResty, so `return ngx.exit(...)` is the idiom) and the runner acts on the code
     if sync_exit(code) then
         return

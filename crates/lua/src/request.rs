@@ -37,8 +37,8 @@ impl Phase {
 }
 
 thread_local! {
-    /// `ngx.exit(code)` called in a filter or the log phase, which cannot yield: as in
-    /// OpenResty the call returns at once and the runner acts on the code afterwards.
+    /// `ngx.exit(code)` called in a header filter, which cannot yield: as in OpenResty the
+    /// call returns at once and the runner acts on the code afterwards.
     static SYNC_EXIT: Cell<Option<i64>> = const { Cell::new(None) };
     static CURRENT: Cell<*mut Request> = const { Cell::new(std::ptr::null_mut()) };
     static PHASE: Cell<Phase> = const { Cell::new(Phase::Init) };
@@ -70,7 +70,7 @@ pub fn phase() -> Phase {
 
 /// Records an `ngx.exit` made where Lua cannot yield; false in the yielding phases.
 pub fn record_sync_exit(code: i64) -> bool {
-    if matches!(phase(), Phase::HeaderFilter | Phase::BodyFilter | Phase::Log) {
+    if phase() == Phase::HeaderFilter {
         SYNC_EXIT.with(|e| e.set(Some(code)));
         true
     } else {

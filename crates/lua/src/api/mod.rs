@@ -153,16 +153,23 @@ fn plain_error(lua: &Lua, e: Value) -> mlua::Result<Value> {
     }
 }
 
-/// OpenResty refuses a URI holding control bytes (`ngx.req.set_uri`, `ngx.exec`): they
-/// could end up in a header line or a log line.
-pub fn check_uri_bytes(uri: &str) -> mlua::Result<()> {
-    match uri.bytes().find(|&b| b < 0x20 || b == 0x7f) {
-        Some(b) => Err(mlua::Error::runtime(format!(
-            "unsafe byte \"0x{b:02x}\" in uri \"{}\"",
-            uri.escape_debug()
-        ))),
-        None => Ok(()),
+/// OpenResty refuses a URI holding control bytes (`ngx.req.set_uri`, `ngx.redirect`):
+/// they could end up in a header line or a log line. `what` names the URI in the message.
+pub fn check_uri_bytes(uri: &str, what: &str) -> mlua::Result<()> {
+    let unsafe_byte = |b: u8| b < 0x20 || b == 0x7f;
+    let Some(b) = uri.bytes().find(|&b| unsafe_byte(b)) else {
+        return Ok(());
+    };
+    let mut shown = String::with_capacity(uri.len() + 8);
+    for c in uri.chars() {
+        match u8::try_from(c) {
+            Ok(b) if unsafe_byte(b) => shown.push_str(&format!("\\x{b:02X}")),
+            _ => shown.push(c),
+        }
     }
+    Err(mlua::Error::runtime(format!(
+        "unsafe byte \"0x{b:02x}\" in {what} \"{shown}\""
+    )))
 }
 
 /// The name Lua's `type()` gives a value: mlua splits numbers into

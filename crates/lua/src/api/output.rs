@@ -4,7 +4,7 @@
 use mlua::{Lua, MultiValue, Table, Value};
 
 use super::{bad_argument, lua_type_name};
-use crate::request;
+use crate::request::{self, Phase};
 
 /// Appends one `ngx.print` argument: strings, numbers, booleans, nil, ngx.null, and array
 /// tables of those (nested), as lua-nginx-module accepts them.
@@ -161,8 +161,9 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
                 if r.header_sent {
                     return Err(mlua::Error::runtime("attempt to call ngx.redirect after sending out the headers"));
                 }
+                super::check_uri_bytes(&uri, "redirect uri")?;
                 // kept as given: OpenResty does not make a relative target absolute
-                r.headers_out.set("Location", super::header::escape_header(&uri, false).into_owned());
+                r.headers_out.set("Location", uri);
                 Ok(status)
             })
         })?,
@@ -182,19 +183,23 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
             let extra = match args {
                 Value::Nil => String::new(),
                 Value::String(s) => s.to_str()?.to_string(),
+                Value::Integer(i) => i.to_string(),
+                Value::Number(n) => n.to_string(),
                 Value::Table(t) => crate::api::req::encode_args(&t)?,
                 other => {
                     return Err(bad_argument(
                         2,
                         "exec",
-                        &format!("string or table expected, got {}", lua_type_name(&other)),
+                        &format!("string, number, or table expected, but got {}", lua_type_name(&other)),
                     ));
                 }
             };
             if uri.is_empty() {
-                return Err(mlua::Error::runtime("ngx.exec: the uri argument is empty"));
+                return Err(mlua::Error::runtime("The uri argument is empty"));
             }
-            super::check_uri_bytes(&uri)?;
+            if uri.bytes().any(|b| b < 0x20 || b == 0x7f) || uri.split(['/', '?']).any(|seg| seg == "..") {
+                return Err(mlua::Error::runtime("unsafe uri"));
+            }
             Ok(match (uri.contains('?'), extra.is_empty()) {
                 (_, true) => uri,
                 (true, false) => format!("{uri}&{extra}"),
@@ -221,6 +226,13 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
                     ));
                 }
             };
+            if code == -2 || code == -4 {
+                return Err(mlua::Error::runtime(
+                    "bad argument to 'ngx.exit': does not accept NGX_AGAIN or NGX_DONE",
+                ));
+            }
+            request::with(|_| Ok(()))?;
+            request::check_context(&[Phase::Rewrite, Phase::Access, Phase::Content, Phase::HeaderFilter])?;
             Ok(code)
         })?,
     )?;

@@ -340,7 +340,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
             if uri.is_empty() {
                 return Err(mlua::Error::runtime("attempt to use zero-length uri"));
             }
-            super::check_uri_bytes(&uri)?;
+            super::check_uri_bytes(&uri, "uri")?;
             let jump = jump.unwrap_or(false);
             if jump && request::phase() != request::Phase::Rewrite {
                 return Err(mlua::Error::runtime(
