@@ -12,12 +12,12 @@ function ngx.sleep(...)
     yield(TAG, OP_SLEEP, secs)
 end
 
-local sync_exit = P.sync_exit
 function ngx.exit(code)
-    code = check_exit(code)
-    -- a header filter cannot yield: there ngx.exit returns at once (as in
-    -- OpenResty, so `return ngx.exit(...)` is the idiom) and the runner acts on the code
-    if sync_exit(code) then
+    local recorded
+    code, recorded = check_exit(code)
+    -- a header filter cannot yield: there ngx.exit returns at once (as in OpenResty,
+    -- so `return ngx.exit(...)` is the idiom) and the filter runner acts on the code
+    if recorded then
         return
     end
     yield(TAG, OP_EXIT, code)

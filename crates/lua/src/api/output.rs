@@ -207,11 +207,8 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
             })
         })?,
     )?;
-    // ngx.exit's code is checked here; the prelude's wrapper then yields it to the driver
-    private.set(
-        "sync_exit",
-        lua.create_function(|_, code: i64| Ok(request::record_sync_exit(code)))?,
-    )?;
+    // ngx.exit's code is checked here; the prelude's wrapper then yields it to the driver,
+    // unless it was recorded for a header filter (the second result)
     private.set(
         "check_exit",
         lua.create_function(|_, v: Value| {
@@ -233,7 +230,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
             }
             request::with(|_| Ok(()))?;
             request::check_context(&[Phase::Rewrite, Phase::Access, Phase::Content, Phase::HeaderFilter])?;
-            Ok(code)
+            Ok((code, request::record_sync_exit(code)))
         })?,
     )?;
     Ok(())
