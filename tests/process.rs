@@ -339,7 +339,11 @@ fn workers_drop_privileges_and_set_rlimit() {
     p.conf(&master_conf(port, 1, "ok", "user nobody;\nworker_rlimit_nofile 4321;"));
     let mut child = start_master(&p);
     let master = child.id() as i32;
-    wait_until("worker", Duration::from_secs(5), || worker_pids(master).len() == 1);
+    // a worker that answers has set itself up (privileges dropped, limits set): a pid
+    // alone may be seen between fork and setuid
+    wait_until("worker serving", Duration::from_secs(5), || {
+        worker_pids(master).len() == 1 && get(port, "/").is_some_and(|r| body(&r) == "ok\n")
+    });
     let w = worker_pids(master)[0];
     let status = std::fs::read_to_string(format!("/proc/{w}/status")).unwrap();
     let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap().to_string();
