@@ -18,7 +18,7 @@ unsupported HTTP method: 999
 GET /t
 --- error_code: 500
 --- error_log
-bad argument #1 to 'set_uri_args' (string or table expected, got boolean)
+bad argument #1 to 'set_uri_args' (string, number, or table expected, but got boolean)
 
 === TEST 3: ngx.encode_args with a number
 --- config

@@ -314,12 +314,13 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
             let args = match v {
                 Value::String(s) => s.to_str()?.to_string(),
                 Value::Integer(i) => i.to_string(),
+                Value::Number(n) => n.to_string(),
                 Value::Table(t) => encode_args(&t)?,
                 other => {
                     return Err(bad_arg(
                         1,
                         "set_uri_args",
-                        &format!("string or table expected, got {}", lua_type_name(&other)),
+                        &format!("string, number, or table expected, but got {}", lua_type_name(&other)),
                     ));
                 }
             };
