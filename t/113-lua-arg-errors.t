@@ -276,3 +276,27 @@ GET /t
 --- response_body
 invalid sleep duration "-1000"
 attempt to pass 2 arguments, but accepted 1
+
+=== TEST 26: arguments of the wrong type are reported in Lua's words (the name is '?' where mlua does not know it)
+--- config
+    location = /t { content_by_lua_block {
+        local out = {}
+        for _, f in ipairs({
+            function() return ngx.req.get_uri_args("x") end,
+            function() return ngx.req.get_headers("x") end,
+            function() return ngx.req.set_header(nil, "x") end,
+            function() return ngx.decode_args(nil) end,
+        }) do
+            local _, err = pcall(f)
+            out[#out + 1] = err
+        end
+        ngx.say(table.concat(out, "\n"))
+    } }
+--- request
+GET /t
+--- response_body_like
+^bad argument #1 to '[?a-z_]+' \(number expected, got string\)
+bad argument #1 to 'get_headers' \(number expected, got string\)
+bad argument #1 to '[?a-z_]+' \(string expected, got nil\)
+bad argument #1 to '[?a-z_]+' \(string expected, got nil\)
+$

@@ -320,7 +320,11 @@ local headers_mt = {
     end,
 }
 function ngx.req.get_headers(max, raw)
-    if max == nil then max = 100 end
+    if max == nil then
+        max = 100
+    elseif type(max) ~= "number" then
+        error("bad argument #1 to 'get_headers' (number expected, got " .. type(max) .. ")", 2)
+    end
     local n = oxr_req_headers_count()
     if n == NO_REQ then error("no request found", 2) end
     local truncated

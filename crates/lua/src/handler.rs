@@ -329,11 +329,34 @@ pub fn error_text(e: &mlua::Error) -> String {
     let text = match e {
         mlua::Error::RuntimeError(m) => m.clone(),
         mlua::Error::CallbackError { cause, .. } => return error_text(cause),
+        mlua::Error::BadArgument { pos, to, cause, .. } => match cause.as_ref() {
+            // an argument our Rust function could not take, in Lua's own words
+            // (`luaL_argerror`; '?' when the function's name is not known)
+            mlua::Error::FromLuaConversionError { from, to: wanted, .. } => format!(
+                "bad argument #{pos} to '{}' ({} expected, got {})",
+                to.as_deref().unwrap_or("?"),
+                lua_type_of_rust(wanted),
+                if *from == "integer" { "number" } else { from }
+            ),
+            other => format!("bad argument #{pos}: {}", error_text(other)),
+        },
         other => other.to_string(),
     };
     match text.find("\nstack traceback:") {
         Some(i) => text[..i].to_string(),
         None => text,
+    }
+}
+
+/// The Lua type a Rust conversion target stands for (`i64` is a number).
+fn lua_type_of_rust(rust: &str) -> &str {
+    match rust {
+        "String" | "string" | "str" | "BString" => "string",
+        "bool" => "boolean",
+        "Table" | "table" => "table",
+        "Function" | "function" => "function",
+        t if t.starts_with('i') || t.starts_with('u') || t.starts_with('f') => "number",
+        other => other,
     }
 }
 
