@@ -33,7 +33,7 @@ impl SyncHandler {
         }
     }
 
-    /// Runs the code; false (after logging) when it failed.
+    /// Runs the code; false when it failed (logged) or asked to abort (ngx.exit).
     fn run(&self, r: &mut Request) -> bool {
         let func = match request_function(&self.lua, &self.code, r, self.code_cache) {
             Ok(f) => f,
@@ -44,8 +44,8 @@ impl SyncHandler {
         };
         let _ = request::take_sync_exit();
         let result = request::enter(r, self.phase, || func.call::<()>(()));
-        // ngx.exit(ngx.OK) or a 2xx code lets the response go on; ngx.ERROR and error
-        // codes abort it, as OpenResty's filters do
+        // ngx.exit in a header filter: ngx.OK or a 2xx code lets the response go on,
+        // ngx.ERROR and error codes abort it (quietly: it is what the code asked for)
         if let Some(code) = request::take_sync_exit()
             && code != 0
             && !(200..300).contains(&code)
