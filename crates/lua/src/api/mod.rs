@@ -138,6 +138,21 @@ fn fields(lua: &Lua, ngx: &mlua::Table) -> mlua::Result<()> {
     Ok(())
 }
 
+/// `lua.create_function` for an API function: an argument of the wrong type is reported
+/// with the function's name, in `luaL_argerror`'s words (`bad argument #1 to 'name' …`).
+pub fn api_function<A, R, F>(lua: &Lua, name: &'static str, f: F) -> mlua::Result<mlua::Function>
+where
+    A: mlua::FromLuaMulti,
+    R: mlua::IntoLuaMulti,
+    F: Fn(&Lua, A) -> mlua::Result<R> + 'static,
+{
+    lua.create_function(move |lua, args: MultiValue| {
+        // mlua's own argument conversion, told which function it converts for
+        let args = A::from_lua_args(args, 1, Some(name), lua)?;
+        f(lua, args)
+    })
+}
+
 /// `bad argument #n to 'name' (what)`, Lua's wording for argument errors.
 pub fn bad_argument(n: usize, name: &str, what: &str) -> mlua::Error {
     mlua::Error::runtime(format!("bad argument #{n} to '{name}' ({what})"))

@@ -3,7 +3,7 @@
 
 use mlua::{Lua, MultiValue, Table, Value};
 
-use super::{bad_argument, lua_type_name};
+use super::{api_function, bad_argument, lua_type_name};
 use crate::request::{self, Phase};
 
 /// Appends one `ngx.print` argument: strings, numbers, booleans, nil, ngx.null, and array
@@ -104,15 +104,15 @@ pub fn status_set(v: Value) -> mlua::Result<()> {
 pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     ngx.set(
         "say",
-        lua.create_function(|lua, args: MultiValue| emit(lua, args, "say", true))?,
+        api_function(lua, "say", |lua, args: MultiValue| emit(lua, args, "say", true))?,
     )?;
     ngx.set(
         "print",
-        lua.create_function(|lua, args: MultiValue| emit(lua, args, "print", false))?,
+        api_function(lua, "print", |lua, args: MultiValue| emit(lua, args, "print", false))?,
     )?;
     ngx.set(
         "send_headers",
-        lua.create_function(|_, ()| {
+        api_function(lua, "send_headers", |_, ()| {
             request::check_output()?;
             request::with(|r| {
                 if r.header_sent {
@@ -128,7 +128,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     )?;
     ngx.set(
         "eof",
-        lua.create_function(|lua, ()| {
+        api_function(lua, "eof", |lua, ()| {
             request::check_output()?;
             request::with(|r| {
                 if r.eof_sent {
@@ -142,10 +142,13 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
             })
         })?,
     )?;
-    ngx.set("get_phase", lua.create_function(|_, ()| Ok(request::phase().name()))?)?;
+    ngx.set(
+        "get_phase",
+        api_function(lua, "get_phase", |_, ()| Ok(request::phase().name()))?,
+    )?;
     private.set(
         "prepare_redirect",
-        lua.create_function(|_, (uri, status): (Value, Option<i64>)| {
+        api_function(lua, "redirect", |_, (uri, status): (Value, Option<i64>)| {
             let uri = match uri {
                 Value::String(s) => s.to_str()?.to_string(),
                 other => return Err(bad_argument(1, "redirect", &format!("string expected, got {}", lua_type_name(&other)))),
@@ -170,7 +173,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     )?;
     private.set(
         "prepare_exec",
-        lua.create_function(|_, (uri, args): (String, Value)| {
+        api_function(lua, "exec", |_, (uri, args): (String, Value)| {
             request::check_output()?;
             request::with(|r| {
                 if r.header_sent {
@@ -211,7 +214,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     // unless it was recorded for a header filter (the second result)
     private.set(
         "check_exit",
-        lua.create_function(|_, v: Value| {
+        api_function(lua, "exit", |_, v: Value| {
             let code = match v {
                 Value::Integer(i) => i,
                 Value::Number(n) => n as i64,

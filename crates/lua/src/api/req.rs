@@ -3,7 +3,7 @@
 use mlua::{Lua, Table, Value};
 
 use super::header::escape_header;
-use super::{bad_argument as bad_arg, lua_type_name};
+use super::{api_function, bad_argument as bad_arg, lua_type_name};
 use crate::request;
 
 /// Decodes `%XX` and `+` (as nginx's ngx_unescape_uri for args).
@@ -135,19 +135,21 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     let req = lua.create_table()?;
     req.set(
         "get_method",
-        lua.create_function(|_, ()| request::with(|r| Ok(r.method.to_string())))?,
+        api_function(lua, "get_method", |_, ()| request::with(|r| Ok(r.method.to_string())))?,
     )?;
     req.set(
         "http_version",
-        lua.create_function(|_, ()| request::with(|r| Ok(r.version.0 as f64 + r.version.1 as f64 / 10.0)))?,
+        api_function(lua, "http_version", |_, ()| {
+            request::with(|r| Ok(r.version.0 as f64 + r.version.1 as f64 / 10.0))
+        })?,
     )?;
     req.set(
         "is_internal",
-        lua.create_function(|_, ()| request::with(|r| Ok(r.internal)))?,
+        api_function(lua, "is_internal", |_, ()| request::with(|r| Ok(r.internal)))?,
     )?;
     req.set(
         "start_time",
-        lua.create_function(|_, ()| {
+        api_function(lua, "start_time", |_, ()| {
             request::with(|r| {
                 let now = http::time::now_f64();
                 Ok(((now - r.start.elapsed().as_secs_f64()) * 1000.0).round() / 1000.0)
@@ -156,7 +158,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     )?;
     req.set(
         "get_uri_args",
-        lua.create_function(|lua, max: Option<i64>| {
+        api_function(lua, "get_uri_args", |lua, max: Option<i64>| {
             request::with(|r| {
                 let (t, truncated) = args_table(lua, &r.args, max_arg(max, 100))?;
                 Ok((t, if truncated { Some("truncated") } else { None }))
@@ -165,7 +167,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     )?;
     req.set(
         "get_headers",
-        lua.create_function(|lua, (max, raw): (Option<i64>, Option<bool>)| {
+        api_function(lua, "get_headers", |lua, (max, raw): (Option<i64>, Option<bool>)| {
             request::with(|r| {
                 let max = max_arg(max, 100);
                 let t = lua.create_table()?;
@@ -206,7 +208,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     )?;
     req.set(
         "set_header",
-        lua.create_function(|_, (name, value): (String, Value)| {
+        api_function(lua, "set_header", |_, (name, value): (String, Value)| {
             request::with(|r| {
                 let name = escape_header(&name.replace('_', "-"), true).into_owned();
                 let value_of = |s: &str| escape_header(s, false).into_owned();
@@ -238,7 +240,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     )?;
     req.set(
         "clear_header",
-        lua.create_function(|_, name: String| {
+        api_function(lua, "clear_header", |_, name: String| {
             request::with(|r| {
                 r.headers_in.remove(&name.replace('_', "-"));
                 Ok(())
@@ -247,7 +249,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     )?;
     req.set(
         "get_body_data",
-        lua.create_function(|lua, ()| {
+        api_function(lua, "get_body_data", |lua, ()| {
             request::with(|r| match r.body_bytes() {
                 Some(b) if !b.is_empty() => Ok(Value::String(lua.create_string(b)?)),
                 _ => Ok(Value::Nil),
@@ -256,7 +258,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     )?;
     req.set(
         "get_body_file",
-        lua.create_function(|_, ()| {
+        api_function(lua, "get_body_file", |_, ()| {
             request::with(|r| match &r.body {
                 http::request::Body::File(f, _) => Ok(Some(f.0.display().to_string())),
                 _ => Ok(None),
@@ -265,7 +267,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     )?;
     req.set(
         "get_post_args",
-        lua.create_function(|lua, max: Option<i64>| {
+        api_function(lua, "get_post_args", |lua, max: Option<i64>| {
             request::with(|r| {
                 if matches!(r.body, http::request::Body::Unread) && r.framing != http::request::Framing::None {
                     return Err(mlua::Error::runtime(
@@ -283,7 +285,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     )?;
     req.set(
         "set_method",
-        lua.create_function(|_, m: i64| {
+        api_function(lua, "set_method", |_, m: i64| {
             let name = match m {
                 2 => "GET",
                 4 => "HEAD",
@@ -310,7 +312,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     )?;
     req.set(
         "set_uri_args",
-        lua.create_function(|_, v: Value| {
+        api_function(lua, "set_uri_args", |_, v: Value| {
             let args = match v {
                 Value::String(s) => s.to_str()?.to_string(),
                 Value::Integer(i) => i.to_string(),
@@ -333,7 +335,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     // set_uri(uri, jump): the Lua half yields to end the handler when jumping
     private.set(
         "set_uri",
-        lua.create_function(|_, (uri, jump): (Value, Option<bool>)| {
+        api_function(lua, "set_uri", |_, (uri, jump): (Value, Option<bool>)| {
             let uri = match uri {
                 Value::String(s) => s.to_str()?.to_string(),
                 other => return Err(bad_arg(1, "set_uri", &format!("string expected, got {}", lua_type_name(&other)))),
@@ -359,7 +361,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     )?;
     req.set(
         "raw_header",
-        lua.create_function(|lua, no_request_line: Option<bool>| {
+        api_function(lua, "raw_header", |lua, no_request_line: Option<bool>| {
             request::with(|r| {
                 let mut s = String::new();
                 if !no_request_line.unwrap_or(false) {
@@ -379,7 +381,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     )?;
     req.set(
         "set_body_data",
-        lua.create_function(|_, data: mlua::LuaString| {
+        api_function(lua, "set_body_data", |_, data: mlua::LuaString| {
             request::with(|r| {
                 if matches!(r.body, http::request::Body::Unread) && r.framing != http::request::Framing::None {
                     return Err(mlua::Error::runtime("request body not read yet"));
@@ -394,7 +396,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     ngx.set("req", req)?;
     ngx.set(
         "encode_args",
-        lua.create_function(|_, v: Value| match v {
+        api_function(lua, "encode_args", |_, v: Value| match v {
             Value::Table(t) => encode_args(&t),
             other => Err(bad_arg(
                 1,
@@ -405,7 +407,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     )?;
     ngx.set(
         "decode_args",
-        lua.create_function(|lua, (s, max): (mlua::LuaString, Option<i64>)| {
+        api_function(lua, "decode_args", |lua, (s, max): (mlua::LuaString, Option<i64>)| {
             let s = s.to_str()?.to_string();
             Ok(args_table(lua, &s, max_arg(max, 100))?.0)
         })?,
@@ -413,7 +415,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     let resp = lua.create_table()?;
     resp.set(
         "get_headers",
-        lua.create_function(|lua, (max, raw): (Option<i64>, Option<bool>)| {
+        api_function(lua, "get_headers", |lua, (max, raw): (Option<i64>, Option<bool>)| {
             request::with(|r| {
                 let max = max_arg(max, 100);
                 let t = lua.create_table()?;
@@ -461,7 +463,7 @@ pub fn register_body(lua: &Lua, ngx: &Table) -> mlua::Result<()> {
     let req: Table = ngx.get("req")?;
     req.set(
         "init_body",
-        lua.create_function(|_, _size: Option<i64>| {
+        api_function(lua, "init_body", |_, _size: Option<i64>| {
             request::with(|r| {
                 if matches!(r.body, http::request::Body::Unread) && r.framing != http::request::Framing::None {
                     return Err(mlua::Error::runtime("request body not read yet"));
@@ -473,7 +475,7 @@ pub fn register_body(lua: &Lua, ngx: &Table) -> mlua::Result<()> {
     )?;
     req.set(
         "append_body",
-        lua.create_function(|_, data: mlua::LuaString| {
+        api_function(lua, "append_body", |_, data: mlua::LuaString| {
             request::with(|r| match r.ctx::<NewBody>() {
                 Some(b) => {
                     b.0.extend_from_slice(&data.as_bytes());
@@ -485,7 +487,7 @@ pub fn register_body(lua: &Lua, ngx: &Table) -> mlua::Result<()> {
     )?;
     req.set(
         "finish_body",
-        lua.create_function(|_, ()| {
+        api_function(lua, "finish_body", |_, ()| {
             request::with(|r| {
                 let Some(b) = r.ctx::<NewBody>() else {
                     return Err(mlua::Error::runtime("request_body not initialized"));
@@ -499,7 +501,7 @@ pub fn register_body(lua: &Lua, ngx: &Table) -> mlua::Result<()> {
     )?;
     req.set(
         "set_body_file",
-        lua.create_function(|_, (path, auto_clean): (String, Option<bool>)| {
+        api_function(lua, "set_body_file", |_, (path, auto_clean): (String, Option<bool>)| {
             let len = std::fs::metadata(&path)
                 .map_err(|e| mlua::Error::runtime(format!("cannot open file {path}: {e}")))?
                 .len();

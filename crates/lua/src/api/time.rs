@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mlua::{Lua, Table, Value};
 
-use super::{bad_argument, lua_type_name};
+use super::{api_function, bad_argument, lua_type_name};
 
 /// ngx.now(): seconds with millisecond precision.
 #[unsafe(no_mangle)]
@@ -74,7 +74,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     private.set(
         "check_sleep",
         // in lua-nginx-module's order: argument count, request, number, sign, context
-        lua.create_function(|_, (n, v): (usize, Value)| {
+        api_function(lua, "sleep", |_, (n, v): (usize, Value)| {
             if n != 1 {
                 return Err(mlua::Error::runtime(format!(
                     "attempt to pass {n} arguments, but accepted 1"
@@ -107,20 +107,22 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     )?;
     ngx.set(
         "today",
-        lua.create_function(|_, ()| Ok(datetime(http::time::now_sec(), true)[..10].to_string()))?,
+        api_function(lua, "today", |_, ()| {
+            Ok(datetime(http::time::now_sec(), true)[..10].to_string())
+        })?,
     )?;
     ngx.set(
         "localtime",
-        lua.create_function(|_, ()| Ok(datetime(http::time::now_sec(), true)))?,
+        api_function(lua, "localtime", |_, ()| Ok(datetime(http::time::now_sec(), true)))?,
     )?;
     ngx.set(
         "utctime",
-        lua.create_function(|_, ()| Ok(datetime(http::time::now_sec(), false)))?,
+        api_function(lua, "utctime", |_, ()| Ok(datetime(http::time::now_sec(), false)))?,
     )?;
-    ngx.set("update_time", lua.create_function(|_, ()| Ok(()))?)?;
+    ngx.set("update_time", api_function(lua, "update_time", |_, ()| Ok(()))?)?;
     ngx.set(
         "http_time",
-        lua.create_function(|_, v: Value| {
+        api_function(lua, "http_time", |_, v: Value| {
             let sec = seconds_arg(v, "http_time")?;
             Ok(http::time::http_date(
                 UNIX_EPOCH + Duration::from_secs(sec.max(0) as u64),
@@ -129,7 +131,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     )?;
     ngx.set(
         "cookie_time",
-        lua.create_function(|_, v: Value| {
+        api_function(lua, "cookie_time", |_, v: Value| {
             let t = tm(seconds_arg(v, "cookie_time")?, false);
             // nginx's ngx_http_cookie_time: two-digit years with dashes, up to 2037
             let year = t.tm_year + 1900;
@@ -148,7 +150,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     )?;
     ngx.set(
         "parse_http_time",
-        lua.create_function(|_, s: mlua::LuaString| {
+        api_function(lua, "parse_http_time", |_, s: mlua::LuaString| {
             let s = s.to_str()?;
             Ok(httpdate_parse(&s))
         })?,

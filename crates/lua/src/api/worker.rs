@@ -1,5 +1,6 @@
 //! `ngx.worker` (id, count, pid, exiting) and `ngx.config` (subsystem, prefix, versions).
 
+use super::api_function;
 use std::cell::Cell;
 
 use mlua::{Lua, Table};
@@ -23,19 +24,19 @@ pub fn register(lua: &Lua, ngx: &Table, prefix: &std::path::Path) -> mlua::Resul
     let worker = lua.create_table()?;
     worker.set(
         "id",
-        lua.create_function(|_, ()| {
+        api_function(lua, "id", |_, ()| {
             let id = WORKER.with(|w| w.get().0);
             Ok((id >= 0).then_some(id))
         })?,
     )?;
     worker.set(
         "count",
-        lua.create_function(|_, ()| Ok(WORKER.with(|w| w.get().1).max(1)))?,
+        api_function(lua, "count", |_, ()| Ok(WORKER.with(|w| w.get().1).max(1)))?,
     )?;
-    worker.set("pid", lua.create_function(|_, ()| Ok(std::process::id()))?)?;
+    worker.set("pid", api_function(lua, "pid", |_, ()| Ok(std::process::id()))?)?;
     worker.set(
         "exiting",
-        lua.create_function(|_, ()| Ok(http::worker::shutting_down()))?,
+        api_function(lua, "exiting", |_, ()| Ok(http::worker::shutting_down()))?,
     )?;
     ngx.set("worker", worker)?;
 
@@ -48,10 +49,12 @@ pub fn register(lua: &Lua, ngx: &Table, prefix: &std::path::Path) -> mlua::Resul
     if !p.ends_with('/') {
         p.push('/');
     }
-    config.set("prefix", lua.create_function(move |_, ()| Ok(p.clone()))?)?;
+    config.set("prefix", api_function(lua, "prefix", move |_, ()| Ok(p.clone()))?)?;
     config.set(
         "nginx_configure",
-        lua.create_function(|_, ()| Ok(format!(" --prefix=oxiresty ({})", http::SERVER_FULL)))?,
+        api_function(lua, "nginx_configure", |_, ()| {
+            Ok(format!(" --prefix=oxiresty ({})", http::SERVER_FULL))
+        })?,
     )?;
     ngx.set("config", config)?;
     Ok(())
