@@ -148,6 +148,7 @@ where
 {
     lua.create_function(move |lua, args: MultiValue| {
         // mlua's own argument conversion, told which function it converts for
+        // (`from_lua_args` is public but doc-hidden: recheck it on an mlua upgrade)
         let args = A::from_lua_args(args, 1, Some(name), lua)?;
         f(lua, args)
     })
