@@ -62,10 +62,7 @@ pub fn request_function(lua: &Lua, code: &LuaCode, r: &mut Request, cache: bool)
     if cache {
         return function_for(lua, code, r, true);
     }
-    let f = match &code.source {
-        Source::FileTemplate { .. } => function_for(lua, code, r, false)?,
-        _ => compile(lua, code)?,
-    };
+    let f = function_for(lua, code, r, false)?;
     let env = request_globals(lua, r).map_err(|e| error_text(&e))?;
     f.set_environment(env).map_err(|e| error_text(&e))?;
     Ok(f)
@@ -96,8 +93,8 @@ fn request_globals(lua: &Lua, r: &mut Request) -> mlua::Result<mlua::Table> {
 }
 
 /// The function to run for this request: the chunk compiled once, or (a file path with
-/// variables) the file it names now, compiled once per path. With `cache` off, files are
-/// read again.
+/// variables) the file it names now, compiled once per path. With `cache` off, a fresh
+/// function each time (files read again).
 pub fn function_for(lua: &Lua, code: &LuaCode, r: &Request, cache: bool) -> Result<Function, String> {
     match &code.source {
         Source::FileTemplate { path, prefix } => {
@@ -113,7 +110,7 @@ pub fn function_for(lua: &Lua, code: &LuaCode, r: &Request, cache: bool) -> Resu
             }
             Ok(f)
         }
-        Source::File(_) if !cache => compile(lua, code),
+        _ if !cache => compile(lua, code),
         _ => compiled(lua, code),
     }
 }

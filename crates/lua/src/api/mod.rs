@@ -169,17 +169,21 @@ fn plain_error(lua: &Lua, e: Value) -> mlua::Result<Value> {
     }
 }
 
+/// A control byte, which no URI set from Lua may hold.
+pub fn unsafe_uri_byte(b: u8) -> bool {
+    b < 0x20 || b == 0x7f
+}
+
 /// OpenResty refuses a URI holding control bytes (`ngx.req.set_uri`, `ngx.redirect`):
 /// they could end up in a header line or a log line. `what` names the URI in the message.
 pub fn check_uri_bytes(uri: &str, what: &str) -> mlua::Result<()> {
-    let unsafe_byte = |b: u8| b < 0x20 || b == 0x7f;
-    let Some(b) = uri.bytes().find(|&b| unsafe_byte(b)) else {
+    let Some(b) = uri.bytes().find(|&b| unsafe_uri_byte(b)) else {
         return Ok(());
     };
     let mut shown = String::with_capacity(uri.len() + 8);
     for c in uri.chars() {
         match u8::try_from(c) {
-            Ok(b) if unsafe_byte(b) => shown.push_str(&format!("\\x{b:02X}")),
+            Ok(b) if unsafe_uri_byte(b) => shown.push_str(&format!("\\x{b:02X}")),
             _ => shown.push(c),
         }
     }

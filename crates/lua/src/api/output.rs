@@ -200,7 +200,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
             if uri.is_empty() {
                 return Err(mlua::Error::runtime("The uri argument is empty"));
             }
-            if uri.bytes().any(|b| b < 0x20 || b == 0x7f) || uri.split(['/', '?']).any(|seg| seg == "..") {
+            if uri.bytes().any(super::unsafe_uri_byte) || uri.split(['/', '?']).any(|seg| seg == "..") {
                 return Err(mlua::Error::runtime("unsafe uri"));
             }
             Ok(match (uri.contains('?'), extra.is_empty()) {
