@@ -129,8 +129,9 @@ def child_of(pid):
 
 
 def cpu_ticks(pid):
+    """(user, system) clock ticks the process has used."""
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
+    return int(fields[11]), int(fields[12])
 
 
 def rss_kib(pid):
@@ -172,8 +173,10 @@ def run_load(server, scenario):
         if errors:
             log = open(os.path.join(prefix, "logs/error.log")).read()[-2000:]
             raise SystemExit(f"{server} {scenario}: {errors} non-2xx responses\n{log}")
-        cpu_us = (t1 - t0) / hz * 1e6 / max(total, 1)
-        return {"rps": rps, "p99_ms": p99, "cpu_us": cpu_us, "rss_kib": rss_kib(worker)}
+        per_req = lambda ticks: ticks / hz * 1e6 / max(total, 1)
+        user_us, sys_us = per_req(t1[0] - t0[0]), per_req(t1[1] - t0[1])
+        return {"rps": rps, "p99_ms": p99, "cpu_us": user_us + sys_us, "user_us": user_us, "sys_us": sys_us,
+                "rss_kib": rss_kib(worker)}
     finally:
         stop(proc)
         shutil.rmtree(prefix, ignore_errors=True)
@@ -290,7 +293,8 @@ def main():
                          f"{median(n, 'rss_per_conn_kib'):.2f} KiB | "
                          f"{median(o, 'rss_per_conn_kib') / max(median(n, 'rss_per_conn_kib'), 0.01):.2f} |")
             continue
-        for key, label in (("rps", "req/s"), ("p99_ms", "p99 ms"), ("cpu_us", "CPU µs/req"), ("rss_kib", "worker RSS KiB")):
+        for key, label in (("rps", "req/s"), ("p99_ms", "p99 ms"), ("cpu_us", "CPU µs/req"),
+                           ("user_us", "user CPU µs/req"), ("sys_us", "kernel CPU µs/req"), ("rss_kib", "worker RSS KiB")):
             om, nm = median(o, key), median(n, key)
             lines.append(f"| {scenario} | {label} | {om:.2f} | {nm:.2f} | {om / nm:.2f} |")
     print("\n| scenario | metric | oxiresty | nginx | ratio |\n|---|---|---|---|---|")
