@@ -13,6 +13,11 @@ use http::log::{Level, Target};
 
 use crate::core_conf::Source;
 
+/// mimalloc keeps the per-request allocations of the hot path (request futures over 1 KiB,
+/// header tables) out of glibc's slow paths (`malloc_consolidate` showed in every profile).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn emerg(msg: impl std::fmt::Display) {
     eprintln!("oxiresty: [emerg] {msg}");
 }
