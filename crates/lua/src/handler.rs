@@ -6,6 +6,7 @@
 //! live handles on one LuaJIT stack of limited size, and a worker must hold tens of
 //! thousands of suspended requests.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use http::log::Level;
 use http::phase::{Flow, Handler, Step};
 use http::request::Request;
 use mlua::thread::ThreadStatus;
-use mlua::{Function, Lua, MultiValue, Value};
+use mlua::{Function, Lua, MultiValue, Thread, Value};
 
 use crate::api;
 use crate::directives::{LuaCode, Source};
@@ -21,6 +22,7 @@ use crate::request::{self, Phase};
 
 pub struct LuaHandler {
     lua: Lua,
+    runners: Rc<Runners>,
     code: Rc<LuaCode>,
     phase: Phase,
     options: HandlerOptions,
@@ -43,6 +45,7 @@ impl LuaHandler {
             let _ = compiled(&lua, &code);
         }
         LuaHandler {
+            runners: Runners::of(&lua),
             lua,
             code,
             phase,
@@ -158,7 +161,15 @@ fn syntax_message(e: &mlua::Error) -> String {
 
 impl Handler for LuaHandler {
     fn handle<'a>(&'a self, r: &'a mut Request) -> Step<'a> {
-        Step::Pending(Box::pin(self.run(r)))
+        if self.options.need_body {
+            return Step::Pending(Box::pin(self.run_after_body(r)));
+        }
+        // most code runs to its end without waiting for I/O: then the answer is ready
+        // now, and no future is built for it
+        match self.start(r) {
+            Progress::Ended(end) => Step::Ready(self.flow(end, r)),
+            Progress::Waiting(thread, want) => Step::Pending(Box::pin(self.finish(thread, want, r))),
+        }
     }
 }
 
@@ -174,20 +185,35 @@ enum End {
     Exec(String),
 }
 
+/// Where an entry thread stands after a resume.
+enum Progress {
+    Ended(End),
+    /// Suspended until the driver has done what it asked (`None`: a plain
+    /// `coroutine.yield()`, which just lets other requests run).
+    Waiting(Thread, Option<api::Yield>),
+}
+
 impl LuaHandler {
-    async fn run(&self, r: &mut Request) -> Flow {
+    /// lua_need_request_body: the body is read before the code starts.
+    async fn run_after_body(&self, r: &mut Request) -> Flow {
+        if let Err(code) = r.read_body().await {
+            return Flow::Finish(code);
+        }
+        match self.start(r) {
+            Progress::Ended(end) => self.flow(end, r),
+            Progress::Waiting(thread, want) => self.finish(thread, want, r).await,
+        }
+    }
+
+    /// Starts the request's code on an entry thread and runs it to its end or first wait.
+    fn start(&self, r: &mut Request) -> Progress {
         let func = match self.function(r) {
             Ok(f) => f,
             Err(msg) => {
                 r.log(Level::Error, &msg);
-                return Flow::Finish(500);
+                return Progress::Ended(End::Error);
             }
         };
-        if self.options.need_body
-            && let Err(code) = r.read_body().await
-        {
-            return Flow::Finish(code);
-        }
         if self.phase == Phase::Content
             && self.options.http10_buffering
             && r.version < (1, 1)
@@ -196,78 +222,105 @@ impl LuaHandler {
         {
             r.hold_body = Some(Vec::new());
         }
-        let end = match self.drive(func, r).await {
-            Ok(end) => end,
+        // an idle runner coroutine from the worker's pool takes the function as its
+        // resume value: no new coroutine (and its garbage) per request
+        match self.runners.take(&self.lua) {
+            Ok(thread) => self.resume(thread, Some(func), r),
             Err(e) => {
                 r.log(Level::Error, &format!("lua entry thread aborted: {e}"));
-                End::Error
+                Progress::Ended(End::Error)
             }
-        };
-        self.flow(end, r)
+        }
     }
 
-    /// Resumes the entry thread until it ends, serving its yields.
-    async fn drive(&self, func: Function, r: &mut Request) -> mlua::Result<End> {
-        let lua = &self.lua;
-        // an entry thread from the worker's pool: an idle runner coroutine that takes the
-        // function as its resume value; no new coroutine (and its garbage) per request
-        let (first, key) = pool::take(lua)?;
-        let mut live = Some(first);
-        let mut args = MultiValue::from_vec(vec![Value::Function(func)]);
-        let mut reusable = false;
-        let end = loop {
-            let thread: mlua::Thread = match live.take() {
-                Some(t) => t,
-                None => lua.registry_value(&key)?,
-            };
-            let result = request::enter(r, self.phase, || thread.resume::<MultiValue>(std::mem::take(&mut args)));
-            let values = match result {
-                Ok(v) => v,
-                Err(e) => {
-                    let trace = traceback(lua, &thread);
-                    r.log(
-                        Level::Error,
-                        &format!("lua entry thread aborted: runtime error: {}{trace}", error_text(&e)),
-                    );
-                    break End::Error;
-                }
-            };
-            if thread.status() != ThreadStatus::Resumable {
-                break End::Returned;
+    /// One resume of the entry thread (with the function to run, the first time).
+    fn resume(&self, thread: Thread, func: Option<Function>, r: &mut Request) -> Progress {
+        let result = request::enter(r, self.phase, || match func {
+            Some(f) => thread.resume::<YieldValues>(f),
+            None => thread.resume::<YieldValues>(()),
+        });
+        let YieldValues(tag, op, arg) = match result {
+            Ok(v) => v,
+            Err(e) => {
+                let trace = traceback(&self.lua, &thread);
+                r.log(
+                    Level::Error,
+                    &format!("lua entry thread aborted: runtime error: {}{trace}", error_text(&e)),
+                );
+                return Progress::Ended(End::Error);
             }
-            drop(thread);
-            match api::Yield::parse(&values) {
-                Some(api::Yield::Done) => {
-                    reusable = true;
-                    break End::Returned;
+        };
+        if thread.status() != ThreadStatus::Resumable {
+            return Progress::Ended(End::Returned);
+        }
+        // a thread stopped anywhere but its idle point is not reused
+        match api::Yield::parse(&tag, &op, &arg) {
+            Some(api::Yield::Done) => {
+                self.runners.give_back(thread);
+                Progress::Ended(End::Returned)
+            }
+            Some(api::Yield::Exit(code)) => Progress::Ended(End::Exit(code)),
+            Some(api::Yield::Exec(target)) => Progress::Ended(End::Exec(target)),
+            want => Progress::Waiting(thread, want),
+        }
+    }
+
+    /// Serves the entry thread's waits until its code ends. While it waits the
+    /// coroutine is held in the registry, not as a live handle (see the module's doc).
+    async fn finish(&self, mut thread: Thread, mut want: Option<api::Yield>, r: &mut Request) -> Flow {
+        let lua = &self.lua;
+        loop {
+            let key = match lua.create_registry_value(&thread) {
+                Ok(k) => k,
+                Err(e) => {
+                    r.log(Level::Error, &format!("lua entry thread aborted: {e}"));
+                    return self.flow(End::Error, r);
                 }
-                Some(api::Yield::Exit(code)) => break End::Exit(code),
+            };
+            drop(thread);
+            let failed = match want {
                 Some(api::Yield::Sleep(secs)) => {
                     r.flush().await;
                     tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+                    None
                 }
-                Some(api::Yield::Flush) => r.flush().await,
-                Some(api::Yield::ReadBody) => {
-                    if let Err(code) = r.read_body().await {
-                        break End::Exit(code as i64);
-                    }
+                Some(api::Yield::Flush) => {
+                    r.flush().await;
+                    None
                 }
-                Some(api::Yield::Exec(target)) => break End::Exec(target),
+                Some(api::Yield::ReadBody) => r.read_body().await.err(),
                 Some(api::Yield::DiscardBody) => {
                     if r.discard_body().await.is_err() {
                         r.keepalive = false;
                     }
+                    None
                 }
+                // ended before: never waits
+                Some(api::Yield::Done | api::Yield::Exit(_) | api::Yield::Exec(_)) => None,
                 None => {
                     // a plain coroutine.yield() in the entry thread: let others run, go on
                     r.flush().await;
                     tokio::task::yield_now().await;
+                    None
                 }
+            };
+            let back = lua.registry_value::<Thread>(&key);
+            let _ = lua.remove_registry_value(key);
+            if let Some(code) = failed {
+                return self.flow(End::Exit(code as i64), r);
             }
-        };
-        // back to the pool when it finished its function; else it is dropped
-        pool::give_back(lua, key, reusable);
-        Ok(end)
+            let progress = match back {
+                Ok(t) => self.resume(t, None, r),
+                Err(e) => {
+                    r.log(Level::Error, &format!("lua entry thread aborted: {e}"));
+                    Progress::Ended(End::Error)
+                }
+            };
+            match progress {
+                Progress::Ended(end) => return self.flow(end, r),
+                Progress::Waiting(t, w) => (thread, want) = (t, w),
+            }
+        }
     }
 
     /// What the phase engine does next, by phase and by how the code ended (as
@@ -377,43 +430,62 @@ fn traceback(lua: &Lua, thread: &mlua::Thread) -> String {
     }
 }
 
-/// The worker's idle entry threads (kept per VM in its app data).
-mod pool {
-    use mlua::{Function, Lua, MultiValue, RegistryKey, Table, Thread};
+/// What an entry thread's resume gives back: a tagged yield is `(tag, op, arg)`.
+struct YieldValues(Value, Value, Value);
 
+impl mlua::FromLuaMulti for YieldValues {
+    fn from_lua_multi(values: MultiValue, lua: &Lua) -> mlua::Result<Self> {
+        let (tag, op, arg) = <(Value, Value, Value)>::from_lua_multi(values, lua)?;
+        Ok(YieldValues(tag, op, arg))
+    }
+
+    // read straight off the coroutine's stack: no MultiValue allocated per resume
+    unsafe fn from_stack_multi(nvals: std::ffi::c_int, lua: &mlua::state::RawLua) -> mlua::Result<Self> {
+        // SAFETY: forwards mlua's own contract for reading `nvals` values off its stack.
+        let (tag, op, arg) = unsafe { <(Value, Value, Value)>::from_stack_multi(nvals, lua)? };
+        Ok(YieldValues(tag, op, arg))
+    }
+}
+
+/// The worker's idle entry threads: runner coroutines waiting at their idle point for
+/// the next request's function. Idle ones are few (at most KEEP) and kept as live handles;
+/// only suspended requests go to the registry.
+pub struct Runners {
+    idle: RefCell<Vec<Thread>>,
+}
+
+impl Runners {
     /// How many idle runners a worker keeps.
     const KEEP: usize = 256;
 
-    #[derive(Default)]
-    struct Pool(Vec<RegistryKey>);
-
-    /// An idle runner (made on demand) and its registry key.
-    pub fn take(lua: &Lua) -> mlua::Result<(Thread, RegistryKey)> {
-        let idle = lua.app_data_mut::<Pool>().and_then(|mut p| p.0.pop());
-        if let Some(key) = idle {
-            let t = lua.registry_value::<Thread>(&key)?;
-            return Ok((t, key));
+    /// The VM's pool (one per VM, shared by all its handlers).
+    pub fn of(lua: &Lua) -> Rc<Runners> {
+        if let Some(r) = lua.app_data_ref::<Rc<Runners>>() {
+            return r.clone();
         }
-        let runner: Function = lua.globals().get::<Table>("__oxr")?.get("runner")?;
+        let runners = Rc::new(Runners {
+            idle: RefCell::new(Vec::new()),
+        });
+        lua.set_app_data(runners.clone());
+        runners
+    }
+
+    /// An idle runner, made on demand.
+    fn take(&self, lua: &Lua) -> mlua::Result<Thread> {
+        if let Some(t) = self.idle.borrow_mut().pop() {
+            return Ok(t);
+        }
+        let runner: Function = lua.globals().get::<mlua::Table>("__oxr")?.get("runner")?;
         let t = lua.create_thread(runner)?;
         // run it to its first idle point
         let _: MultiValue = t.resume(())?;
-        let key = lua.create_registry_value(&t)?;
-        Ok((t, key))
+        Ok(t)
     }
 
-    pub fn give_back(lua: &Lua, key: RegistryKey, reusable: bool) {
-        if reusable {
-            if lua.app_data_ref::<Pool>().is_none() {
-                lua.set_app_data(Pool::default());
-            }
-            if let Some(mut p) = lua.app_data_mut::<Pool>()
-                && p.0.len() < KEEP
-            {
-                p.0.push(key);
-                return;
-            }
+    fn give_back(&self, thread: Thread) {
+        let mut idle = self.idle.borrow_mut();
+        if idle.len() < Self::KEEP {
+            idle.push(thread);
         }
-        let _ = lua.remove_registry_value(key);
     }
 }

@@ -47,21 +47,19 @@ const OP_DISCARD_BODY: i64 = 6;
 
 impl Yield {
     /// Reads the values a coroutine yielded; `None` for a yield that is not ours.
-    pub fn parse(v: &MultiValue) -> Option<Yield> {
-        let mut it = v.iter();
-        match it.next() {
-            Some(Value::LightUserData(t)) if t.0 == yield_tag().0 => {}
+    pub fn parse(tag: &Value, op: &Value, arg: &Value) -> Option<Yield> {
+        match tag {
+            Value::LightUserData(t) if t.0 == yield_tag().0 => {}
             _ => return None,
         }
-        let op = match it.next() {
-            Some(Value::Integer(i)) => *i,
-            Some(Value::Number(n)) => *n as i64,
+        let op = match op {
+            Value::Integer(i) => *i,
+            Value::Number(n) => *n as i64,
             _ => return None,
         };
-        let arg = it.next();
-        let num = |v: Option<&Value>| match v {
-            Some(Value::Integer(i)) => *i as f64,
-            Some(Value::Number(n)) => *n,
+        let num = |v: &Value| match v {
+            Value::Integer(i) => *i as f64,
+            Value::Number(n) => *n,
             _ => 0.0,
         };
         match op {
@@ -72,7 +70,7 @@ impl Yield {
             OP_READ_BODY => Some(Yield::ReadBody),
             OP_DISCARD_BODY => Some(Yield::DiscardBody),
             OP_EXEC => match arg {
-                Some(Value::String(s)) => Some(Yield::Exec(s.to_string_lossy())),
+                Value::String(s) => Some(Yield::Exec(s.to_string_lossy())),
                 _ => None,
             },
             _ => None,
