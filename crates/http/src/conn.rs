@@ -133,11 +133,22 @@ async fn one_request(
     http: &Rc<HttpConf>,
     default: &Rc<Server>,
 ) -> Option<(Io, u64)> {
-    let (head, in_buf, head_len) = match read_head(&mut io, default, conn.requests == 1, &conn).await {
+    // the whole head in one read is the rule; waiting for more is boxed apart so that
+    // its state does not enlarge every request's future
+    let fast = if io.pending().is_empty() {
+        read_head_fast(&mut io, &header_limits(default))
+    } else {
+        None
+    };
+    let next = match fast {
+        Some(next) => next,
+        None => Box::pin(read_head(&mut io, default, conn.requests == 1, &conn)).await,
+    };
+    let (head, in_buf, head_len) = match next {
         Next::Close => return None,
         Next::Refused(refusal) => {
             let r = new_request(io, http, default, conn);
-            refuse_and_close(r, refusal, default).await;
+            Box::pin(refuse_and_close(r, refusal, default)).await;
             return None;
         }
         Next::Request(h, in_buf, len) => (h, in_buf, len),
@@ -147,11 +158,15 @@ async fn one_request(
     let refused = fill_request(&mut r, head, group);
     r.io.consume(in_buf);
     if let Err(refusal) = refused {
-        refuse_and_close(r, refusal, default).await;
+        Box::pin(refuse_and_close(r, refusal, default)).await;
         return None;
     }
     crate::engine::run(&mut r).await;
-    if r.keepalive && matches!(r.body, Body::Unread) && r.framing != Framing::None && r.discard_body().await.is_err() {
+    if r.keepalive
+        && matches!(r.body, Body::Unread)
+        && r.framing != Framing::None
+        && Box::pin(r.discard_body()).await.is_err()
+    {
         r.keepalive = false;
     }
     let keepalive_ms = r.loc.settings.keepalive_timeout_ms();
@@ -169,7 +184,7 @@ async fn one_request(
         return Some((io, keepalive_ms));
     }
     if !failed && linger {
-        lingering_close(&mut io, default).await;
+        Box::pin(lingering_close(&mut io, default)).await;
     }
     None
 }
@@ -220,18 +235,17 @@ fn read_head_fast(io: &mut Io, limits: &Limits) -> Option<Next> {
     })
 }
 
-/// Reads and parses the next request head.
-async fn read_head(io: &mut Io, server: &Server, first: bool, conn: &ConnInfo) -> Next {
-    let limits = Limits {
+fn header_limits(server: &Server) -> Limits {
+    Limits {
         large_buf: server.settings.large_header_buffers.1,
         large_num: server.settings.large_header_buffers.0,
-    };
-    let timeout = Duration::from_millis(server.settings.client_header_timeout_ms);
-    if io.pending().is_empty()
-        && let Some(next) = read_head_fast(io, &limits)
-    {
-        return next;
     }
+}
+
+/// Reads and parses the next request head (after `read_head_fast` found it incomplete).
+async fn read_head(io: &mut Io, server: &Server, first: bool, conn: &ConnInfo) -> Next {
+    let limits = header_limits(server);
+    let timeout = Duration::from_millis(server.settings.client_header_timeout_ms);
     loop {
         if !io.pending().is_empty() {
             match h1::parse_head(io.pending(), &limits) {

@@ -241,15 +241,20 @@ fn normalize(p: &[u8], merge_slashes: bool) -> Option<Vec<u8>> {
 /// Validates a Host value and returns it lowercased without the port (nginx's validate_host).
 pub fn validate_host(h: &str) -> Option<String> {
     let h = h.trim_end_matches('.');
-    let mut host = h;
-    if let Some(stripped) = h.strip_prefix('[') {
-        let end = stripped.find(']')?;
-        host = &h[..end + 2];
-    } else if let Some(i) = h.rfind(':') {
-        host = &h[..i];
-    }
-    if host.is_empty() || host.contains(['/', '\\', '\0']) || host.starts_with('.') || host.contains("..") {
+    let host = match h.strip_prefix('[') {
+        Some(literal) => &h[..literal.find(']')? + 2],
+        None => h.rfind(':').map_or(h, |i| &h[..i]),
+    };
+    if host.is_empty() || host.starts_with('.') {
         return None;
+    }
+    // one pass: refuse path separators, NUL and empty labels
+    let mut prev = 0u8;
+    for &c in host.as_bytes() {
+        if matches!(c, b'/' | b'\\' | 0) || (c == b'.' && prev == b'.') {
+            return None;
+        }
+        prev = c;
     }
     Some(host.trim_end_matches('.').to_ascii_lowercase())
 }
@@ -458,6 +463,15 @@ mod tests {
         assert_eq!(validate_host("[::1]:80"), Some("[::1]".into()));
         assert_eq!(validate_host("a/b"), None);
         assert_eq!(validate_host("..x"), None);
+        assert_eq!(validate_host("a..b"), None);
+        assert_eq!(validate_host("a\0b"), None);
+        assert_eq!(validate_host("a\\b:1"), None);
+        assert_eq!(validate_host("x.COM.:80"), Some("x.com".into()));
+        assert_eq!(validate_host("x.com..:80"), None);
+        assert_eq!(validate_host("Ünï.de"), Some("Ünï.de".into()));
+        assert_eq!(validate_host(".x"), None);
+        assert_eq!(validate_host(":80"), None);
+        assert_eq!(validate_host("[::1"), None);
     }
 
     #[test]

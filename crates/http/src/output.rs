@@ -151,7 +151,8 @@ impl Request {
             self.body_bytes_sent += chunk.len() as u64;
             self.bytes_sent += chunk.len() as u64;
             if self.chunked {
-                self.out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+                push_hex(&mut self.out, chunk.len());
+                self.out.extend_from_slice(b"\r\n");
                 self.out.extend_from_slice(chunk);
                 self.out.extend_from_slice(b"\r\n");
             } else {
@@ -323,6 +324,14 @@ fn format_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
     }
 }
 
+/// Appends `n` in lowercase hex (a chunk size line).
+fn push_hex(out: &mut Vec<u8>, n: usize) {
+    let digits = (usize::BITS - n.leading_zeros()).div_ceil(4).max(1);
+    for i in (0..digits).rev() {
+        out.push(b"0123456789abcdef"[(n >> (i * 4)) & 0xf]);
+    }
+}
+
 /// Appends a header name or value. Whatever set it, a CR or LF must not end the line
 /// early (a split response): the modules escape them, and this is the last guard.
 fn push_field(out: &mut Vec<u8>, text: &str) {
@@ -342,5 +351,27 @@ mod field_tests {
         let mut out = b"X: ".to_vec();
         super::push_field(&mut out, "a\r\nSet-Cookie: b");
         assert_eq!(out, b"X: a  Set-Cookie: b");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hex_chunk_sizes() {
+        for (n, want) in [
+            (0usize, "0"),
+            (1, "1"),
+            (15, "f"),
+            (16, "10"),
+            (255, "ff"),
+            (4096, "1000"),
+        ] {
+            let mut out = Vec::new();
+            super::push_hex(&mut out, n);
+            assert_eq!(out, want.as_bytes());
+        }
+        let mut out = Vec::new();
+        super::push_hex(&mut out, usize::MAX);
+        assert_eq!(out, format!("{:x}", usize::MAX).as_bytes());
     }
 }
