@@ -68,7 +68,7 @@ pub fn now_sec() -> i64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: clock_gettime writes only the timespec we own.
     if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) } == 0 {
-        return ts.tv_sec as i64;
+        return ts.tv_sec;
     }
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
