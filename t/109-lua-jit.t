@@ -53,3 +53,62 @@ NYI aborts or stitches: none
 GET /t
 --- response_body
 function function function a1
+
+=== TEST 3: output from compiled code runs a Lua header filter (many requests: the content code gets compiled)
+--- config
+    location = /t {
+        header_filter_by_lua_block { ngx.header["X-Filtered"] = "yes" }
+        content_by_lua_block {
+            local n = (ngx.ctx.n or 0) + 1
+            ngx.say("a", n, "b", "c")
+        }
+    }
+--- pipelined_requests eval
+[("GET /t") x 300]
+--- response_body eval
+"a1bc\n" x 300
+--- response_headers
+X-Filtered: yes
+
+=== TEST 4: a hot loop of output through a Lua body filter
+--- config
+    location = /t {
+        body_filter_by_lua_block { ngx.arg[1] = string.upper(ngx.arg[1]) }
+        content_by_lua_block {
+            for i = 1, 1000 do
+                ngx.say("ab", "c")
+                ngx.print("d")
+            end
+        }
+    }
+--- request
+GET /t
+--- response_body eval
+"ABC\nD" x 1000
+
+=== TEST 5: request code runs as a function, as OpenResty's closure factory makes it
+--- config
+    location = /t {
+        content_by_lua_block {
+            local x = nil
+            x.y = 1
+        }
+    }
+--- request
+GET /t
+--- error_code: 500
+--- error_log eval
+qr/coroutine 0:\n\tcontent_by_lua\(nginx\.conf:\d+\)(:3)?: in function <content_by_lua\(nginx\.conf:\d+\):1>, client/
+
+=== TEST 6: top-level `...` is refused in request code, as in OpenResty
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.say(select("#", ...))
+        }
+    }
+--- request
+GET /t
+--- error_code: 500
+--- error_log
+cannot use '...' outside a vararg function

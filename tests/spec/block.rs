@@ -17,13 +17,15 @@ pub enum Value {
     Text(String),
     List(Vec<Value>),
     Regex(String),
+    /// A parenthesised list before `x`: Perl repeats the list, and `[...]` flattens it.
+    Group(Vec<Value>),
 }
 
 impl Value {
     pub fn text(&self) -> String {
         match self {
             Value::Text(s) | Value::Regex(s) => s.clone(),
-            Value::List(l) => l.iter().map(Value::text).collect(),
+            Value::List(l) | Value::Group(l) => l.iter().map(Value::text).collect(),
         }
     }
 }
@@ -205,6 +207,7 @@ impl Perl<'_> {
                     let n = self.number()?;
                     v = match v {
                         Value::List(l) => Value::List(l.iter().cloned().cycle().take(l.len() * n).collect()),
+                        Value::Group(l) => Value::Group(l.iter().cloned().cycle().take(l.len() * n).collect()),
                         other => Value::Text(other.text().repeat(n)),
                     };
                 }
@@ -253,7 +256,10 @@ impl Perl<'_> {
                         self.i += 1;
                         break;
                     }
-                    items.push(self.expr()?);
+                    match self.expr()? {
+                        Value::Group(g) => items.extend(g),
+                        v => items.push(v),
+                    }
                     match self.peek() {
                         Some(b',') => self.i += 1,
                         Some(b']') => {}
@@ -264,12 +270,20 @@ impl Perl<'_> {
             }
             Some(b'(') => {
                 self.i += 1;
-                let v = self.expr()?;
+                let mut items = vec![self.expr()?];
+                while self.peek() == Some(b',') {
+                    self.i += 1;
+                    items.push(self.expr()?);
+                }
                 if self.peek() != Some(b')') {
                     return Err("expected )".into());
                 }
                 self.i += 1;
-                Ok(v)
+                // `("a", "b") x 3` repeats the list; a lone `(expr)` is just the expr
+                if items.len() == 1 && self.peek() != Some(b'x') {
+                    return Ok(items.remove(0));
+                }
+                Ok(Value::Group(items))
             }
             Some(b'q') if self.s[self.i..].starts_with(b"qr") => {
                 self.i += 2;

@@ -313,7 +313,7 @@ fn exercise(b: &Block, port: u16) -> Result<(), String> {
         (raw.into_bytes(), vec![method])
     } else if let Some(p) = b.get("pipelined_requests") {
         let list = match p {
-            Value::List(l) => l.iter().map(Value::text).collect::<Vec<_>>(),
+            Value::List(l) | Value::Group(l) => l.iter().map(Value::text).collect::<Vec<_>>(),
             Value::Text(t) | Value::Regex(t) => t.lines().map(str::to_string).collect(),
         };
         let mut data = Vec::new();
@@ -421,7 +421,7 @@ fn exercise(b: &Block, port: u16) -> Result<(), String> {
 fn patterns(v: &Value) -> Vec<(bool, String)> {
     match v {
         Value::Regex(r) => vec![(true, r.clone())],
-        Value::List(l) => l.iter().flat_map(patterns).collect(),
+        Value::List(l) | Value::Group(l) => l.iter().flat_map(patterns).collect(),
         Value::Text(t) => t
             .lines()
             .filter(|l| !l.trim().is_empty())

@@ -103,6 +103,19 @@ impl Request {
         self.bytes_sent += (self.out.len() - start) as u64;
     }
 
+    /// Which script filters (header, body) body output would run now. Output held back
+    /// for its length (`hold_body`) runs none until its end.
+    pub fn output_runs_script(&self) -> (bool, bool) {
+        if self.hold_body.is_some() {
+            return (false, false);
+        }
+        let t = &self.loc.phases;
+        (
+            !self.header_sent && t.header_filters.iter().any(|f| f.runs_script()),
+            t.body_filters.iter().any(|f| f.runs_script()),
+        )
+    }
+
     /// Sends a body chunk through the body filters; `eof` ends the body. Writes to the
     /// client when enough is buffered or at the end.
     pub async fn send_body(&mut self, data: &[u8], eof: bool) {

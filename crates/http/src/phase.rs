@@ -53,11 +53,20 @@ pub trait Handler {
 /// Runs after the response head is built, before it is written (may change it).
 pub trait HeaderFilter {
     fn filter(&self, r: &mut Request);
+    /// It runs user script code (Lua): output produced where that code cannot be
+    /// re-entered (a JIT-compiled FFI call) must take another way to reach it.
+    fn runs_script(&self) -> bool {
+        false
+    }
 }
 
 /// Sees each body chunk on its way out; may change, drop or end the stream.
 pub trait BodyFilter {
     fn filter(&self, r: &mut Request, chunk: &mut Vec<u8>, eof: &mut bool);
+    /// As `HeaderFilter::runs_script`.
+    fn runs_script(&self) -> bool {
+        false
+    }
 }
 
 /// Runs in the log phase, after the response is out.

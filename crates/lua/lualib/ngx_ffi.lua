@@ -201,7 +201,7 @@ local oxr_req_headers_count = C.oxr_req_headers_count
 local oxr_req_header = C.oxr_req_header
 local oxr_output = C.oxr_output
 
-local NO_REQ, NOT_CHANGEABLE, BAD_CONTEXT = -100, -2, -5
+local NO_REQ, NOT_CHANGEABLE, BAD_CONTEXT, NEEDS_VM, NEEDS_HEADER = -100, -2, -5, -6, -7
 local new_tab = require "table.new"
 local val_ptr = ffi.new("const unsigned char *[1]")
 local val_len = ffi.new("size_t[1]")
@@ -350,23 +350,29 @@ function ngx.req.get_headers(max, raw)
     return t, truncated
 end
 
--- several strings and numbers: gathered in a reused buffer, one FFI call, no new string
+-- several strings and numbers (up to 8, the usual case): gathered in a reused buffer, one
+-- FFI call, no new string. Fixed parameters, not a loop over `...`: the JIT cannot compile
+-- a loop over varargs.
 local out_buf = require("string.buffer").new()
-local function gathered(...)
-    local n = select("#", ...)
-    for i = 1, n do
-        local tv = type((select(i, ...)))
-        if tv ~= "string" and tv ~= "number" then
-            return nil
-        end
+local function plain(v)
+    local t = type(v)
+    return t == "string" or t == "number"
+end
+local function gathered(n, a, b, c, d, e, f, g, h)
+    if n > 8 or not (plain(a) and plain(b) and (n < 3 or plain(c)) and (n < 4 or plain(d))
+            and (n < 5 or plain(e)) and (n < 6 or plain(f)) and (n < 7 or plain(g))
+            and (n < 8 or plain(h))) then
+        return nil
     end
+    -- past the n-th, the parameters are nil: "" adds nothing
     out_buf:reset()
-    out_buf:put(...)
+    out_buf:put(a, b, c or "", d or "", e or "", f or "", g or "", h or "")
     return out_buf:ref()
 end
 
 -- ngx.say / ngx.print: strings and numbers go out through one FFI call; anything else
 -- (booleans, nil, ngx.null, tables, bad arguments) takes the general path
+local send_headers = ngx.send_headers
 local function output(slow, newline)
     return function(...)
         local n = select("#", ...)
@@ -375,16 +381,22 @@ local function output(slow, newline)
             local s = ...
             if type(s) == "string" then p, len = s, #s end
         elseif n > 1 then
-            p, len = gathered(...)
+            p, len = gathered(n, ...)
         end
         if p == nil then
             return slow(...)
         end
         local rc = oxr_output(p, len, newline)
         if rc == 1 then return 1 end
+        if rc == NEEDS_HEADER then
+            send_headers()
+            rc = oxr_output(p, len, newline)
+            if rc == 1 then return 1 end
+        end
         if rc == NO_REQ then error("no request found", 2) end
-        -- the general path words the refusal with the phase's name
-        if rc == BAD_CONTEXT then return slow(...) end
+        -- the general path words the refusal with the phase's name, and runs Lua
+        -- filters (which an FFI call must not)
+        if rc == BAD_CONTEXT or rc == NEEDS_VM then return slow(...) end
         return nil
     end
 end

@@ -126,9 +126,17 @@ end
 -- for the next request). A function that fails or never returns ends its runner.
 local OP_DONE = P.OP_DONE
 function P.runner()
-    local f = yield(TAG, OP_DONE)
+    -- called by index, the function has no name of ours in tracebacks: they read
+    -- `in function <content_by_lua(nginx.conf:12):1>` as OpenResty's do
+    local job = {}
+    job[1] = yield(TAG, OP_DONE)
     while true do
-        f()
-        f = yield(TAG, OP_DONE)
+        job[1]()
+        job[1] = yield(TAG, OP_DONE)
     end
 end
+-- The runner's own loop stays interpreted. A trace through it would inline the first
+-- request function it met and guard on it (every other location's code leaving by a side
+-- exit); left to the interpreter, each request function is compiled as a trace of its
+-- own from its entry, as in OpenResty where C resumes the entry thread.
+jit.off(P.runner)

@@ -73,6 +73,10 @@ impl HeaderFilter for SyncHandler {
             r.write_failed = true;
         }
     }
+
+    fn runs_script(&self) -> bool {
+        true
+    }
 }
 
 impl LogHandler for SyncHandler {
@@ -95,6 +99,10 @@ impl BodyFilter for SyncHandler {
             r.keepalive = false;
             r.write_failed = true;
         }
+    }
+
+    fn runs_script(&self) -> bool {
+        true
     }
 }
 

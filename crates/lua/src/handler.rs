@@ -125,10 +125,7 @@ pub fn compiled(lua: &Lua, code: &LuaCode) -> Result<Function, String> {
 
 fn compile(lua: &Lua, code: &LuaCode) -> Result<Function, String> {
     match &code.source {
-        Source::Inline(src) => lua
-            .load(src.as_str())
-            .set_name(code.chunkname.as_str())
-            .into_function()
+        Source::Inline(src) => load_request_chunk(lua, src.as_bytes(), &code.chunkname)
             .map_err(|e| format!("failed to load inlined Lua code: {}", syntax_message(&e))),
         Source::File(path) => compile_file(lua, path, &code.chunkname),
         Source::FileTemplate { .. } => Err("a Lua file path with variables needs a request".into()),
@@ -143,13 +140,29 @@ fn compile_file(lua: &Lua, path: &std::path::Path, chunkname: &str) -> Result<Fu
             path.display()
         )
     })?;
-    lua.load(src).set_name(chunkname).into_function().map_err(|e| {
+    load_request_chunk(lua, &src, chunkname).map_err(|e| {
         format!(
             "failed to load external Lua file \"{}\": {}",
             path.display(),
             syntax_message(&e)
         )
     })
+}
+
+/// Compiles request code as OpenResty's closure factory does: the chunk becomes the body
+/// of a function (`return function() … end`, opened on the chunk's first line so that line
+/// numbers hold). Tracebacks then read as OpenResty's (`in function <content_by_lua(…):1>`),
+/// and the JIT compiles the code from its entry, which it never does for a main chunk (a
+/// vararg function). LuaJIT bytecode is loaded as it is.
+fn load_request_chunk(lua: &Lua, src: &[u8], chunkname: &str) -> mlua::Result<Function> {
+    if src.starts_with(b"\x1bLJ") {
+        return lua.load(src).set_name(chunkname).into_function();
+    }
+    let mut wrapped = Vec::with_capacity(src.len() + 24);
+    wrapped.extend_from_slice(b"return function() ");
+    wrapped.extend_from_slice(src);
+    wrapped.extend_from_slice(b"\nend");
+    lua.load(wrapped).set_name(chunkname).into_function()?.call(())
 }
 
 fn syntax_message(e: &mlua::Error) -> String {
@@ -424,6 +437,11 @@ fn traceback(lua: &Lua, thread: &mlua::Thread) -> String {
                 .trim_start_matches('\n')
                 .trim_start_matches("stack traceback:")
                 .trim_start_matches('\n');
+            // the bottom frame is our runner, not the user's: OpenResty shows none there
+            let frames = match frames.rsplit_once('\n') {
+                Some((rest, last)) if last.trim_start().starts_with("prelude:") => rest,
+                _ => frames,
+            };
             format!("\nstack traceback:\ncoroutine 0:\n{frames}")
         }
         _ => String::new(),

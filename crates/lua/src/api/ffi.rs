@@ -16,6 +16,12 @@ pub const NOT_CHANGEABLE: i32 = -2;
 pub const HEADERS_SENT: i32 = -3;
 pub const BAD_VALUE: i32 = -4;
 pub const BAD_CONTEXT: i32 = -5;
+/// The call would run Lua body filters: not from inside an FFI call (LuaJIT forbids
+/// re-entering the VM there); the Lua side takes its general path, a classic C function.
+pub const NEEDS_VM: i32 = -6;
+/// As NEEDS_VM for the header filters only: the Lua side sends the head by a classic C
+/// function (`ngx.send_headers`) and comes back.
+pub const NEEDS_HEADER: i32 = -7;
 pub const NO_REQ: i32 = -100;
 
 thread_local! {
@@ -177,6 +183,11 @@ pub extern "C" fn oxr_output(s: *const u8, len: usize, newline: i32) -> i32 {
     with_request(|r| {
         if r.eof_sent {
             return 0;
+        }
+        match r.output_runs_script() {
+            (_, true) => return NEEDS_VM,
+            (true, false) => return NEEDS_HEADER,
+            (false, false) => {}
         }
         if !r.header_sent && crate::directives::use_default_type(r) {
             r.set_default_content_type();
