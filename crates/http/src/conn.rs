@@ -299,7 +299,7 @@ fn new_request(io: Io, http: &Rc<HttpConf>, server: &Rc<Server>, conn: ConnInfo)
         uri: String::new(),
         args: String::new(),
         version: (1, 1),
-        request_line: String::new(),
+        line_method: std::borrow::Cow::Borrowed(""),
         headers_in: Headers::default(),
         host: None,
         framing: Framing::None,
@@ -335,18 +335,11 @@ fn new_request(io: Io, http: &Rc<HttpConf>, server: &Rc<Server>, conn: ConnInfo)
 }
 
 /// Fills the request from its head and picks the server; refusals are nginx's 400s.
-fn fill_request(r: &mut Request, head: h1::Head, group: &ListenGroup) -> Result<(), h1::Refusal> {
+fn fill_request(r: &mut Request, mut head: h1::Head, group: &ListenGroup) -> Result<(), h1::Refusal> {
     let refuse = |status, reason| h1::Refusal { status, reason };
-    let mut line = String::with_capacity(head.method.len() + head.target.len() + 10);
-    line.push_str(&head.method);
-    line.push(' ');
-    line.push_str(&head.target);
-    line.push_str(if head.version >= (1, 1) {
-        " HTTP/1.1"
-    } else {
-        " HTTP/1.0"
-    });
-    r.request_line = line;
+    r.line_method = head.method.clone();
+    r.unparsed_uri = std::mem::take(&mut head.target);
+    r.version = head.version;
     if !head
         .method
         .bytes()
@@ -376,7 +369,7 @@ fn fill_request(r: &mut Request, head: h1::Head, group: &ListenGroup) -> Result<
     }
     r.framing = h1::body_framing(&head.headers, head.version)?;
     let (uri, args, url_host) =
-        h1::parse_target(&head.target, true).ok_or(refuse(400, "client sent invalid request"))?;
+        h1::parse_target(&r.unparsed_uri, true).ok_or(refuse(400, "client sent invalid request"))?;
     r.uri = uri;
     r.args = args;
     let host = match (&url_host, host_at) {
@@ -396,11 +389,10 @@ fn fill_request(r: &mut Request, head: h1::Head, group: &ListenGroup) -> Result<
     }
     let server = crate::find::server(&group.servers, group.default, r.host.as_deref()).clone();
     if !server.settings.merge_slashes
-        && let Some((uri, _, _)) = h1::parse_target(&head.target, false)
+        && let Some((uri, _, _)) = h1::parse_target(&r.unparsed_uri, false)
     {
         r.uri = uri;
     }
-    r.unparsed_uri = head.target;
     r.loc = server.loc.clone();
     r.server = server;
     Ok(())

@@ -97,7 +97,11 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
         if h.value.len() + h.name.len() > limits.large_buf {
             return Err(refuse(494, "client sent too long header line"));
         }
-        headers.push((h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()));
+        let value = match std::str::from_utf8(h.value) {
+            Ok(v) => v.to_owned(),
+            Err(_) => String::from_utf8_lossy(h.value).into_owned(),
+        };
+        headers.push((h.name.to_string(), value));
     }
     let head = Head {
         method: method_name(req.method.unwrap_or("")),

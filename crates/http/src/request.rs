@@ -95,7 +95,8 @@ pub struct Request {
     /// Query string without `?` (`$args`).
     pub args: String,
     pub version: (u8, u8),
-    pub request_line: String,
+    /// The method as the request line said it (`$request` keeps it when the method changes).
+    pub line_method: std::borrow::Cow<'static, str>,
     pub headers_in: Headers,
     /// The Host without port, lowercased (`$host` falls back to server_name).
     pub host: Option<String>,
@@ -153,6 +154,12 @@ impl Request {
         self.headers_in.get(name)
     }
 
+    /// `$request`: the request line as received (made when asked: few requests need it).
+    pub fn request_line(&self) -> String {
+        let version = if self.version >= (1, 1) { "HTTP/1.1" } else { "HTTP/1.0" };
+        format!("{} {} {version}", self.line_method, self.unparsed_uri)
+    }
+
     pub fn is_head(&self) -> bool {
         self.method == "HEAD"
     }
@@ -174,8 +181,8 @@ impl Request {
             s.push_str(", client: unix:");
         }
         s.push_str(&format!(", server: {}", self.server.primary_name()));
-        if !self.request_line.is_empty() {
-            s.push_str(&format!(", request: \"{}\"", self.request_line));
+        if !self.line_method.is_empty() {
+            s.push_str(&format!(", request: \"{}\"", self.request_line()));
         }
         if let Some(h) = self.headers_in.get("host") {
             s.push_str(&format!(", host: \"{h}\""));

@@ -57,9 +57,34 @@ pub fn is_known(name: &str) -> bool {
         || name.parse::<u32>().is_ok()
 }
 
+/// An address as text; IPv4 without the formatting machinery (`$remote_addr` is read by
+/// most gateways on every request).
+fn ip_text(ip: std::net::IpAddr) -> String {
+    let std::net::IpAddr::V4(v4) = ip else {
+        return ip.to_string();
+    };
+    let mut out = String::with_capacity(15);
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        if octet >= 100 {
+            out.push((b'0' + octet / 100) as char);
+        }
+        if octet >= 10 {
+            out.push((b'0' + octet / 10 % 10) as char);
+        }
+        out.push((b'0' + octet % 10) as char);
+    }
+    out
+}
+
 /// Looks a variable up for this request; `None` is "not found" (nginx's empty value).
 pub fn get(r: &Request, name: &str) -> Option<String> {
-    if let Some(v) = r.vars.get(name) {
+    // most requests set no variables: no hashing then
+    if !r.vars.is_empty()
+        && let Some(v) = r.vars.get(name)
+    {
         return Some(v.clone());
     }
     let v = match name {
@@ -76,7 +101,7 @@ pub fn get(r: &Request, name: &str) -> Option<String> {
         "host" => r.host_var(),
         "hostname" => hostname(),
         "remote_addr" => match r.conn.peer {
-            Some(p) => p.ip().to_string(),
+            Some(p) => ip_text(p.ip()),
             None => "unix:".into(),
         },
         "remote_port" => r.conn.peer.map(|p| p.port().to_string()).unwrap_or_default(),
@@ -92,7 +117,7 @@ pub fn get(r: &Request, name: &str) -> Option<String> {
         "scheme" => "http".into(),
         "https" => String::new(),
         "request_method" => r.method.to_string(),
-        "request" => r.request_line.clone(),
+        "request" => r.request_line(),
         "request_body" => {
             return r.body_bytes().map(|b| String::from_utf8_lossy(b).into_owned());
         }
@@ -232,5 +257,20 @@ mod tests {
         assert_eq!(super::arg("a=1", "z"), None);
         assert_eq!(super::cookie("x=1; y=2", "y"), Some("2".into()));
         assert!(super::is_known("http_user_agent") && !super::is_known("http_") && !super::is_known("nope"));
+    }
+
+    #[test]
+    fn addresses_as_text() {
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.20.30.40",
+            "255.255.255.255",
+            "192.168.100.9",
+            "::1",
+            "fe80::1",
+        ] {
+            assert_eq!(super::ip_text(ip.parse().unwrap()), ip);
+        }
     }
 }

@@ -84,11 +84,11 @@ pub fn use_default_type(r: &http::request::Request) -> bool {
 
 /// A response header name as Lua wrote it, `_` read as `-` unless
 /// lua_transform_underscores_in_response_headers is off.
-pub fn response_header_name(r: &http::request::Request, name: &str) -> String {
-    if r.loc.ext.get::<LuaLocConf>().is_none_or(|c| c.transform_underscores()) {
-        name.replace('_', "-")
+pub fn response_header_name<'a>(r: &http::request::Request, name: &'a str) -> std::borrow::Cow<'a, str> {
+    if name.contains('_') && r.loc.ext.get::<LuaLocConf>().is_none_or(|c| c.transform_underscores()) {
+        std::borrow::Cow::Owned(name.replace('_', "-"))
     } else {
-        name.to_string()
+        std::borrow::Cow::Borrowed(name)
     }
 }
 

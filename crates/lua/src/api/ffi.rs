@@ -27,6 +27,8 @@ pub const NO_REQ: i32 = -100;
 thread_local! {
     /// Where a computed value waits for the wrapper to copy it (valid until the next call).
     static SCRATCH: RefCell<String> = const { RefCell::new(String::new()) };
+    /// `ngx.say`'s line with its newline (kept between calls unless it grew large).
+    static LINE: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 fn with_request(f: impl FnOnce(&mut Request) -> i32) -> i32 {
@@ -199,10 +201,18 @@ pub extern "C" fn oxr_output(s: *const u8, len: usize, newline: i32) -> i32 {
             unsafe { std::slice::from_raw_parts(s, len) }
         };
         if newline != 0 {
-            let mut b = Vec::with_capacity(len + 1);
-            b.extend_from_slice(bytes);
-            b.push(b'\n');
-            r.buffer_body(&b, false);
+            // the line and its newline go out as one piece (one chunk), built in a
+            // reused buffer
+            LINE.with(|l| {
+                let mut b = l.take();
+                b.clear();
+                b.extend_from_slice(bytes);
+                b.push(b'\n');
+                r.buffer_body(&b, false);
+                if b.capacity() <= 64 * 1024 {
+                    l.replace(b);
+                }
+            });
         } else {
             r.buffer_body(bytes, false);
         }

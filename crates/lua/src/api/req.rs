@@ -365,7 +365,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
             request::with(|r| {
                 let mut s = String::new();
                 if !no_request_line.unwrap_or(false) {
-                    s.push_str(&r.request_line);
+                    s.push_str(&r.request_line());
                     s.push_str("\r\n");
                 }
                 for (n, v) in &r.headers_in.list {
