@@ -182,8 +182,14 @@ def run_load(server, scenario):
         shutil.rmtree(prefix, ignore_errors=True)
 
 
-def run_idle(server, n=1000):
-    prefix = write_prefix("location / { return 200 \"hello\\n\"; }")
+def run_idle(server, n=10000):
+    """n idle keep-alive connections after one request each: worker RSS per connection.
+    Many connections, so that the allocator's slack (memory touched at start and free
+    again) does not hide what they cost."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    prefix = write_prefix("location / { return 200 \"hello\\n\"; }", server, n + 500)
     proc, worker = start(server, prefix)
     socks = []
     try:
@@ -289,7 +295,7 @@ def main():
                          f"{median(o, 'rss_per_req_kib') / max(median(n, 'rss_per_req_kib'), 0.01):.2f} |")
             continue
         if scenario == "idle":
-            lines.append(f"| idle keepalive (1000 conns) | RSS/conn {median(o, 'rss_per_conn_kib'):.2f} KiB | "
+            lines.append(f"| idle keepalive (10000 conns) | RSS/conn {median(o, 'rss_per_conn_kib'):.2f} KiB | "
                          f"{median(n, 'rss_per_conn_kib'):.2f} KiB | "
                          f"{median(o, 'rss_per_conn_kib') / max(median(n, 'rss_per_conn_kib'), 0.01):.2f} |")
             continue
