@@ -79,6 +79,24 @@ fn ip_text(ip: std::net::IpAddr) -> String {
     out
 }
 
+/// `$binary_remote_addr`: the client address in network order (4 or 16 bytes).
+fn binary_addr(peer: Option<std::net::SocketAddr>) -> Vec<u8> {
+    match peer.map(|p| p.ip()) {
+        Some(std::net::IpAddr::V4(a)) => a.octets().to_vec(),
+        Some(std::net::IpAddr::V6(a)) => a.octets().to_vec(),
+        None => Vec::new(),
+    }
+}
+
+/// A variable's value as bytes, for the callers that can carry any (Lua): the one
+/// binary variable keeps its bytes.
+pub fn get_bytes(r: &Request, name: &str) -> Option<Vec<u8>> {
+    if name == "binary_remote_addr" && (r.vars.is_empty() || !r.vars.contains_key(name)) {
+        return Some(binary_addr(r.conn.peer));
+    }
+    get(r, name).map(String::into_bytes)
+}
+
 /// Looks a variable up for this request; `None` is "not found" (nginx's empty value).
 pub fn get(r: &Request, name: &str) -> Option<String> {
     // most requests set no variables: no hashing then
@@ -105,11 +123,8 @@ pub fn get(r: &Request, name: &str) -> Option<String> {
             None => "unix:".into(),
         },
         "remote_port" => r.conn.peer.map(|p| p.port().to_string()).unwrap_or_default(),
-        "binary_remote_addr" => match r.conn.peer.map(|p| p.ip()) {
-            Some(std::net::IpAddr::V4(a)) => String::from_utf8_lossy(&a.octets()).into_owned(),
-            Some(std::net::IpAddr::V6(a)) => String::from_utf8_lossy(&a.octets()).into_owned(),
-            None => String::new(),
-        },
+        // not text: `get_bytes` has the real bytes; as text, invalid UTF-8 is replaced
+        "binary_remote_addr" => String::from_utf8_lossy(&binary_addr(r.conn.peer)).into_owned(),
         "server_addr" => r.conn.local.map(|a| a.ip().to_string()).unwrap_or_default(),
         "server_port" => r.conn.local.map(|a| a.port().to_string()).unwrap_or_default(),
         "server_name" => r.server.primary_name().to_string(),
@@ -257,6 +272,16 @@ mod tests {
         assert_eq!(super::arg("a=1", "z"), None);
         assert_eq!(super::cookie("x=1; y=2", "y"), Some("2".into()));
         assert!(super::is_known("http_user_agent") && !super::is_known("http_") && !super::is_known("nope"));
+    }
+
+    #[test]
+    fn binary_addresses_keep_their_bytes() {
+        assert_eq!(
+            super::binary_addr(Some("192.168.1.200:80".parse().unwrap())),
+            [192, 168, 1, 200]
+        );
+        assert_eq!(super::binary_addr(Some("[fe80::ff]:80".parse().unwrap())).len(), 16);
+        assert!(super::binary_addr(None).is_empty());
     }
 
     #[test]

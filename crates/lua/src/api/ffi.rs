@@ -26,7 +26,7 @@ pub const NO_REQ: i32 = -100;
 
 thread_local! {
     /// Where a computed value waits for the wrapper to copy it (valid until the next call).
-    static SCRATCH: RefCell<String> = const { RefCell::new(String::new()) };
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
     /// `ngx.say`'s line with its newline (kept between calls unless it grew large).
     static LINE: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
@@ -68,9 +68,11 @@ pub extern "C" fn oxr_var_get(name: *const u8, len: usize, val: *mut *const u8, 
 
 /// nginx's variable names are case-blind (`ngx.var.HTTP_HOST` is `$http_host`); the
 /// exact spelling is tried first since that is what nearly all code uses.
-fn variable(r: &Request, name: &str) -> Option<String> {
-    match http::variables::get(r, name) {
-        None if name.bytes().any(|b| b.is_ascii_uppercase()) => http::variables::get(r, &name.to_ascii_lowercase()),
+fn variable(r: &Request, name: &str) -> Option<Vec<u8>> {
+    match http::variables::get_bytes(r, name) {
+        None if name.bytes().any(|b| b.is_ascii_uppercase()) => {
+            http::variables::get_bytes(r, &name.to_ascii_lowercase())
+        }
         found => found,
     }
 }

@@ -22,7 +22,7 @@ pub fn register(lua: &Lua, ngx: &Table) -> mlua::Result<()> {
                     )));
                 }
             };
-            request::with(|r| match http::variables::get(r, &name) {
+            request::with(|r| match http::variables::get_bytes(r, &name) {
                 Some(v) => Ok(Value::String(lua.create_string(v)?)),
                 None => Ok(Value::Nil),
             })
