@@ -112,3 +112,16 @@ GET /t
 --- error_code: 500
 --- error_log
 cannot use '...' outside a vararg function
+
+=== TEST 7: an error value that is not a string reads as tostring gives it
+--- config
+    location = /t {
+        content_by_lua_block {
+            error(setmetatable({}, { __tostring = function() return "my error object" end }))
+        }
+    }
+--- request
+GET /t
+--- error_code: 500
+--- error_log
+lua entry thread aborted: runtime error: my error object

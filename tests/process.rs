@@ -951,3 +951,33 @@ fn lingering_close_lets_the_client_read_an_early_answer() {
     signal(child.id() as i32, 15);
     child.wait().unwrap();
 }
+
+#[test]
+fn lua_requests_after_failed_ones_run_on_fresh_entry_threads() {
+    // a failed request drops its entry thread (a 500 closes the connection, as nginx
+    // does): the requests after it, on new connections, get working ones
+    let p = Prefix::new("lua-errors");
+    let port = port();
+    let lua = r#"location / { content_by_lua_block {
+        if ngx.var.arg_fail == "index" then local t = nil; t.x = 1 end
+        if ngx.var.arg_fail == "api" then ngx.req.set_header(nil, "x") end
+        if ngx.var.arg_fail == "object" then error({}) end
+        ngx.say("ok ", ngx.var.arg_n)
+    } }"#;
+    let conf = master_conf(port, 1, "unused", "").replace("master_process on;", "master_process off;");
+    p.conf(&conf.replace(r#"location / { return 200 "unused\n"; }"#, lua));
+    let mut child = start_master(&p);
+    for n in 0..30 {
+        let fail = ["index", "api", "object"][n % 3];
+        let failed = get(port, &format!("/?fail={fail}")).unwrap();
+        assert!(failed.starts_with("HTTP/1.1 500"), "{failed}");
+        let ok = get(port, &format!("/?n={n}")).unwrap();
+        assert_eq!(body(&ok), format!("ok {n}\n"));
+    }
+    let log = p.log();
+    assert_eq!(log.matches("lua entry thread aborted: runtime error:").count(), 30);
+    assert!(log.contains("bad argument #1 to 'set_header' (string expected, got nil)"));
+    assert!(log.contains("runtime error: table: 0x"));
+    signal(child.id() as i32, 3);
+    assert!(child.wait().unwrap().success());
+}

@@ -122,17 +122,18 @@ function ngx.req.discard_body()
 end
 
 -- An entry thread that serves one request's function after another: it is resumed with
--- the function, runs it, and says it is done by a tagged yield (the driver then keeps it
--- for the next request). A function that fails or never returns ends its runner.
-local OP_DONE = P.OP_DONE
+-- the function's job number, runs the function, and says it is done by a tagged yield
+-- (the driver then keeps it for the next request). A function that fails or is left
+-- suspended (ngx.exit, ngx.exec, a closed connection) ends its runner. (Not xpcall: a
+-- compiled request function cannot return into a pcall frame, its traces would abort.)
+-- Called by index, the function has no name of ours in tracebacks: they read
+-- `in function <content_by_lua(nginx.conf:12):1>` as OpenResty's do.
+local OP_DONE, jobs = P.OP_DONE, P.jobs
 function P.runner()
-    -- called by index, the function has no name of ours in tracebacks: they read
-    -- `in function <content_by_lua(nginx.conf:12):1>` as OpenResty's do
-    local job = {}
-    job[1] = yield(TAG, OP_DONE)
+    local id = yield(TAG, OP_DONE)
     while true do
-        job[1]()
-        job[1] = yield(TAG, OP_DONE)
+        jobs[id]()
+        id = yield(TAG, OP_DONE)
     end
 end
 -- The runner's own loop stays interpreted. A trace through it would inline the first

@@ -13,16 +13,18 @@ use std::time::Duration;
 use http::log::Level;
 use http::phase::{Flow, Handler, Step};
 use http::request::Request;
-use mlua::thread::ThreadStatus;
-use mlua::{Function, Lua, MultiValue, Thread, Value};
+use mlua::{Function, Lua, Thread};
 
 use crate::api;
 use crate::directives::{LuaCode, Source};
+use crate::raw;
 use crate::request::{self, Phase};
 
 pub struct LuaHandler {
     lua: Lua,
     runners: Rc<Runners>,
+    /// The job number of the code once compiled (see `job`).
+    job: std::cell::OnceCell<i64>,
     code: Rc<LuaCode>,
     phase: Phase,
     options: HandlerOptions,
@@ -46,6 +48,7 @@ impl LuaHandler {
         }
         LuaHandler {
             runners: Runners::of(&lua),
+            job: std::cell::OnceCell::new(),
             lua,
             code,
             phase,
@@ -220,8 +223,8 @@ impl LuaHandler {
 
     /// Starts the request's code on an entry thread and runs it to its end or first wait.
     fn start(&self, r: &mut Request) -> Progress {
-        let func = match self.function(r) {
-            Ok(f) => f,
+        let job = match self.job(r) {
+            Ok(id) => id,
             Err(msg) => {
                 r.log(Level::Error, &msg);
                 return Progress::Ended(End::Error);
@@ -235,10 +238,10 @@ impl LuaHandler {
         {
             r.hold_body = Some(Vec::new());
         }
-        // an idle runner coroutine from the worker's pool takes the function as its
-        // resume value: no new coroutine (and its garbage) per request
+        // an idle runner coroutine from the worker's pool takes the job as its resume
+        // value: no new coroutine (and its garbage) per request
         match self.runners.take(&self.lua) {
-            Ok(thread) => self.resume(thread, Some(func), r),
+            Ok(thread) => self.resume(thread, Some(job), r),
             Err(e) => {
                 r.log(Level::Error, &format!("lua entry thread aborted: {e}"));
                 Progress::Ended(End::Error)
@@ -246,35 +249,67 @@ impl LuaHandler {
         }
     }
 
-    /// One resume of the entry thread (with the function to run, the first time).
-    fn resume(&self, thread: Thread, func: Option<Function>, r: &mut Request) -> Progress {
-        let result = request::enter(r, self.phase, || match func {
-            Some(f) => thread.resume::<YieldValues>(f),
-            None => thread.resume::<YieldValues>(()),
-        });
-        let YieldValues(tag, op, arg) = match result {
-            Ok(v) => v,
-            Err(e) => {
+    /// The job number of this request's function: fixed for code compiled once, else
+    /// the function is put in the spare slot for the runner to take.
+    fn job(&self, r: &mut Request) -> Result<i64, String> {
+        let fixed = self.options.code_cache && matches!(self.code.source, Source::Inline(_) | Source::File(_));
+        if let Some(id) = self.job.get().filter(|_| fixed) {
+            return Ok(*id);
+        }
+        let func = self.function(r)?;
+        if fixed {
+            let id = self.runners.add_job(&self.lua, func).map_err(|e| error_text(&e))?;
+            let _ = self.job.set(id);
+            return Ok(id);
+        }
+        self.runners
+            .set_spare_job(&self.lua, func)
+            .map_err(|e| error_text(&e))?;
+        Ok(Runners::SPARE_JOB)
+    }
+
+    /// One resume of the entry thread (with its job, the first time).
+    fn resume(&self, thread: Thread, job: Option<i64>, r: &mut Request) -> Progress {
+        let want = match request::enter(r, self.phase, || raw::resume(&thread, job)) {
+            raw::Resumed::Yielded(want) => want,
+            raw::Resumed::Failed(msg) => {
+                let msg = msg.unwrap_or_else(|| self.error_value_text());
                 let trace = traceback(&self.lua, &thread);
                 r.log(
                     Level::Error,
-                    &format!("lua entry thread aborted: runtime error: {}{trace}", error_text(&e)),
+                    &format!("lua entry thread aborted: runtime error: {msg}{trace}"),
                 );
                 return Progress::Ended(End::Error);
             }
+            raw::Resumed::Ended => return Progress::Ended(End::Returned),
         };
-        if thread.status() != ThreadStatus::Resumable {
-            return Progress::Ended(End::Returned);
-        }
-        // a thread stopped anywhere but its idle point is not reused
-        match api::Yield::parse(&tag, &op, &arg) {
+        match want {
             Some(api::Yield::Done) => {
                 self.runners.give_back(thread);
                 Progress::Ended(End::Returned)
             }
+            // stopped inside its function: the thread is not reused
             Some(api::Yield::Exit(code)) => Progress::Ended(End::Exit(code)),
             Some(api::Yield::Exec(target)) => Progress::Ended(End::Exec(target)),
             want => Progress::Waiting(thread, want),
+        }
+    }
+
+    /// The text of an error value that is not a string (left by `raw::resume`): an error
+    /// raised by one of our Rust functions reads as its message, others as `tostring`.
+    fn error_value_text(&self) -> String {
+        let slot = raw::ERROR_SLOT.to_str().unwrap_or_default();
+        let value = self.lua.named_registry_value::<mlua::Value>(slot);
+        let _ = self.lua.unset_named_registry_value(slot);
+        match value {
+            Ok(mlua::Value::Error(e)) => error_text(&e),
+            Ok(v) => self
+                .lua
+                .globals()
+                .get::<Function>("tostring")
+                .and_then(|f| f.call::<String>(v))
+                .unwrap_or_else(|e| error_text(&e)),
+            Err(e) => error_text(&e),
         }
     }
 
@@ -424,14 +459,14 @@ fn lua_type_of_rust(rust: &str) -> &str {
 }
 
 /// The coroutine's stack at the error, as OpenResty logs it after the message.
-fn traceback(lua: &Lua, thread: &mlua::Thread) -> String {
+fn traceback(lua: &Lua, thread: &Thread) -> String {
     let tb: Option<Function> = lua
         .globals()
         .get::<mlua::Table>("debug")
         .ok()
         .and_then(|d| d.get("traceback").ok());
-    match tb.map(|f| f.call::<Value>((thread.clone(), "", 0))) {
-        Some(Ok(Value::String(s))) => {
+    match tb.map(|f| f.call::<mlua::Value>((thread.clone(), "", 0))) {
+        Some(Ok(mlua::Value::String(s))) => {
             let s = s.to_string_lossy();
             let frames = s
                 .trim_start_matches('\n')
@@ -448,33 +483,22 @@ fn traceback(lua: &Lua, thread: &mlua::Thread) -> String {
     }
 }
 
-/// What an entry thread's resume gives back: a tagged yield is `(tag, op, arg)`.
-struct YieldValues(Value, Value, Value);
-
-impl mlua::FromLuaMulti for YieldValues {
-    fn from_lua_multi(values: MultiValue, lua: &Lua) -> mlua::Result<Self> {
-        let (tag, op, arg) = <(Value, Value, Value)>::from_lua_multi(values, lua)?;
-        Ok(YieldValues(tag, op, arg))
-    }
-
-    // read straight off the coroutine's stack: no MultiValue allocated per resume
-    unsafe fn from_stack_multi(nvals: std::ffi::c_int, lua: &mlua::state::RawLua) -> mlua::Result<Self> {
-        // SAFETY: forwards mlua's own contract for reading `nvals` values off its stack.
-        let (tag, op, arg) = unsafe { <(Value, Value, Value)>::from_stack_multi(nvals, lua)? };
-        Ok(YieldValues(tag, op, arg))
-    }
-}
-
 /// The worker's idle entry threads: runner coroutines waiting at their idle point for
 /// the next request's function. Idle ones are few (at most KEEP) and kept as live handles;
 /// only suspended requests go to the registry.
 pub struct Runners {
     idle: RefCell<Vec<Thread>>,
+    /// `__oxr.jobs`: request functions by number, where runners take them.
+    jobs: std::cell::OnceCell<mlua::Table>,
+    next_job: std::cell::Cell<i64>,
 }
 
 impl Runners {
     /// How many idle runners a worker keeps.
     const KEEP: usize = 256;
+    /// The slot of a function made for one request (a file path with variables, the code
+    /// cache off): overwritten by the next.
+    const SPARE_JOB: i64 = 0;
 
     /// The VM's pool (one per VM, shared by all its handlers).
     pub fn of(lua: &Lua) -> Rc<Runners> {
@@ -483,6 +507,8 @@ impl Runners {
         }
         let runners = Rc::new(Runners {
             idle: RefCell::new(Vec::new()),
+            jobs: std::cell::OnceCell::new(),
+            next_job: std::cell::Cell::new(Self::SPARE_JOB + 1),
         });
         lua.set_app_data(runners.clone());
         runners
@@ -496,8 +522,30 @@ impl Runners {
         let runner: Function = lua.globals().get::<mlua::Table>("__oxr")?.get("runner")?;
         let t = lua.create_thread(runner)?;
         // run it to its first idle point
-        let _: MultiValue = t.resume(())?;
-        Ok(t)
+        match raw::resume(&t, None) {
+            raw::Resumed::Yielded(Some(api::Yield::Done)) => Ok(t),
+            _ => Err(mlua::Error::runtime("a runner did not start")),
+        }
+    }
+
+    fn jobs(&self, lua: &Lua) -> mlua::Result<&mlua::Table> {
+        if let Some(t) = self.jobs.get() {
+            return Ok(t);
+        }
+        let t = lua.globals().get::<mlua::Table>("__oxr")?.get::<mlua::Table>("jobs")?;
+        Ok(self.jobs.get_or_init(|| t))
+    }
+
+    /// Numbers a function compiled once; runners find it under that number.
+    fn add_job(&self, lua: &Lua, func: Function) -> mlua::Result<i64> {
+        let id = self.next_job.get();
+        self.jobs(lua)?.raw_set(id, func)?;
+        self.next_job.set(id + 1);
+        Ok(id)
+    }
+
+    fn set_spare_job(&self, lua: &Lua, func: Function) -> mlua::Result<()> {
+        self.jobs(lua)?.raw_set(Self::SPARE_JOB, func)
     }
 
     fn give_back(&self, thread: Thread) {

@@ -9,6 +9,7 @@ pub mod directives;
 mod filter;
 mod handler;
 pub mod init;
+mod raw;
 mod request;
 pub mod vm;
 

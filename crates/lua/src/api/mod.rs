@@ -24,6 +24,11 @@ fn yield_tag() -> LightUserData {
     LightUserData(&YIELD_TAG as *const u8 as *mut std::ffi::c_void)
 }
 
+/// The address that tags a yield as ours (`coroutine.yield(TAG, op, ...)`).
+pub fn yield_tag_ptr() -> *mut std::ffi::c_void {
+    yield_tag().0
+}
+
 /// What a yielding API asks the driver to do.
 pub enum Yield {
     /// The entry thread's function returned; the runner waits for the next one.
@@ -37,46 +42,13 @@ pub enum Yield {
     Exec(String),
 }
 
-const OP_DONE: i64 = 0;
-const OP_SLEEP: i64 = 1;
-const OP_EXIT: i64 = 2;
-const OP_FLUSH: i64 = 3;
-const OP_READ_BODY: i64 = 4;
-const OP_EXEC: i64 = 5;
-const OP_DISCARD_BODY: i64 = 6;
-
-impl Yield {
-    /// Reads the values a coroutine yielded; `None` for a yield that is not ours.
-    pub fn parse(tag: &Value, op: &Value, arg: &Value) -> Option<Yield> {
-        match tag {
-            Value::LightUserData(t) if t.0 == yield_tag().0 => {}
-            _ => return None,
-        }
-        let op = match op {
-            Value::Integer(i) => *i,
-            Value::Number(n) => *n as i64,
-            _ => return None,
-        };
-        let num = |v: &Value| match v {
-            Value::Integer(i) => *i as f64,
-            Value::Number(n) => *n,
-            _ => 0.0,
-        };
-        match op {
-            OP_DONE => Some(Yield::Done),
-            OP_SLEEP => Some(Yield::Sleep(num(arg))),
-            OP_EXIT => Some(Yield::Exit(num(arg) as i64)),
-            OP_FLUSH => Some(Yield::Flush),
-            OP_READ_BODY => Some(Yield::ReadBody),
-            OP_DISCARD_BODY => Some(Yield::DiscardBody),
-            OP_EXEC => match arg {
-                Value::String(s) => Some(Yield::Exec(s.to_string_lossy())),
-                _ => None,
-            },
-            _ => None,
-        }
-    }
-}
+pub const OP_DONE: i64 = 0;
+pub const OP_SLEEP: i64 = 1;
+pub const OP_EXIT: i64 = 2;
+pub const OP_FLUSH: i64 = 3;
+pub const OP_READ_BODY: i64 = 4;
+pub const OP_EXEC: i64 = 5;
+pub const OP_DISCARD_BODY: i64 = 6;
 
 /// Builds `ngx` and the private table `__oxr` the prelude uses.
 pub fn register(lua: &Lua, prefix: &std::path::Path) -> mlua::Result<()> {
@@ -90,6 +62,8 @@ pub fn register(lua: &Lua, prefix: &std::path::Path) -> mlua::Result<()> {
     private.set("OP_READ_BODY", OP_READ_BODY)?;
     private.set("OP_EXEC", OP_EXEC)?;
     private.set("OP_DISCARD_BODY", OP_DISCARD_BODY)?;
+    // request functions by job number, as the runners take them (see handler::Runners)
+    private.set("jobs", lua.create_table()?)?;
     private.set(
         "check_output",
         lua.create_function(|_, ()| crate::request::check_output())?,
