@@ -141,7 +141,7 @@ pub extern "C" fn oxr_resp_header_set(name: *const u8, len: usize, val: *const u
             let _ = super::header::set(r, name, None);
             return HEADERS_SENT;
         }
-        match super::header::set(r, name, Some(vec![value.to_string()])) {
+        match super::header::set(r, name, Some(&[value])) {
             Ok(()) => OK,
             Err(_) => BAD_VALUE,
         }

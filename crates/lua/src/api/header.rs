@@ -54,7 +54,7 @@ pub fn escape_header(text: &str, is_name: bool) -> std::borrow::Cow<'_, str> {
 
 /// Sets (or, with `None`, clears) a response header as `ngx.header.NAME = v` does.
 /// After the headers went out it logs and changes nothing (Ok), as OpenResty.
-pub fn set(r: &mut http::request::Request, name: &str, vals: Option<Vec<String>>) -> Result<(), String> {
+pub fn set(r: &mut http::request::Request, name: &str, vals: Option<&[&str]>) -> Result<(), String> {
     if r.header_sent {
         r.log(
             http::log::Level::Error,
@@ -64,17 +64,11 @@ pub fn set(r: &mut http::request::Request, name: &str, vals: Option<Vec<String>>
     }
     let name = crate::directives::response_header_name(r, name);
     let name = escape_header(&name, true);
-    let vals = vals.map(|v| {
-        v.into_iter()
-            .map(|s| escape_header(&s, false).into_owned())
-            .collect::<Vec<_>>()
-    });
+    let last = vals.and_then(|v| v.last()).map(|s| escape_header(s, false));
     if name.eq_ignore_ascii_case("content-type") {
-        r.content_type = vals
-            .and_then(|v| v.into_iter().last())
-            .map(|s| std::sync::Arc::from(s.as_str()));
+        r.content_type = last.map(|s| std::sync::Arc::from(&*s));
     } else if name.eq_ignore_ascii_case("content-length") {
-        r.content_length = match vals.and_then(|v| v.into_iter().last()) {
+        r.content_length = match last {
             Some(s) => Some(
                 s.trim()
                     .parse()
@@ -85,7 +79,7 @@ pub fn set(r: &mut http::request::Request, name: &str, vals: Option<Vec<String>>
     } else {
         r.headers_out.remove(&name);
         for v in vals.into_iter().flatten() {
-            r.headers_out.add(&name, v);
+            r.headers_out.add(&name, escape_header(v, false).into_owned());
         }
     }
     Ok(())
@@ -126,7 +120,8 @@ pub fn register(lua: &Lua, ngx: &Table) -> mlua::Result<()> {
         "__newindex",
         lua.create_function(|_, (_t, k, v): (Table, String, Value)| {
             let vals = values(&v)?;
-            request::with(|r| set(r, &k, vals).map_err(mlua::Error::runtime))
+            let vals: Option<Vec<&str>> = vals.as_ref().map(|v| v.iter().map(String::as_str).collect());
+            request::with(|r| set(r, &k, vals.as_deref()).map_err(mlua::Error::runtime))
         })?,
     )?;
     header.set_metatable(Some(mt))?;
