@@ -6,7 +6,6 @@
 //! live handles on one LuaJIT stack of limited size, and a worker must hold tens of
 //! thousands of suspended requests.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -19,6 +18,7 @@ use crate::api;
 use crate::directives::{LuaCode, Source};
 use crate::raw;
 use crate::request::{self, Phase};
+use crate::runners::Runners;
 
 pub struct LuaHandler {
     lua: Lua,
@@ -480,78 +480,5 @@ fn traceback(lua: &Lua, thread: &Thread) -> String {
             format!("\nstack traceback:\ncoroutine 0:\n{frames}")
         }
         _ => String::new(),
-    }
-}
-
-/// The worker's idle entry threads: runner coroutines waiting at their idle point for
-/// the next request's function. Idle ones are few (at most KEEP) and kept as live handles;
-/// only suspended requests go to the registry.
-pub struct Runners {
-    idle: RefCell<Vec<Thread>>,
-    /// `__oxr.jobs`: request functions by number, where runners take them.
-    jobs: std::cell::OnceCell<mlua::Table>,
-    next_job: std::cell::Cell<i64>,
-}
-
-impl Runners {
-    /// How many idle runners a worker keeps.
-    const KEEP: usize = 256;
-    /// The slot of a function made for one request (a file path with variables, the code
-    /// cache off): overwritten by the next.
-    const SPARE_JOB: i64 = 0;
-
-    /// The VM's pool (one per VM, shared by all its handlers).
-    pub fn of(lua: &Lua) -> Rc<Runners> {
-        if let Some(r) = lua.app_data_ref::<Rc<Runners>>() {
-            return r.clone();
-        }
-        let runners = Rc::new(Runners {
-            idle: RefCell::new(Vec::new()),
-            jobs: std::cell::OnceCell::new(),
-            next_job: std::cell::Cell::new(Self::SPARE_JOB + 1),
-        });
-        lua.set_app_data(runners.clone());
-        runners
-    }
-
-    /// An idle runner, made on demand.
-    fn take(&self, lua: &Lua) -> mlua::Result<Thread> {
-        if let Some(t) = self.idle.borrow_mut().pop() {
-            return Ok(t);
-        }
-        let runner: Function = lua.globals().get::<mlua::Table>("__oxr")?.get("runner")?;
-        let t = lua.create_thread(runner)?;
-        // run it to its first idle point
-        match raw::resume(&t, None) {
-            raw::Resumed::Yielded(Some(api::Yield::Done)) => Ok(t),
-            _ => Err(mlua::Error::runtime("a runner did not start")),
-        }
-    }
-
-    fn jobs(&self, lua: &Lua) -> mlua::Result<&mlua::Table> {
-        if let Some(t) = self.jobs.get() {
-            return Ok(t);
-        }
-        let t = lua.globals().get::<mlua::Table>("__oxr")?.get::<mlua::Table>("jobs")?;
-        Ok(self.jobs.get_or_init(|| t))
-    }
-
-    /// Numbers a function compiled once; runners find it under that number.
-    fn add_job(&self, lua: &Lua, func: Function) -> mlua::Result<i64> {
-        let id = self.next_job.get();
-        self.jobs(lua)?.raw_set(id, func)?;
-        self.next_job.set(id + 1);
-        Ok(id)
-    }
-
-    fn set_spare_job(&self, lua: &Lua, func: Function) -> mlua::Result<()> {
-        self.jobs(lua)?.raw_set(Self::SPARE_JOB, func)
-    }
-
-    fn give_back(&self, thread: Thread) {
-        let mut idle = self.idle.borrow_mut();
-        if idle.len() < Self::KEEP {
-            idle.push(thread);
-        }
     }
 }

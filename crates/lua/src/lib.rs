@@ -11,6 +11,7 @@ mod handler;
 pub mod init;
 mod raw;
 mod request;
+mod runners;
 pub mod vm;
 
 pub use api::set_worker;

@@ -1,0 +1,83 @@
+//! The worker's pool of entry threads (runner coroutines) and the table of request
+//! functions they take by number.
+
+use std::cell::{Cell, OnceCell, RefCell};
+use std::rc::Rc;
+
+use mlua::{Function, Lua, Thread};
+
+use crate::api;
+use crate::raw;
+
+/// The worker's idle entry threads: runner coroutines waiting at their idle point for
+/// the next request's function. Idle ones are few (at most KEEP) and kept as live handles;
+/// only suspended requests go to the registry.
+pub struct Runners {
+    idle: RefCell<Vec<Thread>>,
+    /// `__oxr.jobs`: request functions by number, where runners take them.
+    jobs: OnceCell<mlua::Table>,
+    next_job: Cell<i64>,
+}
+
+impl Runners {
+    /// How many idle runners a worker keeps.
+    const KEEP: usize = 256;
+    /// The slot of a function made for one request (a file path with variables, the code
+    /// cache off): overwritten by the next.
+    pub const SPARE_JOB: i64 = 0;
+
+    /// The VM's pool (one per VM, shared by all its handlers).
+    pub fn of(lua: &Lua) -> Rc<Runners> {
+        if let Some(r) = lua.app_data_ref::<Rc<Runners>>() {
+            return r.clone();
+        }
+        let runners = Rc::new(Runners {
+            idle: RefCell::new(Vec::new()),
+            jobs: OnceCell::new(),
+            next_job: Cell::new(Self::SPARE_JOB + 1),
+        });
+        lua.set_app_data(runners.clone());
+        runners
+    }
+
+    /// An idle runner, made on demand.
+    pub fn take(&self, lua: &Lua) -> mlua::Result<Thread> {
+        if let Some(t) = self.idle.borrow_mut().pop() {
+            return Ok(t);
+        }
+        let runner: Function = lua.globals().get::<mlua::Table>("__oxr")?.get("runner")?;
+        let t = lua.create_thread(runner)?;
+        // run it to its first idle point
+        match raw::resume(&t, None) {
+            raw::Resumed::Yielded(Some(api::Yield::Done)) => Ok(t),
+            _ => Err(mlua::Error::runtime("a runner did not start")),
+        }
+    }
+
+    fn jobs(&self, lua: &Lua) -> mlua::Result<&mlua::Table> {
+        if let Some(t) = self.jobs.get() {
+            return Ok(t);
+        }
+        let t = lua.globals().get::<mlua::Table>("__oxr")?.get::<mlua::Table>("jobs")?;
+        Ok(self.jobs.get_or_init(|| t))
+    }
+
+    /// Numbers a function compiled once; runners find it under that number.
+    pub fn add_job(&self, lua: &Lua, func: Function) -> mlua::Result<i64> {
+        let id = self.next_job.get();
+        self.jobs(lua)?.raw_set(id, func)?;
+        self.next_job.set(id + 1);
+        Ok(id)
+    }
+
+    pub fn set_spare_job(&self, lua: &Lua, func: Function) -> mlua::Result<()> {
+        self.jobs(lua)?.raw_set(Self::SPARE_JOB, func)
+    }
+
+    pub fn give_back(&self, thread: Thread) {
+        let mut idle = self.idle.borrow_mut();
+        if idle.len() < Self::KEEP {
+            idle.push(thread);
+        }
+    }
+}
