@@ -164,7 +164,8 @@ impl Request {
             self.body_bytes_sent += chunk.len() as u64;
             self.bytes_sent += chunk.len() as u64;
             if self.chunked {
-                push_hex(&mut self.out, chunk.len());
+                let mut digits = [0u8; 16];
+                self.out.extend_from_slice(format_hex(chunk.len() as u64, &mut digits));
                 self.out.extend_from_slice(b"\r\n");
                 self.out.extend_from_slice(chunk);
                 self.out.extend_from_slice(b"\r\n");
@@ -337,11 +338,16 @@ fn format_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
     }
 }
 
-/// Appends `n` in lowercase hex (a chunk size line).
-fn push_hex(out: &mut Vec<u8>, n: usize) {
-    let digits = (usize::BITS - n.leading_zeros()).div_ceil(4).max(1);
-    for i in (0..digits).rev() {
-        out.push(b"0123456789abcdef"[(n >> (i * 4)) & 0xf]);
+/// `n` in lowercase hex, written at the end of `buf` (chunk sizes, ETags).
+pub(crate) fn format_hex(mut n: u64, buf: &mut [u8; 16]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b"0123456789abcdef"[(n & 0xf) as usize];
+        n >>= 4;
+        if n == 0 {
+            return &buf[i..];
+        }
     }
 }
 
@@ -371,20 +377,20 @@ mod field_tests {
 mod tests {
     #[test]
     fn hex_chunk_sizes() {
+        let mut buf = [0u8; 16];
         for (n, want) in [
-            (0usize, "0"),
+            (0u64, "0"),
             (1, "1"),
             (15, "f"),
             (16, "10"),
             (255, "ff"),
             (4096, "1000"),
         ] {
-            let mut out = Vec::new();
-            super::push_hex(&mut out, n);
-            assert_eq!(out, want.as_bytes());
+            assert_eq!(super::format_hex(n, &mut buf), want.as_bytes());
         }
-        let mut out = Vec::new();
-        super::push_hex(&mut out, usize::MAX);
-        assert_eq!(out, format!("{:x}", usize::MAX).as_bytes());
+        assert_eq!(
+            super::format_hex(u64::MAX, &mut buf),
+            format!("{:x}", u64::MAX).as_bytes()
+        );
     }
 }

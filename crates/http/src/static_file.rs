@@ -22,10 +22,30 @@ pub fn map_uri(r: &Request, uri: &str) -> PathBuf {
             _ => "",
         };
         let rest = uri.strip_prefix(prefix).unwrap_or(uri);
-        return r.http.prefix.join(format!("{alias}{rest}"));
+        return under_prefix(&r.http.prefix, alias, rest);
     }
     let root = r.loc.settings.root();
-    r.http.prefix.join(format!("{}{uri}", root.trim_end_matches('/')))
+    under_prefix(&r.http.prefix, root.trim_end_matches('/'), uri)
+}
+
+/// `prefix.join(dir + rest)` in one allocation: `dir + rest` alone when absolute.
+fn under_prefix(prefix: &std::path::Path, dir: &str, rest: &str) -> PathBuf {
+    let absolute = if dir.is_empty() {
+        rest.starts_with('/')
+    } else {
+        dir.starts_with('/')
+    };
+    let prefix = prefix.as_os_str();
+    let mut s = std::ffi::OsString::with_capacity(prefix.len() + dir.len() + rest.len() + 1);
+    if !absolute {
+        s.push(prefix);
+        if !prefix.as_encoded_bytes().ends_with(b"/") {
+            s.push("/");
+        }
+    }
+    s.push(dir);
+    s.push(rest);
+    PathBuf::from(s)
 }
 
 /// The content handler of locations without one of their own.
@@ -85,15 +105,15 @@ async fn serve(r: &mut Request) -> Flow {
     let size = meta.len();
     let mtime = meta.modified().unwrap_or(UNIX_EPOCH);
     let msecs = mtime.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let etag = format!("\"{msecs:x}-{size:x}\"");
-    let last_modified = crate::time::http_date(mtime);
+    let etag = etag(msecs, size);
     r.status = 200;
     r.content_type = Some(r.content_type_for(&path.to_string_lossy()));
-    r.headers_out.set("Last-Modified", last_modified.clone());
+    r.headers_out.set("Last-Modified", crate::time::http_date_cached(msecs));
+    let unchanged = not_modified(r, &etag, msecs);
     if r.loc.settings.etag() {
-        r.headers_out.set("ETag", etag.clone());
+        r.headers_out.set("ETag", etag);
     }
-    if not_modified(r, &etag, msecs) {
+    if unchanged {
         r.content_type = None;
         r.status = 304;
         r.send_body(&[], true).await;
@@ -212,6 +232,19 @@ fn index(r: &mut Request) -> Flow {
 }
 
 /// If-None-Match / If-Modified-Since against the file's validators.
+/// nginx's ETag: `"mtime-size"` in hex.
+fn etag(mtime: u64, size: u64) -> String {
+    let mut buf = [0u8; 16];
+    let mut s = String::with_capacity(36);
+    s.push('"');
+    // hex digits are ASCII
+    s.extend(crate::output::format_hex(mtime, &mut buf).iter().map(|&b| b as char));
+    s.push('-');
+    s.extend(crate::output::format_hex(size, &mut buf).iter().map(|&b| b as char));
+    s.push('"');
+    s
+}
+
 fn not_modified(r: &Request, etag: &str, mtime: u64) -> bool {
     if let Some(inm) = r.header_in("if-none-match") {
         return inm
@@ -270,4 +303,35 @@ fn range(r: &Request, size: u64) -> Result<Option<(u64, u64)>, ()> {
         return Err(());
     }
     Ok(Some((start, end)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    #[test]
+    fn paths_under_the_prefix_as_join_makes_them() {
+        for prefix in ["/srv/oxr", "/srv/oxr/"] {
+            for (dir, rest) in [
+                ("html", "/a.txt"),
+                ("", "/a.txt"),
+                ("/var/www", "/x"),
+                ("html/sub", "/"),
+                ("", ""),
+            ] {
+                let joined = Path::new(prefix).join(format!("{dir}{rest}"));
+                assert_eq!(
+                    super::under_prefix(Path::new(prefix), dir, rest),
+                    joined,
+                    "{prefix} {dir} {rest}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn etags_as_nginx_writes_them() {
+        assert_eq!(super::etag(0x5f1e2d3c, 0x400), "\"5f1e2d3c-400\"");
+        assert_eq!(super::etag(0, 0), "\"0-0\"");
+    }
 }

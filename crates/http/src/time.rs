@@ -105,6 +105,22 @@ pub fn http_date(t: SystemTime) -> String {
     httpdate::fmt_http_date(t)
 }
 
+thread_local! {
+    /// The last Last-Modified made: most requests are for the same few files.
+    static LAST_DATE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+}
+
+/// The HTTP date of `secs` after the epoch, remembered for the next call.
+pub fn http_date_cached(secs: u64) -> String {
+    LAST_DATE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.0 != secs {
+            *c = (secs, http_date(UNIX_EPOCH + std::time::Duration::from_secs(secs)));
+        }
+        c.1.clone()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
