@@ -427,7 +427,8 @@ async fn lingering_close(io: &mut Io, server: &Server) {
 
 impl Request {
     /// Gives the connection back when the request is over.
-    pub fn into_io(self) -> Io {
+    pub fn into_io(mut self) -> Io {
+        crate::h1::recycle_headers(std::mem::take(&mut self.headers_in.list));
         self.io
     }
 }

@@ -92,17 +92,28 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
         }
         Err(_) => return Err(refuse(400, "client sent invalid request")),
     };
-    let mut headers = Vec::with_capacity(req.headers.len());
-    for h in req.headers.iter() {
-        if h.value.len() + h.name.len() > limits.large_buf {
-            return Err(refuse(494, "client sent too long header line"));
-        }
-        let value = match std::str::from_utf8(h.value) {
-            Ok(v) => v.to_owned(),
-            Err(_) => String::from_utf8_lossy(h.value).into_owned(),
-        };
-        headers.push((h.name.to_string(), value));
+    if req
+        .headers
+        .iter()
+        .any(|h| h.value.len() + h.name.len() > limits.large_buf)
+    {
+        return Err(refuse(494, "client sent too long header line"));
     }
+    // the strings of an earlier request's headers are reused: no allocation per header
+    let mut headers = recycled_headers();
+    for (i, h) in req.headers.iter().enumerate() {
+        let value = String::from_utf8_lossy(h.value);
+        match headers.get_mut(i) {
+            Some((n, v)) => {
+                n.clear();
+                n.push_str(h.name);
+                v.clear();
+                v.push_str(&value);
+            }
+            None => headers.push((h.name.to_string(), value.into_owned())),
+        }
+    }
+    headers.truncate(req.headers.len());
     let head = Head {
         method: method_name(req.method.unwrap_or("")),
         target: req.path.unwrap_or("").to_string(),
@@ -110,6 +121,30 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
         headers,
     };
     Ok(Some((head, n + skip)))
+}
+
+thread_local! {
+    /// Header lists of finished requests, their strings kept for the next heads.
+    static SPARE_HEADERS: std::cell::RefCell<Vec<Vec<(String, String)>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A header list to fill (with strings to reuse, when one is spare).
+fn recycled_headers() -> Vec<(String, String)> {
+    SPARE_HEADERS.with(|s| s.borrow_mut().pop()).unwrap_or_default()
+}
+
+/// Keeps a finished request's header list for a later head: a few per worker, and
+/// only lists of usual size (a huge one would pin its memory).
+pub fn recycle_headers(list: Vec<(String, String)>) {
+    let small = list.len() <= 64 && list.iter().all(|(n, v)| n.capacity() + v.capacity() <= 512);
+    if small && list.capacity() > 0 {
+        SPARE_HEADERS.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < 32 {
+                s.push(list);
+            }
+        });
+    }
 }
 
 /// Works out how the body is framed, refusing what nginx refuses.
@@ -372,6 +407,25 @@ mod tests {
         large_buf: 8192,
         large_num: 4,
     };
+
+    #[test]
+    fn recycled_header_strings_carry_nothing_over() {
+        let head = |raw: &[u8]| parse_head(raw, &L).unwrap().unwrap().0;
+        let first = head(b"GET / HTTP/1.1\r\nHost: a-long-host-name.example\r\nX-One: 1\r\nX-Two: 2\r\n\r\n");
+        assert_eq!(first.headers.len(), 3);
+        recycle_headers(first.headers);
+        let second = head(b"GET / HTTP/1.1\r\nHost: b\r\n\r\n");
+        assert_eq!(second.headers, vec![("Host".to_string(), "b".to_string())]);
+        recycle_headers(second.headers);
+        let third = head(b"GET / HTTP/1.1\r\nHost: c\r\nAccept: */*\r\n\r\n");
+        assert_eq!(
+            third.headers,
+            vec![
+                ("Host".to_string(), "c".to_string()),
+                ("Accept".to_string(), "*/*".to_string())
+            ]
+        );
+    }
 
     #[test]
     fn parses_a_head() {
