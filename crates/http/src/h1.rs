@@ -102,7 +102,11 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
     // the strings of an earlier request's headers are reused: no allocation per header
     let mut headers = recycled_headers();
     for (i, h) in req.headers.iter().enumerate() {
-        let value = String::from_utf8_lossy(h.value);
+        // (the strict check is the fast one; invalid bytes are rare)
+        let value = match std::str::from_utf8(h.value) {
+            Ok(v) => Cow::Borrowed(v),
+            Err(_) => String::from_utf8_lossy(h.value),
+        };
         match headers.get_mut(i) {
             Some((n, v)) => {
                 n.clear();
