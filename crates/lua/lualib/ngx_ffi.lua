@@ -394,9 +394,11 @@ local function output(slow, newline)
             if rc == 1 then return 1 end
         end
         if rc == NO_REQ then error("no request found", 2) end
-        -- the general path words the refusal with the phase's name, and runs Lua
-        -- filters (which an FFI call must not)
-        if rc == BAD_CONTEXT or rc == NEEDS_VM then return slow(...) end
+        -- the general path runs Lua filters (which an FFI call must not): given the
+        -- values already joined, as one string
+        if rc == NEEDS_VM then return slow(n == 1 and p or ffi_string(p, len)) end
+        -- it also words the refusal with the phase's name
+        if rc == BAD_CONTEXT then return slow(...) end
         return nil
     end
 end
