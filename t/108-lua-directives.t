@@ -205,6 +205,47 @@ v2
 --- response_body eval
 ["1 function\n", "1 function\n"]
 
+=== TEST 14b: lua_code_cache off: a module's globals belong to the request that loaded it
+--- http_config
+    lua_package_path "$prefix/html/?.lua;;";
+--- config
+    lua_code_cache off;
+    location = /t {
+        content_by_lua_block {
+            local m = require "counting"
+            ngx.say(m.loads, " ", module_loads)
+        }
+    }
+--- user_files
+>>> counting.lua
+module_loads = (module_loads or 0) + 1
+return { loads = module_loads }
+--- pipelined_requests eval
+["GET /t", "GET /t"]
+--- response_body eval
+["1 1\n", "1 1\n"]
+
+=== TEST 14c: lua_code_cache off reads a set_by_lua_file again
+--- config
+    location = /t {
+        set_by_lua_file $v html/setv.lua;
+        lua_code_cache off;
+        content_by_lua_block {
+            ngx.say(ngx.var.v)
+            local f = io.open(ngx.config.prefix() .. "html/setv.lua", "w")
+            f:write('return "v2"')
+            f:close()
+        }
+    }
+--- user_files
+>>> setv.lua
+return "v1"
+--- pipelined_requests eval
+["GET /t", "GET /t"]
+--- response_body
+v1
+v2
+
 === TEST 15: with the code cache on, globals persist across requests
 --- config
     location = /t {

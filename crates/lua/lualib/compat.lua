@@ -68,3 +68,31 @@ function __oxr.forget_modules()
         end
     end
 end
+
+-- ... and a Lua module runs with the global table of the request that required it (as
+-- in OpenResty, where such a request has a VM of its own), so its globals go with it
+local lua_searcher = package.loaders[2]
+local getfenv, setfenv, getmetatable = getfenv, setfenv, getmetatable
+local function request_globals()
+    -- the nearest caller running with a request's globals (they are marked)
+    for level = 3, 12 do
+        local ok, env = pcall(getfenv, level)
+        if not ok then
+            return nil
+        end
+        local mt = type(env) == "table" and getmetatable(env)
+        if mt and mt.oxr_request_globals then
+            return env
+        end
+    end
+end
+package.loaders[2] = function(name)
+    local loader, where = lua_searcher(name)
+    if type(loader) == "function" then
+        local env = request_globals()
+        if env then
+            setfenv(loader, env)
+        end
+    end
+    return loader, where
+end

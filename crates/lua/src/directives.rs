@@ -271,7 +271,7 @@ fn set_by_lua(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     for a in cmd.values().skip(2) {
         args.push(b.template(cmd, a)?);
     }
-    // (set_by_lua keeps its compiled code: lua_code_cache may come later in the block)
+    // (lua_code_cache is read per request: it may come later in the block)
     let handler = SyncHandler::new(crate::vm::current(), code, Phase::Set, true);
     let f: Rc<dyn http::config::ScriptCall> = Rc::new(crate::filter::SetHandler(handler));
     b.loc().script.push(http::config::ScriptOp::Call { var, args, f });

@@ -12,7 +12,7 @@ use http::request::Request;
 use mlua::{Lua, Value};
 
 use crate::directives::LuaCode;
-use crate::handler::{error_text, function_for, request_function};
+use crate::handler::{error_text, request_function};
 use crate::request::{self, Phase};
 
 /// A Lua handler that runs synchronously in one phase.
@@ -173,7 +173,14 @@ pub struct SetHandler(pub SyncHandler);
 impl http::config::ScriptCall for SetHandler {
     fn call(&self, r: &mut Request, args: &[String]) -> Result<Option<String>, http::config::ScriptFailed> {
         let h = &self.0;
-        let func = match function_for(&h.lua, &h.code, r, true) {
+        // lua_code_cache as the request's location has it (the directive may follow
+        // set_by_lua in its block, so it is read now rather than when configured)
+        let cache = r
+            .loc
+            .ext
+            .get::<crate::directives::LuaLocConf>()
+            .is_none_or(|c| c.code_cache());
+        let func = match request_function(&h.lua, &h.code, r, cache) {
             Ok(f) => f,
             Err(msg) => {
                 r.log(Level::Error, &msg);

@@ -93,6 +93,8 @@ fn request_globals(lua: &Lua, r: &mut Request) -> mlua::Result<mlua::Table> {
     let env = lua.create_table()?;
     let mt = lua.create_table()?;
     mt.set("__index", lua.globals())?;
+    // how compat.lua's module searcher knows a request's globals
+    mt.set("oxr_request_globals", true)?;
     env.set_metatable(Some(mt))?;
     r.set_ctx(RequestGlobals(lua.create_registry_value(env.clone())?));
     Ok(env)
