@@ -138,13 +138,13 @@ fn recycled_headers() -> Vec<(String, String)> {
 }
 
 /// Keeps a finished request's header list for a later head: a few per worker, and
-/// only lists of usual size (a huge one would pin its memory).
+/// only lists of usual size, so that at most ~128 KiB stay held (16 × 32 × 256 bytes).
 pub fn recycle_headers(list: Vec<(String, String)>) {
-    let small = list.len() <= 64 && list.iter().all(|(n, v)| n.capacity() + v.capacity() <= 512);
+    let small = list.len() <= 32 && list.iter().all(|(n, v)| n.capacity() + v.capacity() <= 256);
     if small && list.capacity() > 0 {
         SPARE_HEADERS.with(|s| {
             let mut s = s.borrow_mut();
-            if s.len() < 32 {
+            if s.len() < 16 {
                 s.push(list);
             }
         });
