@@ -95,7 +95,7 @@ async fn wait_idle(io: &Io, mut timer: Pin<&mut Sleep>, timeout_ms: u64, fresh: 
     if crate::worker::shutting_down() {
         return false;
     }
-    let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+    let deadline = crate::time::coarse_now() + Duration::from_millis(timeout_ms);
     if timer.deadline() > deadline {
         timer.as_mut().reset(deadline);
     }

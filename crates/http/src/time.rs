@@ -76,6 +76,23 @@ pub fn now_sec() -> i64 {
         .unwrap_or(0)
 }
 
+fn coarse_monotonic() -> std::time::Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes only the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    std::time::Duration::new(ts.tv_sec.max(0) as u64, ts.tv_nsec.clamp(0, 999_999_999) as u32)
+}
+
+/// Now, from the kernel's coarse monotonic clock (the clock `Instant` reads, without a
+/// clock-source read; within a tick, a few ms): for the idle deadline every keepalive
+/// request sets, where whole seconds matter.
+pub fn coarse_now() -> tokio::time::Instant {
+    thread_local! {
+        static BASE: (tokio::time::Instant, std::time::Duration) = (tokio::time::Instant::now(), coarse_monotonic());
+    }
+    BASE.with(|(at, coarse)| *at + coarse_monotonic().saturating_sub(*coarse))
+}
+
 /// Seconds since the epoch as a float with millisecond precision (`$msec`).
 pub fn now_f64() -> f64 {
     SystemTime::now()
@@ -123,6 +140,20 @@ pub fn http_date_cached(secs: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn coarse_now_keeps_to_the_clock() {
+        for _ in 0..3 {
+            let (precise, coarse) = (tokio::time::Instant::now(), super::coarse_now());
+            let apart = if precise > coarse {
+                precise - coarse
+            } else {
+                coarse - precise
+            };
+            assert!(apart < std::time::Duration::from_millis(25), "{apart:?}");
+            std::thread::sleep(std::time::Duration::from_millis(30));
+        }
+    }
+
     #[test]
     fn shapes() {
         super::with(|c| {
