@@ -94,12 +94,17 @@ fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
 }
 
 fn get(port: u16, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    fetch(port, path).ok()
+}
+
+/// A GET with `Connection: close`, read to the end; the error says what went wrong.
+fn fetch(port: u16, path: &str) -> std::io::Result<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
     let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
+    s.read_to_string(&mut out)?;
+    Ok(out)
 }
 
 /// The body of a response read to its end (chunked framing decoded).
@@ -477,12 +482,14 @@ fn embedded_default_config_without_a_conf_file() {
     wait_until("port 8080", Duration::from_secs(5), || {
         TcpStream::connect(("127.0.0.1", 8080)).is_ok()
     });
-    let page = get(8080, "/").unwrap();
-    assert!(page.contains("Welcome to oxiresty!"), "{page}");
-    let lua = body(&get(8080, "/lua").unwrap());
-    assert!(lua.starts_with("hello from Lua, 127.0.0.1 at "), "{lua}");
+    let (page, lua) = (fetch(8080, "/"), fetch(8080, "/lua"));
+    // stopped before any assertion, so that a failure leaves no server behind
     signal(child.id() as i32, 15);
     child.wait().unwrap();
+    let page = page.expect("GET / from the embedded default config");
+    assert!(page.contains("Welcome to oxiresty!"), "{page}");
+    let lua = body(&lua.expect("GET /lua from the embedded default config"));
+    assert!(lua.starts_with("hello from Lua, 127.0.0.1 at "), "{lua}");
     let _ = std::fs::remove_dir_all(Path::new(&dir));
 }
 
