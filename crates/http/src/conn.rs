@@ -348,7 +348,6 @@ fn fill_request(r: &mut Request, mut head: h1::Head, group: &ListenGroup) -> Res
         return Err(refuse(400, "client sent invalid method"));
     }
     r.method = head.method;
-    r.version = head.version;
     r.keepalive = r.version >= (1, 1);
     let mut host_at = None;
     for (i, (n, v)) in head.headers.iter().enumerate() {
