@@ -60,7 +60,7 @@ impl Request {
         if let Some(n) = self.content_length {
             self.out.extend_from_slice(b"Content-Length: ");
             let mut digits = [0u8; 20];
-            self.out.extend_from_slice(format_u64(n, &mut digits));
+            self.out.extend_from_slice(format_digits(n, 10, &mut digits));
             self.out.extend_from_slice(b"\r\n");
         }
         let has_length = self.content_length.is_some();
@@ -164,8 +164,9 @@ impl Request {
             self.body_bytes_sent += chunk.len() as u64;
             self.bytes_sent += chunk.len() as u64;
             if self.chunked {
-                let mut digits = [0u8; 16];
-                self.out.extend_from_slice(format_hex(chunk.len() as u64, &mut digits));
+                let mut digits = [0u8; 20];
+                self.out
+                    .extend_from_slice(format_digits(chunk.len() as u64, 16, &mut digits));
                 self.out.extend_from_slice(b"\r\n");
                 self.out.extend_from_slice(chunk);
                 self.out.extend_from_slice(b"\r\n");
@@ -325,26 +326,14 @@ impl Request {
     }
 }
 
-/// Decimal digits of `n` without an allocation.
-fn format_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+/// `n` in base 10 or 16 (lowercase), written at the end of `buf`: Content-Length, chunk
+/// sizes, ETags, without the formatting machinery.
+pub(crate) fn format_digits(mut n: u64, radix: u64, buf: &mut [u8; 20]) -> &[u8] {
     let mut i = buf.len();
     loop {
         i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[i..];
-        }
-    }
-}
-
-/// `n` in lowercase hex, written at the end of `buf` (chunk sizes, ETags).
-pub(crate) fn format_hex(mut n: u64, buf: &mut [u8; 16]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b"0123456789abcdef"[(n & 0xf) as usize];
-        n >>= 4;
+        buf[i] = b"0123456789abcdef"[(n % radix) as usize];
+        n /= radix;
         if n == 0 {
             return &buf[i..];
         }
@@ -377,7 +366,7 @@ mod field_tests {
 mod tests {
     #[test]
     fn hex_chunk_sizes() {
-        let mut buf = [0u8; 16];
+        let mut buf = [0u8; 20];
         for (n, want) in [
             (0u64, "0"),
             (1, "1"),
@@ -386,10 +375,10 @@ mod tests {
             (255, "ff"),
             (4096, "1000"),
         ] {
-            assert_eq!(super::format_hex(n, &mut buf), want.as_bytes());
+            assert_eq!(super::format_digits(n, 16, &mut buf), want.as_bytes());
         }
         assert_eq!(
-            super::format_hex(u64::MAX, &mut buf),
+            super::format_digits(u64::MAX, 16, &mut buf),
             format!("{:x}", u64::MAX).as_bytes()
         );
     }

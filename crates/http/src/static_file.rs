@@ -205,7 +205,7 @@ fn index(r: &mut Request) -> Flow {
     let dir = map_uri(r, &r.uri);
     for name in r.loc.settings.index().iter() {
         let candidate = if name.starts_with('/') {
-            r.http.prefix.join(format!("{}{name}", r.loc.settings.root()))
+            under_prefix(&r.http.prefix, &r.loc.settings.root(), name)
         } else {
             dir.join(name)
         };
@@ -234,13 +234,21 @@ fn index(r: &mut Request) -> Flow {
 /// If-None-Match / If-Modified-Since against the file's validators.
 /// nginx's ETag: `"mtime-size"` in hex.
 fn etag(mtime: u64, size: u64) -> String {
-    let mut buf = [0u8; 16];
+    let mut buf = [0u8; 20];
     let mut s = String::with_capacity(36);
     s.push('"');
     // hex digits are ASCII
-    s.extend(crate::output::format_hex(mtime, &mut buf).iter().map(|&b| b as char));
+    s.extend(
+        crate::output::format_digits(mtime, 16, &mut buf)
+            .iter()
+            .map(|&b| b as char),
+    );
     s.push('-');
-    s.extend(crate::output::format_hex(size, &mut buf).iter().map(|&b| b as char));
+    s.extend(
+        crate::output::format_digits(size, 16, &mut buf)
+            .iter()
+            .map(|&b| b as char),
+    );
     s.push('"');
     s
 }
