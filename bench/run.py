@@ -6,13 +6,19 @@ alternating oxiresty / nginx ROUNDS times. Reports medians of req/s, p99 latency
 CPU microseconds per request (utime+stime of the worker from /proc, the honest number
 when wrk is the bottleneck), worker RSS, and the ratios oxiresty/nginx.
 
-Usage: bench/run.py [scenario ...]   (scenarios: return static1k static100k idle)
-Installs nginx and wrk with apt-get when missing.
+Usage: bench/run.py [scenario ...]   (scenarios: see main(); all when none is given)
+Installs nginx, wrk and liburing-dev with apt-get when missing.
+
+The `floor` scenario runs bench/floor.c (a server that answers every read with fixed
+bytes, no parsing: the kernel's part of a request and nothing else, once with epoll and
+once with io_uring) next to B (lua_hello) under both servers: what B costs above what no
+server can go below.
 """
 import os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OXR = os.path.join(ROOT, "target/release/oxiresty")
+FLOOR = os.path.join(ROOT, "target/floor")
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
 DURATION = os.environ.get("DURATION", "10s")
 PORT = 18080
@@ -51,12 +57,14 @@ def ensure_tools():
     wanted = {"nginx": "/usr/sbin/nginx", "wrk": "/usr/bin/wrk",
               "libnginx-mod-http-lua": "/usr/lib/nginx/modules/ngx_http_lua_module.so",
               "lua-resty-core": "/usr/share/lua/5.1/resty/core.lua",
-              "lua-cjson": "/usr/lib/x86_64-linux-gnu/lua/5.1/cjson.so"}
+              "lua-cjson": "/usr/lib/x86_64-linux-gnu/lua/5.1/cjson.so",
+              "liburing-dev": "/usr/include/liburing.h"}
     missing = [p for p, f in wanted.items() if not os.path.exists(f)]
     if missing:
         subprocess.run(["apt-get", "install", "-y"] + missing, check=True,
                        env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
     subprocess.run(["cargo", "build", "--release"], cwd=ROOT, check=True)
+    subprocess.run(["gcc", "-O2", "-o", FLOOR, os.path.join(ROOT, "bench/floor.c"), "-luring"], check=True)
 
 
 def write_prefix(location, server="oxiresty", connections=4096):
@@ -94,20 +102,31 @@ http {{
     return d
 
 
+def port_free():
+    try:
+        socket.create_connection(("127.0.0.1", PORT), timeout=0.2).close()
+        return False
+    except OSError:
+        return True
+
+
 def start(server, prefix):
-    if server == "oxiresty":
+    # the previous server's listener can outlive it briefly (an io_uring's files are
+    # released after the process has exited)
+    deadline = time.time() + 5
+    while not port_free() and time.time() < deadline:
+        time.sleep(0.05)
+    if server.startswith("floor-"):
+        cmd = [FLOOR, server[len("floor-"):], str(PORT)]
+    elif server == "oxiresty":
         cmd = [OXR, "-p", prefix + "/"]
     else:
         cmd = ["/usr/sbin/nginx", "-p", prefix + "/", "-c", prefix + "/conf/nginx.conf"]
     proc = subprocess.Popen(["taskset", "-c", "0"] + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 10
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", PORT), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    worker = None
+    while time.time() < deadline and port_free():
+        time.sleep(0.05)
+    worker = proc.pid if server.startswith("floor-") else None  # one process, no workers
     while time.time() < deadline and worker is None:
         worker = child_of(proc.pid)
         time.sleep(0.05)
@@ -268,7 +287,7 @@ def median(rows, key):
 
 
 def main():
-    every = ["return", "static1k", "static100k", "idle", "lua_hello", "lua_gateway", "sleepers"]
+    every = ["return", "static1k", "static100k", "idle", "lua_hello", "lua_gateway", "sleepers", "floor"]
     wanted = sys.argv[1:] or every
     unknown = [w for w in wanted if w not in every]
     if unknown:
@@ -276,18 +295,27 @@ def main():
     ensure_tools()
     lines = []
     for scenario in wanted:
-        results = {"oxiresty": [], "nginx": []}
+        servers = ("oxiresty", "nginx", "floor-epoll", "floor-uring") if scenario == "floor" else ("oxiresty", "nginx")
+        results = {server: [] for server in servers}
         for _ in range(ROUNDS):
-            for server in ("oxiresty", "nginx"):
+            for server in servers:
                 if scenario == "idle":
                     r = run_idle(server)
                 elif scenario == "sleepers":
                     r = run_sleepers(server)
                 else:
-                    r = run_load(server, scenario)
+                    r = run_load(server, "lua_hello" if scenario == "floor" else scenario)
                 results[server].append(r)
                 print(scenario, server, r, flush=True)
         o, n = results["oxiresty"], results["nginx"]
+        if scenario == "floor":
+            for server in servers:
+                rows = results[server]
+                label = {"oxiresty": "oxiresty B", "nginx": "nginx B"}.get(server, server)
+                lines.append(f"| floor | {label}: CPU µs/req (user, kernel) | {median(rows, 'cpu_us'):.2f} "
+                             f"({median(rows, 'user_us'):.2f}, {median(rows, 'sys_us'):.2f}) | "
+                             f"{median(n, 'cpu_us'):.2f} | {median(rows, 'cpu_us') / median(n, 'cpu_us'):.2f} |")
+            continue
         if scenario == "sleepers":
             lines.append(f"| sleepers: 15000 requests in ngx.sleep(1) | RSS/request {median(o, 'rss_per_req_kib'):.2f} KiB "
                          f"(answered {median(o, 'answered'):.0f}) | {median(n, 'rss_per_req_kib'):.2f} KiB "
