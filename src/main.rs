@@ -2,6 +2,7 @@
 //! the process model (master, workers); the HTTP core lives in `oxiresty-http`, the config
 //! language in `oxiresty-conf`.
 
+mod alloc;
 mod cli;
 mod core_conf;
 mod process;
@@ -13,10 +14,8 @@ use http::log::{Level, Target};
 
 use crate::core_conf::Source;
 
-/// mimalloc keeps the per-request allocations of the hot path (request futures over 1 KiB,
-/// header tables) out of glibc's slow paths (`malloc_consolidate` showed in every profile).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: alloc::MiMalloc = alloc::MiMalloc;
 
 fn emerg(msg: impl std::fmt::Display) {
     eprintln!("oxiresty: [emerg] {msg}");

@@ -98,11 +98,16 @@ impl Stream {
         };
     }
 
+    /// Waits until the socket is readable. Through the socket's one reader waker slot
+    /// (`poll_read_ready`), not tokio's `readable()` future, which links a waiter into a
+    /// list and unlinks it again on every wait: a keepalive connection waits once per
+    /// request.
     pub async fn readable(&self) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s.readable().await,
-            Stream::Unix(s) => s.readable().await,
-        }
+        std::future::poll_fn(|cx| match self {
+            Stream::Tcp(s) => s.poll_read_ready(cx),
+            Stream::Unix(s) => s.poll_read_ready(cx),
+        })
+        .await
     }
 }
 
