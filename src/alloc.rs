@@ -3,8 +3,10 @@
 //! mimalloc's Rust wrapper sends every allocation through `mi_malloc_aligned`, whose
 //! generic path cost ~70 instructions per call on the request hot path (and more for the
 //! boxed request future, over the small-object size). Every mimalloc block is aligned to
-//! at least 8 bytes, so for alignments up to 8 (nearly all of ours) the plain entry points
-//! are exact; larger alignments keep the aligned ones.
+//! at least 8 bytes, so for alignments up to 8 (nearly all of Rust's) the plain entry
+//! points are exact. LuaJIT's allocations (through mlua) ask for 16: a size rounded up to
+//! 16 lands in a size class of 16-byte multiples, so `mi_malloc` gives 16-aligned blocks;
+//! each is checked, and the aligned call is the fallback. Larger alignments use it always.
 //!
 //! mimalloc keeps the per-request allocations (request futures, header tables) out of
 //! glibc's slow paths (`malloc_consolidate` showed in every profile). It is built without
@@ -18,52 +20,81 @@ use libmimalloc_sys as mi;
 
 /// The alignment every mimalloc block has.
 const BLOCK_ALIGN: usize = 8;
+/// The alignment LuaJIT's allocations ask for (mlua's `SYS_MIN_ALIGN`).
+const LUA_ALIGN: usize = 16;
 
 pub struct MiMalloc;
 
-// SAFETY: each method hands the layout's size (and alignment, when above what every
-// block has) to the matching mimalloc function, which returns memory of at least that
-// size and alignment or null; `dealloc`/`realloc` get only pointers mimalloc returned.
+fn aligned(p: *mut c_void, align: usize) -> bool {
+    p as usize & (align - 1) == 0
+}
+
+// SAFETY (for every block below): each call hands mimalloc the layout's size (rounded up
+// where said) and returns memory of at least that size and alignment, or null: blocks
+// from the plain calls are used only when their alignment was checked or is guaranteed;
+// `dealloc`/`realloc` get only pointers mimalloc returned.
 unsafe impl GlobalAlloc for MiMalloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: see the impl.
+        let (size, align) = (layout.size(), layout.align());
+        // SAFETY: see above.
         unsafe {
-            if layout.align() <= BLOCK_ALIGN {
-                mi::mi_malloc(layout.size()) as *mut u8
-            } else {
-                mi::mi_malloc_aligned(layout.size(), layout.align()) as *mut u8
+            if align <= BLOCK_ALIGN {
+                return mi::mi_malloc(size) as *mut u8;
             }
+            if align == LUA_ALIGN {
+                let p = mi::mi_malloc(size.next_multiple_of(LUA_ALIGN));
+                if aligned(p, align) {
+                    return p as *mut u8;
+                }
+                mi::mi_free(p);
+            }
+            mi::mi_malloc_aligned(size, align) as *mut u8
         }
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: see the impl.
+        let (size, align) = (layout.size(), layout.align());
+        // SAFETY: see above.
         unsafe {
-            if layout.align() <= BLOCK_ALIGN {
-                mi::mi_zalloc(layout.size()) as *mut u8
-            } else {
-                mi::mi_zalloc_aligned(layout.size(), layout.align()) as *mut u8
+            if align <= BLOCK_ALIGN {
+                return mi::mi_zalloc(size) as *mut u8;
             }
+            if align == LUA_ALIGN {
+                let p = mi::mi_zalloc(size.next_multiple_of(LUA_ALIGN));
+                if aligned(p, align) {
+                    return p as *mut u8;
+                }
+                mi::mi_free(p);
+            }
+            mi::mi_zalloc_aligned(size, align) as *mut u8
         }
     }
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
-        // SAFETY: see the impl.
+        // SAFETY: see above.
         unsafe { mi::mi_free(ptr as *mut c_void) }
     }
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: see the impl.
+        let align = layout.align();
+        // SAFETY: see above. A block that moved to a wrongly aligned place is copied once
+        // more, into an aligned one (mi_realloc_aligned keeps the contents).
         unsafe {
-            if layout.align() <= BLOCK_ALIGN {
-                mi::mi_realloc(ptr as *mut c_void, new_size) as *mut u8
-            } else {
-                mi::mi_realloc_aligned(ptr as *mut c_void, new_size, layout.align()) as *mut u8
+            if align <= BLOCK_ALIGN {
+                return mi::mi_realloc(ptr as *mut c_void, new_size) as *mut u8;
             }
+            if align == LUA_ALIGN {
+                let p = mi::mi_realloc(ptr as *mut c_void, new_size.next_multiple_of(LUA_ALIGN));
+                if p.is_null() || aligned(p, align) {
+                    return p as *mut u8;
+                }
+                return mi::mi_realloc_aligned(p, new_size, align) as *mut u8;
+            }
+            mi::mi_realloc_aligned(ptr as *mut c_void, new_size, align) as *mut u8
         }
     }
 }
@@ -75,7 +106,7 @@ mod tests {
     #[test]
     fn blocks_have_the_alignment_asked_for() {
         let alloc = MiMalloc;
-        for size in [1usize, 7, 8, 24, 40, 1000, 1928, 5000, 70_000] {
+        for size in [1usize, 7, 8, 24, 40, 72, 100, 1000, 1928, 5000, 70_000] {
             for align in [1usize, 2, 4, 8, 16, 64, 4096] {
                 let layout = Layout::from_size_align(size, align).unwrap();
                 // SAFETY: a non-zero size; the pointer is freed with the same layout.

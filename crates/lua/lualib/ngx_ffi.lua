@@ -186,7 +186,7 @@ int oxr_set_ctx_ref(int slot);
 int oxr_free_ctx_ref(void);
 int oxr_resp_header_set(const char *name, size_t len, const char *val, size_t vlen);
 int oxr_req_headers_count(void);
-int oxr_req_header(int i, const unsigned char **name, size_t *nlen, const unsigned char **val, size_t *vlen);
+int oxr_req_header(int i, int lower, const unsigned char **name, size_t *nlen, const unsigned char **val, size_t *vlen);
 int oxr_output(const char *s, size_t len, int newline);
 ]]
 -- the functions themselves, looked up once: an interpreted `C.name(...)` pays a
@@ -332,10 +332,10 @@ function ngx.req.get_headers(max, raw)
         n, truncated = max, "truncated"
     end
     local t = new_tab(0, n)
+    local lower = raw and 0 or 1
     for i = 0, n - 1 do
-        oxr_req_header(i, name_ptr, name_len, val_ptr, val_len)
+        oxr_req_header(i, lower, name_ptr, name_len, val_ptr, val_len)
         local k = ffi_string(name_ptr[0], name_len[0])
-        if not raw then k = str_lower(k) end
         local v = ffi_string(val_ptr[0], val_len[0])
         local prev = rawget(t, k)
         if prev == nil then

@@ -154,10 +154,13 @@ pub extern "C" fn oxr_req_headers_count() -> i32 {
     with_request(|r| r.headers_in.list.len() as i32)
 }
 
-/// The i-th request header (from 0), pointing into the request (copy at once).
+/// The i-th request header (from 0), pointing into the request (copy at once). With
+/// `lower`, a name with capitals points at a lowercased copy instead: `get_headers` then
+/// interns one string per name, not the name and its lowercase.
 #[unsafe(no_mangle)]
 pub extern "C" fn oxr_req_header(
     i: i32,
+    lower: i32,
     name: *mut *const u8,
     nlen: *mut usize,
     val: *mut *const u8,
@@ -165,10 +168,21 @@ pub extern "C" fn oxr_req_header(
 ) -> i32 {
     with_request(|r| match r.headers_in.list.get(i.max(0) as usize) {
         Some((n, v)) => {
+            let n = if lower != 0 && n.bytes().any(|c| c.is_ascii_uppercase()) {
+                SCRATCH.with(|s| {
+                    let mut s = s.borrow_mut();
+                    s.clear();
+                    s.extend(n.bytes().map(|c| c.to_ascii_lowercase()));
+                    // the buffer stays where it is until the next call that uses it
+                    (s.as_ptr(), s.len())
+                })
+            } else {
+                (n.as_ptr(), n.len())
+            };
             // SAFETY: four out-slots the wrapper owns.
             unsafe {
-                *name = n.as_ptr();
-                *nlen = n.len();
+                *name = n.0;
+                *nlen = n.1;
                 *val = v.as_ptr();
                 *vlen = v.len();
             }

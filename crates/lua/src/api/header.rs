@@ -64,11 +64,11 @@ pub fn set(r: &mut http::request::Request, name: &str, vals: Option<&[&str]>) ->
     }
     let name = crate::directives::response_header_name(r, name);
     let name = escape_header(&name, true);
-    let last = vals.and_then(|v| v.last()).map(|s| escape_header(s, false));
+    let last = || vals.and_then(|v| v.last()).map(|s| escape_header(s, false));
     if name.eq_ignore_ascii_case("content-type") {
-        r.content_type = last.map(|s| std::sync::Arc::from(&*s));
+        r.content_type = last().map(|s| std::sync::Arc::from(&*s));
     } else if name.eq_ignore_ascii_case("content-length") {
-        r.content_length = match last {
+        r.content_length = match last() {
             Some(s) => Some(
                 s.trim()
                     .parse()
