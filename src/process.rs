@@ -127,14 +127,18 @@ pub fn run_worker(core: &CoreConf, groups: &[Rc<ListenGroup>], sockets: &Sockets
     std::panic::set_hook(Box::new(|info| {
         http::elog!(Level::Alert, 0, "worker task {info}");
     }));
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    // a local runtime: tasks that are not Send (Lua values, Rc) spawn straight onto its
+    // scheduler, without a LocalSet's second queue and wake-up in front of every task
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build_local(Default::default())
+    {
         Ok(rt) => rt,
         Err(e) => {
             http::elog!(Level::Emerg, 0, "cannot start the event loop: {e}");
             return;
         }
     };
-    let local = tokio::task::LocalSet::new();
     let wc = core.worker_connections();
     let st = core.worker_shutdown_timeout;
     let (id, count) = match slot {
@@ -143,13 +147,12 @@ pub fn run_worker(core: &CoreConf, groups: &[Rc<ListenGroup>], sockets: &Sockets
     };
     lua::set_worker(id, count);
     let lua_gen = core.lua.clone();
-    local.block_on(&rt, async move {
+    rt.block_on(async move {
         if let Some(g) = &lua_gen {
             lua::init::run_init_worker(g);
         }
-        // the signals wait in a task of their own: the future given to the LocalSet is
-        // polled again each time any connection's task wakes, and four signal streams
-        // polled there cost ~150 instructions per request; a join handle costs little
+        // the signals wait in a task of their own, so that the four signal streams are
+        // polled when a signal comes, not whenever this future is
         let signals = tokio::task::spawn_local(wait_stop_signal());
         let stop = async { signals.await.unwrap_or(Stop::Fast) };
         http::worker::serve(pairs, http, wc, st, stop).await;

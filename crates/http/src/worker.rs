@@ -194,7 +194,8 @@ impl Drop for ConnGuard {
     }
 }
 
-/// Serves the listeners until `stop` resolves. Must run inside a `LocalSet`.
+/// Serves the listeners until `stop` resolves. Must run where `spawn_local` works (a
+/// local runtime or a `LocalSet`).
 pub async fn serve(
     groups: Vec<(Rc<ListenGroup>, Listener)>,
     conf: Rc<HttpConf>,
