@@ -46,6 +46,9 @@ pub async fn serve(
     let mut timer = std::pin::pin!(tokio::time::sleep_until(
         Instant::now() + Duration::from_millis(header_ms)
     ));
+    // registered once for the connection: a graceful stop wakes it when idle (and, once,
+    // needlessly, when busy: it then closes after its request)
+    let mut stop = crate::worker::shutdown_wait();
     loop {
         if io.pending().is_empty() {
             let first = requests == 0;
@@ -54,7 +57,7 @@ pub async fn serve(
             } else {
                 keepalive_ms
             };
-            if !wait_idle(&io, timer.as_mut(), ms, first).await {
+            if !wait_idle(&io, timer.as_mut(), &mut stop, ms, first).await {
                 if first {
                     let client = peer.map(|p| p.ip().to_string()).unwrap_or_else(|| "unix:".into());
                     crate::elog!(
@@ -91,7 +94,13 @@ pub async fn serve(
 /// when it would fire late, and re-armed when it fires early. A busy keepalive connection
 /// so touches the timer wheel once per timeout period, not once per request (nginx's lazy
 /// timers do the same).
-async fn wait_idle(io: &Io, mut timer: Pin<&mut Sleep>, timeout_ms: u64, fresh: bool) -> bool {
+async fn wait_idle(
+    io: &Io,
+    mut timer: Pin<&mut Sleep>,
+    stop: &mut crate::worker::ShutdownWait,
+    timeout_ms: u64,
+    fresh: bool,
+) -> bool {
     if crate::worker::shutting_down() {
         return false;
     }
@@ -99,7 +108,6 @@ async fn wait_idle(io: &Io, mut timer: Pin<&mut Sleep>, timeout_ms: u64, fresh: 
     if timer.deadline() > deadline {
         timer.as_mut().reset(deadline);
     }
-    let mut stop = crate::worker::shutdown_wait();
     loop {
         tokio::select! {
             biased;
@@ -113,7 +121,7 @@ async fn wait_idle(io: &Io, mut timer: Pin<&mut Sleep>, timeout_ms: u64, fresh: 
                     return true;
                 }
             }
-            _ = &mut stop => return false,
+            _ = &mut *stop => return false,
             _ = timer.as_mut() => {
                 if Instant::now() >= deadline {
                     return false;

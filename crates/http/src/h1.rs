@@ -283,10 +283,13 @@ fn normalize(p: &[u8], merge_slashes: bool) -> Option<Vec<u8>> {
 
 /// Validates a Host value and returns it lowercased without the port (nginx's validate_host).
 pub fn validate_host(h: &str) -> Option<String> {
-    let h = h.trim_end_matches('.');
-    let host = match h.strip_prefix('[') {
-        Some(literal) => &h[..literal.find(']')? + 2],
-        None => h.rfind(':').map_or(h, |i| &h[..i]),
+    // byte searches for ASCII characters: every index is a char boundary
+    let bytes = h.as_bytes();
+    let end = bytes.iter().rposition(|&c| c != b'.').map_or(0, |i| i + 1);
+    let host = if bytes.first() == Some(&b'[') {
+        &h[..bytes[..end].iter().position(|&c| c == b']')? + 1]
+    } else {
+        &h[..bytes[..end].iter().rposition(|&c| c == b':').unwrap_or(end)]
     };
     if host.is_empty() || host.starts_with('.') {
         return None;
@@ -299,7 +302,8 @@ pub fn validate_host(h: &str) -> Option<String> {
         }
         prev = c;
     }
-    Some(host.trim_end_matches('.').to_ascii_lowercase())
+    let kept = host.as_bytes().iter().rposition(|&c| c != b'.').map_or(0, |i| i + 1);
+    Some(host[..kept].to_ascii_lowercase())
 }
 
 /// Decodes chunked framing incrementally.
@@ -534,6 +538,9 @@ mod tests {
         assert_eq!(validate_host(".x"), None);
         assert_eq!(validate_host(":80"), None);
         assert_eq!(validate_host("[::1"), None);
+        assert_eq!(validate_host("Example.com."), Some("example.com".into()));
+        assert_eq!(validate_host("[::1]."), Some("[::1]".into()));
+        assert_eq!(validate_host("..."), None);
     }
 
     #[test]
