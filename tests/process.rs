@@ -376,6 +376,39 @@ unsafe extern "C" {
 }
 
 #[test]
+fn quit_closes_idle_keepalive_connections_at_once() {
+    let p = Prefix::new("quitidle");
+    let port = port();
+    p.conf(&master_conf(port, 1, "idle", ""));
+    let mut child = start_master(&p);
+    // three connections that served a request each and now sit idle (keepalive 75 s),
+    // one of them after another had closed (its slot is reused)
+    let ask = |s: &mut TcpStream| {
+        write!(s, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut buf = [0u8; 1024];
+        let n = s.read(&mut buf).unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).ends_with("idle\n"));
+    };
+    let mut gone = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    ask(&mut gone);
+    drop(gone);
+    let mut idle: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    for s in &mut idle {
+        ask(s);
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    signal(child.id() as i32, 3);
+    for s in &mut idle {
+        let (rest, took) = read_until_close(s, Duration::from_secs(5));
+        assert!(rest.is_empty(), "nothing more is sent");
+        assert!(took < Duration::from_secs(2), "closed at once on QUIT, took {took:?}");
+    }
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
 fn single_process_mode_serves_and_stops_on_quit() {
     let p = Prefix::new("single");
     let port = port();
