@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 
 use crate::request::Framing;
+use crate::spare::Spares;
 
 /// Known methods without an allocation.
 fn method_name(m: &str) -> Cow<'static, str> {
@@ -129,12 +130,12 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
 
 thread_local! {
     /// Header lists of finished requests, their strings kept for the next heads.
-    static SPARE_HEADERS: std::cell::RefCell<Vec<Vec<(String, String)>>> = const { std::cell::RefCell::new(Vec::new()) };
+    static SPARE_HEADERS: Spares<Vec<(String, String)>> = const { Spares::new(16) };
 }
 
 /// A header list to fill (with strings to reuse, when one is spare).
 fn recycled_headers() -> Vec<(String, String)> {
-    SPARE_HEADERS.with(|s| s.borrow_mut().pop()).unwrap_or_default()
+    SPARE_HEADERS.with(|s| s.take()).unwrap_or_default()
 }
 
 /// Keeps a finished request's header list for a later head: a few per worker, and
@@ -142,12 +143,7 @@ fn recycled_headers() -> Vec<(String, String)> {
 pub fn recycle_headers(list: Vec<(String, String)>) {
     let small = list.len() <= 32 && list.iter().all(|(n, v)| n.capacity() + v.capacity() <= 256);
     if small && list.capacity() > 0 {
-        SPARE_HEADERS.with(|s| {
-            let mut s = s.borrow_mut();
-            if s.len() < 16 {
-                s.push(list);
-            }
-        });
+        SPARE_HEADERS.with(|s| s.give(list));
     }
 }
 

@@ -17,6 +17,7 @@ pub mod log_format;
 pub mod output;
 pub mod phase;
 pub mod request;
+pub mod spare;
 pub mod static_file;
 pub mod status;
 pub mod template;

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::request::Request;
+use crate::spare::Spares;
 use crate::status;
 
 /// Output is written to the socket once this much is buffered (or on flush / eof).
@@ -349,6 +350,25 @@ fn push_field(out: &mut Vec<u8>, text: &str) {
         if *b == b'\r' || *b == b'\n' {
             *b = b' ';
         }
+    }
+}
+
+thread_local! {
+    /// Output buffers of finished requests (cleared), for the next requests.
+    static SPARE_OUT: Spares<Vec<u8>> = const { Spares::new(8) };
+}
+
+/// An empty output buffer, with the capacity of an earlier request's when one is spare.
+pub(crate) fn spare_out() -> Vec<u8> {
+    SPARE_OUT.with(|s| s.take()).unwrap_or_default()
+}
+
+/// Keeps a finished request's output buffer for a later request: up to 8 of at most
+/// 8 KiB per worker.
+pub(crate) fn recycle_out(mut out: Vec<u8>) {
+    if out.capacity() > 0 && out.capacity() <= 8 * 1024 {
+        out.clear();
+        SPARE_OUT.with(|s| s.give(out));
     }
 }
 
