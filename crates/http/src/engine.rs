@@ -89,6 +89,7 @@ fn redirect_limit(r: &mut Request, target: &str) -> Option<u16> {
 }
 
 /// Runs a phase's handlers: `None` goes on to the next phase, `Some` ends the walk.
+/// (Callers skip empty lists: even an empty walk costs a future.)
 async fn run_phase(list: &[std::rc::Rc<dyn phase::Handler>], r: &mut Request) -> Option<Flow> {
     for h in list {
         match phase::run(h.as_ref(), r).await {
@@ -163,11 +164,14 @@ async fn phases(r: &mut Request, start: Start) -> Flow {
         let server = r.server.clone();
         r.loc = server.loc.clone();
         if r.redirects == 0
+            && !server.server_rewrite.post_read.is_empty()
             && let Some(f) = run_phase(&server.server_rewrite.post_read, r).await
         {
             return f;
         }
-        if let Some(f) = run_phase(&server.server_rewrite.rewrite, r).await {
+        if !server.server_rewrite.rewrite.is_empty()
+            && let Some(f) = run_phase(&server.server_rewrite.rewrite, r).await
+        {
             return f;
         }
         // a server-level rewrite changed the URI before any lookup: nothing to redo
@@ -177,7 +181,9 @@ async fn phases(r: &mut Request, start: Start) -> Flow {
         if lookup && let Some(f) = find_config(r) {
             return f;
         }
-        if let Some(f) = run_rewrite(r).await {
+        if !r.loc.phases.rewrite.is_empty()
+            && let Some(f) = run_rewrite(r).await
+        {
             return f;
         }
         if !r.uri_changed {
@@ -193,7 +199,9 @@ async fn phases(r: &mut Request, start: Start) -> Flow {
     let loc = r.loc.clone();
     let t = &loc.phases;
     for list in [&t.preaccess, &t.access, &t.precontent] {
-        if let Some(f) = run_phase(list, r).await {
+        if !list.is_empty()
+            && let Some(f) = run_phase(list, r).await
+        {
             return f;
         }
     }
