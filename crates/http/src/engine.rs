@@ -69,9 +69,11 @@ pub async fn run(r: &mut Request) {
         r.send_body(&[], true).await;
     }
     r.flush().await;
-    let logs = r.loc.phases.log.clone();
-    for l in logs.iter() {
-        l.log(r);
+    if !r.loc.phases.log.is_empty() {
+        let loc = r.loc.clone();
+        for l in loc.phases.log.iter() {
+            l.log(r);
+        }
     }
     crate::log_format::write(r);
 }
