@@ -213,8 +213,13 @@ pub fn parse_target(target: &str, merge_slashes: bool) -> Option<(String, String
         Some(i) => (&rest[..i], &rest[i + 1..]),
         None => (rest, ""),
     };
-    // most paths need neither decoding nor normalising
-    let needs_work = path.contains('%') || path.contains("/.") || (merge_slashes && path.contains("//"));
+    // most paths need neither decoding nor normalising (one pass over the bytes)
+    let mut prev = 0u8;
+    let needs_work = path.bytes().any(|c| {
+        let hit = c == b'%' || (prev == b'/' && (c == b'.' || (merge_slashes && c == b'/')));
+        prev = c;
+        hit
+    });
     if !needs_work {
         return Some((path.to_string(), args.to_string(), host));
     }
@@ -513,6 +518,14 @@ mod tests {
         assert_eq!(p("/../x"), None);
         assert_eq!(p("/%zz"), None);
         assert_eq!(p("x"), None);
+        // the fast path leaves plain paths as they are, merge_slashes off keeps "//"
+        assert_eq!(p("/plain/path.txt?a=b"), Some(("/plain/path.txt".into(), "a=b".into())));
+        assert_eq!(parse_target("/a//b", false).map(|(p, _, _)| p), Some("/a//b".into()));
+        assert_eq!(p("/a/b/."), Some(("/a/b/".into(), "".into())));
+        assert_eq!(
+            parse_target("/a//b/%2e%2e/c", false).map(|(p, _, _)| p),
+            Some("/a//c".into())
+        );
         assert_eq!(
             parse_target("http://h:1/p?q", true).map(|t| t.2),
             Some(Some("h:1".into()))
