@@ -308,3 +308,91 @@ unsafe byte "0x0d" in redirect uri "/x\x0D\x0ASet-Cookie: evil=1"
 GET /t
 --- response_body
 a%0Ab
+
+=== TEST 24: set_header Content-Length before the body is read: the read takes that much
+--- config
+    location = /t {
+        rewrite_by_lua_block { ngx.req.set_header("content_length", 2048) }
+        content_by_lua_block {
+            ngx.req.read_body()
+            ngx.say(#ngx.req.get_body_data(), " ", ngx.var.http_content_length)
+        }
+    }
+--- request eval
+"POST /t\n" . ("a" x 4096)
+--- response_body
+2048 2048
+
+=== TEST 25: clear_header Content-Length before the body is read: no body
+--- config
+    location = /t {
+        access_by_lua_block { ngx.req.clear_header("Content-Length") }
+        content_by_lua_block {
+            ngx.req.read_body()
+            ngx.say(ngx.req.get_body_data(), " ", ngx.var.http_content_length)
+        }
+    }
+--- request
+POST /t
+hello
+--- response_body
+nil nil
+
+=== TEST 26: a Content-Length that is not a number is refused
+--- config
+    location = /t {
+        content_by_lua_block {
+            local ok, err = pcall(ngx.req.set_header, "Content-Length", "12ab")
+            ngx.say(ok, " ", err, " ", ngx.var.http_content_length)
+        }
+    }
+--- request
+POST /t
+hello
+--- response_body
+false failed to set header 5
+
+=== TEST 27: clear_header Host: $host falls back to the server name, $http_host is gone
+--- config
+    location = /t {
+        rewrite_by_lua_block { ngx.req.clear_header("Host") }
+        content_by_lua_block { ngx.say(ngx.var.host, " ", ngx.var.http_host) }
+    }
+--- request
+GET /t
+--- more_headers
+Host: other.example
+--- response_body
+localhost nil
+
+=== TEST 28: set_header Host changes $host; a list sets every value, $http_ reads the first
+--- config
+    location = /t {
+        rewrite_by_lua_block {
+            ngx.req.set_header("Host", "Foo.Example")
+            ngx.req.set_header("X-Foo", {"a", "b"})
+        }
+        content_by_lua_block {
+            local h = ngx.req.get_headers()
+            ngx.say(ngx.var.host, " ", ngx.var.http_x_foo, " ", #h["x-foo"])
+        }
+    }
+--- request
+GET /t
+--- response_body
+foo.example a 2
+
+=== TEST 29: set_header takes booleans and numbers as tostring() writes them, in lists too
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.req.set_header("X-B", true)
+            ngx.req.set_header("X-L", {false, 2, "c"})
+            local h = ngx.req.get_headers()
+            ngx.say(h["x-b"], " ", table.concat(h["x-l"], ","))
+        }
+    }
+--- request
+GET /t
+--- response_body
+true false,2,c

@@ -1,6 +1,6 @@
 //! `ngx.req`: the request as the client sent it — method, URI args, headers, body.
 
-use mlua::{Lua, Table, Value};
+use mlua::{FromLua, Lua, Table, Value};
 
 use super::header::escape_header;
 use super::{api_function, bad_argument as bad_arg, lua_type_name};
@@ -131,6 +131,56 @@ fn max_arg(v: Option<i64>, default: usize) -> usize {
     }
 }
 
+/// `ngx.req.set_header(name, value)` (and `clear_header`, a nil value), with the side
+/// effects nginx's own header handlers have: Host changes `$host` (cleared: the server
+/// name stands in), Content-Length changes how much body a later read takes.
+fn set_header(lua: &Lua, r: &mut http::request::Request, name: &str, value: Value) -> mlua::Result<()> {
+    use http::request::{Body, Framing};
+    let name = escape_header(&name.replace('_', "-"), true).into_owned();
+    let values: Vec<String> = match value {
+        Value::Nil => Vec::new(),
+        Value::Table(t) => (1..=t.raw_len())
+            .map(|i| match t.raw_get::<Value>(i)? {
+                // as tostring() makes them in OpenResty
+                Value::Boolean(b) => Ok(b.to_string()),
+                v => mlua::LuaString::from_lua(v, lua).map(|v| escape_header(&v.to_string_lossy(), false).into_owned()),
+            })
+            .collect::<mlua::Result<_>>()?,
+        Value::String(s) => vec![escape_header(&s.to_str()?, false).into_owned()],
+        Value::Integer(i) => vec![i.to_string()],
+        Value::Number(n) => vec![n.to_string()],
+        Value::Boolean(b) => vec![b.to_string()],
+        other => {
+            return Err(mlua::Error::runtime(format!(
+                "bad header value: {}",
+                lua_type_name(&other)
+            )));
+        }
+    };
+    if name.eq_ignore_ascii_case("content-length") {
+        let framing = match values.first() {
+            None => Framing::None,
+            Some(v) => match v.parse::<u64>() {
+                Ok(0) if v.bytes().all(|c| c.is_ascii_digit()) => Framing::None,
+                Ok(n) if v.bytes().all(|c| c.is_ascii_digit()) => Framing::Length(n),
+                _ => return Err(mlua::Error::runtime("failed to set header")),
+            },
+        };
+        // a body not read yet is read to the new length (chunked framing stays)
+        if matches!(r.body, Body::Unread) && r.framing != Framing::Chunked {
+            r.framing = framing;
+        }
+    }
+    r.headers_in.remove(&name);
+    for v in values {
+        r.headers_in.add(&name, v);
+    }
+    if name.eq_ignore_ascii_case("host") {
+        r.host = r.headers_in.get("host").and_then(http::h1::validate_host);
+    }
+    Ok(())
+}
+
 pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     let req = lua.create_table()?;
     req.set(
@@ -208,43 +258,14 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     )?;
     req.set(
         "set_header",
-        api_function(lua, "set_header", |_, (name, value): (String, Value)| {
-            request::with(|r| {
-                let name = escape_header(&name.replace('_', "-"), true).into_owned();
-                let value_of = |s: &str| escape_header(s, false).into_owned();
-                r.headers_in.remove(&name);
-                match value {
-                    Value::Nil => {}
-                    Value::Table(t) => {
-                        for i in 1..=t.raw_len() {
-                            let v: String = t.raw_get(i)?;
-                            r.headers_in.add(&name, value_of(&v));
-                        }
-                    }
-                    Value::String(s) => r.headers_in.add(&name, value_of(&s.to_str()?)),
-                    Value::Integer(i) => r.headers_in.add(&name, i.to_string()),
-                    Value::Number(n) => r.headers_in.add(&name, n.to_string()),
-                    other => {
-                        return Err(mlua::Error::runtime(format!(
-                            "bad header value: {}",
-                            lua_type_name(&other)
-                        )));
-                    }
-                }
-                if name.eq_ignore_ascii_case("host") {
-                    r.host = r.headers_in.get("host").and_then(http::h1::validate_host);
-                }
-                Ok(())
-            })
+        api_function(lua, "set_header", |lua, (name, value): (String, Value)| {
+            request::with(|r| set_header(lua, r, &name, value))
         })?,
     )?;
     req.set(
         "clear_header",
-        api_function(lua, "clear_header", |_, name: String| {
-            request::with(|r| {
-                r.headers_in.remove(&name.replace('_', "-"));
-                Ok(())
-            })
+        api_function(lua, "clear_header", |lua, name: String| {
+            request::with(|r| set_header(lua, r, &name, Value::Nil))
         })?,
     )?;
     req.set(
