@@ -365,7 +365,7 @@ Host: other.example
 --- response_body
 localhost nil
 
-=== TEST 28: set_header Host changes $host; a list sets every value, $http_ reads the first
+=== TEST 28: set_header Host changes $host; a list sets every value, $http_ joins them
 --- config
     location = /t {
         rewrite_by_lua_block {
@@ -380,7 +380,7 @@ localhost nil
 --- request
 GET /t
 --- response_body
-foo.example a 2
+foo.example a, b 2
 
 === TEST 29: set_header takes booleans and numbers as tostring() writes them, in lists too
 --- config
@@ -396,3 +396,24 @@ foo.example a 2
 GET /t
 --- response_body
 true false,2,c
+
+=== TEST 30: $http_ and $sent_http_ join lines of one name with ", " (Cookie with "; ")
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.header.cache_control = { "private", "no-store" }
+            ngx.header["X-One"] = "1"
+            ngx.say(ngx.var.sent_http_cache_control, "|", ngx.var.sent_http_x_one)
+            ngx.say(ngx.var.http_x_dup, "|", ngx.var.http_cookie, "|", ngx.var.cookie_b)
+        }
+    }
+--- request
+GET /t
+--- more_headers
+X-Dup: a
+Cookie: a=1
+x-dup: b
+Cookie: b=2
+--- response_body
+private, no-store|1
+a, b|a=1; b=2|2

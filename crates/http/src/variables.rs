@@ -205,7 +205,9 @@ fn prefixed(r: &Request, name: &str) -> Option<String> {
     None
 }
 
-/// nginx matches `$http_x_foo` against header names lowercased with `-` read as `_`.
+/// nginx matches `$http_x_foo` against header names lowercased with `-` read as `_`;
+/// several lines of one name read as one value joined by ", " (nginx 1.23 and later,
+/// which current OpenResty is built on).
 fn header_var(headers: &crate::request::Headers, suffix: &str) -> Option<String> {
     let same = |n: &str| {
         n.len() == suffix.len()
@@ -214,7 +216,13 @@ fn header_var(headers: &crate::request::Headers, suffix: &str) -> Option<String>
                 a == b.to_ascii_lowercase()
             })
     };
-    headers.list.iter().find(|(n, _)| same(n)).map(|(_, v)| v.clone())
+    let mut found = headers.list.iter().filter(|(n, _)| same(n)).map(|(_, v)| v.as_str());
+    let mut value = found.next()?.to_string();
+    for more in found {
+        value.push_str(", ");
+        value.push_str(more);
+    }
+    Some(value)
 }
 
 /// The raw (still escaped) value of `name` in a query string; names compare case-insensitively.
