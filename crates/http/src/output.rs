@@ -22,6 +22,11 @@ impl Request {
         if self.status == 0 {
             self.status = 200;
         }
+        if self.status == 200 && self.not_modified() {
+            // nginx's not_modified filter runs before the others: they see the 304
+            self.status = 304;
+            self.headers_out.remove("accept-ranges");
+        }
         // filters may still change the status and headers: they are not sent yet
         let loc = self.loc.clone();
         self.filtering_header = true;
@@ -102,6 +107,55 @@ impl Request {
         }
         self.out.extend_from_slice(b"\r\n");
         self.bytes_sent += (self.out.len() - start) as u64;
+    }
+
+    /// nginx's not_modified filter: whether the response's validators (Last-Modified,
+    /// ETag, however they were set) satisfy the request's If-Modified-Since and
+    /// If-None-Match (both, when both are sent), so that a 200 becomes a 304.
+    pub fn not_modified(&self) -> bool {
+        let (mut since, mut none_match) = (None, None);
+        for (n, v) in &self.headers_in.list {
+            if n.len() > 3 && n.as_bytes()[..3].eq_ignore_ascii_case(b"if-") {
+                if n.eq_ignore_ascii_case("if-modified-since") {
+                    since.get_or_insert(v.as_str());
+                } else if n.eq_ignore_ascii_case("if-none-match") {
+                    none_match.get_or_insert(v.as_str());
+                }
+            }
+        }
+        if since.is_none() && none_match.is_none() {
+            return false;
+        }
+        if let Some(since) = since {
+            let secs = |t: &str| {
+                let t = httpdate::parse_http_date(t.trim()).ok()?;
+                t.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs())
+            };
+            let (Some(since), Some(modified)) = (secs(since), self.headers_out.get("last-modified").and_then(secs))
+            else {
+                return false;
+            };
+            let unchanged = match self.loc.settings.if_modified_since() {
+                crate::config::IfModifiedSince::Off => false,
+                crate::config::IfModifiedSince::Exact => since == modified,
+                crate::config::IfModifiedSince::Before => since >= modified,
+            };
+            if !unchanged {
+                return false;
+            }
+        }
+        if let Some(tags) = none_match {
+            let Some(etag) = self.headers_out.get("etag") else {
+                return false;
+            };
+            // a weak comparison, as If-None-Match asks for
+            let strong = |t: &str| t.strip_prefix("W/").unwrap_or(t).to_string();
+            let etag = strong(etag.trim());
+            if !tags.split(',').map(str::trim).any(|t| t == "*" || strong(t) == etag) {
+                return false;
+            }
+        }
+        true
     }
 
     /// Which script filters (header, body) body output would run now. Output held back

@@ -109,11 +109,10 @@ async fn serve(r: &mut Request) -> Flow {
     r.status = 200;
     r.content_type = Some(r.content_type_for(&path.to_string_lossy()));
     r.headers_out.set("Last-Modified", crate::time::http_date_cached(msecs));
-    let unchanged = not_modified(r, &etag, msecs);
     if r.loc.settings.etag() {
         r.headers_out.set("ETag", etag);
     }
-    if unchanged {
+    if r.not_modified() {
         r.content_type = None;
         r.status = 304;
         r.send_body(&[], true).await;
@@ -231,7 +230,6 @@ fn index(r: &mut Request) -> Flow {
     }
 }
 
-/// If-None-Match / If-Modified-Since against the file's validators.
 /// nginx's ETag: `"mtime-size"` in hex.
 fn etag(mtime: u64, size: u64) -> String {
     let mut buf = [0u8; 20];
@@ -251,27 +249,6 @@ fn etag(mtime: u64, size: u64) -> String {
     );
     s.push('"');
     s
-}
-
-fn not_modified(r: &Request, etag: &str, mtime: u64) -> bool {
-    if let Some(inm) = r.header_in("if-none-match") {
-        return inm
-            .split(',')
-            .map(str::trim)
-            .any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag));
-    }
-    if let Some(ims) = r.header_in("if-modified-since") {
-        let Ok(t) = httpdate::parse_http_date(ims) else {
-            return false;
-        };
-        let since = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        return match r.loc.settings.if_modified_since() {
-            crate::config::IfModifiedSince::Off => false,
-            crate::config::IfModifiedSince::Exact => since == mtime,
-            crate::config::IfModifiedSince::Before => since >= mtime,
-        };
-    }
-    false
 }
 
 /// A single `Range: bytes=` request: `Ok(None)` serve whole, `Err` unsatisfiable.

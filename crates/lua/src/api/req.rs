@@ -434,43 +434,67 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
         })?,
     )?;
     let resp = lua.create_table()?;
+    // lookups by any spelling (headers["Content-Type"], headers.content_type), as for
+    // ngx.req.get_headers: one metatable for every table returned
+    let spellings = lua.create_table()?;
+    spellings.set(
+        "__index",
+        lua.create_function(|_, (t, k): (Table, Value)| match k {
+            Value::String(k) => t.raw_get::<Value>(k.to_str()?.to_ascii_lowercase().replace('_', "-")),
+            _ => Ok(Value::Nil),
+        })?,
+    )?;
     resp.set(
         "get_headers",
-        api_function(lua, "get_headers", |lua, (max, raw): (Option<i64>, Option<bool>)| {
-            request::with(|r| {
-                let max = max_arg(max, 100);
-                let t = lua.create_table()?;
-                let mut list: Vec<(String, String)> = Vec::new();
-                if let Some(ct) = &r.content_type {
-                    list.push(("Content-Type".into(), ct.to_string()));
-                }
-                if let Some(n) = r.content_length {
-                    list.push(("Content-Length".into(), n.to_string()));
-                }
-                list.extend(r.headers_out.list.iter().cloned());
-                let mut truncated = false;
-                for (i, (name, value)) in list.into_iter().enumerate() {
-                    if max > 0 && i >= max {
-                        truncated = true;
-                        break;
+        api_function(
+            lua,
+            "get_headers",
+            move |lua, (max, raw): (Option<i64>, Option<bool>)| {
+                request::with(|r| {
+                    let max = max_arg(max, 100);
+                    let t = lua.create_table()?;
+                    let mut list: Vec<(String, String)> = Vec::new();
+                    if let Some(ct) = &r.content_type {
+                        list.push(("Content-Type".into(), ct.to_string()));
                     }
-                    let key = if raw.unwrap_or(false) {
-                        name
-                    } else {
-                        name.to_ascii_lowercase()
-                    };
-                    match t.raw_get::<Value>(key.as_str())? {
-                        Value::Nil => t.raw_set(key, value)?,
-                        Value::Table(l) => l.raw_push(value)?,
-                        prev => t.raw_set(
-                            key,
-                            lua.create_sequence_from([prev, Value::String(lua.create_string(&value)?)])?,
-                        )?,
+                    if let Some(n) = r.content_length {
+                        list.push(("Content-Length".into(), n.to_string()));
                     }
-                }
-                Ok((t, if truncated { Some("truncated") } else { None }))
-            })
-        })?,
+                    // what the core's header filter adds, as OpenResty reports it: Connection
+                    // always, Transfer-Encoding once chunked framing is decided
+                    let connection = if r.keepalive { "keep-alive" } else { "close" };
+                    list.push(("Connection".into(), connection.into()));
+                    if r.header_sent && r.chunked {
+                        list.push(("Transfer-Encoding".into(), "chunked".into()));
+                    }
+                    list.extend(r.headers_out.list.iter().cloned());
+                    let mut truncated = false;
+                    for (i, (name, value)) in list.into_iter().enumerate() {
+                        if max > 0 && i >= max {
+                            truncated = true;
+                            break;
+                        }
+                        let key = if raw.unwrap_or(false) {
+                            name
+                        } else {
+                            name.to_ascii_lowercase()
+                        };
+                        match t.raw_get::<Value>(key.as_str())? {
+                            Value::Nil => t.raw_set(key, value)?,
+                            Value::Table(l) => l.raw_push(value)?,
+                            prev => t.raw_set(
+                                key,
+                                lua.create_sequence_from([prev, Value::String(lua.create_string(&value)?)])?,
+                            )?,
+                        }
+                    }
+                    if !raw.unwrap_or(false) {
+                        t.set_metatable(Some(spellings.clone()))?;
+                    }
+                    Ok((t, if truncated { Some("truncated") } else { None }))
+                })
+            },
+        )?,
     )?;
     ngx.set("resp", resp)?;
     Ok(())
