@@ -134,7 +134,7 @@ GET /t
 --- error_log
 attempt to pass 0 arguments, but accepted 1
 
-=== TEST 15: clearing Content-Type through ngx.header
+=== TEST 15: clearing Content-Type through ngx.header: none is sent (no default either)
 --- config
     location = /t {
         content_by_lua_block {
@@ -146,7 +146,7 @@ attempt to pass 0 arguments, but accepted 1
 --- request
 GET /t
 --- response_headers
-Content-Type: text/plain
+!Content-Type
 
 === TEST 16: request body variables before the body is read
 --- config

@@ -236,3 +236,55 @@ GET /t
 x-MiXed: 1\r
 --- response_body
 1 nil number name
+
+=== TEST 16: Content-Type cleared from Lua before any output: no default_type is added
+--- config
+    location = /t {
+        default_type text/x-default;
+        content_by_lua_block {
+            ngx.header.content_type = nil
+            ngx.say("typeless")
+        }
+    }
+--- request
+GET /t
+--- response_headers
+!Content-Type
+--- response_body
+typeless
+
+=== TEST 17: before any output Content-Type reads nil; the default comes with the output
+--- config
+    location = /t {
+        default_type text/x-default;
+        content_by_lua_block {
+            local before = ngx.header.content_type
+            ngx.print("a ")
+            ngx.say(before, " ", ngx.header.content_type)
+        }
+    }
+--- request
+GET /t
+--- response_headers
+Content-Type: text/x-default
+--- response_body
+a nil text/x-default
+
+=== TEST 18: ngx.resp.get_headers counts the built-in Connection toward its limit
+--- config
+    location = /t {
+        content_by_lua_block {
+            for i = 1, 4 do ngx.header["X-H" .. i] = i end
+            local function count(max)
+                local h, err = ngx.resp.get_headers(max)
+                local n = 0
+                for _ in pairs(h) do n = n + 1 end
+                return n .. " " .. tostring(err)
+            end
+            ngx.say(count(5), ", ", count(4), ", ", count())
+        }
+    }
+--- request
+GET /t
+--- response_body
+5 nil, 4 truncated, 5 nil

@@ -322,6 +322,7 @@ fn new_request(io: Io, http: &Rc<HttpConf>, server: &Rc<Server>, conn: ConnInfo)
         error_page_used: false,
         headers_out: Headers::default(),
         content_type: None,
+        content_type_set: false,
         content_length: None,
         header_sent: false,
         filtering_header: false,

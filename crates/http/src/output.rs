@@ -361,7 +361,7 @@ impl Request {
 
     /// Sets Content-Type to `default_type` unless set.
     pub fn set_default_content_type(&mut self) {
-        if self.content_type.is_none() {
+        if self.content_type.is_none() && !self.content_type_set {
             self.content_type = Some(self.loc.settings.default_type());
         }
     }

@@ -114,6 +114,9 @@ pub struct Request {
     pub headers_out: Headers,
     /// The response's Content-Type, kept apart from the other headers as nginx does.
     pub content_type: Option<std::sync::Arc<str>>,
+    /// Content-Type was set or cleared by the handler: no default_type is added for it
+    /// (lua-nginx-module's "mime set").
+    pub content_type_set: bool,
     /// The response's Content-Length when known; none means chunked (or close for 1.0).
     pub content_length: Option<u64>,
     pub header_sent: bool,

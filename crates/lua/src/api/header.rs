@@ -67,6 +67,7 @@ pub fn set(r: &mut http::request::Request, name: &str, vals: Option<&[&str]>) ->
     let last = || vals.and_then(|v| v.last()).map(|s| escape_header(s, false));
     if name.eq_ignore_ascii_case("content-type") {
         r.content_type = last().map(|s| std::sync::Arc::from(&*s));
+        r.content_type_set = true;
     } else if name.eq_ignore_ascii_case("content-length") {
         r.content_length = match last() {
             Some(s) => Some(
