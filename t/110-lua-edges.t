@@ -95,6 +95,21 @@ GET /t
 --- response_body
 202
 
+=== TEST 9b: ngx.status from a string with a fraction is cut to its integer; a word is an error
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.status = " 203.9 "
+            local ok, err = pcall(function() ngx.status = "many" end)
+            ngx.say(ngx.status, " ", ok, " ", err)
+        }
+    }
+--- request
+GET /t
+--- error_code: 203
+--- response_body_like
+^203 false .*attempt to set ngx.status to a non-number
+
 === TEST 10: ngx.print returns 1, and nil after eof
 --- config
     location = /t {
