@@ -296,7 +296,8 @@ ok
 GET /t
 --- error_code: 500
 --- error_log
-unsafe byte "0x0d" in redirect uri "/x\x0D\x0ASet-Cookie: evil=1"
+unsafe byte "0xd" in header "/x\x0D\x0ASet-Cookie: evil=1"
+attempt to use unsafe uri
 
 === TEST 23: ngx.req.set_header escapes CR and LF too
 --- config
@@ -417,3 +418,12 @@ Cookie: b=2
 --- response_body
 private, no-store|1
 a, b|a=1; b=2|2
+
+=== TEST 31: the logged target shows quotes and backslashes escaped too
+--- config
+    location = /t { content_by_lua_block { ngx.redirect("\r/a\\\"b") } }
+--- request
+GET /t
+--- error_code: 500
+--- error_log
+unsafe byte "0xd" in header "\x0D/a\x5C\x22b"

@@ -230,8 +230,10 @@ GET /t
 --- request
 GET /t
 --- response_body
-unsafe byte "0x0d" in uri "/a\x0D\x0Ab"
+attempt to use unsafe uri
 unsafe uri
+--- error_log
+unsafe byte "0xd" in uri "/a\x0D\x0Ab"
 
 === TEST 22: ngx.exec refuses a uri climbing above the root
 --- config

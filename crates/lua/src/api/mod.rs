@@ -147,7 +147,9 @@ pub fn unsafe_uri_byte(b: u8) -> bool {
 }
 
 /// OpenResty refuses a URI holding control bytes (`ngx.req.set_uri`, `ngx.redirect`):
-/// they could end up in a header line or a log line. `what` names the URI in the message.
+/// they could end up in a header line or a log line. It logs the first such byte and the
+/// URI (control bytes, `"` and `\` shown as `\xHH`), `what` naming it as its message
+/// does ("uri", "header"), and raises `attempt to use unsafe uri`.
 pub fn check_uri_bytes(uri: &str, what: &str) -> mlua::Result<()> {
     let Some(b) = uri.bytes().find(|&b| unsafe_uri_byte(b)) else {
         return Ok(());
@@ -155,13 +157,16 @@ pub fn check_uri_bytes(uri: &str, what: &str) -> mlua::Result<()> {
     let mut shown = String::with_capacity(uri.len() + 8);
     for c in uri.chars() {
         match u8::try_from(c) {
-            Ok(b) if unsafe_uri_byte(b) => shown.push_str(&format!("\\x{b:02X}")),
+            Ok(b) if unsafe_uri_byte(b) || b == b'"' || b == b'\\' => shown.push_str(&format!("\\x{b:02X}")),
             _ => shown.push(c),
         }
     }
-    Err(mlua::Error::runtime(format!(
-        "unsafe byte \"0x{b:02x}\" in {what} \"{shown}\""
-    )))
+    let message = format!("unsafe byte \"0x{b:x}\" in {what} \"{shown}\"");
+    crate::request::with(|r| {
+        r.log(http::log::Level::Error, &message);
+        Ok(())
+    })?;
+    Err(mlua::Error::runtime("attempt to use unsafe uri"))
 }
 
 /// The name Lua's `type()` gives a value: mlua splits numbers into

@@ -173,7 +173,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
                 if r.header_sent {
                     return Err(mlua::Error::runtime("attempt to call ngx.redirect after sending out the headers"));
                 }
-                super::check_uri_bytes(&uri, "redirect uri")?;
+                super::check_uri_bytes(&uri, "header")?;
                 // kept as given: OpenResty does not make a relative target absolute
                 r.headers_out.set("Location", uri);
                 Ok(status)
