@@ -243,3 +243,24 @@ GET /t
 --- error_code: 500
 --- error_log
 unsafe uri
+
+=== TEST 23: ngx.exec takes one or two arguments
+--- config
+    location = /t { content_by_lua_block { ngx.exec("/x", "a=1", "extra") } }
+    location = /x { return 200 "reached\n"; }
+--- request
+GET /t
+--- error_code: 500
+--- error_log
+expecting one or two arguments, but got 3
+
+=== TEST 24: ngx.exec to a named location keeps the request's arguments, drops the given ones
+--- config
+    location = /t { content_by_lua_block { ngx.exec("@named?from=uri", { from = "table" }) } }
+    location @named { content_by_lua_block { ngx.say("args: ", ngx.var.args) } }
+--- request
+GET /t?orig=1
+--- response_body
+args: orig=1
+--- error_log
+query strings from=uri&from=table ignored when exec'ing named location @named

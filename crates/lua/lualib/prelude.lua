@@ -41,8 +41,12 @@ function ngx.redirect(uri, status)
     yield(TAG, OP_EXIT, prepare_redirect(uri, status))
 end
 
-function ngx.exec(uri, args)
-    yield(TAG, OP_EXEC, prepare_exec(uri, args))
+function ngx.exec(...)
+    local n = select("#", ...)
+    if n ~= 1 and n ~= 2 then
+        error("expecting one or two arguments, but got " .. n, 2)
+    end
+    yield(TAG, OP_EXEC, prepare_exec(...))
 end
 
 -- User coroutines: an API that yields to the driver (ngx.sleep, ngx.exit, ...) may be

@@ -209,6 +209,26 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
             if uri.is_empty() {
                 return Err(mlua::Error::runtime("The uri argument is empty"));
             }
+            if uri.starts_with('@') {
+                // a named location keeps the request's arguments: any given are dropped
+                let (name, in_uri) = uri.split_once('?').unwrap_or((&uri, ""));
+                let dropped = [in_uri, &extra]
+                    .iter()
+                    .filter(|a| !a.is_empty())
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join("&");
+                if !dropped.is_empty() {
+                    request::with(|r| {
+                        r.log(
+                            http::log::Level::Warn,
+                            &format!("query strings {dropped} ignored when exec'ing named location {name}"),
+                        );
+                        Ok(())
+                    })?;
+                }
+                return Ok(name.to_string());
+            }
             if uri.bytes().any(super::unsafe_uri_byte) || uri.split(['/', '?']).any(|seg| seg == "..") {
                 return Err(mlua::Error::runtime("unsafe uri"));
             }
