@@ -116,7 +116,7 @@ not reached
 GET /t
 --- error_code: 500
 --- error_log
-is only allowed in rewrite_by_lua*
+API disabled in the context of content_by_lua*
 
 === TEST 10: ngx.req.set_uri_args with a table and a string
 --- config
@@ -267,3 +267,22 @@ GET /t
 --- error_code: 500
 --- error_log
 cannot open file /no/such/file
+
+=== TEST 9b: the same refusal names access_by_lua* and set_by_lua*; without a jump it works there
+--- config
+    location = /t {
+        set_by_lua_block $in_set {
+            local ok, err = pcall(ngx.req.set_uri, "/x", true)
+            return err
+        }
+        access_by_lua_block {
+            local ok, err = pcall(ngx.req.set_uri, "/x", true)
+            ngx.ctx.access = err
+            ngx.req.set_uri("/moved")
+        }
+        content_by_lua_block { ngx.say(ngx.var.in_set, " | ", ngx.ctx.access, " | ", ngx.var.uri) }
+    }
+--- request
+GET /t
+--- response_body
+API disabled in the context of set_by_lua* | API disabled in the context of access_by_lua* | /moved

@@ -359,17 +359,22 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
         api_function(lua, "set_uri", |_, (uri, jump): (Value, Option<bool>)| {
             let uri = match uri {
                 Value::String(s) => s.to_str()?.to_string(),
-                other => return Err(bad_arg(1, "set_uri", &format!("string expected, got {}", lua_type_name(&other)))),
+                other => {
+                    return Err(bad_arg(
+                        1,
+                        "set_uri",
+                        &format!("string expected, got {}", lua_type_name(&other)),
+                    ));
+                }
             };
             if uri.is_empty() {
                 return Err(mlua::Error::runtime("attempt to use zero-length uri"));
             }
             super::check_uri_bytes(&uri, "uri")?;
             let jump = jump.unwrap_or(false);
-            if jump && request::phase() != request::Phase::Rewrite {
-                return Err(mlua::Error::runtime(
-                    "API disabled in the context of this phase: ngx.req.set_uri(uri, true) is only allowed in rewrite_by_lua*",
-                ));
+            if jump {
+                // jumping re-runs location lookup: only the rewrite phase can do that
+                request::check_context(&[request::Phase::Rewrite])?;
             }
             request::with(|r| {
                 r.uri = uri;
