@@ -304,3 +304,40 @@ GET /t
 --- response_body
 nilmust provide a string
 nilmust provide a string
+
+=== TEST 25: the args limit counts every piece ended by "&", empty keys too
+--- config
+    location = /t {
+        content_by_lua_block {
+            local function keys(t)
+                local k = {}
+                for name in pairs(t) do k[#k + 1] = name end
+                table.sort(k)
+                return table.concat(k, ",")
+            end
+            local a, e1 = ngx.decode_args("x=1&=skip&y=2", 2)
+            local b, e2 = ngx.decode_args("x=1&y=2", 2)
+            local c, e3 = ngx.decode_args("x=1&y=2&", 2)
+            local d, e4 = ngx.req.get_uri_args(1)
+            ngx.say(keys(a), " ", e1, "; ", keys(b), " ", e2, "; ", keys(c), " ", e3, "; ", keys(d), " ", e4)
+        }
+    }
+--- request
+GET /t?first&second=2
+--- response_body
+x truncated; x,y nil; x,y truncated; first truncated
+
+=== TEST 26: encode_args keeps a key's values in their order, booleans included
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.say(ngx.encode_args({ k = { "z", true, "a", false, 3 } }))
+            ngx.req.set_uri_args({ m = { 9, true, 1 } })
+            ngx.say(ngx.var.args)
+        }
+    }
+--- request
+GET /t
+--- response_body
+k=z&k&k=a&k=3
+m=9&m&m=1

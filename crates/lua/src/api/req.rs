@@ -38,36 +38,37 @@ pub fn unescape_bytes(b: &[u8]) -> Vec<u8> {
 /// Parses `a=1&b&a=2` into a Lua table: repeated keys become arrays, bare keys `true`.
 pub fn args_table(lua: &Lua, args: &str, max: usize) -> mlua::Result<(Table, bool)> {
     let t = lua.create_table()?;
-    let mut n = 0;
-    for part in args.split('&') {
+    let segments: Vec<&str> = args.split('&').collect();
+    let last = segments.len() - 1;
+    for (i, part) in segments.iter().enumerate() {
         let (k, v) = match part.split_once('=') {
             Some((k, v)) => (k, Some(v)),
-            None => (part, None),
+            None => (*part, None),
         };
         let k = unescape(k);
-        if k.is_empty() {
-            // as OpenResty: `&&` and `=x` give no argument
-            continue;
+        // as OpenResty: `&&` and `=x` give no argument (but count toward `max`)
+        if !k.is_empty() {
+            let key = lua.create_string(k)?;
+            let val = match v {
+                Some(v) => Value::String(lua.create_string(unescape(v))?),
+                None => Value::Boolean(true),
+            };
+            match t.raw_get::<Value>(key.clone())? {
+                Value::Nil => t.raw_set(key, val)?,
+                Value::Table(list) => list.raw_push(val)?,
+                prev => t.raw_set(key, lua.create_sequence_from([prev, val])?)?,
+            }
         }
-        if max > 0 && n >= max {
+        // OpenResty counts the pieces ended by `&`: reaching `max` there, with more
+        // text after it, is a truncation
+        if i < last && max > 0 && i + 1 == max {
             return Ok((t, true));
-        }
-        n += 1;
-        let key = lua.create_string(k)?;
-        let val = match v {
-            Some(v) => Value::String(lua.create_string(unescape(v))?),
-            None => Value::Boolean(true),
-        };
-        match t.raw_get::<Value>(key.clone())? {
-            Value::Nil => t.raw_set(key, val)?,
-            Value::Table(list) => list.raw_push(val)?,
-            prev => t.raw_set(key, lua.create_sequence_from([prev, val])?)?,
         }
     }
     Ok((t, false))
 }
 
-/// `ngx.encode_args`: a table to a query string (keys sorted for a stable result).
+/// `ngx.encode_args`: a table to a query string.
 pub fn encode_args(t: &Table) -> mlua::Result<String> {
     let mut parts = Vec::new();
     for pair in t.pairs::<Value, Value>() {
@@ -84,11 +85,11 @@ pub fn encode_args(t: &Table) -> mlua::Result<String> {
         };
         let mut add = |v: &Value| -> mlua::Result<()> {
             match v {
-                Value::Boolean(true) => parts.push(key.clone()),
+                Value::Boolean(true) => parts.push((key.clone(), key.clone())),
                 Value::Boolean(false) => {}
-                Value::String(s) => parts.push(format!("{key}={}", escape(&s.as_bytes()))),
-                Value::Integer(i) => parts.push(format!("{key}={i}")),
-                Value::Number(n) => parts.push(format!("{key}={n}")),
+                Value::String(s) => parts.push((key.clone(), format!("{key}={}", escape(&s.as_bytes())))),
+                Value::Integer(i) => parts.push((key.clone(), format!("{key}={i}"))),
+                Value::Number(n) => parts.push((key.clone(), format!("{key}={n}"))),
                 other => {
                     return Err(mlua::Error::runtime(format!(
                         "attempt to use {} as query arg value",
@@ -107,8 +108,9 @@ pub fn encode_args(t: &Table) -> mlua::Result<String> {
             other => add(other)?,
         }
     }
-    parts.sort();
-    Ok(parts.join("&"))
+    // keys sorted for a stable result; the values of one key stay in their order
+    parts.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(parts.into_iter().map(|(_, part)| part).collect::<Vec<_>>().join("&"))
 }
 
 /// URI-escapes as ngx.escape_uri does for args.
@@ -435,7 +437,8 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
         "decode_args",
         api_function(lua, "decode_args", |lua, (s, max): (mlua::LuaString, Option<i64>)| {
             let s = s.to_str()?.to_string();
-            Ok(args_table(lua, &s, max_arg(max, 100))?.0)
+            let (t, truncated) = args_table(lua, &s, max_arg(max, 100))?;
+            Ok((t, if truncated { Some("truncated") } else { None }))
         })?,
     )?;
     let resp = lua.create_table()?;
