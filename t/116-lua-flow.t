@@ -264,3 +264,38 @@ GET /t?orig=1
 args: orig=1
 --- error_log
 query strings from=uri&from=table ignored when exec'ing named location @named
+
+=== TEST 25: ngx.exit with the status already sent ends the response quietly
+--- config
+    location = /t {
+        rewrite_by_lua_block {
+            ngx.status = 410
+            ngx.send_headers()
+            ngx.say("gone for good")
+            ngx.exit(410)
+        }
+    }
+--- request
+GET /t
+--- error_code: 410
+--- response_body
+gone for good
+--- no_error_log
+[error]
+
+=== TEST 26: ngx.exit with the status already sent, HTTP/1.0 (output held for its length)
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.status = 410
+            ngx.say("gone")
+            ngx.exit(410)
+        }
+    }
+--- request
+GET /t HTTP/1.0
+--- error_code: 410
+--- response_body
+gone
+--- no_error_log
+[error]

@@ -406,6 +406,8 @@ impl LuaHandler {
                 }
                 // ngx.DONE, ngx.AGAIN, ngx.DECLINED: the request is handled
                 c if c < 0 => Flow::Done,
+                // the status already sent: the response just ends
+                c if r.header_sent && c == i64::from(r.status) => Flow::Done,
                 c if r.header_sent && c >= 300 && c != 444 => {
                     r.log(
                         Level::Error,
