@@ -406,9 +406,11 @@ impl LuaHandler {
                 }
                 // ngx.DONE, ngx.AGAIN, ngx.DECLINED: the request is handled
                 c if c < 0 => Flow::Done,
-                // the status already sent: the response just ends
-                c if r.header_sent && c == i64::from(r.status) => Flow::Done,
-                c if r.header_sent && c >= 300 && c != 444 => {
+                // the status already sent (or, for HTTP/1.0, output already held back
+                // for its length: OpenResty counts its headers as sent): the response
+                // just ends
+                c if output_started(r) && c == i64::from(r.status) => Flow::Done,
+                c if output_started(r) && c >= 300 && c != 444 => {
                     r.log(
                         Level::Error,
                         &format!(
@@ -485,4 +487,10 @@ fn traceback(lua: &Lua, thread: &Thread) -> String {
         }
         _ => String::new(),
     }
+}
+
+/// Whether the response is under way as OpenResty's Lua sees it: headers sent, or
+/// HTTP/1.0 output held back to learn its length.
+fn output_started(r: &Request) -> bool {
+    r.header_sent || r.hold_body.as_ref().is_some_and(|held| !held.is_empty())
 }
