@@ -206,7 +206,7 @@ second
 GET /t
 --- error_code: 500
 --- error_log
-bad argument #2 to 'log' (expected table to have __tostring metamethod)
+bad argument #1 to 'log' (expected table to have __tostring metamethod)
 
 === TEST 17: ngx.log with a __tostring table
 --- config

@@ -162,7 +162,7 @@ value: OBJ
 --- request
 GET /t
 --- response_body_like
-^false .*bad argument #2 to 'log'
+^false .*bad argument #1 to 'log'
 
 === TEST 14: print logs at notice with the lua prefix
 --- config
@@ -188,3 +188,26 @@ quiet message
 GET /t
 --- error_log eval
 qr/\[error\] .*ctx check, client: 127\.0\.0\.1, server: .*, request: "GET \/t HTTP\/1\.1", host: "localhost/
+
+=== TEST 17: a log line made inside a named Lua function names it
+--- config
+    location = /t {
+        content_by_lua_block {
+            local helpers = {}
+            function helpers.check(v)
+                ngx.log(ngx.WARN, "checking ", v)
+            end
+            local function outer()
+                helpers.check(7)
+            end
+            outer()
+            ngx.log(ngx.WARN, "from the top")
+            ngx.say("ok")
+        }
+    }
+--- request
+GET /t
+--- response_body
+ok
+--- error_log eval
+[qr/\[lua\] content_by_lua\(nginx\.conf:\d+\):4: check\(\): checking 7,/, qr/\[lua\] content_by_lua\(nginx\.conf:\d+\):10: from the top,/]

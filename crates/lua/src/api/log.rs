@@ -61,14 +61,25 @@ fn message(lua: &Lua, args: MultiValue, fname: &str, first_arg: usize) -> mlua::
     Ok(out)
 }
 
-/// `short_src:line` of the Lua code that called us.
+/// `short_src:line: ` of the Lua code that called us, and `name(): ` when that code is
+/// a named Lua function (as lua-nginx-module writes it).
 fn caller(lua: &Lua) -> String {
     lua.inspect_stack(1, |d| {
-        let src = d.source().short_src.map(|s| s.into_owned()).unwrap_or_default();
-        match d.current_line() {
+        let source = d.source();
+        let src = source.short_src.unwrap_or_default();
+        let mut at = match d.current_line() {
             Some(l) => format!("{src}:{l}: "),
             None => format!("{src}: "),
+        };
+        if source.what == "Lua"
+            && let names = d.names()
+            && names.name_what.is_some()
+            && let Some(name) = names.name
+        {
+            at.push_str(&name);
+            at.push_str("(): ");
         }
+        at
     })
     .unwrap_or_default()
 }
@@ -103,7 +114,7 @@ pub fn register(lua: &Lua, ngx: &Table) -> mlua::Result<()> {
             None => return Err(bad_argument(1, "log", "number expected, got no value")),
         };
         let level = level_of(level).ok_or_else(|| bad_argument(1, "log", &format!("bad log level: {level}")))?;
-        let msg = message(lua, args, "log", 2)?;
+        let msg = message(lua, args, "log", 1)?;
         write(lua, level, &msg);
         Ok(())
     })?;
