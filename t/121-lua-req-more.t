@@ -232,3 +232,68 @@ true
 ["GET /t", "GET /t"]
 --- response_body eval
 ["first\n", "true\n"]
+
+=== TEST 22: client_body_in_file_only on: the body is in a file, kept after the request
+--- config
+    client_body_in_file_only on;
+    location = /t {
+        content_by_lua_block {
+            ngx.req.read_body()
+            package.loaded.kept_body = ngx.req.get_body_file()
+            ngx.say(ngx.req.get_body_data(), " ", ngx.req.get_body_file() ~= nil)
+        }
+    }
+    location = /check {
+        content_by_lua_block {
+            local f = io.open(package.loaded.kept_body)
+            ngx.say(f and f:read("*a") or "gone")
+            if f then f:close() os.remove(package.loaded.kept_body) end
+        }
+    }
+--- pipelined_requests eval
+["POST /t\nsmall body", "GET /check"]
+--- response_body
+nil true
+small body
+
+=== TEST 23: client_body_in_file_only clean: the file goes with the request
+--- config
+    client_body_in_file_only clean;
+    location = /t {
+        content_by_lua_block {
+            ngx.req.read_body()
+            package.loaded.cleaned_body = ngx.req.get_body_file()
+            ngx.say(#io.open(package.loaded.cleaned_body):read("*a"))
+        }
+    }
+    location = /check {
+        content_by_lua_block { ngx.say(io.open(package.loaded.cleaned_body) and "kept" or "gone") }
+    }
+--- pipelined_requests eval
+["POST /t\nsmall body", "GET /check"]
+--- response_body
+10
+gone
+
+=== TEST 24: client_body_in_file_only with a bad value
+--- config
+    client_body_in_file_only sometimes;
+--- must_die
+--- error_log
+invalid value "sometimes" in "client_body_in_file_only" directive, it must be "on", "off" or "clean"
+
+=== TEST 25: a discarded body cannot be replaced: request body not read yet
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.req.discard_body()
+            local ok, err = pcall(ngx.req.set_body_data, "new")
+            local ok2, err2 = pcall(ngx.req.init_body)
+            ngx.say(err, " / ", err2)
+        }
+    }
+--- request
+POST /t
+old body
+--- response_body
+request body not read yet / request body not read yet

@@ -1,11 +1,13 @@
 //! Reading the request body: Content-Length or chunked, `Expect: 100-continue`, the
-//! `client_max_body_size` cap, and spooling to a temp file past `client_body_buffer_size`.
+//! `client_max_body_size` cap, and spooling to a temp file past `client_body_buffer_size`
+//! (or always, with `client_body_in_file_only`).
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::config::BodyInFileOnly;
 use crate::h1::Chunked;
 use crate::io::ReadError;
 use crate::log::Level;
@@ -30,7 +32,10 @@ impl Sink {
             });
         }
         self.mem.extend_from_slice(data);
-        if self.mem.len() as u64 > r.loc.settings.client_body_buffer_size() {
+        let in_file_only = r.loc.settings.client_body_in_file_only();
+        if self.mem.len() as u64 > r.loc.settings.client_body_buffer_size()
+            || (in_file_only != BodyInFileOnly::Off && !self.mem.is_empty())
+        {
             let dir = r.http.prefix.join(r.loc.settings.client_body_temp_path().as_path());
             let _ = std::fs::create_dir_all(&dir);
             let seq = TEMP_SEQ.fetch_add(1, Ordering::Relaxed);
@@ -44,8 +49,14 @@ impl Sink {
                     r.log(Level::Crit, &format!("open() \"{}\" failed ({e})", path.display()));
                     500u16
                 })?;
+            // a spill is worth a warning; a body asked to go to a file only a notice
+            let level = if in_file_only == BodyInFileOnly::Off {
+                Level::Warn
+            } else {
+                Level::Notice
+            };
             r.log(
-                Level::Warn,
+                level,
                 &format!(
                     "a client request body is buffered to a temporary file {}",
                     path.display()
@@ -53,7 +64,13 @@ impl Sink {
             );
             f.write_all(&self.mem).map_err(|_| 500u16)?;
             self.mem = Vec::new();
-            self.file = Some((TempFile(path, Removal::Remove), f));
+            // `client_body_in_file_only on` keeps the file after the request
+            let removal = if in_file_only == BodyInFileOnly::On {
+                Removal::Keep
+            } else {
+                Removal::Remove
+            };
+            self.file = Some((TempFile(path, removal), f));
         }
         Ok(())
     }

@@ -39,6 +39,7 @@ loc_settings! {
     client_body_timeout_ms: u64 = 60_000,
     client_body_buffer_size: u64 = 16 << 10,
     client_body_temp_path: Arc<PathBuf> = Arc::new(PathBuf::from("client_body_temp")),
+    client_body_in_file_only: BodyInFileOnly = BodyInFileOnly::Off,
     send_timeout_ms: u64 = 60_000,
     server_tokens: bool = true,
     etag: bool = true,
@@ -63,6 +64,15 @@ pub enum LingeringClose {
     Off,
     On,
     Always,
+}
+
+/// `client_body_in_file_only`: every request body goes to a temp file, kept after the
+/// request (`on`) or removed with it (`clean`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyInFileOnly {
+    Off,
+    On,
+    Clean,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

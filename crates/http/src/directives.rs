@@ -692,6 +692,16 @@ fn lingering_close(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     set_once(&mut b.loc().settings.lingering_close, v, cmd)
 }
 
+fn client_body_in_file_only(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let v = match cmd.arg(0) {
+        "off" => BodyInFileOnly::Off,
+        "on" => BodyInFileOnly::On,
+        "clean" => BodyInFileOnly::Clean,
+        v => return Err(cmd.invalid_value(v, "it must be \"on\", \"off\" or \"clean\"")),
+    };
+    set_once(&mut b.loc().settings.client_body_in_file_only, v, cmd)
+}
+
 fn if_modified_since(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     let v = match cmd.arg(0) {
         "off" => IfModifiedSince::Off,
@@ -1025,6 +1035,12 @@ pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("lingering_time", ANY_LOC, Args::Exactly(1), lingering_time),
     Directive::value("lingering_timeout", ANY_LOC, Args::Exactly(1), lingering_timeout),
     Directive::value("if_modified_since", ANY_LOC, Args::Exactly(1), if_modified_since),
+    Directive::value(
+        "client_body_in_file_only",
+        ANY_LOC,
+        Args::Exactly(1),
+        client_body_in_file_only,
+    ),
     Directive::value("max_ranges", ANY_LOC, Args::Exactly(1), max_ranges),
     Directive::value("tcp_nopush", ANY_LOC, Args::Flag, no_op),
     Directive::value("reset_timedout_connection", ANY_LOC, Args::Flag, no_op),

@@ -183,6 +183,17 @@ fn set_header(lua: &Lua, r: &mut http::request::Request, name: &str, value: Valu
     Ok(())
 }
 
+/// What OpenResty calls "request body not read yet": a body neither read nor replaced,
+/// or thrown away by `discard_body` (a request without a body counts as read).
+fn body_not_read(r: &http::request::Request) -> bool {
+    use http::request::{Body, Framing};
+    match r.body {
+        Body::Discarded => true,
+        Body::Unread => r.framing != Framing::None,
+        _ => false,
+    }
+}
+
 pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     let req = lua.create_table()?;
     req.set(
@@ -411,7 +422,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
         "set_body_data",
         api_function(lua, "set_body_data", |_, data: mlua::LuaString| {
             request::with(|r| {
-                if matches!(r.body, http::request::Body::Unread) && r.framing != http::request::Framing::None {
+                if body_not_read(r) {
                     return Err(mlua::Error::runtime("request body not read yet"));
                 }
                 let data = data.as_bytes().to_vec();
@@ -518,7 +529,7 @@ pub fn register_body(lua: &Lua, ngx: &Table) -> mlua::Result<()> {
         "init_body",
         api_function(lua, "init_body", |_, _size: Option<i64>| {
             request::with(|r| {
-                if matches!(r.body, http::request::Body::Unread) && r.framing != http::request::Framing::None {
+                if body_not_read(r) {
                     return Err(mlua::Error::runtime("request body not read yet"));
                 }
                 r.set_ctx(NewBody(Vec::new()));
@@ -559,7 +570,7 @@ pub fn register_body(lua: &Lua, ngx: &Table) -> mlua::Result<()> {
                 .map_err(|e| mlua::Error::runtime(format!("cannot open file {path}: {e}")))?
                 .len();
             request::with(|r| {
-                if matches!(r.body, http::request::Body::Unread) && r.framing != http::request::Framing::None {
+                if body_not_read(r) {
                     return Err(mlua::Error::runtime("request body not read yet"));
                 }
                 let removal = if auto_clean.unwrap_or(false) {
