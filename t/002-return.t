@@ -28,7 +28,7 @@ GET /t
 --- error_code: 302
 --- response_headers
 Location: http://example.com/x
---- response_body_like: 302 Found|302 Moved Temporarily
+--- response_body_like: <title>302 Found</title>
 
 === TEST 4: return a URL alone means 302
 --- config

@@ -113,7 +113,7 @@ GET /t
 --- error_log
 cannot use '...' outside a vararg function
 
-=== TEST 7: an error value that is not a string reads as tostring gives it
+=== TEST 7: an error value that is not a string is "unknown reason", as OpenResty reports it
 --- config
     location = /t {
         content_by_lua_block {
@@ -124,4 +124,4 @@ cannot use '...' outside a vararg function
 GET /t
 --- error_code: 500
 --- error_log
-lua entry thread aborted: runtime error: my error object
+lua entry thread aborted: runtime error: unknown reason

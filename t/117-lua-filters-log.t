@@ -200,3 +200,84 @@ GET /t
 --- ignore_response
 --- error_log
 API disabled in the context of body_filter_by_lua*
+
+=== TEST 16: ngx.exit(status) in a header filter answers with that status's page instead
+--- config
+    location = /t {
+        content_by_lua_block { ngx.say("the original body") }
+        header_filter_by_lua_block {
+            if ngx.status == 200 then return ngx.exit(403) end
+        }
+    }
+--- request
+GET /t
+--- error_code: 403
+--- response_body_like: <title>403 Forbidden</title>
+--- no_error_log
+[error]
+
+=== TEST 17: ... through error_page, whose location's filter may answer once more
+--- config
+    error_page 599 = /second;
+    location = /t {
+        content_by_lua_block { ngx.say("first") }
+        header_filter_by_lua_block { return ngx.exit(599) }
+    }
+    location = /second {
+        content_by_lua_block { ngx.say("second") }
+        header_filter_by_lua_block { return ngx.exit(303) }
+    }
+--- request
+GET /t
+--- error_code: 303
+--- response_body_like: <title>303 See Other</title>
+
+=== TEST 18: a static file answered the same way
+--- config
+    location = /index.html { header_filter_by_lua_block { ngx.exit(410) } }
+--- user_files
+>>> index.html
+static
+--- request
+GET /index.html
+--- error_code: 410
+--- response_body_like: 410 Gone
+
+=== TEST 18b: a return answered the same way
+--- config
+    location = /r {
+        return 200 "returned\n";
+        header_filter_by_lua_block { ngx.exit(451) }
+    }
+--- request
+GET /r
+--- error_code: 451
+
+=== TEST 19: an error value that is not a string: "unknown reason"; the filter's frames follow
+--- config
+    location = /nil {
+        content_by_lua_block { ngx.say("x") }
+        header_filter_by_lua_block { error(nil) }
+    }
+--- request
+GET /nil
+--- ignore_response
+--- error_log
+failed to run header_filter_by_lua*: unknown reason
+
+=== TEST 20: a header filter's error carries the traceback of its own functions
+--- config
+    location = /t {
+        content_by_lua_block { ngx.say("x") }
+        header_filter_by_lua_block {
+            local check
+            local function run() check() end
+            function check() error("bad header state") end
+            run()
+        }
+    }
+--- request
+GET /t
+--- ignore_response
+--- error_log eval
+[qr/failed to run header_filter_by_lua\*: header_filter_by_lua\(nginx.conf:\d+\):4: bad header state\nstack traceback:\n\t\[C\]: in function 'error'\n\theader_filter_by_lua\(nginx.conf:\d+\):4: in function 'check'\n\theader_filter_by_lua\(nginx.conf:\d+\):3: in function 'run'\n\theader_filter_by_lua\(nginx.conf:\d+\):5: in function <header_filter_by_lua\(nginx.conf:\d+\):1>, client/]

@@ -323,6 +323,8 @@ fn new_request(io: Io, http: &Rc<HttpConf>, server: &Rc<Server>, conn: ConnInfo)
         headers_out: Headers::default(),
         content_type: None,
         content_type_set: false,
+        filter_finalize: None,
+        filter_page: false,
         content_length: None,
         header_sent: false,
         filtering_header: false,

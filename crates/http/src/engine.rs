@@ -10,6 +10,7 @@ use crate::static_file::StaticHandler;
 /// nginx stops after this many internal redirects (NGX_HTTP_MAX_URI_CHANGES + 1).
 const MAX_REDIRECTS: u8 = 10;
 
+#[derive(Clone, Copy)]
 enum Start {
     ServerRewrite,
     Rewrite,
@@ -18,10 +19,21 @@ enum Start {
 /// Runs the request to its end (the response is fully out, or the connection is broken).
 pub async fn run(r: &mut Request) {
     let mut start = Start::ServerRewrite;
+    // a status a header filter asked for, to answer with before anything else
+    let mut pending = None;
     loop {
-        let flow = phases(r, start).await;
+        let flow = match pending.take() {
+            Some(code) => Flow::Finish(code),
+            None => {
+                let flow = phases(r, start).await;
+                filter_finalized(r, flow)
+            }
+        };
         let next = match flow {
-            Flow::Finish(code) => finalize(r, code).await,
+            Flow::Finish(code) => {
+                let next = finalize(r, code).await;
+                filter_finalized(r, next)
+            }
             other => other,
         };
         match next {
@@ -39,6 +51,7 @@ pub async fn run(r: &mut Request) {
                     r.args = a;
                 }
                 r.internal = true;
+                r.filter_page = false;
                 // as nginx, an internal redirect starts the modules' per-request state anew
                 r.module_ctx.clear();
                 start = Start::ServerRewrite;
@@ -52,6 +65,7 @@ pub async fn run(r: &mut Request) {
                     Some(loc) => {
                         r.loc = loc;
                         r.internal = true;
+                        r.filter_page = false;
                         r.module_ctx.clear();
                         start = Start::Rewrite;
                     }
@@ -62,11 +76,18 @@ pub async fn run(r: &mut Request) {
                     }
                 }
             }
-            _ => break,
+            Flow::Finish(code) => pending = Some(code),
+            _ => {
+                // the end of the body runs the header filters when nothing was sent yet
+                if !r.eof_sent && !r.write_failed {
+                    r.send_body(&[], true).await;
+                }
+                match filter_finalized(r, Flow::Done) {
+                    Flow::Finish(code) => pending = Some(code),
+                    _ => break,
+                }
+            }
         }
-    }
-    if !r.eof_sent && !r.write_failed {
-        r.send_body(&[], true).await;
     }
     r.flush().await;
     if !r.loc.phases.log.is_empty() {
@@ -76,6 +97,19 @@ pub async fn run(r: &mut Request) {
         }
     }
     crate::log_format::write(r);
+}
+
+/// `flow`, unless a header filter asked to end the response with a status of its own
+/// (nginx's filter finalize): then that status, answered like any other (error_page,
+/// else the built-in page), and filters may not ask again for that page.
+fn filter_finalized(r: &mut Request, flow: Flow) -> Flow {
+    match r.filter_finalize.take() {
+        Some(code) => {
+            r.filter_page = true;
+            Flow::Finish(code)
+        }
+        None => flow,
+    }
 }
 
 fn redirect_limit(r: &mut Request, target: &str) -> Option<u16> {

@@ -34,6 +34,10 @@ impl Request {
             f.filter(self);
         }
         self.filtering_header = false;
+        if self.filter_finalize.is_some() {
+            // nothing of this response goes out: the engine answers with the status asked
+            return;
+        }
         self.header_sent = true;
         if self.is_head() || matches!(self.status, 204 | 304) || self.status < 200 {
             self.header_only = true;
@@ -161,7 +165,7 @@ impl Request {
     /// Which script filters (header, body) body output would run now. Output held back
     /// for its length (`hold_body`) runs none until its end.
     pub fn output_runs_script(&self) -> (bool, bool) {
-        if self.hold_body.is_some() {
+        if self.hold_body.is_some() || self.filter_finalize.is_some() {
             return (false, false);
         }
         let t = &self.loc.phases;
@@ -198,7 +202,7 @@ impl Request {
             return self.buffer_body(&all, true);
         }
         self.send_header();
-        if self.eof_sent {
+        if self.eof_sent || self.filter_finalize.is_some() {
             return;
         }
         let loc = self.loc.clone();
@@ -245,6 +249,9 @@ impl Request {
             return false;
         }
         self.send_header();
+        if self.filter_finalize.is_some() {
+            return true;
+        }
         if self.header_only {
             return false;
         }

@@ -117,6 +117,12 @@ pub struct Request {
     /// Content-Type was set or cleared by the handler: no default_type is added for it
     /// (lua-nginx-module's "mime set").
     pub content_type_set: bool,
+    /// A header filter asked to end the response with this status instead (nginx's
+    /// filter finalize, `ngx.exit(code)` in header_filter_by_lua): the headers are not
+    /// sent, later output is dropped, and the engine answers with that status.
+    pub filter_finalize: Option<u16>,
+    /// The page now being sent answers a filter finalize: filters may not ask again.
+    pub filter_page: bool,
     /// The response's Content-Length when known; none means chunked (or close for 1.0).
     pub content_length: Option<u64>,
     pub header_sent: bool,

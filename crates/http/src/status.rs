@@ -72,7 +72,9 @@ pub fn page_title(code: u16) -> Option<String> {
         495 => "400 The SSL certificate error".to_string(),
         496 => "400 No required SSL certificate was sent".to_string(),
         497 => "400 The plain HTTP request was sent to HTTPS port".to_string(),
-        301 | 302 | 303 | 307 | 308 | 400..=416 | 421 | 429 | 500..=505 | 507 if !reason(code).is_empty() => {
+        // the page says "Found" where the status line keeps "Moved Temporarily"
+        302 => "302 Found".to_string(),
+        301 | 303 | 307 | 308 | 400..=416 | 421 | 429 | 500..=505 | 507 if !reason(code).is_empty() => {
             format!("{code} {}", reason(code))
         }
         _ => return None,

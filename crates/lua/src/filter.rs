@@ -9,10 +9,10 @@ use std::rc::Rc;
 use http::log::Level;
 use http::phase::{BodyFilter, HeaderFilter, LogHandler};
 use http::request::Request;
-use mlua::{Lua, Value};
+use mlua::{Function, Lua, Value};
 
 use crate::directives::LuaCode;
-use crate::handler::{error_text, request_function};
+use crate::handler::{error_with_traceback, request_function};
 use crate::request::{self, Phase};
 
 /// A Lua handler that runs synchronously in one phase.
@@ -21,56 +21,100 @@ pub struct SyncHandler {
     pub(crate) code: Rc<LuaCode>,
     phase: Phase,
     code_cache: bool,
+    /// The prelude's protected call that shapes errors as OpenResty logs them.
+    run_filter: Option<Function>,
 }
 
 impl SyncHandler {
     pub fn new(lua: Lua, code: Rc<LuaCode>, phase: Phase, code_cache: bool) -> SyncHandler {
+        let run_filter = lua
+            .globals()
+            .get::<mlua::Table>("__oxr")
+            .and_then(|p| p.get::<Function>("run_filter"))
+            .ok();
         SyncHandler {
             lua,
             code,
             phase,
             code_cache,
+            run_filter,
         }
     }
 
-    /// Runs the code; false when it failed (logged) or asked to abort (ngx.exit).
-    fn run(&self, r: &mut Request) -> bool {
+    /// Runs the code: what the response does next.
+    fn run(&self, r: &mut Request) -> Outcome {
         let func = match request_function(&self.lua, &self.code, r, self.code_cache) {
             Ok(f) => f,
             Err(msg) => {
                 r.log(Level::Error, &msg);
-                return false;
+                return Outcome::Drop;
             }
         };
         let _ = request::take_sync_exit();
-        let result = request::enter(r, self.phase, || func.call::<()>(()));
-        // ngx.exit in a header filter: ngx.OK or a 2xx code lets the response go on,
-        // ngx.ERROR and error codes abort it (quietly: it is what the code asked for)
-        if let Some(code) = request::take_sync_exit()
-            && code != 0
-            && !(200..300).contains(&code)
-        {
-            return false;
+        let result = request::enter(r, self.phase, || match &self.run_filter {
+            Some(run) => match run.call::<(bool, Value)>(func)? {
+                (true, _) => Ok(()),
+                (false, Value::Error(e)) => Err(*e),
+                (false, v) => Err(mlua::Error::runtime(
+                    v.to_string().unwrap_or_else(|_| "unknown reason".into()),
+                )),
+            },
+            None => func.call::<()>(()),
+        });
+        // ngx.exit: ngx.OK or a 2xx code lets the response go on, another status ends it
+        // with that status instead (nginx's filter finalize), ngx.ERROR aborts it
+        match request::take_sync_exit() {
+            Some(code) if code == 0 || (200..300).contains(&code) => {}
+            Some(code) if (300..1000).contains(&code) => return Outcome::Finalize(code as u16),
+            Some(_) => return Outcome::Drop,
+            None => {}
         }
         match result {
-            Ok(()) => true,
+            Ok(()) => Outcome::Go,
             Err(e) => {
+                let text = error_with_traceback(&e);
                 r.log(
                     Level::Error,
-                    &format!("failed to run {}_by_lua*: {}", self.phase.name(), error_text(&e)),
+                    &format!("failed to run {}_by_lua*: {}", self.phase.name(), filter_frames(&text)),
                 );
-                false
+                Outcome::Drop
             }
         }
     }
 }
 
+/// An error's text up to the filter's own frames: those below it (the protected call,
+/// the output call that ran the filter, the request code) are not the filter's, and
+/// OpenResty, which runs filters on their own, shows none.
+fn filter_frames(text: &str) -> &str {
+    match text.find("\n\t[builtin#") {
+        Some(cut) => &text[..cut],
+        None => text,
+    }
+}
+
+/// What a filter's code decided.
+enum Outcome {
+    /// The response goes on.
+    Go,
+    /// The response is answered with this status instead.
+    Finalize(u16),
+    /// The response is abandoned and its connection closed (an error, `ngx.ERROR`).
+    Drop,
+}
+
 impl HeaderFilter for SyncHandler {
     fn filter(&self, r: &mut Request) {
-        if !self.run(r) {
-            // nginx answers a failed header filter by dropping the connection
-            r.keepalive = false;
-            r.write_failed = true;
+        match self.run(r) {
+            Outcome::Go => {}
+            // a page that answers a finalize already is sent as it is
+            Outcome::Finalize(code) if !r.filter_page => r.filter_finalize = Some(code),
+            Outcome::Finalize(_) => {}
+            Outcome::Drop => {
+                // nginx answers a failed header filter by dropping the connection
+                r.keepalive = false;
+                r.write_failed = true;
+            }
         }
     }
 
@@ -93,7 +137,7 @@ thread_local! {
 impl BodyFilter for SyncHandler {
     fn filter(&self, r: &mut Request, chunk: &mut Vec<u8>, eof: &mut bool) {
         let prev = BODY.with(|b| b.replace((chunk as *mut Vec<u8>, eof as *mut bool)));
-        let ok = self.run(r);
+        let ok = matches!(self.run(r), Outcome::Go);
         BODY.with(|b| b.set(prev));
         if !ok {
             r.keepalive = false;
@@ -197,7 +241,10 @@ impl http::config::ScriptCall for SetHandler {
         });
         SET_ARGS.with(|a| a.replace(prev));
         result.map_err(|e| {
-            r.log(Level::Error, &format!("failed to run set_by_lua*: {}", error_text(&e)));
+            r.log(
+                Level::Error,
+                &format!("failed to run set_by_lua*: {}", error_with_traceback(&e)),
+            );
             http::config::ScriptFailed
         })
     }

@@ -298,19 +298,20 @@ impl LuaHandler {
     }
 
     /// The text of an error value that is not a string (left by `raw::resume`): an error
-    /// raised by one of our Rust functions reads as its message, others as `tostring`.
+    /// raised by one of our Rust functions reads as its message (OpenResty's C functions
+    /// raise strings), a number as Lua writes it, anything else as OpenResty reports it:
+    /// "unknown reason".
     fn error_value_text(&self) -> String {
         let slot = raw::ERROR_SLOT.to_str().unwrap_or_default();
         let value = self.lua.named_registry_value::<mlua::Value>(slot);
         let _ = self.lua.unset_named_registry_value(slot);
         match value {
             Ok(mlua::Value::Error(e)) => error_text(&e),
-            Ok(v) => self
-                .lua
-                .globals()
-                .get::<Function>("tostring")
-                .and_then(|f| f.call::<String>(v))
-                .unwrap_or_else(|e| error_text(&e)),
+            Ok(v @ (mlua::Value::Integer(_) | mlua::Value::Number(_))) => match self.lua.coerce_string(v) {
+                Ok(Some(s)) => s.to_string_lossy(),
+                _ => "unknown reason".into(),
+            },
+            Ok(_) => "unknown reason".into(),
             Err(e) => error_text(&e),
         }
     }
@@ -430,9 +431,20 @@ impl LuaHandler {
 /// The error's own message, without the traceback mlua may have appended (ours, taken
 /// from the coroutine, follows in OpenResty's shape).
 pub fn error_text(e: &mlua::Error) -> String {
-    let text = match e {
+    let text = error_with_traceback(e);
+    match text.find("\nstack traceback:") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+/// The error's message with the traceback mlua appended when the code ran through a
+/// protected call (filters, set_by_lua: OpenResty logs theirs the same way).
+pub fn error_with_traceback(e: &mlua::Error) -> String {
+    match e {
         mlua::Error::RuntimeError(m) => m.clone(),
-        mlua::Error::CallbackError { cause, .. } => return error_text(cause),
+        mlua::Error::CallbackError { cause, traceback } if traceback.is_empty() => error_text(cause),
+        mlua::Error::CallbackError { cause, traceback } => format!("{}\n{traceback}", error_text(cause)),
         mlua::Error::BadArgument { pos, to, cause, .. } => match cause.as_ref() {
             // an argument our Rust function could not take, in Lua's own words
             // (`luaL_argerror`; '?' when the function's name is not known)
@@ -445,10 +457,6 @@ pub fn error_text(e: &mlua::Error) -> String {
             other => format!("bad argument #{pos}: {}", error_text(other)),
         },
         other => other.to_string(),
-    };
-    match text.find("\nstack traceback:") {
-        Some(i) => text[..i].to_string(),
-        None => text,
     }
 }
 
