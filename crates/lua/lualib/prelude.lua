@@ -125,27 +125,6 @@ function ngx.req.discard_body()
     yield(TAG, OP_DISCARD_BODY)
 end
 
--- Filters (header, body, log) and set_by_lua run their code to its end in one protected
--- call, which returns false and the error when it fails. The error reads as OpenResty logs
--- it: the message (a value that is neither string nor number: "unknown reason") and the
--- traceback of the filter's own frames. Errors our Rust functions raise (userdata) pass
--- as they are: they carry their own.
-local traceback, xpcall = debug.traceback, xpcall
-local function filter_error(err)
-    local t = type(err)
-    if t == "userdata" then
-        return err
-    end
-    if t ~= "string" and t ~= "number" then
-        err = "unknown reason"
-    end
-    local tb = traceback(tostring(err), 2) -- not a tail call: level 2 is the raiser
-    return tb
-end
-function P.run_filter(f)
-    return xpcall(f, filter_error)
-end
-
 -- An entry thread that serves one request's function after another: it is resumed with
 -- the function's job number, runs the function, and says it is done by a tagged yield
 -- (the driver then keeps it for the next request). A function that fails or is left

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use http::log::Level;
 use http::phase::{BodyFilter, HeaderFilter, LogHandler};
 use http::request::Request;
-use mlua::{Function, Lua, Value};
+use mlua::{Lua, Value};
 
 use crate::directives::LuaCode;
 use crate::handler::{error_with_traceback, request_function};
@@ -21,23 +21,15 @@ pub struct SyncHandler {
     pub(crate) code: Rc<LuaCode>,
     phase: Phase,
     code_cache: bool,
-    /// The prelude's protected call that shapes errors as OpenResty logs them.
-    run_filter: Option<Function>,
 }
 
 impl SyncHandler {
     pub fn new(lua: Lua, code: Rc<LuaCode>, phase: Phase, code_cache: bool) -> SyncHandler {
-        let run_filter = lua
-            .globals()
-            .get::<mlua::Table>("__oxr")
-            .and_then(|p| p.get::<Function>("run_filter"))
-            .ok();
         SyncHandler {
             lua,
             code,
             phase,
             code_cache,
-            run_filter,
         }
     }
 
@@ -51,16 +43,7 @@ impl SyncHandler {
             }
         };
         let _ = request::take_sync_exit();
-        let result = request::enter(r, self.phase, || match &self.run_filter {
-            Some(run) => match run.call::<(bool, Value)>(func)? {
-                (true, _) => Ok(()),
-                (false, Value::Error(e)) => Err(*e),
-                (false, v) => Err(mlua::Error::runtime(
-                    v.to_string().unwrap_or_else(|_| "unknown reason".into()),
-                )),
-            },
-            None => func.call::<()>(()),
-        });
+        let result = request::enter(r, self.phase, || func.call::<()>(()));
         // ngx.exit: ngx.OK or a 2xx code lets the response go on, another status ends it
         // with that status instead (nginx's filter finalize), ngx.ERROR aborts it
         match request::take_sync_exit() {
@@ -72,10 +55,9 @@ impl SyncHandler {
         match result {
             Ok(()) => Outcome::Go,
             Err(e) => {
-                let text = error_with_traceback(&e);
                 r.log(
                     Level::Error,
-                    &format!("failed to run {}_by_lua*: {}", self.phase.name(), filter_frames(&text)),
+                    &format!("failed to run {}_by_lua*: {}", self.phase.name(), filter_error(&e)),
                 );
                 Outcome::Drop
             }
@@ -83,14 +65,50 @@ impl SyncHandler {
     }
 }
 
-/// An error's text up to the filter's own frames: those below it (the protected call,
-/// the output call that ran the filter, the request code) are not the filter's, and
-/// OpenResty, which runs filters on their own, shows none.
-fn filter_frames(text: &str) -> &str {
-    match text.find("\n\t[builtin#") {
-        Some(cut) => &text[..cut],
-        None => text,
+/// A filter's error as OpenResty logs it: the message (an error value that was not a
+/// string reads "unknown reason") and the traceback of the filter's own frames, each
+/// named `in function 'name'`. The traceback is the one mlua took when the call failed
+/// (Lua 5.2's shape); frames below the filter (the output call that ran it, the request
+/// code) are not the filter's, and OpenResty, which runs filters on their own, shows none.
+fn filter_error(e: &mlua::Error) -> String {
+    let text = error_with_traceback(e);
+    let (message, frames) = text.split_once("\nstack traceback:").unwrap_or((&text, ""));
+    // mlua's handler wrote a value that was not a string with tostring()
+    let object = ["table: 0x", "userdata: 0x", "function: 0x", "thread: 0x"];
+    let message = if message == "nil" || object.iter().any(|p| message.starts_with(p)) {
+        "unknown reason"
+    } else {
+        message
+    };
+    let mut out = message.to_string();
+    if frames.is_empty() {
+        return out;
     }
+    out.push_str("\nstack traceback:");
+    for line in frames.lines().filter(|l| !l.trim().is_empty()) {
+        let frame = line.trim_start();
+        if frame.starts_with("[builtin#") || frame.starts_with("[C]: in function 'ngx.") {
+            break;
+        }
+        if frame == "[C]: in ?" {
+            continue;
+        }
+        out.push_str("\n\t");
+        out.push_str(&function_named(frame));
+    }
+    out
+}
+
+/// `in upvalue 'f'`, `in local 'f'`, `in field 'f'`... read `in function 'f'`, as
+/// LuaJIT's own traceback (and OpenResty's) writes them.
+fn function_named(frame: &str) -> std::borrow::Cow<'_, str> {
+    for kind in ["upvalue", "local", "global", "field", "method"] {
+        let from = format!(" in {kind} '");
+        if let Some(at) = frame.find(&from) {
+            return format!("{} in function '{}", &frame[..at], &frame[at + from.len()..]).into();
+        }
+    }
+    frame.into()
 }
 
 /// What a filter's code decided.
@@ -243,7 +261,7 @@ impl http::config::ScriptCall for SetHandler {
         result.map_err(|e| {
             r.log(
                 Level::Error,
-                &format!("failed to run set_by_lua*: {}", error_with_traceback(&e)),
+                &format!("failed to run set_by_lua*: {}", filter_error(&e)),
             );
             http::config::ScriptFailed
         })
@@ -256,4 +274,23 @@ pub fn set_arg(lua: &Lua, n: i64) -> mlua::Result<Value> {
         Some(s) if n >= 1 => Ok(Value::String(lua.create_string(s)?)),
         _ => Ok(Value::Nil),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::filter_error;
+
+    #[test]
+    fn filter_errors_read_as_openresty_logs_them() {
+        let traceback = "stack traceback:\n\t[C]: in ?\n\t[C]: in function 'error'\n\thf:7: in upvalue 'bar'\n\thf:4: in local 'foo'\n\thf:9: in function <hf:1>\n\t[C]: in function 'ngx.send_headers'\n\tngx_ffi:392: in function 'ngx.say'";
+        let e = mlua::Error::RuntimeError(format!("hf:7: boom\n{traceback}"));
+        assert_eq!(
+            filter_error(&e),
+            "hf:7: boom\nstack traceback:\n\t[C]: in function 'error'\n\thf:7: in function 'bar'\n\thf:4: in function 'foo'\n\thf:9: in function <hf:1>"
+        );
+        let e = mlua::Error::RuntimeError(format!("nil\n{traceback}"));
+        assert!(filter_error(&e).starts_with("unknown reason\nstack traceback:"));
+        let e = mlua::Error::RuntimeError("table: 0x5555".into());
+        assert_eq!(filter_error(&e), "unknown reason");
+    }
 }
