@@ -341,3 +341,23 @@ GET /t
 --- response_body
 k=z&k&k=a&k=3
 m=9&m&m=1
+
+=== TEST 27: escape_uri: a component by default (!*'() kept, as OpenResty), a whole URI with type 0
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.say(ngx.escape_uri("it's (a) *test*!"))
+            ngx.say(ngx.escape_uri("/path with space/?q=1#top", 0))
+            ngx.say(ngx.escape_uri("/p?q", 2))
+            ngx.say(ngx.encode_args({ ["k(1)"] = "v!" }))
+            ngx.say(select(2, pcall(ngx.escape_uri, "x", 1)))
+        }
+    }
+--- request
+GET /t
+--- response_body
+it's%20(a)%20*test*!
+/path%20with%20space/%3Fq=1%23top
+%2Fp%3Fq
+k(1)=v!
+bad argument #2 to 'escape_uri' (0 or 2 expected, got 1)

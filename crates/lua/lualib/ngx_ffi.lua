@@ -14,8 +14,8 @@ uint32_t oxr_crc32(const unsigned char *s, size_t len);
 size_t oxr_base64_encoded_len(size_t len, int no_padding);
 size_t oxr_encode_base64(const unsigned char *s, size_t len, unsigned char *out, int no_padding, int url);
 intptr_t oxr_decode_base64(const unsigned char *s, size_t len, unsigned char *out, int url);
-size_t oxr_escape_uri_len(const unsigned char *s, size_t len);
-size_t oxr_escape_uri(const unsigned char *s, size_t len, unsigned char *out);
+size_t oxr_escape_uri_len(const unsigned char *s, size_t len, int whole);
+size_t oxr_escape_uri(const unsigned char *s, size_t len, unsigned char *out, int whole);
 size_t oxr_unescape_uri(const unsigned char *s, size_t len, unsigned char *out);
 size_t oxr_quote_sql_len(const unsigned char *s, size_t len);
 size_t oxr_quote_sql(const unsigned char *s, size_t len, unsigned char *out);
@@ -141,13 +141,21 @@ __oxr.base64 = {
     end,
 }
 
-function ngx.escape_uri(s)
+-- type 2 (the default) escapes a URI component, type 0 a whole URI
+function ngx.escape_uri(s, esc_type)
     if type(s) ~= "string" then
         if s == nil then return "" end
         s = tostring(s)
     end
-    local out = buffer(tonumber(oxr_escape_uri_len(s, #s)))
-    return ffi_string(out, oxr_escape_uri(s, #s, out))
+    local whole = 0
+    if esc_type ~= nil and esc_type ~= 2 then
+        if esc_type ~= 0 then
+            error("bad argument #2 to 'escape_uri' (0 or 2 expected, got " .. tostring(esc_type) .. ")", 2)
+        end
+        whole = 1
+    end
+    local out = buffer(tonumber(oxr_escape_uri_len(s, #s, whole)))
+    return ffi_string(out, oxr_escape_uri(s, #s, out, whole))
 end
 
 function ngx.unescape_uri(s)

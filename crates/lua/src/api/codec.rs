@@ -115,34 +115,53 @@ pub extern "C" fn oxr_decode_base64(s: *const u8, len: usize, out: *mut u8, url:
     }
 }
 
-/// Characters ngx.escape_uri leaves alone (nginx's NGX_ESCAPE_URI_COMPONENT).
-fn unreserved(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~')
+/// Whether ngx.escape_uri escapes a byte: as a URI component (type 2, the default, with
+/// lua-nginx-module's table, which leaves `!*'()` alone as well as the unreserved
+/// characters), or as a whole URI (type 0: space, `#`, `%`, `?` and the bytes outside
+/// 0x21..0x7e).
+pub fn uri_escapes(c: u8, whole_uri: bool) -> bool {
+    if whole_uri {
+        return c <= b' ' || c >= 0x7f || matches!(c, b'#' | b'%' | b'?');
+    }
+    !(c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'!' | b'*' | b'\'' | b'(' | b')'))
 }
 
-/// Bytes ngx.escape_uri needs.
+/// Appends `s` escaped as a URI component (ngx.escape_uri's default, ngx.encode_args).
+pub fn push_escaped(out: &mut String, s: &[u8]) {
+    for &c in s {
+        if uri_escapes(c, false) {
+            out.push('%');
+            out.push(HEX.to_ascii_uppercase()[(c >> 4) as usize] as char);
+            out.push(HEX.to_ascii_uppercase()[(c & 15) as usize] as char);
+        } else {
+            out.push(c as char);
+        }
+    }
+}
+
+/// Bytes ngx.escape_uri needs (`whole`: type 0).
 #[unsafe(no_mangle)]
-pub extern "C" fn oxr_escape_uri_len(s: *const u8, len: usize) -> usize {
+pub extern "C" fn oxr_escape_uri_len(s: *const u8, len: usize, whole: i32) -> usize {
     // SAFETY: a Lua string.
     let s = unsafe { input(s, len) };
-    s.iter().map(|&c| if unreserved(c) { 1 } else { 3 }).sum()
+    s.iter().map(|&c| if uri_escapes(c, whole != 0) { 3 } else { 1 }).sum()
 }
 
 #[unsafe(no_mangle)]
-pub extern "C" fn oxr_escape_uri(s: *const u8, len: usize, out: *mut u8) -> usize {
-    let n = oxr_escape_uri_len(s, len);
+pub extern "C" fn oxr_escape_uri(s: *const u8, len: usize, out: *mut u8, whole: i32) -> usize {
+    let n = oxr_escape_uri_len(s, len, whole);
     // SAFETY: a Lua string and a buffer of oxr_escape_uri_len bytes.
     let (s, out) = unsafe { (input(s, len), output(out, n)) };
     let mut i = 0;
     for &c in s {
-        if unreserved(c) {
-            out[i] = c;
-            i += 1;
-        } else {
+        if uri_escapes(c, whole != 0) {
             out[i] = b'%';
             out[i + 1] = HEX.to_ascii_uppercase()[(c >> 4) as usize];
             out[i + 2] = HEX.to_ascii_uppercase()[(c & 15) as usize];
             i += 3;
+        } else {
+            out[i] = c;
+            i += 1;
         }
     }
     i
@@ -276,7 +295,14 @@ mod tests {
         let mut out = [0u8; 16];
         assert_eq!(oxr_decode_base64(b"aGVsbG8".as_ptr(), 7, out.as_mut_ptr(), 0), 5);
         assert_eq!(oxr_decode_base64(b"a!".as_ptr(), 2, out.as_mut_ptr(), 0), -1);
-        assert_eq!(call(|s, l, o| oxr_escape_uri(s, l, o), b"a b/c~", 16), b"a%20b%2Fc~");
+        assert_eq!(call(|s, l, o| oxr_escape_uri(s, l, o, 0), b"a b/c~", 16), b"a%20b%2Fc~");
+        // lua-nginx-module's component table leaves !*'() alone
+        assert_eq!(call(|s, l, o| oxr_escape_uri(s, l, o, 0), b"!*'()@", 16), b"!*'()%40");
+        // a whole URI keeps its separators
+        assert_eq!(
+            call(|s, l, o| oxr_escape_uri(s, l, o, 1), b"/a b?c#d%\x7f", 32),
+            b"/a%20b%3Fc%23d%25%7F"
+        );
         assert_eq!(
             call(|s, l, o| oxr_unescape_uri(s, l, o), b"a%20b+c%zz", 16),
             b"a b c%zz"

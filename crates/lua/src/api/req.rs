@@ -116,13 +116,7 @@ pub fn encode_args(t: &Table) -> mlua::Result<String> {
 /// URI-escapes as ngx.escape_uri does for args.
 fn escape(b: &[u8]) -> String {
     let mut out = String::with_capacity(b.len());
-    for &c in b {
-        if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
-            out.push(c as char);
-        } else {
-            out.push_str(&format!("%{c:02X}"));
-        }
-    }
+    super::codec::push_escaped(&mut out, b);
     out
 }
 
