@@ -29,6 +29,35 @@ fn aligned(p: *mut c_void, align: usize) -> bool {
     p as usize & (align - 1) == 0
 }
 
+/// A block for `layout` from mimalloc's `plain` entry point when its alignment allows,
+/// else from `aligned` (malloc or zalloc, as the caller asks).
+///
+/// # Safety
+/// `plain` and `aligned` are mimalloc's matching allocation functions.
+#[inline]
+unsafe fn allocate(
+    layout: Layout,
+    plain: unsafe extern "C" fn(usize) -> *mut c_void,
+    aligned_alloc: unsafe extern "C" fn(usize, usize) -> *mut c_void,
+) -> *mut u8 {
+    let (size, align) = (layout.size(), layout.align());
+    // SAFETY: mimalloc's allocation functions with a size (and alignment); a plain block
+    // is returned only when its alignment is guaranteed or was checked.
+    unsafe {
+        if align <= BLOCK_ALIGN {
+            return plain(size) as *mut u8;
+        }
+        if align == LUA_ALIGN {
+            let p = plain(size.next_multiple_of(LUA_ALIGN));
+            if aligned(p, align) {
+                return p as *mut u8;
+            }
+            mi::mi_free(p);
+        }
+        aligned_alloc(size, align) as *mut u8
+    }
+}
+
 // SAFETY (for every block below): each call hands mimalloc the layout's size (rounded up
 // where said) and returns memory of at least that size and alignment, or null: blocks
 // from the plain calls are used only when their alignment was checked or is guaranteed;
@@ -36,40 +65,14 @@ fn aligned(p: *mut c_void, align: usize) -> bool {
 unsafe impl GlobalAlloc for MiMalloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let (size, align) = (layout.size(), layout.align());
         // SAFETY: see above.
-        unsafe {
-            if align <= BLOCK_ALIGN {
-                return mi::mi_malloc(size) as *mut u8;
-            }
-            if align == LUA_ALIGN {
-                let p = mi::mi_malloc(size.next_multiple_of(LUA_ALIGN));
-                if aligned(p, align) {
-                    return p as *mut u8;
-                }
-                mi::mi_free(p);
-            }
-            mi::mi_malloc_aligned(size, align) as *mut u8
-        }
+        unsafe { allocate(layout, mi::mi_malloc, mi::mi_malloc_aligned) }
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let (size, align) = (layout.size(), layout.align());
         // SAFETY: see above.
-        unsafe {
-            if align <= BLOCK_ALIGN {
-                return mi::mi_zalloc(size) as *mut u8;
-            }
-            if align == LUA_ALIGN {
-                let p = mi::mi_zalloc(size.next_multiple_of(LUA_ALIGN));
-                if aligned(p, align) {
-                    return p as *mut u8;
-                }
-                mi::mi_free(p);
-            }
-            mi::mi_zalloc_aligned(size, align) as *mut u8
-        }
+        unsafe { allocate(layout, mi::mi_zalloc, mi::mi_zalloc_aligned) }
     }
 
     #[inline]
