@@ -288,3 +288,85 @@ a nil text/x-default
 GET /t
 --- response_body
 5 nil, 4 truncated, 5 nil
+
+=== TEST 19: If-Match with the response's ETag: the page
+--- config
+    location = /page {
+        content_by_lua_block {
+            ngx.header.etag = '"v7"'
+            ngx.header.last_modified = ngx.http_time(1700000000)
+            ngx.say("the page")
+        }
+    }
+--- request
+GET /page
+--- more_headers
+If-Match: "v1", "v7"
+--- error_code: 200
+
+=== TEST 20: If-Match with another tag: 412 and its page
+--- config
+    location = /page {
+        content_by_lua_block {
+            ngx.header.etag = '"v7"'
+            ngx.header.last_modified = ngx.http_time(1700000000)
+            ngx.say("the page")
+        }
+    }
+--- request
+GET /page
+--- more_headers
+If-Match: "v8"
+--- error_code: 412
+--- response_body_like: 412 Precondition Failed
+
+=== TEST 21: If-Match: * needs an ETag
+--- config
+    location = /plain { content_by_lua_block { ngx.say("no validators") } }
+--- request
+GET /plain
+--- more_headers
+If-Match: *
+--- error_code: 412
+
+=== TEST 22: If-Unmodified-Since at or after Last-Modified: the page
+--- config
+    location = /page {
+        content_by_lua_block {
+            ngx.header.etag = '"v7"'
+            ngx.header.last_modified = ngx.http_time(1700000000)
+            ngx.say("the page")
+        }
+    }
+--- request
+GET /page
+--- more_headers
+If-Unmodified-Since: Tue, 14 Nov 2023 22:13:20 GMT
+--- error_code: 200
+
+=== TEST 23: If-Unmodified-Since before Last-Modified: 412
+--- config
+    location = /page {
+        content_by_lua_block {
+            ngx.header.etag = '"v7"'
+            ngx.header.last_modified = ngx.http_time(1700000000)
+            ngx.say("the page")
+        }
+    }
+--- request
+GET /page
+--- more_headers
+If-Unmodified-Since: Tue, 14 Nov 2023 22:13:19 GMT
+--- error_code: 412
+
+=== TEST 24: a static file with a failed If-Match: 412
+--- user_files
+>>> f.txt
+static
+--- config
+    location = /f.txt { }
+--- request
+GET /f.txt
+--- more_headers
+If-Match: "nope"
+--- error_code: 412

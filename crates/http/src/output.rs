@@ -22,10 +22,16 @@ impl Request {
         if self.status == 0 {
             self.status = 200;
         }
-        if self.status == 200 && self.not_modified() {
-            // nginx's not_modified filter runs before the others: they see the 304
-            self.status = 304;
-            self.headers_out.remove("accept-ranges");
+        if self.status == 200 {
+            // nginx's not_modified filter runs before the others: they see its answer
+            if self.precondition_failed() {
+                self.filter_finalize = Some(412);
+                return;
+            }
+            if self.not_modified() {
+                self.status = 304;
+                self.headers_out.remove("accept-ranges");
+            }
         }
         // filters may still change the status and headers: they are not sent yet
         let loc = self.loc.clone();
@@ -160,6 +166,46 @@ impl Request {
             }
         }
         true
+    }
+
+    /// nginx's not_modified filter, first half: If-Unmodified-Since and If-Match that the
+    /// response's validators do not satisfy make a 412 (no validator: not satisfied).
+    pub fn precondition_failed(&self) -> bool {
+        let (mut unmodified, mut matches) = (None, None);
+        for (n, v) in &self.headers_in.list {
+            if n.len() > 3 && n.as_bytes()[..3].eq_ignore_ascii_case(b"if-") {
+                if n.eq_ignore_ascii_case("if-unmodified-since") {
+                    unmodified.get_or_insert(v.as_str());
+                } else if n.eq_ignore_ascii_case("if-match") {
+                    matches.get_or_insert(v.as_str());
+                }
+            }
+        }
+        if let Some(since) = unmodified {
+            let secs = |t: &str| {
+                let t = httpdate::parse_http_date(t.trim()).ok()?;
+                t.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs())
+            };
+            match (secs(since), self.headers_out.get("last-modified").and_then(secs)) {
+                (Some(since), Some(modified)) if since >= modified => {}
+                _ => return true,
+            }
+        }
+        if let Some(tags) = matches {
+            let Some(etag) = self.headers_out.get("etag").map(str::trim) else {
+                return true;
+            };
+            // a strong comparison: a weak tag never matches
+            let strong = !etag.starts_with("W/");
+            if !tags
+                .split(',')
+                .map(str::trim)
+                .any(|t| t == "*" || (strong && t == etag))
+            {
+                return true;
+            }
+        }
+        false
     }
 
     /// Which script filters (header, body) body output would run now. Output held back
