@@ -111,12 +111,13 @@ nil
 === TEST 9: regex captures through ngx.var[n]
 --- config
     location ~ ^/t/(\w+)/(\d+)$ { content_by_lua_block {
-        ngx.say(ngx.var[1], " ", ngx.var[2], " ", tostring(ngx.var[3]))
+        ngx.say(ngx.var[1], " ", ngx.var[2], " ", tostring(ngx.var[3]), " ",
+                tostring(ngx.var[0]), " ", tostring(ngx.var[-1]))
     } }
 --- request
 GET /t/abc/42
 --- response_body
-abc 42 nil
+abc 42 nil nil nil
 
 === TEST 10: ngx.get_phase in every phase
 --- config

@@ -14,6 +14,9 @@ pub fn register(lua: &Lua, ngx: &Table) -> mlua::Result<()> {
         lua.create_function(|lua, (_t, name): (Table, Value)| {
             let name = match name {
                 Value::String(s) => s.to_str()?.to_string(),
+                // ngx.var[n]: the n-th regex capture; 0 (the whole match) and below are
+                // nil in OpenResty
+                Value::Integer(i) if i <= 0 => return Ok(Value::Nil),
                 Value::Integer(i) => i.to_string(),
                 other => {
                     return Err(mlua::Error::runtime(format!(
