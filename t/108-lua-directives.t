@@ -273,3 +273,75 @@ v2
 ["nil from rewrite\n", "nil from rewrite\n"]
 --- error_log
 log sees from rewrite
+
+=== TEST 19: set_by_lua: arguments, variables read and written, $ kept in code, variable file paths
+--- config
+    location /t {
+        set $base 40;
+        set $side "";
+        set $path "html/add.lua";
+        set_by_lua $sum "return ngx.arg[1] + ngx.arg[2]" $arg_a $arg_b;
+        set_by_lua $next "ngx.var.side = 'written'; return tonumber(ngx.var.base) + 2";
+        set_by_lua $dollar 'return "$not_a_var"';
+        set_by_lua_file $from_file $path $arg_a $arg_b;
+        content_by_lua_block {
+            ngx.say(ngx.var.sum, " ", ngx.var.next, " ", ngx.var.side, " ", ngx.var.dollar, " ", ngx.var.from_file)
+        }
+    }
+--- user_files
+>>> add.lua
+return ngx.arg[1] * ngx.arg[2]
+--- request
+GET /t?a=6&b=7
+--- response_body
+13 42 written $not_a_var 42
+
+=== TEST 20: set_by_lua: error(nil) is "unknown reason"; ngx.exit is refused there
+--- config
+    location /t {
+        set_by_lua $refused 'local ok, err = pcall(ngx.exit, 0) return err';
+        set_by_lua $res 'error(nil)';
+        content_by_lua_block { ngx.say(ngx.var.refused) }
+    }
+--- request
+GET /t
+--- error_code: 500
+--- error_log
+failed to run set_by_lua*: unknown reason
+
+=== TEST 21: a global written while serving a request is shared and warned about; init_by_lua's are not
+--- http_config
+    init_by_lua_block { from_init = "ok" }
+--- config
+    location /t {
+        content_by_lua_block {
+            if not counter then counter = 0 end
+            counter = counter + 1
+            ngx.say(from_init, " ", counter)
+        }
+    }
+--- pipelined_requests eval
+["GET /t", "GET /t"]
+--- response_body
+ok 1
+ok 2
+--- error_log eval
+qr/\[warn\] .*\[lua\] _G write guard:\d+: __newindex\(\): writing a global Lua variable \('counter'\) which may lead to race conditions between concurrent requests, so prefer the use of 'local' variables\nstack traceback:\n\tcontent_by_lua\(nginx.conf:\d+\):2: in function/
+--- no_error_log
+('from_init')
+
+=== TEST 22: writing $arg_x is "not found for writing", writing $uri "not changeable"
+--- config
+    location /t {
+        content_by_lua_block {
+            local _, e1 = pcall(function() ngx.var.arg_foo = "x" end)
+            local _, e2 = pcall(function() ngx.var.uri = "/x" end)
+            ngx.say(e1:match("variable.*$"))
+            ngx.say(e2:match("variable.*$"))
+        }
+    }
+--- request
+GET /t?foo=1
+--- response_body
+variable "arg_foo" not found for writing; maybe it is a built-in variable that is not changeable or you forgot to use "set $arg_foo '';" in the config file to define it
+variable "uri" not changeable

@@ -26,6 +26,7 @@ thread_local! {
 
 /// The Lua side of the API (wrappers that yield to the driver), embedded in the binary.
 const PRELUDE: &str = include_str!("../lualib/prelude.lua");
+const GLOBAL_GUARD: &str = include_str!("../lualib/global_guard.lua");
 /// The FFI-backed part of the API.
 const NGX_FFI: &str = include_str!("../lualib/ngx_ffi.lua");
 /// OpenResty's table extensions and the built-in modules.
@@ -101,5 +102,6 @@ fn create(prefix: &std::path::Path) -> mlua::Result<Lua> {
         let chunk = lua.load(*src).set_name(format!("=jit/{name}.lua")).into_function()?;
         preload.set(format!("jit.{name}"), chunk)?;
     }
+    lua.load(GLOBAL_GUARD).set_name("=_G write guard").exec()?;
     Ok(lua)
 }

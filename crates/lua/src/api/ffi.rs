@@ -99,7 +99,10 @@ pub extern "C" fn oxr_var_set(name: *const u8, len: usize, val: *const u8, vlen:
             }
             return OK;
         }
-        if http::variables::is_known(name) {
+        // nginx knows the prefixed families ($arg_x, $http_x...) only when read: writing
+        // one is "not found", as for an unknown name
+        let prefixed = http::variables::PREFIXES.iter().any(|p| name.starts_with(p));
+        if http::variables::is_known(name) && !prefixed {
             NOT_CHANGEABLE
         } else {
             NOT_FOUND
