@@ -3,6 +3,7 @@
 //! modules above plug in through directives (`directives::HttpBuilder`) and phase handlers.
 
 pub mod body;
+pub mod conditional;
 pub mod config;
 pub mod conn;
 pub mod directives;

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::conditional::Answer;
 use crate::request::Request;
 use crate::spare::Spares;
 use crate::status;
@@ -24,13 +25,16 @@ impl Request {
         }
         if self.status == 200 {
             // nginx's not_modified filter runs before the others: they see its answer
-            if self.precondition_failed() {
-                self.filter_finalize = Some(412);
-                return;
-            }
-            if self.not_modified() {
-                self.status = 304;
-                self.headers_out.remove("accept-ranges");
+            match crate::conditional::check(self) {
+                Answer::Send => {}
+                Answer::NotModified => {
+                    self.status = 304;
+                    self.headers_out.remove("accept-ranges");
+                }
+                Answer::PreconditionFailed => {
+                    self.filter_finalize = Some(412);
+                    return;
+                }
             }
         }
         // filters may still change the status and headers: they are not sent yet
@@ -117,95 +121,6 @@ impl Request {
         }
         self.out.extend_from_slice(b"\r\n");
         self.bytes_sent += (self.out.len() - start) as u64;
-    }
-
-    /// nginx's not_modified filter: whether the response's validators (Last-Modified,
-    /// ETag, however they were set) satisfy the request's If-Modified-Since and
-    /// If-None-Match (both, when both are sent), so that a 200 becomes a 304.
-    pub fn not_modified(&self) -> bool {
-        let (mut since, mut none_match) = (None, None);
-        for (n, v) in &self.headers_in.list {
-            if n.len() > 3 && n.as_bytes()[..3].eq_ignore_ascii_case(b"if-") {
-                if n.eq_ignore_ascii_case("if-modified-since") {
-                    since.get_or_insert(v.as_str());
-                } else if n.eq_ignore_ascii_case("if-none-match") {
-                    none_match.get_or_insert(v.as_str());
-                }
-            }
-        }
-        if since.is_none() && none_match.is_none() {
-            return false;
-        }
-        if let Some(since) = since {
-            let secs = |t: &str| {
-                let t = httpdate::parse_http_date(t.trim()).ok()?;
-                t.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs())
-            };
-            let (Some(since), Some(modified)) = (secs(since), self.headers_out.get("last-modified").and_then(secs))
-            else {
-                return false;
-            };
-            let unchanged = match self.loc.settings.if_modified_since() {
-                crate::config::IfModifiedSince::Off => false,
-                crate::config::IfModifiedSince::Exact => since == modified,
-                crate::config::IfModifiedSince::Before => since >= modified,
-            };
-            if !unchanged {
-                return false;
-            }
-        }
-        if let Some(tags) = none_match {
-            let Some(etag) = self.headers_out.get("etag") else {
-                return false;
-            };
-            // a weak comparison, as If-None-Match asks for
-            let strong = |t: &str| t.strip_prefix("W/").unwrap_or(t).to_string();
-            let etag = strong(etag.trim());
-            if !tags.split(',').map(str::trim).any(|t| t == "*" || strong(t) == etag) {
-                return false;
-            }
-        }
-        true
-    }
-
-    /// nginx's not_modified filter, first half: If-Unmodified-Since and If-Match that the
-    /// response's validators do not satisfy make a 412 (no validator: not satisfied).
-    pub fn precondition_failed(&self) -> bool {
-        let (mut unmodified, mut matches) = (None, None);
-        for (n, v) in &self.headers_in.list {
-            if n.len() > 3 && n.as_bytes()[..3].eq_ignore_ascii_case(b"if-") {
-                if n.eq_ignore_ascii_case("if-unmodified-since") {
-                    unmodified.get_or_insert(v.as_str());
-                } else if n.eq_ignore_ascii_case("if-match") {
-                    matches.get_or_insert(v.as_str());
-                }
-            }
-        }
-        if let Some(since) = unmodified {
-            let secs = |t: &str| {
-                let t = httpdate::parse_http_date(t.trim()).ok()?;
-                t.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs())
-            };
-            match (secs(since), self.headers_out.get("last-modified").and_then(secs)) {
-                (Some(since), Some(modified)) if since >= modified => {}
-                _ => return true,
-            }
-        }
-        if let Some(tags) = matches {
-            let Some(etag) = self.headers_out.get("etag").map(str::trim) else {
-                return true;
-            };
-            // a strong comparison: a weak tag never matches
-            let strong = !etag.starts_with("W/");
-            if !tags
-                .split(',')
-                .map(str::trim)
-                .any(|t| t == "*" || (strong && t == etag))
-            {
-                return true;
-            }
-        }
-        false
     }
 
     /// Which script filters (header, body) body output would run now. Output held back

@@ -112,7 +112,7 @@ async fn serve(r: &mut Request) -> Flow {
     if r.loc.settings.etag() {
         r.headers_out.set("ETag", etag);
     }
-    if r.not_modified() {
+    if crate::conditional::check(r) == crate::conditional::Answer::NotModified {
         r.content_type = None;
         r.status = 304;
         r.send_body(&[], true).await;
