@@ -142,9 +142,9 @@ qr/failed to load inlined Lua code: content_by_lua\(nginx\.conf:\d+\):1: /
     }
 --- request
 GET /t
---- error_code: 500
---- error_log
-failed to load external Lua file
+--- error_code: 404
+--- error_log eval
+qr/failed to load external Lua file ".*missing\.lua": cannot open .*missing\.lua: No such file or directory,/
 
 === TEST 12: ngx.exit with an error status before output
 --- config

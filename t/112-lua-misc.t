@@ -269,3 +269,48 @@ init_by_lua error
 GET /t
 --- response_body
 /opt/lib/?.so;
+
+=== TEST 21: output into nothing says why: "header only" for HEAD, "seen eof" after ngx.eof
+--- config
+    location = /head {
+        content_by_lua_block {
+            local ok, err = ngx.say("x")
+            local ok2, err2 = ngx.flush()
+            ngx.log(ngx.WARN, "say: ", ok, " ", err, "; flush: ", ok2, " ", err2)
+        }
+    }
+--- request
+HEAD /head
+--- error_log
+say: nil header only; flush: nil header only
+
+=== TEST 22: ... and after ngx.eof
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.say("before")
+            ngx.eof()
+            local ok, err = ngx.print("after")
+            local ok2, err2 = ngx.flush()
+            local ok3, err3 = ngx.say(1, 2, 3)
+            ngx.log(ngx.WARN, "print: ", ok, " ", err, "; flush: ", ok2, " ", err2, "; say: ", ok3, " ", err3)
+        }
+    }
+--- request
+GET /t
+--- response_body
+before
+--- error_log
+print: nil seen eof; flush: nil seen eof; say: nil seen eof
+
+=== TEST 23: a Lua file may start with a #! line; line numbers hold
+--- config
+    location = /t { content_by_lua_file html/script.lua; }
+--- user_files
+>>> script.lua
+#!/usr/bin/env luajit
+ngx.say("line ", debug.getinfo(1).currentline)
+--- request
+GET /t
+--- response_body
+line 2

@@ -118,12 +118,12 @@ lua_code_cache is off
 --- response_body eval
 ["from if\n", "outer\n"]
 
-=== TEST 11: content_by_lua_file of a missing file is a 500 with the path
+=== TEST 11: content_by_lua_file of a missing file is a 404 with the path, as OpenResty
 --- config
     location = /t { content_by_lua_file html/nope.lua; }
 --- request
 GET /t
---- error_code: 500
+--- error_code: 404
 --- error_log
 nope.lua
 
@@ -154,7 +154,7 @@ invalid variable name "bad"
 --- response_body
 nil true
 
-=== TEST 15: a variable file path naming a missing file is a 500
+=== TEST 15: a variable file path naming a missing file is a 404
 --- user_files
 >>> here.lua
 ngx.say("here")
@@ -162,6 +162,6 @@ ngx.say("here")
     location = /t { content_by_lua_file html/$arg_f.lua; }
 --- pipelined_requests eval
 ["GET /t?f=here", "GET /t?f=gone"]
---- error_code: 500
+--- error_code: 404
 --- error_log
 failed to load external Lua file

@@ -209,7 +209,7 @@ local oxr_req_headers_count = C.oxr_req_headers_count
 local oxr_req_header = C.oxr_req_header
 local oxr_output = C.oxr_output
 
-local NO_REQ, NOT_CHANGEABLE, BAD_CONTEXT, NEEDS_VM, NEEDS_HEADER = -100, -2, -5, -6, -7
+local NO_REQ, NOT_CHANGEABLE, BAD_CONTEXT, NEEDS_VM, NEEDS_HEADER, HEADER_ONLY = -100, -2, -5, -6, -7, -8
 local new_tab = require "table.new"
 local val_ptr = ffi.new("const unsigned char *[1]")
 local val_len = ffi.new("size_t[1]")
@@ -407,7 +407,8 @@ local function output(slow, newline)
         if rc == NEEDS_VM then return slow(n == 1 and p or ffi_string(p, len)) end
         -- it also words the refusal with the phase's name
         if rc == BAD_CONTEXT then return slow(...) end
-        return nil
+        if rc == HEADER_ONLY then return nil, "header only" end
+        return nil, "seen eof"
     end
 end
 ngx.say = output(ngx.say, 1)

@@ -23,8 +23,13 @@ function ngx.exit(code)
     yield(TAG, OP_EXIT, code)
 end
 
+local output_refusal = P.output_refusal
 function ngx.flush(wait)
     check_output()
+    local refused = output_refusal()
+    if refused then
+        return nil, refused
+    end
     yield(TAG, OP_FLUSH, wait and 1 or 0)
     return 1
 end

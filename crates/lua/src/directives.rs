@@ -36,7 +36,7 @@ pub struct LuaCode {
     pub source: Source,
     /// `content_by_lua(nginx.conf:12)`, as OpenResty names chunks.
     pub chunkname: String,
-    pub compiled: OnceCell<std::result::Result<mlua::Function, String>>,
+    pub compiled: OnceCell<std::result::Result<mlua::Function, crate::handler::LoadError>>,
     /// For a [`Source::FileTemplate`]: each file it rendered to, compiled.
     pub by_path: RefCell<HashMap<PathBuf, mlua::Function>>,
 }

@@ -38,7 +38,7 @@ impl SyncHandler {
         let func = match request_function(&self.lua, &self.code, r, self.code_cache) {
             Ok(f) => f,
             Err(msg) => {
-                r.log(Level::Error, &msg);
+                r.log(Level::Error, &msg.message);
                 return Outcome::Drop;
             }
         };
@@ -245,7 +245,7 @@ impl http::config::ScriptCall for SetHandler {
         let func = match request_function(&h.lua, &h.code, r, cache) {
             Ok(f) => f,
             Err(msg) => {
-                r.log(Level::Error, &msg);
+                r.log(Level::Error, &msg.message);
                 return Err(http::config::ScriptFailed);
             }
         };

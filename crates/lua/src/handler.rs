@@ -56,7 +56,7 @@ impl LuaHandler {
         }
     }
 
-    fn function(&self, r: &mut Request) -> Result<Function, String> {
+    fn function(&self, r: &mut Request) -> Result<Function, LoadError> {
         request_function(&self.lua, &self.code, r, self.options.code_cache)
     }
 }
@@ -64,14 +64,50 @@ impl LuaHandler {
 /// The function for this request's run of `code`. With the code cache off it is as if
 /// the request had a VM of its own (OpenResty's behaviour): files and modules are read
 /// again, and the request's code shares a global table of its own across its phases.
-pub fn request_function(lua: &Lua, code: &LuaCode, r: &mut Request, cache: bool) -> Result<Function, String> {
+pub fn request_function(lua: &Lua, code: &LuaCode, r: &mut Request, cache: bool) -> Result<Function, LoadError> {
     if cache {
         return function_for(lua, code, r, true);
     }
     let f = function_for(lua, code, r, false)?;
-    let env = request_globals(lua, r).map_err(|e| error_text(&e))?;
-    f.set_environment(env).map_err(|e| error_text(&e))?;
+    let env = request_globals(lua, r).map_err(|e| LoadError::from(error_text(&e)))?;
+    f.set_environment(env).map_err(|e| LoadError::from(error_text(&e)))?;
     Ok(f)
+}
+
+/// Why request code could not be had: the error log's message, and whether the file it
+/// names does not exist (OpenResty answers that with 404, other failures with 500).
+#[derive(Clone, Debug)]
+pub struct LoadError {
+    pub message: String,
+    pub missing_file: bool,
+}
+
+impl From<String> for LoadError {
+    fn from(message: String) -> Self {
+        LoadError {
+            message,
+            missing_file: false,
+        }
+    }
+}
+
+/// A Lua source file's bytes, as luaL_loadfile takes them: a first line starting with
+/// `#` (a shebang) is blanked, its newline kept so that line numbers hold. The error
+/// reads as LuaJIT's (`cannot open PATH: No such file or directory`).
+pub fn read_lua_file(path: &std::path::Path) -> Result<Vec<u8>, LoadError> {
+    let mut src = std::fs::read(path).map_err(|e| {
+        let reason = e.to_string();
+        let reason = reason.split(" (os error").next().unwrap_or(&reason);
+        LoadError {
+            message: format!("cannot open {}: {reason}", path.display()),
+            missing_file: e.kind() == std::io::ErrorKind::NotFound,
+        }
+    })?;
+    if src.first() == Some(&b'#') {
+        let end = src.iter().position(|&c| c == b'\n').unwrap_or(src.len());
+        src.drain(..end);
+    }
+    Ok(src)
 }
 
 /// The request's own global table (reading through to the shared one), made by its first
@@ -103,7 +139,7 @@ fn request_globals(lua: &Lua, r: &mut Request) -> mlua::Result<mlua::Table> {
 /// The function to run for this request: the chunk compiled once, or (a file path with
 /// variables) the file it names now, compiled once per path. With `cache` off, a fresh
 /// function each time (files read again).
-pub fn function_for(lua: &Lua, code: &LuaCode, r: &Request, cache: bool) -> Result<Function, String> {
+pub fn function_for(lua: &Lua, code: &LuaCode, r: &Request, cache: bool) -> Result<Function, LoadError> {
     match &code.source {
         Source::FileTemplate { path, prefix } => {
             let path = prefix.join(path.render(r));
@@ -124,34 +160,26 @@ pub fn function_for(lua: &Lua, code: &LuaCode, r: &Request, cache: bool) -> Resu
 }
 
 /// The chunk's function, compiled once; the error text is what the error log says.
-pub fn compiled(lua: &Lua, code: &LuaCode) -> Result<Function, String> {
+pub fn compiled(lua: &Lua, code: &LuaCode) -> Result<Function, LoadError> {
     code.compiled.get_or_init(|| compile(lua, code)).clone()
 }
 
-fn compile(lua: &Lua, code: &LuaCode) -> Result<Function, String> {
+fn compile(lua: &Lua, code: &LuaCode) -> Result<Function, LoadError> {
     match &code.source {
         Source::Inline(src) => load_request_chunk(lua, src.as_bytes(), &code.chunkname)
-            .map_err(|e| format!("failed to load inlined Lua code: {}", syntax_message(&e))),
+            .map_err(|e| format!("failed to load inlined Lua code: {}", syntax_message(&e)).into()),
         Source::File(path) => compile_file(lua, path, &code.chunkname),
-        Source::FileTemplate { .. } => Err("a Lua file path with variables needs a request".into()),
+        Source::FileTemplate { .. } => Err(String::from("a Lua file path with variables needs a request").into()),
     }
 }
 
-fn compile_file(lua: &Lua, path: &std::path::Path, chunkname: &str) -> Result<Function, String> {
-    let src = std::fs::read(path).map_err(|e| {
-        format!(
-            "failed to load external Lua file \"{}\": cannot open {}: {e}",
-            path.display(),
-            path.display()
-        )
+fn compile_file(lua: &Lua, path: &std::path::Path, chunkname: &str) -> Result<Function, LoadError> {
+    let failed = |why: &str| format!("failed to load external Lua file \"{}\": {why}", path.display());
+    let src = read_lua_file(path).map_err(|e| LoadError {
+        message: failed(&e.message),
+        ..e
     })?;
-    load_request_chunk(lua, &src, chunkname).map_err(|e| {
-        format!(
-            "failed to load external Lua file \"{}\": {}",
-            path.display(),
-            syntax_message(&e)
-        )
-    })
+    load_request_chunk(lua, &src, chunkname).map_err(|e| failed(&syntax_message(&e)).into())
 }
 
 /// Compiles request code as OpenResty's closure factory does: the chunk becomes the body
@@ -227,9 +255,10 @@ impl LuaHandler {
     fn start(&self, r: &mut Request) -> Progress {
         let job = match self.job(r) {
             Ok(id) => id,
-            Err(msg) => {
-                r.log(Level::Error, &msg);
-                return Progress::Ended(End::Error);
+            Err(e) => {
+                r.log(Level::Error, &e.message);
+                // a Lua file that is not there is a 404, as OpenResty answers
+                return Progress::Ended(if e.missing_file { End::Exit(404) } else { End::Error });
             }
         };
         if self.phase == Phase::Content
@@ -253,20 +282,23 @@ impl LuaHandler {
 
     /// The job number of this request's function: fixed for code compiled once, else
     /// the function is put in the spare slot for the runner to take.
-    fn job(&self, r: &mut Request) -> Result<i64, String> {
+    fn job(&self, r: &mut Request) -> Result<i64, LoadError> {
         let fixed = self.options.code_cache && matches!(self.code.source, Source::Inline(_) | Source::File(_));
         if let Some(id) = self.job.get().filter(|_| fixed) {
             return Ok(*id);
         }
         let func = self.function(r)?;
         if fixed {
-            let id = self.runners.add_job(&self.lua, func).map_err(|e| error_text(&e))?;
+            let id = self
+                .runners
+                .add_job(&self.lua, func)
+                .map_err(|e| LoadError::from(error_text(&e)))?;
             let _ = self.job.set(id);
             return Ok(id);
         }
         self.runners
             .set_spare_job(&self.lua, func)
-            .map_err(|e| error_text(&e))?;
+            .map_err(|e| LoadError::from(error_text(&e)))?;
         Ok(Runners::SPARE_JOB)
     }
 

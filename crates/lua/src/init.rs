@@ -15,7 +15,7 @@ fn run(g: &Generation, code: &LuaCode, phase: Phase) -> Result<(), String> {
             .set_name(code.chunkname.as_str())
             .into_function(),
         Source::File(path) => {
-            let src = std::fs::read(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            let src = crate::handler::read_lua_file(path).map_err(|e| e.message)?;
             g.lua.load(src).set_name(code.chunkname.as_str()).into_function()
         }
         // (code() never builds one for the init phases)

@@ -22,6 +22,9 @@ pub const NEEDS_VM: i32 = -6;
 /// As NEEDS_VM for the header filters only: the Lua side sends the head by a classic C
 /// function (`ngx.send_headers`) and comes back.
 pub const NEEDS_HEADER: i32 = -7;
+/// Output of a response that has no body (HEAD, 204, 304): the headers went out, the
+/// bytes are dropped, and the caller says "header only" as OpenResty does.
+pub const HEADER_ONLY: i32 = -8;
 pub const NO_REQ: i32 = -100;
 
 thread_local! {
@@ -235,6 +238,6 @@ pub extern "C" fn oxr_output(s: *const u8, len: usize, newline: i32) -> i32 {
         } else {
             r.buffer_body(bytes, false);
         }
-        1
+        if r.header_only { HEADER_ONLY } else { 1 }
     })
 }

@@ -45,7 +45,19 @@ fn append(lua: &Lua, out: &mut Vec<u8>, v: Value, n: usize, fname: &str, depth: 
     Ok(())
 }
 
-fn emit(lua: &Lua, args: MultiValue, fname: &str, newline: bool) -> mlua::Result<Value> {
+/// Why output would go nowhere, in OpenResty's words: after `ngx.eof`, "seen eof"; for
+/// a response without a body (HEAD, 204, 304) whose headers went out, "header only".
+pub fn output_refusal(r: &http::request::Request) -> Option<&'static str> {
+    if r.eof_sent {
+        Some("seen eof")
+    } else if r.header_sent && r.header_only {
+        Some("header only")
+    } else {
+        None
+    }
+}
+
+fn emit(lua: &Lua, args: MultiValue, fname: &str, newline: bool) -> mlua::Result<(Value, Option<&'static str>)> {
     request::check_output()?;
     let mut out = Vec::new();
     for (i, v) in args.into_iter().enumerate() {
@@ -56,13 +68,16 @@ fn emit(lua: &Lua, args: MultiValue, fname: &str, newline: bool) -> mlua::Result
     }
     request::with(|r| {
         if r.eof_sent {
-            return Ok(Value::Nil);
+            return Ok((Value::Nil, output_refusal(r)));
         }
         if !r.header_sent && crate::directives::use_default_type(r) {
             r.set_default_content_type();
         }
         r.buffer_body(&out, false);
-        Ok(Value::Integer(1))
+        match output_refusal(r) {
+            Some(why) => Ok((Value::Nil, Some(why))),
+            None => Ok((Value::Integer(1), None)),
+        }
     })
 }
 
@@ -154,6 +169,10 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     ngx.set(
         "get_phase",
         api_function(lua, "get_phase", |_, ()| Ok(request::phase().name()))?,
+    )?;
+    private.set(
+        "output_refusal",
+        api_function(lua, "flush", |_, ()| request::with(|r| Ok(output_refusal(r))))?,
     )?;
     private.set(
         "prepare_redirect",
