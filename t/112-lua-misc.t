@@ -314,3 +314,41 @@ ngx.say("line ", debug.getinfo(1).currentline)
 GET /t
 --- response_body
 line 2
+
+=== TEST 24: ngx.say / ngx.print: nested array tables, the values OpenResty writes, its errors for others
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.say({10, {0, "5"}, 15}, 32)
+            ngx.print({10, {0, 5}, 15}, 32, "\n")
+            ngx.say({})
+            local ok, err = pcall(ngx.say, {1, nil, 3})
+            ngx.say(err)
+            ok, err = pcall(ngx.say, {a = 1})
+            ngx.say(err)
+            ok, err = pcall(ngx.say, print)
+            ngx.say(err)
+            ngx.say(nil, true, false, ngx.null, 3.5, 1e100, -0.0)
+            ngx.say({true, false, ngx.null})
+        }
+    }
+--- request
+GET /t
+--- response_body
+10051532
+10051532
+
+bad argument #1 to 'say' (non-array table found)
+bad argument #1 to 'say' (non-array table found)
+bad argument #1 to 'say' (string, number, boolean, nil, ngx.null, or array table expected, got function)
+niltruefalsenull3.51e+100-0
+truefalsenull
+
+=== TEST 25: HEAD over HTTP/1.0: no Content-Length is measured (nothing to measure)
+--- config
+    location /lua { content_by_lua_block { ngx.print("Hello, Lua!\n") } }
+--- request
+HEAD /lua HTTP/1.0
+--- response_headers
+!Content-Length
+--- response_body

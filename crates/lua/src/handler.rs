@@ -261,11 +261,14 @@ impl LuaHandler {
                 return Progress::Ended(if e.missing_file { End::Exit(404) } else { End::Error });
             }
         };
+        // (a HEAD has no body to measure: its headers go out without a length, as
+        // OpenResty's)
         if self.phase == Phase::Content
             && self.options.http10_buffering
             && r.version < (1, 1)
             && !r.header_sent
             && r.content_length.is_none()
+            && r.method != "HEAD"
         {
             r.hold_body = Some(Vec::new());
         }
