@@ -97,6 +97,6 @@ pub fn check(r: &Request) -> Answer {
 
 /// An HTTP date as seconds since the epoch.
 fn secs(t: &str) -> Option<u64> {
-    let t = httpdate::parse_http_date(t.trim()).ok()?;
+    let t = crate::time::parse_http_date(t)?;
     t.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs())
 }

@@ -94,19 +94,14 @@ pub fn status_set(v: Value) -> mlua::Result<()> {
         Value::Integer(i) => i,
         Value::Number(n) => n as i64,
         // as tonumber() reads it, then cut to an integer as the C side does ("201.7": 201)
-        Value::String(s) => {
-            let text = s.to_str()?;
-            let text = text.trim();
-            match text.parse::<i64>() {
-                Ok(i) => i,
-                Err(_) => text
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|f| f.is_finite())
-                    .map(|f| f as i64)
-                    .ok_or_else(|| mlua::Error::runtime("attempt to set ngx.status to a non-number"))?,
-            }
-        }
+        Value::String(s) => s
+            .to_str()?
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(|f| f as i64)
+            .ok_or_else(|| mlua::Error::runtime("attempt to set ngx.status to a non-number"))?,
         _ => return Err(mlua::Error::runtime("attempt to set ngx.status to a non-number")),
     };
     request::with(|r| {

@@ -223,47 +223,6 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
         })?,
     )?;
     req.set(
-        "get_headers",
-        api_function(lua, "get_headers", |lua, (max, raw): (Option<i64>, Option<bool>)| {
-            request::with(|r| {
-                let max = max_arg(max, 100);
-                let t = lua.create_table()?;
-                let mut truncated = false;
-                for (i, (name, value)) in r.headers_in.list.iter().enumerate() {
-                    if max > 0 && i >= max {
-                        truncated = true;
-                        break;
-                    }
-                    let key = if raw.unwrap_or(false) {
-                        name.clone()
-                    } else {
-                        name.to_ascii_lowercase()
-                    };
-                    match t.raw_get::<Value>(key.as_str())? {
-                        Value::Nil => t.raw_set(key, value.as_str())?,
-                        Value::Table(list) => list.raw_push(value.as_str())?,
-                        prev => t.raw_set(
-                            key,
-                            lua.create_sequence_from([prev, Value::String(lua.create_string(value)?)])?,
-                        )?,
-                    }
-                }
-                if !raw.unwrap_or(false) {
-                    // lookups by any spelling: headers["Content-Type"], headers.content_type
-                    let mt = lua.create_table()?;
-                    mt.set(
-                        "__index",
-                        lua.create_function(|_, (t, k): (Table, String)| {
-                            t.raw_get::<Value>(k.to_ascii_lowercase().replace('_', "-"))
-                        })?,
-                    )?;
-                    t.set_metatable(Some(mt))?;
-                }
-                Ok((t, if truncated { Some("truncated") } else { None }))
-            })
-        })?,
-    )?;
-    req.set(
         "set_header",
         api_function(lua, "set_header", |lua, (name, value): (String, Value)| {
             request::with(|r| set_header(lua, r, &name, value))
