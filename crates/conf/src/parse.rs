@@ -180,7 +180,7 @@ impl<'a> Lexer<'a> {
                     self.bump();
                     self.bump();
                     if let Some(level) = self.long_bracket_level() {
-                        self.skip_long_bracket(level).ok_or_else(|| eof(open_at.clone()))?;
+                        self.skip_long_bracket(level)?;
                     } else {
                         while let Some(x) = self.bump() {
                             if x == b'\n' {
@@ -191,10 +191,17 @@ impl<'a> Lexer<'a> {
                 }
                 b'[' => {
                     if let Some(level) = self.long_bracket_level() {
-                        self.skip_long_bracket(level).ok_or_else(|| eof(open_at.clone()))?;
+                        self.skip_long_bracket(level)?;
                     } else {
                         self.bump();
                     }
+                }
+                // `]=]` closes no open long bracket (and `]]` may end an index: `a[b[1]]`)
+                b']' if self.closing_long_bracket_level().is_some_and(|l| l > 0) => {
+                    return Err(ConfError::Invalid {
+                        msg: "unexpected lua closing long-bracket".into(),
+                        at: self.at(),
+                    });
                 }
                 _ => {
                     self.bump();
@@ -213,19 +220,35 @@ impl<'a> Lexer<'a> {
         (rest.get(1 + eqs) == Some(&b'[')).then_some(eqs)
     }
 
-    fn skip_long_bracket(&mut self, level: usize) -> Option<()> {
+    /// At `]`, `]=]`, `]==]`…: the number of `=` signs, if this closes a long bracket.
+    fn closing_long_bracket_level(&self) -> Option<usize> {
+        let rest = &self.src[self.pos..];
+        if rest.first() != Some(&b']') {
+            return None;
+        }
+        let eqs = rest[1..].iter().take_while(|&&c| c == b'=').count();
+        (rest.get(1 + eqs) == Some(&b']')).then_some(eqs)
+    }
+
+    /// Skips a long bracket (string or comment) of `level` from its opening `[`.
+    fn skip_long_bracket(&mut self, level: usize) -> Result<()> {
+        // as OpenResty, an unclosed one is reported at the line it opens on
+        let opened = self.at();
         for _ in 0..level + 2 {
             self.bump();
         }
         loop {
-            if self.bump()? == b']' {
-                let eqs = self.src[self.pos..].iter().take_while(|&&c| c == b'=').count();
-                if eqs == level && self.src.get(self.pos + eqs) == Some(&b']') {
-                    for _ in 0..=eqs {
-                        self.bump();
-                    }
-                    return Some(());
+            if self.closing_long_bracket_level() == Some(level) {
+                for _ in 0..level + 2 {
+                    self.bump();
                 }
+                return Ok(());
+            }
+            if self.bump().is_none() {
+                return Err(ConfError::Invalid {
+                    msg: "Lua code block missing the closing long bracket".into(),
+                    at: opened,
+                });
             }
         }
     }
@@ -458,6 +481,25 @@ mod tests {
         assert!(t[0].arg(0).contains("[==[ }} ]==]"));
         assert_eq!(t[1].name, "next");
         assert_eq!(t[1].at.line, 7);
+    }
+
+    #[test]
+    fn lua_block_bracket_errors() {
+        let e = |s| parse(s).unwrap_err().to_string();
+        assert_eq!(
+            e("content_by_lua_block {\n ngx.say([[hi)\n}\n"),
+            "Lua code block missing the closing long bracket in /c/nginx.conf:2"
+        );
+        assert_eq!(
+            e("content_by_lua_block {\n --[==[ x ]] }\n"),
+            "Lua code block missing the closing long bracket in /c/nginx.conf:2"
+        );
+        assert_eq!(
+            e("content_by_lua_block {\n\n ]=]\n}"),
+            "unexpected lua closing long-bracket in /c/nginx.conf:3"
+        );
+        // `]]` at the top level ends nested indexing, not a bracket
+        assert!(parse("content_by_lua_block { local x = a[b[1]] }").is_ok());
     }
 
     #[test]
