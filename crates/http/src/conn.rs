@@ -312,6 +312,7 @@ fn new_request(io: Io, http: &Rc<HttpConf>, server: &Rc<Server>, conn: ConnInfo)
         version: (1, 1),
         line_method: std::borrow::Cow::Borrowed(""),
         headers_in: Headers::default(),
+        raw_head: Vec::new(),
         host: None,
         framing: Framing::None,
         expect_continue: false,
@@ -396,6 +397,7 @@ fn fill_request(r: &mut Request, mut head: h1::Head, group: &ListenGroup) -> Res
         return Err(refuse(400, "client sent HTTP/1.1 request without \"Host\" header"));
     }
     r.headers_in.list = head.headers;
+    r.raw_head = head.raw;
     let s = &group.servers[group.default.min(group.servers.len() - 1)].loc.settings;
     if !s.underscores_in_headers() && s.ignore_invalid_headers() {
         r.headers_in.list.retain(|(n, _)| !n.contains('_'));
@@ -443,6 +445,7 @@ impl Request {
     #[inline(always)] // a call would copy the whole request to hand it over
     pub fn into_io(mut self) -> Io {
         crate::h1::recycle_headers(std::mem::take(&mut self.headers_in.list));
+        crate::h1::recycle_raw_head(std::mem::take(&mut self.raw_head));
         crate::output::recycle_out(std::mem::take(&mut self.out));
         self.io
     }

@@ -354,20 +354,14 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     req.set(
         "raw_header",
         api_function(lua, "raw_header", |lua, no_request_line: Option<bool>| {
+            // the bytes received, whatever Lua has changed in the headers since
             request::with(|r| {
-                let mut s = String::new();
-                if !no_request_line.unwrap_or(false) {
-                    s.push_str(&r.request_line());
-                    s.push_str("\r\n");
+                let mut raw = &r.raw_head[..];
+                if no_request_line.unwrap_or(false) {
+                    let line = raw.iter().position(|&c| c == b'\n').map_or(raw.len(), |i| i + 1);
+                    raw = &raw[line..];
                 }
-                for (n, v) in &r.headers_in.list {
-                    s.push_str(n);
-                    s.push_str(": ");
-                    s.push_str(v);
-                    s.push_str("\r\n");
-                }
-                s.push_str("\r\n");
-                lua.create_string(s)
+                lua.create_string(raw)
             })
         })?,
     )?;
