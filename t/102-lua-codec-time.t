@@ -45,16 +45,22 @@ nil
 |
 __79 true
 
-=== TEST 3: encode_base64 refuses a table
+=== TEST 3: encode_base64 encodes any value's text, as lua-resty-core (nil and false: "")
 --- config
     location = /t {
-        content_by_lua_block { ngx.encode_base64({}) }
+        content_by_lua_block {
+            ngx.say("[", ngx.encode_base64(nil), "][", ngx.encode_base64(false), "]")
+            ngx.say(ngx.encode_base64(123), " ", ngx.encode_base64(true))
+            local t = {}
+            ngx.say(ngx.decode_base64(ngx.encode_base64(t)) == tostring(t))
+        }
     }
 --- request
 GET /t
---- error_code: 500
---- error_log
-bad argument #1 to 'encode_base64' (string expected, got table)
+--- response_body
+[][]
+MTIz dHJ1ZQ==
+true
 
 === TEST 4: escape_uri and unescape_uri
 --- config

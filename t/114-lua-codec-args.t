@@ -164,11 +164,13 @@ YQ== YQ
     location = /t { content_by_lua_block {
         local ok, err = pcall(ngx.encode_base64, "a", "yes")
         ngx.say(ok, " ", err)
+        ngx.say(ngx.encode_base64("a", false), " ", ngx.encode_base64("a", true))
     } }
 --- request
 GET /t
 --- response_body_like
-^false .*bad argument #2 to 'encode_base64' \(boolean expected, got string\)
+^false .*bad no_padding: boolean expected, got string
+YQ== YQ$
 
 === TEST 15: ngx.decode_base64 of invalid input is nil
 --- config

@@ -53,9 +53,10 @@ local function buffer(n)
 end
 
 -- lua-resty-core's rule for hash inputs: nil hashes as "", other non-strings by tostring
+-- lua-resty-core's argument rule: nil and false are "", other values their text
 local function str(s)
     if type(s) ~= "string" then
-        if s == nil then return "" end
+        if not s then return "" end
         return tostring(s)
     end
     return s
@@ -99,31 +100,35 @@ function ngx.crc32_short(s)
 end
 ngx.crc32_long = ngx.crc32_short
 
-local function encode_base64(s, no_padding, url, fname)
-    s = need_string(s, 1, fname)
+-- (callers have made `s` a string)
+local function encode_base64(s, no_padding, url)
     local np = no_padding and 1 or 0
     local out = buffer(tonumber(oxr_base64_encoded_len(#s, np)))
     local n = oxr_encode_base64(s, #s, out, np, url)
     return ffi_string(out, n)
 end
 
-local function decode_base64(s, url, fname)
-    s = need_string(s, 1, fname)
+local function decode_base64(s, url)
     local out = buffer(math.floor(#s / 4) * 3 + 3)
     local n = tonumber(oxr_decode_base64(s, #s, out, url))
     if n < 0 then return nil end
     return ffi_string(out, n)
 end
 
+-- as lua-resty-core's: any value is encoded as its text (nil as ""), and only a string
+-- is decoded
 function ngx.encode_base64(s, no_padding)
-    if no_padding ~= nil and type(no_padding) ~= "boolean" then
-        error("bad argument #2 to 'encode_base64' (boolean expected, got " .. type(no_padding) .. ")", 2)
+    if no_padding and no_padding ~= true then
+        error("bad no_padding: boolean expected, got " .. type(no_padding), 2)
     end
-    return encode_base64(s, no_padding, 0, "encode_base64")
+    return encode_base64(str(s), no_padding, 0)
 end
 
 function ngx.decode_base64(s)
-    return decode_base64(s, 0, "decode_base64")
+    if type(s) ~= "string" then
+        error("string argument only", 2)
+    end
+    return decode_base64(s, 0)
 end
 
 -- the ngx.base64 module's url-safe variants
@@ -131,11 +136,11 @@ end
 __oxr.base64 = {
     encode_base64url = function(s)
         if type(s) ~= "string" then return nil, "must provide a string" end
-        return encode_base64(s, true, 1, "encode_base64url")
+        return encode_base64(s, true, 1)
     end,
     decode_base64url = function(s)
         if type(s) ~= "string" then return nil, "must provide a string" end
-        local res = decode_base64(s, 1, "decode_base64url")
+        local res = decode_base64(s, 1)
         if res == nil then return nil, "invalid input" end
         return res
     end,
@@ -143,10 +148,7 @@ __oxr.base64 = {
 
 -- type 2 (the default) escapes a URI component, type 0 a whole URI
 function ngx.escape_uri(s, esc_type)
-    if type(s) ~= "string" then
-        if s == nil then return "" end
-        s = tostring(s)
-    end
+    s = str(s)
     local whole = 0
     if esc_type ~= nil and esc_type ~= 2 then
         if esc_type ~= 0 then
@@ -159,10 +161,7 @@ function ngx.escape_uri(s, esc_type)
 end
 
 function ngx.unescape_uri(s)
-    if type(s) ~= "string" then
-        if s == nil then return "" end
-        s = tostring(s)
-    end
+    s = str(s)
     local out = buffer(#s + 1)
     return ffi_string(out, oxr_unescape_uri(s, #s, out))
 end
