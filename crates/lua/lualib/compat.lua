@@ -55,6 +55,9 @@ for _, name in ipairs {
     preload["resty.core." .. name] = function() return {} end
 end
 
+-- `require "ngx"` gives the ngx table, as in OpenResty
+package.loaded.ngx = ngx
+
 -- lua_code_cache off: modules loaded by a request are forgotten before the next one,
 -- so that edited module files are read again (built-in modules stay)
 local builtin_modules = {}

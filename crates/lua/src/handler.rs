@@ -74,35 +74,47 @@ pub fn request_function(lua: &Lua, code: &LuaCode, r: &mut Request, cache: bool)
     Ok(f)
 }
 
-/// Why request code could not be had: the error log's message, and whether the file it
-/// names does not exist (OpenResty answers that with 404, other failures with 500).
+/// Why request code could not be had: the error log's message, and the status a file
+/// that could not be read answers with (OpenResty: 404 when it does not exist, 503 for
+/// other I/O failures; compile errors are 500s).
 #[derive(Clone, Debug)]
 pub struct LoadError {
     pub message: String,
-    pub missing_file: bool,
+    pub file_status: Option<u16>,
 }
 
 impl From<String> for LoadError {
     fn from(message: String) -> Self {
         LoadError {
             message,
-            missing_file: false,
+            file_status: None,
         }
     }
 }
 
 /// A Lua source file's bytes, as luaL_loadfile takes them: a first line starting with
-/// `#` (a shebang) is blanked, its newline kept so that line numbers hold. The error
-/// reads as LuaJIT's (`cannot open PATH: No such file or directory`).
+/// `#` (a shebang) is blanked, its newline kept so that line numbers hold. Errors read
+/// as LuaJIT's (`cannot open PATH: No such file or directory`, `cannot read PATH: Is a
+/// directory`).
 pub fn read_lua_file(path: &std::path::Path) -> Result<Vec<u8>, LoadError> {
-    let mut src = std::fs::read(path).map_err(|e| {
+    use std::io::Read;
+    let failed = |verb: &str, e: std::io::Error| {
         let reason = e.to_string();
         let reason = reason.split(" (os error").next().unwrap_or(&reason);
         LoadError {
-            message: format!("cannot open {}: {reason}", path.display()),
-            missing_file: e.kind() == std::io::ErrorKind::NotFound,
+            message: format!("cannot {verb} {}: {reason}", path.display()),
+            file_status: Some(if e.kind() == std::io::ErrorKind::NotFound {
+                404
+            } else {
+                503
+            }),
         }
-    })?;
+    };
+    let mut src = Vec::new();
+    std::fs::File::open(path)
+        .map_err(|e| failed("open", e))?
+        .read_to_end(&mut src)
+        .map_err(|e| failed("read", e))?;
     if src.first() == Some(&b'#') {
         let end = src.iter().position(|&c| c == b'\n').unwrap_or(src.len());
         src.drain(..end);
@@ -132,6 +144,8 @@ fn request_globals(lua: &Lua, r: &mut Request) -> mlua::Result<mlua::Table> {
     // how compat.lua's module searcher knows a request's globals
     mt.set("oxr_request_globals", true)?;
     env.set_metatable(Some(mt))?;
+    // `_G.x = v` writes the request's table too, as with OpenResty's VM per request
+    env.set("_G", env.clone())?;
     r.set_ctx(RequestGlobals(lua.create_registry_value(env.clone())?));
     Ok(env)
 }
@@ -207,6 +221,11 @@ fn syntax_message(e: &mlua::Error) -> String {
 
 impl Handler for LuaHandler {
     fn handle<'a>(&'a self, r: &'a mut Request) -> Step<'a> {
+        // a `rewrite` that changed the URI sends the request back to find-config: the
+        // location's rewrite_by_lua does not run, as OpenResty's handler declines then
+        if self.phase == Phase::Rewrite && r.uri_changed {
+            return Step::Ready(Flow::Next);
+        }
         if self.options.need_body {
             return Step::Pending(Box::pin(self.run_after_body(r)));
         }
@@ -257,8 +276,10 @@ impl LuaHandler {
             Ok(id) => id,
             Err(e) => {
                 r.log(Level::Error, &e.message);
-                // a Lua file that is not there is a 404, as OpenResty answers
-                return Progress::Ended(if e.missing_file { End::Exit(404) } else { End::Error });
+                return Progress::Ended(match e.file_status {
+                    Some(status) => End::Exit(status.into()),
+                    None => End::Error,
+                });
             }
         };
         // (a HEAD has no body to measure: its headers go out without a length, as

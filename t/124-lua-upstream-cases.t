@@ -1,0 +1,474 @@
+# Behaviours checked against lua-nginx-module's own test suite (phases, code cache,
+# raw_header, *_by_lua_block parsing), each written here as our own block.
+
+__DATA__
+
+=== TEST 1: rewrite_by_lua runs after the rewrite module's directives (set)
+--- config
+    location /lua {
+        rewrite_by_lua "ngx.exit(ngx.OK)";
+        set $foo hello;
+        content_by_lua 'ngx.say(ngx.var.foo)';
+    }
+--- request
+GET /lua
+--- response_body
+hello
+
+=== TEST 2: access_by_lua ngx.exit(200) finishes the request: content does not run
+--- config
+    location /lua {
+        access_by_lua "ngx.exit(ngx.HTTP_OK)";
+        set $foo hello;
+        content_by_lua 'ngx.say(ngx.var.foo)';
+    }
+--- request
+GET /lua
+--- response_body
+
+=== TEST 3: a status set from access_by_lua, output, then ngx.exit(200): the status stays, no error page
+--- config
+    error_page 410 @err;
+    location @err {
+        return 200 "blah";
+    }
+    location /foo {
+        access_by_lua '
+            ngx.status = ngx.HTTP_GONE
+            ngx.say("This is our own content")
+            ngx.exit(ngx.HTTP_OK)
+        ';
+        content_by_lua 'ngx.say("BAD")';
+    }
+--- request
+    GET /foo
+--- response_body
+This is our own content
+--- error_code: 410
+
+=== TEST 4: ngx.exit(404) after output in access_by_lua logs OpenResty's complaint and keeps the output
+--- config
+    location /lua {
+        access_by_lua "ngx.say('hi');ngx.exit(404);ngx.say(', you')";
+        content_by_lua 'ngx.exit(ngx.OK)';
+    }
+--- request
+GET /lua
+--- response_body
+hi
+--- error_log
+attempt to set status 404 via ngx.exit after sending out the response status 200
+
+=== TEST 5: rewrite ... last changes the URI: the location's rewrite_by_lua does not run
+--- config
+    location /main {
+        rewrite ^/main/xyz\.html$ /abc.html last;
+        rewrite_by_lua 'ngx.exit(503)';
+    }
+    location ~ /abc.html {
+        return 200 "abc\n";
+    }
+--- request
+    GET /main/xyz.html
+--- response_body
+abc
+
+=== TEST 6: rewrite without a flag changes the URI: rewrite_by_lua does not run either
+--- config
+    location /main {
+        rewrite ^/main/xyz\.html$ /abc.html;
+        rewrite_by_lua 'ngx.exit(503)';
+    }
+    location ~ /abc.html {
+        return 200 "abc\n";
+    }
+--- request
+    GET /main/xyz.html
+--- response_body
+abc
+
+=== TEST 7: rewrite ... break: the URI changes in place and rewrite_by_lua runs
+--- config
+    location /main {
+        rewrite ^/main/xyz\.html$ /abc.html break;
+        rewrite_by_lua 'ngx.exit(503)';
+    }
+--- request
+    GET /main/xyz.html
+--- error_code: 503
+--- response_body_like: 503 Service Temporarily Unavailable
+
+=== TEST 8: rewrite_by_lua_file with a path from a regex capture
+--- config
+    location ~ /lua/(.+)$ {
+        rewrite_by_lua_file html/$1.lua;
+        content_by_lua 'ngx.print("BAD")';
+    }
+--- user_files
+>>> hi.lua
+ngx.say("Hi")
+ngx.eof()
+ngx.exit(ngx.HTTP_OK)
+--- request
+GET /lua/hi
+--- response_body
+Hi
+
+=== TEST 9: a *_by_lua_file that names a directory is a 503 (cannot read), as OpenResty
+--- config
+    location = /t {
+        content_by_lua_file html;
+    }
+--- request
+GET /t
+--- error_code: 503
+--- error_log
+cannot read
+
+=== TEST 10: rewrite_by_lua returning does not send headers: later settings still shape them
+--- config
+    location /lua {
+        rewrite_by_lua 'return';
+        default_type text/css;
+        add_header Bar Baz;
+        content_by_lua 'ngx.say("foo")';
+    }
+--- request
+GET /lua
+--- response_headers
+Bar: Baz
+Content-Type: text/css
+--- response_body
+foo
+
+=== TEST 11: lua_code_cache off: _G is the request's own global table
+--- config
+    lua_code_cache off;
+    location /t {
+        content_by_lua '
+            if not _G.foo then
+                _G.foo = 1
+            else
+                _G.foo = _G.foo + 1
+            end
+            ngx.say("_G.foo: ", _G.foo)
+        ';
+    }
+--- pipelined_requests eval
+["GET /t", "GET /t"]
+--- response_body
+_G.foo: 1
+_G.foo: 1
+
+=== TEST 12: lua_code_cache off: edited modules are loaded again for content_by_lua_file and set_by_lua_file
+--- http_config
+    lua_package_path '$prefix/html/?.lua;;';
+--- config
+    location /lua {
+        lua_code_cache off;
+        content_by_lua_file html/test.lua;
+    }
+    location /set {
+        lua_code_cache off;
+        set_by_lua_file $a html/set.lua;
+        return 200 "$a\n";
+    }
+    location /update {
+        content_by_lua '
+            local p = ngx.config.prefix()
+            local f = assert(io.open(p .. "html/foo.lua", "w"))
+            f:write("module(..., package.seeall); ngx.say(102); return 102")
+            f:close()
+            ngx.say("updated")
+        ';
+    }
+--- user_files
+>>> test.lua
+local foo = require "foo";
+>>> set.lua
+return require "foo"
+>>> foo.lua
+module(..., package.seeall); ngx.say(32);
+--- pipelined_requests eval
+["GET /lua", "GET /update", "GET /lua"]
+--- response_body
+32
+updated
+102
+
+=== TEST 13: lua_code_cache off: a function built in init_by_lua still runs
+--- http_config
+    lua_code_cache off;
+    init_by_lua '
+      test = setfenv(
+        function()
+          ngx.say(tostring(table))
+        end,
+        setmetatable({},
+        {
+          __index = function(self, key)
+          return rawget(self, key) or _G[key]
+        end
+      }))';
+--- config
+    location = /t {
+        content_by_lua 'test()';
+    }
+--- request
+GET /t
+--- response_body_like chop
+^table: 0x\d*?[1-9a-fA-F]
+--- no_error_log
+[error]
+
+=== TEST 14: lua_need_request_body at http level gives $request_body, bytes kept
+--- http_config
+    lua_need_request_body on;
+--- config
+    location /echo_body {
+        content_by_lua '
+            ngx.print(ngx.var.request_body or "nil")
+        ';
+    }
+--- request eval
+"POST /echo_body\nhello\x00\x01\x02\nworld\x03\x04\xff"
+--- response_body eval
+"hello\x00\x01\x02\nworld\x03\x04\xff"
+
+=== TEST 15: require "ngx" gives the ngx table, in set_by_lua and content_by_lua
+--- config
+    location /ngx {
+        set_by_lua $res '
+            local ngx = require "ngx"
+            return ngx.escape_uri(" ")
+        ';
+        content_by_lua '
+            local ngx = require "ngx"
+            ngx.say("hello, ", ngx.var.res)
+        ';
+    }
+--- request
+GET /ngx
+--- response_body
+hello, %20
+
+=== TEST 16: ngx.req.raw_header skips empty lines before the request line
+--- config
+    location /t {
+        content_by_lua 'ngx.print(ngx.req.raw_header())';
+    }
+--- raw_request eval
+"\r\nGET /t HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+--- response_body eval
+"GET /t HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+
+=== TEST 17: ngx.req.raw_header(true) with leading empty lines
+--- config
+    location /t {
+        content_by_lua 'ngx.print(ngx.req.raw_header(true))';
+    }
+--- raw_request eval
+"\r\n\r\nGET /t HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+--- response_body eval
+"Host: localhost\r\nConnection: close\r\n\r\n"
+
+=== TEST 18: a folded header line (leading space) is refused, as nginx >= 1.21.1
+--- config
+    location /t {
+        content_by_lua 'ngx.print(ngx.req.raw_header())';
+    }
+--- raw_request eval
+"GET /t HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nFoo: bar baz\r\n  blah\r\n\r\n"
+--- error_code: 400
+--- error_log
+client sent invalid header line
+
+=== TEST 19: ngx.req.raw_header(true) keeps the client's mixed LF and CRLF line ends
+--- config
+    location /t {
+        content_by_lua 'ngx.print(ngx.req.raw_header(true))';
+    }
+--- raw_request eval
+"GET /t HTTP/1.1\r\nHost: localhost\nConnection: close\r\nContent-Length: 5\n\r\nhello"
+--- response_body eval
+"Host: localhost\nConnection: close\r\nContent-Length: 5\n\r\n"
+
+=== TEST 20: ngx.req.raw_header keeps LF-only line ends, body excluded
+--- config
+    location /t {
+        content_by_lua 'ngx.print(ngx.req.raw_header())';
+    }
+--- raw_request eval
+"GET /t HTTP/1.1\nHost: localhost\nConnection: close\nContent-Length: 5\n\nhello"
+--- response_body eval
+"GET /t HTTP/1.1\nHost: localhost\nConnection: close\nContent-Length: 5\n\n"
+
+=== TEST 21: *_by_lua_block: braces inside strings, escaped quotes, long brackets and comments
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.say("}1, 2)")
+            ngx.say('{1, 2)')
+            ngx.say("\"}1, 2)")
+            ngx.say('\'{1, 2)')
+            --[[
+                {{{
+
+                        }
+            ]]
+            --[==[
+                }}}
+                        {
+            ]==]
+            --[[
+                ]=]
+            '  "
+                        }
+            ]]
+            --}} {}
+            ngx.say("ok")
+        }
+    }
+--- request
+GET /t
+--- response_body
+}1, 2)
+{1, 2)
+"}1, 2)
+'{1, 2)
+ok
+
+=== TEST 22: every *_by_lua_block phase in one location, braces in their strings
+--- http_config
+    init_by_lua_block {
+        glob = "init by lua }here{"
+    }
+    init_worker_by_lua_block {
+        glob = glob .. ", init worker }here{"
+    }
+--- config
+    location = /t {
+        set $a '';
+        rewrite_by_lua_block {
+            local s = ngx.var.a
+            s = s .. "}rewrite{\n"
+            ngx.var.a = s
+        }
+        access_by_lua_block {
+            local s = ngx.var.a
+            s = s .. '}access{\n'
+            ngx.var.a = s
+        }
+        content_by_lua_block {
+            local s = ngx.var.a
+            s = s .. [[}content{]]
+            ngx.say(s)
+            ngx.say("glob: ", glob)
+        }
+        log_by_lua_block {
+            print("log by lua running \"}{!\"")
+        }
+        header_filter_by_lua_block {
+            ngx.header["Foo"] = "\"Hello, world\""
+            ngx.header["Content-Length"] = nil
+        }
+        body_filter_by_lua_block {
+            local data, eof = ngx.arg[1], ngx.arg[2]
+            if eof then
+                if not data then
+                    data = ""
+                end
+                data = data .. "}body filter{\n"
+                ngx.arg[1] = data
+            end
+        }
+    }
+--- request
+GET /t
+--- response_body
+}rewrite{
+}access{
+}content{
+glob: init by lua }here{, init worker }here{
+}body filter{
+--- response_headers
+Foo: "Hello, world"
+--- error_log
+log by lua running "}{!"
+--- no_error_log
+[error]
+
+=== TEST 23: *_by_lua_block with an unclosed long string is refused at startup
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.say([[hello, world")
+        }
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*? Lua code block missing the closing long bracket in .*?\bnginx\.conf:\d+/
+
+=== TEST 24: *_by_lua_block with an unclosed long comment is refused at startup
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.say(--[[hello, world")
+        }
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*? Lua code block missing the closing long bracket in .*?\bnginx\.conf:\d+/
+
+=== TEST 25: *_by_lua_block with a stray closing long bracket is refused at startup
+--- config
+    location = /t {
+        content_by_lua_block {
+            ]=]
+        }
+    }
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*? unexpected lua closing long-bracket in .*?/nginx\.conf:\d+}
+
+=== TEST 26: *_by_lua_block on one line
+--- config
+    location = /t {
+        content_by_lua_block {ngx.say("hello, world", {"!"})}
+    }
+--- request
+GET /t
+--- response_body
+hello, world!
+
+=== TEST 27: ngx.req.raw_header is the head as received, whatever set_header changed
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.req.set_header("Foo", "changed")
+            ngx.req.clear_header("Bar")
+            ngx.print(ngx.req.raw_header(true))
+        }
+    }
+--- raw_request eval
+"GET /t HTTP/1.1\r\nHost: localhost\r\nFoo:   spaced  \r\nBar: 1\r\nConnection: close\r\n\r\n"
+--- response_body eval
+"Host: localhost\r\nFoo:   spaced  \r\nBar: 1\r\nConnection: close\r\n\r\n"
+
+=== TEST 28: hashes and escaping take nil and false as "", as lua-resty-core
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.say(ngx.md5(false) == ngx.md5(""), " ", ngx.md5(nil) == ngx.md5(""))
+            ngx.say(ngx.crc32_short(false), " ", ngx.sha1_bin(false) == ngx.sha1_bin(""))
+            ngx.say("[", ngx.escape_uri(false), "][", ngx.unescape_uri(false), "]")
+            ngx.say(ngx.escape_uri(1.5), " ", ngx.md5(true) == ngx.md5("true"))
+        }
+    }
+--- request
+GET /t
+--- response_body
+true true
+0 true
+[][]
+1.5 true
