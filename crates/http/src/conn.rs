@@ -232,6 +232,7 @@ fn read_head_fast(io: &mut Io, limits: &Limits) -> Option<Next> {
         }
         match h1::parse_head(&s[..n], limits) {
             Ok(Some((head, used))) => {
+                io.keep_head(&s[head.start..used]);
                 if used < n {
                     io.buf.extend_from_slice(&s[used..n]);
                 }
@@ -260,7 +261,12 @@ async fn read_head(io: &mut Io, server: &Server, first: bool, conn: &ConnInfo) -
     loop {
         if !io.pending().is_empty() {
             match h1::parse_head(io.pending(), &limits) {
-                Ok(Some((head, n))) => return Next::Request(head, n, n),
+                Ok(Some((head, n))) => {
+                    // (a head that came in several reads: the rare path, a copy is fine)
+                    let raw = io.pending()[head.start..n].to_vec();
+                    io.keep_head(&raw);
+                    return Next::Request(head, n, n);
+                }
                 Ok(None) => {}
                 Err(refusal) => return Next::Refused(refusal),
             }
@@ -312,7 +318,6 @@ fn new_request(io: Io, http: &Rc<HttpConf>, server: &Rc<Server>, conn: ConnInfo)
         version: (1, 1),
         line_method: std::borrow::Cow::Borrowed(""),
         headers_in: Headers::default(),
-        raw_head: Vec::new(),
         host: None,
         framing: Framing::None,
         expect_continue: false,
@@ -397,7 +402,6 @@ fn fill_request(r: &mut Request, mut head: h1::Head, group: &ListenGroup) -> Res
         return Err(refuse(400, "client sent HTTP/1.1 request without \"Host\" header"));
     }
     r.headers_in.list = head.headers;
-    r.raw_head = head.raw;
     let s = &group.servers[group.default.min(group.servers.len() - 1)].loc.settings;
     if !s.underscores_in_headers() && s.ignore_invalid_headers() {
         r.headers_in.list.retain(|(n, _)| !n.contains('_'));
@@ -445,7 +449,6 @@ impl Request {
     #[inline(always)] // a call would copy the whole request to hand it over
     pub fn into_io(mut self) -> Io {
         crate::h1::recycle_headers(std::mem::take(&mut self.headers_in.list));
-        crate::h1::recycle_raw_head(std::mem::take(&mut self.raw_head));
         crate::output::recycle_out(std::mem::take(&mut self.out));
         self.io
     }

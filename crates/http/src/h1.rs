@@ -23,9 +23,9 @@ pub struct Head {
     pub target: String,
     pub version: (u8, u8),
     pub headers: Vec<(String, String)>,
-    /// The head's bytes as received, request line to the empty line (leading empty
-    /// lines skipped): `ngx.req.raw_header` answers with them.
-    pub raw: Vec<u8>,
+    /// Where the request line starts in the bytes parsed (nginx skips empty lines
+    /// before it): the head as received is from here to the end of what was used.
+    pub start: usize,
 }
 
 /// Why a head was refused: the status to answer with and the error-log reason.
@@ -122,15 +122,12 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
         }
     }
     headers.truncate(req.headers.len());
-    let mut raw = SPARE_RAW.with(|s| s.take()).unwrap_or_default();
-    raw.clear();
-    raw.extend_from_slice(&buf[..n]);
     let head = Head {
         method: method_name(req.method.unwrap_or("")),
         target: req.path.unwrap_or("").to_string(),
         version: (1, req.version.unwrap_or(1)),
         headers,
-        raw,
+        start: skip,
     };
     Ok(Some((head, n + skip)))
 }
@@ -138,8 +135,6 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
 thread_local! {
     /// Header lists of finished requests, their strings kept for the next heads.
     static SPARE_HEADERS: Spares<Vec<(String, String)>> = const { Spares::new(16) };
-    /// Raw head buffers of finished requests.
-    static SPARE_RAW: Spares<Vec<u8>> = const { Spares::new(16) };
 }
 
 /// A header list to fill (with strings to reuse, when one is spare).
@@ -153,13 +148,6 @@ pub fn recycle_headers(list: Vec<(String, String)>) {
     let small = list.len() <= 32 && list.iter().all(|(n, v)| n.capacity() + v.capacity() <= 256);
     if small && list.capacity() > 0 {
         SPARE_HEADERS.with(|s| s.give(list));
-    }
-}
-
-/// Keeps a finished request's raw head buffer for a later head (those of usual size).
-pub fn recycle_raw_head(raw: Vec<u8>) {
-    if raw.capacity() > 0 && raw.capacity() <= 4096 {
-        SPARE_RAW.with(|s| s.give(raw));
     }
 }
 
@@ -442,9 +430,9 @@ mod tests {
         let second = head(b"GET / HTTP/1.1\r\nHost: b\r\n\r\n");
         assert_eq!(second.headers, vec![("Host".to_string(), "b".to_string())]);
         recycle_headers(second.headers);
-        recycle_raw_head(first.raw);
-        let third = head(b"\r\n\nGET / HTTP/1.1\nHost: c\r\n\nbody");
-        assert_eq!(third.raw, b"GET / HTTP/1.1\nHost: c\r\n\n");
+        let raw = b"\r\n\nGET / HTTP/1.1\nHost: c\r\n\nbody";
+        let (third, used) = parse_head(raw, &L).unwrap().unwrap();
+        assert_eq!(&raw[third.start..used], b"GET / HTTP/1.1\nHost: c\r\n\n");
         let third = head(b"GET / HTTP/1.1\r\nHost: c\r\nAccept: */*\r\n\r\n");
         assert_eq!(
             third.headers,

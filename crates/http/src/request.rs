@@ -98,8 +98,6 @@ pub struct Request {
     /// The method as the request line said it (`$request` keeps it when the method changes).
     pub line_method: std::borrow::Cow<'static, str>,
     pub headers_in: Headers,
-    /// The head as the client sent it (see `h1::Head::raw`).
-    pub raw_head: Vec<u8>,
     /// The Host without port, lowercased (`$host` falls back to server_name).
     pub host: Option<String>,
     pub framing: Framing,

@@ -356,7 +356,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
         api_function(lua, "raw_header", |lua, no_request_line: Option<bool>| {
             // the bytes received, whatever Lua has changed in the headers since
             request::with(|r| {
-                let mut raw = &r.raw_head[..];
+                let mut raw = &r.io.head[..];
                 if no_request_line.unwrap_or(false) {
                     let line = raw.iter().position(|&c| c == b'\n').map_or(raw.len(), |i| i + 1);
                     raw = &raw[line..];
