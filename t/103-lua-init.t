@@ -53,14 +53,32 @@ serving
 --- error_log
 init_worker_by_lua error: init_worker_by_lua(nginx.conf:
 
-=== TEST 5: ngx.sleep is not allowed in init_by_lua
+=== TEST 5: ngx.sleep in init_by_lua and init_worker_by_lua sleeps blocking, as OpenResty
 --- http_config
-    init_by_lua_block { ngx.sleep(1) }
+    init_by_lua_block {
+        local start = ngx.now()
+        ngx.sleep(0.1)
+        ngx.update_time()
+        package.loaded.gap = ngx.now() - start
+    }
+    init_worker_by_lua_block {
+        local start = ngx.now()
+        ngx.sleep(0.1)
+        ngx.update_time()
+        package.loaded.gap2 = ngx.now() - start
+    }
 --- config
-    location = /t { return 200; }
---- must_die
---- error_log
-no request found
+    location /t {
+        content_by_lua_block {
+            ngx.say(package.loaded.gap >= 0.099, " ", package.loaded.gap2 >= 0.099)
+        }
+    }
+--- request
+GET /t
+--- response_body
+true true
+--- no_error_log
+[error]
 
 === TEST 6: init_by_lua_file
 --- http_config

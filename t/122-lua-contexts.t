@@ -86,17 +86,21 @@ User-Agent: tester/1
 --- error_log
 ua=tester/1
 
-=== TEST 8: ngx.sleep in a header filter is refused
+=== TEST 8: ngx.sleep in header and body filters sleeps blocking
 --- config
     location = /t {
         content_by_lua_block { ngx.say("x") }
-        header_filter_by_lua_block { ngx.sleep(0.01) }
+        header_filter_by_lua_block { ngx.sleep(0.01) ngx.header.slept = "yes" }
+        body_filter_by_lua_block { ngx.sleep(0) }
     }
 --- request
 GET /t
---- ignore_response
---- error_log
-API disabled in the context of header_filter_by_lua*
+--- response_headers
+slept: yes
+--- response_body
+x
+--- no_error_log
+[error]
 
 === TEST 9: ngx.req.read_body in the log phase is refused
 --- config

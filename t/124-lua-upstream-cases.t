@@ -472,3 +472,159 @@ true true
 0 true
 [][]
 1.5 true
+
+=== TEST 29: ngx.is_subrequest is false (read in a header filter after `return`)
+--- config
+    location = /t {
+        return 201;
+        header_filter_by_lua '
+            ngx.log(ngx.WARN, "is subrequest: ", ngx.is_subrequest)
+        ';
+    }
+--- request
+GET /t
+--- error_code: 201
+--- response_body
+--- error_log
+is subrequest: false,
+
+=== TEST 30: ngx.exit kept in a module's local at load time still exits, request after request
+--- http_config
+    lua_package_path '$prefix/html/?.lua;;';
+--- config
+    location = /t {
+        content_by_lua_block {
+            local foo = require "foo"
+            foo.go()
+        }
+    }
+--- user_files
+>>> foo.lua
+local exit = ngx.exit
+
+local function go()
+    exit(403)
+    return
+end
+
+return { go = go }
+--- pipelined_requests eval
+["GET /t", "GET /t"]
+--- error_code: 403
+--- response_body_like: 403 Forbidden
+--- no_error_log
+[error]
+
+=== TEST 31: ngx.is_subrequest outside a request: no request found
+--- http_config
+    init_by_lua_block {
+        local ok, err = pcall(function() return ngx.is_subrequest end)
+        package.loaded.res = tostring(ok) .. " " .. tostring(err)
+    }
+--- config
+    location = /t {
+        content_by_lua_block { ngx.say(package.loaded.res) }
+    }
+--- request
+GET /t
+--- response_body
+false no request found
+
+=== TEST 32: ngx.sleep in an xpcall error handler cannot yield: the handler fails, the code goes on
+--- config
+    location = /t {
+        content_by_lua '
+            local function f()
+                return error(1)
+            end
+            local function err()
+                ngx.sleep(0.001)
+            end
+            xpcall(f, err)
+            ngx.say("ok")
+        ';
+    }
+--- request
+    GET /t
+--- response_body
+ok
+--- no_error_log
+[error]
+
+=== TEST 33: ngx.sleep while a module is being required: attempt to yield across C-call boundary, a 500
+--- http_config
+    lua_package_path "$prefix/html/?.lua;;";
+--- config
+    location = /t {
+        content_by_lua '
+            package.loaded["foosleep"] = nil
+            require "foosleep";
+        ';
+    }
+--- request
+    GET /t
+--- user_files
+>>> foosleep.lua
+ngx.sleep(0.001)
+--- error_code: 500
+--- error_log eval
+qr{runtime error: attempt to yield across (?:metamethod/)?C-call boundary}
+
+=== TEST 34: ngx.exit after a failed sleep in an xpcall handler
+--- config
+    location /t {
+         content_by_lua "
+            local function sleep(t)
+                ngx.sleep(t)
+            end
+            local function wait()
+                 xpcall(function () error(1) end, function() return sleep(0.001) end)
+                 ngx.exit(200)
+            end
+            wait()
+         ";
+    }
+--- request
+    GET /t
+--- response_body
+--- no_error_log
+[error]
+[alert]
+
+=== TEST 35: ngx.req.set_uri(uri, true) after a failed sleep in an xpcall handler
+--- config
+    location /t {
+         rewrite_by_lua '
+            local function sleep(t)
+                ngx.sleep(t)
+            end
+            local function wait()
+                 xpcall(function () error(1) end, function() return sleep(0.001) end)
+                 ngx.req.set_uri("/dummy", true)
+            end
+            wait()
+         ';
+    }
+    location /dummy {
+        return 200 "ok\n";
+    }
+--- request
+    GET /t
+--- response_body
+ok
+--- no_error_log
+[error]
+[alert]
+
+=== TEST 36: ngx.sleep of a string that is not a number
+--- config
+    location /test {
+        content_by_lua '
+            ngx.sleep("a")
+        ';
+    }
+--- request
+GET /test
+--- error_code: 500
+--- error_log
+bad argument #1 to 'sleep'

@@ -9,7 +9,10 @@ local check_output = P.check_output
 
 function ngx.sleep(...)
     local secs = check_sleep(select("#", ...), (...))
-    yield(TAG, OP_SLEEP, secs)
+    -- (nil: a phase that cannot yield, where the sleep was done blocking)
+    if secs then
+        yield(TAG, OP_SLEEP, secs)
+    end
 end
 
 function ngx.exit(code)

@@ -332,6 +332,7 @@ impl LuaHandler {
             raw::Resumed::Yielded(want) => want,
             raw::Resumed::Failed(msg) => {
                 let msg = msg.unwrap_or_else(|| self.error_value_text());
+                let msg = without_prelude_position(&msg);
                 let trace = traceback(&self.lua, &thread);
                 r.log(
                     Level::Error,
@@ -494,6 +495,19 @@ pub fn error_text(e: &mlua::Error) -> String {
     }
 }
 
+/// An error LuaJIT raises inside one of our Lua wrappers (`ngx.sleep` yielding across a
+/// C call) reads as one from OpenResty's C functions: without the wrapper's position.
+fn without_prelude_position(msg: &str) -> &str {
+    let Some(rest) = msg.strip_prefix("prelude:") else {
+        return msg;
+    };
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    match rest[digits..].strip_prefix(": ") {
+        Some(text) if digits > 0 => text,
+        _ => msg,
+    }
+}
+
 /// The error's message with the traceback mlua appended when the code ran through a
 /// protected call (filters, set_by_lua: OpenResty logs theirs the same way).
 pub fn error_with_traceback(e: &mlua::Error) -> String {
@@ -557,4 +571,22 @@ fn traceback(lua: &Lua, thread: &Thread) -> String {
 /// HTTP/1.0 output held back to learn its length.
 fn output_started(r: &Request) -> bool {
     r.header_sent || r.hold_body.as_ref().is_some_and(|held| !held.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_prelude_position;
+
+    #[test]
+    fn prelude_positions_are_dropped() {
+        assert_eq!(
+            without_prelude_position("prelude:12: attempt to yield across C-call boundary"),
+            "attempt to yield across C-call boundary"
+        );
+        assert_eq!(without_prelude_position("prelude: x"), "prelude: x");
+        assert_eq!(
+            without_prelude_position("content_by_lua(nginx.conf:3):1: x"),
+            "content_by_lua(nginx.conf:3):1: x"
+        );
+    }
 }

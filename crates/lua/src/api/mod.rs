@@ -85,7 +85,7 @@ pub fn register(lua: &Lua, prefix: &std::path::Path) -> mlua::Result<()> {
     Ok(())
 }
 
-/// `ngx.status` and `ngx.headers_sent` are read and written through ngx's metatable
+/// `ngx.status`, `ngx.headers_sent` and `ngx.is_subrequest` are read and written through ngx's metatable
 /// (`ngx.ctx` is added to it by lualib/ngx_ffi.lua).
 fn fields(lua: &Lua, ngx: &mlua::Table) -> mlua::Result<()> {
     let mt = lua.create_table()?;
@@ -94,6 +94,8 @@ fn fields(lua: &Lua, ngx: &mlua::Table) -> mlua::Result<()> {
         lua.create_function(|_, (_t, k): (mlua::Table, String)| match k.as_str() {
             "status" => output::status_get(),
             "headers_sent" => crate::request::with(|r| Ok(Value::Boolean(r.header_sent))),
+            // (no subrequests are made yet: every request is a main one)
+            "is_subrequest" => crate::request::with(|_| Ok(Value::Boolean(false))),
 
             _ => Ok(Value::Nil),
         })?,

@@ -73,14 +73,15 @@ fn seconds_arg(v: Value, name: &str) -> mlua::Result<i64> {
 pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     private.set(
         "check_sleep",
-        // in lua-nginx-module's order: argument count, request, number, sign, context
+        // in lua-nginx-module's order: argument count, number, sign. The seconds to
+        // wait for by yielding; nil when the phase cannot yield (init, set, filters,
+        // log…): there, as in OpenResty, the worker sleeps blocking, here.
         api_function(lua, "sleep", |_, (n, v): (usize, Value)| {
             if n != 1 {
                 return Err(mlua::Error::runtime(format!(
                     "attempt to pass {n} arguments, but accepted 1"
                 )));
             }
-            crate::request::with(|_| Ok(()))?;
             let secs = match v {
                 Value::Integer(i) => i as f64,
                 Value::Number(n) => n,
@@ -101,8 +102,11 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
                 let ms = if secs.is_nan() { 0 } else { (secs * 1000.0) as i64 };
                 return Err(mlua::Error::runtime(format!("invalid sleep duration \"{ms}\"")));
             }
-            crate::request::check_context(crate::request::OUTPUT_PHASES)?;
-            Ok(secs)
+            if crate::request::OUTPUT_PHASES.contains(&crate::request::phase()) {
+                return Ok(Some(secs));
+            }
+            std::thread::sleep(Duration::from_millis((secs * 1000.0) as u64));
+            Ok(None)
         })?,
     )?;
     ngx.set(
