@@ -255,8 +255,8 @@ nested file
 >>> bad_init.lua
 local x = = 1
 --- must_die
---- error_log
-init_by_lua error
+--- error_log eval
+qr|init_by_lua_file error: .*/html/bad_init\.lua:1: unexpected symbol near '='|
 
 === TEST 20: lua_package_cpath is set
 --- http_config

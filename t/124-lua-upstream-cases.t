@@ -628,3 +628,109 @@ GET /test
 --- error_code: 500
 --- error_log
 bad argument #1 to 'sleep'
+
+=== TEST 37: coroutines in init_by_lua: globals set there are seen by requests
+--- http_config
+    init_by_lua '
+        local function f()
+            foo = 32
+            coroutine.yield(78)
+            bar = coroutine.status(coroutine.running())
+        end
+        local co = coroutine.create(f)
+        local ok, err = coroutine.resume(co)
+        if not ok then
+            print("Failed to resume our co: ", err)
+            return
+        end
+        baz = err
+        coroutine.resume(co)
+    ';
+--- config
+    location /lua {
+        content_by_lua '
+            ngx.say("foo = ", foo)
+            ngx.say("bar = ", bar)
+            ngx.say("baz = ", baz)
+        ';
+    }
+--- request
+GET /lua
+--- response_body
+foo = 32
+bar = running
+baz = 78
+--- no_error_log
+[error]
+Failed to resume our co:
+
+=== TEST 38: a field added to the ngx table in init_by_lua stays
+--- http_config
+    init_by_lua '
+        print("INIT 1: foo = ", ngx.foo)
+        ngx.foo = 3
+        print("INIT 2: foo = ", ngx.foo)
+    ';
+--- config
+    location /t {
+        content_by_lua 'ngx.say(ngx.foo)';
+    }
+--- request
+GET /t
+--- response_body
+3
+--- error_log
+INIT 1: foo = nil
+INIT 2: foo = 3
+
+=== TEST 39: a syntax error in init_by_lua_block is reported in Lua's words under init_by_lua
+--- http_config
+    init_by_lua_block {
+        ngx.log(ngx.debug, "pass")
+        error("failed to init"
+        ngx.log(ngx.debug, "unreachable")
+    }
+--- config
+    location /lua {
+        content_by_lua_block {
+            ngx.say("hello world")
+        }
+    }
+--- must_die
+--- error_log eval
+qr/init_by_lua error: init_by_lua\(nginx.conf:\d+\):4: '\)' expected \(to close '\(' at line 3\) near 'ngx'/
+
+=== TEST 40: a syntax error in init_by_lua_file is reported under init_by_lua_file
+--- http_config
+    init_by_lua_file html/init.lua;
+--- config
+    location /lua {
+        content_by_lua_block {
+            ngx.say("hello world")
+        }
+    }
+--- user_files
+>>> init.lua
+    ngx.log(ngx.debug, "pass")
+    error("failed to init"
+    ngx.log(ngx.debug, "unreachable")
+--- must_die
+--- error_log eval
+qr|init_by_lua_file error: .*/html/init.lua:3: '\)' expected \(to close '\(' at line 2\) near 'ngx'|
+
+=== TEST 41: an error in init_worker_by_lua_file is logged under init_worker_by_lua_file; the worker serves
+--- http_config
+    init_worker_by_lua_file html/iw.lua;
+--- config
+    location /t {
+        content_by_lua_block { ngx.say("serving") }
+    }
+--- user_files
+>>> iw.lua
+error("boom")
+--- request
+GET /t
+--- response_body
+serving
+--- error_log eval
+qr|\[error\] .*init_worker_by_lua_file error: .*/html/iw\.lua:1: boom|

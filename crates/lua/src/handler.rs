@@ -181,7 +181,7 @@ pub fn compiled(lua: &Lua, code: &LuaCode) -> Result<Function, LoadError> {
 fn compile(lua: &Lua, code: &LuaCode) -> Result<Function, LoadError> {
     match &code.source {
         Source::Inline(src) => load_request_chunk(lua, src.as_bytes(), &code.chunkname)
-            .map_err(|e| format!("failed to load inlined Lua code: {}", syntax_message(&e)).into()),
+            .map_err(|e| format!("failed to load inlined Lua code: {}", error_text(&e)).into()),
         Source::File(path) => compile_file(lua, path, &code.chunkname),
         Source::FileTemplate { .. } => Err(String::from("a Lua file path with variables needs a request").into()),
     }
@@ -193,7 +193,7 @@ fn compile_file(lua: &Lua, path: &std::path::Path, chunkname: &str) -> Result<Fu
         message: failed(&e.message),
         ..e
     })?;
-    load_request_chunk(lua, &src, chunkname).map_err(|e| failed(&syntax_message(&e)).into())
+    load_request_chunk(lua, &src, chunkname).map_err(|e| failed(&error_text(&e)).into())
 }
 
 /// Compiles request code as OpenResty's closure factory does: the chunk becomes the body
@@ -210,13 +210,6 @@ fn load_request_chunk(lua: &Lua, src: &[u8], chunkname: &str) -> mlua::Result<Fu
     wrapped.extend_from_slice(src);
     wrapped.extend_from_slice(b"\nend");
     lua.load(wrapped).set_name(chunkname).into_function()?.call(())
-}
-
-fn syntax_message(e: &mlua::Error) -> String {
-    match e {
-        mlua::Error::SyntaxError { message, .. } => message.clone(),
-        other => other.to_string(),
-    }
 }
 
 impl Handler for LuaHandler {
@@ -512,7 +505,8 @@ fn without_prelude_position(msg: &str) -> &str {
 /// protected call (filters, set_by_lua: OpenResty logs theirs the same way).
 pub fn error_with_traceback(e: &mlua::Error) -> String {
     match e {
-        mlua::Error::RuntimeError(m) => m.clone(),
+        // (Lua's own message: mlua's text would start with "syntax error: ")
+        mlua::Error::RuntimeError(m) | mlua::Error::SyntaxError { message: m, .. } => m.clone(),
         mlua::Error::CallbackError { cause, traceback } if traceback.is_empty() => error_text(cause),
         mlua::Error::CallbackError { cause, traceback } => format!("{}\n{traceback}", error_text(cause)),
         mlua::Error::BadArgument { pos, to, cause, .. } => match cause.as_ref() {

@@ -25,10 +25,19 @@ fn run(g: &Generation, code: &LuaCode, phase: Phase) -> Result<(), String> {
     request::in_phase(phase, || func.call::<()>(())).map_err(|e| crate::handler::error_text(&e))
 }
 
+/// The directive an error is reported under, as OpenResty: `init_by_lua` for inline code,
+/// `init_by_lua_file` for a file.
+fn directive(code: &LuaCode, phase: &str) -> String {
+    match code.source {
+        Source::File(_) => format!("{phase}_by_lua_file"),
+        _ => format!("{phase}_by_lua"),
+    }
+}
+
 /// Runs `init_by_lua*` in the master; an error stops the start (or the reload).
 pub fn run_init(g: &Generation) -> Result<(), String> {
     match &g.init {
-        Some(code) => run(g, code, Phase::Init).map_err(|e| format!("init_by_lua error: {e}")),
+        Some(code) => run(g, code, Phase::Init).map_err(|e| format!("{} error: {e}", directive(code, "init"))),
         None => Ok(()),
     }
 }
@@ -38,7 +47,7 @@ pub fn run_init_worker(g: &Generation) {
     if let Some(code) = &g.init_worker
         && let Err(e) = run(g, code, Phase::InitWorker)
     {
-        http::elog!(Level::Error, 0, "init_worker_by_lua error: {e}");
+        http::elog!(Level::Error, 0, "{} error: {e}", directive(code, "init_worker"));
     }
 }
 
@@ -47,6 +56,6 @@ pub fn run_exit_worker(g: &Generation) {
     if let Some(code) = &g.exit_worker
         && let Err(e) = run(g, code, Phase::ExitWorker)
     {
-        http::elog!(Level::Error, 0, "exit_worker_by_lua error: {e}");
+        http::elog!(Level::Error, 0, "{} error: {e}", directive(code, "exit_worker"));
     }
 }
