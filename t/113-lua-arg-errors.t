@@ -231,7 +231,7 @@ GET /t
 --- response_body_like
 ^false .*no request found
 
-=== TEST 22: ngx.var in init_worker_by_lua has no request
+=== TEST 22: ngx.var in init_worker_by_lua is disabled in that context, as OpenResty
 --- http_config
     init_worker_by_lua_block {
         local ok, err = pcall(function() return ngx.var.uri end)
@@ -242,7 +242,7 @@ GET /t
 --- request
 GET /t
 --- response_body_like
-^false .*no request found
+^false init_worker_by_lua\(nginx\.conf:\d+\):2: API disabled in the current context
 
 === TEST 23: ngx.say in init_by_lua has no request
 --- http_config

@@ -25,7 +25,7 @@ GET /t
 --- error_log
 worker up, phase init_worker
 
-=== TEST 3: ngx.req in init_worker_by_lua has no request
+=== TEST 3: ngx.req in init_worker_by_lua is disabled in that context, as OpenResty
 --- http_config
     init_worker_by_lua_block {
         local ok, err = pcall(ngx.req.get_method)
@@ -36,7 +36,7 @@ worker up, phase init_worker
 --- request
 GET /t
 --- error_log
-get_method: false no request found
+get_method: false API disabled in the current context
 
 === TEST 4: ngx.var in init_by_lua has no request
 --- http_config

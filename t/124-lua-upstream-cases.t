@@ -734,3 +734,40 @@ GET /t
 serving
 --- error_log eval
 qr|\[error\] .*init_worker_by_lua_file error: .*/html/iw\.lua:1: boom|
+
+=== TEST 42: ngx.ctx in init_worker_by_lua is a table of that phase's own
+--- http_config
+    init_worker_by_lua '
+        ngx.ctx.foo = "hello world"
+        ngx.log(ngx.WARN, "foo = ", ngx.ctx.foo)
+    ';
+--- config
+    location /t {
+        content_by_lua_block { ngx.say(ngx.ctx.foo) }
+    }
+--- request
+    GET /t
+--- response_body
+nil
+--- error_log
+foo = hello world
+--- no_error_log
+[error]
+
+=== TEST 43: ngx.say in init_worker_by_lua: API disabled in the context of init_worker_by_lua*
+--- http_config
+    init_worker_by_lua '
+        ngx.say("hello")
+    ';
+--- config
+    location /t {
+        content_by_lua '
+            ngx.say("foo = ", foo)
+        ';
+    }
+--- request
+    GET /t
+--- response_body
+foo = nil
+--- error_log
+API disabled in the context of init_worker_by_lua*

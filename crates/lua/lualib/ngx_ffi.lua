@@ -52,7 +52,26 @@ local function buffer(n)
     return scratch
 end
 
--- lua-resty-core's rule for hash inputs: nil hashes as "", other non-strings by tostring
+-- init_worker_by_lua and exit_worker_by_lua run in OpenResty with a context of their own
+-- (a fake request): there request APIs are "disabled in the current context" and the
+-- output ones "in the context of init_worker_by_lua*"; in init_by_lua there is no request
+local get_phase = ngx.get_phase
+local function worker_phase()
+    local phase = get_phase()
+    if phase == "init_worker" or phase == "exit_worker" then
+        return phase
+    end
+end
+local function no_request(level, output)
+    local phase = worker_phase()
+    if not phase then
+        error("no request found", level + 1)
+    elseif output then
+        error("API disabled in the context of " .. phase .. "_by_lua*", level + 1)
+    end
+    error("API disabled in the current context", level + 1)
+end
+
 -- lua-resty-core's argument rule: nil and false are "", other values their text
 local function str(s)
     if type(s) ~= "string" then
@@ -228,7 +247,7 @@ var_mt.__index = function(t, name)
     if rc == 0 then
         return ffi_string(val_ptr[0], val_len[0])
     end
-    if rc == NO_REQ then error("no request found", 2) end
+    if rc == NO_REQ then no_request(2) end
     return nil
 end
 var_mt.__newindex = function(t, name, value)
@@ -242,20 +261,28 @@ var_mt.__newindex = function(t, name, value)
     end
     local rc = oxr_var_set(name, #name, value, #value, unset)
     if rc == 0 then return end
-    if rc == NO_REQ then error("no request found", 2) end
+    if rc == NO_REQ then no_request(2) end
     if rc == NOT_CHANGEABLE then error('variable "' .. name .. '" not changeable', 2) end
     error('variable "' .. name .. '" not found for writing; maybe it is a built-in variable that is not changeable or you forgot to use "set $'
           .. name .. " '';\" in the config file to define it", 2)
 end
 
--- ngx.ctx: one table per request, kept in `ctxs`; the request holds its slot
+-- ngx.ctx: one table per request, kept in `ctxs`; the request holds its slot.
+-- init_worker_by_lua and exit_worker_by_lua have one of their own (see no_request).
 local ctxs, n_ctxs = {}, 0
+local worker_phase_ctx = {}
 local function get_ctx()
     local slot = oxr_ctx_ref()
     if slot >= 0 then
         return ctxs[slot]
     end
-    if slot == NO_REQ then error("no request found", 3) end
+    if slot == NO_REQ then
+        local phase = worker_phase()
+        if not phase then error("no request found", 3) end
+        local t = worker_phase_ctx[phase] or {}
+        worker_phase_ctx[phase] = t
+        return t
+    end
     local t = {}
     slot = oxr_free_ctx_ref()
     if slot < 0 then
@@ -271,7 +298,12 @@ local function set_ctx(t)
         error("ctx should be a table while getting a " .. type(t), 3)
     end
     local slot = oxr_ctx_ref()
-    if slot == NO_REQ then error("no request found", 3) end
+    if slot == NO_REQ then
+        local phase = worker_phase()
+        if not phase then error("no request found", 3) end
+        worker_phase_ctx[phase] = t
+        return
+    end
     if slot < 0 then
         slot = oxr_free_ctx_ref()
         if slot < 0 then
@@ -302,7 +334,7 @@ header_mt.__newindex = function(t, name, value)
     if type(name) == "string" and (tv == "string" or tv == "number") then
         if tv == "number" then value = tostring(value) end
         local rc = oxr_resp_header_set(name, #name, value, #value)
-        if rc == NO_REQ then error("no request found", 2) end
+        if rc == NO_REQ then no_request(2) end
         if rc == -4 then error("invalid Content-Length header value: " .. value, 2) end
         return
     end
@@ -333,7 +365,7 @@ function ngx.req.get_headers(max, raw)
         error("bad argument #1 to 'get_headers' (number expected, got " .. type(max) .. ")", 2)
     end
     local n = oxr_req_headers_count()
-    if n == NO_REQ then error("no request found", 2) end
+    if n == NO_REQ then no_request(2) end
     local truncated
     if max > 0 and n > max then
         n, truncated = max, "truncated"
@@ -400,7 +432,7 @@ local function output(slow, newline)
             rc = oxr_output(p, len, newline)
             if rc == 1 then return 1 end
         end
-        if rc == NO_REQ then error("no request found", 2) end
+        if rc == NO_REQ then no_request(2, true) end
         -- the general path runs Lua filters (which an FFI call must not): given the
         -- values already joined, as one string
         if rc == NEEDS_VM then return slow(n == 1 and p or ffi_string(p, len)) end

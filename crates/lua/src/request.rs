@@ -86,10 +86,11 @@ pub fn take_sync_exit() -> Option<i64> {
 /// The phases that may produce the response (ngx.say, flush, eof, redirect, exec...).
 pub const OUTPUT_PHASES: &[Phase] = &[Phase::Rewrite, Phase::Access, Phase::Content];
 
-/// Whether the output APIs may run now. Without a request (init phases) they are let
-/// through, to fail on the missing request as in OpenResty.
+/// Whether the output APIs may run now. In init_by_lua they are let through, to fail on
+/// the missing request as in OpenResty (whose init_worker and exit_worker phases have a
+/// context of their own, where the phase check refuses them).
 pub fn output_allowed() -> bool {
-    matches!(phase(), Phase::Init | Phase::InitWorker | Phase::ExitWorker) || OUTPUT_PHASES.contains(&phase())
+    matches!(phase(), Phase::Init) || OUTPUT_PHASES.contains(&phase())
 }
 
 /// [`check_context`] for the output APIs, see [`output_allowed`].
@@ -118,7 +119,11 @@ pub fn check_context(allowed: &[Phase]) -> mlua::Result<()> {
 pub fn with<R>(f: impl FnOnce(&mut Request) -> mlua::Result<R>) -> mlua::Result<R> {
     let p = CURRENT.with(|c| c.get());
     if p.is_null() {
-        return Err(mlua::Error::runtime("no request found"));
+        // (OpenResty runs init_worker and exit_worker code with a fake request)
+        return Err(mlua::Error::runtime(match phase() {
+            Phase::InitWorker | Phase::ExitWorker => "API disabled in the current context",
+            _ => "no request found",
+        }));
     }
     // SAFETY: `enter` set this pointer from a `&mut Request` that the driver holds, for the
     // duration of one resume on this thread; callbacks run inside that resume and do not
