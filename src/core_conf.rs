@@ -231,7 +231,7 @@ pub fn load(prefix: &Path, source: &Source, globals: Option<&str>) -> Result<Cor
     core_reg.run(&mut core, MAIN, &cmds)?;
     core.lua = lua::vm::finish();
     if let Some(g) = &core.lua {
-        lua::init::run_init(g).map_err(conf::ConfError::Other)?;
+        lua::init::run_init(g, &core.env).map_err(conf::ConfError::Other)?;
     }
     Ok(core)
 }

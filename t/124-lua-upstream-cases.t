@@ -771,3 +771,81 @@ foo = hello world
 foo = nil
 --- error_log
 API disabled in the context of init_worker_by_lua*
+
+=== TEST 44: os.getenv in init_by_lua sees `env NAME=value` (case-sensitive), as with lua-resty-core
+--- main_config
+env FOO=hello;
+--- http_config
+    init_by_lua_block {
+        package.loaded.foo = os.getenv("FOO")
+    }
+--- config
+location /t {
+    content_by_lua_block {
+        ngx.say(package.loaded.foo, "\n", os.getenv("FOO"), "\n", os.getenv("foo"))
+    }
+}
+--- request
+GET /t
+--- response_body
+hello
+hello
+nil
+
+=== TEST 45: os.getenv in init_by_lua: an explicit env value wins over the environment
+--- main_config
+env PATH;
+env HOME=/nowhere;
+--- http_config
+    init_by_lua_block {
+        package.loaded.p = os.getenv("PATH") ~= nil
+        package.loaded.h = os.getenv("HOME")
+    }
+--- config
+location /t {
+    content_by_lua_block {
+        ngx.say(package.loaded.p, " ", os.getenv("PATH") ~= nil, " ", package.loaded.h, " ", os.getenv("HOME"))
+    }
+}
+--- request
+GET /t
+--- response_body
+true true /nowhere /nowhere
+
+=== TEST 46: os.getenv of `env NAME=;` is the empty string, in init_by_lua and in workers
+--- main_config
+env FOO=;
+--- http_config
+    init_by_lua_block {
+        package.loaded.foo = os.getenv("FOO")
+    }
+--- config
+location /t {
+    content_by_lua_block {
+        ngx.say("in init: [", tostring(package.loaded.foo), "] in content: [", tostring(os.getenv("FOO")), "]")
+    }
+}
+--- request
+GET /t
+--- response_body
+in init: [] in content: []
+
+=== TEST 47: the workers' os.getenv is the plain one again; one kept from init_by_lua still answers
+--- main_config
+env FOO=hello;
+--- http_config
+    init_by_lua_block {
+        package.loaded.init_getenv = os.getenv
+        local getenv = os.getenv
+        package.loaded.f = function() return getenv("FOO") end
+    }
+--- config
+location /t {
+    content_by_lua_block {
+        ngx.say(os.getenv ~= package.loaded.init_getenv, " ", package.loaded.f())
+    }
+}
+--- request
+GET /t
+--- response_body
+true hello

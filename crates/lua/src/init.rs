@@ -35,11 +35,49 @@ fn directive(code: &LuaCode, phase: &str) -> String {
 }
 
 /// Runs `init_by_lua*` in the master; an error stops the start (or the reload).
-pub fn run_init(g: &Generation) -> Result<(), String> {
-    match &g.init {
-        Some(code) => run(g, code, Phase::Init).map_err(|e| format!("{} error: {e}", directive(code, "init"))),
-        None => Ok(()),
+/// `env` is the `env` directives': as with lua-resty-core, `os.getenv` there sees their
+/// explicit values (`env NAME=value;`), which only workers get in their environment.
+pub fn run_init(g: &Generation, env: &[(String, Option<String>)]) -> Result<(), String> {
+    let Some(code) = &g.init else {
+        return Ok(());
+    };
+    let report = |e: String| format!("{} error: {e}", directive(code, "init"));
+    let original = with_env_values(&g.lua, env).map_err(|e| report(crate::handler::error_text(&e)))?;
+    let result = run(g, code, Phase::Init).map_err(report);
+    // the worker phases get the plain os.getenv back (their environment has the values)
+    let restored = g
+        .lua
+        .globals()
+        .get::<mlua::Table>("os")
+        .and_then(|os| os.set("getenv", original));
+    result?;
+    restored.map_err(|e| crate::handler::error_text(&e))
+}
+
+/// Puts an `os.getenv` in place that answers the explicit `env` values first; returns
+/// the original.
+fn with_env_values(lua: &mlua::Lua, env: &[(String, Option<String>)]) -> mlua::Result<mlua::Function> {
+    let explicit = lua.create_table()?;
+    for (name, value) in env {
+        if let Some(v) = value {
+            explicit.set(name.as_str(), v.as_str())?;
+        }
     }
+    let os: mlua::Table = lua.globals().get("os")?;
+    let original: mlua::Function = os.get("getenv")?;
+    let wrapper: mlua::Function = lua
+        .load(
+            "local explicit, getenv = ...
+             return function(name)
+                 local v = explicit[name]
+                 if v ~= nil then return v end
+                 return getenv(name)
+             end",
+        )
+        .set_name("=os.getenv")
+        .call((explicit, original.clone()))?;
+    os.set("getenv", wrapper)?;
+    Ok(original)
 }
 
 /// Runs `init_worker_by_lua*` in a new worker; an error is logged and the worker serves on.
