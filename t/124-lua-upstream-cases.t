@@ -849,3 +849,38 @@ location /t {
 GET /t
 --- response_body
 true hello
+
+=== TEST 48: ngx.var names are case-insensitive, to read and to write
+--- config
+    location ~ '^(/t)' {
+        set $foo hello;
+        content_by_lua_block {
+            ngx.say(ngx.var.FOO, " ", ngx.var.Uri, " ", ngx.var.HTTP_X_A, " ", ngx.var.ARG_b, " ", ngx.var[1])
+            ngx.var.FOO = "changed"
+            ngx.say(ngx.var.foo)
+        }
+    }
+--- request
+GET /t?b=2
+--- more_headers
+X-A: 1
+--- response_body
+hello /t 1 2 /t
+changed
+
+=== TEST 49: variable names in the configuration are case-insensitive ($Foo is $foo), as nginx
+--- config
+    location /t {
+        set $Foo hello;
+        set $bar "[$FOO]";
+        content_by_lua_block {
+            ngx.say(ngx.var.foo, " ", ngx.var.bar)
+            ngx.var.foo = "x"
+            ngx.say(ngx.var.Foo)
+        }
+    }
+--- request
+GET /t
+--- response_body
+hello [hello]
+x

@@ -107,6 +107,8 @@ impl HttpBuilder {
         if var.is_empty() || !var.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_') {
             return Err(cmd.error(format!("invalid variable name \"{word}\"")));
         }
+        // names are case-insensitive: nginx keeps them lowercased
+        let var = &var.to_ascii_lowercase();
         let declared = self.declared_vars.iter().any(|d| d == var);
         if crate::variables::is_known(var) && !declared {
             return Err(cmd.error(format!("the duplicate \"{var}\" variable")));

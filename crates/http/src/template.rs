@@ -55,7 +55,8 @@ impl Template {
             if !lit.is_empty() {
                 parts.push(Part::Lit(std::mem::take(&mut lit)));
             }
-            parts.push(Part::Var(name.to_string()));
+            // (variable names are case-insensitive, kept lowercased as nginx does)
+            parts.push(Part::Var(name.to_ascii_lowercase()));
             i = next;
         }
         if !lit.is_empty() {

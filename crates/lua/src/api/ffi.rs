@@ -85,6 +85,14 @@ fn variable(r: &Request, name: &str) -> Option<Vec<u8>> {
 pub extern "C" fn oxr_var_set(name: *const u8, len: usize, val: *const u8, vlen: usize, unset: i32) -> i32 {
     // SAFETY: two Lua strings.
     let (name, value) = unsafe { (text(name, len), text(val, vlen)) };
+    // variable names are case-insensitive in nginx
+    let lowered;
+    let name = if name.bytes().any(|c| c.is_ascii_uppercase()) {
+        lowered = name.to_ascii_lowercase();
+        lowered.as_str()
+    } else {
+        name
+    };
     with_request(|r| {
         match name {
             "args" | "query_string" => {
