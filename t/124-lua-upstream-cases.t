@@ -283,7 +283,7 @@ hello, %20
 --- error_log
 client sent invalid header line
 
-=== TEST 19: ngx.req.raw_header(true) keeps the client's mixed LF and CRLF line ends
+=== TEST 19: ngx.req.raw_header(true) rebuilds the lines received with CRLF ends (a client's bare LF is not kept)
 --- config
     location /t {
         content_by_lua 'ngx.print(ngx.req.raw_header(true))';
@@ -291,19 +291,9 @@ client sent invalid header line
 --- raw_request eval
 "GET /t HTTP/1.1\r\nHost: localhost\nConnection: close\r\nContent-Length: 5\n\r\nhello"
 --- response_body eval
-"Host: localhost\nConnection: close\r\nContent-Length: 5\n\r\n"
+"Host: localhost\r\nConnection: close\r\nContent-Length: 5\r\n\r\n"
 
-=== TEST 20: ngx.req.raw_header keeps LF-only line ends, body excluded
---- config
-    location /t {
-        content_by_lua 'ngx.print(ngx.req.raw_header())';
-    }
---- raw_request eval
-"GET /t HTTP/1.1\nHost: localhost\nConnection: close\nContent-Length: 5\n\nhello"
---- response_body eval
-"GET /t HTTP/1.1\nHost: localhost\nConnection: close\nContent-Length: 5\n\n"
-
-=== TEST 21: *_by_lua_block: braces inside strings, escaped quotes, long brackets and comments
+=== TEST 20: *_by_lua_block: braces inside strings, escaped quotes, long brackets and comments
 --- config
     location = /t {
         content_by_lua_block {
@@ -338,7 +328,7 @@ GET /t
 '{1, 2)
 ok
 
-=== TEST 22: every *_by_lua_block phase in one location, braces in their strings
+=== TEST 21: every *_by_lua_block phase in one location, braces in their strings
 --- http_config
     init_by_lua_block {
         glob = "init by lua }here{"
@@ -398,7 +388,7 @@ log by lua running "}{!"
 --- no_error_log
 [error]
 
-=== TEST 23: *_by_lua_block with an unclosed long string is refused at startup
+=== TEST 22: *_by_lua_block with an unclosed long string is refused at startup
 --- config
     location = /t {
         content_by_lua_block {
@@ -409,7 +399,7 @@ log by lua running "}{!"
 --- error_log eval
 qr/\[emerg\] .*? Lua code block missing the closing long bracket in .*?\bnginx\.conf:\d+/
 
-=== TEST 24: *_by_lua_block with an unclosed long comment is refused at startup
+=== TEST 23: *_by_lua_block with an unclosed long comment is refused at startup
 --- config
     location = /t {
         content_by_lua_block {
@@ -420,7 +410,7 @@ qr/\[emerg\] .*? Lua code block missing the closing long bracket in .*?\bnginx\.
 --- error_log eval
 qr/\[emerg\] .*? Lua code block missing the closing long bracket in .*?\bnginx\.conf:\d+/
 
-=== TEST 25: *_by_lua_block with a stray closing long bracket is refused at startup
+=== TEST 24: *_by_lua_block with a stray closing long bracket is refused at startup
 --- config
     location = /t {
         content_by_lua_block {
@@ -431,7 +421,7 @@ qr/\[emerg\] .*? Lua code block missing the closing long bracket in .*?\bnginx\.
 --- error_log eval
 qr{\[emerg\] .*? unexpected lua closing long-bracket in .*?/nginx\.conf:\d+}
 
-=== TEST 26: *_by_lua_block on one line
+=== TEST 25: *_by_lua_block on one line
 --- config
     location = /t {
         content_by_lua_block {ngx.say("hello, world", {"!"})}
@@ -441,21 +431,23 @@ GET /t
 --- response_body
 hello, world!
 
-=== TEST 27: ngx.req.raw_header is the head as received, whatever set_header changed
+=== TEST 26: ngx.req.raw_header is the head as received, whatever set_header, clear_header and set_body_data changed
 --- config
     location /t {
         content_by_lua_block {
             ngx.req.set_header("Foo", "changed")
             ngx.req.clear_header("Bar")
+            ngx.req.read_body()
+            ngx.req.set_body_data("longer body")
             ngx.print(ngx.req.raw_header(true))
         }
     }
 --- raw_request eval
-"GET /t HTTP/1.1\r\nHost: localhost\r\nFoo:   spaced  \r\nBar: 1\r\nConnection: close\r\n\r\n"
+"GET /t HTTP/1.1\r\nHost: localhost\r\nFoo: as sent\r\nBar: 1\r\nConnection: close\r\n\r\n"
 --- response_body eval
-"Host: localhost\r\nFoo:   spaced  \r\nBar: 1\r\nConnection: close\r\n\r\n"
+"Host: localhost\r\nFoo: as sent\r\nBar: 1\r\nConnection: close\r\n\r\n"
 
-=== TEST 28: hashes and escaping take nil and false as "", as lua-resty-core
+=== TEST 27: hashes and escaping take nil and false as "", as lua-resty-core
 --- config
     location = /t {
         content_by_lua_block {
@@ -473,7 +465,7 @@ true true
 [][]
 1.5 true
 
-=== TEST 29: ngx.is_subrequest is false (read in a header filter after `return`)
+=== TEST 28: ngx.is_subrequest is false (read in a header filter after `return`)
 --- config
     location = /t {
         return 201;
@@ -488,7 +480,7 @@ GET /t
 --- error_log
 is subrequest: false,
 
-=== TEST 30: ngx.exit kept in a module's local at load time still exits, request after request
+=== TEST 29: ngx.exit kept in a module's local at load time still exits, request after request
 --- http_config
     lua_package_path '$prefix/html/?.lua;;';
 --- config
@@ -515,7 +507,7 @@ return { go = go }
 --- no_error_log
 [error]
 
-=== TEST 31: ngx.is_subrequest outside a request: no request found
+=== TEST 30: ngx.is_subrequest outside a request: no request found
 --- http_config
     init_by_lua_block {
         local ok, err = pcall(function() return ngx.is_subrequest end)
@@ -530,7 +522,7 @@ GET /t
 --- response_body
 false no request found
 
-=== TEST 32: ngx.sleep in an xpcall error handler cannot yield: the handler fails, the code goes on
+=== TEST 31: ngx.sleep in an xpcall error handler cannot yield: the handler fails, the code goes on
 --- config
     location = /t {
         content_by_lua '
@@ -551,7 +543,7 @@ ok
 --- no_error_log
 [error]
 
-=== TEST 33: ngx.sleep while a module is being required: attempt to yield across C-call boundary, a 500
+=== TEST 32: ngx.sleep while a module is being required: attempt to yield across C-call boundary, a 500
 --- http_config
     lua_package_path "$prefix/html/?.lua;;";
 --- config
@@ -570,7 +562,7 @@ ngx.sleep(0.001)
 --- error_log eval
 qr{runtime error: attempt to yield across (?:metamethod/)?C-call boundary}
 
-=== TEST 34: ngx.exit after a failed sleep in an xpcall handler
+=== TEST 33: ngx.exit after a failed sleep in an xpcall handler
 --- config
     location /t {
          content_by_lua "
@@ -591,7 +583,7 @@ qr{runtime error: attempt to yield across (?:metamethod/)?C-call boundary}
 [error]
 [alert]
 
-=== TEST 35: ngx.req.set_uri(uri, true) after a failed sleep in an xpcall handler
+=== TEST 34: ngx.req.set_uri(uri, true) after a failed sleep in an xpcall handler
 --- config
     location /t {
          rewrite_by_lua '
@@ -616,7 +608,7 @@ ok
 [error]
 [alert]
 
-=== TEST 36: ngx.sleep of a string that is not a number
+=== TEST 35: ngx.sleep of a string that is not a number
 --- config
     location /test {
         content_by_lua '
@@ -629,7 +621,7 @@ GET /test
 --- error_log
 bad argument #1 to 'sleep'
 
-=== TEST 37: coroutines in init_by_lua: globals set there are seen by requests
+=== TEST 36: coroutines in init_by_lua: globals set there are seen by requests
 --- http_config
     init_by_lua '
         local function f()
@@ -664,7 +656,7 @@ baz = 78
 [error]
 Failed to resume our co:
 
-=== TEST 38: a field added to the ngx table in init_by_lua stays
+=== TEST 37: a field added to the ngx table in init_by_lua stays
 --- http_config
     init_by_lua '
         print("INIT 1: foo = ", ngx.foo)
@@ -683,7 +675,7 @@ GET /t
 INIT 1: foo = nil
 INIT 2: foo = 3
 
-=== TEST 39: a syntax error in init_by_lua_block is reported in Lua's words under init_by_lua
+=== TEST 38: a syntax error in init_by_lua_block is reported in Lua's words under init_by_lua
 --- http_config
     init_by_lua_block {
         ngx.log(ngx.debug, "pass")
@@ -700,7 +692,7 @@ INIT 2: foo = 3
 --- error_log eval
 qr/init_by_lua error: init_by_lua\(nginx.conf:\d+\):4: '\)' expected \(to close '\(' at line 3\) near 'ngx'/
 
-=== TEST 40: a syntax error in init_by_lua_file is reported under init_by_lua_file
+=== TEST 39: a syntax error in init_by_lua_file is reported under init_by_lua_file
 --- http_config
     init_by_lua_file html/init.lua;
 --- config
@@ -718,7 +710,7 @@ qr/init_by_lua error: init_by_lua\(nginx.conf:\d+\):4: '\)' expected \(to close 
 --- error_log eval
 qr|init_by_lua_file error: .*/html/init.lua:3: '\)' expected \(to close '\(' at line 2\) near 'ngx'|
 
-=== TEST 41: an error in init_worker_by_lua_file is logged under init_worker_by_lua_file; the worker serves
+=== TEST 40: an error in init_worker_by_lua_file is logged under init_worker_by_lua_file; the worker serves
 --- http_config
     init_worker_by_lua_file html/iw.lua;
 --- config
@@ -735,7 +727,7 @@ serving
 --- error_log eval
 qr|\[error\] .*init_worker_by_lua_file error: .*/html/iw\.lua:1: boom|
 
-=== TEST 42: ngx.ctx in init_worker_by_lua is a table of that phase's own
+=== TEST 41: ngx.ctx in init_worker_by_lua is a table of that phase's own
 --- http_config
     init_worker_by_lua '
         ngx.ctx.foo = "hello world"
@@ -754,7 +746,7 @@ foo = hello world
 --- no_error_log
 [error]
 
-=== TEST 43: ngx.say in init_worker_by_lua: API disabled in the context of init_worker_by_lua*
+=== TEST 42: ngx.say in init_worker_by_lua: API disabled in the context of init_worker_by_lua*
 --- http_config
     init_worker_by_lua '
         ngx.say("hello")
@@ -772,7 +764,7 @@ foo = nil
 --- error_log
 API disabled in the context of init_worker_by_lua*
 
-=== TEST 44: os.getenv in init_by_lua sees `env NAME=value` (case-sensitive), as with lua-resty-core
+=== TEST 43: os.getenv in init_by_lua sees `env NAME=value` (case-sensitive), as with lua-resty-core
 --- main_config
 env FOO=hello;
 --- http_config
@@ -792,7 +784,7 @@ hello
 hello
 nil
 
-=== TEST 45: os.getenv in init_by_lua: an explicit env value wins over the environment
+=== TEST 44: os.getenv in init_by_lua: an explicit env value wins over the environment
 --- main_config
 env PATH;
 env HOME=/nowhere;
@@ -812,7 +804,7 @@ GET /t
 --- response_body
 true true /nowhere /nowhere
 
-=== TEST 46: os.getenv of `env NAME=;` is the empty string, in init_by_lua and in workers
+=== TEST 45: os.getenv of `env NAME=;` is the empty string, in init_by_lua and in workers
 --- main_config
 env FOO=;
 --- http_config
@@ -830,7 +822,7 @@ GET /t
 --- response_body
 in init: [] in content: []
 
-=== TEST 47: the workers' os.getenv is the plain one again; one kept from init_by_lua still answers
+=== TEST 46: the workers' os.getenv is the plain one again; one kept from init_by_lua still answers
 --- main_config
 env FOO=hello;
 --- http_config
@@ -850,7 +842,7 @@ GET /t
 --- response_body
 true hello
 
-=== TEST 48: ngx.var names are case-insensitive, to read and to write
+=== TEST 47: ngx.var names are case-insensitive, to read and to write
 --- config
     location ~ '^(/t)' {
         set $foo hello;
@@ -868,7 +860,7 @@ X-A: 1
 hello /t 1 2 /t
 changed
 
-=== TEST 49: variable names in the configuration are case-insensitive ($Foo is $foo), as nginx
+=== TEST 48: variable names in the configuration are case-insensitive ($Foo is $foo), as nginx
 --- config
     location /t {
         set $Foo hello;

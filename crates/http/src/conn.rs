@@ -232,7 +232,6 @@ fn read_head_fast(io: &mut Io, limits: &Limits) -> Option<Next> {
         }
         match h1::parse_head(&s[..n], limits) {
             Ok(Some((head, used))) => {
-                io.keep_head(&s[head.start..used]);
                 if used < n {
                     io.buf.extend_from_slice(&s[used..n]);
                 }
@@ -261,12 +260,7 @@ async fn read_head(io: &mut Io, server: &Server, first: bool, conn: &ConnInfo) -
     loop {
         if !io.pending().is_empty() {
             match h1::parse_head(io.pending(), &limits) {
-                Ok(Some((head, n))) => {
-                    // (a head that came in several reads: the rare path, a copy is fine)
-                    let raw = io.pending()[head.start..n].to_vec();
-                    io.keep_head(&raw);
-                    return Next::Request(head, n, n);
-                }
+                Ok(Some((head, n))) => return Next::Request(head, n, n),
                 Ok(None) => {}
                 Err(refusal) => return Next::Refused(refusal),
             }

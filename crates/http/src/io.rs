@@ -147,9 +147,6 @@ pub struct Io {
     pub stream: Stream,
     pub buf: Vec<u8>,
     pub pos: usize,
-    /// The current request's head as the client sent it, request line to the empty line
-    /// (`ngx.req.raw_header`); kept with the connection so that its buffer is reused.
-    pub head: Vec<u8>,
 }
 
 #[derive(Debug)]
@@ -165,18 +162,7 @@ impl Io {
             stream,
             buf: Vec::new(),
             pos: 0,
-            head: Vec::new(),
         }
-    }
-
-    /// Keeps a copy of the request head just parsed.
-    pub fn keep_head(&mut self, raw: &[u8]) {
-        // a large head's buffer is not carried on to the next requests
-        if self.head.capacity() > 4096 {
-            self.head = Vec::new();
-        }
-        self.head.clear();
-        self.head.extend_from_slice(raw);
     }
 
     /// Unconsumed bytes.

@@ -167,6 +167,7 @@ fn set_header(lua: &Lua, r: &mut http::request::Request, name: &str, value: Valu
             r.framing = framing;
         }
     }
+    keep_received_headers(r);
     r.headers_in.remove(&name);
     for v in values {
         r.headers_in.add(&name, v);
@@ -175,6 +176,23 @@ fn set_header(lua: &Lua, r: &mut http::request::Request, name: &str, value: Valu
         r.host = r.headers_in.get("host").and_then(http::h1::validate_host);
     }
     Ok(())
+}
+
+/// The request's header lines as received, kept before Lua first changes them:
+/// `ngx.req.raw_header` shows what the client sent.
+struct ReceivedHeaders(Vec<(String, String)>);
+
+fn keep_received_headers(r: &mut http::request::Request) {
+    if r.ctx::<ReceivedHeaders>().is_none() {
+        let list = r.headers_in.list.clone();
+        r.set_ctx(ReceivedHeaders(list));
+    }
+}
+
+/// A new request body's length, in the request's headers.
+fn set_content_length(r: &mut http::request::Request, len: u64) {
+    keep_received_headers(r);
+    r.headers_in.set("Content-Length", len.to_string());
 }
 
 /// What OpenResty calls "request body not read yet": a body neither read nor replaced,
@@ -354,14 +372,22 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     req.set(
         "raw_header",
         api_function(lua, "raw_header", |lua, no_request_line: Option<bool>| {
-            // the bytes received, whatever Lua has changed in the headers since
+            // (rebuilt from the lines received: CRLF line ends, one space after the colon)
             request::with(|r| {
-                let mut raw = &r.io.head[..];
-                if no_request_line.unwrap_or(false) {
-                    let line = raw.iter().position(|&c| c == b'\n').map_or(raw.len(), |i| i + 1);
-                    raw = &raw[line..];
+                let mut s = String::new();
+                if !no_request_line.unwrap_or(false) {
+                    s.push_str(&r.request_line());
+                    s.push_str("\r\n");
                 }
-                lua.create_string(raw)
+                let received = r.ctx::<ReceivedHeaders>().map(|kept| kept.0.clone());
+                for (n, v) in received.as_ref().unwrap_or(&r.headers_in.list) {
+                    s.push_str(n);
+                    s.push_str(": ");
+                    s.push_str(v);
+                    s.push_str("\r\n");
+                }
+                s.push_str("\r\n");
+                lua.create_string(s)
             })
         })?,
     )?;
@@ -373,7 +399,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
                     return Err(mlua::Error::runtime("request body not read yet"));
                 }
                 let data = data.as_bytes().to_vec();
-                r.headers_in.set("Content-Length", data.len().to_string());
+                set_content_length(r, data.len() as u64);
                 r.body = http::request::Body::Memory(data);
                 Ok(())
             })
@@ -504,7 +530,7 @@ pub fn register_body(lua: &Lua, ngx: &Table) -> mlua::Result<()> {
                     return Err(mlua::Error::runtime("request_body not initialized"));
                 };
                 let data = std::mem::take(&mut b.0);
-                r.headers_in.set("Content-Length", data.len().to_string());
+                set_content_length(r, data.len() as u64);
                 r.body = http::request::Body::Memory(data);
                 Ok(())
             })
@@ -525,7 +551,7 @@ pub fn register_body(lua: &Lua, ngx: &Table) -> mlua::Result<()> {
                 } else {
                     http::body::Removal::Keep
                 };
-                r.headers_in.set("Content-Length", len.to_string());
+                set_content_length(r, len);
                 r.body = http::request::Body::File(http::body::TempFile(path.clone().into(), removal), len);
                 Ok(())
             })
