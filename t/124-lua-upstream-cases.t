@@ -876,3 +876,118 @@ GET /t
 --- response_body
 hello [hello]
 x
+
+=== TEST 49: satisfy any: an allow rule grants, access_by_lua does not run
+--- config
+    location /test {
+        satisfy any;
+        allow all;
+        access_by_lua 'ngx.exit(403)';
+        content_by_lua_block { ngx.say("something important") }
+    }
+--- request
+GET /test
+--- response_body
+something important
+--- no_error_log
+[error]
+
+=== TEST 50: satisfy any: deny and ngx.exit(403) both refuse: 403, logged at the phase's end
+--- config
+    location /test {
+        satisfy any;
+        deny all;
+        access_by_lua 'ngx.exit(403)';
+        content_by_lua_block { ngx.say("something important") }
+    }
+--- request
+GET /test
+--- error_code: 403
+--- response_body_like: 403 Forbidden
+--- error_log
+access forbidden by rule
+
+=== TEST 51: satisfy any: ngx.exit(0) in access_by_lua grants despite deny
+--- config
+    location /test {
+        satisfy any;
+        deny all;
+        access_by_lua 'ngx.exit(0)';
+        content_by_lua_block { ngx.say("something important") }
+    }
+--- request
+GET /test
+--- response_body
+something important
+--- no_error_log
+[error]
+
+=== TEST 52: satisfy any: access_by_lua returning grants despite deny
+--- config
+    location /test {
+        satisfy any;
+        deny all;
+        access_by_lua 'return';
+        content_by_lua_block { ngx.say("something important") }
+    }
+--- request
+GET /test
+--- response_body
+something important
+--- no_error_log
+[error]
+
+=== TEST 53: satisfy any: ngx.exit(ngx.DECLINED) grants nothing: the deny stands
+--- config
+    location /test {
+        satisfy any;
+        deny all;
+        access_by_lua 'ngx.exit(ngx.DECLINED)';
+        content_by_lua_block { ngx.say("something important") }
+    }
+--- request
+GET /test
+--- error_code: 403
+--- response_body_like: 403 Forbidden
+--- error_log
+access forbidden by rule
+
+=== TEST 54: satisfy all: an allow rule, then access_by_lua refusing: 403
+--- config
+    location /test {
+        allow all;
+        access_by_lua 'ngx.exit(403)';
+        content_by_lua_block { ngx.say("something important") }
+    }
+--- request
+GET /test
+--- error_code: 403
+--- response_body_like: 403 Forbidden
+
+=== TEST 55: ngx.exit(ngx.DECLINED) in access_by_lua: on to content
+--- config
+    location /test {
+
+        access_by_lua 'ngx.exit(ngx.DECLINED)';
+        content_by_lua_block { ngx.say("something important") }
+    }
+--- request
+GET /test
+--- response_body
+something important
+
+=== TEST 56: access_by_lua_no_postpone: Lua runs before deny, and its ngx.exit(0) does not skip it
+--- http_config
+    access_by_lua_no_postpone on;
+--- config
+    location /test {
+        deny all;
+        access_by_lua 'ngx.log(ngx.WARN, "lua first") ngx.exit(0)';
+        content_by_lua_block { ngx.say("something important") }
+    }
+--- request
+GET /test
+--- error_code: 403
+--- error_log
+lua first
+access forbidden by rule

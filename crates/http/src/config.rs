@@ -57,6 +57,9 @@ loc_settings! {
     msie_padding: bool = true,
     max_ranges: Option<u64> = None,
     if_modified_since: IfModifiedSince = IfModifiedSince::Exact,
+    /// `allow` / `deny`: a level with rules of its own does not inherit its parent's.
+    access_rules: Arc<[crate::access::Rule]> = Arc::from(Vec::new()),
+    satisfy_any: bool = false,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -242,6 +242,9 @@ fn install_core(d: &LocDraft, t: &mut PhaseTable) -> Result<()> {
     if !d.script.is_empty() {
         t.rewrite.push(Rc::new(ScriptHandler(d.script.clone())));
     }
+    if !d.settings.access_rules().is_empty() {
+        t.access.push(Rc::new(crate::access::AccessHandler));
+    }
     if let Some(tf) = &d.try_files {
         t.precontent.push(Rc::new(TryFilesHandler(tf.clone())));
     }
@@ -704,6 +707,46 @@ fn client_body_in_file_only(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     set_once(&mut b.loc().settings.client_body_in_file_only, v, cmd)
 }
 
+/// `allow` / `deny address | CIDR | unix: | all`, appended to this level's rules.
+fn access_rule(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    use crate::access::{Parsed, Rule};
+    let arg = cmd.arg(0);
+    let what = match crate::access::parse(arg) {
+        Parsed::Ok(what) => what,
+        Parsed::LowBitsSet(what) => {
+            crate::elog!(
+                crate::log::Level::Warn,
+                0,
+                "low address bits of {arg} are meaningless in {}",
+                cmd.at
+            );
+            what
+        }
+        Parsed::Invalid => return Err(cmd.error(format!("invalid parameter \"{arg}\""))),
+    };
+    let settings = &mut b.loc().settings;
+    let mut rules = settings
+        .access_rules
+        .as_deref()
+        .map(<[Rule]>::to_vec)
+        .unwrap_or_default();
+    rules.push(Rule {
+        allow: cmd.name == "allow",
+        what,
+    });
+    settings.access_rules = Some(rules.into());
+    Ok(())
+}
+
+fn satisfy(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let any = match cmd.arg(0) {
+        "all" => false,
+        "any" => true,
+        v => return Err(cmd.invalid_value(v, "it must be \"all\" or \"any\"")),
+    };
+    set_once(&mut b.loc().settings.satisfy_any, any, cmd)
+}
+
 fn if_modified_since(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     let v = match cmd.arg(0) {
         "off" => IfModifiedSince::Off,
@@ -1007,6 +1050,9 @@ pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("try_files", SRV | LOC, Args::AtLeast(2), try_files),
     Directive::value("error_page", ANY_LOC | LIF, Args::AtLeast(2), error_page),
     Directive::value("add_header", ANY_LOC | LIF, Args::Range(2, 3), add_header),
+    Directive::value("allow", ANY_LOC, Args::Exactly(1), access_rule),
+    Directive::value("deny", ANY_LOC, Args::Exactly(1), access_rule),
+    Directive::value("satisfy", ANY_LOC, Args::Exactly(1), satisfy),
     Directive::value("log_format", HTTP, Args::AtLeast(2), log_format),
     Directive::value("access_log", ANY_LOC | LIF, Args::AtLeast(1), access_log),
     Directive::value("error_log", ANY_LOC, Args::AtLeast(1), error_log_nested),

@@ -129,7 +129,7 @@ fn redirect_limit(r: &mut Request, target: &str) -> Option<u16> {
 async fn run_phase(list: &[std::rc::Rc<dyn phase::Handler>], r: &mut Request) -> Option<Flow> {
     for h in list {
         match phase::run(h.as_ref(), r).await {
-            Flow::Next => continue,
+            Flow::Next | Flow::Granted => continue,
             Flow::PhaseDone => return None,
             other => return Some(other),
         }
@@ -145,7 +145,7 @@ async fn run_rewrite(r: &mut Request) -> Option<Flow> {
     let mut i = 0;
     while let Some(h) = loc.phases.rewrite.get(i).cloned() {
         match phase::run(h.as_ref(), r).await {
-            Flow::Next => {}
+            Flow::Next | Flow::Granted => {}
             Flow::PhaseDone => return None,
             other => return Some(other),
         }
@@ -157,6 +157,33 @@ async fn run_rewrite(r: &mut Request) -> Option<Flow> {
         }
     }
     None
+}
+
+/// The access phase and its `satisfy`: under `all` every handler must let the request
+/// through; under `any` one grant suffices, and a refusal (403, 401) is only recorded
+/// until then, answered at the phase's end (nginx's access and post-access phases).
+async fn run_access(list: &[std::rc::Rc<dyn phase::Handler>], r: &mut Request) -> Option<Flow> {
+    let any = r.loc.settings.satisfy_any();
+    let mut refused: Option<u16> = None;
+    for h in list {
+        match phase::run(h.as_ref(), r).await {
+            Flow::Next => {}
+            Flow::Granted if !any => {}
+            Flow::Granted | Flow::PhaseDone => return None,
+            Flow::Finish(code @ (401 | 403)) if any => {
+                // a 401 (ask for credentials) is kept over a later 403
+                if refused != Some(401) {
+                    refused = Some(code);
+                }
+            }
+            other => return Some(other),
+        }
+    }
+    let code = refused?;
+    if code == 403 {
+        r.log(Level::Error, "access forbidden by rule");
+    }
+    Some(Flow::Finish(code))
 }
 
 /// Finds the location for the URI (find-config), with nginx's checks that come with it.
@@ -234,12 +261,20 @@ async fn phases(r: &mut Request, start: Start) -> Flow {
     }
     let loc = r.loc.clone();
     let t = &loc.phases;
-    for list in [&t.preaccess, &t.access, &t.precontent] {
-        if !list.is_empty()
-            && let Some(f) = run_phase(list, r).await
-        {
-            return f;
-        }
+    if !t.preaccess.is_empty()
+        && let Some(f) = run_phase(&t.preaccess, r).await
+    {
+        return f;
+    }
+    if !t.access.is_empty()
+        && let Some(f) = run_access(&t.access, r).await
+    {
+        return f;
+    }
+    if !t.precontent.is_empty()
+        && let Some(f) = run_phase(&t.precontent, r).await
+    {
+        return f;
     }
     // try_files may have changed the URI without a redirect: serve it from here.
     let flow = match &t.content {
@@ -247,7 +282,7 @@ async fn phases(r: &mut Request, start: Start) -> Flow {
         None => phase::run(&StaticHandler, r).await,
     };
     match flow {
-        Flow::Next | Flow::PhaseDone => Flow::Done,
+        Flow::Next | Flow::PhaseDone | Flow::Granted => Flow::Done,
         other => other,
     }
 }

@@ -2,6 +2,7 @@
 //! selection, static files, error pages, the error and access logs. It knows nothing of Lua:
 //! modules above plug in through directives (`directives::HttpBuilder`) and phase handlers.
 
+pub mod access;
 pub mod body;
 pub mod conditional;
 pub mod config;

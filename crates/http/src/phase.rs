@@ -29,6 +29,9 @@ pub enum Flow {
     Next,
     /// This phase is done: go to the next phase.
     PhaseDone,
+    /// Access granted (nginx's NGX_OK in the access phase): under `satisfy all` the next
+    /// handler still has its say, under `satisfy any` the access phase is over.
+    Granted,
     /// Finish the request with this status (its error page if nothing was sent yet).
     Finish(u16),
     /// The handler answered completely (headers and body are out).

@@ -443,12 +443,17 @@ impl LuaHandler {
             End::Exec(target) => Flow::Redirect(target),
             End::Returned => match self.phase {
                 Phase::Content => Flow::Done,
+                // nginx's NGX_OK: the access checks so far are passed (see `satisfy`)
+                Phase::Access => Flow::Granted,
                 _ => Flow::Next,
             },
             End::Exit(code) => match code {
                 // ngx.OK: this phase is over; in content, so is the request
                 0 if self.phase == Phase::Content => Flow::Done,
+                0 if self.phase == Phase::Access => Flow::Granted,
                 0 => Flow::PhaseDone,
+                // ngx.DECLINED before content: this handler passes, the phase goes on
+                -5 if self.phase != Phase::Content => Flow::Next,
                 // ngx.ERROR: abort the request and its connection
                 -1 => {
                     r.keepalive = false;

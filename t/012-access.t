@@ -1,0 +1,153 @@
+# The access module: allow / deny by client address, first matching rule wins; satisfy.
+
+__DATA__
+
+=== TEST 1: deny all refuses with 403 and logs the rule
+--- config
+    location = /t {
+        deny all;
+        content_by_lua_block { ngx.say("in") }
+    }
+--- request
+GET /t
+--- error_code: 403
+--- response_body_like: 403 Forbidden
+--- error_log
+access forbidden by rule
+
+=== TEST 2: an allow before deny all lets the client in
+--- config
+    location = /t {
+        allow 127.0.0.1;
+        deny all;
+        content_by_lua_block { ngx.say("in") }
+    }
+--- request
+GET /t
+--- response_body
+in
+--- no_error_log
+[error]
+
+=== TEST 3: the first matching rule decides
+--- config
+    location = /t {
+        deny 127.0.0.1;
+        allow all;
+        content_by_lua_block { ngx.say("in") }
+    }
+--- request
+GET /t
+--- error_code: 403
+--- response_body_like: 403 Forbidden
+
+=== TEST 4: CIDR blocks
+--- config
+    location = /in {
+        allow 127.0.0.0/8;
+        deny all;
+        content_by_lua_block { ngx.say("in") }
+    }
+    location = /out {
+        allow 10.0.0.0/8;
+        allow ::1;
+        deny all;
+        content_by_lua_block { ngx.say("in") }
+    }
+--- pipelined_requests eval
+["GET /in", "GET /out"]
+--- error_code: 403
+--- response_body_like: ^in\n.*403 Forbidden
+
+=== TEST 5: a location with rules of its own does not inherit the server's; one without does
+--- config
+    deny all;
+    location = /own {
+        allow all;
+        content_by_lua_block { ngx.say("own") }
+    }
+    location = /inherited {
+        content_by_lua_block { ngx.say("inherited") }
+    }
+--- pipelined_requests eval
+["GET /own", "GET /inherited"]
+--- error_code: 403
+--- response_body_like: ^own\n.*403 Forbidden
+
+=== TEST 6: a rule that is not an address stops the start
+--- config
+    location = /t {
+        allow 1.2.3;
+    }
+--- must_die
+--- error_log
+invalid parameter "1.2.3"
+
+=== TEST 7: a prefix over the address length stops the start
+--- config
+    location = /t {
+        deny 10.0.0.0/33;
+    }
+--- must_die
+--- error_log
+invalid parameter "10.0.0.0/33"
+
+=== TEST 8: address bits below the prefix are warned about and cleared
+--- config
+    location = /t {
+        allow 127.0.0.1/8;
+        deny all;
+        content_by_lua_block { ngx.say("in") }
+    }
+--- request
+GET /t
+--- response_body
+in
+--- error_log
+low address bits of 127.0.0.1/8 are meaningless
+
+=== TEST 9: allow is not allowed in a location if
+--- config
+    location = /t {
+        if ($arg_x) {
+            deny all;
+        }
+    }
+--- must_die
+--- error_log
+"deny" directive is not allowed here
+
+=== TEST 10: a refusal goes through error_page
+--- config
+    error_page 403 /denied.html;
+    location = /t {
+        deny all;
+    }
+    location = /denied.html {
+        return 200 "custom denial\n";
+    }
+--- request
+GET /t
+--- error_code: 403
+--- response_body
+custom denial
+
+=== TEST 12: return runs in the rewrite phase, before the access checks (as in nginx)
+--- config
+    location = /t {
+        deny all;
+        return 200 "ok\n";
+    }
+--- request
+GET /t
+--- response_body
+ok
+
+=== TEST 11: satisfy takes all or any
+--- config
+    location = /t {
+        satisfy some;
+    }
+--- must_die
+--- error_log
+invalid value "some"
