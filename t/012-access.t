@@ -151,3 +151,32 @@ ok
 --- must_die
 --- error_log
 invalid value "some"
+
+=== TEST 13: an error page that is itself denied: the built-in 403 page
+--- config
+    deny all;
+    error_page 403 /denied.html;
+    location = /t {
+        content_by_lua_block { ngx.say("in") }
+    }
+    location = /denied.html {
+        content_by_lua_block { ngx.say("custom") }
+    }
+--- request
+GET /t
+--- error_code: 403
+--- response_body_like: 403 Forbidden
+
+=== TEST 14: an internal redirect (ngx.exec) is checked against the new location's rules
+--- config
+    location = /t {
+        content_by_lua_block { ngx.exec("/private") }
+    }
+    location = /private {
+        deny all;
+        content_by_lua_block { ngx.say("secret") }
+    }
+--- request
+GET /t
+--- error_code: 403
+--- response_body_like: 403 Forbidden
