@@ -165,3 +165,55 @@ ngx.say("here")
 --- error_code: 404
 --- error_log
 failed to load external Lua file
+
+=== TEST 16: OpenResty's tuning directives are accepted: lua_load_resty_core, lua_sa_restart, lua_malloc_trim, lua_thread_cache_max_entries
+--- http_config
+    lua_load_resty_core on;
+    lua_sa_restart on;
+    lua_malloc_trim 1000;
+    lua_thread_cache_max_entries 1024;
+--- config
+    location = /t { content_by_lua_block { ngx.say("ok") } }
+--- request
+GET /t
+--- response_body
+ok
+
+=== TEST 17: lua_thread_cache_max_entries 0: no entry thread is kept, each request gets a new one
+--- http_config
+    lua_thread_cache_max_entries 0;
+--- config
+    location = /t { content_by_lua_block { ngx.say(tostring(coroutine.running()) ~= package.loaded.last) package.loaded.last = tostring(coroutine.running()) } }
+--- pipelined_requests eval
+["GET /t", "GET /t", "GET /t"]
+--- response_body
+true
+true
+true
+
+=== TEST 18: by default entry threads are reused
+--- config
+    location = /t { content_by_lua_block { ngx.say(tostring(coroutine.running()) == package.loaded.last) package.loaded.last = tostring(coroutine.running()) } }
+--- pipelined_requests eval
+["GET /t", "GET /t"]
+--- response_body
+false
+true
+
+=== TEST 19: lua_load_resty_core takes on or off
+--- http_config
+    lua_load_resty_core maybe;
+--- config
+    location = /t { return 200; }
+--- must_die
+--- error_log
+invalid value "maybe" in "lua_load_resty_core" directive, it must be "on" or "off"
+
+=== TEST 20: lua_malloc_trim takes a number
+--- http_config
+    lua_malloc_trim often;
+--- config
+    location = /t { return 200; }
+--- must_die
+--- error_log
+invalid value "often"

@@ -278,6 +278,26 @@ fn set_by_lua(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     Ok(())
 }
 
+/// `lua_thread_cache_max_entries N`: how many idle entry threads a worker keeps for
+/// reuse (0: none).
+fn thread_cache(_: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let n = conf::value::number(cmd, cmd.arg(0))?;
+    crate::runners::Runners::of(&crate::vm::current()).set_keep(n);
+    Ok(())
+}
+
+/// Directives of OpenResty's that tune what oxiresty does its own way: checked, then
+/// without effect (`lua_load_resty_core`: its API is built in; `lua_sa_restart`: signals
+/// never interrupt Lua's system calls here; `lua_malloc_trim`: mimalloc gives freed
+/// memory back by itself, where glibc needed a nudge).
+fn accepted_flag(_: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    conf::value::flag(cmd, cmd.arg(0)).map(|_| ())
+}
+
+fn accepted_number(_: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    conf::value::number(cmd, cmd.arg(0)).map(|_| ())
+}
+
 const ANY: conf::Ctx = HTTP | SRV | LOC | LIF;
 
 pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
@@ -296,6 +316,10 @@ pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("set_by_lua_block", SRV | SIF | LOC | LIF, Args::AtLeast(2), set_by_lua),
     Directive::value("set_by_lua", SRV | SIF | LOC | LIF, Args::AtLeast(2), set_by_lua),
     Directive::value("set_by_lua_file", SRV | SIF | LOC | LIF, Args::AtLeast(2), set_by_lua),
+    Directive::value("lua_thread_cache_max_entries", HTTP, Args::Exactly(1), thread_cache),
+    Directive::value("lua_load_resty_core", HTTP, Args::Flag, accepted_flag),
+    Directive::value("lua_sa_restart", HTTP, Args::Flag, accepted_flag),
+    Directive::value("lua_malloc_trim", HTTP, Args::Exactly(1), accepted_number),
     Directive::value("lua_package_path", HTTP, Args::Exactly(1), package_path),
     Directive::value("lua_package_cpath", HTTP, Args::Exactly(1), package_path),
     Directive::value("init_by_lua_block", HTTP, Args::Exactly(1), init_inline),

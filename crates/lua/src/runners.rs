@@ -10,18 +10,22 @@ use crate::api;
 use crate::raw;
 
 /// The worker's idle entry threads: runner coroutines waiting at their idle point for
-/// the next request's function. Idle ones are few (at most KEEP) and kept as live handles;
-/// only suspended requests go to the registry.
+/// the next request's function. Idle ones are few (at most `keep`) and kept as live
+/// handles; only suspended requests go to the registry.
 pub struct Runners {
     idle: RefCell<Vec<Thread>>,
+    keep: Cell<usize>,
     /// `__oxr.jobs`: request functions by number, where runners take them.
     jobs: OnceCell<mlua::Table>,
     next_job: Cell<i64>,
 }
 
 impl Runners {
-    /// How many idle runners a worker keeps.
+    /// How many idle runners a worker keeps unless `lua_thread_cache_max_entries` says.
     const KEEP: usize = 256;
+    /// The most it keeps whatever it says: idle runners are live mlua handles, which
+    /// share one LuaJIT stack of about 8,000 slots with the rest of the worker.
+    const KEEP_MAX: usize = 4096;
     /// The slot of a function made for one request (a file path with variables, the code
     /// cache off): overwritten by the next.
     pub const SPARE_JOB: i64 = 0;
@@ -33,6 +37,7 @@ impl Runners {
         }
         let runners = Rc::new(Runners {
             idle: RefCell::new(Vec::new()),
+            keep: Cell::new(Self::KEEP),
             jobs: OnceCell::new(),
             next_job: Cell::new(Self::SPARE_JOB + 1),
         });
@@ -74,9 +79,15 @@ impl Runners {
         self.jobs(lua)?.raw_set(Self::SPARE_JOB, func)
     }
 
+    /// `lua_thread_cache_max_entries`.
+    pub fn set_keep(&self, n: u64) {
+        self.keep
+            .set(usize::try_from(n).unwrap_or(usize::MAX).min(Self::KEEP_MAX));
+    }
+
     pub fn give_back(&self, thread: Thread) {
         let mut idle = self.idle.borrow_mut();
-        if idle.len() < Self::KEEP {
+        if idle.len() < self.keep.get() {
             idle.push(thread);
         }
     }
