@@ -287,9 +287,10 @@ fn thread_cache(_: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
 }
 
 /// Directives of OpenResty's that tune what oxiresty does its own way: checked, then
-/// without effect (`lua_load_resty_core`: its API is built in; `lua_sa_restart`: signals
-/// never interrupt Lua's system calls here; `lua_malloc_trim`: mimalloc gives freed
-/// memory back by itself, where glibc needed a nudge).
+/// without effect (`lua_load_resty_core`: its API is built in; `lua_sa_restart`: the
+/// workers' signal handlers are installed with SA_RESTART, the directive's default;
+/// `lua_malloc_trim`: mimalloc gives freed memory back by itself, where glibc needed a
+/// nudge).
 fn accepted_flag(_: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     conf::value::flag(cmd, cmd.arg(0)).map(|_| ())
 }
