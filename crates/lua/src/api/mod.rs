@@ -85,8 +85,8 @@ pub fn register(lua: &Lua, prefix: &std::path::Path) -> mlua::Result<()> {
     Ok(())
 }
 
-/// `ngx.status`, `ngx.headers_sent` and `ngx.is_subrequest` are read and written through ngx's metatable
-/// (`ngx.ctx` is added to it by lualib/ngx_ffi.lua).
+/// `ngx.status`, `ngx.headers_sent` and `ngx.is_subrequest` are read and written through
+/// ngx's metatable (`ngx.ctx` is added to it by lualib/ngx_ffi.lua).
 fn fields(lua: &Lua, ngx: &mlua::Table) -> mlua::Result<()> {
     let mt = lua.create_table()?;
     mt.set(
