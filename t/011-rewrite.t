@@ -168,3 +168,61 @@ invalid parameter "sometimes"
 GET /legacy/x
 --- response_body
 modern /modern/x
+
+=== TEST 16: a named group of a location regex is a variable
+--- config
+    location ~ ^/user/(?<id>\d+)$ {
+        return 200 "id=$id first=$1\n";
+    }
+--- request
+GET /user/42
+--- response_body
+id=42 first=42
+
+=== TEST 17: named groups in rewrite, and in Lua's ngx.var
+--- config
+    location /old/ {
+        rewrite ^/old/(?<rest>.*)$ /new/$rest last;
+    }
+    location /new/ {
+        content_by_lua_block { ngx.say(ngx.var.uri, " ", ngx.var.rest) }
+    }
+--- request
+GET /old/a/b
+--- response_body
+/new/a/b a/b
+
+=== TEST 18: named groups in an if condition; names are case-insensitive
+--- config
+    location /x/ {
+        if ($uri ~ ^/x/(?<Word>\w+)) {
+            return 200 "word=$word\n";
+        }
+        return 404;
+    }
+--- request
+GET /x/hello
+--- response_body
+word=hello
+
+=== TEST 19: named groups of a regex server name
+--- config
+    server_name ~^(?<sub>[a-z]+)\.example\.com$;
+    location = /t {
+        return 200 "sub=$sub\n";
+    }
+--- request
+GET /t
+--- more_headers
+Host: shop.example.com
+--- response_body
+sub=shop
+
+=== TEST 20: a named group may not take a built-in variable's name
+--- config
+    location ~ ^/(?<uri>.*)$ {
+        return 200;
+    }
+--- must_die
+--- error_log
+the duplicate "uri" variable

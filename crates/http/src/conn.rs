@@ -400,7 +400,11 @@ fn fill_request(r: &mut Request, mut head: h1::Head, group: &ListenGroup) -> Res
     if !s.underscores_in_headers() && s.ignore_invalid_headers() {
         r.headers_in.list.retain(|(n, _)| !n.contains('_'));
     }
-    let server = crate::find::server(&group.servers, group.default, r.host.as_deref()).clone();
+    let (server, by_regex) = crate::find::server_and_regex(&group.servers, group.default, r.host.as_deref());
+    let server = server.clone();
+    if let (Some(re), Some(host)) = (by_regex, r.host.clone()) {
+        r.capture(re, &host);
+    }
     if !server.settings.merge_slashes
         && let Some((uri, _, _)) = h1::parse_target(&r.unparsed_uri, false)
     {

@@ -292,16 +292,11 @@ fn location(b: &mut HttpBuilder, cmd: &Cmd, reg: &Registry<HttpBuilder>) -> Resu
     if parent_exact {
         return Err(cmd.error(format!("location \"{pattern}\" cannot be inside the exact location")));
     }
-    let regex = |caseless: bool| -> Result<Match> {
-        let re = pcre2::bytes::RegexBuilder::new()
-            .caseless(caseless)
-            .jit_if_available(true)
-            .build(pattern)
-            .map_err(|e| cmd.error(format!("pcre2_compile() failed: {e} in \"{pattern}\"")))?;
+    let mut regex = |caseless: bool| -> Result<Match> {
         Ok(Match::Regex {
             source: pattern.to_string(),
             caseless,
-            re: Arc::new(re),
+            re: Arc::new(config_regex(b, cmd, pattern, caseless)?),
         })
     };
     let matcher = match modifier {
@@ -353,13 +348,24 @@ fn types(b: &mut HttpBuilder, cmd: &Cmd, _reg: &Registry<HttpBuilder>) -> Result
     set_once(&mut b.loc().settings.types, Arc::new(map), cmd)
 }
 
-/// `rewrite regex replacement [last|break|redirect|permanent];`
-fn rewrite(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
-    let pattern = cmd.arg(0);
+/// Compiles a regex of the configuration. Its named groups become variables
+/// (`(?<id>\d+)` declares `$id`), set when it matches, as in nginx.
+fn config_regex(b: &mut HttpBuilder, cmd: &Cmd, pattern: &str, caseless: bool) -> Result<pcre2::bytes::Regex> {
     let re = pcre2::bytes::RegexBuilder::new()
+        .caseless(caseless)
         .jit_if_available(true)
         .build(pattern)
         .map_err(|e| cmd.error(format!("pcre2_compile() failed: {e} in \"{pattern}\"")))?;
+    for name in re.capture_names().iter().flatten() {
+        b.declare_var(cmd, &format!("${name}"))?;
+    }
+    Ok(re)
+}
+
+/// `rewrite regex replacement [last|break|redirect|permanent];`
+fn rewrite(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let pattern = cmd.arg(0);
+    let re = config_regex(b, cmd, pattern, false)?;
     let replacement = b.template(cmd, cmd.arg(1))?;
     let flag = match cmd.args.get(2).map(|a| a.value.as_str()) {
         None => RewriteFlag::None,
@@ -456,11 +462,7 @@ fn parse_condition(b: &mut HttpBuilder, cmd: &Cmd) -> Result<Cond> {
                     negate: op == "!=",
                 }),
                 "~" | "~*" | "!~" | "!~*" => {
-                    let re = pcre2::bytes::RegexBuilder::new()
-                        .caseless(op.ends_with('*'))
-                        .jit_if_available(true)
-                        .build(right)
-                        .map_err(|e| cmd.error(format!("pcre2_compile() failed: {e} in \"{right}\"")))?;
+                    let re = config_regex(b, cmd, right, op.ends_with('*'))?;
                     Ok(Cond::Regex {
                         left,
                         re: Arc::new(re),
@@ -539,11 +541,7 @@ fn server_name(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     let mut names = Vec::new();
     for n in cmd.values() {
         let name = if let Some(re) = n.strip_prefix('~') {
-            let r = pcre2::bytes::RegexBuilder::new()
-                .caseless(true)
-                .build(re)
-                .map_err(|e| cmd.error(format!("pcre2_compile() failed: {e} in \"{re}\"")))?;
-            ServerName::Regex(n.to_string(), Arc::new(r))
+            ServerName::Regex(n.to_string(), Arc::new(config_regex(b, cmd, re, true)?))
         } else if let Some(rest) = n.strip_prefix("*.") {
             ServerName::WildStart(format!(".{}", rest.to_ascii_lowercase()))
         } else if let Some(rest) = n.strip_suffix(".*") {

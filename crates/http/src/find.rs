@@ -61,14 +61,26 @@ fn find(locs: &[Rc<Location>], uri: &str) -> Option<(Rc<Location>, bool)> {
 /// longest leading wildcard, then the longest trailing wildcard, then the first regex,
 /// else the default server.
 pub fn server<'a>(servers: &'a [Rc<Server>], default: usize, host: Option<&str>) -> &'a Rc<Server> {
+    server_and_regex(servers, default, host).0
+}
+
+/// [`server`], and the regex name that picked it, if one did (its captures are the
+/// request's, as in nginx).
+pub fn server_and_regex<'a>(
+    servers: &'a [Rc<Server>],
+    default: usize,
+    host: Option<&str>,
+) -> (&'a Rc<Server>, Option<&'a pcre2::bytes::Regex>) {
     let fallback = &servers[default.min(servers.len() - 1)];
-    let Some(host) = host else { return fallback };
+    let Some(host) = host else {
+        return (fallback, None);
+    };
     let mut wild_start: Option<(&Rc<Server>, usize)> = None;
     let mut wild_end: Option<(&Rc<Server>, usize)> = None;
     for s in servers {
         for n in &s.names {
             match n {
-                ServerName::Exact(e) if e.eq_ignore_ascii_case(host) => return s,
+                ServerName::Exact(e) if e.eq_ignore_ascii_case(host) => return (s, None),
                 ServerName::WildStart(suffix)
                     if host.len() > suffix.len()
                         && ends_with_ci(host, suffix)
@@ -97,18 +109,18 @@ pub fn server<'a>(servers: &'a [Rc<Server>], default: usize, host: Option<&str>)
         }
     }
     if let Some((s, _)) = wild_start.or(wild_end) {
-        return s;
+        return (s, None);
     }
     for s in servers {
         for n in &s.names {
             if let ServerName::Regex(_, re) = n
                 && re.is_match(host.as_bytes()).unwrap_or(false)
             {
-                return s;
+                return (s, Some(re));
             }
         }
     }
-    fallback
+    (fallback, None)
 }
 
 fn ends_with_ci(s: &str, suffix: &str) -> bool {

@@ -217,6 +217,12 @@ impl Request {
                             .unwrap_or_default()
                     })
                     .collect();
+                // named groups are variables too (`(?<id>\d+)` sets `$id`), as in nginx
+                for (name, value) in re.capture_names().iter().zip(&self.captures) {
+                    if let Some(name) = name {
+                        self.vars.insert(name.to_ascii_lowercase(), value.clone());
+                    }
+                }
                 true
             }
             _ => false,
