@@ -366,6 +366,8 @@ pub struct HttpConf {
     pub prefix: PathBuf,
     /// Variables declared by `set` (writable from Lua's ngx.var).
     pub declared_vars: std::collections::HashSet<String>,
+    /// `map` variables by name.
+    pub maps: HashMap<String, Rc<crate::map::Map>>,
 }
 
 impl HttpConf {

@@ -57,6 +57,7 @@ pub struct HttpBuilder {
     /// Variables used in templates, checked once everything (incl. `set`) is known.
     used_vars: Vec<(String, conf::Location)>,
     pub declared_vars: Vec<String>,
+    maps: HashMap<String, Rc<crate::map::Map>>,
     running_as_root: bool,
 }
 
@@ -74,6 +75,7 @@ impl HttpBuilder {
             installers: vec![install_core],
             used_vars: Vec::new(),
             declared_vars: Vec::new(),
+            maps: HashMap::new(),
             // SAFETY: geteuid has no preconditions.
             running_as_root: unsafe { libc::geteuid() } == 0,
         }
@@ -186,6 +188,7 @@ impl HttpBuilder {
             log_formats: self.log_formats,
             prefix: self.prefix,
             declared_vars: self.declared_vars.iter().cloned().collect(),
+            maps: self.maps,
         })
     }
 
@@ -346,6 +349,43 @@ fn types(b: &mut HttpBuilder, cmd: &Cmd, _reg: &Registry<HttpBuilder>) -> Result
         }
     }
     set_once(&mut b.loc().settings.types, Arc::new(map), cmd)
+}
+
+/// `map string $variable { key value; … }` (http).
+fn map(b: &mut HttpBuilder, cmd: &Cmd, _reg: &Registry<HttpBuilder>) -> Result<()> {
+    use crate::map::{Entry, Map};
+    let source = b.template(cmd, cmd.arg(0))?;
+    let name = b.declare_var(cmd, cmd.arg(1))?;
+    if b.maps.contains_key(&name) {
+        return Err(cmd.error(format!("the duplicate \"{name}\" variable")));
+    }
+    let mut map = Map::new(source);
+    for line in cmd.children() {
+        let bad_count = || line.error("invalid number of the map parameters".to_string());
+        if line.block.is_some() {
+            return Err(bad_count());
+        }
+        let entry = match (line.name.as_str(), line.args.len()) {
+            ("hostnames", 0) => Entry::Hostnames,
+            ("volatile", 0) => Entry::Volatile,
+            (_, n) if n != 1 => return Err(bad_count()),
+            ("default", _) => Entry::Default(b.template(line, line.arg(0))?),
+            (key, _) => {
+                let value = b.template(line, line.arg(0))?;
+                if let Some(pattern) = key.strip_prefix("~*") {
+                    Entry::Regex(config_regex(b, line, pattern, true)?, value)
+                } else if let Some(pattern) = key.strip_prefix('~') {
+                    Entry::Regex(config_regex(b, line, pattern, false)?, value)
+                } else {
+                    // `\default`, `\~x`: a key spelled like a special parameter
+                    Entry::Key(key.strip_prefix('\\').unwrap_or(key).to_string(), value)
+                }
+            }
+        };
+        map.add(entry).map_err(|msg| line.error(msg))?;
+    }
+    b.maps.insert(name, Rc::new(map));
+    Ok(())
 }
 
 /// Compiles a regex of the configuration. Its named groups become variables
@@ -1052,6 +1092,7 @@ pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("deny", ANY_LOC, Args::Exactly(1), access_rule),
     Directive::value("satisfy", ANY_LOC, Args::Exactly(1), satisfy),
     Directive::value("log_format", HTTP, Args::AtLeast(2), log_format),
+    Directive::block("map", HTTP, Args::Block(2, 2), map),
     Directive::value("access_log", ANY_LOC | LIF, Args::AtLeast(1), access_log),
     Directive::value("error_log", ANY_LOC, Args::AtLeast(1), error_log_nested),
     Directive::value("server_tokens", ANY_LOC, Args::Flag, server_tokens),

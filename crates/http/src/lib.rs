@@ -16,6 +16,7 @@ pub mod handlers;
 pub mod io;
 pub mod log;
 pub mod log_format;
+pub mod map;
 pub mod output;
 pub mod phase;
 pub mod request;

@@ -93,6 +93,22 @@ impl Template {
         self.render_with(r, |v| v)
     }
 
+    /// Evaluates, asking `first` for each variable before the request (a map's regex
+    /// match answers for its own captures).
+    pub fn render_resolving(&self, r: &Request, first: impl Fn(&str) -> Option<String>) -> String {
+        let mut out = String::new();
+        for p in &self.parts {
+            match p {
+                Part::Lit(s) => out.push_str(s),
+                Part::Var(v) => {
+                    let value = first(v).or_else(|| crate::variables::get(r, v));
+                    out.push_str(&value.unwrap_or_default());
+                }
+            }
+        }
+        out
+    }
+
     /// Evaluates, passing each variable's value (empty when unset) through `escape`.
     pub fn render_with(&self, r: &Request, escape: impl Fn(String) -> String) -> String {
         if let [Part::Lit(s)] = self.parts.as_slice() {

@@ -202,7 +202,7 @@ fn prefixed(r: &Request, name: &str) -> Option<String> {
     if let Some(c) = name.strip_prefix("cookie_") {
         return r.headers_in.get_all("cookie").find_map(|h| cookie(h, c));
     }
-    None
+    r.http.maps.get(name).map(|m| m.value(r))
 }
 
 /// nginx matches `$http_x_foo` against header names lowercased with `-` read as `_`;
