@@ -206,6 +206,7 @@ impl HttpBuilder {
         for inst in &self.installers {
             inst(&d, &mut phases)?;
         }
+        install_last(&d, &mut phases);
         let mut nested = Vec::new();
         for child in std::mem::take(&mut d.nested) {
             nested.push(self.compile(child, &d)?);
@@ -245,6 +246,12 @@ fn install_core(d: &LocDraft, t: &mut PhaseTable) -> Result<()> {
     if !d.script.is_empty() {
         t.rewrite.push(Rc::new(ScriptHandler(d.script.clone())));
     }
+    if let Some(more) = d.ext.get::<crate::headers_more::MoreHeaders>()
+        && !more.input.is_empty()
+    {
+        t.rewrite
+            .push(Rc::new(crate::headers_more::InputHandler(more.input.clone())));
+    }
     if !d.settings.access_rules().is_empty() {
         t.access.push(Rc::new(crate::access::AccessHandler));
     }
@@ -254,6 +261,31 @@ fn install_core(d: &LocDraft, t: &mut PhaseTable) -> Result<()> {
     let add = d.settings.add_headers();
     if !add.is_empty() {
         t.header_filters.push(Rc::new(AddHeaders(add)));
+    }
+    Ok(())
+}
+
+/// Handlers that come after every module's: headers-more's output filter sees the
+/// headers the others (Lua's header filters too) have set, as in OpenResty.
+fn install_last(d: &LocDraft, t: &mut PhaseTable) {
+    if let Some(more) = d.ext.get::<crate::headers_more::MoreHeaders>()
+        && !more.output.is_empty()
+    {
+        t.header_filters
+            .push(Rc::new(crate::headers_more::OutputFilter(more.output.clone())));
+    }
+}
+
+/// `more_set_headers`, `more_clear_headers`, `more_set_input_headers`,
+/// `more_clear_input_headers` (see headers_more.rs).
+fn more_headers(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let input = cmd.name.contains("_input_");
+    let c = Rc::new(crate::headers_more::command(cmd, input, |v| b.template(cmd, v))?);
+    let more = b.loc().ext.get_or_default::<crate::headers_more::MoreHeaders>();
+    if input {
+        more.input.push(c);
+    } else {
+        more.output.push(c);
     }
     Ok(())
 }
@@ -1088,6 +1120,15 @@ pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("try_files", SRV | LOC, Args::AtLeast(2), try_files),
     Directive::value("error_page", ANY_LOC | LIF, Args::AtLeast(2), error_page),
     Directive::value("add_header", ANY_LOC | LIF, Args::Range(2, 3), add_header),
+    Directive::value("more_set_headers", ANY_LOC | LIF, Args::AtLeast(1), more_headers),
+    Directive::value("more_clear_headers", ANY_LOC | LIF, Args::AtLeast(1), more_headers),
+    Directive::value("more_set_input_headers", ANY_LOC | LIF, Args::AtLeast(1), more_headers),
+    Directive::value(
+        "more_clear_input_headers",
+        ANY_LOC | LIF,
+        Args::AtLeast(1),
+        more_headers,
+    ),
     Directive::value("allow", ANY_LOC, Args::Exactly(1), access_rule),
     Directive::value("deny", ANY_LOC, Args::Exactly(1), access_rule),
     Directive::value("satisfy", ANY_LOC, Args::Exactly(1), satisfy),

@@ -13,6 +13,7 @@ pub mod ext;
 pub mod find;
 pub mod h1;
 pub mod handlers;
+pub mod headers_more;
 pub mod io;
 pub mod log;
 pub mod log_format;

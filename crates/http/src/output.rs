@@ -56,18 +56,22 @@ impl Request {
         self.out.reserve(256);
         status::write_line(&mut self.out, status::wire_status(self.status));
         let s = &loc.settings;
-        if self.headers_out.get("server").is_none() {
+        // (a Server or Date of the response's own replaces the built-in one; an empty one,
+        // headers-more's clearing, removes it)
+        if self.headers_out.list.is_empty() || self.headers_out.get("server").is_none() {
             self.out.extend_from_slice(if s.server_tokens() {
                 concat!("Server: oxiresty/", env!("CARGO_PKG_VERSION"), "\r\n").as_bytes()
             } else {
                 b"Server: oxiresty\r\n"
             });
         }
-        crate::time::with(|t| {
-            self.out.extend_from_slice(b"Date: ");
-            self.out.extend_from_slice(t.http.as_bytes());
-            self.out.extend_from_slice(b"\r\n");
-        });
+        if self.headers_out.list.is_empty() || self.headers_out.get("date").is_none() {
+            crate::time::with(|t| {
+                self.out.extend_from_slice(b"Date: ");
+                self.out.extend_from_slice(t.http.as_bytes());
+                self.out.extend_from_slice(b"\r\n");
+            });
+        }
         if matches!(self.status, 204 | 304) {
             self.content_length = None;
             self.content_type = None;
@@ -85,7 +89,10 @@ impl Request {
         }
         let has_length = self.content_length.is_some();
         for (n, v) in &self.headers_out.list {
-            if n.eq_ignore_ascii_case("connection") || n.eq_ignore_ascii_case("transfer-encoding") {
+            if n.eq_ignore_ascii_case("connection")
+                || n.eq_ignore_ascii_case("transfer-encoding")
+                || (v.is_empty() && (n.eq_ignore_ascii_case("server") || n.eq_ignore_ascii_case("date")))
+            {
                 continue;
             }
             push_field(&mut self.out, n);
