@@ -60,6 +60,7 @@ loc_settings! {
     /// `allow` / `deny`: a level with rules of its own does not inherit its parent's.
     access_rules: Arc<[crate::access::Rule]> = Arc::from(Vec::new()),
     satisfy_any: bool = false,
+    expires: crate::expires::Expires = crate::expires::Expires::Off,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

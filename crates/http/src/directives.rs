@@ -258,6 +258,10 @@ fn install_core(d: &LocDraft, t: &mut PhaseTable) -> Result<()> {
     if let Some(tf) = &d.try_files {
         t.precontent.push(Rc::new(TryFilesHandler(tf.clone())));
     }
+    if !matches!(d.settings.expires(), crate::expires::Expires::Off) {
+        t.header_filters
+            .push(Rc::new(crate::expires::ExpiresFilter(d.settings.expires())));
+    }
     let add = d.settings.add_headers();
     if !add.is_empty() {
         t.header_filters.push(Rc::new(AddHeaders(add)));
@@ -777,6 +781,20 @@ fn client_body_in_file_only(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     set_once(&mut b.loc().settings.client_body_in_file_only, v, cmd)
 }
 
+/// `expires [modified] time | @time | epoch | max | off | $variable;`
+fn expires(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    use crate::expires::Expires;
+    let args: Vec<&str> = cmd.values().collect();
+    let rule = match crate::expires::parse(&args).map_err(|msg| cmd.error(msg))? {
+        Some(rule) => rule,
+        None => Expires::Var {
+            value: b.template(cmd, args[args.len() - 1])?,
+            modified: args.len() == 2,
+        },
+    };
+    set_once(&mut b.loc().settings.expires, rule, cmd)
+}
+
 /// `allow` / `deny address | CIDR | unix: | all`, appended to this level's rules.
 fn access_rule(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     use crate::access::{Parsed, Rule};
@@ -1129,6 +1147,7 @@ pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
         Args::AtLeast(1),
         more_headers,
     ),
+    Directive::value("expires", ANY_LOC | LIF, Args::Range(1, 2), expires),
     Directive::value("allow", ANY_LOC, Args::Exactly(1), access_rule),
     Directive::value("deny", ANY_LOC, Args::Exactly(1), access_rule),
     Directive::value("satisfy", ANY_LOC, Args::Exactly(1), satisfy),

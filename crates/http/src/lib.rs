@@ -9,6 +9,7 @@ pub mod config;
 pub mod conn;
 pub mod directives;
 pub mod engine;
+pub mod expires;
 pub mod ext;
 pub mod find;
 pub mod h1;

@@ -33,6 +33,11 @@ fn tm_of(sec: i64, local: bool) -> libc::tm {
     }
 }
 
+/// The local time zone's offset from UTC at `sec`, in seconds.
+pub fn local_offset(sec: i64) -> i64 {
+    tm_of(sec, true).tm_gmtoff
+}
+
 impl Cached {
     fn build(sec: i64) -> Cached {
         let l = tm_of(sec, true);
