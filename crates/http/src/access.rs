@@ -83,7 +83,7 @@ fn masked(addr: IpAddr, prefix: u8) -> IpAddr {
 impl Clients {
     /// Whether a client at `peer` (`None`: a unix-domain socket) is one of these. An
     /// IPv4-mapped IPv6 client is checked against IPv4 rules, as nginx does.
-    fn contains(&self, peer: Option<IpAddr>) -> bool {
+    pub(crate) fn contains(&self, peer: Option<IpAddr>) -> bool {
         match (self, peer) {
             (Clients::All, _) => true,
             (Clients::Unix, None) => true,

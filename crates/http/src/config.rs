@@ -61,6 +61,11 @@ loc_settings! {
     access_rules: Arc<[crate::access::Rule]> = Arc::from(Vec::new()),
     satisfy_any: bool = false,
     expires: crate::expires::Expires = crate::expires::Expires::Off,
+    /// realip: trusted proxies (a level with some of its own does not inherit), the
+    /// header that names the client, whether X-Forwarded-For is walked past proxies.
+    real_ip_from: Arc<[crate::access::Clients]> = Arc::from(Vec::new()),
+    real_ip_header: Arc<str> = Arc::from("X-Real-IP"),
+    real_ip_recursive: bool = false,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

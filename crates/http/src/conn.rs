@@ -73,6 +73,7 @@ pub async fn serve(
         let conn = ConnInfo {
             id,
             peer,
+            socket_peer: peer,
             local,
             requests: requests + 1,
         };

@@ -147,6 +147,10 @@ impl HttpBuilder {
                 }
             }
             let mut server_rewrite = PhaseTable::default();
+            // realip at the server level runs before the location is looked up
+            if !level.settings.real_ip_from().is_empty() {
+                server_rewrite.post_read.push(Rc::new(crate::realip::RealIpHandler));
+            }
             let script = std::mem::take(&mut level.script);
             if !script.is_empty() {
                 server_rewrite.rewrite.push(Rc::new(ScriptHandler(script)));
@@ -251,6 +255,9 @@ fn install_core(d: &LocDraft, t: &mut PhaseTable) -> Result<()> {
     {
         t.rewrite
             .push(Rc::new(crate::headers_more::InputHandler(more.input.clone())));
+    }
+    if !d.settings.real_ip_from().is_empty() {
+        t.preaccess.push(Rc::new(crate::realip::RealIpHandler));
     }
     if !d.settings.access_rules().is_empty() {
         t.access.push(Rc::new(crate::access::AccessHandler));
@@ -795,6 +802,49 @@ fn expires(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     set_once(&mut b.loc().settings.expires, rule, cmd)
 }
 
+/// `set_real_ip_from address | CIDR | unix:`, appended to this level's trusted proxies.
+fn set_real_ip_from(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    use crate::access::{Clients, Parsed};
+    let arg = cmd.arg(0);
+    let from = match crate::access::parse(arg) {
+        Parsed::Ok(Clients::All) | Parsed::Invalid => {
+            return Err(cmd.error(format!("invalid parameter \"{arg}\"")));
+        }
+        Parsed::Ok(c) => c,
+        Parsed::LowBitsSet(c) => {
+            crate::elog!(
+                crate::log::Level::Warn,
+                0,
+                "low address bits of {arg} are meaningless in {}",
+                cmd.at
+            );
+            c
+        }
+    };
+    let settings = &mut b.loc().settings;
+    let mut list = settings
+        .real_ip_from
+        .as_deref()
+        .map(<[Clients]>::to_vec)
+        .unwrap_or_default();
+    list.push(from);
+    settings.real_ip_from = Some(list.into());
+    Ok(())
+}
+
+fn real_ip_header(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let v = cmd.arg(0);
+    if v == "proxy_protocol" {
+        return Err(cmd.error("real_ip_header proxy_protocol is not supported yet".to_string()));
+    }
+    set_once(&mut b.loc().settings.real_ip_header, Arc::from(v), cmd)
+}
+
+fn real_ip_recursive(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let v = value::flag(cmd, cmd.arg(0))?;
+    set_once(&mut b.loc().settings.real_ip_recursive, v, cmd)
+}
+
 /// `allow` / `deny address | CIDR | unix: | all`, appended to this level's rules.
 fn access_rule(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     use crate::access::{Parsed, Rule};
@@ -1148,6 +1198,9 @@ pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
         more_headers,
     ),
     Directive::value("expires", ANY_LOC | LIF, Args::Range(1, 2), expires),
+    Directive::value("set_real_ip_from", ANY_LOC, Args::Exactly(1), set_real_ip_from),
+    Directive::value("real_ip_header", ANY_LOC, Args::Exactly(1), real_ip_header),
+    Directive::value("real_ip_recursive", ANY_LOC, Args::Flag, real_ip_recursive),
     Directive::value("allow", ANY_LOC, Args::Exactly(1), access_rule),
     Directive::value("deny", ANY_LOC, Args::Exactly(1), access_rule),
     Directive::value("satisfy", ANY_LOC, Args::Exactly(1), satisfy),

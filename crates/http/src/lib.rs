@@ -21,6 +21,7 @@ pub mod log_format;
 pub mod map;
 pub mod output;
 pub mod phase;
+pub mod realip;
 pub mod request;
 pub mod spare;
 pub mod static_file;

@@ -51,7 +51,11 @@ impl Headers {
 pub struct ConnInfo {
     /// nginx's connection number (`*N` in the error log, `$connection`).
     pub id: u64,
+    /// The client: the socket's peer, or the address the realip module took from a
+    /// trusted proxy's header.
     pub peer: Option<SocketAddr>,
+    /// The socket's peer, whatever realip says (`$realip_remote_addr`).
+    pub socket_peer: Option<SocketAddr>,
     pub local: Option<SocketAddr>,
     /// How many requests this connection has carried, this one included.
     pub requests: u64,

@@ -46,6 +46,8 @@ pub const BUILTIN: &[&str] = &[
     "limit_rate",
     "request_completion",
     "server_software",
+    "realip_remote_addr",
+    "realip_remote_port",
 ];
 
 pub const PREFIXES: &[&str] = &["http_", "arg_", "cookie_", "sent_http_", "sent_trailer_"];
@@ -122,7 +124,16 @@ pub fn get(r: &Request, name: &str) -> Option<String> {
             Some(p) => ip_text(p.ip()),
             None => "unix:".into(),
         },
-        "remote_port" => r.conn.peer.map(|p| p.port().to_string()).unwrap_or_default(),
+        // (no port once realip took the address from a header)
+        "remote_port" => match r.conn.peer.map(|p| p.port()) {
+            Some(port) if port > 0 => port.to_string(),
+            _ => String::new(),
+        },
+        "realip_remote_addr" => match r.conn.socket_peer {
+            Some(p) => ip_text(p.ip()),
+            None => "unix:".into(),
+        },
+        "realip_remote_port" => r.conn.socket_peer.map(|p| p.port().to_string()).unwrap_or_default(),
         // not text: `get_bytes` has the real bytes; as text, invalid UTF-8 is replaced
         "binary_remote_addr" => String::from_utf8_lossy(&binary_addr(r.conn.peer)).into_owned(),
         "server_addr" => r.conn.local.map(|a| a.ip().to_string()).unwrap_or_default(),
