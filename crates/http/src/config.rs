@@ -66,6 +66,9 @@ loc_settings! {
     real_ip_from: Arc<[crate::access::Clients]> = Arc::from(Vec::new()),
     real_ip_header: Arc<str> = Arc::from("X-Real-IP"),
     real_ip_recursive: bool = false,
+    /// `charset`: `None` is off.
+    charset: Option<Arc<str>> = None,
+    charset_types: Arc<[String]> = crate::charset::DEFAULT_TYPES.iter().map(|t| t.to_string()).collect(),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -265,6 +265,12 @@ fn install_core(d: &LocDraft, t: &mut PhaseTable) -> Result<()> {
     if let Some(tf) = &d.try_files {
         t.precontent.push(Rc::new(TryFilesHandler(tf.clone())));
     }
+    if let Some(charset) = d.settings.charset() {
+        t.header_filters.push(Rc::new(crate::charset::CharsetFilter {
+            charset,
+            types: d.settings.charset_types(),
+        }));
+    }
     if !matches!(d.settings.expires(), crate::expires::Expires::Off) {
         t.header_filters
             .push(Rc::new(crate::expires::ExpiresFilter(d.settings.expires())));
@@ -788,6 +794,19 @@ fn client_body_in_file_only(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     set_once(&mut b.loc().settings.client_body_in_file_only, v, cmd)
 }
 
+/// `charset name | off;`
+fn charset(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let v = cmd.arg(0);
+    let charset = (v != "off").then(|| Arc::from(v));
+    set_once(&mut b.loc().settings.charset, charset, cmd)
+}
+
+/// `charset_types mime-type ...;` (`*`: any)
+fn charset_types(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let types: Arc<[String]> = cmd.values().map(str::to_ascii_lowercase).collect();
+    set_once(&mut b.loc().settings.charset_types, types, cmd)
+}
+
 /// `expires [modified] time | @time | epoch | max | off | $variable;`
 fn expires(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     use crate::expires::Expires;
@@ -1198,6 +1217,8 @@ pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
         more_headers,
     ),
     Directive::value("expires", ANY_LOC | LIF, Args::Range(1, 2), expires),
+    Directive::value("charset", ANY_LOC | LIF, Args::Exactly(1), charset),
+    Directive::value("charset_types", ANY_LOC, Args::AtLeast(1), charset_types),
     Directive::value("set_real_ip_from", ANY_LOC, Args::Exactly(1), set_real_ip_from),
     Directive::value("real_ip_header", ANY_LOC, Args::Exactly(1), real_ip_header),
     Directive::value("real_ip_recursive", ANY_LOC, Args::Flag, real_ip_recursive),

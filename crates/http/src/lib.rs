@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod body;
+pub mod charset;
 pub mod conditional;
 pub mod config;
 pub mod conn;
