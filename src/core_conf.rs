@@ -15,6 +15,8 @@ use http::log::{Level, Target};
 #[derive(Default)]
 pub struct CoreConf {
     pub prefix: PathBuf,
+    /// The main configuration file's directory.
+    pub conf_dir: PathBuf,
     pub worker_processes: Option<usize>,
     pub daemon: Option<bool>,
     pub master_process: Option<bool>,
@@ -147,10 +149,11 @@ fn http(c: &mut CoreConf, cmd: &Cmd, _reg: &Registry<CoreConf>) -> Result<()> {
         return Err(cmd.duplicate());
     }
     let reg = c.http_registry.clone().expect("set by load");
-    c.http = Some(Rc::new(http::directives::build_with(
+    c.http = Some(Rc::new(http::directives::build_in(
         &reg,
         &[lua::install],
         &c.prefix,
+        &c.conf_dir,
         cmd.children(),
     )?));
     Ok(())
@@ -221,6 +224,7 @@ pub fn load(prefix: &Path, source: &Source, globals: Option<&str>) -> Result<Cor
     core_reg.know_elsewhere(http_reg.names().collect::<Vec<_>>());
     let mut core = CoreConf {
         prefix: prefix.to_path_buf(),
+        conf_dir: conf_dir.clone(),
         http_registry: Some(Arc::new(http_reg)),
         ..Default::default()
     };

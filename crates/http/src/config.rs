@@ -68,6 +68,9 @@ loc_settings! {
     real_ip_recursive: bool = false,
     /// `charset`: `None` is off.
     charset: Option<Arc<str>> = None,
+    /// `auth_basic realm` (`None`: off) and its `auth_basic_user_file`.
+    auth_basic: Option<Arc<str>> = None,
+    auth_basic_user_file: Option<Template> = None,
     charset_types: Arc<[String]> = crate::charset::DEFAULT_TYPES.iter().map(|t| t.to_string()).collect(),
 }
 
@@ -377,6 +380,8 @@ pub struct HttpConf {
     pub declared_vars: std::collections::HashSet<String>,
     /// `map` variables by name.
     pub maps: HashMap<String, Rc<crate::map::Map>>,
+    /// The main configuration file's directory.
+    pub conf_dir: PathBuf,
 }
 
 impl HttpConf {

@@ -58,6 +58,8 @@ pub struct HttpBuilder {
     used_vars: Vec<(String, conf::Location)>,
     pub declared_vars: Vec<String>,
     maps: HashMap<String, Rc<crate::map::Map>>,
+    /// The main configuration file's directory.
+    pub conf_dir: PathBuf,
     running_as_root: bool,
 }
 
@@ -76,6 +78,7 @@ impl HttpBuilder {
             used_vars: Vec::new(),
             declared_vars: Vec::new(),
             maps: HashMap::new(),
+            conf_dir: prefix.join("conf"),
             // SAFETY: geteuid has no preconditions.
             running_as_root: unsafe { libc::geteuid() } == 0,
         }
@@ -193,6 +196,7 @@ impl HttpBuilder {
             prefix: self.prefix,
             declared_vars: self.declared_vars.iter().cloned().collect(),
             maps: self.maps,
+            conf_dir: self.conf_dir,
         })
     }
 
@@ -261,6 +265,9 @@ fn install_core(d: &LocDraft, t: &mut PhaseTable) -> Result<()> {
     }
     if !d.settings.access_rules().is_empty() {
         t.access.push(Rc::new(crate::access::AccessHandler));
+    }
+    if d.settings.auth_basic().is_some() {
+        t.access.push(Rc::new(crate::auth_basic::AuthBasicHandler));
     }
     if let Some(tf) = &d.try_files {
         t.precontent.push(Rc::new(TryFilesHandler(tf.clone())));
@@ -794,6 +801,20 @@ fn client_body_in_file_only(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     set_once(&mut b.loc().settings.client_body_in_file_only, v, cmd)
 }
 
+/// `auth_basic realm | off;`
+fn auth_basic(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let v = cmd.arg(0);
+    let realm = (v != "off").then(|| Arc::from(v));
+    set_once(&mut b.loc().settings.auth_basic, realm, cmd)
+}
+
+/// `auth_basic_user_file file;` (variables allowed; relative to the main configuration
+/// file's directory)
+fn auth_basic_user_file(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let file = b.template(cmd, cmd.arg(0))?;
+    set_once(&mut b.loc().settings.auth_basic_user_file, Some(file), cmd)
+}
+
 /// `charset name | off;`
 fn charset(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     let v = cmd.arg(0);
@@ -1218,6 +1239,8 @@ pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     ),
     Directive::value("expires", ANY_LOC | LIF, Args::Range(1, 2), expires),
     Directive::value("charset", ANY_LOC | LIF, Args::Exactly(1), charset),
+    Directive::value("auth_basic", ANY_LOC, Args::Exactly(1), auth_basic),
+    Directive::value("auth_basic_user_file", ANY_LOC, Args::Exactly(1), auth_basic_user_file),
     Directive::value("charset_types", ANY_LOC, Args::AtLeast(1), charset_types),
     Directive::value("set_real_ip_from", ANY_LOC, Args::Exactly(1), set_real_ip_from),
     Directive::value("real_ip_header", ANY_LOC, Args::Exactly(1), real_ip_header),
@@ -1289,7 +1312,20 @@ pub fn build_with(
     prefix: &Path,
     cmds: &[Cmd],
 ) -> Result<HttpConf> {
+    build_in(registry, installers, prefix, &prefix.join("conf"), cmds)
+}
+
+/// As `build_with`, for a main configuration file in `conf_dir` (what relative file
+/// names of some directives, `auth_basic_user_file`, are relative to).
+pub fn build_in(
+    registry: &Registry<HttpBuilder>,
+    installers: &[Installer],
+    prefix: &Path,
+    conf_dir: &Path,
+    cmds: &[Cmd],
+) -> Result<HttpConf> {
     let mut b = HttpBuilder::new(prefix);
+    b.conf_dir = conf_dir.to_path_buf();
     for i in installers {
         b.add_installer(*i);
     }

@@ -3,6 +3,7 @@
 //! modules above plug in through directives (`directives::HttpBuilder`) and phase handlers.
 
 pub mod access;
+pub mod auth_basic;
 pub mod body;
 pub mod charset;
 pub mod conditional;

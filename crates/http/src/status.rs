@@ -74,6 +74,7 @@ pub fn page_title(code: u16) -> Option<String> {
         497 => "400 The plain HTTP request was sent to HTTPS port".to_string(),
         // the page says "Found" where the status line keeps "Moved Temporarily"
         302 => "302 Found".to_string(),
+        401 => "401 Authorization Required".to_string(),
         301 | 303 | 307 | 308 | 400..=416 | 421 | 429 | 500..=505 | 507 if !reason(code).is_empty() => {
             format!("{code} {}", reason(code))
         }

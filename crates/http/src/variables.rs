@@ -173,7 +173,8 @@ pub fn get(r: &Request, name: &str) -> Option<String> {
             None => crate::static_file::map_uri(r, &r.uri).to_string_lossy().into_owned(),
         },
         "request_id" => request_id(r),
-        "remote_user" => return None,
+        // the user of Basic credentials, checked or not
+        "remote_user" => return crate::auth_basic::credentials(r).map(|(user, _)| user),
         "request_completion" => {
             if r.eof_sent {
                 "OK".into()
