@@ -180,3 +180,82 @@ GET /t
 GET /t
 --- error_code: 403
 --- response_body_like: 403 Forbidden
+
+=== TEST 15: limit_except: other methods than the listed ones meet the block's rules
+--- config
+    location = /t {
+        limit_except GET {
+            deny all;
+        }
+        content_by_lua_block { ngx.say(ngx.req.get_method(), " in") }
+    }
+--- pipelined_requests eval
+["GET /t", "POST /t"]
+--- error_code: 403
+--- response_body_like: ^GET in\n.*403 Forbidden
+
+=== TEST 16: limit_except GET lets HEAD through
+--- config
+    location = /t {
+        limit_except GET {
+            deny all;
+        }
+        content_by_lua_block { ngx.say("in") }
+    }
+--- request
+HEAD /t
+--- error_code: 200
+
+=== TEST 17: limit_except: the block's rules may let a method through, the location serves it
+--- config
+    location = /t {
+        limit_except GET {
+            allow 127.0.0.1;
+            deny all;
+        }
+        content_by_lua_block { ngx.say(ngx.req.get_method(), " in") }
+    }
+--- request
+DELETE /t
+--- response_body
+DELETE in
+
+=== TEST 18: limit_except with auth_basic
+--- config
+    location = /t {
+        limit_except GET {
+            auth_basic "writers";
+            auth_basic_user_file ../html/htpasswd;
+        }
+        content_by_lua_block { ngx.req.read_body() ngx.say(ngx.req.get_method(), " as ", ngx.var.remote_user) }
+    }
+--- user_files
+>>> htpasswd
+alice:{PLAIN}password
+--- pipelined_requests eval
+["POST /t", "PUT /t"]
+--- more_headers
+Authorization: Basic YWxpY2U6cGFzc3dvcmQ=
+--- response_body
+POST as alice
+PUT as alice
+
+=== TEST 19: limit_except takes methods
+--- config
+    location = /t {
+        limit_except FETCH {
+            deny all;
+        }
+    }
+--- must_die
+--- error_log
+invalid method "FETCH"
+
+=== TEST 20: limit_except only in a location
+--- config
+    limit_except GET {
+        deny all;
+    }
+--- must_die
+--- error_log
+"limit_except" directive is not allowed here

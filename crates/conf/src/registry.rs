@@ -20,6 +20,8 @@ pub const LIF: Ctx = 1 << 6;
 pub const UPS: Ctx = 1 << 7;
 /// Inside `types { }`, `map { }` and other blocks whose lines are data, not directives.
 pub const DATA: Ctx = 1 << 8;
+/// Inside `limit_except { }`.
+pub const LMT: Ctx = 1 << 9;
 
 /// How many words a directive takes (its name not counted) and whether it opens a block.
 #[derive(Debug, Clone, Copy)]

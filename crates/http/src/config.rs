@@ -275,6 +275,9 @@ pub struct Location {
     pub try_files: Option<TryFiles>,
     pub nested: Vec<Rc<Location>>,
     pub phases: PhaseTable,
+    /// `limit_except METHOD… { }`: the methods let through as the location says, and
+    /// the block's location for all others.
+    pub limit_except: Option<(Vec<String>, Rc<Location>)>,
 }
 
 impl Location {

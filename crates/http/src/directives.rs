@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use conf::registry::{HTTP, LIF, LOC, SIF, SRV};
+use conf::registry::{HTTP, LIF, LMT, LOC, SIF, SRV};
 use conf::{Args, Cmd, ConfError, Directive, Registry, Result, set_once, value};
 
 use crate::config::*;
@@ -31,6 +31,8 @@ pub struct LocDraft {
     pub ifs: Vec<(Rc<IfBlock>, LocDraft)>,
     pub try_files: Option<TryFiles>,
     pub nested: Vec<LocDraft>,
+    /// `limit_except`: the methods it lets through and the block's draft.
+    pub limit_except: Option<(Vec<String>, Box<LocDraft>)>,
     pub at: Option<conf::Location>,
 }
 
@@ -219,6 +221,27 @@ impl HttpBuilder {
         for child in std::mem::take(&mut d.nested) {
             nested.push(self.compile(child, &d)?);
         }
+        let limit_except = match d.limit_except.take() {
+            Some((methods, draft)) => {
+                let mut lim = self.compile(
+                    LocDraft {
+                        matcher: d.matcher.clone(),
+                        alias: d.alias.clone(),
+                        try_files: d.try_files.clone(),
+                        ..*draft
+                    },
+                    &d,
+                )?;
+                // the block serves with its location's content handler
+                if let Some(l) = Rc::get_mut(&mut lim)
+                    && l.phases.content.is_none()
+                {
+                    l.phases.content = phases.content.clone();
+                }
+                Some((methods, lim))
+            }
+            None => None,
+        };
         for (block, draft) in std::mem::take(&mut d.ifs) {
             let mut loc = self.compile(
                 LocDraft {
@@ -245,6 +268,7 @@ impl HttpBuilder {
             try_files: d.try_files,
             nested,
             phases,
+            limit_except,
         }))
     }
 }
@@ -503,6 +527,49 @@ fn if_(b: &mut HttpBuilder, cmd: &Cmd, reg: &Registry<HttpBuilder>) -> Result<()
     if !in_server {
         b.loc().ifs.push((block, draft));
     }
+    Ok(())
+}
+
+/// `limit_except METHOD… { allow/deny/auth_basic… }` (location).
+fn limit_except(b: &mut HttpBuilder, cmd: &Cmd, reg: &Registry<HttpBuilder>) -> Result<()> {
+    const METHODS: &[&str] = &[
+        "GET",
+        "HEAD",
+        "POST",
+        "PUT",
+        "DELETE",
+        "MKCOL",
+        "COPY",
+        "MOVE",
+        "OPTIONS",
+        "PROPFIND",
+        "PROPPATCH",
+        "LOCK",
+        "UNLOCK",
+        "PATCH",
+    ];
+    if b.loc().limit_except.is_some() {
+        return Err(cmd.duplicate());
+    }
+    let mut methods = Vec::new();
+    for m in cmd.values() {
+        let m = m.to_ascii_uppercase();
+        if !METHODS.contains(&m.as_str()) {
+            return Err(cmd.error(format!("invalid method \"{m}\"")));
+        }
+        // GET lets HEAD through too
+        if m == "GET" {
+            methods.push("HEAD".to_string());
+        }
+        methods.push(m);
+    }
+    b.stack.push(LocDraft {
+        at: Some(cmd.at.clone()),
+        ..Default::default()
+    });
+    reg.run(b, LMT, cmd.children())?;
+    let draft = b.stack.pop().expect("pushed above");
+    b.loc().limit_except = Some((methods, Box::new(draft)));
     Ok(())
 }
 
@@ -1193,6 +1260,7 @@ pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::block("location", SRV | LOC, Args::Block(1, 2), location),
     Directive::block("types", ANY_LOC, Args::Block(0, 0), types),
     Directive::block("if", SRV | LOC, Args::Block(1, 5), if_),
+    Directive::block("limit_except", LOC, Args::Block(1, 14), limit_except),
     Directive::value("listen", SRV, Args::AtLeast(1), listen),
     Directive::value("server_name", SRV, Args::AtLeast(1), server_name),
     Directive::value(
@@ -1239,14 +1307,19 @@ pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     ),
     Directive::value("expires", ANY_LOC | LIF, Args::Range(1, 2), expires),
     Directive::value("charset", ANY_LOC | LIF, Args::Exactly(1), charset),
-    Directive::value("auth_basic", ANY_LOC, Args::Exactly(1), auth_basic),
-    Directive::value("auth_basic_user_file", ANY_LOC, Args::Exactly(1), auth_basic_user_file),
+    Directive::value("auth_basic", ANY_LOC | LMT, Args::Exactly(1), auth_basic),
+    Directive::value(
+        "auth_basic_user_file",
+        ANY_LOC | LMT,
+        Args::Exactly(1),
+        auth_basic_user_file,
+    ),
     Directive::value("charset_types", ANY_LOC, Args::AtLeast(1), charset_types),
     Directive::value("set_real_ip_from", ANY_LOC, Args::Exactly(1), set_real_ip_from),
     Directive::value("real_ip_header", ANY_LOC, Args::Exactly(1), real_ip_header),
     Directive::value("real_ip_recursive", ANY_LOC, Args::Flag, real_ip_recursive),
-    Directive::value("allow", ANY_LOC, Args::Exactly(1), access_rule),
-    Directive::value("deny", ANY_LOC, Args::Exactly(1), access_rule),
+    Directive::value("allow", ANY_LOC | LMT, Args::Exactly(1), access_rule),
+    Directive::value("deny", ANY_LOC | LMT, Args::Exactly(1), access_rule),
     Directive::value("satisfy", ANY_LOC, Args::Exactly(1), satisfy),
     Directive::value("log_format", HTTP, Args::AtLeast(2), log_format),
     Directive::block("map", HTTP, Args::Block(2, 2), map),

@@ -196,7 +196,10 @@ fn find_config(r: &mut Request) -> Option<Flow> {
                 r.capture(re, &uri);
             }
             let hidden = l.internal && !r.internal;
-            r.loc = l;
+            r.loc = match &l.limit_except {
+                Some((methods, lim)) if !methods.iter().any(|m| *m == r.method) => lim.clone(),
+                _ => l,
+            };
             if hidden {
                 return Some(Flow::Finish(404));
             }

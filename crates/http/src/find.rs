@@ -146,6 +146,7 @@ mod tests {
             try_files: None,
             nested,
             phases: PhaseTable::default(),
+            limit_except: None,
         })
     }
 
