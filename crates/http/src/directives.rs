@@ -31,6 +31,8 @@ pub struct LocDraft {
     pub ifs: Vec<(Rc<IfBlock>, LocDraft)>,
     pub try_files: Option<TryFiles>,
     pub nested: Vec<LocDraft>,
+    /// echo's commands: the location's content handler.
+    pub echo: Vec<crate::echo::Op>,
     /// `limit_except`: the methods it lets through and the block's draft.
     pub limit_except: Option<(Vec<String>, Box<LocDraft>)>,
     pub at: Option<conf::Location>,
@@ -292,6 +294,13 @@ fn install_core(d: &LocDraft, t: &mut PhaseTable) -> Result<()> {
     }
     if d.settings.auth_basic().is_some() {
         t.access.push(Rc::new(crate::auth_basic::AuthBasicHandler));
+    }
+    if !d.echo.is_empty() {
+        let status = d.ext.get::<crate::echo::EchoConf>().and_then(|e| e.status);
+        t.content = Some(Rc::new(crate::echo::EchoHandler {
+            ops: Rc::new(d.echo.clone()),
+            status: status.unwrap_or(200),
+        }));
     }
     if let Some(tf) = &d.try_files {
         t.precontent.push(Rc::new(TryFilesHandler(tf.clone())));
@@ -868,6 +877,56 @@ fn client_body_in_file_only(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     set_once(&mut b.loc().settings.client_body_in_file_only, v, cmd)
 }
 
+/// The echo module's commands (`echo`, `echo_duplicate`, `echo_flush`, `echo_sleep`,
+/// `echo_blocking_sleep`, `echo_exec`), in the order written.
+fn echo(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    use crate::echo::{Op, seconds};
+    let args: Vec<&str> = cmd.values().collect();
+    let time = |v: &str| seconds(v).ok_or_else(|| cmd.error(format!("invalid time value \"{v}\"")));
+    let arity = || ConfError::Arity {
+        name: cmd.name.clone(),
+        at: cmd.at.clone(),
+    };
+    let op = match (cmd.name.as_str(), args.as_slice()) {
+        ("echo", _) => {
+            let (newline, skip) = crate::echo::echo_args(&args);
+            let mut words = Vec::new();
+            for w in &args[skip..] {
+                words.push(b.template(cmd, w)?);
+            }
+            Op::Echo { words, newline }
+        }
+        ("echo_duplicate", [count, text]) => Op::Duplicate {
+            count: b.template(cmd, count)?,
+            text: b.template(cmd, text)?,
+        },
+        ("echo_flush", []) => Op::Flush,
+        ("echo_sleep", [t]) => Op::Sleep(time(t)?),
+        ("echo_blocking_sleep", [t]) => Op::BlockingSleep(time(t)?),
+        ("echo_exec", [target, rest @ ..]) if rest.len() <= 1 => Op::Exec {
+            target: b.template(cmd, target)?,
+            args: match rest.first() {
+                Some(a) => Some(b.template(cmd, a)?),
+                None => None,
+            },
+        },
+        _ => return Err(arity()),
+    };
+    b.loc().echo.push(op);
+    Ok(())
+}
+
+/// `echo_status code;`: the status of echo's responses.
+fn echo_status(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let code = value::number(cmd, cmd.arg(0))?;
+    if !(100..1000).contains(&code) {
+        return Err(cmd.invalid_value(cmd.arg(0), ""));
+    }
+    let conf = b.loc().ext.get_or_default::<crate::echo::EchoConf>();
+    conf.status = Some(code as u16);
+    Ok(())
+}
+
 /// `auth_basic realm | off;`
 fn auth_basic(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     let v = cmd.arg(0);
@@ -1307,6 +1366,13 @@ pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     ),
     Directive::value("expires", ANY_LOC | LIF, Args::Range(1, 2), expires),
     Directive::value("charset", ANY_LOC | LIF, Args::Exactly(1), charset),
+    Directive::value("echo", LOC | LIF, Args::AtLeast(0), echo),
+    Directive::value("echo_duplicate", LOC | LIF, Args::Exactly(2), echo),
+    Directive::value("echo_flush", LOC | LIF, Args::Exactly(0), echo),
+    Directive::value("echo_sleep", LOC | LIF, Args::Exactly(1), echo),
+    Directive::value("echo_blocking_sleep", LOC | LIF, Args::Exactly(1), echo),
+    Directive::value("echo_exec", LOC | LIF, Args::Range(1, 2), echo),
+    Directive::value("echo_status", ANY_LOC | LIF, Args::Exactly(1), echo_status),
     Directive::value("auth_basic", ANY_LOC | LMT, Args::Exactly(1), auth_basic),
     Directive::value(
         "auth_basic_user_file",

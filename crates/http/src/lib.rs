@@ -10,6 +10,7 @@ pub mod conditional;
 pub mod config;
 pub mod conn;
 pub mod directives;
+pub mod echo;
 pub mod engine;
 pub mod expires;
 pub mod ext;
