@@ -133,3 +133,47 @@ body
 --- error_code: 405
 --- response_body
 GET
+
+=== TEST 14: recursive_error_pages lets an error page's own error use an error page
+--- config
+    recursive_error_pages on;
+    error_page 404 /missing-too.html;
+    error_page 403 = /final;
+    location = /missing-too.html {
+        return 403;
+    }
+    location = /final {
+        return 200 "final\n";
+    }
+--- request
+GET /nothing
+--- response_body
+final
+
+=== TEST 15: without it the second error gets the built-in page
+--- config
+    error_page 404 /missing-too.html;
+    error_page 403 = /final;
+    location = /missing-too.html {
+        return 403;
+    }
+    location = /final {
+        return 200 "final\n";
+    }
+--- request
+GET /nothing
+--- error_code: 403
+--- response_body_like: 403 Forbidden
+
+=== TEST 16: recursive error pages that loop end as nginx's redirect cycle: 500
+--- config
+    recursive_error_pages on;
+    error_page 404 /a;
+    location = /a {
+        return 404;
+    }
+--- request
+GET /nothing
+--- error_code: 500
+--- error_log
+rewrite or internal redirection cycle

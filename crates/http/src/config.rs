@@ -66,6 +66,11 @@ loc_settings! {
     real_ip_from: Arc<[crate::access::Clients]> = Arc::from(Vec::new()),
     real_ip_header: Arc<str> = Arc::from("X-Real-IP"),
     real_ip_recursive: bool = false,
+    absolute_redirect: bool = true,
+    port_in_redirect: bool = true,
+    server_name_in_redirect: bool = false,
+    recursive_error_pages: bool = false,
+    chunked_transfer_encoding: bool = true,
     /// `charset`: `None` is off.
     charset: Option<Arc<str>> = None,
     /// `auth_basic realm` (`None`: off) and its `auth_basic_user_file`.

@@ -821,6 +821,11 @@ macro_rules! size_setting {
 }
 
 flag_setting!(server_tokens, server_tokens);
+flag_setting!(absolute_redirect, absolute_redirect);
+flag_setting!(port_in_redirect, port_in_redirect);
+flag_setting!(server_name_in_redirect, server_name_in_redirect);
+flag_setting!(recursive_error_pages, recursive_error_pages);
+flag_setting!(chunked_transfer_encoding, chunked_transfer_encoding);
 flag_setting!(etag, etag);
 flag_setting!(log_not_found, log_not_found);
 flag_setting!(sendfile, sendfile);
@@ -1425,6 +1430,33 @@ pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
         client_body_in_file_only,
     ),
     Directive::value("max_ranges", ANY_LOC, Args::Exactly(1), max_ranges),
+    Directive::value("absolute_redirect", ANY_LOC, Args::Flag, absolute_redirect),
+    Directive::value("port_in_redirect", ANY_LOC, Args::Flag, port_in_redirect),
+    Directive::value("server_name_in_redirect", ANY_LOC, Args::Flag, server_name_in_redirect),
+    Directive::value("recursive_error_pages", ANY_LOC, Args::Flag, recursive_error_pages),
+    Directive::value(
+        "chunked_transfer_encoding",
+        ANY_LOC,
+        Args::Flag,
+        chunked_transfer_encoding,
+    ),
+    // performance knobs of nginx's that change nothing a client sees here: files are
+    // opened per request, output is written as it comes
+    Directive::value("open_file_cache", ANY_LOC, Args::Range(1, 2), no_op),
+    Directive::value("open_file_cache_valid", ANY_LOC, Args::Exactly(1), no_op),
+    Directive::value("open_file_cache_min_uses", ANY_LOC, Args::Exactly(1), no_op),
+    Directive::value("open_file_cache_errors", ANY_LOC, Args::Flag, no_op),
+    Directive::value("postpone_output", ANY_LOC, Args::Exactly(1), no_op),
+    Directive::value("output_buffers", ANY_LOC, Args::Exactly(2), no_op),
+    Directive::value("send_lowat", ANY_LOC, Args::Exactly(1), no_op),
+    Directive::value("read_ahead", ANY_LOC, Args::Exactly(1), no_op),
+    Directive::value("directio", ANY_LOC, Args::Exactly(1), no_op),
+    Directive::value("directio_alignment", ANY_LOC, Args::Exactly(1), no_op),
+    Directive::value("aio", ANY_LOC, Args::Exactly(1), no_op),
+    Directive::value("aio_write", ANY_LOC, Args::Flag, no_op),
+    Directive::value("client_body_in_single_buffer", ANY_LOC, Args::Flag, no_op),
+    Directive::value("map_hash_bucket_size", HTTP, Args::Exactly(1), no_op),
+    Directive::value("map_hash_max_size", HTTP, Args::Exactly(1), no_op),
     Directive::value("tcp_nopush", ANY_LOC, Args::Flag, no_op),
     Directive::value("reset_timedout_connection", ANY_LOC, Args::Flag, no_op),
     Directive::value("proxy_temp_path", ANY_LOC, Args::Range(1, 4), no_op),

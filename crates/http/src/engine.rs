@@ -338,7 +338,9 @@ fn error_page(r: &mut Request, code: u16) -> Option<Flow> {
     }
     let pages = r.loc.settings.error_pages();
     let page = pages.iter().find(|p| p.codes.contains(&code))?;
-    r.error_page_used = true;
+    // (with recursive_error_pages, an error page's own error may use one too: the
+    // internal redirect limit ends a loop)
+    r.error_page_used = !r.loc.settings.recursive_error_pages();
     let target = page.target.render(r);
     r.headers_out.list.clear();
     r.err_status = match page.overwrite {

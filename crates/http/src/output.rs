@@ -102,7 +102,7 @@ impl Request {
         }
         self.chunked = false;
         if !has_length && !self.header_only {
-            if self.version >= (1, 1) {
+            if self.version >= (1, 1) && s.chunked_transfer_encoding() {
                 self.chunked = true;
                 self.out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
             } else {
@@ -297,7 +297,10 @@ impl Request {
         if status::closes_connection(code) {
             self.keepalive = false;
         }
+        // the page's status is the response's, even in an error page's location (nginx's
+        // special response handler sets err_status)
         self.status = code;
+        self.err_status = code;
         // validators and ranges describe a body this page is not
         for h in ["accept-ranges", "last-modified", "etag", "content-encoding"] {
             self.headers_out.remove(h);
@@ -343,12 +346,17 @@ impl Request {
 
     /// Makes a redirect target absolute as nginx does (absolute_redirect on).
     pub fn absolute_location(&self, target: &str) -> String {
-        if !target.starts_with('/') {
+        let s = &self.loc.settings;
+        if !target.starts_with('/') || !s.absolute_redirect() {
             return target.to_string();
         }
-        let host = self.host_var();
+        let host = if s.server_name_in_redirect() {
+            self.server.primary_name().to_string()
+        } else {
+            self.host_var()
+        };
         let port = self.conn.local.map(|a| a.port()).unwrap_or(80);
-        if port == 80 {
+        if port == 80 || !s.port_in_redirect() {
             format!("http://{host}{target}")
         } else {
             format!("http://{host}:{port}{target}")

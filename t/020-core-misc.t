@@ -1,0 +1,93 @@
+# Smaller core directives: redirects' Location, chunked_transfer_encoding, and nginx's
+# performance knobs that are accepted without effect.
+
+__DATA__
+
+=== TEST 1: a relative redirect is made absolute, with the port
+--- config
+    location = /t {
+        return 302 /elsewhere;
+    }
+--- request
+GET /t
+--- error_code: 302
+--- response_headers_like
+Location: http://localhost:\d+/elsewhere
+
+=== TEST 2: absolute_redirect off keeps it relative
+--- config
+    absolute_redirect off;
+    location = /t {
+        return 302 /elsewhere;
+    }
+--- request
+GET /t
+--- error_code: 302
+--- response_headers
+Location: /elsewhere
+
+=== TEST 3: port_in_redirect off drops the port
+--- config
+    port_in_redirect off;
+    location = /t {
+        return 301 /elsewhere;
+    }
+--- request
+GET /t
+--- error_code: 301
+--- response_headers
+Location: http://localhost/elsewhere
+
+=== TEST 4: server_name_in_redirect on names the server, not the Host
+--- config
+    server_name_in_redirect on;
+    port_in_redirect off;
+    location = /t {
+        return 302 /elsewhere;
+    }
+--- request
+GET /t
+--- more_headers
+Host: other.example
+--- error_code: 302
+--- response_headers
+Location: http://localhost/elsewhere
+
+=== TEST 5: chunked_transfer_encoding off: a body of unknown length ends with the connection
+--- config
+    chunked_transfer_encoding off;
+    location = /t {
+        content_by_lua_block { ngx.say("streamed") ngx.flush(true) ngx.say("more") }
+    }
+--- request
+GET /t
+--- response_headers
+!Transfer-Encoding
+Connection: close
+--- response_body
+streamed
+more
+
+=== TEST 6: performance knobs are accepted
+--- http_config
+    open_file_cache max=1000 inactive=20s;
+    open_file_cache_valid 30s;
+    open_file_cache_min_uses 2;
+    open_file_cache_errors on;
+    postpone_output 1460;
+    output_buffers 2 32k;
+    send_lowat 0;
+    read_ahead 0;
+    directio off;
+    directio_alignment 512;
+    aio off;
+    aio_write off;
+    client_body_in_single_buffer on;
+    map_hash_bucket_size 64;
+    map_hash_max_size 2048;
+--- config
+    location = /t { return 200 "ok\n"; }
+--- request
+GET /t
+--- response_body
+ok
