@@ -91,3 +91,59 @@ more
 GET /t
 --- response_body
 ok
+
+=== TEST 7: limit_rate slows a response down
+--- config
+    location = /t {
+        limit_rate 100k;
+        content_by_lua_block { ngx.print(string.rep("a", 150000)) }
+        log_by_lua_block {
+            ngx.update_time()
+            local took = ngx.now() - ngx.req.start_time()
+            ngx.log(ngx.WARN, took >= 0.9 and "limited" or "fast", " ", ngx.var.limit_rate)
+        }
+    }
+--- request
+GET /t
+--- response_body_like: ^(?:a{50000}){3}$
+--- error_log
+limited 102400
+
+=== TEST 8: limit_rate_after lets that much go at full speed
+--- config
+    location = /t {
+        limit_rate 100k;
+        limit_rate_after 1m;
+        content_by_lua_block { ngx.print(string.rep("a", 150000)) }
+        log_by_lua_block {
+            ngx.update_time()
+            local took = ngx.now() - ngx.req.start_time()
+            ngx.log(ngx.WARN, took >= 0.9 and "limited" or "fast")
+        }
+    }
+--- request
+GET /t
+--- response_body_like: ^(?:a{50000}){3}$
+--- error_log
+fast
+
+=== TEST 9: $limit_rate set from Lua limits this response
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.var.limit_rate = "100k"
+            ngx.var.limit_rate = "nonsense"
+            ngx.print(string.rep("a", 150000))
+        }
+        log_by_lua_block {
+            ngx.update_time()
+            local took = ngx.now() - ngx.req.start_time()
+            ngx.log(ngx.WARN, took >= 0.9 and "limited" or "fast", " ", ngx.var.limit_rate)
+        }
+    }
+--- request
+GET /t
+--- response_body_like: ^(?:a{50000}){3}$
+--- error_log
+limited 102400
+invalid size "nonsense"

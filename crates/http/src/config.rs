@@ -66,6 +66,9 @@ loc_settings! {
     real_ip_from: Arc<[crate::access::Clients]> = Arc::from(Vec::new()),
     real_ip_header: Arc<str> = Arc::from("X-Real-IP"),
     real_ip_recursive: bool = false,
+    /// Bytes per second a response goes out at, after `limit_rate_after` bytes; 0: no limit.
+    limit_rate: u64 = 0,
+    limit_rate_after: u64 = 0,
     absolute_redirect: bool = true,
     port_in_redirect: bool = true,
     server_name_in_redirect: bool = false,

@@ -339,6 +339,8 @@ fn new_request(io: Io, http: &Rc<HttpConf>, server: &Rc<Server>, conn: ConnInfo)
         eof_sent: false,
         write_failed: false,
         start: std::time::Instant::now(),
+        limit_rate: None,
+        written: 0,
         internal: false,
         uri_changed: false,
         redirects: 0,

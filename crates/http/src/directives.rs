@@ -822,6 +822,15 @@ macro_rules! size_setting {
 
 flag_setting!(server_tokens, server_tokens);
 flag_setting!(absolute_redirect, absolute_redirect);
+
+fn limit_rate(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let v = value::size(cmd, cmd.arg(0))?;
+    if cmd.name == "limit_rate" {
+        set_once(&mut b.loc().settings.limit_rate, v, cmd)
+    } else {
+        set_once(&mut b.loc().settings.limit_rate_after, v, cmd)
+    }
+}
 flag_setting!(port_in_redirect, port_in_redirect);
 flag_setting!(server_name_in_redirect, server_name_in_redirect);
 flag_setting!(recursive_error_pages, recursive_error_pages);
@@ -1431,6 +1440,8 @@ pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     ),
     Directive::value("max_ranges", ANY_LOC, Args::Exactly(1), max_ranges),
     Directive::value("absolute_redirect", ANY_LOC, Args::Flag, absolute_redirect),
+    Directive::value("limit_rate", ANY_LOC | LIF, Args::Exactly(1), limit_rate),
+    Directive::value("limit_rate_after", ANY_LOC | LIF, Args::Exactly(1), limit_rate),
     Directive::value("port_in_redirect", ANY_LOC, Args::Flag, port_in_redirect),
     Directive::value("server_name_in_redirect", ANY_LOC, Args::Flag, server_name_in_redirect),
     Directive::value("recursive_error_pages", ANY_LOC, Args::Flag, recursive_error_pages),

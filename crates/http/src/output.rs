@@ -212,7 +212,10 @@ impl Request {
     /// Sends the whole body from a file with sendfile(2) (`sendfile on`, no body filters,
     /// a known length). False: not possible here, nothing was sent, write it instead.
     pub async fn send_file(&mut self, file: &std::fs::File, offset: u64, len: u64) -> bool {
-        if !self.loc.settings.sendfile() || !self.loc.phases.body_filters.is_empty() || self.content_length != Some(len)
+        if !self.loc.settings.sendfile()
+            || !self.loc.phases.body_filters.is_empty()
+            || self.content_length != Some(len)
+            || self.limit_rate() > 0
         {
             return false;
         }
@@ -256,7 +259,11 @@ impl Request {
             return;
         }
         let timeout = Duration::from_millis(self.loc.settings.send_timeout_ms());
-        if let Err(e) = self.io.write_all(&out, timeout).await {
+        let written = match self.limit_rate() {
+            0 => self.io.write_all(&out, timeout).await,
+            rate => self.write_limited(&out, rate, timeout).await,
+        };
+        if let Err(e) = written {
             self.write_failed = true;
             self.keepalive = false;
             if e.kind() == std::io::ErrorKind::TimedOut {
@@ -276,6 +283,35 @@ impl Request {
         if self.out.is_empty() && out.capacity() <= 64 * 1024 {
             self.out = out;
         }
+    }
+
+    /// The response's rate limit in bytes per second (`limit_rate`, or `$limit_rate` set
+    /// from Lua); 0: none.
+    pub fn limit_rate(&self) -> u64 {
+        self.limit_rate.unwrap_or_else(|| self.loc.settings.limit_rate())
+    }
+
+    /// Writes `data` no faster than `rate` once `limit_rate_after` bytes are out, as
+    /// nginx's write filter: what may go now is the rate times the seconds since the
+    /// request began (plus one), less what went past the free allowance.
+    async fn write_limited(&mut self, data: &[u8], rate: u64, timeout: Duration) -> std::io::Result<()> {
+        let after = self.loc.settings.limit_rate_after() as i128;
+        let rate = i128::from(rate);
+        let mut pos = 0;
+        while pos < data.len() {
+            let elapsed = i128::from(self.start.elapsed().as_secs()) + 1;
+            let allowed = rate * elapsed - (i128::from(self.written) - after);
+            if allowed <= 0 {
+                let ms = u64::try_from(-allowed * 1000 / rate + 1).unwrap_or(u64::MAX);
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                continue;
+            }
+            let n = usize::try_from(allowed).unwrap_or(usize::MAX).min(data.len() - pos);
+            self.io.write_all(&data[pos..pos + n], timeout).await?;
+            self.written += n as u64;
+            pos += n;
+        }
+        Ok(())
     }
 
     /// Sends a complete response with this body (status and headers already set).

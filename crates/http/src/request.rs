@@ -147,6 +147,11 @@ pub struct Request {
     pub write_failed: bool,
 
     pub start: Instant,
+    /// `$limit_rate` as set while serving (it then wins over the `limit_rate` directive).
+    pub limit_rate: Option<u64>,
+    /// Bytes written to the client for this request, headers included, when a rate
+    /// limit counts them.
+    pub written: u64,
     pub internal: bool,
     /// A rewrite-phase handler changed the URI: post-rewrite goes back to find-config.
     pub uri_changed: bool,

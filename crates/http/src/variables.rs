@@ -182,7 +182,7 @@ pub fn get(r: &Request, name: &str) -> Option<String> {
                 String::new()
             }
         }
-        "limit_rate" => "0".into(),
+        "limit_rate" => r.limit_rate().to_string(),
         _ if name.bytes().all(|b| b.is_ascii_digit()) => {
             return name.parse::<usize>().ok().and_then(|i| r.captures.get(i).cloned());
         }

@@ -99,7 +99,15 @@ pub extern "C" fn oxr_var_set(name: *const u8, len: usize, val: *const u8, vlen:
                 r.args = if unset != 0 { String::new() } else { value.to_string() };
                 return OK;
             }
-            "limit_rate" => return OK,
+            // a number of bytes per second, as nginx reads it (`100k` too); a bad one is
+            // logged and changes nothing, as nginx's size variables
+            "limit_rate" => {
+                match conf::value::parse_size(value).filter(|_| unset == 0) {
+                    Some(rate) => r.limit_rate = Some(rate),
+                    None => r.log(http::log::Level::Error, &format!("invalid size \"{value}\"")),
+                }
+                return OK;
+            }
             _ => {}
         }
         if r.http.declared_vars.contains(name) {
