@@ -147,3 +147,59 @@ GET /t
 --- error_log
 limited 102400
 invalid size "nonsense"
+
+=== TEST 10: keepalive_disable msie6 (the default): an old MSIE's POST closes the connection
+--- config
+    location = /t { return 200 "ok\n"; }
+--- raw_request eval
+"POST /t HTTP/1.1\r\nHost: localhost\r\nUser-Agent: Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1)\r\nContent-Length: 0\r\n\r\nGET /t HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+--- response_headers
+Connection: close
+--- response_body
+ok
+
+=== TEST 11: keepalive_disable none keeps it
+--- config
+    keepalive_disable none;
+    location = /t { return 200 "ok\n"; }
+--- raw_request eval
+"POST /t HTTP/1.1\r\nHost: localhost\r\nUser-Agent: Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1)\r\nContent-Length: 0\r\n\r\nGET /t HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+--- response_body
+ok
+ok
+
+=== TEST 12: keepalive_disable safari
+--- config
+    keepalive_disable safari;
+    location = /t { return 200 "ok\n"; }
+--- raw_request eval
+"GET /t HTTP/1.1\r\nHost: localhost\r\nUser-Agent: Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/605.1.15\r\n\r\n"
+--- response_headers
+Connection: close
+
+=== TEST 13: auth_delay holds a 401 back
+--- config
+    location = /t {
+        auth_delay 300ms;
+        auth_basic "x";
+        auth_basic_user_file ../html/htpasswd;
+        log_by_lua_block {
+            ngx.update_time()
+            ngx.log(ngx.WARN, "delayed: ", ngx.now() - ngx.req.start_time() >= 0.29)
+        }
+    }
+--- user_files
+>>> htpasswd
+alice:{PLAIN}password
+--- request
+GET /t
+--- error_code: 401
+--- error_log
+delayed: true
+
+=== TEST 14: disable_symlinks other than off is not done yet, and says so
+--- config
+    disable_symlinks on;
+--- must_die
+--- error_log
+"disable_symlinks on" is not supported yet

@@ -69,6 +69,9 @@ loc_settings! {
     /// Bytes per second a response goes out at, after `limit_rate_after` bytes; 0: no limit.
     limit_rate: u64 = 0,
     limit_rate_after: u64 = 0,
+    /// `keepalive_disable`: (msie6, safari).
+    keepalive_disable: (bool, bool) = (true, false),
+    auth_delay_ms: u64 = 0,
     absolute_redirect: bool = true,
     port_in_redirect: bool = true,
     server_name_in_redirect: bool = false,

@@ -823,6 +823,28 @@ macro_rules! size_setting {
 flag_setting!(server_tokens, server_tokens);
 flag_setting!(absolute_redirect, absolute_redirect);
 
+/// `keepalive_disable none | msie6 | safari ...`
+fn keepalive_disable(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let (mut msie6, mut safari) = (false, false);
+    for v in cmd.values() {
+        match v {
+            "none" => {}
+            "msie6" => msie6 = true,
+            "safari" => safari = true,
+            other => return Err(cmd.invalid_value(other, "")),
+        }
+    }
+    set_once(&mut b.loc().settings.keepalive_disable, (msie6, safari), cmd)
+}
+
+/// `disable_symlinks off` (the other forms are not done: said at startup).
+fn disable_symlinks(_b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    match cmd.arg(0) {
+        "off" if cmd.args.len() == 1 => Ok(()),
+        _ => Err(cmd.error(format!("\"disable_symlinks {}\" is not supported yet", cmd.arg(0)))),
+    }
+}
+
 fn limit_rate(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     let v = value::size(cmd, cmd.arg(0))?;
     if cmd.name == "limit_rate" {
@@ -844,6 +866,7 @@ flag_setting!(ignore_invalid_headers, ignore_invalid_headers);
 flag_setting!(msie_padding, msie_padding);
 msec_setting!(client_body_timeout, client_body_timeout_ms);
 msec_setting!(send_timeout, send_timeout_ms);
+msec_setting!(auth_delay, auth_delay_ms);
 msec_setting!(lingering_time, lingering_time_ms);
 msec_setting!(lingering_timeout, lingering_timeout_ms);
 size_setting!(client_max_body_size, client_max_body_size);
@@ -1441,6 +1464,11 @@ pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("max_ranges", ANY_LOC, Args::Exactly(1), max_ranges),
     Directive::value("absolute_redirect", ANY_LOC, Args::Flag, absolute_redirect),
     Directive::value("limit_rate", ANY_LOC | LIF, Args::Exactly(1), limit_rate),
+    Directive::value("keepalive_disable", ANY_LOC, Args::AtLeast(1), keepalive_disable),
+    Directive::value("auth_delay", ANY_LOC, Args::Exactly(1), auth_delay),
+    Directive::value("disable_symlinks", ANY_LOC, Args::Range(1, 2), disable_symlinks),
+    // (no subrequests are made: nothing to log or not)
+    Directive::value("log_subrequest", ANY_LOC, Args::Flag, no_op),
     Directive::value("limit_rate_after", ANY_LOC | LIF, Args::Exactly(1), limit_rate),
     Directive::value("port_in_redirect", ANY_LOC, Args::Flag, port_in_redirect),
     Directive::value("server_name_in_redirect", ANY_LOC, Args::Flag, server_name_in_redirect),

@@ -176,14 +176,25 @@ async fn run_access(list: &[std::rc::Rc<dyn phase::Handler>], r: &mut Request) -
                     refused = Some(code);
                 }
             }
+            Flow::Finish(401) => return Some(auth_delayed(r).await),
             other => return Some(other),
         }
     }
     let code = refused?;
     if code == 403 {
         r.log(Level::Error, "access forbidden by rule");
+        return Some(Flow::Finish(403));
     }
-    Some(Flow::Finish(code))
+    Some(auth_delayed(r).await)
+}
+
+/// A 401, after `auth_delay` (against password guessing by timing).
+async fn auth_delayed(r: &mut Request) -> Flow {
+    let ms = r.loc.settings.auth_delay_ms();
+    if ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+    Flow::Finish(401)
 }
 
 /// Finds the location for the URI (find-config), with nginx's checks that come with it.

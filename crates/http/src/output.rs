@@ -110,6 +110,9 @@ impl Request {
                 self.keepalive = false;
             }
         }
+        if self.keepalive && self.keepalive_disabled_for_browser() {
+            self.keepalive = false;
+        }
         if self.keepalive
             && (crate::worker::shutting_down()
                 || s.keepalive_timeout_ms() == 0
@@ -285,6 +288,21 @@ impl Request {
         }
     }
 
+    /// `keepalive_disable`: old MSIE after a POST (msie6, the default), Safari.
+    fn keepalive_disabled_for_browser(&self) -> bool {
+        let (msie6, safari) = self.loc.settings.keepalive_disable();
+        if !(msie6 && self.method == "POST") && !safari {
+            return false;
+        }
+        let Some(ua) = self.headers_in.get("user-agent") else {
+            return false;
+        };
+        if msie6 && self.method == "POST" && is_msie6(ua) {
+            return true;
+        }
+        safari && ua.contains("Safari/") && ua.contains("Mac OS X") && !ua.contains("Chrome/")
+    }
+
     /// The response's rate limit in bytes per second (`limit_rate`, or `$limit_rate` set
     /// from Lua); 0: none.
     pub fn limit_rate(&self) -> u64 {
@@ -397,6 +415,19 @@ impl Request {
         } else {
             format!("http://{host}:{port}{target}")
         }
+    }
+}
+
+/// MSIE 4, 5, or 6 without SV1, as nginx tells them (`MSIE 6.0; ...`).
+fn is_msie6(ua: &str) -> bool {
+    let Some(at) = ua.find("MSIE ") else {
+        return false;
+    };
+    let v = &ua.as_bytes()[at + 5..];
+    match (v.first(), v.get(1)) {
+        (Some(b'4' | b'5'), Some(b'.')) => true,
+        (Some(b'6'), Some(b'.')) => !ua[at..].contains("SV1"),
+        _ => false,
     }
 }
 
