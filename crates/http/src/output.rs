@@ -291,13 +291,14 @@ impl Request {
     /// `keepalive_disable`: old MSIE after a POST (msie6, the default), Safari.
     fn keepalive_disabled_for_browser(&self) -> bool {
         let (msie6, safari) = self.loc.settings.keepalive_disable();
-        if !(msie6 && self.method == "POST") && !safari {
+        let msie6 = msie6 && self.method == "POST";
+        if !msie6 && !safari {
             return false;
         }
         let Some(ua) = self.headers_in.get("user-agent") else {
             return false;
         };
-        if msie6 && self.method == "POST" && is_msie6(ua) {
+        if msie6 && is_msie6(ua) {
             return true;
         }
         safari && ua.contains("Safari/") && ua.contains("Mac OS X") && !ua.contains("Chrome/")
