@@ -73,7 +73,6 @@ pub async fn serve(
         let conn = ConnInfo {
             id,
             peer,
-            socket_peer: peer,
             local,
             requests: requests + 1,
         };
@@ -340,7 +339,6 @@ fn new_request(io: Io, http: &Rc<HttpConf>, server: &Rc<Server>, conn: ConnInfo)
         write_failed: false,
         start: std::time::Instant::now(),
         limit_rate: None,
-        written: 0,
         internal: false,
         uri_changed: false,
         redirects: 0,

@@ -318,8 +318,9 @@ impl Request {
         let rate = i128::from(rate);
         let mut pos = 0;
         while pos < data.len() {
+            let written = self.ctx_ref::<Written>().map_or(0, |w| w.0);
             let elapsed = i128::from(self.start.elapsed().as_secs()) + 1;
-            let allowed = rate * elapsed - (i128::from(self.written) - after);
+            let allowed = rate * elapsed - (i128::from(written) - after);
             if allowed <= 0 {
                 let ms = u64::try_from(-allowed * 1000 / rate + 1).unwrap_or(u64::MAX);
                 tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -327,7 +328,7 @@ impl Request {
             }
             let n = usize::try_from(allowed).unwrap_or(usize::MAX).min(data.len() - pos);
             self.io.write_all(&data[pos..pos + n], timeout).await?;
-            self.written += n as u64;
+            self.set_ctx(Written(written + n as u64));
             pos += n;
         }
         Ok(())
@@ -418,6 +419,9 @@ impl Request {
         }
     }
 }
+
+/// Bytes written for a rate-limited response, headers included.
+struct Written(u64);
 
 /// MSIE 4, 5, or 6 without SV1, as nginx tells them (`MSIE 6.0; ...`).
 fn is_msie6(ua: &str) -> bool {

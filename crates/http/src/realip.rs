@@ -9,6 +9,14 @@ use crate::access::Clients;
 use crate::phase::{Flow, Handler, Step};
 use crate::request::Request;
 
+/// The socket's peer, kept once realip replaced the client address.
+pub struct SocketPeer(pub Option<SocketAddr>);
+
+/// The socket's peer, whatever realip says (`$realip_remote_addr`).
+pub fn socket_peer(r: &Request) -> Option<SocketAddr> {
+    r.ctx_ref::<SocketPeer>().map_or(r.conn.peer, |s| s.0)
+}
+
 /// The handler of the post-read phase (server level) and of the preaccess phase
 /// (location level). It works from the socket's address, so running twice changes
 /// nothing.
@@ -17,6 +25,10 @@ pub struct RealIpHandler;
 impl Handler for RealIpHandler {
     fn handle<'a>(&'a self, r: &'a mut Request) -> Step<'a> {
         if let Some(ip) = real_ip(r) {
+            if r.ctx_ref::<SocketPeer>().is_none() {
+                let socket = r.conn.peer;
+                r.set_ctx(SocketPeer(socket));
+            }
             r.conn.peer = Some(SocketAddr::new(ip, 0));
         }
         Step::Ready(Flow::Next)
@@ -31,7 +43,7 @@ fn trusted(from: &[Clients], peer: Option<IpAddr>) -> bool {
 fn real_ip(r: &Request) -> Option<IpAddr> {
     let s = &r.loc.settings;
     let from = s.real_ip_from();
-    let socket = r.conn.socket_peer.map(|p| p.ip());
+    let socket = socket_peer(r).map(|p| p.ip());
     if from.is_empty() || !trusted(&from, socket) {
         return None;
     }

@@ -52,10 +52,8 @@ pub struct ConnInfo {
     /// nginx's connection number (`*N` in the error log, `$connection`).
     pub id: u64,
     /// The client: the socket's peer, or the address the realip module took from a
-    /// trusted proxy's header.
+    /// trusted proxy's header (which then keeps the socket's, `realip::SocketPeer`).
     pub peer: Option<SocketAddr>,
-    /// The socket's peer, whatever realip says (`$realip_remote_addr`).
-    pub socket_peer: Option<SocketAddr>,
     pub local: Option<SocketAddr>,
     /// How many requests this connection has carried, this one included.
     pub requests: u64,
@@ -149,9 +147,6 @@ pub struct Request {
     pub start: Instant,
     /// `$limit_rate` as set while serving (it then wins over the `limit_rate` directive).
     pub limit_rate: Option<u64>,
-    /// Bytes written to the client for this request, headers included, when a rate
-    /// limit counts them.
-    pub written: u64,
     pub internal: bool,
     /// A rewrite-phase handler changed the URI: post-rewrite goes back to find-config.
     pub uri_changed: bool,
@@ -236,6 +231,15 @@ impl Request {
             }
             _ => false,
         }
+    }
+
+    /// A module's per-request state, to read.
+    pub fn ctx_ref<T: Any>(&self) -> Option<&T> {
+        let id = std::any::TypeId::of::<T>();
+        self.module_ctx
+            .iter()
+            .find(|(t, _)| *t == id)
+            .and_then(|(_, b)| b.downcast_ref())
     }
 
     pub fn ctx<T: Any>(&mut self) -> Option<&mut T> {

@@ -129,11 +129,13 @@ pub fn get(r: &Request, name: &str) -> Option<String> {
             Some(port) if port > 0 => port.to_string(),
             _ => String::new(),
         },
-        "realip_remote_addr" => match r.conn.socket_peer {
+        "realip_remote_addr" => match crate::realip::socket_peer(r) {
             Some(p) => ip_text(p.ip()),
             None => "unix:".into(),
         },
-        "realip_remote_port" => r.conn.socket_peer.map(|p| p.port().to_string()).unwrap_or_default(),
+        "realip_remote_port" => crate::realip::socket_peer(r)
+            .map(|p| p.port().to_string())
+            .unwrap_or_default(),
         // not text: `get_bytes` has the real bytes; as text, invalid UTF-8 is replaced
         "binary_remote_addr" => String::from_utf8_lossy(&binary_addr(r.conn.peer)).into_owned(),
         "server_addr" => r.conn.local.map(|a| a.ip().to_string()).unwrap_or_default(),
