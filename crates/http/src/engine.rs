@@ -176,7 +176,7 @@ async fn run_access(list: &[std::rc::Rc<dyn phase::Handler>], r: &mut Request) -
                     refused = Some(code);
                 }
             }
-            Flow::Finish(401) => return Some(auth_delayed(r).await),
+            Flow::Finish(401) => return Some(Box::pin(auth_delayed(r)).await),
             other => return Some(other),
         }
     }
@@ -185,7 +185,8 @@ async fn run_access(list: &[std::rc::Rc<dyn phase::Handler>], r: &mut Request) -
         r.log(Level::Error, "access forbidden by rule");
         return Some(Flow::Finish(403));
     }
-    Some(auth_delayed(r).await)
+    // (boxed: its timer would otherwise sit in every request's future)
+    Some(Box::pin(auth_delayed(r)).await)
 }
 
 /// A 401, after `auth_delay` (against password guessing by timing).

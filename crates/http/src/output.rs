@@ -264,7 +264,8 @@ impl Request {
         let timeout = Duration::from_millis(self.loc.settings.send_timeout_ms());
         let written = match self.limit_rate() {
             0 => self.io.write_all(&out, timeout).await,
-            rate => self.write_limited(&out, rate, timeout).await,
+            // (boxed: its timer would otherwise sit in every future that flushes)
+            rate => Box::pin(self.write_limited(&out, rate, timeout)).await,
         };
         if let Err(e) = written {
             self.write_failed = true;
