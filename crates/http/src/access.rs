@@ -67,7 +67,7 @@ pub fn parse(arg: &str) -> Parsed {
 }
 
 /// `addr` with the bits below `prefix` cleared.
-fn masked(addr: IpAddr, prefix: u8) -> IpAddr {
+pub(crate) fn masked(addr: IpAddr, prefix: u8) -> IpAddr {
     match addr {
         IpAddr::V4(a) => {
             let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);

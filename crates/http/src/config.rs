@@ -394,6 +394,8 @@ pub struct HttpConf {
     pub declared_vars: std::collections::HashSet<String>,
     /// `map` variables by name.
     pub maps: HashMap<String, Rc<crate::map::Map>>,
+    /// `geo` variables by name.
+    pub geos: HashMap<String, Rc<crate::geo::Geo>>,
     /// The main configuration file's directory.
     pub conf_dir: PathBuf,
 }

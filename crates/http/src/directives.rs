@@ -62,6 +62,7 @@ pub struct HttpBuilder {
     used_vars: Vec<(String, conf::Location)>,
     pub declared_vars: Vec<String>,
     maps: HashMap<String, Rc<crate::map::Map>>,
+    geos: HashMap<String, Rc<crate::geo::Geo>>,
     /// The main configuration file's directory.
     pub conf_dir: PathBuf,
     running_as_root: bool,
@@ -82,6 +83,7 @@ impl HttpBuilder {
             used_vars: Vec::new(),
             declared_vars: Vec::new(),
             maps: HashMap::new(),
+            geos: HashMap::new(),
             conf_dir: prefix.join("conf"),
             // SAFETY: geteuid has no preconditions.
             running_as_root: unsafe { libc::geteuid() } == 0,
@@ -200,6 +202,7 @@ impl HttpBuilder {
             prefix: self.prefix,
             declared_vars: self.declared_vars.iter().cloned().collect(),
             maps: self.maps,
+            geos: self.geos,
             conf_dir: self.conf_dir,
         })
     }
@@ -474,6 +477,29 @@ fn map(b: &mut HttpBuilder, cmd: &Cmd, _reg: &Registry<HttpBuilder>) -> Result<(
         map.add(entry).map_err(|msg| line.error(msg))?;
     }
     b.maps.insert(name, Rc::new(map));
+    Ok(())
+}
+
+/// `geo [$address] $variable { … }` (http).
+fn geo(b: &mut HttpBuilder, cmd: &Cmd, _reg: &Registry<HttpBuilder>) -> Result<()> {
+    let (source, var) = match cmd.args.len() {
+        1 => (None, cmd.arg(0)),
+        _ => (Some(b.template(cmd, cmd.arg(0))?), cmd.arg(1)),
+    };
+    let name = b.declare_var(cmd, var)?;
+    if b.maps.contains_key(&name) || b.geos.contains_key(&name) {
+        return Err(cmd.error(format!("the duplicate \"{name}\" variable")));
+    }
+    let mut geo = crate::geo::Geo::new(source);
+    for line in cmd.children() {
+        let value = match line.args.len() {
+            0 => None,
+            1 => Some(line.arg(0)),
+            _ => return Err(line.error("invalid number of the geo parameters".to_string())),
+        };
+        geo.add(&line.name, value).map_err(|msg| line.error(msg))?;
+    }
+    b.geos.insert(name, Rc::new(geo));
     Ok(())
 }
 
@@ -1426,6 +1452,7 @@ pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("satisfy", ANY_LOC, Args::Exactly(1), satisfy),
     Directive::value("log_format", HTTP, Args::AtLeast(2), log_format),
     Directive::block("map", HTTP, Args::Block(2, 2), map),
+    Directive::block("geo", HTTP, Args::Block(1, 2), geo),
     Directive::value("access_log", ANY_LOC | LIF, Args::AtLeast(1), access_log),
     Directive::value("error_log", ANY_LOC, Args::AtLeast(1), error_log_nested),
     Directive::value("server_tokens", ANY_LOC, Args::Flag, server_tokens),

@@ -15,6 +15,7 @@ pub mod engine;
 pub mod expires;
 pub mod ext;
 pub mod find;
+pub mod geo;
 pub mod h1;
 pub mod handlers;
 pub mod headers_more;

@@ -58,7 +58,7 @@ fn real_ip(r: &Request) -> Option<IpAddr> {
 
 /// An X-Forwarded-For chain read from the right: the last address, or (recursive) the
 /// last one that is not a trusted proxy, or the first of the chain when all are.
-fn forwarded(chain: &str, from: &[Clients], recursive: bool) -> Option<IpAddr> {
+pub(crate) fn forwarded(chain: &str, from: &[Clients], recursive: bool) -> Option<IpAddr> {
     let mut found = None;
     for item in chain.rsplit(',') {
         let ip: IpAddr = item.trim().parse().ok()?;

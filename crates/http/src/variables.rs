@@ -216,7 +216,10 @@ fn prefixed(r: &Request, name: &str) -> Option<String> {
     if let Some(c) = name.strip_prefix("cookie_") {
         return r.headers_in.get_all("cookie").find_map(|h| cookie(h, c));
     }
-    r.http.maps.get(name).map(|m| m.value(r))
+    if let Some(m) = r.http.maps.get(name) {
+        return Some(m.value(r));
+    }
+    r.http.geos.get(name).map(|g| g.value(r))
 }
 
 /// nginx matches `$http_x_foo` against header names lowercased with `-` read as `_`;
