@@ -203,3 +203,36 @@ delayed: true
 --- must_die
 --- error_log
 "disable_symlinks on" is not supported yet
+
+=== TEST 15: empty_gif serves a transparent 1x1 GIF
+--- config
+    location = /pixel.gif {
+        empty_gif;
+    }
+--- request
+GET /pixel.gif
+--- response_headers
+Content-Type: image/gif
+Content-Length: 43
+Last-Modified: Mon, 28 Sep 1970 06:00:00 GMT
+--- response_body_like: ^GIF89a
+
+=== TEST 16: empty_gif: a conditional request gets a 304; other methods a 405
+--- config
+    location = /pixel.gif {
+        empty_gif;
+    }
+--- pipelined_requests eval
+["POST /pixel.gif", "GET /pixel.gif"]
+--- more_headers
+If-Modified-Since: Mon, 28 Sep 1970 06:00:00 GMT
+--- error_code: 304
+
+=== TEST 17: empty_gif answers other methods with 405
+--- config
+    location = /pixel.gif {
+        empty_gif;
+    }
+--- request
+POST /pixel.gif
+--- error_code: 405

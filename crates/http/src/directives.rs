@@ -31,6 +31,8 @@ pub struct LocDraft {
     pub ifs: Vec<(Rc<IfBlock>, LocDraft)>,
     pub try_files: Option<TryFiles>,
     pub nested: Vec<LocDraft>,
+    /// `empty_gif`: the location's content handler.
+    pub empty_gif: bool,
     /// echo's commands: the location's content handler.
     pub echo: Vec<crate::echo::Op>,
     /// `limit_except`: the methods it lets through and the block's draft.
@@ -297,6 +299,9 @@ fn install_core(d: &LocDraft, t: &mut PhaseTable) -> Result<()> {
     }
     if d.settings.auth_basic().is_some() {
         t.access.push(Rc::new(crate::auth_basic::AuthBasicHandler));
+    }
+    if d.empty_gif {
+        t.content = Some(Rc::new(crate::handlers::EmptyGif));
     }
     if !d.echo.is_empty() {
         let status = d.ext.get::<crate::echo::EchoConf>().and_then(|e| e.status);
@@ -979,6 +984,11 @@ fn echo(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     Ok(())
 }
 
+fn empty_gif(b: &mut HttpBuilder, _cmd: &Cmd) -> Result<()> {
+    b.loc().empty_gif = true;
+    Ok(())
+}
+
 /// `echo_status code;`: the status of echo's responses.
 fn echo_status(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     let code = value::number(cmd, cmd.arg(0))?;
@@ -1436,6 +1446,7 @@ pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("echo_blocking_sleep", LOC | LIF, Args::Exactly(1), echo),
     Directive::value("echo_exec", LOC | LIF, Args::Range(1, 2), echo),
     Directive::value("echo_status", ANY_LOC | LIF, Args::Exactly(1), echo_status),
+    Directive::value("empty_gif", LOC, Args::Exactly(0), empty_gif),
     Directive::value("auth_basic", ANY_LOC | LMT, Args::Exactly(1), auth_basic),
     Directive::value(
         "auth_basic_user_file",

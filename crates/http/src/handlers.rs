@@ -227,3 +227,31 @@ impl HeaderFilter for AddHeaders {
         }
     }
 }
+
+/// `empty_gif`: a transparent 1x1 GIF, as nginx serves it (with its fixed Last-Modified,
+/// so conditional requests get a 304).
+pub struct EmptyGif;
+
+const EMPTY_GIF: &[u8] = &[
+    b'G', b'I', b'F', b'8', b'9', b'a', 0x01, 0x00, 0x01, 0x00, 0x80, 0x01, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff,
+    0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02,
+    0x02, 0x44, 0x01, 0x00, 0x3b,
+];
+
+impl Handler for EmptyGif {
+    fn handle<'a>(&'a self, r: &'a mut Request) -> Step<'a> {
+        if r.method != "GET" && r.method != "HEAD" {
+            return Step::Ready(Flow::Finish(405));
+        }
+        Step::Pending(Box::pin(async move {
+            if let Err(code) = r.discard_body().await {
+                return Flow::Finish(code);
+            }
+            r.status = 200;
+            r.content_type = Some(std::sync::Arc::from("image/gif"));
+            r.headers_out.set("Last-Modified", "Mon, 28 Sep 1970 06:00:00 GMT");
+            r.respond(EMPTY_GIF).await;
+            Flow::Done
+        }))
+    }
+}
