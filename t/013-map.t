@@ -1,5 +1,5 @@
-# The map module: variables looked up from other values (strings, hostname masks,
-# regexes, default).
+# The map and split_clients modules: variables looked up from other values (strings,
+# hostname masks, regexes, default; hash buckets).
 
 __DATA__
 
@@ -219,3 +219,46 @@ d
 --- must_die
 --- error_log
 "map" directive is not allowed here
+
+=== TEST 15: split_clients puts each value in the bucket nginx puts it in (MurmurHash2)
+--- http_config
+    split_clients "${arg_k}AAA" $variant {
+        0.5%   one;
+        2.0%   two;
+        33.3%  three;
+        *      rest;
+    }
+--- config
+    location = /t {
+        return 200 "$variant\n";
+    }
+--- pipelined_requests eval
+["GET /t?k=13", "GET /t?k=19", "GET /t?k=a", "GET /t?k=d"]
+--- response_body
+one
+two
+three
+rest
+
+=== TEST 16: split_clients percentages may not pass 100%
+--- http_config
+    split_clients $arg_k $v {
+        60% a;
+        50% b;
+    }
+--- config
+    location = /t { return 200; }
+--- must_die
+--- error_log
+percent total is greater than 100%
+
+=== TEST 17: split_clients takes N% with two decimals at most
+--- http_config
+    split_clients $arg_k $v {
+        1.234% a;
+    }
+--- config
+    location = /t { return 200; }
+--- must_die
+--- error_log
+invalid percent value "1.234%"

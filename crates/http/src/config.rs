@@ -385,6 +385,23 @@ impl Server {
     }
 }
 
+/// A variable the configuration defines as computed from others.
+pub enum Computed {
+    Map(crate::map::Map),
+    Geo(crate::geo::Geo),
+    Split(crate::split_clients::SplitClients),
+}
+
+impl Computed {
+    pub fn value(&self, r: &crate::request::Request) -> String {
+        match self {
+            Computed::Map(m) => m.value(r),
+            Computed::Geo(g) => g.value(r),
+            Computed::Split(s) => s.value(r),
+        }
+    }
+}
+
 /// The whole http block, ready to serve.
 pub struct HttpConf {
     pub servers: Vec<Rc<Server>>,
@@ -392,10 +409,8 @@ pub struct HttpConf {
     pub prefix: PathBuf,
     /// Variables declared by `set` (writable from Lua's ngx.var).
     pub declared_vars: std::collections::HashSet<String>,
-    /// `map` variables by name.
-    pub maps: HashMap<String, Rc<crate::map::Map>>,
-    /// `geo` variables by name.
-    pub geos: HashMap<String, Rc<crate::geo::Geo>>,
+    /// Variables computed from others when read (`map`, `geo`, `split_clients`), by name.
+    pub computed: HashMap<String, Computed>,
     /// The main configuration file's directory.
     pub conf_dir: PathBuf,
 }

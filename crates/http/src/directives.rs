@@ -63,8 +63,7 @@ pub struct HttpBuilder {
     /// Variables used in templates, checked once everything (incl. `set`) is known.
     used_vars: Vec<(String, conf::Location)>,
     pub declared_vars: Vec<String>,
-    maps: HashMap<String, Rc<crate::map::Map>>,
-    geos: HashMap<String, Rc<crate::geo::Geo>>,
+    computed: HashMap<String, crate::config::Computed>,
     /// The main configuration file's directory.
     pub conf_dir: PathBuf,
     running_as_root: bool,
@@ -84,8 +83,7 @@ impl HttpBuilder {
             installers: vec![install_core],
             used_vars: Vec::new(),
             declared_vars: Vec::new(),
-            maps: HashMap::new(),
-            geos: HashMap::new(),
+            computed: HashMap::new(),
             conf_dir: prefix.join("conf"),
             // SAFETY: geteuid has no preconditions.
             running_as_root: unsafe { libc::geteuid() } == 0,
@@ -203,8 +201,7 @@ impl HttpBuilder {
             log_formats: self.log_formats,
             prefix: self.prefix,
             declared_vars: self.declared_vars.iter().cloned().collect(),
-            maps: self.maps,
-            geos: self.geos,
+            computed: self.computed,
             conf_dir: self.conf_dir,
         })
     }
@@ -453,7 +450,7 @@ fn map(b: &mut HttpBuilder, cmd: &Cmd, _reg: &Registry<HttpBuilder>) -> Result<(
     use crate::map::{Entry, Map};
     let source = b.template(cmd, cmd.arg(0))?;
     let name = b.declare_var(cmd, cmd.arg(1))?;
-    if b.maps.contains_key(&name) {
+    if b.computed.contains_key(&name) {
         return Err(cmd.error(format!("the duplicate \"{name}\" variable")));
     }
     let mut map = Map::new(source);
@@ -481,7 +478,7 @@ fn map(b: &mut HttpBuilder, cmd: &Cmd, _reg: &Registry<HttpBuilder>) -> Result<(
         };
         map.add(entry).map_err(|msg| line.error(msg))?;
     }
-    b.maps.insert(name, Rc::new(map));
+    b.computed.insert(name, crate::config::Computed::Map(map));
     Ok(())
 }
 
@@ -492,7 +489,7 @@ fn geo(b: &mut HttpBuilder, cmd: &Cmd, _reg: &Registry<HttpBuilder>) -> Result<(
         _ => (Some(b.template(cmd, cmd.arg(0))?), cmd.arg(1)),
     };
     let name = b.declare_var(cmd, var)?;
-    if b.maps.contains_key(&name) || b.geos.contains_key(&name) {
+    if b.computed.contains_key(&name) {
         return Err(cmd.error(format!("the duplicate \"{name}\" variable")));
     }
     let mut geo = crate::geo::Geo::new(source);
@@ -504,7 +501,32 @@ fn geo(b: &mut HttpBuilder, cmd: &Cmd, _reg: &Registry<HttpBuilder>) -> Result<(
         };
         geo.add(&line.name, value).map_err(|msg| line.error(msg))?;
     }
-    b.geos.insert(name, Rc::new(geo));
+    b.computed.insert(name, crate::config::Computed::Geo(geo));
+    Ok(())
+}
+
+/// `split_clients string $variable { N% value; … * value; }` (http).
+fn split_clients(b: &mut HttpBuilder, cmd: &Cmd, _reg: &Registry<HttpBuilder>) -> Result<()> {
+    let source = b.template(cmd, cmd.arg(0))?;
+    let name = b.declare_var(cmd, cmd.arg(1))?;
+    if b.computed.contains_key(&name) {
+        return Err(cmd.error(format!("the duplicate \"{name}\" variable")));
+    }
+    let mut parts = Vec::new();
+    for line in cmd.children() {
+        if line.args.len() != 1 || line.block.is_some() {
+            return Err(line.error("invalid number of the split_clients parameters".to_string()));
+        }
+        let percent = match line.name.as_str() {
+            "*" => None,
+            p => Some(
+                crate::split_clients::percent(p).ok_or_else(|| line.error(format!("invalid percent value \"{p}\"")))?,
+            ),
+        };
+        parts.push((percent, line.arg(0).to_string()));
+    }
+    let split = crate::split_clients::SplitClients::new(source, parts).map_err(|msg| cmd.error(msg))?;
+    b.computed.insert(name, crate::config::Computed::Split(split));
     Ok(())
 }
 
@@ -1464,6 +1486,7 @@ pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("log_format", HTTP, Args::AtLeast(2), log_format),
     Directive::block("map", HTTP, Args::Block(2, 2), map),
     Directive::block("geo", HTTP, Args::Block(1, 2), geo),
+    Directive::block("split_clients", HTTP, Args::Block(2, 2), split_clients),
     Directive::value("access_log", ANY_LOC | LIF, Args::AtLeast(1), access_log),
     Directive::value("error_log", ANY_LOC, Args::AtLeast(1), error_log_nested),
     Directive::value("server_tokens", ANY_LOC, Args::Flag, server_tokens),

@@ -28,6 +28,7 @@ pub mod phase;
 pub mod realip;
 pub mod request;
 pub mod spare;
+pub mod split_clients;
 pub mod static_file;
 pub mod status;
 pub mod template;

@@ -216,10 +216,7 @@ fn prefixed(r: &Request, name: &str) -> Option<String> {
     if let Some(c) = name.strip_prefix("cookie_") {
         return r.headers_in.get_all("cookie").find_map(|h| cookie(h, c));
     }
-    if let Some(m) = r.http.maps.get(name) {
-        return Some(m.value(r));
-    }
-    r.http.geos.get(name).map(|g| g.value(r))
+    r.http.computed.get(name).map(|c| c.value(r))
 }
 
 /// nginx matches `$http_x_foo` against header names lowercased with `-` read as `_`;
