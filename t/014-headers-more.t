@@ -255,3 +255,14 @@ GET /css
 --- response_headers
 Content-Type: text/foo
 X-Typed: yes
+
+=== TEST 20: a wildcard against a header name with multibyte characters
+--- config
+    location = /t {
+        more_clear_headers 'X-H*';
+        content_by_lua_block { ngx.header["X-Hé"] = "1" ngx.header["Xé"] = "2" ngx.say("ok") }
+    }
+--- request
+GET /t
+--- response_body
+ok

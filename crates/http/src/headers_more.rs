@@ -113,7 +113,8 @@ impl Command {
 /// `Name*`: every header whose name starts with `Name`.
 fn name_matches(pattern: &str, name: &str) -> bool {
     match pattern.strip_suffix('*') {
-        Some(prefix) => name.len() >= prefix.len() && name[..prefix.len()].eq_ignore_ascii_case(prefix),
+        // (`get`: a name from Lua may hold any bytes, a prefix may end inside a character)
+        Some(prefix) => name.get(..prefix.len()).is_some_and(|n| n.eq_ignore_ascii_case(prefix)),
         None => name.eq_ignore_ascii_case(pattern),
     }
 }
