@@ -262,3 +262,20 @@ percent total is greater than 100%
 --- must_die
 --- error_log
 invalid percent value "1.234%"
+
+=== TEST 18: include inside a map block
+--- http_config
+    map $arg_k $v {
+        default none;
+        include ../html/map.conf;
+    }
+--- config
+    location = /t { return 200 "$v\n"; }
+--- user_files
+>>> map.conf
+a  alpha;
+b  beta;
+--- request
+GET /t?k=b
+--- response_body
+beta
