@@ -72,6 +72,9 @@ loc_settings! {
     /// `keepalive_disable`: (msie6, safari).
     keepalive_disable: (bool, bool) = (true, false),
     auth_delay_ms: u64 = 0,
+    autoindex: bool = false,
+    autoindex_exact_size: bool = true,
+    autoindex_localtime: bool = false,
     absolute_redirect: bool = true,
     port_in_redirect: bool = true,
     server_name_in_redirect: bool = false,

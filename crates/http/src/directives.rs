@@ -875,6 +875,18 @@ macro_rules! size_setting {
 
 flag_setting!(server_tokens, server_tokens);
 flag_setting!(absolute_redirect, absolute_redirect);
+flag_setting!(autoindex, autoindex);
+flag_setting!(autoindex_exact_size, autoindex_exact_size);
+flag_setting!(autoindex_localtime, autoindex_localtime);
+
+/// `autoindex_format html` (the other formats are not done: said at startup).
+fn autoindex_format(_b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    match cmd.arg(0) {
+        "html" => Ok(()),
+        "xml" | "json" | "jsonp" => Err(cmd.error(format!("autoindex_format {} is not supported yet", cmd.arg(0)))),
+        v => Err(cmd.invalid_value(v, "")),
+    }
+}
 
 /// `keepalive_disable none | msie6 | safari ...`
 fn keepalive_disable(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
@@ -1524,6 +1536,10 @@ pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     ),
     Directive::value("max_ranges", ANY_LOC, Args::Exactly(1), max_ranges),
     Directive::value("absolute_redirect", ANY_LOC, Args::Flag, absolute_redirect),
+    Directive::value("autoindex", ANY_LOC, Args::Flag, autoindex),
+    Directive::value("autoindex_exact_size", ANY_LOC, Args::Flag, autoindex_exact_size),
+    Directive::value("autoindex_localtime", ANY_LOC, Args::Flag, autoindex_localtime),
+    Directive::value("autoindex_format", ANY_LOC, Args::Range(1, 2), autoindex_format),
     Directive::value("limit_rate", ANY_LOC | LIF, Args::Exactly(1), limit_rate),
     Directive::value("keepalive_disable", ANY_LOC, Args::AtLeast(1), keepalive_disable),
     Directive::value("auth_delay", ANY_LOC, Args::Exactly(1), auth_delay),

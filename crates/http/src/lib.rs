@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod auth_basic;
+pub mod autoindex;
 pub mod body;
 pub mod charset;
 pub mod conditional;

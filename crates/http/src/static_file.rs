@@ -69,7 +69,7 @@ async fn serve(r: &mut Request) -> Flow {
         return Flow::Finish(405);
     }
     if r.uri.ends_with('/') {
-        return index(r);
+        return index(r).await;
     }
     let path = map_uri(r, &r.uri);
     // open, then fstat: one path lookup (O_NONBLOCK: a FIFO must not block the worker)
@@ -199,8 +199,9 @@ fn open_failed(r: &mut Request, path: &std::path::Path, e: &std::io::Error) -> F
     Flow::Finish(code)
 }
 
-/// The index module: the first index file that exists → internal redirect to it.
-fn index(r: &mut Request) -> Flow {
+/// The index module: the first index file that exists → internal redirect to it; else
+/// the autoindex listing when it is on.
+async fn index(r: &mut Request) -> Flow {
     let dir = map_uri(r, &r.uri);
     for name in r.loc.settings.index().iter() {
         let candidate = if name.starts_with('/') {
@@ -218,6 +219,7 @@ fn index(r: &mut Request) -> Flow {
         }
     }
     match std::fs::metadata(&dir) {
+        Ok(m) if m.is_dir() && r.loc.settings.autoindex() => Box::pin(crate::autoindex::respond(r, &dir)).await,
         Ok(m) if m.is_dir() => {
             r.log(
                 Level::Error,

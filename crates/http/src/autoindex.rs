@@ -1,0 +1,237 @@
+//! nginx's autoindex module: the HTML listing of a directory without an index file, laid
+//! out byte for byte as nginx lays it out (names padded to 50 columns, dates, sizes).
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::time::UNIX_EPOCH;
+
+use crate::log::Level;
+use crate::phase::Flow;
+use crate::request::Request;
+
+/// Names longer than this are cut, ending in `..>`.
+const NAME_LEN: usize = 50;
+
+struct Entry {
+    name: Vec<u8>,
+    dir: bool,
+    mtime: i64,
+    size: u64,
+}
+
+/// Answers a directory URI with its listing (GET and HEAD).
+pub async fn respond(r: &mut Request, dir: &Path) -> Flow {
+    if r.method != "GET" && r.method != "HEAD" {
+        return Flow::Finish(405);
+    }
+    let listing = match std::fs::read_dir(dir) {
+        Ok(l) => l,
+        Err(e) => {
+            let code = e.raw_os_error().unwrap_or(0);
+            r.log(
+                Level::Error,
+                &format!("opendir() \"{}\" failed ({code}: {})", dir.display(), reason(&e)),
+            );
+            return Flow::Finish(if e.kind() == std::io::ErrorKind::PermissionDenied {
+                403
+            } else {
+                500
+            });
+        }
+    };
+    let mut entries = Vec::new();
+    for item in listing.flatten() {
+        let name = item.file_name().as_bytes().to_vec();
+        if name.first() == Some(&b'.') {
+            continue;
+        }
+        // (as nginx: the target's information, a link followed)
+        let Ok(meta) = std::fs::metadata(item.path()) else {
+            continue;
+        };
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs() as i64);
+        entries.push(Entry {
+            name,
+            dir: meta.is_dir(),
+            mtime,
+            size: meta.len(),
+        });
+    }
+    // directories first, then by name
+    entries.sort_by(|a, b| b.dir.cmp(&a.dir).then_with(|| a.name.cmp(&b.name)));
+    let s = &r.loc.settings;
+    let utf8 = s.charset().is_some_and(|c| c.eq_ignore_ascii_case("utf-8"));
+    let body = page(
+        &r.uri,
+        &entries,
+        s.autoindex_exact_size(),
+        s.autoindex_localtime(),
+        utf8,
+    );
+    r.status = 200;
+    r.content_type = Some(std::sync::Arc::from("text/html"));
+    r.send_body(&body, true).await;
+    Flow::Done
+}
+
+fn reason(e: &std::io::Error) -> String {
+    let t = e.to_string();
+    t.split(" (os error").next().unwrap_or(&t).to_string()
+}
+
+fn page(uri: &str, entries: &[Entry], exact: bool, local: bool, utf8: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    let title = html_escape(uri.as_bytes());
+    out.extend_from_slice(b"<html>\r\n<head><title>Index of ");
+    out.extend_from_slice(&title);
+    out.extend_from_slice(b"</title></head>\r\n<body>\r\n<h1>Index of ");
+    out.extend_from_slice(&title);
+    out.extend_from_slice(b"</h1><hr><pre><a href=\"../\">../</a>\r\n");
+    for e in entries {
+        out.extend_from_slice(b"<a href=\"");
+        out.extend_from_slice(&uri_escape(&e.name));
+        if e.dir {
+            out.push(b'/');
+        }
+        out.extend_from_slice(b"\">");
+        // what is shown: counted in characters when the page is UTF-8, else in bytes
+        let (shown, mut len) = if utf8 {
+            let text = String::from_utf8_lossy(&e.name);
+            let chars = text.chars().count();
+            let cut: String = text
+                .chars()
+                .take(if chars > NAME_LEN { NAME_LEN - 3 } else { chars })
+                .collect();
+            (cut.into_bytes(), chars)
+        } else {
+            let n = e.name.len();
+            (e.name[..if n > NAME_LEN { NAME_LEN - 3 } else { n }].to_vec(), n)
+        };
+        out.extend_from_slice(&html_escape(&shown));
+        if len > NAME_LEN {
+            out.extend_from_slice(b"..&gt;</a>");
+        } else {
+            if e.dir && len < NAME_LEN {
+                out.push(b'/');
+                len += 1;
+            }
+            out.extend_from_slice(b"</a>");
+            out.resize(out.len() + (NAME_LEN - len.min(NAME_LEN)), b' ');
+        }
+        out.push(b' ');
+        out.extend_from_slice(date(e.mtime, local).as_bytes());
+        out.extend_from_slice(size(e, exact).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"</pre><hr></body>\r\n</html>\r\n");
+    out
+}
+
+/// `02-Jan-2026 03:04 ` (GMT unless `autoindex_localtime`).
+fn date(mtime: i64, local: bool) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let t = if local {
+        mtime + crate::time::local_offset(mtime)
+    } else {
+        mtime
+    };
+    let days = t.div_euclid(86_400);
+    let secs = t.rem_euclid(86_400);
+    let (y, m, d) = civil(days);
+    format!(
+        "{d:02}-{}-{y} {:02}:{:02} ",
+        MONTHS[(m - 1) as usize],
+        secs / 3600,
+        secs % 3600 / 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
+fn civil(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// The size column: exact bytes in 19 columns, or (`autoindex_exact_size off`) rounded to
+/// K, M or G in 7; directories show `-`.
+fn size(e: &Entry, exact: bool) -> String {
+    if exact {
+        return if e.dir {
+            format!("{:>19}", "-")
+        } else {
+            format!("{:>19}", e.size)
+        };
+    }
+    if e.dir {
+        return format!("{:>7}", "-");
+    }
+    const K: u64 = 1024;
+    let rounded = |unit: u64| e.size / unit + u64::from(e.size % unit > unit / 2 - 1);
+    match e.size {
+        n if n > K * K * K - 1 => format!("{:>6}G", rounded(K * K * K)),
+        n if n > K * K - 1 => format!("{:>6}M", rounded(K * K)),
+        n if n > 9999 => format!("{:>6}K", rounded(K)),
+        n => format!("{n:>7}"),
+    }
+}
+
+fn html_escape(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    for &c in s {
+        match c {
+            b'<' => out.extend_from_slice(b"&lt;"),
+            b'>' => out.extend_from_slice(b"&gt;"),
+            b'&' => out.extend_from_slice(b"&amp;"),
+            b'"' => out.extend_from_slice(b"&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// nginx's URI-component escaping: everything but letters, digits and `-._~`.
+fn uri_escape(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    for &c in s {
+        if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
+            out.push(c);
+        } else {
+            out.extend_from_slice(format!("%{c:02X}").as_bytes());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_sizes_as_nginx() {
+        assert_eq!(date(1_767_323_045, false), "02-Jan-2026 03:04 ");
+        assert_eq!(date(0, false), "01-Jan-1970 00:00 ");
+        let f = |size| Entry {
+            name: Vec::new(),
+            dir: false,
+            mtime: 0,
+            size,
+        };
+        assert_eq!(size(&f(2_500_000), false), "     2M");
+        assert_eq!(size(&f(1500), false), "   1500");
+        assert_eq!(size(&f(10_000), false), "    10K");
+        assert_eq!(size(&f(2_500_000), true), "            2500000");
+    }
+}
