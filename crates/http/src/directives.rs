@@ -1075,15 +1075,13 @@ fn expires(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     set_once(&mut b.loc().settings.expires, rule, cmd)
 }
 
-/// `set_real_ip_from address | CIDR | unix:`, appended to this level's trusted proxies.
-fn set_real_ip_from(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
-    use crate::access::{Clients, Parsed};
+/// An address argument (`addr`, `addr/prefix`, `unix:`, `all`): nginx warns about host
+/// bits set below the prefix and clears them.
+fn address_arg(cmd: &Cmd) -> Result<crate::access::Clients> {
+    use crate::access::Parsed;
     let arg = cmd.arg(0);
-    let from = match crate::access::parse(arg) {
-        Parsed::Ok(Clients::All) | Parsed::Invalid => {
-            return Err(cmd.error(format!("invalid parameter \"{arg}\"")));
-        }
-        Parsed::Ok(c) => c,
+    match crate::access::parse(arg) {
+        Parsed::Ok(c) => Ok(c),
         Parsed::LowBitsSet(c) => {
             crate::elog!(
                 crate::log::Level::Warn,
@@ -1091,17 +1089,26 @@ fn set_real_ip_from(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
                 "low address bits of {arg} are meaningless in {}",
                 cmd.at
             );
-            c
+            Ok(c)
         }
-    };
-    let settings = &mut b.loc().settings;
-    let mut list = settings
-        .real_ip_from
-        .as_deref()
-        .map(<[Clients]>::to_vec)
-        .unwrap_or_default();
-    list.push(from);
-    settings.real_ip_from = Some(list.into());
+        Parsed::Invalid => Err(cmd.error(format!("invalid parameter \"{arg}\""))),
+    }
+}
+
+/// Appends to a level's own list (a level with one does not inherit its parent's).
+fn push_to<T: Clone>(list: &mut Option<Arc<[T]>>, item: T) {
+    let mut items = list.as_deref().map(<[T]>::to_vec).unwrap_or_default();
+    items.push(item);
+    *list = Some(items.into());
+}
+
+/// `set_real_ip_from address | CIDR | unix:`, appended to this level's trusted proxies.
+fn set_real_ip_from(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let from = address_arg(cmd)?;
+    if from == crate::access::Clients::All {
+        return Err(cmd.error(format!("invalid parameter \"{}\"", cmd.arg(0))));
+    }
+    push_to(&mut b.loc().settings.real_ip_from, from);
     Ok(())
 }
 
@@ -1120,32 +1127,11 @@ fn real_ip_recursive(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
 
 /// `allow` / `deny address | CIDR | unix: | all`, appended to this level's rules.
 fn access_rule(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
-    use crate::access::{Parsed, Rule};
-    let arg = cmd.arg(0);
-    let what = match crate::access::parse(arg) {
-        Parsed::Ok(what) => what,
-        Parsed::LowBitsSet(what) => {
-            crate::elog!(
-                crate::log::Level::Warn,
-                0,
-                "low address bits of {arg} are meaningless in {}",
-                cmd.at
-            );
-            what
-        }
-        Parsed::Invalid => return Err(cmd.error(format!("invalid parameter \"{arg}\""))),
-    };
-    let settings = &mut b.loc().settings;
-    let mut rules = settings
-        .access_rules
-        .as_deref()
-        .map(<[Rule]>::to_vec)
-        .unwrap_or_default();
-    rules.push(Rule {
+    let rule = crate::access::Rule {
         allow: cmd.name == "allow",
-        what,
-    });
-    settings.access_rules = Some(rules.into());
+        what: address_arg(cmd)?,
+    };
+    push_to(&mut b.loc().settings.access_rules, rule);
     Ok(())
 }
 
