@@ -226,3 +226,35 @@ sub=shop
 --- must_die
 --- error_log
 the duplicate "uri" variable
+
+=== TEST 21: set $args changes the query string (nginx's changeable built-in)
+--- config
+    location = /t {
+        set $args "$args&added=1";
+        content_by_lua_block { ngx.say(ngx.var.args, " ", ngx.var.arg_added) }
+    }
+--- request
+GET /t?a=b
+--- response_body
+a=b&added=1 1
+
+=== TEST 22: set $limit_rate limits the response; a bad size is logged
+--- config
+    location = /t {
+        set $limit_rate 100k;
+        content_by_lua_block { ngx.print(string.rep("a", 150000)) }
+        log_by_lua_block {
+            ngx.update_time()
+            ngx.log(ngx.WARN, "took long: ", ngx.now() - ngx.req.start_time() >= 0.9, " rate ", ngx.var.limit_rate)
+        }
+    }
+    location = /bad {
+        set $limit_rate lots;
+        return 200 "ok\n";
+    }
+--- pipelined_requests eval
+["GET /bad", "GET /t"]
+--- response_body_like: ^ok\n(?:a{50000}){3}$
+--- error_log
+invalid size "lots"
+took long: true rate 102400

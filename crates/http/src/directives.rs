@@ -1394,7 +1394,11 @@ fn error_log_nested(_b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
 
 /// `set $var value;`: declares the variable and sets it in the rewrite phase.
 fn set(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
-    let var = b.declare_var(cmd, cmd.arg(0))?;
+    // the built-in variables nginx lets `set` change
+    let var = match cmd.arg(0).to_ascii_lowercase().as_str() {
+        name @ ("$args" | "$limit_rate") => name[1..].to_string(),
+        _ => b.declare_var(cmd, cmd.arg(0))?,
+    };
     let value = b.template(cmd, cmd.arg(1))?;
     b.loc().script.push(ScriptOp::Set { var, value });
     Ok(())

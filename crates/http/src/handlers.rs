@@ -44,7 +44,16 @@ fn run_script<'a>(ops: &'a [ScriptOp], r: &mut Request) -> ScriptEnd<'a> {
         match op {
             ScriptOp::Set { var, value } => {
                 let v = value.render(r);
-                r.vars.insert(var.clone(), v);
+                match var.as_str() {
+                    "args" => r.args = v,
+                    "limit_rate" => match conf::value::parse_size(&v) {
+                        Some(rate) => r.limit_rate = Some(rate),
+                        None => r.log(crate::log::Level::Error, &format!("invalid size \"{v}\"")),
+                    },
+                    _ => {
+                        r.vars.insert(var.clone(), v);
+                    }
+                }
             }
             ScriptOp::Return(ret) => return ScriptEnd::Return(ret),
             ScriptOp::Call { var, args, f } => {
