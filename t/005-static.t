@@ -390,3 +390,57 @@ HEAD /big.txt
 --- response_headers
 Content-Length: 131073
 --- response_body
+
+=== TEST 37: root with a variable: a directory per host
+--- config
+    location /v/ {
+        root html/sites/$host;
+    }
+--- user_files
+>>> sites/one.test/v/page.txt
+one
+>>> sites/two.test/v/page.txt
+two
+--- request
+GET /v/page.txt
+--- more_headers
+Host: two.test
+--- response_body
+two
+
+=== TEST 38: alias in a regex location is the whole path, with the captures
+--- config
+    location ~ ^/img/(?<name>\w+)\.png$ {
+        alias html/pictures/$name.bin;
+    }
+--- user_files
+>>> pictures/cat.bin
+meow
+--- request
+GET /img/cat.png
+--- response_body
+meow
+
+=== TEST 39: alias with a numbered capture
+--- config
+    location ~ ^/files/(.+)$ {
+        alias html/store/$1;
+    }
+--- user_files
+>>> store/a/b.txt
+deep
+--- request
+GET /files/a/b.txt
+--- response_body
+deep
+
+=== TEST 40: $document_root follows a root with variables
+--- config
+    location = /t {
+        root /srv/$arg_site;
+        return 200 "$document_root\n";
+    }
+--- request
+GET /t?site=shop
+--- response_body
+/srv/shop

@@ -28,7 +28,7 @@ macro_rules! loc_settings {
 }
 
 loc_settings! {
-    root: Arc<str> = Arc::from("html"),
+    root: PathValue = PathValue::literal("html"),
     index: Arc<[String]> = Arc::from(vec!["index.html".to_string()]),
     default_type: Arc<str> = Arc::from("text/plain"),
     types: Arc<HashMap<String, Arc<str>>> = Arc::new(HashMap::new()),
@@ -86,6 +86,36 @@ loc_settings! {
     auth_basic: Option<Arc<str>> = None,
     auth_basic_user_file: Option<Template> = None,
     charset_types: Arc<[String]> = crate::charset::DEFAULT_TYPES.iter().map(|t| t.to_string()).collect(),
+}
+
+/// `root` / `alias`: a path, rendered per request when it holds variables (`$host`, `$1`).
+#[derive(Clone)]
+pub struct PathValue {
+    text: Arc<str>,
+    vars: Option<Template>,
+}
+
+impl PathValue {
+    pub fn literal(text: &str) -> PathValue {
+        PathValue {
+            text: Arc::from(text),
+            vars: None,
+        }
+    }
+
+    pub fn with_variables(template: Template) -> PathValue {
+        PathValue {
+            text: Arc::from(template.source()),
+            vars: Some(template),
+        }
+    }
+
+    pub fn get(&self, r: &crate::request::Request) -> std::borrow::Cow<'_, str> {
+        match &self.vars {
+            None => std::borrow::Cow::Borrowed(&self.text),
+            Some(t) => std::borrow::Cow::Owned(t.render(r)),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -285,7 +315,7 @@ pub struct Location {
     pub settings: Settings,
     pub ext: Extensions,
     pub internal: bool,
-    pub alias: Option<Arc<str>>,
+    pub alias: Option<PathValue>,
     pub try_files: Option<TryFiles>,
     pub nested: Vec<Rc<Location>>,
     pub phases: PhaseTable,

@@ -24,7 +24,7 @@ pub struct LocDraft {
     pub settings: Settings,
     pub ext: Extensions,
     pub internal: bool,
-    pub alias: Option<Arc<str>>,
+    pub alias: Option<crate::config::PathValue>,
     /// `set` / `return` in the order written (the rewrite module's script).
     pub script: Vec<ScriptOp>,
     /// `if` blocks of a location, compiled with it (each becomes a location of its own).
@@ -1169,7 +1169,8 @@ fn root(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     if b.loc().alias.is_some() {
         return Err(cmd.error("\"root\" directive is duplicate, \"alias\" directive was specified earlier"));
     }
-    set_once(&mut b.loc().settings.root, Arc::from(cmd.arg(0)), cmd)
+    let root = path_value(b, cmd)?;
+    set_once(&mut b.loc().settings.root, root, cmd)
 }
 
 fn alias(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
@@ -1179,7 +1180,18 @@ fn alias(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     if matches!(b.loc().matcher, Some(Match::Named(_))) {
         return Err(cmd.error("\"alias\" directive cannot be used inside the named location".to_string()));
     }
-    set_once(&mut b.loc().alias, Arc::from(cmd.arg(0)), cmd)
+    let alias = path_value(b, cmd)?;
+    set_once(&mut b.loc().alias, alias, cmd)
+}
+
+/// A `root` or `alias` path; with variables, a template rendered per request.
+fn path_value(b: &mut HttpBuilder, cmd: &Cmd) -> Result<crate::config::PathValue> {
+    let v = cmd.arg(0);
+    Ok(if v.contains('$') {
+        crate::config::PathValue::with_variables(b.template(cmd, v)?)
+    } else {
+        crate::config::PathValue::literal(v)
+    })
 }
 
 fn index(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {

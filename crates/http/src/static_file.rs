@@ -17,15 +17,17 @@ const SENDFILE_MIN: u64 = 16 * 1024;
 /// Maps a URI to a file path by the location's `alias` or `root`.
 pub fn map_uri(r: &Request, uri: &str) -> PathBuf {
     if let Some(alias) = &r.loc.alias {
+        let alias = alias.get(r);
         let prefix = match &r.loc.matcher {
             Match::Prefix(p) | Match::PrefixNoRegex(p) | Match::Exact(p) => p.as_str(),
-            _ => "",
+            // in a regex location the alias is the whole path (it names the captures)
+            _ => return under_prefix(&r.http.prefix, &alias, ""),
         };
         let rest = uri.strip_prefix(prefix).unwrap_or(uri);
-        return under_prefix(&r.http.prefix, alias, rest);
+        return under_prefix(&r.http.prefix, &alias, rest);
     }
     let root = r.loc.settings.root();
-    under_prefix(&r.http.prefix, root.trim_end_matches('/'), uri)
+    under_prefix(&r.http.prefix, root.get(r).trim_end_matches('/'), uri)
 }
 
 /// `prefix.join(dir + rest)` in one allocation: `dir + rest` alone when absolute.
@@ -205,7 +207,7 @@ async fn index(r: &mut Request) -> Flow {
     let dir = map_uri(r, &r.uri);
     for name in r.loc.settings.index().iter() {
         let candidate = if name.starts_with('/') {
-            under_prefix(&r.http.prefix, &r.loc.settings.root(), name)
+            under_prefix(&r.http.prefix, &r.loc.settings.root().get(r), name)
         } else {
             dir.join(name)
         };

@@ -168,7 +168,7 @@ pub fn get(r: &Request, name: &str) -> Option<String> {
         "connection_requests" => r.conn.requests.to_string(),
         "document_root" | "realpath_root" => {
             let root = r.loc.settings.root();
-            r.http.prefix.join(&*root).to_string_lossy().into_owned()
+            r.http.prefix.join(&*root.get(r)).to_string_lossy().into_owned()
         }
         "request_filename" => match &r.filename {
             Some(f) => f.to_string_lossy().into_owned(),
