@@ -140,3 +140,22 @@ A=/t B=200
 --- must_die
 --- error_log
 duplicate "log_format" name "m"
+
+=== TEST 14: access_log if=: only requests whose condition is neither empty nor 0
+--- http_config
+    log_format m 'logged $uri';
+    map $status $loggable {
+        ~^[23]  0;
+        default 1;
+    }
+--- config
+    access_log logs/error.log m if=$loggable;
+    location = /ok { return 200 "ok\n"; }
+    location = /bad { return 500; }
+--- pipelined_requests eval
+["GET /ok", "GET /bad"]
+--- error_code: 500
+--- error_log
+logged /bad
+--- no_error_log
+logged /ok

@@ -213,6 +213,7 @@ impl HttpBuilder {
             let default = AccessLog {
                 path: self.prefix.join("logs/access.log"),
                 format: self.log_formats["combined"].clone(),
+                condition: None,
             };
             d.settings.access_log = Some(Arc::from(vec![default]));
         }
@@ -1379,17 +1380,21 @@ fn access_log(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
         .get(fmt_name)
         .cloned()
         .ok_or_else(|| cmd.error(format!("unknown log format \"{fmt_name}\"")))?;
-    for opt in cmd.values().skip(2) {
-        if !(opt.starts_with("buffer=")
-            || opt.starts_with("flush=")
-            || opt.starts_with("gzip")
-            || opt.starts_with("if="))
-        {
+    let mut condition = None;
+    let opts: Vec<&str> = cmd.values().skip(2).collect();
+    for opt in opts {
+        if let Some(cond) = opt.strip_prefix("if=") {
+            condition = Some(b.template(cmd, cond)?);
+        } else if !(opt.starts_with("buffer=") || opt.starts_with("flush=") || opt.starts_with("gzip")) {
             return Err(cmd.error(format!("invalid parameter \"{opt}\"")));
         }
     }
     let path = b.prefix.join(cmd.arg(0));
-    list.push(AccessLog { path, format });
+    list.push(AccessLog {
+        path,
+        format,
+        condition,
+    });
     b.loc().settings.access_log = Some(Arc::from(list));
     Ok(())
 }

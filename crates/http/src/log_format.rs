@@ -81,6 +81,8 @@ fn escape(v: &str, how: Escape) -> String {
 pub struct AccessLog {
     pub path: PathBuf,
     pub format: Arc<LogFormat>,
+    /// `if=condition`: the request is logged unless it renders to "" or "0".
+    pub condition: Option<crate::template::Template>,
 }
 
 thread_local! {
@@ -91,6 +93,12 @@ thread_local! {
 pub fn write(r: &Request) {
     let logs = r.loc.settings.access_log();
     for log in logs.iter() {
+        if let Some(cond) = &log.condition {
+            let v = cond.render(r);
+            if v.is_empty() || v == "0" {
+                continue;
+            }
+        }
         let mut line = log.format.render(r);
         line.push('\n');
         FILES.with(|files| {
