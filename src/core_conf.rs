@@ -30,6 +30,8 @@ pub struct CoreConf {
     pub http: Option<Rc<HttpConf>>,
     /// The Lua VM of this configuration (init_by_lua has run in it).
     pub lua: Option<lua::Generation>,
+    /// The privileged agent init_by_lua asked for, with its worker_connections.
+    pub privileged_agent: Option<u64>,
     http_registry: Option<Arc<Registry<HttpBuilder>>>,
 }
 
@@ -201,8 +203,10 @@ pub enum Source {
 
 pub const DEFAULT_CONF: &str = include_str!("default.conf");
 
-/// Reads and checks a whole configuration (`-g` directives included).
-pub fn load(prefix: &Path, source: &Source, globals: Option<&str>) -> Result<CoreConf> {
+/// Reads and checks a whole configuration (`-g` directives included). `init_by_lua*`
+/// runs only for a configuration that will serve: not for `-t`, `-T` or `-s`, as in
+/// OpenResty.
+pub fn load(prefix: &Path, source: &Source, globals: Option<&str>, serving: bool) -> Result<CoreConf> {
     let (_path, conf_dir, cmds) = match source {
         Source::File(p) => {
             let dir = p.parent().unwrap_or(Path::new("/")).to_path_buf();
@@ -234,8 +238,15 @@ pub fn load(prefix: &Path, source: &Source, globals: Option<&str>) -> Result<Cor
     }
     core_reg.run(&mut core, MAIN, &cmds)?;
     core.lua = lua::vm::finish();
-    if let Some(g) = &core.lua {
-        lua::init::run_init(g, &core.env).map_err(conf::ConfError::Other)?;
+    if serving && let Some(g) = &core.lua {
+        lua::set_process_type(if core.master() {
+            lua::ProcessType::Master
+        } else {
+            lua::ProcessType::Single
+        });
+        let ran = lua::init::run_init(g, &core.env);
+        core.privileged_agent = lua::take_agent_request();
+        ran.map_err(conf::ConfError::Other)?;
     }
     Ok(core)
 }

@@ -66,7 +66,12 @@ fn main() -> ExitCode {
         emerg(format!("open() error log failed ({})", process::errno_text(&e)));
         return ExitCode::from(1);
     }
-    let core = match core_conf::load(&prefix, &source, cli.globals.as_deref()) {
+    let core = match core_conf::load(
+        &prefix,
+        &source,
+        cli.globals.as_deref(),
+        !cli.test && cli.signal.is_none(),
+    ) {
         Ok(c) => c,
         Err(e) => {
             emerg(&e);
@@ -151,7 +156,7 @@ fn main() -> ExitCode {
     if core.master() {
         process::run_master(core, &prefix, &source, cli.globals.as_deref(), sockets, groups);
     } else {
-        process::run_worker(&core, &groups, &sockets, None);
+        process::run_worker(&core, &groups, &sockets, process::Role::Single);
         let _ = std::fs::remove_file(&pid_path);
     }
     ExitCode::SUCCESS

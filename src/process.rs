@@ -100,22 +100,49 @@ fn block_signals(block: bool) {
     }
 }
 
+/// What a process the master forks (or the single process) does.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Role {
+    /// `master_process off`: the one process serves.
+    Single,
+    /// A worker, by its number among `worker_processes` (ngx.worker.id).
+    Worker(usize),
+    /// OpenResty's privileged agent: the master's user, no listening sockets; it runs
+    /// init_worker_by_lua (and later its timers) and stops with the workers.
+    Agent,
+}
+
+impl Role {
+    /// As nginx names its processes in the error log.
+    fn process_name(self) -> &'static str {
+        match self {
+            Role::Agent => "privileged agent process",
+            _ => "worker process",
+        }
+    }
+}
+
 /// Runs one worker's event loop in this process until it is told to stop.
-/// `slot` is the worker's number among `worker_processes` (ngx.worker.id), None in
-/// single-process mode.
-pub fn run_worker(core: &CoreConf, groups: &[Rc<ListenGroup>], sockets: &Sockets, slot: Option<usize>) {
-    let as_child = slot.is_some();
+pub fn run_worker(core: &CoreConf, groups: &[Rc<ListenGroup>], sockets: &Sockets, role: Role) {
     let Some(http) = core.http.clone() else {
         http::elog!(Level::Notice, 0, "no \"http\" block: nothing to serve");
         return;
     };
-    if as_child {
-        worker_process_setup(core);
+    match role {
+        Role::Worker(_) => worker_process_setup(core, true),
+        Role::Agent => worker_process_setup(core, false),
+        Role::Single => {}
     }
     set_worker_environment(core);
     let mut pairs = Vec::new();
+    let slot = match role {
+        Role::Worker(slot) => Some(slot),
+        Role::Single => Some(0),
+        Role::Agent => None,
+    };
     for g in groups {
-        if let Some(l) = socket_for(sockets, g, slot.unwrap_or(0)) {
+        let Some(slot) = slot else { break };
+        if let Some(l) = socket_for(sockets, g, slot) {
             match dup_listener(l) {
                 Ok(l) => pairs.push((g.clone(), l)),
                 Err(e) => http::elog!(Level::Emerg, 0, "dup() of listener {} failed ({e})", g.addr),
@@ -139,13 +166,18 @@ pub fn run_worker(core: &CoreConf, groups: &[Rc<ListenGroup>], sockets: &Sockets
             return;
         }
     };
-    let wc = core.worker_connections();
+    let wc = match role {
+        Role::Agent => core.privileged_agent.unwrap_or(0) as usize,
+        _ => core.worker_connections(),
+    };
     let st = core.worker_shutdown_timeout;
-    let (id, count) = match slot {
-        Some(s) => (s as i64, core.workers() as i64),
-        None => (0, 1),
+    let (id, count, kind) = match role {
+        Role::Worker(s) => (s as i64, core.workers() as i64, lua::ProcessType::Worker),
+        Role::Agent => (-1, core.workers() as i64, lua::ProcessType::PrivilegedAgent),
+        Role::Single => (0, 1, lua::ProcessType::Single),
     };
     lua::set_worker(id, count);
+    lua::set_process_type(kind);
     let lua_gen = core.lua.clone();
     rt.block_on(async move {
         if let Some(g) = &lua_gen {
@@ -297,8 +329,8 @@ fn set_worker_environment(core: &CoreConf) {
     }
 }
 
-/// rlimit and privileges of a worker process.
-fn worker_process_setup(core: &CoreConf) {
+/// rlimit and, for a worker, privileges (the privileged agent keeps the master's user).
+fn worker_process_setup(core: &CoreConf, drop_privileges: bool) {
     if let Some(n) = core.worker_rlimit_nofile {
         let lim = libc::rlimit {
             rlim_cur: n as libc::rlim_t,
@@ -313,6 +345,9 @@ fn worker_process_setup(core: &CoreConf) {
                 errno_text(&std::io::Error::last_os_error())
             );
         }
+    }
+    if !drop_privileges {
+        return;
     }
     let Some(u) = &core_user(core) else { return };
     // SAFETY: plain syscalls dropping privileges; failure is checked.
@@ -359,7 +394,7 @@ pub fn write_pid(path: &Path) -> std::io::Result<()> {
 
 struct Worker {
     pid: i32,
-    slot: usize,
+    role: Role,
     generation: u32,
     exiting: bool,
 }
@@ -369,34 +404,72 @@ fn spawn_worker(
     groups: &[Rc<ListenGroup>],
     sockets: &Sockets,
     generation: u32,
-    slot: usize,
+    role: Role,
 ) -> Option<Worker> {
+    let what = role.process_name();
     // SAFETY: fork in the single-threaded master; the child runs the worker and exits.
     match unsafe { libc::fork() } {
         -1 => {
             http::elog!(
                 Level::Alert,
                 0,
-                "fork() failed while spawning \"worker process\" ({})",
+                "fork() failed while spawning \"{what}\" ({})",
                 errno_text(&std::io::Error::last_os_error())
             );
             None
         }
         0 => {
-            run_worker(core, groups, sockets, Some(slot));
+            if role == Role::Agent {
+                close_listeners(sockets);
+            }
+            run_worker(core, groups, sockets, role);
             http::elog!(Level::Notice, 0, "exit");
             std::process::exit(0);
         }
         pid => {
-            http::elog!(Level::Notice, 0, "start worker process {pid}");
+            http::elog!(Level::Notice, 0, "start {what} {pid}");
             Some(Worker {
                 pid,
-                slot,
+                role,
                 generation,
                 exiting: false,
             })
         }
     }
+}
+
+/// The privileged agent holds no listening socket (as nginx's, so that a port it does not
+/// serve is not kept open by it).
+fn close_listeners(sockets: &Sockets) {
+    use std::os::fd::AsRawFd;
+    for l in sockets.values() {
+        let fd = match l {
+            Listener::Tcp(t) => t.as_raw_fd(),
+            Listener::Unix(u) => u.as_raw_fd(),
+        };
+        // SAFETY: in the forked agent, which never uses these listeners and leaves by
+        // process::exit without dropping the master's copies of them.
+        unsafe { libc::close(fd) };
+    }
+}
+
+/// A configuration's processes: its workers, then the privileged agent if its
+/// init_by_lua asked for one.
+fn spawn_all(core: &CoreConf, groups: &[Rc<ListenGroup>], sockets: &Sockets, generation: u32) -> Vec<Worker> {
+    let mut roles: Vec<Role> = (0..core.workers()).map(Role::Worker).collect();
+    match core.privileged_agent {
+        Some(0) => http::elog!(
+            Level::Error,
+            0,
+            "0 worker_connection is not enough, privileged agent process cannot be spawned"
+        ),
+        Some(_) => roles.push(Role::Agent),
+        None => {}
+    }
+    roles
+        .into_iter()
+        .filter_map(|role| spawn_worker(core, groups, sockets, generation, role))
+        .collect()
 }
 
 fn kill(pid: i32, sig: i32) {
@@ -417,9 +490,7 @@ pub fn run_master(
 ) {
     block_signals(true);
     let mut generation = 0u32;
-    let mut workers: Vec<Worker> = (0..core.workers())
-        .filter_map(|slot| spawn_worker(&core, &groups, &sockets, generation, slot))
-        .collect();
+    let mut workers = spawn_all(&core, &groups, &sockets, generation);
     let mut stopping: Option<i32> = None;
     let set = sigset();
     loop {
@@ -473,11 +544,7 @@ pub fn run_master(
                         // close sockets the new config no longer listens on, before the new
                         // workers are forked, so that only the old workers still hold them
                         close_unused(&mut sockets, &groups, core.workers());
-                        for slot in 0..core.workers() {
-                            if let Some(w) = spawn_worker(&core, &groups, &sockets, generation, slot) {
-                                workers.push(w);
-                            }
-                        }
+                        workers.extend(spawn_all(&core, &groups, &sockets, generation));
                     }
                     Err(e) => http::elog!(Level::Emerg, 0, "{e}"),
                 }
@@ -495,7 +562,7 @@ fn reload(
     globals: Option<&str>,
     sockets: &mut Sockets,
 ) -> Result<(CoreConf, Vec<Rc<ListenGroup>>), String> {
-    let core = core_conf::load(prefix, source, globals).map_err(|e| e.to_string())?;
+    let core = core_conf::load(prefix, source, globals, true).map_err(|e| e.to_string())?;
     let groups = match &core.http {
         Some(h) => open_sockets(h, sockets, core.workers())?,
         None => Vec::new(),
@@ -526,16 +593,17 @@ fn reap(
             http::elog!(
                 Level::Alert,
                 0,
-                "worker process {pid} exited on signal {}",
+                "{} {pid} exited on signal {}",
+                w.role.process_name(),
                 libc::WTERMSIG(status)
             );
         } else {
             let code = libc::WEXITSTATUS(status);
             let lvl = if code == 0 { Level::Notice } else { Level::Alert };
-            http::elog!(lvl, 0, "worker process {pid} exited with code {code}");
+            http::elog!(lvl, 0, "{} {pid} exited with code {code}", w.role.process_name());
         }
         let expected = stopping || w.exiting || w.generation != generation;
-        if !expected && let Some(nw) = spawn_worker(core, groups, sockets, generation, w.slot) {
+        if !expected && let Some(nw) = spawn_worker(core, groups, sockets, generation, w.role) {
             workers.push(nw);
         }
     }

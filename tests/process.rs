@@ -1022,3 +1022,151 @@ fn lua_requests_after_failed_ones_run_on_fresh_entry_threads() {
     signal(child.id() as i32, 3);
     assert!(child.wait().unwrap().success());
 }
+
+/// The uid a process runs as (real, from /proc).
+fn uid_of(pid: i32) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(1).map(str::to_string)
+}
+
+/// Whether a process has the socket listening on 127.0.0.1:`port` among its fds.
+fn holds_listener(pid: i32, port: u16) -> bool {
+    let table = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap_or_default();
+    let local = format!("0100007F:{port:04X}");
+    let inodes: Vec<String> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|f| f.len() > 9 && f[1] == local && f[3] == "0A")
+        .map(|f| format!("socket:[{}]", f[9]))
+        .collect();
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.flatten()
+                .any(|e| std::fs::read_link(e.path()).is_ok_and(|t| inodes.contains(&t.to_string_lossy().to_string())))
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn privileged_agent_runs_beside_the_workers() {
+    let p = Prefix::new("agent");
+    let port = port();
+    let marks = p.dir.join("logs/types");
+    let conf = |agent: &str| {
+        format!(
+            "worker_processes 2;\ndaemon off;\nuser nobody;\nerror_log logs/error.log info;\nevents {{ worker_connections 64; }}\nhttp {{ access_log off;\n init_by_lua_block {{ local process = require \"ngx.process\"; init_type = process.type(); {agent} }}\n init_worker_by_lua_block {{ local process = require \"ngx.process\"; local f = io.open(\"{}\", \"a\"); f:write(init_type, \"/\", process.type(), \"/\", tostring(ngx.worker.id()), \"/\", ngx.worker.count(), \"/\", process.get_master_pid(), \"\\n\"); f:close() }}\n server {{ listen 127.0.0.1:{port}; location / {{ content_by_lua_block {{ ngx.say(require(\"ngx.process\").type(), \" \", require(\"ngx.process\").get_master_pid()) }} }} }} }}\n",
+            marks.display()
+        )
+    };
+    // workers write as nobody
+    std::fs::write(&marks, "").unwrap();
+    std::fs::set_permissions(&marks, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
+    p.conf(&conf("assert(process.enable_privileged_agent())"));
+    let mut child = start_master(&p);
+    let master = child.id() as i32;
+    wait_until("two workers and the agent", Duration::from_secs(5), || {
+        worker_pids(master).len() == 3 && std::fs::read_to_string(&marks).is_ok_and(|m| m.lines().count() == 3)
+    });
+    let lines = std::fs::read_to_string(&marks).unwrap();
+    let mut lines: Vec<&str> = lines.lines().collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            format!("master/privileged agent/nil/2/{master}"),
+            format!("master/worker/0/2/{master}"),
+            format!("master/worker/1/2/{master}"),
+        ],
+        "{lines:?}"
+    );
+    // requests go to the workers only: the agent holds no listening socket
+    for _ in 0..20 {
+        assert_eq!(body(&get(port, "/").unwrap()), format!("worker {master}\n"));
+    }
+    let log = p.log();
+    let agent: i32 = log
+        .lines()
+        .find_map(|l| l.split("start privileged agent process ").nth(1))
+        .and_then(|pid| pid.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no agent in the log: {log}"));
+    let w = *worker_pids(master).iter().find(|&&w| w != agent).unwrap();
+    assert!(holds_listener(w, port), "a worker holds the listening socket");
+    assert!(!holds_listener(agent, port), "the agent holds the listening socket");
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc_geteuid() } == 0 {
+        assert_eq!(uid_of(agent).as_deref(), Some("0"), "the agent keeps the master's user");
+        assert_ne!(uid_of(w).as_deref(), Some("0"), "workers drop privileges");
+    }
+    // a dead agent is replaced
+    signal(agent, 9);
+    wait_until("a new agent", Duration::from_secs(5), || {
+        std::fs::read_to_string(&marks).is_ok_and(|m| m.lines().count() == 4) && worker_pids(master).len() == 3
+    });
+    assert!(
+        p.log()
+            .contains(&format!("privileged agent process {agent} exited on signal 9"))
+    );
+    // a reload whose init_by_lua does not ask for it ends the agent
+    p.conf(&conf(""));
+    signal(master, 1);
+    wait_until("two workers and no agent", Duration::from_secs(5), || {
+        std::fs::read_to_string(&marks).is_ok_and(|m| m.lines().count() == 6) && worker_pids(master).len() == 2
+    });
+    signal(master, 3);
+    child.wait().unwrap();
+}
+
+#[test]
+fn privileged_agent_with_no_connections_is_not_spawned() {
+    let p = Prefix::new("agent0");
+    let port = port();
+    p.conf(&master_conf(port, 1, "ok", "").replace(
+        "access_log off;",
+        "access_log off; init_by_lua_block { assert(require(\"ngx.process\").enable_privileged_agent(0)) }",
+    ));
+    let mut child = start_master(&p);
+    let master = child.id() as i32;
+    wait_until("the worker", Duration::from_secs(5), || {
+        get(port, "/").is_some_and(|r| body(&r) == "ok\n")
+    });
+    assert_eq!(worker_pids(master).len(), 1);
+    assert!(
+        p.log()
+            .contains("0 worker_connection is not enough, privileged agent process cannot be spawned"),
+        "{}",
+        p.log()
+    );
+    signal(master, 15);
+    child.wait().unwrap();
+}
+
+#[test]
+fn init_by_lua_does_not_run_for_test_or_signal_commands() {
+    let p = Prefix::new("noinit");
+    let port = port();
+    let marks = p.dir.join("logs/init.marks");
+    p.conf(&master_conf(port, 1, "ok", "").replace(
+        "access_log off;",
+        &format!(
+            "access_log off; init_by_lua_block {{ local f = io.open(\"{}\", \"a\"); f:write(\"init\\n\"); f:close() }}",
+            marks.display()
+        ),
+    ));
+    for args in [&["-t"][..], &["-T"], &["-t", "-q"]] {
+        let out = p.cmd().args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(!marks.exists(), "init_by_lua ran for -t");
+    let mut child = start_master(&p);
+    wait_until("serving", Duration::from_secs(5), || get(port, "/").is_some());
+    assert!(p.cmd().args(["-s", "reopen"]).status().unwrap().success());
+    let runs = std::fs::read_to_string(&marks).unwrap();
+    assert_eq!(runs, "init\n", "once for the start, not for -s");
+    signal(child.id() as i32, 15);
+    child.wait().unwrap();
+}

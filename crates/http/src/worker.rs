@@ -105,6 +105,9 @@ struct State {
     idle: RefCell<Vec<Option<Waker>>>,
     idle_free: RefCell<Vec<usize>>,
     drained: Rc<Notify>,
+    /// A graceful stop asked for from inside (`ngx.process.signal_graceful_exit`); a
+    /// permit waits if it comes before `serve` does.
+    quit: Rc<Notify>,
 }
 
 thread_local! {
@@ -115,7 +118,13 @@ thread_local! {
         idle: RefCell::new(Vec::new()),
         idle_free: RefCell::new(Vec::new()),
         drained: Rc::new(Notify::new()),
+        quit: Rc::new(Notify::new()),
     };
+}
+
+/// Stops this worker gracefully, as QUIT does, from inside it.
+pub fn request_graceful_stop() {
+    STATE.with(|s| s.quit.notify_one());
 }
 
 /// True once a graceful stop began: connections finish their request and close.
@@ -216,7 +225,11 @@ pub async fn serve(
         let task = tokio::task::spawn_local(accept_loop(acceptor, g, conf, worker_connections));
         accept_tasks.push(task);
     }
-    let how = stop.await;
+    let quit = STATE.with(|s| s.quit.clone());
+    let how = tokio::select! {
+        how = stop => how,
+        _ = quit.notified() => Stop::Graceful,
+    };
     for t in &accept_tasks {
         t.abort();
     }

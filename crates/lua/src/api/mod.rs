@@ -8,11 +8,13 @@ mod ffi;
 mod header;
 mod log;
 mod output;
+mod process;
 pub mod req;
 mod time;
 mod var;
 mod worker;
 
+pub use process::{ProcessType, set_process_type, take_agent_request};
 pub use worker::set_worker;
 
 use mlua::{LightUserData, Lua, MultiValue, Value};
@@ -75,6 +77,7 @@ pub fn register(lua: &Lua, prefix: &std::path::Path) -> mlua::Result<()> {
     time::register(lua, &ngx, &private)?;
     var::register(lua, &ngx)?;
     worker::register(lua, &ngx, prefix)?;
+    process::register(lua)?;
     header::register(lua, &ngx)?;
     req::register(lua, &ngx, &private)?;
     req::register_body(lua, &ngx)?;
