@@ -38,7 +38,20 @@ preload["table.isarray"] = function() return isarray end
 preload["table.clone"] = function() return clone end
 
 -- lua-resty-core: its API is oxiresty's own; requiring it (or any of its parts) works and
--- changes nothing, whatever lua-resty-core sits on the package path.
+-- changes nothing, whatever lua-resty-core sits on the package path. resty.core.base
+-- keeps the helpers other libraries use (string buffers, get_request, the FFI codes).
+local ffi = require "ffi"
+for _, decl in ipairs {
+    { "ngx_str_t", "typedef struct { size_t len; const unsigned char *data; } ngx_str_t;" },
+    { "ngx_http_request_t", "typedef struct ngx_http_request_s ngx_http_request_t;" },
+    { "ngx_http_lua_ffi_str_t", "typedef struct { int len; const unsigned char *data; } ngx_http_lua_ffi_str_t;" },
+} do
+    if not pcall(ffi.typeof, decl[1]) then
+        ffi.cdef(decl[2])
+    end
+end
+ffi.cdef "ngx_http_request_t *oxr_get_request(void);"
+
 local core = { version = "0.1.28" }
 local base = {
     version = core.version,
@@ -46,6 +59,71 @@ local base = {
     FFI_AGAIN = -2, FFI_BUSY = -3, FFI_DONE = -4, FFI_DECLINED = -5,
     new_tab = new_tab, clear_tab = clear_tab,
 }
+do
+    local C, ffi_new = ffi.C, ffi.new
+    local char_array = ffi.typeof "char[?]"
+    local buf_size, buf, size_ptr, errmsg_ptr = 4096, nil, nil, nil
+
+    function base.get_request()
+        local r = C.oxr_get_request()
+        if r ~= nil then
+            return r
+        end
+    end
+
+    -- one shared scratch buffer, as lua-resty-core's: valid until the next call
+    function base.get_string_buf(size, must_alloc)
+        if must_alloc or size > buf_size then
+            return ffi_new(char_array, size)
+        end
+        buf = buf or ffi_new(char_array, buf_size)
+        return buf
+    end
+
+    function base.get_string_buf_size()
+        return buf_size
+    end
+
+    function base.set_string_buf_size(size)
+        if size > 0 then
+            buf_size, buf = math.ceil(size), nil
+        end
+    end
+
+    function base.get_size_ptr()
+        size_ptr = size_ptr or ffi_new "size_t[1]"
+        return size_ptr
+    end
+
+    function base.get_errmsg_ptr()
+        errmsg_ptr = errmsg_ptr or ffi_new "char *[1]"
+        return errmsg_ptr
+    end
+
+    -- stores `key` in the array part of `tb`, reusing freed slots (chained from tb[0])
+    function base.ref_in_table(tb, key)
+        if key == nil then
+            return -1
+        end
+        local ref = tb[0]
+        if ref and ref ~= 0 then
+            tb[0] = tb[ref]
+        else
+            ref = #tb + 1
+        end
+        tb[ref] = key
+        return ref
+    end
+
+    function base.allows_subsystem(...)
+        for i = 1, select("#", ...) do
+            if select(i, ...) == "http" then
+                return
+            end
+        end
+        error("unsupported subsystem: http", 2)
+    end
+end
 preload["resty.core"] = function() return core end
 preload["resty.core.base"] = function() return base end
 for _, name in ipairs {

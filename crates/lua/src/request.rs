@@ -64,6 +64,21 @@ pub fn in_phase<T>(phase: Phase, f: impl FnOnce() -> T) -> T {
     out
 }
 
+/// An opaque handle of the current request (resty.core.base's `get_request()`), null
+/// without one. init_worker and exit_worker answer one of their own, as OpenResty runs
+/// them with a fake request. Never dereferenced by Lua.
+pub fn handle() -> *const std::ffi::c_void {
+    static FAKE_REQUEST: u8 = 0;
+    let p = CURRENT.with(|c| c.get());
+    if !p.is_null() {
+        return p as *const std::ffi::c_void;
+    }
+    match phase() {
+        Phase::InitWorker | Phase::ExitWorker => &FAKE_REQUEST as *const u8 as *const std::ffi::c_void,
+        _ => std::ptr::null(),
+    }
+}
+
 pub fn phase() -> Phase {
     PHASE.with(|p| p.get())
 }

@@ -49,6 +49,12 @@ unsafe fn text<'a>(p: *const u8, len: usize) -> &'a str {
     std::str::from_utf8(b).unwrap_or("")
 }
 
+/// resty.core.base's `get_request()`: the current request's handle, null without one.
+#[unsafe(no_mangle)]
+pub extern "C" fn oxr_get_request() -> *const std::ffi::c_void {
+    crate::request::handle()
+}
+
 /// ngx.var.NAME: 0 and the value, or NOT_FOUND.
 #[unsafe(no_mangle)]
 pub extern "C" fn oxr_var_get(name: *const u8, len: usize, val: *mut *const u8, vlen: *mut usize) -> i32 {

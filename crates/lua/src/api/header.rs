@@ -86,7 +86,55 @@ pub fn set(r: &mut http::request::Request, name: &str, vals: Option<&[&str]>) ->
     Ok(())
 }
 
+/// The response headers nginx keeps in a single slot: `ngx.resp.add_header` replaces
+/// them, as OpenResty does, where it appends to every other header.
+const SINGLE_VALUED: &[&str] = &[
+    "server",
+    "date",
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "location",
+    "refresh",
+    "last-modified",
+    "content-range",
+    "accept-ranges",
+    "www-authenticate",
+    "expires",
+    "etag",
+];
+
+/// `require("ngx.resp").add_header(name, value)`: a header added next to those of the
+/// same name (a table adds each value).
+fn add(r: &mut http::request::Request, name: &str, vals: &[&str]) -> Result<(), String> {
+    let full = crate::directives::response_header_name(r, name);
+    if r.header_sent || SINGLE_VALUED.iter().any(|h| full.eq_ignore_ascii_case(h)) {
+        return set(r, name, Some(vals));
+    }
+    let full = escape_header(&full, true);
+    for v in vals {
+        r.headers_out.add(&full, escape_header(v, false).into_owned());
+    }
+    Ok(())
+}
+
 pub fn register(lua: &Lua, ngx: &Table) -> mlua::Result<()> {
+    let resp = lua.create_table()?;
+    resp.set("version", "0.1.28")?;
+    resp.set(
+        "add_header",
+        super::api_function(lua, "add_header", |_, (k, v): (String, Value)| {
+            let vals = values(&v)?.filter(|v| !v.is_empty());
+            let Some(vals) = vals else {
+                return Err(mlua::Error::runtime("invalid header value"));
+            };
+            let vals: Vec<&str> = vals.iter().map(String::as_str).collect();
+            request::with(|r| add(r, &k, &vals).map_err(mlua::Error::runtime))
+        })?,
+    )?;
+    let preload: Table = lua.globals().get::<Table>("package")?.get("preload")?;
+    preload.set("ngx.resp", lua.create_function(move |_, ()| Ok(resp.clone()))?)?;
+
     let header = lua.create_table()?;
     let mt = lua.create_table()?;
     mt.set(
