@@ -239,6 +239,8 @@ pub fn load(prefix: &Path, source: &Source, globals: Option<&str>, serving: bool
     core_reg.run(&mut core, MAIN, &cmds)?;
     core.lua = lua::vm::finish();
     if serving && let Some(g) = &core.lua {
+        // (before init_by_lua, whose lines are kept too)
+        http::log::set_capture(g.capture_error_log);
         lua::set_process_type(if core.master() {
             lua::ProcessType::Master
         } else {

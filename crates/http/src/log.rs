@@ -1,5 +1,6 @@
 //! The error log: nginx's line format and levels, one log per process, reopenable (USR1).
 
+use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
@@ -83,6 +84,110 @@ pub fn reopen() -> std::io::Result<()> {
     Ok(())
 }
 
+/// The level the error log is written at (`error_log file LEVEL`).
+pub fn level() -> Level {
+    match LEVEL.load(Ordering::Relaxed) {
+        0 => Level::Stderr,
+        1 => Level::Emerg,
+        2 => Level::Alert,
+        3 => Level::Crit,
+        4 => Level::Error,
+        5 => Level::Warn,
+        6 => Level::Notice,
+        7 => Level::Info,
+        _ => Level::Debug,
+    }
+}
+
+/// One line kept by `lua_capture_error_log`.
+pub struct Captured {
+    pub level: Level,
+    /// When it was written, in seconds since the epoch (ms precision).
+    pub time: f64,
+    /// The line as written, without its newline.
+    pub line: String,
+}
+
+/// What each kept line costs besides its text: a ring buffer's per-entry header.
+const CAPTURED_OVERHEAD: usize = 32;
+
+/// `lua_capture_error_log`: the last lines this process wrote, within `size` bytes (the
+/// oldest go first), for Lua's `ngx.errlog.get_logs`. Lines above `filter` are not kept.
+struct Capture {
+    size: usize,
+    used: usize,
+    filter: Level,
+    lines: VecDeque<Captured>,
+}
+
+impl Capture {
+    fn new(size: usize) -> Capture {
+        Capture {
+            size,
+            used: 0,
+            filter: Level::Debug,
+            lines: VecDeque::new(),
+        }
+    }
+
+    fn push(&mut self, level: Level, time: f64, line: &str) {
+        let cost = line.len() + CAPTURED_OVERHEAD;
+        if level > self.filter || cost > self.size {
+            return;
+        }
+        while self.used + cost > self.size {
+            match self.lines.pop_front() {
+                Some(old) => self.used -= old.line.len() + CAPTURED_OVERHEAD,
+                None => break,
+            }
+        }
+        self.used += cost;
+        self.lines.push_back(Captured {
+            level,
+            time,
+            line: line.to_string(),
+        });
+    }
+
+    fn take(&mut self, max: usize) -> Vec<Captured> {
+        let n = max.min(self.lines.len());
+        let out: Vec<Captured> = self.lines.drain(..n).collect();
+        self.used -= out.iter().map(|l| l.line.len() + CAPTURED_OVERHEAD).sum::<usize>();
+        out
+    }
+}
+
+static CAPTURE: Mutex<Option<Capture>> = Mutex::new(None);
+
+/// The capture buffer: `size` bytes, or none. Set (and emptied) per configuration load.
+pub fn set_capture(size: Option<usize>) {
+    if let Ok(mut c) = CAPTURE.lock() {
+        *c = size.map(Capture::new);
+    }
+}
+
+/// What the capture functions answer when no `lua_capture_error_log` is configured.
+pub const NO_CAPTURE: &str = "directive \"lua_capture_error_log\" is not set";
+
+pub fn capturing() -> bool {
+    CAPTURE.lock().is_ok_and(|c| c.is_some())
+}
+
+fn with_capture<R>(f: impl FnOnce(&mut Capture) -> R) -> Result<R, &'static str> {
+    let mut c = CAPTURE.lock().map_err(|_| NO_CAPTURE)?;
+    c.as_mut().map(f).ok_or(NO_CAPTURE)
+}
+
+/// Keeps only lines of `level` or more severe from now on.
+pub fn set_capture_filter(level: Level) -> Result<(), &'static str> {
+    with_capture(|c| c.filter = level)
+}
+
+/// Takes up to `max` of the oldest kept lines out of the buffer.
+pub fn take_captured(max: usize) -> Result<Vec<Captured>, &'static str> {
+    with_capture(|c| c.take(max))
+}
+
 pub fn enabled(level: Level) -> bool {
     level as u8 <= LEVEL.load(Ordering::Relaxed)
 }
@@ -99,6 +204,7 @@ pub fn write(level: Level, conn: u64, msg: &str) {
         line.push_str(&format!("*{conn} "));
     }
     line.push_str(msg);
+    let _ = with_capture(|c| c.push(level, crate::time::now_f64(), &line));
     line.push('\n');
     let Ok(mut s) = SINK.lock() else { return };
     match s.as_mut().and_then(|s| s.file.as_mut()) {
@@ -125,4 +231,28 @@ macro_rules! elog {
 pub fn raw_fd() -> Option<i32> {
     use std::os::fd::AsRawFd;
     SINK.lock().ok()?.as_ref()?.file.as_ref().map(|f| f.as_raw_fd())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capture_keeps_the_newest_lines_within_its_size() {
+        let mut c = Capture::new(3 * (10 + CAPTURED_OVERHEAD));
+        for i in 0..5 {
+            c.push(Level::Error, 0.0, &format!("line {i:05}"));
+        }
+        c.push(Level::Error, 0.0, &"x".repeat(1000));
+        c.filter = Level::Warn;
+        c.push(Level::Info, 0.0, "dropped by the filter");
+        let got: Vec<String> = c.take(2).into_iter().map(|c| c.line).collect();
+        assert_eq!(got, ["line 00002", "line 00003"]);
+        assert_eq!(c.used, 10 + CAPTURED_OVERHEAD);
+        let rest = c.take(10);
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].line, "line 00004");
+        assert!(c.take(10).is_empty());
+        assert_eq!(c.used, 0);
+    }
 }

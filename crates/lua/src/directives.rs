@@ -295,6 +295,19 @@ fn accepted_flag(_: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     conf::value::flag(cmd, cmd.arg(0)).map(|_| ())
 }
 
+/// `lua_capture_error_log size`: error-log lines kept in each process for `ngx.errlog`.
+fn capture_error_log(_: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let arg = cmd.arg(0);
+    let size = conf::value::size(cmd, arg)?;
+    if size < 4096 {
+        return Err(cmd.error(format!(
+            "invalid capture error log size \"{arg}\", minimum size is 4096"
+        )));
+    }
+    crate::vm::with_building(|g| g.capture_error_log = Some(size as usize));
+    Ok(())
+}
+
 fn accepted_number(_: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     conf::value::number(cmd, cmd.arg(0)).map(|_| ())
 }
@@ -321,6 +334,7 @@ pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("lua_load_resty_core", HTTP, Args::Flag, accepted_flag),
     Directive::value("lua_sa_restart", HTTP, Args::Flag, accepted_flag),
     Directive::value("lua_malloc_trim", HTTP, Args::Exactly(1), accepted_number),
+    Directive::value("lua_capture_error_log", HTTP, Args::Exactly(1), capture_error_log),
     Directive::value("lua_package_path", HTTP, Args::Exactly(1), package_path),
     Directive::value("lua_package_cpath", HTTP, Args::Exactly(1), package_path),
     Directive::value("init_by_lua_block", HTTP, Args::Exactly(1), init_inline),

@@ -17,6 +17,8 @@ pub struct Generation {
     pub init: Option<Rc<LuaCode>>,
     pub init_worker: Option<Rc<LuaCode>>,
     pub exit_worker: Option<Rc<LuaCode>>,
+    /// `lua_capture_error_log size`: bytes of error-log lines kept for `ngx.errlog`.
+    pub capture_error_log: Option<usize>,
 }
 
 thread_local! {
@@ -54,6 +56,7 @@ pub fn begin(prefix: &std::path::Path) -> Result<(), String> {
             init: None,
             init_worker: None,
             exit_worker: None,
+            capture_error_log: None,
         })
     });
     Ok(())
@@ -83,6 +86,7 @@ pub fn with_building<R>(f: impl FnOnce(&mut Generation) -> R) -> R {
                 init: None,
                 init_worker: None,
                 exit_worker: None,
+                capture_error_log: None,
             });
         }
         f(b.as_mut().expect("set above"))

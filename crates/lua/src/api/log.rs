@@ -1,8 +1,9 @@
 //! `ngx.log(level, ...)` and `print(...)`: error-log lines that say where in Lua they came
-//! from: `[lua] content_by_lua(nginx.conf:12):3: message`.
+//! from: `[lua] content_by_lua(nginx.conf:12):3: message`; and lua-resty-core's
+//! `ngx.errlog` module: `raw_log`, the lines `lua_capture_error_log` keeps, filter levels.
 
 use http::log::Level;
-use mlua::{Lua, MultiValue, Table, Value};
+use mlua::{IntoLuaMulti, Lua, MultiValue, Table, Value};
 
 use super::{bad_argument, lua_type_name};
 
@@ -88,15 +89,104 @@ fn write(lua: &Lua, level: Level, msg: &str) {
     if !http::log::enabled(level) {
         return;
     }
-    let line = format!("[lua] {}{msg}", caller(lua));
+    emit(level, &format!("[lua] {}{msg}", caller(lua)));
+}
+
+/// Writes a line with the current request's context, if there is a request.
+fn emit(level: Level, line: &str) {
     let logged = crate::request::with(|r| {
-        r.log(level, &line);
+        r.log(level, line);
         Ok(())
     });
     if logged.is_err() {
         // no request (init phases, timers): the line has no request context
-        http::log::write(level, 0, &line);
+        http::log::write(level, 0, line);
     }
+}
+
+/// `require "ngx.errlog"`.
+fn register_errlog(lua: &Lua) -> mlua::Result<()> {
+    let errlog = lua.create_table()?;
+    errlog.set("version", "0.1.28")?;
+    errlog.set(
+        "raw_log",
+        super::api_function(lua, "raw_log", |_, (level, msg): (Value, Value)| {
+            let level = match level {
+                Value::Integer(n) => n,
+                Value::Number(n) => n as i64,
+                _ => return Err(bad_argument(1, "raw_log", "must be a number")),
+            };
+            let Value::String(msg) = msg else {
+                return Err(bad_argument(2, "raw_log", "must be a string"));
+            };
+            let level = level_of(level).ok_or_else(|| mlua::Error::runtime("bad log level"))?;
+            if http::log::enabled(level) {
+                emit(level, &msg.to_string_lossy());
+            }
+            Ok(())
+        })?,
+    )?;
+    errlog.set(
+        "get_sys_filter_level",
+        super::api_function(lua, "get_sys_filter_level", |_, ()| Ok(http::log::level() as i64))?,
+    )?;
+    errlog.set(
+        "set_filter_level",
+        super::api_function(lua, "set_filter_level", |lua, level: Value| {
+            let n = match level {
+                Value::Nil | Value::Boolean(false) => {
+                    return (Value::Nil, "missing \"level\" argument").into_lua_multi(lua);
+                }
+                Value::Integer(n) => n,
+                Value::Number(n) => n as i64,
+                other => {
+                    return Err(bad_argument(
+                        1,
+                        "set_filter_level",
+                        &format!("number expected, got {}", lua_type_name(&other)),
+                    ));
+                }
+            };
+            let set = match level_of(n) {
+                _ if !http::log::capturing() => Err(http::log::NO_CAPTURE.to_string()),
+                None => Err(format!("bad log level: {n}")),
+                Some(level) => http::log::set_capture_filter(level).map_err(str::to_string),
+            };
+            match set {
+                Ok(()) => true.into_lua_multi(lua),
+                Err(e) => (Value::Nil, e).into_lua_multi(lua),
+            }
+        })?,
+    )?;
+    errlog.set(
+        "get_logs",
+        super::api_function(lua, "get_logs", |lua, (max, res): (Option<i64>, Option<Table>)| {
+            // as lua-resty-core's loop: `max` lines at most, none for max <= 0
+            let max = max.unwrap_or(10).max(0) as usize;
+            let lines = match http::log::take_captured(max) {
+                Ok(l) => l,
+                Err(e) => return Ok((Value::Nil, Some(e))),
+            };
+            let res = match res {
+                Some(t) => t,
+                None => lua.create_table_with_capacity(max.min(1000) * 3 + 1, 0)?,
+            };
+            let mut i = 0;
+            for l in lines {
+                res.raw_set(i + 1, l.level as i64)?;
+                res.raw_set(i + 2, l.time)?;
+                res.raw_set(i + 3, l.line)?;
+                i += 3;
+            }
+            // a table given to fill is not cleared: the entry after the last ends it
+            if max > 0 {
+                res.raw_set(i + 1, Value::Nil)?;
+            }
+            Ok((Value::Table(res), None))
+        })?,
+    )?;
+    let preload: Table = lua.globals().get::<Table>("package")?.get("preload")?;
+    preload.set("ngx.errlog", lua.create_function(move |_, ()| Ok(errlog.clone()))?)
 }
 
 pub fn register(lua: &Lua, ngx: &Table) -> mlua::Result<()> {
@@ -125,5 +215,5 @@ pub fn register(lua: &Lua, ngx: &Table) -> mlua::Result<()> {
         Ok(())
     })?;
     lua.globals().set("print", print)?;
-    Ok(())
+    register_errlog(lua)
 }
