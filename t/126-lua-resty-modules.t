@@ -179,3 +179,68 @@ falseunsupported subsystem: http
 GET /t
 --- response_body
 3 true true
+
+=== TEST 10: ngx.req.get_uri_ext: the URI's extension as nginx finds it
+--- config
+    location /t {
+        content_by_lua_block {
+            local get_uri_ext = require("ngx.req").get_uri_ext
+            ngx.say("[", get_uri_ext(), "] [", get_uri_ext(2), "] [", get_uri_ext(0), "]")
+        }
+    }
+--- pipelined_requests eval
+["GET /t/test.m3u8", "GET /t/dir.d/file", "GET /t/.hidden", "GET /t/a.tar.gz?x=y.z"]
+--- response_body eval
+["[m3u8] [m3] [m3u8]\n", "[] [] []\n", "[] [] []\n", "[gz] [gz] [gz]\n"]
+
+=== TEST 11: ngx.req.get_uri_ext follows internal redirects, and is refused without a request
+--- http_config
+    init_by_lua_block {
+        init_err = select(2, pcall(require("ngx.req").get_uri_ext))
+    }
+    init_worker_by_lua_block {
+        worker_err = select(2, pcall(require("ngx.req").get_uri_ext))
+    }
+--- config
+    location = /a.html {
+        rewrite ^ /b.json last;
+    }
+    location = /b.json {
+        content_by_lua_block {
+            ngx.say(require("ngx.req").get_uri_ext(), " | ", init_err, " | ", worker_err)
+        }
+    }
+--- request
+GET /a.html
+--- response_body
+json | no request found | API disabled in the current context
+
+=== TEST 12: a dot that starts the file name is not an extension for types either
+--- config
+    location / {
+        types { text/x-hidden hidden; }
+        default_type text/x-default;
+        root html;
+    }
+--- user_files
+>>> .hidden
+secret
+--- request
+GET /.hidden
+--- response_headers
+Content-Type: text/x-default
+
+=== TEST 13: an extension after a dot inside the name picks the type
+--- config
+    location / {
+        types { text/x-b b; }
+        default_type text/x-default;
+        root html;
+    }
+--- user_files
+>>> a.b
+bee
+--- request
+GET /a.b
+--- response_headers
+Content-Type: text/x-b

@@ -382,8 +382,8 @@ impl Request {
     /// The Content-Type for a path by its extension (`types {}`), else `default_type`.
     pub fn content_type_for(&self, path: &str) -> std::sync::Arc<str> {
         let s = &self.loc.settings;
-        let file = path.rsplit('/').next().unwrap_or("");
-        let found = file.rsplit_once('.').and_then(|(_, ext)| {
+        let ext = crate::request::uri_extension(path);
+        let found = (!ext.is_empty()).then_some(ext).and_then(|ext| {
             let types = s.types.as_ref()?;
             match types.get(ext) {
                 Some(t) => Some(t.clone()),

@@ -173,6 +173,11 @@ impl Request {
         format!("{} {} {version}", self.line_method, self.unparsed_uri)
     }
 
+    /// The URI's extension as nginx finds it (`r->exten`), for `types` and Lua.
+    pub fn uri_extension(&self) -> &str {
+        uri_extension(&self.uri)
+    }
+
     pub fn is_head(&self) -> bool {
         self.method == "HEAD"
     }
@@ -255,6 +260,40 @@ impl Request {
         match self.module_ctx.iter_mut().find(|(t, _)| *t == id) {
             Some((_, slot)) => *slot = Box::new(v),
             None => self.module_ctx.push((id, Box::new(v))),
+        }
+    }
+}
+/// What follows the last '.' of a path's last segment ("" without one, or when the dot
+/// starts the segment: `/.hidden`), as nginx's `ngx_http_set_exten`.
+pub fn uri_extension(path: &str) -> &str {
+    let b = path.as_bytes();
+    for i in (2..b.len()).rev() {
+        match b[i] {
+            b'.' if b[i - 1] != b'/' => return &path[i + 1..],
+            b'/' => return "",
+            _ => {}
+        }
+    }
+    ""
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uri_extension;
+
+    #[test]
+    fn extensions_as_nginx_finds_them() {
+        for (uri, ext) in [
+            ("/test.m3u8", "m3u8"),
+            ("/a/b.tar.gz", "gz"),
+            ("/dir.d/file", ""),
+            ("/.hidden", ""),
+            ("/dir/.hidden", ""),
+            ("/file.", ""),
+            ("/", ""),
+            ("/a.b", "b"),
+        ] {
+            assert_eq!(uri_extension(uri), ext, "{uri}");
         }
     }
 }

@@ -206,7 +206,32 @@ fn body_not_read(r: &http::request::Request) -> bool {
     }
 }
 
+/// `require "ngx.req"` (lua-resty-core): `get_uri_ext([max])`.
+fn register_module(lua: &Lua) -> mlua::Result<()> {
+    let module = lua.create_table()?;
+    module.set("version", "0.1.28")?;
+    module.set(
+        "get_uri_ext",
+        api_function(lua, "get_uri_ext", |_, max: Value| {
+            let max = match max {
+                Value::Integer(n) if n > 0 => n as usize,
+                Value::Number(n) if n >= 1.0 => n as usize,
+                Value::String(s) => s.to_str()?.trim().parse().ok().filter(|&n| n > 0).unwrap_or(255),
+                _ => 255,
+            };
+            request::with(|r| {
+                let ext = r.uri_extension();
+                Ok(ext.as_bytes()[..ext.len().min(max)].to_vec())
+            })
+            .map(|b| mlua::BString::from(b))
+        })?,
+    )?;
+    let preload: Table = lua.globals().get::<Table>("package")?.get("preload")?;
+    preload.set("ngx.req", lua.create_function(move |_, ()| Ok(module.clone()))?)
+}
+
 pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
+    register_module(lua)?;
     let req = lua.create_table()?;
     req.set(
         "get_method",
