@@ -223,7 +223,7 @@ fn register_module(lua: &Lua) -> mlua::Result<()> {
                 let ext = r.uri_extension();
                 Ok(ext.as_bytes()[..ext.len().min(max)].to_vec())
             })
-            .map(|b| mlua::BString::from(b))
+            .map(mlua::BString::from)
         })?,
     )?;
     let preload: Table = lua.globals().get::<Table>("package")?.get("preload")?;
