@@ -94,9 +94,122 @@ GET /d/
 --- response_body
 the index
 
-=== TEST 6: autoindex_format other than html is not done yet, and says so
+=== TEST 6: autoindex_format json: one object per entry, names JSON-escaped, HTTP dates
 --- config
-    autoindex_format json;
+    location /d/ {
+        autoindex on;
+        autoindex_format json;
+    }
+--- user_files
+>>> d/b "q".txt
+hello
+>>> d/back\slash
+x
+>>> d/sub/inner.txt
+in
+--- request
+GET /d/
+--- response_headers
+Content-Type: application/json
+--- response_body_like eval
+qr{^\[\r
+\{ "name":"sub", "type":"directory", "mtime":"\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT" \},\r
+\{ "name":"b \\"q\\"\.txt", "type":"file", "mtime":"\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT", "size":6 \},\r
+\{ "name":"back\\\\slash", "type":"file", "mtime":"[^"]+", "size":2 \}\r
+\]$}
+
+=== TEST 7: autoindex_format json of a directory with nothing to list
+--- config
+    location /d/ {
+        autoindex on;
+        autoindex_format json;
+    }
+--- user_files
+>>> d/.hidden
+secret
+--- request
+GET /d/
+--- response_body eval
+"[\r\n]"
+
+=== TEST 8: autoindex_format xml: ISO dates, names XML-escaped, UTF-8 declared
+--- config
+    location /d/ {
+        autoindex on;
+        autoindex_format xml;
+    }
+--- user_files
+>>> d/a<&>.txt
+x
+>>> d/sub/inner.txt
+in
+--- request
+GET /d/
+--- response_headers
+Content-Type: text/xml; charset=utf-8
+--- response_body_like eval
+qr{^<\?xml version="1\.0"\?>\r
+<list>\r
+<directory mtime="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ">sub</directory>\r
+<file mtime="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ" size="2">a&lt;&amp;&gt;\.txt</file>\r
+</list>\r
+$}
+
+=== TEST 9: autoindex_format jsonp: wrapped in the callback $arg_callback names
+--- config
+    location /d/ {
+        autoindex on;
+        autoindex_format jsonp;
+    }
+--- user_files
+>>> d/f.txt
+abc
+--- request
+GET /d/?callback=my_cb.fn
+--- response_headers
+Content-Type: application/javascript
+--- response_body_like eval
+qr{^/\* callback \*/\r
+my_cb\.fn\(\[\r
+\{ "name":"f\.txt", "type":"file", "mtime":"[^"]+", "size":4 \}\r
+\]\);$}
+
+=== TEST 10: autoindex_format jsonp without a callback is plain JSON
+--- config
+    location /d/ {
+        autoindex on;
+        autoindex_format jsonp;
+    }
+--- user_files
+>>> d/f.txt
+abc
+--- request
+GET /d/?callback=
+--- response_headers
+Content-Type: application/json
+--- response_body_like eval
+qr{^\[\r\n\{ "name":"f\.txt", "type":"file", "mtime":"[^"]+", "size":4 \}\r\n\]$}
+
+=== TEST 11: autoindex_format jsonp refuses a callback name that is not a plain name
+--- config
+    location /d/ {
+        autoindex on;
+        autoindex_format jsonp;
+    }
+--- user_files
+>>> d/f.txt
+abc
+--- request
+GET /d/?callback=alert%281%29
+--- error_code: 400
+--- error_log
+client sent invalid callback name: "alert%281%29"
+
+=== TEST 12: autoindex_format takes html, xml, json or jsonp
+--- config
+    location / {
+        autoindex_format yaml;
+    }
 --- must_die
 --- error_log
-autoindex_format json is not supported yet
+invalid value "yaml" in "autoindex_format" directive

@@ -1,5 +1,6 @@
-//! nginx's autoindex module: the HTML listing of a directory without an index file, laid
-//! out byte for byte as nginx lays it out (names padded to 50 columns, dates, sizes).
+//! nginx's autoindex module: the listing of a directory without an index file, byte for
+//! byte as nginx writes it: HTML (names padded to 50 columns, dates, sizes), XML, JSON and
+//! JSONP (`autoindex_format`).
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -8,6 +9,16 @@ use std::time::UNIX_EPOCH;
 use crate::log::Level;
 use crate::phase::Flow;
 use crate::request::Request;
+
+/// `autoindex_format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Html,
+    Xml,
+    Json,
+    /// JSON wrapped in a call of the function `$arg_callback` names (plain JSON without one).
+    Jsonp,
+}
 
 /// Names longer than this are cut, ending in `..>`.
 const NAME_LEN: usize = 50;
@@ -39,6 +50,19 @@ pub async fn respond(r: &mut Request, dir: &Path) -> Flow {
             });
         }
     };
+    let s = &r.loc.settings;
+    let format = s.autoindex_format();
+    // the JSONP callback is checked before the directory is read, as nginx does
+    let callback = match format {
+        Format::Jsonp => match crate::variables::arg(&r.args, "callback") {
+            Some(cb) if !cb.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.') => {
+                r.log(Level::Info, &format!("client sent invalid callback name: \"{cb}\""));
+                return Flow::Finish(400);
+            }
+            cb => cb.filter(|cb| !cb.is_empty()),
+        },
+        _ => None,
+    };
     let mut entries = Vec::new();
     for item in listing.flatten() {
         let name = item.file_name().as_bytes().to_vec();
@@ -64,16 +88,29 @@ pub async fn respond(r: &mut Request, dir: &Path) -> Flow {
     // directories first, then by name
     entries.sort_by(|a, b| b.dir.cmp(&a.dir).then_with(|| a.name.cmp(&b.name)));
     let s = &r.loc.settings;
-    let utf8 = s.charset().is_some_and(|c| c.eq_ignore_ascii_case("utf-8"));
-    let body = page(
-        &r.uri,
-        &entries,
-        s.autoindex_exact_size(),
-        s.autoindex_localtime(),
-        utf8,
-    );
+    let (body, content_type) = match (format, callback) {
+        (Format::Html, _) => {
+            let utf8 = s.charset().is_some_and(|c| c.eq_ignore_ascii_case("utf-8"));
+            let page = page(
+                &r.uri,
+                &entries,
+                s.autoindex_exact_size(),
+                s.autoindex_localtime(),
+                utf8,
+            );
+            (page, "text/html")
+        }
+        (Format::Xml, _) => (xml(&entries), "text/xml; charset=utf-8"),
+        (Format::Json, _) | (Format::Jsonp, None) => (json(&entries), "application/json"),
+        (Format::Jsonp, Some(cb)) => {
+            let mut out = format!("/* callback */\r\n{cb}(").into_bytes();
+            out.extend_from_slice(&json(&entries));
+            out.extend_from_slice(b");");
+            (out, "application/javascript")
+        }
+    };
     r.status = 200;
-    r.content_type = Some(std::sync::Arc::from("text/html"));
+    r.content_type = Some(std::sync::Arc::from(content_type));
     r.send_body(&body, true).await;
     Flow::Done
 }
@@ -128,6 +165,74 @@ fn page(uri: &str, entries: &[Entry], exact: bool, local: bool, utf8: bool) -> V
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"</pre><hr></body>\r\n</html>\r\n");
+    out
+}
+
+/// `autoindex_format json`: one object per line, directories without a size.
+fn json(entries: &[Entry]) -> Vec<u8> {
+    let mut out = b"[\r\n".to_vec();
+    for (i, e) in entries.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b",\r\n");
+        }
+        out.extend_from_slice(b"{ \"name\":\"");
+        json_escape(&e.name, &mut out);
+        let mtime = crate::time::http_date_cached(e.mtime.max(0) as u64);
+        if e.dir {
+            out.extend_from_slice(format!("\", \"type\":\"directory\", \"mtime\":\"{mtime}\" }}").as_bytes());
+        } else {
+            out.extend_from_slice(
+                format!("\", \"type\":\"file\", \"mtime\":\"{mtime}\", \"size\":{} }}", e.size).as_bytes(),
+            );
+        }
+    }
+    if !entries.is_empty() {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.push(b']');
+    out
+}
+
+/// nginx's JSON string escaping: `"` and `\` by a backslash, control bytes as `\n`-style
+/// or `\u00XX` escapes; other bytes (UTF-8 included) as they are.
+fn json_escape(s: &[u8], out: &mut Vec<u8>) {
+    for &c in s {
+        match c {
+            b'"' | b'\\' => out.extend_from_slice(&[b'\\', c]),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            c if c < 0x20 => out.extend_from_slice(format!("\\u{c:04x}").as_bytes()),
+            c => out.push(c),
+        }
+    }
+}
+
+/// `autoindex_format xml`.
+fn xml(entries: &[Entry]) -> Vec<u8> {
+    let mut out = b"<?xml version=\"1.0\"?>\r\n<list>\r\n".to_vec();
+    for e in entries {
+        let days = e.mtime.div_euclid(86_400);
+        let secs = e.mtime.rem_euclid(86_400);
+        let (y, m, d) = civil(days);
+        let mtime = format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+            secs / 3600,
+            secs % 3600 / 60,
+            secs % 60
+        );
+        let tag = if e.dir { "directory" } else { "file" };
+        out.extend_from_slice(format!("<{tag} mtime=\"{mtime}\"").as_bytes());
+        if !e.dir {
+            out.extend_from_slice(format!(" size=\"{}\"", e.size).as_bytes());
+        }
+        out.push(b'>');
+        out.extend_from_slice(&html_escape(&e.name));
+        out.extend_from_slice(format!("</{tag}>\r\n").as_bytes());
+    }
+    out.extend_from_slice(b"</list>\r\n");
     out
 }
 

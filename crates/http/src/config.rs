@@ -75,6 +75,7 @@ loc_settings! {
     autoindex: bool = false,
     autoindex_exact_size: bool = true,
     autoindex_localtime: bool = false,
+    autoindex_format: crate::autoindex::Format = crate::autoindex::Format::Html,
     absolute_redirect: bool = true,
     port_in_redirect: bool = true,
     server_name_in_redirect: bool = false,

@@ -880,13 +880,17 @@ flag_setting!(autoindex, autoindex);
 flag_setting!(autoindex_exact_size, autoindex_exact_size);
 flag_setting!(autoindex_localtime, autoindex_localtime);
 
-/// `autoindex_format html` (the other formats are not done: said at startup).
-fn autoindex_format(_b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
-    match cmd.arg(0) {
-        "html" => Ok(()),
-        "xml" | "json" | "jsonp" => Err(cmd.error(format!("autoindex_format {} is not supported yet", cmd.arg(0)))),
-        v => Err(cmd.invalid_value(v, "")),
-    }
+/// `autoindex_format html | xml | json | jsonp`
+fn autoindex_format(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    use crate::autoindex::Format;
+    let f = match cmd.arg(0) {
+        "html" => Format::Html,
+        "xml" => Format::Xml,
+        "json" => Format::Json,
+        "jsonp" => Format::Jsonp,
+        v => return Err(cmd.invalid_value(v, "")),
+    };
+    set_once(&mut b.loc().settings.autoindex_format, f, cmd)
 }
 
 /// `keepalive_disable none | msie6 | safari ...`
@@ -1546,7 +1550,7 @@ pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("autoindex", ANY_LOC, Args::Flag, autoindex),
     Directive::value("autoindex_exact_size", ANY_LOC, Args::Flag, autoindex_exact_size),
     Directive::value("autoindex_localtime", ANY_LOC, Args::Flag, autoindex_localtime),
-    Directive::value("autoindex_format", ANY_LOC, Args::Range(1, 2), autoindex_format),
+    Directive::value("autoindex_format", ANY_LOC, Args::Exactly(1), autoindex_format),
     Directive::value("limit_rate", ANY_LOC | LIF, Args::Exactly(1), limit_rate),
     Directive::value("keepalive_disable", ANY_LOC, Args::AtLeast(1), keepalive_disable),
     Directive::value("auth_delay", ANY_LOC, Args::Exactly(1), auth_delay),
