@@ -53,11 +53,7 @@ fn close_unused(sockets: &mut Sockets, groups: &[Rc<ListenGroup>], workers: usiz
     sockets.retain(|k, _| wanted.contains(k));
 }
 
-pub fn errno_text(e: &std::io::Error) -> String {
-    let t = e.to_string();
-    let t = t.split(" (os error").next().unwrap_or(&t).to_string();
-    format!("{}: {t}", e.raw_os_error().unwrap_or(0))
-}
+pub use conf::errno_text;
 
 fn dup_listener(l: &Listener) -> std::io::Result<Listener> {
     Ok(match l {

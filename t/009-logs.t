@@ -159,3 +159,39 @@ duplicate "log_format" name "m"
 logged /bad
 --- no_error_log
 logged /ok
+
+=== TEST 15: access_log with variables in its path: a file per value, opened per line
+--- config
+    location /t {
+        access_log logs/access-$arg_who.log;
+        return 200 "ok\n";
+    }
+    location = /read {
+        content_by_lua_block {
+            for _, who in ipairs { "alice", "bob" } do
+                local f = io.open(ngx.config.prefix() .. "logs/access-" .. who .. ".log")
+                local text = f and f:read("*a") or "missing"
+                if f then f:close() end
+                local n = select(2, text:gsub("\n", ""))
+                ngx.say(who, ": ", n, " ", text:match('"GET /t%?who=' .. who .. ' HTTP/1.1"') ~= nil)
+            end
+        }
+    }
+--- pipelined_requests eval
+["GET /t?who=alice", "GET /t?who=bob", "GET /t?who=alice", "GET /read"]
+--- response_body eval
+["ok\n", "ok\n", "ok\n", "alice: 2 true\nbob: 1 true\n"]
+
+=== TEST 16: access_log with variables writes nothing while the root directory is missing
+--- config
+    location /t {
+        root html/nowhere;
+        access_log logs/access-$arg_who.log;
+        return 200 "ok\n";
+    }
+--- request
+GET /t?who=carol
+--- response_body
+ok
+--- error_log eval
+qr/testing ".*html\/nowhere" existence failed \(2: No such file or directory\)/

@@ -49,16 +49,23 @@ pub enum ConfError {
     Invalid { msg: String, at: Location },
 }
 
+/// An OS error's text without std's " (os error N)" suffix: `No such file or directory`.
+pub fn os_reason(e: &std::io::Error) -> String {
+    let t = e.to_string();
+    t.split(" (os error").next().unwrap_or(&t).to_string()
+}
+
+/// An OS error as nginx prints it in parentheses: `2: No such file or directory`.
+pub fn errno_text(e: &std::io::Error) -> String {
+    format!("{}: {}", e.raw_os_error().unwrap_or(0), os_reason(e))
+}
+
 impl ConfError {
     /// `open()` failure with errno text as nginx prints it: `(2: No such file or directory)`.
     pub fn open(path: &std::path::Path, err: &std::io::Error, at: Option<Location>) -> Self {
-        let code = err.raw_os_error().unwrap_or(0);
-        let text = err.to_string();
-        // std appends " (os error N)"; nginx prints "N: text".
-        let text = text.split(" (os error").next().unwrap_or(&text).to_string();
         ConfError::Open {
             path: path.display().to_string(),
-            reason: format!("{code}: {text}"),
+            reason: errno_text(err),
             at,
         }
     }

@@ -9,6 +9,6 @@ pub mod registry;
 pub mod value;
 
 pub use ast::{Arg, Cmd};
-pub use error::{ConfError, Location, Result};
+pub use error::{ConfError, Location, Result, errno_text, os_reason};
 pub use parse::{parse_bytes, parse_file, parse_file_tracked};
 pub use registry::{Apply, Args, Ctx, Directive, Registry, set_once};

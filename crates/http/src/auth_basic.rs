@@ -35,12 +35,9 @@ fn check(r: &mut Request, realm: &str, file: &str) -> Flow {
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) => {
-            let code = e.raw_os_error().unwrap_or(0);
-            let reason = e.to_string();
-            let reason = reason.split(" (os error").next().unwrap_or(&reason).to_string();
             r.log(
                 Level::Error,
-                &format!("open() \"{}\" failed ({code}: {reason})", path.display()),
+                &format!("open() \"{}\" failed ({})", path.display(), conf::errno_text(&e)),
             );
             return Flow::Finish(500);
         }

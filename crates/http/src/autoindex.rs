@@ -38,10 +38,9 @@ pub async fn respond(r: &mut Request, dir: &Path) -> Flow {
     let listing = match std::fs::read_dir(dir) {
         Ok(l) => l,
         Err(e) => {
-            let code = e.raw_os_error().unwrap_or(0);
             r.log(
                 Level::Error,
-                &format!("opendir() \"{}\" failed ({code}: {})", dir.display(), reason(&e)),
+                &format!("opendir() \"{}\" failed ({})", dir.display(), conf::errno_text(&e)),
             );
             return Flow::Finish(if e.kind() == std::io::ErrorKind::PermissionDenied {
                 403
@@ -113,11 +112,6 @@ pub async fn respond(r: &mut Request, dir: &Path) -> Flow {
     r.content_type = Some(std::sync::Arc::from(content_type));
     r.send_body(&body, true).await;
     Flow::Done
-}
-
-fn reason(e: &std::io::Error) -> String {
-    let t = e.to_string();
-    t.split(" (os error").next().unwrap_or(&t).to_string()
 }
 
 fn page(uri: &str, entries: &[Entry], exact: bool, local: bool, utf8: bool) -> Vec<u8> {

@@ -454,7 +454,7 @@ impl HttpConf {
     pub fn access_log_paths(&self) -> Vec<PathBuf> {
         fn walk(l: &Location, out: &mut Vec<PathBuf>) {
             for a in l.settings.access_log().iter() {
-                if !out.contains(&a.path) {
+                if a.path_vars.is_none() && !out.contains(&a.path) {
                     out.push(a.path.clone());
                 }
             }

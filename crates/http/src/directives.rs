@@ -212,6 +212,8 @@ impl HttpBuilder {
         if d.settings.access_log.is_none() {
             let default = AccessLog {
                 path: self.prefix.join("logs/access.log"),
+                path_vars: None,
+                prefix: self.prefix.clone(),
                 format: self.log_formats["combined"].clone(),
                 condition: None,
             };
@@ -1394,8 +1396,15 @@ fn access_log(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
         }
     }
     let path = b.prefix.join(cmd.arg(0));
+    let path_vars = if cmd.arg(0).contains('$') {
+        Some(b.template(cmd, cmd.arg(0))?)
+    } else {
+        None
+    };
     list.push(AccessLog {
         path,
+        path_vars,
+        prefix: b.prefix.clone(),
         format,
         condition,
     });

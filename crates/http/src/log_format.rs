@@ -80,6 +80,10 @@ fn escape(v: &str, how: Escape) -> String {
 #[derive(Debug, Clone)]
 pub struct AccessLog {
     pub path: PathBuf,
+    /// A path with variables (`logs/$host.log`): rendered per request, relative to the
+    /// prefix, the file opened for each line (nginx without `open_log_file_cache`).
+    pub path_vars: Option<crate::template::Template>,
+    pub prefix: PathBuf,
     pub format: Arc<LogFormat>,
     /// `if=condition`: the request is logged unless it renders to "" or "0".
     pub condition: Option<crate::template::Template>,
@@ -101,6 +105,10 @@ pub fn write(r: &Request) {
         }
         let mut line = log.format.render(r);
         line.push('\n');
+        if let Some(t) = &log.path_vars {
+            write_to_rendered(r, &log.prefix, t, &line);
+            continue;
+        }
         FILES.with(|files| {
             let mut files = files.borrow_mut();
             if !files.contains_key(&log.path) {
@@ -112,8 +120,9 @@ pub fn write(r: &Request) {
                         crate::elog!(
                             crate::log::Level::Alert,
                             0,
-                            "open() \"{}\" failed ({e})",
-                            log.path.display()
+                            "open() \"{}\" failed ({})",
+                            log.path.display(),
+                            conf::errno_text(&e)
                         );
                         return;
                     }
@@ -123,6 +132,35 @@ pub fn write(r: &Request) {
                 let _ = f.write_all(line.as_bytes());
             }
         });
+    }
+}
+
+/// A line for a log whose path has variables. As nginx, nothing is written while the
+/// request's root directory does not exist (so that requests cannot create logs for
+/// hosts or paths that are not served).
+fn write_to_rendered(r: &Request, prefix: &std::path::Path, t: &crate::template::Template, line: &str) {
+    let root = r.loc.settings.root();
+    let root = prefix.join(&*root.get(r));
+    if !root.is_dir() {
+        let e = std::fs::metadata(&root)
+            .err()
+            .map(|e| format!(" ({})", conf::errno_text(&e)))
+            .unwrap_or_default();
+        r.log(
+            crate::log::Level::Error,
+            &format!("testing \"{}\" existence failed{e}", root.display()),
+        );
+        return;
+    }
+    let path = prefix.join(t.render(r));
+    match OpenOptions::new().create(true).append(true).open(&path) {
+        Ok(mut f) => {
+            let _ = f.write_all(line.as_bytes());
+        }
+        Err(e) => r.log(
+            crate::log::Level::Crit,
+            &format!("open() \"{}\" failed ({})", path.display(), conf::errno_text(&e)),
+        ),
     }
 }
 

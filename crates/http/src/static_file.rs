@@ -60,11 +60,7 @@ impl Handler for StaticHandler {
     }
 }
 
-fn errno_text(e: &std::io::Error) -> String {
-    let t = e.to_string();
-    let t = t.split(" (os error").next().unwrap_or(&t).to_string();
-    format!("{}: {t}", e.raw_os_error().unwrap_or(0))
-}
+use conf::errno_text;
 
 async fn serve(r: &mut Request) -> Flow {
     if !matches!(&*r.method, "GET" | "HEAD" | "POST") {

@@ -99,8 +99,7 @@ impl From<String> for LoadError {
 pub fn read_lua_file(path: &std::path::Path) -> Result<Vec<u8>, LoadError> {
     use std::io::Read;
     let failed = |verb: &str, e: std::io::Error| {
-        let reason = e.to_string();
-        let reason = reason.split(" (os error").next().unwrap_or(&reason);
+        let reason = conf::os_reason(&e);
         LoadError {
             message: format!("cannot {verb} {}: {reason}", path.display()),
             file_status: Some(if e.kind() == std::io::ErrorKind::NotFound {
