@@ -32,6 +32,8 @@ pub struct CoreConf {
     pub lua: Option<lua::Generation>,
     /// The privileged agent init_by_lua asked for, with its worker_connections.
     pub privileged_agent: Option<u64>,
+    /// init_by_lua called `ngx.process.signal_graceful_exit()`: stop once started.
+    pub quit_requested: bool,
     http_registry: Option<Arc<Registry<HttpBuilder>>>,
 }
 
@@ -248,6 +250,7 @@ pub fn load(prefix: &Path, source: &Source, globals: Option<&str>, serving: bool
         });
         let ran = lua::init::run_init(g, &core.env);
         core.privileged_agent = lua::take_agent_request();
+        core.quit_requested = lua::take_quit_request();
         ran.map_err(conf::ConfError::Other)?;
     }
     Ok(core)

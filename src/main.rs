@@ -156,6 +156,9 @@ fn main() -> ExitCode {
     if core.master() {
         process::run_master(core, &prefix, &source, cli.globals.as_deref(), sockets, groups);
     } else {
+        if core.quit_requested {
+            http::worker::request_graceful_stop();
+        }
         process::run_worker(&core, &groups, &sockets, process::Role::Single);
         let _ = std::fs::remove_file(&pid_path);
     }

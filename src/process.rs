@@ -145,7 +145,6 @@ pub fn run_worker(core: &CoreConf, groups: &[Rc<ListenGroup>], sockets: &Sockets
             }
         }
     }
-    block_signals(false);
     // a panic in a connection's task ends that connection only; say so in the error log
     std::panic::set_hook(Box::new(|info| {
         http::elog!(Level::Alert, 0, "worker task {info}");
@@ -162,6 +161,14 @@ pub fn run_worker(core: &CoreConf, groups: &[Rc<ListenGroup>], sockets: &Sockets
             return;
         }
     };
+    // the handlers go in before the signals are unblocked: a signal the master sent while
+    // this process was starting (a QUIT right after a reload) then waits for them instead
+    // of killing the process by its default action
+    let signals = {
+        let _runtime = rt.enter();
+        stop_signals()
+    };
+    block_signals(false);
     let wc = match role {
         Role::Agent => core.privileged_agent.unwrap_or(0) as usize,
         _ => core.worker_connections(),
@@ -181,7 +188,7 @@ pub fn run_worker(core: &CoreConf, groups: &[Rc<ListenGroup>], sockets: &Sockets
         }
         // the signals wait in a task of their own, so that the four signal streams are
         // polled when a signal comes, not whenever this future is
-        let signals = tokio::task::spawn_local(wait_stop_signal());
+        let signals = tokio::task::spawn_local(wait_stop_signal(signals));
         let stop = async { signals.await.unwrap_or(Stop::Fast) };
         http::worker::serve(pairs, http, wc, st, stop).await;
         if let Some(g) = &lua_gen {
@@ -190,16 +197,30 @@ pub fn run_worker(core: &CoreConf, groups: &[Rc<ListenGroup>], sockets: &Sockets
     });
 }
 
-/// Resolves on TERM/INT (fast) or QUIT (graceful); USR1 reopens logs meanwhile.
-async fn wait_stop_signal() -> Stop {
+/// TERM, INT, QUIT and USR1, as a worker listens for them.
+type StopSignals = [tokio::signal::unix::Signal; 4];
+
+/// Installs the worker's signal handlers (inside its runtime).
+fn stop_signals() -> Option<StopSignals> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int), Ok(mut quit), Ok(mut usr1)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::quit()),
-        signal(SignalKind::user_defined1()),
-    ) else {
-        http::elog!(Level::Alert, 0, "cannot install signal handlers");
+    let kinds = [
+        SignalKind::terminate(),
+        SignalKind::interrupt(),
+        SignalKind::quit(),
+        SignalKind::user_defined1(),
+    ];
+    match kinds.map(signal) {
+        [Ok(term), Ok(int), Ok(quit), Ok(usr1)] => Some([term, int, quit, usr1]),
+        _ => {
+            http::elog!(Level::Alert, 0, "cannot install signal handlers");
+            None
+        }
+    }
+}
+
+/// Resolves on TERM/INT (fast) or QUIT (graceful); USR1 reopens logs meanwhile.
+async fn wait_stop_signal(signals: Option<StopSignals>) -> Stop {
+    let Some([mut term, mut int, mut quit, mut usr1]) = signals else {
         return std::future::pending().await;
     };
     loop {
@@ -468,8 +489,14 @@ fn spawn_all(core: &CoreConf, groups: &[Rc<ListenGroup>], sockets: &Sockets, gen
         .collect()
 }
 
+/// QUIT to the master itself (blocked, so it waits for its loop's sigtimedwait): what
+/// `signal_graceful_exit()` in init_by_lua leads to.
+fn quit_self() {
+    kill(std::process::id() as i32, libc::SIGQUIT);
+}
+
 fn kill(pid: i32, sig: i32) {
-    // SAFETY: kill on a child pid we spawned.
+    // SAFETY: kill on a child pid we spawned, or on this process.
     unsafe {
         libc::kill(pid, sig);
     }
@@ -487,6 +514,9 @@ pub fn run_master(
     block_signals(true);
     let mut generation = 0u32;
     let mut workers = spawn_all(&core, &groups, &sockets, generation);
+    if core.quit_requested {
+        quit_self();
+    }
     let mut stopping: Option<i32> = None;
     let set = sigset();
     loop {
@@ -541,6 +571,9 @@ pub fn run_master(
                         // workers are forked, so that only the old workers still hold them
                         close_unused(&mut sockets, &groups, core.workers());
                         workers.extend(spawn_all(&core, &groups, &sockets, generation));
+                        if core.quit_requested {
+                            quit_self();
+                        }
                     }
                     Err(e) => http::elog!(Level::Emerg, 0, "{e}"),
                 }

@@ -1170,3 +1170,30 @@ fn init_by_lua_does_not_run_for_test_or_signal_commands() {
     signal(child.id() as i32, 15);
     child.wait().unwrap();
 }
+
+#[test]
+fn signal_graceful_exit_in_init_by_lua_stops_the_server_once_started() {
+    for master in ["on", "off"] {
+        let p = Prefix::new(&format!("initquit-{master}"));
+        let port = port();
+        p.conf(
+            &master_conf(port, 1, "ok", "")
+                .replace("master_process on;", &format!("master_process {master};"))
+                .replace(
+                    "access_log off;",
+                    "access_log off; init_by_lua_block { require(\"ngx.process\").signal_graceful_exit() }",
+                ),
+        );
+        let mut child = p.cmd().stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let pid = child.id() as i32;
+        wait_until("the server to stop by itself", Duration::from_secs(5), || {
+            matches!(child.try_wait(), Ok(Some(_)))
+        });
+        assert!(!alive(pid));
+        let log = p.log();
+        assert!(
+            log.contains("gracefully shutting down"),
+            "master_process {master}: {log}"
+        );
+    }
+}

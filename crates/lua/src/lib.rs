@@ -14,6 +14,6 @@ mod request;
 mod runners;
 pub mod vm;
 
-pub use api::{ProcessType, set_process_type, set_worker, take_agent_request};
+pub use api::{ProcessType, set_process_type, set_worker, take_agent_request, take_quit_request};
 pub use directives::{DIRECTIVES, install};
 pub use vm::Generation;

@@ -14,7 +14,7 @@ mod time;
 mod var;
 mod worker;
 
-pub use process::{ProcessType, set_process_type, take_agent_request};
+pub use process::{ProcessType, set_process_type, take_agent_request, take_quit_request};
 pub use worker::set_worker;
 
 use mlua::{LightUserData, Lua, MultiValue, Value};

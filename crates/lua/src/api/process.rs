@@ -39,6 +39,8 @@ thread_local! {
     static PROCESS: Cell<ProcessType> = const { Cell::new(ProcessType::Single) };
     /// Set by `enable_privileged_agent(connections)` during init_by_lua.
     static AGENT: Cell<Option<u64>> = const { Cell::new(None) };
+    /// Set by `signal_graceful_exit()` during init_by_lua: the server stops once started.
+    static QUIT: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Called by the master before it loads a configuration, and in each process it forks.
@@ -50,6 +52,11 @@ pub fn set_process_type(t: ProcessType) {
 /// forgets it: each configuration load decides anew.
 pub fn take_agent_request() -> Option<u64> {
     AGENT.with(|a| a.take())
+}
+
+/// Whether the last init_by_lua called `signal_graceful_exit()` (and forgets it).
+pub fn take_quit_request() -> bool {
+    QUIT.with(|q| q.take())
 }
 
 pub fn register(lua: &Lua) -> mlua::Result<()> {
@@ -95,9 +102,11 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
     process.set(
         "signal_graceful_exit",
         api_function(lua, "signal_graceful_exit", |_, ()| {
-            // a process that serves stops as on QUIT; the master loading its
-            // configuration has nothing to stop yet
-            if request::phase() != Phase::Init {
+            // a process that serves stops as on QUIT; in init_by_lua the server stops
+            // gracefully as soon as it has started (OpenResty's master sees ngx_quit)
+            if request::phase() == Phase::Init {
+                QUIT.with(|q| q.set(true));
+            } else {
                 http::worker::request_graceful_stop();
             }
             Ok(())
