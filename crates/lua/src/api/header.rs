@@ -132,8 +132,7 @@ pub fn register(lua: &Lua, ngx: &Table) -> mlua::Result<()> {
             request::with(|r| add(r, &k, &vals).map_err(mlua::Error::runtime))
         })?,
     )?;
-    let preload: Table = lua.globals().get::<Table>("package")?.get("preload")?;
-    preload.set("ngx.resp", lua.create_function(move |_, ()| Ok(resp.clone()))?)?;
+    super::preload_module(lua, "ngx.resp", resp)?;
 
     let header = lua.create_table()?;
     let mt = lua.create_table()?;

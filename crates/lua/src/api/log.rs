@@ -185,8 +185,7 @@ fn register_errlog(lua: &Lua) -> mlua::Result<()> {
             Ok((Value::Table(res), None))
         })?,
     )?;
-    let preload: Table = lua.globals().get::<Table>("package")?.get("preload")?;
-    preload.set("ngx.errlog", lua.create_function(move |_, ()| Ok(errlog.clone()))?)
+    super::preload_module(lua, "ngx.errlog", errlog)
 }
 
 pub fn register(lua: &Lua, ngx: &Table) -> mlua::Result<()> {

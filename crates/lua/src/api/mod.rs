@@ -131,6 +131,12 @@ where
     })
 }
 
+/// Makes `require(name)` give `module`: lua-resty-core's `ngx.*` modules, built in.
+fn preload_module(lua: &Lua, name: &str, module: mlua::Table) -> mlua::Result<()> {
+    let preload: mlua::Table = lua.globals().get::<mlua::Table>("package")?.get("preload")?;
+    preload.set(name, lua.create_function(move |_, ()| Ok(module.clone()))?)
+}
+
 /// `bad argument #n to 'name' (what)`, Lua's wording for argument errors.
 pub fn bad_argument(n: usize, name: &str, what: &str) -> mlua::Error {
     mlua::Error::runtime(format!("bad argument #{n} to '{name}' ({what})"))

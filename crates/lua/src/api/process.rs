@@ -112,7 +112,5 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
             Ok(())
         })?,
     )?;
-    let preload: mlua::Table = lua.globals().get::<mlua::Table>("package")?.get("preload")?;
-    let loader = lua.create_function(move |_, ()| Ok(process.clone()))?;
-    preload.set("ngx.process", loader)
+    super::preload_module(lua, "ngx.process", process)
 }

@@ -226,8 +226,7 @@ fn register_module(lua: &Lua) -> mlua::Result<()> {
             .map(mlua::BString::from)
         })?,
     )?;
-    let preload: Table = lua.globals().get::<Table>("package")?.get("preload")?;
-    preload.set("ngx.req", lua.create_function(move |_, ()| Ok(module.clone()))?)
+    super::preload_module(lua, "ngx.req", module)
 }
 
 pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
