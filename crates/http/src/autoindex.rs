@@ -208,15 +208,8 @@ fn json_escape(s: &[u8], out: &mut Vec<u8>) {
 fn xml(entries: &[Entry]) -> Vec<u8> {
     let mut out = b"<?xml version=\"1.0\"?>\r\n<list>\r\n".to_vec();
     for e in entries {
-        let days = e.mtime.div_euclid(86_400);
-        let secs = e.mtime.rem_euclid(86_400);
-        let (y, m, d) = civil(days);
-        let mtime = format!(
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-            secs / 3600,
-            secs % 3600 / 60,
-            secs % 60
-        );
+        let (y, m, d, h, mi, sec) = crate::time::calendar(e.mtime, false);
+        let mtime = format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{sec:02}Z");
         let tag = if e.dir { "directory" } else { "file" };
         out.extend_from_slice(format!("<{tag} mtime=\"{mtime}\"").as_bytes());
         if !e.dir {
@@ -232,36 +225,8 @@ fn xml(entries: &[Entry]) -> Vec<u8> {
 
 /// `02-Jan-2026 03:04 ` (GMT unless `autoindex_localtime`).
 fn date(mtime: i64, local: bool) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let t = if local {
-        mtime + crate::time::local_offset(mtime)
-    } else {
-        mtime
-    };
-    let days = t.div_euclid(86_400);
-    let secs = t.rem_euclid(86_400);
-    let (y, m, d) = civil(days);
-    format!(
-        "{d:02}-{}-{y} {:02}:{:02} ",
-        MONTHS[(m - 1) as usize],
-        secs / 3600,
-        secs % 3600 / 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
-fn civil(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+    let (y, m, d, h, mi, _) = crate::time::calendar(mtime, local);
+    format!("{d:02}-{}-{y} {h:02}:{mi:02} ", crate::time::MONTHS[(m - 1) as usize])
 }
 
 /// The size column: exact bytes in 19 columns, or (`autoindex_exact_size off`) rounded to

@@ -27,6 +27,22 @@ impl Level {
         ][self as usize]
     }
 
+    /// The level of nginx's number for it (`ngx.ERR` is 4), as Lua gives it.
+    pub fn from_number(n: i64) -> Option<Level> {
+        Some(match n {
+            0 => Level::Stderr,
+            1 => Level::Emerg,
+            2 => Level::Alert,
+            3 => Level::Crit,
+            4 => Level::Error,
+            5 => Level::Warn,
+            6 => Level::Notice,
+            7 => Level::Info,
+            8 => Level::Debug,
+            _ => return None,
+        })
+    }
+
     pub fn parse(s: &str) -> Option<Level> {
         Some(match s {
             "stderr" => Level::Stderr,
@@ -86,17 +102,7 @@ pub fn reopen() -> std::io::Result<()> {
 
 /// The level the error log is written at (`error_log file LEVEL`).
 pub fn level() -> Level {
-    match LEVEL.load(Ordering::Relaxed) {
-        0 => Level::Stderr,
-        1 => Level::Emerg,
-        2 => Level::Alert,
-        3 => Level::Crit,
-        4 => Level::Error,
-        5 => Level::Warn,
-        6 => Level::Notice,
-        7 => Level::Info,
-        _ => Level::Debug,
-    }
+    Level::from_number(LEVEL.load(Ordering::Relaxed).into()).unwrap_or(Level::Debug)
 }
 
 /// One line kept by `lua_capture_error_log`.

@@ -15,7 +15,7 @@ pub struct Cached {
     pub http: String,
 }
 
-const MONTHS: [&str; 12] = [
+pub const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
@@ -33,6 +33,12 @@ fn tm_of(sec: i64, local: bool) -> libc::tm {
     }
 }
 
+/// `sec` as (year, month 1–12, day, hour, minute, second), in UTC or local time.
+pub fn calendar(sec: i64, local: bool) -> (i32, i32, i32, i32, i32, i32) {
+    let t = tm_of(sec, local);
+    (t.tm_year + 1900, t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec)
+}
+
 /// The local time zone's offset from UTC at `sec`, in seconds.
 pub fn local_offset(sec: i64) -> i64 {
     tm_of(sec, true).tm_gmtoff
@@ -40,10 +46,9 @@ pub fn local_offset(sec: i64) -> i64 {
 
 impl Cached {
     fn build(sec: i64) -> Cached {
-        let l = tm_of(sec, true);
-        let off = l.tm_gmtoff / 60;
+        let off = local_offset(sec) / 60;
         let (sign, off) = if off < 0 { ('-', -off) } else { ('+', off) };
-        let (y, mo, d, h, mi, s) = (l.tm_year + 1900, l.tm_mon + 1, l.tm_mday, l.tm_hour, l.tm_min, l.tm_sec);
+        let (y, mo, d, h, mi, s) = calendar(sec, true);
         Cached {
             sec,
             err_log: format!("{y:04}/{mo:02}/{d:02} {h:02}:{mi:02}:{s:02}"),

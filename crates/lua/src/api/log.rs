@@ -7,21 +7,6 @@ use mlua::{IntoLuaMulti, Lua, MultiValue, Table, Value};
 
 use super::{bad_argument, lua_type_name};
 
-fn level_of(n: i64) -> Option<Level> {
-    Some(match n {
-        0 => Level::Stderr,
-        1 => Level::Emerg,
-        2 => Level::Alert,
-        3 => Level::Crit,
-        4 => Level::Error,
-        5 => Level::Warn,
-        6 => Level::Notice,
-        7 => Level::Info,
-        8 => Level::Debug,
-        _ => return None,
-    })
-}
-
 /// Joins the arguments as lua-nginx-module does: strings and numbers as Lua prints them,
 /// nil, booleans, ngx.null; tables only through a `__tostring` metamethod.
 fn message(lua: &Lua, args: MultiValue, fname: &str, first_arg: usize) -> mlua::Result<String> {
@@ -119,7 +104,7 @@ fn register_errlog(lua: &Lua) -> mlua::Result<()> {
             let Value::String(msg) = msg else {
                 return Err(bad_argument(2, "raw_log", "must be a string"));
             };
-            let level = level_of(level).ok_or_else(|| mlua::Error::runtime("bad log level"))?;
+            let level = Level::from_number(level).ok_or_else(|| mlua::Error::runtime("bad log level"))?;
             if http::log::enabled(level) {
                 emit(level, &msg.to_string_lossy());
             }
@@ -147,7 +132,7 @@ fn register_errlog(lua: &Lua) -> mlua::Result<()> {
                     ));
                 }
             };
-            let set = match level_of(n) {
+            let set = match Level::from_number(n) {
                 _ if !http::log::capturing() => Err(http::log::NO_CAPTURE.to_string()),
                 None => Err(format!("bad log level: {n}")),
                 Some(level) => http::log::set_capture_filter(level).map_err(str::to_string),
@@ -202,7 +187,8 @@ pub fn register(lua: &Lua, ngx: &Table) -> mlua::Result<()> {
             }
             None => return Err(bad_argument(1, "log", "number expected, got no value")),
         };
-        let level = level_of(level).ok_or_else(|| bad_argument(1, "log", &format!("bad log level: {level}")))?;
+        let level =
+            Level::from_number(level).ok_or_else(|| bad_argument(1, "log", &format!("bad log level: {level}")))?;
         let msg = message(lua, args, "log", 1)?;
         write(lua, level, &msg);
         Ok(())
