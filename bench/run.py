@@ -17,7 +17,7 @@ server can go below.
 import os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OXR = os.path.join(ROOT, "target/release/oxiresty")
+OXR = os.environ.get("OXR", os.path.join(ROOT, "target/release/oxiresty"))
 FLOOR = os.path.join(ROOT, "target/floor")
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
 DURATION = os.environ.get("DURATION", "10s")

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use conf::registry::{EVENTS, MAIN};
 use conf::{Args, Cmd, Directive, Registry, Result, set_once, value};
+use http::HttpBuilder;
 use http::config::HttpConf;
-use http::directives::HttpBuilder;
 use http::log::{Level, Target};
 
 /// What the main context and `events {}` configure.
@@ -153,9 +153,9 @@ fn http(c: &mut CoreConf, cmd: &Cmd, _reg: &Registry<CoreConf>) -> Result<()> {
         return Err(cmd.duplicate());
     }
     let reg = c.http_registry.clone().expect("set by load");
-    c.http = Some(Rc::new(http::directives::build_in(
+    c.http = Some(Rc::new(http::build(
         &reg,
-        &[lua::install],
+        crate::modules::HTTP_MODULES,
         &c.prefix,
         &c.conf_dir,
         cmd.children(),
@@ -222,8 +222,7 @@ pub fn load(prefix: &Path, source: &Source, globals: Option<&str>, serving: bool
         }
     };
     lua::vm::begin(prefix).map_err(conf::ConfError::Other)?;
-    let mut http_reg = http::directives::registry();
-    http_reg.add(lua::DIRECTIVES);
+    let mut http_reg = http::registry(crate::modules::HTTP_MODULES);
     let mut core_reg: Registry<CoreConf> = Registry::default();
     core_reg.add(CORE);
     http_reg.know_elsewhere(core_reg.names().collect::<Vec<_>>());

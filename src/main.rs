@@ -5,6 +5,7 @@
 mod alloc;
 mod cli;
 mod core_conf;
+mod modules;
 mod process;
 
 use std::path::{Path, PathBuf};

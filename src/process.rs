@@ -230,7 +230,7 @@ async fn wait_stop_signal(signals: Option<StopSignals>) -> Stop {
             _ = quit.recv() => return Stop::Graceful,
             _ = usr1.recv() => {
                 let _ = http::log::reopen();
-                http::log_format::reopen_all();
+                http::modules::log::reopen_all();
             }
         }
     }
@@ -282,7 +282,11 @@ fn core_user(core: &CoreConf) -> Option<WorkerUser> {
 /// workers, once unprivileged, can open and reopen them (nginx chowns them likewise).
 pub fn prepare_log_files(core: &CoreConf) {
     let user = core_user(core);
-    let mut paths: Vec<std::path::PathBuf> = core.http.as_ref().map(|h| h.access_log_paths()).unwrap_or_default();
+    let mut paths: Vec<std::path::PathBuf> = core
+        .http
+        .as_ref()
+        .map(|h| http::modules::log::paths(h))
+        .unwrap_or_default();
     if let (http::log::Target::File(p), _) = core.error_log() {
         paths.push(p);
     }

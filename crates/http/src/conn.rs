@@ -205,7 +205,11 @@ async fn refuse_and_close(mut r: Request, refusal: h1::Refusal, server: &Server)
     r.keepalive = false;
     r.special_response(refusal.status).await;
     r.flush().await;
-    crate::log_format::write(&r);
+    // (no script code for a request that was never read whole)
+    let loc = r.loc.clone();
+    for l in loc.phases.log.iter().filter(|l| !l.runs_script()) {
+        l.log(&mut r);
+    }
     let mut io = r.into_io();
     lingering_close(&mut io, server).await;
 }
@@ -339,6 +343,7 @@ fn new_request(io: Io, http: &Rc<HttpConf>, server: &Rc<Server>, conn: ConnInfo)
         write_failed: false,
         start: std::time::Instant::now(),
         limit_rate: None,
+        limit_rate_after: 0,
         internal: false,
         uri_changed: false,
         redirects: 0,
@@ -471,8 +476,10 @@ mod tests {
             let prefix = std::env::temp_dir();
             let text = "http { server { listen 127.0.0.1:1; } }";
             let cmds = conf::parse_bytes(text.as_bytes(), &prefix.join("n.conf"), &prefix).unwrap();
-            let reg = crate::directives::registry();
-            let http = Rc::new(crate::directives::build(&reg, &prefix, cmds[0].children()).unwrap());
+            static MODULES: &[&crate::Module] = &[&crate::core_module::MODULE];
+            let modules = MODULES;
+            let reg = crate::registry(modules);
+            let http = Rc::new(crate::build(&reg, modules, &prefix, &prefix, cmds[0].children()).unwrap());
             let group = crate::worker::listen_groups(&http).into_iter().next().unwrap();
             let default = group.servers[0].clone();
             let conn = ConnInfo {

@@ -5,7 +5,6 @@ use crate::config::Overwrite;
 use crate::log::Level;
 use crate::phase::{self, Flow};
 use crate::request::Request;
-use crate::static_file::StaticHandler;
 
 /// nginx stops after this many internal redirects (NGX_HTTP_MAX_URI_CHANGES + 1).
 const MAX_REDIRECTS: u8 = 10;
@@ -90,13 +89,10 @@ pub async fn run(r: &mut Request) {
         }
     }
     r.flush().await;
-    if !r.loc.phases.log.is_empty() {
-        let loc = r.loc.clone();
-        for l in loc.phases.log.iter() {
-            l.log(r);
-        }
+    let loc = r.loc.clone();
+    for l in loc.phases.log.iter() {
+        l.log(r);
     }
-    crate::log_format::write(r);
 }
 
 /// `flow`, unless a header filter asked to end the response with a status of its own
@@ -294,12 +290,28 @@ async fn phases(r: &mut Request, start: Start) -> Flow {
     // try_files may have changed the URI without a redirect: serve it from here.
     let flow = match &t.content {
         Some(h) => phase::run(h.as_ref(), r).await,
-        None => phase::run(&StaticHandler, r).await,
+        None => match run_phase(&t.content_phase, r).await {
+            Some(flow) => flow,
+            None => nothing_answered(r),
+        },
     };
     match flow {
         Flow::Next | Flow::PhaseDone | Flow::Granted => Flow::Done,
         other => other,
     }
+}
+
+/// No content-phase handler answered: a directory is forbidden, anything else not found.
+fn nothing_answered(r: &mut Request) -> Flow {
+    if !r.uri.ends_with('/') {
+        return Flow::Finish(404);
+    }
+    let dir = crate::files::map_uri(r, &r.uri);
+    r.log(
+        Level::Error,
+        &format!("directory index of \"{}\" is forbidden", dir.display()),
+    );
+    Flow::Finish(403)
 }
 
 /// Ends the request with `code`: through an `error_page` if one applies, else the built-in

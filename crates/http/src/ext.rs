@@ -1,11 +1,13 @@
-//! Typed per-location settings of modules built above `http` (Lua and later ones), stored by
-//! type so that `http` needs to know nothing about them, and inherited block to block.
+//! Typed per-level settings of the modules (nginx's per-module loc and main confs), stored
+//! by type so that the core needs to know nothing about them, and inherited block to block.
 
 use std::any::{Any, TypeId};
 
 /// A module's settings at one level (http, server, location).
-pub trait ExtConf: Any {
-    /// Fills what this level left unset from its parent's settings of the same type.
+pub trait ExtConf: Any + Clone + Default {
+    /// Fills what this level left unset from its parent's settings of the same type (a
+    /// level that has none of its own starts from `Default` and merges too, so settings
+    /// that are not inherited stay unset there).
     fn merge(&mut self, parent: &Self)
     where
         Self: Sized;
@@ -15,11 +17,13 @@ pub trait ExtConf: Any {
 pub trait ErasedExt: Any {
     fn merge_erased(&mut self, parent: &dyn ErasedExt);
     fn clone_erased(&self) -> Box<dyn ErasedExt>;
+    /// A default value of the same type, merged from this one.
+    fn inherit_erased(&self) -> Box<dyn ErasedExt>;
     fn as_any(&self) -> &dyn Any;
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
 
-impl<T: ExtConf + Clone> ErasedExt for T {
+impl<T: ExtConf> ErasedExt for T {
     fn merge_erased(&mut self, parent: &dyn ErasedExt) {
         if let Some(p) = parent.as_any().downcast_ref::<T>() {
             self.merge(p);
@@ -27,6 +31,11 @@ impl<T: ExtConf + Clone> ErasedExt for T {
     }
     fn clone_erased(&self) -> Box<dyn ErasedExt> {
         Box::new(self.clone())
+    }
+    fn inherit_erased(&self) -> Box<dyn ErasedExt> {
+        let mut fresh = T::default();
+        fresh.merge(self);
+        Box::new(fresh)
     }
     fn as_any(&self) -> &dyn Any {
         self
@@ -50,7 +59,7 @@ impl Clone for Extensions {
 }
 
 impl Extensions {
-    pub fn get<T: ExtConf + Clone>(&self) -> Option<&T> {
+    pub fn get<T: ExtConf>(&self) -> Option<&T> {
         let id = TypeId::of::<T>();
         self.items
             .iter()
@@ -58,7 +67,7 @@ impl Extensions {
             .and_then(|(_, b)| b.as_any().downcast_ref())
     }
 
-    pub fn get_or_default<T: ExtConf + Clone + Default>(&mut self) -> &mut T {
+    pub fn get_or_default<T: ExtConf>(&mut self) -> &mut T {
         let id = TypeId::of::<T>();
         let pos = match self.items.iter().position(|(t, _)| *t == id) {
             Some(p) => p,
@@ -70,12 +79,13 @@ impl Extensions {
         self.items[pos].1.as_any_mut().downcast_mut().expect("type id matches")
     }
 
-    /// Inherits from the parent level: types set here merge, types absent here are copied.
+    /// Inherits from the parent level: types set here merge, types absent here start from
+    /// their default and merge.
     pub fn merge(&mut self, parent: &Extensions) {
         for (id, p) in &parent.items {
             match self.items.iter_mut().find(|(t, _)| t == id) {
                 Some((_, mine)) => mine.merge_erased(p.as_ref()),
-                None => self.items.push((*id, p.clone_erased())),
+                None => self.items.push((*id, p.inherit_erased())),
             }
         }
     }

@@ -143,7 +143,6 @@ mod tests {
             ext: Extensions::default(),
             internal: false,
             alias: None,
-            try_files: None,
             nested,
             phases: PhaseTable::default(),
             limit_except: None,

@@ -1,41 +1,36 @@
 //! oxiresty's HTTP core: HTTP/1.1 connections, nginx's phase engine, server and location
-//! selection, static files, error pages, the error and access logs. It knows nothing of Lua:
-//! modules above plug in through directives (`directives::HttpBuilder`) and phase handlers.
+//! selection, output and framing, error pages, the error log, the core module's
+//! directives (`core_module`); and beside it, in `modules/`, the nginx modules built on
+//! it, each in its own place (`module::Module`). It knows nothing of Lua: modules above
+//! (Lua, later proxy) plug in the same way, and the binary lists them all in order.
 
-pub mod access;
-pub mod auth_basic;
-pub mod autoindex;
 pub mod body;
-pub mod charset;
+pub mod builder;
 pub mod conditional;
 pub mod config;
 pub mod conn;
-pub mod directives;
-pub mod echo;
+pub mod core_module;
 pub mod engine;
-pub mod expires;
 pub mod ext;
+pub mod files;
 pub mod find;
-pub mod geo;
 pub mod h1;
-pub mod handlers;
-pub mod headers_more;
 pub mod io;
 pub mod log;
-pub mod log_format;
-pub mod map;
+pub mod module;
+pub mod modules;
 pub mod output;
 pub mod phase;
-pub mod realip;
 pub mod request;
 pub mod spare;
-pub mod split_clients;
-pub mod static_file;
 pub mod status;
 pub mod template;
 pub mod time;
 pub mod variables;
 pub mod worker;
+
+pub use builder::{HttpBuilder, LocDraft, build, registry};
+pub use module::Module;
 
 /// `oxiresty/0.1.0`, as `Server:` and error pages show it.
 pub const SERVER_FULL: &str = concat!("oxiresty/", env!("CARGO_PKG_VERSION"));

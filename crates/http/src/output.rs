@@ -215,10 +215,7 @@ impl Request {
     /// Sends the whole body from a file with sendfile(2) (`sendfile on`, no body filters,
     /// a known length). False: not possible here, nothing was sent, write it instead.
     pub async fn send_file(&mut self, file: &std::fs::File, offset: u64, len: u64) -> bool {
-        if !self.loc.settings.sendfile()
-            || !self.loc.phases.body_filters.is_empty()
-            || self.content_length != Some(len)
-            || self.limit_rate() > 0
+        if !self.loc.settings.sendfile() || !self.loc.phases.body_filters.is_empty() || self.content_length != Some(len)
         {
             return false;
         }
@@ -226,7 +223,8 @@ impl Request {
         if self.filter_finalize.is_some() {
             return true;
         }
-        if self.header_only {
+        // (the header filters have set the rate limit)
+        if self.header_only || self.limit_rate() > 0 {
             return false;
         }
         self.flush().await;
@@ -305,17 +303,16 @@ impl Request {
         safari && ua.contains("Safari/") && ua.contains("Mac OS X") && !ua.contains("Chrome/")
     }
 
-    /// The response's rate limit in bytes per second (`limit_rate`, or `$limit_rate` set
-    /// from Lua); 0: none.
+    /// The response's rate limit in bytes per second; 0: none.
     pub fn limit_rate(&self) -> u64 {
-        self.limit_rate.unwrap_or_else(|| self.loc.settings.limit_rate())
+        self.limit_rate.unwrap_or(0)
     }
 
     /// Writes `data` no faster than `rate` once `limit_rate_after` bytes are out, as
     /// nginx's write filter: what may go now is the rate times the seconds since the
     /// request began (plus one), less what went past the free allowance.
     async fn write_limited(&mut self, data: &[u8], rate: u64, timeout: Duration) -> std::io::Result<()> {
-        let after = self.loc.settings.limit_rate_after() as i128;
+        let after = i128::from(self.limit_rate_after);
         let rate = i128::from(rate);
         let mut pos = 0;
         while pos < data.len() {

@@ -75,6 +75,11 @@ pub trait BodyFilter {
 /// Runs in the log phase, after the response is out.
 pub trait LogHandler {
     fn log(&self, r: &mut Request);
+    /// As `HeaderFilter::runs_script` (a request refused before it was read whole runs
+    /// only the others).
+    fn runs_script(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Default, Clone)]
@@ -85,8 +90,11 @@ pub struct PhaseTable {
     pub preaccess: Vec<Rc<dyn Handler>>,
     pub access: Vec<Rc<dyn Handler>>,
     pub precontent: Vec<Rc<dyn Handler>>,
-    /// The location's content handler; none means static files.
+    /// The location's content handler (nginx's `clcf->handler`).
     pub content: Option<Rc<dyn Handler>>,
+    /// Without one, the content phase's handlers (index, autoindex, static), in order,
+    /// until one answers.
+    pub content_phase: Vec<Rc<dyn Handler>>,
     pub header_filters: Vec<Rc<dyn HeaderFilter>>,
     pub body_filters: Vec<Rc<dyn BodyFilter>>,
     pub log: Vec<Rc<dyn LogHandler>>,

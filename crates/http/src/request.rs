@@ -145,8 +145,11 @@ pub struct Request {
     pub write_failed: bool,
 
     pub start: Instant,
-    /// `$limit_rate` as set while serving (it then wins over the `limit_rate` directive).
+    /// Bytes per second the response goes out at (nginx's `r->limit_rate`): set by the
+    /// limit_rate module from its directive or `$limit_rate`; `None`/0: no limit.
     pub limit_rate: Option<u64>,
+    /// Bytes sent before the rate limit applies.
+    pub limit_rate_after: u64,
     pub internal: bool,
     /// A rewrite-phase handler changed the URI: post-rewrite goes back to find-config.
     pub uri_changed: bool,
@@ -275,6 +278,19 @@ pub fn uri_extension(path: &str) -> &str {
         }
     }
     ""
+}
+
+/// The user and password of an `Authorization: Basic …` header.
+pub fn credentials(r: &Request) -> Option<(String, String)> {
+    let value = r.headers_in.get("authorization")?.trim_start();
+    let (scheme, token) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, token.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
 }
 
 #[cfg(test)]

@@ -43,11 +43,8 @@ pub const BUILTIN: &[&str] = &[
     "request_filename",
     "request_id",
     "remote_user",
-    "limit_rate",
     "request_completion",
     "server_software",
-    "realip_remote_addr",
-    "realip_remote_port",
 ];
 
 pub const PREFIXES: &[&str] = &["http_", "arg_", "cookie_", "sent_http_", "sent_trailer_"];
@@ -61,7 +58,7 @@ pub fn is_known(name: &str) -> bool {
 
 /// An address as text; IPv4 without the formatting machinery (`$remote_addr` is read by
 /// most gateways on every request).
-fn ip_text(ip: std::net::IpAddr) -> String {
+pub fn ip_text(ip: std::net::IpAddr) -> String {
     let std::net::IpAddr::V4(v4) = ip else {
         return ip.to_string();
     };
@@ -129,13 +126,6 @@ pub fn get(r: &Request, name: &str) -> Option<String> {
             Some(port) if port > 0 => port.to_string(),
             _ => String::new(),
         },
-        "realip_remote_addr" => match crate::realip::socket_peer(r) {
-            Some(p) => ip_text(p.ip()),
-            None => "unix:".into(),
-        },
-        "realip_remote_port" => crate::realip::socket_peer(r)
-            .map(|p| p.port().to_string())
-            .unwrap_or_default(),
         // not text: `get_bytes` has the real bytes; as text, invalid UTF-8 is replaced
         "binary_remote_addr" => String::from_utf8_lossy(&binary_addr(r.conn.peer)).into_owned(),
         "server_addr" => r.conn.local.map(|a| a.ip().to_string()).unwrap_or_default(),
@@ -172,11 +162,11 @@ pub fn get(r: &Request, name: &str) -> Option<String> {
         }
         "request_filename" => match &r.filename {
             Some(f) => f.to_string_lossy().into_owned(),
-            None => crate::static_file::map_uri(r, &r.uri).to_string_lossy().into_owned(),
+            None => crate::files::map_uri(r, &r.uri).to_string_lossy().into_owned(),
         },
         "request_id" => request_id(r),
         // the user of Basic credentials, checked or not
-        "remote_user" => return crate::auth_basic::credentials(r).map(|(user, _)| user),
+        "remote_user" => return crate::request::credentials(r).map(|(user, _)| user),
         "request_completion" => {
             if r.eof_sent {
                 "OK".into()
@@ -184,13 +174,55 @@ pub fn get(r: &Request, name: &str) -> Option<String> {
                 String::new()
             }
         }
-        "limit_rate" => r.limit_rate().to_string(),
         _ if name.bytes().all(|b| b.is_ascii_digit()) => {
             return name.parse::<usize>().ok().and_then(|i| r.captures.get(i).cloned());
         }
         _ => return prefixed(r, name),
     };
     Some(v)
+}
+
+/// What writing a variable did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SetOutcome {
+    Done,
+    /// No such variable (nor one `set` declared).
+    NotFound,
+    /// A built-in that cannot be written.
+    NotChangeable,
+}
+
+/// Writes `$name` (`None`: unset), as `ngx.var.NAME = v` does: the core's `$args`, a
+/// module's settable variable, or one `set` declared.
+pub fn set(r: &mut Request, name: &str, value: Option<&str>) -> SetOutcome {
+    if name == "args" || name == "query_string" {
+        r.args = value.unwrap_or_default().to_string();
+        return SetOutcome::Done;
+    }
+    if let Some(crate::config::VarDef::Module(v)) = r.http.variables.get(name) {
+        return match v.set {
+            Some(set) => {
+                set(r, value);
+                SetOutcome::Done
+            }
+            None => SetOutcome::NotChangeable,
+        };
+    }
+    if r.http.declared_vars.contains(name) {
+        match value {
+            None => r.vars.remove(name),
+            Some(v) => r.vars.insert(name.to_string(), v.to_string()),
+        };
+        return SetOutcome::Done;
+    }
+    // nginx knows the prefixed families ($arg_x, $http_x...) only when read: writing one
+    // is "not found", as for an unknown name
+    let prefixed = PREFIXES.iter().any(|p| name.starts_with(p));
+    if is_known(name) && !prefixed {
+        SetOutcome::NotChangeable
+    } else {
+        SetOutcome::NotFound
+    }
 }
 
 fn prefixed(r: &Request, name: &str) -> Option<String> {
@@ -216,7 +248,7 @@ fn prefixed(r: &Request, name: &str) -> Option<String> {
     if let Some(c) = name.strip_prefix("cookie_") {
         return r.headers_in.get_all("cookie").find_map(|h| cookie(h, c));
     }
-    r.http.computed.get(name).map(|c| c.value(r))
+    r.http.variables.get(name).and_then(|v| v.get(r))
 }
 
 /// nginx matches `$http_x_foo` against header names lowercased with `-` read as `_`;

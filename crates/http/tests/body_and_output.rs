@@ -5,8 +5,9 @@ use oxiresty_http as http;
 use std::path::Path;
 use std::rc::Rc;
 
-use http::directives::{self, LocDraft};
-use http::phase::{Flow, Handler, PhaseTable, Step};
+use http::builder::{HttpBuilder, LocDraft};
+use http::module::{Module, Phases};
+use http::phase::{Flow, Handler, Step};
 use http::request::{Body, Request};
 use http::worker::ListenGroup;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -73,7 +74,20 @@ impl Handler for Deny {
     }
 }
 
-fn install(d: &LocDraft, t: &mut PhaseTable) -> conf::Result<()> {
+/// The test's own module, after the core and the log module it needs.
+static TEST_MODULE: Module = Module {
+    install: Some(install),
+    ..Module::new("test_module", &[])
+};
+
+static MODULES: &[&Module] = &[&http::core_module::MODULE, &http::modules::log::MODULE, &TEST_MODULE];
+
+fn build(prefix: &Path, cmds: &[conf::Cmd]) -> http::config::HttpConf {
+    let reg = http::registry(MODULES);
+    http::build(&reg, MODULES, prefix, &prefix.join("conf"), cmds).unwrap()
+}
+
+fn install(_b: &HttpBuilder, d: &LocDraft, t: &mut Phases) -> conf::Result<()> {
     if let Some(http::config::Match::Exact(p)) = &d.matcher {
         match p.as_str() {
             "/echo" => t.content = Some(Rc::new(EchoBody)),
@@ -92,8 +106,7 @@ fn exchange(conf_text: &str, request: &[u8]) -> String {
     let prefix = std::env::temp_dir().join(format!("oxr-http-test-{}-{}", std::process::id(), rand_suffix()));
     std::fs::create_dir_all(&prefix).unwrap();
     let cmds = conf::parse_bytes(conf_text.as_bytes(), &prefix.join("nginx.conf"), &prefix).unwrap();
-    let reg = directives::registry();
-    let conf = Rc::new(directives::build_with(&reg, &[install], &prefix, cmds[0].children()).unwrap());
+    let conf = Rc::new(build(&prefix, cmds[0].children()));
     let groups = http::worker::listen_groups(&conf);
     let group = Rc::new(ListenGroup {
         ..groups.into_iter().next().unwrap()
@@ -231,8 +244,7 @@ fn connection_future_stays_small() {
         let (a, _b) = tokio::net::UnixStream::pair().unwrap();
         let prefix = std::env::temp_dir();
         let cmds = conf::parse_bytes(CONF.as_bytes(), &prefix.join("n.conf"), &prefix).unwrap();
-        let conf =
-            Rc::new(directives::build_with(&directives::registry(), &[install], &prefix, cmds[0].children()).unwrap());
+        let conf = Rc::new(build(&prefix, cmds[0].children()));
         let group = Rc::new(http::worker::listen_groups(&conf).into_iter().next().unwrap());
         let f = http::conn::serve(http::io::Stream::Unix(a), None, None, 1, group, conf);
         let size = std::mem::size_of_val(&f);

@@ -8,9 +8,9 @@ use std::rc::Rc;
 
 use conf::registry::{HTTP, LIF, LOC, SIF, SRV};
 use conf::{Args, Cmd, Directive, Result, set_once};
-use http::directives::{HttpBuilder, LocDraft};
+use http::builder::{HttpBuilder, LocDraft};
 use http::ext::ExtConf;
-use http::phase::PhaseTable;
+use http::module::{Module, Phases};
 
 use crate::filter::SyncHandler;
 use crate::handler::{HandlerOptions, LuaHandler};
@@ -273,8 +273,8 @@ fn set_by_lua(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     }
     // (lua_code_cache is read per request: it may come later in the block)
     let handler = SyncHandler::new(crate::vm::current(), code, Phase::Set, true);
-    let f: Rc<dyn http::config::ScriptCall> = Rc::new(crate::filter::SetHandler(handler));
-    b.loc().script.push(http::config::ScriptOp::Call { var, args, f });
+    let f: Rc<dyn http::modules::rewrite::ScriptCall> = Rc::new(crate::filter::SetHandler(handler));
+    http::modules::rewrite::push(b, http::modules::rewrite::ScriptOp::Call { var, args, f });
     Ok(())
 }
 
@@ -314,7 +314,7 @@ fn accepted_number(_: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
 
 const ANY: conf::Ctx = HTTP | SRV | LOC | LIF;
 
-pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
+static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("lua_code_cache", ANY, Args::Flag, code_cache),
     Directive::value("lua_need_request_body", ANY, Args::Flag, need_request_body),
     Directive::value("rewrite_by_lua_no_postpone", HTTP, Args::Flag, rewrite_no_postpone),
@@ -370,8 +370,14 @@ pub static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("log_by_lua_file", ANY, Args::Exactly(1), log_file),
 ];
 
+/// lua-nginx-module: its directives and its handlers in every phase.
+pub static MODULE: Module = Module {
+    install: Some(install),
+    ..Module::new("ngx_http_lua_module", DIRECTIVES)
+};
+
 /// Puts a location's Lua handlers into its phase table.
-pub fn install(d: &LocDraft, t: &mut PhaseTable) -> Result<()> {
+fn install(_b: &HttpBuilder, d: &LocDraft, t: &mut Phases) -> Result<()> {
     let Some(c) = d.ext.get::<LuaLocConf>() else {
         return Ok(());
     };
@@ -384,13 +390,13 @@ pub fn install(d: &LocDraft, t: &mut PhaseTable) -> Result<()> {
         };
         Rc::new(LuaHandler::new(lua.clone(), code.clone(), phase, options))
     };
-    // by default Lua runs at the end of its phase, after nginx's own handlers there
+    // by default Lua runs at the end of its phase, after every other module's handlers
     if let Some(code) = &c.rewrite {
         let h = handler(code, Phase::Rewrite);
         if c.rewrite_no_postpone.unwrap_or(false) {
             t.rewrite.insert(0, h)
         } else {
-            t.rewrite.push(h)
+            t.postpone_rewrite(h)
         }
     }
     if let Some(code) = &c.access {
@@ -398,7 +404,7 @@ pub fn install(d: &LocDraft, t: &mut PhaseTable) -> Result<()> {
         if c.access_no_postpone.unwrap_or(false) {
             t.access.insert(0, h)
         } else {
-            t.access.push(h)
+            t.postpone_access(h)
         }
     }
     let sync = |code: &Rc<LuaCode>, phase| Rc::new(SyncHandler::new(lua.clone(), code.clone(), phase, c.code_cache()));

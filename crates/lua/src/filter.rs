@@ -145,6 +145,9 @@ impl LogHandler for SyncHandler {
     fn log(&self, r: &mut Request) {
         self.run(r);
     }
+    fn runs_script(&self) -> bool {
+        true
+    }
 }
 
 thread_local! {
@@ -232,8 +235,8 @@ thread_local! {
 /// `set_by_lua*`: computes a variable in the rewrite script.
 pub struct SetHandler(pub SyncHandler);
 
-impl http::config::ScriptCall for SetHandler {
-    fn call(&self, r: &mut Request, args: &[String]) -> Result<Option<String>, http::config::ScriptFailed> {
+impl http::modules::rewrite::ScriptCall for SetHandler {
+    fn call(&self, r: &mut Request, args: &[String]) -> Result<Option<String>, http::modules::rewrite::ScriptFailed> {
         let h = &self.0;
         // lua_code_cache as the request's location has it (the directive may follow
         // set_by_lua in its block, so it is read now rather than when configured)
@@ -246,7 +249,7 @@ impl http::config::ScriptCall for SetHandler {
             Ok(f) => f,
             Err(msg) => {
                 r.log(Level::Error, &msg.message);
-                return Err(http::config::ScriptFailed);
+                return Err(http::modules::rewrite::ScriptFailed);
             }
         };
         let prev = SET_ARGS.with(|a| a.replace(args.to_vec()));
@@ -263,7 +266,7 @@ impl http::config::ScriptCall for SetHandler {
                 Level::Error,
                 &format!("failed to run set_by_lua*: {}", filter_error(&e)),
             );
-            http::config::ScriptFailed
+            http::modules::rewrite::ScriptFailed
         })
     }
 }

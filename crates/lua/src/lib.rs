@@ -15,5 +15,5 @@ mod runners;
 pub mod vm;
 
 pub use api::{ProcessType, set_process_type, set_worker, take_agent_request, take_quit_request};
-pub use directives::{DIRECTIVES, install};
+pub use directives::MODULE;
 pub use vm::Generation;

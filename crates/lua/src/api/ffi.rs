@@ -100,37 +100,11 @@ pub extern "C" fn oxr_var_set(name: *const u8, len: usize, val: *const u8, vlen:
         name
     };
     with_request(|r| {
-        match name {
-            "args" | "query_string" => {
-                r.args = if unset != 0 { String::new() } else { value.to_string() };
-                return OK;
-            }
-            // a number of bytes per second, as nginx reads it (`100k` too); a bad one is
-            // logged and changes nothing, as nginx's size variables
-            "limit_rate" => {
-                match conf::value::parse_size(value).filter(|_| unset == 0) {
-                    Some(rate) => r.limit_rate = Some(rate),
-                    None => r.log(http::log::Level::Error, &format!("invalid size \"{value}\"")),
-                }
-                return OK;
-            }
-            _ => {}
-        }
-        if r.http.declared_vars.contains(name) {
-            if unset != 0 {
-                r.vars.remove(name);
-            } else {
-                r.vars.insert(name.to_string(), value.to_string());
-            }
-            return OK;
-        }
-        // nginx knows the prefixed families ($arg_x, $http_x...) only when read: writing
-        // one is "not found", as for an unknown name
-        let prefixed = http::variables::PREFIXES.iter().any(|p| name.starts_with(p));
-        if http::variables::is_known(name) && !prefixed {
-            NOT_CHANGEABLE
-        } else {
-            NOT_FOUND
+        let value = if unset != 0 { None } else { Some(value) };
+        match http::variables::set(r, name, value) {
+            http::variables::SetOutcome::Done => OK,
+            http::variables::SetOutcome::NotFound => NOT_FOUND,
+            http::variables::SetOutcome::NotChangeable => NOT_CHANGEABLE,
         }
     })
 }

@@ -1,73 +1,50 @@
-//! Static files: root/alias mapping, index files, conditional requests (ETag,
-//! Last-Modified → 304) and single byte ranges (206 / 416).
+//! nginx's static module: files under `root` / `alias`, with conditional requests (ETag,
+//! Last-Modified → 304) and single byte ranges (206 / 416). A content-phase handler: it
+//! serves what no location handler answers, directories aside (index, autoindex).
 
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
+use std::rc::Rc;
 use std::time::UNIX_EPOCH;
 
-use crate::config::Match;
+use conf::Result;
+
+use crate::builder::{HttpBuilder, LocDraft};
+use crate::files::{map_uri, open_failed};
 use crate::log::Level;
+use crate::module::{Module, Phases};
 use crate::phase::{Flow, Handler, LocalFuture, Step};
 use crate::request::Request;
+
+pub static MODULE: Module = Module {
+    install: Some(install),
+    ..Module::new("ngx_http_static_module", &[])
+};
+
+fn install(_b: &HttpBuilder, _d: &LocDraft, t: &mut Phases) -> Result<()> {
+    t.content_phase.push(Rc::new(StaticHandler));
+    Ok(())
+}
 
 /// Below this, one read and one write (head and body together) beat sendfile's two calls.
 const SENDFILE_MIN: u64 = 16 * 1024;
 
-/// Maps a URI to a file path by the location's `alias` or `root`.
-pub fn map_uri(r: &Request, uri: &str) -> PathBuf {
-    if let Some(alias) = &r.loc.alias {
-        let alias = alias.get(r);
-        let prefix = match &r.loc.matcher {
-            Match::Prefix(p) | Match::PrefixNoRegex(p) | Match::Exact(p) => p.as_str(),
-            // in a regex location the alias is the whole path (it names the captures)
-            _ => return under_prefix(&r.http.prefix, &alias, ""),
-        };
-        let rest = uri.strip_prefix(prefix).unwrap_or(uri);
-        return under_prefix(&r.http.prefix, &alias, rest);
-    }
-    let root = r.loc.settings.root();
-    under_prefix(&r.http.prefix, root.get(r).trim_end_matches('/'), uri)
-}
-
-/// `prefix.join(dir + rest)` in one allocation: `dir + rest` alone when absolute.
-fn under_prefix(prefix: &std::path::Path, dir: &str, rest: &str) -> PathBuf {
-    let absolute = if dir.is_empty() {
-        rest.starts_with('/')
-    } else {
-        dir.starts_with('/')
-    };
-    let prefix = prefix.as_os_str();
-    let mut s = std::ffi::OsString::with_capacity(prefix.len() + dir.len() + rest.len() + 1);
-    if !absolute {
-        s.push(prefix);
-        if !prefix.as_encoded_bytes().ends_with(b"/") {
-            s.push("/");
-        }
-    }
-    s.push(dir);
-    s.push(rest);
-    PathBuf::from(s)
-}
-
-/// The content handler of locations without one of their own.
-pub struct StaticHandler;
+/// Serves files; directory URIs (ending in `/`) it leaves to the others.
+struct StaticHandler;
 
 impl Handler for StaticHandler {
     fn handle<'a>(&'a self, r: &'a mut Request) -> Step<'a> {
+        if r.uri.ends_with('/') {
+            return Step::Ready(Flow::Next);
+        }
         let fut: LocalFuture<'a> = Box::pin(serve(r));
         Step::Pending(fut)
     }
 }
 
-use conf::errno_text;
-
 async fn serve(r: &mut Request) -> Flow {
     if !matches!(&*r.method, "GET" | "HEAD" | "POST") {
         return Flow::Finish(405);
-    }
-    if r.uri.ends_with('/') {
-        return index(r).await;
     }
     let path = map_uri(r, &r.uri);
     // open, then fstat: one path lookup (O_NONBLOCK: a FIFO must not block the worker)
@@ -167,7 +144,7 @@ async fn serve(r: &mut Request) -> Flow {
             Err(e) => {
                 r.log(
                     Level::Crit,
-                    &format!("read() \"{}\" failed ({})", path.display(), errno_text(&e)),
+                    &format!("read() \"{}\" failed ({})", path.display(), conf::errno_text(&e)),
                 );
                 r.keepalive = false;
                 break;
@@ -178,56 +155,6 @@ async fn serve(r: &mut Request) -> Flow {
         r.send_body(&[], true).await;
     }
     Flow::Done
-}
-
-fn open_failed(r: &mut Request, path: &std::path::Path, e: &std::io::Error) -> Flow {
-    let code = match e.kind() {
-        std::io::ErrorKind::NotFound => 404,
-        std::io::ErrorKind::PermissionDenied => 403,
-        _ if e.raw_os_error() == Some(libc::ENOTDIR) || e.raw_os_error() == Some(libc::ENAMETOOLONG) => 404,
-        _ => 500,
-    };
-    if code != 404 || r.loc.settings.log_not_found() {
-        let lvl = if code == 500 { Level::Crit } else { Level::Error };
-        r.log(
-            lvl,
-            &format!("open() \"{}\" failed ({})", path.display(), errno_text(e)),
-        );
-    }
-    Flow::Finish(code)
-}
-
-/// The index module: the first index file that exists → internal redirect to it; else
-/// the autoindex listing when it is on.
-async fn index(r: &mut Request) -> Flow {
-    let dir = map_uri(r, &r.uri);
-    for name in r.loc.settings.index().iter() {
-        let candidate = if name.starts_with('/') {
-            under_prefix(&r.http.prefix, &r.loc.settings.root().get(r), name)
-        } else {
-            dir.join(name)
-        };
-        if candidate.is_file() {
-            let target = if name.starts_with('/') {
-                name.clone()
-            } else {
-                format!("{}{name}", r.uri)
-            };
-            return Flow::Redirect(target);
-        }
-    }
-    match std::fs::metadata(&dir) {
-        Ok(m) if m.is_dir() && r.loc.settings.autoindex() => Box::pin(crate::autoindex::respond(r, &dir)).await,
-        Ok(m) if m.is_dir() => {
-            r.log(
-                Level::Error,
-                &format!("directory index of \"{}\" is forbidden", dir.display()),
-            );
-            Flow::Finish(403)
-        }
-        Ok(_) => Flow::Finish(404),
-        Err(e) => open_failed(r, &dir, &e),
-    }
 }
 
 /// nginx's ETag: `"mtime-size"` in hex.
@@ -252,7 +179,7 @@ fn etag(mtime: u64, size: u64) -> String {
 }
 
 /// A single `Range: bytes=` request: `Ok(None)` serve whole, `Err` unsatisfiable.
-fn range(r: &Request, size: u64) -> Result<Option<(u64, u64)>, ()> {
+fn range(r: &Request, size: u64) -> std::result::Result<Option<(u64, u64)>, ()> {
     let Some(h) = r.header_in("range") else {
         return Ok(None);
     };
@@ -292,28 +219,6 @@ fn range(r: &Request, size: u64) -> Result<Option<(u64, u64)>, ()> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
-    #[test]
-    fn paths_under_the_prefix_as_join_makes_them() {
-        for prefix in ["/srv/oxr", "/srv/oxr/"] {
-            for (dir, rest) in [
-                ("html", "/a.txt"),
-                ("", "/a.txt"),
-                ("/var/www", "/x"),
-                ("html/sub", "/"),
-                ("", ""),
-            ] {
-                let joined = Path::new(prefix).join(format!("{dir}{rest}"));
-                assert_eq!(
-                    super::under_prefix(Path::new(prefix), dir, rest),
-                    joined,
-                    "{prefix} {dir} {rest}"
-                );
-            }
-        }
-    }
-
     #[test]
     fn etags_as_nginx_writes_them() {
         assert_eq!(super::etag(0x5f1e2d3c, 0x400), "\"5f1e2d3c-400\"");

@@ -3,9 +3,72 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use std::rc::Rc;
+use std::sync::Arc;
+
+use conf::registry::{HTTP, LMT, LOC, SRV};
+use conf::{Args, Cmd, Directive, Result};
+
+use crate::builder::{HttpBuilder, LocDraft, push_to};
 use crate::log::Level;
+use crate::module::{Module, Phases};
 use crate::phase::{Flow, Handler, Step};
 use crate::request::Request;
+
+static DIRECTIVES: &[Directive<HttpBuilder>] = &[
+    Directive::value("allow", HTTP | SRV | LOC | LMT, Args::Exactly(1), access_rule),
+    Directive::value("deny", HTTP | SRV | LOC | LMT, Args::Exactly(1), access_rule),
+];
+
+pub static MODULE: Module = Module {
+    install: Some(install),
+    ..Module::new("ngx_http_access_module", DIRECTIVES)
+};
+
+crate::settings! {
+    pub struct AccessConf {
+        /// (a level with rules of its own does not inherit its parent's)
+        rules: Arc<[Rule]> = Arc::from(Vec::new()),
+    }
+}
+
+fn install(_b: &HttpBuilder, d: &LocDraft, t: &mut Phases) -> Result<()> {
+    if let Some(conf) = d.ext.get::<AccessConf>()
+        && !conf.rules().is_empty()
+    {
+        t.access.push(Rc::new(AccessHandler(conf.rules())));
+    }
+    Ok(())
+}
+
+/// `allow` / `deny address | CIDR | unix: | all`, appended to this level's rules.
+fn access_rule(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let rule = Rule {
+        allow: cmd.name == "allow",
+        what: address_arg(cmd)?,
+    };
+    push_to(&mut b.loc().conf::<AccessConf>().rules, rule);
+    Ok(())
+}
+
+/// An address argument (`addr`, `addr/prefix`, `unix:`, `all`): nginx warns about host
+/// bits set below the prefix and clears them.
+pub fn address_arg(cmd: &Cmd) -> Result<Clients> {
+    let arg = cmd.arg(0);
+    match parse(arg) {
+        Parsed::Ok(c) => Ok(c),
+        Parsed::LowBitsSet(c) => {
+            crate::elog!(
+                crate::log::Level::Warn,
+                0,
+                "low address bits of {arg} are meaningless in {}",
+                cmd.at
+            );
+            Ok(c)
+        }
+        Parsed::Invalid => Err(cmd.error(format!("invalid parameter \"{arg}\""))),
+    }
+}
 
 /// One `allow` or `deny` rule.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -105,12 +168,11 @@ pub fn decide(rules: &[Rule], peer: Option<IpAddr>) -> Option<bool> {
 }
 
 /// The access-phase handler of a location with rules.
-pub struct AccessHandler;
+struct AccessHandler(Arc<[Rule]>);
 
 impl Handler for AccessHandler {
     fn handle<'a>(&'a self, r: &'a mut Request) -> Step<'a> {
-        let rules = r.loc.settings.access_rules();
-        let flow = match decide(&rules, r.conn.peer.map(|p| p.ip())) {
+        let flow = match decide(&self.0, r.conn.peer.map(|p| p.ip())) {
             None => Flow::Next,
             Some(true) => Flow::Granted,
             Some(false) => {

@@ -3,25 +3,86 @@
 //! `{PLAIN}`, `{SHA}`, `{SSHA}`, `$apr1$` and `$1$` (MD5-crypt); the other crypt(3)
 //! forms (`$5$`, `$6$`, DES) are not checked (logged, refused).
 
+use std::rc::Rc;
+use std::sync::Arc;
+
 use base64::Engine;
+use conf::registry::{HTTP, LMT, LOC, SRV};
+use conf::{Args, Cmd, Directive, Result, set_once};
 use md5::{Digest, Md5};
 use sha1::Sha1;
 
+use crate::builder::{HttpBuilder, LocDraft};
 use crate::log::Level;
+use crate::module::{Module, Phases};
 use crate::phase::{Flow, Handler, Step};
-use crate::request::Request;
+use crate::request::{Request, credentials};
+use crate::template::Template;
 
-/// The access-phase handler of a location with `auth_basic` (and a user file).
-pub struct AuthBasicHandler;
+const CTX: conf::Ctx = HTTP | SRV | LOC | LMT;
+
+static DIRECTIVES: &[Directive<HttpBuilder>] = &[
+    Directive::value("auth_basic", CTX, Args::Exactly(1), auth_basic),
+    Directive::value("auth_basic_user_file", CTX, Args::Exactly(1), auth_basic_user_file),
+];
+
+pub static MODULE: Module = Module {
+    install: Some(install),
+    ..Module::new("ngx_http_auth_basic_module", DIRECTIVES)
+};
+
+crate::settings! {
+    pub struct AuthBasicConf {
+        /// The realm (`None`: off).
+        auth_basic: Option<Arc<str>> = None,
+        auth_basic_user_file: Option<Template> = None,
+    }
+}
+
+fn install(_b: &HttpBuilder, d: &LocDraft, t: &mut Phases) -> Result<()> {
+    if let Some(conf) = d.ext.get::<AuthBasicConf>()
+        && let Some(realm) = conf.auth_basic()
+    {
+        t.access.push(Rc::new(AuthBasicHandler {
+            realm,
+            file: conf.auth_basic_user_file(),
+        }));
+    }
+    Ok(())
+}
+
+/// `auth_basic realm | off;`
+fn auth_basic(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let v = cmd.arg(0);
+    let realm = (v != "off").then(|| Arc::from(v));
+    set_once(&mut b.loc().conf::<AuthBasicConf>().auth_basic, realm, cmd)
+}
+
+/// `auth_basic_user_file file;` (variables allowed; relative to the main configuration
+/// file's directory)
+fn auth_basic_user_file(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let file = b.template(cmd, cmd.arg(0))?;
+    set_once(
+        &mut b.loc().conf::<AuthBasicConf>().auth_basic_user_file,
+        Some(file),
+        cmd,
+    )
+}
+
+/// The access-phase handler of a location with `auth_basic` (it lets every request through
+/// until a user file is set).
+struct AuthBasicHandler {
+    realm: Arc<str>,
+    file: Option<Template>,
+}
 
 impl Handler for AuthBasicHandler {
     fn handle<'a>(&'a self, r: &'a mut Request) -> Step<'a> {
-        let settings = &r.loc.settings;
-        let (Some(realm), Some(file)) = (settings.auth_basic(), settings.auth_basic_user_file()) else {
+        let Some(file) = &self.file else {
             return Step::Ready(Flow::Next);
         };
         let file = file.render(r);
-        Step::Ready(check(r, &realm, &file))
+        Step::Ready(check(r, &self.realm, &file))
     }
 }
 
@@ -76,19 +137,6 @@ fn unauthorized(r: &mut Request, realm: &str) -> Flow {
     r.headers_out
         .set("WWW-Authenticate", format!("Basic realm=\"{realm}\""));
     Flow::Finish(401)
-}
-
-/// The user and password of an `Authorization: Basic …` header.
-pub(crate) fn credentials(r: &Request) -> Option<(String, String)> {
-    let value = r.headers_in.get("authorization")?.trim_start();
-    let (scheme, token) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = base64::engine::general_purpose::STANDARD.decode(token.trim()).ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (user, password) = text.split_once(':')?;
-    Some((user.to_string(), password.to_string()))
 }
 
 /// Whether `password` matches `hash`; `None` for a hash form not handled.

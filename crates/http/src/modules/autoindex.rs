@@ -6,9 +6,93 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::UNIX_EPOCH;
 
+use std::rc::Rc;
+
+use conf::registry::{HTTP, LOC, SRV};
+use conf::{Args, Cmd, Directive, Result, set_once, value};
+
+use crate::builder::{HttpBuilder, LocDraft};
 use crate::log::Level;
-use crate::phase::Flow;
+use crate::module::{Module, Phases};
+use crate::phase::{Flow, Handler, Step};
 use crate::request::Request;
+
+const ANY_LOC: conf::Ctx = HTTP | SRV | LOC;
+
+static DIRECTIVES: &[Directive<HttpBuilder>] = &[
+    Directive::value("autoindex", ANY_LOC, Args::Flag, autoindex),
+    Directive::value("autoindex_exact_size", ANY_LOC, Args::Flag, autoindex_exact_size),
+    Directive::value("autoindex_localtime", ANY_LOC, Args::Flag, autoindex_localtime),
+    Directive::value("autoindex_format", ANY_LOC, Args::Exactly(1), autoindex_format),
+];
+
+pub static MODULE: Module = Module {
+    install: Some(install),
+    ..Module::new("ngx_http_autoindex_module", DIRECTIVES)
+};
+
+crate::settings! {
+    pub struct AutoindexConf {
+        autoindex: bool = false,
+        autoindex_exact_size: bool = true,
+        autoindex_localtime: bool = false,
+        autoindex_format: Format = Format::Html,
+    }
+}
+
+fn install(_b: &HttpBuilder, d: &LocDraft, t: &mut Phases) -> Result<()> {
+    if let Some(conf) = d.ext.get::<AutoindexConf>()
+        && conf.autoindex()
+    {
+        t.content_phase.push(Rc::new(AutoindexHandler(conf.clone())));
+    }
+    Ok(())
+}
+
+fn flag<'a>(b: &'a mut HttpBuilder, cmd: &Cmd) -> Result<(bool, &'a mut AutoindexConf)> {
+    Ok((value::flag(cmd, cmd.arg(0))?, b.loc().conf::<AutoindexConf>()))
+}
+
+fn autoindex(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let (v, conf) = flag(b, cmd)?;
+    set_once(&mut conf.autoindex, v, cmd)
+}
+
+fn autoindex_exact_size(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let (v, conf) = flag(b, cmd)?;
+    set_once(&mut conf.autoindex_exact_size, v, cmd)
+}
+
+fn autoindex_localtime(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let (v, conf) = flag(b, cmd)?;
+    set_once(&mut conf.autoindex_localtime, v, cmd)
+}
+
+/// `autoindex_format html | xml | json | jsonp`
+fn autoindex_format(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let f = match cmd.arg(0) {
+        "html" => Format::Html,
+        "xml" => Format::Xml,
+        "json" => Format::Json,
+        "jsonp" => Format::Jsonp,
+        v => return Err(cmd.invalid_value(v, "")),
+    };
+    set_once(&mut b.loc().conf::<AutoindexConf>().autoindex_format, f, cmd)
+}
+
+/// Lists a directory URI (the index module has found it is a directory without an index
+/// file).
+struct AutoindexHandler(AutoindexConf);
+
+impl Handler for AutoindexHandler {
+    fn handle<'a>(&'a self, r: &'a mut Request) -> Step<'a> {
+        if !r.uri.ends_with('/') {
+            return Step::Ready(Flow::Next);
+        }
+        let dir = crate::files::map_uri(r, &r.uri);
+        Step::Pending(Box::pin(async move { respond(r, &dir, &self.0).await }))
+    }
+}
 
 /// `autoindex_format`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,7 +115,7 @@ struct Entry {
 }
 
 /// Answers a directory URI with its listing (GET and HEAD).
-pub async fn respond(r: &mut Request, dir: &Path) -> Flow {
+async fn respond(r: &mut Request, dir: &Path, conf: &AutoindexConf) -> Flow {
     if r.method != "GET" && r.method != "HEAD" {
         return Flow::Finish(405);
     }
@@ -49,8 +133,7 @@ pub async fn respond(r: &mut Request, dir: &Path) -> Flow {
             });
         }
     };
-    let s = &r.loc.settings;
-    let format = s.autoindex_format();
+    let format = conf.autoindex_format();
     // the JSONP callback is checked before the directory is read, as nginx does
     let callback = match format {
         Format::Jsonp => match crate::variables::arg(&r.args, "callback") {
@@ -86,15 +169,16 @@ pub async fn respond(r: &mut Request, dir: &Path) -> Flow {
     }
     // directories first, then by name
     entries.sort_by(|a, b| b.dir.cmp(&a.dir).then_with(|| a.name.cmp(&b.name)));
-    let s = &r.loc.settings;
     let (body, content_type) = match (format, callback) {
         (Format::Html, _) => {
-            let utf8 = s.charset().is_some_and(|c| c.eq_ignore_ascii_case("utf-8"));
+            // (nginx looks at the charset its charset filter gives the page)
+            let charset = r.loc.ext.get::<super::charset::CharsetConf>().and_then(|c| c.charset());
+            let utf8 = charset.is_some_and(|c| c.eq_ignore_ascii_case("utf-8"));
             let page = page(
                 &r.uri,
                 &entries,
-                s.autoindex_exact_size(),
-                s.autoindex_localtime(),
+                conf.autoindex_exact_size(),
+                conf.autoindex_localtime(),
                 utf8,
             );
             (page, "text/html")

@@ -6,7 +6,12 @@
 
 use std::time::Duration;
 
+use conf::registry::{HTTP, LIF, LOC, SRV};
+use conf::{Args, Cmd, ConfError, Directive, Result, value};
+
+use crate::builder::{HttpBuilder, LocDraft};
 use crate::ext::ExtConf;
+use crate::module::{Module, Phases};
 use crate::phase::{Flow, Handler, Step};
 use crate::request::Request;
 use crate::template::Template;
@@ -31,9 +36,10 @@ pub enum Op {
     },
 }
 
-/// `echo_status` (inherited; a location's commands are its own, in its draft).
+/// A level's commands (its own: not inherited) and `echo_status` (inherited).
 #[derive(Clone, Default)]
 pub struct EchoConf {
+    pub ops: Vec<Op>,
     pub status: Option<u16>,
 }
 
@@ -43,6 +49,84 @@ impl ExtConf for EchoConf {
             self.status = parent.status;
         }
     }
+}
+
+const ANY_LOC: conf::Ctx = HTTP | SRV | LOC;
+
+static DIRECTIVES: &[Directive<HttpBuilder>] = &[
+    Directive::value("echo", LOC | LIF, Args::AtLeast(0), echo),
+    Directive::value("echo_duplicate", LOC | LIF, Args::Exactly(2), echo),
+    Directive::value("echo_flush", LOC | LIF, Args::Exactly(0), echo),
+    Directive::value("echo_sleep", LOC | LIF, Args::Exactly(1), echo),
+    Directive::value("echo_blocking_sleep", LOC | LIF, Args::Exactly(1), echo),
+    Directive::value("echo_exec", LOC | LIF, Args::Range(1, 2), echo),
+    Directive::value("echo_status", ANY_LOC | LIF, Args::Exactly(1), echo_status),
+];
+
+pub static MODULE: Module = Module {
+    install: Some(install),
+    ..Module::new("ngx_http_echo_module", DIRECTIVES)
+};
+
+fn install(_b: &HttpBuilder, d: &LocDraft, t: &mut Phases) -> Result<()> {
+    if let Some(conf) = d.ext.get::<EchoConf>()
+        && !conf.ops.is_empty()
+    {
+        t.content = Some(std::rc::Rc::new(EchoHandler {
+            ops: std::rc::Rc::new(conf.ops.clone()),
+            status: conf.status.unwrap_or(200),
+        }));
+    }
+    Ok(())
+}
+
+/// The echo module's commands (`echo`, `echo_duplicate`, `echo_flush`, `echo_sleep`,
+/// `echo_blocking_sleep`, `echo_exec`), in the order written.
+fn echo(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let args: Vec<&str> = cmd.values().collect();
+    let time = |v: &str| seconds(v).ok_or_else(|| cmd.error(format!("invalid time value \"{v}\"")));
+    let arity = || ConfError::Arity {
+        name: cmd.name.clone(),
+        at: cmd.at.clone(),
+    };
+    let op = match (cmd.name.as_str(), args.as_slice()) {
+        ("echo", _) => {
+            let (newline, skip) = echo_args(&args);
+            let mut words = Vec::new();
+            for w in &args[skip..] {
+                words.push(b.template(cmd, w)?);
+            }
+            Op::Echo { words, newline }
+        }
+        ("echo_duplicate", [count, text]) => Op::Duplicate {
+            count: b.template(cmd, count)?,
+            text: b.template(cmd, text)?,
+        },
+        ("echo_flush", []) => Op::Flush,
+        ("echo_sleep", [t]) => Op::Sleep(time(t)?),
+        ("echo_blocking_sleep", [t]) => Op::BlockingSleep(time(t)?),
+        ("echo_exec", [target, rest @ ..]) if rest.len() <= 1 => Op::Exec {
+            target: b.template(cmd, target)?,
+            args: match rest.first() {
+                Some(a) => Some(b.template(cmd, a)?),
+                None => None,
+            },
+        },
+        _ => return Err(arity()),
+    };
+    b.loc().conf::<EchoConf>().ops.push(op);
+    Ok(())
+}
+
+/// `echo_status code;`: the status of echo's responses.
+fn echo_status(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let code = value::number(cmd, cmd.arg(0))?;
+    if !(100..1000).contains(&code) {
+        return Err(cmd.invalid_value(cmd.arg(0), ""));
+    }
+    let conf = b.loc().conf::<EchoConf>();
+    conf.status = Some(code as u16);
+    Ok(())
 }
 
 /// `echo`'s words: options first (`-n`, `--` ends them).

@@ -4,8 +4,66 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 
+use conf::registry::HTTP;
+use conf::{Args, Cmd, Directive, Registry, Result};
+
+use crate::builder::HttpBuilder;
+use crate::config::Computed;
+use crate::module::Module;
 use crate::request::Request;
 use crate::template::Template;
+
+static DIRECTIVES: &[Directive<HttpBuilder>] = &[
+    Directive::block("map", HTTP, Args::Block(2, 2), map),
+    Directive::value("map_hash_bucket_size", HTTP, Args::Exactly(1), accepted),
+    Directive::value("map_hash_max_size", HTTP, Args::Exactly(1), accepted),
+];
+
+pub static MODULE: Module = Module::new("ngx_http_map_module", DIRECTIVES);
+
+impl Computed for Map {
+    fn value(&self, r: &Request) -> String {
+        Map::value(self, r)
+    }
+}
+
+/// `map string $variable { key value; … }` (http).
+fn map(b: &mut HttpBuilder, cmd: &Cmd, _reg: &Registry<HttpBuilder>) -> Result<()> {
+    let source = b.template(cmd, cmd.arg(0))?;
+    let name = b.declare_computed(cmd, cmd.arg(1))?;
+    let mut map = Map::new(source);
+    for line in cmd.children() {
+        let bad_count = || line.error("invalid number of the map parameters".to_string());
+        if line.block.is_some() {
+            return Err(bad_count());
+        }
+        let entry = match (line.name.as_str(), line.args.len()) {
+            ("hostnames", 0) => Entry::Hostnames,
+            ("volatile", 0) => Entry::Volatile,
+            (_, n) if n != 1 => return Err(bad_count()),
+            ("default", _) => Entry::Default(b.template(line, line.arg(0))?),
+            (key, _) => {
+                let value = b.template(line, line.arg(0))?;
+                if let Some(pattern) = key.strip_prefix("~*") {
+                    Entry::Regex(b.regex(line, pattern, true)?, value)
+                } else if let Some(pattern) = key.strip_prefix('~') {
+                    Entry::Regex(b.regex(line, pattern, false)?, value)
+                } else {
+                    // `\default`, `\~x`: a key spelled like a special parameter
+                    Entry::Key(key.strip_prefix('\\').unwrap_or(key).to_string(), value)
+                }
+            }
+        };
+        map.add(entry).map_err(|msg| line.error(msg))?;
+    }
+    b.set_computed(name, Box::new(map));
+    Ok(())
+}
+
+/// (one hash table per map here: nothing to size)
+fn accepted(_b: &mut HttpBuilder, _cmd: &Cmd) -> Result<()> {
+    Ok(())
+}
 
 /// One `map` block, compiled.
 pub struct Map {

@@ -7,12 +7,58 @@
 
 use std::rc::Rc;
 
-use conf::Cmd;
+use conf::registry::{HTTP, LIF, LOC, SRV};
+use conf::{Args, Cmd, Directive, Result};
 
+use crate::builder::{HttpBuilder, LocDraft};
 use crate::ext::ExtConf;
+use crate::module::{Module, Phases};
 use crate::phase::{Flow, Handler, HeaderFilter, Step};
 use crate::request::Request;
 use crate::template::Template;
+
+const CTX: conf::Ctx = HTTP | SRV | LOC | LIF;
+
+static DIRECTIVES: &[Directive<HttpBuilder>] = &[
+    Directive::value("more_set_headers", CTX, Args::AtLeast(1), more_headers),
+    Directive::value("more_clear_headers", CTX, Args::AtLeast(1), more_headers),
+    Directive::value("more_set_input_headers", CTX, Args::AtLeast(1), more_headers),
+    Directive::value("more_clear_input_headers", CTX, Args::AtLeast(1), more_headers),
+];
+
+/// (Listed after the Lua module, so that its output filter sees the headers the others,
+/// Lua's header filters too, have set, as in OpenResty.)
+pub static MODULE: Module = Module {
+    install: Some(install),
+    ..Module::new("ngx_http_headers_more_filter_module", DIRECTIVES)
+};
+
+fn install(_b: &HttpBuilder, d: &LocDraft, t: &mut Phases) -> Result<()> {
+    let Some(more) = d.ext.get::<MoreHeaders>() else {
+        return Ok(());
+    };
+    if !more.input.is_empty() {
+        t.rewrite.push(Rc::new(InputHandler(more.input.clone())));
+    }
+    if !more.output.is_empty() {
+        t.header_filters.push(Rc::new(OutputFilter(more.output.clone())));
+    }
+    Ok(())
+}
+
+/// `more_set_headers`, `more_clear_headers`, `more_set_input_headers`,
+/// `more_clear_input_headers`.
+fn more_headers(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let input = cmd.name.contains("_input_");
+    let c = Rc::new(command(cmd, input, |v| b.template(cmd, v))?);
+    let more = b.loc().conf::<MoreHeaders>();
+    if input {
+        more.input.push(c);
+    } else {
+        more.output.push(c);
+    }
+    Ok(())
+}
 
 /// One directive: which headers, to what, and when.
 pub struct Command {
@@ -120,7 +166,7 @@ fn name_matches(pattern: &str, name: &str) -> bool {
 }
 
 /// The output half: a header filter, run after the others of the location.
-pub struct OutputFilter(pub Vec<Rc<Command>>);
+struct OutputFilter(Vec<Rc<Command>>);
 
 impl HeaderFilter for OutputFilter {
     fn filter(&self, r: &mut Request) {
@@ -159,7 +205,7 @@ fn set_output(r: &mut Request, name: &str, value: Option<String>) {
 }
 
 /// The input half: a rewrite-phase handler.
-pub struct InputHandler(pub Vec<Rc<Command>>);
+struct InputHandler(Vec<Rc<Command>>);
 
 impl Handler for InputHandler {
     fn handle<'a>(&'a self, r: &'a mut Request) -> Step<'a> {

@@ -6,9 +6,45 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::access::Clients;
+use super::access::Clients;
+use conf::registry::HTTP;
+use conf::{Args, Cmd, Directive, Registry, Result};
+
+use crate::builder::HttpBuilder;
+use crate::config::Computed;
+use crate::module::Module;
 use crate::request::Request;
 use crate::template::Template;
+
+static DIRECTIVES: &[Directive<HttpBuilder>] = &[Directive::block("geo", HTTP, Args::Block(1, 2), geo)];
+
+pub static MODULE: Module = Module::new("ngx_http_geo_module", DIRECTIVES);
+
+impl Computed for Geo {
+    fn value(&self, r: &Request) -> String {
+        Geo::value(self, r)
+    }
+}
+
+/// `geo [$address] $variable { … }` (http).
+fn geo(b: &mut HttpBuilder, cmd: &Cmd, _reg: &Registry<HttpBuilder>) -> Result<()> {
+    let (source, var) = match cmd.args.len() {
+        1 => (None, cmd.arg(0)),
+        _ => (Some(b.template(cmd, cmd.arg(0))?), cmd.arg(1)),
+    };
+    let name = b.declare_computed(cmd, var)?;
+    let mut geo = Geo::new(source);
+    for line in cmd.children() {
+        let value = match line.args.len() {
+            0 => None,
+            1 => Some(line.arg(0)),
+            _ => return Err(line.error("invalid number of the geo parameters".to_string())),
+        };
+        geo.add(&line.name, value).map_err(|msg| line.error(msg))?;
+    }
+    b.set_computed(name, Box::new(geo));
+    Ok(())
+}
 
 pub struct Geo {
     /// The address to look up (`$remote_addr` when not given).
@@ -42,9 +78,9 @@ impl Geo {
             ("default", Some(v)) => self.default = v.to_string(),
             ("ranges", None) => self.ranges_mode = true,
             ("proxy_recursive", None) => self.proxy_recursive = true,
-            ("proxy", Some(p)) => match crate::access::parse(p) {
-                crate::access::Parsed::Ok(c) | crate::access::Parsed::LowBitsSet(c) => self.proxies.push(c),
-                crate::access::Parsed::Invalid => return Err(format!("invalid parameter \"{p}\"")),
+            ("proxy", Some(p)) => match super::access::parse(p) {
+                super::access::Parsed::Ok(c) | super::access::Parsed::LowBitsSet(c) => self.proxies.push(c),
+                super::access::Parsed::Invalid => return Err(format!("invalid parameter \"{p}\"")),
             },
             ("delete", Some(net)) => {
                 let (addr, prefix) = network(net).ok_or_else(|| format!("invalid network \"{net}\""))?;
@@ -80,7 +116,7 @@ impl Geo {
         let addr = match addr {
             Some(a) if self.proxies.iter().any(|c| c.contains(Some(a))) => {
                 let chain: Vec<&str> = r.headers_in.get_all("x-forwarded-for").collect();
-                crate::realip::forwarded(&chain.join(","), &self.proxies, self.proxy_recursive).or(Some(a))
+                super::realip::forwarded(&chain.join(","), &self.proxies, self.proxy_recursive).or(Some(a))
             }
             other => other,
         };
@@ -102,7 +138,7 @@ impl Geo {
         }
         self.nets
             .iter()
-            .filter(|(net, prefix, _)| net.is_ipv4() == addr.is_ipv4() && crate::access::masked(addr, *prefix) == *net)
+            .filter(|(net, prefix, _)| net.is_ipv4() == addr.is_ipv4() && super::access::masked(addr, *prefix) == *net)
             .max_by_key(|(_, prefix, _)| *prefix)
             .map_or_else(|| self.default.clone(), |(_, _, v)| v.clone())
     }
@@ -118,9 +154,9 @@ fn unmapped(ip: IpAddr) -> IpAddr {
 
 /// `addr` or `addr/prefix`, host bits cleared.
 fn network(s: &str) -> Option<(IpAddr, u8)> {
-    match crate::access::parse(s) {
-        crate::access::Parsed::Ok(Clients::Net { addr, prefix })
-        | crate::access::Parsed::LowBitsSet(Clients::Net { addr, prefix }) => Some((addr, prefix)),
+    match super::access::parse(s) {
+        super::access::Parsed::Ok(Clients::Net { addr, prefix })
+        | super::access::Parsed::LowBitsSet(Clients::Net { addr, prefix }) => Some((addr, prefix)),
         _ => None,
     }
 }

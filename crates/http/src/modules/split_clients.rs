@@ -2,8 +2,49 @@
 //! puts each value of the string in a bucket by its MurmurHash2, so that the same client
 //! lands in the same bucket as with nginx (A/B tests keep their groups on a move).
 
+use conf::registry::HTTP;
+use conf::{Args, Cmd, Directive, Registry, Result};
+
+use crate::builder::HttpBuilder;
+use crate::config::Computed;
+use crate::module::Module;
 use crate::request::Request;
 use crate::template::Template;
+
+static DIRECTIVES: &[Directive<HttpBuilder>] = &[Directive::block(
+    "split_clients",
+    HTTP,
+    Args::Block(2, 2),
+    split_clients,
+)];
+
+pub static MODULE: Module = Module::new("ngx_http_split_clients_module", DIRECTIVES);
+
+impl Computed for SplitClients {
+    fn value(&self, r: &Request) -> String {
+        SplitClients::value(self, r)
+    }
+}
+
+/// `split_clients string $variable { N% value; … * value; }` (http).
+fn split_clients(b: &mut HttpBuilder, cmd: &Cmd, _reg: &Registry<HttpBuilder>) -> Result<()> {
+    let source = b.template(cmd, cmd.arg(0))?;
+    let name = b.declare_computed(cmd, cmd.arg(1))?;
+    let mut parts = Vec::new();
+    for line in cmd.children() {
+        if line.args.len() != 1 || line.block.is_some() {
+            return Err(line.error("invalid number of the split_clients parameters".to_string()));
+        }
+        let percent = match line.name.as_str() {
+            "*" => None,
+            p => Some(percent(p).ok_or_else(|| line.error(format!("invalid percent value \"{p}\"")))?),
+        };
+        parts.push((percent, line.arg(0).to_string()));
+    }
+    let split = SplitClients::new(source, parts).map_err(|msg| cmd.error(msg))?;
+    b.set_computed(name, Box::new(split));
+    Ok(())
+}
 
 pub struct SplitClients {
     pub source: Template,
