@@ -290,10 +290,25 @@ async fn phases(r: &mut Request, start: Start) -> Flow {
     // try_files may have changed the URI without a redirect: serve it from here.
     let flow = match &t.content {
         Some(h) => phase::run(h.as_ref(), r).await,
-        None => match run_phase(&t.content_phase, r).await {
-            Some(flow) => flow,
-            None => nothing_answered(r),
-        },
+        None => {
+            // (a loop here, not `run_phase`: no future of its own for every static file)
+            let mut answer = None;
+            for h in &t.content_phase {
+                let flow = match h.handle(r) {
+                    phase::Step::Ready(Flow::Next) => continue,
+                    phase::Step::Ready(flow) => flow,
+                    phase::Step::Pending(fut) => fut.await,
+                };
+                if flow != Flow::Next {
+                    answer = Some(flow);
+                    break;
+                }
+            }
+            match answer {
+                Some(flow) => flow,
+                None => nothing_answered(r),
+            }
+        }
     };
     match flow {
         Flow::Next | Flow::PhaseDone | Flow::Granted => Flow::Done,

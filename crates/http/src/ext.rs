@@ -90,3 +90,39 @@ impl Extensions {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Inherited as nginx merges: unset here, the parent's.
+    #[derive(Clone, Default, Debug, PartialEq)]
+    struct Inherited(Option<u32>);
+    impl ExtConf for Inherited {
+        fn merge(&mut self, parent: &Self) {
+            self.0 = self.0.or(parent.0);
+        }
+    }
+
+    /// A level's own (a content handler, a script): never inherited.
+    #[derive(Clone, Default, Debug, PartialEq)]
+    struct Own(Vec<u32>);
+    impl ExtConf for Own {
+        fn merge(&mut self, _parent: &Self) {}
+    }
+
+    #[test]
+    fn a_level_without_settings_inherits_only_what_merges() {
+        let mut parent = Extensions::default();
+        parent.get_or_default::<Inherited>().0 = Some(7);
+        parent.get_or_default::<Own>().0.push(1);
+        let mut child = Extensions::default();
+        child.merge(&parent);
+        assert_eq!(child.get::<Inherited>(), Some(&Inherited(Some(7))));
+        assert_eq!(child.get::<Own>(), Some(&Own(Vec::new())));
+        let mut set_here = Extensions::default();
+        set_here.get_or_default::<Inherited>().0 = Some(3);
+        set_here.merge(&parent);
+        assert_eq!(set_here.get::<Inherited>(), Some(&Inherited(Some(3))));
+    }
+}

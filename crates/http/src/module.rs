@@ -136,3 +136,35 @@ macro_rules! settings {
         }
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::phase::{Flow, Step};
+
+    struct Declines;
+    impl Handler for Declines {
+        fn handle<'a>(&'a self, _r: &'a mut Request) -> Step<'a> {
+            Step::Ready(Flow::Next)
+        }
+    }
+
+    fn identities(list: &[Rc<dyn Handler>]) -> Vec<*const ()> {
+        list.iter().map(|h| Rc::as_ptr(h).cast::<()>()).collect()
+    }
+
+    #[test]
+    fn postponed_handlers_run_after_those_installed_later() {
+        let mut t = Phases::new(Scope::Location);
+        let (first, late, last): (Rc<dyn Handler>, Rc<dyn Handler>, Rc<dyn Handler>) =
+            (Rc::new(Declines), Rc::new(Declines), Rc::new(Declines));
+        t.rewrite.push(first.clone());
+        t.postpone_rewrite(late.clone());
+        t.rewrite.push(last.clone());
+        t.postpone_access(late.clone());
+        t.access.push(first.clone());
+        let table = t.finish();
+        assert_eq!(identities(&table.rewrite), identities(&[first.clone(), last, late.clone()]));
+        assert_eq!(identities(&table.access), identities(&[first, late]));
+    }
+}
