@@ -195,3 +195,13 @@ GET /t?who=carol
 ok
 --- error_log eval
 qr/testing ".*html\/nowhere" existence failed \(2: No such file or directory\)/
+
+=== TEST 17: a request refused before its head was read whole is logged too
+--- config
+    access_log logs/error.log;
+    location = /t { return 200 "ok\n"; }
+--- raw_request eval
+"GET /t HTTP/1.1\r\nHost: a/b\r\n\r\n"
+--- error_code: 400
+--- error_log eval
+qr{^127\.0\.0\.1 - - \[[^\]]+\] "GET /t HTTP/1\.1" 400 \d+ "-" "-"$}m

@@ -236,3 +236,39 @@ If-Modified-Since: Mon, 28 Sep 1970 06:00:00 GMT
 --- request
 POST /pixel.gif
 --- error_code: 405
+
+=== TEST 18: limit_rate slows a static file down, sendfile on too
+--- http_config
+    init_by_lua_block {
+        local f = assert(io.open(ngx.config.prefix() .. "html/big.bin", "w"))
+        f:write(string.rep("b", 150000))
+        f:close()
+    }
+--- config
+    sendfile on;
+    location = /big.bin {
+        limit_rate 100k;
+        log_by_lua_block {
+            ngx.update_time()
+            local took = ngx.now() - ngx.req.start_time()
+            ngx.log(ngx.WARN, took >= 0.9 and "limited" or "fast", " ", ngx.var.limit_rate)
+        }
+    }
+--- request
+GET /big.bin
+--- response_body_like: ^(?:b{50000}){3}$
+--- error_log
+limited 102400
+
+=== TEST 19: limit_rate is inherited, and $limit_rate reads it before any output
+--- config
+    limit_rate 100k;
+    location = /t {
+        content_by_lua_block {
+            ngx.say("rate ", ngx.var.limit_rate)
+        }
+    }
+--- request
+GET /t
+--- response_body
+rate 102400

@@ -164,7 +164,10 @@ mod tests {
         t.postpone_access(late.clone());
         t.access.push(first.clone());
         let table = t.finish();
-        assert_eq!(identities(&table.rewrite), identities(&[first.clone(), last, late.clone()]));
+        assert_eq!(
+            identities(&table.rewrite),
+            identities(&[first.clone(), last, late.clone()])
+        );
         assert_eq!(identities(&table.access), identities(&[first, late]));
     }
 }

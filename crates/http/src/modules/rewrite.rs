@@ -324,22 +324,21 @@ fn set(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     // the built-in variables nginx lets `set` change: the core's $args, modules' own
     let name = cmd.arg(0).to_ascii_lowercase();
     let setter = name.strip_prefix('$').and_then(|v| b.var_setter(v));
-    let var = match (name.as_str(), setter) {
-        ("$args", _) => Some("args".to_string()),
-        (_, Some(_)) => None,
-        _ => Some(b.declare_var(cmd, cmd.arg(0))?),
-    };
-    let value = b.template(cmd, cmd.arg(1))?;
-    push(
-        b,
-        match (var, setter) {
-            (Some(var), _) => ScriptOp::Set { var, value },
-            (None, set) => ScriptOp::SetBuiltin {
-                set: set.expect("a setter when no variable"),
-                value,
-            },
+    let op = match (name.as_str(), setter) {
+        ("$args", _) => ScriptOp::Set {
+            var: "args".to_string(),
+            value: b.template(cmd, cmd.arg(1))?,
         },
-    );
+        (_, Some(set)) => ScriptOp::SetBuiltin {
+            set,
+            value: b.template(cmd, cmd.arg(1))?,
+        },
+        _ => ScriptOp::Set {
+            var: b.declare_var(cmd, cmd.arg(0))?,
+            value: b.template(cmd, cmd.arg(1))?,
+        },
+    };
+    push(b, op);
     Ok(())
 }
 
