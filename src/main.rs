@@ -31,10 +31,20 @@ fn main() -> ExitCode {
         }
     };
     if cli.help || cli.version || cli.version_full {
-        eprintln!("nginx version: {}", http::SERVER_FULL);
+        // (the nginx release whose behaviour we follow, in the form tools parse, and our own)
+        eprintln!(
+            "nginx version: {} (oxiresty {})",
+            http::SERVER_FULL,
+            http::OXIRESTY_VERSION
+        );
         if cli.version_full {
-            eprintln!("built with rustc, httparse, pcre2, tokio (oxiresty {})", http::VERSION);
-            eprintln!("configure arguments: --prefix={}", default_prefix().display());
+            eprintln!("built with rustc, httparse, pcre2, tokio");
+            // modules nginx has that are not here, as nginx's configure would list them
+            eprintln!(
+                "configure arguments: --prefix={} --without-http_fastcgi_module \
+                 --without-http_scgi_module --without-http_uwsgi_module",
+                default_prefix().display()
+            );
         }
         if cli.help {
             eprint!("\n{}", cli::USAGE);

@@ -1,5 +1,12 @@
 # The basic request cycle: return, status pages, keepalive framing.
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: return with text
@@ -18,6 +25,8 @@ Content-Length: 6
 [error]
 
 === TEST 2: unknown location gives nginx's 404 page
+--- config
+    # (the server alone)
 --- request
 GET /nope
 --- error_code: 404

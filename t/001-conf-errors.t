@@ -1,5 +1,12 @@
 # Config errors stop the server with nginx's words.
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: unknown directive
@@ -103,6 +110,8 @@ directive "location" has no opening "{"
 directive "root" is not terminated by ";"
 
 === TEST 13: include of a missing file
+--- config
+    # (the server alone)
 --- http_config
     include does-not-exist.conf;
 --- must_die
@@ -119,10 +128,16 @@ GET /t
 --- response_body
 ok
 
-=== TEST 15: include of mime.types works
+=== TEST 15: include of a types file works
+--- config
+    # (the server alone)
 --- http_config
-    include mime.types;
+    include ../html/mime.types;
 --- user_files
+>>> mime.types
+types {
+    text/css css;
+}
 >>> a.css
 body {}
 --- request
@@ -175,6 +190,8 @@ GET /t
 single # not a comment
 
 === TEST 21: unknown log level
+--- config
+    # (the server alone)
 --- main_config
     error_log logs/x.log verbose;
 --- must_die
@@ -182,6 +199,8 @@ single # not a comment
 invalid log level "verbose"
 
 === TEST 22: bad worker_processes
+--- config
+    # (the server alone)
 --- main_config
     worker_processes many;
 --- must_die
@@ -196,6 +215,8 @@ invalid value "many" in "worker_processes" directive
 unknown log format "nosuchformat"
 
 === TEST 24: http block twice
+--- config
+    # (the server alone)
 --- main_config
     http { }
 --- must_die

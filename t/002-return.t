@@ -1,5 +1,12 @@
 # return: status, text, redirects, variables, server level.
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: return a bare status
@@ -139,7 +146,7 @@ Date: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT
 GET /t
 --- error_code: 500
 --- response_body eval
-"<html>\r\n<head><title>500 Internal Server Error</title></head>\r\n<body>\r\n<center><h1>500 Internal Server Error</h1></center>\r\n<hr><center>oxiresty/0.1.0</center>\r\n</body>\r\n</html>\r\n"
+"<html>\r\n<head><title>500 Internal Server Error</title></head>\r\n<body>\r\n<center><h1>500 Internal Server Error</h1></center>\r\n<hr><center>oxiresty/1.27.1</center>\r\n</body>\r\n</html>\r\n"
 
 === TEST 16: variables: request, server_protocol, request_uri, is_args
 --- config

@@ -1,5 +1,12 @@
 # Location matching: nginx's precedence, nested, named, internal.
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: exact beats everything

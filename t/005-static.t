@@ -1,8 +1,19 @@
 # Static files: root, alias, index, conditional requests, ranges, try_files.
 
+use Test::Nginx::Socket 'no_plan';
+
+$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: a file under root
+--- config
+    # (the server alone: files under its root)
 --- user_files
 >>> hello.txt
 hello world
@@ -15,6 +26,8 @@ Content-Length: 12
 Accept-Ranges: bytes
 
 === TEST 2: index.html for a directory
+--- config
+    # (the server alone: files under its root)
 --- user_files
 >>> index.html
 <p>index</p>
@@ -24,6 +37,8 @@ GET /
 <p>index</p>
 
 === TEST 3: a directory without trailing slash redirects
+--- config
+    # (the server alone: files under its root)
 --- user_files
 >>> dir/index.html
 in dir
@@ -34,6 +49,8 @@ GET /dir
 Location: http://localhost:\d+/dir/
 
 === TEST 4: the directory with slash serves its index
+--- config
+    # (the server alone: files under its root)
 --- user_files
 >>> dir/index.html
 in dir
@@ -43,6 +60,8 @@ GET /dir/
 in dir
 
 === TEST 5: missing file is 404 and logged
+--- config
+    # (the server alone: files under its root)
 --- request
 GET /missing.txt
 --- error_code: 404
@@ -59,6 +78,8 @@ GET /missing.txt
 [error]
 
 === TEST 7: a directory without an index is forbidden
+--- config
+    # (the server alone)
 --- user_files
 >>> empty/x.bin
 x
@@ -69,6 +90,8 @@ GET /empty/
 directory index of "
 
 === TEST 8: content type from types
+--- config
+    # (the server alone)
 --- http_config
     types { application/x-test tst; }
 --- user_files
@@ -80,6 +103,8 @@ GET /a.tst
 Content-Type: application/x-test
 
 === TEST 9: default_type when no type matches
+--- config
+    # (the server alone)
 --- user_files
 >>> a.unknownext
 t
@@ -89,6 +114,8 @@ GET /a.unknownext
 Content-Type: text/plain
 
 === TEST 10: ETag and Last-Modified are sent
+--- config
+    # (the server alone)
 --- user_files
 >>> e.txt
 etag
@@ -122,6 +149,8 @@ If-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT
 --- error_code: 304
 
 === TEST 13: If-Modified-Since exact mismatch serves the file
+--- config
+    # (the server alone: files under its root)
 --- user_files
 >>> e.txt
 etag
@@ -144,6 +173,8 @@ GET /e.txt
 !ETag
 
 === TEST 15: single byte range
+--- config
+    # (the server alone)
 --- user_files
 >>> r.txt
 0123456789
@@ -159,6 +190,8 @@ Content-Range: bytes 2-5/11
 Content-Length: 4
 
 === TEST 16: suffix range
+--- config
+    # (the server alone)
 --- user_files
 >>> r.txt
 0123456789
@@ -171,6 +204,8 @@ Range: bytes=-3
 "89\n"
 
 === TEST 17: open-ended range
+--- config
+    # (the server alone)
 --- user_files
 >>> r.txt
 0123456789
@@ -183,6 +218,8 @@ Range: bytes=8-
 "89\n"
 
 === TEST 18: unsatisfiable range
+--- config
+    # (the server alone)
 --- user_files
 >>> r.txt
 0123456789
@@ -195,6 +232,8 @@ Range: bytes=50-60
 Content-Range: bytes */11
 
 === TEST 19: HEAD on a file
+--- config
+    # (the server alone)
 --- user_files
 >>> h.txt
 head
@@ -205,6 +244,8 @@ Content-Length: 5
 --- response_body
 
 === TEST 20: POST to a static file is 405
+--- config
+    # (the server alone)
 --- user_files
 >>> p.txt
 x
@@ -214,6 +255,8 @@ hello
 --- error_code: 405
 
 === TEST 21: unknown method on a static location is 405
+--- config
+    # (the server alone)
 --- user_files
 >>> p.txt
 x
@@ -329,6 +372,8 @@ GET /
 bee
 
 === TEST 30: a larger file arrives whole
+--- config
+    # (the server alone)
 --- user_files eval
 ">>> big.txt\n" . ("0123456789abcdef" x 8192) . "\n"
 --- request
@@ -337,16 +382,22 @@ GET /big.txt
 ("0123456789abcdef" x 8192) . "\n"
 
 === TEST 31: path traversal is refused
+--- config
+    # (the server alone)
 --- raw_request eval
 "GET /../../etc/passwd HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
 --- error_code: 400
 
 === TEST 32: encoded traversal is refused too
+--- config
+    # (the server alone)
 --- raw_request eval
 "GET /%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
 --- error_code: 400
 
 === TEST 33: query string is not part of the file name
+--- config
+    # (the server alone)
 --- user_files
 >>> q.txt
 query

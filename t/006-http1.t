@@ -1,5 +1,12 @@
 # HTTP/1.x framing: keepalive, pipelining, bodies, and refusals of ambiguous input.
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: pipelined requests on one connection
@@ -7,21 +14,24 @@ __DATA__
     location /t { return 200 "$uri\n"; }
 --- pipelined_requests eval
 ["GET /t/1", "GET /t/2", "GET /t/3"]
---- response_body
-/t/1
-/t/2
-/t/3
+--- response_body eval
+["/t/1\n", "/t/2\n", "/t/3\n"]
 
-=== TEST 2: keepalive response header
+=== TEST 2: keepalive response header; the next request on the connection is served
+--- http_config
+    log_format conn '$request $status conn_req=$connection_requests';
 --- config
-    location = /t { return 200 "ok\n"; }
+    access_log logs/error.log conn;
+    location / { return 200 "ok\n"; }
 --- raw_request eval
-"GET /t HTTP/1.1\r\nHost: localhost\r\n\r\nGET /t HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+"GET /a HTTP/1.1\r\nHost: localhost\r\n\r\nGET /b HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
 --- response_headers
-Connection: close
+Connection: keep-alive
 --- response_body
 ok
-ok
+--- error_log
+GET /a HTTP/1.1 200 conn_req=1
+GET /b HTTP/1.1 200 conn_req=2
 
 === TEST 3: HTTP/1.0 closes by default
 --- config
@@ -34,31 +44,48 @@ Connection: close
 ok
 
 === TEST 4: HTTP/1.0 keep-alive on request
+--- http_config
+    log_format conn '$request $status conn_req=$connection_requests';
 --- config
-    location = /t { return 200 "ok\n"; }
+    access_log logs/error.log conn;
+    location / { return 200 "ok\n"; }
 --- raw_request eval
-"GET /t HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /t HTTP/1.0\r\n\r\n"
+"GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /b HTTP/1.0\r\n\r\n"
+--- response_headers
+Connection: keep-alive
 --- response_body
 ok
-ok
+--- error_log
+GET /a HTTP/1.0 200 conn_req=1
+GET /b HTTP/1.0 200 conn_req=2
 
 === TEST 5: a body by Content-Length is consumed before the next request
+--- http_config
+    log_format conn '$request $status conn_req=$connection_requests';
 --- config
-    location = /t { return 200 "ok\n"; }
+    access_log logs/error.log conn;
+    location / { return 200 "ok\n"; }
 --- raw_request eval
-"POST /t HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhelloGET /t HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+"POST /a HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
 --- response_body
 ok
-ok
+--- error_log
+POST /a HTTP/1.1 200 conn_req=1
+GET /b HTTP/1.1 200 conn_req=2
 
 === TEST 6: a chunked body is consumed before the next request
+--- http_config
+    log_format conn '$request $status conn_req=$connection_requests';
 --- config
-    location = /t { return 200 "ok\n"; }
+    access_log logs/error.log conn;
+    location / { return 200 "ok\n"; }
 --- raw_request eval
-"POST /t HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\nGET /t HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+"POST /a HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\nGET /b HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
 --- response_body
 ok
-ok
+--- error_log
+POST /a HTTP/1.1 200 conn_req=1
+GET /b HTTP/1.1 200 conn_req=2
 
 === TEST 7: Content-Length with Transfer-Encoding is refused
 --- config
@@ -81,6 +108,8 @@ client sent "Content-Length" and "Transfer-Encoding" headers at the same time
 client sent duplicate header line
 
 === TEST 9: an invalid Content-Length is refused
+--- config
+    # (the server alone)
 --- raw_request eval
 "POST /t HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5x\r\n\r\nhello"
 --- error_code: 400
@@ -93,21 +122,29 @@ client sent duplicate header line
 --- error_code: 400
 
 === TEST 11: an unknown transfer coding is 501
+--- config
+    # (the server alone)
 --- raw_request eval
 "POST /t HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: gzip\r\n\r\n"
 --- error_code: 501
 
 === TEST 12: obs-fold header continuation is refused
+--- config
+    # (the server alone)
 --- raw_request eval
 "GET / HTTP/1.1\r\nHost: localhost\r\nX-A: a\r\n  folded\r\n\r\n"
 --- error_code: 400
 
 === TEST 13: a bad byte in a header name is refused
+--- config
+    # (the server alone)
 --- raw_request eval
 "GET / HTTP/1.1\r\nHost: localhost\r\nX\x01A: a\r\n\r\n"
 --- error_code: 400
 
 === TEST 14: HTTP/1.1 without Host is refused
+--- config
+    # (the server alone)
 --- raw_request eval
 "GET / HTTP/1.1\r\n\r\n"
 --- error_code: 400
@@ -115,11 +152,15 @@ client sent duplicate header line
 client sent HTTP/1.1 request without "Host" header
 
 === TEST 15: two Host headers are refused
+--- config
+    # (the server alone)
 --- raw_request eval
 "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"
 --- error_code: 400
 
 === TEST 16: an invalid Host is refused
+--- config
+    # (the server alone)
 --- raw_request eval
 "GET / HTTP/1.1\r\nHost: ../x\r\n\r\n"
 --- error_code: 400
@@ -127,12 +168,16 @@ client sent HTTP/1.1 request without "Host" header
 client sent invalid host header
 
 === TEST 17: a too long URI is 414
+--- config
+    # (the server alone)
 --- raw_request eval
 "GET /" . ("a" x 9000) . " HTTP/1.1\r\nHost: localhost\r\n\r\n"
 --- error_code: 414
 --- response_body_like: 414 Request-URI Too Large
 
 === TEST 18: a too long header line is 400 Request Header Or Cookie Too Large
+--- config
+    # (the server alone)
 --- raw_request eval
 "GET / HTTP/1.1\r\nHost: localhost\r\nX-Big: " . ("b" x 9000) . "\r\n\r\n"
 --- error_code: 400
@@ -152,8 +197,8 @@ ok
     location = /t { return 200 "ok\n"; }
 --- raw_request eval
 "POST /t HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"
---- response_body
-ok
+--- error_code: 100
+--- response_body_like: ^HTTP/1\.1 200 OK\r\n.*Content-Length: 3\r\n.*\r\n\r\nok\n$
 
 === TEST 21: a declared body over client_max_body_size is 413
 --- config
@@ -212,6 +257,8 @@ Connection: close
 client timed out
 
 === TEST 28: a lowercase method is refused
+--- config
+    # (the server alone)
 --- raw_request eval
 "get / HTTP/1.1\r\nHost: localhost\r\n\r\n"
 --- error_code: 400
@@ -254,6 +301,8 @@ ok
 ok
 
 === TEST 33: chunked response for HTTP/1.1 when length is unknown
+--- config
+    # (the server alone)
 --- user_files
 >>> a.txt
 abc
@@ -267,16 +316,19 @@ Content-Length: 4
     location = /t { return 200 "$connection_requests\n"; }
 --- pipelined_requests eval
 ["GET /t", "GET /t"]
---- response_body
-1
-2
+--- response_body eval
+["1\n", "2\n"]
 
 === TEST 35: an absolute URI target with a bad scheme is refused
+--- config
+    # (the server alone)
 --- raw_request eval
 "GET ftp://x/ HTTP/1.1\r\nHost: localhost\r\n\r\n"
 --- error_code: 400
 
 === TEST 36: a NUL byte escaped in the path is refused
+--- config
+    # (the server alone)
 --- raw_request eval
 "GET /a%00b HTTP/1.1\r\nHost: localhost\r\n\r\n"
 --- error_code: 400

@@ -1,5 +1,12 @@
 # error_page: internal redirects, named locations, status overrides, redirects.
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: error_page to a uri keeps the status

@@ -1,5 +1,12 @@
 # add_header: statuses, always, inheritance, variables.
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: add_header on a 200
@@ -43,9 +50,8 @@ X-Uri: u=/t
     location = /b { add_header X-Loc l; return 200 "b\n"; }
 --- pipelined_requests eval
 ["GET /a", "GET /b"]
---- response_headers
-X-Loc: l
-!X-Server
+--- response_headers eval
+["", "X-Loc: l\n!X-Server\n"]
 
 === TEST 6: add_header inherited from the server
 --- config

@@ -1,6 +1,13 @@
 # Access log formats and error-log line shape. The access log is pointed at the error log
 # file so that --- error_log can read it.
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: the combined format
@@ -96,6 +103,8 @@ GET /t
 qr/T \d+\.\d{3} \d+\.\d{3} \d+ \d+/
 
 === TEST 9: the error-log line shape
+--- config
+    # (the server alone)
 --- request
 GET /missing.txt
 --- error_code: 404
@@ -103,6 +112,8 @@ GET /missing.txt
 qr{^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[error\] \d+#\d+: \*\d+ open\(\) "[^"]+" failed \(2: No such file or directory\), client: 127\.0\.0\.1, server: localhost, request: "GET /missing\.txt HTTP/1\.1", host: "localhost"$}m
 
 === TEST 10: error_log level filters lines
+--- config
+    # (the server alone)
 --- log_level: crit
 --- request
 GET /missing.txt
@@ -134,6 +145,8 @@ GET /t
 A=/t B=200
 
 === TEST 13: duplicate log_format name
+--- config
+    # (the server alone)
 --- http_config
     log_format m 'x';
     log_format m 'y';
@@ -154,7 +167,8 @@ duplicate "log_format" name "m"
     location = /bad { return 500; }
 --- pipelined_requests eval
 ["GET /ok", "GET /bad"]
---- error_code: 500
+--- error_code eval
+[200, 500]
 --- error_log
 logged /bad
 --- no_error_log

@@ -1,5 +1,12 @@
 # The rewrite module's `if`, in servers and locations.
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: if with = and return
@@ -12,9 +19,8 @@ __DATA__
     }
 --- pipelined_requests eval
 ["GET /t?a=1", "GET /t?a=2"]
---- response_body
-one
-other
+--- response_body eval
+["one\n", "other\n"]
 
 === TEST 2: if with != and a bare variable
 --- config
@@ -26,9 +32,8 @@ other
     }
 --- pipelined_requests eval
 ["GET /t?a=y&b=1", "GET /t?a=x&b=0"]
---- response_body
-[ne;b;]
-[]
+--- response_body eval
+["[ne;b;]\n", "[]\n"]
 
 === TEST 3: regex conditions
 --- config
@@ -40,10 +45,8 @@ other
     }
 --- pipelined_requests eval
 ["GET /t/42", "GET /t/x", "GET /t/keep"]
---- response_body
-digits
-not keep
-keep
+--- response_body eval
+["digits\n", "not keep\n", "keep\n"]
 
 === TEST 4: case-insensitive regex with a header
 --- config
@@ -99,9 +102,8 @@ X-Block: 1
     }
 --- pipelined_requests eval
 ["GET /t?lua=1", "GET /t"]
---- response_body
-lua in if
-outer
+--- response_body eval
+["lua in if\n", "outer\n"]
 
 === TEST 8: settings inside if inherit the location's
 --- config
@@ -162,7 +164,8 @@ unexpected "<>" in condition
     }
 --- pipelined_requests eval
 ["GET /t", "GET /t?deny=1"]
---- error_code: 403
+--- error_code eval
+[200, 403]
 
 === TEST 14: rewrite_by_lua inside if runs, instead of the location's own
 --- config
@@ -175,9 +178,8 @@ unexpected "<>" in condition
     }
 --- pipelined_requests eval
 ["GET /t?x=1", "GET /t"]
---- response_body
-if block
-location
+--- response_body eval
+["if block\n", "location\n"]
 
 === TEST 15: an if block inherits the location's rewrite_by_lua
 --- config

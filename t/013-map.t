@@ -1,6 +1,13 @@
 # The map and split_clients modules: variables looked up from other values (strings,
 # hostname masks, regexes, default; hash buckets).
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: the websocket idiom: a map of $http_upgrade
@@ -17,9 +24,8 @@ __DATA__
 ["GET /t", "GET /t"]
 --- more_headers
 Upgrade: websocket
---- response_body
-[upgrade]
-[upgrade]
+--- response_body eval
+["[upgrade]\n", "[upgrade]\n"]
 
 === TEST 2: an empty source takes the '' key
 --- http_config
@@ -48,10 +54,8 @@ GET /t
     }
 --- pipelined_requests eval
 ["GET /t?k=APPLE", "GET /t?k=Carrot", "GET /t?k=stone"]
---- response_body
-[fruit]
-[vegetable]
-[]
+--- response_body eval
+["[fruit]\n", "[vegetable]\n", "[]\n"]
 
 === TEST 4: regexes in order, case-sensitive with ~ and not with ~*, captures in the value
 --- http_config
@@ -69,9 +73,8 @@ GET /t
 ["GET /t", "GET /t"]
 --- more_headers
 User-Agent: CURL/8.1
---- response_body
-curl-8
-curl-8
+--- response_body eval
+["curl-8\n", "curl-8\n"]
 
 === TEST 5: a string wins over a regex, and the map is read from Lua
 --- http_config
@@ -86,14 +89,12 @@ curl-8
     }
 --- pipelined_requests eval
 ["GET /exact", "GET /example", "GET /other"]
---- response_body
-string
-regex
-none
+--- response_body eval
+["string\n", "regex\n", "none\n"]
 
 === TEST 6: hostnames: exact, then the longest leading mask, then a trailing mask
 --- http_config
-    map $http_host $site {
+    map $arg_h $site {
         hostnames;
         default        0;
         example.com    1;
@@ -106,16 +107,11 @@ none
     location = /t {
         return 200 "$site\n";
     }
---- raw_request eval
-"GET /t HTTP/1.1\r\nHost: example.com\r\n\r\nGET /t HTTP/1.1\r\nHost: x.example.com\r\n\r\nGET /t HTTP/1.1\r\nHost: x.a.example.com\r\n\r\nGET /t HTTP/1.1\r\nHost: example.org\r\n\r\nGET /t HTTP/1.1\r\nHost: y.example.org\r\n\r\nGET /t HTTP/1.1\r\nHost: www.example.net\r\n\r\nGET /t HTTP/1.1\r\nHost: nowhere.test\r\nConnection: close\r\n\r\n"
---- response_body
-1
-2
-3
-4
-4
-5
-0
+--- pipelined_requests eval
+["GET /t?h=example.com", "GET /t?h=x.example.com", "GET /t?h=x.a.example.com", "GET /t?h=example.org",
+ "GET /t?h=y.example.org", "GET /t?h=www.example.net", "GET /t?h=nowhere.test"]
+--- response_body eval
+["1\n", "2\n", "3\n", "4\n", "4\n", "5\n", "0\n"]
 
 === TEST 7: the value may hold variables; a source may join several
 --- http_config
@@ -129,9 +125,8 @@ none
     }
 --- pipelined_requests eval
 ["GET /t?a=1", "GET /t?a=2"]
---- response_body
-get one, uri /t
-none for GET
+--- response_body eval
+["get one, uri /t\n", "none for GET\n"]
 
 === TEST 8: a key spelled like a special parameter is escaped with a backslash
 --- http_config
@@ -145,9 +140,8 @@ none for GET
     }
 --- pipelined_requests eval
 ["GET /t?k=default", "GET /t?k=x"]
---- response_body
-literal
-fallback
+--- response_body eval
+["literal\n", "fallback\n"]
 
 === TEST 9: a key given twice is refused
 --- http_config
@@ -234,11 +228,8 @@ d
     }
 --- pipelined_requests eval
 ["GET /t?k=13", "GET /t?k=19", "GET /t?k=a", "GET /t?k=d"]
---- response_body
-one
-two
-three
-rest
+--- response_body eval
+["one\n", "two\n", "three\n", "rest\n"]
 
 === TEST 16: split_clients percentages may not pass 100%
 --- http_config

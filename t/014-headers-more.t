@@ -1,6 +1,13 @@
 # headers-more (bundled with OpenResty): more_set_headers, more_clear_headers,
 # more_set_input_headers, more_clear_input_headers.
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: set and replace output headers, built-in Server included
@@ -64,9 +71,12 @@ X-Shown: 3
     }
 --- pipelined_requests eval
 ["GET /t", "GET /ok"]
---- response_headers
-!X-Err
---- response_body_like: ok
+--- error_code eval
+[404, 200]
+--- response_headers eval
+["X-Err: yes\nX-Always: yes", "!X-Err"]
+--- response_body_like eval
+["404 Not Found", "^ok\n\$"]
 
 === TEST 5: -s on an error page
 --- config
@@ -96,9 +106,8 @@ X-Always: yes
     }
 --- pipelined_requests eval
 ["GET /css", "GET /html"]
---- response_headers
-Content-Type: text/html
-!X-Typed
+--- response_headers eval
+["", "Content-Type: text/html\n!X-Typed\n"]
 
 === TEST 7: -t matches the type without its parameters
 --- config

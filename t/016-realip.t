@@ -1,5 +1,12 @@
 # realip: the client address from a trusted proxy's header.
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: X-Real-IP from a trusted proxy replaces the client address
@@ -12,8 +19,7 @@ __DATA__
 GET /t
 --- more_headers
 X-Real-IP: 1.2.3.4
---- response_body_like
-^1\.2\.3\.4 \[\] 127\.0\.0\.1 \x01\x02\x03\x04$
+--- response_body_like: ^1\.2\.3\.4 \[\] 127\.0\.0\.1 \x01\x02\x03\x04$
 
 === TEST 2: an untrusted peer's header changes nothing
 --- config

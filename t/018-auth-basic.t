@@ -1,5 +1,12 @@
 # auth_basic: HTTP Basic authentication against an htpasswd file.
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: no credentials: 401 with the realm
@@ -89,9 +96,8 @@ bob:{PLAIN}password
 ["GET /t", "GET /t"]
 --- more_headers
 Authorization: Basic YWxpY2U6cGFzc3dvcmQ=
---- response_body
-in
-in
+--- response_body eval
+["in\n", "in\n"]
 
 === TEST 6: auth_basic off below a protected level
 --- config

@@ -1,5 +1,12 @@
 # The echo module's content commands (bundled with OpenResty).
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: echo joins its words, ends with a newline; -n does not
@@ -104,9 +111,8 @@ HEAD /t
     }
 --- pipelined_requests eval
 ["GET /t?x=1", "GET /t"]
---- response_body
-x is 1
-no x
+--- response_body eval
+["x is 1\n", "no x\n"]
 
 === TEST 9: a bad time is refused at startup
 --- config

@@ -1,5 +1,12 @@
 # geo: variables from the client address (or another), the most specific network winning.
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: the client address, the most specific network wins
@@ -48,10 +55,8 @@ loopback
     }
 --- pipelined_requests eval
 ["GET /t?ip=10.1.2.3", "GET /t?ip=8.8.8.8", "GET /t?ip=nonsense"]
---- response_body
-corp
-world
-broadcast
+--- response_body eval
+["corp\n", "world\n", "broadcast\n"]
 
 === TEST 4: ranges
 --- http_config
@@ -67,10 +72,8 @@ broadcast
     }
 --- pipelined_requests eval
 ["GET /t?ip=10.0.0.150", "GET /t?ip=10.0.0.50", "GET /t?ip=10.0.1.1"]
---- response_body
-mid
-low
-none
+--- response_body eval
+["mid\n", "low\n", "none\n"]
 
 === TEST 5: behind a listed proxy, the address from X-Forwarded-For
 --- http_config

@@ -1,6 +1,13 @@
 # autoindex: directory listings laid out as nginx's (checked byte for byte against
 # Debian's nginx when written).
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: a listing: the parent link, directories first, names padded to 50 columns
@@ -65,9 +72,9 @@ x
 --- pipelined_requests eval
 ["GET /make", "GET /d/"]
 --- response_body_like eval
-qr{<a href="big\.bin">big\.bin</a> {44}\S+ \S+     20K\r
+[qr{^made\n$}, qr{<a href="big\.bin">big\.bin</a> {44}\S+ \S+     20K\r
 <a href="small\.txt">small\.txt</a> {42}\S+ \S+       2\r
-}
+}]
 
 === TEST 4: other methods than GET and HEAD: 405
 --- config
@@ -95,18 +102,22 @@ GET /d/
 the index
 
 === TEST 6: autoindex_format json: one object per entry, names JSON-escaped, HTTP dates
+--- http_config
+    # (names with spaces and quotes: made here, user_files cannot hold them)
+    init_by_lua_block {
+        local d = ngx.config.prefix() .. "html/d/"
+        os.execute("mkdir -p " .. d .. "sub")
+        for name, text in pairs({ ['b "q".txt'] = "hello\n", ["back\\slash"] = "x\n", ["sub/inner.txt"] = "in\n" }) do
+            local f = assert(io.open(d .. name, "w"))
+            f:write(text)
+            f:close()
+        end
+    }
 --- config
     location /d/ {
         autoindex on;
         autoindex_format json;
     }
---- user_files
->>> d/b "q".txt
-hello
->>> d/back\slash
-x
->>> d/sub/inner.txt
-in
 --- request
 GET /d/
 --- response_headers

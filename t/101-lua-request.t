@@ -1,5 +1,12 @@
 # ngx.var and `set`, ngx.req.*, ngx.header, ngx.ctx, ngx.redirect, ngx.exec.
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: set and read variables
@@ -365,9 +372,8 @@ rewrite+access
     }
 --- pipelined_requests eval
 ["GET /t", "GET /t"]
---- response_body
-1
-1
+--- response_body eval
+["1\n", "1\n"]
 
 === TEST 27: ngx.ctx can be replaced by a table
 --- config

@@ -1,5 +1,12 @@
 # Codecs, hashes and time functions (FFI-backed where hot).
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: md5, md5_bin, sha1_bin, hmac_sha1, crc32

@@ -1,5 +1,12 @@
 # init_by_lua, init_worker_by_lua, ngx.worker, ngx.config.
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: init_by_lua builds data every request sees

@@ -1,5 +1,12 @@
 # header_filter_by_lua, body_filter_by_lua, log_by_lua.
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: header_filter_by_lua adds a header

@@ -1,5 +1,12 @@
 # Package paths, built-in modules, OpenResty's table extensions.
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: lua_package_path with $prefix and ;;

@@ -1,5 +1,12 @@
 # User coroutines alongside yielding APIs.
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: ngx.sleep inside a user coroutine

@@ -1,5 +1,12 @@
 # set_by_lua, request setters, ngx.resp.get_headers, encode/decode args.
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: set_by_lua with arguments
@@ -155,11 +162,10 @@ z=1 1
             ngx.say("discarded")
         }
     }
---- raw_request eval
-"POST /t HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhelloGET /t HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
---- response_body
-discarded
-discarded
+--- pipelined_requests eval
+["POST /t\nhello", "GET /t"]
+--- response_body eval
+["discarded\n", "discarded\n"]
 
 === TEST 13: ngx.req.set_body_data
 --- config

@@ -1,6 +1,13 @@
 # lua_code_cache, lua_need_request_body, *_no_postpone, header name and type switches,
 # exit_worker_by_lua.
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: lua_code_cache off re-reads the file for each request
@@ -17,9 +24,8 @@ f:write('ngx.say("v2")')
 f:close()
 --- pipelined_requests eval
 ["GET /t", "GET /t"]
---- response_body
-v1
-v2
+--- response_body eval
+["v1\n", "v2\n"]
 --- error_log
 lua_code_cache is off; this will hurt performance
 
@@ -36,9 +42,8 @@ f:write('ngx.say("v2")')
 f:close()
 --- pipelined_requests eval
 ["GET /t", "GET /t"]
---- response_body
-v1
-v1
+--- response_body eval
+["v1\n", "v1\n"]
 
 === TEST 3: lua_need_request_body reads the body before the handler
 --- config
@@ -89,9 +94,7 @@ set
     }
 --- request
 GET /t
---- response_headers
-X_Foo: kept
-!X-Foo
+--- raw_response_headers_like: \r\nX_Foo: kept\r\n
 
 === TEST 7: lua_use_default_type off
 --- config
@@ -115,7 +118,9 @@ untyped
 GET /t
 --- response_body
 ok
---- error_log
+--- no_error_log
+worker exiting
+--- shutdown_error_log
 worker exiting, phase exit_worker
 
 === TEST 9: flags take on or off only
@@ -187,9 +192,8 @@ one
 return { version = "v1" }
 --- pipelined_requests eval
 ["GET /t", "GET /t"]
---- response_body
-v1
-v2
+--- response_body eval
+["v1\n", "v2\n"]
 
 === TEST 14: lua_code_cache off gives each request globals of its own
 --- config
@@ -242,9 +246,8 @@ return { loads = module_loads }
 return "v1"
 --- pipelined_requests eval
 ["GET /t", "GET /t"]
---- response_body
-v1
-v2
+--- response_body eval
+["v1\n", "v2\n"]
 
 === TEST 15: with the code cache on, globals persist across requests
 --- config
@@ -322,11 +325,11 @@ failed to run set_by_lua*: unknown reason
     }
 --- pipelined_requests eval
 ["GET /t", "GET /t"]
---- response_body
-ok 1
-ok 2
+--- response_body eval
+["ok 1\n", "ok 2\n"]
 --- error_log eval
-qr/\[warn\] .*\[lua\] _G write guard:\d+: __newindex\(\): writing a global Lua variable \('counter'\) which may lead to race conditions between concurrent requests, so prefer the use of 'local' variables\nstack traceback:\n\tcontent_by_lua\(nginx.conf:\d+\):2: in function/
+[qr/\[warn\] .*\[lua\] _G write guard:\d+: __newindex\(\): writing a global Lua variable \('counter'\) which may lead to race conditions between concurrent requests, so prefer the use of 'local' variables$/,
+qr/^\tcontent_by_lua\(nginx.conf:\d+\):2: in function/]
 --- no_error_log
 ('from_init')
 

@@ -1,5 +1,12 @@
 # Edge cases and error paths of the Lua API.
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: ngx.exit with an error status after output is logged
@@ -107,8 +114,7 @@ GET /t
 --- request
 GET /t
 --- error_code: 203
---- response_body_like
-^203 false .*attempt to set ngx.status to a non-number
+--- response_body_like: ^203 false .*attempt to set ngx.status to a non-number
 
 === TEST 10: ngx.print returns 1, and nil after eof
 --- config
@@ -181,7 +187,7 @@ GET /t
 --- request
 GET /t
 --- response_body eval
-("x" x 1023 . "\n") x 200
+"" . ("x" x 1023 . "\n") x 200
 
 === TEST 15: ngx.flush(true) then more output
 --- config

@@ -1,5 +1,12 @@
 # Variables from Lua across phases, number formatting, more phase interplay.
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: request variables from Lua

@@ -1,5 +1,12 @@
 # More of the Lua surface: modules, headers, phase order with nginx's own directives.
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: a module that fails while loading
@@ -34,10 +41,8 @@ module load failed
 return { n = 0 }
 --- pipelined_requests eval
 ["GET /t", "GET /t", "GET /t"]
---- response_body
-1
-2
-3
+--- response_body eval
+["1\n", "2\n", "3\n"]
 
 === TEST 3: globals set by a request persist in the worker's VM
 --- config
@@ -49,9 +54,8 @@ return { n = 0 }
     }
 --- pipelined_requests eval
 ["GET /t", "GET /t"]
---- response_body
-1
-2
+--- response_body eval
+["1\n", "2\n"]
 
 === TEST 4: Set-Cookie with several values
 --- config
@@ -141,9 +145,8 @@ app handles /no/such/file
 static
 --- pipelined_requests eval
 ["GET /dyn", "GET /s.txt"]
---- response_body
-dynamic
-static
+--- response_body eval
+["dynamic\n", "static\n"]
 
 === TEST 11: request_time and msec formats from Lua
 --- config

@@ -1,5 +1,12 @@
 # Argument errors and contexts without a request.
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: ngx.req.set_method with an unknown method
@@ -59,7 +66,7 @@ qr/content_by_lua\(nginx\.conf:\d+\):1: string argument only/
     } }
 --- request
 GET /t
---- response_body_like
+--- response_body_like chop
 ^falsestring argument only
 3$
 
@@ -228,8 +235,7 @@ a=1&b=2
     location = /t { content_by_lua_block { ngx.say(init_result) } }
 --- request
 GET /t
---- response_body_like
-^false .*no request found
+--- response_body_like: ^false .*no request found
 
 === TEST 22: ngx.var in init_worker_by_lua is disabled in that context, as OpenResty
 --- http_config
@@ -241,8 +247,7 @@ GET /t
     location = /t { content_by_lua_block { ngx.say(worker_result) } }
 --- request
 GET /t
---- response_body_like
-^false init_worker_by_lua\(nginx\.conf:\d+\):2: API disabled in the current context
+--- response_body_like: ^false init_worker_by_lua\(nginx\.conf:\d+\):2: API disabled in the current context
 
 === TEST 23: ngx.say in init_by_lua has no request
 --- http_config
@@ -254,8 +259,7 @@ GET /t
     location = /t { content_by_lua_block { ngx.say(say_result) } }
 --- request
 GET /t
---- response_body_like
-^false .*no request found
+--- response_body_like: ^false .*no request found
 
 === TEST 24: ngx.log in init_by_lua writes without request context
 --- http_config

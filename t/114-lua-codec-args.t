@@ -1,5 +1,12 @@
 # Codec and argument-table edge cases, as lua-nginx-module documents them.
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: ngx.unescape_uri decodes + to a space and keeps bad escapes
@@ -168,7 +175,7 @@ YQ== YQ
     } }
 --- request
 GET /t
---- response_body_like
+--- response_body_like chop
 ^false .*bad no_padding: boolean expected, got string
 YQ== YQ$
 

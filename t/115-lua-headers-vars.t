@@ -1,5 +1,12 @@
 # Request and response headers, variables and phases seen from Lua.
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: ngx.req.get_headers lowercases names unless raw is asked

@@ -1,5 +1,12 @@
 # Control flow from Lua: exit, exec, redirect, eof, flush, send_headers per phase.
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: ngx.redirect keeps a relative Location as given
@@ -39,8 +46,7 @@ Location: /elsewhere
 --- request
 GET /t
 --- error_code: 404
---- response_body_like
-<title>404 Not Found</title>
+--- response_body_like: <title>404 Not Found</title>
 
 === TEST 5: ngx.exit(404) goes through error_page
 --- config

@@ -1,5 +1,12 @@
 # Header and body filters and the log phase, beyond the basics.
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: a body filter buffers the whole body and rewrites it at eof
@@ -130,8 +137,7 @@ X-Keep: yes
     location = /t { content_by_lua_block { local ok = pcall(function() return ngx.arg[1] end) ngx.say(ok) } }
 --- request
 GET /t
---- response_body_like
-^(true|false)$
+--- response_body_like: ^(true|false)$
 
 === TEST 11: a body filter sees eof once
 --- config
@@ -280,4 +286,9 @@ failed to run header_filter_by_lua*: unknown reason
 GET /t
 --- ignore_response
 --- error_log eval
-[qr/failed to run header_filter_by_lua\*: header_filter_by_lua\(nginx.conf:\d+\):4: bad header state\nstack traceback:\n\t\[C\]: in function 'error'\n\theader_filter_by_lua\(nginx.conf:\d+\):4: in function 'check'\n\theader_filter_by_lua\(nginx.conf:\d+\):3: in function 'run'\n\theader_filter_by_lua\(nginx.conf:\d+\):5: in function <header_filter_by_lua\(nginx.conf:\d+\):1>, client/]
+[qr/failed to run header_filter_by_lua\*: header_filter_by_lua\(nginx.conf:\d+\):4: bad header state$/,
+qr/^stack traceback:$/,
+qr/^\t\[C\]: in function 'error'$/,
+qr/^\theader_filter_by_lua\(nginx.conf:\d+\):4: in function 'check'$/,
+qr/^\theader_filter_by_lua\(nginx.conf:\d+\):3: in function 'run'$/,
+qr/^\theader_filter_by_lua\(nginx.conf:\d+\):5: in function <header_filter_by_lua\(nginx.conf:\d+\):1>, client/]

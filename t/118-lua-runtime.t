@@ -1,5 +1,12 @@
 # The Lua runtime around the API: modules, coroutines, ngx.null, ngx.config, ngx.worker.
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: module state persists across requests in a worker

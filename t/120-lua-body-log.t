@@ -1,5 +1,12 @@
 # Request bodies from Lua, and ngx.log's argument rules.
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: get_body_data before read_body is nil
@@ -42,8 +49,8 @@ abcde
     } }
 --- raw_request eval
 "POST /t HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello"
---- response_body
-hello
+--- error_code: 100
+--- response_body_like: ^HTTP/1\.1 200 OK\r\n.*\r\n\r\n6\r\nhello\n\r\n0\r\n\r\n$
 
 === TEST 5: get_post_args with repeated keys and a limit
 --- config
@@ -161,8 +168,7 @@ value: OBJ
     } }
 --- request
 GET /t
---- response_body_like
-^false .*bad argument #1 to 'log'
+--- response_body_like: ^false .*bad argument #1 to 'log'
 
 === TEST 14: print logs at notice with the lua prefix
 --- config

@@ -1,5 +1,12 @@
 # More of ngx.req and ngx.ctx: methods, versions, raw headers, internal requests.
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: ngx.req.set_method with every method constant
@@ -252,9 +259,8 @@ true
     }
 --- pipelined_requests eval
 ["POST /t\nsmall body", "GET /check"]
---- response_body
-nil true
-small body
+--- response_body eval
+["nil true\n", "small body\n"]
 
 === TEST 23: client_body_in_file_only clean: the file goes with the request
 --- config
@@ -271,9 +277,8 @@ small body
     }
 --- pipelined_requests eval
 ["POST /t\nsmall body", "GET /check"]
---- response_body
-10
-gone
+--- response_body eval
+["10\n", "gone\n"]
 
 === TEST 24: client_body_in_file_only with a bad value
 --- config

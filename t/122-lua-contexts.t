@@ -1,6 +1,13 @@
 # Which APIs work in which context: request-free APIs everywhere, request APIs refused
 # where there is no request.
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: codecs and time work in init_by_lua
@@ -48,8 +55,7 @@ get_method: false API disabled in the current context
     location = /t { content_by_lua_block { ngx.say(init_var_result) } }
 --- request
 GET /t
---- response_body_like
-^false .*no request
+--- response_body_like: ^false .*no request
 
 === TEST 5: hashes in set_by_lua
 --- config

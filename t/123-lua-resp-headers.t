@@ -1,7 +1,12 @@
 # Response headers set from Lua as nginx's own filters see them: conditional requests
 # (the not_modified filter), ngx.resp.get_headers with the core's built-in headers,
 # header names as written.
-use Test::Nginx::Socket;
+
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
 run_tests();
 
 __DATA__
@@ -232,8 +237,7 @@ conn close te nil then close chunked
     }
 --- request
 GET /t
---- raw_response_headers_like
-x-MiXed: 1\r
+--- raw_response_headers_like: x-MiXed: 1\r
 --- response_body
 1 nil number name
 

@@ -1,6 +1,13 @@
 # Behaviours checked against lua-nginx-module's own test suite (phases, code cache,
 # raw_header, *_by_lua_block parsing), each written here as our own block.
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: rewrite_by_lua runs after the rewrite module's directives (set)
@@ -156,9 +163,8 @@ foo
     }
 --- pipelined_requests eval
 ["GET /t", "GET /t"]
---- response_body
-_G.foo: 1
-_G.foo: 1
+--- response_body eval
+["_G.foo: 1\n", "_G.foo: 1\n"]
 
 === TEST 12: lua_code_cache off: edited modules are loaded again for content_by_lua_file and set_by_lua_file
 --- http_config
@@ -191,10 +197,8 @@ return require "foo"
 module(..., package.seeall); ngx.say(32);
 --- pipelined_requests eval
 ["GET /lua", "GET /update", "GET /lua"]
---- response_body
-32
-updated
-102
+--- response_body eval
+["32\n", "updated\n", "102\n"]
 
 === TEST 13: lua_code_cache off: a function built in init_by_lua still runs
 --- http_config
@@ -502,8 +506,10 @@ end
 return { go = go }
 --- pipelined_requests eval
 ["GET /t", "GET /t"]
---- error_code: 403
---- response_body_like: 403 Forbidden
+--- error_code eval
+[403, 403]
+--- response_body_like eval
+["403 Forbidden", "403 Forbidden"]
 --- no_error_log
 [error]
 

@@ -1,6 +1,13 @@
 # lua-resty-core's ngx.process module, in single-process mode (as Test::Nginx runs with
 # master_process off); the master and the privileged agent are in tests/process.rs.
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: type() is "single" without a master, in every phase

@@ -1,6 +1,13 @@
 # lua-resty-core's modules beyond the ngx table: ngx.resp.add_header and the helpers of
 # resty.core.base that libraries use.
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: ngx.resp.add_header appends next to ngx.header's value
@@ -19,8 +26,7 @@ __DATA__
 GET /t
 --- response_body
 a,b,c,d 42
---- raw_response_headers_like
-X-Foo: a\r\nX-Foo: b\r\nX-Foo: c\r\nX-Foo: d\r\n
+--- raw_response_headers_like: X-Foo: a\r\nX-Foo: b\r\nX-Foo: c\r\nX-Foo: d\r\n
 
 === TEST 2: ngx.resp.add_header replaces the headers nginx keeps one of
 --- config

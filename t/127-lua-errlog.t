@@ -1,6 +1,13 @@
 # lua-resty-core's ngx.errlog: raw_log, lua_capture_error_log with get_logs and the
 # capture filter, the error log's own level.
 
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
 __DATA__
 
 === TEST 1: get_logs returns the lines written since, as level, time, line
@@ -25,7 +32,7 @@ __DATA__
     }
 --- request
 GET /t
---- response_body_like
+--- response_body_like chop
 ^2 nil
 4 number true
 \d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[error\] \d+#\d+: \*\d+ \[lua\] access_by_lua\(nginx\.conf:\d+\):2: enter 1, client: 127\.0\.0\.1, server: localhost, request: "GET /t HTTP/1\.1", host: "localhost"

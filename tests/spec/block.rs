@@ -6,6 +6,9 @@ use std::collections::HashMap;
 #[derive(Debug, Clone)]
 pub struct Block {
     pub file: String,
+    /// The file's Perl header calls `check_accum_error_log()`: every log check reads the
+    /// whole log (else Test::Nginx reads only the lines since its last check).
+    pub accum_log: bool,
     pub name: String,
     pub line: usize,
     pub sections: HashMap<String, Value>,
@@ -15,6 +18,8 @@ pub struct Block {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Text(String),
+    /// A Perl string that is not UTF-8 (`"\xff"`): its bytes as they are.
+    Bytes(Vec<u8>),
     List(Vec<Value>),
     Regex(String),
     /// A parenthesised list before `x`: Perl repeats the list, and `[...]` flattens it.
@@ -25,7 +30,17 @@ impl Value {
     pub fn text(&self) -> String {
         match self {
             Value::Text(s) | Value::Regex(s) => s.clone(),
+            Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
             Value::List(l) | Value::Group(l) => l.iter().map(Value::text).collect(),
+        }
+    }
+
+    /// The value's bytes, exactly (Perl strings are bytes).
+    pub fn bytes(&self) -> Vec<u8> {
+        match self {
+            Value::Text(s) | Value::Regex(s) => s.as_bytes().to_vec(),
+            Value::Bytes(b) => b.clone(),
+            Value::List(l) | Value::Group(l) => l.iter().flat_map(Value::bytes).collect(),
         }
     }
 }
@@ -56,9 +71,15 @@ fn trim(s: &str) -> String {
         return String::new();
     }
     let mut out = lines[start..end].join("\n");
-    out.push('\n');
+    // (an inline `--- name: value` has no newline; a section's lines keep their last one)
+    if s.ends_with('\n') {
+        out.push('\n');
+    }
     out
 }
+
+/// Marks a section given on its header line (`--- name: value`).
+const INLINE: &str = "(inline)";
 
 /// A section being read: its name, its modifiers (`eval`, `chomp`, `chop`), its text so far.
 type Section = (String, Vec<String>, String);
@@ -73,13 +94,31 @@ pub fn parse_file(file: &str, src: &str) -> Result<Vec<Block>, String> {
     let Some(at) = at else {
         return Err(format!("{file}: no __DATA__ section"));
     };
+    // a real Test::Nginx file: the harness runs it too (../shared/tools/prove-nginx)
+    let header = &src[..at];
+    if !header.contains("use Test::Nginx::Socket 'no_plan';") || !header.contains("run_tests();") {
+        return Err(format!(
+            "{file}: not a Test::Nginx file: its header needs `use Test::Nginx::Socket 'no_plan';` \
+             and `run_tests();`"
+        ));
+    }
     let body = &src[at + 9..];
     let base_line = src[..at].lines().count() + 2;
     let mut cur: Option<(Block, Option<Section>)> = None;
     let finish_section = |b: &mut Block, sec: Option<Section>| -> Result<(), String> {
         if let Some((name, mods, text)) = sec {
             let mut v = if mods.iter().any(|m| m == "eval") {
-                eval(&text).map_err(|e| format!("{}: block \"{}\" section {name}: {e}", b.file, b.name))?
+                match eval(&text).map_err(|e| format!("{}: block \"{}\" section {name}: {e}", b.file, b.name))? {
+                    // Perl reads `(...) x N` there as a list, of which Test::Base keeps one
+                    Value::Group(_) => {
+                        return Err(format!(
+                            "{}: block \"{}\" section {name}: a list `(...) x N` is not one string \
+                             in Perl: write `\"\" . (...) x N`",
+                            b.file, b.name
+                        ));
+                    }
+                    v => v,
+                }
             } else {
                 Value::Text(trim(&text))
             };
@@ -108,6 +147,7 @@ pub fn parse_file(file: &str, src: &str) -> Result<Vec<Block>, String> {
             }
             let b = Block {
                 file: file.to_string(),
+                accum_log: src[..at].contains("check_accum_error_log()"),
                 name: title.trim().to_string(),
                 line: base_line + i,
                 sections: HashMap::new(),
@@ -134,12 +174,18 @@ pub fn parse_file(file: &str, src: &str) -> Result<Vec<Block>, String> {
             };
             let mut words = head.split_whitespace();
             let name = words.next().unwrap_or("").to_string();
-            let mods: Vec<String> = words.map(str::to_string).collect();
-            let text = inline.map(|v| format!("{v}\n")).unwrap_or_default();
+            let mut mods: Vec<String> = words.map(str::to_string).collect();
+            if inline.is_some() {
+                mods.push(INLINE.to_string());
+            }
+            let text = inline.unwrap_or_default();
             *sec = Some((name, mods, text));
             continue;
         }
-        if let Some((_, _, text)) = sec.as_mut() {
+        // (lines after an inline `--- name: value` are not part of it)
+        if let Some((_, mods, text)) = sec.as_mut()
+            && !mods.iter().any(|m| m == INLINE)
+        {
             text.push_str(line);
         }
     }
@@ -148,6 +194,14 @@ pub fn parse_file(file: &str, src: &str) -> Result<Vec<Block>, String> {
         blocks.push(b);
     }
     Ok(blocks)
+}
+
+/// A string's bytes as text when they are UTF-8, else as bytes.
+fn text_or_bytes(b: Vec<u8>) -> Value {
+    match String::from_utf8(b) {
+        Ok(s) => Value::Text(s),
+        Err(e) => Value::Bytes(e.into_bytes()),
+    }
 }
 
 /// Evaluates the small subset of Perl used in spec `eval` sections.
@@ -199,7 +253,7 @@ impl Perl<'_> {
                 Some(b'.') => {
                     self.i += 1;
                     let r = self.term()?;
-                    v = Value::Text(v.text() + &r.text());
+                    v = text_or_bytes([v.bytes(), r.bytes()].concat());
                 }
                 Some(b'x') if !self.s.get(self.i + 1).is_some_and(|c| c.is_ascii_alphabetic()) => {
                     self.i += 1;
@@ -208,7 +262,7 @@ impl Perl<'_> {
                     v = match v {
                         Value::List(l) => Value::List(l.iter().cloned().cycle().take(l.len() * n).collect()),
                         Value::Group(l) => Value::Group(l.iter().cloned().cycle().take(l.len() * n).collect()),
-                        other => Value::Text(other.text().repeat(n)),
+                        other => text_or_bytes(other.bytes().repeat(n)),
                     };
                 }
                 _ => return Ok(v),
@@ -231,7 +285,7 @@ impl Perl<'_> {
         match self.peek() {
             Some(b'"') => {
                 self.i += 1;
-                self.dq_string().map(Value::Text)
+                self.dq_string().map(text_or_bytes)
             }
             Some(b'\'') => {
                 self.i += 1;
@@ -329,13 +383,13 @@ impl Perl<'_> {
         }
     }
 
-    fn dq_string(&mut self) -> Result<String, String> {
+    fn dq_string(&mut self) -> Result<Vec<u8>, String> {
         let mut out = Vec::new();
         while self.i < self.s.len() {
             let c = self.s[self.i];
             self.i += 1;
             match c {
-                b'"' => return Ok(String::from_utf8_lossy(&out).into_owned()),
+                b'"' => return Ok(out),
                 b'\\' => {
                     let e = *self.s.get(self.i).ok_or("bad escape")?;
                     self.i += 1;

@@ -9,6 +9,8 @@ pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The status line and header lines, each with its CRLF (Test::Nginx's raw headers).
+    pub raw_head: String,
 }
 
 impl Response {
@@ -26,11 +28,15 @@ impl Response {
 
 /// Builds the bytes of a `--- request` the way Test::Nginx does: `METHOD URI [HTTP/x]`
 /// then an optional body (the rest of the section, trailing newline dropped).
-pub fn build_request(spec: &str, more_headers: &str, port: u16, close: bool) -> (Vec<u8>, String) {
-    let spec = spec.strip_suffix('\n').unwrap_or(spec);
-    let (line, body) = match spec.split_once('\n') {
-        Some((l, b)) => (l.trim().to_string(), Some(b.to_string())),
-        None => (spec.trim().to_string(), None),
+pub fn build_request(spec: &[u8], more_headers: &str, port: u16, close: bool) -> (Vec<u8>, String) {
+    let spec = spec.strip_suffix(b"\n").unwrap_or(spec);
+    // (the body is bytes as they are: a Perl string)
+    let (line, body) = match spec.iter().position(|&c| c == b'\n') {
+        Some(nl) => (
+            String::from_utf8_lossy(&spec[..nl]).trim().to_string(),
+            Some(spec[nl + 1..].to_vec()),
+        ),
+        None => (String::from_utf8_lossy(spec).trim().to_string(), None),
     };
     let mut parts: Vec<&str> = line.split_whitespace().collect();
     let has_version = parts.last().is_some_and(|p| p.starts_with("HTTP/"));
@@ -71,7 +77,7 @@ pub fn build_request(spec: &str, more_headers: &str, port: u16, close: bool) -> 
     req.push_str("\r\n");
     let mut bytes = req.into_bytes();
     if let Some(b) = body {
-        bytes.extend_from_slice(b.as_bytes());
+        bytes.extend_from_slice(&b);
     }
     let _ = port;
     (bytes, method)
@@ -123,6 +129,7 @@ pub fn parse_response(data: &[u8], head_only: bool) -> Result<(Response, usize),
         .ok_or_else(|| format!("bad status line {status_line:?}"))?;
     let mut r = Response {
         status,
+        raw_head: String::from_utf8_lossy(&data[..end + 2]).into_owned(),
         ..Default::default()
     };
     for l in lines {
@@ -131,7 +138,13 @@ pub fn parse_response(data: &[u8], head_only: bool) -> Result<(Response, usize),
         }
     }
     let mut pos = end + 4;
-    if head_only || status == 304 || status == 204 || (100..200).contains(&status) {
+    // an interim response is what Test::Nginx reads as the response: its "body" is all
+    // that follows (the final response included)
+    if (100..200).contains(&status) && status != 101 {
+        r.body = data[pos..].to_vec();
+        return Ok((r, data.len()));
+    }
+    if head_only || status == 304 || status == 204 || status == 101 {
         return Ok((r, pos));
     }
     if r.header("transfer-encoding")

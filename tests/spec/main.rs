@@ -18,6 +18,35 @@ use block::{Block, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_oxiresty");
 
+/// The Test::Nginx sections this runner carries out.
+const SECTIONS: &[&str] = &[
+    "config",
+    "http_config",
+    "main_config",
+    "user_files",
+    "log_level",
+    "must_die",
+    "request",
+    "pipelined_requests",
+    "raw_request",
+    "more_headers",
+    "timeout",
+    "wait",
+    "ignore_response",
+    "error_code",
+    "response_body",
+    "response_body_like",
+    "response_headers",
+    "response_headers_like",
+    "raw_response_headers_like",
+    "error_log",
+    "no_error_log",
+    "shutdown_error_log",
+    "no_shutdown_error_log",
+    "ONLY",
+    "SKIP",
+];
+
 fn main() {
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -37,6 +66,21 @@ fn main() {
         let src = std::fs::read_to_string(f).unwrap_or_default();
         match block::parse_file(&name, &src) {
             Ok(mut bs) => {
+                // every block has its own config: Test::Nginx would reuse the previous
+                // block's (without restarting the server) or bail out, which our runner
+                // cannot mirror block by block
+                // a section our runner does not know would pass unchecked: refuse it
+                for b in &bs {
+                    for name in b.sections.keys().filter(|n| !SECTIONS.contains(&n.as_str())) {
+                        failures.push(format!(
+                            "{}:{} \"{}\": section --- {name} is not supported by this runner",
+                            b.file, b.line, b.name
+                        ));
+                    }
+                }
+                for b in bs.iter().filter(|b| !b.has("config")) {
+                    failures.push(format!("{}:{} \"{}\": no --- config section", b.file, b.line, b.name));
+                }
                 if let Some(only) = bs.iter().position(|b| b.has("ONLY")) {
                     bs = vec![bs.swap_remove(only)];
                 }
@@ -124,8 +168,11 @@ fn write_conf(b: &Block, dir: &Path, port: u16) -> std::io::Result<()> {
     for d in ["conf", "logs", "html", "client_body_temp"] {
         std::fs::create_dir_all(dir.join(d))?;
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    std::fs::copy(root.join("conf/mime.types"), dir.join("conf/mime.types"))?;
+    // (as Test::Nginx writes it)
+    std::fs::write(
+        dir.join("html/index.html"),
+        "<html><head><title>It works!</title></head><body>It works!</body></html>",
+    )?;
     let p = dir.display();
     let subst = |s: String| substitute(&s, dir, port);
     let config = subst(b.text("config").unwrap_or_default());
@@ -243,6 +290,8 @@ fn run_block_once(b: &Block, dir: &Path) -> Result<(), String> {
         return check_logs(
             b,
             &format!("{stderr}{}", std::fs::read_to_string(&err_log).unwrap_or_default()),
+            "error_log",
+            "no_error_log",
         );
     }
     if !out.status.success() {
@@ -259,10 +308,14 @@ fn run_block_once(b: &Block, dir: &Path) -> Result<(), String> {
     if let Some(w) = b.text("wait") {
         std::thread::sleep(Duration::from_secs_f64(w.trim().parse().unwrap_or(0.0)));
     }
+    // as Test::Nginx: the error log is read while the server still runs; what it writes
+    // when it stops is for `shutdown_error_log`
+    let log = std::fs::read_to_string(&err_log).unwrap_or_default();
     stop(pid);
     result?;
+    check_logs(b, &log, "error_log", "no_error_log")?;
     let log = std::fs::read_to_string(&err_log).unwrap_or_default();
-    check_logs(b, &log)
+    check_logs(b, &log, "shutdown_error_log", "no_shutdown_error_log")
 }
 
 fn wait_pid(dir: &Path) -> Option<i32> {
@@ -304,95 +357,174 @@ unsafe extern "C" {
     fn libc_kill(pid: i32, sig: i32) -> i32;
 }
 
+/// One connection's worth of what a block sends: the bytes and each request's method.
+struct Exchange {
+    data: Vec<u8>,
+    methods: Vec<String>,
+}
+
+/// Sends the block's requests and checks each response, as Test::Nginx does: a
+/// `raw_request` is one request (only the first response counts), `pipelined_requests`
+/// go on one connection and a `request eval [...]` list on one connection each; with more
+/// than one request, every check section must be an array, read by the request's index.
 fn exercise(b: &Block, port: u16) -> Result<(), String> {
     let timeout = Duration::from_secs_f64(b.text("timeout").and_then(|t| t.trim().parse().ok()).unwrap_or(3.0));
     let more = b.text("more_headers").unwrap_or_default();
-    let (data, methods): (Vec<u8>, Vec<String>) = if let Some(raw) = b.get("raw_request") {
+    let list = |v: &Value| match v {
+        Value::List(l) | Value::Group(l) => l.iter().map(Value::bytes).collect::<Vec<_>>(),
+        other => vec![other.bytes()],
+    };
+    let (exchanges, need_array) = if let Some(raw) = b.get("raw_request") {
         let raw = raw.text();
         let method = raw.split_whitespace().next().unwrap_or("GET").to_string();
-        (raw.into_bytes(), vec![method])
-    } else if let Some(p) = b.get("pipelined_requests") {
-        let list = match p {
-            Value::List(l) | Value::Group(l) => l.iter().map(Value::text).collect::<Vec<_>>(),
-            Value::Text(t) | Value::Regex(t) => t.lines().map(str::to_string).collect(),
+        let one = Exchange {
+            data: raw.into_bytes(),
+            methods: vec![method],
         };
-        let mut data = Vec::new();
-        let mut methods = Vec::new();
-        for (i, r) in list.iter().enumerate() {
-            let (bytes, m) = client::build_request(r, &more, port, i + 1 == list.len());
-            data.extend(bytes);
-            methods.push(m);
+        (vec![one], false)
+    } else if let Some(p) = b.get("pipelined_requests") {
+        let reqs = list(p);
+        let mut one = Exchange {
+            data: Vec::new(),
+            methods: Vec::new(),
+        };
+        for (i, r) in reqs.iter().enumerate() {
+            let (bytes, m) = client::build_request(r, &more, port, i + 1 == reqs.len());
+            one.data.extend(bytes);
+            one.methods.push(m);
         }
-        (data, methods)
-    } else if let Some(r) = b.text("request") {
-        let (bytes, m) = client::build_request(&r, &more, port, true);
-        (bytes, vec![m])
+        (vec![one], true)
+    } else if let Some(r) = b.get("request") {
+        let reqs = list(r);
+        let many = reqs.len() > 1;
+        let exchanges = reqs
+            .iter()
+            .map(|r| {
+                let (data, m) = client::build_request(r, &more, port, true);
+                Exchange { data, methods: vec![m] }
+            })
+            .collect();
+        (exchanges, many)
     } else {
         return Ok(());
     };
-    let raw = client::exchange(port, &data, timeout)?;
-    if b.has("ignore_response") {
-        return Ok(());
+    if need_array && !b.accum_log && (b.has("error_log") || b.has("no_error_log")) {
+        return Err(
+            "several requests with error-log checks: Test::Nginx checks the log after each \
+                    request, reading only the lines since its last check, unless the file calls \
+                    check_accum_error_log()"
+                .into(),
+        );
     }
-    let mut pos = 0;
-    let mut responses = Vec::new();
-    let mut i = 0;
-    // a raw request may carry several requests: read every response that came back
-    while pos < raw.len() && (i < methods.len() || b.has("raw_request")) {
-        let head_only = methods.get(i).or(methods.last()).is_some_and(|m| m == "HEAD");
-        let (resp, used) = client::parse_response(&raw[pos..], head_only)?;
-        pos += used;
-        if !(100..200).contains(&resp.status) {
-            i += 1;
+    let mut index = 0;
+    for x in exchanges {
+        let raw = client::exchange(port, &x.data, timeout)?;
+        if b.has("ignore_response") {
+            continue;
         }
-        responses.push(resp);
+        let mut pos = 0;
+        for method in &x.methods {
+            if pos >= raw.len() {
+                // nothing (more) came back: only a block that expects no status accepts that
+                if indexed_text(b, "error_code", index, need_array)?.is_some_and(|c| c.trim().is_empty()) {
+                    return Ok(());
+                }
+                return Err(format!("no response to request {index} (connection closed)"));
+            }
+            let (resp, used) = client::parse_response(&raw[pos..], method == "HEAD")?;
+            pos += used;
+            if dump(b, index, &resp) {
+                index += 1;
+                continue;
+            }
+            check_response(b, &resp, index, need_array)
+                .map_err(|e| if need_array { format!("request {index}: {e}") } else { e })?;
+            index += 1;
+        }
     }
-    let Some(last) = responses.last() else {
-        if let Some(code) = b.text("error_code")
-            && code.trim().is_empty()
-        {
-            return Ok(());
-        }
-        return Err("no response at all (connection closed)".into());
+    Ok(())
+}
+
+/// `SPEC_DUMP=FILE`: every response's status and body (hex) is appended to FILE, a line
+/// each, instead of being checked (for tools that rewrite blocks).
+fn dump(b: &Block, index: usize, resp: &client::Response) -> bool {
+    let Ok(path) = std::env::var("SPEC_DUMP") else {
+        return false;
     };
-    if let Some(code) = b.text("error_code") {
-        let want: u16 = code.trim().parse().map_err(|_| format!("bad error_code {code:?}"))?;
-        if last.status != want {
-            return Err(format!(
-                "status: got {} want {want}\nbody: {}",
-                last.status,
-                String::from_utf8_lossy(&last.body)
-            ));
-        }
-    } else if last.status != 200 {
+    let hex: String = resp.body.iter().map(|c| format!("{c:02x}")).collect();
+    let line = format!("{}\t{}\t{index}\t{}\t{hex}\n", b.file, b.line, resp.status);
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        use std::io::Write;
+        let _ = f.write_all(line.as_bytes());
+    }
+    true
+}
+
+/// A check section's value for request `i`: with several requests it must be an array.
+fn indexed(b: &Block, section: &str, i: usize, need_array: bool) -> Result<Option<Value>, String> {
+    let Some(v) = b.get(section) else {
+        return Ok(None);
+    };
+    match (v, need_array) {
+        (Value::List(l) | Value::Group(l), true) => Ok(l.get(i).cloned()),
+        (_, true) => Err(format!(
+            "--- {section}: you asked for many requests, the expected results should be arrays as well"
+        )),
+        (Value::List(l) | Value::Group(l), false) if l.len() == 1 => Ok(l.first().cloned()),
+        (v, false) => Ok(Some(v.clone())),
+    }
+}
+
+fn indexed_text(b: &Block, section: &str, i: usize, need_array: bool) -> Result<Option<String>, String> {
+    Ok(indexed(b, section, i, need_array)?.map(|v| v.text()))
+}
+
+fn check_response(b: &Block, resp: &client::Response, i: usize, need_array: bool) -> Result<(), String> {
+    let want: u16 = match indexed_text(b, "error_code", i, need_array)? {
+        Some(code) => code.trim().parse().map_err(|_| format!("bad error_code {code:?}"))?,
+        None => 200,
+    };
+    if resp.status != want {
         return Err(format!(
-            "status: got {} want 200\nbody: {}",
-            last.status,
-            String::from_utf8_lossy(&last.body)
+            "status: got {} want {want}\nbody: {}",
+            resp.status,
+            String::from_utf8_lossy(&resp.body)
         ));
     }
-    let body: Vec<u8> = responses.iter().flat_map(|r| r.body.clone()).collect();
-    let body = String::from_utf8_lossy(&body).into_owned();
-    if let Some(want) = b.get("response_body") {
-        let want = want.text();
-        if body != want {
+    let body = String::from_utf8_lossy(&resp.body).into_owned();
+    match indexed(b, "response_body", i, need_array)? {
+        Some(Value::Regex(re)) if !regex_check(&re, &body)? => {
+            return Err(format!("response_body: {re:?} does not match {body:?}"));
+        }
+        Some(Value::Regex(_)) | None => {}
+        // (bytes compared as they are: a Perl string is bytes)
+        Some(want) if resp.body != want.bytes() => {
+            let want = want.text();
             return Err(format!("response_body:\n got: {body:?}\nwant: {want:?}"));
         }
+        Some(_) => {}
     }
-    if let Some(re) = b.get("response_body_like") {
-        let re = re.text();
-        let re = re.strip_suffix('\n').unwrap_or(&re);
-        if !regex_check(&format!("(?s){re}"), &body)? {
-            return Err(format!("response_body_like: {re:?} does not match {body:?}"));
-        }
+    // (as Test::Nginx: a section's text keeps its last newline, unless `chop`ped)
+    if let Some(re) = indexed_text(b, "response_body_like", i, need_array)?
+        && !regex_check(&format!("(?s){re}"), &body)?
+    {
+        return Err(format!("response_body_like: {re:?} does not match {body:?}"));
+    }
+    if let Some(re) = indexed_text(b, "raw_response_headers_like", i, need_array)?
+        && !regex_check(&format!("(?s){re}"), &resp.raw_head)?
+    {
+        return Err(format!(
+            "raw_response_headers_like: {re:?} does not match {:?}",
+            resp.raw_head
+        ));
     }
     for (section, like) in [("response_headers", false), ("response_headers_like", true)] {
-        let Some(spec) = b.text(section) else {
+        let Some(spec) = indexed_text(b, section, i, need_array)? else {
             continue;
         };
         for line in spec.lines().filter(|l| !l.trim().is_empty()) {
             if let Some(name) = line.trim().strip_prefix('!') {
-                if let Some(v) = last.header(name.trim()) {
+                if let Some(v) = resp.header(name.trim()) {
                     return Err(format!("{section}: header {name} should be absent, is {v:?}"));
                 }
                 continue;
@@ -401,7 +533,7 @@ fn exercise(b: &Block, port: u16) -> Result<(), String> {
                 .split_once(':')
                 .ok_or_else(|| format!("bad {section} line {line:?}"))?;
             let (name, want) = (name.trim(), want.trim());
-            let got = last.header(name);
+            let got = resp.header(name);
             let ok = match &got {
                 None => want.is_empty(),
                 Some(g) if like => regex_check(&format!("^(?:{want})$"), g)?,
@@ -410,7 +542,7 @@ fn exercise(b: &Block, port: u16) -> Result<(), String> {
             if !ok {
                 return Err(format!(
                     "{section}: {name}: got {got:?} want {want:?}\nall: {:?}",
-                    last.headers
+                    resp.headers
                 ));
             }
         }
@@ -422,7 +554,8 @@ fn patterns(v: &Value) -> Vec<(bool, String)> {
     match v {
         Value::Regex(r) => vec![(true, r.clone())],
         Value::List(l) | Value::Group(l) => l.iter().flat_map(patterns).collect(),
-        Value::Text(t) => t
+        Value::Text(_) | Value::Bytes(_) => v
+            .text()
             .lines()
             .filter(|l| !l.trim().is_empty())
             .map(|l| (false, l.to_string()))
@@ -430,20 +563,32 @@ fn patterns(v: &Value) -> Vec<(bool, String)> {
     }
 }
 
-fn check_logs(b: &Block, log: &str) -> Result<(), String> {
-    if let Some(v) = b.get("error_log") {
+/// Whether a pattern of `error_log` / `no_error_log` matches a line of the log (Test::Nginx
+/// matches line by line: a pattern never spans lines).
+fn in_log(is_re: bool, p: &str, log: &str) -> Result<bool, String> {
+    for line in log.split_inclusive('\n') {
+        let found = if is_re { regex_check(p, line)? } else { line.contains(p) };
+        if found {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Checks the `wanted` section's patterns are in the log and the `unwanted` one's are not.
+fn check_logs(b: &Block, log: &str, wanted: &str, unwanted: &str) -> Result<(), String> {
+    if let Some(v) = b.get(wanted) {
         for (is_re, p) in patterns(v) {
-            let found = if is_re { regex_check(&p, log)? } else { log.contains(&p) };
-            if !found {
-                return Err(format!("error_log: {p:?} not found in:\n{log}"));
+            if !in_log(is_re, &p, log)? {
+                return Err(format!("{wanted}: {p:?} not found in:\n{log}"));
             }
         }
     }
-    if let Some(v) = b.get("no_error_log") {
+    if let Some(v) = b.get(unwanted) {
         for (is_re, p) in patterns(v) {
-            let found = if is_re { regex_check(&p, log)? } else { log.contains(&p) };
+            let found = in_log(is_re, &p, log)?;
             if found {
-                return Err(format!("no_error_log: {p:?} found in:\n{log}"));
+                return Err(format!("{unwanted}: {p:?} found in:\n{log}"));
             }
         }
     }

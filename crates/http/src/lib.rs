@@ -32,8 +32,19 @@ pub mod worker;
 pub use builder::{HttpBuilder, LocDraft, build, registry};
 pub use module::Module;
 
-/// `oxiresty/0.1.0`, as `Server:` and error pages show it.
-pub const SERVER_FULL: &str = concat!("oxiresty/", env!("CARGO_PKG_VERSION"));
+/// The nginx release whose behaviour oxiresty follows, as a literal (for `concat!`).
+#[macro_export]
+macro_rules! nginx_version {
+    () => {
+        "1.27.1"
+    };
+}
+
+/// The nginx release whose behaviour oxiresty follows: what tools read as "the nginx
+/// version" (`-v`, the `Server` header, `$nginx_version`, `ngx.config.nginx_version`).
+pub const NGINX_VERSION: &str = nginx_version!();
+/// oxiresty's own version, shown beside it by `-v` / `-V`.
+pub const OXIRESTY_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// `oxiresty/1.27.1`, as `Server:` and error pages show it.
+pub const SERVER_FULL: &str = concat!("oxiresty/", nginx_version!());
 pub const SERVER_NAME: &str = "oxiresty";
-/// The version number alone ($nginx_version).
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");

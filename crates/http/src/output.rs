@@ -60,7 +60,7 @@ impl Request {
         // headers-more's clearing, removes it)
         if self.headers_out.list.is_empty() || self.headers_out.get("server").is_none() {
             self.out.extend_from_slice(if s.server_tokens() {
-                concat!("Server: oxiresty/", env!("CARGO_PKG_VERSION"), "\r\n").as_bytes()
+                concat!("Server: oxiresty/", crate::nginx_version!(), "\r\n").as_bytes()
             } else {
                 b"Server: oxiresty\r\n"
             });

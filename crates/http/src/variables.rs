@@ -87,11 +87,15 @@ fn binary_addr(peer: Option<std::net::SocketAddr>) -> Vec<u8> {
     }
 }
 
-/// A variable's value as bytes, for the callers that can carry any (Lua): the one
-/// binary variable keeps its bytes.
+/// A variable's value as bytes, for the callers that can carry any (Lua): the binary
+/// variable and the request body keep their bytes.
 pub fn get_bytes(r: &Request, name: &str) -> Option<Vec<u8>> {
-    if name == "binary_remote_addr" && (r.vars.is_empty() || !r.vars.contains_key(name)) {
-        return Some(binary_addr(r.conn.peer));
+    if r.vars.is_empty() || !r.vars.contains_key(name) {
+        match name {
+            "binary_remote_addr" => return Some(binary_addr(r.conn.peer)),
+            "request_body" => return r.body_bytes().map(<[u8]>::to_vec),
+            _ => {}
+        }
     }
     get(r, name).map(String::into_bytes)
 }
@@ -153,7 +157,7 @@ pub fn get(r: &Request, name: &str) -> Option<String> {
         "time_local" => crate::time::with(|t| t.local.clone()),
         "time_iso8601" => crate::time::with(|t| t.iso8601.clone()),
         "pid" => std::process::id().to_string(),
-        "nginx_version" | "server_software" => crate::VERSION.to_string(),
+        "nginx_version" | "server_software" => crate::NGINX_VERSION.to_string(),
         "connection" => r.conn.id.to_string(),
         "connection_requests" => r.conn.requests.to_string(),
         "document_root" | "realpath_root" => {

@@ -53,7 +53,7 @@ pub fn register(lua: &Lua, ngx: &Table, prefix: &std::path::Path) -> mlua::Resul
     config.set(
         "nginx_configure",
         api_function(lua, "nginx_configure", |_, ()| {
-            Ok(format!(" --prefix=oxiresty ({})", http::SERVER_FULL))
+            Ok(format!(" --prefix=oxiresty (oxiresty {})", http::OXIRESTY_VERSION))
         })?,
     )?;
     ngx.set("config", config)?;
