@@ -127,6 +127,27 @@ fn error_log(c: &mut CoreConf, cmd: &Cmd) -> Result<()> {
     Ok(())
 }
 
+/// `load_module path/name.so`: the modules oxiresty has are built in, so a config written
+/// for nginx with dynamic modules (Debian's `modules-enabled/*.conf`) loads as it is; a
+/// module oxiresty lacks stops the start, naming it.
+fn load_module(_c: &mut CoreConf, cmd: &Cmd) -> Result<()> {
+    let path = cmd.arg(0);
+    let file = path.rsplit('/').next().unwrap_or(path);
+    let name = file.strip_suffix(".so").unwrap_or(file);
+    if !crate::modules::built_in(name) {
+        return Err(cmd.error(format!(
+            "module \"{name}\" is not built into oxiresty, and it loads no modules (load_module \"{path}\")"
+        )));
+    }
+    http::elog!(
+        Level::Notice,
+        0,
+        "module \"{name}\" is built into oxiresty: load_module \"{path}\" has nothing to load in {}",
+        cmd.at
+    );
+    Ok(())
+}
+
 fn env(c: &mut CoreConf, cmd: &Cmd) -> Result<()> {
     let v = cmd.arg(0);
     match v.split_once('=') {
@@ -182,6 +203,7 @@ static CORE: &[Directive<CoreConf>] = &[
     ),
     Directive::value("error_log", MAIN, Args::AtLeast(1), error_log),
     Directive::value("env", MAIN, Args::Exactly(1), env),
+    Directive::value("load_module", MAIN, Args::Exactly(1), load_module),
     Directive::block("events", MAIN, Args::Block(0, 0), events),
     Directive::block("http", MAIN, Args::Block(0, 0), http),
     Directive::value("worker_connections", EVENTS, Args::Exactly(1), worker_connections),

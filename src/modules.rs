@@ -35,3 +35,10 @@ pub static HTTP_MODULES: &[&Module] = &[
     &headers_more::MODULE,
     &log::MODULE,
 ];
+
+/// Whether nginx's module `name` (as its `.so` is named) is built into this binary. The
+/// Nginx Development Kit comes with the Lua module (it needs it), and the core modules
+/// nginx builds in whatever its `configure` says are here too.
+pub fn built_in(name: &str) -> bool {
+    name == "ndk_http_module" || HTTP_MODULES.iter().any(|m| m.name == name)
+}

@@ -255,3 +255,25 @@ named location "@n" can be on the server level only
 GET /t
 --- response_body
 ok
+
+=== TEST 25: load_module of a module oxiresty has built in: nothing to load, the config runs
+--- main_config
+    load_module modules/ndk_http_module.so;
+    load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
+    load_module modules/ngx_http_echo_module.so;
+    load_module modules/ngx_http_headers_more_filter_module.so;
+--- config
+    location = /t { content_by_lua_block { ngx.say("lua is here") } }
+--- request
+GET /t
+--- response_body
+lua is here
+
+=== TEST 26: load_module of a module oxiresty lacks stops the start, naming it
+--- main_config
+    load_module modules/ngx_stream_module.so;
+--- config
+    # (the server alone)
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*module "ngx_stream_module" is not built into oxiresty, and it loads no modules \(load_module "modules\/ngx_stream_module\.so"\) in \S+nginx\.conf:\d+/
