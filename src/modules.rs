@@ -28,6 +28,7 @@ pub static HTTP_MODULES: &[&Module] = &[
     &map::MODULE,
     &geo::MODULE,
     &split_clients::MODULE,
+    &referer::MODULE,
     // (runs rewrite_by_lua and access_by_lua at the end of their phases, whatever the
     // order; its content handler wins over those above)
     &lua::MODULE,

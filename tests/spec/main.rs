@@ -369,7 +369,12 @@ struct Exchange {
 /// than one request, every check section must be an array, read by the request's index.
 fn exercise(b: &Block, port: u16) -> Result<(), String> {
     let timeout = Duration::from_secs_f64(b.text("timeout").and_then(|t| t.trim().parse().ok()).unwrap_or(3.0));
-    let more = b.text("more_headers").unwrap_or_default();
+    // (an array gives each request its own headers)
+    let more = |i: usize| match b.get("more_headers") {
+        Some(Value::List(l)) => l.get(i).map(Value::text).unwrap_or_default(),
+        Some(v) => v.text(),
+        None => String::new(),
+    };
     let list = |v: &Value| match v {
         Value::List(l) | Value::Group(l) => l.iter().map(Value::bytes).collect::<Vec<_>>(),
         other => vec![other.bytes()],
@@ -389,7 +394,7 @@ fn exercise(b: &Block, port: u16) -> Result<(), String> {
             methods: Vec::new(),
         };
         for (i, r) in reqs.iter().enumerate() {
-            let (bytes, m) = client::build_request(r, &more, port, i + 1 == reqs.len());
+            let (bytes, m) = client::build_request(r, &more(i), port, i + 1 == reqs.len());
             one.data.extend(bytes);
             one.methods.push(m);
         }
@@ -399,8 +404,9 @@ fn exercise(b: &Block, port: u16) -> Result<(), String> {
         let many = reqs.len() > 1;
         let exchanges = reqs
             .iter()
-            .map(|r| {
-                let (data, m) = client::build_request(r, &more, port, true);
+            .enumerate()
+            .map(|(i, r)| {
+                let (data, m) = client::build_request(r, &more(i), port, true);
                 Exchange { data, methods: vec![m] }
             })
             .collect();

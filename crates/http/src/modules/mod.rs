@@ -17,6 +17,7 @@ pub mod limit_rate;
 pub mod log;
 pub mod map;
 pub mod realip;
+pub mod referer;
 pub mod rewrite;
 pub mod split_clients;
 pub mod static_file;
