@@ -44,6 +44,8 @@ pub struct LuaCode {
 /// The Lua settings of one level (http, server, location).
 #[derive(Clone, Default)]
 pub struct LuaLocConf {
+    /// `server_rewrite_by_lua*` (http and server levels).
+    pub server_rewrite: Option<Rc<LuaCode>>,
     pub rewrite: Option<Rc<LuaCode>>,
     pub access: Option<Rc<LuaCode>>,
     pub content: Option<Rc<LuaCode>>,
@@ -94,6 +96,9 @@ pub fn response_header_name<'a>(r: &http::request::Request, name: &'a str) -> st
 
 impl ExtConf for LuaLocConf {
     fn merge(&mut self, parent: &Self) {
+        if self.server_rewrite.is_none() {
+            self.server_rewrite = parent.server_rewrite.clone();
+        }
         if self.rewrite.is_none() {
             self.rewrite = parent.rewrite.clone();
         }
@@ -169,6 +174,8 @@ macro_rules! lua_directive {
 
 lua_directive!(content_inline, content, "content_by_lua", false);
 lua_directive!(content_file, content, "content_by_lua", true);
+lua_directive!(server_rewrite_inline, server_rewrite, "server_rewrite_by_lua", false);
+lua_directive!(server_rewrite_file, server_rewrite, "server_rewrite_by_lua", true);
 lua_directive!(rewrite_inline, rewrite, "rewrite_by_lua", false);
 lua_directive!(rewrite_file, rewrite, "rewrite_by_lua", true);
 lua_directive!(access_inline, access, "access_by_lua", false);
@@ -348,6 +355,24 @@ static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("content_by_lua_block", LOC | LIF, Args::Exactly(1), content_inline),
     Directive::value("content_by_lua", LOC | LIF, Args::Exactly(1), content_inline),
     Directive::value("content_by_lua_file", LOC | LIF, Args::Exactly(1), content_file),
+    Directive::value(
+        "server_rewrite_by_lua_block",
+        HTTP | SRV,
+        Args::Exactly(1),
+        server_rewrite_inline,
+    ),
+    Directive::value(
+        "server_rewrite_by_lua",
+        HTTP | SRV,
+        Args::Exactly(1),
+        server_rewrite_inline,
+    ),
+    Directive::value(
+        "server_rewrite_by_lua_file",
+        HTTP | SRV,
+        Args::Exactly(1),
+        server_rewrite_file,
+    ),
     Directive::value("rewrite_by_lua_block", ANY, Args::Exactly(1), rewrite_inline),
     Directive::value("rewrite_by_lua", ANY, Args::Exactly(1), rewrite_inline),
     Directive::value("rewrite_by_lua_file", ANY, Args::Exactly(1), rewrite_file),
@@ -373,8 +398,27 @@ static DIRECTIVES: &[Directive<HttpBuilder>] = &[
 /// lua-nginx-module: its directives and its handlers in every phase.
 pub static MODULE: Module = Module {
     install: Some(install),
+    install_server: Some(install_server),
     ..Module::new("ngx_http_lua_module", DIRECTIVES)
 };
+
+/// `server_rewrite_by_lua*` runs first in the server-rewrite phase, before the server's
+/// `set` / `rewrite` / `return` (as OpenResty's handler, registered after nginx's own).
+fn install_server(_b: &HttpBuilder, d: &LocDraft, t: &mut Phases) -> Result<()> {
+    let Some(c) = d.ext.get::<LuaLocConf>() else {
+        return Ok(());
+    };
+    if let Some(code) = &c.server_rewrite {
+        let options = HandlerOptions {
+            need_body: c.need_request_body(),
+            code_cache: c.code_cache(),
+            http10_buffering: c.http10_buffering(),
+        };
+        let h = LuaHandler::new(crate::vm::current(), code.clone(), Phase::ServerRewrite, options);
+        t.rewrite.insert(0, Rc::new(h));
+    }
+    Ok(())
+}
 
 /// Puts a location's Lua handlers into its phase table.
 fn install(_b: &HttpBuilder, d: &LocDraft, t: &mut Phases) -> Result<()> {

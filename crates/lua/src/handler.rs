@@ -442,6 +442,9 @@ impl LuaHandler {
             End::Exec(target) => Flow::Redirect(target),
             End::Returned => match self.phase {
                 Phase::Content => Flow::Done,
+                // output before content: no later phase may answer again, the response
+                // ends here (OpenResty's rewrite and access handlers do so)
+                _ if output_started(r) => Flow::Done,
                 // nginx's NGX_OK: the access checks so far are passed (see `satisfy`)
                 Phase::Access => Flow::Granted,
                 _ => Flow::Next,

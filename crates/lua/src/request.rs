@@ -10,6 +10,9 @@ pub enum Phase {
     Init,
     InitWorker,
     ExitWorker,
+    /// `server_rewrite_by_lua*`: the server-rewrite phase (what the rewrite phase allows,
+    /// it allows).
+    ServerRewrite,
     Rewrite,
     Access,
     Content,
@@ -25,6 +28,7 @@ impl Phase {
             Phase::Init => "init",
             Phase::InitWorker => "init_worker",
             Phase::ExitWorker => "exit_worker",
+            Phase::ServerRewrite => "server_rewrite",
             Phase::Rewrite => "rewrite",
             Phase::Access => "access",
             Phase::Content => "content",
@@ -99,7 +103,7 @@ pub fn take_sync_exit() -> Option<i64> {
 }
 
 /// The phases that may produce the response (ngx.say, flush, eof, redirect, exec...).
-pub const OUTPUT_PHASES: &[Phase] = &[Phase::Rewrite, Phase::Access, Phase::Content];
+pub const OUTPUT_PHASES: &[Phase] = &[Phase::ServerRewrite, Phase::Rewrite, Phase::Access, Phase::Content];
 
 /// Whether the output APIs may run now. In init_by_lua they are let through, to fail on
 /// the missing request as in OpenResty (whose init_worker and exit_worker phases have a
@@ -120,7 +124,7 @@ pub fn check_output() -> mlua::Result<()> {
 /// OpenResty's refusal of an API outside the phases it is meant for.
 pub fn check_context(allowed: &[Phase]) -> mlua::Result<()> {
     let now = phase();
-    if allowed.contains(&now) {
+    if allowed.contains(&now) || (now == Phase::ServerRewrite && allowed.contains(&Phase::Rewrite)) {
         Ok(())
     } else {
         Err(mlua::Error::runtime(format!(
