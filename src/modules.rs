@@ -14,6 +14,7 @@ pub static HTTP_MODULES: &[&Module] = &[
     &realip::MODULE,
     &try_files::MODULE,
     // the content phase's handlers, for locations without a content handler
+    &dav::MODULE,
     &index::MODULE,
     &autoindex::MODULE,
     &static_file::MODULE,

@@ -304,7 +304,7 @@ fn run_block_once(b: &Block, dir: &Path) -> Result<(), String> {
     let Some(pid) = wait_pid(dir) else {
         return Err(format!("no pid file appeared\n{stderr}"));
     };
-    let result = exercise(b, port);
+    let result = exercise(b, port, &err_log);
     if let Some(w) = b.text("wait") {
         std::thread::sleep(Duration::from_secs_f64(w.trim().parse().unwrap_or(0.0)));
     }
@@ -367,7 +367,7 @@ struct Exchange {
 /// `raw_request` is one request (only the first response counts), `pipelined_requests`
 /// go on one connection and a `request eval [...]` list on one connection each; with more
 /// than one request, every check section must be an array, read by the request's index.
-fn exercise(b: &Block, port: u16) -> Result<(), String> {
+fn exercise(b: &Block, port: u16, err_log: &Path) -> Result<(), String> {
     let timeout = Duration::from_secs_f64(b.text("timeout").and_then(|t| t.trim().parse().ok()).unwrap_or(3.0));
     // (an array gives each request its own headers)
     let more = |i: usize| match b.get("more_headers") {
@@ -423,7 +423,13 @@ fn exercise(b: &Block, port: u16) -> Result<(), String> {
         );
     }
     let mut index = 0;
-    for x in exchanges {
+    for (n, x) in exchanges.into_iter().enumerate() {
+        // as Test::Nginx: between requests on their own connections, the log is checked
+        // too (what the first request leaves there must already match)
+        if n > 0 {
+            let log = std::fs::read_to_string(err_log).unwrap_or_default();
+            check_logs(b, &log, "error_log", "no_error_log").map_err(|e| format!("after request {}: {e}", n - 1))?;
+        }
         let raw = client::exchange(port, &x.data, timeout)?;
         if b.has("ignore_response") {
             continue;

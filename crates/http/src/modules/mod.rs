@@ -7,6 +7,7 @@ pub mod access;
 pub mod auth_basic;
 pub mod autoindex;
 pub mod charset;
+pub mod dav;
 pub mod echo;
 pub mod empty_gif;
 pub mod geo;
