@@ -106,7 +106,10 @@ fn worker_shutdown_timeout(c: &mut CoreConf, cmd: &Cmd) -> Result<()> {
 pub fn parse_error_log(prefix: &Path, cmd: &Cmd) -> Result<(Target, Level)> {
     let target = match cmd.arg(0) {
         "stderr" => Target::Stderr,
-        f => Target::File(prefix.join(f)),
+        f => match f.strip_prefix("syslog:") {
+            Some(spec) => Target::Syslog(Arc::new(http::syslog::Syslog::parse(spec).map_err(|m| cmd.error(m))?)),
+            None => Target::File(prefix.join(f)),
+        },
     };
     let level = match cmd.args.get(1) {
         None => Level::Error,

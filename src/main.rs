@@ -199,6 +199,7 @@ fn target_name(t: &Target) -> String {
     match t {
         Target::Stderr => "stderr".into(),
         Target::File(p) => p.display().to_string(),
+        Target::Syslog(s) => format!("syslog ({:?})", s.server),
     }
 }
 

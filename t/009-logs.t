@@ -219,3 +219,19 @@ qr/testing ".*html\/nowhere" existence failed \(2: No such file or directory\)/
 --- error_code: 400
 --- error_log eval
 qr{^127\.0\.0\.1 - - \[[^\]]+\] "GET /t HTTP/1\.1" 400 \d+ "-" "-"$}m
+
+=== TEST 18: a syslog target with an unknown parameter stops the start, in nginx's words
+--- config
+    access_log syslog:server=127.0.0.1:5514,facility=nope;
+--- must_die
+--- error_log
+unknown syslog facility "nope"
+
+=== TEST 19: syslog: at the main level needs a server
+--- main_config
+    error_log syslog:facility=local7;
+--- config
+    # (the server alone)
+--- must_die
+--- error_log
+no syslog server specified

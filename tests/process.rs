@@ -1197,3 +1197,62 @@ fn signal_graceful_exit_in_init_by_lua_stops_the_server_once_started() {
         );
     }
 }
+
+/// `syslog:` targets: the error log and access logs as RFC 3164 datagrams, as nginx sends
+/// them (checked against Debian's nginx: `<190>Dec  6 01:34:45 nginx: …` and so on).
+#[test]
+fn error_and_access_logs_go_to_syslog() {
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let udp_port = udp.local_addr().unwrap().port();
+    let unix_path = std::env::temp_dir().join(format!("oxr-syslog-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&unix_path);
+    let unix = std::os::unix::net::UnixDatagram::bind(&unix_path).unwrap();
+    unix.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let p = Prefix::new("syslog");
+    let port = port();
+    p.conf(&format!(
+        "daemon off;\nmaster_process off;\nerror_log syslog:server=127.0.0.1:{udp_port} warn;\nevents {{}}\nhttp {{\n server {{\n  listen 127.0.0.1:{port};\n  access_log syslog:server=unix:{},facility=local3,severity=notice,tag=web;\n  location = /a {{ access_log syslog:server=127.0.0.1:{udp_port},nohostname; return 200 \"a\\n\"; }}\n  location / {{ root html/none; }}\n }}\n}}\n",
+        unix_path.display()
+    ));
+    let mut child = start_master(&p);
+    let recv = |s: &dyn Fn(&mut [u8]) -> std::io::Result<usize>| {
+        let mut buf = [0u8; 4096];
+        let n = s(&mut buf).expect("a datagram");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    get(port, "/a").unwrap();
+    let access = recv(&|b| udp.recv(b));
+    let header = regex_like(r"^<190>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d nginx: 127\.0\.0\.1 - - \[");
+    assert!(header(&access), "{access}");
+    assert!(access.ends_with("\"GET /a HTTP/1.1\" 200 2 \"-\" \"-\""), "{access}");
+    get(port, "/missing").unwrap();
+    let error = recv(&|b| udp.recv(b));
+    let host = hostname();
+    assert!(error.starts_with("<187>"), "{error}");
+    assert!(error.contains(&format!(" {host} nginx: ")), "{error}");
+    assert!(
+        error.contains("[error] ") && error.contains("open() \"") && !error.ends_with('\n'),
+        "{error}"
+    );
+    let local = recv(&|b| unix.recv(b));
+    assert!(
+        local.starts_with("<157>") && local.contains(&format!(" {host} web: 127.0.0.1 - - [")),
+        "{local}"
+    );
+    signal(child.id() as i32, 3);
+    assert!(child.wait().unwrap().success());
+    let _ = std::fs::remove_file(&unix_path);
+}
+
+fn regex_like(re: &str) -> impl Fn(&str) -> bool {
+    let re = pcre2::bytes::Regex::new(re).unwrap();
+    move |s| re.is_match(s.as_bytes()).unwrap()
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string()
+}

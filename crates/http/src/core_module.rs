@@ -430,6 +430,9 @@ fn error_page(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
 
 /// `error_log` inside http/server/location: validated; the main-level log is the one used.
 fn error_log_nested(_b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    if let Some(spec) = cmd.arg(0).strip_prefix("syslog:") {
+        crate::syslog::Syslog::parse(spec).map_err(|m| cmd.error(m))?;
+    }
     if let Some(l) = cmd.args.get(1)
         && crate::log::Level::parse(&l.value).is_none()
     {

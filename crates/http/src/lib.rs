@@ -24,6 +24,7 @@ pub mod phase;
 pub mod request;
 pub mod spare;
 pub mod status;
+pub mod syslog;
 pub mod template;
 pub mod time;
 pub mod variables;

@@ -59,11 +59,12 @@ impl Level {
     }
 }
 
-/// Where the error log goes: a file path or the process's stderr.
+/// Where the error log goes: a file path, the process's stderr, or syslog.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     Stderr,
     File(PathBuf),
+    Syslog(std::sync::Arc<crate::syslog::Syslog>),
 }
 
 struct Sink {
@@ -77,7 +78,7 @@ static SINK: Mutex<Option<Sink>> = Mutex::new(None);
 /// Points the error log at `target` (opening it) from now on.
 pub fn open(target: Target, level: Level) -> std::io::Result<()> {
     let file = match &target {
-        Target::Stderr => None,
+        Target::Stderr | Target::Syslog(_) => None,
         Target::File(p) => Some(OpenOptions::new().create(true).append(true).open(p)?),
     };
     LEVEL.store(level as u8, Ordering::Relaxed);
@@ -211,8 +212,16 @@ pub fn write(level: Level, conn: u64, msg: &str) {
     }
     line.push_str(msg);
     let _ = with_capture(|c| c.push(level, crate::time::now_f64(), &line));
-    line.push('\n');
     let Ok(mut s) = SINK.lock() else { return };
+    if let Some(Sink {
+        target: Target::Syslog(peer),
+        ..
+    }) = s.as_ref()
+    {
+        peer.send(crate::syslog::severity_of(level), &line);
+        return;
+    }
+    line.push('\n');
     match s.as_mut().and_then(|s| s.file.as_mut()) {
         Some(f) => {
             let _ = f.write_all(line.as_bytes());

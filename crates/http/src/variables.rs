@@ -290,7 +290,8 @@ fn cookie(header: &str, name: &str) -> Option<String> {
     })
 }
 
-fn hostname() -> String {
+/// The machine's host name (`$hostname`).
+pub fn hostname() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: gethostname writes at most buf.len() bytes into our buffer.
     let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };

@@ -67,6 +67,7 @@ impl LogConf {
                 prefix: prefix.to_path_buf(),
                 format: Arc::new(LogFormat::combined()),
                 condition: None,
+                syslog: None,
             }])
         })
     }
@@ -86,7 +87,7 @@ pub fn paths(http: &HttpConf) -> Vec<PathBuf> {
     for l in http.locations() {
         let logs = l.ext.get::<LogConf>().cloned().unwrap_or_default().logs(&http.prefix);
         for a in logs.iter() {
-            if a.path_vars.is_none() && !out.contains(&a.path) {
+            if a.path_vars.is_none() && a.syslog.is_none() && !out.contains(&a.path) {
                 out.push(a.path.clone());
             }
         }
@@ -162,8 +163,12 @@ fn access_log(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
             return Err(cmd.error(format!("invalid parameter \"{opt}\"")));
         }
     }
+    let syslog = match cmd.arg(0).strip_prefix("syslog:") {
+        Some(spec) => Some(Arc::new(crate::syslog::Syslog::parse(spec).map_err(|m| cmd.error(m))?)),
+        None => None,
+    };
     let path = b.prefix.join(cmd.arg(0));
-    let path_vars = if cmd.arg(0).contains('$') {
+    let path_vars = if syslog.is_none() && cmd.arg(0).contains('$') {
         Some(b.template(cmd, cmd.arg(0))?)
     } else {
         None
@@ -174,6 +179,7 @@ fn access_log(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
         prefix: b.prefix.clone(),
         format,
         condition,
+        syslog,
     });
     b.loc().conf::<LogConf>().0 = Some(Arc::from(list));
     Ok(())
@@ -264,6 +270,8 @@ pub struct AccessLog {
     pub format: Arc<LogFormat>,
     /// `if=condition`: the request is logged unless it renders to "" or "0".
     pub condition: Option<crate::template::Template>,
+    /// `syslog:…`: lines go to syslog instead of `path`.
+    pub syslog: Option<Arc<crate::syslog::Syslog>>,
 }
 
 thread_local! {
@@ -280,6 +288,10 @@ fn write(r: &Request, logs: &[AccessLog]) {
             }
         }
         let mut line = log.format.render(r);
+        if let Some(peer) = &log.syslog {
+            peer.send(peer.severity, &line);
+            continue;
+        }
         line.push('\n');
         if let Some(t) = &log.path_vars {
             write_to_rendered(r, &log.prefix, t, &line);

@@ -1,0 +1,1 @@
+return { loaded_at = "init" }
