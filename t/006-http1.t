@@ -209,14 +209,27 @@ ok
 --- error_log
 client intended to send too large body: 11 bytes
 
-=== TEST 22: a chunked body over client_max_body_size is 413
+=== TEST 22: a chunked body over client_max_body_size is 413 where it is read
 --- config
-    location = /t { client_max_body_size 10; return 200 "ok\n"; }
+    location = /t {
+        client_max_body_size 10;
+        content_by_lua_block { ngx.req.read_body() ngx.say("read") }
+    }
 --- raw_request eval
 "POST /t HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\nb\r\nhello world\r\n0\r\n\r\n"
 --- error_code: 413
 --- error_log
 client intended to send too large chunked body
+
+=== TEST 22b: ... and not where it is thrown away (return answers at once, as nginx)
+--- config
+    location = /t { client_max_body_size 10; return 200 "ok\n"; }
+--- raw_request eval
+"POST /t HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\nb\r\nhello world\r\n0\r\n\r\n"
+--- response_body
+ok
+--- no_error_log
+too large
 
 === TEST 23: client_max_body_size 0 disables the check
 --- config
@@ -246,15 +259,31 @@ ok
 --- response_headers
 Connection: close
 
-=== TEST 27: a body that stops early times out with 408
+=== TEST 27: a body that stops early times out with 408 where it is read
 --- config
     client_body_timeout 200ms;
-    location = /t { return 200 "ok\n"; }
+    location = /t { content_by_lua_block { ngx.req.read_body() ngx.say("read") } }
 --- raw_request eval
 "POST /t HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nhello"
 --- error_code: 408
 --- error_log
 client timed out
+
+=== TEST 27b: a body nobody reads does not hold the answer back (return, static files, as nginx); it is waited for as long as lingering_timeout
+--- config
+    lingering_timeout 200ms;
+    location = /t { return 200 "ok\n"; }
+--- user_files
+>>> f.txt
+file
+--- request eval
+["POST /t\nhel", "POST /f.txt\nhel"]
+--- more_headers
+Content-Length: 10
+--- error_code eval
+[200, 405]
+--- response_body_like eval
+["^ok\n\$", "405 Not Allowed"]
 
 === TEST 28: a lowercase method is refused
 --- config

@@ -91,7 +91,7 @@ impl Request {
             file: None,
             len: 0,
         };
-        self.pull_body(|r, data| sink.push(r, data)).await?;
+        self.pull_body(|r, data| sink.push(r, data), true).await?;
         self.body = match sink.file {
             Some((tf, _)) => Body::File(tf, sink.len),
             None => Body::Memory(sink.mem),
@@ -100,6 +100,29 @@ impl Request {
     }
 
     /// Reads and drops the body so the connection can carry the next request.
+    /// A handler that will not read the body (`return`, static files, `empty_gif`, echo):
+    /// as nginx's discard, the answer does not wait for it, the body is read and thrown
+    /// away after the response (or the connection closes). A client waiting for `100
+    /// Continue` gets it first, body or not, as from nginx.
+    /// What has already arrived is looked at now, as nginx's discard reads it: a malformed
+    /// chunk there is refused (400) before any answer.
+    pub fn discard_later(&mut self) -> Result<(), u16> {
+        if self.expect_continue && self.version >= (1, 1) && !self.header_sent {
+            self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+        }
+        self.expect_continue = false;
+        if self.framing == Framing::Chunked && matches!(self.body, Body::Unread) {
+            // (a throwaway decoder: the bytes stay for the discard after the answer)
+            let mut scratch = Vec::new();
+            if let Err(e) = Chunked::default().decode(self.io.pending(), &mut scratch) {
+                self.keepalive = false;
+                self.log(Level::Info, e.reason);
+                return Err(400);
+            }
+        }
+        Ok(())
+    }
+
     pub async fn discard_body(&mut self) -> Result<(), u16> {
         if !matches!(self.body, Body::Unread) {
             return Ok(());
@@ -108,14 +131,23 @@ impl Request {
             self.body = Body::Discarded;
             return Ok(());
         }
-        self.pull_body(|_, _| Ok(())).await?;
+        self.pull_body(|_, _| Ok(()), false).await?;
         self.body = Body::Discarded;
         Ok(())
     }
 
     /// Drives the framing, handing each piece of body to `take`.
-    async fn pull_body(&mut self, mut take: impl FnMut(&Request, &[u8]) -> Result<(), u16>) -> Result<(), u16> {
-        let max = self.loc.settings.client_max_body_size();
+    /// `limited`: `client_max_body_size` applies (not to a body thrown away, as in nginx).
+    async fn pull_body(
+        &mut self,
+        mut take: impl FnMut(&Request, &[u8]) -> Result<(), u16>,
+        limited: bool,
+    ) -> Result<(), u16> {
+        let max = if limited {
+            self.loc.settings.client_max_body_size()
+        } else {
+            0
+        };
         if let Framing::Length(n) = self.framing
             && max != 0
             && n > max
@@ -137,7 +169,12 @@ impl Request {
                 }
             }
         }
-        let timeout = Duration::from_millis(self.loc.settings.client_body_timeout_ms());
+        // (a body thrown away waits as nginx's discard does: lingering_timeout per read)
+        let timeout = Duration::from_millis(if limited {
+            self.loc.settings.client_body_timeout_ms()
+        } else {
+            self.loc.settings.lingering_timeout_ms()
+        });
         let mut chunked = Chunked::default();
         let mut left = match self.framing {
             Framing::Length(n) => n,

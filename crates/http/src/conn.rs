@@ -391,16 +391,19 @@ fn fill_request(r: &mut Request, mut head: h1::Head, group: &ListenGroup) -> Res
         h1::parse_target(&r.unparsed_uri, true).ok_or(refuse(400, "client sent invalid request"))?;
     r.uri = uri;
     r.args = args;
-    let host = match (&url_host, host_at) {
-        (Some(h), _) => Some(h.as_str()),
-        (None, Some(i)) => Some(head.headers[i].1.as_str()),
-        (None, None) => None,
+    // (an HTTP/1.1 request needs its Host header even with an absolute URI, whose host
+    // then wins, as in nginx)
+    let header_host = match host_at {
+        Some(i) => Some(h1::validate_host(&head.headers[i].1).ok_or(refuse(400, "client sent invalid host header"))?),
+        None if r.version >= (1, 1) => {
+            return Err(refuse(400, "client sent HTTP/1.1 request without \"Host\" header"));
+        }
+        None => None,
     };
-    if let Some(h) = host {
-        r.host = Some(h1::validate_host(h).ok_or(refuse(400, "client sent invalid host header"))?);
-    } else if r.version >= (1, 1) {
-        return Err(refuse(400, "client sent HTTP/1.1 request without \"Host\" header"));
-    }
+    r.host = match &url_host {
+        Some(h) => Some(h1::validate_host(h).ok_or(refuse(400, "client sent invalid host header"))?),
+        None => header_host,
+    };
     r.headers_in.list = head.headers;
     let s = &group.servers[group.default.min(group.servers.len() - 1)].loc.settings;
     if !s.underscores_in_headers() && s.ignore_invalid_headers() {

@@ -58,19 +58,49 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
         Some(n) if n > limits.large_buf => return Err(refuse(414, "client sent too long URI")),
         _ => {}
     }
+    // (as nginx: several spaces may separate the request line's parts)
+    let mut config = httparse::ParserConfig::default();
+    config.allow_multiple_spaces_in_request_line_delimiters(true);
     // uninitialised slots: no 3 KiB memset per request
     let mut storage = [const { std::mem::MaybeUninit::<httparse::Header>::uninit() }; 100];
     let mut big;
     let mut req = httparse::Request::new(&mut []);
-    let mut status = req.parse_with_uninit_headers(buf, &mut storage);
+    let mut status = config.parse_request_with_uninit_headers(&mut req, buf, &mut storage);
+    // an HTTP/1.x of a later minor version is read as HTTP/1.1 (nginx keeps its number)
+    let mut minor = None;
+    let mut rewritten = Vec::new();
+    let mut shift = 0;
+    if let Err(httparse::Error::Version) = status
+        && let Some(end) = line_end
+        && let Some(v) = odd_version(&buf[..end])?
+    {
+        minor = Some(v.minor);
+        let mut line = Vec::with_capacity(buf.len());
+        line.extend_from_slice(&buf[..v.at]);
+        line.extend_from_slice(b"HTTP/1.1");
+        line.extend_from_slice(&buf[v.at + v.len..]);
+        shift = v.len - 8;
+        rewritten = line;
+        req = httparse::Request::new(&mut []);
+        status = config.parse_request_with_uninit_headers(&mut req, &rewritten, &mut storage);
+    }
     if let Err(httparse::Error::TooManyHeaders) = status {
         big = vec![httparse::EMPTY_HEADER; 4096];
         req = httparse::Request::new(&mut big);
-        status = req.parse(buf);
+        status = config.parse_request(&mut req, if minor.is_some() { &rewritten } else { buf });
     }
     let n = match status {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
+            // nginx checks a method's characters as they come: a request that can never
+            // be one is refused before its line ends
+            let method_len = buf.iter().position(|&c| c == b' ').unwrap_or(buf.len());
+            if !buf[..method_len]
+                .iter()
+                .all(|&c| c.is_ascii_uppercase() || c == b'_' || c == b'-')
+            {
+                return Err(refuse(400, "client sent invalid method"));
+            }
             if buf_all.len() >= limits.large_buf * limits.large_num {
                 return Err(refuse(494, "client sent too large request"));
             }
@@ -122,10 +152,49 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
     let head = Head {
         method: method_name(req.method.unwrap_or("")),
         target: req.path.unwrap_or("").to_string(),
-        version: (1, req.version.unwrap_or(1)),
+        version: (1, minor.unwrap_or(req.version.unwrap_or(1))),
         headers,
     };
-    Ok(Some((head, n + skip)))
+    Ok(Some((head, n + skip + shift)))
+}
+
+/// Where a request line names an HTTP version httparse does not read.
+struct OddVersion {
+    at: usize,
+    len: usize,
+    minor: u8,
+}
+
+/// `HTTP/1.2`…`HTTP/1.99`: read as 1.1; `HTTP/2.0` and later majors: 505, as nginx.
+fn odd_version(line: &[u8]) -> Result<Option<OddVersion>, Refusal> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let line = line.trim_ascii_end();
+    let Some(at) = line.windows(5).rposition(|w| w == b"HTTP/") else {
+        return Ok(None);
+    };
+    let version = &line[at + 5..];
+    let Some(dot) = version.iter().position(|&c| c == b'.') else {
+        return Ok(None);
+    };
+    let (major, minor) = (&version[..dot], &version[dot + 1..]);
+    let number = |d: &[u8]| -> Option<u32> {
+        (!d.is_empty() && d.len() <= 3 && d.iter().all(u8::is_ascii_digit))
+            .then(|| d.iter().fold(0, |n, c| n * 10 + u32::from(c - b'0')))
+    };
+    let (Some(major), Some(minor)) = (number(major), number(minor)) else {
+        return Ok(None);
+    };
+    if major >= 2 {
+        return Err(refuse(505, "client sent unsupported HTTP version"));
+    }
+    if major == 1 && (2..=99).contains(&minor) {
+        return Ok(Some(OddVersion {
+            at,
+            len: line.len() - at,
+            minor: minor as u8,
+        }));
+    }
+    Ok(None)
 }
 
 thread_local! {
@@ -209,6 +278,8 @@ pub fn parse_target(target: &str, merge_slashes: bool) -> Option<(String, String
             return None;
         }
     }
+    // (a `#fragment` is no part of what is asked for: nginx drops it)
+    let rest = rest.split('#').next().unwrap_or(rest);
     let (path, args) = match rest.find('?') {
         Some(i) => (&rest[..i], &rest[i + 1..]),
         None => (rest, ""),
@@ -295,10 +366,10 @@ pub fn validate_host(h: &str) -> Option<String> {
     if host.is_empty() || host.starts_with('.') {
         return None;
     }
-    // one pass: refuse path separators, NUL and empty labels
+    // one pass: refuse path separators, spaces and control bytes, and empty labels
     let mut prev = 0u8;
     for &c in host.as_bytes() {
-        if matches!(c, b'/' | b'\\' | 0) || (c == b'.' && prev == b'.') {
+        if matches!(c, b'/' | b'\\') || c <= b' ' || c == 0x7f || (c == b'.' && prev == b'.') {
             return None;
         }
         prev = c;

@@ -166,7 +166,7 @@ impl Handler for EchoHandler {
 
 impl EchoHandler {
     async fn run(&self, r: &mut Request) -> Flow {
-        if let Err(code) = r.discard_body().await {
+        if let Err(code) = r.discard_later() {
             return Flow::Finish(code);
         }
         if !r.header_sent {

@@ -54,10 +54,10 @@ impl Handler for EmptyGif {
         if r.method != "GET" && r.method != "HEAD" {
             return Step::Ready(Flow::Finish(405));
         }
+        if let Err(code) = r.discard_later() {
+            return Step::Ready(Flow::Finish(code));
+        }
         Step::Pending(Box::pin(async move {
-            if let Err(code) = r.discard_body().await {
-                return Flow::Finish(code);
-            }
             r.status = 200;
             r.content_type = Some(std::sync::Arc::from("image/gif"));
             r.headers_out.set("Last-Modified", "Mon, 28 Sep 1970 06:00:00 GMT");

@@ -15,7 +15,7 @@ use crate::config::Location;
 use crate::ext::ExtConf;
 use crate::module::{Module, Phases, Scope, VarSetter};
 use crate::phase::{Flow, Handler, Step};
-use crate::request::{Body, Framing, Request};
+use crate::request::Request;
 use crate::template::Template;
 
 static DIRECTIVES: &[Directive<HttpBuilder>] = &[
@@ -481,16 +481,11 @@ fn rewrite<'a>(rw: &Rewrite, r: &mut Request) -> ScriptEnd<'a> {
 }
 
 fn return_step<'a>(ret: &'a Return, r: &'a mut Request) -> Step<'a> {
-    // nginx drops the request body of a `return`; with none to read, answer at once
-    if r.framing == Framing::None || !matches!(r.body, Body::Unread) {
-        return Step::Ready(do_return(ret, r));
+    // nginx drops the request body of a `return`: the answer does not wait for it
+    if let Err(code) = r.discard_later() {
+        return Step::Ready(Flow::Finish(code));
     }
-    Step::Pending(Box::pin(async move {
-        if let Err(code) = r.discard_body().await {
-            return Flow::Finish(code);
-        }
-        do_return(ret, r)
-    }))
+    Step::Ready(do_return(ret, r))
 }
 
 fn do_return(ret: &Return, r: &mut Request) -> Flow {

@@ -73,7 +73,7 @@ async fn serve(r: &mut Request) -> Flow {
         r.log(Level::Crit, &format!("\"{}\" is not a regular file", path.display()));
         return Flow::Finish(404);
     }
-    if let Err(code) = r.discard_body().await {
+    if let Err(code) = r.discard_later() {
         return Flow::Finish(code);
     }
     r.filename = Some(path.clone());

@@ -1,1 +1,0 @@
-return { loaded_at = "init" }
