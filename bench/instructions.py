@@ -10,7 +10,8 @@ N keep-alive requests over 10 connections. Two runs (200 and 200+N requests) are
 subtracted, so start-up and shutdown cancel out.
 
 Usage: bench/instructions.py [scenario ...]   (scenarios of bench/run.py: return static1k
-       lua_hello lua_gateway ...); REQUESTS=N (default 10000); SERVERS=oxiresty,nginx
+       lua_hello lua_gateway ...); REQUESTS=N (default 10000); SERVERS=oxiresty,nginx;
+       OXR=binary (another build); KEEP=dir (keep the profiles, for callgrind_annotate)
 """
 
 import importlib.util
@@ -98,7 +99,11 @@ def instructions(server, prefix, path, n):
                 return int(line.split()[1])
         raise SystemExit(f"no totals in {out}")
     finally:
-        os.remove(out)
+        # KEEP=dir keeps the profile for callgrind_annotate (which functions cost what)
+        if os.environ.get("KEEP"):
+            shutil.move(out, os.path.join(os.environ["KEEP"], f"{server}-{n}.callgrind"))
+        else:
+            os.remove(out)
 
 
 def main():

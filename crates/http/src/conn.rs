@@ -91,12 +91,17 @@ pub async fn serve(
     }
 }
 
-/// Waits until the client sends something; false on timeout, close or graceful stop.
+/// Waits until the client sends something; false on timeout or close.
 ///
 /// The timer is the connection's own and stays armed across requests: it is moved only
 /// when it would fire late, and re-armed when it fires early. A busy keepalive connection
 /// so touches the timer wheel once per timeout period, not once per request (nginx's lazy
 /// timers do the same).
+///
+/// On a graceful stop an idle connection is not cut at once: a request may already be on
+/// its way (a client reusing the connection the moment it is closed loses it). It is kept
+/// until it has been idle for `SHUTDOWN_GRACE`; a request that comes is answered with
+/// `Connection: close`.
 async fn wait_idle(
     io: &Io,
     mut timer: Pin<&mut Sleep>,
@@ -104,10 +109,11 @@ async fn wait_idle(
     timeout_ms: u64,
     fresh: bool,
 ) -> bool {
-    if crate::worker::shutting_down() {
-        return false;
+    let mut draining = crate::worker::shutting_down();
+    let mut deadline = crate::time::coarse_now() + Duration::from_millis(timeout_ms);
+    if draining {
+        deadline = deadline.min(crate::time::coarse_now() + SHUTDOWN_GRACE);
     }
-    let deadline = crate::time::coarse_now() + Duration::from_millis(timeout_ms);
     if timer.deadline() > deadline {
         timer.as_mut().reset(deadline);
     }
@@ -124,7 +130,11 @@ async fn wait_idle(
                     return true;
                 }
             }
-            _ = &mut *stop => return false,
+            _ = &mut *stop, if !draining => {
+                draining = true;
+                deadline = deadline.min(Instant::now() + SHUTDOWN_GRACE);
+                timer.as_mut().reset(deadline);
+            }
             _ = timer.as_mut() => {
                 if Instant::now() >= deadline {
                     return false;
@@ -134,6 +144,9 @@ async fn wait_idle(
         }
     }
 }
+
+/// How long an idle keepalive connection of a stopping worker waits for one more request.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 /// Reads one request and answers it. Returns the connection when it stays open, with the
 /// keepalive timeout that applies to it.
@@ -165,6 +178,10 @@ async fn one_request(
         Next::Request(h, in_buf, len) => (h, in_buf, len),
     };
     let mut r = new_request(io, http, default, conn);
+    // a stopping worker answers what still comes, then closes: the client is told
+    if crate::worker::shutting_down() {
+        r.keepalive = false;
+    }
     r.request_length = head_len as u64;
     let refused = fill_request(&mut r, head, group);
     r.io.consume(in_buf);

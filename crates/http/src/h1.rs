@@ -58,14 +58,22 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
         Some(n) if n > limits.large_buf => return Err(refuse(414, "client sent too long URI")),
         _ => {}
     }
-    // (as nginx: several spaces may separate the request line's parts)
-    let mut config = httparse::ParserConfig::default();
-    config.allow_multiple_spaces_in_request_line_delimiters(true);
     // uninitialised slots: no 3 KiB memset per request
     let mut storage = [const { std::mem::MaybeUninit::<httparse::Header>::uninit() }; 100];
     let mut big;
     let mut req = httparse::Request::new(&mut []);
-    let mut status = config.parse_request_with_uninit_headers(&mut req, buf, &mut storage);
+    let mut status = req.parse_with_uninit_headers(buf, &mut storage);
+    // (the strict parser first: it is the fast one; as nginx, several spaces may separate
+    // the request line's parts, which only the lenient one takes)
+    let lenient = || {
+        let mut config = httparse::ParserConfig::default();
+        config.allow_multiple_spaces_in_request_line_delimiters(true);
+        config
+    };
+    if matches!(status, Err(httparse::Error::Token | httparse::Error::Version)) {
+        req = httparse::Request::new(&mut []);
+        status = lenient().parse_request_with_uninit_headers(&mut req, buf, &mut storage);
+    }
     // an HTTP/1.x of a later minor version is read as HTTP/1.1 (nginx keeps its number)
     let mut minor = None;
     let mut rewritten = Vec::new();
@@ -82,12 +90,12 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
         shift = v.len - 8;
         rewritten = line;
         req = httparse::Request::new(&mut []);
-        status = config.parse_request_with_uninit_headers(&mut req, &rewritten, &mut storage);
+        status = lenient().parse_request_with_uninit_headers(&mut req, &rewritten, &mut storage);
     }
     if let Err(httparse::Error::TooManyHeaders) = status {
         big = vec![httparse::EMPTY_HEADER; 4096];
         req = httparse::Request::new(&mut big);
-        status = config.parse_request(&mut req, if minor.is_some() { &rewritten } else { buf });
+        status = lenient().parse_request(&mut req, if minor.is_some() { &rewritten } else { buf });
     }
     let n = match status {
         Ok(httparse::Status::Complete(n)) => n,
@@ -278,11 +286,22 @@ pub fn parse_target(target: &str, merge_slashes: bool) -> Option<(String, String
             return None;
         }
     }
-    // (a `#fragment` is no part of what is asked for: nginx drops it)
-    let rest = rest.split('#').next().unwrap_or(rest);
-    let (path, args) = match rest.find('?') {
-        Some(i) => (&rest[..i], &rest[i + 1..]),
-        None => (rest, ""),
+    // one pass for the query and a `#fragment` (no part of what is asked for: nginx drops
+    // it); both are ASCII, so the positions are char boundaries
+    let bytes = rest.as_bytes();
+    let (mut query, mut end) = (None, bytes.len());
+    for (i, &c) in bytes.iter().enumerate() {
+        if c == b'#' {
+            end = i;
+            break;
+        }
+        if c == b'?' && query.is_none() {
+            query = Some(i);
+        }
+    }
+    let (path, args) = match query {
+        Some(i) => (&rest[..i], &rest[i + 1..end]),
+        None => (&rest[..end], ""),
     };
     // most paths need neither decoding nor normalising (one pass over the bytes)
     let mut prev = 0u8;
@@ -354,6 +373,21 @@ fn normalize(p: &[u8], merge_slashes: bool) -> Option<Vec<u8>> {
 }
 
 /// Validates a Host value and returns it lowercased without the port (nginx's validate_host).
+/// Bytes a host name never holds: controls, space, DEL, path separators (a table: one
+/// load per byte on every request's Host).
+const BAD_HOST_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c <= b' ' as usize {
+        t[c] = true;
+        c += 1;
+    }
+    t[0x7f] = true;
+    t[b'/' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 pub fn validate_host(h: &str) -> Option<String> {
     // byte searches for ASCII characters: every index is a char boundary
     let bytes = h.as_bytes();
@@ -369,7 +403,7 @@ pub fn validate_host(h: &str) -> Option<String> {
     // one pass: refuse path separators, spaces and control bytes, and empty labels
     let mut prev = 0u8;
     for &c in host.as_bytes() {
-        if matches!(c, b'/' | b'\\') || c <= b' ' || c == 0x7f || (c == b'.' && prev == b'.') {
+        if BAD_HOST_BYTE[c as usize] || (c == b'.' && prev == b'.') {
             return None;
         }
         prev = c;
@@ -539,6 +573,21 @@ mod tests {
     }
 
     #[test]
+    fn http_versions_as_nginx_reads_them() {
+        let head = |line: &str| parse_head(format!("{line}\r\nHost: x\r\n\r\n").as_bytes(), &L);
+        let (h, n) = head("GET / HTTP/1.9").unwrap().unwrap();
+        assert_eq!((h.version, n), ((1, 9), 27));
+        let (h, n) = head("GET  /a   HTTP/1.42").unwrap().unwrap();
+        assert_eq!((h.target.as_str(), h.version, n), ("/a", (1, 42), 32));
+        for bad in ["GET / HTTP/2.0", "GET / HTTP/100.1"] {
+            assert_eq!(head(bad).unwrap_err().status, 505, "{bad}");
+        }
+        // a method that can never be one is refused before its line ends
+        assert_eq!(parse_head(b"hello", &L).unwrap_err().status, 400);
+        assert!(parse_head(b"GET /", &L).unwrap().is_none());
+    }
+
+    #[test]
     fn framing_rules() {
         let h = |v: &[(&str, &str)]| {
             v.iter()
@@ -593,6 +642,9 @@ mod tests {
         assert_eq!(p("/plain/path.txt?a=b"), Some(("/plain/path.txt".into(), "a=b".into())));
         assert_eq!(parse_target("/a//b", false).map(|(p, _, _)| p), Some("/a//b".into()));
         assert_eq!(p("/a/b/."), Some(("/a/b/".into(), "".into())));
+        // a fragment goes, before or after a query; a `?` inside one is not a query
+        assert_eq!(p("/t?a=1#f?g"), Some(("/t".into(), "a=1".into())));
+        assert_eq!(p("/t#f?g=1"), Some(("/t".into(), "".into())));
         assert_eq!(
             parse_target("/a//b/%2e%2e/c", false).map(|(p, _, _)| p),
             Some("/a//c".into())
@@ -612,6 +664,8 @@ mod tests {
         assert_eq!(validate_host("a..b"), None);
         assert_eq!(validate_host("a\0b"), None);
         assert_eq!(validate_host("a\\b:1"), None);
+        assert_eq!(validate_host("a b"), None);
+        assert_eq!(validate_host("a\x7fb"), None);
         assert_eq!(validate_host("x.COM.:80"), Some("x.com".into()));
         assert_eq!(validate_host("x.com..:80"), None);
         assert_eq!(validate_host("Ünï.de"), Some("Ünï.de".into()));
