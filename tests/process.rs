@@ -1256,3 +1256,44 @@ fn hostname() -> String {
         .trim()
         .to_string()
 }
+
+/// client_header_timeout bounds the whole head, as nginx's: a client that sends a header
+/// line now and then (slowloris) is closed when it runs out, not kept alive by each line.
+#[test]
+fn a_trickling_head_is_cut_at_client_header_timeout() {
+    let p = Prefix::new("trickle");
+    let port = port();
+    p.conf(
+        &master_conf(port, 1, "ok", "")
+            .replace("master_process on;", "master_process off;")
+            .replace("access_log off;", "access_log off;\n client_header_timeout 1s;"),
+    );
+    let mut child = start_master(&p);
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let start = Instant::now();
+    let mut closed = false;
+    while start.elapsed() < Duration::from_secs(4) {
+        std::thread::sleep(Duration::from_millis(300));
+        if s.write_all(b"X-A: 1\r\n").is_err() {
+            closed = true;
+            break;
+        }
+        s.set_nonblocking(true).unwrap();
+        let mut b = [0u8; 16];
+        let gone = match s.read(&mut b) {
+            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+            Ok(_) => true,
+        };
+        s.set_nonblocking(false).unwrap();
+        if gone {
+            closed = true;
+            break;
+        }
+    }
+    let took = start.elapsed();
+    assert!(closed, "the connection was kept for {took:?}");
+    assert!(took < Duration::from_millis(2500), "closed only after {took:?}");
+    signal(child.id() as i32, 3);
+    assert!(child.wait().unwrap().success());
+}

@@ -277,7 +277,10 @@ fn header_limits(server: &Server) -> Limits {
 /// Reads and parses the next request head (after `read_head_fast` found it incomplete).
 async fn read_head(io: &mut Io, server: &Server, first: bool, conn: &ConnInfo) -> Next {
     let limits = header_limits(server);
-    let timeout = Duration::from_millis(server.settings.client_header_timeout_ms);
+    // the whole head must come within client_header_timeout, however it trickles in (as
+    // nginx's timer, set once: a slow client cannot hold the connection by sending a
+    // header line now and then)
+    let deadline = Instant::now() + Duration::from_millis(server.settings.client_header_timeout_ms);
     loop {
         if !io.pending().is_empty() {
             match h1::parse_head(io.pending(), &limits) {
@@ -291,7 +294,13 @@ async fn read_head(io: &mut Io, server: &Server, first: bool, conn: &ConnInfo) -
         } else {
             4096
         };
-        match io.fill(chunk, timeout).await {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let filled = if left.is_zero() {
+            Err(ReadError::Timeout)
+        } else {
+            io.fill(chunk, left).await
+        };
+        match filled {
             Ok(_) => {}
             Err(ReadError::Timeout) => {
                 let client = conn.peer.map(|p| p.ip().to_string()).unwrap_or_else(|| "unix:".into());
