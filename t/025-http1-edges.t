@@ -77,3 +77,18 @@ client sent invalid host header
 --- raw_request eval
 "hello"
 --- error_code: 400
+
+=== TEST 9: header lines with odd bytes in their names are ignored; spaces or controls there are refused
+--- config
+    location = /t { return 200 "[$http_x_a]\n"; }
+--- raw_request eval
+"GET /t HTTP/1.1\r\nHost: localhost\r\nX\@Y: 1\r\nNoColon\r\nX-A: kept\r\nConnection: close\r\n\r\n"
+--- response_body
+[kept]
+
+=== TEST 10: a space inside a header name is a bad request
+--- config
+    location = /t { return 200 "ok\n"; }
+--- raw_request eval
+"GET /t HTTP/1.1\r\nHost: localhost\r\nX Y: 1\r\nConnection: close\r\n\r\n"
+--- error_code: 400

@@ -92,10 +92,28 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
         req = httparse::Request::new(&mut []);
         status = lenient().parse_request_with_uninit_headers(&mut req, &rewritten, &mut storage);
     }
+    // header names with bytes nginx does not take in a name: the line is dropped, as
+    // nginx's ignore_invalid_headers does (controls and spaces in a name stay a 400)
+    let mut cleaned = Vec::new();
+    if let Err(httparse::Error::HeaderName) = status
+        && let Some((kept, removed)) = drop_invalid_header_lines(if minor.is_some() { &rewritten } else { buf })?
+    {
+        cleaned = kept;
+        shift += removed;
+        req = httparse::Request::new(&mut []);
+        status = lenient().parse_request_with_uninit_headers(&mut req, &cleaned, &mut storage);
+    }
     if let Err(httparse::Error::TooManyHeaders) = status {
         big = vec![httparse::EMPTY_HEADER; 4096];
         req = httparse::Request::new(&mut big);
-        status = lenient().parse_request(&mut req, if minor.is_some() { &rewritten } else { buf });
+        let head = if !cleaned.is_empty() {
+            &cleaned
+        } else if minor.is_some() {
+            &rewritten
+        } else {
+            buf
+        };
+        status = lenient().parse_request(&mut req, head);
     }
     let n = match status {
         Ok(httparse::Status::Complete(n)) => n,
@@ -164,6 +182,44 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
         headers,
     };
     Ok(Some((head, n + skip + shift)))
+}
+
+/// A whole head with the header lines nginx would ignore taken out (names with bytes
+/// outside a token, lines without a colon), and how many bytes went; `None` when the head
+/// is not complete yet or nothing is to be dropped. A name with a control byte or a space
+/// (a folded line too) is refused, as by nginx.
+fn drop_invalid_header_lines(buf: &[u8]) -> Result<Option<(Vec<u8>, usize)>, Refusal> {
+    let Some(first_end) = buf.iter().position(|&c| c == b'\n') else {
+        return Ok(None);
+    };
+    let mut out = buf[..=first_end].to_vec();
+    let mut pos = first_end + 1;
+    let mut removed = 0;
+    loop {
+        let Some(len) = buf[pos..].iter().position(|&c| c == b'\n') else {
+            return Ok(None);
+        };
+        let line = &buf[pos..pos + len + 1];
+        let text = line.strip_suffix(b"\n").unwrap_or(line);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        if text.is_empty() {
+            out.extend_from_slice(&buf[pos..]);
+            return Ok((removed > 0).then_some((out, removed)));
+        }
+        let name = text.split(|&c| c == b':').next().unwrap_or(text);
+        let folded = matches!(text[0], b' ' | b'\t');
+        let bad_byte = name.iter().any(|&c| c <= b' ' || c == 0x7f);
+        if folded || name.is_empty() || (bad_byte && text.contains(&b':')) {
+            return Err(refuse(400, "client sent invalid header line"));
+        }
+        let token = |c: u8| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c);
+        if text.contains(&b':') && name.iter().all(|&c| token(c)) {
+            out.extend_from_slice(line);
+        } else {
+            removed += line.len();
+        }
+        pos += len + 1;
+    }
 }
 
 /// Where a request line names an HTTP version httparse does not read.
@@ -570,6 +626,27 @@ mod tests {
         assert_eq!(parse_head(long.as_bytes(), &L).unwrap_err().status, 414);
         let big = format!("GET / HTTP/1.1\r\nX: {}\r\n", "a".repeat(9000));
         assert_eq!(parse_head(big.as_bytes(), &L).unwrap_err().status, 494);
+    }
+
+    #[test]
+    fn header_lines_nginx_ignores_are_dropped() {
+        let (h, n) = parse_head(
+            b"GET / HTTP/1.1\r\nHost: x\r\nX@Y: 1\r\nNoColon\r\nX-\x80: 2\r\nA: b\r\n\r\nrest",
+            &L,
+        )
+        .unwrap()
+        .unwrap();
+        let names: Vec<&str> = h.headers.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!((names, n), (vec!["Host", "A"], 58));
+        for bad in [&b"X Y: 1"[..], b"X-A : 1", b"X\x7fY: 1", b": x", b" folded"] {
+            let head = [&b"GET / HTTP/1.1\r\nHost: x\r\n"[..], bad, b"\r\n\r\n"].concat();
+            assert_eq!(
+                parse_head(&head, &L).unwrap_err().status,
+                400,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 
     #[test]
