@@ -92,3 +92,22 @@ client sent invalid host header
 --- raw_request eval
 "GET /t HTTP/1.1\r\nHost: localhost\r\nX Y: 1\r\nConnection: close\r\n\r\n"
 --- error_code: 400
+
+=== TEST 11: an HTTP/0.9 request is answered with the bare body (and names no protocol)
+--- config
+    location = /t { return 200 "[$server_protocol]\n"; }
+--- raw_request eval
+"GET /t\r\n"
+--- http09
+--- response_body
+[]
+
+=== TEST 12: HTTP/0.9 knows only GET
+--- config
+    location = /t { return 200 "ok\n"; }
+--- raw_request eval
+"POST /t\r\n"
+--- http09
+--- response_body_like: 400 Bad Request
+--- error_log
+client sent invalid method in HTTP/0.9 request

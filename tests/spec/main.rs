@@ -33,6 +33,7 @@ const SECTIONS: &[&str] = &[
     "timeout",
     "wait",
     "ignore_response",
+    "http09",
     "error_code",
     "response_body",
     "response_body_like",
@@ -443,7 +444,20 @@ fn exercise(b: &Block, port: u16, err_log: &Path) -> Result<(), String> {
                 }
                 return Err(format!("no response to request {index} (connection closed)"));
             }
-            let (resp, used) = client::parse_response(&raw[pos..], method == "HEAD")?;
+            // (`--- http09`: the answer is a bare body, as Test::Nginx reads it)
+            let (resp, used) = if b.has("http09") {
+                let body = raw[pos..].to_vec();
+                (
+                    client::Response {
+                        status: 200,
+                        body,
+                        ..Default::default()
+                    },
+                    raw.len() - pos,
+                )
+            } else {
+                client::parse_response(&raw[pos..], method == "HEAD")?
+            };
             pos += used;
             if dump(b, index, &resp) {
                 index += 1;

@@ -220,6 +220,9 @@ async fn one_request(
 async fn refuse_and_close(mut r: Request, refusal: h1::Refusal, server: &Server) {
     r.log(Level::Info, refusal.reason);
     r.keepalive = false;
+    if refusal.http09 {
+        r.version = (0, 9);
+    }
     r.special_response(refusal.status).await;
     r.flush().await;
     // (no script code for a request that was never read whole)
@@ -382,7 +385,7 @@ fn new_request(io: Io, http: &Rc<HttpConf>, server: &Rc<Server>, conn: ConnInfo)
 
 /// Fills the request from its head and picks the server; refusals are nginx's 400s.
 fn fill_request(r: &mut Request, mut head: h1::Head, group: &ListenGroup) -> Result<(), h1::Refusal> {
-    let refuse = |status, reason| h1::Refusal { status, reason };
+    let refuse = h1::refuse;
     r.line_method = head.method.clone();
     r.unparsed_uri = std::mem::take(&mut head.target);
     r.version = head.version;

@@ -30,10 +30,16 @@ pub struct Head {
 pub struct Refusal {
     pub status: u16,
     pub reason: &'static str,
+    /// Refused as an HTTP/0.9 request: the answer is the bare page.
+    pub http09: bool,
 }
 
-fn refuse(status: u16, reason: &'static str) -> Refusal {
-    Refusal { status, reason }
+pub fn refuse(status: u16, reason: &'static str) -> Refusal {
+    Refusal {
+        status,
+        reason,
+        http09: false,
+    }
 }
 
 pub struct Limits {
@@ -114,6 +120,13 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, 
             buf
         };
         status = lenient().parse_request(&mut req, head);
+    }
+    // an HTTP/0.9 request, `GET /path` alone on its line: answered with the bare body
+    if let Err(httparse::Error::Version | httparse::Error::Token) = status
+        && let Some(end) = line_end
+        && let Some(head) = simple_request(&buf[..end])?
+    {
+        return Ok(Some((head, end + 1 + skip)));
     }
     let n = match status {
         Ok(httparse::Status::Complete(n)) => n,
@@ -220,6 +233,30 @@ fn drop_invalid_header_lines(buf: &[u8]) -> Result<Option<(Vec<u8>, usize)>, Ref
         }
         pos += len + 1;
     }
+}
+
+/// `GET /path` with no version: HTTP/0.9, which nginx still answers (GET only).
+fn simple_request(line: &[u8]) -> Result<Option<Head>, Refusal> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut words = line.split(|&c| c == b' ').filter(|w| !w.is_empty());
+    let (Some(method), Some(target), None) = (words.next(), words.next(), words.next()) else {
+        return Ok(None);
+    };
+    if !target.starts_with(b"/") {
+        return Ok(None);
+    }
+    if method != b"GET" {
+        return Err(Refusal {
+            http09: true,
+            ..refuse(400, "client sent invalid method in HTTP/0.9 request")
+        });
+    }
+    Ok(Some(Head {
+        method: method_name("GET"),
+        target: String::from_utf8_lossy(target).into_owned(),
+        version: (0, 9),
+        headers: Vec::new(),
+    }))
 }
 
 /// Where a request line names an HTTP version httparse does not read.

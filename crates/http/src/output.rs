@@ -49,6 +49,12 @@ impl Request {
             return;
         }
         self.header_sent = true;
+        // HTTP/0.9 has no head: the body alone, then the connection closes
+        if self.version == (0, 9) {
+            self.keepalive = false;
+            self.chunked = false;
+            return;
+        }
         if self.is_head() || matches!(self.status, 204 | 304) || self.status < 200 {
             self.header_only = true;
         }

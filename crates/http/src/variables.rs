@@ -135,6 +135,8 @@ pub fn get(r: &Request, name: &str) -> Option<String> {
         "server_addr" => r.conn.local.map(|a| a.ip().to_string()).unwrap_or_default(),
         "server_port" => r.conn.local.map(|a| a.port().to_string()).unwrap_or_default(),
         "server_name" => r.server.primary_name().to_string(),
+        // (HTTP/0.9 requests name no protocol)
+        "server_protocol" if r.version == (0, 9) => String::new(),
         "server_protocol" => format!("HTTP/{}.{}", r.version.0, r.version.1),
         "scheme" => "http".into(),
         "https" => String::new(),
