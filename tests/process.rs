@@ -750,10 +750,14 @@ fn malformed_input_never_kills_a_worker() {
         let _ = s.shutdown(std::net::Shutdown::Write);
         let mut sink = Vec::new();
         let _ = s.read_to_end(&mut sink);
-        if !sink.is_empty() {
+        // (a request line without a version is HTTP/0.9, answered with a bare body)
+        let first_line = req.split(|&c| c == b'\n').next().unwrap_or(&req);
+        let http09 = first_line.split(|&c| c == b' ').filter(|w| !w.is_empty()).count() == 2;
+        if !sink.is_empty() && !http09 {
             assert!(
                 sink.starts_with(b"HTTP/1.1 "),
-                "round {round}: not a response: {:?}",
+                "round {round}: not a response to {:?}: {:?}",
+                String::from_utf8_lossy(&req[..req.len().min(60)]),
                 String::from_utf8_lossy(&sink[..sink.len().min(80)])
             );
         }

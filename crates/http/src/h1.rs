@@ -242,7 +242,8 @@ fn simple_request(line: &[u8]) -> Result<Option<Head>, Refusal> {
     let (Some(method), Some(target), None) = (words.next(), words.next(), words.next()) else {
         return Ok(None);
     };
-    if !target.starts_with(b"/") {
+    let clean = |w: &[u8]| w.iter().all(|&c| c > b' ' && c != 0x7f);
+    if !target.starts_with(b"/") || !clean(target) || !method.iter().all(u8::is_ascii_uppercase) {
         return Ok(None);
     }
     if method != b"GET" {
