@@ -292,3 +292,18 @@ cannot open file /no/such/file
 GET /t
 --- response_body
 API disabled in the context of set_by_lua* | API disabled in the context of access_by_lua* | /moved
+
+=== TEST 26: ngx.req.discard_body returns at once; the body is not read for the handler after it
+--- config
+    lingering_timeout 200ms;
+    location = /t {
+        content_by_lua_block {
+            ngx.req.discard_body()
+            ngx.req.read_body()
+            ngx.say("data: ", ngx.req.get_body_data())
+        }
+    }
+--- raw_request eval
+"POST /t HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\nConnection: close\r\n\r\nhel"
+--- response_body
+data: nil

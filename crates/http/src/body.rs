@@ -79,7 +79,7 @@ impl Sink {
 impl Request {
     /// Reads the whole body (once). On failure returns the status to finish with.
     pub async fn read_body(&mut self) -> Result<(), u16> {
-        if !matches!(self.body, Body::Unread) {
+        if !matches!(self.body, Body::Unread) || self.discard_pending {
             return Ok(());
         }
         if self.framing == Framing::None {

@@ -348,6 +348,7 @@ fn new_request(io: Io, http: &Rc<HttpConf>, server: &Rc<Server>, conn: ConnInfo)
         host: None,
         framing: Framing::None,
         expect_continue: false,
+        discard_pending: false,
         body: Body::Unread,
         request_length: 0,
         status: 0,

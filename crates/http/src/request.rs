@@ -104,6 +104,9 @@ pub struct Request {
     pub host: Option<String>,
     pub framing: Framing,
     pub expect_continue: bool,
+    /// The body is to be thrown away (`ngx.req.discard_body`): it is not read for the
+    /// handler, and goes after the response.
+    pub discard_pending: bool,
     pub body: Body,
     /// Bytes of the request head plus body read (`$request_length`).
     pub request_length: u64,

@@ -389,12 +389,14 @@ impl LuaHandler {
                     None
                 }
                 Some(api::Yield::ReadBody) => r.read_body().await.err(),
-                Some(api::Yield::DiscardBody) => {
-                    if r.discard_body().await.is_err() {
-                        r.keepalive = false;
+                // as OpenResty's: it returns at once; the body goes after the response
+                Some(api::Yield::DiscardBody) => match r.discard_later() {
+                    Ok(()) => {
+                        r.discard_pending = true;
+                        None
                     }
-                    None
-                }
+                    Err(code) => Some(code),
+                },
                 // ended before: never waits
                 Some(api::Yield::Done | api::Yield::Exit(_) | api::Yield::Exec(_)) => None,
                 None => {
