@@ -302,6 +302,7 @@ pub fn parse_file_tracked(path: &Path, conf_dir: &Path) -> Result<(Vec<Cmd>, Vec
         conf_dir,
         depth: 0,
         files: vec![path.to_path_buf()],
+        reading: vec![std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())],
     };
     let cmds = p.block(&mut lx, false)?;
     Ok((cmds, p.files))
@@ -319,6 +320,7 @@ pub fn parse_bytes(src: &[u8], path: &Path, conf_dir: &Path) -> Result<Vec<Cmd>>
         conf_dir,
         depth: 0,
         files: Vec::new(),
+        reading: vec![std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())],
     };
     p.block(&mut lx, false)
 }
@@ -334,6 +336,9 @@ struct Parser<'a> {
     conf_dir: &'a Path,
     depth: usize,
     files: Vec<std::path::PathBuf>,
+    /// The files being read, outermost first: one that includes itself (`include *;` in
+    /// its own directory) is refused instead of multiplying until the nesting limit.
+    reading: Vec<std::path::PathBuf>,
 }
 
 impl Parser<'_> {
@@ -421,8 +426,13 @@ impl Parser<'_> {
         }
         let mut out = Vec::new();
         for f in files {
-            let src = std::fs::read(&f).map_err(|e| ConfError::open(&f, &e, Some(cmd.at.clone())))?;
+            let real = std::fs::canonicalize(&f).unwrap_or_else(|_| f.clone());
+            if self.reading.contains(&real) {
+                return Err(cmd.error(format!("\"{}\" includes itself", f.display())));
+            }
+            let src = read_conf(&f).map_err(|e| ConfError::open(&f, &e, Some(cmd.at.clone())))?;
             self.files.push(f.clone());
+            self.reading.push(real);
             let mut lx = Lexer {
                 src: &src,
                 pos: 0,
@@ -432,9 +442,28 @@ impl Parser<'_> {
             self.depth += 1;
             out.extend(self.block(&mut lx, false)?);
             self.depth -= 1;
+            self.reading.pop();
         }
         Ok(out)
     }
+}
+
+/// Reads an included file: a regular file of a sane size only (a device, `/dev/zero`,
+/// would never end). Errors carry errno numbers, worded as nginx words `open()` failures.
+fn read_conf(path: &Path) -> std::io::Result<Vec<u8>> {
+    const MAX: u64 = 64 << 20;
+    const ENODEV: i32 = 19;
+    const EFBIG: i32 = 27;
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_dir() && !meta.is_file() {
+        return Err(std::io::Error::from_raw_os_error(ENODEV));
+    }
+    if meta.len() > MAX {
+        return Err(std::io::Error::from_raw_os_error(EFBIG));
+    }
+    let mut src = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(std::fs::File::open(path)?, MAX), &mut src)?;
+    Ok(src)
 }
 
 #[cfg(test)]
@@ -523,6 +552,23 @@ mod tests {
         assert_eq!(e("a \"b\"c;"), "unexpected \"c\" in /c/nginx.conf:1");
         assert_eq!(e("a;\n;"), "unexpected \";\" in /c/nginx.conf:2");
         assert!(e("content_by_lua_block { x = '}' ").starts_with("unexpected end of file, expecting \"}\""));
+    }
+
+    #[test]
+    fn an_include_of_itself_or_of_a_device_is_refused() {
+        let dir = std::env::temp_dir().join(format!("oxr-conf-self-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.conf"), b"include *.conf;").unwrap();
+        let err = parse_file(&dir.join("a.conf"), &dir).unwrap_err().to_string();
+        assert!(err.contains("a.conf\" includes itself"), "{err}");
+        let err = parse_bytes(b"include /dev/zero;", &dir.join("n.conf"), &dir)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("open() \"/dev/zero\" failed (19: No such device)"),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
