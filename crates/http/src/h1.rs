@@ -363,6 +363,15 @@ pub fn body_framing(headers: &[(String, String)], version: (u8, u8)) -> Result<F
 }
 
 /// Splits a request target into (decoded normalised path, args). `None` means 400.
+/// The rest of an `http://` or `https://` URL (scheme matched ignoring case), as the
+/// Referer and Destination headers give them.
+pub fn strip_http_scheme(url: &str) -> Option<&str> {
+    ["http://", "https://"]
+        .iter()
+        .find(|s| url.len() >= s.len() && url[..s.len()].eq_ignore_ascii_case(s))
+        .map(|s| &url[s.len()..])
+}
+
 pub fn parse_target(target: &str, merge_slashes: bool) -> Option<(String, String, Option<String>)> {
     let (mut rest, mut host) = (target, None);
     if !target.starts_with('/') {

@@ -402,7 +402,9 @@ fn destination_uri(r: &mut Request, dest: &str) -> Option<String> {
     let rest = if dest.starts_with('/') {
         dest
     } else {
-        let Some((host, path)) = strip_scheme(dest).and_then(|after| after.find('/').map(|i| after.split_at(i))) else {
+        let Some((host, path)) =
+            crate::h1::strip_http_scheme(dest).and_then(|after| after.find('/').map(|i| after.split_at(i)))
+        else {
             r.log(
                 Level::Error,
                 &format!("client sent invalid \"Destination\" header: \"{dest}\""),
@@ -431,13 +433,6 @@ fn destination_uri(r: &mut Request, dest: &str) -> Option<String> {
             None
         }
     }
-}
-
-fn strip_scheme(url: &str) -> Option<&str> {
-    ["http://", "https://"]
-        .iter()
-        .find(|s| url.len() > s.len() && url[..s.len()].eq_ignore_ascii_case(s))
-        .map(|s| &url[s.len()..])
 }
 
 /// Copies a file, or a directory with what is in it (only itself when `shallow`).

@@ -158,7 +158,7 @@ impl Referers {
         };
         // (nginx looks at a Referer only as long as "http://i.ru")
         let rest = if referer.len() >= "http://i.ru".len() {
-            strip_scheme(referer)
+            crate::h1::strip_http_scheme(referer)
         } else {
             None
         };
@@ -184,15 +184,6 @@ impl Referers {
             .iter()
             .any(|re| re.is_match(rest.as_bytes()).unwrap_or(false))
     }
-}
-
-fn strip_scheme(referer: &str) -> Option<&str> {
-    for scheme in ["http://", "https://"] {
-        if referer.len() >= scheme.len() && referer[..scheme.len()].eq_ignore_ascii_case(scheme) {
-            return Some(&referer[scheme.len()..]);
-        }
-    }
-    None
 }
 
 fn server_name_matches(n: &ServerName, host: &str) -> bool {
