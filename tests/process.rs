@@ -1301,3 +1301,17 @@ fn a_trickling_head_is_cut_at_client_header_timeout() {
     signal(child.id() as i32, 3);
     assert!(child.wait().unwrap().success());
 }
+
+/// `load_module` of a built-in module says so at notice level while the config is read.
+#[test]
+fn load_module_of_a_built_in_module_is_noted() {
+    let p = Prefix::new("load-module");
+    p.conf("load_module modules/ngx_http_lua_module.so;\nevents {}\nhttp {}\n");
+    let out = p.cmd().arg("-t").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("[notice]") && err.contains("module \"ngx_http_lua_module\" is built into oxiresty"),
+        "{err}"
+    );
+}
