@@ -302,6 +302,19 @@ fn accepted_flag(_: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     conf::value::flag(cmd, cmd.arg(0)).map(|_| ())
 }
 
+/// `lua_shared_dict NAME SIZE`: a dictionary in shared memory (api/shdict.rs).
+fn shared_dict(_: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let (name, size) = (cmd.arg(0), cmd.arg(1));
+    if name.is_empty() {
+        return Err(cmd.error(format!("invalid lua shared dict name \"{name}\"")));
+    }
+    let Some(bytes) = conf::value::parse_size(size).filter(|&s| s > 8191) else {
+        return Err(cmd.error(format!("invalid lua shared dict size \"{size}\"")));
+    };
+    let bytes = usize::try_from(bytes).map_err(|_| cmd.error(format!("invalid lua shared dict size \"{size}\"")))?;
+    crate::api::shdict::declare(&crate::vm::current(), name, bytes).map_err(|e| cmd.error(e))
+}
+
 /// `lua_capture_error_log size`: error-log lines kept in each process for `ngx.errlog`.
 fn capture_error_log(_: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     let arg = cmd.arg(0);
@@ -342,6 +355,7 @@ static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("lua_sa_restart", HTTP, Args::Flag, accepted_flag),
     Directive::value("lua_malloc_trim", HTTP, Args::Exactly(1), accepted_number),
     Directive::value("lua_capture_error_log", HTTP, Args::Exactly(1), capture_error_log),
+    Directive::value("lua_shared_dict", HTTP, Args::Exactly(2), shared_dict),
     Directive::value("lua_package_path", HTTP, Args::Exactly(1), package_path),
     Directive::value("lua_package_cpath", HTTP, Args::Exactly(1), package_path),
     Directive::value("init_by_lua_block", HTTP, Args::Exactly(1), init_inline),

@@ -31,6 +31,8 @@ const PRELUDE: &str = include_str!("../lualib/prelude.lua");
 const GLOBAL_GUARD: &str = include_str!("../lualib/global_guard.lua");
 /// The FFI-backed part of the API.
 const NGX_FFI: &str = include_str!("../lualib/ngx_ffi.lua");
+/// `ngx.shared.DICT`'s methods.
+const SHDICT: &str = include_str!("../lualib/shdict.lua");
 /// OpenResty's table extensions and the built-in modules.
 const COMPAT: &str = include_str!("../lualib/compat.lua");
 
@@ -100,6 +102,7 @@ fn create(prefix: &std::path::Path) -> mlua::Result<Lua> {
     crate::api::register(&lua, prefix)?;
     lua.load(PRELUDE).set_name("=prelude").exec()?;
     lua.load(NGX_FFI).set_name("=ngx_ffi").exec()?;
+    lua.load(SHDICT).set_name("=shdict").exec()?;
     lua.load(COMPAT).set_name("=compat").exec()?;
     let preload: mlua::Table = lua.globals().get::<mlua::Table>("package")?.get("preload")?;
     for (name, src) in JIT_LIBS {

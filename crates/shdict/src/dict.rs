@@ -931,12 +931,17 @@ impl Dict {
     }
 
     /// flush_all: every item is marked expired (get_stale still sees them; they go as
-    /// room is needed or by flush_expired), as OpenResty.
+    /// room is needed or by flush_expired) and, as in OpenResty, the three least
+    /// recently used go at once.
     pub fn flush_all(&mut self, now: u64) {
         let mut item = self.hr().lru_head;
         while item != NIL {
             self.w64(item, I_EXPIRES, 1);
             item = self.r32(item, I_NEXT);
+        }
+        let tail = self.hr().lru_tail;
+        if tail != NIL {
+            self.remove(tail);
         }
         self.expire_tail(now);
     }

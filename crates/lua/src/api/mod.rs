@@ -10,6 +10,7 @@ mod log;
 mod output;
 mod process;
 pub mod req;
+pub mod shdict;
 mod time;
 mod var;
 mod worker;
@@ -81,6 +82,8 @@ pub fn register(lua: &Lua, prefix: &std::path::Path) -> mlua::Result<()> {
     header::register(lua, &ngx)?;
     req::register(lua, &ngx, &private)?;
     req::register_body(lua, &ngx)?;
+    shdict::register(lua, &private)?;
+    ngx.set("shared", lua.create_table()?)?;
     fields(lua, &ngx)?;
     output::register_arg(lua, &ngx)?;
     lua.globals().set("ngx", ngx)?;

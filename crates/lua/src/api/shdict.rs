@@ -1,0 +1,381 @@
+//! `ngx.shared.DICT`: the `lua_shared_dict` directive and the FFI entry points that
+//! lualib/shdict.lua calls. The dictionaries themselves live in the shdict crate.
+//!
+//! Lua holds each zone's address as a light userdata (`ngx.shared.NAME[1]`, as
+//! OpenResty); the wrappers only pass addresses they were given by [`declare`], and the
+//! zones stay mapped for as long as the VM that holds them (its app data).
+
+use std::cell::RefCell;
+use std::ffi::c_char;
+use std::rc::Rc;
+
+use mlua::{LightUserData, Lua};
+use shdict::dict::{T_NIL, T_STRING};
+use shdict::{Locked, Recovery, StoreOp, Value, Zone};
+
+/// The zones a VM's configuration declared, kept mapped while the VM lives.
+#[derive(Default)]
+struct Zones(Vec<Rc<Zone>>);
+
+/// `lua_shared_dict NAME SIZE`: maps the zone (or keeps the one of the previous
+/// configuration with that name and size) and adds `ngx.shared.NAME`.
+pub fn declare(lua: &Lua, name: &str, size: usize) -> Result<(), String> {
+    if lua.app_data_ref::<Zones>().is_none() {
+        lua.set_app_data(Zones::default());
+    }
+    let mut zones = lua.app_data_mut::<Zones>().ok_or("shared dict zones are in use")?;
+    if zones.0.iter().any(|z| z.name() == name) {
+        return Err(format!("lua_shared_dict \"{name}\" is already defined as \"{name}\""));
+    }
+    let zone = shdict::open(name, size).map_err(|e| format!("failed to map lua_shared_dict \"{name}\": {e}"))?;
+    let base = LightUserData(zone.base().cast());
+    zones.0.push(zone);
+    drop(zones);
+    let register: mlua::Function = lua
+        .globals()
+        .get::<mlua::Table>("__oxr")
+        .and_then(|t| t.get("shdict_register"))
+        .map_err(|e| e.to_string())?;
+    register.call::<()>((name, base)).map_err(|e| e.to_string())
+}
+
+thread_local! {
+    /// Where a string value waits for the wrapper to copy it (valid until the next call).
+    static VALUE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Locks a zone, reporting a lock recovered from a dead process.
+///
+/// # Safety
+/// `zone` is a zone address handed out by [`declare`] (the wrappers check it).
+unsafe fn lock(zone: *mut u8) -> Locked {
+    // SAFETY: the caller's contract.
+    let l = unsafe { shdict::lock_at(zone) };
+    if let Some(r) = &l.recovered {
+        let name = l.dict.name();
+        match r {
+            Recovery::Consistent => http::elog!(
+                http::log::Level::Alert,
+                0,
+                "lua_shared_dict \"{name}\": a process died holding its lock; the lock is taken over, the contents were intact"
+            ),
+            Recovery::Emptied(what) => http::elog!(
+                http::log::Level::Alert,
+                0,
+                "lua_shared_dict \"{name}\": a process died holding its lock mid-change ({what}); the dictionary was emptied"
+            ),
+        }
+    }
+    l
+}
+
+/// # Safety
+/// `p` points at `len` readable bytes (any value when `len` is 0).
+unsafe fn bytes<'a>(p: *const u8, len: usize) -> &'a [u8] {
+    if len == 0 {
+        return &[];
+    }
+    // SAFETY: the caller's contract (a Lua string).
+    unsafe { std::slice::from_raw_parts(p, len) }
+}
+
+/// The value a wrapper passes: Lua's type number, a string or a number (booleans as
+/// 0/1, as lua-resty-core passes them).
+///
+/// # Safety
+/// For a string, `s` points at `slen` readable bytes.
+unsafe fn value<'a>(vtype: i32, s: *const u8, slen: usize, num: f64) -> Option<Value<'a>> {
+    Some(match vtype {
+        0 => Value::Nil,
+        1 => Value::Boolean(num != 0.0),
+        3 => Value::Number(num),
+        // SAFETY: the caller's contract.
+        4 => Value::Str(unsafe { bytes(s, slen) }),
+        _ => return None,
+    })
+}
+
+/// A timeout in ms from Lua (seconds × 1000, already checked not negative).
+fn ms(v: f64) -> u64 {
+    if v.is_finite() && v > 0.0 { v as u64 } else { 0 }
+}
+
+/// Hands a found value to the wrapper: strings through [`VALUE`].
+///
+/// # Safety
+/// The out-pointers are the wrapper's own cdata.
+unsafe fn hand_out(found: Option<shdict::Found>, vtype: *mut i32, buf: *mut *const u8, len: *mut usize, num: *mut f64) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let Some(f) = found else {
+            *vtype = T_NIL as i32;
+            return;
+        };
+        *vtype = f.vtype as i32;
+        *num = f.num;
+        if f.vtype == T_STRING {
+            VALUE.with(|v| {
+                let v = v.borrow();
+                *buf = v.as_ptr();
+                *len = v.len();
+            });
+        }
+    }
+}
+
+fn error_text(e: &'static str) -> *const c_char {
+    // the dict's messages are static; a C string copy of each, made once
+    match e {
+        "no memory" => c"no memory".as_ptr(),
+        "exists" => c"exists".as_ptr(),
+        "not found" => c"not found".as_ptr(),
+        "not a number" => c"not a number".as_ptr(),
+        "value not a list" => c"value not a list".as_ptr(),
+        "value is a list" => c"value is a list".as_ptr(),
+        "bad value type" => c"bad value type".as_ptr(),
+        "attempt to add or replace nil values" => c"attempt to add or replace nil values".as_ptr(),
+        _ => c"unknown error".as_ptr(),
+    }
+}
+
+/// get / get_stale. 0, or -1 with `err`.
+#[unsafe(no_mangle)]
+pub extern "C" fn oxr_shdict_get(
+    zone: *mut u8,
+    key: *const u8,
+    klen: usize,
+    stale: i32,
+    vtype: *mut i32,
+    buf: *mut *const u8,
+    len: *mut usize,
+    num: *mut f64,
+    flags: *mut i32,
+    is_stale: *mut i32,
+    err: *mut *const c_char,
+) -> i32 {
+    // SAFETY: the wrapper passes a checked zone, a Lua string and its own cdata.
+    unsafe {
+        let mut l = lock(zone);
+        let r = VALUE.with(|v| l.dict.get(bytes(key, klen), stale != 0, shdict::now_ms(), &mut v.borrow_mut()));
+        drop(l);
+        match r {
+            Ok(found) => {
+                if let Some(f) = found {
+                    *flags = f.flags as i32;
+                    *is_stale = f.stale as i32;
+                }
+                hand_out(found, vtype, buf, len, num);
+                0
+            }
+            Err(e) => {
+                *err = error_text(e);
+                -1
+            }
+        }
+    }
+}
+
+/// set, safe_set, add, safe_add, replace, delete. 0, or -1 with `err`; `forcible` set.
+#[unsafe(no_mangle)]
+pub extern "C" fn oxr_shdict_store(
+    zone: *mut u8,
+    op: i32,
+    key: *const u8,
+    klen: usize,
+    vtype: i32,
+    s: *const u8,
+    slen: usize,
+    num: f64,
+    exptime_ms: f64,
+    flags: i32,
+    forcible: *mut i32,
+    err: *mut *const c_char,
+) -> i32 {
+    let op = StoreOp { add: op & 1 != 0, replace: op & 2 != 0, safe: op & 4 != 0 };
+    // SAFETY: as oxr_shdict_get.
+    unsafe {
+        *forcible = 0;
+        let Some(v) = value(vtype, s, slen, num) else {
+            *err = error_text("bad value type");
+            return -1;
+        };
+        let r = lock(zone).dict.store(op, bytes(key, klen), v, ms(exptime_ms), flags as u32, shdict::now_ms());
+        match r {
+            Ok(f) => {
+                *forcible = f as i32;
+                0
+            }
+            Err(e) => {
+                *forcible = e.forcible as i32;
+                *err = error_text(e.err);
+                -1
+            }
+        }
+    }
+}
+
+/// incr: the new value in `value`. 0, or -1 with `err`.
+#[unsafe(no_mangle)]
+pub extern "C" fn oxr_shdict_incr(
+    zone: *mut u8,
+    key: *const u8,
+    klen: usize,
+    value: *mut f64,
+    has_init: i32,
+    init: f64,
+    init_ttl_ms: f64,
+    forcible: *mut i32,
+    err: *mut *const c_char,
+) -> i32 {
+    // SAFETY: as oxr_shdict_get.
+    unsafe {
+        let init = (has_init != 0).then_some(init);
+        let r = lock(zone).dict.incr(bytes(key, klen), *value, init, ms(init_ttl_ms), shdict::now_ms());
+        match r {
+            Ok((n, f)) => {
+                *value = n;
+                *forcible = f as i32;
+                0
+            }
+            Err(e) => {
+                *forcible = e.forcible as i32;
+                *err = error_text(e.err);
+                -1
+            }
+        }
+    }
+}
+
+/// lpush / rpush: the new length, or -1 with `err`.
+#[unsafe(no_mangle)]
+pub extern "C" fn oxr_shdict_push(
+    zone: *mut u8,
+    key: *const u8,
+    klen: usize,
+    left: i32,
+    vtype: i32,
+    s: *const u8,
+    slen: usize,
+    num: f64,
+    err: *mut *const c_char,
+) -> i64 {
+    // SAFETY: as oxr_shdict_get.
+    unsafe {
+        let r = match value(vtype, s, slen, num) {
+            Some(v) => lock(zone).dict.push(bytes(key, klen), left != 0, v, shdict::now_ms()),
+            None => Err("bad value type"),
+        };
+        r.map_or_else(
+            |e| {
+                *err = error_text(e);
+                -1
+            },
+            |n| n as i64,
+        )
+    }
+}
+
+/// lpop / rpop. 0, or -1 with `err`.
+#[unsafe(no_mangle)]
+pub extern "C" fn oxr_shdict_pop(
+    zone: *mut u8,
+    key: *const u8,
+    klen: usize,
+    left: i32,
+    vtype: *mut i32,
+    buf: *mut *const u8,
+    len: *mut usize,
+    num: *mut f64,
+    err: *mut *const c_char,
+) -> i32 {
+    // SAFETY: as oxr_shdict_get.
+    unsafe {
+        let mut l = lock(zone);
+        let r = VALUE.with(|v| l.dict.pop(bytes(key, klen), left != 0, shdict::now_ms(), &mut v.borrow_mut()));
+        drop(l);
+        match r {
+            Ok(found) => {
+                hand_out(found, vtype, buf, len, num);
+                0
+            }
+            Err(e) => {
+                *err = error_text(e);
+                -1
+            }
+        }
+    }
+}
+
+/// llen: the length, or -1 with `err`.
+#[unsafe(no_mangle)]
+pub extern "C" fn oxr_shdict_llen(zone: *mut u8, key: *const u8, klen: usize, err: *mut *const c_char) -> i64 {
+    // SAFETY: as oxr_shdict_get.
+    unsafe {
+        match lock(zone).dict.llen(bytes(key, klen), shdict::now_ms()) {
+            Ok(n) => n as i64,
+            Err(e) => {
+                *err = error_text(e);
+                -1
+            }
+        }
+    }
+}
+
+/// ttl: ms left (0: none; negative: expired), `*found` 0 for a missing key.
+#[unsafe(no_mangle)]
+pub extern "C" fn oxr_shdict_ttl(zone: *mut u8, key: *const u8, klen: usize, found: *mut i32) -> i64 {
+    // SAFETY: as oxr_shdict_get.
+    unsafe {
+        let ttl = lock(zone).dict.ttl(bytes(key, klen), shdict::now_ms());
+        *found = ttl.is_some() as i32;
+        ttl.unwrap_or(0)
+    }
+}
+
+/// expire: 1, or 0 for a missing key.
+#[unsafe(no_mangle)]
+pub extern "C" fn oxr_shdict_expire(zone: *mut u8, key: *const u8, klen: usize, exptime_ms: f64) -> i32 {
+    // SAFETY: as oxr_shdict_get.
+    unsafe { lock(zone).dict.set_expire(bytes(key, klen), ms(exptime_ms), shdict::now_ms()) as i32 }
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn oxr_shdict_flush_all(zone: *mut u8) {
+    // SAFETY: as oxr_shdict_get.
+    unsafe { lock(zone).dict.flush_all(shdict::now_ms()) }
+}
+
+/// flush_expired: how many items went.
+#[unsafe(no_mangle)]
+pub extern "C" fn oxr_shdict_flush_expired(zone: *mut u8, max: i64) -> i64 {
+    // SAFETY: as oxr_shdict_get.
+    unsafe { lock(zone).dict.flush_expired(max.max(0) as usize, shdict::now_ms()) as i64 }
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn oxr_shdict_capacity(zone: *mut u8) -> usize {
+    // SAFETY: as oxr_shdict_get.
+    unsafe { lock(zone).dict.capacity() }
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn oxr_shdict_free_space(zone: *mut u8) -> usize {
+    // SAFETY: as oxr_shdict_get.
+    unsafe { lock(zone).dict.free_space() }
+}
+
+/// `__oxr.shdict_keys(zone, max)`: get_keys (a table, so a classic function).
+pub fn register(lua: &Lua, private: &mlua::Table) -> mlua::Result<()> {
+    private.set(
+        "shdict_keys",
+        lua.create_function(|lua, (zone, max): (LightUserData, i64)| {
+            // SAFETY: the wrapper checked the zone against the declared ones.
+            let keys = unsafe { lock(zone.0.cast()) }.dict.keys(max.max(0) as usize, shdict::now_ms());
+            let t = lua.create_table_with_capacity(keys.len(), 0)?;
+            for (i, k) in keys.iter().enumerate() {
+                t.raw_set(i + 1, lua.create_string(k)?)?;
+            }
+            Ok(t)
+        })?,
+    )
+}
