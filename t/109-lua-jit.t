@@ -43,6 +43,44 @@ GET /t
 loop traced: true
 NYI aborts or stitches: none
 
+=== TEST 1b: a hot loop over ngx.shared.DICT compiles, with no NYI abort from it
+--- http_config
+    lua_shared_dict d 1m;
+--- config
+    location = /t {
+        content_by_lua_block {
+            local v = require "jit.v"
+            local log = ngx.config.prefix() .. "logs/jitv.log"
+            v.on(log)
+            local d = ngx.shared.d
+            local s = 0
+            for i = 1, 3000 do
+                local n = d:incr("k", 1, 0)
+                d:set("x" .. (n % 100), n)
+                s = s + d:get("x" .. (n % 100)) + #(d:get("s") or "")
+                d:set("s", "str")
+            end
+            v.off()
+            local f = io.open(log)
+            local report = f:read("*a")
+            f:close()
+            local loop = report:match("%[TRACE%s+%d+ content_by_lua%(nginx%.conf:%d+%):%d+ loop%]") ~= nil
+            local bad = {}
+            for line in report:gmatch("[^\n]+") do
+                if (line:find("NYI") and not line:find("return to lower frame", 1, true)) or line:find("stitch") then
+                    bad[#bad + 1] = line
+                end
+            end
+            ngx.say("loop traced: ", loop, " ", s)
+            ngx.say("NYI aborts or stitches: ", #bad == 0 and "none" or table.concat(bad, " | "))
+        }
+    }
+--- request
+GET /t
+--- response_body
+loop traced: true 4510497
+NYI aborts or stitches: none
+
 === TEST 2: jit.dump, jit.util, jit.p, string.buffer are there
 --- config
     location = /t {

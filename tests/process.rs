@@ -1315,3 +1315,101 @@ fn load_module_of_a_built_in_module_is_noted() {
         "{err}"
     );
 }
+
+/// A config of `workers` workers with a shared dict `d` and `locations` in its server.
+fn shdict_conf(port: u16, workers: usize, dict_size: &str, http_extra: &str, locations: &str) -> String {
+    format!(
+        "worker_processes {workers};\ndaemon off;\nerror_log logs/error.log info;\nevents {{ worker_connections 256; }}\nhttp {{\n access_log off;\n lua_shared_dict d {dict_size};\n {http_extra}\n server {{\n  listen 127.0.0.1:{port};\n  {locations}\n }}\n}}\n"
+    )
+}
+
+/// Four workers increment the same keys from many connections at once: the totals are
+/// exact, and a reload keeps the zone (same name and size) with its contents.
+#[test]
+fn shdict_totals_are_exact_across_workers_and_survive_a_reload() {
+    let p = Prefix::new("shdict-count");
+    let port = port();
+    let locations = "location /incr { content_by_lua_block { local d = ngx.shared.d; d:incr(\"n\", 1, 0); d:incr(\"w\" .. ngx.worker.id(), 1, 0); ngx.say(\"ok\") } }\n  location /get { content_by_lua_block { local d = ngx.shared.d; ngx.say(d:get(\"n\"), \" \", (d:get(\"w0\") or 0) + (d:get(\"w1\") or 0) + (d:get(\"w2\") or 0) + (d:get(\"w3\") or 0), \" \", d:get(\"from_init\")) } }";
+    p.conf(&shdict_conf(port, 4, "1m", "init_by_lua_block { ngx.shared.d:set(\"from_init\", \"v1\") }", locations));
+    let mut child = start_master(&p);
+    let master = child.id() as i32;
+    wait_until("four workers", Duration::from_secs(5), || worker_pids(master).len() == 4);
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            std::thread::spawn(move || {
+                for _ in 0..250 {
+                    let r = fetch(port, "/incr").unwrap();
+                    assert_eq!(body(&r), "ok\n", "{r}");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(body(&get(port, "/get").unwrap()), "2000 2000 v1\n");
+    // reload: the init code changes, the zone stays (init_by_lua of the new load wrote v2)
+    p.conf(&shdict_conf(port, 4, "1m", "init_by_lua_block { ngx.shared.d:set(\"from_init\", \"v2\") }", locations));
+    signal(master, 1);
+    wait_until("reloaded", Duration::from_secs(5), || {
+        get(port, "/get").is_some_and(|r| body(&r).ends_with("v2\n"))
+    });
+    assert_eq!(body(&get(port, "/get").unwrap()), "2000 2000 v2\n");
+    // a new size is a new, empty zone
+    p.conf(&shdict_conf(port, 4, "2m", "", locations));
+    signal(master, 1);
+    wait_until("reloaded with a new size", Duration::from_secs(5), || {
+        get(port, "/get").is_some_and(|r| body(&r) == "nil 0 nil\n")
+    });
+    signal(master, 15);
+    child.wait().unwrap();
+}
+
+/// A worker killed while it holds a zone's lock does not stop the others: the next
+/// locker takes the lock over, checks the dictionary and says so in the log.
+#[test]
+fn shdict_lock_of_a_killed_worker_is_taken_over() {
+    let p = Prefix::new("shdict-kill");
+    let port = port();
+    // flush_expired over 100k live items walks them all with the lock held: a worker
+    // looping on it holds the lock nearly all the time
+    let init = "init_by_lua_block { local d = ngx.shared.d; for i = 1, 100000 do d:set(\"k\" .. i, i) end }";
+    let locations = "location /hold { content_by_lua_block { ngx.log(ngx.ERR, \"holder \", ngx.worker.pid(), \" ready\"); local d = ngx.shared.d; while true do for _ = 1, 50 do d:flush_expired() end ngx.sleep(0) end } }\n  location /get { content_by_lua_block { ngx.say(ngx.shared.d:get(\"k7\")) } }";
+    p.conf(&shdict_conf(port, 2, "32m", init, locations));
+    let mut child = start_master(&p);
+    let master = child.id() as i32;
+    wait_until("two workers", Duration::from_secs(5), || worker_pids(master).len() == 2);
+    let mut taken_over = false;
+    for round in 0..20 {
+        std::thread::spawn(move || {
+            let _ = fetch(port, "/hold");
+        });
+        let mut holder = None;
+        wait_until("a holder", Duration::from_secs(5), || {
+            let log = p.log();
+            holder = log
+                .lines()
+                .filter_map(|l| l.split("holder ").nth(1))
+                .filter_map(|r| r.split_whitespace().next()?.parse::<i32>().ok())
+                .nth(round);
+            holder.is_some()
+        });
+        let holder = holder.unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        signal(holder, 9);
+        // the other worker (or the respawned one) still answers, promptly
+        let start = Instant::now();
+        let r = fetch(port, "/get").unwrap();
+        assert_eq!(body(&r), "7\n", "{r}");
+        assert!(start.elapsed() < Duration::from_secs(2), "took {:?}", start.elapsed());
+        if p.log().contains("a process died holding its lock") {
+            taken_over = true;
+            break;
+        }
+    }
+    assert!(taken_over, "no kill landed while the lock was held:\n{}", p.log());
+    let log = p.log();
+    assert!(log.contains("[alert]") && log.contains("lua_shared_dict \"d\""), "{log}");
+    signal(master, 15);
+    child.wait().unwrap();
+}

@@ -48,24 +48,25 @@ local sbuf = ffi.new "const unsigned char *[1]"
 local slen = ffi.new "size_t[1]"
 local errp = ffi.new "const char *[1]"
 
--- the zones declared by lua_shared_dict: only these addresses reach the FFI
-local zones = {}
+-- the zones declared by lua_shared_dict, by dict table: their addresses as cdata (the
+-- JIT cannot pass a light userdata to a pointer argument); only these reach the FFI.
+-- `dict[1]` keeps the light userdata, as in OpenResty.
+local zone_of = setmetatable({}, { __mode = "k" })
 local mt = {}
 mt.__index = mt
 
 function __oxr.shdict_register(name, zone)
-    zones[zone] = true
-    ngx.shared[name] = setmetatable({ zone }, mt)
+    local dict = setmetatable({ zone }, mt)
+    zone_of[dict] = ffi.cast("void *", zone)
+    ngx.shared[name] = dict
 end
 
 local function check_zone(dict)
-    if type(dict) == "table" then
-        local zone = dict[1]
-        if zone ~= nil and zones[zone] then
-            return zone
-        end
+    local zone = zone_of[dict]
+    if zone == nil then
+        error('bad "zone" argument', 3)
     end
-    error('bad "zone" argument', 3)
+    return zone
 end
 
 -- the key as a string, or nil and OpenResty's complaint
@@ -382,7 +383,7 @@ end
 function mt.get_keys(...)
     argc(1, select("#", ...), true)
     local dict, max = ...
-    local zone = check_zone(dict)
+    check_zone(dict)
     max = max ~= nil and count_arg(max) or 1024
-    return shdict_keys(zone, max)
+    return shdict_keys(dict[1], max)
 end

@@ -146,7 +146,11 @@ fn fail(err: &'static str) -> Failed {
 /// Blocks a byte stream of `len` needs when its first block holds data from `data_off`.
 fn blocks_for(len: usize, data_off: usize) -> usize {
     let first = BLOCK - data_off;
-    if len <= first { 1 } else { 1 + (len - first).div_ceil(BLOCK - LINK) }
+    if len <= first {
+        1
+    } else {
+        1 + (len - first).div_ceil(BLOCK - LINK)
+    }
 }
 
 /// The bucket hash: 8 bytes at a time, multiply and rotate (keys are short).
@@ -486,7 +490,11 @@ impl Dict {
     }
 
     fn deadline(exptime_ms: u64, now: u64) -> u64 {
-        if exptime_ms > 0 { now.saturating_add(exptime_ms) } else { 0 }
+        if exptime_ms > 0 {
+            now.saturating_add(exptime_ms)
+        } else {
+            0
+        }
     }
 
     /// The item stored under `key`, expired or not.
@@ -560,11 +568,17 @@ impl Dict {
         while self.available() < need {
             let victim = self.hr().lru_tail;
             if victim == NIL {
-                return Err(Failed { err: "no memory", forcible });
+                return Err(Failed {
+                    err: "no memory",
+                    forcible,
+                });
             }
             if !self.is_expired(victim, now) {
                 if safe {
-                    return Err(Failed { err: "no memory", forcible });
+                    return Err(Failed {
+                        err: "no memory",
+                        forcible,
+                    });
                 }
                 forcible = true;
             }
@@ -695,7 +709,12 @@ impl Dict {
             }
             _ => self.read_scalar(item, ITEM_DATA, klen, vtype),
         };
-        Ok(Some(Found { vtype, num, flags, stale: expired }))
+        Ok(Some(Found {
+            vtype,
+            num,
+            flags,
+            stale: expired,
+        }))
     }
 
     /// A number's value, or a boolean's as 0 or 1.
@@ -893,7 +912,12 @@ impl Dict {
             self.w32(item, I_VLEN, count);
             self.touch(item);
         }
-        Ok(Some(Found { vtype, num, flags: 0, stale: false }))
+        Ok(Some(Found {
+            vtype,
+            num,
+            flags: 0,
+            stale: false,
+        }))
     }
 
     /// llen: 0 for a missing key.
@@ -1002,38 +1026,23 @@ impl Dict {
         if h.frontier == 0 || h.frontier > nb {
             return Err(format!("frontier {} out of range", h.frontier));
         }
-        let mut seen = vec![0u8; nb as usize];
+        let mut marks = Marks {
+            seen: vec![0u8; nb as usize],
+            frontier: h.frontier,
+        };
         let ok_block = |b: u32| b != NIL && b < h.frontier;
         // SAFETY: only called with indices checked by ok_block.
-        let r32 = |b: u32, off: usize| unsafe { ptr::read_unaligned(self.blocks.add(b as usize * BLOCK + off).cast::<u32>()) };
-        let mut mark = |b: u32, what: &str, seen: &mut Vec<u8>| -> Result<(), String> {
-            if !ok_block(b) {
-                return Err(format!("{what}: block {b} out of range"));
-            }
-            if seen[b as usize] != 0 {
-                return Err(format!("{what}: block {b} used twice"));
-            }
-            seen[b as usize] = 1;
-            Ok(())
+        let r32 = |b: u32, off: usize| unsafe {
+            ptr::read_unaligned(self.blocks.add(b as usize * BLOCK + off).cast::<u32>())
         };
-        // a chain: its blocks, counted
-        let chain = |first: u32, what: &str, seen: &mut Vec<u8>, mark: &mut dyn FnMut(u32, &str, &mut Vec<u8>) -> Result<(), String>| -> Result<usize, String> {
-            let (mut b, mut n) = (first, 0);
-            while b != NIL {
-                mark(b, what, seen)?;
-                n += 1;
-                b = r32(b, 0);
-            }
-            Ok(n)
-        };
-        let free = chain(h.free_head, "free list", &mut seen, &mut mark)?;
+        let free = marks.chain(self, h.free_head, "free list")?;
         if free != h.free_count as usize {
             return Err(format!("free list holds {free} blocks, header says {}", h.free_count));
         }
         let mut items = 0usize;
         let (mut item, mut prev) = (h.lru_head, NIL);
         while item != NIL {
-            if !ok_block(item) || seen[item as usize] != 0 {
+            if !ok_block(item) || marks.seen[item as usize] != 0 {
                 return Err(format!("LRU list: bad item {item}"));
             }
             if r32(item, I_PREV) != prev {
@@ -1043,7 +1052,7 @@ impl Dict {
             let vtype = self.r8(item, I_TYPE);
             let vlen = r32(item, I_VLEN) as usize;
             let payload = if vtype == T_LIST { 8 } else { vlen };
-            let blocks = chain(item, "item", &mut seen, &mut mark)?;
+            let blocks = marks.chain(self, item, "item")?;
             if blocks != blocks_for(klen + payload, ITEM_DATA) {
                 return Err(format!("item {item} has {blocks} blocks for {} bytes", klen + payload));
             }
@@ -1055,14 +1064,14 @@ impl Dict {
                     let (head, tail) = self.list_ends(item);
                     let (mut e, mut eprev, mut n) = (head, NIL, 0);
                     while e != NIL {
-                        if !ok_block(e) || seen[e as usize] != 0 {
+                        if !ok_block(e) || marks.seen[e as usize] != 0 {
                             return Err(format!("list of item {item}: bad element {e}"));
                         }
                         if r32(e, E_PREV) != eprev {
                             return Err(format!("list of item {item}: wrong back link"));
                         }
                         let len = r32(e, E_LEN) as usize;
-                        if chain(e, "list element", &mut seen, &mut mark)? != blocks_for(len, ELEM_DATA) {
+                        if marks.chain(self, e, "list element")? != blocks_for(len, ELEM_DATA) {
                             return Err(format!("list of item {item}: element {e} has a wrong size"));
                         }
                         n += 1;
@@ -1099,7 +1108,7 @@ impl Dict {
             // SAFETY: i < nbuckets.
             let mut item = unsafe { *self.buckets.add(i as usize) };
             while item != NIL {
-                if !ok_block(item) || seen[item as usize] == 0 {
+                if !ok_block(item) || marks.seen[item as usize] == 0 {
                     return Err(format!("bucket {i}: item {item} is not on the LRU list"));
                 }
                 if r32(item, I_HASH) & (self.nbuckets - 1) != i {
@@ -1115,11 +1124,39 @@ impl Dict {
         if chained != items {
             return Err(format!("{chained} items in hash chains, {items} on the LRU list"));
         }
-        let used = seen.iter().filter(|&&s| s != 0).count();
+        let used = marks.seen.iter().filter(|&&s| s != 0).count();
         if used != h.frontier as usize - 1 {
-            return Err(format!("{} blocks below the frontier, {used} accounted for", h.frontier - 1));
+            return Err(format!(
+                "{} blocks below the frontier, {used} accounted for",
+                h.frontier - 1
+            ));
         }
         Ok(())
+    }
+}
+
+/// Blocks [`Dict::check`] has accounted for.
+struct Marks {
+    seen: Vec<u8>,
+    frontier: u32,
+}
+
+impl Marks {
+    /// Marks the blocks of a chain (each in range and used once); how many it has.
+    fn chain(&mut self, dict: &Dict, first: u32, what: &str) -> Result<usize, String> {
+        let (mut b, mut n) = (first, 0);
+        while b != NIL {
+            if b >= self.frontier {
+                return Err(format!("{what}: block {b} out of range"));
+            }
+            if self.seen[b as usize] != 0 {
+                return Err(format!("{what}: block {b} used twice"));
+            }
+            self.seen[b as usize] = 1;
+            n += 1;
+            b = dict.r32(b, 0);
+        }
+        Ok(n)
     }
 }
 
@@ -1135,7 +1172,9 @@ mod tests {
 
     impl TestZone {
         fn new(size: usize) -> TestZone {
-            let mut z = TestZone { mem: vec![0u64; size / 8] };
+            let mut z = TestZone {
+                mem: vec![0u64; size / 8],
+            };
             // SAFETY: zeroed, owned, `size` bytes.
             unsafe { Dict::format(z.mem.as_mut_ptr().cast(), size, "test").unwrap() };
             z
@@ -1146,7 +1185,11 @@ mod tests {
         }
     }
 
-    const SET: StoreOp = StoreOp { add: false, replace: false, safe: false };
+    const SET: StoreOp = StoreOp {
+        add: false,
+        replace: false,
+        safe: false,
+    };
 
     fn get_str(d: &mut Dict, k: &str, now: u64) -> Option<Vec<u8>> {
         let mut out = Vec::new();
@@ -1181,7 +1224,10 @@ mod tests {
         let mut d = z.dict();
         let add = StoreOp { add: true, ..SET };
         let replace = StoreOp { replace: true, ..SET };
-        assert_eq!(d.store(replace, b"a", Value::Number(1.0), 0, 0, 100), Err(fail("not found")));
+        assert_eq!(
+            d.store(replace, b"a", Value::Number(1.0), 0, 0, 100),
+            Err(fail("not found"))
+        );
         d.store(add, b"a", Value::Number(1.0), 50, 0, 100).unwrap();
         assert_eq!(d.store(add, b"a", Value::Number(2.0), 0, 0, 120), Err(fail("exists")));
         assert_eq!(d.ttl(b"a", 120), Some(30));
@@ -1189,7 +1235,10 @@ mod tests {
         let mut out = Vec::new();
         let f = d.get(b"a", true, 151, &mut out).unwrap().unwrap();
         assert!(f.stale);
-        assert_eq!(d.store(replace, b"a", Value::Number(3.0), 0, 0, 151), Err(fail("not found")));
+        assert_eq!(
+            d.store(replace, b"a", Value::Number(3.0), 0, 0, 151),
+            Err(fail("not found"))
+        );
         d.store(add, b"a", Value::Number(3.0), 0, 0, 151).unwrap();
         assert_eq!(d.ttl(b"a", 151), Some(0));
         assert_eq!(
@@ -1243,10 +1292,16 @@ mod tests {
         assert_eq!(get_str(&mut d, "k2", 1), None);
         // safe_set does not evict
         let safe = StoreOp { safe: true, ..SET };
-        assert_eq!(d.store(safe, b"big", Value::Str(&[1; 3000]), 0, 0, 1), Err(fail("no memory")));
+        assert_eq!(
+            d.store(safe, b"big", Value::Str(&[1; 3000]), 0, 0, 1),
+            Err(fail("no memory"))
+        );
         // a value bigger than the zone fails without evicting anything
         let n = d.count();
-        assert_eq!(d.store(SET, b"huge", Value::Str(&[1; 9000]), 0, 0, 1), Err(fail("no memory")));
+        assert_eq!(
+            d.store(SET, b"huge", Value::Str(&[1; 9000]), 0, 0, 1),
+            Err(fail("no memory"))
+        );
         assert_eq!(d.count(), n);
         d.check().unwrap();
     }
@@ -1331,7 +1386,10 @@ mod tests {
                 4 | 5 => {
                     let left = rng.below(2) == 0;
                     let r = d.push(&key, left, Value::Str(&val), 1);
-                    match model.entry(key.clone()).or_insert_with(|| Model::List(Default::default())) {
+                    match model
+                        .entry(key.clone())
+                        .or_insert_with(|| Model::List(Default::default()))
+                    {
                         Model::List(l) => {
                             if left {
                                 l.push_front(val)

@@ -72,5 +72,9 @@ impl RawLock {
 }
 
 fn check(rc: libc::c_int) -> std::io::Result<()> {
-    if rc == 0 { Ok(()) } else { Err(std::io::Error::from_raw_os_error(rc)) }
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::from_raw_os_error(rc))
+    }
 }

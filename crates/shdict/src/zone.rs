@@ -40,7 +40,11 @@ impl Zone {
         if base == libc::MAP_FAILED {
             return Err(std::io::Error::last_os_error());
         }
-        let zone = Zone { name: name.to_string(), base: base.cast(), size };
+        let zone = Zone {
+            name: name.to_string(),
+            base: base.cast(),
+            size,
+        };
         // SAFETY: the mapping is new, zero-filled, page-aligned and `size` bytes long.
         unsafe { Dict::format(zone.base, size, name)? };
         Ok(zone)
@@ -182,7 +186,10 @@ mod tests {
     #[test]
     fn a_lock_whose_owner_died_is_recovered() {
         let zone = Zone::create("dying", 1 << 16).unwrap();
-        zone.lock().dict.store(StoreOp::default(), b"k", Value::Str(b"v"), 0, 0, 1).unwrap();
+        zone.lock()
+            .dict
+            .store(StoreOp::default(), b"k", Value::Str(b"v"), 0, 0, 1)
+            .unwrap();
         let base = zone.base() as usize;
         // SAFETY: the child takes the lock and dies holding it.
         let pid = unsafe { libc::fork() };

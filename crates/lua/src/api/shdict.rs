@@ -156,7 +156,10 @@ pub extern "C" fn oxr_shdict_get(
     // SAFETY: the wrapper passes a checked zone, a Lua string and its own cdata.
     unsafe {
         let mut l = lock(zone);
-        let r = VALUE.with(|v| l.dict.get(bytes(key, klen), stale != 0, shdict::now_ms(), &mut v.borrow_mut()));
+        let r = VALUE.with(|v| {
+            l.dict
+                .get(bytes(key, klen), stale != 0, shdict::now_ms(), &mut v.borrow_mut())
+        });
         drop(l);
         match r {
             Ok(found) => {
@@ -191,7 +194,11 @@ pub extern "C" fn oxr_shdict_store(
     forcible: *mut i32,
     err: *mut *const c_char,
 ) -> i32 {
-    let op = StoreOp { add: op & 1 != 0, replace: op & 2 != 0, safe: op & 4 != 0 };
+    let op = StoreOp {
+        add: op & 1 != 0,
+        replace: op & 2 != 0,
+        safe: op & 4 != 0,
+    };
     // SAFETY: as oxr_shdict_get.
     unsafe {
         *forcible = 0;
@@ -199,7 +206,9 @@ pub extern "C" fn oxr_shdict_store(
             *err = error_text("bad value type");
             return -1;
         };
-        let r = lock(zone).dict.store(op, bytes(key, klen), v, ms(exptime_ms), flags as u32, shdict::now_ms());
+        let r = lock(zone)
+            .dict
+            .store(op, bytes(key, klen), v, ms(exptime_ms), flags as u32, shdict::now_ms());
         match r {
             Ok(f) => {
                 *forcible = f as i32;
@@ -230,7 +239,9 @@ pub extern "C" fn oxr_shdict_incr(
     // SAFETY: as oxr_shdict_get.
     unsafe {
         let init = (has_init != 0).then_some(init);
-        let r = lock(zone).dict.incr(bytes(key, klen), *value, init, ms(init_ttl_ms), shdict::now_ms());
+        let r = lock(zone)
+            .dict
+            .incr(bytes(key, klen), *value, init, ms(init_ttl_ms), shdict::now_ms());
         match r {
             Ok((n, f)) => {
                 *value = n;
@@ -291,7 +302,10 @@ pub extern "C" fn oxr_shdict_pop(
     // SAFETY: as oxr_shdict_get.
     unsafe {
         let mut l = lock(zone);
-        let r = VALUE.with(|v| l.dict.pop(bytes(key, klen), left != 0, shdict::now_ms(), &mut v.borrow_mut()));
+        let r = VALUE.with(|v| {
+            l.dict
+                .pop(bytes(key, klen), left != 0, shdict::now_ms(), &mut v.borrow_mut())
+        });
         drop(l);
         match r {
             Ok(found) => {
@@ -336,7 +350,11 @@ pub extern "C" fn oxr_shdict_ttl(zone: *mut u8, key: *const u8, klen: usize, fou
 #[unsafe(no_mangle)]
 pub extern "C" fn oxr_shdict_expire(zone: *mut u8, key: *const u8, klen: usize, exptime_ms: f64) -> i32 {
     // SAFETY: as oxr_shdict_get.
-    unsafe { lock(zone).dict.set_expire(bytes(key, klen), ms(exptime_ms), shdict::now_ms()) as i32 }
+    unsafe {
+        lock(zone)
+            .dict
+            .set_expire(bytes(key, klen), ms(exptime_ms), shdict::now_ms()) as i32
+    }
 }
 
 #[unsafe(no_mangle)]
@@ -370,7 +388,9 @@ pub fn register(lua: &Lua, private: &mlua::Table) -> mlua::Result<()> {
         "shdict_keys",
         lua.create_function(|lua, (zone, max): (LightUserData, i64)| {
             // SAFETY: the wrapper checked the zone against the declared ones.
-            let keys = unsafe { lock(zone.0.cast()) }.dict.keys(max.max(0) as usize, shdict::now_ms());
+            let keys = unsafe { lock(zone.0.cast()) }
+                .dict
+                .keys(max.max(0) as usize, shdict::now_ms());
             let t = lua.create_table_with_capacity(keys.len(), 0)?;
             for (i, k) in keys.iter().enumerate() {
                 t.raw_set(i + 1, lua.create_string(k)?)?;
