@@ -121,7 +121,7 @@ def main():
         location, path = run.SCENARIOS[scenario]
         counts = []
         for server in SERVERS:
-            prefix = run.write_prefix(location, server)
+            prefix = run.write_prefix(location, server, http_extra=run.HTTP_EXTRA.get(scenario, ""))
             conf = os.path.join(prefix, "conf/nginx.conf")
             text = open(conf).read().replace("daemon off;", "daemon off;\nmaster_process off;")
             open(conf, "w").write(text)

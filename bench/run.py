@@ -36,6 +36,15 @@ GATEWAY = """location / {
         }
     }"""
 
+SHDICT = """location / {
+        content_by_lua_block {
+            local d = ngx.shared.d
+            local n = d:incr("k", 1, 0)
+            d:set("x" .. (n % 1000), n)
+            ngx.say(d:get("x" .. (n % 1000)))
+        }
+    }"""
+
 SCENARIOS = {
     "return": ("location / { return 200 \"hello\\n\"; }", "/"),
     "static1k": ("location / { root html; }", "/1k.bin"),
@@ -45,7 +54,14 @@ SCENARIOS = {
     # E: a small gateway: access reads var and headers into ngx.ctx, a header filter,
     # content builds JSON
     "lua_gateway": (GATEWAY, "/"),
+    # C: a shared dict per request (one worker, then two on both cores)
+    "lua_shdict": (SHDICT, "/"),
+    "lua_shdict_2w": (SHDICT, "/"),
 }
+
+# what a scenario adds at http level, and scenarios with more than one worker
+HTTP_EXTRA = {"lua_shdict": "lua_shared_dict d 10m;", "lua_shdict_2w": "lua_shared_dict d 10m;"}
+WORKERS = {"lua_shdict_2w": 2}
 
 # what Debian's nginx needs to run Lua (oxiresty has it built in)
 NGINX_LUA_MAIN = """load_module /usr/lib/nginx/modules/ndk_http_module.so;
@@ -67,7 +83,7 @@ def ensure_tools():
     subprocess.run(["gcc", "-O2", "-o", FLOOR, os.path.join(ROOT, "bench/floor.c"), "-luring"], check=True)
 
 
-def write_prefix(location, server="oxiresty", connections=4096):
+def write_prefix(location, server="oxiresty", connections=4096, http_extra="", workers=1):
     d = tempfile.mkdtemp(prefix="oxr-bench-")
     os.chmod(d, 0o755)  # workers run as nobody when started as root
     for sub in ("conf", "logs", "html"):
@@ -78,7 +94,7 @@ def write_prefix(location, server="oxiresty", connections=4096):
         f.write(b"x" * 102400)
     lua = "_by_lua" in location and server == "nginx"
     conf = f"""{NGINX_LUA_MAIN if lua else ""}
-worker_processes 1;
+worker_processes {workers};
 worker_rlimit_nofile {connections + 1000};
 daemon off;
 error_log logs/error.log error;
@@ -86,6 +102,7 @@ pid logs/nginx.pid;
 events {{ worker_connections {connections}; }}
 http {{
     {NGINX_LUA_HTTP if lua else ""}
+    {http_extra}
     access_log off;
     sendfile on;
     tcp_nopush on;
@@ -110,7 +127,7 @@ def port_free():
         return True
 
 
-def start(server, prefix):
+def start(server, prefix, workers=1):
     # the previous server's listener can outlive it briefly (an io_uring's files are
     # released after the process has exited)
     deadline = time.time() + 5
@@ -122,18 +139,22 @@ def start(server, prefix):
         cmd = [OXR, "-p", prefix + "/"]
     else:
         cmd = ["/usr/sbin/nginx", "-p", prefix + "/", "-c", prefix + "/conf/nginx.conf"]
-    proc = subprocess.Popen(["taskset", "-c", "0"] + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cpus = "0" if workers == 1 else "0,1"
+    proc = subprocess.Popen(["taskset", "-c", cpus] + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 10
     while time.time() < deadline and port_free():
         time.sleep(0.05)
-    worker = proc.pid if server.startswith("floor-") else None  # one process, no workers
-    while time.time() < deadline and worker is None:
-        worker = child_of(proc.pid)
+    if server.startswith("floor-"):
+        return proc, [proc.pid]  # one process, no workers
+    found = []
+    while time.time() < deadline and len(found) < workers:
+        found = children_of(proc.pid)
         time.sleep(0.05)
-    return proc, worker
+    return proc, found
 
 
-def child_of(pid):
+def children_of(pid):
+    found = []
     for e in os.listdir("/proc"):
         if not e.isdigit():
             continue
@@ -143,21 +164,26 @@ def child_of(pid):
             continue
         fields = stat.rsplit(")", 1)[1].split()
         if int(fields[1]) == pid and fields[0] != "Z":
-            return int(e)
-    return None
+            found.append(int(e))
+    return found
 
 
-def cpu_ticks(pid):
-    """(user, system) clock ticks the process has used."""
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return int(fields[11]), int(fields[12])
+def cpu_ticks(pids):
+    """(user, system) clock ticks the processes have used."""
+    user = system = 0
+    for pid in pids:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        user, system = user + int(fields[11]), system + int(fields[12])
+    return user, system
 
 
-def rss_kib(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+def rss_kib(pids):
+    total = 0
+    for pid in pids:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total
 
 
 def stop(proc):
@@ -180,8 +206,9 @@ def parse_wrk(out):
 
 def run_load(server, scenario):
     location, path = SCENARIOS[scenario]
-    prefix = write_prefix(location, server)
-    proc, worker = start(server, prefix)
+    workers = WORKERS.get(scenario, 1)
+    prefix = write_prefix(location, server, http_extra=HTTP_EXTRA.get(scenario, ""), workers=workers)
+    proc, worker = start(server, prefix, workers)
     try:
         hz = os.sysconf("SC_CLK_TCK")
         t0 = cpu_ticks(worker)
@@ -287,7 +314,8 @@ def median(rows, key):
 
 
 def main():
-    every = ["return", "static1k", "static100k", "idle", "lua_hello", "lua_gateway", "sleepers", "floor"]
+    every = ["return", "static1k", "static100k", "idle", "lua_hello", "lua_gateway", "lua_shdict", "lua_shdict_2w",
+             "sleepers", "floor"]
     wanted = sys.argv[1:] or every
     unknown = [w for w in wanted if w not in every]
     if unknown:

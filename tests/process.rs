@@ -1330,10 +1330,18 @@ fn shdict_totals_are_exact_across_workers_and_survive_a_reload() {
     let p = Prefix::new("shdict-count");
     let port = port();
     let locations = "location /incr { content_by_lua_block { local d = ngx.shared.d; d:incr(\"n\", 1, 0); d:incr(\"w\" .. ngx.worker.id(), 1, 0); ngx.say(\"ok\") } }\n  location /get { content_by_lua_block { local d = ngx.shared.d; ngx.say(d:get(\"n\"), \" \", (d:get(\"w0\") or 0) + (d:get(\"w1\") or 0) + (d:get(\"w2\") or 0) + (d:get(\"w3\") or 0), \" \", d:get(\"from_init\")) } }";
-    p.conf(&shdict_conf(port, 4, "1m", "init_by_lua_block { ngx.shared.d:set(\"from_init\", \"v1\") }", locations));
+    p.conf(&shdict_conf(
+        port,
+        4,
+        "1m",
+        "init_by_lua_block { ngx.shared.d:set(\"from_init\", \"v1\") }",
+        locations,
+    ));
     let mut child = start_master(&p);
     let master = child.id() as i32;
-    wait_until("four workers", Duration::from_secs(5), || worker_pids(master).len() == 4);
+    wait_until("four workers", Duration::from_secs(5), || {
+        worker_pids(master).len() == 4
+    });
     let threads: Vec<_> = (0..8)
         .map(|_| {
             std::thread::spawn(move || {
@@ -1349,7 +1357,13 @@ fn shdict_totals_are_exact_across_workers_and_survive_a_reload() {
     }
     assert_eq!(body(&get(port, "/get").unwrap()), "2000 2000 v1\n");
     // reload: the init code changes, the zone stays (init_by_lua of the new load wrote v2)
-    p.conf(&shdict_conf(port, 4, "1m", "init_by_lua_block { ngx.shared.d:set(\"from_init\", \"v2\") }", locations));
+    p.conf(&shdict_conf(
+        port,
+        4,
+        "1m",
+        "init_by_lua_block { ngx.shared.d:set(\"from_init\", \"v2\") }",
+        locations,
+    ));
     signal(master, 1);
     wait_until("reloaded", Duration::from_secs(5), || {
         get(port, "/get").is_some_and(|r| body(&r).ends_with("v2\n"))
@@ -1409,7 +1423,10 @@ fn shdict_lock_of_a_killed_worker_is_taken_over() {
     }
     assert!(taken_over, "no kill landed while the lock was held:\n{}", p.log());
     let log = p.log();
-    assert!(log.contains("[alert]") && log.contains("lua_shared_dict \"d\""), "{log}");
+    assert!(
+        log.contains("[alert]") && log.contains("lua_shared_dict \"d\""),
+        "{log}"
+    );
     signal(master, 15);
     child.wait().unwrap();
 }

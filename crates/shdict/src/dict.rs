@@ -75,6 +75,33 @@ pub(crate) struct Header {
     name: [u8; NAME_MAX],
 }
 
+/// The time TTLs are measured against, in ms since the epoch. Read only when an item
+/// with a deadline is looked at: most items have none, and a clock read costs more than
+/// a lookup.
+pub trait Clock: Copy {
+    fn ms(self) -> u64;
+}
+
+/// A fixed time (tests, and callers that already know it).
+impl Clock for u64 {
+    fn ms(self) -> u64 {
+        self
+    }
+}
+
+/// The wall clock, read at most once per operation.
+#[derive(Default)]
+pub struct LazyNow(std::cell::Cell<u64>);
+
+impl Clock for &LazyNow {
+    fn ms(self) -> u64 {
+        if self.0.get() == 0 {
+            self.0.set(crate::now_ms());
+        }
+        self.0.get()
+    }
+}
+
 /// A value to store.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Value<'a> {
@@ -153,18 +180,27 @@ fn blocks_for(len: usize, data_off: usize) -> usize {
     }
 }
 
-/// The bucket hash: 8 bytes at a time, multiply and rotate (keys are short).
+/// The bucket hash: 8 bytes at a time, multiply and rotate (keys are short). The last
+/// bytes are read in place (no copy into a buffer: that costs a store-forwarding stall
+/// on every call).
 pub fn hash(key: &[u8]) -> u32 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let word = |b: &[u8]| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+    let half = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64;
     let mut h = K ^ key.len() as u64;
     let mut words = key.chunks_exact(8);
     for w in &mut words {
-        let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
-        h = (h ^ w).wrapping_mul(K).rotate_left(29);
+        h = (h ^ word(w)).wrapping_mul(K).rotate_left(29);
     }
-    let mut tail = [0u8; 8];
-    tail[..words.remainder().len()].copy_from_slice(words.remainder());
-    h = (h ^ u64::from_le_bytes(tail)).wrapping_mul(K);
+    let n = words.remainder().len();
+    let tail = match n {
+        0 => 0,
+        // the key's last 8 bytes, less those already mixed in
+        _ if key.len() >= 8 => word(&key[key.len() - 8..]) >> (8 * (8 - n)),
+        4.. => half(key) | half(&key[n - 4..]) << 32,
+        _ => (key[0] as u64) << 16 | (key[n / 2] as u64) << 8 | key[n - 1] as u64,
+    };
+    h = (h ^ tail).wrapping_mul(K);
     h ^= h >> 32;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
     (h >> 32) as u32
@@ -207,7 +243,7 @@ impl Dict {
         let hdr = base.cast::<Header>();
         // SAFETY: the caller's contract; the header fits (layout checked the size).
         unsafe {
-            RawLock::init(&raw mut (*hdr).lock)?;
+            RawLock::init(&raw mut (*hdr).lock);
             (*hdr).magic = MAGIC;
             (*hdr).size = size as u64;
             (*hdr).buckets_off = buckets_off as u64;
@@ -361,7 +397,20 @@ impl Dict {
         }
     }
 
+    /// The bytes `start..start + len` when they lie in the first block (most keys and
+    /// small values do): the common case without walking the chain.
+    #[inline]
+    fn in_first(&self, first: u32, data_off: usize, start: usize, len: usize) -> Option<*mut u8> {
+        // SAFETY: data_off + start + len <= BLOCK, so inside the block.
+        (data_off + start + len <= BLOCK).then(|| unsafe { self.blk(first).add(data_off + start) })
+    }
+
     fn read(&self, first: u32, data_off: usize, start: usize, out: &mut [u8]) {
+        if let Some(p) = self.in_first(first, data_off, start, out.len()) {
+            // SAFETY: in_first checked the range; `out` is ours.
+            unsafe { ptr::copy_nonoverlapping(p, out.as_mut_ptr(), out.len()) };
+            return;
+        }
         let dst = out.as_mut_ptr();
         self.pieces(first, data_off, start, out.len(), |p, n, at| {
             // SAFETY: `at + n <= out.len()`; the piece lies inside the zone.
@@ -370,6 +419,11 @@ impl Dict {
     }
 
     fn write(&mut self, first: u32, data_off: usize, start: usize, src: &[u8]) {
+        if let Some(p) = self.in_first(first, data_off, start, src.len()) {
+            // SAFETY: as `read`, the other way.
+            unsafe { ptr::copy_nonoverlapping(src.as_ptr(), p, src.len()) };
+            return;
+        }
         self.pieces(first, data_off, start, src.len(), |p, n, at| {
             // SAFETY: as `read`, the other way.
             unsafe { ptr::copy_nonoverlapping(src.as_ptr().add(at), p, n) }
@@ -377,6 +431,10 @@ impl Dict {
     }
 
     fn equals(&self, first: u32, data_off: usize, start: usize, key: &[u8]) -> bool {
+        if let Some(p) = self.in_first(first, data_off, start, key.len()) {
+            // SAFETY: in_first checked the range.
+            return unsafe { std::slice::from_raw_parts(p, key.len()) } == key;
+        }
         let mut same = true;
         self.pieces(first, data_off, start, key.len(), |p, n, at| {
             // SAFETY: as `read`.
@@ -484,14 +542,14 @@ impl Dict {
         self.r64(item, I_EXPIRES)
     }
 
-    fn is_expired(&self, item: u32, now: u64) -> bool {
+    fn is_expired(&self, item: u32, now: impl Clock) -> bool {
         let e = self.expires(item);
-        e != 0 && e <= now
+        e != 0 && e <= now.ms()
     }
 
-    fn deadline(exptime_ms: u64, now: u64) -> u64 {
+    fn deadline(exptime_ms: u64, now: impl Clock) -> u64 {
         if exptime_ms > 0 {
-            now.saturating_add(exptime_ms)
+            now.ms().saturating_add(exptime_ms)
         } else {
             0
         }
@@ -560,7 +618,7 @@ impl Dict {
 
     /// Frees blocks for `need` more: expired and then least recently used items go.
     /// `forcible` says whether a valid item went.
-    fn make_room(&mut self, need: usize, safe: bool, now: u64) -> Result<bool, Failed> {
+    fn make_room(&mut self, need: usize, safe: bool, now: impl Clock) -> Result<bool, Failed> {
         if need >= self.nblocks as usize {
             return Err(fail("no memory"));
         }
@@ -589,7 +647,7 @@ impl Dict {
 
     /// Drops up to two expired items from the least recently used end, as OpenResty does
     /// on each operation (so expired items do not linger where nothing reads them).
-    fn expire_tail(&mut self, now: u64) {
+    fn expire_tail(&mut self, now: impl Clock) {
         for _ in 0..2 {
             let tail = self.hr().lru_tail;
             if tail == NIL || !self.is_expired(tail, now) {
@@ -609,7 +667,7 @@ impl Dict {
         value: Value,
         exptime_ms: u64,
         flags: u32,
-        now: u64,
+        now: impl Clock,
     ) -> Result<bool, Failed> {
         if value == Value::Nil && (op.add || op.replace) {
             return Err(fail("attempt to add or replace nil values"));
@@ -652,7 +710,7 @@ impl Dict {
         Ok(forcible)
     }
 
-    fn set_value(&mut self, item: u32, value: Value, exptime_ms: u64, flags: u32, now: u64) {
+    fn set_value(&mut self, item: u32, value: Value, exptime_ms: u64, flags: u32, now: impl Clock) {
         let klen = self.klen(item);
         self.w64(item, I_EXPIRES, Self::deadline(exptime_ms, now));
         self.w32(item, I_FLAGS, flags);
@@ -683,7 +741,13 @@ impl Dict {
     }
 
     /// get (`stale`: get_stale). String bytes go to `out`; `Ok(None)`: no such key.
-    pub fn get(&mut self, key: &[u8], stale: bool, now: u64, out: &mut Vec<u8>) -> Result<Option<Found>, &'static str> {
+    pub fn get(
+        &mut self,
+        key: &[u8],
+        stale: bool,
+        now: impl Clock,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<Found>, &'static str> {
         if !stale {
             self.expire_tail(now);
         }
@@ -736,7 +800,7 @@ impl Dict {
         delta: f64,
         init: Option<f64>,
         init_ttl_ms: u64,
-        now: u64,
+        now: impl Clock,
     ) -> Result<(f64, bool), Failed> {
         self.expire_tail(now);
         let hash = hash(key);
@@ -804,7 +868,7 @@ impl Dict {
 
     /// lpush / rpush: the list's new length. Lists never evict other items (as
     /// OpenResty's): a full zone answers "no memory".
-    pub fn push(&mut self, key: &[u8], left: bool, value: Value, now: u64) -> Result<usize, &'static str> {
+    pub fn push(&mut self, key: &[u8], left: bool, value: Value, now: impl Clock) -> Result<usize, &'static str> {
         if !matches!(value, Value::Number(_) | Value::Str(_)) {
             return Err("bad value type");
         }
@@ -872,7 +936,13 @@ impl Dict {
     }
 
     /// lpop / rpop: `Ok(None)` for a missing key.
-    pub fn pop(&mut self, key: &[u8], left: bool, now: u64, out: &mut Vec<u8>) -> Result<Option<Found>, &'static str> {
+    pub fn pop(
+        &mut self,
+        key: &[u8],
+        left: bool,
+        now: impl Clock,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<Found>, &'static str> {
         self.expire_tail(now);
         let item = match self.lookup(key, hash(key)) {
             Some(item) if !self.is_expired(item, now) => item,
@@ -921,7 +991,7 @@ impl Dict {
     }
 
     /// llen: 0 for a missing key.
-    pub fn llen(&mut self, key: &[u8], now: u64) -> Result<usize, &'static str> {
+    pub fn llen(&mut self, key: &[u8], now: impl Clock) -> Result<usize, &'static str> {
         self.expire_tail(now);
         match self.lookup(key, hash(key)) {
             Some(item) if !self.is_expired(item, now) => {
@@ -937,14 +1007,14 @@ impl Dict {
 
     /// ttl: ms left (0: never expires; negative: expired, not yet removed), `None` for
     /// a missing key.
-    pub fn ttl(&mut self, key: &[u8], now: u64) -> Option<i64> {
+    pub fn ttl(&mut self, key: &[u8], now: impl Clock) -> Option<i64> {
         let item = self.lookup(key, hash(key))?;
         let e = self.expires(item);
-        Some(if e == 0 { 0 } else { e as i64 - now as i64 })
+        Some(if e == 0 { 0 } else { e as i64 - now.ms() as i64 })
     }
 
     /// expire: a new deadline (0: never); false for a missing key.
-    pub fn set_expire(&mut self, key: &[u8], exptime_ms: u64, now: u64) -> bool {
+    pub fn set_expire(&mut self, key: &[u8], exptime_ms: u64, now: impl Clock) -> bool {
         match self.lookup(key, hash(key)) {
             Some(item) => {
                 self.w64(item, I_EXPIRES, Self::deadline(exptime_ms, now));
@@ -957,7 +1027,7 @@ impl Dict {
     /// flush_all: every item is marked expired (get_stale still sees them; they go as
     /// room is needed or by flush_expired) and, as in OpenResty, the three least
     /// recently used go at once.
-    pub fn flush_all(&mut self, now: u64) {
+    pub fn flush_all(&mut self, now: impl Clock) {
         let mut item = self.hr().lru_head;
         while item != NIL {
             self.w64(item, I_EXPIRES, 1);
@@ -971,7 +1041,7 @@ impl Dict {
     }
 
     /// flush_expired: removes expired items (at most `max`, 0: all); how many went.
-    pub fn flush_expired(&mut self, max: usize, now: u64) -> usize {
+    pub fn flush_expired(&mut self, max: usize, now: impl Clock) -> usize {
         let mut freed = 0;
         let mut item = self.hr().lru_tail;
         while item != NIL {
@@ -989,7 +1059,7 @@ impl Dict {
     }
 
     /// get_keys: valid keys from the least recently used on (at most `max`, 0: all).
-    pub fn keys(&self, max: usize, now: u64) -> Vec<Vec<u8>> {
+    pub fn keys(&self, max: usize, now: impl Clock) -> Vec<Vec<u8>> {
         let mut keys = Vec::new();
         let mut item = self.hr().lru_tail;
         while item != NIL && (max == 0 || keys.len() < max) {

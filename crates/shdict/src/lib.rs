@@ -13,8 +13,8 @@ pub mod dict;
 pub mod lock;
 pub mod zone;
 
-pub use dict::{Dict, Failed, Found, StoreOp, Value};
-pub use zone::{Locked, Recovery, Zone, lock_at, open};
+pub use dict::{Clock, Dict, Failed, Found, LazyNow, StoreOp, Value};
+pub use zone::{Locked, Recovery, Zone, lock_at, on_recovery, open};
 
 /// Now in milliseconds since the epoch: the clock TTLs are measured on (a wall clock,
 /// the same in every process, as nginx's).

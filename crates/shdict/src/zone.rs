@@ -91,8 +91,6 @@ pub enum Recovery {
 pub struct Locked {
     pub dict: Dict,
     lock: *mut RawLock,
-    /// Set when the previous owner of the lock died holding it.
-    pub recovered: Option<Recovery>,
 }
 
 impl Drop for Locked {
@@ -100,6 +98,14 @@ impl Drop for Locked {
         // SAFETY: we hold it (taken in lock_at).
         unsafe { RawLock::unlock(self.lock) };
     }
+}
+
+/// Told (with the zone's name) when a lock was taken over from a dead process.
+static ON_RECOVERY: std::sync::OnceLock<fn(&str, &Recovery)> = std::sync::OnceLock::new();
+
+/// Sets what reports a lock taken over from a dead process (the Lua module logs it).
+pub fn on_recovery(report: fn(&str, &Recovery)) {
+    let _ = ON_RECOVERY.set(report);
 }
 
 /// Locks the zone at `base`.
@@ -112,17 +118,26 @@ pub unsafe fn lock_at(base: *mut u8) -> Locked {
     let mut dict = unsafe { Dict::at(base) };
     let lock = dict.lock_ptr();
     // SAFETY: the lock was set up by format.
-    let recovered = match unsafe { RawLock::lock(lock) } {
-        Acquired::Clean => None,
-        Acquired::OwnerDied => Some(match dict.check() {
-            Ok(()) => Recovery::Consistent,
-            Err(what) => {
-                dict.reset();
-                Recovery::Emptied(what)
-            }
-        }),
+    if unsafe { RawLock::lock(lock) } == Acquired::OwnerDied {
+        recover(&mut dict);
+    }
+    Locked { dict, lock }
+}
+
+/// After a process died holding the lock: the dictionary checked, emptied if it was
+/// half-changed, and the finding reported.
+#[cold]
+fn recover(dict: &mut Dict) {
+    let found = match dict.check() {
+        Ok(()) => Recovery::Consistent,
+        Err(what) => {
+            dict.reset();
+            Recovery::Emptied(what)
+        }
     };
-    Locked { dict, lock, recovered }
+    if let Some(report) = ON_RECOVERY.get() {
+        report(&dict.name(), &found);
+    }
 }
 
 thread_local! {
@@ -203,12 +218,18 @@ mod tests {
         let mut status = 0;
         // SAFETY: our child.
         unsafe { libc::waitpid(pid, &mut status, 0) };
+        static FOUND: std::sync::Mutex<Vec<(String, Recovery)>> = std::sync::Mutex::new(Vec::new());
+        on_recovery(|name, r| FOUND.lock().unwrap().push((name.to_string(), r.clone())));
         let mut l = zone.lock();
-        assert_eq!(l.recovered, Some(Recovery::Consistent));
+        assert_eq!(
+            *FOUND.lock().unwrap(),
+            vec![("dying".to_string(), Recovery::Consistent)]
+        );
         let mut out = Vec::new();
         assert!(l.dict.get(b"k", false, 1, &mut out).unwrap().is_some());
         drop(l);
-        assert_eq!(zone.lock().recovered, None);
+        drop(zone.lock());
+        assert_eq!(FOUND.lock().unwrap().len(), 1);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::rc::Rc;
 
 use mlua::{LightUserData, Lua};
 use shdict::dict::{T_NIL, T_STRING};
-use shdict::{Locked, Recovery, StoreOp, Value, Zone};
+use shdict::{LazyNow, Locked, Recovery, StoreOp, Value, Zone};
 
 /// The zones a VM's configuration declared, kept mapped while the VM lives.
 #[derive(Default)]
@@ -22,6 +22,7 @@ struct Zones(Vec<Rc<Zone>>);
 pub fn declare(lua: &Lua, name: &str, size: usize) -> Result<(), String> {
     if lua.app_data_ref::<Zones>().is_none() {
         lua.set_app_data(Zones::default());
+        shdict::on_recovery(report_recovery);
     }
     let mut zones = lua.app_data_mut::<Zones>().ok_or("shared dict zones are in use")?;
     if zones.0.iter().any(|z| z.name() == name) {
@@ -44,29 +45,29 @@ thread_local! {
     static VALUE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Locks a zone, reporting a lock recovered from a dead process.
+/// Locks a zone.
 ///
 /// # Safety
 /// `zone` is a zone address handed out by [`declare`] (the wrappers check it).
 unsafe fn lock(zone: *mut u8) -> Locked {
     // SAFETY: the caller's contract.
-    let l = unsafe { shdict::lock_at(zone) };
-    if let Some(r) = &l.recovered {
-        let name = l.dict.name();
-        match r {
-            Recovery::Consistent => http::elog!(
-                http::log::Level::Alert,
-                0,
-                "lua_shared_dict \"{name}\": a process died holding its lock; the lock is taken over, the contents were intact"
-            ),
-            Recovery::Emptied(what) => http::elog!(
-                http::log::Level::Alert,
-                0,
-                "lua_shared_dict \"{name}\": a process died holding its lock mid-change ({what}); the dictionary was emptied"
-            ),
-        }
+    unsafe { shdict::lock_at(zone) }
+}
+
+/// Logs a lock taken over from a process that died holding it.
+fn report_recovery(name: &str, found: &Recovery) {
+    match found {
+        Recovery::Consistent => http::elog!(
+            http::log::Level::Alert,
+            0,
+            "lua_shared_dict \"{name}\": a process died holding its lock; the lock is taken over, the contents were intact"
+        ),
+        Recovery::Emptied(what) => http::elog!(
+            http::log::Level::Alert,
+            0,
+            "lua_shared_dict \"{name}\": a process died holding its lock mid-change ({what}); the dictionary was emptied"
+        ),
     }
-    l
 }
 
 /// # Safety
@@ -158,7 +159,7 @@ pub extern "C" fn oxr_shdict_get(
         let mut l = lock(zone);
         let r = VALUE.with(|v| {
             l.dict
-                .get(bytes(key, klen), stale != 0, shdict::now_ms(), &mut v.borrow_mut())
+                .get(bytes(key, klen), stale != 0, &LazyNow::default(), &mut v.borrow_mut())
         });
         drop(l);
         match r {
@@ -206,9 +207,14 @@ pub extern "C" fn oxr_shdict_store(
             *err = error_text("bad value type");
             return -1;
         };
-        let r = lock(zone)
-            .dict
-            .store(op, bytes(key, klen), v, ms(exptime_ms), flags as u32, shdict::now_ms());
+        let r = lock(zone).dict.store(
+            op,
+            bytes(key, klen),
+            v,
+            ms(exptime_ms),
+            flags as u32,
+            &LazyNow::default(),
+        );
         match r {
             Ok(f) => {
                 *forcible = f as i32;
@@ -241,7 +247,7 @@ pub extern "C" fn oxr_shdict_incr(
         let init = (has_init != 0).then_some(init);
         let r = lock(zone)
             .dict
-            .incr(bytes(key, klen), *value, init, ms(init_ttl_ms), shdict::now_ms());
+            .incr(bytes(key, klen), *value, init, ms(init_ttl_ms), &LazyNow::default());
         match r {
             Ok((n, f)) => {
                 *value = n;
@@ -273,7 +279,9 @@ pub extern "C" fn oxr_shdict_push(
     // SAFETY: as oxr_shdict_get.
     unsafe {
         let r = match value(vtype, s, slen, num) {
-            Some(v) => lock(zone).dict.push(bytes(key, klen), left != 0, v, shdict::now_ms()),
+            Some(v) => lock(zone)
+                .dict
+                .push(bytes(key, klen), left != 0, v, &LazyNow::default()),
             None => Err("bad value type"),
         };
         r.map_or_else(
@@ -304,7 +312,7 @@ pub extern "C" fn oxr_shdict_pop(
         let mut l = lock(zone);
         let r = VALUE.with(|v| {
             l.dict
-                .pop(bytes(key, klen), left != 0, shdict::now_ms(), &mut v.borrow_mut())
+                .pop(bytes(key, klen), left != 0, &LazyNow::default(), &mut v.borrow_mut())
         });
         drop(l);
         match r {
@@ -325,7 +333,7 @@ pub extern "C" fn oxr_shdict_pop(
 pub extern "C" fn oxr_shdict_llen(zone: *mut u8, key: *const u8, klen: usize, err: *mut *const c_char) -> i64 {
     // SAFETY: as oxr_shdict_get.
     unsafe {
-        match lock(zone).dict.llen(bytes(key, klen), shdict::now_ms()) {
+        match lock(zone).dict.llen(bytes(key, klen), &LazyNow::default()) {
             Ok(n) => n as i64,
             Err(e) => {
                 *err = error_text(e);
@@ -340,7 +348,7 @@ pub extern "C" fn oxr_shdict_llen(zone: *mut u8, key: *const u8, klen: usize, er
 pub extern "C" fn oxr_shdict_ttl(zone: *mut u8, key: *const u8, klen: usize, found: *mut i32) -> i64 {
     // SAFETY: as oxr_shdict_get.
     unsafe {
-        let ttl = lock(zone).dict.ttl(bytes(key, klen), shdict::now_ms());
+        let ttl = lock(zone).dict.ttl(bytes(key, klen), &LazyNow::default());
         *found = ttl.is_some() as i32;
         ttl.unwrap_or(0)
     }
@@ -353,21 +361,21 @@ pub extern "C" fn oxr_shdict_expire(zone: *mut u8, key: *const u8, klen: usize, 
     unsafe {
         lock(zone)
             .dict
-            .set_expire(bytes(key, klen), ms(exptime_ms), shdict::now_ms()) as i32
+            .set_expire(bytes(key, klen), ms(exptime_ms), &LazyNow::default()) as i32
     }
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn oxr_shdict_flush_all(zone: *mut u8) {
     // SAFETY: as oxr_shdict_get.
-    unsafe { lock(zone).dict.flush_all(shdict::now_ms()) }
+    unsafe { lock(zone).dict.flush_all(&LazyNow::default()) }
 }
 
 /// flush_expired: how many items went.
 #[unsafe(no_mangle)]
 pub extern "C" fn oxr_shdict_flush_expired(zone: *mut u8, max: i64) -> i64 {
     // SAFETY: as oxr_shdict_get.
-    unsafe { lock(zone).dict.flush_expired(max.max(0) as usize, shdict::now_ms()) as i64 }
+    unsafe { lock(zone).dict.flush_expired(max.max(0) as usize, &LazyNow::default()) as i64 }
 }
 
 #[unsafe(no_mangle)]
@@ -390,7 +398,7 @@ pub fn register(lua: &Lua, private: &mlua::Table) -> mlua::Result<()> {
             // SAFETY: the wrapper checked the zone against the declared ones.
             let keys = unsafe { lock(zone.0.cast()) }
                 .dict
-                .keys(max.max(0) as usize, shdict::now_ms());
+                .keys(max.max(0) as usize, &LazyNow::default());
             let t = lua.create_table_with_capacity(keys.len(), 0)?;
             for (i, k) in keys.iter().enumerate() {
                 t.raw_set(i + 1, lua.create_string(k)?)?;

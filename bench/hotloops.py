@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Hot loops inside one request: operations per second of one API family, oxiresty next
+to Debian's nginx + lua-nginx-module + lua-resty-core + lua-cjson.
+
+Each loop runs in a content_by_lua_block: a warm-up, then N iterations timed with
+os.clock() (the worker's CPU time, so the noisy machine matters less); one request per
+round, ROUNDS rounds alternating the servers, medians and the ratio oxiresty/nginx.
+
+Usage: bench/hotloops.py [loop ...]   (loops: see LOOPS; all when none is given)
+"""
+import os, statistics, subprocess, sys, time, urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import run  # noqa: E402  (bench/run.py: prefixes, start/stop, tools)
+
+ROUNDS = int(os.environ.get("ROUNDS", "5"))
+
+# name: (setup code, loop body, iterations); `i` is the loop counter
+LOOPS = {
+    "shdict_get": ('local d = ngx.shared.d; d:set("key", "value")', 'local v = d:get("key")', 2_000_000),
+    "shdict_set": ("local d = ngx.shared.d", 'd:set("key", i)', 2_000_000),
+    "re_find": ('local find = ngx.re.find; local s = "hello 12345 world"', 'local from, to = find(s, [[\\d+]], "jo")', 1_000_000),
+    "re_gsub": ('local gsub = ngx.re.gsub; local s = "a b c d e f"', 'local r = gsub(s, " ", "-", "jo")', 500_000),
+    "lrucache_get": ('local c = require("resty.lrucache").new(100); c:set("k", "v")', 'local v = c:get("k")', 5_000_000),
+    "cjson_encode": ('local cjson = require "cjson"; local t = {} for k = 1, 20 do t["key" .. k] = string.rep("v", 40) end',
+                     "local s = cjson.encode(t)", 100_000),
+    "cjson_decode": ('local cjson = require "cjson"; local t = {} for k = 1, 20 do t["key" .. k] = string.rep("v", 40) end; '
+                     "local s = cjson.encode(t)", "local v = cjson.decode(s)", 100_000),
+}
+
+
+def location(name):
+    setup, body, n = LOOPS[name]
+    return f"""location / {{
+        content_by_lua_block {{
+            {setup}
+            for i = 1, {n // 10} do {body} end
+            local t0 = os.clock()
+            for i = 1, {n} do {body} end
+            ngx.say(math.floor({n} / (os.clock() - t0)))
+        }}
+    }}"""
+
+
+def measure(server, name):
+    prefix = run.write_prefix(location(name), server, http_extra="lua_shared_dict d 10m;")
+    proc, _ = run.start(server, prefix)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{run.PORT}/", timeout=120) as r:
+            return int(r.read().decode().strip())
+    except Exception as e:
+        log = open(os.path.join(prefix, "logs/error.log")).read()[-1500:]
+        raise SystemExit(f"{server} {name}: {e}\n{log}")
+    finally:
+        run.stop(proc)
+        subprocess.run(["rm", "-rf", prefix])
+
+
+def main():
+    wanted = sys.argv[1:] or list(LOOPS)
+    unknown = [w for w in wanted if w not in LOOPS]
+    if unknown:
+        sys.exit(f"unknown loop(s) {', '.join(unknown)}; choose from {', '.join(LOOPS)}")
+    run.ensure_tools()
+    lines = []
+    for name in wanted:
+        results = {"oxiresty": [], "nginx": []}
+        for _ in range(ROUNDS):
+            for server in results:
+                results[server].append(measure(server, name))
+                time.sleep(0.2)
+        o, n = statistics.median(results["oxiresty"]), statistics.median(results["nginx"])
+        print(name, results, flush=True)
+        lines.append(f"| {name} | {o:,.0f} | {n:,.0f} | {o / n:.2f} |")
+    print("\n| loop | oxiresty ops/s | nginx ops/s | ratio |\n|---|---|---|---|")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
