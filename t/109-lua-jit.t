@@ -81,6 +81,41 @@ GET /t
 loop traced: true 4510497
 NYI aborts or stitches: none
 
+=== TEST 1c: a hot loop over ngx.re compiles, with no NYI abort from it
+--- config
+    location = /t {
+        content_by_lua_block {
+            local v = require "jit.v"
+            local log = ngx.config.prefix() .. "logs/jitv.log"
+            v.on(log)
+            local s = 0
+            for i = 1, 3000 do
+                local from, to = ngx.re.find("abc 123 def", [[\d+]], "jo")
+                local m = ngx.re.match("key=value", [[(\w+)=(\w+)]], "jo")
+                local r = ngx.re.gsub("a b c", " ", "-", "jo")
+                s = s + from + to + #m[2] + #r
+            end
+            v.off()
+            local f = io.open(log)
+            local report = f:read("*a")
+            f:close()
+            local loop = report:match("%[TRACE%s+%d+ content_by_lua%(nginx%.conf:%d+%):%d+ loop%]") ~= nil
+            local bad = {}
+            for line in report:gmatch("[^\n]+") do
+                if (line:find("NYI") and not line:find("return to lower frame", 1, true)) or line:find("stitch") then
+                    bad[#bad + 1] = line
+                end
+            end
+            ngx.say("loop traced: ", loop, " ", s)
+            ngx.say("NYI aborts or stitches: ", #bad == 0 and "none" or table.concat(bad, " | "))
+        }
+    }
+--- request
+GET /t
+--- response_body
+loop traced: true 66000
+NYI aborts or stitches: none
+
 === TEST 2: jit.dump, jit.util, jit.p, string.buffer are there
 --- config
     location = /t {

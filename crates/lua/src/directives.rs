@@ -315,6 +315,23 @@ fn shared_dict(_: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     crate::api::shdict::declare(&crate::vm::current(), name, bytes).map_err(|e| cmd.error(e))
 }
 
+/// `lua_regex_cache_max_entries N`: compiled regexes the `o` option keeps.
+fn regex_cache_max_entries(_: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let n = conf::value::number(cmd, cmd.arg(0))?;
+    let private: mlua::Table = crate::vm::current()
+        .globals()
+        .get("__oxr")
+        .map_err(|e| cmd.error(e.to_string()))?;
+    private.set("regex_cache_max", n).map_err(|e| cmd.error(e.to_string()))
+}
+
+/// `lua_regex_match_limit N`: PCRE2's match limit for ngx.re (0: its default).
+fn regex_match_limit(_: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let n = conf::value::number(cmd, cmd.arg(0))?;
+    crate::api::regex::set_match_limit(u32::try_from(n).unwrap_or(u32::MAX));
+    Ok(())
+}
+
 /// `lua_capture_error_log size`: error-log lines kept in each process for `ngx.errlog`.
 fn capture_error_log(_: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     let arg = cmd.arg(0);
@@ -356,6 +373,13 @@ static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("lua_malloc_trim", HTTP, Args::Exactly(1), accepted_number),
     Directive::value("lua_capture_error_log", HTTP, Args::Exactly(1), capture_error_log),
     Directive::value("lua_shared_dict", HTTP, Args::Exactly(2), shared_dict),
+    Directive::value(
+        "lua_regex_cache_max_entries",
+        HTTP,
+        Args::Exactly(1),
+        regex_cache_max_entries,
+    ),
+    Directive::value("lua_regex_match_limit", HTTP, Args::Exactly(1), regex_match_limit),
     Directive::value("lua_package_path", HTTP, Args::Exactly(1), package_path),
     Directive::value("lua_package_cpath", HTTP, Args::Exactly(1), package_path),
     Directive::value("init_by_lua_block", HTTP, Args::Exactly(1), init_inline),

@@ -33,6 +33,8 @@ const GLOBAL_GUARD: &str = include_str!("../lualib/global_guard.lua");
 const NGX_FFI: &str = include_str!("../lualib/ngx_ffi.lua");
 /// `ngx.shared.DICT`'s methods.
 const SHDICT: &str = include_str!("../lualib/shdict.lua");
+/// `ngx.re` and `require "ngx.re"`.
+const REGEX: &str = include_str!("../lualib/regex.lua");
 /// OpenResty's table extensions and the built-in modules.
 const COMPAT: &str = include_str!("../lualib/compat.lua");
 
@@ -50,6 +52,8 @@ const JIT_LIBS: &[(&str, &str)] = &[
 
 /// Starts a configuration load: a fresh VM with the `ngx` API.
 pub fn begin(prefix: &std::path::Path) -> Result<(), String> {
+    // settings that live outside the VM start from their defaults on every load
+    crate::api::regex::set_match_limit(0);
     let lua = create(prefix).map_err(|e| format!("failed to create the Lua VM: {e}"))?;
     BUILDING.with(|b| {
         *b.borrow_mut() = Some(Generation {
@@ -103,6 +107,7 @@ fn create(prefix: &std::path::Path) -> mlua::Result<Lua> {
     lua.load(PRELUDE).set_name("=prelude").exec()?;
     lua.load(NGX_FFI).set_name("=ngx_ffi").exec()?;
     lua.load(SHDICT).set_name("=shdict").exec()?;
+    lua.load(REGEX).set_name("=regex").exec()?;
     lua.load(COMPAT).set_name("=compat").exec()?;
     let preload: mlua::Table = lua.globals().get::<mlua::Table>("package")?.get("preload")?;
     for (name, src) in JIT_LIBS {

@@ -9,6 +9,7 @@ mod header;
 mod log;
 mod output;
 mod process;
+pub mod regex;
 pub mod req;
 pub mod shdict;
 mod time;
