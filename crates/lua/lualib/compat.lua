@@ -133,6 +133,39 @@ for _, name in ipairs {
     preload["resty.core." .. name] = function() return {} end
 end
 
+-- Libraries OpenResty bundles (cjson, cjson.safe): found after the user's package
+-- paths, so that a copy the user puts there wins, as with OpenResty's own lualib
+local cjson_new = __oxr.cjson_new
+local function cjson_safe_new()
+    local m = cjson_new()
+    for _, name in ipairs { "encode", "decode" } do
+        local f = m[name]
+        m[name] = function(...)
+            if select("#", ...) ~= 1 then
+                error(("bad argument #1 to '%s' (expected 1 argument)"):format(name), 2)
+            end
+            local ok, r = pcall(f, ...)
+            if ok then
+                return r
+            end
+            return nil, r
+        end
+    end
+    m.new = cjson_safe_new
+    return m
+end
+local bundled = {
+    cjson = cjson_new,
+    ["cjson.safe"] = cjson_safe_new,
+}
+package.loaders[#package.loaders + 1] = function(name)
+    local make = bundled[name]
+    if make then
+        return make
+    end
+    return "\n\tno module '" .. name .. "' bundled with oxiresty"
+end
+
 -- `require "ngx"` gives the ngx table, as in OpenResty
 package.loaded.ngx = ngx
 

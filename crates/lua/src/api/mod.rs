@@ -1,6 +1,7 @@
 //! The `ngx` table. Each API family registers its functions here; the prelude
 //! (lualib/prelude.lua) adds the Lua wrappers that yield to the coroutine driver.
 
+mod cjson;
 mod codec;
 mod consts;
 mod ctx;
@@ -84,6 +85,7 @@ pub fn register(lua: &Lua, prefix: &std::path::Path) -> mlua::Result<()> {
     req::register(lua, &ngx, &private)?;
     req::register_body(lua, &ngx)?;
     shdict::register(lua, &private)?;
+    cjson::register(lua, &private)?;
     ngx.set("shared", lua.create_table()?)?;
     fields(lua, &ngx)?;
     output::register_arg(lua, &ngx)?;
