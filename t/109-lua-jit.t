@@ -116,6 +116,50 @@ GET /t
 loop traced: true 66000
 NYI aborts or stitches: none
 
+=== TEST 1d: hot loops over resty.lrucache (no NYI, no stitch) and cjson (C functions, as lua-cjson: stitched, no NYI)
+--- config
+    location = /t {
+        content_by_lua_block {
+            local v = require "jit.v"
+            local function report_of(f)
+                local log = ngx.config.prefix() .. "logs/jitv.log"
+                os.remove(log)
+                v.on(log)
+                local s = f()
+                v.off()
+                local fh = io.open(log)
+                local report = fh:read("*a")
+                fh:close()
+                return report, s
+            end
+            local c = require("resty.lrucache").new(100)
+            local report, s = report_of(function()
+                local s = 0
+                for i = 1, 3000 do
+                    c:set("k" .. (i % 50), i)
+                    s = s + (c:get("k" .. (i % 50)) or 0)
+                end
+                return s
+            end)
+            local nyi = report:find("NYI") and not report:find("return to lower frame", 1, true)
+            ngx.say("lrucache: ", s, " NYI: ", nyi and "yes" or "none", " stitch: ", report:find("stitch") and "yes" or "none")
+            local cjson = require "cjson"
+            report, s = report_of(function()
+                local s = 0
+                for i = 1, 3000 do
+                    s = s + cjson.decode(cjson.encode({ n = i })).n
+                end
+                return s
+            end)
+            ngx.say("cjson: ", s, " NYI: ", report:find("NYI") and "yes" or "none")
+        }
+    }
+--- request
+GET /t
+--- response_body
+lrucache: 4501500 NYI: none stitch: none
+cjson: 4501500 NYI: none
+
 === TEST 2: jit.dump, jit.util, jit.p, string.buffer are there
 --- config
     location = /t {

@@ -133,7 +133,7 @@ for _, name in ipairs {
     preload["resty.core." .. name] = function() return {} end
 end
 
--- Libraries OpenResty bundles (cjson, cjson.safe): found after the user's package
+-- Libraries OpenResty bundles (cjson, cjson.safe, resty.lrucache): found after the user's package
 -- paths, so that a copy the user puts there wins, as with OpenResty's own lualib
 local cjson_new = __oxr.cjson_new
 local function cjson_safe_new()
@@ -154,9 +154,15 @@ local function cjson_safe_new()
     m.new = cjson_safe_new
     return m
 end
+local lrucache_source = __oxr.lrucache_source
+local function lrucache()
+    return assert(loadstring(lrucache_source, "=resty.lrucache"))()
+end
 local bundled = {
     cjson = cjson_new,
     ["cjson.safe"] = cjson_safe_new,
+    ["resty.lrucache"] = lrucache,
+    ["resty.lrucache.pureffi"] = lrucache,
 }
 package.loaders[#package.loaders + 1] = function(name)
     local make = bundled[name]

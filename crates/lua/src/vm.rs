@@ -33,6 +33,8 @@ const GLOBAL_GUARD: &str = include_str!("../lualib/global_guard.lua");
 const NGX_FFI: &str = include_str!("../lualib/ngx_ffi.lua");
 /// `ngx.shared.DICT`'s methods.
 const SHDICT: &str = include_str!("../lualib/shdict.lua");
+/// `resty.lrucache`, bundled (compat.lua loads it on require).
+const LRUCACHE: &str = include_str!("../lualib/lrucache.lua");
 /// `ngx.re` and `require "ngx.re"`.
 const REGEX: &str = include_str!("../lualib/regex.lua");
 /// OpenResty's table extensions and the built-in modules.
@@ -108,6 +110,7 @@ fn create(prefix: &std::path::Path) -> mlua::Result<Lua> {
     lua.load(NGX_FFI).set_name("=ngx_ffi").exec()?;
     lua.load(SHDICT).set_name("=shdict").exec()?;
     lua.load(REGEX).set_name("=regex").exec()?;
+    lua.globals().get::<mlua::Table>("__oxr")?.set("lrucache_source", LRUCACHE)?;
     lua.load(COMPAT).set_name("=compat").exec()?;
     let preload: mlua::Table = lua.globals().get::<mlua::Table>("package")?.get("preload")?;
     for (name, src) in JIT_LIBS {

@@ -1,0 +1,148 @@
+# resty.lrucache and resty.lrucache.pureffi, bundled, as lua-resty-lrucache answers.
+
+use Test::Nginx::Socket 'no_plan';
+
+# (several requests in a block: every check reads the whole log)
+check_accum_error_log();
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: set, get, delete, count, capacity; the least recently used goes first
+--- config
+    location = /t {
+        content_by_lua_block {
+            local lrucache = require "resty.lrucache"
+            local c = lrucache.new(2)
+            c:set("dog", 32)
+            c:set("cat", 56)
+            ngx.say("dog: ", c:get("dog"), " cat: ", c:get("cat"), " count: ", c:count(), "/", c:capacity())
+            c:get("dog")
+            c:set("bird", 1) -- cat is the least recently used
+            ngx.say("cat: ", c:get("cat"), " dog: ", c:get("dog"), " bird: ", c:get("bird"))
+            ngx.say(c:delete("dog"), " ", c:delete("dog"), " count: ", c:count())
+            c:set("fish", { 1, 2 })
+            ngx.say(c:get("fish")[2], " ", c:count())
+            ngx.say(lrucache.new(0))
+            c:set(1, "number key")
+            ngx.say(c:get(1))
+        }
+    }
+--- request
+GET /t
+--- response_body
+dog: 32 cat: 56 count: 2/2
+cat: nil dog: 32 bird: 1nil0
+true false count: 1
+2 2
+nilsize too small
+number keynil0
+--- no_error_log
+[error]
+
+=== TEST 2: TTL: an expired item is gone but its value and flags come back as stale
+--- config
+    location = /t {
+        content_by_lua_block {
+            local c = require("resty.lrucache").new(10)
+            c:set("a", "v", 0.01, 7)
+            c:set("b", "w", nil, 3)
+            ngx.say(c:get("a"))
+            ngx.sleep(0.05)
+            ngx.say(c:get("a"))
+            ngx.say(c:get("b"))
+            c:set("c", "x", 10, -1)
+            ngx.say(c:get("c"))
+        }
+    }
+--- request
+GET /t
+--- response_body
+vnil7
+nilv7
+wnil3
+xnil0
+--- no_error_log
+[error]
+
+=== TEST 3: get_keys from the most recently used, flush_all
+--- config
+    location = /t {
+        content_by_lua_block {
+            local c = require("resty.lrucache").new(5)
+            for _, k in ipairs { "a", "b", "c", "d" } do c:set(k, true) end
+            c:get("b")
+            ngx.say(table.concat(c:get_keys(), " "))
+            ngx.say(table.concat(c:get_keys(2), " "))
+            local res = { "x", "y", "z", "w", "v", "u" }
+            c:get_keys(3, res)
+            ngx.say(#res, " ", table.concat(res, " "))
+            c:flush_all()
+            ngx.say(c:count(), " ", #c:get_keys(), " ", c:get("a"))
+            for i = 1, 7 do c:set(i, i) end
+            ngx.say(c:count(), " ", table.concat(c:get_keys(), " "))
+        }
+    }
+--- request
+GET /t
+--- response_body
+b d c a
+b d
+3 b d c
+0 0 nil
+5 7 6 5 4 3
+--- no_error_log
+[error]
+
+=== TEST 4: pureffi has the same API; the load factor is accepted
+--- config
+    location = /t {
+        content_by_lua_block {
+            local c = require("resty.lrucache.pureffi").new(3, 0.5)
+            c:set("k", "v")
+            ngx.say(c:get("k"), " ", c:count(), " ", c:capacity())
+        }
+    }
+--- request
+GET /t
+--- response_body
+v 1 3
+--- no_error_log
+[error]
+
+=== TEST 5: a copy on the user's package path wins over the bundled one
+--- http_config
+    lua_package_path "$prefix/html/?.lua;;";
+--- user_files
+>>> resty/lrucache.lua
+return { new = function() return "user's lrucache" end }
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.say(require("resty.lrucache").new(1))
+        }
+    }
+--- request
+GET /t
+--- response_body
+user's lrucache
+--- no_error_log
+[error]
+
+=== TEST 6: a cache made in init_by_lua serves requests
+--- http_config
+    init_by_lua_block {
+        cache = require("resty.lrucache").new(10)
+        cache:set("from_init", "yes")
+    }
+--- config
+    location = /t {
+        content_by_lua_block { ngx.say(cache:get("from_init")) }
+    }
+--- request
+GET /t
+--- response_body
+yesnil0
+--- no_error_log
+[error]
