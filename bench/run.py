@@ -36,6 +36,21 @@ GATEWAY = """location / {
         }
     }"""
 
+# E extended (issue 11): the URI parsed by ngx.re, the answer made by cjson
+GATEWAY_RE_JSON = """location / {
+        access_by_lua_block {
+            local ctx = ngx.ctx
+            ctx.addr = ngx.var.remote_addr
+            ctx.ua = ngx.req.get_headers()["user-agent"]
+        }
+        header_filter_by_lua_block { ngx.header["X-Gateway"] = "1" }
+        content_by_lua_block {
+            local ctx = ngx.ctx
+            local m = ngx.re.match(ngx.var.uri, [[^/api/(\\w+)/(\\d+)]], "jo")
+            ngx.say(require("cjson").encode({ addr = ctx.addr, ua = ctx.ua or "", kind = m[1], id = m[2], ok = true }))
+        }
+    }"""
+
 SHDICT = """location / {
         content_by_lua_block {
             local d = ngx.shared.d
@@ -54,6 +69,7 @@ SCENARIOS = {
     # E: a small gateway: access reads var and headers into ngx.ctx, a header filter,
     # content builds JSON
     "lua_gateway": (GATEWAY, "/"),
+    "lua_gateway_re_json": (GATEWAY_RE_JSON, "/api/users/42"),
     # C: a shared dict per request (one worker, then two on both cores)
     "lua_shdict": (SHDICT, "/"),
     "lua_shdict_2w": (SHDICT, "/"),
@@ -314,7 +330,8 @@ def median(rows, key):
 
 
 def main():
-    every = ["return", "static1k", "static100k", "idle", "lua_hello", "lua_gateway", "lua_shdict", "lua_shdict_2w",
+    every = ["return", "static1k", "static100k", "idle", "lua_hello", "lua_gateway", "lua_gateway_re_json",
+             "lua_shdict", "lua_shdict_2w",
              "sleepers", "floor"]
     wanted = sys.argv[1:] or every
     unknown = [w for w in wanted if w not in every]
