@@ -110,7 +110,9 @@ fn create(prefix: &std::path::Path) -> mlua::Result<Lua> {
     lua.load(NGX_FFI).set_name("=ngx_ffi").exec()?;
     lua.load(SHDICT).set_name("=shdict").exec()?;
     lua.load(REGEX).set_name("=regex").exec()?;
-    lua.globals().get::<mlua::Table>("__oxr")?.set("lrucache_source", LRUCACHE)?;
+    lua.globals()
+        .get::<mlua::Table>("__oxr")?
+        .set("lrucache_source", LRUCACHE)?;
     lua.load(COMPAT).set_name("=compat").exec()?;
     let preload: mlua::Table = lua.globals().get::<mlua::Table>("package")?.get("preload")?;
     for (name, src) in JIT_LIBS {

@@ -206,6 +206,73 @@ pub fn hash(key: &[u8]) -> u32 {
     (h >> 32) as u32
 }
 
+/// Copies `n` bytes; up to 16 of them in two overlapping loads and stores rather than
+/// through a memcpy call (most keys and values in the first block are short).
+///
+/// # Safety
+/// As `ptr::copy_nonoverlapping`.
+#[inline]
+unsafe fn copy_small(src: *const u8, dst: *mut u8, n: usize) {
+    // SAFETY: the caller's contract; every access stays within the n bytes.
+    unsafe {
+        match n {
+            0 => {}
+            1..=3 => {
+                *dst = *src;
+                *dst.add(n / 2) = *src.add(n / 2);
+                *dst.add(n - 1) = *src.add(n - 1);
+            }
+            4..=7 => {
+                let (a, b) = (
+                    ptr::read_unaligned(src.cast::<u32>()),
+                    ptr::read_unaligned(src.add(n - 4).cast::<u32>()),
+                );
+                ptr::write_unaligned(dst.cast::<u32>(), a);
+                ptr::write_unaligned(dst.add(n - 4).cast::<u32>(), b);
+            }
+            8..=16 => {
+                let (a, b) = (
+                    ptr::read_unaligned(src.cast::<u64>()),
+                    ptr::read_unaligned(src.add(n - 8).cast::<u64>()),
+                );
+                ptr::write_unaligned(dst.cast::<u64>(), a);
+                ptr::write_unaligned(dst.add(n - 8).cast::<u64>(), b);
+            }
+            _ => ptr::copy_nonoverlapping(src, dst, n),
+        }
+    }
+}
+
+/// Whether two byte strings are equal; short ones compared in a few loads rather than
+/// through a memcmp call (keys are mostly short).
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], at: usize| {
+        u64::from_le_bytes([
+            s[at],
+            s[at + 1],
+            s[at + 2],
+            s[at + 3],
+            s[at + 4],
+            s[at + 5],
+            s[at + 6],
+            s[at + 7],
+        ])
+    };
+    let half = |s: &[u8], at: usize| u32::from_le_bytes([s[at], s[at + 1], s[at + 2], s[at + 3]]);
+    match n {
+        0 => true,
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        _ => a == b,
+    }
+}
+
 /// Bytes the zone needs at least (nginx refuses a lua_shared_dict under 8 KiB too).
 pub const MIN_SIZE: usize = 8192;
 
@@ -315,8 +382,12 @@ impl Dict {
 
     #[inline]
     fn blk(&self, b: u32) -> *mut u8 {
-        // a bad index is a broken zone: stop before touching memory outside it
-        assert!(b != NIL && b < self.nblocks, "shared dict: block {b} out of range");
+        // a bad index is a broken zone: stop before touching memory outside it (one
+        // compare: NIL wraps around to the top)
+        assert!(
+            b.wrapping_sub(1) < self.nblocks - 1,
+            "shared dict: block {b} out of range"
+        );
         // SAFETY: in range, so inside the zone.
         unsafe { self.blocks.add(b as usize * BLOCK) }
     }
@@ -408,7 +479,7 @@ impl Dict {
     fn read(&self, first: u32, data_off: usize, start: usize, out: &mut [u8]) {
         if let Some(p) = self.in_first(first, data_off, start, out.len()) {
             // SAFETY: in_first checked the range; `out` is ours.
-            unsafe { ptr::copy_nonoverlapping(p, out.as_mut_ptr(), out.len()) };
+            unsafe { copy_small(p, out.as_mut_ptr(), out.len()) };
             return;
         }
         let dst = out.as_mut_ptr();
@@ -421,7 +492,7 @@ impl Dict {
     fn write(&mut self, first: u32, data_off: usize, start: usize, src: &[u8]) {
         if let Some(p) = self.in_first(first, data_off, start, src.len()) {
             // SAFETY: as `read`, the other way.
-            unsafe { ptr::copy_nonoverlapping(src.as_ptr(), p, src.len()) };
+            unsafe { copy_small(src.as_ptr(), p, src.len()) };
             return;
         }
         self.pieces(first, data_off, start, src.len(), |p, n, at| {
@@ -433,7 +504,7 @@ impl Dict {
     fn equals(&self, first: u32, data_off: usize, start: usize, key: &[u8]) -> bool {
         if let Some(p) = self.in_first(first, data_off, start, key.len()) {
             // SAFETY: in_first checked the range.
-            return unsafe { std::slice::from_raw_parts(p, key.len()) } == key;
+            return same_bytes(unsafe { std::slice::from_raw_parts(p, key.len()) }, key);
         }
         let mut same = true;
         self.pieces(first, data_off, start, key.len(), |p, n, at| {
@@ -783,6 +854,17 @@ impl Dict {
 
     /// A number's value, or a boolean's as 0 or 1.
     fn read_scalar(&self, first: u32, data_off: usize, start: usize, vtype: u8) -> f64 {
+        let size = if vtype == T_BOOLEAN { 1 } else { 8 };
+        if let Some(p) = self.in_first(first, data_off, start, size) {
+            // SAFETY: in_first checked the range.
+            return unsafe {
+                if vtype == T_BOOLEAN {
+                    *p as f64
+                } else {
+                    ptr::read_unaligned(p.cast::<f64>())
+                }
+            };
+        }
         if vtype == T_BOOLEAN {
             let mut b = [0u8];
             self.read(first, data_off, start, &mut b);

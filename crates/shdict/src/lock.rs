@@ -105,7 +105,7 @@ impl RawLock {
         let l = unsafe { &*this };
         // (SeqCst on both sides: a waiter counts itself before it sleeps, the owner frees
         // the word before it looks for waiters, so one of them sees the other)
-        l.owner.store(0, Ordering::SeqCst);
+        let _ = l.owner.swap(0, Ordering::SeqCst);
         if l.waiters.load(Ordering::SeqCst) != 0 {
             futex_wake(&l.owner);
         }

@@ -241,3 +241,70 @@ mod tests {
         assert_ne!(a.base(), c.base());
     }
 }
+
+#[cfg(test)]
+mod speed {
+    use super::*;
+
+    /// What a lock, a set and a get cost here, with and without the lock taken per call
+    /// (a measurement, not a check: `cargo test -p oxiresty-shdict --release lock_speed
+    /// -- --ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn lock_speed() {
+        let zone = Zone::create("speed", 1 << 20).unwrap();
+        let n = 20_000_000;
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            drop(zone.lock());
+        }
+        println!("lock+unlock: {:.1} ns", t.elapsed().as_nanos() as f64 / n as f64);
+        let mut l = zone.lock();
+        l.dict
+            .store(crate::StoreOp::default(), b"key", crate::Value::Number(1.0), 0, 0, 1)
+            .unwrap();
+        drop(l);
+        let t = std::time::Instant::now();
+        for i in 0..n {
+            let mut l = zone.lock();
+            l.dict
+                .store(
+                    crate::StoreOp::default(),
+                    b"key",
+                    crate::Value::Number(i as f64),
+                    0,
+                    0,
+                    1,
+                )
+                .unwrap();
+        }
+        println!("set: {:.1} ns", t.elapsed().as_nanos() as f64 / n as f64);
+        let mut out = Vec::new();
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            let mut l = zone.lock();
+            l.dict.get(b"key", false, 1, &mut out).unwrap();
+        }
+        println!("get: {:.1} ns", t.elapsed().as_nanos() as f64 / n as f64);
+        let mut l = zone.lock();
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            l.dict.get(b"key", false, 1, &mut out).unwrap();
+        }
+        println!("get under one lock: {:.1} ns", t.elapsed().as_nanos() as f64 / n as f64);
+        let t = std::time::Instant::now();
+        for i in 0..n {
+            l.dict
+                .store(
+                    crate::StoreOp::default(),
+                    b"key",
+                    crate::Value::Number(i as f64),
+                    0,
+                    0,
+                    1,
+                )
+                .unwrap();
+        }
+        println!("set under one lock: {:.1} ns", t.elapsed().as_nanos() as f64 / n as f64);
+    }
+}
