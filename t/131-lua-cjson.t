@@ -177,6 +177,10 @@ user's cjson
             ngx.say(cjson.encode({ "x", { y = "z" } }))
             ngx.say(cjson.encode_escape_forward_slash(false), " ", cjson.encode("a/b"))
             cjson.encode_escape_forward_slash(true)
+            local t = cjson.decode_json_null(false) and nil or cjson.decode("[1,null,3]")
+            ngx.say(t[2], " ", t[3], " ", cjson.decode("[null]")[1])
+            cjson.decode_json_null(true)
+            ngx.say(cjson.decode("[null]")[1] == cjson.null)
         }
     }
 --- request
@@ -185,6 +189,8 @@ GET /t
 1.2 1.2345
 ["x",{"y":"z"}]
 false "a/b"
+nil 3 nil
+true
 --- no_error_log
 [error]
 

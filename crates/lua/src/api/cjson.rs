@@ -40,6 +40,8 @@ struct Config {
     number_precision: c_int,
     empty_table_as_object: bool,
     decode_array_with_array_mt: bool,
+    /// JSON null decodes to `cjson.null` (else to nil, which drops it from tables).
+    decode_json_null: bool,
     escape_forward_slash: bool,
 }
 
@@ -55,6 +57,7 @@ const DEFAULTS: Config = Config {
     number_precision: 14,
     empty_table_as_object: true,
     decode_array_with_array_mt: false,
+    decode_json_null: true,
     escape_forward_slash: true,
 };
 
@@ -711,7 +714,8 @@ impl Parser<'_> {
                 }
                 Tok::Number => ffi::lua_pushnumber(l, t.number),
                 Tok::Boolean => ffi::lua_pushboolean(l, t.boolean as c_int),
-                Tok::Null => ffi::lua_pushlightuserdata(l, std::ptr::null_mut()),
+                Tok::Null if self.cfg.decode_json_null => ffi::lua_pushlightuserdata(l, std::ptr::null_mut()),
+                Tok::Null => ffi::lua_pushnil(l),
                 Tok::ObjBegin => self.object(l)?,
                 Tok::ArrBegin => self.array(l)?,
                 _ => return Err(self.expected("value", &t)),
@@ -930,6 +934,7 @@ on_off_setting!(cfg_decode_array_with_array_mt, decode_array_with_array_mt);
 on_off_setting!(cfg_encode_keep_buffer, encode_keep_buffer);
 on_off_setting!(cfg_decode_invalid_numbers, decode_invalid_numbers);
 on_off_setting!(cfg_escape_forward_slash, escape_forward_slash);
+on_off_setting!(cfg_decode_json_null, decode_json_null);
 integer_setting!(cfg_encode_max_depth, encode_max_depth, 1, c_int::MAX);
 integer_setting!(cfg_decode_max_depth, decode_max_depth, 1, c_int::MAX);
 integer_setting!(cfg_number_precision, number_precision, 1, 16);
@@ -969,7 +974,7 @@ unsafe extern "C-unwind" fn cfg_encode_invalid_numbers(l: *mut lua_State) -> c_i
 
 /// `cjson.new()` (and the module itself): a table of functions sharing fresh settings.
 unsafe extern "C-unwind" fn cjson_new(l: *mut lua_State) -> c_int {
-    let functions: [(&std::ffi::CStr, ffi::lua_CFunction); 13] = [
+    let functions: [(&std::ffi::CStr, ffi::lua_CFunction); 14] = [
         (c"encode", json_encode),
         (c"decode", json_decode),
         (c"encode_empty_table_as_object", cfg_empty_table_as_object),
@@ -982,6 +987,7 @@ unsafe extern "C-unwind" fn cjson_new(l: *mut lua_State) -> c_int {
         (c"encode_invalid_numbers", cfg_encode_invalid_numbers),
         (c"decode_invalid_numbers", cfg_decode_invalid_numbers),
         (c"encode_escape_forward_slash", cfg_escape_forward_slash),
+        (c"decode_json_null", cfg_decode_json_null),
         (c"new", cjson_new),
     ];
     // SAFETY: called by Lua; every value pushed is consumed or left as the result.
