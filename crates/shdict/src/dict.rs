@@ -183,6 +183,7 @@ fn blocks_for(len: usize, data_off: usize) -> usize {
 /// The bucket hash: 8 bytes at a time, multiply and rotate (keys are short). The last
 /// bytes are read in place (no copy into a buffer: that costs a store-forwarding stall
 /// on every call).
+#[inline]
 pub fn hash(key: &[u8]) -> u32 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
     let word = |b: &[u8]| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
@@ -476,6 +477,7 @@ impl Dict {
         (data_off + start + len <= BLOCK).then(|| unsafe { self.blk(first).add(data_off + start) })
     }
 
+    #[inline]
     fn read(&self, first: u32, data_off: usize, start: usize, out: &mut [u8]) {
         if let Some(p) = self.in_first(first, data_off, start, out.len()) {
             // SAFETY: in_first checked the range; `out` is ours.
@@ -489,6 +491,7 @@ impl Dict {
         });
     }
 
+    #[inline]
     fn write(&mut self, first: u32, data_off: usize, start: usize, src: &[u8]) {
         if let Some(p) = self.in_first(first, data_off, start, src.len()) {
             // SAFETY: as `read`, the other way.
@@ -501,6 +504,7 @@ impl Dict {
         });
     }
 
+    #[inline]
     fn equals(&self, first: u32, data_off: usize, start: usize, key: &[u8]) -> bool {
         if let Some(p) = self.in_first(first, data_off, start, key.len()) {
             // SAFETY: in_first checked the range.
@@ -570,6 +574,7 @@ impl Dict {
 
     // ---- the LRU list
 
+    #[inline]
     fn lru_push(&mut self, item: u32) {
         let head = self.hr().lru_head;
         self.w32(item, I_PREV, NIL);
@@ -582,6 +587,7 @@ impl Dict {
         self.h().lru_head = item;
     }
 
+    #[inline]
     fn lru_unlink(&mut self, item: u32) {
         let (p, n) = (self.r32(item, I_PREV), self.r32(item, I_NEXT));
         if p != NIL {
@@ -596,6 +602,7 @@ impl Dict {
         }
     }
 
+    #[inline]
     fn touch(&mut self, item: u32) {
         if self.hr().lru_head != item {
             self.lru_unlink(item);
@@ -605,19 +612,23 @@ impl Dict {
 
     // ---- items
 
+    #[inline]
     fn klen(&self, item: u32) -> usize {
         self.r16(item, I_KLEN) as usize
     }
 
+    #[inline]
     fn expires(&self, item: u32) -> u64 {
         self.r64(item, I_EXPIRES)
     }
 
+    #[inline]
     fn is_expired(&self, item: u32, now: impl Clock) -> bool {
         let e = self.expires(item);
         e != 0 && e <= now.ms()
     }
 
+    #[inline]
     fn deadline(exptime_ms: u64, now: impl Clock) -> u64 {
         if exptime_ms > 0 {
             now.ms().saturating_add(exptime_ms)
@@ -627,6 +638,7 @@ impl Dict {
     }
 
     /// The item stored under `key`, expired or not.
+    #[inline]
     fn lookup(&self, key: &[u8], hash: u32) -> Option<u32> {
         // SAFETY: `bucket` points inside the bucket array.
         let mut item = unsafe { *self.bucket(hash) };
@@ -718,6 +730,7 @@ impl Dict {
 
     /// Drops up to two expired items from the least recently used end, as OpenResty does
     /// on each operation (so expired items do not linger where nothing reads them).
+    #[inline]
     fn expire_tail(&mut self, now: impl Clock) {
         for _ in 0..2 {
             let tail = self.hr().lru_tail;
@@ -781,6 +794,7 @@ impl Dict {
         Ok(forcible)
     }
 
+    #[inline]
     fn set_value(&mut self, item: u32, value: Value, exptime_ms: u64, flags: u32, now: impl Clock) {
         let klen = self.klen(item);
         self.w64(item, I_EXPIRES, Self::deadline(exptime_ms, now));
@@ -853,6 +867,7 @@ impl Dict {
     }
 
     /// A number's value, or a boolean's as 0 or 1.
+    #[inline]
     fn read_scalar(&self, first: u32, data_off: usize, start: usize, vtype: u8) -> f64 {
         let size = if vtype == T_BOOLEAN { 1 } else { 8 };
         if let Some(p) = self.in_first(first, data_off, start, size) {

@@ -307,4 +307,26 @@ mod speed {
         }
         println!("set under one lock: {:.1} ns", t.elapsed().as_nanos() as f64 / n as f64);
     }
+
+    #[test]
+    #[ignore]
+    fn set_only_speed() {
+        let zone = Zone::create("speed", 1 << 20).unwrap();
+        let mut l = zone.lock();
+        let n = 50_000_000;
+        let t = std::time::Instant::now();
+        for i in 0..n {
+            l.dict
+                .store(
+                    crate::StoreOp::default(),
+                    b"key",
+                    crate::Value::Number(i as f64),
+                    0,
+                    0,
+                    1,
+                )
+                .unwrap();
+        }
+        println!("set under one lock: {:.1} ns", t.elapsed().as_nanos() as f64 / n as f64);
+    }
 }
