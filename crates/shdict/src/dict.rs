@@ -13,6 +13,7 @@
 //! named by index (never by address), so every process may map the zone anywhere.
 //! Nothing here locks: [`crate::zone`] holds the zone's lock around every use.
 
+use std::ffi::CStr;
 use std::ptr;
 
 use crate::lock::RawLock;
@@ -162,11 +163,11 @@ pub struct StoreOp {
 /// An error and whether valid items were evicted before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Failed {
-    pub err: &'static str,
+    pub err: &'static CStr,
     pub forcible: bool,
 }
 
-fn fail(err: &'static str) -> Failed {
+fn fail(err: &'static CStr) -> Failed {
     Failed { err, forcible: false }
 }
 
@@ -703,21 +704,21 @@ impl Dict {
     /// `forcible` says whether a valid item went.
     fn make_room(&mut self, need: usize, safe: bool, now: impl Clock) -> Result<bool, Failed> {
         if need >= self.nblocks as usize {
-            return Err(fail("no memory"));
+            return Err(fail(c"no memory"));
         }
         let mut forcible = false;
         while self.available() < need {
             let victim = self.hr().lru_tail;
             if victim == NIL {
                 return Err(Failed {
-                    err: "no memory",
+                    err: c"no memory",
                     forcible,
                 });
             }
             if !self.is_expired(victim, now) {
                 if safe {
                     return Err(Failed {
-                        err: "no memory",
+                        err: c"no memory",
                         forcible,
                     });
                 }
@@ -754,17 +755,17 @@ impl Dict {
         now: impl Clock,
     ) -> Result<bool, Failed> {
         if value == Value::Nil && (op.add || op.replace) {
-            return Err(fail("attempt to add or replace nil values"));
+            return Err(fail(c"attempt to add or replace nil values"));
         }
         self.expire_tail(now);
         let hash = hash(key);
         let found = self.lookup(key, hash);
         let valid = found.is_some_and(|i| !self.is_expired(i, now));
         if op.replace && !valid {
-            return Err(fail("not found"));
+            return Err(fail(c"not found"));
         }
         if op.add && valid {
-            return Err(fail("exists"));
+            return Err(fail(c"exists"));
         }
         let need = blocks_for(key.len() + value.len(), ITEM_DATA);
         if let Some(item) = found {
@@ -782,7 +783,7 @@ impl Dict {
             }
             if op.safe && self.available() + self.blocks_of(item) < need {
                 // (safe_*: the old value stays rather than being dropped for nothing)
-                return Err(fail("no memory"));
+                return Err(fail(c"no memory"));
             }
             self.remove(item);
         } else if value == Value::Nil {
@@ -832,7 +833,7 @@ impl Dict {
         stale: bool,
         now: impl Clock,
         out: &mut Vec<u8>,
-    ) -> Result<Option<Found>, &'static str> {
+    ) -> Result<Option<Found>, &'static CStr> {
         if !stale {
             self.expire_tail(now);
         }
@@ -849,7 +850,7 @@ impl Dict {
         let klen = self.klen(item);
         let len = self.r32(item, I_VLEN) as usize;
         let num = match vtype {
-            T_LIST => return Err("value is a list"),
+            T_LIST => return Err(c"value is a list"),
             T_STRING => {
                 out.clear();
                 out.resize(len, 0);
@@ -905,7 +906,7 @@ impl Dict {
         match found {
             Some(item) if !self.is_expired(item, now) => {
                 if self.r8(item, I_TYPE) != T_NUMBER {
-                    return Err(fail("not a number"));
+                    return Err(fail(c"not a number"));
                 }
                 let klen = self.klen(item);
                 let n = self.read_scalar(item, ITEM_DATA, klen, T_NUMBER) + delta;
@@ -915,7 +916,7 @@ impl Dict {
             }
             _ => {
                 let Some(init) = init else {
-                    return Err(fail("not found"));
+                    return Err(fail(c"not found"));
                 };
                 let n = init + delta;
                 let value = Value::Number(n);
@@ -965,9 +966,9 @@ impl Dict {
 
     /// lpush / rpush: the list's new length. Lists never evict other items (as
     /// OpenResty's): a full zone answers "no memory".
-    pub fn push(&mut self, key: &[u8], left: bool, value: Value, now: impl Clock) -> Result<usize, &'static str> {
+    pub fn push(&mut self, key: &[u8], left: bool, value: Value, now: impl Clock) -> Result<usize, &'static CStr> {
         if !matches!(value, Value::Number(_) | Value::Str(_)) {
-            return Err("bad value type");
+            return Err(c"bad value type");
         }
         self.expire_tail(now);
         let hash = hash(key);
@@ -984,7 +985,7 @@ impl Dict {
             }
             Some(item) => {
                 if self.r8(item, I_TYPE) != T_LIST {
-                    return Err("value not a list");
+                    return Err(c"value not a list");
                 }
                 self.touch(item);
                 item
@@ -996,7 +997,7 @@ impl Dict {
             if self.r32(item, I_VLEN) == 0 {
                 self.remove(item);
             }
-            return Err("no memory");
+            return Err(c"no memory");
         }
         let elem = self.alloc(need);
         self.w32(elem, E_LEN, value.len() as u32);
@@ -1023,9 +1024,9 @@ impl Dict {
         Ok(len as usize)
     }
 
-    fn new_list(&mut self, key: &[u8], hash: u32) -> Result<u32, &'static str> {
+    fn new_list(&mut self, key: &[u8], hash: u32) -> Result<u32, &'static CStr> {
         if self.available() < blocks_for(key.len() + 8, ITEM_DATA) {
-            return Err("no memory");
+            return Err(c"no memory");
         }
         let item = self.create(key, hash, T_LIST, 8);
         self.set_list_ends(item, NIL, NIL);
@@ -1039,14 +1040,14 @@ impl Dict {
         left: bool,
         now: impl Clock,
         out: &mut Vec<u8>,
-    ) -> Result<Option<Found>, &'static str> {
+    ) -> Result<Option<Found>, &'static CStr> {
         self.expire_tail(now);
         let item = match self.lookup(key, hash(key)) {
             Some(item) if !self.is_expired(item, now) => item,
             _ => return Ok(None),
         };
         if self.r8(item, I_TYPE) != T_LIST {
-            return Err("value not a list");
+            return Err(c"value not a list");
         }
         let (head, tail) = self.list_ends(item);
         let elem = if left { head } else { tail };
@@ -1088,12 +1089,12 @@ impl Dict {
     }
 
     /// llen: 0 for a missing key.
-    pub fn llen(&mut self, key: &[u8], now: impl Clock) -> Result<usize, &'static str> {
+    pub fn llen(&mut self, key: &[u8], now: impl Clock) -> Result<usize, &'static CStr> {
         self.expire_tail(now);
         match self.lookup(key, hash(key)) {
             Some(item) if !self.is_expired(item, now) => {
                 if self.r8(item, I_TYPE) != T_LIST {
-                    return Err("value not a list");
+                    return Err(c"value not a list");
                 }
                 self.touch(item);
                 Ok(self.r32(item, I_VLEN) as usize)
@@ -1393,10 +1394,10 @@ mod tests {
         let replace = StoreOp { replace: true, ..SET };
         assert_eq!(
             d.store(replace, b"a", Value::Number(1.0), 0, 0, 100),
-            Err(fail("not found"))
+            Err(fail(c"not found"))
         );
         d.store(add, b"a", Value::Number(1.0), 50, 0, 100).unwrap();
-        assert_eq!(d.store(add, b"a", Value::Number(2.0), 0, 0, 120), Err(fail("exists")));
+        assert_eq!(d.store(add, b"a", Value::Number(2.0), 0, 0, 120), Err(fail(c"exists")));
         assert_eq!(d.ttl(b"a", 120), Some(30));
         // expired: add works again, replace does not, get_stale still sees it
         let mut out = Vec::new();
@@ -1404,13 +1405,13 @@ mod tests {
         assert!(f.stale);
         assert_eq!(
             d.store(replace, b"a", Value::Number(3.0), 0, 0, 151),
-            Err(fail("not found"))
+            Err(fail(c"not found"))
         );
         d.store(add, b"a", Value::Number(3.0), 0, 0, 151).unwrap();
         assert_eq!(d.ttl(b"a", 151), Some(0));
         assert_eq!(
             d.store(add, b"b", Value::Nil, 0, 0, 1),
-            Err(fail("attempt to add or replace nil values"))
+            Err(fail(c"attempt to add or replace nil values"))
         );
         d.check().unwrap();
     }
@@ -1419,18 +1420,18 @@ mod tests {
     fn incr_and_lists() {
         let mut z = TestZone::new(1 << 16);
         let mut d = z.dict();
-        assert_eq!(d.incr(b"n", 1.0, None, 0, 1), Err(fail("not found")));
+        assert_eq!(d.incr(b"n", 1.0, None, 0, 1), Err(fail(c"not found")));
         assert_eq!(d.incr(b"n", 1.0, Some(10.0), 0, 1), Ok((11.0, false)));
         assert_eq!(d.incr(b"n", -2.0, Some(10.0), 0, 1), Ok((9.0, false)));
         d.store(SET, b"s", Value::Str(b"x"), 0, 0, 1).unwrap();
-        assert_eq!(d.incr(b"s", 1.0, None, 0, 1), Err(fail("not a number")));
+        assert_eq!(d.incr(b"s", 1.0, None, 0, 1), Err(fail(c"not a number")));
         assert_eq!(d.push(b"l", true, Value::Str(b"a"), 1), Ok(1));
         assert_eq!(d.push(b"l", false, Value::Number(2.0), 1), Ok(2));
         assert_eq!(d.push(b"l", true, Value::Str(&[b'z'; 300]), 1), Ok(3));
-        assert_eq!(d.push(b"s", true, Value::Str(b"a"), 1), Err("value not a list"));
+        assert_eq!(d.push(b"s", true, Value::Str(b"a"), 1), Err(c"value not a list"));
         assert_eq!(d.llen(b"l", 1), Ok(3));
         let mut out = Vec::new();
-        assert_eq!(d.get(b"l", false, 1, &mut out), Err("value is a list"));
+        assert_eq!(d.get(b"l", false, 1, &mut out), Err(c"value is a list"));
         d.check().unwrap();
         let f = d.pop(b"l", false, 1, &mut out).unwrap().unwrap();
         assert_eq!((f.vtype, f.num), (T_NUMBER, 2.0));
@@ -1461,13 +1462,13 @@ mod tests {
         let safe = StoreOp { safe: true, ..SET };
         assert_eq!(
             d.store(safe, b"big", Value::Str(&[1; 3000]), 0, 0, 1),
-            Err(fail("no memory"))
+            Err(fail(c"no memory"))
         );
         // a value bigger than the zone fails without evicting anything
         let n = d.count();
         assert_eq!(
             d.store(SET, b"huge", Value::Str(&[1; 9000]), 0, 0, 1),
-            Err(fail("no memory"))
+            Err(fail(c"no memory"))
         );
         assert_eq!(d.count(), n);
         d.check().unwrap();
@@ -1543,7 +1544,7 @@ mod tests {
                             *n += 1.0;
                             assert_eq!(r, Ok((*n, false)));
                         }
-                        Some(_) => assert_eq!(r, Err(fail("not a number"))),
+                        Some(_) => assert_eq!(r, Err(fail(c"not a number"))),
                         None => {
                             assert_eq!(r, Ok((1.0, false)));
                             model.insert(key.clone(), Model::Num(1.0));
@@ -1565,7 +1566,7 @@ mod tests {
                             }
                             assert_eq!(r, Ok(l.len()));
                         }
-                        _ => assert_eq!(r, Err("value not a list")),
+                        _ => assert_eq!(r, Err(c"value not a list")),
                     }
                 }
                 6 => {
@@ -1580,7 +1581,7 @@ mod tests {
                                 model.remove(&key);
                             }
                         }
-                        Some(_) => assert_eq!(r, Err("value not a list")),
+                        Some(_) => assert_eq!(r, Err(c"value not a list")),
                         None => assert_eq!(r, Ok(None)),
                     }
                 }
@@ -1592,7 +1593,7 @@ mod tests {
                             assert_eq!(&out, v);
                         }
                         Some(Model::Num(n)) => assert_eq!(r.unwrap().unwrap().num, *n),
-                        Some(Model::List(_)) => assert_eq!(r, Err("value is a list")),
+                        Some(Model::List(_)) => assert_eq!(r, Err(c"value is a list")),
                         None => assert_eq!(r, Ok(None)),
                     }
                 }

@@ -124,21 +124,6 @@ unsafe fn hand_out(found: Option<shdict::Found>, vtype: *mut i32, buf: *mut *con
     }
 }
 
-fn error_text(e: &'static str) -> *const c_char {
-    // the dict's messages are static; a C string copy of each, made once
-    match e {
-        "no memory" => c"no memory".as_ptr(),
-        "exists" => c"exists".as_ptr(),
-        "not found" => c"not found".as_ptr(),
-        "not a number" => c"not a number".as_ptr(),
-        "value not a list" => c"value not a list".as_ptr(),
-        "value is a list" => c"value is a list".as_ptr(),
-        "bad value type" => c"bad value type".as_ptr(),
-        "attempt to add or replace nil values" => c"attempt to add or replace nil values".as_ptr(),
-        _ => c"unknown error".as_ptr(),
-    }
-}
-
 /// get / get_stale. 0, or -1 with `err`.
 #[unsafe(no_mangle)]
 pub extern "C" fn oxr_shdict_get(
@@ -172,7 +157,7 @@ pub extern "C" fn oxr_shdict_get(
                 0
             }
             Err(e) => {
-                *err = error_text(e);
+                *err = e.as_ptr();
                 -1
             }
         }
@@ -204,7 +189,7 @@ pub extern "C" fn oxr_shdict_store(
     unsafe {
         *forcible = 0;
         let Some(v) = value(vtype, s, slen, num) else {
-            *err = error_text("bad value type");
+            *err = c"bad value type".as_ptr();
             return -1;
         };
         let r = lock(zone).dict.store(
@@ -222,7 +207,7 @@ pub extern "C" fn oxr_shdict_store(
             }
             Err(e) => {
                 *forcible = e.forcible as i32;
-                *err = error_text(e.err);
+                *err = e.err.as_ptr();
                 -1
             }
         }
@@ -256,7 +241,7 @@ pub extern "C" fn oxr_shdict_incr(
             }
             Err(e) => {
                 *forcible = e.forcible as i32;
-                *err = error_text(e.err);
+                *err = e.err.as_ptr();
                 -1
             }
         }
@@ -282,11 +267,11 @@ pub extern "C" fn oxr_shdict_push(
             Some(v) => lock(zone)
                 .dict
                 .push(bytes(key, klen), left != 0, v, &LazyNow::default()),
-            None => Err("bad value type"),
+            None => Err(c"bad value type"),
         };
         r.map_or_else(
             |e| {
-                *err = error_text(e);
+                *err = e.as_ptr();
                 -1
             },
             |n| n as i64,
@@ -321,7 +306,7 @@ pub extern "C" fn oxr_shdict_pop(
                 0
             }
             Err(e) => {
-                *err = error_text(e);
+                *err = e.as_ptr();
                 -1
             }
         }
@@ -336,7 +321,7 @@ pub extern "C" fn oxr_shdict_llen(zone: *mut u8, key: *const u8, klen: usize, er
         match lock(zone).dict.llen(bytes(key, klen), &LazyNow::default()) {
             Ok(n) => n as i64,
             Err(e) => {
-                *err = error_text(e);
+                *err = e.as_ptr();
                 -1
             }
         }
