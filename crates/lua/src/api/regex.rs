@@ -435,16 +435,19 @@ pub extern "C" fn oxr_re_substitute(
                 }
                 let rc = if rc == 0 { 1 } else { rc as usize };
                 count += 1;
+                // (\K in a lookaround can put a match's start after its end or before
+                // the last one's end: clamp rather than trust the offsets)
                 let (from, to) = re.cap(0);
-                let (from, to) = (from.max(0) as usize, to.max(0) as usize);
+                let from = (from.max(0) as usize).clamp(copied, len);
+                let to = (to.max(0) as usize).clamp(from, len);
                 buf.extend_from_slice(&subject[copied..from]);
                 for piece in &re.template {
                     match piece {
                         Piece::Text(t) => buf.extend_from_slice(t),
                         Piece::Capture(n) if *n < rc => {
                             let (a, b) = re.cap(*n);
-                            if a >= 0 && b >= a {
-                                buf.extend_from_slice(&subject[a as usize..b as usize]);
+                            if let Some(part) = subject.get(a.max(0) as usize..b.max(0) as usize) {
+                                buf.extend_from_slice(part);
                             }
                         }
                         Piece::Capture(_) => {}
