@@ -412,6 +412,9 @@ falseno memoryfalse
 trueniltrue
 20000
 falseno memoryfalse
+--- log_level: info
+--- error_log eval
+qr/\[info\] .*ngx_slab_alloc\(\) failed: no memory in lua_shared_dict zone "dogs"/
 --- no_error_log
 [error]
 

@@ -77,6 +77,16 @@ impl Drop for Zone {
     }
 }
 
+/// The name of the zone at `base` (set when it was made, never changed: read without
+/// the lock).
+///
+/// # Safety
+/// As [`lock_at`].
+pub unsafe fn name_at(base: *mut u8) -> String {
+    // SAFETY: the caller's contract; the name is written once, before any sharing.
+    unsafe { Dict::at(base).name() }
+}
+
 /// What taking the lock found when a process had died holding it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recovery {

@@ -205,13 +205,32 @@ pub extern "C" fn oxr_shdict_store(
                 *forcible = f as i32;
                 0
             }
-            Err(e) => {
-                *forcible = e.forcible as i32;
-                *err = e.err.as_ptr();
-                -1
-            }
+            Err(e) => failed(zone, e, forcible, err),
         }
     }
+}
+
+/// A store that failed: its error for the wrapper, and (as nginx's slab allocator does
+/// at info level) a log line when the zone had no room.
+///
+/// # Safety
+/// As oxr_shdict_get.
+#[cold]
+unsafe fn failed(zone: *mut u8, e: shdict::Failed, forcible: *mut i32, err: *mut *const c_char) -> i32 {
+    // SAFETY: the caller's contract.
+    unsafe {
+        *forcible = e.forcible as i32;
+        *err = e.err.as_ptr();
+        if e.err == c"no memory" {
+            http::elog!(
+                http::log::Level::Info,
+                0,
+                "ngx_slab_alloc() failed: no memory in lua_shared_dict zone \"{}\"",
+                shdict::name_at(zone)
+            );
+        }
+    }
+    -1
 }
 
 /// incr: the new value in `value`. 0, or -1 with `err`.
@@ -239,11 +258,7 @@ pub extern "C" fn oxr_shdict_incr(
                 *forcible = f as i32;
                 0
             }
-            Err(e) => {
-                *forcible = e.forcible as i32;
-                *err = e.err.as_ptr();
-                -1
-            }
+            Err(e) => failed(zone, e, forcible, err),
         }
     }
 }
