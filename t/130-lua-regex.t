@@ -234,6 +234,7 @@ falseunknown flag "H" (flags "Hm")
             ngx.say(ngx.re.match("abcd", "a\\w+", "d")[0])
             ngx.say(ngx.re.match("abc", "a[^]*", "J") ~= nil)
             ngx.say(ngx.re.match("\xff", ".", "u"))
+            ngx.say(ngx.re.match("é", "^.$", "U")[0], " ", ngx.re.match("é", "^.$") == nil)
         }
     }
 --- request
@@ -248,6 +249,7 @@ héllo
 abcd
 true
 nilpcre_exec() failed: -23
+é true
 --- no_error_log
 [error]
 
