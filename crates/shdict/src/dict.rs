@@ -56,6 +56,7 @@ const NAME_MAX: usize = 47;
 /// The zone's first bytes.
 #[repr(C)]
 pub(crate) struct Header {
+    /// First: `zone::lock_at` takes it at the zone's address.
     pub lock: RawLock,
     magic: u64,
     size: u64,
@@ -346,11 +347,6 @@ impl Dict {
         }
     }
 
-    pub(crate) fn lock_ptr(&mut self) -> *mut RawLock {
-        // SAFETY: the header is mapped (`at`'s contract); no reference is made.
-        unsafe { &raw mut (*self.hdr).lock }
-    }
-
     fn h(&mut self) -> &mut Header {
         // SAFETY: `at`'s contract: mapped and locked, so this process alone touches it.
         unsafe { &mut *self.hdr }
@@ -392,6 +388,25 @@ impl Dict {
         );
         // SAFETY: in range, so inside the zone.
         unsafe { self.blocks.add(b as usize * BLOCK) }
+    }
+
+    /// A field of a block already located (one bounds check for many reads).
+    #[inline]
+    fn f32(p: *mut u8, off: usize) -> u32 {
+        // SAFETY: `p` comes from `blk` and off + 4 <= BLOCK for every field offset used.
+        unsafe { ptr::read_unaligned(p.add(off).cast::<u32>()) }
+    }
+
+    #[inline]
+    fn f16(p: *mut u8, off: usize) -> u16 {
+        // SAFETY: as f32.
+        unsafe { ptr::read_unaligned(p.add(off).cast::<u16>()) }
+    }
+
+    #[inline]
+    fn f64_(p: *mut u8, off: usize) -> u64 {
+        // SAFETY: as f32.
+        unsafe { ptr::read_unaligned(p.add(off).cast::<u64>()) }
     }
 
     #[inline]
@@ -644,10 +659,14 @@ impl Dict {
         // SAFETY: `bucket` points inside the bucket array.
         let mut item = unsafe { *self.bucket(hash) };
         while item != NIL {
-            if self.r32(item, I_HASH) == hash && self.klen(item) == key.len() && self.equals(item, ITEM_DATA, 0, key) {
+            let p = self.blk(item);
+            if Self::f32(p, I_HASH) == hash
+                && Self::f16(p, I_KLEN) as usize == key.len()
+                && self.equals(item, ITEM_DATA, 0, key)
+            {
                 return Some(item);
             }
-            item = self.r32(item, I_HNEXT);
+            item = Self::f32(p, I_HNEXT);
         }
         None
     }
@@ -773,8 +792,10 @@ impl Dict {
                 self.remove(item);
                 return Ok(false);
             }
-            let old_type = self.r8(item, I_TYPE);
-            let old_len = self.r32(item, I_VLEN) as usize;
+            let p = self.blk(item);
+            // SAFETY: I_TYPE is inside the block.
+            let old_type = unsafe { *p.add(I_TYPE) };
+            let old_len = Self::f32(p, I_VLEN) as usize;
             if old_type != T_LIST && blocks_for(key.len() + old_len, ITEM_DATA) == need {
                 // same number of blocks: rewrite in place
                 self.set_value(item, value, exptime_ms, flags, now);
@@ -797,11 +818,34 @@ impl Dict {
 
     #[inline]
     fn set_value(&mut self, item: u32, value: Value, exptime_ms: u64, flags: u32, now: impl Clock) {
-        let klen = self.klen(item);
-        self.w64(item, I_EXPIRES, Self::deadline(exptime_ms, now));
-        self.w32(item, I_FLAGS, flags);
-        self.w32(item, I_VLEN, value.len() as u32);
-        self.w8(item, I_TYPE, value.vtype());
+        let p = self.blk(item);
+        let klen = Self::f16(p, I_KLEN) as usize;
+        // SAFETY: every field lies inside the item's first block.
+        unsafe {
+            // (fields that keep their value are not written again: every store is one more
+            // for the lock's release to wait for)
+            let store32 = |off: usize, v: u32| {
+                if Self::f32(p, off) != v {
+                    ptr::write_unaligned(p.add(off).cast::<u32>(), v);
+                }
+            };
+            let deadline = Self::deadline(exptime_ms, now);
+            if Self::f64_(p, I_EXPIRES) != deadline {
+                ptr::write_unaligned(p.add(I_EXPIRES).cast::<u64>(), deadline);
+            }
+            store32(I_FLAGS, flags);
+            store32(I_VLEN, value.len() as u32);
+            if *p.add(I_TYPE) != value.vtype() {
+                *p.add(I_TYPE) = value.vtype();
+            }
+            // a number after a short key: one store, no slice in between
+            if let Value::Number(n) = value
+                && ITEM_DATA + klen + 8 <= BLOCK
+            {
+                ptr::write_unaligned(p.add(ITEM_DATA + klen).cast::<f64>(), n);
+                return;
+            }
+        }
         value.with_bytes(|b| self.write(item, ITEM_DATA, klen, b));
     }
 
@@ -841,14 +885,17 @@ impl Dict {
             return Ok(None);
         };
         self.touch(item);
-        let expired = self.is_expired(item, now);
+        let p = self.blk(item);
+        let e = Self::f64_(p, I_EXPIRES);
+        let expired = e != 0 && e <= now.ms();
         if expired && !stale {
             return Ok(None);
         }
-        let vtype = self.r8(item, I_TYPE);
-        let flags = self.r32(item, I_FLAGS);
-        let klen = self.klen(item);
-        let len = self.r32(item, I_VLEN) as usize;
+        // SAFETY: I_TYPE is inside the block.
+        let vtype = unsafe { *p.add(I_TYPE) };
+        let flags = Self::f32(p, I_FLAGS);
+        let klen = Self::f16(p, I_KLEN) as usize;
+        let len = Self::f32(p, I_VLEN) as usize;
         let num = match vtype {
             T_LIST => return Err(c"value is a list"),
             T_STRING => {

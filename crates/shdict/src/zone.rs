@@ -124,11 +124,14 @@ pub fn on_recovery(report: fn(&str, &Recovery)) {
 /// `base` is the address of a live [`Zone`] (in this process or inherited from the
 /// master), mapped for as long as the returned guard lives.
 pub unsafe fn lock_at(base: *mut u8) -> Locked {
+    // The lock is the header's first field; it is taken before anything else is read or
+    // written, as the atomic waits for the stores before it.
+    let lock = base.cast::<RawLock>();
+    // SAFETY: the caller's contract; the lock was set up by format.
+    let acquired = unsafe { RawLock::lock(lock) };
     // SAFETY: the caller's contract.
     let mut dict = unsafe { Dict::at(base) };
-    let lock = dict.lock_ptr();
-    // SAFETY: the lock was set up by format.
-    if unsafe { RawLock::lock(lock) } == Acquired::OwnerDied {
+    if acquired == Acquired::OwnerDied {
         recover(&mut dict);
     }
     Locked { dict, lock }

@@ -187,12 +187,15 @@ pub extern "C" fn oxr_shdict_store(
     };
     // SAFETY: as oxr_shdict_get.
     unsafe {
-        *forcible = 0;
+        // (the lock first: its atomic waits for every store before it)
+        let mut l = lock(zone);
         let Some(v) = value(vtype, s, slen, num) else {
+            drop(l);
+            *forcible = 0;
             *err = c"bad value type".as_ptr();
             return -1;
         };
-        let r = lock(zone).dict.store(
+        let r = l.dict.store(
             op,
             bytes(key, klen),
             v,
@@ -200,6 +203,7 @@ pub extern "C" fn oxr_shdict_store(
             flags as u32,
             &LazyNow::default(),
         );
+        drop(l);
         match r {
             Ok(f) => {
                 *forcible = f as i32;
