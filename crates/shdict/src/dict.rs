@@ -495,14 +495,32 @@ impl Dict {
 
     #[inline]
     fn read(&self, first: u32, data_off: usize, start: usize, out: &mut [u8]) {
-        if let Some(p) = self.in_first(first, data_off, start, out.len()) {
-            // SAFETY: in_first checked the range; `out` is ours.
-            unsafe { copy_small(p, out.as_mut_ptr(), out.len()) };
+        // SAFETY: `out` is `out.len()` writable bytes.
+        unsafe { self.read_raw(first, data_off, start, out.as_mut_ptr(), out.len()) }
+    }
+
+    /// Reads `len` bytes into `out`, replacing what it held (no zero-filling first).
+    fn read_into(&self, first: u32, data_off: usize, start: usize, len: usize, out: &mut Vec<u8>) {
+        out.clear();
+        out.reserve(len);
+        // SAFETY: reserve made room for len bytes, all written by read_raw before set_len.
+        unsafe {
+            self.read_raw(first, data_off, start, out.as_mut_ptr(), len);
+            out.set_len(len);
+        }
+    }
+
+    /// # Safety
+    /// `dst` points at `len` writable bytes.
+    #[inline]
+    unsafe fn read_raw(&self, first: u32, data_off: usize, start: usize, dst: *mut u8, len: usize) {
+        if let Some(p) = self.in_first(first, data_off, start, len) {
+            // SAFETY: in_first checked the range; the caller's contract for dst.
+            unsafe { copy_small(p, dst, len) };
             return;
         }
-        let dst = out.as_mut_ptr();
-        self.pieces(first, data_off, start, out.len(), |p, n, at| {
-            // SAFETY: `at + n <= out.len()`; the piece lies inside the zone.
+        self.pieces(first, data_off, start, len, |p, n, at| {
+            // SAFETY: `at + n <= len`; the piece lies inside the zone.
             unsafe { ptr::copy_nonoverlapping(p, dst.add(at), n) }
         });
     }
@@ -899,9 +917,7 @@ impl Dict {
         let num = match vtype {
             T_LIST => return Err(c"value is a list"),
             T_STRING => {
-                out.clear();
-                out.resize(len, 0);
-                self.read(item, ITEM_DATA, klen, out);
+                self.read_into(item, ITEM_DATA, klen, len, out);
                 0.0
             }
             _ => self.read_scalar(item, ITEM_DATA, klen, vtype),
@@ -1101,9 +1117,7 @@ impl Dict {
         let vtype = self.r8(elem, E_TYPE);
         let len = self.r32(elem, E_LEN) as usize;
         let num = if vtype == T_STRING {
-            out.clear();
-            out.resize(len, 0);
-            self.read(elem, ELEM_DATA, 0, out);
+            self.read_into(elem, ELEM_DATA, 0, len, out);
             0.0
         } else {
             self.read_scalar(elem, ELEM_DATA, 0, vtype)
