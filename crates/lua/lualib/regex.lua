@@ -8,7 +8,8 @@ local ffi_string, ffi_gc, ffi_new = ffi.string, ffi.gc, ffi.new
 local band, bor, lshift = bit.band, bit.bor, bit.lshift
 local byte, sub, fmt = string.byte, string.sub, string.format
 local type, tostring, error, setmetatable = type, tostring, error, setmetatable
-local math_max, math_min = math.max, math.min
+local math_max = math.max
+local new_tab = require "table.new"
 
 ffi.cdef[[
 typedef struct {
@@ -202,7 +203,8 @@ end
 local function collect(re, rc, subj, flags, res)
     local caps = re.captures
     local ncap = re.ncaptures
-    res = res or {}
+    -- (sized up front: in LuaJIT the array part holds index 0 too)
+    res = res or new_tab(ncap, re.name_count)
     for i = 0, ncap do
         if i >= rc then
             res[i] = false

@@ -30,6 +30,9 @@ pub struct Regex {
     code: *mut pcre2_code_8,
     match_data: *mut pcre2_match_data_8,
     caps: Box<[i32]>,
+    /// The match data's offsets (fixed for its life: looked up once).
+    ovector: *const usize,
+    ovector_pairs: usize,
     template: Vec<Piece>,
     /// JIT-compiled, and no UTF check due at match time: the direct JIT entry point can
     /// run it (it skips pcre2_match's argument checks).
@@ -196,6 +199,8 @@ pub extern "C" fn oxr_re_compile(
         }
         let mut caps = vec![-1i32; pairs * 2].into_boxed_slice();
         let captures = caps.as_mut_ptr();
+        let ovector = pcre2_get_ovector_pointer_8(match_data);
+        let ovector_pairs = pcre2_get_ovector_count_8(match_data) as usize;
         Box::into_raw(Box::new(Regex {
             ncaptures,
             name_count,
@@ -205,6 +210,8 @@ pub extern "C" fn oxr_re_compile(
             code,
             match_data,
             caps,
+            ovector,
+            ovector_pairs,
             template: Vec::new(),
             jit_direct: jitted && (options & PCRE2_UTF == 0 || flags & FLAG_NO_UTF_CHECK != 0),
         }))
@@ -268,11 +275,8 @@ impl Regex {
         if rc < 0 {
             return rc;
         }
-        // SAFETY: the match data holds `count` pairs.
-        let ov = unsafe {
-            let count = pcre2_get_ovector_count_8(self.match_data) as usize;
-            std::slice::from_raw_parts(pcre2_get_ovector_pointer_8(self.match_data), count * 2)
-        };
+        // SAFETY: the match data (alive as long as self) holds `ovector_pairs` pairs.
+        let ov = unsafe { std::slice::from_raw_parts(self.ovector, self.ovector_pairs * 2) };
         for (cap, &o) in self.caps.iter_mut().zip(ov) {
             *cap = if o == usize::MAX { -1 } else { o as i32 };
         }
