@@ -4,7 +4,7 @@
 //!   their lock, robust to a worker dying while it holds it;
 //! - [`dict`]: the dictionary inside a zone (hash chains, LRU, TTLs, lists) over
 //!   fixed-size blocks, so that it never fragments;
-//! - [`lock`]: the process-shared robust mutex.
+//! - [`lock`]: the process-shared lock: a pid word, taken over from a dead owner.
 //!
 //! Nothing here knows Lua: the `ngx.shared.DICT` API (crates/lua, `api/shdict.rs`)
 //! calls these functions from its FFI entry points.
