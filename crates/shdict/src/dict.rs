@@ -1554,6 +1554,27 @@ mod tests {
         d.check().unwrap();
     }
 
+    /// Keys that differ little (counters, prefixes) still spread over the buckets.
+    #[test]
+    fn hash_spreads_similar_keys() {
+        for (shape, keys) in [
+            ("k{i}", (0..100_000).map(|i| format!("k{i}")).collect::<Vec<_>>()),
+            (
+                "user:{i}:session",
+                (0..100_000).map(|i| format!("user:{i}:session")).collect(),
+            ),
+            ("{i:08}", (0..100_000).map(|i| format!("{i:08}")).collect()),
+        ] {
+            let mut buckets = vec![0u32; 1 << 15];
+            for k in &keys {
+                buckets[(hash(k.as_bytes()) & ((1 << 15) - 1)) as usize] += 1;
+            }
+            let max = *buckets.iter().max().unwrap();
+            // ~3 keys per bucket on average; a good spread keeps the longest chain short
+            assert!(max <= 16, "{shape}: a bucket holds {max} keys");
+        }
+    }
+
     /// A small xorshift generator: the tests need no crate for randomness.
     struct Rng(u64);
     impl Rng {
