@@ -1430,3 +1430,29 @@ fn shdict_lock_of_a_killed_worker_is_taken_over() {
     signal(master, 15);
     child.wait().unwrap();
 }
+
+/// The privileged agent shares the dicts: what it stores, the workers read.
+#[test]
+fn shdict_is_shared_with_the_privileged_agent() {
+    let p = Prefix::new("shdict-agent");
+    let port = port();
+    let http = "init_by_lua_block { assert(require(\"ngx.process\").enable_privileged_agent()) }\n init_worker_by_lua_block { if require(\"ngx.process\").type() == \"privileged agent\" then ngx.shared.d:set(\"agent\", \"pid \" .. ngx.worker.pid()) end }";
+    let locations = "location / { content_by_lua_block { ngx.say(ngx.shared.d:get(\"agent\")) } }";
+    p.conf(&shdict_conf(port, 2, "1m", http, locations));
+    let mut child = start_master(&p);
+    let master = child.id() as i32;
+    wait_until("the agent's value", Duration::from_secs(5), || {
+        get(port, "/").is_some_and(|r| body(&r).starts_with("pid "))
+    });
+    let agent_pid: i32 = body(&get(port, "/").unwrap())
+        .trim()
+        .trim_start_matches("pid ")
+        .parse()
+        .unwrap();
+    assert!(
+        worker_pids(master).contains(&agent_pid),
+        "the agent is a child of the master"
+    );
+    signal(master, 15);
+    child.wait().unwrap();
+}
