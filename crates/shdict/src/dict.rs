@@ -161,14 +161,43 @@ pub struct StoreOp {
     pub safe: bool,
 }
 
+/// What an operation refused, as OpenResty words it (`text`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Error {
+    NoMemory,
+    Exists,
+    NotFound,
+    NotANumber,
+    NotAList,
+    IsAList,
+    BadValueType,
+    NilValue,
+}
+
+impl Error {
+    /// OpenResty's words for it, as a C string (handed to Lua as is).
+    pub fn text(self) -> &'static CStr {
+        match self {
+            Error::NoMemory => c"no memory",
+            Error::Exists => c"exists",
+            Error::NotFound => c"not found",
+            Error::NotANumber => c"not a number",
+            Error::NotAList => c"value not a list",
+            Error::IsAList => c"value is a list",
+            Error::BadValueType => c"bad value type",
+            Error::NilValue => c"attempt to add or replace nil values",
+        }
+    }
+}
+
 /// An error and whether valid items were evicted before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Failed {
-    pub err: &'static CStr,
+    pub err: Error,
     pub forcible: bool,
 }
 
-fn fail(err: &'static CStr) -> Failed {
+fn fail(err: Error) -> Failed {
     Failed { err, forcible: false }
 }
 
@@ -741,21 +770,21 @@ impl Dict {
     /// `forcible` says whether a valid item went.
     fn make_room(&mut self, need: usize, safe: bool, now: impl Clock) -> Result<bool, Failed> {
         if need >= self.nblocks as usize {
-            return Err(fail(c"no memory"));
+            return Err(fail(Error::NoMemory));
         }
         let mut forcible = false;
         while self.available() < need {
             let victim = self.hr().lru_tail;
             if victim == NIL {
                 return Err(Failed {
-                    err: c"no memory",
+                    err: Error::NoMemory,
                     forcible,
                 });
             }
             if !self.is_expired(victim, now) {
                 if safe {
                     return Err(Failed {
-                        err: c"no memory",
+                        err: Error::NoMemory,
                         forcible,
                     });
                 }
@@ -792,17 +821,17 @@ impl Dict {
         now: impl Clock,
     ) -> Result<bool, Failed> {
         if value == Value::Nil && (op.add || op.replace) {
-            return Err(fail(c"attempt to add or replace nil values"));
+            return Err(fail(Error::NilValue));
         }
         self.expire_tail(now);
         let hash = hash(key);
         let found = self.lookup(key, hash);
         let valid = found.is_some_and(|i| !self.is_expired(i, now));
         if op.replace && !valid {
-            return Err(fail(c"not found"));
+            return Err(fail(Error::NotFound));
         }
         if op.add && valid {
-            return Err(fail(c"exists"));
+            return Err(fail(Error::Exists));
         }
         let need = blocks_for(key.len() + value.len(), ITEM_DATA);
         if let Some(item) = found {
@@ -822,7 +851,7 @@ impl Dict {
             }
             if op.safe && self.available() + self.blocks_of(item) < need {
                 // (safe_*: the old value stays rather than being dropped for nothing)
-                return Err(fail(c"no memory"));
+                return Err(fail(Error::NoMemory));
             }
             self.remove(item);
         } else if value == Value::Nil {
@@ -889,13 +918,7 @@ impl Dict {
     }
 
     /// get (`stale`: get_stale). String bytes go to `out`; `Ok(None)`: no such key.
-    pub fn get(
-        &mut self,
-        key: &[u8],
-        stale: bool,
-        now: impl Clock,
-        out: &mut Vec<u8>,
-    ) -> Result<Option<Found>, &'static CStr> {
+    pub fn get(&mut self, key: &[u8], stale: bool, now: impl Clock, out: &mut Vec<u8>) -> Result<Option<Found>, Error> {
         if !stale {
             self.expire_tail(now);
         }
@@ -915,7 +938,7 @@ impl Dict {
         let klen = Self::f16(p, I_KLEN) as usize;
         let len = Self::f32(p, I_VLEN) as usize;
         let num = match vtype {
-            T_LIST => return Err(c"value is a list"),
+            T_LIST => return Err(Error::IsAList),
             T_STRING => {
                 self.read_into(item, ITEM_DATA, klen, len, out);
                 0.0
@@ -969,7 +992,7 @@ impl Dict {
         match found {
             Some(item) if !self.is_expired(item, now) => {
                 if self.r8(item, I_TYPE) != T_NUMBER {
-                    return Err(fail(c"not a number"));
+                    return Err(fail(Error::NotANumber));
                 }
                 let klen = self.klen(item);
                 let n = self.read_scalar(item, ITEM_DATA, klen, T_NUMBER) + delta;
@@ -979,7 +1002,7 @@ impl Dict {
             }
             _ => {
                 let Some(init) = init else {
-                    return Err(fail(c"not found"));
+                    return Err(fail(Error::NotFound));
                 };
                 let n = init + delta;
                 let value = Value::Number(n);
@@ -1029,9 +1052,9 @@ impl Dict {
 
     /// lpush / rpush: the list's new length. Lists never evict other items (as
     /// OpenResty's): a full zone answers "no memory".
-    pub fn push(&mut self, key: &[u8], left: bool, value: Value, now: impl Clock) -> Result<usize, &'static CStr> {
+    pub fn push(&mut self, key: &[u8], left: bool, value: Value, now: impl Clock) -> Result<usize, Error> {
         if !matches!(value, Value::Number(_) | Value::Str(_)) {
-            return Err(c"bad value type");
+            return Err(Error::BadValueType);
         }
         self.expire_tail(now);
         let hash = hash(key);
@@ -1048,7 +1071,7 @@ impl Dict {
             }
             Some(item) => {
                 if self.r8(item, I_TYPE) != T_LIST {
-                    return Err(c"value not a list");
+                    return Err(Error::NotAList);
                 }
                 self.touch(item);
                 item
@@ -1060,7 +1083,7 @@ impl Dict {
             if self.r32(item, I_VLEN) == 0 {
                 self.remove(item);
             }
-            return Err(c"no memory");
+            return Err(Error::NoMemory);
         }
         let elem = self.alloc(need);
         self.w32(elem, E_LEN, value.len() as u32);
@@ -1087,9 +1110,9 @@ impl Dict {
         Ok(len as usize)
     }
 
-    fn new_list(&mut self, key: &[u8], hash: u32) -> Result<u32, &'static CStr> {
+    fn new_list(&mut self, key: &[u8], hash: u32) -> Result<u32, Error> {
         if self.available() < blocks_for(key.len() + 8, ITEM_DATA) {
-            return Err(c"no memory");
+            return Err(Error::NoMemory);
         }
         let item = self.create(key, hash, T_LIST, 8);
         self.set_list_ends(item, NIL, NIL);
@@ -1097,20 +1120,14 @@ impl Dict {
     }
 
     /// lpop / rpop: `Ok(None)` for a missing key.
-    pub fn pop(
-        &mut self,
-        key: &[u8],
-        left: bool,
-        now: impl Clock,
-        out: &mut Vec<u8>,
-    ) -> Result<Option<Found>, &'static CStr> {
+    pub fn pop(&mut self, key: &[u8], left: bool, now: impl Clock, out: &mut Vec<u8>) -> Result<Option<Found>, Error> {
         self.expire_tail(now);
         let item = match self.lookup(key, hash(key)) {
             Some(item) if !self.is_expired(item, now) => item,
             _ => return Ok(None),
         };
         if self.r8(item, I_TYPE) != T_LIST {
-            return Err(c"value not a list");
+            return Err(Error::NotAList);
         }
         let (head, tail) = self.list_ends(item);
         let elem = if left { head } else { tail };
@@ -1150,12 +1167,12 @@ impl Dict {
     }
 
     /// llen: 0 for a missing key.
-    pub fn llen(&mut self, key: &[u8], now: impl Clock) -> Result<usize, &'static CStr> {
+    pub fn llen(&mut self, key: &[u8], now: impl Clock) -> Result<usize, Error> {
         self.expire_tail(now);
         match self.lookup(key, hash(key)) {
             Some(item) if !self.is_expired(item, now) => {
                 if self.r8(item, I_TYPE) != T_LIST {
-                    return Err(c"value not a list");
+                    return Err(Error::NotAList);
                 }
                 self.touch(item);
                 Ok(self.r32(item, I_VLEN) as usize)
@@ -1455,10 +1472,13 @@ mod tests {
         let replace = StoreOp { replace: true, ..SET };
         assert_eq!(
             d.store(replace, b"a", Value::Number(1.0), 0, 0, 100),
-            Err(fail(c"not found"))
+            Err(fail(Error::NotFound))
         );
         d.store(add, b"a", Value::Number(1.0), 50, 0, 100).unwrap();
-        assert_eq!(d.store(add, b"a", Value::Number(2.0), 0, 0, 120), Err(fail(c"exists")));
+        assert_eq!(
+            d.store(add, b"a", Value::Number(2.0), 0, 0, 120),
+            Err(fail(Error::Exists))
+        );
         assert_eq!(d.ttl(b"a", 120), Some(30));
         // expired: add works again, replace does not, get_stale still sees it
         let mut out = Vec::new();
@@ -1466,14 +1486,11 @@ mod tests {
         assert!(f.stale);
         assert_eq!(
             d.store(replace, b"a", Value::Number(3.0), 0, 0, 151),
-            Err(fail(c"not found"))
+            Err(fail(Error::NotFound))
         );
         d.store(add, b"a", Value::Number(3.0), 0, 0, 151).unwrap();
         assert_eq!(d.ttl(b"a", 151), Some(0));
-        assert_eq!(
-            d.store(add, b"b", Value::Nil, 0, 0, 1),
-            Err(fail(c"attempt to add or replace nil values"))
-        );
+        assert_eq!(d.store(add, b"b", Value::Nil, 0, 0, 1), Err(fail(Error::NilValue)));
         d.check().unwrap();
     }
 
@@ -1481,18 +1498,18 @@ mod tests {
     fn incr_and_lists() {
         let mut z = TestZone::new(1 << 16);
         let mut d = z.dict();
-        assert_eq!(d.incr(b"n", 1.0, None, 0, 1), Err(fail(c"not found")));
+        assert_eq!(d.incr(b"n", 1.0, None, 0, 1), Err(fail(Error::NotFound)));
         assert_eq!(d.incr(b"n", 1.0, Some(10.0), 0, 1), Ok((11.0, false)));
         assert_eq!(d.incr(b"n", -2.0, Some(10.0), 0, 1), Ok((9.0, false)));
         d.store(SET, b"s", Value::Str(b"x"), 0, 0, 1).unwrap();
-        assert_eq!(d.incr(b"s", 1.0, None, 0, 1), Err(fail(c"not a number")));
+        assert_eq!(d.incr(b"s", 1.0, None, 0, 1), Err(fail(Error::NotANumber)));
         assert_eq!(d.push(b"l", true, Value::Str(b"a"), 1), Ok(1));
         assert_eq!(d.push(b"l", false, Value::Number(2.0), 1), Ok(2));
         assert_eq!(d.push(b"l", true, Value::Str(&[b'z'; 300]), 1), Ok(3));
-        assert_eq!(d.push(b"s", true, Value::Str(b"a"), 1), Err(c"value not a list"));
+        assert_eq!(d.push(b"s", true, Value::Str(b"a"), 1), Err(Error::NotAList));
         assert_eq!(d.llen(b"l", 1), Ok(3));
         let mut out = Vec::new();
-        assert_eq!(d.get(b"l", false, 1, &mut out), Err(c"value is a list"));
+        assert_eq!(d.get(b"l", false, 1, &mut out), Err(Error::IsAList));
         d.check().unwrap();
         let f = d.pop(b"l", false, 1, &mut out).unwrap().unwrap();
         assert_eq!((f.vtype, f.num), (T_NUMBER, 2.0));
@@ -1523,13 +1540,13 @@ mod tests {
         let safe = StoreOp { safe: true, ..SET };
         assert_eq!(
             d.store(safe, b"big", Value::Str(&[1; 3000]), 0, 0, 1),
-            Err(fail(c"no memory"))
+            Err(fail(Error::NoMemory))
         );
         // a value bigger than the zone fails without evicting anything
         let n = d.count();
         assert_eq!(
             d.store(SET, b"huge", Value::Str(&[1; 9000]), 0, 0, 1),
-            Err(fail(c"no memory"))
+            Err(fail(Error::NoMemory))
         );
         assert_eq!(d.count(), n);
         d.check().unwrap();
@@ -1626,7 +1643,7 @@ mod tests {
                             *n += 1.0;
                             assert_eq!(r, Ok((*n, false)));
                         }
-                        Some(_) => assert_eq!(r, Err(fail(c"not a number"))),
+                        Some(_) => assert_eq!(r, Err(fail(Error::NotANumber))),
                         None => {
                             assert_eq!(r, Ok((1.0, false)));
                             model.insert(key.clone(), Model::Num(1.0));
@@ -1648,7 +1665,7 @@ mod tests {
                             }
                             assert_eq!(r, Ok(l.len()));
                         }
-                        _ => assert_eq!(r, Err(c"value not a list")),
+                        _ => assert_eq!(r, Err(Error::NotAList)),
                     }
                 }
                 6 => {
@@ -1663,7 +1680,7 @@ mod tests {
                                 model.remove(&key);
                             }
                         }
-                        Some(_) => assert_eq!(r, Err(c"value not a list")),
+                        Some(_) => assert_eq!(r, Err(Error::NotAList)),
                         None => assert_eq!(r, Ok(None)),
                     }
                 }
@@ -1675,7 +1692,7 @@ mod tests {
                             assert_eq!(&out, v);
                         }
                         Some(Model::Num(n)) => assert_eq!(r.unwrap().unwrap().num, *n),
-                        Some(Model::List(_)) => assert_eq!(r, Err(c"value is a list")),
+                        Some(Model::List(_)) => assert_eq!(r, Err(Error::IsAList)),
                         None => assert_eq!(r, Ok(None)),
                     }
                 }

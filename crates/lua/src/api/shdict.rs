@@ -157,7 +157,7 @@ pub extern "C" fn oxr_shdict_get(
                 0
             }
             Err(e) => {
-                *err = e.as_ptr();
+                *err = e.text().as_ptr();
                 -1
             }
         }
@@ -224,8 +224,8 @@ unsafe fn failed(zone: *mut u8, e: shdict::Failed, forcible: *mut i32, err: *mut
     // SAFETY: the caller's contract.
     unsafe {
         *forcible = e.forcible as i32;
-        *err = e.err.as_ptr();
-        if e.err == c"no memory" {
+        *err = e.err.text().as_ptr();
+        if e.err == shdict::Error::NoMemory {
             http::elog!(
                 http::log::Level::Info,
                 0,
@@ -286,11 +286,11 @@ pub extern "C" fn oxr_shdict_push(
             Some(v) => lock(zone)
                 .dict
                 .push(bytes(key, klen), left != 0, v, &LazyNow::default()),
-            None => Err(c"bad value type"),
+            None => Err(shdict::Error::BadValueType),
         };
         r.map_or_else(
             |e| {
-                *err = e.as_ptr();
+                *err = e.text().as_ptr();
                 -1
             },
             |n| n as i64,
@@ -325,7 +325,7 @@ pub extern "C" fn oxr_shdict_pop(
                 0
             }
             Err(e) => {
-                *err = e.as_ptr();
+                *err = e.text().as_ptr();
                 -1
             }
         }
@@ -340,7 +340,7 @@ pub extern "C" fn oxr_shdict_llen(zone: *mut u8, key: *const u8, klen: usize, er
         match lock(zone).dict.llen(bytes(key, klen), &LazyNow::default()) {
             Ok(n) => n as i64,
             Err(e) => {
-                *err = e.as_ptr();
+                *err = e.text().as_ptr();
                 -1
             }
         }
