@@ -6,7 +6,7 @@ local bit = require "bit"
 local C = ffi.C
 local ffi_string, ffi_gc, ffi_new = ffi.string, ffi.gc, ffi.new
 local band, bor, lshift = bit.band, bit.bor, bit.lshift
-local byte, sub, fmt = string.byte, string.sub, string.format
+local sub, fmt = string.sub, string.format
 local type, tostring, error, setmetatable = type, tostring, error, setmetatable
 local math_max = math.max
 local new_tab = require "table.new"
@@ -59,6 +59,22 @@ local out_len = ffi_new "size_t[1]"
 -- options strings, parsed once each
 local parsed_opts = {}
 
+-- what each option letter sets: the flags we pass and PCRE2's compile options
+local OPTION = {
+    o = { FLAG_COMPILE_ONCE, 0 },
+    j = { FLAG_JIT, 0 },
+    i = { 0, PCRE2_CASELESS },
+    s = { 0, PCRE2_DOTALL },
+    m = { 0, PCRE2_MULTILINE },
+    u = { 0, PCRE2_UTF },
+    U = { FLAG_NO_UTF_CHECK, PCRE2_UTF },
+    x = { 0, PCRE2_EXTENDED },
+    d = { FLAG_DFA, 0 },
+    a = { 0, PCRE2_ANCHORED },
+    D = { FLAG_DUPNAMES, PCRE2_DUPNAMES },
+    J = { 0, PCRE2_JS_COMPAT },
+}
+
 local function parse_opts(opts)
     local t = parsed_opts[opts]
     if t then
@@ -66,36 +82,12 @@ local function parse_opts(opts)
     end
     local flags, options = 0, 0
     for i = 1, #opts do
-        local c = byte(opts, i)
-        if c == 111 then -- o
-            flags = bor(flags, FLAG_COMPILE_ONCE)
-        elseif c == 106 then -- j
-            flags = bor(flags, FLAG_JIT)
-        elseif c == 105 then -- i
-            options = bor(options, PCRE2_CASELESS)
-        elseif c == 115 then -- s
-            options = bor(options, PCRE2_DOTALL)
-        elseif c == 109 then -- m
-            options = bor(options, PCRE2_MULTILINE)
-        elseif c == 117 then -- u
-            options = bor(options, PCRE2_UTF)
-        elseif c == 85 then -- U
-            options = bor(options, PCRE2_UTF)
-            flags = bor(flags, FLAG_NO_UTF_CHECK)
-        elseif c == 120 then -- x
-            options = bor(options, PCRE2_EXTENDED)
-        elseif c == 100 then -- d
-            flags = bor(flags, FLAG_DFA)
-        elseif c == 97 then -- a
-            options = bor(options, PCRE2_ANCHORED)
-        elseif c == 68 then -- D
-            options = bor(options, PCRE2_DUPNAMES)
-            flags = bor(flags, FLAG_DUPNAMES)
-        elseif c == 74 then -- J
-            options = bor(options, PCRE2_JS_COMPAT)
-        else
-            error(fmt('unknown flag "%s" (flags "%s")', sub(opts, i, i), opts), 4)
+        local c = sub(opts, i, i)
+        local o = OPTION[c]
+        if not o then
+            error(fmt('unknown flag "%s" (flags "%s")', c, opts), 4)
         end
+        flags, options = bor(flags, o[1]), bor(options, o[2])
     end
     parsed_opts[opts] = { flags, options }
     return flags, options
@@ -110,6 +102,17 @@ local function cache_max()
     return __oxr.regex_cache_max or 1024
 end
 
+-- t[k], an empty table put there first when there is none
+local function child(t, k)
+    local c = t[k]
+    if not c then
+        c = {}
+        t[k] = c
+    end
+    return c
+end
+
+-- a compiled regex (cached with "o"), nil and the error text, and the flags
 local function compile(regex, opts, template)
     local flags, options = 0, 0
     if opts then
@@ -122,15 +125,15 @@ local function compile(regex, opts, template)
     end
     local once = band(flags, FLAG_COMPILE_ONCE) ~= 0
     -- keyed by options, then pattern (then template): no key string is built per call
-    local slots
+    local root = template and sub_cache or cache
     if once then
-        slots = (template and sub_cache or cache)[opts]
-        slots = slots and slots[regex]
-        if slots and template then
-            slots = slots[template]
+        local hit = root[opts]
+        hit = hit and hit[regex]
+        if hit and template then
+            hit = hit[template]
         end
-        if slots then
-            return slots, true, flags
+        if hit then
+            return hit, nil, flags
         end
     end
     local re = re_compile(regex, #regex, flags, options, errbuf, ERR_LEN)
@@ -141,37 +144,31 @@ local function compile(regex, opts, template)
     if template and re_compile_template(re, template, #template) ~= 0 then
         return nil, "failed to compile the replacement template"
     end
-    if once then
-        if cached < cache_max() then
-            local root = template and sub_cache or cache
-            local by_pattern = root[opts]
-            if not by_pattern then
-                by_pattern = {}
-                root[opts] = by_pattern
-            end
-            if template then
-                local by_template = by_pattern[regex]
-                if not by_template then
-                    by_template = {}
-                    by_pattern[regex] = by_template
-                end
-                by_template[template] = re
-            else
-                by_pattern[regex] = re
-            end
-            cached = cached + 1
+    if once and cached < cache_max() then
+        local by_pattern = child(root, opts)
+        if template then
+            child(by_pattern, regex)[template] = re
         else
-            once = false
+            by_pattern[regex] = re
         end
+        cached = cached + 1
     end
-    return re, once, flags
+    return re, nil, flags
 end
 
-local function exec_error(rc, flags)
-    if rc == 0 and band(flags, FLAG_DFA) == 0 then
-        return "capture size too small"
+-- how many groups a match set, from exec's code (a DFA match that filled its offsets
+-- counts as one), or nil and the error; PCRE2_ERROR_NOMATCH is the caller's to handle
+local function groups(rc, flags)
+    if rc > 0 then
+        return rc
     end
-    return "pcre_exec() failed: " .. rc
+    if rc == 0 then
+        if band(flags, FLAG_DFA) ~= 0 then
+            return 1
+        end
+        return nil, "capture size too small"
+    end
+    return nil, "pcre_exec() failed: " .. rc
 end
 
 local function collect_named(re, flags, res)
@@ -236,26 +233,24 @@ end
 -- match (want_caps) and find
 local function match_helper(subj, regex, opts, ctx, want_caps, res, nth)
     subj = tostring(subj)
-    local re, once, flags = compile(regex, opts)
+    local re, err, flags = compile(regex, opts)
     if re == nil then
         if want_caps then
-            return nil, once
+            return nil, err
         end
-        return nil, nil, once
+        return nil, nil, err
     end
     local pos = start_pos(ctx)
     local rc = pos <= #subj and re_exec(re, flags, subj, #subj, pos) or NOMATCH
     if rc == NOMATCH then
         return nil
     end
-    if rc < 0 or (rc == 0 and band(flags, FLAG_DFA) == 0) then
+    rc, err = groups(rc, flags)
+    if not rc then
         if want_caps then
-            return nil, exec_error(rc, flags)
+            return nil, err
         end
-        return nil, nil, exec_error(rc, flags)
-    end
-    if rc == 0 then
-        rc = 1
+        return nil, nil, err
     end
     local caps = re.captures
     if ctx then
@@ -305,12 +300,11 @@ function gmatch_mt.__call(it)
         it.pos = nil
         return nil
     end
-    if rc < 0 or (rc == 0 and band(flags, FLAG_DFA) == 0) then
+    local err
+    rc, err = groups(rc, flags)
+    if not rc then
         it.pos = nil
-        return nil, exec_error(rc, flags)
-    end
-    if rc == 0 then
-        rc = 1
+        return nil, err
     end
     local caps = re.captures
     local next_pos = caps[1]
@@ -328,18 +322,18 @@ end
 
 function re.gmatch(subj, regex, opts)
     subj = tostring(subj)
-    local compiled, once, flags = compile(regex, opts)
+    local compiled, err, flags = compile(regex, opts)
     if compiled == nil then
-        return nil, once
+        return nil, err
     end
     return setmetatable({ re = compiled, subj = subj, flags = flags, pos = 0 }, gmatch_mt)
 end
 
 -- sub / gsub with a function: the loop runs here, the function between matches
 local function sub_function(subj, regex, replace, opts, global)
-    local compiled, once, flags = compile(regex, opts)
+    local compiled, err, flags = compile(regex, opts)
     if compiled == nil then
-        return nil, nil, once
+        return nil, nil, err
     end
     subj = tostring(subj)
     local len = #subj
@@ -350,11 +344,9 @@ local function sub_function(subj, regex, replace, opts, global)
         if rc == NOMATCH then
             break
         end
-        if rc < 0 or (rc == 0 and band(flags, FLAG_DFA) == 0) then
-            return nil, nil, exec_error(rc, flags)
-        end
-        if rc == 0 then
-            rc = 1
+        rc, err = groups(rc, flags)
+        if not rc then
+            return nil, nil, err
         end
         count = count + 1
         local caps = compiled.captures
@@ -391,14 +383,15 @@ local function sub_helper(subj, regex, replace, opts, global)
     if type(replace) ~= "string" then
         replace = tostring(replace)
     end
-    local compiled, once, flags = compile(regex, opts, replace)
+    local compiled, err, flags = compile(regex, opts, replace)
     if compiled == nil then
-        return nil, nil, once
+        return nil, nil, err
     end
     subj = tostring(subj)
     local count = re_substitute(compiled, flags, subj, #subj, global and 1 or 0, out_ptr, out_len)
     if count < 0 then
-        return nil, nil, exec_error(count, flags)
+        local _, failure = groups(count, flags)
+        return nil, nil, failure
     end
     if count == 0 then
         return subj, 0
@@ -430,11 +423,10 @@ local function next_separator(subj, compiled, flags, ctx)
     if rc == NOMATCH then
         return nil
     end
-    if rc < 0 or (rc == 0 and band(flags, FLAG_DFA) == 0) then
-        return nil, nil, nil, exec_error(rc, flags)
-    end
-    if rc == 0 then
-        rc = 1
+    local err
+    rc, err = groups(rc, flags)
+    if not rc then
+        return nil, nil, nil, err
     end
     local caps = compiled.captures
     local from, to = caps[0], caps[1]
@@ -469,9 +461,9 @@ function module.split(subj, regex, opts, ctx, max, res)
         res[1] = nil
         return res
     end
-    local compiled, once, flags = compile(regex, opts)
+    local compiled, err, flags = compile(regex, opts)
     if compiled == nil then
-        return nil, once
+        return nil, err
     end
     local piece_start = ctx.pos
     local n = 0
