@@ -61,10 +61,10 @@ function __oxr.shdict_register(name, zone)
     ngx.shared[name] = dict
 end
 
-local function check_zone(dict)
+local function check_zone(dict, level)
     local zone = zone_of[dict]
     if zone == nil then
-        error('bad "zone" argument', 3)
+        error('bad "zone" argument', level or 3)
     end
     return zone
 end
@@ -128,6 +128,21 @@ function mt.get_stale(dict, key)
     return get(dict, key, 1)
 end
 
+-- a value as the FFI calls take it: Lua's type number, a string and its length, a
+-- number (booleans as 0/1); nil for a type a dict cannot hold
+local function wire_value(value)
+    local t = type(value)
+    if t == "string" then
+        return 4, value, #value, 0
+    elseif t == "number" then
+        return 3, nil, 0, value
+    elseif value == nil then
+        return 0, nil, 0, 0
+    elseif t == "boolean" then
+        return 1, nil, 0, value and 1 or 0
+    end
+end
+
 local OP_ADD, OP_REPLACE, OP_SAFE = 1, 2, 4
 
 local function store(dict, op, key, value, exptime, user_flags)
@@ -141,16 +156,8 @@ local function store(dict, op, key, value, exptime, user_flags)
     if not k then
         return nil, err
     end
-    local t, s, len, n = type(value), nil, 0, 0
-    if t == "string" then
-        t, s, len = 4, value, #value
-    elseif t == "number" then
-        t, n = 3, value
-    elseif value == nil then
-        t = 0
-    elseif t == "boolean" then
-        t, n = 1, value and 1 or 0
-    else
+    local t, s, len, n = wire_value(value)
+    if not t then
         return nil, "bad value type"
     end
     if shdict_store(zone, op, k, #k, t, s, len, n, exptime * 1000, user_flags or 0, forcible, errp) == 0 then
@@ -270,41 +277,39 @@ function mt.free_space(dict)
 end
 
 -- the list methods and flush_expired / get_keys are classic C functions in
--- lua-nginx-module: their argument-count messages are kept
-local function argc(expect, got, many)
+-- lua-nginx-module: their argument-count messages are kept. `level` points errors at the
+-- user's call (3 from a method, 4 from a helper of one)
+local function argc(expect, got, many, level)
     if got ~= expect and not (many and got == expect + 1) then
         if many then
-            error(("expecting %d or %d argument(s), but saw %d"):format(expect, expect + 1, got), 3)
+            error(("expecting %d or %d argument(s), but saw %d"):format(expect, expect + 1, got), level or 3)
         end
-        error(("expecting %d arguments, but only seen %d"):format(expect, got), 3)
+        error(("expecting %d arguments, but only seen %d"):format(expect, got), level or 3)
     end
 end
 
-local function list_key(key)
+-- a list method's zone and key, checked as lua-nginx-module checks them (the key: nil
+-- and the complaint for a nil or empty one)
+local function list_target(expect, got, dict, key)
+    argc(expect, got, false, 4)
+    local zone = check_zone(dict, 4)
     if key == nil then
-        return nil, "nil key"
+        return zone, nil, "nil key"
     end
     local t = type(key)
     if t ~= "string" and t ~= "number" then
-        error(("bad argument #2 to '?' (string expected, got %s)"):format(t), 3)
+        error(("bad argument #2 to '?' (string expected, got %s)"):format(t), 4)
     end
-    return check_key(key)
+    return zone, check_key(key)
 end
 
 local function push(left, ...)
-    argc(3, select("#", ...))
-    local dict, key, value = ...
-    local zone = check_zone(dict)
-    local k, err = list_key(key)
+    local zone, k, err = list_target(3, select("#", ...), ...)
     if not k then
         return nil, err
     end
-    local t, s, len, n = type(value), nil, 0, 0
-    if t == "string" then
-        t, s, len = 4, value, #value
-    elseif t == "number" then
-        t, n = 3, value
-    else
+    local t, s, len, n = wire_value(select(3, ...))
+    if t ~= 3 and t ~= 4 then
         return nil, "bad value type"
     end
     local r = shdict_push(zone, k, #k, left, t, s, len, n, errp)
@@ -323,10 +328,7 @@ function mt.rpush(...)
 end
 
 local function pop(left, ...)
-    argc(2, select("#", ...))
-    local dict, key = ...
-    local zone = check_zone(dict)
-    local k, err = list_key(key)
+    local zone, k, err = list_target(2, select("#", ...), ...)
     if not k then
         return nil, err
     end
@@ -349,10 +351,7 @@ function mt.rpop(...)
 end
 
 function mt.llen(...)
-    argc(2, select("#", ...))
-    local dict, key = ...
-    local zone = check_zone(dict)
-    local k, err = list_key(key)
+    local zone, k, err = list_target(2, select("#", ...), ...)
     if not k then
         return nil, err
     end
