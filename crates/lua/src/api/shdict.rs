@@ -101,16 +101,28 @@ fn ms(v: f64) -> u64 {
     if v.is_finite() && v > 0.0 { v as u64 } else { 0 }
 }
 
-/// Hands a found value to the wrapper: strings through [`VALUE`].
+/// Hands a get's or pop's outcome to the wrapper: 0 with the value in the out-slots
+/// (strings through [`VALUE`]), or -1 with the error.
 ///
 /// # Safety
 /// The out-pointers are the wrapper's own cdata.
-unsafe fn hand_out(found: Option<shdict::Found>, vtype: *mut i32, buf: *mut *const u8, len: *mut usize, num: *mut f64) {
+unsafe fn hand_out(
+    r: Result<Option<shdict::Found>, shdict::Error>,
+    vtype: *mut i32,
+    buf: *mut *const u8,
+    len: *mut usize,
+    num: *mut f64,
+    err: *mut *const c_char,
+) -> i32 {
     // SAFETY: the caller's contract.
     unsafe {
-        let Some(f) = found else {
-            *vtype = T_NIL as i32;
-            return;
+        let f = match r {
+            Ok(Some(f)) => f,
+            Ok(None) => {
+                *vtype = T_NIL as i32;
+                return 0;
+            }
+            Err(e) => return refuse(e, err),
         };
         *vtype = f.vtype as i32;
         *num = f.num;
@@ -122,6 +134,17 @@ unsafe fn hand_out(found: Option<shdict::Found>, vtype: *mut i32, buf: *mut *con
             });
         }
     }
+    0
+}
+
+/// -1, with the error's text for the wrapper.
+///
+/// # Safety
+/// `err` is the wrapper's own cdata.
+unsafe fn refuse(e: shdict::Error, err: *mut *const c_char) -> i32 {
+    // SAFETY: the caller's contract.
+    unsafe { *err = e.text().as_ptr() };
+    -1
 }
 
 /// get / get_stale. 0, or -1 with `err`.
@@ -147,20 +170,11 @@ pub extern "C" fn oxr_shdict_get(
                 .get(bytes(key, klen), stale != 0, &LazyNow::default(), &mut v.borrow_mut())
         });
         drop(l);
-        match r {
-            Ok(found) => {
-                if let Some(f) = found {
-                    *flags = f.flags as i32;
-                    *is_stale = f.stale as i32;
-                }
-                hand_out(found, vtype, buf, len, num);
-                0
-            }
-            Err(e) => {
-                *err = e.text().as_ptr();
-                -1
-            }
+        if let Ok(Some(f)) = &r {
+            *flags = f.flags as i32;
+            *is_stale = f.stale as i32;
         }
+        hand_out(r, vtype, buf, len, num, err)
     }
 }
 
@@ -224,7 +238,6 @@ unsafe fn failed(zone: *mut u8, e: shdict::Failed, forcible: *mut i32, err: *mut
     // SAFETY: the caller's contract.
     unsafe {
         *forcible = e.forcible as i32;
-        *err = e.err.text().as_ptr();
         if e.err == shdict::Error::NoMemory {
             http::elog!(
                 http::log::Level::Info,
@@ -233,8 +246,8 @@ unsafe fn failed(zone: *mut u8, e: shdict::Failed, forcible: *mut i32, err: *mut
                 shdict::name_at(zone)
             );
         }
+        refuse(e.err, err)
     }
-    -1
 }
 
 /// incr: the new value in `value`. 0, or -1 with `err`.
@@ -288,13 +301,7 @@ pub extern "C" fn oxr_shdict_push(
                 .push(bytes(key, klen), left != 0, v, &LazyNow::default()),
             None => Err(shdict::Error::BadValueType),
         };
-        r.map_or_else(
-            |e| {
-                *err = e.text().as_ptr();
-                -1
-            },
-            |n| n as i64,
-        )
+        r.map_or_else(|e| refuse(e, err) as i64, |n| n as i64)
     }
 }
 
@@ -319,16 +326,7 @@ pub extern "C" fn oxr_shdict_pop(
                 .pop(bytes(key, klen), left != 0, &LazyNow::default(), &mut v.borrow_mut())
         });
         drop(l);
-        match r {
-            Ok(found) => {
-                hand_out(found, vtype, buf, len, num);
-                0
-            }
-            Err(e) => {
-                *err = e.text().as_ptr();
-                -1
-            }
-        }
+        hand_out(r, vtype, buf, len, num, err)
     }
 }
 
@@ -339,10 +337,7 @@ pub extern "C" fn oxr_shdict_llen(zone: *mut u8, key: *const u8, klen: usize, er
     unsafe {
         match lock(zone).dict.llen(bytes(key, klen), &LazyNow::default()) {
             Ok(n) => n as i64,
-            Err(e) => {
-                *err = e.text().as_ptr();
-                -1
-            }
+            Err(e) => refuse(e, err) as i64,
         }
     }
 }
