@@ -23,7 +23,9 @@ ROUNDS = int(os.environ.get("ROUNDS", "3"))
 DURATION = os.environ.get("DURATION", "10s")
 PORT = 18080
 
-GATEWAY = """location / {
+def gateway(content):
+    """E: access reads var and headers into ngx.ctx, a header filter, then `content`."""
+    return """location / {
         access_by_lua_block {
             local ctx = ngx.ctx
             ctx.addr = ngx.var.remote_addr
@@ -32,24 +34,16 @@ GATEWAY = """location / {
         header_filter_by_lua_block { ngx.header["X-Gateway"] = "1" }
         content_by_lua_block {
             local ctx = ngx.ctx
-            ngx.say('{"addr":"', ctx.addr, '","ua":"', ctx.ua or "", '","ok":true}')
+            %s
         }
-    }"""
+    }""" % content
+
+
+GATEWAY = gateway("""ngx.say('{"addr":"', ctx.addr, '","ua":"', ctx.ua or "", '","ok":true}')""")
 
 # E extended (issue 11): the URI parsed by ngx.re, the answer made by cjson
-GATEWAY_RE_JSON = """location / {
-        access_by_lua_block {
-            local ctx = ngx.ctx
-            ctx.addr = ngx.var.remote_addr
-            ctx.ua = ngx.req.get_headers()["user-agent"]
-        }
-        header_filter_by_lua_block { ngx.header["X-Gateway"] = "1" }
-        content_by_lua_block {
-            local ctx = ngx.ctx
-            local m = ngx.re.match(ngx.var.uri, [[^/api/(\\w+)/(\\d+)]], "jo")
-            ngx.say(require("cjson").encode({ addr = ctx.addr, ua = ctx.ua or "", kind = m[1], id = m[2], ok = true }))
-        }
-    }"""
+GATEWAY_RE_JSON = gateway("""local m = ngx.re.match(ngx.var.uri, [[^/api/(\\w+)/(\\d+)]], "jo")
+            ngx.say(require("cjson").encode({ addr = ctx.addr, ua = ctx.ua or "", kind = m[1], id = m[2], ok = true }))""")
 
 SHDICT = """location / {
         content_by_lua_block {
