@@ -414,6 +414,19 @@ struct Token {
     plain: Option<(usize, usize)>,
 }
 
+impl Token {
+    fn new(kind: Tok, at: usize) -> Token {
+        Token {
+            kind,
+            at,
+            number: 0.0,
+            boolean: false,
+            error: "",
+            plain: None,
+        }
+    }
+}
+
 struct Parser<'a> {
     /// The text, up to its first NUL (lua-cjson reads a C string).
     s: &'a [u8],
@@ -440,25 +453,10 @@ impl Parser<'_> {
         self.s.get(i).copied().unwrap_or(0)
     }
 
-    fn token(&mut self, kind: Tok, at: usize) -> Token {
+    fn error_token(&self, what: &'static str) -> Token {
         Token {
-            kind,
-            at,
-            number: 0.0,
-            boolean: false,
-            error: "",
-            plain: None,
-        }
-    }
-
-    fn error_token(&mut self, what: &'static str) -> Token {
-        Token {
-            kind: Tok::Error,
-            at: self.pos,
-            number: 0.0,
-            boolean: false,
             error: what,
-            plain: None,
+            ..Token::new(Tok::Error, self.pos)
         }
     }
 
@@ -497,12 +495,8 @@ impl Parser<'_> {
         }
         self.pos = (start + used).min(self.s.len());
         Token {
-            kind: Tok::Number,
-            at: start,
             number: n,
-            boolean: false,
-            error: "",
-            plain: None,
+            ..Token::new(Tok::Number, start)
         }
     }
 
@@ -516,7 +510,7 @@ impl Parser<'_> {
         {
             let range = (self.pos, self.pos + n);
             self.pos += n + 1;
-            let mut t = self.token(Tok::Str, start);
+            let mut t = Token::new(Tok::Str, start);
             t.plain = Some(range);
             return t;
         }
@@ -558,7 +552,7 @@ impl Parser<'_> {
             }
         }
         self.pos += 1;
-        self.token(Tok::Str, start)
+        Token::new(Tok::Str, start)
     }
 
     /// A string token's bytes.
@@ -632,12 +626,12 @@ impl Parser<'_> {
             b']' => Some(Tok::ArrEnd),
             b',' => Some(Tok::Comma),
             b':' => Some(Tok::Colon),
-            0 => return self.token(Tok::End, at),
+            0 => return Token::new(Tok::End, at),
             _ => None,
         };
         if let Some(kind) = single {
             self.pos += 1;
-            return self.token(kind, at);
+            return Token::new(kind, at);
         }
         let rest = &self.s[at..];
         match c {
@@ -651,28 +645,20 @@ impl Parser<'_> {
             b't' if rest.starts_with(b"true") => {
                 self.pos += 4;
                 Token {
-                    kind: Tok::Boolean,
-                    at,
-                    number: 0.0,
                     boolean: true,
-                    error: "",
-                    plain: None,
+                    ..Token::new(Tok::Boolean, at)
                 }
             }
             b'f' if rest.starts_with(b"false") => {
                 self.pos += 5;
                 Token {
-                    kind: Tok::Boolean,
-                    at,
-                    number: 0.0,
                     boolean: false,
-                    error: "",
-                    plain: None,
+                    ..Token::new(Tok::Boolean, at)
                 }
             }
             b'n' if rest.starts_with(b"null") => {
                 self.pos += 4;
-                self.token(Tok::Null, at)
+                Token::new(Tok::Null, at)
             }
             b'i' | b'I' | b'n' | b'N' | b'+' if self.cfg.decode_invalid_numbers && self.is_invalid_number() => {
                 self.number()

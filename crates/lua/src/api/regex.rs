@@ -84,16 +84,19 @@ fn match_context() -> *mut pcre2_match_context_8 {
     MATCH_CONTEXT.with(|c| {
         let (mut ctx, set) = c.get();
         let limit = MATCH_LIMIT.load(Ordering::Relaxed);
+        if !ctx.is_null() && limit == set {
+            return ctx;
+        }
         if ctx.is_null() {
             // SAFETY: a context with the default allocator; kept for the thread's life.
             ctx = unsafe { pcre2_match_context_create_8(std::ptr::null_mut()) };
         }
-        if !ctx.is_null() && limit != set {
+        if !ctx.is_null() {
             // (0 goes back to PCRE2's own default limit)
             // SAFETY: our live context.
             unsafe { pcre2_set_match_limit_8(ctx, if limit == 0 { 10_000_000 } else { limit }) };
+            c.set((ctx, limit));
         }
-        c.set((ctx, limit));
         ctx
     })
 }
