@@ -421,20 +421,20 @@ impl Dict {
 
     /// A field of a block already located (one bounds check for many reads).
     #[inline]
-    fn f32(p: *mut u8, off: usize) -> u32 {
+    fn field32(p: *mut u8, off: usize) -> u32 {
         // SAFETY: `p` comes from `blk` and off + 4 <= BLOCK for every field offset used.
         unsafe { ptr::read_unaligned(p.add(off).cast::<u32>()) }
     }
 
     #[inline]
-    fn f16(p: *mut u8, off: usize) -> u16 {
-        // SAFETY: as f32.
+    fn field16(p: *mut u8, off: usize) -> u16 {
+        // SAFETY: as field32.
         unsafe { ptr::read_unaligned(p.add(off).cast::<u16>()) }
     }
 
     #[inline]
-    fn f64_(p: *mut u8, off: usize) -> u64 {
-        // SAFETY: as f32.
+    fn field64(p: *mut u8, off: usize) -> u64 {
+        // SAFETY: as field32.
         unsafe { ptr::read_unaligned(p.add(off).cast::<u64>()) }
     }
 
@@ -687,8 +687,13 @@ impl Dict {
 
     #[inline]
     fn is_expired(&self, item: u32, now: impl Clock) -> bool {
-        let e = self.expires(item);
-        e != 0 && e <= now.ms()
+        Self::past(self.expires(item), now)
+    }
+
+    /// Whether a deadline (0: none) has come.
+    #[inline]
+    fn past(deadline: u64, now: impl Clock) -> bool {
+        deadline != 0 && deadline <= now.ms()
     }
 
     #[inline]
@@ -707,13 +712,13 @@ impl Dict {
         let mut item = unsafe { *self.bucket(hash) };
         while item != NIL {
             let p = self.blk(item);
-            if Self::f32(p, I_HASH) == hash
-                && Self::f16(p, I_KLEN) as usize == key.len()
+            if Self::field32(p, I_HASH) == hash
+                && Self::field16(p, I_KLEN) as usize == key.len()
                 && self.equals(item, ITEM_DATA, 0, key)
             {
                 return Some(item);
             }
-            item = Self::f32(p, I_HNEXT);
+            item = Self::field32(p, I_HNEXT);
         }
         None
     }
@@ -842,7 +847,7 @@ impl Dict {
             let p = self.blk(item);
             // SAFETY: I_TYPE is inside the block.
             let old_type = unsafe { *p.add(I_TYPE) };
-            let old_len = Self::f32(p, I_VLEN) as usize;
+            let old_len = Self::field32(p, I_VLEN) as usize;
             if old_type != T_LIST && blocks_for(key.len() + old_len, ITEM_DATA) == need {
                 // same number of blocks: rewrite in place
                 self.set_value(item, value, exptime_ms, flags, now);
@@ -866,18 +871,18 @@ impl Dict {
     #[inline]
     fn set_value(&mut self, item: u32, value: Value, exptime_ms: u64, flags: u32, now: impl Clock) {
         let p = self.blk(item);
-        let klen = Self::f16(p, I_KLEN) as usize;
+        let klen = Self::field16(p, I_KLEN) as usize;
         // SAFETY: every field lies inside the item's first block.
         unsafe {
             // (fields that keep their value are not written again: every store is one more
             // for the lock's release to wait for)
             let store32 = |off: usize, v: u32| {
-                if Self::f32(p, off) != v {
+                if Self::field32(p, off) != v {
                     ptr::write_unaligned(p.add(off).cast::<u32>(), v);
                 }
             };
             let deadline = Self::deadline(exptime_ms, now);
-            if Self::f64_(p, I_EXPIRES) != deadline {
+            if Self::field64(p, I_EXPIRES) != deadline {
                 ptr::write_unaligned(p.add(I_EXPIRES).cast::<u64>(), deadline);
             }
             store32(I_FLAGS, flags);
@@ -927,16 +932,15 @@ impl Dict {
         };
         self.touch(item);
         let p = self.blk(item);
-        let e = Self::f64_(p, I_EXPIRES);
-        let expired = e != 0 && e <= now.ms();
+        let expired = Self::past(Self::field64(p, I_EXPIRES), now);
         if expired && !stale {
             return Ok(None);
         }
         // SAFETY: I_TYPE is inside the block.
         let vtype = unsafe { *p.add(I_TYPE) };
-        let flags = Self::f32(p, I_FLAGS);
-        let klen = Self::f16(p, I_KLEN) as usize;
-        let len = Self::f32(p, I_VLEN) as usize;
+        let flags = Self::field32(p, I_FLAGS);
+        let klen = Self::field16(p, I_KLEN) as usize;
+        let len = Self::field32(p, I_VLEN) as usize;
         let num = match vtype {
             T_LIST => return Err(Error::IsAList),
             T_STRING => {
