@@ -16,6 +16,8 @@ use std::ffi::{c_char, c_int, c_void};
 
 use mlua::ffi::{self, lua_State};
 
+use super::lua_bytes;
+
 /// Addresses whose light userdata name the array metatables in the registry (and
 /// `cjson.empty_array`), as lua-cjson's statics do.
 static ARRAY: u8 = 0;
@@ -166,7 +168,7 @@ unsafe fn encode_value(l: *mut lua_State, cfg: &Config, depth: c_int, out: &mut 
             ffi::LUA_TSTRING => {
                 let mut len = 0;
                 let p = ffi::lua_tolstring(l, -1, &mut len);
-                append_string(out, std::slice::from_raw_parts(p.cast(), len), cfg.escape_forward_slash);
+                append_string(out, lua_bytes(p.cast(), len), cfg.escape_forward_slash);
             }
             ffi::LUA_TNUMBER => encode_number(l, cfg, -1, out)?,
             ffi::LUA_TBOOLEAN => out.extend_from_slice(if ffi::lua_toboolean(l, -1) != 0 {
@@ -321,7 +323,7 @@ unsafe fn encode_table(l: *mut lua_State, cfg: &Config, depth: c_int, out: &mut 
                 ffi::LUA_TSTRING => {
                     let mut len = 0;
                     let p = ffi::lua_tolstring(l, -2, &mut len);
-                    append_string(out, std::slice::from_raw_parts(p.cast(), len), cfg.escape_forward_slash);
+                    append_string(out, lua_bytes(p.cast(), len), cfg.escape_forward_slash);
                     out.push(b':');
                 }
                 _ => {
@@ -792,7 +794,7 @@ unsafe extern "C-unwind" fn json_decode(l: *mut lua_State) -> c_int {
         }
         let mut len = 0;
         let p = ffi::luaL_checklstring(l, 1, &mut len);
-        let bytes = std::slice::from_raw_parts(p.cast::<u8>(), len);
+        let bytes = lua_bytes(p.cast(), len);
         if len >= 2 && (bytes[0] == 0 || bytes[1] == 0) {
             return ffi::luaL_error(l, c"JSON parser does not support UTF-16 or UTF-32".as_ptr());
         }

@@ -9,15 +9,7 @@ use base64::Engine;
 use hmac::Mac;
 use md5::Digest;
 
-/// # Safety
-/// `p` must point at `len` readable bytes (or `len` be 0).
-unsafe fn input<'a>(p: *const u8, len: usize) -> &'a [u8] {
-    if len == 0 {
-        return &[];
-    }
-    // SAFETY: the caller's contract above.
-    unsafe { std::slice::from_raw_parts(p, len) }
-}
+use super::lua_bytes as input;
 
 /// # Safety
 /// `p` must point at `len` writable bytes.

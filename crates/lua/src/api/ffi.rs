@@ -41,12 +41,8 @@ fn with_request(f: impl FnOnce(&mut Request) -> i32) -> i32 {
 /// # Safety
 /// `p` must point at `len` readable bytes (any value when `len` is 0).
 unsafe fn text<'a>(p: *const u8, len: usize) -> &'a str {
-    if len == 0 {
-        return "";
-    }
     // SAFETY: the caller's contract; names and values come from Lua strings.
-    let b = unsafe { std::slice::from_raw_parts(p, len) };
-    std::str::from_utf8(b).unwrap_or("")
+    std::str::from_utf8(unsafe { super::lua_bytes(p, len) }).unwrap_or("")
 }
 
 /// resty.core.base's `get_request()`: the current request's handle, null without one.
@@ -213,11 +209,7 @@ pub extern "C" fn oxr_output(s: *const u8, len: usize, newline: i32) -> i32 {
             r.set_default_content_type();
         }
         // SAFETY: a Lua string.
-        let bytes = if len == 0 {
-            &[][..]
-        } else {
-            unsafe { std::slice::from_raw_parts(s, len) }
-        };
+        let bytes = unsafe { super::lua_bytes(s, len) };
         if newline != 0 {
             // the line and its newline go out as one piece (one chunk), built in a
             // reused buffer

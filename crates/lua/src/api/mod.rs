@@ -158,6 +158,19 @@ fn plain_error(lua: &Lua, e: Value) -> mlua::Result<Value> {
     }
 }
 
+/// The bytes an FFI wrapper passed as a pointer and a length (a Lua string, or a
+/// buffer of its own).
+///
+/// # Safety
+/// `p` points at `len` readable bytes that outlive the slice (any value when `len` is 0).
+pub(crate) unsafe fn lua_bytes<'a>(p: *const u8, len: usize) -> &'a [u8] {
+    if len == 0 {
+        return &[];
+    }
+    // SAFETY: the caller's contract.
+    unsafe { std::slice::from_raw_parts(p, len) }
+}
+
 /// A control byte, which no URI set from Lua may hold.
 pub fn unsafe_uri_byte(b: u8) -> bool {
     b < 0x20 || b == 0x7f

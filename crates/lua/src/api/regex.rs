@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use pcre2_sys::*;
 
+use super::lua_bytes;
+
 /// Flags the Lua side passes with a compiled regex (as lua-resty-core numbers them).
 pub const FLAG_DFA: i32 = 0x02;
 pub const FLAG_JIT: i32 = 0x04;
@@ -131,11 +133,7 @@ pub extern "C" fn oxr_re_compile(
 ) -> *mut Regex {
     // SAFETY: a Lua string and the wrapper's own buffer.
     unsafe {
-        let pattern = if len == 0 {
-            &[][..]
-        } else {
-            std::slice::from_raw_parts(pat, len)
-        };
+        let pattern = lua_bytes(pat, len);
         let mut code_err = 0i32;
         let mut offset = 0usize;
         let code = pcre2_compile_8(
@@ -299,16 +297,7 @@ impl Regex {
 #[unsafe(no_mangle)]
 pub extern "C" fn oxr_re_compile_template(re: *mut Regex, s: *const u8, len: usize) -> i32 {
     // SAFETY: a live regex and a Lua string.
-    let (re, src) = unsafe {
-        (
-            &mut *re,
-            if len == 0 {
-                &[][..]
-            } else {
-                std::slice::from_raw_parts(s, len)
-            },
-        )
-    };
+    let (re, src) = unsafe { (&mut *re, lua_bytes(s, len)) };
     match parse_template(src) {
         Ok(t) => {
             re.template = t;
@@ -423,11 +412,7 @@ pub extern "C" fn oxr_re_substitute(
     // SAFETY: a live regex, a Lua string, the wrapper's out-slots.
     unsafe {
         let re = &mut *re;
-        let subject = if len == 0 {
-            &[][..]
-        } else {
-            std::slice::from_raw_parts(s, len)
-        };
+        let subject = lua_bytes(s, len);
         SUBSTITUTED.with(|buf| {
             let mut buf = buf.borrow_mut();
             buf.clear();

@@ -10,6 +10,8 @@ use std::ffi::c_char;
 use std::rc::Rc;
 
 use mlua::{LightUserData, Lua};
+
+use super::lua_bytes as bytes;
 use shdict::dict::{T_NIL, T_STRING};
 use shdict::{LazyNow, Locked, Recovery, StoreOp, Value, Zone};
 
@@ -68,16 +70,6 @@ fn report_recovery(name: &str, found: &Recovery) {
             "lua_shared_dict \"{name}\": a process died holding its lock mid-change ({what}); the dictionary was emptied"
         ),
     }
-}
-
-/// # Safety
-/// `p` points at `len` readable bytes (any value when `len` is 0).
-unsafe fn bytes<'a>(p: *const u8, len: usize) -> &'a [u8] {
-    if len == 0 {
-        return &[];
-    }
-    // SAFETY: the caller's contract (a Lua string).
-    unsafe { std::slice::from_raw_parts(p, len) }
 }
 
 /// The value a wrapper passes: Lua's type number, a string or a number (booleans as
