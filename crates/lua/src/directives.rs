@@ -308,10 +308,12 @@ fn shared_dict(_: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     if name.is_empty() {
         return Err(cmd.error(format!("invalid lua shared dict name \"{name}\"")));
     }
-    let Some(bytes) = conf::value::parse_size(size).filter(|&s| s > 8191) else {
+    let Some(bytes) = conf::value::parse_size(size)
+        .filter(|&s| s > 8191)
+        .and_then(|s| usize::try_from(s).ok())
+    else {
         return Err(cmd.error(format!("invalid lua shared dict size \"{size}\"")));
     };
-    let bytes = usize::try_from(bytes).map_err(|_| cmd.error(format!("invalid lua shared dict size \"{size}\"")))?;
     crate::api::shdict::declare(&crate::vm::current(), name, bytes).map_err(|e| cmd.error(e))
 }
 
