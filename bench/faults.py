@@ -18,6 +18,8 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from run import children_of  # noqa: E402  (a master's live children, from /proc)
 OXR = os.environ.get("OXR", os.path.join(ROOT, "target/release/oxiresty"))
 DURATION = int(os.environ.get("DURATION", "30"))
 SERVERS = os.environ.get("SERVERS", "oxiresty,nginx").split(",")
@@ -60,21 +62,6 @@ def start(server, prefix):
     raise SystemExit(f"{server} did not start")
 
 
-def workers(master):
-    out = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            if int(fields[1]) == master:
-                out.append(int(pid))
-        except OSError:
-            pass
-    return out
-
-
 def wrk(duration):
     return subprocess.Popen(["wrk", "-t1", "-c50", f"-d{duration}s", f"http://127.0.0.1:{PORT}/"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -112,7 +99,7 @@ def kill(proc):
     kills = 0
     while time.time() < end:
         time.sleep(2)
-        ws = workers(proc.pid)
+        ws = children_of(proc.pid)
         if ws:
             os.kill(ws[0], signal.SIGKILL)
             kills += 1
