@@ -104,6 +104,42 @@ impl Clock for &LazyNow {
     }
 }
 
+/// A key with its bucket hash. The FFI entry points make it before they take the zone's
+/// lock: the multiplications then overlap the lock's atomic instead of following it.
+#[derive(Debug, Clone, Copy)]
+pub struct Key<'a> {
+    bytes: &'a [u8],
+    hash: u32,
+}
+
+impl<'a> Key<'a> {
+    #[inline(always)]
+    pub fn new(bytes: &'a [u8]) -> Key<'a> {
+        Key {
+            bytes,
+            hash: hash(bytes),
+        }
+    }
+}
+
+impl<'a> From<&'a [u8]> for Key<'a> {
+    fn from(bytes: &'a [u8]) -> Key<'a> {
+        Key::new(bytes)
+    }
+}
+
+impl<'a, const N: usize> From<&'a [u8; N]> for Key<'a> {
+    fn from(bytes: &'a [u8; N]) -> Key<'a> {
+        Key::new(bytes)
+    }
+}
+
+impl<'a> From<&'a Vec<u8>> for Key<'a> {
+    fn from(bytes: &'a Vec<u8>) -> Key<'a> {
+        Key::new(bytes)
+    }
+}
+
 /// A value to store.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Value<'a> {
@@ -567,12 +603,18 @@ impl Dict {
         });
     }
 
-    #[inline]
+    #[inline(always)]
     fn equals(&self, first: u32, data_off: usize, start: usize, key: &[u8]) -> bool {
         if let Some(p) = self.in_first(first, data_off, start, key.len()) {
             // SAFETY: in_first checked the range.
             return same_bytes(unsafe { std::slice::from_raw_parts(p, key.len()) }, key);
         }
+        self.equals_spread(first, data_off, start, key)
+    }
+
+    /// `equals` for bytes that run past the first block.
+    #[inline(never)]
+    fn equals_spread(&self, first: u32, data_off: usize, start: usize, key: &[u8]) -> bool {
         let mut same = true;
         self.pieces(first, data_off, start, key.len(), |p, n, at| {
             // SAFETY: as `read`.
@@ -706,15 +748,15 @@ impl Dict {
     }
 
     /// The item stored under `key`, expired or not.
-    #[inline]
-    fn lookup(&self, key: &[u8], hash: u32) -> Option<u32> {
+    #[inline(always)]
+    fn lookup(&self, key: Key) -> Option<u32> {
         // SAFETY: `bucket` points inside the bucket array.
-        let mut item = unsafe { *self.bucket(hash) };
+        let mut item = unsafe { *self.bucket(key.hash) };
         while item != NIL {
             let p = self.blk(item);
-            if Self::field32(p, I_HASH) == hash
-                && Self::field16(p, I_KLEN) as usize == key.len()
-                && self.equals(item, ITEM_DATA, 0, key)
+            if Self::field32(p, I_HASH) == key.hash
+                && Self::field16(p, I_KLEN) as usize == key.bytes.len()
+                && self.equals(item, ITEM_DATA, 0, key.bytes)
             {
                 return Some(item);
             }
@@ -725,21 +767,21 @@ impl Dict {
 
     /// A new item with `key` and room for `payload` bytes after it, linked in and most
     /// recently used. The caller made sure the blocks are available.
-    fn create(&mut self, key: &[u8], hash: u32, vtype: u8, payload: usize) -> u32 {
-        let item = self.alloc(blocks_for(key.len() + payload, ITEM_DATA));
-        let bucket = self.bucket(hash);
+    fn create(&mut self, key: Key, vtype: u8, payload: usize) -> u32 {
+        let item = self.alloc(blocks_for(key.bytes.len() + payload, ITEM_DATA));
+        let bucket = self.bucket(key.hash);
         // SAFETY: inside the bucket array.
         let head = unsafe { *bucket };
         self.w32(item, I_HNEXT, head);
         // SAFETY: as above.
         unsafe { *bucket = item };
-        self.w32(item, I_HASH, hash);
+        self.w32(item, I_HASH, key.hash);
         self.w64(item, I_EXPIRES, 0);
         self.w32(item, I_FLAGS, 0);
         self.w32(item, I_VLEN, 0);
-        self.w16(item, I_KLEN, key.len() as u16);
+        self.w16(item, I_KLEN, key.bytes.len() as u16);
         self.w8(item, I_TYPE, vtype);
-        self.write(item, ITEM_DATA, 0, key);
+        self.write(item, ITEM_DATA, 0, key.bytes);
         self.lru_push(item);
         self.h().count += 1;
         item
@@ -802,7 +844,7 @@ impl Dict {
 
     /// Drops up to two expired items from the least recently used end, as OpenResty does
     /// on each operation (so expired items do not linger where nothing reads them).
-    #[inline]
+    #[inline(always)]
     fn expire_tail(&mut self, now: impl Clock) {
         for _ in 0..2 {
             let tail = self.hr().lru_tail;
@@ -816,10 +858,10 @@ impl Dict {
     // ---- the API
 
     /// set, add, replace, safe_set, safe_add, delete (a nil value). `Ok(forcible)`.
-    pub fn store(
+    pub fn store<'k>(
         &mut self,
         op: StoreOp,
-        key: &[u8],
+        key: impl Into<Key<'k>>,
         value: Value,
         exptime_ms: u64,
         flags: u32,
@@ -828,9 +870,9 @@ impl Dict {
         if value == Value::Nil && (op.add || op.replace) {
             return Err(fail(Error::NilValue));
         }
+        let key = key.into();
         self.expire_tail(now);
-        let hash = hash(key);
-        let found = self.lookup(key, hash);
+        let found = self.lookup(key);
         let valid = found.is_some_and(|i| !self.is_expired(i, now));
         if op.replace && !valid {
             return Err(fail(Error::NotFound));
@@ -838,7 +880,7 @@ impl Dict {
         if op.add && valid {
             return Err(fail(Error::Exists));
         }
-        let need = blocks_for(key.len() + value.len(), ITEM_DATA);
+        let need = blocks_for(key.bytes.len() + value.len(), ITEM_DATA);
         if let Some(item) = found {
             if value == Value::Nil {
                 self.remove(item);
@@ -848,7 +890,7 @@ impl Dict {
             // SAFETY: I_TYPE is inside the block.
             let old_type = unsafe { *p.add(I_TYPE) };
             let old_len = Self::field32(p, I_VLEN) as usize;
-            if old_type != T_LIST && blocks_for(key.len() + old_len, ITEM_DATA) == need {
+            if old_type != T_LIST && blocks_for(key.bytes.len() + old_len, ITEM_DATA) == need {
                 // same number of blocks: rewrite in place
                 self.set_value(item, value, exptime_ms, flags, now);
                 self.touch(item);
@@ -863,12 +905,12 @@ impl Dict {
             return Ok(false);
         }
         let forcible = self.make_room(need, op.safe, now)?;
-        let item = self.create(key, hash, value.vtype(), value.len());
+        let item = self.create(key, value.vtype(), value.len());
         self.set_value(item, value, exptime_ms, flags, now);
         Ok(forcible)
     }
 
-    #[inline]
+    #[inline(always)]
     fn set_value(&mut self, item: u32, value: Value, exptime_ms: u64, flags: u32, now: impl Clock) {
         let p = self.blk(item);
         let klen = Self::field16(p, I_KLEN) as usize;
@@ -923,11 +965,17 @@ impl Dict {
     }
 
     /// get (`stale`: get_stale). String bytes go to `out`; `Ok(None)`: no such key.
-    pub fn get(&mut self, key: &[u8], stale: bool, now: impl Clock, out: &mut Vec<u8>) -> Result<Option<Found>, Error> {
+    pub fn get<'k>(
+        &mut self,
+        key: impl Into<Key<'k>>,
+        stale: bool,
+        now: impl Clock,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<Found>, Error> {
         if !stale {
             self.expire_tail(now);
         }
-        let Some(item) = self.lookup(key, hash(key)) else {
+        let Some(item) = self.lookup(key.into()) else {
             return Ok(None);
         };
         self.touch(item);
@@ -982,17 +1030,17 @@ impl Dict {
     }
 
     /// incr: `Ok((new value, forcible))`.
-    pub fn incr(
+    pub fn incr<'k>(
         &mut self,
-        key: &[u8],
+        key: impl Into<Key<'k>>,
         delta: f64,
         init: Option<f64>,
         init_ttl_ms: u64,
         now: impl Clock,
     ) -> Result<(f64, bool), Failed> {
         self.expire_tail(now);
-        let hash = hash(key);
-        let found = self.lookup(key, hash);
+        let key = key.into();
+        let found = self.lookup(key);
         match found {
             Some(item) if !self.is_expired(item, now) => {
                 if self.r8(item, I_TYPE) != T_NUMBER {
@@ -1018,8 +1066,8 @@ impl Dict {
                     }
                     self.remove(item);
                 }
-                let forcible = self.make_room(blocks_for(key.len() + 8, ITEM_DATA), false, now)?;
-                let item = self.create(key, hash, T_NUMBER, 8);
+                let forcible = self.make_room(blocks_for(key.bytes.len() + 8, ITEM_DATA), false, now)?;
+                let item = self.create(key, T_NUMBER, 8);
                 self.set_value(item, value, init_ttl_ms, 0, now);
                 Ok((n, forcible))
             }
@@ -1056,13 +1104,19 @@ impl Dict {
 
     /// lpush / rpush: the list's new length. Lists never evict other items (as
     /// OpenResty's): a full zone answers "no memory".
-    pub fn push(&mut self, key: &[u8], left: bool, value: Value, now: impl Clock) -> Result<usize, Error> {
+    pub fn push<'k>(
+        &mut self,
+        key: impl Into<Key<'k>>,
+        left: bool,
+        value: Value,
+        now: impl Clock,
+    ) -> Result<usize, Error> {
         if !matches!(value, Value::Number(_) | Value::Str(_)) {
             return Err(Error::BadValueType);
         }
         self.expire_tail(now);
-        let hash = hash(key);
-        let item = match self.lookup(key, hash) {
+        let key = key.into();
+        let item = match self.lookup(key) {
             Some(item) if self.is_expired(item, now) && self.r8(item, I_TYPE) == T_LIST => {
                 self.clear_list(item);
                 self.w64(item, I_EXPIRES, 0);
@@ -1071,7 +1125,7 @@ impl Dict {
             }
             Some(item) if self.is_expired(item, now) => {
                 self.remove(item);
-                self.new_list(key, hash)?
+                self.new_list(key)?
             }
             Some(item) => {
                 if self.r8(item, I_TYPE) != T_LIST {
@@ -1080,7 +1134,7 @@ impl Dict {
                 self.touch(item);
                 item
             }
-            None => self.new_list(key, hash)?,
+            None => self.new_list(key)?,
         };
         let need = blocks_for(value.len(), ELEM_DATA);
         if self.available() < need {
@@ -1114,19 +1168,25 @@ impl Dict {
         Ok(len as usize)
     }
 
-    fn new_list(&mut self, key: &[u8], hash: u32) -> Result<u32, Error> {
-        if self.available() < blocks_for(key.len() + 8, ITEM_DATA) {
+    fn new_list(&mut self, key: Key) -> Result<u32, Error> {
+        if self.available() < blocks_for(key.bytes.len() + 8, ITEM_DATA) {
             return Err(Error::NoMemory);
         }
-        let item = self.create(key, hash, T_LIST, 8);
+        let item = self.create(key, T_LIST, 8);
         self.set_list_ends(item, NIL, NIL);
         Ok(item)
     }
 
     /// lpop / rpop: `Ok(None)` for a missing key.
-    pub fn pop(&mut self, key: &[u8], left: bool, now: impl Clock, out: &mut Vec<u8>) -> Result<Option<Found>, Error> {
+    pub fn pop<'k>(
+        &mut self,
+        key: impl Into<Key<'k>>,
+        left: bool,
+        now: impl Clock,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<Found>, Error> {
         self.expire_tail(now);
-        let item = match self.lookup(key, hash(key)) {
+        let item = match self.lookup(key.into()) {
             Some(item) if !self.is_expired(item, now) => item,
             _ => return Ok(None),
         };
@@ -1171,9 +1231,9 @@ impl Dict {
     }
 
     /// llen: 0 for a missing key.
-    pub fn llen(&mut self, key: &[u8], now: impl Clock) -> Result<usize, Error> {
+    pub fn llen<'k>(&mut self, key: impl Into<Key<'k>>, now: impl Clock) -> Result<usize, Error> {
         self.expire_tail(now);
-        match self.lookup(key, hash(key)) {
+        match self.lookup(key.into()) {
             Some(item) if !self.is_expired(item, now) => {
                 if self.r8(item, I_TYPE) != T_LIST {
                     return Err(Error::NotAList);
@@ -1187,15 +1247,15 @@ impl Dict {
 
     /// ttl: ms left (0: never expires; negative: expired, not yet removed), `None` for
     /// a missing key.
-    pub fn ttl(&mut self, key: &[u8], now: impl Clock) -> Option<i64> {
-        let item = self.lookup(key, hash(key))?;
+    pub fn ttl<'k>(&mut self, key: impl Into<Key<'k>>, now: impl Clock) -> Option<i64> {
+        let item = self.lookup(key.into())?;
         let e = self.expires(item);
         Some(if e == 0 { 0 } else { e as i64 - now.ms() as i64 })
     }
 
     /// expire: a new deadline (0: never); false for a missing key.
-    pub fn set_expire(&mut self, key: &[u8], exptime_ms: u64, now: impl Clock) -> bool {
-        match self.lookup(key, hash(key)) {
+    pub fn set_expire<'k>(&mut self, key: impl Into<Key<'k>>, exptime_ms: u64, now: impl Clock) -> bool {
+        match self.lookup(key.into()) {
             Some(item) => {
                 self.w64(item, I_EXPIRES, Self::deadline(exptime_ms, now));
                 true

@@ -13,7 +13,7 @@ pub mod dict;
 pub mod lock;
 pub mod zone;
 
-pub use dict::{Clock, Dict, Error, Failed, Found, LazyNow, StoreOp, Value};
+pub use dict::{Clock, Dict, Error, Failed, Found, Key, LazyNow, StoreOp, Value};
 pub use zone::{Locked, Recovery, Zone, lock_at, name_at, on_recovery, open};
 
 /// Now in milliseconds since the epoch: the clock TTLs are measured on (a wall clock,

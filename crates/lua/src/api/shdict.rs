@@ -13,7 +13,7 @@ use mlua::{LightUserData, Lua};
 
 use super::lua_bytes as bytes;
 use shdict::dict::{T_NIL, T_STRING};
-use shdict::{LazyNow, Locked, Recovery, StoreOp, Value, Zone};
+use shdict::{Key, LazyNow, Locked, Recovery, StoreOp, Value, Zone};
 
 /// The zones a VM's configuration declared, kept mapped while the VM lives.
 #[derive(Default)]
@@ -54,6 +54,18 @@ thread_local! {
 unsafe fn lock(zone: *mut u8) -> Locked {
     // SAFETY: the caller's contract.
     unsafe { shdict::lock_at(zone) }
+}
+
+/// The key a wrapper passes, hashed. Made before the zone is locked: the hash's
+/// multiplications then overlap the lock's atomic (it stores nothing, so the atomic has
+/// nothing more to wait for).
+///
+/// # Safety
+/// `key` points at `klen` readable bytes (a Lua string).
+#[inline(always)]
+unsafe fn key_at<'a>(key: *const u8, klen: usize) -> Key<'a> {
+    // SAFETY: the caller's contract.
+    Key::new(unsafe { bytes(key, klen) })
 }
 
 /// Logs a lock taken over from a process that died holding it.
@@ -156,11 +168,9 @@ pub extern "C" fn oxr_shdict_get(
 ) -> i32 {
     // SAFETY: the wrapper passes a checked zone, a Lua string and its own cdata.
     unsafe {
+        let key = key_at(key, klen);
         let mut l = lock(zone);
-        let r = VALUE.with(|v| {
-            l.dict
-                .get(bytes(key, klen), stale != 0, &LazyNow::default(), &mut v.borrow_mut())
-        });
+        let r = VALUE.with(|v| l.dict.get(key, stale != 0, &LazyNow::default(), &mut v.borrow_mut()));
         drop(l);
         if let Ok(Some(f)) = &r {
             *flags = f.flags as i32;
@@ -193,7 +203,8 @@ pub extern "C" fn oxr_shdict_store(
     };
     // SAFETY: as oxr_shdict_get.
     unsafe {
-        // (the lock first: its atomic waits for every store before it)
+        let key = key_at(key, klen);
+        // (the lock before any store: its atomic waits for every store before it)
         let mut l = lock(zone);
         let Some(v) = value(vtype, s, slen, num) else {
             drop(l);
@@ -201,14 +212,9 @@ pub extern "C" fn oxr_shdict_store(
             *err = c"bad value type".as_ptr();
             return -1;
         };
-        let r = l.dict.store(
-            op,
-            bytes(key, klen),
-            v,
-            ms(exptime_ms),
-            flags as u32,
-            &LazyNow::default(),
-        );
+        let r = l
+            .dict
+            .store(op, key, v, ms(exptime_ms), flags as u32, &LazyNow::default());
         drop(l);
         match r {
             Ok(f) => {
@@ -257,10 +263,11 @@ pub extern "C" fn oxr_shdict_incr(
 ) -> i32 {
     // SAFETY: as oxr_shdict_get.
     unsafe {
+        let key = key_at(key, klen);
         let init = (has_init != 0).then_some(init);
         let r = lock(zone)
             .dict
-            .incr(bytes(key, klen), *value, init, ms(init_ttl_ms), &LazyNow::default());
+            .incr(key, *value, init, ms(init_ttl_ms), &LazyNow::default());
         match r {
             Ok((n, f)) => {
                 *value = n;
@@ -287,10 +294,9 @@ pub extern "C" fn oxr_shdict_push(
 ) -> i64 {
     // SAFETY: as oxr_shdict_get.
     unsafe {
+        let key = key_at(key, klen);
         let r = match value(vtype, s, slen, num) {
-            Some(v) => lock(zone)
-                .dict
-                .push(bytes(key, klen), left != 0, v, &LazyNow::default()),
+            Some(v) => lock(zone).dict.push(key, left != 0, v, &LazyNow::default()),
             None => Err(shdict::Error::BadValueType),
         };
         r.map_or_else(|e| refuse(e, err) as i64, |n| n as i64)
@@ -312,11 +318,9 @@ pub extern "C" fn oxr_shdict_pop(
 ) -> i32 {
     // SAFETY: as oxr_shdict_get.
     unsafe {
+        let key = key_at(key, klen);
         let mut l = lock(zone);
-        let r = VALUE.with(|v| {
-            l.dict
-                .pop(bytes(key, klen), left != 0, &LazyNow::default(), &mut v.borrow_mut())
-        });
+        let r = VALUE.with(|v| l.dict.pop(key, left != 0, &LazyNow::default(), &mut v.borrow_mut()));
         drop(l);
         hand_out(r, vtype, buf, len, num, err)
     }
@@ -327,7 +331,8 @@ pub extern "C" fn oxr_shdict_pop(
 pub extern "C" fn oxr_shdict_llen(zone: *mut u8, key: *const u8, klen: usize, err: *mut *const c_char) -> i64 {
     // SAFETY: as oxr_shdict_get.
     unsafe {
-        match lock(zone).dict.llen(bytes(key, klen), &LazyNow::default()) {
+        let key = key_at(key, klen);
+        match lock(zone).dict.llen(key, &LazyNow::default()) {
             Ok(n) => n as i64,
             Err(e) => refuse(e, err) as i64,
         }
@@ -339,7 +344,8 @@ pub extern "C" fn oxr_shdict_llen(zone: *mut u8, key: *const u8, klen: usize, er
 pub extern "C" fn oxr_shdict_ttl(zone: *mut u8, key: *const u8, klen: usize, found: *mut i32) -> i64 {
     // SAFETY: as oxr_shdict_get.
     unsafe {
-        let ttl = lock(zone).dict.ttl(bytes(key, klen), &LazyNow::default());
+        let key = key_at(key, klen);
+        let ttl = lock(zone).dict.ttl(key, &LazyNow::default());
         *found = ttl.is_some() as i32;
         ttl.unwrap_or(0)
     }
@@ -350,9 +356,8 @@ pub extern "C" fn oxr_shdict_ttl(zone: *mut u8, key: *const u8, klen: usize, fou
 pub extern "C" fn oxr_shdict_expire(zone: *mut u8, key: *const u8, klen: usize, exptime_ms: f64) -> i32 {
     // SAFETY: as oxr_shdict_get.
     unsafe {
-        lock(zone)
-            .dict
-            .set_expire(bytes(key, klen), ms(exptime_ms), &LazyNow::default()) as i32
+        let key = key_at(key, klen);
+        lock(zone).dict.set_expire(key, ms(exptime_ms), &LazyNow::default()) as i32
     }
 }
 
