@@ -345,3 +345,22 @@ X-Re: 9
 a+b x2
 --- no_error_log
 [error]
+
+=== TEST 15: the JIT stack: 32 KiB until ngx.re.opt("jit_stack_size") gives more
+--- config
+    location = /t {
+        content_by_lua_block {
+            local s = string.rep("ab", 2000)
+            ngx.say(ngx.re.match(s, [[^(?:(a)|(b))*$]], "j"))
+            require("ngx.re").opt("jit_stack_size", 1024 * 1024)
+            local m, err = ngx.re.match(s, [[^(?:(a)|(b))*$]], "j")
+            ngx.say(#m[0], " ", err)
+        }
+    }
+--- request
+GET /t
+--- response_body
+nilpcre_exec() failed: -46
+4000 nil
+--- no_error_log
+[error]

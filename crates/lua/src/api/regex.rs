@@ -60,20 +60,31 @@ thread_local! {
     static MATCH_CONTEXT: Cell<(*mut pcre2_match_context_8, u32)> = const { Cell::new((std::ptr::null_mut(), 0)) };
 }
 
+/// PCRE2's JIT stack when none is given: 32 KiB on the machine stack.
+const JIT_STACK_MIN: usize = 32 * 1024;
+
 /// `ngx.re.opt("jit_stack_size", size)`: a JIT stack of up to `size` bytes for this
 /// process's matches (PCRE2's default is 32 KiB). 0, or -1 when it cannot be made.
 #[unsafe(no_mangle)]
 pub extern "C" fn oxr_re_set_jit_stack_size(size: usize) -> i32 {
-    const MIN: usize = 32 * 1024;
     let ctx = match_context();
     if ctx.is_null() {
         return -1;
     }
+    // SAFETY: our live context.
+    unsafe { assign_jit_stack(ctx, size) }
+}
+
+/// Gives the context a JIT stack of up to `size` bytes: 0, or -1 when it cannot be made.
+///
+/// # Safety
+/// `ctx` is our live match context.
+unsafe fn assign_jit_stack(ctx: *mut pcre2_match_context_8, size: usize) -> i32 {
     // SAFETY: a new stack handed to our context; it lives as long as the process (a
     // later call replaces it: the old one is leaked rather than freed under a regex
     // that might still use it mid-match, which cannot happen here, but costs nothing).
     unsafe {
-        let stack = pcre2_jit_stack_create_8(MIN, size.max(MIN), std::ptr::null_mut());
+        let stack = pcre2_jit_stack_create_8(JIT_STACK_MIN, size.max(JIT_STACK_MIN), std::ptr::null_mut());
         if stack.is_null() {
             return -1;
         }
@@ -82,6 +93,9 @@ pub extern "C" fn oxr_re_set_jit_stack_size(size: usize) -> i32 {
     0
 }
 
+/// The thread's match context, made on first use with the match limit and a JIT stack
+/// of PCRE2's default size (the same limit as its machine stack, which pcre2_jit_match
+/// would otherwise set up on every call).
 fn match_context() -> *mut pcre2_match_context_8 {
     MATCH_CONTEXT.with(|c| {
         let (mut ctx, set) = c.get();
@@ -92,6 +106,11 @@ fn match_context() -> *mut pcre2_match_context_8 {
         if ctx.is_null() {
             // SAFETY: a context with the default allocator; kept for the thread's life.
             ctx = unsafe { pcre2_match_context_create_8(std::ptr::null_mut()) };
+            if !ctx.is_null() {
+                // (without a stack of its own, each match sets up the machine stack one)
+                // SAFETY: the context just made.
+                let _ = unsafe { assign_jit_stack(ctx, JIT_STACK_MIN) };
+            }
         }
         if !ctx.is_null() {
             // (0 goes back to PCRE2's own default limit)
@@ -276,8 +295,11 @@ impl Regex {
         if rc < 0 {
             return rc;
         }
+        // (only the pairs the match set: every reader looks at the count first; a DFA
+        // match's 0 means all of them)
+        let pairs = if rc == 0 { self.ovector_pairs } else { (rc as usize).min(self.ovector_pairs) };
         // SAFETY: the match data (alive as long as self) holds `ovector_pairs` pairs.
-        let ov = unsafe { std::slice::from_raw_parts(self.ovector, self.ovector_pairs * 2) };
+        let ov = unsafe { std::slice::from_raw_parts(self.ovector, pairs * 2) };
         for (cap, &o) in self.caps.iter_mut().zip(ov) {
             *cap = if o == usize::MAX { -1 } else { o as i32 };
         }
