@@ -133,6 +133,104 @@ function ngx.req.discard_body()
     yield(TAG, OP_DISCARD_BODY)
 end
 
+-- Light threads (ngx.thread): the driver (src/sched.rs) keeps them; these wrappers check
+-- arguments as lua-nginx-module's C functions do and yield the rest to it. An error the
+-- driver finds (waiting on a thread that is not one's child...) comes back as TAG, text.
+local OP_SPAWN, OP_WAIT, OP_KILL = P.OP_SPAWN, P.OP_WAIT, P.OP_KILL
+local check_thread_api = P.check_thread_api
+
+-- the name the API was called by, as luaL_argerror finds it ('?' through pcall)
+local getinfo = debug.getinfo
+local function called_as(level)
+    local info = getinfo(level + 1, "n")
+    return info and info.name or "?"
+end
+
+local function check_threads(...)
+    for i = 1, select("#", ...) do
+        if type((select(i, ...))) ~= "thread" then
+            error("bad argument #" .. i .. " to '" .. called_as(2) .. "' (lua thread expected)", 3)
+        end
+    end
+end
+
+-- spawned threads: true while not reaped (waited for or killed), then false; what
+-- coroutine.status reports for them, as lua-nginx-module does ("running" while the
+-- thread lives, "zombie" once it ended unwaited)
+local uthreads = setmetatable({}, { __mode = "k" })
+local raw_status = coroutine.status
+function coroutine.status(co)
+    local s = raw_status(co)
+    if uthreads[co] then
+        if s == "suspended" or s == "normal" then
+            return "running"
+        end
+        if s == "dead" then
+            return "zombie"
+        end
+    end
+    return s
+end
+
+ngx.thread = {}
+
+local function spawned(co, ...)
+    if co == TAG then
+        error((...), 0)
+    end
+    uthreads[co] = true
+    return co
+end
+
+function ngx.thread.spawn(f, ...)
+    check_thread_api(true)
+    if type(f) ~= "function" then
+        error("bad argument #1 to '" .. called_as(1) .. "' (Lua function expected)", 2)
+    end
+    return spawned(yield(TAG, OP_SPAWN, raw_create(f), ...))
+end
+
+local function reaped(co, ...)
+    if co == TAG then
+        error((...), 0)
+    end
+    if co ~= nil then
+        uthreads[co] = false
+    end
+    return ...
+end
+
+function ngx.thread.wait(...)
+    check_thread_api(false)
+    check_threads(...)
+    return reaped(yield(TAG, OP_WAIT, ...))
+end
+
+local function killed(t, ok, ...)
+    if ok == TAG then
+        error((...), 0)
+    end
+    if ok or (...) == "already terminated" then
+        uthreads[t] = false
+    end
+    return ok, ...
+end
+
+function ngx.thread.kill(t)
+    check_thread_api(false)
+    check_threads(t)
+    if uthreads[t] == false then
+        return nil, "already waited or killed"
+    end
+    return killed(t, yield(TAG, OP_KILL, t))
+end
+
+-- a coroutine's traceback by its registry reference (logged after a thread's error)
+local getregistry, traceback = debug.getregistry, debug.traceback
+function P.traceback_of(key)
+    return traceback(getregistry()[key], "", 0)
+end
+
 -- An entry thread that serves one request's function after another: it is resumed with
 -- the function's job number, runs the function, and says it is done by a tagged yield
 -- (the driver then keeps it for the next request). A function that fails or is left

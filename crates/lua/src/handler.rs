@@ -7,18 +7,18 @@
 //! thousands of suspended requests.
 
 use std::rc::Rc;
-use std::time::Duration;
 
 use http::log::Level;
 use http::phase::{Flow, Handler, Step};
 use http::request::Request;
-use mlua::{Function, Lua, Thread};
+use mlua::{Function, Lua};
 
 use crate::api;
 use crate::directives::{LuaCode, Source};
 use crate::raw;
 use crate::request::{self, Phase};
 use crate::runners::Runners;
+use crate::sched::{End, Sched};
 
 pub struct LuaHandler {
     lua: Lua,
@@ -225,29 +225,16 @@ impl Handler for LuaHandler {
         // now, and no future is built for it
         match self.start(r) {
             Progress::Ended(end) => Step::Ready(self.flow(end, r)),
-            Progress::Waiting(thread, want) => Step::Pending(Box::pin(self.finish(thread, want, r))),
+            Progress::Running(sched) => Step::Pending(Box::pin(self.finish(sched, r))),
         }
     }
 }
 
-/// How an entry thread ended.
-enum End {
-    /// Returned normally.
-    Returned,
-    /// `ngx.exit(code)`.
-    Exit(i64),
-    /// A Lua error (already logged).
-    Error,
-    /// `ngx.exec(target)`.
-    Exec(String),
-}
-
-/// Where an entry thread stands after a resume.
+/// Where a run stands after its entry thread's first resume.
 enum Progress {
     Ended(End),
-    /// Suspended until the driver has done what it asked (`None`: a plain
-    /// `coroutine.yield()`, which just lets other requests run).
-    Waiting(Thread, Option<api::Yield>),
+    /// Some thread waits: the run goes on in the connection's task.
+    Running(Box<Sched>),
 }
 
 impl LuaHandler {
@@ -258,7 +245,7 @@ impl LuaHandler {
         }
         match self.start(r) {
             Progress::Ended(end) => self.flow(end, r),
-            Progress::Waiting(thread, want) => self.finish(thread, want, r).await,
+            Progress::Running(sched) => self.finish(sched, r).await,
         }
     }
 
@@ -287,12 +274,38 @@ impl LuaHandler {
         }
         // an idle runner coroutine from the worker's pool takes the job as its resume
         // value: no new coroutine (and its garbage) per request
-        match self.runners.take(&self.lua) {
-            Ok(thread) => self.resume(thread, Some(job), r),
+        let entry = match self.runners.take(&self.lua) {
+            Ok(t) => t,
             Err(e) => {
                 r.log(Level::Error, &format!("lua entry thread aborted: {e}"));
-                Progress::Ended(End::Error)
+                return Progress::Ended(End::Error);
             }
+        };
+        let l = entry.state();
+        // SAFETY: an idle runner, suspended at its idle point: one slot for the job.
+        let first = unsafe {
+            match raw::push_args(l, &[raw::Arg::Int(job)]) {
+                Some(n) => request::enter(r, self.phase, || raw::resume(l, n)),
+                None => raw::Resumed::Failed(Some("stack overflow".into())),
+            }
+        };
+        // most code ends without waiting: the runner goes back to the pool, no run is built
+        if let raw::Resumed::Yielded(Some(api::Yield::Done)) = first {
+            // SAFETY: suspended at its idle point again.
+            unsafe { raw::clear(l) };
+            self.runners.give_back(entry);
+            return Progress::Ended(End::Returned);
+        }
+        match Sched::after_first(
+            self.lua.clone(),
+            self.runners.clone(),
+            self.phase,
+            entry,
+            first,
+            Some(r),
+        ) {
+            Ok(sched) => Progress::Running(Box::new(sched)),
+            Err(end) => Progress::Ended(end),
         }
     }
 
@@ -318,111 +331,11 @@ impl LuaHandler {
         Ok(Runners::SPARE_JOB)
     }
 
-    /// One resume of the entry thread (with its job, the first time).
-    fn resume(&self, thread: Thread, job: Option<i64>, r: &mut Request) -> Progress {
-        let want = match request::enter(r, self.phase, || raw::resume(&thread, job)) {
-            raw::Resumed::Yielded(want) => want,
-            raw::Resumed::Failed(msg) => {
-                let msg = msg.unwrap_or_else(|| self.error_value_text());
-                let msg = without_prelude_position(&msg);
-                let trace = traceback(&self.lua, &thread);
-                r.log(
-                    Level::Error,
-                    &format!("lua entry thread aborted: runtime error: {msg}{trace}"),
-                );
-                return Progress::Ended(End::Error);
-            }
-            raw::Resumed::Ended => return Progress::Ended(End::Returned),
-        };
-        match want {
-            Some(api::Yield::Done) => {
-                self.runners.give_back(thread);
-                Progress::Ended(End::Returned)
-            }
-            // stopped inside its function: the thread is not reused
-            Some(api::Yield::Exit(code)) => Progress::Ended(End::Exit(code)),
-            Some(api::Yield::Exec(target)) => Progress::Ended(End::Exec(target)),
-            want => Progress::Waiting(thread, want),
-        }
-    }
-
-    /// The text of an error value that is not a string (left by `raw::resume`): an error
-    /// raised by one of our Rust functions reads as its message (OpenResty's C functions
-    /// raise strings), a number as Lua writes it, anything else as OpenResty reports it:
-    /// "unknown reason".
-    fn error_value_text(&self) -> String {
-        let slot = raw::ERROR_SLOT.to_str().unwrap_or_default();
-        let value = self.lua.named_registry_value::<mlua::Value>(slot);
-        let _ = self.lua.unset_named_registry_value(slot);
-        match value {
-            Ok(mlua::Value::Error(e)) => error_text(&e),
-            Ok(v @ (mlua::Value::Integer(_) | mlua::Value::Number(_))) => match self.lua.coerce_string(v) {
-                Ok(Some(s)) => s.to_string_lossy(),
-                _ => "unknown reason".into(),
-            },
-            Ok(_) => "unknown reason".into(),
-            Err(e) => error_text(&e),
-        }
-    }
-
-    /// Serves the entry thread's waits until its code ends. While it waits the
-    /// coroutine is held in the registry, not as a live handle (see the module's doc).
-    async fn finish(&self, mut thread: Thread, mut want: Option<api::Yield>, r: &mut Request) -> Flow {
-        let lua = &self.lua;
-        loop {
-            let key = match lua.create_registry_value(&thread) {
-                Ok(k) => k,
-                Err(e) => {
-                    r.log(Level::Error, &format!("lua entry thread aborted: {e}"));
-                    return self.flow(End::Error, r);
-                }
-            };
-            drop(thread);
-            let failed = match want {
-                Some(api::Yield::Sleep(secs)) => {
-                    r.flush().await;
-                    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
-                    None
-                }
-                Some(api::Yield::Flush) => {
-                    r.flush().await;
-                    None
-                }
-                Some(api::Yield::ReadBody) => r.read_body().await.err(),
-                // as OpenResty's: it returns at once; the body goes after the response
-                Some(api::Yield::DiscardBody) => match r.discard_later() {
-                    Ok(()) => {
-                        r.discard_pending = true;
-                        None
-                    }
-                    Err(code) => Some(code),
-                },
-                // ended before: never waits
-                Some(api::Yield::Done | api::Yield::Exit(_) | api::Yield::Exec(_)) => None,
-                None => {
-                    // a plain coroutine.yield() in the entry thread: let others run, go on
-                    r.flush().await;
-                    tokio::task::yield_now().await;
-                    None
-                }
-            };
-            let back = lua.registry_value::<Thread>(&key);
-            let _ = lua.remove_registry_value(key);
-            if let Some(code) = failed {
-                return self.flow(End::Exit(code as i64), r);
-            }
-            let progress = match back {
-                Ok(t) => self.resume(t, None, r),
-                Err(e) => {
-                    r.log(Level::Error, &format!("lua entry thread aborted: {e}"));
-                    Progress::Ended(End::Error)
-                }
-            };
-            match progress {
-                Progress::Ended(end) => return self.flow(end, r),
-                Progress::Waiting(t, w) => (thread, want) = (t, w),
-            }
-        }
+    /// Drives a run whose threads wait, to its end.
+    async fn finish(&self, mut sched: Box<Sched>, r: &mut Request) -> Flow {
+        let end = sched.run(Some(r)).await;
+        drop(sched);
+        self.flow(end, r)
     }
 
     /// What the phase engine does next, by phase and by how the code ended (as
@@ -499,7 +412,7 @@ pub fn error_text(e: &mlua::Error) -> String {
 
 /// An error LuaJIT raises inside one of our Lua wrappers (`ngx.sleep` yielding across a
 /// C call) reads as one from OpenResty's C functions: without the wrapper's position.
-fn without_prelude_position(msg: &str) -> &str {
+pub fn without_prelude_position(msg: &str) -> &str {
     let Some(rest) = msg.strip_prefix("prelude:") else {
         return msg;
     };
@@ -545,14 +458,15 @@ fn lua_type_of_rust(rust: &str) -> &str {
     }
 }
 
-/// The coroutine's stack at the error, as OpenResty logs it after the message.
-fn traceback(lua: &Lua, thread: &Thread) -> String {
+/// The stack of the coroutine with registry reference `key` at its error, as OpenResty
+/// logs it after the message.
+pub fn traceback(lua: &Lua, key: std::ffi::c_int) -> String {
     let tb: Option<Function> = lua
         .globals()
-        .get::<mlua::Table>("debug")
+        .get::<mlua::Table>("__oxr")
         .ok()
-        .and_then(|d| d.get("traceback").ok());
-    match tb.map(|f| f.call::<mlua::Value>((thread.clone(), "", 0))) {
+        .and_then(|p| p.get("traceback_of").ok());
+    match tb.map(|f| f.call::<mlua::Value>(key)) {
         Some(Ok(mlua::Value::String(s))) => {
             let s = s.to_string_lossy();
             let frames = s

@@ -12,6 +12,7 @@ pub mod init;
 mod raw;
 mod request;
 mod runners;
+mod sched;
 pub mod vm;
 
 pub use api::{ProcessType, set_process_type, set_worker, take_agent_request, take_quit_request};

@@ -1,60 +1,205 @@
-//! The entry thread's resume through the Lua C API. It is the hottest call of every Lua
-//! request; mlua's `Thread::resume` moves arguments and results through the main state
-//! and builds a value for each, where this pushes one integer and reads the tagged
-//! yield in place.
+//! Coroutines through the Lua C API: anchoring them in the registry, pushing resume
+//! values, resuming and reading our tagged yields in place. The resume is the hottest
+//! call of every Lua request; mlua's `Thread::resume` moves arguments and results through
+//! the main state and builds a value for each, where this pushes what it has and reads
+//! the yield where it lies.
 
-use mlua::{Thread, ffi};
+use std::ffi::c_int;
+use std::rc::Rc;
+
+use mlua::ffi;
 
 use crate::api::{self, Yield};
 
-/// What a resume of a runner coroutine came to.
+/// A coroutine of the VM that is never resumed: coroutines are anchored in the registry
+/// and released on its stack (a coroutine's own stack may be dead of an error). It knows
+/// whether the VM still lives: a `Coro` dropped after the VM closed (held in app data,
+/// which mlua drops after `lua_close`) has nothing left to release.
+pub struct Anchor {
+    state: *mut ffi::lua_State,
+    vm: mlua::WeakLua,
+    _thread: mlua::Thread,
+}
+
+impl Anchor {
+    pub fn new(lua: &mlua::Lua) -> mlua::Result<Rc<Anchor>> {
+        let thread = lua.create_thread(lua.create_function(|_, ()| Ok(()))?)?;
+        Ok(Rc::new(Anchor {
+            state: thread.state(),
+            vm: lua.weak(),
+            _thread: thread,
+        }))
+    }
+
+    /// Anchors coroutine `l` (of this VM).
+    ///
+    /// # Safety
+    /// `l` is a live coroutine of this anchor's VM.
+    pub unsafe fn anchor(self: &Rc<Self>, l: *mut ffi::lua_State) -> Option<Coro> {
+        // SAFETY: the caller's contract; room checked on each stack before the pushes.
+        unsafe {
+            if ffi::lua_checkstack(self.state, 2) == 0 || ffi::lua_checkstack(l, 1) == 0 {
+                return None;
+            }
+            ffi::lua_pushthread(l);
+            ffi::lua_xmove(l, self.state, 1);
+            let key = ffi::luaL_ref(self.state, ffi::LUA_REGISTRYINDEX);
+            Some(Coro {
+                l,
+                anchor: self.clone(),
+                key,
+            })
+        }
+    }
+
+    /// Anchors the coroutine at index `idx` of `from`'s stack; None if it is not one.
+    ///
+    /// # Safety
+    /// `from` is a live coroutine of this VM, not running, and `idx` a valid index of it.
+    pub unsafe fn anchor_at(self: &Rc<Self>, from: *mut ffi::lua_State, idx: c_int) -> Option<Coro> {
+        // SAFETY: the caller's contract.
+        unsafe {
+            let l = ffi::lua_tothread(from, idx);
+            if l.is_null() {
+                return None;
+            }
+            self.anchor(l)
+        }
+    }
+}
+
+/// A coroutine held by Rust: its state and the registry reference that keeps it alive
+/// (a suspended request must not be a live mlua handle: those share one LuaJIT stack of
+/// limited size).
+pub struct Coro {
+    l: *mut ffi::lua_State,
+    anchor: Rc<Anchor>,
+    key: c_int,
+}
+
+impl Coro {
+    pub fn state(&self) -> *mut ffi::lua_State {
+        self.l
+    }
+
+    /// Its registry reference (Lua finds it as `debug.getregistry()[key]`).
+    pub fn key(&self) -> c_int {
+        self.key
+    }
+
+    /// Pushes this coroutine (the thread value) onto `to`'s stack.
+    ///
+    /// # Safety
+    /// `to` is a live coroutine of the same VM, not running, with a free slot.
+    pub unsafe fn push_onto(&self, to: *mut ffi::lua_State) {
+        // SAFETY: the caller's contract; the key is ours, live until drop.
+        unsafe { ffi::lua_rawgeti(to, ffi::LUA_REGISTRYINDEX, self.key as ffi::lua_Integer) };
+    }
+}
+
+impl Drop for Coro {
+    fn drop(&mut self) {
+        if self.anchor.vm.try_upgrade().is_none() {
+            return;
+        }
+        // SAFETY: the VM lives and the anchor with it; the key is ours.
+        unsafe { ffi::luaL_unref(self.anchor.state, ffi::LUA_REGISTRYINDEX, self.key) };
+    }
+}
+
+/// A value handed to a coroutine as it resumes (what its yield returns).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg {
+    Nil,
+    Bool(bool),
+    Int(i64),
+    Num(f64),
+    Str(Vec<u8>),
+    Text(&'static str),
+}
+
+/// Pushes `args` onto `l` (checked for room first); how many were pushed.
+///
+/// # Safety
+/// `l` is a live suspended coroutine.
+pub unsafe fn push_args(l: *mut ffi::lua_State, args: &[Arg]) -> Option<c_int> {
+    // SAFETY: the caller's contract; room checked before the pushes.
+    unsafe {
+        if ffi::lua_checkstack(l, args.len() as c_int + 1) == 0 {
+            return None;
+        }
+        for a in args {
+            match a {
+                Arg::Nil => ffi::lua_pushnil(l),
+                Arg::Bool(b) => ffi::lua_pushboolean(l, *b as c_int),
+                Arg::Int(i) => ffi::lua_pushinteger(l, *i as ffi::lua_Integer),
+                Arg::Num(n) => ffi::lua_pushnumber(l, *n),
+                Arg::Str(s) => {
+                    ffi::lua_pushlstring(l, s.as_ptr().cast(), s.len());
+                }
+                Arg::Text(s) => {
+                    ffi::lua_pushlstring(l, s.as_ptr().cast(), s.len());
+                }
+            }
+        }
+    }
+    Some(args.len() as c_int)
+}
+
+/// What a resume came to.
 pub enum Resumed {
     /// It yielded: ours (see `api::Yield`), or `None` for a plain `coroutine.yield()`.
+    /// The yielded values stay on its stack until [`clear`].
     Yielded(Option<Yield>),
-    /// The function raised an error; the coroutine is dead. The message when the error
-    /// value is a string; any other value waits in the registry under `ERROR_SLOT`.
+    /// It raised an error and is dead. The message when the error value is a string;
+    /// the value itself stays on top of its stack.
     Failed(Option<String>),
-    /// The runner returned (never in normal operation).
+    /// Its function returned; the results are its whole stack.
     Ended,
 }
 
-/// Where a failed resume leaves an error value that is not a string (an mlua error
-/// object, a table...), for mlua to read as a named registry value.
+/// Where a failed resume's error value that is not a string is put for mlua to read (an
+/// mlua error object, a table...), as a named registry value.
 pub const ERROR_SLOT: &std::ffi::CStr = c"oxiresty.entry_error";
 
-/// Resumes a runner: with the number of the job (request function) to run when it waits
-/// at its idle point, with nothing when it waits inside a function.
-pub fn resume(thread: &Thread, job: Option<i64>) -> Resumed {
-    let l = thread.state();
-    // SAFETY: `l` is the coroutine `thread` holds, alive for this call, suspended (new or
-    // at a yield) and resumed from the main thread, never from itself. One stack slot is
-    // checked before the push; results are read by index within the stack's top and the
-    // stack is emptied before returning, so nothing is left as arguments of the next
-    // resume.
+/// Resumes `l` with the `nargs` values pushed on its stack.
+///
+/// # Safety
+/// `l` is a live coroutine, new or suspended at a yield, resumed from outside itself.
+pub unsafe fn resume(l: *mut ffi::lua_State, nargs: c_int) -> Resumed {
+    // SAFETY: the caller's contract; results are read by index within the stack's top.
     unsafe {
-        if ffi::lua_checkstack(l, 1) == 0 {
-            return Resumed::Failed(Some("stack overflow".into()));
-        }
-        let nargs = match job {
-            Some(id) => {
-                ffi::lua_pushinteger(l, id as ffi::lua_Integer);
-                1
-            }
-            None => 0,
-        };
         let mut nres = 0;
-        let out = match ffi::lua_resume(l, std::ptr::null_mut(), nargs, &mut nres) {
+        match ffi::lua_resume(l, std::ptr::null_mut(), nargs, &mut nres) {
             ffi::LUA_YIELD => Resumed::Yielded(tagged_yield(l)),
             ffi::LUA_OK => Resumed::Ended,
             _ if ffi::lua_type(l, -1) == ffi::LUA_TSTRING => Resumed::Failed(text_at(l, -1)),
-            _ => {
-                // pops the value into the registry
-                ffi::lua_setfield(l, ffi::LUA_REGISTRYINDEX, ERROR_SLOT.as_ptr());
-                Resumed::Failed(None)
-            }
-        };
-        ffi::lua_settop(l, 0);
-        out
+            _ => Resumed::Failed(None),
+        }
+    }
+}
+
+/// Empties a coroutine's stack (what it yielded, once read).
+///
+/// # Safety
+/// `l` is a live coroutine, not running.
+pub unsafe fn clear(l: *mut ffi::lua_State) {
+    // SAFETY: the caller's contract.
+    unsafe { ffi::lua_settop(l, 0) };
+}
+
+/// Copies the value on top of `l` (a failed coroutine's error) to [`ERROR_SLOT`].
+///
+/// # Safety
+/// `l` is a live coroutine, not running, with a value on top.
+pub unsafe fn stash_error(l: *mut ffi::lua_State) {
+    // SAFETY: the caller's contract; one slot checked before the push.
+    unsafe {
+        if ffi::lua_checkstack(l, 1) == 0 {
+            return;
+        }
+        ffi::lua_pushvalue(l, -1);
+        ffi::lua_setfield(l, ffi::LUA_REGISTRYINDEX, ERROR_SLOT.as_ptr());
     }
 }
 
@@ -81,6 +226,10 @@ unsafe fn tagged_yield(l: *mut ffi::lua_State) -> Option<Yield> {
             api::OP_READ_BODY => Yield::ReadBody,
             api::OP_DISCARD_BODY => Yield::DiscardBody,
             api::OP_EXEC if n >= 3 => Yield::Exec(text_at(l, 3)?),
+            api::OP_SPAWN if n >= 3 => Yield::Spawn,
+            api::OP_WAIT => Yield::Wait,
+            api::OP_KILL => Yield::Kill,
+            api::OP_AWAIT => Yield::Await,
             _ => return None,
         })
     }
@@ -89,7 +238,7 @@ unsafe fn tagged_yield(l: *mut ffi::lua_State) -> Option<Yield> {
 /// The string (or number) at `i`, copied.
 ///
 /// SAFETY (caller): `i` is a valid index of `l`'s stack.
-unsafe fn text_at(l: *mut ffi::lua_State, i: i32) -> Option<String> {
+pub unsafe fn text_at(l: *mut ffi::lua_State, i: i32) -> Option<String> {
     // SAFETY: lua_tolstring returns null or a pointer to `len` bytes that live while the
     // value stays on the stack; they are copied at once.
     unsafe {

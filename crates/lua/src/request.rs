@@ -105,6 +105,9 @@ pub fn take_sync_exit() -> Option<i64> {
 /// The phases that may produce the response (ngx.say, flush, eof, redirect, exec...).
 pub const OUTPUT_PHASES: &[Phase] = &[Phase::ServerRewrite, Phase::Rewrite, Phase::Access, Phase::Content];
 
+/// The phases where light threads (ngx.thread) run.
+pub const THREAD_PHASES: &[Phase] = &[Phase::ServerRewrite, Phase::Rewrite, Phase::Access, Phase::Content];
+
 /// Whether the output APIs may run now. In init_by_lua they are let through, to fail on
 /// the missing request as in OpenResty (whose init_worker and exit_worker phases have a
 /// context of their own, where the phase check refuses them).

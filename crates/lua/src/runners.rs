@@ -7,13 +7,14 @@ use std::rc::Rc;
 use mlua::{Function, Lua, Thread};
 
 use crate::api;
-use crate::raw;
+use crate::raw::{self, Anchor, Coro};
 
 /// The worker's idle entry threads: runner coroutines waiting at their idle point for
-/// the next request's function. Idle ones are few (at most `keep`) and kept as live
-/// handles; only suspended requests go to the registry.
+/// the next request's function (at most `keep` of them), each anchored in the registry.
 pub struct Runners {
-    idle: RefCell<Vec<Thread>>,
+    idle: RefCell<Vec<Coro>>,
+    /// Where coroutines are anchored in the registry (see `raw::Anchor`).
+    anchor: Rc<Anchor>,
     keep: Cell<usize>,
     /// `__oxr.jobs`: request functions by number, where runners take them.
     jobs: OnceCell<mlua::Table>,
@@ -35,8 +36,10 @@ impl Runners {
         if let Some(r) = lua.app_data_ref::<Rc<Runners>>() {
             return r.clone();
         }
+        let anchor = Anchor::new(lua).expect("a VM makes coroutines");
         let runners = Rc::new(Runners {
             idle: RefCell::new(Vec::new()),
+            anchor,
             keep: Cell::new(Self::KEEP),
             jobs: OnceCell::new(),
             next_job: Cell::new(Self::SPARE_JOB + 1),
@@ -46,17 +49,32 @@ impl Runners {
     }
 
     /// An idle runner, made on demand.
-    pub fn take(&self, lua: &Lua) -> mlua::Result<Thread> {
+    pub fn take(&self, lua: &Lua) -> mlua::Result<Coro> {
         if let Some(t) = self.idle.borrow_mut().pop() {
             return Ok(t);
         }
         let runner: Function = lua.globals().get::<mlua::Table>("__oxr")?.get("runner")?;
-        let t = lua.create_thread(runner)?;
+        let t = self.coro(&lua.create_thread(runner)?)?;
         // run it to its first idle point
-        match raw::resume(&t, None) {
-            raw::Resumed::Yielded(Some(api::Yield::Done)) => Ok(t),
+        // SAFETY: a new coroutine, resumed from outside.
+        match unsafe { raw::resume(t.state(), 0) } {
+            raw::Resumed::Yielded(Some(api::Yield::Done)) => {
+                // SAFETY: suspended at its yield.
+                unsafe { raw::clear(t.state()) };
+                Ok(t)
+            }
             _ => Err(mlua::Error::runtime("a runner did not start")),
         }
+    }
+
+    /// Anchors a coroutine made through mlua (the mlua handle may then go).
+    pub fn coro(&self, t: &Thread) -> mlua::Result<Coro> {
+        // SAFETY: a coroutine of this VM.
+        unsafe { self.anchor.anchor(t.state()) }.ok_or_else(|| mlua::Error::runtime("stack overflow"))
+    }
+
+    pub fn anchor(&self) -> &Rc<Anchor> {
+        &self.anchor
     }
 
     fn jobs(&self, lua: &Lua) -> mlua::Result<&mlua::Table> {
@@ -85,7 +103,7 @@ impl Runners {
             .set(usize::try_from(n).unwrap_or(usize::MAX).min(Self::KEEP_MAX));
     }
 
-    pub fn give_back(&self, thread: Thread) {
+    pub fn give_back(&self, thread: Coro) {
         let mut idle = self.idle.borrow_mut();
         if idle.len() < self.keep.get() {
             idle.push(thread);

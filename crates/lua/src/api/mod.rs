@@ -45,6 +45,14 @@ pub enum Yield {
     DiscardBody,
     /// `ngx.exec(uri)`: an internal redirect.
     Exec(String),
+    /// `ngx.thread.spawn`: the new coroutine and its arguments follow on the stack.
+    Spawn,
+    /// `ngx.thread.wait`: the threads follow on the stack.
+    Wait,
+    /// `ngx.thread.kill`: the thread follows on the stack.
+    Kill,
+    /// A wait a Rust API parked (`sched::park`): a socket, a semaphore...
+    Await,
 }
 
 pub const OP_DONE: i64 = 0;
@@ -54,6 +62,10 @@ pub const OP_FLUSH: i64 = 3;
 pub const OP_READ_BODY: i64 = 4;
 pub const OP_EXEC: i64 = 5;
 pub const OP_DISCARD_BODY: i64 = 6;
+pub const OP_SPAWN: i64 = 7;
+pub const OP_WAIT: i64 = 8;
+pub const OP_KILL: i64 = 9;
+pub const OP_AWAIT: i64 = 10;
 
 /// Builds `ngx` and the private table `__oxr` the prelude uses.
 pub fn register(lua: &Lua, prefix: &std::path::Path) -> mlua::Result<()> {
@@ -67,11 +79,23 @@ pub fn register(lua: &Lua, prefix: &std::path::Path) -> mlua::Result<()> {
     private.set("OP_READ_BODY", OP_READ_BODY)?;
     private.set("OP_EXEC", OP_EXEC)?;
     private.set("OP_DISCARD_BODY", OP_DISCARD_BODY)?;
+    private.set("OP_SPAWN", OP_SPAWN)?;
+    private.set("OP_WAIT", OP_WAIT)?;
+    private.set("OP_KILL", OP_KILL)?;
+    private.set("OP_AWAIT", OP_AWAIT)?;
     // request functions by job number, as the runners take them (see handler::Runners)
     private.set("jobs", lua.create_table()?)?;
     private.set(
         "check_output",
         lua.create_function(|_, ()| crate::request::check_output())?,
+    )?;
+    // ngx.thread's phases, as lua-nginx-module's coroutine helper checks them
+    private.set(
+        "check_thread_api",
+        lua.create_function(|_, _spawn: bool| {
+            crate::request::with(|_| Ok(()))?;
+            crate::request::check_context(crate::request::THREAD_PHASES)
+        })?,
     )?;
     private.set("error_text", lua.create_function(|lua, e: Value| plain_error(lua, e))?)?;
     consts::register(lua, &ngx)?;

@@ -297,7 +297,11 @@ impl Regex {
         }
         // (only the pairs the match set: every reader looks at the count first; a DFA
         // match's 0 means all of them)
-        let pairs = if rc == 0 { self.ovector_pairs } else { (rc as usize).min(self.ovector_pairs) };
+        let pairs = if rc == 0 {
+            self.ovector_pairs
+        } else {
+            (rc as usize).min(self.ovector_pairs)
+        };
         // SAFETY: the match data (alive as long as self) holds `ovector_pairs` pairs.
         let ov = unsafe { std::slice::from_raw_parts(self.ovector, pairs * 2) };
         for (cap, &o) in self.caps.iter_mut().zip(ov) {
