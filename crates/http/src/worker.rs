@@ -99,6 +99,8 @@ pub enum Stop {
 
 struct State {
     active: Cell<usize>,
+    /// Work other than connections that a graceful stop waits for (Lua timers).
+    busy: Cell<usize>,
     shutting_down: Cell<bool>,
     next_conn: Cell<u64>,
     /// Wakers of connections idling between requests, woken when a graceful stop begins.
@@ -113,6 +115,7 @@ struct State {
 thread_local! {
     static STATE: State = State {
         active: Cell::new(0),
+        busy: Cell::new(0),
         shutting_down: Cell::new(false),
         next_conn: Cell::new(1),
         idle: RefCell::new(Vec::new()),
@@ -189,6 +192,32 @@ impl Drop for ShutdownWait {
     }
 }
 
+/// Work a graceful stop waits for, as it waits for connections (a Lua timer, pending or
+/// running: on a stop it fires at once, "premature", and runs to its end); dropped when
+/// that work is over.
+pub struct BusyGuard(());
+
+pub fn busy() -> BusyGuard {
+    STATE.with(|s| s.busy.set(s.busy.get() + 1));
+    BusyGuard(())
+}
+
+impl Drop for BusyGuard {
+    fn drop(&mut self) {
+        STATE.with(|s| {
+            s.busy.set(s.busy.get() - 1);
+            if s.active.get() + s.busy.get() == 0 {
+                s.drained.notify_waiters();
+            }
+        });
+    }
+}
+
+/// Connections and other work a graceful stop still waits for.
+fn outstanding() -> usize {
+    STATE.with(|s| s.active.get() + s.busy.get())
+}
+
 /// Counts a live connection for `worker_connections`; dropped when it closes.
 pub struct ConnGuard;
 
@@ -196,7 +225,7 @@ impl Drop for ConnGuard {
     fn drop(&mut self) {
         STATE.with(|s| {
             s.active.set(s.active.get() - 1);
-            if s.active.get() == 0 {
+            if s.active.get() + s.busy.get() == 0 {
                 s.drained.notify_waiters();
             }
         });
@@ -247,9 +276,11 @@ pub async fn serve(
         s.drained.clone()
     });
     let wait = async {
-        while STATE.with(|s| s.active.get()) > 0 {
+        // (woken tasks, timers firing early among them, run before the first count)
+        tokio::task::yield_now().await;
+        while outstanding() > 0 {
             let n = drained.notified();
-            if STATE.with(|s| s.active.get()) == 0 {
+            if outstanding() == 0 {
                 break;
             }
             n.await;

@@ -225,6 +225,57 @@ function ngx.thread.kill(t)
     return killed(t, yield(TAG, OP_KILL, t))
 end
 
+-- ngx.timer.at / every, checked as lua-nginx-module checks them; the function is bound
+-- to its arguments here, so that a timer holds one function (src/api/timer.rs)
+local timer_add = P.timer_add
+local unpack = unpack
+
+local function bind(f, n, ...)
+    if n == 0 then
+        return f
+    end
+    local args = { ... }
+    return function(premature)
+        return f(premature, unpack(args, 1, n))
+    end
+end
+
+local function add_timer(every, ...)
+    local n = select("#", ...)
+    if n < 2 then
+        error("expecting at least 2 arguments but got " .. n, 3)
+    end
+    local delay, f = ...
+    local d = tonumber(delay)
+    if d == nil then
+        error("bad argument #1 to '" .. called_as(2) .. "' (number expected, got " .. type(delay) .. ")", 3)
+    end
+    if every and d * 1000 < 1 then
+        error("delay cannot be zero", 3)
+    end
+    if type(f) ~= "function" then
+        error("bad argument #2 to '" .. called_as(2) .. "' (Lua function expected)", 3)
+    end
+    return timer_add(d, bind(f, n - 2, select(3, ...)), every)
+end
+
+-- (not tail calls: the checks name the API as its caller called it)
+function ngx.timer.at(...)
+    local ok, err = add_timer(false, ...)
+    if ok then
+        return ok
+    end
+    return nil, err
+end
+
+function ngx.timer.every(...)
+    local ok, err = add_timer(true, ...)
+    if ok then
+        return ok
+    end
+    return nil, err
+end
+
 -- a coroutine's traceback by its registry reference (logged after a thread's error)
 local getregistry, traceback = debug.getregistry, debug.traceback
 function P.traceback_of(key)

@@ -293,6 +293,19 @@ fn thread_cache(_: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     Ok(())
 }
 
+/// `lua_max_pending_timers N` / `lua_max_running_timers N`: the worker's timer limits.
+fn max_timers(_: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let n = conf::value::number(cmd, cmd.arg(0))?;
+    let n = usize::try_from(n).unwrap_or(usize::MAX);
+    let timers = crate::api::Timers::of(&crate::vm::current());
+    if cmd.name == "lua_max_pending_timers" {
+        timers.set_max_pending(n);
+    } else {
+        timers.set_max_running(n);
+    }
+    Ok(())
+}
+
 /// Directives of OpenResty's that tune what oxiresty does its own way: checked, then
 /// without effect (`lua_load_resty_core`: its API is built in; `lua_sa_restart`: the
 /// workers' signal handlers are installed with SA_RESTART, the directive's default;
@@ -370,6 +383,8 @@ static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("set_by_lua", SRV | SIF | LOC | LIF, Args::AtLeast(2), set_by_lua),
     Directive::value("set_by_lua_file", SRV | SIF | LOC | LIF, Args::AtLeast(2), set_by_lua),
     Directive::value("lua_thread_cache_max_entries", HTTP, Args::Exactly(1), thread_cache),
+    Directive::value("lua_max_pending_timers", HTTP, Args::Exactly(1), max_timers),
+    Directive::value("lua_max_running_timers", HTTP, Args::Exactly(1), max_timers),
     Directive::value("lua_load_resty_core", HTTP, Args::Flag, accepted_flag),
     Directive::value("lua_sa_restart", HTTP, Args::Flag, accepted_flag),
     Directive::value("lua_malloc_trim", HTTP, Args::Exactly(1), accepted_number),

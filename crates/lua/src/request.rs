@@ -20,6 +20,8 @@ pub enum Phase {
     BodyFilter,
     Log,
     Set,
+    /// A timer's function (`ngx.timer.at`, `ngx.timer.every`).
+    Timer,
 }
 
 impl Phase {
@@ -36,6 +38,7 @@ impl Phase {
             Phase::BodyFilter => "body_filter",
             Phase::Log => "log",
             Phase::Set => "set",
+            Phase::Timer => "timer",
         }
     }
 }
@@ -83,6 +86,36 @@ pub fn handle() -> *const std::ffi::c_void {
     }
 }
 
+thread_local! {
+    /// What log lines made without a request end with (see [`in_run`]).
+    static LOG_CONTEXT: std::cell::RefCell<std::rc::Rc<str>> = std::cell::RefCell::new(std::rc::Rc::from(""));
+}
+
+/// Runs `f` (one resume of a request-less run, a timer's) in `phase`, its log lines
+/// ending with `context`, as nginx's log handler of OpenResty's fake connections writes
+/// them (`, context: ngx.timer, client: …, server: …`).
+pub fn in_run<T>(phase: Phase, context: &std::rc::Rc<str>, f: impl FnOnce() -> T) -> T {
+    let prev = LOG_CONTEXT.with(|c| c.replace(context.clone()));
+    let out = in_phase(phase, f);
+    LOG_CONTEXT.with(|c| *c.borrow_mut() = prev);
+    out
+}
+
+/// What a log line made without a request ends with now.
+pub fn log_context() -> std::rc::Rc<str> {
+    LOG_CONTEXT.with(|c| c.borrow().clone())
+}
+
+/// The log context of a timer made now: the request's client and server, when it has one.
+pub fn timer_log_context() -> std::rc::Rc<str> {
+    let origin = with(|r| {
+        let client = r.conn.peer.map_or_else(|| "unix:".to_string(), |p| p.ip().to_string());
+        let server = r.conn.local.map(|l| l.to_string()).unwrap_or_default();
+        Ok(format!(", client: {client}, server: {server}"))
+    });
+    std::rc::Rc::from(format!(", context: ngx.timer{}", origin.unwrap_or_default()))
+}
+
 pub fn phase() -> Phase {
     PHASE.with(|p| p.get())
 }
@@ -106,7 +139,16 @@ pub fn take_sync_exit() -> Option<i64> {
 pub const OUTPUT_PHASES: &[Phase] = &[Phase::ServerRewrite, Phase::Rewrite, Phase::Access, Phase::Content];
 
 /// The phases where light threads (ngx.thread) run.
-pub const THREAD_PHASES: &[Phase] = &[Phase::ServerRewrite, Phase::Rewrite, Phase::Access, Phase::Content];
+pub const THREAD_PHASES: &[Phase] = &[
+    Phase::ServerRewrite,
+    Phase::Rewrite,
+    Phase::Access,
+    Phase::Content,
+    Phase::Timer,
+];
+
+/// The phases whose code can wait (a coroutine driver runs it).
+pub const YIELD_PHASES: &[Phase] = THREAD_PHASES;
 
 /// Whether the output APIs may run now. In init_by_lua they are let through, to fail on
 /// the missing request as in OpenResty (whose init_worker and exit_worker phases have a
@@ -130,10 +172,10 @@ pub fn check_context(allowed: &[Phase]) -> mlua::Result<()> {
     if allowed.contains(&now) || (now == Phase::ServerRewrite && allowed.contains(&Phase::Rewrite)) {
         Ok(())
     } else {
-        Err(mlua::Error::runtime(format!(
-            "API disabled in the context of {}_by_lua*",
-            now.name()
-        )))
+        Err(mlua::Error::runtime(match now {
+            Phase::Timer => "API disabled in the context of ngx.timer".to_string(),
+            _ => format!("API disabled in the context of {}_by_lua*", now.name()),
+        }))
     }
 }
 

@@ -115,6 +115,8 @@ pub struct Sched {
     /// The entry thread is a runner of the pool (given back when its function returns).
     entry_is_runner: bool,
     entry_over: bool,
+    /// What its log lines end with when it has no request (a timer's origin).
+    log_context: Rc<str>,
 }
 
 impl Sched {
@@ -136,6 +138,7 @@ impl Sched {
             queue: VecDeque::new(),
             entry_is_runner,
             entry_over: false,
+            log_context: Rc::from(""),
         };
         s.slots.push(Some(Slot {
             coro: entry,
@@ -144,6 +147,11 @@ impl Sched {
         }));
         s.queue.push_back(ENTRY);
         s
+    }
+
+    /// Sets what the run's log lines end with when it has no request.
+    pub fn set_log_context(&mut self, context: Rc<str>) {
+        self.log_context = context;
     }
 
     /// A run whose entry thread already ran to `first` (the handler's fast path resumes
@@ -228,7 +236,7 @@ impl Sched {
         // SAFETY: resumed from the driver, outside the coroutine.
         let out = match r {
             Some(r) => request::enter(r, phase, || unsafe { raw::resume(l, nargs) }),
-            None => request::in_phase(phase, || unsafe { raw::resume(l, nargs) }),
+            None => request::in_run(phase, &self.log_context.clone(), || unsafe { raw::resume(l, nargs) }),
         };
         self.after(i, out, None)
     }
@@ -612,7 +620,7 @@ impl Sched {
     fn log(&self, r: Option<&Request>, level: Level, msg: &str) {
         match r {
             Some(r) => r.log(level, msg),
-            None => http::elog!(level, 0, "{msg}"),
+            None => http::elog!(level, 0, "{msg}{}", self.log_context),
         }
     }
 }

@@ -37,6 +37,8 @@ const SHDICT: &str = include_str!("../lualib/shdict.lua");
 const LRUCACHE: &str = include_str!("../lualib/lrucache.lua");
 /// `ngx.re` and `require "ngx.re"`.
 const REGEX: &str = include_str!("../lualib/regex.lua");
+/// `require "ngx.semaphore"`.
+const SEMAPHORE: &str = include_str!("../lualib/semaphore.lua");
 /// OpenResty's table extensions and the built-in modules.
 const COMPAT: &str = include_str!("../lualib/compat.lua");
 
@@ -110,6 +112,7 @@ fn create(prefix: &std::path::Path) -> mlua::Result<Lua> {
     lua.load(NGX_FFI).set_name("=ngx_ffi").exec()?;
     lua.load(SHDICT).set_name("=shdict").exec()?;
     lua.load(REGEX).set_name("=regex").exec()?;
+    lua.load(SEMAPHORE).set_name("=semaphore").exec()?;
     lua.globals()
         .get::<mlua::Table>("__oxr")?
         .set("lrucache_source", LRUCACHE)?;

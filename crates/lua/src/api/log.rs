@@ -85,7 +85,7 @@ fn emit(level: Level, line: &str) {
     });
     if logged.is_err() {
         // no request (init phases, timers): the line has no request context
-        http::log::write(level, 0, line);
+        http::log::write(level, 0, &format!("{line}{}", crate::request::log_context()));
     }
 }
 

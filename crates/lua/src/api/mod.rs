@@ -12,8 +12,11 @@ mod output;
 mod process;
 pub mod regex;
 pub mod req;
+mod semaphore;
 pub mod shdict;
 mod time;
+mod timer;
+pub use timer::Timers;
 mod var;
 mod worker;
 
@@ -93,12 +96,16 @@ pub fn register(lua: &Lua, prefix: &std::path::Path) -> mlua::Result<()> {
     private.set(
         "check_thread_api",
         lua.create_function(|_, _spawn: bool| {
-            crate::request::with(|_| Ok(()))?;
+            if crate::request::phase() != crate::request::Phase::Timer {
+                crate::request::with(|_| Ok(()))?;
+            }
             crate::request::check_context(crate::request::THREAD_PHASES)
         })?,
     )?;
     private.set("error_text", lua.create_function(|lua, e: Value| plain_error(lua, e))?)?;
     consts::register(lua, &ngx)?;
+    semaphore::register(lua, &private)?;
+    timer::register(lua, &ngx, &private)?;
     log::register(lua, &ngx)?;
     output::register(lua, &ngx, &private)?;
     time::register(lua, &ngx, &private)?;

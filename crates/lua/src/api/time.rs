@@ -102,7 +102,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
                 let ms = if secs.is_nan() { 0 } else { (secs * 1000.0) as i64 };
                 return Err(mlua::Error::runtime(format!("invalid sleep duration \"{ms}\"")));
             }
-            if crate::request::OUTPUT_PHASES.contains(&crate::request::phase()) {
+            if crate::request::YIELD_PHASES.contains(&crate::request::phase()) {
                 return Ok(Some(secs));
             }
             std::thread::sleep(Duration::from_millis((secs * 1000.0) as u64));
