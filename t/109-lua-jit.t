@@ -7,6 +7,7 @@ check_accum_error_log();
 
 run_tests();
 
+# (traces of jit.v's own callback, once it is hot, are the tool's, not the API's)
 __DATA__
 
 === TEST 1: a hot loop over the hot APIs compiles, with no NYI abort from them
@@ -29,7 +30,7 @@ __DATA__
             local loop = report:match("%[TRACE%s+%d+ content_by_lua%(nginx%.conf:%d+%):%d+ loop%]") ~= nil
             local bad = {}
             for line in report:gmatch("[^\n]+") do
-                if (line:find("NYI") and not line:find("return to lower frame", 1, true)) or line:find("stitch") then
+                if ((line:find("NYI") and not line:find("return to lower frame", 1, true)) or line:find("stitch")) and not line:find("jit/v.lua", 1, true) then
                     bad[#bad + 1] = line
                 end
             end
@@ -67,7 +68,7 @@ NYI aborts or stitches: none
             local loop = report:match("%[TRACE%s+%d+ content_by_lua%(nginx%.conf:%d+%):%d+ loop%]") ~= nil
             local bad = {}
             for line in report:gmatch("[^\n]+") do
-                if (line:find("NYI") and not line:find("return to lower frame", 1, true)) or line:find("stitch") then
+                if ((line:find("NYI") and not line:find("return to lower frame", 1, true)) or line:find("stitch")) and not line:find("jit/v.lua", 1, true) then
                     bad[#bad + 1] = line
                 end
             end
@@ -102,7 +103,7 @@ NYI aborts or stitches: none
             local loop = report:match("%[TRACE%s+%d+ content_by_lua%(nginx%.conf:%d+%):%d+ loop%]") ~= nil
             local bad = {}
             for line in report:gmatch("[^\n]+") do
-                if (line:find("NYI") and not line:find("return to lower frame", 1, true)) or line:find("stitch") then
+                if ((line:find("NYI") and not line:find("return to lower frame", 1, true)) or line:find("stitch")) and not line:find("jit/v.lua", 1, true) then
                     bad[#bad + 1] = line
                 end
             end

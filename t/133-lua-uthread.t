@@ -138,13 +138,14 @@ exiting
     }
 --- request
 GET /t
---- response_body
-falseonly the parent coroutine can wait on the thread
+--- response_body_like chomp
+^falseonly the parent coroutine can wait on the thread
 truenilkiller not parent
 falseattempt to wait on a coroutine that is not a user thread
-falsebad argument #1 to '?' (lua thread expected)
-falsecontent_by_lua(nginx.conf:40):9: bad argument #1 to 'wait' (lua thread expected)
-falsecontent_by_lua(nginx.conf:40):10: bad argument #1 to 'spawn' (Lua function expected)
+falsebad argument #1 to '\?' \(lua thread expected\)
+falsecontent_by_lua\(nginx.conf:\d+\):9: bad argument #1 to 'wait' \(lua thread expected\)
+falsecontent_by_lua\(nginx.conf:\d+\):10: bad argument #1 to 'spawn' \(Lua function expected\)
+$
 --- no_error_log
 [error]
 

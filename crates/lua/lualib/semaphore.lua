@@ -13,38 +13,44 @@ local mt = { __index = _M }
 function _M.new(n)
     n = tonumber(n) or 0
     if n < 0 then
-        return error("no negative number")
+        error("no negative number", 2)
     end
     return setmetatable({ sem = sema_new(n) }, mt)
 end
 
 local function check(self)
     if type(self) ~= "table" or type(self.sem) ~= "userdata" then
-        return error("not a semaphore instance", 3)
+        error("not a semaphore instance", 3)
     end
 end
 
+-- a wait that waited ends `true, nil` or `false, "timeout"`
 function _M.wait(self, seconds)
     check(self)
     local ms = tonumber(seconds) * 1000
     if ms < 0 then
-        return error("no negative number")
+        error("no negative number", 2)
     end
-    local got = sema_wait(self.sem, ms)
+    local got, err = sema_wait(self.sem, ms)
     if got == 1 then
         return true
     end
     if got == 0 then
         return nil, "timeout"
     end
-    return yield(TAG, OP_AWAIT)
+    if got == -1 then
+        return nil, err
+    end
+    local ok
+    ok, err = yield(TAG, OP_AWAIT)
+    return ok, err
 end
 
 function _M.post(self, n)
     check(self)
     local num = n and tonumber(n) or 1
     if num < 1 then
-        return error("no negative number")
+        error("positive number required", 2)
     end
     sema_post(self.sem, num)
     return true

@@ -76,12 +76,12 @@ impl Future for SemWait {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Vec<Arg>> {
         if self.waiter.granted.get() {
             self.returned = true;
-            return Poll::Ready(vec![Arg::Bool(true)]);
+            return Poll::Ready(vec![Arg::Bool(true), Arg::Nil]);
         }
         if self.timer.as_mut().poll(cx).is_ready() {
             self.returned = true;
             self.leave();
-            return Poll::Ready(vec![Arg::Nil, Arg::Text("timeout")]);
+            return Poll::Ready(vec![Arg::Bool(false), Arg::Text("timeout")]);
         }
         *self.waiter.waker.borrow_mut() = Some(cx.waker().clone());
         Poll::Pending
@@ -130,7 +130,7 @@ pub fn register(lua: &Lua, private: &Table) -> mlua::Result<()> {
         lua.create_function(|_, sem: AnyUserData| Ok(sem.borrow::<Semaphore>()?.count()))?,
     )?;
     // 1: taken at once; 0: none free and no time to wait; 2: a wait is parked for the
-    // wrapper's OP_AWAIT
+    // wrapper's OP_AWAIT; -1 and why, where no wait can be (the phase cannot yield)
     private.set(
         "sema_wait",
         lua.create_function(|_, (sem, ms): (AnyUserData, f64)| {
@@ -139,13 +139,15 @@ pub fn register(lua: &Lua, private: &Table) -> mlua::Result<()> {
                 let mut st = sem.0.borrow_mut();
                 if st.queue.is_empty() && st.resources > 0 {
                     st.resources -= 1;
-                    return Ok(1);
+                    return Ok((1, None));
                 }
             }
             if ms <= 0.0 {
-                return Ok(0);
+                return Ok((0, None));
             }
-            request::check_context(request::YIELD_PHASES)?;
+            if let Err(e) = request::check_context(request::YIELD_PHASES) {
+                return Ok((-1, Some(crate::handler::error_text(&e))));
+            }
             let waiter = Rc::new(Waiter::default());
             sem.0.borrow_mut().queue.push_back(waiter.clone());
             let timer = Box::pin(tokio::time::sleep(Duration::from_millis(ms as u64)));
@@ -155,7 +157,7 @@ pub fn register(lua: &Lua, private: &Table) -> mlua::Result<()> {
                 timer,
                 returned: false,
             }));
-            Ok(2)
+            Ok((2, None))
         })?,
     )?;
     Ok(())
