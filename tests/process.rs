@@ -1456,3 +1456,35 @@ fn shdict_is_shared_with_the_privileged_agent() {
     signal(master, 15);
     child.wait().unwrap();
 }
+
+#[test]
+fn timers_fire_prematurely_on_reload_and_the_old_worker_waits_for_running_ones() {
+    let p = Prefix::new("lua-timers");
+    let port = port();
+    let marks = p.dir.join("logs/timers.marks");
+    let conf = format!(
+        "worker_processes 1;\ndaemon off;\nerror_log logs/error.log info;\nuser root;\nevents {{ worker_connections 64; }}\nhttp {{ access_log off;\n init_worker_by_lua_block {{\n  local function mark(s) local f = io.open(\"{}\", \"a\"); f:write(ngx.worker.pid(), \" \", s, \"\\n\"); f:close() end\n  ngx.timer.at(100, function(premature) mark(\"long timer premature=\" .. tostring(premature)) end)\n  ngx.timer.every(100, function(premature) mark(\"every premature=\" .. tostring(premature)) end)\n  ngx.timer.at(0, function(premature) mark(\"slow timer starts\") ngx.sleep(1) mark(\"slow timer done, exiting=\" .. tostring(ngx.worker.exiting())) end)\n }}\n server {{ listen 127.0.0.1:{port}; location / {{ return 200 ok; }} }} }}\n",
+        marks.display()
+    );
+    p.conf(&conf);
+    let mut child = start_master(&p);
+    let master = child.id() as i32;
+    wait_until("one worker", Duration::from_secs(5), || worker_pids(master).len() == 1);
+    let old = worker_pids(master)[0];
+    let read = || std::fs::read_to_string(&marks).unwrap_or_default();
+    wait_until("the slow timer started", Duration::from_secs(5), || read().contains("slow timer starts"));
+    let t0 = Instant::now();
+    signal(master, 1);
+    wait_until("premature timers ran", Duration::from_secs(5), || {
+        let m = read();
+        m.contains(&format!("{old} long timer premature=true")) && m.contains(&format!("{old} every premature=true"))
+    });
+    assert!(alive(old), "the old worker waits for its running timer");
+    wait_until("the old worker ended", Duration::from_secs(5), || !alive(old) || !worker_pids(master).contains(&old));
+    let m = read();
+    assert!(m.contains(&format!("{old} slow timer done, exiting=true")), "{m}");
+    assert!(t0.elapsed() >= Duration::from_millis(500), "it waited for the slow timer");
+    assert!(!m.contains("premature=false"), "{m}");
+    signal(master, 15);
+    child.wait().unwrap();
+}
