@@ -1472,7 +1472,9 @@ fn timers_fire_prematurely_on_reload_and_the_old_worker_waits_for_running_ones()
     wait_until("one worker", Duration::from_secs(5), || worker_pids(master).len() == 1);
     let old = worker_pids(master)[0];
     let read = || std::fs::read_to_string(&marks).unwrap_or_default();
-    wait_until("the slow timer started", Duration::from_secs(5), || read().contains("slow timer starts"));
+    wait_until("the slow timer started", Duration::from_secs(5), || {
+        read().contains("slow timer starts")
+    });
     let t0 = Instant::now();
     signal(master, 1);
     wait_until("premature timers ran", Duration::from_secs(5), || {
@@ -1480,10 +1482,15 @@ fn timers_fire_prematurely_on_reload_and_the_old_worker_waits_for_running_ones()
         m.contains(&format!("{old} long timer premature=true")) && m.contains(&format!("{old} every premature=true"))
     });
     assert!(alive(old), "the old worker waits for its running timer");
-    wait_until("the old worker ended", Duration::from_secs(5), || !alive(old) || !worker_pids(master).contains(&old));
+    wait_until("the old worker ended", Duration::from_secs(5), || {
+        !alive(old) || !worker_pids(master).contains(&old)
+    });
     let m = read();
     assert!(m.contains(&format!("{old} slow timer done, exiting=true")), "{m}");
-    assert!(t0.elapsed() >= Duration::from_millis(500), "it waited for the slow timer");
+    assert!(
+        t0.elapsed() >= Duration::from_millis(500),
+        "it waited for the slow timer"
+    );
     assert!(!m.contains("premature=false"), "{m}");
     signal(master, 15);
     child.wait().unwrap();

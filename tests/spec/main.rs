@@ -7,6 +7,7 @@
 
 mod block;
 mod client;
+mod tcp_server;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -46,6 +47,14 @@ const SECTIONS: &[&str] = &[
     "no_shutdown_error_log",
     "ONLY",
     "SKIP",
+    "tcp_listen",
+    "tcp_reply",
+    "tcp_query",
+    "tcp_query_len",
+    "tcp_query_auto_timeout",
+    "tcp_reply_delay",
+    "tcp_no_close",
+    "tcp_shutdown",
 ];
 
 fn main() {
@@ -164,8 +173,30 @@ fn free_port() -> u16 {
     }
 }
 
+/// `$TEST_NGINX_RAND_PORT_N`: a free port per N, the same in every section of a block.
+fn rand_ports(b: &Block) -> Vec<(String, u16)> {
+    let mut out: Vec<(String, u16)> = Vec::new();
+    let text: String = b.sections.values().map(Value::text).collect();
+    let mut rest = text.as_str();
+    while let Some(i) = rest.find("$TEST_NGINX_RAND_PORT_") {
+        let after = &rest[i + 1..];
+        let digits = after["TEST_NGINX_RAND_PORT_".len()..]
+            .bytes()
+            .take_while(u8::is_ascii_digit)
+            .count();
+        let name = after[.."TEST_NGINX_RAND_PORT_".len() + digits].to_string();
+        if digits > 0 && !out.iter().any(|(n, _)| *n == name) {
+            out.push((name, free_port()));
+        }
+        rest = after;
+    }
+    // (longest names first: _10 before _1)
+    out.sort_by_key(|(n, _)| std::cmp::Reverse(n.len()));
+    out
+}
+
 /// Writes the config Test::Nginx would write around the block's snippets.
-fn write_conf(b: &Block, dir: &Path, port: u16) -> std::io::Result<()> {
+fn write_conf(b: &Block, dir: &Path, port: u16, rand: &[(String, u16)]) -> std::io::Result<()> {
     for d in ["conf", "logs", "html", "client_body_temp"] {
         std::fs::create_dir_all(dir.join(d))?;
     }
@@ -175,7 +206,7 @@ fn write_conf(b: &Block, dir: &Path, port: u16) -> std::io::Result<()> {
         "<html><head><title>It works!</title></head><body>It works!</body></html>",
     )?;
     let p = dir.display();
-    let subst = |s: String| substitute(&s, dir, port);
+    let subst = |s: String| substitute(&s, dir, port, rand);
     let config = subst(b.text("config").unwrap_or_default());
     let default_loc = if regex_match(r"location\s+/\s*\{", &config) {
         String::new()
@@ -202,8 +233,12 @@ fn write_conf(b: &Block, dir: &Path, port: u16) -> std::io::Result<()> {
 
 /// Test::Nginx's `$TEST_NGINX_*` placeholders: the port, the html dir, the prefix, and any
 /// `TEST_NGINX_*` environment variable.
-fn substitute(s: &str, dir: &Path, port: u16) -> String {
-    let mut out = s
+fn substitute(s: &str, dir: &Path, port: u16, rand: &[(String, u16)]) -> String {
+    let mut out = s.to_string();
+    for (name, p) in rand {
+        out = out.replace(&format!("${name}"), &p.to_string());
+    }
+    let mut out = out
         .replace("$TEST_NGINX_SERVER_PORT", &port.to_string())
         .replace("$TEST_NGINX_HTML_DIR", &dir.join("html").display().to_string())
         .replace("$TEST_NGINX_SERVER_ROOT", &dir.display().to_string());
@@ -268,7 +303,12 @@ fn run_block(b: &Block, dir: &Path) -> Result<(), String> {
 fn run_block_once(b: &Block, dir: &Path) -> Result<(), String> {
     let _ = std::fs::remove_dir_all(dir);
     let port = free_port();
-    write_conf(b, dir, port).map_err(|e| format!("writing the prefix: {e}"))?;
+    let rand = rand_ports(b);
+    write_conf(b, dir, port, &rand).map_err(|e| format!("writing the prefix: {e}"))?;
+    let tcp = match b.text("tcp_listen") {
+        Some(target) => Some(tcp_server::start(b, &substitute(&target, dir, port, &rand))?),
+        None => None,
+    };
     let err_log = dir.join("logs/error.log");
     let out = Command::new(BIN)
         .arg("-e")
@@ -314,6 +354,9 @@ fn run_block_once(b: &Block, dir: &Path) -> Result<(), String> {
     let log = std::fs::read_to_string(&err_log).unwrap_or_default();
     stop(pid);
     result?;
+    if let Some(tcp) = tcp {
+        tcp.check(b)?;
+    }
     check_logs(b, &log, "error_log", "no_error_log")?;
     let log = std::fs::read_to_string(&err_log).unwrap_or_default();
     check_logs(b, &log, "shutdown_error_log", "no_shutdown_error_log")

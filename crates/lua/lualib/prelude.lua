@@ -146,6 +146,21 @@ local function called_as(level)
     return info and info.name or "?"
 end
 
+-- luaL_argerror as LuaJIT words it, for APIs written in Lua: the name the API was
+-- called by ('?' through pcall), the argument counted without self in a method call,
+-- the position of the API's caller. `depth`: frames between the API and this call.
+function P.argerror(depth, n, msg)
+    local info = getinfo(2 + depth, "n")
+    local name = info and info.name or "?"
+    if info and info.namewhat == "method" then
+        n = n - 1
+        if n == 0 then
+            error("calling '" .. name .. "' on bad self (" .. msg .. ")", 3 + depth)
+        end
+    end
+    error("bad argument #" .. n .. " to '" .. name .. "' (" .. msg .. ")", 3 + depth)
+end
+
 local function check_threads(...)
     for i = 1, select("#", ...) do
         if type((select(i, ...))) ~= "thread" then

@@ -293,6 +293,24 @@ fn thread_cache(_: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     Ok(())
 }
 
+/// `lua_socket_*`: the cosockets' timeouts, buffer, pools and error logging.
+fn socket_setting(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    use crate::api::socket_tcp::SocketConf;
+    let c = b.loc().ext.get_or_default::<SocketConf>();
+    let v = cmd.arg(0);
+    match cmd.name.as_str() {
+        "lua_socket_connect_timeout" => set_once(&mut c.connect_timeout, conf::value::msec(cmd, v)?, cmd),
+        "lua_socket_send_timeout" => set_once(&mut c.send_timeout, conf::value::msec(cmd, v)?, cmd),
+        "lua_socket_read_timeout" => set_once(&mut c.read_timeout, conf::value::msec(cmd, v)?, cmd),
+        "lua_socket_keepalive_timeout" => set_once(&mut c.keepalive_timeout, conf::value::msec(cmd, v)?, cmd),
+        "lua_socket_buffer_size" => set_once(&mut c.buffer_size, conf::value::size(cmd, v)?, cmd),
+        "lua_socket_pool_size" => set_once(&mut c.pool_size, conf::value::number(cmd, v)?, cmd),
+        "lua_socket_log_errors" => set_once(&mut c.log_errors, conf::value::flag(cmd, v)?, cmd),
+        // lua_socket_send_lowat: checked; writes go out as the kernel takes them
+        _ => conf::value::size(cmd, v).map(|_| ()),
+    }
+}
+
 /// `lua_max_pending_timers N` / `lua_max_running_timers N`: the worker's timer limits.
 fn max_timers(_: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     let n = conf::value::number(cmd, cmd.arg(0))?;
@@ -384,6 +402,14 @@ static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("set_by_lua_file", SRV | SIF | LOC | LIF, Args::AtLeast(2), set_by_lua),
     Directive::value("lua_thread_cache_max_entries", HTTP, Args::Exactly(1), thread_cache),
     Directive::value("lua_max_pending_timers", HTTP, Args::Exactly(1), max_timers),
+    Directive::value("lua_socket_connect_timeout", ANY, Args::Exactly(1), socket_setting),
+    Directive::value("lua_socket_send_timeout", ANY, Args::Exactly(1), socket_setting),
+    Directive::value("lua_socket_read_timeout", ANY, Args::Exactly(1), socket_setting),
+    Directive::value("lua_socket_keepalive_timeout", ANY, Args::Exactly(1), socket_setting),
+    Directive::value("lua_socket_buffer_size", ANY, Args::Exactly(1), socket_setting),
+    Directive::value("lua_socket_pool_size", ANY, Args::Exactly(1), socket_setting),
+    Directive::value("lua_socket_log_errors", ANY, Args::Flag, socket_setting),
+    Directive::value("lua_socket_send_lowat", ANY, Args::Exactly(1), socket_setting),
     Directive::value("lua_max_running_timers", HTTP, Args::Exactly(1), max_timers),
     Directive::value("lua_load_resty_core", HTTP, Args::Flag, accepted_flag),
     Directive::value("lua_sa_restart", HTTP, Args::Flag, accepted_flag),

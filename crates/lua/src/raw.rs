@@ -113,7 +113,6 @@ pub enum Arg {
     Nil,
     Bool(bool),
     Int(i64),
-    Num(f64),
     Str(Vec<u8>),
     Text(&'static str),
 }
@@ -133,7 +132,6 @@ pub unsafe fn push_args(l: *mut ffi::lua_State, args: &[Arg]) -> Option<c_int> {
                 Arg::Nil => ffi::lua_pushnil(l),
                 Arg::Bool(b) => ffi::lua_pushboolean(l, *b as c_int),
                 Arg::Int(i) => ffi::lua_pushinteger(l, *i as ffi::lua_Integer),
-                Arg::Num(n) => ffi::lua_pushnumber(l, *n),
                 Arg::Str(s) => {
                     ffi::lua_pushlstring(l, s.as_ptr().cast(), s.len());
                 }

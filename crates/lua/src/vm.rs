@@ -39,6 +39,8 @@ const LRUCACHE: &str = include_str!("../lualib/lrucache.lua");
 const REGEX: &str = include_str!("../lualib/regex.lua");
 /// `require "ngx.semaphore"`.
 const SEMAPHORE: &str = include_str!("../lualib/semaphore.lua");
+/// `ngx.socket.tcp`'s methods.
+const SOCKET_TCP: &str = include_str!("../lualib/socket_tcp.lua");
 /// OpenResty's table extensions and the built-in modules.
 const COMPAT: &str = include_str!("../lualib/compat.lua");
 
@@ -113,6 +115,7 @@ fn create(prefix: &std::path::Path) -> mlua::Result<Lua> {
     lua.load(SHDICT).set_name("=shdict").exec()?;
     lua.load(REGEX).set_name("=regex").exec()?;
     lua.load(SEMAPHORE).set_name("=semaphore").exec()?;
+    lua.load(SOCKET_TCP).set_name("=socket_tcp").exec()?;
     lua.globals()
         .get::<mlua::Table>("__oxr")?
         .set("lrucache_source", LRUCACHE)?;

@@ -14,6 +14,8 @@ pub mod regex;
 pub mod req;
 mod semaphore;
 pub mod shdict;
+mod socket_pool;
+pub mod socket_tcp;
 mod time;
 mod timer;
 pub use timer::Timers;
@@ -106,6 +108,7 @@ pub fn register(lua: &Lua, prefix: &std::path::Path) -> mlua::Result<()> {
     consts::register(lua, &ngx)?;
     semaphore::register(lua, &private)?;
     timer::register(lua, &ngx, &private)?;
+    socket_tcp::register(lua, &private)?;
     log::register(lua, &ngx)?;
     output::register(lua, &ngx, &private)?;
     time::register(lua, &ngx, &private)?;

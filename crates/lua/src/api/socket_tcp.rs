@@ -1,0 +1,925 @@
+//! `ngx.socket.tcp`: the TCP (and stream unix socket) cosocket's primitives; the methods
+//! are lualib/socket_tcp.lua's. Each primitive answers at once when it can (data already
+//! buffered or readable, a write the kernel takes whole, a pooled connection) and
+//! otherwise parks a future for the calling coroutine's `OP_AWAIT` (see `sched`): a
+//! waiting socket holds nothing but its future, so the number of them is bounded by file
+//! descriptors alone.
+//!
+//! Return values, error strings and log lines follow lua-nginx-module: errors are
+//! strerror's text in lower case (`connection refused`), `timeout`, `closed`; a failed
+//! read returns what it had read as a third value; every error but a read timeout closes
+//! the connection.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use mlua::{AnyUserData, LightUserData, Lua, MultiValue, Table, UserData, Value};
+use tokio::io::Interest;
+
+use super::socket_pool;
+use crate::raw::Arg;
+use crate::request;
+
+/// `lua_socket_*`: the cosocket settings of a location (inherited from the levels above).
+#[derive(Clone, Default)]
+pub struct SocketConf {
+    pub connect_timeout: Option<u64>,
+    pub send_timeout: Option<u64>,
+    pub read_timeout: Option<u64>,
+    pub buffer_size: Option<u64>,
+    pub pool_size: Option<u64>,
+    pub keepalive_timeout: Option<u64>,
+    pub log_errors: Option<bool>,
+}
+
+impl http::ext::ExtConf for SocketConf {
+    fn merge(&mut self, parent: &Self) {
+        let SocketConf {
+            connect_timeout,
+            send_timeout,
+            read_timeout,
+            buffer_size,
+            pool_size,
+            keepalive_timeout,
+            log_errors,
+        } = self;
+        connect_timeout.get_or_insert_with(|| parent.connect_timeout.unwrap_or(60_000));
+        send_timeout.get_or_insert_with(|| parent.send_timeout.unwrap_or(60_000));
+        read_timeout.get_or_insert_with(|| parent.read_timeout.unwrap_or(60_000));
+        buffer_size.get_or_insert_with(|| parent.buffer_size.unwrap_or(4096));
+        pool_size.get_or_insert_with(|| parent.pool_size.unwrap_or(30));
+        keepalive_timeout.get_or_insert_with(|| parent.keepalive_timeout.unwrap_or(60_000));
+        log_errors.get_or_insert_with(|| parent.log_errors.unwrap_or(true));
+    }
+}
+
+/// The settings that apply now: the current request's location's, else nginx's defaults.
+fn settings() -> SocketConf {
+    let mut c = request::with(|r| Ok(r.loc.ext.get::<SocketConf>().cloned()))
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    c.merge_defaults();
+    c
+}
+
+impl SocketConf {
+    fn merge_defaults(&mut self) {
+        http::ext::ExtConf::merge(self, &SocketConf::default());
+    }
+    fn ms(v: Option<u64>) -> Duration {
+        Duration::from_millis(v.unwrap_or(60_000))
+    }
+}
+
+/// A connected stream; its methods take `&self`, so one thread may read while another
+/// writes.
+pub enum Stream {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
+impl Stream {
+    pub async fn readable(&self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.readable().await,
+            Stream::Unix(s) => s.readable().await,
+        }
+    }
+
+    async fn writable(&self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.writable().await,
+            Stream::Unix(s) => s.writable().await,
+        }
+    }
+
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.try_read(buf),
+            Stream::Unix(s) => s.try_read(buf),
+        }
+    }
+
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.try_write(buf),
+            Stream::Unix(s) => s.try_write(buf),
+        }
+    }
+
+    /// Whether a pooled connection is still clean: not closed by its peer, nothing
+    /// unread (a watcher closes such ones, but it may not have run yet).
+    fn clean(&self) -> bool {
+        let ready = match self {
+            Stream::Tcp(s) => s.try_io(Interest::READABLE, || Err::<(), _>(io::ErrorKind::WouldBlock.into())),
+            Stream::Unix(s) => s.try_io(Interest::READABLE, || Err::<(), _>(io::ErrorKind::WouldBlock.into())),
+        };
+        // (try_io runs the closure only when the stream is marked readable)
+        matches!(ready, Err(e) if e.kind() == io::ErrorKind::WouldBlock) && {
+            let mut b = [0u8; 1];
+            match self {
+                Stream::Tcp(s) => matches!(s.try_read(&mut b), Err(e) if e.kind() == io::ErrorKind::WouldBlock),
+                Stream::Unix(s) => matches!(s.try_read(&mut b), Err(e) if e.kind() == io::ErrorKind::WouldBlock),
+            }
+        }
+    }
+}
+
+/// A cosocket's state.
+#[derive(Default)]
+struct State {
+    stream: Option<Rc<Stream>>,
+    /// Read but not yet returned: `buf[pos..]`.
+    buf: Vec<u8>,
+    pos: usize,
+    /// Per-socket timeouts (ms) from settimeout(s); 0: the location's.
+    connect_ms: u64,
+    send_ms: u64,
+    read_ms: u64,
+    reused: u32,
+    pool: String,
+    pool_size: Option<usize>,
+    reading: bool,
+    writing: bool,
+    connecting: bool,
+    /// The peer closed its side, or a read failed: reads answer "closed" (writes may go on).
+    read_closed: bool,
+    /// A write failed: writes answer "closed".
+    write_closed: bool,
+    eof: bool,
+    /// The last failure, as lua-nginx-module's `ft_type` bits (for its log lines).
+    ft: u32,
+    /// `host:port` for log lines.
+    peer: String,
+}
+
+/// lua-nginx-module's failure types.
+const FT_ERROR: u32 = 0x1;
+const FT_TIMEOUT: u32 = 0x2;
+const FT_CLOSED: u32 = 0x4;
+
+impl State {
+    fn pending(&self) -> &[u8] {
+        &self.buf[self.pos..]
+    }
+
+    fn consume(&mut self, n: usize) -> Vec<u8> {
+        let out = self.buf[self.pos..self.pos + n].to_vec();
+        self.pos += n;
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+        }
+        out
+    }
+
+    fn take_all(&mut self) -> Vec<u8> {
+        let n = self.pending().len();
+        self.consume(n)
+    }
+
+    fn close(&mut self) {
+        self.stream = None;
+        self.buf.clear();
+        self.pos = 0;
+        self.read_closed = false;
+        self.write_closed = false;
+        self.eof = false;
+    }
+
+    /// lua-nginx-module's words for an operation on a closed socket (`u:` is this state,
+    /// `c:` the connection, as its pointers).
+    fn closed_line(&self, what: &str) -> String {
+        let c = self.stream.as_ref().map_or(std::ptr::null(), Rc::as_ptr);
+        let ft = if self.stream.is_some() { self.ft } else { 0 };
+        format!(
+            "attempt to {what} data on a closed socket: u:{:016X}, c:{:016X}, ft:{ft} eof:{}",
+            self as *const State as usize, c as usize, self.eof as u8
+        )
+    }
+}
+
+/// The Lua-held socket.
+#[derive(Clone, Default)]
+pub struct TcpSock(Rc<RefCell<State>>);
+
+impl UserData for TcpSock {}
+
+/// What `receive` waits for.
+#[derive(Clone)]
+enum Want {
+    /// `*l`: a line; CRs dropped, LF ends it.
+    Line,
+    /// `*a`: everything up to the peer's close.
+    All,
+    /// Exactly N bytes.
+    Bytes(usize),
+    /// `receiveany(max)`: whatever comes, at most max.
+    Any(usize),
+    /// `receiveuntil`'s iterator.
+    Until(Rc<RefCell<Until>>, Option<usize>),
+}
+
+/// A `receiveuntil` iterator's pattern and where a sized read left off.
+pub struct Until {
+    pattern: Vec<u8>,
+    inclusive: bool,
+    /// An inclusive sized read returned the pattern: the next call ends with nil.
+    found: bool,
+}
+
+/// The iterator's state, held by its Lua closure.
+#[derive(Clone)]
+struct UntilRef(Rc<RefCell<Until>>);
+
+impl UserData for UntilRef {}
+
+/// What a read came to.
+enum Got {
+    Data(Vec<u8>),
+    /// `receiveuntil` with a size, after the pattern: nil, nil (and the iterator resets).
+    End,
+}
+
+impl Want {
+    /// Takes what the buffer holds for this want; `eof`: nothing more will come.
+    fn take(&self, st: &mut State, eof: bool) -> Option<Got> {
+        let len = st.pending().len();
+        match self {
+            Want::Line => {
+                let nl = memchr::memchr(b'\n', st.pending())?;
+                let line = st.consume(nl + 1);
+                Some(Got::Data(line[..nl].iter().copied().filter(|&c| c != b'\r').collect()))
+            }
+            Want::All => eof.then(|| Got::Data(st.take_all())),
+            Want::Bytes(n) => (len >= *n).then(|| Got::Data(st.consume(*n))),
+            Want::Any(max) => (len > 0).then(|| Got::Data(st.consume(len.min(*max)))),
+            Want::Until(u, size) => {
+                let mut u = u.borrow_mut();
+                if u.found {
+                    u.found = false;
+                    return Some(Got::End);
+                }
+                let plen = u.pattern.len();
+                match (memchr::memmem::find(st.pending(), &u.pattern), size) {
+                    (Some(i), None) => {
+                        let mut out = st.consume(i);
+                        let pattern = st.consume(plen);
+                        if u.inclusive {
+                            out.extend_from_slice(&pattern);
+                        }
+                        Some(Got::Data(out))
+                    }
+                    // sized reads: the data before the pattern in chunks, then nil
+                    (Some(i), Some(s)) if i > 0 => Some(Got::Data(st.consume(i.min(*s)))),
+                    (Some(_), Some(_)) => {
+                        let pattern = st.consume(plen);
+                        if u.inclusive {
+                            u.found = true;
+                            return Some(Got::Data(pattern));
+                        }
+                        Some(Got::End)
+                    }
+                    // no pattern yet: a sized read hands over what cannot start one
+                    (None, Some(s)) => (len.saturating_sub(plen - 1) >= *s).then(|| Got::Data(st.consume(*s))),
+                    (None, None) => None,
+                }
+            }
+        }
+    }
+}
+
+/// The text lua-nginx-module gives an I/O error: strerror in lower case.
+fn error_text(e: &io::Error) -> String {
+    if e.kind() == io::ErrorKind::TimedOut {
+        return "timeout".into();
+    }
+    conf::os_reason(e).to_ascii_lowercase()
+}
+
+/// Logs a cosocket error (`lua_socket_log_errors` permitting) with the request's
+/// context, or the run's when there is no request.
+fn log_error(conf: &SocketConf, msg: &str) {
+    if conf.log_errors == Some(false) {
+        return;
+    }
+    log_at(http::log::Level::Error, msg);
+}
+
+fn log_at(level: http::log::Level, msg: &str) {
+    let logged = request::with(|r| {
+        r.log(level, msg);
+        Ok(())
+    });
+    if logged.is_err() {
+        http::elog!(level, 0, "{msg}{}", request::log_context());
+    }
+}
+
+/// The light userdata a primitive returns when it parked a wait: the wrapper then
+/// yields `OP_AWAIT`.
+static PARKED: u8 = 0;
+
+fn parked() -> mlua::Result<MultiValue> {
+    Ok(MultiValue::from_vec(vec![Value::LightUserData(LightUserData(
+        &PARKED as *const u8 as *mut std::ffi::c_void,
+    ))]))
+}
+
+/// Results as Lua values (for answers given at once).
+fn values(lua: &Lua, args: Vec<Arg>) -> mlua::Result<MultiValue> {
+    let mut out = Vec::with_capacity(args.len());
+    for a in args {
+        out.push(match a {
+            Arg::Nil => Value::Nil,
+            Arg::Bool(b) => Value::Boolean(b),
+            Arg::Int(i) => Value::Integer(i),
+            Arg::Str(s) => Value::String(lua.create_string(&s)?),
+            Arg::Text(t) => Value::String(lua.create_string(t)?),
+        });
+    }
+    Ok(MultiValue::from_vec(out))
+}
+
+fn fail(err: impl Into<String>) -> Vec<Arg> {
+    vec![Arg::Nil, Arg::Str(err.into().into_bytes())]
+}
+
+/// Answers now, or parks `fut` for the caller's OP_AWAIT.
+fn now_or_later(
+    lua: &Lua,
+    ready: Option<Vec<Arg>>,
+    fut: impl Future<Output = Vec<Arg>> + 'static,
+) -> mlua::Result<MultiValue> {
+    match ready {
+        Some(args) => values(lua, args),
+        None => {
+            crate::sched::park(Box::pin(fut));
+            parked()
+        }
+    }
+}
+
+/// Refuses the cosocket API where nothing can wait for it.
+fn check_phase() -> mlua::Result<()> {
+    request::check_context(request::YIELD_PHASES)
+}
+
+/// Where a name points: an IP literal, or a name in /etc/hosts. (Names the `resolver`
+/// directive would resolve are not supported yet: they get OpenResty's answer for a
+/// location without a resolver.)
+fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    if let Some(ip) = hosts_lookup(host) {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    Err(format!("no resolver defined to resolve \"{host}\""))
+}
+
+/// A name in /etc/hosts (read once per worker), IPv4 first, as lua-nginx-module's
+/// cosockets honour it.
+fn hosts_lookup(name: &str) -> Option<std::net::IpAddr> {
+    thread_local! {
+        static HOSTS: Vec<(String, std::net::IpAddr)> = std::fs::read_to_string("/etc/hosts")
+            .map(|text| parse_hosts(&text))
+            .unwrap_or_default();
+    }
+    HOSTS.with(|h| {
+        let mut found = h
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, ip)| *ip);
+        let all: Vec<_> = found.by_ref().collect();
+        all.iter()
+            .copied()
+            .find(|ip| ip.is_ipv4())
+            .or_else(|| all.first().copied())
+    })
+}
+
+fn parse_hosts(text: &str) -> Vec<(String, std::net::IpAddr)> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or("");
+        let mut words = line.split_whitespace();
+        let Some(ip) = words.next().and_then(|w| w.parse().ok()) else {
+            continue;
+        };
+        for name in words {
+            out.push((name.to_string(), ip));
+        }
+    }
+    out
+}
+
+impl TcpSock {
+    fn timeout(&self, which: fn(&State) -> u64, conf: Option<u64>) -> Duration {
+        match which(&self.0.borrow()) {
+            0 => SocketConf::ms(conf),
+            ms => Duration::from_millis(ms),
+        }
+    }
+
+    /// `connect(host, port, pool, pool_size)` / `connect("unix:/path", …)`.
+    fn connect(
+        &self,
+        lua: &Lua,
+        host: String,
+        port: Option<u16>,
+        pool: Option<String>,
+        pool_size: Option<usize>,
+    ) -> mlua::Result<MultiValue> {
+        check_phase()?;
+        let conf = settings();
+        let (key, target) = match host.strip_prefix("unix:") {
+            Some(path) => (format!("unix:{path}"), Err(path.to_string())),
+            None => {
+                let Some(port) = port else {
+                    return values(lua, fail("no port specified"));
+                };
+                (format!("{host}:{port}"), Ok((host.clone(), port)))
+            }
+        };
+        {
+            let mut st = self.0.borrow_mut();
+            if st.connecting {
+                return values(lua, fail("socket busy connecting"));
+            }
+            // a connected socket is closed first, as lua-nginx-module does
+            st.close();
+            st.ft = 0;
+            st.pool = pool.unwrap_or(key);
+            st.pool_size = pool_size;
+            st.reused = 0;
+            st.peer = match &target {
+                Ok((h, p)) => format!("{h}:{p}"),
+                Err(path) => format!("unix:{path}"),
+            };
+        }
+        let pool_key = self.0.borrow().pool.clone();
+        while let Some((stream, reused)) = socket_pool::take(&pool_key) {
+            if stream.clean() {
+                let mut st = self.0.borrow_mut();
+                st.stream = Some(stream);
+                st.reused = reused + 1;
+                return values(lua, vec![Arg::Int(1)]);
+            }
+        }
+        let addr = match &target {
+            Ok((h, p)) => match resolve(h, *p) {
+                Ok(a) => Some(a),
+                Err(e) => return values(lua, fail(e)),
+            },
+            Err(_) => None,
+        };
+        let timeout = self.timeout(|s| s.connect_ms, conf.connect_timeout);
+        self.0.borrow_mut().connecting = true;
+        let sock = self.clone();
+        now_or_later(lua, None, async move {
+            let conn = async {
+                match (&target, addr) {
+                    (Ok(_), Some(a)) => tokio::net::TcpStream::connect(a).await.map(|s| {
+                        let _ = s.set_nodelay(true);
+                        Stream::Tcp(s)
+                    }),
+                    (Err(path), _) => tokio::net::UnixStream::connect(path).await.map(Stream::Unix),
+                    _ => Err(io::ErrorKind::InvalidInput.into()),
+                }
+            };
+            let out = tokio::time::timeout(timeout, conn).await;
+            let mut st = sock.0.borrow_mut();
+            st.connecting = false;
+            match out {
+                Ok(Ok(s)) => {
+                    st.stream = Some(Rc::new(s));
+                    vec![Arg::Int(1)]
+                }
+                Ok(Err(e)) => {
+                    let peer = st.peer.clone();
+                    drop(st);
+                    // (as nginx's: a unix socket's failure is critical, a TCP peer's an error)
+                    if peer.starts_with("unix:") {
+                        if conf.log_errors != Some(false) {
+                            let line = format!("connect() to {peer} failed ({})", conf::errno_text(&e));
+                            log_at(http::log::Level::Crit, &line);
+                        }
+                    } else {
+                        log_error(&conf, &format!("connect() failed ({})", conf::errno_text(&e)));
+                    }
+                    fail(error_text(&e))
+                }
+                Err(_) => {
+                    st.ft = FT_TIMEOUT;
+                    let peer = st.peer.clone();
+                    drop(st);
+                    log_error(
+                        &conf,
+                        &format!("lua tcp socket connect timed out, when connecting to {peer}"),
+                    );
+                    fail("timeout")
+                }
+            }
+        })
+    }
+
+    /// `send(data)`: the bytes sent, or nil and the error.
+    fn send(&self, lua: &Lua, data: mlua::LuaString) -> mlua::Result<MultiValue> {
+        check_phase()?;
+        let data = data.as_bytes().to_vec();
+        let conf = settings();
+        let stream = {
+            let st = self.0.borrow();
+            match st.stream.clone() {
+                Some(s) if !st.write_closed => {
+                    if st.writing {
+                        return values(lua, fail("socket busy writing"));
+                    }
+                    s
+                }
+                _ => {
+                    log_error(&conf, &st.closed_line("send"));
+                    return values(lua, fail("closed"));
+                }
+            }
+        };
+        // what the kernel takes now needs no wait
+        let mut sent = 0;
+        loop {
+            if sent == data.len() {
+                return values(lua, vec![Arg::Int(sent as i64)]);
+            }
+            match stream.try_write(&data[sent..]) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return values(lua, self.write_failed(&conf, &e)),
+            }
+        }
+        let timeout = self.timeout(|s| s.send_ms, conf.send_timeout);
+        self.0.borrow_mut().writing = true;
+        let sock = self.clone();
+        now_or_later(lua, None, async move {
+            let _busy = Flag::new(&sock, |s| &mut s.writing);
+            let write = async {
+                while sent < data.len() {
+                    stream.writable().await?;
+                    match stream.try_write(&data[sent..]) {
+                        Ok(n) => sent += n,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(())
+            };
+            match tokio::time::timeout(timeout, write).await {
+                Ok(Ok(())) => vec![Arg::Int(data.len() as i64)],
+                Ok(Err(e)) => sock.write_failed(&conf, &e),
+                Err(_) => {
+                    log_error(&conf, "lua tcp socket write timed out");
+                    let mut st = sock.0.borrow_mut();
+                    st.write_closed = true;
+                    st.ft = FT_TIMEOUT;
+                    fail("timeout")
+                }
+            }
+        })
+    }
+
+    fn write_failed(&self, conf: &SocketConf, e: &io::Error) -> Vec<Arg> {
+        log_error(conf, &format!("send() failed ({})", conf::errno_text(e)));
+        let mut st = self.0.borrow_mut();
+        st.write_closed = true;
+        st.ft = FT_ERROR;
+        fail(error_text(e))
+    }
+
+    /// Every read: from the buffer, then what the socket has now, then a wait.
+    fn receive(&self, lua: &Lua, want: Want) -> mlua::Result<MultiValue> {
+        check_phase()?;
+        let conf = settings();
+        let stream = {
+            let mut st = self.0.borrow_mut();
+            let stream = match st.stream.clone() {
+                Some(s) if !st.read_closed => s,
+                _ => {
+                    log_error(&conf, &st.closed_line("receive"));
+                    return values(lua, fail("closed"));
+                }
+            };
+            if st.reading {
+                return values(lua, fail("socket busy reading"));
+            }
+            let eof = st.eof;
+            if let Some(got) = want.take(&mut st, eof) {
+                return values(lua, answer(got));
+            }
+            if st.eof {
+                // the peer closed after a `*a` took all: anything else finds it closed now
+                st.read_closed = true;
+                let partial = st.take_all();
+                return values(lua, vec![Arg::Nil, Arg::Text("closed"), Arg::Str(partial)]);
+            }
+            stream
+        };
+        let bufsize = conf.buffer_size.unwrap_or(4096).max(1) as usize;
+        if let Some(out) = self.read_now(&stream, &want, bufsize, &conf) {
+            return values(lua, out);
+        }
+        let timeout = self.timeout(|s| s.read_ms, conf.read_timeout);
+        self.0.borrow_mut().reading = true;
+        let sock = self.clone();
+        now_or_later(lua, None, async move {
+            let _busy = Flag::new(&sock, |s| &mut s.reading);
+            let read = async {
+                loop {
+                    if let Err(e) = stream.readable().await {
+                        return sock.read_failed(&want, &conf, &e);
+                    }
+                    if let Some(out) = sock.read_now(&stream, &want, bufsize, &conf) {
+                        return out;
+                    }
+                }
+            };
+            match tokio::time::timeout(timeout, read).await {
+                Ok(out) => out,
+                Err(_) => {
+                    log_error(&conf, "lua tcp socket read timed out");
+                    // (the connection stays: a read may be tried again)
+                    let mut st = sock.0.borrow_mut();
+                    st.ft = FT_TIMEOUT;
+                    let partial = st.take_all();
+                    vec![Arg::Nil, Arg::Text("timeout"), Arg::Str(partial)]
+                }
+            }
+        })
+    }
+
+    /// Reads what the socket holds now until `want` is met; None when it would block.
+    fn read_now(&self, stream: &Stream, want: &Want, bufsize: usize, conf: &SocketConf) -> Option<Vec<Arg>> {
+        let mut chunk = vec![0u8; bufsize];
+        loop {
+            match stream.try_read(&mut chunk) {
+                Ok(0) => {
+                    let mut st = self.0.borrow_mut();
+                    st.eof = true;
+                    // (`*a` ends well at the peer's close; other reads fail "closed")
+                    if let Some(got) = want.take(&mut st, true) {
+                        return Some(answer(got));
+                    }
+                    let partial = st.take_all();
+                    st.read_closed = true;
+                    st.ft = FT_CLOSED;
+                    return Some(vec![Arg::Nil, Arg::Text("closed"), Arg::Str(partial)]);
+                }
+                Ok(n) => {
+                    let mut st = self.0.borrow_mut();
+                    st.buf.extend_from_slice(&chunk[..n]);
+                    if let Some(got) = want.take(&mut st, false) {
+                        return Some(answer(got));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(e) => return Some(self.read_failed(want, conf, &e)),
+            }
+        }
+    }
+
+    fn read_failed(&self, _want: &Want, conf: &SocketConf, e: &io::Error) -> Vec<Arg> {
+        log_error(conf, &format!("recv() failed ({})", conf::errno_text(e)));
+        let mut st = self.0.borrow_mut();
+        let partial = st.take_all();
+        st.read_closed = true;
+        st.ft = FT_ERROR;
+        vec![Arg::Nil, Arg::Str(error_text(e).into_bytes()), Arg::Str(partial)]
+    }
+
+    fn close(&self) -> Vec<Arg> {
+        let mut st = self.0.borrow_mut();
+        if st.stream.is_none() {
+            return fail("closed");
+        }
+        st.close();
+        vec![Arg::Int(1)]
+    }
+
+    /// `setkeepalive(timeout, size)`: the connection goes to the worker's pool.
+    fn setkeepalive(&self, timeout: Option<u64>, size: Option<usize>) -> Vec<Arg> {
+        let conf = settings();
+        let mut st = self.0.borrow_mut();
+        let Some(stream) = st.stream.clone() else {
+            return fail("closed");
+        };
+        if st.read_closed || st.write_closed {
+            st.close();
+            return fail("closed");
+        }
+        if st.reading || st.writing || st.connecting {
+            return fail("socket busy");
+        }
+        if !st.pending().is_empty() {
+            return fail("unread data in buffer");
+        }
+        let timeout = match timeout.unwrap_or(conf.keepalive_timeout.unwrap_or(60_000)) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        };
+        let size = size.or(st.pool_size).unwrap_or(conf.pool_size.unwrap_or(30) as usize);
+        let (key, reused) = (st.pool.clone(), st.reused);
+        st.close();
+        drop(st);
+        if !stream.clean() {
+            return vec![Arg::Int(1)];
+        }
+        socket_pool::put(&key, stream, reused, size, timeout);
+        vec![Arg::Int(1)]
+    }
+}
+
+/// `setoption(option, value)`: the socket options lua-nginx-module knows.
+fn set_option(stream: &Stream, option: &str, value: &Value) -> Vec<Arg> {
+    let sock = match stream {
+        Stream::Tcp(s) => socket2::SockRef::from(s),
+        Stream::Unix(s) => socket2::SockRef::from(s),
+    };
+    let flag = || match value {
+        Value::Boolean(b) => Some(*b),
+        Value::Integer(i) => Some(*i != 0),
+        Value::Number(n) => Some(*n != 0.0),
+        _ => None,
+    };
+    let size = || match value {
+        Value::Integer(i) if *i >= 0 => Some(*i as usize),
+        Value::Number(n) if *n >= 0.0 => Some(*n as usize),
+        _ => None,
+    };
+    let done = match option {
+        "keepalive" => flag().map(|v| sock.set_keepalive(v)),
+        "reuseaddr" => flag().map(|v| sock.set_reuse_address(v)),
+        "tcp-nodelay" => flag().map(|v| sock.set_tcp_nodelay(v)),
+        "sndbuf" => size().map(|v| sock.set_send_buffer_size(v)),
+        "rcvbuf" => size().map(|v| sock.set_recv_buffer_size(v)),
+        _ => return fail(format!("unsupported option {option}")),
+    };
+    match done {
+        Some(Ok(())) => vec![Arg::Bool(true)],
+        Some(Err(e)) => fail(error_text(&e)),
+        None => fail(format!("bad option value for {option}")),
+    }
+}
+
+/// A read's data, as Lua gets it.
+fn answer(got: Got) -> Vec<Arg> {
+    match got {
+        Got::Data(d) => vec![Arg::Str(d)],
+        Got::End => vec![Arg::Nil, Arg::Nil],
+    }
+}
+
+/// Marks a socket busy reading or writing until dropped (also when the waiting thread is
+/// killed mid-wait).
+struct Flag {
+    sock: TcpSock,
+    field: fn(&mut State) -> &mut bool,
+}
+
+impl Flag {
+    fn new(sock: &TcpSock, field: fn(&mut State) -> &mut bool) -> Flag {
+        *field(&mut sock.0.borrow_mut()) = true;
+        Flag {
+            sock: sock.clone(),
+            field,
+        }
+    }
+}
+
+impl Drop for Flag {
+    fn drop(&mut self) {
+        *(self.field)(&mut self.sock.0.borrow_mut()) = false;
+    }
+}
+
+fn sock_of(ud: &AnyUserData) -> mlua::Result<TcpSock> {
+    Ok(ud.borrow::<TcpSock>()?.clone())
+}
+
+pub fn register(lua: &Lua, private: &Table) -> mlua::Result<()> {
+    private.set(
+        "tcp_parked",
+        LightUserData(&PARKED as *const u8 as *mut std::ffi::c_void),
+    )?;
+    private.set(
+        "tcp_new",
+        lua.create_function(|_, ()| {
+            check_phase()?;
+            Ok(TcpSock::default())
+        })?,
+    )?;
+    private.set(
+        "tcp_setoption",
+        lua.create_function(|lua, (ud, option, value): (AnyUserData, String, Value)| {
+            let sock = sock_of(&ud)?;
+            let Some(stream) = sock.0.borrow().stream.clone() else {
+                return values(lua, fail("closed"));
+            };
+            values(lua, set_option(&stream, &option, &value))
+        })?,
+    )?;
+    private.set(
+        "tcp_connect",
+        lua.create_function(
+            |lua, (ud, host, port, pool, pool_size): (AnyUserData, String, Option<f64>, Option<String>, Option<f64>)| {
+                let port = match port {
+                    Some(p) if (0.0..=65535.0).contains(&p) => Some(p as u16),
+                    Some(_) => return values(lua, fail("bad port number")),
+                    None => None,
+                };
+                sock_of(&ud)?.connect(lua, host, port, pool, pool_size.map(|n| n.max(1.0) as usize))
+            },
+        )?,
+    )?;
+    private.set(
+        "tcp_send",
+        lua.create_function(|lua, (ud, data): (AnyUserData, mlua::LuaString)| sock_of(&ud)?.send(lua, data))?,
+    )?;
+    private.set(
+        "tcp_receive",
+        lua.create_function(|lua, (ud, pattern, n): (AnyUserData, Option<String>, Option<f64>)| {
+            let want = match (pattern.as_deref(), n) {
+                (_, Some(n)) if n >= 0.0 => Want::Bytes(n as usize),
+                (Some("*a"), _) | (Some("a"), _) => Want::All,
+                (Some("*l") | Some("l") | None, _) => Want::Line,
+                _ => return Err(mlua::Error::runtime("bad pattern argument")),
+            };
+            sock_of(&ud)?.receive(lua, want)
+        })?,
+    )?;
+    private.set(
+        "tcp_receiveany",
+        lua.create_function(|lua, (ud, max): (AnyUserData, f64)| sock_of(&ud)?.receive(lua, Want::Any(max as usize)))?,
+    )?;
+    private.set(
+        "tcp_until_new",
+        lua.create_function(|_, (pattern, inclusive): (mlua::LuaString, bool)| {
+            Ok(UntilRef(Rc::new(RefCell::new(Until {
+                pattern: pattern.as_bytes().to_vec(),
+                inclusive,
+                found: false,
+            }))))
+        })?,
+    )?;
+    private.set(
+        "tcp_until_read",
+        lua.create_function(|lua, (ud, until, size): (AnyUserData, AnyUserData, Option<f64>)| {
+            let until = until.borrow::<UntilRef>()?.0.clone();
+            let size = size.filter(|s| *s > 0.0).map(|s| s as usize);
+            sock_of(&ud)?.receive(lua, Want::Until(until, size))
+        })?,
+    )?;
+    private.set(
+        "tcp_close",
+        lua.create_function(|lua, ud: AnyUserData| values(lua, sock_of(&ud)?.close()))?,
+    )?;
+    private.set(
+        "tcp_settimeouts",
+        lua.create_function(
+            |_, (ud, c, s, r): (AnyUserData, Option<f64>, Option<f64>, Option<f64>)| {
+                let sock = sock_of(&ud)?;
+                let mut st = sock.0.borrow_mut();
+                let ms = |v: Option<f64>, old: u64| v.map_or(old, |v| v.max(0.0) as u64);
+                st.connect_ms = ms(c, st.connect_ms);
+                st.send_ms = ms(s, st.send_ms);
+                st.read_ms = ms(r, st.read_ms);
+                Ok(())
+            },
+        )?,
+    )?;
+    private.set(
+        "tcp_setkeepalive",
+        lua.create_function(|lua, (ud, timeout, size): (AnyUserData, Option<f64>, Option<f64>)| {
+            let out = sock_of(&ud)?.setkeepalive(timeout.map(|t| t.max(0.0) as u64), size.map(|s| s.max(1.0) as usize));
+            values(lua, out)
+        })?,
+    )?;
+    private.set(
+        "tcp_getreusedtimes",
+        lua.create_function(|lua, ud: AnyUserData| {
+            let sock = sock_of(&ud)?;
+            let st = sock.0.borrow();
+            values(
+                lua,
+                match st.stream {
+                    Some(_) => vec![Arg::Int(st.reused as i64)],
+                    None => fail("closed"),
+                },
+            )
+        })?,
+    )?;
+    Ok(())
+}
