@@ -1495,3 +1495,80 @@ fn timers_fire_prematurely_on_reload_and_the_old_worker_waits_for_running_ones()
     signal(master, 15);
     child.wait().unwrap();
 }
+
+/// A DNS server for tests: `name` has `addr` (TTL `ttl`), any other name is not found;
+/// counts the questions it gets.
+fn dns_responder(name: &'static str, addr: [u8; 4], ttl: u32) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = asked.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let q = &buf[..n];
+            // the question's name, and where it ends
+            let (mut at, mut labels) = (12, Vec::new());
+            while at < n && q[at] != 0 {
+                let l = q[at] as usize;
+                labels.push(String::from_utf8_lossy(&q[at + 1..at + 1 + l]).into_owned());
+                at += 1 + l;
+            }
+            let qend = at + 5;
+            let qtype = u16::from_be_bytes([q[at + 1], q[at + 2]]);
+            let known = labels.join(".") == name && qtype == 1;
+            let mut r = q[..2].to_vec();
+            r.extend_from_slice(&[
+                0x81,
+                if labels.join(".") == name { 0x80 } else { 0x83 },
+                0,
+                1,
+                0,
+                known as u8,
+                0,
+                0,
+                0,
+                0,
+            ]);
+            r.extend_from_slice(&q[12..qend]);
+            if known {
+                r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1]);
+                r.extend_from_slice(&ttl.to_be_bytes());
+                r.extend_from_slice(&[0, 4]);
+                r.extend_from_slice(&addr);
+            }
+            let _ = sock.send_to(&r, from);
+        }
+    });
+    (port, asked)
+}
+
+#[test]
+fn cosockets_resolve_names_with_the_resolver_and_cache_them() {
+    let (dns, asked) = dns_responder("svc.test", [127, 0, 0, 1], 60);
+    let p = Prefix::new("lua-resolver");
+    let port = port();
+    p.conf(&format!(
+        "worker_processes 1;\ndaemon off;\nerror_log logs/error.log info;\nevents {{ worker_connections 64; }}\nhttp {{ access_log off;\n resolver 127.0.0.1:{dns} ipv6=off;\n resolver_timeout 2s;\n server {{ listen 127.0.0.1:{port};\n  location = /hi {{ return 200 hi; }}\n  location = /t {{ content_by_lua_block {{\n   local s = ngx.socket.tcp()\n   local ok, err = s:connect(\"svc.test\", {port})\n   ngx.say(\"svc: \", ok, \" \", err)\n   ngx.say(ngx.socket.connect(\"nope.test\", {port}))\n  }} }}\n }} }}\n"
+    ));
+    let mut child = start_master(&p);
+    let master = child.id() as i32;
+    wait_until("a worker", Duration::from_secs(5), || get(port, "/hi").is_some());
+    let first = body(&get(port, "/t").unwrap());
+    assert_eq!(
+        first,
+        "svc: 1 nil\nnilnope.test could not be resolved (3: Host not found)\n",
+        "{}",
+        p.log()
+    );
+    let after_first = asked.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(after_first, 2, "one question per name");
+    let second = body(&get(port, "/t").unwrap());
+    assert_eq!(second, first);
+    // both answers came from the cache (a name not found is kept too, as nginx does)
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 2);
+    let _ = master;
+    signal(child.id() as i32, 15);
+    child.wait().unwrap();
+}

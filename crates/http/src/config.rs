@@ -49,6 +49,9 @@ crate::settings! {
         server_name_in_redirect: bool = false,
         recursive_error_pages: bool = false,
         chunked_transfer_encoding: bool = true,
+        /// `resolver`: the DNS servers names are looked up with (none: no lookups).
+        resolver: Option<Arc<crate::resolver::ResolverConf>> = None,
+        resolver_timeout_ms: u64 = 30_000,
     }
 }
 

@@ -486,6 +486,14 @@ flag_setting!(ignore_invalid_headers, ignore_invalid_headers);
 flag_setting!(msie_padding, msie_padding);
 msec_setting!(client_body_timeout, client_body_timeout_ms);
 msec_setting!(send_timeout, send_timeout_ms);
+msec_setting!(resolver_timeout, resolver_timeout_ms);
+
+/// `resolver address ... [valid=time] [ipv4=on|off] [ipv6=on|off] [status_zone=zone]`.
+fn resolver(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let args: Vec<String> = cmd.values().map(String::from).collect();
+    let c = crate::resolver::ResolverConf::parse(&args).map_err(|e| cmd.error(e))?;
+    set_once(&mut b.loc().settings.resolver, Some(Arc::new(c)), cmd)
+}
 msec_setting!(auth_delay, auth_delay_ms);
 msec_setting!(lingering_time, lingering_time_ms);
 msec_setting!(lingering_timeout, lingering_timeout_ms);
@@ -552,6 +560,8 @@ static DIRECTIVES: &[Directive<HttpBuilder>] = &[
         client_body_temp_path,
     ),
     Directive::value("send_timeout", ANY_LOC, Args::Exactly(1), send_timeout),
+    Directive::value("resolver", ANY_LOC, Args::AtLeast(1), resolver),
+    Directive::value("resolver_timeout", ANY_LOC, Args::Exactly(1), resolver_timeout),
     Directive::value("lingering_close", ANY_LOC, Args::Exactly(1), lingering_close),
     Directive::value("lingering_time", ANY_LOC, Args::Exactly(1), lingering_time),
     Directive::value("lingering_timeout", ANY_LOC, Args::Exactly(1), lingering_timeout),

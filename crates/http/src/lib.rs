@@ -22,6 +22,7 @@ pub mod modules;
 pub mod output;
 pub mod phase;
 pub mod request;
+pub mod resolver;
 pub mod spare;
 pub mod status;
 pub mod syslog;

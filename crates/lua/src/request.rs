@@ -86,34 +86,62 @@ pub fn handle() -> *const std::ffi::c_void {
     }
 }
 
-thread_local! {
-    /// What log lines made without a request end with (see [`in_run`]).
-    static LOG_CONTEXT: std::cell::RefCell<std::rc::Rc<str>> = std::cell::RefCell::new(std::rc::Rc::from(""));
+/// What a request-less run (a timer's) carries from the request that made it: what its
+/// log lines end with, as nginx's log handler of OpenResty's fake connections writes
+/// them (`, context: ngx.timer, client: …, server: …`), and that request's location,
+/// whose settings (cosocket timeouts, `resolver`) apply to it.
+#[derive(Clone)]
+pub struct RunContext {
+    pub log: std::rc::Rc<str>,
+    pub loc: Option<std::rc::Rc<http::config::Location>>,
 }
 
-/// Runs `f` (one resume of a request-less run, a timer's) in `phase`, its log lines
-/// ending with `context`, as nginx's log handler of OpenResty's fake connections writes
-/// them (`, context: ngx.timer, client: …, server: …`).
-pub fn in_run<T>(phase: Phase, context: &std::rc::Rc<str>, f: impl FnOnce() -> T) -> T {
-    let prev = LOG_CONTEXT.with(|c| c.replace(context.clone()));
+impl Default for RunContext {
+    fn default() -> Self {
+        RunContext {
+            log: std::rc::Rc::from(""),
+            loc: None,
+        }
+    }
+}
+
+thread_local! {
+    static RUN_CONTEXT: std::cell::RefCell<RunContext> = std::cell::RefCell::new(RunContext::default());
+}
+
+/// Runs `f` (one resume of a request-less run) in `phase` with its context.
+pub fn in_run<T>(phase: Phase, context: &RunContext, f: impl FnOnce() -> T) -> T {
+    let prev = RUN_CONTEXT.with(|c| c.replace(context.clone()));
     let out = in_phase(phase, f);
-    LOG_CONTEXT.with(|c| *c.borrow_mut() = prev);
+    RUN_CONTEXT.with(|c| *c.borrow_mut() = prev);
     out
+}
+
+/// The location whose settings apply now: the request's, or the one a request-less run
+/// came from.
+pub fn location() -> Option<std::rc::Rc<http::config::Location>> {
+    with(|r| Ok(r.loc.clone()))
+        .ok()
+        .or_else(|| RUN_CONTEXT.with(|c| c.borrow().loc.clone()))
 }
 
 /// What a log line made without a request ends with now.
 pub fn log_context() -> std::rc::Rc<str> {
-    LOG_CONTEXT.with(|c| c.borrow().clone())
+    RUN_CONTEXT.with(|c| c.borrow().log.clone())
 }
 
-/// The log context of a timer made now: the request's client and server, when it has one.
-pub fn timer_log_context() -> std::rc::Rc<str> {
+/// The context of a timer made now: the request's client and server and location, when
+/// there is one (else the run's it is made in).
+pub fn timer_context() -> RunContext {
     let origin = with(|r| {
         let client = r.conn.peer.map_or_else(|| "unix:".to_string(), |p| p.ip().to_string());
         let server = r.conn.local.map(|l| l.to_string()).unwrap_or_default();
         Ok(format!(", client: {client}, server: {server}"))
     });
-    std::rc::Rc::from(format!(", context: ngx.timer{}", origin.unwrap_or_default()))
+    RunContext {
+        log: std::rc::Rc::from(format!(", context: ngx.timer{}", origin.unwrap_or_default())),
+        loc: location(),
+    }
 }
 
 pub fn phase() -> Phase {

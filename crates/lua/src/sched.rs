@@ -115,8 +115,8 @@ pub struct Sched {
     /// The entry thread is a runner of the pool (given back when its function returns).
     entry_is_runner: bool,
     entry_over: bool,
-    /// What its log lines end with when it has no request (a timer's origin).
-    log_context: Rc<str>,
+    /// What a request-less run carries from where it was made (a timer's origin).
+    context: request::RunContext,
 }
 
 impl Sched {
@@ -138,7 +138,7 @@ impl Sched {
             queue: VecDeque::new(),
             entry_is_runner,
             entry_over: false,
-            log_context: Rc::from(""),
+            context: request::RunContext::default(),
         };
         s.slots.push(Some(Slot {
             coro: entry,
@@ -149,9 +149,9 @@ impl Sched {
         s
     }
 
-    /// Sets what the run's log lines end with when it has no request.
-    pub fn set_log_context(&mut self, context: Rc<str>) {
-        self.log_context = context;
+    /// Sets what a request-less run carries from where it was made.
+    pub fn set_context(&mut self, context: request::RunContext) {
+        self.context = context;
     }
 
     /// A run whose entry thread already ran to `first` (the handler's fast path resumes
@@ -236,7 +236,7 @@ impl Sched {
         // SAFETY: resumed from the driver, outside the coroutine.
         let out = match r {
             Some(r) => request::enter(r, phase, || unsafe { raw::resume(l, nargs) }),
-            None => request::in_run(phase, &self.log_context.clone(), || unsafe { raw::resume(l, nargs) }),
+            None => request::in_run(phase, &self.context.clone(), || unsafe { raw::resume(l, nargs) }),
         };
         self.after(i, out, None)
     }
@@ -620,7 +620,7 @@ impl Sched {
     fn log(&self, r: Option<&Request>, level: Level, msg: &str) {
         match r {
             Some(r) => r.log(level, msg),
-            None => http::elog!(level, 0, "{msg}{}", self.log_context),
+            None => http::elog!(level, 0, "{msg}{}", self.context.log),
         }
     }
 }

@@ -24,55 +24,34 @@ use super::socket_pool;
 use crate::raw::Arg;
 use crate::request;
 
-/// `lua_socket_*`: the cosocket settings of a location (inherited from the levels above).
-#[derive(Clone, Default)]
-pub struct SocketConf {
-    pub connect_timeout: Option<u64>,
-    pub send_timeout: Option<u64>,
-    pub read_timeout: Option<u64>,
-    pub buffer_size: Option<u64>,
-    pub pool_size: Option<u64>,
-    pub keepalive_timeout: Option<u64>,
-    pub log_errors: Option<bool>,
-}
-
-impl http::ext::ExtConf for SocketConf {
-    fn merge(&mut self, parent: &Self) {
-        let SocketConf {
-            connect_timeout,
-            send_timeout,
-            read_timeout,
-            buffer_size,
-            pool_size,
-            keepalive_timeout,
-            log_errors,
-        } = self;
-        connect_timeout.get_or_insert_with(|| parent.connect_timeout.unwrap_or(60_000));
-        send_timeout.get_or_insert_with(|| parent.send_timeout.unwrap_or(60_000));
-        read_timeout.get_or_insert_with(|| parent.read_timeout.unwrap_or(60_000));
-        buffer_size.get_or_insert_with(|| parent.buffer_size.unwrap_or(4096));
-        pool_size.get_or_insert_with(|| parent.pool_size.unwrap_or(30));
-        keepalive_timeout.get_or_insert_with(|| parent.keepalive_timeout.unwrap_or(60_000));
-        log_errors.get_or_insert_with(|| parent.log_errors.unwrap_or(true));
+http::settings! {
+    /// `lua_socket_*`: the cosocket settings of a location (inherited from the levels
+    /// above, nginx's defaults where none is given).
+    pub struct SocketConf {
+        connect_timeout: u64 = 60_000,
+        send_timeout: u64 = 60_000,
+        read_timeout: u64 = 60_000,
+        buffer_size: u64 = 4096,
+        pool_size: u64 = 30,
+        keepalive_timeout: u64 = 60_000,
+        log_errors: bool = true,
     }
 }
 
-/// The settings that apply now: the current request's location's, else nginx's defaults.
-fn settings() -> SocketConf {
-    let mut c = request::with(|r| Ok(r.loc.ext.get::<SocketConf>().cloned()))
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    c.merge_defaults();
-    c
-}
-
-impl SocketConf {
-    fn merge_defaults(&mut self) {
-        http::ext::ExtConf::merge(self, &SocketConf::default());
-    }
-    fn ms(v: Option<u64>) -> Duration {
-        Duration::from_millis(v.unwrap_or(60_000))
+/// The settings that apply now (the request's location's, or the location a timer came
+/// from), and its `resolver`.
+fn settings() -> (
+    SocketConf,
+    Option<(std::sync::Arc<http::resolver::ResolverConf>, Duration)>,
+) {
+    match request::location() {
+        Some(loc) => (
+            loc.ext.get::<SocketConf>().cloned().unwrap_or_default(),
+            loc.settings
+                .resolver()
+                .map(|r| (r, Duration::from_millis(loc.settings.resolver_timeout_ms()))),
+        ),
+        None => (SocketConf::default(), None),
     }
 }
 
@@ -305,7 +284,7 @@ fn error_text(e: &io::Error) -> String {
 /// Logs a cosocket error (`lua_socket_log_errors` permitting) with the request's
 /// context, or the run's when there is no request.
 fn log_error(conf: &SocketConf, msg: &str) {
-    if conf.log_errors == Some(false) {
+    if !conf.log_errors() {
         return;
     }
     log_at(http::log::Level::Error, msg);
@@ -370,18 +349,21 @@ fn check_phase() -> mlua::Result<()> {
     request::check_context(request::YIELD_PHASES)
 }
 
-/// Where a name points: an IP literal, or a name in /etc/hosts. (Names the `resolver`
-/// directive would resolve are not supported yet: they get OpenResty's answer for a
-/// location without a resolver.)
-fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
+/// Where a host is without asking DNS: an IP literal, or a name in /etc/hosts.
+fn literal_or_hosts(host: &str, port: u16) -> Option<SocketAddr> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
-        return Ok(SocketAddr::new(ip, port));
+        return Some(SocketAddr::new(ip, port));
     }
-    if let Some(ip) = hosts_lookup(host) {
-        return Ok(SocketAddr::new(ip, port));
-    }
-    Err(format!("no resolver defined to resolve \"{host}\""))
+    hosts_lookup(host).map(|ip| SocketAddr::new(ip, port))
+}
+
+/// One of a name's addresses, at random, as lua-nginx-module picks one.
+fn pick(ips: &[std::net::IpAddr]) -> Option<std::net::IpAddr> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as usize);
+    ips.get(nanos % ips.len().max(1)).copied()
 }
 
 /// A name in /etc/hosts (read once per worker), IPv4 first, as lua-nginx-module's
@@ -421,9 +403,10 @@ fn parse_hosts(text: &str) -> Vec<(String, std::net::IpAddr)> {
 }
 
 impl TcpSock {
-    fn timeout(&self, which: fn(&State) -> u64, conf: Option<u64>) -> Duration {
+    /// A timeout set on the socket (settimeout), else the location's.
+    fn timeout(&self, which: fn(&State) -> u64, conf: u64) -> Duration {
         match which(&self.0.borrow()) {
-            0 => SocketConf::ms(conf),
+            0 => Duration::from_millis(conf),
             ms => Duration::from_millis(ms),
         }
     }
@@ -438,7 +421,7 @@ impl TcpSock {
         pool_size: Option<usize>,
     ) -> mlua::Result<MultiValue> {
         check_phase()?;
-        let conf = settings();
+        let (conf, resolver) = settings();
         let (key, target) = match host.strip_prefix("unix:") {
             Some(path) => (format!("unix:{path}"), Err(path.to_string())),
             None => {
@@ -473,17 +456,33 @@ impl TcpSock {
                 return values(lua, vec![Arg::Int(1)]);
             }
         }
+        // an address now (a literal, /etc/hosts), or a name for the resolver
         let addr = match &target {
-            Ok((h, p)) => match resolve(h, *p) {
-                Ok(a) => Some(a),
-                Err(e) => return values(lua, fail(e)),
+            Ok((h, p)) => match literal_or_hosts(h, *p) {
+                Some(a) => Some(a),
+                None if resolver.is_some() => None,
+                None => return values(lua, fail(format!("no resolver defined to resolve \"{h}\""))),
             },
             Err(_) => None,
         };
-        let timeout = self.timeout(|s| s.connect_ms, conf.connect_timeout);
+        let timeout = self.timeout(|s| s.connect_ms, conf.connect_timeout());
         self.0.borrow_mut().connecting = true;
         let sock = self.clone();
         now_or_later(lua, None, async move {
+            let addr = match (&target, addr, &resolver) {
+                (Ok((host, port)), None, Some((r, rtimeout))) => {
+                    match http::resolver::resolve(r, host, *rtimeout).await {
+                        Ok(ips) => pick(&ips).map(|ip| SocketAddr::new(ip, *port)),
+                        Err(e) => {
+                            let mut st = sock.0.borrow_mut();
+                            st.connecting = false;
+                            st.ft = FT_ERROR;
+                            return fail(format!("{host} could not be resolved ({e})"));
+                        }
+                    }
+                }
+                _ => addr,
+            };
             let conn = async {
                 match (&target, addr) {
                     (Ok(_), Some(a)) => tokio::net::TcpStream::connect(a).await.map(|s| {
@@ -507,7 +506,7 @@ impl TcpSock {
                     drop(st);
                     // (as nginx's: a unix socket's failure is critical, a TCP peer's an error)
                     if peer.starts_with("unix:") {
-                        if conf.log_errors != Some(false) {
+                        if conf.log_errors() {
                             let line = format!("connect() to {peer} failed ({})", conf::errno_text(&e));
                             log_at(http::log::Level::Crit, &line);
                         }
@@ -534,7 +533,7 @@ impl TcpSock {
     fn send(&self, lua: &Lua, data: mlua::LuaString) -> mlua::Result<MultiValue> {
         check_phase()?;
         let data = data.as_bytes().to_vec();
-        let conf = settings();
+        let (conf, _) = settings();
         let stream = {
             let st = self.0.borrow();
             match st.stream.clone() {
@@ -562,7 +561,7 @@ impl TcpSock {
                 Err(e) => return values(lua, self.write_failed(&conf, &e)),
             }
         }
-        let timeout = self.timeout(|s| s.send_ms, conf.send_timeout);
+        let timeout = self.timeout(|s| s.send_ms, conf.send_timeout());
         self.0.borrow_mut().writing = true;
         let sock = self.clone();
         now_or_later(lua, None, async move {
@@ -603,7 +602,7 @@ impl TcpSock {
     /// Every read: from the buffer, then what the socket has now, then a wait.
     fn receive(&self, lua: &Lua, want: Want) -> mlua::Result<MultiValue> {
         check_phase()?;
-        let conf = settings();
+        let (conf, _) = settings();
         let stream = {
             let mut st = self.0.borrow_mut();
             let stream = match st.stream.clone() {
@@ -628,11 +627,11 @@ impl TcpSock {
             }
             stream
         };
-        let bufsize = conf.buffer_size.unwrap_or(4096).max(1) as usize;
+        let bufsize = conf.buffer_size().max(1) as usize;
         if let Some(out) = self.read_now(&stream, &want, bufsize, &conf) {
             return values(lua, out);
         }
-        let timeout = self.timeout(|s| s.read_ms, conf.read_timeout);
+        let timeout = self.timeout(|s| s.read_ms, conf.read_timeout());
         self.0.borrow_mut().reading = true;
         let sock = self.clone();
         now_or_later(lua, None, async move {
@@ -711,7 +710,7 @@ impl TcpSock {
 
     /// `setkeepalive(timeout, size)`: the connection goes to the worker's pool.
     fn setkeepalive(&self, timeout: Option<u64>, size: Option<usize>) -> Vec<Arg> {
-        let conf = settings();
+        let (conf, _) = settings();
         let mut st = self.0.borrow_mut();
         let Some(stream) = st.stream.clone() else {
             return fail("closed");
@@ -726,11 +725,11 @@ impl TcpSock {
         if !st.pending().is_empty() {
             return fail("unread data in buffer");
         }
-        let timeout = match timeout.unwrap_or(conf.keepalive_timeout.unwrap_or(60_000)) {
+        let timeout = match timeout.unwrap_or(conf.keepalive_timeout()) {
             0 => None,
             ms => Some(Duration::from_millis(ms)),
         };
-        let size = size.or(st.pool_size).unwrap_or(conf.pool_size.unwrap_or(30) as usize);
+        let size = size.or(st.pool_size).unwrap_or(conf.pool_size() as usize);
         let (key, reused) = (st.pool.clone(), st.reused);
         st.close();
         drop(st);

@@ -71,8 +71,8 @@ struct Job {
     timers: Rc<Timers>,
     runners: Rc<Runners>,
     func: RegistryKey,
-    /// What its log lines end with (the request that made it).
-    log_context: Rc<str>,
+    /// What it carries from where it was made (log context, location).
+    context: request::RunContext,
 }
 
 impl Job {
@@ -102,7 +102,7 @@ impl Job {
                     http::log::Level::Error,
                     0,
                     "lua timer failed to start: {e}{}",
-                    self.log_context
+                    self.context.log
                 );
                 return;
             }
@@ -120,7 +120,7 @@ impl Job {
             nargs,
             false,
         );
-        sched.set_log_context(self.log_context.clone());
+        sched.set_context(self.context.clone());
         let _ = sched.run(None).await;
         drop(sched);
         t.running.set(t.running.get() - 1);
@@ -160,7 +160,7 @@ fn add(lua: &Lua, delay: f64, func: Function, every: bool) -> mlua::Result<(Valu
         timers: timers.clone(),
         runners: Runners::of(lua),
         func: lua.create_registry_value(func)?,
-        log_context: request::timer_log_context(),
+        context: request::timer_context(),
     });
     // (a negative delay is no delay, as lua-nginx-module takes it)
     let delay = Duration::try_from_secs_f64(delay.max(0.0)).unwrap_or(Duration::MAX);
