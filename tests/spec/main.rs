@@ -8,6 +8,7 @@
 mod block;
 mod client;
 mod tcp_server;
+mod udp_server;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -55,6 +56,10 @@ const SECTIONS: &[&str] = &[
     "tcp_reply_delay",
     "tcp_no_close",
     "tcp_shutdown",
+    "udp_listen",
+    "udp_reply",
+    "udp_query",
+    "udp_reply_delay",
 ];
 
 fn main() {
@@ -309,6 +314,10 @@ fn run_block_once(b: &Block, dir: &Path) -> Result<(), String> {
         Some(target) => Some(tcp_server::start(b, &substitute(&target, dir, port, &rand))?),
         None => None,
     };
+    let udp = match b.text("udp_listen") {
+        Some(target) => Some(udp_server::start(b, &substitute(&target, dir, port, &rand))?),
+        None => None,
+    };
     let err_log = dir.join("logs/error.log");
     let out = Command::new(BIN)
         .arg("-e")
@@ -356,6 +365,9 @@ fn run_block_once(b: &Block, dir: &Path) -> Result<(), String> {
     result?;
     if let Some(tcp) = tcp {
         tcp.check(b)?;
+    }
+    if let Some(udp) = udp {
+        udp.check(b)?;
     }
     check_logs(b, &log, "error_log", "no_error_log")?;
     let log = std::fs::read_to_string(&err_log).unwrap_or_default();

@@ -163,7 +163,7 @@ impl TcpServer {
 }
 
 /// A Test::Nginx time (`0.1`, `100ms`, `2s`).
-fn parse_time(t: &str) -> Duration {
+pub fn parse_time(t: &str) -> Duration {
     let t = t.trim();
     let secs = if let Some(ms) = t.strip_suffix("ms") {
         ms.parse::<f64>().unwrap_or(0.0) / 1000.0

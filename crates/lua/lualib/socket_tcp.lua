@@ -4,7 +4,7 @@
 -- OP_AWAIT and returns what the driver resumes it with.
 local P = __oxr
 local yield = coroutine.yield
-local TAG, OP_AWAIT, PARKED = P.yield_tag, P.OP_AWAIT, P.tcp_parked
+local TAG, OP_AWAIT, PARKED = P.yield_tag, P.OP_AWAIT, P.parked
 local tcp_new, tcp_connect, tcp_send = P.tcp_new, P.tcp_connect, P.tcp_send
 local tcp_receive, tcp_receiveany = P.tcp_receive, P.tcp_receiveany
 local tcp_until_new, tcp_until_read = P.tcp_until_new, P.tcp_until_read
@@ -14,12 +14,14 @@ local type, tostring, tonumber, error, select, setmetatable = type, tostring, to
 local concat = table.concat
 local argerror = P.argerror
 
+-- a primitive's answer, or (PARKED) what its wait comes to; shared with socket_udp.lua
 local function done(first, ...)
     if first == PARKED then
         return yield(TAG, OP_AWAIT)
     end
     return first, ...
 end
+P.socket_done = done
 
 local mt = {}
 mt.__index = mt
@@ -110,17 +112,23 @@ local function flatten(v, out, n, top)
     return n
 end
 
+-- the bytes a send() argument stands for (shared with socket_udp.lua)
+local function socket_data(data)
+    if type(data) == "string" then
+        return data
+    end
+    local parts = {}
+    local n, err = flatten(data, parts, 0, true)
+    if not n then
+        argerror(1, 2, err)
+    end
+    return concat(parts, "", 1, n)
+end
+P.socket_data = socket_data
+
 function mt.send(self, data)
     local sock = sock_of(self)
-    if type(data) ~= "string" then
-        local parts = {}
-        local n, err = flatten(data, parts, 0, true)
-        if not n then
-            argerror(0, 2, err)
-        end
-        data = concat(parts, "", 1, n)
-    end
-    return done(tcp_send(sock, data))
+    return done(tcp_send(sock, socket_data(data)))
 end
 
 function mt.receive(self, pattern)

@@ -41,6 +41,8 @@ const REGEX: &str = include_str!("../lualib/regex.lua");
 const SEMAPHORE: &str = include_str!("../lualib/semaphore.lua");
 /// `ngx.socket.tcp`'s methods.
 const SOCKET_TCP: &str = include_str!("../lualib/socket_tcp.lua");
+/// `ngx.socket.udp`'s methods.
+const SOCKET_UDP: &str = include_str!("../lualib/socket_udp.lua");
 /// OpenResty's table extensions and the built-in modules.
 const COMPAT: &str = include_str!("../lualib/compat.lua");
 
@@ -116,6 +118,7 @@ fn create(prefix: &std::path::Path) -> mlua::Result<Lua> {
     lua.load(REGEX).set_name("=regex").exec()?;
     lua.load(SEMAPHORE).set_name("=semaphore").exec()?;
     lua.load(SOCKET_TCP).set_name("=socket_tcp").exec()?;
+    lua.load(SOCKET_UDP).set_name("=socket_udp").exec()?;
     lua.globals()
         .get::<mlua::Table>("__oxr")?
         .set("lrucache_source", LRUCACHE)?;

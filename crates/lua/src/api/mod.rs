@@ -16,6 +16,7 @@ mod semaphore;
 pub mod shdict;
 mod socket_pool;
 pub mod socket_tcp;
+mod socket_udp;
 mod time;
 mod timer;
 pub use timer::Timers;
@@ -109,6 +110,7 @@ pub fn register(lua: &Lua, prefix: &std::path::Path) -> mlua::Result<()> {
     semaphore::register(lua, &private)?;
     timer::register(lua, &ngx, &private)?;
     socket_tcp::register(lua, &private)?;
+    socket_udp::register(lua, &private)?;
     log::register(lua, &ngx)?;
     output::register(lua, &ngx, &private)?;
     time::register(lua, &ngx, &private)?;

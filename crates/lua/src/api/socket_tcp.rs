@@ -40,7 +40,7 @@ http::settings! {
 
 /// The settings that apply now (the request's location's, or the location a timer came
 /// from), and its `resolver`.
-fn settings() -> (
+pub(super) fn settings() -> (
     SocketConf,
     Option<(std::sync::Arc<http::resolver::ResolverConf>, Duration)>,
 ) {
@@ -274,7 +274,7 @@ impl Want {
 }
 
 /// The text lua-nginx-module gives an I/O error: strerror in lower case.
-fn error_text(e: &io::Error) -> String {
+pub(super) fn error_text(e: &io::Error) -> String {
     if e.kind() == io::ErrorKind::TimedOut {
         return "timeout".into();
     }
@@ -283,7 +283,7 @@ fn error_text(e: &io::Error) -> String {
 
 /// Logs a cosocket error (`lua_socket_log_errors` permitting) with the request's
 /// context, or the run's when there is no request.
-fn log_error(conf: &SocketConf, msg: &str) {
+pub(super) fn log_error(conf: &SocketConf, msg: &str) {
     if !conf.log_errors() {
         return;
     }
@@ -311,7 +311,7 @@ fn parked() -> mlua::Result<MultiValue> {
 }
 
 /// Results as Lua values (for answers given at once).
-fn values(lua: &Lua, args: Vec<Arg>) -> mlua::Result<MultiValue> {
+pub(super) fn values(lua: &Lua, args: Vec<Arg>) -> mlua::Result<MultiValue> {
     let mut out = Vec::with_capacity(args.len());
     for a in args {
         out.push(match a {
@@ -325,12 +325,12 @@ fn values(lua: &Lua, args: Vec<Arg>) -> mlua::Result<MultiValue> {
     Ok(MultiValue::from_vec(out))
 }
 
-fn fail(err: impl Into<String>) -> Vec<Arg> {
+pub(super) fn fail(err: impl Into<String>) -> Vec<Arg> {
     vec![Arg::Nil, Arg::Str(err.into().into_bytes())]
 }
 
 /// Answers now, or parks `fut` for the caller's OP_AWAIT.
-fn now_or_later(
+pub(super) fn now_or_later(
     lua: &Lua,
     ready: Option<Vec<Arg>>,
     fut: impl Future<Output = Vec<Arg>> + 'static,
@@ -345,12 +345,12 @@ fn now_or_later(
 }
 
 /// Refuses the cosocket API where nothing can wait for it.
-fn check_phase() -> mlua::Result<()> {
+pub(super) fn check_phase() -> mlua::Result<()> {
     request::check_context(request::YIELD_PHASES)
 }
 
 /// Where a host is without asking DNS: an IP literal, or a name in /etc/hosts.
-fn literal_or_hosts(host: &str, port: u16) -> Option<SocketAddr> {
+pub(super) fn literal_or_hosts(host: &str, port: u16) -> Option<SocketAddr> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
         return Some(SocketAddr::new(ip, port));
@@ -359,7 +359,7 @@ fn literal_or_hosts(host: &str, port: u16) -> Option<SocketAddr> {
 }
 
 /// One of a name's addresses, at random, as lua-nginx-module picks one.
-fn pick(ips: &[std::net::IpAddr]) -> Option<std::net::IpAddr> {
+pub(super) fn pick(ips: &[std::net::IpAddr]) -> Option<std::net::IpAddr> {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos() as usize);
@@ -809,10 +809,7 @@ fn sock_of(ud: &AnyUserData) -> mlua::Result<TcpSock> {
 }
 
 pub fn register(lua: &Lua, private: &Table) -> mlua::Result<()> {
-    private.set(
-        "tcp_parked",
-        LightUserData(&PARKED as *const u8 as *mut std::ffi::c_void),
-    )?;
+    private.set("parked", LightUserData(&PARKED as *const u8 as *mut std::ffi::c_void))?;
     private.set(
         "tcp_new",
         lua.create_function(|_, ()| {
