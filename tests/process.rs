@@ -10,6 +10,11 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_oxiresty");
 
+/// The redis-server and Debian Lua libraries some tests use (shared with the spec runner).
+#[path = "spec/services.rs"]
+#[allow(dead_code)]
+mod services;
+
 static PORT: AtomicU16 = AtomicU16::new(0);
 
 fn port() -> u16 {
@@ -1569,6 +1574,74 @@ fn cosockets_resolve_names_with_the_resolver_and_cache_them() {
     // both answers came from the cache (a name not found is kept too, as nginx does)
     assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 2);
     let _ = master;
+    signal(child.id() as i32, 15);
+    child.wait().unwrap();
+}
+
+#[test]
+fn two_instances_share_a_rate_limit_through_redis_exactly() {
+    services::ensure_packages().unwrap();
+    let mut started = services::start("$TEST_NGINX_REDIS_PORT", port).unwrap();
+    let redis = started[0].port;
+    let limit = 60;
+    let (a, b) = (Prefix::new("rl-a"), Prefix::new("rl-b"));
+    let (pa, pb) = (port(), port());
+    let conf = |port: u16| {
+        format!(
+            "worker_processes 2;\ndaemon off;\nerror_log logs/error.log info;\nevents {{ worker_connections 256; }}\nhttp {{ access_log off;\n lua_package_path \"/usr/share/lua/5.1/?.lua;;\";\n server {{ listen 127.0.0.1:{port};\n  location = /hi {{ return 200 hi; }}\n  location = /t {{\n   access_by_lua_block {{\n    local red = require(\"nginx.redis\"):new()\n    red:set_timeout(2000)\n    assert(red:connect(\"127.0.0.1\", {redis}))\n    local n = assert(red:incr(\"rl:shared\"))\n    red:set_keepalive(10000, 50)\n    if n > {limit} then return ngx.exit(429) end\n   }}\n   content_by_lua_block {{ ngx.say(\"ok\") }}\n  }}\n }} }}\n"
+        )
+    };
+    a.conf(&conf(pa));
+    b.conf(&conf(pb));
+    let (mut ca, mut cb) = (start_master(&a), start_master(&b));
+    wait_until("both serve", Duration::from_secs(5), || {
+        get(pa, "/hi").is_some() && get(pb, "/hi").is_some()
+    });
+    // 8 client threads, each alternating between the two servers
+    let counts: Vec<(usize, usize)> = (0..8)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let (mut ok, mut limited) = (0, 0);
+                for j in 0..25 {
+                    let port = if (i + j) % 2 == 0 { pa } else { pb };
+                    let resp = fetch(port, "/t").unwrap_or_default();
+                    if resp.starts_with("HTTP/1.1 200") {
+                        ok += 1;
+                    } else if resp.starts_with("HTTP/1.1 429") {
+                        limited += 1;
+                    }
+                }
+                (ok, limited)
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .collect();
+    let ok: usize = counts.iter().map(|c| c.0).sum();
+    let limited: usize = counts.iter().map(|c| c.1).sum();
+    assert_eq!((ok, limited), (limit, 200 - limit), "{}{}", a.log(), b.log());
+    signal(ca.id() as i32, 15);
+    signal(cb.id() as i32, 15);
+    ca.wait().unwrap();
+    cb.wait().unwrap();
+    started.clear();
+}
+
+#[test]
+fn lua_resty_dns_queries_a_real_dns_server_over_udp() {
+    services::ensure_packages().unwrap();
+    let (dns, asked) = dns_responder("svc.test", [10, 1, 2, 3], 42);
+    let p = Prefix::new("lua-dns");
+    let port = port();
+    p.conf(&format!(
+        "worker_processes 1;\ndaemon off;\nerror_log logs/error.log info;\nevents {{ worker_connections 64; }}\nhttp {{ access_log off;\n lua_package_path \"/usr/share/lua/5.1/?.lua;;\";\n server {{ listen 127.0.0.1:{port};\n  location = /hi {{ return 200 hi; }}\n  location = /t {{ content_by_lua_block {{\n   local resolver = require \"nginx.dns.resolver\"\n   local r = assert(resolver:new{{ nameservers = {{ {{\"127.0.0.1\", {dns}}} }}, retrans = 2, timeout = 1000 }})\n   local answers = assert(r:query(\"svc.test\", {{ qtype = r.TYPE_A }}))\n   local a = answers[1]\n   ngx.say(#answers, \" \", a.name, \" \", a.address, \" \", a.ttl, \" \", a.type == r.TYPE_A)\n   local nx = assert(r:query(\"nope.test\"))\n   ngx.say(nx.errcode, \" \", nx.errstr)\n  }} }}\n }} }}\n"
+    ));
+    let mut child = start_master(&p);
+    wait_until("a worker", Duration::from_secs(5), || get(port, "/hi").is_some());
+    let b = body(&get(port, "/t").unwrap());
+    assert_eq!(b, "1 svc.test 10.1.2.3 42 true\n3 name error\n", "{}", p.log());
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 2);
     signal(child.id() as i32, 15);
     child.wait().unwrap();
 }

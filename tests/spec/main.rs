@@ -7,6 +7,7 @@
 
 mod block;
 mod client;
+mod services;
 mod tcp_server;
 mod udp_server;
 
@@ -109,6 +110,36 @@ fn main() {
     if let Some(f) = &filter {
         blocks.retain(|b| b.file.contains(f.as_str()) || b.name.contains(f.as_str()));
     }
+    // the servers and Debian Lua libraries the selected blocks use
+    let all_text: String = blocks
+        .iter()
+        .flat_map(|b| b.sections.values().map(Value::text))
+        .collect();
+    let services_running = if all_text.contains("$TEST_NGINX_REDIS_PORT")
+        || all_text.contains("$TEST_NGINX_MEMCACHED_PORT")
+        || all_text.contains("/usr/share/lua/5.1")
+    {
+        if let Err(e) = services::ensure_packages() {
+            eprintln!("spec: {e}");
+            std::process::exit(1);
+        }
+        match services::start(&all_text, free_port) {
+            Ok(started) => {
+                let vars = started
+                    .iter()
+                    .map(|s| (format!("${}", s.var), s.port.to_string()))
+                    .collect();
+                let _ = SERVICE_VARS.set(vars);
+                started
+            }
+            Err(e) => {
+                eprintln!("spec: {e}");
+                std::process::exit(1);
+            }
+        }
+    } else {
+        Vec::new()
+    };
     let total = blocks.len();
     let work = Arc::new(Mutex::new(blocks));
     let fails = Arc::new(Mutex::new(failures));
@@ -154,6 +185,8 @@ fn main() {
         fails.len(),
         start.elapsed().as_secs_f64()
     );
+    // (exit skips destructors: the servers stop first)
+    drop(services_running);
     if fails.is_empty() {
         let _ = std::fs::remove_dir_all(&scratch);
     } else {
@@ -162,6 +195,9 @@ fn main() {
 }
 
 static NEXT_PORT: AtomicUsize = AtomicUsize::new(0);
+
+/// `$TEST_NGINX_REDIS_PORT` and the like: the services started for this run.
+static SERVICE_VARS: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
 
 /// A port below the kernel's ephemeral range (so client sockets never take it), free now.
 fn free_port() -> u16 {
@@ -242,6 +278,9 @@ fn substitute(s: &str, dir: &Path, port: u16, rand: &[(String, u16)]) -> String 
     let mut out = s.to_string();
     for (name, p) in rand {
         out = out.replace(&format!("${name}"), &p.to_string());
+    }
+    for (var, value) in SERVICE_VARS.get().into_iter().flatten() {
+        out = out.replace(var, value);
     }
     let mut out = out
         .replace("$TEST_NGINX_SERVER_PORT", &port.to_string())

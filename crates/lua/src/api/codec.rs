@@ -302,3 +302,62 @@ mod tests {
         assert_eq!(call(|s, l, o| oxr_quote_sql(s, l, o), b"it's\n", 16), b"'it\\'s\\n'");
     }
 }
+
+/// nginx's `ngx_hex_dump`, exported under its own name for lua-resty-string's `to_hex`
+/// (which declares it through the FFI): `2 * len` lower-case hex digits of `src` at
+/// `dst`; the end of what was written.
+#[unsafe(no_mangle)]
+pub extern "C" fn ngx_hex_dump(dst: *mut u8, src: *const u8, len: usize) -> *mut u8 {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    if len == 0 {
+        return dst;
+    }
+    // SAFETY: as nginx's contract, `src` holds `len` readable bytes and `dst` room for
+    // `2 * len`; the two do not overlap.
+    unsafe {
+        let src = std::slice::from_raw_parts(src, len);
+        let out = std::slice::from_raw_parts_mut(dst, 2 * len);
+        for (i, b) in src.iter().enumerate() {
+            out[2 * i] = HEX[(b >> 4) as usize];
+            out[2 * i + 1] = HEX[(b & 0xf) as usize];
+        }
+        dst.add(2 * len)
+    }
+}
+
+/// nginx's `ngx_atoi` (for lua-resty-string's `atoi`): the decimal number `line[..n]`, or
+/// -1 (NGX_ERROR) when it is empty, holds a byte that is not a digit, or overflows.
+#[unsafe(no_mangle)]
+pub extern "C" fn ngx_atoi(line: *const u8, n: usize) -> isize {
+    if n == 0 || line.is_null() {
+        return -1;
+    }
+    // SAFETY: `line` holds `n` readable bytes (a Lua string).
+    let digits = unsafe { std::slice::from_raw_parts(line, n) };
+    let mut v: isize = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return -1;
+        }
+        v = match v.checked_mul(10).and_then(|v| v.checked_add((d - b'0') as isize)) {
+            Some(v) => v,
+            None => return -1,
+        };
+    }
+    v
+}
+
+#[cfg(test)]
+mod nginx_exports {
+    #[test]
+    fn hex_dump_and_atoi_answer_as_nginx() {
+        let mut buf = [0u8; 6];
+        let end = super::ngx_hex_dump(buf.as_mut_ptr(), b"\x00\xab\x7f".as_ptr(), 3);
+        assert_eq!(&buf, b"00ab7f");
+        assert_eq!(end as usize - buf.as_ptr() as usize, 6);
+        assert_eq!(super::ngx_atoi(b"1234".as_ptr(), 4), 1234);
+        assert_eq!(super::ngx_atoi(b"12a".as_ptr(), 3), -1);
+        assert_eq!(super::ngx_atoi(b"".as_ptr(), 0), -1);
+        assert_eq!(super::ngx_atoi(b"99999999999999999999999".as_ptr(), 23), -1);
+    }
+}
