@@ -140,11 +140,11 @@ pub fn parse_response(data: &[u8], head_only: bool) -> Result<(Response, usize),
     let mut pos = end + 4;
     // an interim response is what Test::Nginx reads as the response: its "body" is all
     // that follows (the final response included)
-    if (100..200).contains(&status) && status != 101 {
+    if (100..200).contains(&status) {
         r.body = data[pos..].to_vec();
         return Ok((r, data.len()));
     }
-    if head_only || status == 304 || status == 204 || status == 101 {
+    if head_only || status == 304 || status == 204 {
         return Ok((r, pos));
     }
     if r.header("transfer-encoding")

@@ -9,8 +9,6 @@ use std::time::Duration;
 
 use tokio::time::{Instant, Sleep};
 
-use tokio::io::AsyncWriteExt;
-
 use crate::config::{HttpConf, LingeringClose, Server};
 use crate::h1::{self, Limits};
 use crate::io::{Io, ReadError, Stream};
@@ -464,7 +462,7 @@ fn contains_ci(hay: &str, needle: &str) -> bool {
 /// response is not lost to a reset (nginx's lingering_close).
 async fn lingering_close(io: &mut Io, server: &Server) {
     // half-close: the client sees the end of our response, we still read what it sends
-    let _ = io.stream.shutdown().await;
+    io.stream.shutdown_write();
     let settings = &server.loc.settings;
     let deadline = Instant::now() + Duration::from_millis(settings.lingering_time_ms());
     let step = Duration::from_millis(settings.lingering_timeout_ms());

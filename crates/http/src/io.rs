@@ -64,11 +64,20 @@ impl Stream {
         }
     }
 
-    async fn writable(&self) -> io::Result<()> {
+    pub async fn writable(&self) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.writable().await,
             Stream::Unix(s) => s.writable().await,
         }
+    }
+
+    /// Ends the writing side (the peer reads the end of the stream; reading goes on).
+    pub fn shutdown_write(&self) {
+        let r = match self {
+            Stream::Tcp(s) => socket2::SockRef::from(s).shutdown(std::net::Shutdown::Write),
+            Stream::Unix(s) => socket2::SockRef::from(s).shutdown(std::net::Shutdown::Write),
+        };
+        let _ = r;
     }
 
     /// True when bytes (or the end of the stream) wait to be read; a false readiness is
@@ -143,8 +152,10 @@ impl AsyncWrite for Stream {
 
 /// The stream plus bytes read but not yet consumed. The buffer is dropped while a keepalive
 /// connection idles, so an idle connection holds no buffer memory (nginx does the same).
+/// The stream is shared (its methods take `&self`): Lua's `ngx.req.socket` reads and
+/// writes the client connection through the same one.
 pub struct Io {
-    pub stream: Stream,
+    pub stream: std::rc::Rc<Stream>,
     pub buf: Vec<u8>,
     pub pos: usize,
 }
@@ -159,7 +170,7 @@ pub enum ReadError {
 impl Io {
     pub fn new(stream: Stream) -> Io {
         Io {
-            stream,
+            stream: std::rc::Rc::new(stream),
             buf: Vec::new(),
             pos: 0,
         }

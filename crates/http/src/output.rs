@@ -55,9 +55,12 @@ impl Request {
             self.chunked = false;
             return;
         }
-        if self.is_head() || matches!(self.status, 204 | 304) || self.status < 200 {
+        if self.is_head() || matches!(self.status, 204 | 304) {
             self.header_only = true;
         }
+        // a 1xx response (101 Switching Protocols: what follows is the new protocol's)
+        // gets no body framing, as nginx's chunked filter leaves it
+        let informational = self.status < 200;
         let start = self.out.len();
         self.out.reserve(256);
         status::write_line(&mut self.out, status::wire_status(self.status));
@@ -94,20 +97,27 @@ impl Request {
             self.out.extend_from_slice(b"\r\n");
         }
         let has_length = self.content_length.is_some();
-        for (n, v) in &self.headers_out.list {
-            if n.eq_ignore_ascii_case("connection")
-                || n.eq_ignore_ascii_case("transfer-encoding")
-                || (v.is_empty() && (n.eq_ignore_ascii_case("server") || n.eq_ignore_ascii_case("date")))
-            {
-                continue;
+        // nginx's order: the headers it keeps apart (Last-Modified, Location) before the
+        // framing and Connection lines, the others after them
+        let apart = |n: &str| n.eq_ignore_ascii_case("last-modified") || n.eq_ignore_ascii_case("location");
+        let write_headers = |out: &mut Vec<u8>, list: &[(String, String)], first: bool| {
+            for (n, v) in list {
+                if n.eq_ignore_ascii_case("connection")
+                    || n.eq_ignore_ascii_case("transfer-encoding")
+                    || (v.is_empty() && (n.eq_ignore_ascii_case("server") || n.eq_ignore_ascii_case("date")))
+                    || apart(n) != first
+                {
+                    continue;
+                }
+                push_field(out, n);
+                out.extend_from_slice(b": ");
+                push_field(out, v);
+                out.extend_from_slice(b"\r\n");
             }
-            push_field(&mut self.out, n);
-            self.out.extend_from_slice(b": ");
-            push_field(&mut self.out, v);
-            self.out.extend_from_slice(b"\r\n");
-        }
+        };
+        write_headers(&mut self.out, &self.headers_out.list, true);
         self.chunked = false;
-        if !has_length && !self.header_only {
+        if !has_length && !self.header_only && !informational {
             if self.version >= (1, 1) && s.chunked_transfer_encoding() {
                 self.chunked = true;
                 self.out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
@@ -126,7 +136,11 @@ impl Request {
         {
             self.keepalive = false;
         }
-        if self.keepalive {
+        if self.status == 101 {
+            // (nginx's header filter writes this for it)
+            self.keepalive = false;
+            self.out.extend_from_slice(b"Connection: upgrade\r\n");
+        } else if self.keepalive {
             self.out.extend_from_slice(b"Connection: keep-alive\r\n");
             if let Some(t) = s.keepalive_header_sec() {
                 self.out
@@ -135,6 +149,7 @@ impl Request {
         } else {
             self.out.extend_from_slice(b"Connection: close\r\n");
         }
+        write_headers(&mut self.out, &self.headers_out.list, false);
         self.out.extend_from_slice(b"\r\n");
         self.bytes_sent += (self.out.len() - start) as u64;
     }

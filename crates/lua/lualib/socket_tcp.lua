@@ -243,6 +243,39 @@ local function tcp()
     return setmetatable({ tcp_new() }, mt)
 end
 
+-- ngx.req.socket(): the request body, to read (no send, no connect, no pool)
+local body_mt = {
+    receive = mt.receive,
+    receiveany = mt.receiveany,
+    receiveuntil = mt.receiveuntil,
+    settimeout = mt.settimeout,
+    settimeouts = mt.settimeouts,
+    close = mt.close,
+}
+body_mt.__index = body_mt
+
+-- ngx.req.socket(true): the client connection, both ways
+local raw_mt = {
+    receive = mt.receive,
+    receiveany = mt.receiveany,
+    receiveuntil = mt.receiveuntil,
+    send = mt.send,
+    settimeout = mt.settimeout,
+    settimeouts = mt.settimeouts,
+    setoption = mt.setoption,
+    close = mt.close,
+}
+raw_mt.__index = raw_mt
+
+local req_socket = P.req_socket
+function ngx.req.socket(raw)
+    local sock, err = req_socket(raw and true or false)
+    if not sock then
+        return nil, err
+    end
+    return setmetatable({ sock }, raw and raw_mt or body_mt)
+end
+
 ngx.socket = ngx.socket or {}
 ngx.socket.tcp = tcp
 ngx.socket.stream = tcp

@@ -18,11 +18,11 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use mlua::{AnyUserData, LightUserData, Lua, MultiValue, Table, UserData, Value};
-use tokio::io::Interest;
 
 use super::socket_pool;
 use crate::raw::Arg;
 use crate::request;
+pub use http::io::Stream;
 
 http::settings! {
     /// `lua_socket_*`: the cosocket settings of a location (inherited from the levels
@@ -55,60 +55,6 @@ pub(super) fn settings() -> (
     }
 }
 
-/// A connected stream; its methods take `&self`, so one thread may read while another
-/// writes.
-pub enum Stream {
-    Tcp(tokio::net::TcpStream),
-    Unix(tokio::net::UnixStream),
-}
-
-impl Stream {
-    pub async fn readable(&self) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s.readable().await,
-            Stream::Unix(s) => s.readable().await,
-        }
-    }
-
-    async fn writable(&self) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s.writable().await,
-            Stream::Unix(s) => s.writable().await,
-        }
-    }
-
-    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.try_read(buf),
-            Stream::Unix(s) => s.try_read(buf),
-        }
-    }
-
-    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.try_write(buf),
-            Stream::Unix(s) => s.try_write(buf),
-        }
-    }
-
-    /// Whether a pooled connection is still clean: not closed by its peer, nothing
-    /// unread (a watcher closes such ones, but it may not have run yet).
-    fn clean(&self) -> bool {
-        let ready = match self {
-            Stream::Tcp(s) => s.try_io(Interest::READABLE, || Err::<(), _>(io::ErrorKind::WouldBlock.into())),
-            Stream::Unix(s) => s.try_io(Interest::READABLE, || Err::<(), _>(io::ErrorKind::WouldBlock.into())),
-        };
-        // (try_io runs the closure only when the stream is marked readable)
-        matches!(ready, Err(e) if e.kind() == io::ErrorKind::WouldBlock) && {
-            let mut b = [0u8; 1];
-            match self {
-                Stream::Tcp(s) => matches!(s.try_read(&mut b), Err(e) if e.kind() == io::ErrorKind::WouldBlock),
-                Stream::Unix(s) => matches!(s.try_read(&mut b), Err(e) if e.kind() == io::ErrorKind::WouldBlock),
-            }
-        }
-    }
-}
-
 /// A cosocket's state.
 #[derive(Default)]
 struct State {
@@ -135,6 +81,9 @@ struct State {
     ft: u32,
     /// `host:port` for log lines.
     peer: String,
+    /// Bytes the socket may still read (`ngx.req.socket`: what is left of the body);
+    /// reaching 0 is the end of the stream.
+    limit: Option<u64>,
 }
 
 /// lua-nginx-module's failure types.
@@ -169,6 +118,11 @@ impl State {
         self.read_closed = false;
         self.write_closed = false;
         self.eof = false;
+    }
+
+    /// Reads allowed before the end (the request body's length, for `ngx.req.socket`).
+    fn read_room(&self, want: usize) -> usize {
+        self.limit.map_or(want, |l| want.min(l as usize))
     }
 
     /// lua-nginx-module's words for an operation on a closed socket (`u:` is this state,
@@ -449,7 +403,7 @@ impl TcpSock {
         }
         let pool_key = self.0.borrow().pool.clone();
         while let Some((stream, reused)) = socket_pool::take(&pool_key) {
-            if stream.clean() {
+            if !stream.has_data() {
                 let mut st = self.0.borrow_mut();
                 st.stream = Some(stream);
                 st.reused = reused + 1;
@@ -664,7 +618,13 @@ impl TcpSock {
     fn read_now(&self, stream: &Stream, want: &Want, bufsize: usize, conf: &SocketConf) -> Option<Vec<Arg>> {
         let mut chunk = vec![0u8; bufsize];
         loop {
-            match stream.try_read(&mut chunk) {
+            let room = self.0.borrow().read_room(bufsize);
+            let read = if room == 0 {
+                Ok(0)
+            } else {
+                stream.try_read(&mut chunk[..room])
+            };
+            match read {
                 Ok(0) => {
                     let mut st = self.0.borrow_mut();
                     st.eof = true;
@@ -680,6 +640,9 @@ impl TcpSock {
                 Ok(n) => {
                     let mut st = self.0.borrow_mut();
                     st.buf.extend_from_slice(&chunk[..n]);
+                    if let Some(l) = st.limit.as_mut() {
+                        *l -= n as u64;
+                    }
                     if let Some(got) = want.take(&mut st, false) {
                         return Some(answer(got));
                     }
@@ -733,7 +696,7 @@ impl TcpSock {
         let (key, reused) = (st.pool.clone(), st.reused);
         st.close();
         drop(st);
-        if !stream.clean() {
+        if stream.has_data() {
             return vec![Arg::Int(1)];
         }
         socket_pool::put(&key, stream, reused, size, timeout);
@@ -770,6 +733,85 @@ fn set_option(stream: &Stream, option: &str, value: &Value) -> Vec<Arg> {
         Some(Ok(())) => vec![Arg::Bool(true)],
         Some(Err(e)) => fail(error_text(&e)),
         None => fail(format!("bad option value for {option}")),
+    }
+}
+
+/// `ngx.req.socket(raw)`: the client connection as a cosocket. Without `raw`, a
+/// read-only socket over the request body (what is left of it after what nginx already
+/// read); with it, the whole connection, both ways, once pending output is out (the
+/// response is then Lua's to write: nothing more is sent by the server). The connection
+/// is not kept alive after either.
+fn req_socket(raw: bool) -> mlua::Result<Result<TcpSock, &'static str>> {
+    request::check_context(&[
+        request::Phase::ServerRewrite,
+        request::Phase::Rewrite,
+        request::Phase::Access,
+        request::Phase::Content,
+    ])?;
+    request::with(|r| {
+        if !raw {
+            if !matches!(r.body, http::request::Body::Unread) || r.discard_pending {
+                return Ok(Err("request body already exists"));
+            }
+            let len = match r.framing {
+                http::request::Framing::Length(n) if n > 0 => n,
+                http::request::Framing::Chunked => return Ok(Err("chunked request bodies not supported yet")),
+                _ => return Ok(Err("no body")),
+            };
+            let have = r.io.pending().len().min(len as usize);
+            let buf = r.io.pending()[..have].to_vec();
+            r.io.consume(have);
+            r.body = http::request::Body::Discarded;
+            r.keepalive = false;
+            return Ok(Ok((buf, Some(len - have as u64))));
+        }
+        if !r.out.is_empty() {
+            return Ok(Err("pending data to write"));
+        }
+        let buf = r.io.pending().to_vec();
+        let n = buf.len();
+        r.io.consume(n);
+        // the connection is Lua's now: the server writes nothing more on it
+        r.header_sent = true;
+        r.eof_sent = true;
+        r.keepalive = false;
+        Ok(Ok((buf, None)))
+    })
+    .map(|made| {
+        let (buf, limit) = made?;
+        let sock = TcpSock::default();
+        let stream = request::with(|r| {
+            // the request lets go of the socket's hold on its connection when it ends
+            match r.ctx::<ReqSockets>() {
+                Some(held) => held.0.push(sock.clone()),
+                None => r.set_ctx(ReqSockets(vec![sock.clone()])),
+            }
+            Ok(r.io.stream.clone())
+        })
+        .ok();
+        {
+            let mut st = sock.0.borrow_mut();
+            st.stream = stream;
+            st.buf = buf;
+            st.limit = limit;
+            st.peer = "client".into();
+        }
+        Ok(sock)
+    })
+}
+
+/// The `ngx.req.socket` objects of a request. When the request ends, they let go of the
+/// client connection (Lua may keep the objects longer: they answer "closed" then), so
+/// that the connection closes with the request.
+struct ReqSockets(Vec<TcpSock>);
+
+impl Drop for ReqSockets {
+    fn drop(&mut self) {
+        for s in &self.0 {
+            if let Ok(mut st) = s.0.try_borrow_mut() {
+                st.close();
+            }
+        }
     }
 }
 
@@ -815,6 +857,15 @@ pub fn register(lua: &Lua, private: &Table) -> mlua::Result<()> {
         lua.create_function(|_, ()| {
             check_phase()?;
             Ok(TcpSock::default())
+        })?,
+    )?;
+    private.set(
+        "req_socket",
+        lua.create_function(|_, raw: bool| {
+            Ok(match req_socket(raw)? {
+                Ok(sock) => (Some(sock), None),
+                Err(why) => (None, Some(why)),
+            })
         })?,
     )?;
     private.set(
