@@ -54,6 +54,31 @@ SHDICT = """location / {
         }
     }"""
 
+# R (issue 12): a resty.redis GET per request, the connection back to the pool after it
+REDIS = """location / {
+        content_by_lua_block {
+            local red = require("nginx.redis"):new()
+            red:set_timeout(1000)
+            assert(red:connect("127.0.0.1", %d))
+            local v = red:get("bench:key")
+            red:set_keepalive(10000, 100)
+            ngx.say(v)
+        }
+    }"""
+REDIS_PORT = 16390
+
+# P (issue 12): two light threads that sleep 0, both waited for
+THREADS = """location / {
+        content_by_lua_block {
+            local function f(n) ngx.sleep(0) return n end
+            local t1 = ngx.thread.spawn(f, 1)
+            local t2 = ngx.thread.spawn(f, 2)
+            local _, a = ngx.thread.wait(t1)
+            local _, b = ngx.thread.wait(t2)
+            ngx.say(a + b)
+        }
+    }"""
+
 SCENARIOS = {
     "return": ("location / { return 200 \"hello\\n\"; }", "/"),
     "static1k": ("location / { root html; }", "/1k.bin"),
@@ -67,11 +92,18 @@ SCENARIOS = {
     # C: a shared dict per request (one worker, then two on both cores)
     "lua_shdict": (SHDICT, "/"),
     "lua_shdict_2w": (SHDICT, "/"),
+    "lua_redis": (REDIS % REDIS_PORT, "/"),
+    "lua_threads": (THREADS, "/"),
+    # S with load: 15,000 connections, each request sleeping 10 ms
+    "lua_sleep_15k": ("location / { content_by_lua_block { ngx.sleep(0.01) ngx.say(\"ok\") } }", "/"),
 }
 
 # what a scenario adds at http level, and scenarios with more than one worker
-HTTP_EXTRA = {"lua_shdict": "lua_shared_dict d 10m;", "lua_shdict_2w": "lua_shared_dict d 10m;"}
+HTTP_EXTRA = {"lua_shdict": "lua_shared_dict d 10m;", "lua_shdict_2w": "lua_shared_dict d 10m;",
+              "lua_redis": 'lua_package_path "/usr/share/lua/5.1/?.lua;;";'}
 WORKERS = {"lua_shdict_2w": 2}
+# wrk's connections where a scenario needs more than 50
+CONNECTIONS = {"lua_sleep_15k": 15000}
 
 # what Debian's nginx needs to run Lua (oxiresty has it built in)
 NGINX_LUA_MAIN = """load_module /usr/lib/nginx/modules/ndk_http_module.so;
@@ -217,12 +249,18 @@ def parse_wrk(out):
 def run_load(server, scenario):
     location, path = SCENARIOS[scenario]
     workers = WORKERS.get(scenario, 1)
-    prefix = write_prefix(location, server, http_extra=HTTP_EXTRA.get(scenario, ""), workers=workers)
+    conns = CONNECTIONS.get(scenario, 50)
+    if conns > 1000:
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    prefix = write_prefix(location, server, connections=max(4096, conns + 500),
+                          http_extra=HTTP_EXTRA.get(scenario, ""), workers=workers)
     proc, worker = start(server, prefix, workers)
     try:
         hz = os.sysconf("SC_CLK_TCK")
         t0 = cpu_ticks(worker)
-        out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", "-c50", "-d" + DURATION, "--latency",
+        out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", "-d" + DURATION, "--latency",
                               f"http://127.0.0.1:{PORT}{path}"], capture_output=True, text=True, check=True).stdout
         t1 = cpu_ticks(worker)
         rps, total, p99, errors = parse_wrk(out)
@@ -319,19 +357,66 @@ def run_sleepers(server, n=15000):
         shutil.rmtree(prefix, ignore_errors=True)
 
 
+def run_timers(server, n=10000):
+    """T: n pending ngx.timer.at timers made by one request: worker RSS per timer."""
+    location = """location / { content_by_lua_block {
+            local f = function(premature) end
+            for i = 1, tonumber(ngx.var.arg_n) do
+                local ok, err = ngx.timer.at(3600, f)
+                if not ok then ngx.say(err) return end
+            end
+            ngx.say(ngx.timer.pending_count())
+        } }"""
+    prefix = write_prefix(location, server, http_extra="lua_max_pending_timers %d;" % (n + 100))
+    proc, worker = start(server, prefix)
+    try:
+        import urllib.request
+        # warm up with one timer, then measure the baseline
+        urllib.request.urlopen(f"http://127.0.0.1:{PORT}/?n=1", timeout=30).read()
+        time.sleep(0.3)
+        before = rss_kib(worker)
+        body = urllib.request.urlopen(f"http://127.0.0.1:{PORT}/?n={n}", timeout=60).read().decode().strip()
+        time.sleep(0.3)
+        after = rss_kib(worker)
+        return {"rss_per_timer_kib": (after - before) / n, "pending": body}
+    finally:
+        stop(proc)
+        shutil.rmtree(prefix, ignore_errors=True)
+
+
+def ensure_redis():
+    """A redis-server for R, with the key it reads."""
+    if not os.path.exists("/usr/bin/redis-server") or not os.path.exists("/usr/share/lua/5.1/nginx/redis.lua"):
+        subprocess.run(["apt-get", "install", "-y", "redis-server", "lua-nginx-redis"], check=True,
+                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    proc = subprocess.Popen(["taskset", "-c", "1", "redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1",
+                             "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            s = socket.create_connection(("127.0.0.1", REDIS_PORT))
+            s.sendall(b"SET bench:key hello\r\n")
+            s.recv(100)
+            s.close()
+            return proc
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("redis-server did not start")
+
+
 def median(rows, key):
     return statistics.median(r[key] for r in rows)
 
 
 def main():
     every = ["return", "static1k", "static100k", "idle", "lua_hello", "lua_gateway", "lua_gateway_re_json",
-             "lua_shdict", "lua_shdict_2w",
-             "sleepers", "floor"]
+             "lua_shdict", "lua_shdict_2w", "lua_redis", "lua_threads", "lua_sleep_15k",
+             "sleepers", "timers", "floor"]
     wanted = sys.argv[1:] or every
     unknown = [w for w in wanted if w not in every]
     if unknown:
         sys.exit(f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(every)}")
     ensure_tools()
+    redis = ensure_redis() if "lua_redis" in wanted else None
     lines = []
     for scenario in wanted:
         servers = ("oxiresty", "nginx", "floor-epoll", "floor-uring") if scenario == "floor" else ("oxiresty", "nginx")
@@ -342,6 +427,8 @@ def main():
                     r = run_idle(server)
                 elif scenario == "sleepers":
                     r = run_sleepers(server)
+                elif scenario == "timers":
+                    r = run_timers(server)
                 else:
                     r = run_load(server, "lua_hello" if scenario == "floor" else scenario)
                 results[server].append(r)
@@ -361,6 +448,16 @@ def main():
                          f"(answered {median(n, 'answered'):.0f}) | "
                          f"{median(o, 'rss_per_req_kib') / max(median(n, 'rss_per_req_kib'), 0.01):.2f} |")
             continue
+        if scenario == "timers":
+            lines.append(f"| timers: 10000 pending ngx.timer.at | RSS/timer {median(o, 'rss_per_timer_kib'):.3f} KiB | "
+                         f"{median(n, 'rss_per_timer_kib'):.3f} KiB | "
+                         f"{median(o, 'rss_per_timer_kib') / max(median(n, 'rss_per_timer_kib'), 0.001):.2f} |")
+            continue
+        if scenario == "timers":
+            lines.append(f"| timers: 10000 pending ngx.timer.at | RSS/timer {median(o, 'rss_per_timer_kib'):.3f} KiB | "
+                         f"{median(n, 'rss_per_timer_kib'):.3f} KiB | "
+                         f"{median(o, 'rss_per_timer_kib') / max(median(n, 'rss_per_timer_kib'), 0.001):.2f} |")
+            continue
         if scenario == "idle":
             lines.append(f"| idle keepalive (10000 conns) | RSS/conn {median(o, 'rss_per_conn_kib'):.2f} KiB | "
                          f"{median(n, 'rss_per_conn_kib'):.2f} KiB | "
@@ -370,6 +467,8 @@ def main():
                            ("user_us", "user CPU µs/req"), ("sys_us", "kernel CPU µs/req"), ("rss_kib", "worker RSS KiB")):
             om, nm = median(o, key), median(n, key)
             lines.append(f"| {scenario} | {label} | {om:.2f} | {nm:.2f} | {om / nm:.2f} |")
+    if redis:
+        redis.kill()
     print("\n| scenario | metric | oxiresty | nginx | ratio |\n|---|---|---|---|---|")
     print("\n".join(lines))
 

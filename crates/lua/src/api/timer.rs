@@ -1,16 +1,21 @@
 //! `ngx.timer`: `at`, `every`, `running_count`, `pending_count`, and the
 //! `lua_max_pending_timers` / `lua_max_running_timers` limits.
 //!
-//! A timer is a task on the worker's event loop holding the function to call (bound to
-//! its arguments by the prelude's wrapper); when it fires, the function runs as the entry
-//! thread of a run of its own (`sched`), with no request: light threads, sleeps and
-//! semaphores work there as in a request. A graceful stop (QUIT, reload) fires every
-//! pending timer at once with `premature` true, and the worker waits for the running
-//! ones, up to `worker_shutdown_timeout`.
+//! Pending timers wait in one queue per worker (a heap by deadline, a few dozen bytes
+//! each beside the function), served by one task; when one is due, its function (bound
+//! to its arguments by the prelude's wrapper) runs as the entry thread of a run of its
+//! own (`sched`), with no request: light threads, sleeps and semaphores work there as in
+//! a request. A graceful stop (QUIT, reload) fires every pending timer at once with
+//! `premature` true, and the worker waits for the running ones, up to
+//! `worker_shutdown_timeout`.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::rc::Rc;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use mlua::{Function, Lua, RegistryKey, Table, Value};
 
@@ -19,12 +24,41 @@ use crate::request::{self, Phase};
 use crate::runners::Runners;
 use crate::sched::Sched;
 
-/// The worker's timers: counts and limits.
+/// The worker's timers: counts, limits, and the queue of pending ones.
 pub struct Timers {
     pending: Cell<usize>,
     running: Cell<usize>,
     max_pending: Cell<usize>,
     max_running: Cell<usize>,
+    queue: RefCell<BinaryHeap<Reverse<Due>>>,
+    next_seq: Cell<u64>,
+    /// Wakes the queue's task: a timer due sooner than it sleeps for was added.
+    changed: Rc<tokio::sync::Notify>,
+    serving: Cell<bool>,
+}
+
+/// A pending timer in the queue, ordered by deadline, then by when it was made.
+struct Due {
+    at: Instant,
+    seq: u64,
+    job: Rc<Job>,
+}
+
+impl PartialEq for Due {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+impl Eq for Due {}
+impl PartialOrd for Due {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Due {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(o.at, o.seq))
+    }
 }
 
 impl Timers {
@@ -38,6 +72,10 @@ impl Timers {
             running: Cell::new(0),
             max_pending: Cell::new(1024),
             max_running: Cell::new(256),
+            queue: RefCell::new(BinaryHeap::new()),
+            next_seq: Cell::new(0),
+            changed: Rc::new(tokio::sync::Notify::new()),
+            serving: Cell::new(false),
         });
         lua.set_app_data(timers.clone());
         timers
@@ -54,23 +92,14 @@ impl Timers {
     }
 }
 
-/// Sleeps `delay`; true when a graceful stop came first (the timer fires prematurely).
-async fn until_due(delay: Duration) -> bool {
-    if http::worker::shutting_down() {
-        return true;
-    }
-    tokio::select! {
-        _ = tokio::time::sleep(delay) => http::worker::shutting_down(),
-        _ = http::worker::shutdown_wait() => true,
-    }
-}
-
 /// What a fired timer needs to run its function.
 struct Job {
     lua: Lua,
     timers: Rc<Timers>,
     runners: Rc<Runners>,
     func: RegistryKey,
+    /// `ngx.timer.every`'s interval.
+    every: Option<Duration>,
     /// What it carries from where it was made (log context, location).
     context: request::RunContext,
 }
@@ -155,38 +184,81 @@ fn add(lua: &Lua, delay: f64, func: Function, every: bool) -> mlua::Result<(Valu
     if timers.pending.get() >= timers.max_pending.get() {
         return refuse("too many pending timers");
     }
+    // (a negative delay is no delay, as lua-nginx-module takes it)
+    let delay = Duration::try_from_secs_f64(delay.max(0.0)).unwrap_or(Duration::from_secs(u32::MAX as u64));
     let job = Rc::new(Job {
         lua: lua.clone(),
         timers: timers.clone(),
         runners: Runners::of(lua),
         func: lua.create_registry_value(func)?,
+        every: every.then_some(delay),
         context: request::timer_context(),
     });
-    // (a negative delay is no delay, as lua-nginx-module takes it)
-    let delay = Duration::try_from_secs_f64(delay.max(0.0)).unwrap_or(Duration::MAX);
     timers.pending.set(timers.pending.get() + 1);
+    timers.push(Instant::now() + delay, job);
+    Ok((Value::Integer(1), Value::Nil))
+}
+
+impl Timers {
+    /// Queues a timer; starts the queue's task if it does not run, wakes it otherwise.
+    fn push(self: &Rc<Self>, at: Instant, job: Rc<Job>) {
+        let seq = self.next_seq.get();
+        self.next_seq.set(seq + 1);
+        let sooner = self.queue.borrow().peek().is_none_or(|Reverse(d)| at < d.at);
+        self.queue.borrow_mut().push(Reverse(Due { at, seq, job }));
+        if !self.serving.get() {
+            self.serving.set(true);
+            tokio::task::spawn_local(serve(self.clone()));
+        } else if sooner {
+            self.changed.notify_one();
+        }
+    }
+}
+
+/// The queue's task: sleeps until the next deadline, fires what is due; on a graceful
+/// stop fires everything at once, prematurely. While timers are pending it holds the
+/// worker's busy guard, so a stopping worker waits for it.
+async fn serve(timers: Rc<Timers>) {
+    let _busy = http::worker::busy();
+    let changed = timers.changed.clone();
+    loop {
+        let next = timers.queue.borrow().peek().map(|Reverse(d)| d.at);
+        let Some(next) = next else { break };
+        let stopping = http::worker::shutting_down()
+            || tokio::select! {
+                _ = tokio::time::sleep_until(next) => false,
+                _ = changed.notified() => continue,
+                _ = http::worker::shutdown_wait() => true,
+            };
+        let now = Instant::now();
+        loop {
+            let due = {
+                let mut q = timers.queue.borrow_mut();
+                match q.peek() {
+                    Some(Reverse(d)) if stopping || d.at <= now => q.pop().map(|Reverse(d)| d),
+                    _ => None,
+                }
+            };
+            let Some(due) = due else { break };
+            fire(&timers, due.job, stopping);
+        }
+    }
+    timers.serving.set(false);
+}
+
+/// Runs a due timer's function in a task of its own; re-queues an `every` timer first,
+/// as OpenResty re-arms it before calling (a slow function may overlap its next call).
+fn fire(timers: &Rc<Timers>, job: Rc<Job>, premature: bool) {
+    match job.every {
+        Some(interval) if !premature => timers.push(Instant::now() + interval, job.clone()),
+        _ => timers.pending.set(timers.pending.get() - 1),
+    }
     let busy = http::worker::busy();
     tokio::task::spawn_local(async move {
-        let _busy = busy;
-        let t = job.timers.clone();
-        loop {
-            let premature = until_due(delay).await;
-            if !every || premature {
-                t.pending.set(t.pending.get() - 1);
-                job.run(premature).await;
-                return;
-            }
-            // `every` is due again `delay` after this firing began, as OpenResty re-arms
-            // it before calling: a slow function may overlap its next call
-            let job = job.clone();
-            let busy = http::worker::busy();
-            tokio::task::spawn_local(async move {
-                job.run(false).await;
-                drop(busy);
-            });
-        }
+        // (boxed: the run's state is big, and only running timers need it)
+        Box::pin(job.run(premature)).await;
+        drop(busy);
     });
-    Ok((Value::Integer(1), Value::Nil))
 }
 
 pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
