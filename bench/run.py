@@ -143,7 +143,7 @@ error_log logs/error.log error;
 pid logs/nginx.pid;
 events {{ worker_connections {connections}; }}
 http {{
-    {NGINX_LUA_HTTP if lua else ""}
+    {NGINX_LUA_HTTP if lua and "lua_package_path" not in http_extra else ""}
     {http_extra}
     access_log off;
     sendfile on;
@@ -390,7 +390,8 @@ def ensure_redis():
         subprocess.run(["apt-get", "install", "-y", "redis-server", "lua-nginx-redis"], check=True,
                        env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
     proc = subprocess.Popen(["taskset", "-c", "1", "redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1",
-                             "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+                             "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     for _ in range(100):
         try:
             s = socket.create_connection(("127.0.0.1", REDIS_PORT))
@@ -417,6 +418,14 @@ def main():
         sys.exit(f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(every)}")
     ensure_tools()
     redis = ensure_redis() if "lua_redis" in wanted else None
+    try:
+        report(wanted)
+    finally:
+        if redis:
+            redis.kill()
+
+
+def report(wanted):
     lines = []
     for scenario in wanted:
         servers = ("oxiresty", "nginx", "floor-epoll", "floor-uring") if scenario == "floor" else ("oxiresty", "nginx")
@@ -467,8 +476,6 @@ def main():
                            ("user_us", "user CPU µs/req"), ("sys_us", "kernel CPU µs/req"), ("rss_kib", "worker RSS KiB")):
             om, nm = median(o, key), median(n, key)
             lines.append(f"| {scenario} | {label} | {om:.2f} | {nm:.2f} | {om / nm:.2f} |")
-    if redis:
-        redis.kill()
     print("\n| scenario | metric | oxiresty | nginx | ratio |\n|---|---|---|---|---|")
     print("\n".join(lines))
 

@@ -1,103 +1,92 @@
 //! The worker's keepalive pools of cosocket connections (`setkeepalive`), keyed by
-//! `host:port`, `unix:path` or the `pool` a connect named. An idle connection is watched:
-//! the peer closing it, sending anything, or its idle timeout expiring closes it, as
-//! nginx closes an idle upstream connection on any read event. A full pool closes its
-//! least recently used connection to make room.
+//! `host:port`, `unix:path` or the `pool` a connect named. A full pool closes its least
+//! recently used connection to make room. An idle connection that its peer closed or
+//! sent anything on is closed, as nginx closes an idle upstream connection on any read
+//! event: when it would be handed out, and by a sweep every second, which also closes
+//! the connections idle for longer than their timeout. (No task per idle connection:
+//! putting one back and taking it again must cost next to nothing.)
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
-use std::time::Duration;
-
-use tokio::task::JoinHandle;
+use std::time::{Duration, Instant};
 
 use super::socket_tcp::Stream;
 
 /// A connection waiting in a pool.
 struct Idle {
-    id: u64,
     stream: Rc<Stream>,
     reused: u32,
-    watcher: JoinHandle<()>,
+    /// When it is closed if nobody takes it.
+    until: Option<Instant>,
 }
 
-#[derive(Default)]
-struct Pool {
-    /// Most recently parked last.
-    idle: VecDeque<Idle>,
-}
-
-#[derive(Default)]
-struct Pools {
-    by_key: HashMap<String, Pool>,
-    next_id: u64,
+impl Idle {
+    /// Whether it can be handed out: open, nothing unread, not expired.
+    fn usable(&self, now: Instant) -> bool {
+        self.until.is_none_or(|t| now < t) && !self.stream.has_data()
+    }
 }
 
 thread_local! {
-    static POOLS: RefCell<Pools> = RefCell::new(Pools::default());
+    /// Most recently parked last, per key.
+    static POOLS: RefCell<HashMap<String, VecDeque<Idle>>> = RefCell::new(HashMap::new());
+    static SWEEPING: Cell<bool> = const { Cell::new(false) };
 }
 
-/// A connection from pool `key`, with the times it was reused before, if one waits.
+/// A connection from pool `key`, with the times it was reused before, if a usable one
+/// waits (unusable ones met on the way are closed).
 pub fn take(key: &str) -> Option<(Rc<Stream>, u32)> {
+    let now = Instant::now();
     POOLS.with(|p| {
         let mut p = p.borrow_mut();
-        let pool = p.by_key.get_mut(key)?;
-        let idle = pool.idle.pop_back()?;
-        idle.watcher.abort();
-        Some((idle.stream, idle.reused))
+        let pool = p.get_mut(key)?;
+        while let Some(idle) = pool.pop_back() {
+            if idle.usable(now) {
+                return Some((idle.stream, idle.reused));
+            }
+        }
+        None
     })
 }
 
 /// Parks a connection in pool `key` (at most `size` there) for up to `timeout`
 /// (`None`: no limit).
 pub fn put(key: &str, stream: Rc<Stream>, reused: u32, size: usize, timeout: Option<Duration>) {
-    let id = POOLS.with(|p| {
-        let mut p = p.borrow_mut();
-        p.next_id += 1;
-        p.next_id
-    });
-    let watched = stream.clone();
-    let owner = key.to_string();
-    let watcher = tokio::task::spawn_local(async move {
-        let idle_for = async {
-            match timeout {
-                Some(t) => tokio::time::sleep(t).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            _ = watched.readable() => {}
-            _ = idle_for => {}
-        }
-        drop(watched);
-        forget(&owner, id);
-    });
+    let until = timeout.map(|t| Instant::now() + t);
     POOLS.with(|p| {
         let mut p = p.borrow_mut();
-        let pool = p.by_key.entry(key.to_string()).or_default();
-        while pool.idle.len() >= size.max(1) {
-            if let Some(oldest) = pool.idle.pop_front() {
-                oldest.watcher.abort();
-            }
+        // (the key is copied only for a pool not seen yet)
+        if !p.contains_key(key) {
+            p.insert(key.to_string(), VecDeque::new());
         }
-        pool.idle.push_back(Idle {
-            id,
-            stream,
-            reused,
-            watcher,
-        });
+        let Some(pool) = p.get_mut(key) else { return };
+        while pool.len() >= size.max(1) {
+            pool.pop_front();
+        }
+        pool.push_back(Idle { stream, reused, until });
     });
+    if !SWEEPING.with(|s| s.replace(true)) {
+        tokio::task::spawn_local(sweep());
+    }
 }
 
-/// Drops connection `id` from pool `key` (closed by its watcher).
-fn forget(key: &str, id: u64) {
-    POOLS.with(|p| {
-        let mut p = p.borrow_mut();
-        if let Some(pool) = p.by_key.get_mut(key) {
-            pool.idle.retain(|i| i.id != id);
-            if pool.idle.is_empty() {
-                p.by_key.remove(key);
-            }
+/// Closes expired and unusable idle connections every second while any are pooled.
+async fn sweep() {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = Instant::now();
+        let left = POOLS.with(|p| {
+            let mut p = p.borrow_mut();
+            p.retain(|_, pool| {
+                pool.retain(|idle| idle.usable(now));
+                !pool.is_empty()
+            });
+            p.len()
+        });
+        if left == 0 {
+            SWEEPING.with(|s| s.set(false));
+            return;
         }
-    });
+    }
 }

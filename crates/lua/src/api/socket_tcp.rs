@@ -186,8 +186,12 @@ impl Want {
         match self {
             Want::Line => {
                 let nl = memchr::memchr(b'\n', st.pending())?;
-                let line = st.consume(nl + 1);
-                Some(Got::Data(line[..nl].iter().copied().filter(|&c| c != b'\r').collect()))
+                let mut line = st.consume(nl + 1);
+                line.truncate(nl);
+                if memchr::memchr(b'\r', &line).is_some() {
+                    line.retain(|&c| c != b'\r');
+                }
+                Some(Got::Data(line))
             }
             Want::All => eof.then(|| Got::Data(st.take_all())),
             Want::Bytes(n) => (len >= *n).then(|| Got::Data(st.consume(*n))),
@@ -402,13 +406,11 @@ impl TcpSock {
             };
         }
         let pool_key = self.0.borrow().pool.clone();
-        while let Some((stream, reused)) = socket_pool::take(&pool_key) {
-            if !stream.has_data() {
-                let mut st = self.0.borrow_mut();
-                st.stream = Some(stream);
-                st.reused = reused + 1;
-                return values(lua, vec![Arg::Int(1)]);
-            }
+        if let Some((stream, reused)) = socket_pool::take(&pool_key) {
+            let mut st = self.0.borrow_mut();
+            st.stream = Some(stream);
+            st.reused = reused + 1;
+            return values(lua, vec![Arg::Int(1)]);
         }
         // an address now (a literal, /etc/hosts), or a name for the resolver
         let addr = match &target {
@@ -486,7 +488,7 @@ impl TcpSock {
     /// `send(data)`: the bytes sent, or nil and the error.
     fn send(&self, lua: &Lua, data: mlua::LuaString) -> mlua::Result<MultiValue> {
         check_phase()?;
-        let data = data.as_bytes().to_vec();
+        let bytes = data.as_bytes();
         let (conf, _) = settings();
         let stream = {
             let st = self.0.borrow();
@@ -503,18 +505,20 @@ impl TcpSock {
                 }
             }
         };
-        // what the kernel takes now needs no wait
+        // what the kernel takes now needs no wait (nor a copy of the data)
         let mut sent = 0;
         loop {
-            if sent == data.len() {
+            if sent == bytes.len() {
                 return values(lua, vec![Arg::Int(sent as i64)]);
             }
-            match stream.try_write(&data[sent..]) {
+            match stream.try_write(&bytes[sent..]) {
                 Ok(n) => sent += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => return values(lua, self.write_failed(&conf, &e)),
             }
         }
+        let data = bytes.to_vec();
+        drop(bytes);
         let timeout = self.timeout(|s| s.send_ms, conf.send_timeout());
         self.0.borrow_mut().writing = true;
         let sock = self.clone();
@@ -616,13 +620,38 @@ impl TcpSock {
 
     /// Reads what the socket holds now until `want` is met; None when it would block.
     fn read_now(&self, stream: &Stream, want: &Want, bufsize: usize, conf: &SocketConf) -> Option<Vec<Arg>> {
-        let mut chunk = vec![0u8; bufsize];
         loop {
             let room = self.0.borrow().read_room(bufsize);
             let read = if room == 0 {
                 Ok(0)
             } else {
-                stream.try_read(&mut chunk[..room])
+                // into the buffer's spare room, unzeroed (a body socket's limit may make
+                // that room smaller than the buffer's)
+                let mut st = self.0.borrow_mut();
+                if st.pos > 0 && st.pos == st.buf.len() {
+                    st.buf.clear();
+                    st.pos = 0;
+                }
+                st.buf.reserve(room);
+                let (n, asked) = if st.limit.is_some() {
+                    let mut chunk = vec![0u8; room];
+                    let n = stream
+                        .try_read(&mut chunk)
+                        .inspect(|&n| st.buf.extend_from_slice(&chunk[..n]));
+                    (n, room)
+                } else {
+                    let asked = st.buf.capacity() - st.buf.len();
+                    (stream.try_read_buf(&mut st.buf), asked)
+                };
+                if let Ok(n) = n
+                    && n > 0
+                    && n < asked
+                {
+                    // a short read drained the socket: the next one waits for readiness
+                    // rather than paying for an EAGAIN (nginx does this)
+                    stream.clear_read_ready();
+                }
+                n
             };
             match read {
                 Ok(0) => {
@@ -639,7 +668,6 @@ impl TcpSock {
                 }
                 Ok(n) => {
                     let mut st = self.0.borrow_mut();
-                    st.buf.extend_from_slice(&chunk[..n]);
                     if let Some(l) = st.limit.as_mut() {
                         *l -= n as u64;
                     }
@@ -897,15 +925,18 @@ pub fn register(lua: &Lua, private: &Table) -> mlua::Result<()> {
     )?;
     private.set(
         "tcp_receive",
-        lua.create_function(|lua, (ud, pattern, n): (AnyUserData, Option<String>, Option<f64>)| {
-            let want = match (pattern.as_deref(), n) {
-                (_, Some(n)) if n >= 0.0 => Want::Bytes(n as usize),
-                (Some("*a"), _) | (Some("a"), _) => Want::All,
-                (Some("*l") | Some("l") | None, _) => Want::Line,
-                _ => return Err(mlua::Error::runtime("bad pattern argument")),
-            };
-            sock_of(&ud)?.receive(lua, want)
-        })?,
+        lua.create_function(
+            |lua, (ud, pattern, n): (AnyUserData, Option<mlua::LuaString>, Option<f64>)| {
+                let pattern = pattern.as_ref().map(|p| p.as_bytes());
+                let want = match (pattern.as_deref(), n) {
+                    (_, Some(n)) if n >= 0.0 => Want::Bytes(n as usize),
+                    (Some(b"*a"), _) | (Some(b"a"), _) => Want::All,
+                    (Some(b"*l") | Some(b"l") | None, _) => Want::Line,
+                    _ => return Err(mlua::Error::runtime("bad pattern argument")),
+                };
+                sock_of(&ud)?.receive(lua, want)
+            },
+        )?,
     )?;
     private.set(
         "tcp_receiveany",
