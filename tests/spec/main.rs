@@ -36,6 +36,7 @@ const SECTIONS: &[&str] = &[
     "timeout",
     "wait",
     "ignore_response",
+    "abort",
     "http09",
     "error_code",
     "response_body",
@@ -525,7 +526,11 @@ fn exercise(b: &Block, port: u16, err_log: &Path) -> Result<(), String> {
             let log = std::fs::read_to_string(err_log).unwrap_or_default();
             check_logs(b, &log, "error_log", "no_error_log").map_err(|e| format!("after request {}: {e}", n - 1))?;
         }
-        let raw = client::exchange(port, &x.data, timeout)?;
+        // (`--- abort`: the client gives up at the timeout and closes, as Test::Nginx's)
+        let raw = match client::exchange(port, &x.data, timeout) {
+            Err(e) if b.has("abort") && e.contains("timed out") => continue,
+            other => other?,
+        };
         if b.has("ignore_response") {
             continue;
         }

@@ -97,6 +97,28 @@ impl Stream {
         !matches!(r, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
     }
 
+    /// Whether the peer has closed its side: a peek finds the end of the stream (None
+    /// while nothing is known yet: not readable).
+    pub fn peer_closed(&self) -> Option<bool> {
+        let fd = self.raw_fd();
+        let peek = || {
+            let mut b = 0u8;
+            // SAFETY: recv into one byte we own, on our open socket; MSG_PEEK leaves it queued.
+            let n = unsafe { libc::recv(fd, (&mut b as *mut u8).cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
+            if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n) }
+        };
+        let r = match self {
+            Stream::Tcp(s) => s.try_io(tokio::io::Interest::READABLE, peek),
+            Stream::Unix(s) => s.try_io(tokio::io::Interest::READABLE, peek),
+        };
+        match r {
+            Ok(n) => Some(n == 0),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+            // (a reset connection is closed too)
+            Err(_) => Some(true),
+        }
+    }
+
     /// Forgets read readiness without a syscall. After a short read the socket is drained,
     /// so the next read waits for epoll instead of paying for an EAGAIN (nginx does this).
     pub fn clear_read_ready(&self) {

@@ -291,6 +291,26 @@ function ngx.timer.every(...)
     return nil, err
 end
 
+-- ngx.on_abort(f): f runs as a light thread when the client closes its connection
+-- early (with lua_check_client_abort on); the driver keeps it (src/sched.rs)
+local OP_ON_ABORT, check_on_abort = P.OP_ON_ABORT, P.check_on_abort
+local function answered(first, ...)
+    if first == TAG then
+        error((...), 0)
+    end
+    return first, ...
+end
+function ngx.on_abort(f)
+    local off = check_on_abort()
+    if off then
+        return nil, off
+    end
+    if type(f) ~= "function" then
+        P.argerror(0, 1, "function expected, got " .. type(f))
+    end
+    return answered(yield(TAG, OP_ON_ABORT, raw_create(f)))
+end
+
 -- a coroutine's traceback by its registry reference (logged after a thread's error)
 local getregistry, traceback = debug.getregistry, debug.traceback
 function P.traceback_of(key)

@@ -59,6 +59,7 @@ pub struct LuaLocConf {
     pub transform_underscores: Option<bool>,
     pub use_default_type: Option<bool>,
     pub http10_buffering: Option<bool>,
+    pub check_client_abort: Option<bool>,
 }
 
 impl LuaLocConf {
@@ -76,6 +77,9 @@ impl LuaLocConf {
     }
     pub fn http10_buffering(&self) -> bool {
         self.http10_buffering.unwrap_or(true)
+    }
+    pub fn check_client_abort(&self) -> bool {
+        self.check_client_abort.unwrap_or(false)
     }
 }
 
@@ -122,6 +126,7 @@ impl ExtConf for LuaLocConf {
             (&mut self.transform_underscores, parent.transform_underscores),
             (&mut self.use_default_type, parent.use_default_type),
             (&mut self.http10_buffering, parent.http10_buffering),
+            (&mut self.check_client_abort, parent.check_client_abort),
         ];
         for (mine, theirs) in flags {
             if mine.is_none() {
@@ -243,6 +248,7 @@ lua_flag!(access_no_postpone, access_no_postpone);
 lua_flag!(transform_underscores_flag, transform_underscores);
 lua_flag!(use_default_type_flag, use_default_type);
 lua_flag!(http10_buffering, http10_buffering);
+lua_flag!(check_client_abort, check_client_abort);
 
 /// `lua_code_cache off` re-reads Lua files for every request; nginx warns about it.
 fn code_cache(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
@@ -397,6 +403,7 @@ static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     ),
     Directive::value("lua_use_default_type", ANY, Args::Flag, use_default_type_flag),
     Directive::value("lua_http10_buffering", ANY, Args::Flag, http10_buffering),
+    Directive::value("lua_check_client_abort", ANY, Args::Flag, check_client_abort),
     Directive::value("set_by_lua_block", SRV | SIF | LOC | LIF, Args::AtLeast(2), set_by_lua),
     Directive::value("set_by_lua", SRV | SIF | LOC | LIF, Args::AtLeast(2), set_by_lua),
     Directive::value("set_by_lua_file", SRV | SIF | LOC | LIF, Args::AtLeast(2), set_by_lua),
@@ -494,6 +501,7 @@ fn install_server(_b: &HttpBuilder, d: &LocDraft, t: &mut Phases) -> Result<()> 
             need_body: c.need_request_body(),
             code_cache: c.code_cache(),
             http10_buffering: c.http10_buffering(),
+            check_client_abort: c.check_client_abort(),
         };
         let h = LuaHandler::new(crate::vm::current(), code.clone(), Phase::ServerRewrite, options);
         t.rewrite.insert(0, Rc::new(h));
@@ -512,6 +520,7 @@ fn install(_b: &HttpBuilder, d: &LocDraft, t: &mut Phases) -> Result<()> {
             need_body: c.need_request_body(),
             code_cache: c.code_cache(),
             http10_buffering: c.http10_buffering(),
+            check_client_abort: c.check_client_abort(),
         };
         Rc::new(LuaHandler::new(lua.clone(), code.clone(), phase, options))
     };

@@ -38,6 +38,9 @@ pub struct HandlerOptions {
     pub code_cache: bool,
     /// lua_http10_buffering: an HTTP/1.0 response is held to send it with its length.
     pub http10_buffering: bool,
+    /// lua_check_client_abort: a client that closes its connection mid-run is noticed
+    /// (ngx.on_abort's handler runs, or the run ends with 499).
+    pub check_client_abort: bool,
 }
 
 impl LuaHandler {
@@ -304,7 +307,10 @@ impl LuaHandler {
             first,
             Some(r),
         ) {
-            Ok(sched) => Progress::Running(Box::new(sched)),
+            Ok(mut sched) => {
+                sched.check_client_abort(self.options.check_client_abort);
+                Progress::Running(Box::new(sched))
+            }
             Err(end) => Progress::Ended(end),
         }
     }

@@ -228,6 +228,7 @@ unsafe fn tagged_yield(l: *mut ffi::lua_State) -> Option<Yield> {
             api::OP_WAIT => Yield::Wait,
             api::OP_KILL => Yield::Kill,
             api::OP_AWAIT => Yield::Await,
+            api::OP_ON_ABORT if n >= 3 => Yield::OnAbort,
             _ => return None,
         })
     }

@@ -117,6 +117,11 @@ pub struct Sched {
     entry_over: bool,
     /// What a request-less run carries from where it was made (a timer's origin).
     context: request::RunContext,
+    /// lua_check_client_abort: watch the client connection while the run waits.
+    abort_check: bool,
+    /// ngx.on_abort's handler, not started yet.
+    on_abort: Option<Coro>,
+    on_abort_set: bool,
 }
 
 impl Sched {
@@ -139,6 +144,9 @@ impl Sched {
             entry_is_runner,
             entry_over: false,
             context: request::RunContext::default(),
+            abort_check: false,
+            on_abort: None,
+            on_abort_set: false,
         };
         s.slots.push(Some(Slot {
             coro: entry,
@@ -147,6 +155,11 @@ impl Sched {
         }));
         s.queue.push_back(ENTRY);
         s
+    }
+
+    /// lua_check_client_abort for this run.
+    pub fn check_client_abort(&mut self, on: bool) {
+        self.abort_check = on;
     }
 
     /// Sets what a request-less run carries from where it was made.
@@ -209,7 +222,41 @@ impl Sched {
                 .await;
                 continue;
             }
-            std::future::poll_fn(|cx| self.poll_waits(cx)).await;
+            let watch = match (&r, self.abort_check) {
+                (Some(r), true) => Some(r.io.stream.clone()),
+                _ => None,
+            };
+            match watch {
+                None => std::future::poll_fn(|cx| self.poll_waits(cx)).await,
+                Some(stream) => {
+                    let gone = tokio::select! {
+                        _ = std::future::poll_fn(|cx| self.poll_waits(cx)) => false,
+                        _ = client_gone(&stream) => true,
+                    };
+                    if gone && let Some(end) = self.client_aborted(r.as_deref()) {
+                        return end;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The client closed its connection while the run waited: its on_abort handler
+    /// starts as a light thread, else the run ends with 499, as lua-nginx-module's.
+    fn client_aborted(&mut self, r: Option<&Request>) -> Option<End> {
+        self.abort_check = false;
+        self.log(r, Level::Info, "client prematurely closed connection");
+        match self.on_abort.take() {
+            Some(coro) => {
+                let c = self.add(Slot {
+                    coro,
+                    parent: NO_PARENT,
+                    state: State::Run(Resume::Pushed(0)),
+                });
+                self.queue.push_back(c);
+                None
+            }
+            None => Some(End::Exit(499)),
         }
     }
 
@@ -314,6 +361,7 @@ impl Sched {
             }
         };
         let wait = match op {
+            Some(Yield::OnAbort) => return self.set_on_abort(i),
             Some(Yield::Spawn) => return self.spawn(i),
             Some(Yield::Wait) => return self.wait(i),
             Some(Yield::Kill) => return self.kill(i),
@@ -378,6 +426,28 @@ impl Sched {
         self.queue.retain(|&q| q != i && q != c);
         self.queue.push_front(i);
         self.queue.push_front(c);
+        None
+    }
+
+    /// `ngx.on_abort(f)` from thread `i`: its stack holds TAG, op and f's coroutine.
+    fn set_on_abort(&mut self, i: usize) -> Option<End> {
+        let l = self.slots[i].as_ref()?.coro.state();
+        let answer = if self.on_abort_set {
+            Resume::Args(vec![Arg::Nil, Arg::Text("duplicate call")])
+        } else {
+            // SAFETY: suspended with what it yielded; index 3 exists (read as OnAbort).
+            match unsafe { self.runners.anchor().anchor_at(l, 3) } {
+                Some(c) => {
+                    self.on_abort = Some(c);
+                    self.on_abort_set = true;
+                    Resume::Args(vec![Arg::Int(1)])
+                }
+                None => Resume::Raise("out of memory"),
+            }
+        };
+        // SAFETY: as above; read.
+        unsafe { raw::clear(l) };
+        self.ready_now(i, answer);
         None
     }
 
@@ -621,6 +691,21 @@ impl Sched {
         match r {
             Some(r) => r.log(level, msg),
             None => http::elog!(level, 0, "{msg}{}", self.context.log),
+        }
+    }
+}
+
+/// Resolves when the client has closed its connection. Bytes it sent (a pipelined
+/// request) cannot be looked past, so then it never resolves, as nginx stops watching.
+async fn client_gone(stream: &http::io::Stream) {
+    loop {
+        if stream.readable().await.is_err() {
+            return;
+        }
+        match stream.peer_closed() {
+            Some(true) => return,
+            Some(false) => std::future::pending::<()>().await,
+            None => {}
         }
     }
 }

@@ -59,6 +59,8 @@ pub enum Yield {
     Kill,
     /// A wait a Rust API parked (`sched::park`): a socket, a semaphore...
     Await,
+    /// `ngx.on_abort`: the handler's coroutine follows on the stack.
+    OnAbort,
 }
 
 pub const OP_DONE: i64 = 0;
@@ -72,6 +74,7 @@ pub const OP_SPAWN: i64 = 7;
 pub const OP_WAIT: i64 = 8;
 pub const OP_KILL: i64 = 9;
 pub const OP_AWAIT: i64 = 10;
+pub const OP_ON_ABORT: i64 = 11;
 
 /// Builds `ngx` and the private table `__oxr` the prelude uses.
 pub fn register(lua: &Lua, prefix: &std::path::Path) -> mlua::Result<()> {
@@ -89,6 +92,27 @@ pub fn register(lua: &Lua, prefix: &std::path::Path) -> mlua::Result<()> {
     private.set("OP_WAIT", OP_WAIT)?;
     private.set("OP_KILL", OP_KILL)?;
     private.set("OP_AWAIT", OP_AWAIT)?;
+    private.set("OP_ON_ABORT", OP_ON_ABORT)?;
+    // ngx.on_abort's checks: its phases; nil, or why no handler can be set
+    private.set(
+        "check_on_abort",
+        lua.create_function(|_, ()| {
+            crate::request::check_context(&[
+                crate::request::Phase::ServerRewrite,
+                crate::request::Phase::Rewrite,
+                crate::request::Phase::Access,
+                crate::request::Phase::Content,
+            ])?;
+            crate::request::with(|r| {
+                let on = r
+                    .loc
+                    .ext
+                    .get::<crate::directives::LuaLocConf>()
+                    .is_some_and(|c| c.check_client_abort());
+                Ok((!on).then_some("lua_check_client_abort is off"))
+            })
+        })?,
+    )?;
     // request functions by job number, as the runners take them (see handler::Runners)
     private.set("jobs", lua.create_table()?)?;
     private.set(
