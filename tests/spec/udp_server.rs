@@ -23,39 +23,53 @@ pub fn start(b: &Block, target: &str) -> Result<UdpServer, String> {
         .text("udp_reply_delay")
         .map(|t| crate::tcp_server::parse_time(&t))
         .unwrap_or_default();
+    // one datagram in, the reply out to its sender, on a unix or a UDP socket
+    fn serve<A>(
+        recv: impl Fn(&mut [u8]) -> Option<(usize, A)>,
+        send: impl Fn(&[u8], &A),
+        reply: Vec<Vec<u8>>,
+        delay: Duration,
+    ) -> Vec<u8> {
+        let mut buf = vec![0u8; 4096];
+        let Some((n, from)) = recv(&mut buf) else {
+            return Vec::new();
+        };
+        buf.truncate(n);
+        std::thread::sleep(delay);
+        for r in &reply {
+            send(r, &from);
+        }
+        buf
+    }
     let received = if target.ends_with(".sock") {
         let _ = std::fs::remove_file(&target);
         let s = std::os::unix::net::UnixDatagram::bind(&target).map_err(|e| format!("udp_listen {target}: {e}"))?;
         let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
         std::thread::spawn(move || {
-            let mut buf = vec![0u8; 4096];
-            let Ok((n, from)) = s.recv_from(&mut buf) else {
-                return Vec::new();
-            };
-            buf.truncate(n);
-            std::thread::sleep(delay);
-            if let Some(path) = from.as_pathname() {
-                for r in &reply {
-                    let _ = s.send_to(r, path);
-                }
-            }
-            buf
+            serve(
+                |b| s.recv_from(b).ok(),
+                |r, from| {
+                    if let Some(path) = from.as_pathname() {
+                        let _ = s.send_to(r, path);
+                    }
+                },
+                reply,
+                delay,
+            )
         })
     } else {
         let port: u16 = target.parse().map_err(|_| format!("bad udp_listen target: {target}"))?;
         let s = UdpSocket::bind(("0.0.0.0", port)).map_err(|e| format!("udp_listen {port}: {e}"))?;
         let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
         std::thread::spawn(move || {
-            let mut buf = vec![0u8; 4096];
-            let Ok((n, from)) = s.recv_from(&mut buf) else {
-                return Vec::new();
-            };
-            buf.truncate(n);
-            std::thread::sleep(delay);
-            for r in &reply {
-                let _ = s.send_to(r, from);
-            }
-            buf
+            serve(
+                |b| s.recv_from(b).ok(),
+                |r, from| {
+                    let _ = s.send_to(r, from);
+                },
+                reply,
+                delay,
+            )
         })
     };
     Ok(UdpServer { received })

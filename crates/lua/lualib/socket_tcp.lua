@@ -26,13 +26,15 @@ P.socket_done = done
 local mt = {}
 mt.__index = mt
 
--- (arguments are numbered as lua-nginx-module's C functions number them: self is #1)
+-- the primitive socket inside a cosocket object (shared with socket_udp.lua); arguments
+-- are numbered as lua-nginx-module's C functions number them: self is #1
 local function sock_of(self)
     if type(self) ~= "table" or type(self[1]) ~= "userdata" then
         argerror(1, 1, "table expected, got " .. type(self))
     end
     return self[1]
 end
+P.socket_of = sock_of
 
 function mt.connect(self, host, port, opts)
     local sock = sock_of(self)
@@ -243,29 +245,22 @@ local function tcp()
     return setmetatable({ tcp_new() }, mt)
 end
 
--- ngx.req.socket(): the request body, to read (no send, no connect, no pool)
-local body_mt = {
-    receive = mt.receive,
-    receiveany = mt.receiveany,
-    receiveuntil = mt.receiveuntil,
-    settimeout = mt.settimeout,
-    settimeouts = mt.settimeouts,
-    close = mt.close,
-}
-body_mt.__index = body_mt
+-- a metatable with some of the cosocket methods
+local function methods(...)
+    local t = {}
+    for i = 1, select("#", ...) do
+        local name = select(i, ...)
+        t[name] = mt[name]
+    end
+    t.__index = t
+    return t
+end
 
+-- ngx.req.socket(): the request body, to read (no send, no connect, no pool)
+local body_mt = methods("receive", "receiveany", "receiveuntil", "settimeout", "settimeouts", "close")
 -- ngx.req.socket(true): the client connection, both ways
-local raw_mt = {
-    receive = mt.receive,
-    receiveany = mt.receiveany,
-    receiveuntil = mt.receiveuntil,
-    send = mt.send,
-    settimeout = mt.settimeout,
-    settimeouts = mt.settimeouts,
-    setoption = mt.setoption,
-    close = mt.close,
-}
-raw_mt.__index = raw_mt
+local raw_mt = methods("receive", "receiveany", "receiveuntil", "send", "settimeout", "settimeouts",
+    "setoption", "close")
 
 local req_socket = P.req_socket
 function ngx.req.socket(raw)

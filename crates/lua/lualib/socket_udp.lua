@@ -1,20 +1,13 @@
 -- ngx.socket.udp: the UDP cosocket's methods over the primitives of src/api/socket_udp.rs,
 -- arguments checked as lua-nginx-module checks them (self is argument #1).
 local P = __oxr
-local done, socket_data, argerror = P.socket_done, P.socket_data, P.argerror
+local done, socket_data, argerror, sock_of = P.socket_done, P.socket_data, P.argerror, P.socket_of
 local udp_new, udp_setpeername, udp_send = P.udp_new, P.udp_setpeername, P.udp_send
 local udp_receive, udp_settimeout, udp_close = P.udp_receive, P.udp_settimeout, P.udp_close
 local type, tonumber, setmetatable = type, tonumber, setmetatable
 
 local mt = {}
 mt.__index = mt
-
-local function sock_of(self)
-    if type(self) ~= "table" or type(self[1]) ~= "userdata" then
-        argerror(1, 1, "table expected, got " .. type(self))
-    end
-    return self[1]
-end
 
 function mt.setpeername(self, host, port)
     local sock = sock_of(self)
