@@ -184,7 +184,7 @@ pub fn run_worker(core: &CoreConf, groups: &[Rc<ListenGroup>], sockets: &Sockets
     let lua_gen = core.lua.clone();
     rt.block_on(async move {
         if let Some(g) = &lua_gen {
-            lua::init::run_init_worker(g);
+            lua::init::run_init_worker(g).await;
         }
         // the signals wait in a task of their own, so that the four signal streams are
         // polled when a signal comes, not whenever this future is

@@ -159,3 +159,35 @@ ok
 from init_worker: true
 --- no_error_log
 [error]
+
+=== TEST 8: beyond OpenResty: init_worker_by_lua may wait (a cosocket to redis, a semaphore, light threads); the worker serves once it is done
+--- http_config
+    init_worker_by_lua_block {
+        local sema = require("ngx.semaphore").new()
+        local t = ngx.thread.spawn(function()
+            ngx.sleep(0.01)
+            sema:post()
+            return "thread"
+        end)
+        local ok = sema:wait(1)
+        local _, from = ngx.thread.wait(t)
+        local sock = ngx.socket.tcp()
+        local cok, cerr = sock:connect("127.0.0.1", $TEST_NGINX_REDIS_PORT)
+        if cok then
+            sock:send("PING\r\n")
+            package.loaded.init_worker_got = from .. " " .. tostring(ok) .. " " .. sock:receive()
+            sock:close()
+        else
+            package.loaded.init_worker_got = "connect failed: " .. cerr
+        end
+    }
+--- config
+    location = /t {
+        content_by_lua_block { ngx.say(package.loaded.init_worker_got) }
+    }
+--- request
+GET /t
+--- response_body
+thread true +PONG
+--- no_error_log
+[error]

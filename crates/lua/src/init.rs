@@ -7,8 +7,9 @@ use crate::directives::{LuaCode, Source};
 use crate::request::{self, Phase};
 use crate::vm::Generation;
 
-fn run(g: &Generation, code: &LuaCode, phase: Phase) -> Result<(), String> {
-    let func = match &code.source {
+/// The code's function, compiled.
+fn compile(g: &Generation, code: &LuaCode) -> Result<mlua::Function, String> {
+    match &code.source {
         Source::Inline(src) => g
             .lua
             .load(src.as_str())
@@ -21,7 +22,11 @@ fn run(g: &Generation, code: &LuaCode, phase: Phase) -> Result<(), String> {
         // (code() never builds one for the init phases)
         Source::FileTemplate { .. } => return Err("no variables in this Lua file path".into()),
     }
-    .map_err(|e| crate::handler::error_text(&e))?;
+    .map_err(|e| crate::handler::error_text(&e))
+}
+
+fn run(g: &Generation, code: &LuaCode, phase: Phase) -> Result<(), String> {
+    let func = compile(g, code)?;
     request::in_phase(phase, || func.call::<()>(())).map_err(|e| crate::handler::error_text(&e))
 }
 
@@ -80,13 +85,27 @@ fn with_env_values(lua: &mlua::Lua, env: &[(String, Option<String>)]) -> mlua::R
     Ok(original)
 }
 
-/// Runs `init_worker_by_lua*` in a new worker; an error is logged and the worker serves on.
-pub fn run_init_worker(g: &Generation) {
-    if let Some(code) = &g.init_worker
-        && let Err(e) = run(g, code, Phase::InitWorker)
-    {
-        http::elog!(Level::Error, 0, "{} error: {e}", directive(code, "init_worker"));
-    }
+/// Runs `init_worker_by_lua*` in a new worker, to its end, before the worker serves; an
+/// error is logged and the worker serves on. Beyond OpenResty, the code may wait there:
+/// cosockets, `ngx.sleep`, semaphores and light threads work (it runs as a request-less
+/// run of `sched`, as a timer's function does).
+pub async fn run_init_worker(g: &Generation) {
+    let Some(code) = &g.init_worker else {
+        return;
+    };
+    let report = |e: String| http::elog!(Level::Error, 0, "{} error: {e}", directive(code, "init_worker"));
+    let func = match compile(g, code) {
+        Ok(f) => f,
+        Err(e) => return report(e),
+    };
+    let runners = crate::runners::Runners::of(&g.lua);
+    let entry = match g.lua.create_thread(func).and_then(|t| runners.coro(&t)) {
+        Ok(c) => c,
+        Err(e) => return report(crate::handler::error_text(&e)),
+    };
+    let mut sched = crate::sched::Sched::new(g.lua.clone(), runners, Phase::InitWorker, entry, 0, false);
+    sched.report_entry_errors_as(directive(code, "init_worker"));
+    let _ = sched.run(None).await;
 }
 
 /// Runs `exit_worker_by_lua*` as a worker exits; an error is logged.

@@ -166,13 +166,15 @@ pub fn take_sync_exit() -> Option<i64> {
 /// The phases that may produce the response (ngx.say, flush, eof, redirect, exec...).
 pub const OUTPUT_PHASES: &[Phase] = &[Phase::ServerRewrite, Phase::Rewrite, Phase::Access, Phase::Content];
 
-/// The phases where light threads (ngx.thread) run.
+/// The phases where light threads (ngx.thread) run; init_worker beyond OpenResty (it
+/// runs as a run of `sched`, to its end before the worker serves).
 pub const THREAD_PHASES: &[Phase] = &[
     Phase::ServerRewrite,
     Phase::Rewrite,
     Phase::Access,
     Phase::Content,
     Phase::Timer,
+    Phase::InitWorker,
 ];
 
 /// The phases whose code can wait (a coroutine driver runs it).

@@ -122,6 +122,8 @@ pub struct Sched {
     /// ngx.on_abort's handler, not started yet.
     on_abort: Option<Coro>,
     on_abort_set: bool,
+    /// The entry thread's errors read `<this> error: …`, as init_worker_by_lua's do.
+    entry_errors_as: Option<String>,
 }
 
 impl Sched {
@@ -147,6 +149,7 @@ impl Sched {
             abort_check: false,
             on_abort: None,
             on_abort_set: false,
+            entry_errors_as: None,
         };
         s.slots.push(Some(Slot {
             coro: entry,
@@ -155,6 +158,11 @@ impl Sched {
         }));
         s.queue.push_back(ENTRY);
         s
+    }
+
+    /// Reports the entry thread's error as `<directive> error: <message>`.
+    pub fn report_entry_errors_as(&mut self, directive: String) {
+        self.entry_errors_as = Some(directive);
     }
 
     /// lua_check_client_abort for this run.
@@ -347,12 +355,15 @@ impl Sched {
                     unsafe { raw::stash_error(l) };
                     error_value_text(&self.lua)
                 });
-                let trace = self.traceback(i);
-                let who = if i == ENTRY { "entry" } else { "user" };
-                let line = format!(
-                    "lua {who} thread aborted: runtime error: {}{trace}",
-                    crate::handler::without_prelude_position(&msg)
-                );
+                let msg = crate::handler::without_prelude_position(&msg);
+                let line = match &self.entry_errors_as {
+                    Some(directive) if i == ENTRY => format!("{directive} error: {msg}"),
+                    _ => {
+                        let trace = self.traceback(i);
+                        let who = if i == ENTRY { "entry" } else { "user" };
+                        format!("lua {who} thread aborted: runtime error: {msg}{trace}")
+                    }
+                };
                 self.log(r.as_deref(), Level::Error, &line);
                 if i == ENTRY {
                     return Some(End::Error);

@@ -123,7 +123,10 @@ pub fn register(lua: &Lua, prefix: &std::path::Path) -> mlua::Result<()> {
     private.set(
         "check_thread_api",
         lua.create_function(|_, _spawn: bool| {
-            if crate::request::phase() != crate::request::Phase::Timer {
+            if !matches!(
+                crate::request::phase(),
+                crate::request::Phase::Timer | crate::request::Phase::InitWorker
+            ) {
                 crate::request::with(|_| Ok(()))?;
             }
             crate::request::check_context(crate::request::THREAD_PHASES)
