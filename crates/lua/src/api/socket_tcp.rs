@@ -874,8 +874,12 @@ impl Drop for Flag {
     }
 }
 
-fn sock_of(ud: &AnyUserData) -> mlua::Result<TcpSock> {
-    Ok(ud.borrow::<TcpSock>()?.clone())
+/// The socket an argument holds. (Borrowed from the stack: `AnyUserData` would take a
+/// slot on mlua's reference thread for every call.)
+type SockArg = mlua::UserDataRef<TcpSock>;
+
+fn sock_of(ud: &SockArg) -> mlua::Result<TcpSock> {
+    Ok(TcpSock::clone(ud))
 }
 
 pub fn register(lua: &Lua, private: &Table) -> mlua::Result<()> {
@@ -898,7 +902,7 @@ pub fn register(lua: &Lua, private: &Table) -> mlua::Result<()> {
     )?;
     private.set(
         "tcp_setoption",
-        lua.create_function(|lua, (ud, option, value): (AnyUserData, String, Value)| {
+        lua.create_function(|lua, (ud, option, value): (SockArg, String, Value)| {
             let sock = sock_of(&ud)?;
             let Some(stream) = sock.0.borrow().stream.clone() else {
                 return values(lua, fail("closed"));
@@ -909,7 +913,7 @@ pub fn register(lua: &Lua, private: &Table) -> mlua::Result<()> {
     private.set(
         "tcp_connect",
         lua.create_function(
-            |lua, (ud, host, port, pool, pool_size): (AnyUserData, String, Option<f64>, Option<String>, Option<f64>)| {
+            |lua, (ud, host, port, pool, pool_size): (SockArg, String, Option<f64>, Option<String>, Option<f64>)| {
                 let port = match port {
                     Some(p) if (0.0..=65535.0).contains(&p) => Some(p as u16),
                     Some(_) => return values(lua, fail("bad port number")),
@@ -921,12 +925,12 @@ pub fn register(lua: &Lua, private: &Table) -> mlua::Result<()> {
     )?;
     private.set(
         "tcp_send",
-        lua.create_function(|lua, (ud, data): (AnyUserData, mlua::LuaString)| sock_of(&ud)?.send(lua, data))?,
+        lua.create_function(|lua, (ud, data): (SockArg, mlua::LuaString)| sock_of(&ud)?.send(lua, data))?,
     )?;
     private.set(
         "tcp_receive",
         lua.create_function(
-            |lua, (ud, pattern, n): (AnyUserData, Option<mlua::LuaString>, Option<f64>)| {
+            |lua, (ud, pattern, n): (SockArg, Option<mlua::LuaString>, Option<f64>)| {
                 let pattern = pattern.as_ref().map(|p| p.as_bytes());
                 let want = match (pattern.as_deref(), n) {
                     (_, Some(n)) if n >= 0.0 => Want::Bytes(n as usize),
@@ -940,7 +944,7 @@ pub fn register(lua: &Lua, private: &Table) -> mlua::Result<()> {
     )?;
     private.set(
         "tcp_receiveany",
-        lua.create_function(|lua, (ud, max): (AnyUserData, f64)| sock_of(&ud)?.receive(lua, Want::Any(max as usize)))?,
+        lua.create_function(|lua, (ud, max): (SockArg, f64)| sock_of(&ud)?.receive(lua, Want::Any(max as usize)))?,
     )?;
     private.set(
         "tcp_until_new",
@@ -954,7 +958,7 @@ pub fn register(lua: &Lua, private: &Table) -> mlua::Result<()> {
     )?;
     private.set(
         "tcp_until_read",
-        lua.create_function(|lua, (ud, until, size): (AnyUserData, AnyUserData, Option<f64>)| {
+        lua.create_function(|lua, (ud, until, size): (SockArg, AnyUserData, Option<f64>)| {
             let until = until.borrow::<UntilRef>()?.0.clone();
             let size = size.filter(|s| *s > 0.0).map(|s| s as usize);
             sock_of(&ud)?.receive(lua, Want::Until(until, size))
@@ -962,32 +966,30 @@ pub fn register(lua: &Lua, private: &Table) -> mlua::Result<()> {
     )?;
     private.set(
         "tcp_close",
-        lua.create_function(|lua, ud: AnyUserData| values(lua, sock_of(&ud)?.close()))?,
+        lua.create_function(|lua, ud: SockArg| values(lua, sock_of(&ud)?.close()))?,
     )?;
     private.set(
         "tcp_settimeouts",
-        lua.create_function(
-            |_, (ud, c, s, r): (AnyUserData, Option<f64>, Option<f64>, Option<f64>)| {
-                let sock = sock_of(&ud)?;
-                let mut st = sock.0.borrow_mut();
-                let ms = |v: Option<f64>, old: u64| v.map_or(old, |v| v.max(0.0) as u64);
-                st.connect_ms = ms(c, st.connect_ms);
-                st.send_ms = ms(s, st.send_ms);
-                st.read_ms = ms(r, st.read_ms);
-                Ok(())
-            },
-        )?,
+        lua.create_function(|_, (ud, c, s, r): (SockArg, Option<f64>, Option<f64>, Option<f64>)| {
+            let sock = sock_of(&ud)?;
+            let mut st = sock.0.borrow_mut();
+            let ms = |v: Option<f64>, old: u64| v.map_or(old, |v| v.max(0.0) as u64);
+            st.connect_ms = ms(c, st.connect_ms);
+            st.send_ms = ms(s, st.send_ms);
+            st.read_ms = ms(r, st.read_ms);
+            Ok(())
+        })?,
     )?;
     private.set(
         "tcp_setkeepalive",
-        lua.create_function(|lua, (ud, timeout, size): (AnyUserData, Option<f64>, Option<f64>)| {
+        lua.create_function(|lua, (ud, timeout, size): (SockArg, Option<f64>, Option<f64>)| {
             let out = sock_of(&ud)?.setkeepalive(timeout.map(|t| t.max(0.0) as u64), size.map(|s| s.max(1.0) as usize));
             values(lua, out)
         })?,
     )?;
     private.set(
         "tcp_getreusedtimes",
-        lua.create_function(|lua, ud: AnyUserData| {
+        lua.create_function(|lua, ud: SockArg| {
             let sock = sock_of(&ud)?;
             let st = sock.0.borrow();
             values(
