@@ -1645,3 +1645,52 @@ fn lua_resty_dns_queries_a_real_dns_server_over_udp() {
     signal(child.id() as i32, 15);
     child.wait().unwrap();
 }
+
+#[test]
+fn requests_aborted_mid_wait_leave_nothing_behind() {
+    let p = Prefix::new("lua-abort-waits");
+    let port = port();
+    p.conf(&format!(
+        "worker_processes 1;\ndaemon off;\nerror_log logs/error.log info;\nevents {{ worker_connections 512; }}\nhttp {{ access_log off;\n init_worker_by_lua_block {{ sema = require(\"ngx.semaphore\").new() }}\n server {{ listen 127.0.0.1:{port};\n  location = /wait {{ lua_check_client_abort on;\n   content_by_lua_block {{\n    local t = ngx.thread.spawn(function() ngx.sleep(30) end)\n    local sock = ngx.socket.tcp()\n    sock:connect(\"127.0.0.1\", {port})\n    sema:wait(30)\n   }} }}\n  location = /count {{ content_by_lua_block {{\n   collectgarbage() collectgarbage()\n   ngx.say(sema:count(), \" \", ngx.timer.pending_count(), \" \", math.floor(collectgarbage(\"count\")))\n  }} }}\n }} }}\n"
+    ));
+    let mut child = start_master(&p);
+    wait_until("a worker", Duration::from_secs(5), || get(port, "/count").is_some());
+    let before: Vec<i64> = body(&get(port, "/count").unwrap())
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    // 200 clients start waiting (a light thread sleeping, a cosocket, a semaphore wait),
+    // then go away
+    let mut clients = Vec::new();
+    for _ in 0..200 {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.write_all(b"GET /wait HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        clients.push(s);
+    }
+    wait_until("all waiting", Duration::from_secs(5), || {
+        body(&get(port, "/count").unwrap_or_default()).starts_with("-200 ")
+    });
+    drop(clients);
+    wait_until("every wait released", Duration::from_secs(5), || {
+        body(&get(port, "/count").unwrap_or_default()).starts_with("0 ")
+    });
+    let after: Vec<i64> = body(&get(port, "/count").unwrap())
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert_eq!(
+        (after[0], after[1]),
+        (before[0], before[1]),
+        "semaphore waiters and timers"
+    );
+    // the Lua heap is back near where it was: no coroutine or socket kept
+    assert!(
+        after[2] < before[2] + 512,
+        "Lua heap {} KiB -> {} KiB",
+        before[2],
+        after[2]
+    );
+    assert!(p.log().contains("client prematurely closed connection"), "{}", p.log());
+    signal(child.id() as i32, 15);
+    child.wait().unwrap();
+}
