@@ -333,6 +333,7 @@ fn new_request(io: Io, http: &Rc<HttpConf>, server: &Rc<Server>, conn: ConnInfo)
     Request {
         conn,
         io,
+        capture: None,
         http: http.clone(),
         server: server.clone(),
         loc: server.loc.clone(),
@@ -379,6 +380,41 @@ fn new_request(io: Io, http: &Rc<HttpConf>, server: &Rc<Server>, conn: ConnInfo)
         captures: Vec::new(),
         filename: None,
         module_ctx: Vec::new(),
+    }
+}
+
+impl Request {
+    /// A subrequest of this request (`ngx.location.capture`): the same connection facts,
+    /// server and request headers, its own method, URI, arguments and body; internal; its
+    /// output is captured. Run it with `engine::run`.
+    pub fn subrequest(&self, method: &str, uri: &str, args: &str, body: Option<Vec<u8>>) -> Request {
+        let io = Io::shared(self.io.stream.clone());
+        let mut sub = new_request(io, &self.http, &self.server, self.conn.clone());
+        sub.capture = Some(Vec::new());
+        sub.method = std::borrow::Cow::Owned(method.to_string());
+        // (as nginx's: the request line and $request_uri stay the main request's)
+        sub.line_method = self.line_method.clone();
+        sub.unparsed_uri = self.unparsed_uri.clone();
+        sub.uri = uri.to_string();
+        sub.args = args.to_string();
+        sub.version = self.version;
+        sub.headers_in = self.headers_in.clone();
+        sub.host = self.host.clone();
+        sub.internal = true;
+        sub.keepalive = false;
+        match body {
+            Some(b) => {
+                sub.framing = Framing::Length(b.len() as u64);
+                sub.headers_in.set("content-length", b.len().to_string());
+                sub.body = Body::Memory(b);
+            }
+            None => {
+                sub.framing = Framing::None;
+                sub.headers_in.remove("content-length");
+                sub.headers_in.remove("transfer-encoding");
+            }
+        }
+        sub
     }
 }
 

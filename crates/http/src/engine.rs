@@ -89,6 +89,10 @@ pub async fn run(r: &mut Request) {
         }
     }
     r.flush().await;
+    // (a subrequest is not logged, as nginx's log_subrequest off)
+    if r.capture.is_some() {
+        return;
+    }
     let loc = r.loc.clone();
     for l in loc.phases.log.iter() {
         l.log(r);

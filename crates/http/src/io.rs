@@ -190,6 +190,15 @@ pub enum ReadError {
 }
 
 impl Io {
+    /// An Io over a stream another holds too (a subrequest's: it never writes).
+    pub fn shared(stream: std::rc::Rc<Stream>) -> Io {
+        Io {
+            stream,
+            buf: Vec::new(),
+            pos: 0,
+        }
+    }
+
     pub fn new(stream: Stream) -> Io {
         Io {
             stream: std::rc::Rc::new(stream),

@@ -49,6 +49,14 @@ impl Request {
             return;
         }
         self.header_sent = true;
+        // a subrequest's head is not written: its status and headers are read from it
+        if self.capture.is_some() {
+            self.chunked = false;
+            if self.is_head() || matches!(self.status, 204 | 304) {
+                self.header_only = true;
+            }
+            return;
+        }
         // HTTP/0.9 has no head: the body alone, then the connection closes
         if self.version == (0, 9) {
             self.keepalive = false;
@@ -236,7 +244,10 @@ impl Request {
     /// Sends the whole body from a file with sendfile(2) (`sendfile on`, no body filters,
     /// a known length). False: not possible here, nothing was sent, write it instead.
     pub async fn send_file(&mut self, file: &std::fs::File, offset: u64, len: u64) -> bool {
-        if !self.loc.settings.sendfile() || !self.loc.phases.body_filters.is_empty() || self.content_length != Some(len)
+        if self.capture.is_some()
+            || !self.loc.settings.sendfile()
+            || !self.loc.phases.body_filters.is_empty()
+            || self.content_length != Some(len)
         {
             return false;
         }
@@ -271,9 +282,13 @@ impl Request {
         true
     }
 
-    /// Writes what is buffered to the client.
+    /// Writes what is buffered to the client (a subrequest keeps it).
     pub async fn flush(&mut self) {
         if self.out.is_empty() {
+            return;
+        }
+        if let Some(kept) = &mut self.capture {
+            kept.append(&mut self.out);
             return;
         }
         let out = std::mem::take(&mut self.out);
@@ -382,6 +397,16 @@ impl Request {
         }
         if !(300..400).contains(&code) {
             self.headers_out.remove("location");
+        }
+        // a subrequest's error has no page: the status alone (and the default type), as
+        // nginx answers a subrequest
+        if self.capture.is_some() {
+            if self.content_type.is_none() {
+                self.content_type = Some(self.loc.settings.default_type());
+            }
+            self.content_length = None;
+            self.send_body(&[], true).await;
+            return;
         }
         match status::page(code, self.loc.settings.server_tokens()) {
             Some(page) if !matches!(code, 204 | 304) => {

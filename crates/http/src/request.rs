@@ -84,6 +84,9 @@ pub enum Framing {
 pub struct Request {
     pub conn: ConnInfo,
     pub io: Io,
+    /// A subrequest's output (`ngx.location.capture`): its body is kept here, not sent;
+    /// its head is not written (status and headers stay in the request).
+    pub capture: Option<Vec<u8>>,
     pub http: Rc<HttpConf>,
     pub server: Rc<Server>,
     /// The location the request is in (the server's own level before find-config).
@@ -207,6 +210,9 @@ impl Request {
         s.push_str(&format!(", server: {}", self.server.primary_name()));
         if !self.line_method.is_empty() {
             s.push_str(&format!(", request: \"{}\"", self.request_line()));
+        }
+        if self.capture.is_some() {
+            s.push_str(&format!(", subrequest: \"{}\"", self.uri));
         }
         if let Some(h) = self.headers_in.get("host") {
             s.push_str(&format!(", host: \"{h}\""));

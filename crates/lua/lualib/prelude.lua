@@ -311,6 +311,113 @@ function ngx.on_abort(f)
     return answered(yield(TAG, OP_ON_ABORT, raw_create(f)))
 end
 
+ngx.location = ngx.location or {}
+
+-- ngx.location.capture / capture_multi: subrequests to locations of this server, run to
+-- their end by the driver, one after the other; each answers status, body, truncated and
+-- its headers (a name given twice: a list)
+local OP_CAPTURE = P.OP_CAPTURE
+local encode_args = ngx.encode_args
+local METHOD_NAMES = {
+    [ngx.HTTP_GET] = "GET", [ngx.HTTP_HEAD] = "HEAD", [ngx.HTTP_PUT] = "PUT",
+    [ngx.HTTP_POST] = "POST", [ngx.HTTP_DELETE] = "DELETE", [ngx.HTTP_OPTIONS] = "OPTIONS",
+    [ngx.HTTP_MKCOL] = "MKCOL", [ngx.HTTP_COPY] = "COPY", [ngx.HTTP_MOVE] = "MOVE",
+    [ngx.HTTP_PROPFIND] = "PROPFIND", [ngx.HTTP_PROPPATCH] = "PROPPATCH",
+    [ngx.HTTP_LOCK] = "LOCK", [ngx.HTTP_UNLOCK] = "UNLOCK", [ngx.HTTP_PATCH] = "PATCH",
+    [ngx.HTTP_TRACE] = "TRACE",
+}
+local check_capture = P.check_capture
+local raw_log = require("ngx.errlog").raw_log
+
+-- method, uri, args, body of one subrequest, checked
+local function sub_spec(uri, opts)
+    if type(uri) ~= "string" then
+        error("bad argument #1 to 'capture' (string expected, got " .. type(uri) .. ")", 3)
+    end
+    local method, args, body = "GET", "", nil
+    local q = uri:find("?", 1, true)
+    if q then
+        uri, args = uri:sub(1, q - 1), uri:sub(q + 1)
+    end
+    if opts ~= nil then
+        if type(opts) ~= "table" then
+            error("Bad options arg: table expected", 3)
+        end
+        if opts.method ~= nil then
+            method = METHOD_NAMES[opts.method]
+            if not method then
+                -- (lua-nginx-module's words: a logged reason, then its error)
+                raw_log(ngx.ERR, "unsupported HTTP method: " .. tostring(opts.method))
+                error("failed to adjust the subrequest: -1", 3)
+            end
+        end
+        local a = opts.args
+        if type(a) == "table" then
+            a = encode_args(a)
+        elseif a ~= nil and type(a) ~= "string" then
+            error("Bad args option value", 3)
+        end
+        if a and a ~= "" then
+            args = args ~= "" and args .. "&" .. a or a
+        end
+        if opts.body ~= nil then
+            body = tostring(opts.body)
+        end
+    end
+    return method, uri, args, body
+end
+
+local function responses(n, ...)
+    local out, at = {}, 1
+    local v = { ... }
+    for k = 1, n do
+        local res = { status = v[at], body = v[at + 1], truncated = v[at + 2], header = {} }
+        local nh = v[at + 3]
+        at = at + 4
+        for _ = 1, nh do
+            local name, value = v[at], v[at + 1]
+            at = at + 2
+            local prev = res.header[name]
+            if prev == nil then
+                res.header[name] = value
+            elseif type(prev) == "table" then
+                prev[#prev + 1] = value
+            else
+                res.header[name] = { prev, value }
+            end
+        end
+        out[k] = res
+    end
+    return out
+end
+
+function ngx.location.capture(uri, opts)
+    check_capture()
+    local method, u, args, body = sub_spec(uri, opts)
+    return responses(1, yield(TAG, OP_CAPTURE, method, u, args, body or false))[1]
+end
+
+function ngx.location.capture_multi(reqs)
+    check_capture()
+    if type(reqs) ~= "table" then
+        error("bad argument #1 to 'capture_multi' (table expected, got " .. type(reqs) .. ")", 2)
+    end
+    local flat, n = {}, 0
+    for i, r in ipairs(reqs) do
+        if type(r) ~= "table" then
+            error("only array-like tables are allowed", 2)
+        end
+        local method, u, args, body = sub_spec(r[1], r[2])
+        flat[n + 1], flat[n + 2], flat[n + 3], flat[n + 4] = method, u, args, body or false
+        n = n + 4
+    end
+    if n == 0 then
+        error("at least one subrequest should be specified", 2)
+    end
+    -- (false, not nil, for a missing body: nil would end the yielded values)
+    return unpack(responses(n / 4, yield(TAG, OP_CAPTURE, unpack(flat, 1, n))))
+end
+
 -- a coroutine's traceback by its registry reference (logged after a thread's error)
 local getregistry, traceback = debug.getregistry, debug.traceback
 function P.traceback_of(key)

@@ -229,8 +229,40 @@ unsafe fn tagged_yield(l: *mut ffi::lua_State) -> Option<Yield> {
             api::OP_KILL => Yield::Kill,
             api::OP_AWAIT => Yield::Await,
             api::OP_ON_ABORT if n >= 3 => Yield::OnAbort,
+            api::OP_CAPTURE => {
+                // TAG, op, then (method, uri, args, body or nil) per subrequest
+                let mut specs = Vec::new();
+                let mut i = 3;
+                while i + 3 <= n {
+                    let body = if ffi::lua_type(l, i + 3) == ffi::LUA_TSTRING {
+                        bytes_at(l, i + 3)
+                    } else {
+                        None
+                    };
+                    specs.push(api::SubSpec {
+                        method: text_at(l, i)?,
+                        uri: text_at(l, i + 1)?,
+                        args: text_at(l, i + 2)?,
+                        body,
+                    });
+                    i += 4;
+                }
+                Yield::Capture(specs)
+            }
             _ => return None,
         })
+    }
+}
+
+/// The bytes of the string at `i`, copied.
+///
+/// SAFETY (caller): `i` is a valid index of `l`'s stack.
+unsafe fn bytes_at(l: *mut ffi::lua_State, i: i32) -> Option<Vec<u8>> {
+    // SAFETY: as text_at.
+    unsafe {
+        let mut len = 0usize;
+        let p = ffi::lua_tolstring(l, i, &mut len);
+        (!p.is_null()).then(|| std::slice::from_raw_parts(p as *const u8, len).to_vec())
     }
 }
 

@@ -99,11 +99,11 @@ enum Wait {
     NextTick,
 }
 
-#[derive(Clone, Copy)]
 enum RequestOp {
     Flush,
     ReadBody,
     DiscardBody,
+    Capture(Vec<api::SubSpec>),
 }
 
 pub struct Sched {
@@ -391,6 +391,7 @@ impl Sched {
             Some(Yield::Flush) => Wait::Request(RequestOp::Flush),
             Some(Yield::ReadBody) => Wait::Request(RequestOp::ReadBody),
             Some(Yield::DiscardBody) => Wait::Request(RequestOp::DiscardBody),
+            Some(Yield::Capture(specs)) => Wait::Request(RequestOp::Capture(specs)),
             Some(Yield::Await) => match take_parked() {
                 Some(f) => Wait::Parked(f),
                 None => Wait::NextTick,
@@ -639,14 +640,20 @@ impl Sched {
             .collect()
     }
 
-    fn request_op(&self) -> Option<(usize, RequestOp)> {
-        self.slots
+    /// A thread waiting for the request, and what it asks (taken: it is served now).
+    fn request_op(&mut self) -> Option<(usize, RequestOp)> {
+        let j = self
+            .slots
             .iter()
-            .enumerate()
-            .find_map(|(j, s)| match s.as_ref().map(|s| &s.state) {
-                Some(State::Wait(Wait::Request(op))) => Some((j, *op)),
-                _ => None,
-            })
+            .position(|s| matches!(s.as_ref().map(|s| &s.state), Some(State::Wait(Wait::Request(_)))))?;
+        let slot = self.slots[j].as_mut()?;
+        match std::mem::replace(&mut slot.state, State::Wait(Wait::NextTick)) {
+            State::Wait(Wait::Request(op)) => Some((j, op)),
+            other => {
+                slot.state = other;
+                None
+            }
+        }
     }
 
     /// Serves a wait that needs the request.
@@ -667,6 +674,17 @@ impl Sched {
                 Ok(()) => r.discard_pending = true,
                 Err(code) => return Some(End::Exit(code.into())),
             },
+            RequestOp::Capture(specs) => {
+                let mut answer = Vec::new();
+                for spec in specs {
+                    let mut sub = r.subrequest(&spec.method, &spec.uri, &spec.args, spec.body);
+                    // (boxed: a subrequest may make subrequests of its own)
+                    Box::pin(http::engine::run(&mut sub)).await;
+                    answer.extend(captured(&mut sub));
+                }
+                self.ready(i, Resume::Args(answer));
+                return None;
+            }
         }
         self.ready(i, Resume::Args(Vec::new()));
         None
@@ -704,6 +722,31 @@ impl Sched {
             None => http::elog!(level, 0, "{msg}{}", self.context.log),
         }
     }
+}
+
+/// What a subrequest came to, as the capture wrapper reads it: status, body, truncated,
+/// the number of headers, then each name and value.
+fn captured(sub: &mut Request) -> Vec<Arg> {
+    let body = sub.capture.take().unwrap_or_default();
+    let mut headers: Vec<(String, String)> = Vec::new();
+    if let Some(ct) = &sub.content_type {
+        headers.push(("Content-Type".into(), ct.to_string()));
+    }
+    if let Some(n) = sub.content_length {
+        headers.push(("Content-Length".into(), n.to_string()));
+    }
+    headers.extend(sub.headers_out.list.iter().cloned());
+    let mut out = vec![
+        Arg::Int(i64::from(sub.status)),
+        Arg::Str(body),
+        Arg::Bool(sub.write_failed),
+        Arg::Int(headers.len() as i64),
+    ];
+    for (n, v) in headers {
+        out.push(Arg::Str(n.into_bytes()));
+        out.push(Arg::Str(v.into_bytes()));
+    }
+    out
 }
 
 /// Resolves when the client has closed its connection. Bytes it sent (a pipelined

@@ -61,6 +61,16 @@ pub enum Yield {
     Await,
     /// `ngx.on_abort`: the handler's coroutine follows on the stack.
     OnAbort,
+    /// `ngx.location.capture(_multi)`: the subrequests (method, uri, args, body).
+    Capture(Vec<SubSpec>),
+}
+
+/// A subrequest to make, as `ngx.location.capture`'s wrapper passes it.
+pub struct SubSpec {
+    pub method: String,
+    pub uri: String,
+    pub args: String,
+    pub body: Option<Vec<u8>>,
 }
 
 pub const OP_DONE: i64 = 0;
@@ -75,6 +85,7 @@ pub const OP_WAIT: i64 = 8;
 pub const OP_KILL: i64 = 9;
 pub const OP_AWAIT: i64 = 10;
 pub const OP_ON_ABORT: i64 = 11;
+pub const OP_CAPTURE: i64 = 12;
 
 /// Builds `ngx` and the private table `__oxr` the prelude uses.
 pub fn register(lua: &Lua, prefix: &std::path::Path) -> mlua::Result<()> {
@@ -93,6 +104,20 @@ pub fn register(lua: &Lua, prefix: &std::path::Path) -> mlua::Result<()> {
     private.set("OP_KILL", OP_KILL)?;
     private.set("OP_AWAIT", OP_AWAIT)?;
     private.set("OP_ON_ABORT", OP_ON_ABORT)?;
+    private.set("OP_CAPTURE", OP_CAPTURE)?;
+    // ngx.location.capture's phases (and a request to make subrequests of)
+    private.set(
+        "check_capture",
+        lua.create_function(|_, ()| {
+            crate::request::check_context(&[
+                crate::request::Phase::ServerRewrite,
+                crate::request::Phase::Rewrite,
+                crate::request::Phase::Access,
+                crate::request::Phase::Content,
+            ])?;
+            crate::request::with(|_| Ok(()))
+        })?,
+    )?;
     // ngx.on_abort's checks: its phases; nil, or why no handler can be set
     private.set(
         "check_on_abort",
@@ -167,7 +192,7 @@ fn fields(lua: &Lua, ngx: &mlua::Table) -> mlua::Result<()> {
             "status" => output::status_get(),
             "headers_sent" => crate::request::with(|r| Ok(Value::Boolean(r.header_sent))),
             // (no subrequests are made yet: every request is a main one)
-            "is_subrequest" => crate::request::with(|_| Ok(Value::Boolean(false))),
+            "is_subrequest" => crate::request::with(|r| Ok(Value::Boolean(r.capture.is_some()))),
 
             _ => Ok(Value::Nil),
         })?,

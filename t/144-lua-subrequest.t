@@ -1,0 +1,87 @@
+# ngx.location.capture and capture_multi: subrequests to locations of the same server.
+
+use Test::Nginx::Socket 'no_plan';
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: status, body, headers; the subrequest's own URI, args and method
+--- config
+    location = /sub {
+        content_by_lua_block {
+            ngx.header["X-Sub"] = "yes"
+            ngx.say("sub: ", ngx.var.uri, " ", ngx.var.args, " ", ngx.req.get_method(), " ", ngx.is_subrequest)
+        }
+    }
+    location = /t {
+        content_by_lua_block {
+            local res = ngx.location.capture("/sub?a=1", { args = { b = 2 } })
+            ngx.say(res.status, " [", res.body, "] ", res.header["X-Sub"], " ", tostring(res.truncated))
+            ngx.say("main: ", ngx.is_subrequest)
+        }
+    }
+--- request
+GET /t
+--- response_body
+200 [sub: /sub a=1&b=2 GET true
+] yes false
+main: false
+--- no_error_log
+[error]
+
+=== TEST 2: capture_multi with methods and bodies; other modules' locations; a 404
+--- config
+    location = /body {
+        content_by_lua_block {
+            ngx.req.read_body()
+            ngx.say(ngx.req.get_method(), " got ", ngx.req.get_body_data())
+        }
+    }
+    location = /static { return 201 "static\n"; }
+    location = /t {
+        content_by_lua_block {
+            local r1, r2, r3 = ngx.location.capture_multi({
+                { "/body", { method = ngx.HTTP_POST, body = "hello" } },
+                { "/static" },
+                { "/missing" },
+            })
+            ngx.say(r1.status, " ", r1.body, r2.status, " ", r2.body, r3.status, " [", r3.body, "]")
+        }
+    }
+--- request
+GET /t
+--- response_body
+200 POST got hello
+201 static
+404 []
+--- error_log eval
+qr/open\(\) ".*missing" failed \(2: No such file or directory\), client: 127\.0\.0\.1, server: localhost, request: "GET \/t HTTP\/1\.1", subrequest: "\/missing"/
+
+=== TEST 3: subrequests in rewrite and access, nested subrequests, bad arguments
+--- config
+    location = /leaf { return 200 "leaf"; }
+    location = /mid {
+        content_by_lua_block {
+            local res = ngx.location.capture("/leaf")
+            ngx.print("mid(", res.body, ")")
+        }
+    }
+    location = /t {
+        rewrite_by_lua_block { ngx.ctx.r = ngx.location.capture("/leaf").body }
+        access_by_lua_block { ngx.ctx.a = ngx.location.capture("/mid").body }
+        content_by_lua_block {
+            ngx.say(ngx.ctx.r, " ", ngx.ctx.a)
+            ngx.say(pcall(ngx.location.capture, "/leaf", { method = 12345 }))
+            ngx.say(pcall(ngx.location.capture_multi, {}))
+        }
+    }
+--- request
+GET /t
+--- response_body_like chomp
+^leaf mid\(leaf\)
+false.*failed to adjust the subrequest: -1
+false.*at least one subrequest should be specified
+$
+--- error_log
+unsupported HTTP method: 12345
