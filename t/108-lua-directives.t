@@ -57,19 +57,21 @@ already read
 --- response_body
 already read
 
-=== TEST 4: rewrite_by_lua_no_postpone runs Lua before set
+=== TEST 4: rewrite_by_lua_no_postpone runs Lua before set (the variable is not set yet: empty, with nginx's warning)
 --- http_config
     rewrite_by_lua_no_postpone on;
 --- config
     location = /t {
         set $a "set";
-        rewrite_by_lua_block { ngx.ctx.seen = tostring(ngx.var.a) }
+        rewrite_by_lua_block { ngx.ctx.seen = "[" .. tostring(ngx.var.a) .. "]" }
         content_by_lua_block { ngx.say(ngx.ctx.seen) }
     }
 --- request
 GET /t
 --- response_body
-nil
+[]
+--- error_log
+using uninitialized "a" variable
 
 === TEST 5: by default rewrite_by_lua runs after set
 --- config

@@ -85,3 +85,52 @@ false.*at least one subrequest should be specified
 $
 --- error_log
 unsupported HTTP method: 12345
+
+=== TEST 4: vars, copy_all_vars, share_all_vars, ctx, and the body forwarded
+--- config
+    location = /vars {
+        content_by_lua_block {
+            ngx.say("dog=", ngx.var.dog, " cat=", ngx.var.cat, " ctx=", ngx.ctx.foo)
+            ngx.var.dog = "changed"
+            ngx.ctx.foo = "set by the subrequest"
+        }
+    }
+    location = /echo_body {
+        content_by_lua_block {
+            ngx.req.read_body()
+            ngx.say(ngx.req.get_method(), " ", ngx.req.get_body_data())
+        }
+    }
+    location = /t {
+        set $dog "main dog";
+        set $cat "main cat";
+        content_by_lua_block {
+            local res = ngx.location.capture("/vars", { vars = { cat = "given cat" } })
+            ngx.print(res.body)
+            res = ngx.location.capture("/vars", { copy_all_vars = true })
+            ngx.print(res.body)
+            ngx.say("after copy: ", ngx.var.dog)
+            local ctx = { foo = "bar" }
+            res = ngx.location.capture("/vars", { share_all_vars = true, ctx = ctx })
+            ngx.print(res.body)
+            ngx.say("after share: ", ngx.var.dog, "; ctx: ", ctx.foo)
+            ngx.req.read_body()
+            ngx.print(ngx.location.capture("/echo_body", { method = ngx.HTTP_POST }).body)
+            ngx.print(ngx.location.capture("/echo_body").body)
+            ngx.print(ngx.location.capture("/echo_body", { always_forward_body = true }).body)
+        }
+    }
+--- request
+POST /t
+the body
+--- response_body
+dog= cat=given cat ctx=nil
+dog=main dog cat=main cat ctx=nil
+after copy: main dog
+dog=main dog cat=main cat ctx=bar
+after share: changed; ctx: set by the subrequest
+POST the body
+GET nil
+GET the body
+--- no_error_log
+[error]

@@ -334,6 +334,7 @@ fn new_request(io: Io, http: &Rc<HttpConf>, server: &Rc<Server>, conn: ConnInfo)
         conn,
         io,
         capture: None,
+        unset_vars: Vec::new(),
         http: http.clone(),
         server: server.clone(),
         loc: server.loc.clone(),

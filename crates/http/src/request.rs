@@ -84,6 +84,9 @@ pub enum Framing {
 pub struct Request {
     pub conn: ConnInfo,
     pub io: Io,
+    /// `set` variables this request made "not found" (`ngx.var.x = nil`): nil when read,
+    /// where one never set reads empty.
+    pub unset_vars: Vec<String>,
     /// A subrequest's output (`ngx.location.capture`): its body is kept here, not sent;
     /// its head is not written (status and headers stay in the request).
     pub capture: Option<Vec<u8>>,

@@ -216,8 +216,11 @@ pub fn set(r: &mut Request, name: &str, value: Option<&str>) -> SetOutcome {
     }
     if r.http.declared_vars.contains(name) {
         match value {
-            None => r.vars.remove(name),
-            Some(v) => r.vars.insert(name.to_string(), v.to_string()),
+            None => unset(r, name),
+            Some(v) => {
+                r.unset_vars.retain(|n| n != name);
+                r.vars.insert(name.to_string(), v.to_string());
+            }
         };
         return SetOutcome::Done;
     }
@@ -254,7 +257,27 @@ fn prefixed(r: &Request, name: &str) -> Option<String> {
     if let Some(c) = name.strip_prefix("cookie_") {
         return r.headers_in.get_all("cookie").find_map(|h| cookie(h, c));
     }
-    r.http.variables.get(name).and_then(|v| v.get(r))
+    if let Some(v) = r.http.variables.get(name) {
+        return v.get(r);
+    }
+    // a `set` variable this request has not set: empty, with nginx's warning
+    // (uninitialized_variable_warn); one made "not found" is not found
+    if r.http.declared_vars.contains(name) && !r.unset_vars.iter().any(|n| n == name) {
+        r.log(
+            crate::log::Level::Warn,
+            &format!("using uninitialized \"{name}\" variable"),
+        );
+        return Some(String::new());
+    }
+    None
+}
+
+/// Makes a `set` variable "not found" for this request.
+pub fn unset(r: &mut Request, name: &str) {
+    r.vars.remove(name);
+    if !r.unset_vars.iter().any(|n| n == name) {
+        r.unset_vars.push(name.to_string());
+    }
 }
 
 /// nginx matches `$http_x_foo` against header names lowercased with `-` read as `_`;

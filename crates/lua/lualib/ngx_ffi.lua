@@ -315,6 +315,17 @@ local function set_ctx(t)
     ctxs[slot] = t
 end
 
+-- a slot holding `t`, for a subrequest made with `ctx = t` (the subrequest frees it)
+function __oxr.ctx_slot(t)
+    local slot = oxr_free_ctx_ref()
+    if slot < 0 then
+        n_ctxs = n_ctxs + 1
+        slot = n_ctxs
+    end
+    ctxs[slot] = t
+    return slot
+end
+
 local ngx_mt = getmetatable(ngx)
 local slow_ngx_index, slow_ngx_newindex = ngx_mt.__index, ngx_mt.__newindex
 ngx_mt.__index = function(t, k)

@@ -329,16 +329,19 @@ local METHOD_NAMES = {
 local check_capture = P.check_capture
 local raw_log = require("ngx.errlog").raw_log
 
--- method, uri, args, body of one subrequest, checked
-local function sub_spec(uri, opts)
+-- one subrequest, checked, as the driver reads it: method, uri, args, body or false, the
+-- ctx slot or false, flags (1 copy_all_vars, 2 share_all_vars, 4 always_forward_body),
+-- then the number of `vars` and each name and value (appended to `out` from `n`)
+local function sub_spec(out, n, uri, opts)
     if type(uri) ~= "string" then
         error("bad argument #1 to 'capture' (string expected, got " .. type(uri) .. ")", 3)
     end
-    local method, args, body = "GET", "", nil
+    local method, args, body, ctx, flags = "GET", "", false, false, 0
     local q = uri:find("?", 1, true)
     if q then
         uri, args = uri:sub(1, q - 1), uri:sub(q + 1)
     end
+    local vars = {}
     if opts ~= nil then
         if type(opts) ~= "table" then
             error("Bad options arg: table expected", 3)
@@ -363,8 +366,32 @@ local function sub_spec(uri, opts)
         if opts.body ~= nil then
             body = tostring(opts.body)
         end
+        if opts.ctx ~= nil then
+            if type(opts.ctx) ~= "table" then
+                error("Bad ctx option value type " .. type(opts.ctx) .. ", expected a Lua table", 3)
+            end
+            ctx = P.ctx_slot(opts.ctx)
+        end
+        if opts.copy_all_vars then flags = flags + 1 end
+        if opts.share_all_vars then flags = flags + 2 end
+        if opts.always_forward_body then flags = flags + 4 end
+        if opts.vars ~= nil then
+            if type(opts.vars) ~= "table" then
+                error("Bad vars option value", 3)
+            end
+            for k, v in pairs(opts.vars) do
+                vars[#vars + 1] = tostring(k)
+                vars[#vars + 1] = tostring(v)
+            end
+        end
     end
-    return method, uri, args, body
+    out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5], out[n + 6], out[n + 7] =
+        method, uri, args, body, ctx, flags, #vars / 2
+    n = n + 7
+    for i = 1, #vars do
+        out[n + i] = vars[i]
+    end
+    return n + #vars
 end
 
 local function responses(n, ...)
@@ -393,8 +420,9 @@ end
 
 function ngx.location.capture(uri, opts)
     check_capture()
-    local method, u, args, body = sub_spec(uri, opts)
-    return responses(1, yield(TAG, OP_CAPTURE, method, u, args, body or false))[1]
+    local spec = {}
+    local n = sub_spec(spec, 0, uri, opts)
+    return responses(1, yield(TAG, OP_CAPTURE, unpack(spec, 1, n)))[1]
 end
 
 function ngx.location.capture_multi(reqs)
@@ -402,20 +430,18 @@ function ngx.location.capture_multi(reqs)
     if type(reqs) ~= "table" then
         error("bad argument #1 to 'capture_multi' (table expected, got " .. type(reqs) .. ")", 2)
     end
-    local flat, n = {}, 0
-    for i, r in ipairs(reqs) do
+    local flat, n, count = {}, 0, 0
+    for _, r in ipairs(reqs) do
         if type(r) ~= "table" then
             error("only array-like tables are allowed", 2)
         end
-        local method, u, args, body = sub_spec(r[1], r[2])
-        flat[n + 1], flat[n + 2], flat[n + 3], flat[n + 4] = method, u, args, body or false
-        n = n + 4
+        n = sub_spec(flat, n, r[1], r[2])
+        count = count + 1
     end
-    if n == 0 then
+    if count == 0 then
         error("at least one subrequest should be specified", 2)
     end
-    -- (false, not nil, for a missing body: nil would end the yielded values)
-    return unpack(responses(n / 4, yield(TAG, OP_CAPTURE, unpack(flat, 1, n))))
+    return unpack(responses(count, yield(TAG, OP_CAPTURE, unpack(flat, 1, n))))
 end
 
 -- a coroutine's traceback by its registry reference (logged after a thread's error)

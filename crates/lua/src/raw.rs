@@ -230,22 +230,40 @@ unsafe fn tagged_yield(l: *mut ffi::lua_State) -> Option<Yield> {
             api::OP_AWAIT => Yield::Await,
             api::OP_ON_ABORT if n >= 3 => Yield::OnAbort,
             api::OP_CAPTURE => {
-                // TAG, op, then (method, uri, args, body or nil) per subrequest
+                // TAG, op, then per subrequest: method, uri, args, body or false, ctx slot
+                // or false, flags, the number of vars, and each name and value
                 let mut specs = Vec::new();
                 let mut i = 3;
-                while i + 3 <= n {
+                while i + 6 <= n {
                     let body = if ffi::lua_type(l, i + 3) == ffi::LUA_TSTRING {
                         bytes_at(l, i + 3)
                     } else {
                         None
                     };
+                    let ctx_slot =
+                        (ffi::lua_type(l, i + 4) == ffi::LUA_TNUMBER).then(|| ffi::lua_tointeger(l, i + 4) as i32);
+                    let flags = ffi::lua_tointeger(l, i + 5);
+                    let nvars = ffi::lua_tointeger(l, i + 6).max(0) as i32;
+                    let mut vars = Vec::new();
+                    for k in 0..nvars {
+                        let at = i + 7 + 2 * k;
+                        if at + 1 > n {
+                            break;
+                        }
+                        vars.push((text_at(l, at)?, text_at(l, at + 1)?));
+                    }
                     specs.push(api::SubSpec {
                         method: text_at(l, i)?,
                         uri: text_at(l, i + 1)?,
                         args: text_at(l, i + 2)?,
                         body,
+                        ctx_slot,
+                        copy_all_vars: flags & 1 != 0,
+                        share_all_vars: flags & 2 != 0,
+                        always_forward_body: flags & 4 != 0,
+                        vars,
                     });
-                    i += 4;
+                    i += 7 + 2 * nvars;
                 }
                 Yield::Capture(specs)
             }

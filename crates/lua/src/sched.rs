@@ -677,9 +677,31 @@ impl Sched {
             RequestOp::Capture(specs) => {
                 let mut answer = Vec::new();
                 for spec in specs {
-                    let mut sub = r.subrequest(&spec.method, &spec.uri, &spec.args, spec.body);
+                    // the main request's body goes along when asked, or for PUT and POST
+                    let body = spec.body.or_else(|| {
+                        let forward = spec.always_forward_body || matches!(spec.method.as_str(), "PUT" | "POST");
+                        match &r.body {
+                            http::request::Body::Memory(b) if forward => Some(b.clone()),
+                            _ => None,
+                        }
+                    });
+                    let mut sub = r.subrequest(&spec.method, &spec.uri, &spec.args, body);
+                    if spec.copy_all_vars || spec.share_all_vars {
+                        sub.vars = r.vars.clone();
+                    }
+                    for (k, v) in spec.vars {
+                        sub.vars.insert(k.to_ascii_lowercase(), v);
+                    }
+                    if let Some(slot) = spec.ctx_slot {
+                        sub.set_ctx(crate::api::CtxRef(slot));
+                    }
                     // (boxed: a subrequest may make subrequests of its own)
                     Box::pin(http::engine::run(&mut sub)).await;
+                    if spec.share_all_vars {
+                        // (shared as nginx shares them: what the subrequest set, the main
+                        // request sees; here copied back when it ends)
+                        r.vars = std::mem::take(&mut sub.vars);
+                    }
                     answer.extend(captured(&mut sub));
                 }
                 self.ready(i, Resume::Args(answer));

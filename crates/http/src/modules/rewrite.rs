@@ -400,7 +400,7 @@ fn run_script<'a>(ops: &'a [ScriptOp], r: &mut Request) -> ScriptEnd<'a> {
                         r.vars.insert(var.clone(), v);
                     }
                     Ok(None) => {
-                        r.vars.remove(var);
+                        crate::variables::unset(r, var);
                     }
                     Err(_) => return ScriptEnd::Failed,
                 }

@@ -5,6 +5,7 @@ mod cjson;
 mod codec;
 mod consts;
 mod ctx;
+pub use ctx::CtxRef;
 mod ffi;
 mod header;
 mod log;
@@ -71,6 +72,13 @@ pub struct SubSpec {
     pub uri: String,
     pub args: String,
     pub body: Option<Vec<u8>>,
+    /// The ngx.ctx slot its `ctx` option filled.
+    pub ctx_slot: Option<i32>,
+    pub copy_all_vars: bool,
+    pub share_all_vars: bool,
+    pub always_forward_body: bool,
+    /// Its `vars` option.
+    pub vars: Vec<(String, String)>,
 }
 
 pub const OP_DONE: i64 = 0;
