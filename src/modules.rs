@@ -11,6 +11,7 @@ pub static HTTP_MODULES: &[&Module] = &[
     &rewrite::MODULE,
     &access::MODULE,
     &auth_basic::MODULE,
+    &auth_request::MODULE,
     &realip::MODULE,
     &try_files::MODULE,
     // the content phase's handlers, for locations without a content handler

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod auth_basic;
+pub mod auth_request;
 pub mod autoindex;
 pub mod charset;
 pub mod dav;
