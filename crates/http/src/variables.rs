@@ -140,6 +140,8 @@ pub fn get(r: &Request, name: &str) -> Option<String> {
         "server_protocol" => format!("HTTP/{}.{}", r.version.0, r.version.1),
         "scheme" => "http".into(),
         "https" => String::new(),
+        // (a subrequest's is the main request's, as nginx's r->main->method_name)
+        "request_method" if r.capture.is_some() => r.line_method.to_string(),
         "request_method" => r.method.to_string(),
         "request" => r.request_line(),
         "request_body" => {

@@ -34,6 +34,18 @@ pub enum Op {
         target: Template,
         args: Option<Template>,
     },
+    /// `echo_location(_async)`, `echo_subrequest(_async)`: a subrequest whose body is
+    /// output here (the async forms too: their output keeps its place, as echo's does).
+    Subrequest {
+        method: String,
+        uri: Template,
+        args: Option<Template>,
+        body: Option<Template>,
+    },
+    /// `echo_read_request_body`.
+    ReadBody,
+    /// `echo_request_body`: the body read so far.
+    RequestBody,
 }
 
 /// A level's commands (its own: not inherited) and `echo_status` (inherited).
@@ -60,6 +72,12 @@ static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("echo_sleep", LOC | LIF, Args::Exactly(1), echo),
     Directive::value("echo_blocking_sleep", LOC | LIF, Args::Exactly(1), echo),
     Directive::value("echo_exec", LOC | LIF, Args::Range(1, 2), echo),
+    Directive::value("echo_location", LOC | LIF, Args::Range(1, 2), echo),
+    Directive::value("echo_location_async", LOC | LIF, Args::Range(1, 2), echo),
+    Directive::value("echo_subrequest", LOC | LIF, Args::AtLeast(2), echo),
+    Directive::value("echo_subrequest_async", LOC | LIF, Args::AtLeast(2), echo),
+    Directive::value("echo_read_request_body", LOC | LIF, Args::Exactly(0), echo),
+    Directive::value("echo_request_body", LOC | LIF, Args::Exactly(0), echo),
     Directive::value("echo_status", ANY_LOC | LIF, Args::Exactly(1), echo_status),
 ];
 
@@ -112,6 +130,37 @@ fn echo(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
                 None => None,
             },
         },
+        ("echo_location" | "echo_location_async", [uri, rest @ ..]) => Op::Subrequest {
+            method: "GET".into(),
+            uri: b.template(cmd, uri)?,
+            args: match rest.first() {
+                Some(a) => Some(b.template(cmd, a)?),
+                None => None,
+            },
+            body: None,
+        },
+        ("echo_subrequest" | "echo_subrequest_async", [method, uri, opts @ ..]) => {
+            let (mut args, mut body) = (None, None);
+            let mut it = opts.iter();
+            while let Some(flag) = it.next() {
+                let Some(v) = it.next() else {
+                    return Err(cmd.error(format!("option {flag} takes a value")));
+                };
+                match *flag {
+                    "-q" => args = Some(b.template(cmd, v)?),
+                    "-b" => body = Some(b.template(cmd, v)?),
+                    _ => return Err(cmd.error(format!("unknown option \"{flag}\""))),
+                }
+            }
+            Op::Subrequest {
+                method: method.to_ascii_uppercase(),
+                uri: b.template(cmd, uri)?,
+                args,
+                body,
+            }
+        }
+        ("echo_read_request_body", []) => Op::ReadBody,
+        ("echo_request_body", []) => Op::RequestBody,
         _ => return Err(arity()),
     };
     b.loc().conf::<EchoConf>().ops.push(op);
@@ -166,7 +215,10 @@ impl Handler for EchoHandler {
 
 impl EchoHandler {
     async fn run(&self, r: &mut Request) -> Flow {
-        if let Err(code) = r.discard_later() {
+        // (the body is thrown away unless the commands read it)
+        if !self.ops.iter().any(|o| matches!(o, Op::ReadBody))
+            && let Err(code) = r.discard_later()
+        {
             return Flow::Finish(code);
         }
         if !r.header_sent {
@@ -199,6 +251,38 @@ impl EchoHandler {
                     tokio::time::sleep(*d).await;
                 }
                 Op::BlockingSleep(d) => std::thread::sleep(*d),
+                Op::Subrequest {
+                    method,
+                    uri,
+                    args,
+                    body,
+                } => {
+                    let uri = uri.render(r);
+                    let (path, mut query) = match uri.split_once('?') {
+                        Some((p, q)) => (p.to_string(), q.to_string()),
+                        None => (uri, String::new()),
+                    };
+                    if let Some(a) = args {
+                        let a = a.render(r);
+                        query = if query.is_empty() { a } else { format!("{query}&{a}") };
+                    }
+                    let body = body.as_ref().map(|b| b.render(r).into_bytes());
+                    let mut sub = r.subrequest(method, &path, &query, body);
+                    // (boxed: the subrequest runs the whole engine)
+                    Box::pin(crate::engine::run(&mut sub)).await;
+                    let out = sub.capture.take().unwrap_or_default();
+                    r.buffer_body(&out, false);
+                }
+                Op::ReadBody => {
+                    if let Err(code) = r.read_body().await {
+                        return Flow::Finish(code);
+                    }
+                }
+                Op::RequestBody => {
+                    if let Some(b) = r.body_bytes().map(<[u8]>::to_vec) {
+                        r.buffer_body(&b, false);
+                    }
+                }
                 Op::Exec { target, args } => {
                     if r.header_sent {
                         r.log(crate::log::Level::Error, "echo_exec is used after headers were sent");
