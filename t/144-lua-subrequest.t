@@ -134,3 +134,24 @@ GET nil
 GET the body
 --- no_error_log
 [error]
+
+=== TEST 5: capture_multi runs its subrequests at once
+--- config
+    location = /slow {
+        content_by_lua_block { ngx.sleep(0.2) ngx.print(ngx.var.arg_n) }
+    }
+    location = /t {
+        content_by_lua_block {
+            local t0 = ngx.now()
+            local a, b, c = ngx.location.capture_multi({ { "/slow?n=1" }, { "/slow?n=2" }, { "/slow?n=3" } })
+            ngx.update_time()
+            local took = ngx.now() - t0
+            ngx.say(a.body, b.body, c.body, " ", took < 0.5)
+        }
+    }
+--- request
+GET /t
+--- response_body
+123 true
+--- no_error_log
+[error]

@@ -675,7 +675,10 @@ impl Sched {
                 Err(code) => return Some(End::Exit(code.into())),
             },
             RequestOp::Capture(specs) => {
-                let mut answer = Vec::new();
+                // every subrequest made first, then all run at once (capture_multi's
+                // requests go together, as OpenResty's)
+                let mut subs = Vec::with_capacity(specs.len());
+                let mut shared = Vec::with_capacity(specs.len());
                 for spec in specs {
                     // the main request's body goes along when asked, or for PUT and POST
                     let body = spec.body.or_else(|| {
@@ -695,14 +698,18 @@ impl Sched {
                     if let Some(slot) = spec.ctx_slot {
                         sub.set_ctx(crate::api::CtxRef(slot));
                     }
-                    // (boxed: a subrequest may make subrequests of its own)
-                    Box::pin(http::engine::run(&mut sub)).await;
-                    if spec.share_all_vars {
+                    shared.push(spec.share_all_vars);
+                    subs.push(sub);
+                }
+                run_all(&mut subs).await;
+                let mut answer = Vec::new();
+                for (sub, share) in subs.iter_mut().zip(shared) {
+                    if share {
                         // (shared as nginx shares them: what the subrequest set, the main
                         // request sees; here copied back when it ends)
                         r.vars = std::mem::take(&mut sub.vars);
                     }
-                    answer.extend(captured(&mut sub));
+                    answer.extend(captured(sub));
                 }
                 self.ready(i, Resume::Args(answer));
                 return None;
@@ -744,6 +751,29 @@ impl Sched {
             None => http::elog!(level, 0, "{msg}{}", self.context.log),
         }
     }
+}
+
+/// Runs subrequests together, to their ends.
+async fn run_all(subs: &mut [Request]) {
+    // (boxed: a subrequest runs the whole engine, and may make subrequests of its own)
+    let mut runs: Vec<Option<Pin<Box<dyn Future<Output = ()> + '_>>>> = subs
+        .iter_mut()
+        .map(|s| Some(Box::pin(http::engine::run(s)) as Pin<Box<dyn Future<Output = ()>>>))
+        .collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for run in runs.iter_mut() {
+            if let Some(f) = run {
+                if f.as_mut().poll(cx).is_ready() {
+                    *run = None;
+                } else {
+                    pending = true;
+                }
+            }
+        }
+        if pending { Poll::Pending } else { Poll::Ready(()) }
+    })
+    .await;
 }
 
 /// What a subrequest came to, as the capture wrapper reads it: status, body, truncated,
