@@ -142,10 +142,11 @@ ok
 --- error_log
 logged status 200 var /t
 
-=== TEST 10: ngx.sleep in log_by_lua sleeps blocking, as OpenResty in phases that cannot yield
+=== TEST 10: ngx.sleep in a body filter sleeps blocking, as OpenResty in phases that cannot yield
 --- config
     location = /t {
-        log_by_lua_block {
+        body_filter_by_lua_block {
+            if not ngx.arg[2] then return end
             local start = ngx.now()
             ngx.sleep(0.05)
             ngx.update_time()

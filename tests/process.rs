@@ -1501,6 +1501,41 @@ fn timers_fire_prematurely_on_reload_and_the_old_worker_waits_for_running_ones()
     child.wait().unwrap();
 }
 
+/// A log_by_lua that waits runs after its response, and a reload's old worker waits
+/// for it to end, as for a request.
+#[test]
+fn a_waiting_log_phase_finishes_through_a_reload() {
+    let p = Prefix::new("lua-log-wait");
+    let port = port();
+    let marks = p.dir.join("logs/log.marks");
+    let conf = format!(
+        "worker_processes 1;\ndaemon off;\nerror_log logs/error.log info;\nuser root;\nevents {{ worker_connections 64; }}\nhttp {{ access_log off;\n server {{ listen 127.0.0.1:{port};\n  location / {{ content_by_lua_block {{ ngx.say(\"ok\") }}\n   log_by_lua_block {{ ngx.sleep(1) local f = io.open(\"{}\", \"a\") f:write(ngx.worker.pid(), \" logged \", ngx.var.uri, \" exiting=\", tostring(ngx.worker.exiting()), \"\\n\") f:close() }} }} }} }}\n",
+        marks.display()
+    );
+    p.conf(&conf);
+    let mut child = start_master(&p);
+    let master = child.id() as i32;
+    wait_until("one worker", Duration::from_secs(5), || worker_pids(master).len() == 1);
+    let old = worker_pids(master)[0];
+    wait_until("serving", Duration::from_secs(5), || get(port, "/warm").is_some());
+    let t0 = Instant::now();
+    let resp = get(port, "/a").expect("a response");
+    assert_eq!(body(&resp), "ok\n", "{resp}");
+    assert!(
+        t0.elapsed() < Duration::from_millis(700),
+        "the response did not wait for the log phase"
+    );
+    signal(master, 1);
+    let read = || std::fs::read_to_string(&marks).unwrap_or_default();
+    wait_until("the old worker ended", Duration::from_secs(5), || {
+        !alive(old) || !worker_pids(master).contains(&old)
+    });
+    let m = read();
+    assert!(m.contains(&format!("{old} logged /a exiting=true")), "{m}");
+    signal(master, 15);
+    child.wait().unwrap();
+}
+
 /// A DNS server for tests: `name` has `addr` (TTL `ttl`), any other name is not found;
 /// counts the questions it gets.
 fn dns_responder(name: &'static str, addr: [u8; 4], ttl: u32) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {

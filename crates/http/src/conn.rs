@@ -205,7 +205,14 @@ async fn one_request(
         LingeringClose::On => unread || !r.io.pending().is_empty(),
     };
     let failed = r.write_failed;
-    let mut io = r.into_io();
+    let mut io = if r.log_wait.is_some() {
+        // the log phase waits: the request finishes it on its own, without the connection
+        let io = std::mem::replace(&mut r.io, Io::new(crate::io::Stream::Detached));
+        tokio::task::spawn_local(crate::engine::finish_log(r));
+        io
+    } else {
+        r.into_io()
+    };
     if keep {
         return Some((io, keepalive_ms));
     }
@@ -226,7 +233,7 @@ async fn refuse_and_close(mut r: Request, refusal: h1::Refusal, server: &Server)
     // (no script code for a request that was never read whole)
     let loc = r.loc.clone();
     for l in loc.phases.log.iter().filter(|l| !l.runs_script()) {
-        l.log(&mut r);
+        let _ = l.log(&mut r);
     }
     let mut io = r.into_io();
     lingering_close(&mut io, server).await;
@@ -334,6 +341,7 @@ fn new_request(io: Io, http: &Rc<HttpConf>, server: &Rc<Server>, conn: ConnInfo)
         conn,
         io,
         capture: None,
+        log_wait: None,
         unset_vars: Vec::new(),
         http: http.clone(),
         server: server.clone(),

@@ -3,7 +3,7 @@
 
 use crate::config::Overwrite;
 use crate::log::Level;
-use crate::phase::{self, Flow};
+use crate::phase::{self, Flow, LogStep};
 use crate::request::Request;
 
 /// nginx stops after this many internal redirects (NGX_HTTP_MAX_URI_CHANGES + 1).
@@ -93,9 +93,30 @@ pub async fn run(r: &mut Request) {
     if r.capture.is_some() {
         return;
     }
+    log_from(r, 0);
+}
+
+/// Runs the location's log handlers from the `first`, until one waits (then kept in
+/// `r.log_wait`).
+fn log_from(r: &mut Request, first: usize) {
     let loc = r.loc.clone();
-    for l in loc.phases.log.iter() {
-        l.log(r);
+    for (i, l) in loc.phases.log.iter().enumerate().skip(first) {
+        if let LogStep::Wait(wait) = l.log(r) {
+            r.log_wait = Some(Box::new((i + 1, wait)));
+            return;
+        }
+    }
+}
+
+/// The log phase of a request whose handler waits, run to its end apart from its
+/// connection (which has gone on: `r`'s stream is detached). A stopping worker waits for
+/// it, as for a request.
+pub async fn finish_log(mut r: Request) {
+    let _busy = crate::worker::busy();
+    while let Some(wait) = r.log_wait.take() {
+        let (next, wait) = *wait;
+        wait.finish(&mut r).await;
+        log_from(&mut r, next);
     }
 }
 

@@ -11,6 +11,13 @@ use tokio::net::{TcpStream, UnixStream};
 pub enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    /// No socket: the stream of a request its connection has gone on without (its log
+    /// phase still waits). Reads find the end, writes fail.
+    Detached,
+}
+
+fn detached() -> io::Error {
+    io::ErrorKind::NotConnected.into()
 }
 
 impl Stream {
@@ -18,6 +25,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.try_read(buf),
             Stream::Unix(s) => s.try_read(buf),
+            Stream::Detached => Ok(0),
         }
     }
 
@@ -27,6 +35,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.try_read_buf(buf),
             Stream::Unix(s) => s.try_read_buf(buf),
+            Stream::Detached => Ok(0),
         }
     }
 
@@ -34,6 +43,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.try_write(buf),
             Stream::Unix(s) => s.try_write(buf),
+            Stream::Detached => Err(detached()),
         }
     }
 
@@ -42,6 +52,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.as_raw_fd(),
             Stream::Unix(s) => s.as_raw_fd(),
+            Stream::Detached => -1,
         }
     }
 
@@ -61,6 +72,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.try_io(tokio::io::Interest::WRITABLE, send),
             Stream::Unix(s) => s.try_io(tokio::io::Interest::WRITABLE, send),
+            Stream::Detached => Err(detached()),
         }
     }
 
@@ -68,6 +80,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.writable().await,
             Stream::Unix(s) => s.writable().await,
+            Stream::Detached => Err(detached()),
         }
     }
 
@@ -76,6 +89,7 @@ impl Stream {
         let r = match self {
             Stream::Tcp(s) => socket2::SockRef::from(s).shutdown(std::net::Shutdown::Write),
             Stream::Unix(s) => socket2::SockRef::from(s).shutdown(std::net::Shutdown::Write),
+            Stream::Detached => Ok(()),
         };
         let _ = r;
     }
@@ -93,6 +107,7 @@ impl Stream {
         let r = match self {
             Stream::Tcp(s) => s.try_io(tokio::io::Interest::READABLE, peek),
             Stream::Unix(s) => s.try_io(tokio::io::Interest::READABLE, peek),
+            Stream::Detached => Ok(()),
         };
         !matches!(r, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
     }
@@ -110,6 +125,7 @@ impl Stream {
         let r = match self {
             Stream::Tcp(s) => s.try_io(tokio::io::Interest::READABLE, peek),
             Stream::Unix(s) => s.try_io(tokio::io::Interest::READABLE, peek),
+            Stream::Detached => Ok(0),
         };
         match r {
             Ok(n) => Some(n == 0),
@@ -126,6 +142,7 @@ impl Stream {
         let _ = match self {
             Stream::Tcp(s) => s.try_io(tokio::io::Interest::READABLE, would_block),
             Stream::Unix(s) => s.try_io(tokio::io::Interest::READABLE, would_block),
+            Stream::Detached => Ok(()),
         };
     }
 
@@ -137,6 +154,7 @@ impl Stream {
         std::future::poll_fn(|cx| match self {
             Stream::Tcp(s) => s.poll_read_ready(cx),
             Stream::Unix(s) => s.poll_read_ready(cx),
+            Stream::Detached => Poll::Ready(Ok(())),
         })
         .await
     }
@@ -147,6 +165,7 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Detached => Poll::Ready(Ok(())),
         }
     }
 }
@@ -156,18 +175,21 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Detached => Poll::Ready(Err(detached())),
         }
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
             Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+            Stream::Detached => Poll::Ready(Ok(())),
         }
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Detached => Poll::Ready(Ok(())),
         }
     }
 }

@@ -74,12 +74,25 @@ pub trait BodyFilter {
 
 /// Runs in the log phase, after the response is out.
 pub trait LogHandler {
-    fn log(&self, r: &mut Request);
+    fn log(&self, r: &mut Request) -> LogStep;
     /// As `HeaderFilter::runs_script` (a request refused before it was read whole runs
     /// only the others).
     fn runs_script(&self) -> bool {
         false
     }
+}
+
+/// What a log handler did.
+pub enum LogStep {
+    Done,
+    /// It waits (Lua code on a socket or a timer): the connection goes on without the
+    /// request, which finishes its log phase on its own (`engine::finish_log`).
+    Wait(Box<dyn LogWait>),
+}
+
+/// The rest of a log handler that waits.
+pub trait LogWait {
+    fn finish<'a>(self: Box<Self>, r: &'a mut Request) -> Pin<Box<dyn Future<Output = ()> + 'a>>;
 }
 
 #[derive(Default, Clone)]

@@ -90,6 +90,9 @@ pub struct Request {
     /// A subrequest's output (`ngx.location.capture`): its body is kept here, not sent;
     /// its head is not written (status and headers stay in the request).
     pub capture: Option<Vec<u8>>,
+    /// A log handler that waits, and the index of the one after it: the connection goes
+    /// on without the request, which runs the rest of its log phase on its own.
+    pub log_wait: Option<Box<(usize, Box<dyn crate::phase::LogWait>)>>,
     pub http: Rc<HttpConf>,
     pub server: Rc<Server>,
     /// The location the request is in (the server's own level before find-config).

@@ -63,6 +63,15 @@ pub struct LuaLocConf {
 }
 
 impl LuaLocConf {
+    /// The switches a phase handler of this location obeys.
+    pub fn handler_options(&self) -> HandlerOptions {
+        HandlerOptions {
+            need_body: self.need_request_body(),
+            code_cache: self.code_cache(),
+            http10_buffering: self.http10_buffering(),
+            check_client_abort: self.check_client_abort(),
+        }
+    }
     pub fn code_cache(&self) -> bool {
         self.code_cache.unwrap_or(true)
     }
@@ -497,13 +506,12 @@ fn install_server(_b: &HttpBuilder, d: &LocDraft, t: &mut Phases) -> Result<()> 
         return Ok(());
     };
     if let Some(code) = &c.server_rewrite {
-        let options = HandlerOptions {
-            need_body: c.need_request_body(),
-            code_cache: c.code_cache(),
-            http10_buffering: c.http10_buffering(),
-            check_client_abort: c.check_client_abort(),
-        };
-        let h = LuaHandler::new(crate::vm::current(), code.clone(), Phase::ServerRewrite, options);
+        let h = LuaHandler::new(
+            crate::vm::current(),
+            code.clone(),
+            Phase::ServerRewrite,
+            c.handler_options(),
+        );
         t.rewrite.insert(0, Rc::new(h));
     }
     Ok(())
@@ -515,15 +523,8 @@ fn install(_b: &HttpBuilder, d: &LocDraft, t: &mut Phases) -> Result<()> {
         return Ok(());
     };
     let lua = crate::vm::current();
-    let handler = |code: &Rc<LuaCode>, phase| {
-        let options = HandlerOptions {
-            need_body: c.need_request_body(),
-            code_cache: c.code_cache(),
-            http10_buffering: c.http10_buffering(),
-            check_client_abort: c.check_client_abort(),
-        };
-        Rc::new(LuaHandler::new(lua.clone(), code.clone(), phase, options))
-    };
+    let handler =
+        |code: &Rc<LuaCode>, phase| Rc::new(LuaHandler::new(lua.clone(), code.clone(), phase, c.handler_options()));
     // by default Lua runs at the end of its phase, after every other module's handlers
     if let Some(code) = &c.rewrite {
         let h = handler(code, Phase::Rewrite);
@@ -549,7 +550,14 @@ fn install(_b: &HttpBuilder, d: &LocDraft, t: &mut Phases) -> Result<()> {
         t.body_filters.push(sync(code, Phase::BodyFilter));
     }
     if let Some(code) = &c.log {
-        t.log.push(sync(code, Phase::Log));
+        // (it may wait: it runs as a handler, after the response, without its connection)
+        let options = HandlerOptions {
+            need_body: false,
+            check_client_abort: false,
+            ..c.handler_options()
+        };
+        t.log
+            .push(Rc::new(LuaHandler::new(lua.clone(), code.clone(), Phase::Log, options)));
     }
     if let Some(code) = &c.content {
         t.content = Some(handler(code, Phase::Content));

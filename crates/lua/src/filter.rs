@@ -1,13 +1,14 @@
-//! The Lua handlers that run inside nginx's output and log machinery, where nothing may
-//! wait: `header_filter_by_lua*`, `body_filter_by_lua*`, `log_by_lua*`. Their code runs to
-//! its end in one call (a yield there is an error, as in OpenResty).
+//! The Lua handlers that run inside nginx's output machinery, where nothing may wait:
+//! `header_filter_by_lua*`, `body_filter_by_lua*` (and `set_by_lua*`). Their code runs to
+//! its end in one call (a yield there is an error, as in OpenResty). `log_by_lua*`, which
+//! may wait here, is a `handler::LuaHandler`.
 
 use crate::api::lua_type_name;
 use std::cell::Cell;
 use std::rc::Rc;
 
 use http::log::Level;
-use http::phase::{BodyFilter, HeaderFilter, LogHandler};
+use http::phase::{BodyFilter, HeaderFilter};
 use http::request::Request;
 use mlua::{Lua, Value};
 
@@ -136,15 +137,6 @@ impl HeaderFilter for SyncHandler {
         }
     }
 
-    fn runs_script(&self) -> bool {
-        true
-    }
-}
-
-impl LogHandler for SyncHandler {
-    fn log(&self, r: &mut Request) {
-        self.run(r);
-    }
     fn runs_script(&self) -> bool {
         true
     }

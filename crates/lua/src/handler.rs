@@ -9,7 +9,10 @@
 use std::rc::Rc;
 
 use http::log::Level;
-use http::phase::{Flow, Handler, Step};
+use std::future::Future;
+use std::pin::Pin;
+
+use http::phase::{Flow, Handler, LogHandler, LogStep, LogWait, Step};
 use http::request::Request;
 use mlua::{Function, Lua};
 
@@ -230,6 +233,32 @@ impl Handler for LuaHandler {
             Progress::Ended(end) => Step::Ready(self.flow(end, r)),
             Progress::Running(sched) => Step::Pending(Box::pin(self.finish(sched, r))),
         }
+    }
+}
+
+/// log_by_lua: code that ends at once is done; code that waits (beyond OpenResty) goes
+/// on after the connection has moved on, never delaying the client.
+impl LogHandler for LuaHandler {
+    fn log(&self, r: &mut Request) -> LogStep {
+        match self.start(r) {
+            Progress::Ended(_) => LogStep::Done,
+            Progress::Running(sched) => LogStep::Wait(Box::new(LogRun(sched))),
+        }
+    }
+
+    fn runs_script(&self) -> bool {
+        true
+    }
+}
+
+struct LogRun(Box<Sched>);
+
+impl LogWait for LogRun {
+    fn finish<'a>(self: Box<Self>, r: &'a mut Request) -> Pin<Box<dyn Future<Output = ()> + 'a>> {
+        let mut sched = self.0;
+        Box::pin(async move {
+            sched.run(Some(r)).await;
+        })
     }
 }
 

@@ -166,8 +166,9 @@ pub fn take_sync_exit() -> Option<i64> {
 /// The phases that may produce the response (ngx.say, flush, eof, redirect, exec...).
 pub const OUTPUT_PHASES: &[Phase] = &[Phase::ServerRewrite, Phase::Rewrite, Phase::Access, Phase::Content];
 
-/// The phases where light threads (ngx.thread) run; init_worker beyond OpenResty (it
-/// runs as a run of `sched`, to its end before the worker serves).
+/// The phases where light threads (ngx.thread) run; init_worker and log beyond
+/// OpenResty (init_worker runs as a run of `sched`, to its end before the worker serves;
+/// log's run goes on after its connection has moved on).
 pub const THREAD_PHASES: &[Phase] = &[
     Phase::ServerRewrite,
     Phase::Rewrite,
@@ -175,6 +176,7 @@ pub const THREAD_PHASES: &[Phase] = &[
     Phase::Content,
     Phase::Timer,
     Phase::InitWorker,
+    Phase::Log,
 ];
 
 /// The phases whose code can wait (a coroutine driver runs it).

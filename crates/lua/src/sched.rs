@@ -358,6 +358,12 @@ impl Sched {
                 let msg = crate::handler::without_prelude_position(&msg);
                 let line = match &self.entry_errors_as {
                     Some(directive) if i == ENTRY => format!("{directive} error: {msg}"),
+                    // log_by_lua's code is not a thread in OpenResty: its error reads as a
+                    // filter's
+                    _ if i == ENTRY && self.phase == Phase::Log => {
+                        let trace = self.traceback(i).replacen("coroutine 0:\n", "", 1);
+                        format!("failed to run log_by_lua*: {msg}{trace}")
+                    }
                     _ => {
                         let trace = self.traceback(i);
                         let who = if i == ENTRY { "entry" } else { "user" };

@@ -16,7 +16,7 @@ use crate::builder::{HttpBuilder, LocDraft};
 use crate::config::HttpConf;
 use crate::ext::ExtConf;
 use crate::module::{Module, Phases};
-use crate::phase::LogHandler;
+use crate::phase::{LogHandler, LogStep};
 use crate::request::Request;
 use crate::template::Template;
 
@@ -189,8 +189,9 @@ fn access_log(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
 struct AccessLogHandler(Arc<[AccessLog]>);
 
 impl LogHandler for AccessLogHandler {
-    fn log(&self, r: &mut Request) {
+    fn log(&self, r: &mut Request) -> LogStep {
         write(r, &self.0);
+        LogStep::Done
     }
 }
 

@@ -737,6 +737,7 @@ fn set_option(stream: &Stream, option: &str, value: &Value) -> Vec<Arg> {
     let sock = match stream {
         Stream::Tcp(s) => socket2::SockRef::from(s),
         Stream::Unix(s) => socket2::SockRef::from(s),
+        Stream::Detached => return vec![Arg::Nil, Arg::Text("closed")],
     };
     let flag = || match value {
         Value::Boolean(b) => Some(*b),
