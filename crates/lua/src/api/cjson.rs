@@ -10,7 +10,7 @@
 //! (`IgnoredAny`, building nothing) takes ~390 ns (`read_speed_against_serde_json`);
 //! building the Lua values costs more than either. These are classic Lua C functions:
 //! they run through the Lua C API, and an error is raised only after every Rust value
-//! of the call is gone (`raise`).
+//! of the call is gone (`cfunc::raise`).
 
 use std::ffi::{c_char, c_int, c_void};
 
@@ -68,20 +68,6 @@ const DEFAULTS: Config = Config {
 unsafe fn config<'a>(l: *mut lua_State) -> &'a mut Config {
     // SAFETY: the caller's contract: a full userdata holding a Config.
     unsafe { &mut *ffi::lua_touserdata(l, ffi::lua_upvalueindex(1)).cast::<Config>() }
-}
-
-/// Raises `msg` as a Lua error. Nothing of Rust may be alive in the caller's frames
-/// that needs dropping: the message is copied into Lua first and dropped here.
-///
-/// # Safety
-/// `l` is the running state; the caller holds no Rust value with a destructor.
-unsafe fn raise(l: *mut lua_State, msg: String) -> c_int {
-    // SAFETY: the caller's contract.
-    unsafe {
-        ffi::lua_pushlstring(l, msg.as_ptr().cast(), msg.len());
-        drop(msg);
-        ffi::lua_error(l)
-    }
 }
 
 thread_local! {
@@ -363,7 +349,7 @@ unsafe extern "C-unwind" fn json_encode(l: *mut lua_State) -> c_int {
             Err(EncodeError::Nesting(depth)) => format!("Cannot serialise, excessive nesting ({depth})"),
         };
         drop(out);
-        raise(l, msg)
+        crate::cfunc::raise(l, msg)
     }
 }
 
@@ -822,7 +808,7 @@ unsafe extern "C-unwind" fn json_decode(l: *mut lua_State) -> c_int {
         drop(parser);
         match result {
             Ok(()) => 1,
-            Err(msg) => raise(l, msg),
+            Err(msg) => crate::cfunc::raise(l, msg),
         }
     }
 }

@@ -17,9 +17,13 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use mlua::{AnyUserData, LightUserData, Lua, MultiValue, Table, UserData, Value};
+use std::ffi::c_int;
+
+use mlua::ffi::{self, lua_State};
+use mlua::{LightUserData, Lua, MultiValue, Table, Value};
 
 use super::socket_pool;
+use crate::cfunc::{self, Answer};
 use crate::raw::Arg;
 use crate::request;
 pub use http::io::Stream;
@@ -137,11 +141,9 @@ impl State {
     }
 }
 
-/// The Lua-held socket.
+/// The Lua-held socket (in an object of `cfunc`'s).
 #[derive(Clone, Default)]
 pub struct TcpSock(Rc<RefCell<State>>);
-
-impl UserData for TcpSock {}
 
 /// What `receive` waits for.
 #[derive(Clone)]
@@ -166,11 +168,8 @@ pub struct Until {
     found: bool,
 }
 
-/// The iterator's state, held by its Lua closure.
-#[derive(Clone)]
+/// The iterator's state, held by its Lua closure (in an object of `cfunc`'s).
 struct UntilRef(Rc<RefCell<Until>>);
-
-impl UserData for UntilRef {}
 
 /// What a read came to.
 enum Got {
@@ -258,13 +257,9 @@ fn log_at(level: http::log::Level, msg: &str) {
     }
 }
 
-/// The light userdata a primitive returns when it parked a wait: the wrapper then
-/// yields `OP_AWAIT`.
-static PARKED: u8 = 0;
-
 fn parked() -> mlua::Result<MultiValue> {
     Ok(MultiValue::from_vec(vec![Value::LightUserData(LightUserData(
-        &PARKED as *const u8 as *mut std::ffi::c_void,
+        cfunc::parked_marker(),
     ))]))
 }
 
@@ -300,6 +295,22 @@ pub(super) fn now_or_later(
             parked()
         }
     }
+}
+
+/// A C function's answer now.
+fn now(args: Vec<Arg>) -> Result<Answer, String> {
+    Ok(Answer::Values(args))
+}
+
+/// Parks `fut` for the caller's OP_AWAIT.
+fn later(fut: impl Future<Output = Vec<Arg>> + 'static) -> Result<Answer, String> {
+    crate::sched::park(Box::pin(fut));
+    Ok(Answer::Parked)
+}
+
+/// `check_phase` for a C function.
+fn phase_ok() -> Result<(), String> {
+    check_phase().map_err(|e| crate::handler::error_text(&e))
 }
 
 /// Refuses the cosocket API where nothing can wait for it.
@@ -372,59 +383,62 @@ impl TcpSock {
     /// `connect(host, port, pool, pool_size)` / `connect("unix:/path", …)`.
     fn connect(
         &self,
-        lua: &Lua,
-        host: String,
+        host: &str,
         port: Option<u16>,
         pool: Option<String>,
         pool_size: Option<usize>,
-    ) -> mlua::Result<MultiValue> {
-        check_phase()?;
+    ) -> Result<Answer, String> {
+        phase_ok()?;
         let (conf, resolver) = settings();
         let (key, target) = match host.strip_prefix("unix:") {
-            Some(path) => (format!("unix:{path}"), Err(path.to_string())),
+            Some(path) => (host.to_string(), Err(path.to_string())),
             None => {
                 let Some(port) = port else {
-                    return values(lua, fail("no port specified"));
+                    return now(fail("no port specified"));
                 };
-                (format!("{host}:{port}"), Ok((host.clone(), port)))
+                (format!("{host}:{port}"), Ok((host.to_string(), port)))
             }
         };
         {
             let mut st = self.0.borrow_mut();
             if st.connecting {
-                return values(lua, fail("socket busy connecting"));
+                return now(fail("socket busy connecting"));
             }
             // a connected socket is closed first, as lua-nginx-module does
             st.close();
             st.ft = 0;
-            st.pool = pool.unwrap_or(key);
             st.pool_size = pool_size;
             st.reused = 0;
-            st.peer = match &target {
-                Ok((h, p)) => format!("{h}:{p}"),
-                Err(path) => format!("unix:{path}"),
+            // (`host:port` or `unix:path`: the pool's key unless one is named)
+            st.pool = match pool {
+                Some(pool) => {
+                    st.peer = key;
+                    pool
+                }
+                None => {
+                    st.peer.clone_from(&key);
+                    key
+                }
             };
-        }
-        let pool_key = self.0.borrow().pool.clone();
-        if let Some((stream, reused)) = socket_pool::take(&pool_key) {
-            let mut st = self.0.borrow_mut();
-            st.stream = Some(stream);
-            st.reused = reused + 1;
-            return values(lua, vec![Arg::Int(1)]);
+            if let Some((stream, reused)) = socket_pool::take(&st.pool) {
+                st.stream = Some(stream);
+                st.reused = reused + 1;
+                return now(vec![Arg::Int(1)]);
+            }
         }
         // an address now (a literal, /etc/hosts), or a name for the resolver
         let addr = match &target {
             Ok((h, p)) => match literal_or_hosts(h, *p) {
                 Some(a) => Some(a),
                 None if resolver.is_some() => None,
-                None => return values(lua, fail(format!("no resolver defined to resolve \"{h}\""))),
+                None => return now(fail(format!("no resolver defined to resolve \"{h}\""))),
             },
             Err(_) => None,
         };
         let timeout = self.timeout(|s| s.connect_ms, conf.connect_timeout());
         self.0.borrow_mut().connecting = true;
         let sock = self.clone();
-        now_or_later(lua, None, async move {
+        later(async move {
             let addr = match (&target, addr, &resolver) {
                 (Ok((host, port)), None, Some((r, rtimeout))) => {
                     match http::resolver::resolve(r, host, *rtimeout).await {
@@ -486,22 +500,21 @@ impl TcpSock {
     }
 
     /// `send(data)`: the bytes sent, or nil and the error.
-    fn send(&self, lua: &Lua, data: mlua::LuaString) -> mlua::Result<MultiValue> {
-        check_phase()?;
-        let bytes = data.as_bytes();
+    fn send(&self, bytes: &[u8]) -> Result<Answer, String> {
+        phase_ok()?;
         let (conf, _) = settings();
         let stream = {
             let st = self.0.borrow();
             match st.stream.clone() {
                 Some(s) if !st.write_closed => {
                     if st.writing {
-                        return values(lua, fail("socket busy writing"));
+                        return now(fail("socket busy writing"));
                     }
                     s
                 }
                 _ => {
                     log_error(&conf, &st.closed_line("send"));
-                    return values(lua, fail("closed"));
+                    return now(fail("closed"));
                 }
             }
         };
@@ -509,20 +522,19 @@ impl TcpSock {
         let mut sent = 0;
         loop {
             if sent == bytes.len() {
-                return values(lua, vec![Arg::Int(sent as i64)]);
+                return now(vec![Arg::Int(sent as i64)]);
             }
             match stream.try_write(&bytes[sent..]) {
                 Ok(n) => sent += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => return values(lua, self.write_failed(&conf, &e)),
+                Err(e) => return now(self.write_failed(&conf, &e)),
             }
         }
         let data = bytes.to_vec();
-        drop(bytes);
         let timeout = self.timeout(|s| s.send_ms, conf.send_timeout());
         self.0.borrow_mut().writing = true;
         let sock = self.clone();
-        now_or_later(lua, None, async move {
+        later(async move {
             let _busy = Flag::new(&sock, |s| &mut s.writing);
             let write = async {
                 while sent < data.len() {
@@ -558,8 +570,8 @@ impl TcpSock {
     }
 
     /// Every read: from the buffer, then what the socket has now, then a wait.
-    fn receive(&self, lua: &Lua, want: Want) -> mlua::Result<MultiValue> {
-        check_phase()?;
+    fn receive(&self, want: Want) -> Result<Answer, String> {
+        phase_ok()?;
         let (conf, _) = settings();
         let stream = {
             let mut st = self.0.borrow_mut();
@@ -567,32 +579,32 @@ impl TcpSock {
                 Some(s) if !st.read_closed => s,
                 _ => {
                     log_error(&conf, &st.closed_line("receive"));
-                    return values(lua, fail("closed"));
+                    return now(fail("closed"));
                 }
             };
             if st.reading {
-                return values(lua, fail("socket busy reading"));
+                return now(fail("socket busy reading"));
             }
             let eof = st.eof;
             if let Some(got) = want.take(&mut st, eof) {
-                return values(lua, answer(got));
+                return now(answer(got));
             }
             if st.eof {
                 // the peer closed after a `*a` took all: anything else finds it closed now
                 st.read_closed = true;
                 let partial = st.take_all();
-                return values(lua, vec![Arg::Nil, Arg::Text("closed"), Arg::Str(partial)]);
+                return now(vec![Arg::Nil, Arg::Text("closed"), Arg::Str(partial)]);
             }
             stream
         };
         let bufsize = conf.buffer_size().max(1) as usize;
         if let Some(out) = self.read_now(&stream, &want, bufsize, &conf) {
-            return values(lua, out);
+            return now(out);
         }
         let timeout = self.timeout(|s| s.read_ms, conf.read_timeout());
         self.0.borrow_mut().reading = true;
         let sock = self.clone();
-        now_or_later(lua, None, async move {
+        later(async move {
             let _busy = Flag::new(&sock, |s| &mut s.reading);
             let read = async {
                 loop {
@@ -732,22 +744,28 @@ impl TcpSock {
     }
 }
 
+/// A `setoption` value.
+#[derive(Clone, Copy)]
+enum OptionValue {
+    Bool(bool),
+    Number(f64),
+    Other,
+}
+
 /// `setoption(option, value)`: the socket options lua-nginx-module knows.
-fn set_option(stream: &Stream, option: &str, value: &Value) -> Vec<Arg> {
+fn set_option(stream: &Stream, option: &str, value: OptionValue) -> Vec<Arg> {
     let sock = match stream {
         Stream::Tcp(s) => socket2::SockRef::from(s),
         Stream::Unix(s) => socket2::SockRef::from(s),
         Stream::Detached => return vec![Arg::Nil, Arg::Text("closed")],
     };
     let flag = || match value {
-        Value::Boolean(b) => Some(*b),
-        Value::Integer(i) => Some(*i != 0),
-        Value::Number(n) => Some(*n != 0.0),
-        _ => None,
+        OptionValue::Bool(b) => Some(b),
+        OptionValue::Number(n) => Some(n != 0.0),
+        OptionValue::Other => None,
     };
     let size = || match value {
-        Value::Integer(i) if *i >= 0 => Some(*i as usize),
-        Value::Number(n) if *n >= 0.0 => Some(*n as usize),
+        OptionValue::Number(n) if n >= 0.0 => Some(n as usize),
         _ => None,
     };
     let done = match option {
@@ -875,132 +893,242 @@ impl Drop for Flag {
     }
 }
 
-/// The socket an argument holds. (Borrowed from the stack: `AnyUserData` would take a
-/// slot on mlua's reference thread for every call.)
-type SockArg = mlua::UserDataRef<TcpSock>;
+// The primitives are classic C functions (see `cfunc`): upvalue 1 is the socket
+// objects' metatable, upvalue 2 the receiveuntil states'. Argument 1 is the socket.
 
-fn sock_of(ud: &SockArg) -> mlua::Result<TcpSock> {
-    Ok(TcpSock::clone(ud))
+fn sockets() -> c_int {
+    ffi::lua_upvalueindex(1)
+}
+
+fn untils() -> c_int {
+    ffi::lua_upvalueindex(2)
+}
+
+/// The socket that argument 1 holds.
+///
+/// # Safety
+/// `l` is the running state of one of the functions registered below.
+unsafe fn sock<'a>(l: *mut lua_State) -> Result<&'a TcpSock, String> {
+    // SAFETY: the caller's contract: upvalue 1 is the socket objects' metatable.
+    unsafe { cfunc::object::<TcpSock>(l, 1, sockets()) }.ok_or_else(|| "bad cosocket object".to_string())
+}
+
+/// A timeout or size argument (the Lua wrapper checked its range).
+///
+/// # Safety
+/// `l` is the running state.
+unsafe fn opt_u64(l: *mut lua_State, i: c_int, min: f64) -> Option<u64> {
+    // SAFETY: the caller's contract.
+    unsafe { cfunc::number(l, i) }.map(|n| n.max(min) as u64)
+}
+
+/// Defines a C function whose body answers through `cfunc::run`.
+macro_rules! primitive {
+    ($(#[$m:meta])* $name:ident($l:ident) $body:block) => {
+        $(#[$m])*
+        unsafe extern "C-unwind" fn $name($l: *mut lua_State) -> c_int {
+            // SAFETY: called by Lua as one of the closures `register` made.
+            unsafe { cfunc::run($l, || $body) }
+        }
+    };
+}
+
+/// `tcp_new()`: a new socket object.
+unsafe extern "C-unwind" fn tcp_new(l: *mut lua_State) -> c_int {
+    if let Err(msg) = phase_ok() {
+        // SAFETY: the running state; nothing else is alive.
+        return unsafe { cfunc::raise(l, msg) };
+    }
+    // SAFETY: the running state, with room for the result; upvalue 1 is the metatable.
+    unsafe { cfunc::push_object(l, sockets(), TcpSock::default()) };
+    1
+}
+
+/// `req_socket(raw)`: the request's socket object, or nil and why not.
+unsafe extern "C-unwind" fn tcp_req_socket(l: *mut lua_State) -> c_int {
+    // SAFETY: the running state.
+    let raw = unsafe { cfunc::boolean(l, 1) };
+    let made = match req_socket(raw) {
+        Ok(made) => made,
+        Err(e) => {
+            let msg = crate::handler::error_text(&e);
+            drop(e);
+            // SAFETY: the running state; nothing else is alive.
+            return unsafe { cfunc::raise(l, msg) };
+        }
+    };
+    // SAFETY: the running state, with room for the two results.
+    unsafe {
+        match made {
+            Ok(sock) => {
+                cfunc::push_object(l, sockets(), sock);
+                ffi::lua_pushnil(l);
+            }
+            Err(why) => {
+                ffi::lua_pushnil(l);
+                ffi::lua_pushlstring(l, why.as_ptr().cast(), why.len());
+            }
+        }
+    }
+    2
+}
+
+primitive!(
+    /// `tcp_setoption(sock, option, value)`.
+    tcp_setoption(l) {
+        let sock = sock(l)?;
+        let option = String::from_utf8_lossy(cfunc::bytes(l, 2).unwrap_or_default()).into_owned();
+        let value = match ffi::lua_type(l, 3) {
+            ffi::LUA_TBOOLEAN => OptionValue::Bool(cfunc::boolean(l, 3)),
+            ffi::LUA_TNUMBER => cfunc::number(l, 3).map_or(OptionValue::Other, OptionValue::Number),
+            _ => OptionValue::Other,
+        };
+        let Some(stream) = sock.0.borrow().stream.clone() else {
+            return now(fail("closed"));
+        };
+        now(set_option(&stream, &option, value))
+    }
+);
+
+primitive!(
+    /// `tcp_connect(sock, host, port, pool, pool_size)`.
+    tcp_connect(l) {
+        let sock = sock(l)?;
+        let host = String::from_utf8_lossy(cfunc::bytes(l, 2).unwrap_or_default()).into_owned();
+        let port = match cfunc::number(l, 3) {
+            Some(p) if (0.0..=65535.0).contains(&p) => Some(p as u16),
+            Some(_) => return now(fail("bad port number")),
+            None => None,
+        };
+        let pool = cfunc::bytes(l, 4).map(|p| String::from_utf8_lossy(p).into_owned());
+        let pool_size = opt_u64(l, 5, 1.0).map(|n| n as usize);
+        sock.connect(&host, port, pool, pool_size)
+    }
+);
+
+primitive!(
+    /// `tcp_send(sock, data)`.
+    tcp_send(l) {
+        let sock = sock(l)?;
+        sock.send(cfunc::bytes(l, 2).unwrap_or_default())
+    }
+);
+
+primitive!(
+    /// `tcp_receive(sock, pattern, n)`: `*l`, `*a` or n bytes.
+    tcp_receive(l) {
+        let sock = sock(l)?;
+        let want = match (cfunc::bytes(l, 2), cfunc::number(l, 3)) {
+            (_, Some(n)) if n >= 0.0 => Want::Bytes(n as usize),
+            (Some(b"*a" | b"a"), _) => Want::All,
+            (Some(b"*l" | b"l") | None, _) => Want::Line,
+            _ => return Err("bad pattern argument".to_string()),
+        };
+        sock.receive(want)
+    }
+);
+
+primitive!(
+    /// `tcp_receiveany(sock, max)`.
+    tcp_receiveany(l) {
+        let sock = sock(l)?;
+        let max = opt_u64(l, 2, 0.0).unwrap_or(0) as usize;
+        sock.receive(Want::Any(max))
+    }
+);
+
+/// `tcp_until_new(pattern, inclusive)`: a receiveuntil iterator's state.
+unsafe extern "C-unwind" fn tcp_until_new(l: *mut lua_State) -> c_int {
+    // SAFETY: the running state, with room for the result; upvalue 2 is the metatable.
+    unsafe {
+        let until = Until {
+            pattern: cfunc::bytes(l, 1).unwrap_or_default().to_vec(),
+            inclusive: cfunc::boolean(l, 2),
+            found: false,
+        };
+        cfunc::push_object(l, untils(), UntilRef(Rc::new(RefCell::new(until))));
+    }
+    1
+}
+
+primitive!(
+    /// `tcp_until_read(sock, until, size)`.
+    tcp_until_read(l) {
+        let sock = sock(l)?;
+        let until = cfunc::object::<UntilRef>(l, 2, untils()).ok_or("bad receiveuntil state")?;
+        let size = cfunc::number(l, 3).filter(|s| *s > 0.0).map(|s| s as usize);
+        sock.receive(Want::Until(until.0.clone(), size))
+    }
+);
+
+primitive!(
+    /// `tcp_close(sock)`.
+    tcp_close(l) {
+        now(sock(l)?.close())
+    }
+);
+
+primitive!(
+    /// `tcp_settimeouts(sock, connect, send, read)`: nil keeps a timeout.
+    tcp_settimeouts(l) {
+        let sock = sock(l)?;
+        let mut st = sock.0.borrow_mut();
+        st.connect_ms = opt_u64(l, 2, 0.0).unwrap_or(st.connect_ms);
+        st.send_ms = opt_u64(l, 3, 0.0).unwrap_or(st.send_ms);
+        st.read_ms = opt_u64(l, 4, 0.0).unwrap_or(st.read_ms);
+        now(Vec::new())
+    }
+);
+
+primitive!(
+    /// `tcp_setkeepalive(sock, timeout, size)`.
+    tcp_setkeepalive(l) {
+        let sock = sock(l)?;
+        now(sock.setkeepalive(opt_u64(l, 2, 0.0), opt_u64(l, 3, 1.0).map(|n| n as usize)))
+    }
+);
+
+primitive!(
+    /// `tcp_getreusedtimes(sock)`.
+    tcp_getreusedtimes(l) {
+        let st = sock(l)?.0.borrow();
+        now(match st.stream {
+            Some(_) => vec![Arg::Int(st.reused as i64)],
+            None => fail("closed"),
+        })
+    }
+);
+
+/// Makes the metatables and sets the primitives into the table given as argument 1.
+unsafe extern "C-unwind" fn register_primitives(l: *mut lua_State) -> c_int {
+    // SAFETY: called once through mlua with the private table as argument 1.
+    unsafe {
+        ffi::luaL_checkstack(l, 4, c"cosocket".as_ptr());
+        cfunc::push_object_type::<TcpSock>(l);
+        cfunc::push_object_type::<UntilRef>(l);
+        let funcs: [(&std::ffi::CStr, ffi::lua_CFunction); 13] = [
+            (c"tcp_new", tcp_new),
+            (c"req_socket", tcp_req_socket),
+            (c"tcp_setoption", tcp_setoption),
+            (c"tcp_connect", tcp_connect),
+            (c"tcp_send", tcp_send),
+            (c"tcp_receive", tcp_receive),
+            (c"tcp_receiveany", tcp_receiveany),
+            (c"tcp_until_new", tcp_until_new),
+            (c"tcp_until_read", tcp_until_read),
+            (c"tcp_close", tcp_close),
+            (c"tcp_settimeouts", tcp_settimeouts),
+            (c"tcp_setkeepalive", tcp_setkeepalive),
+            (c"tcp_getreusedtimes", tcp_getreusedtimes),
+        ];
+        cfunc::set_closures(l, 1, &[-2, -1], &funcs);
+    }
+    0
 }
 
 pub fn register(lua: &Lua, private: &Table) -> mlua::Result<()> {
-    private.set("parked", LightUserData(&PARKED as *const u8 as *mut std::ffi::c_void))?;
-    private.set(
-        "tcp_new",
-        lua.create_function(|_, ()| {
-            check_phase()?;
-            Ok(TcpSock::default())
-        })?,
-    )?;
-    private.set(
-        "req_socket",
-        lua.create_function(|_, raw: bool| {
-            Ok(match req_socket(raw)? {
-                Ok(sock) => (Some(sock), None),
-                Err(why) => (None, Some(why)),
-            })
-        })?,
-    )?;
-    private.set(
-        "tcp_setoption",
-        lua.create_function(|lua, (ud, option, value): (SockArg, String, Value)| {
-            let sock = sock_of(&ud)?;
-            let Some(stream) = sock.0.borrow().stream.clone() else {
-                return values(lua, fail("closed"));
-            };
-            values(lua, set_option(&stream, &option, &value))
-        })?,
-    )?;
-    private.set(
-        "tcp_connect",
-        lua.create_function(
-            |lua, (ud, host, port, pool, pool_size): (SockArg, String, Option<f64>, Option<String>, Option<f64>)| {
-                let port = match port {
-                    Some(p) if (0.0..=65535.0).contains(&p) => Some(p as u16),
-                    Some(_) => return values(lua, fail("bad port number")),
-                    None => None,
-                };
-                sock_of(&ud)?.connect(lua, host, port, pool, pool_size.map(|n| n.max(1.0) as usize))
-            },
-        )?,
-    )?;
-    private.set(
-        "tcp_send",
-        lua.create_function(|lua, (ud, data): (SockArg, mlua::LuaString)| sock_of(&ud)?.send(lua, data))?,
-    )?;
-    private.set(
-        "tcp_receive",
-        lua.create_function(
-            |lua, (ud, pattern, n): (SockArg, Option<mlua::LuaString>, Option<f64>)| {
-                let pattern = pattern.as_ref().map(|p| p.as_bytes());
-                let want = match (pattern.as_deref(), n) {
-                    (_, Some(n)) if n >= 0.0 => Want::Bytes(n as usize),
-                    (Some(b"*a"), _) | (Some(b"a"), _) => Want::All,
-                    (Some(b"*l") | Some(b"l") | None, _) => Want::Line,
-                    _ => return Err(mlua::Error::runtime("bad pattern argument")),
-                };
-                sock_of(&ud)?.receive(lua, want)
-            },
-        )?,
-    )?;
-    private.set(
-        "tcp_receiveany",
-        lua.create_function(|lua, (ud, max): (SockArg, f64)| sock_of(&ud)?.receive(lua, Want::Any(max as usize)))?,
-    )?;
-    private.set(
-        "tcp_until_new",
-        lua.create_function(|_, (pattern, inclusive): (mlua::LuaString, bool)| {
-            Ok(UntilRef(Rc::new(RefCell::new(Until {
-                pattern: pattern.as_bytes().to_vec(),
-                inclusive,
-                found: false,
-            }))))
-        })?,
-    )?;
-    private.set(
-        "tcp_until_read",
-        lua.create_function(|lua, (ud, until, size): (SockArg, AnyUserData, Option<f64>)| {
-            let until = until.borrow::<UntilRef>()?.0.clone();
-            let size = size.filter(|s| *s > 0.0).map(|s| s as usize);
-            sock_of(&ud)?.receive(lua, Want::Until(until, size))
-        })?,
-    )?;
-    private.set(
-        "tcp_close",
-        lua.create_function(|lua, ud: SockArg| values(lua, sock_of(&ud)?.close()))?,
-    )?;
-    private.set(
-        "tcp_settimeouts",
-        lua.create_function(|_, (ud, c, s, r): (SockArg, Option<f64>, Option<f64>, Option<f64>)| {
-            let sock = sock_of(&ud)?;
-            let mut st = sock.0.borrow_mut();
-            let ms = |v: Option<f64>, old: u64| v.map_or(old, |v| v.max(0.0) as u64);
-            st.connect_ms = ms(c, st.connect_ms);
-            st.send_ms = ms(s, st.send_ms);
-            st.read_ms = ms(r, st.read_ms);
-            Ok(())
-        })?,
-    )?;
-    private.set(
-        "tcp_setkeepalive",
-        lua.create_function(|lua, (ud, timeout, size): (SockArg, Option<f64>, Option<f64>)| {
-            let out = sock_of(&ud)?.setkeepalive(timeout.map(|t| t.max(0.0) as u64), size.map(|s| s.max(1.0) as usize));
-            values(lua, out)
-        })?,
-    )?;
-    private.set(
-        "tcp_getreusedtimes",
-        lua.create_function(|lua, ud: SockArg| {
-            let sock = sock_of(&ud)?;
-            let st = sock.0.borrow();
-            values(
-                lua,
-                match st.stream {
-                    Some(_) => vec![Arg::Int(st.reused as i64)],
-                    None => fail("closed"),
-                },
-            )
-        })?,
-    )?;
-    Ok(())
+    private.set("parked", LightUserData(cfunc::parked_marker()))?;
+    // SAFETY: a C function that keeps to the Lua C API's rules.
+    let f = unsafe { lua.create_c_function(register_primitives)? };
+    f.call::<()>(private)
 }
