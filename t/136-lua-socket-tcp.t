@@ -411,3 +411,25 @@ GET /t
 X-Err: API disabled in the context of header_filter_by_lua*
 --- response_body
 ok
+
+=== TEST 15: a method called on an object that is not a cosocket raises an error, never reads foreign memory
+--- config
+    location = /t {
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            local udp = ngx.socket.udp()
+            for _, fake in ipairs({ { newproxy(true) }, { io.stdout }, udp }) do
+                local ok, err = pcall(sock.send, fake, "x")
+                ngx.say(ok, " ", err)
+            end
+            local ok, err = pcall(sock.getreusedtimes, { sock[1] })
+            ngx.say(ok, " ", err)
+        }
+    }
+--- request
+GET /t
+--- response_body
+false bad cosocket object
+false bad cosocket object
+false bad cosocket object
+true nil

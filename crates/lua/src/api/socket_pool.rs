@@ -7,7 +7,9 @@
 //! putting one back and taking it again must cost next to nothing.)
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use rustc_hash::FxHashMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -30,7 +32,7 @@ impl Idle {
 
 thread_local! {
     /// Most recently parked last, per key.
-    static POOLS: RefCell<HashMap<String, VecDeque<Idle>>> = RefCell::new(HashMap::new());
+    static POOLS: RefCell<FxHashMap<String, VecDeque<Idle>>> = RefCell::new(FxHashMap::default());
     static SWEEPING: Cell<bool> = const { Cell::new(false) };
 }
 
@@ -57,10 +59,10 @@ pub fn put(key: &str, stream: Rc<Stream>, reused: u32, size: usize, timeout: Opt
     POOLS.with(|p| {
         let mut p = p.borrow_mut();
         // (the key is copied only for a pool not seen yet)
-        if !p.contains_key(key) {
-            p.insert(key.to_string(), VecDeque::new());
-        }
-        let Some(pool) = p.get_mut(key) else { return };
+        let pool = match p.get_mut(key) {
+            Some(pool) => pool,
+            None => p.entry(key.to_string()).or_default(),
+        };
         while pool.len() >= size.max(1) {
             pool.pop_front();
         }

@@ -42,21 +42,19 @@ http::settings! {
     }
 }
 
-/// The settings that apply now (the request's location's, or the location a timer came
-/// from), and its `resolver`.
-pub(super) fn settings() -> (
-    SocketConf,
-    Option<(std::sync::Arc<http::resolver::ResolverConf>, Duration)>,
-) {
-    match request::location() {
-        Some(loc) => (
-            loc.ext.get::<SocketConf>().cloned().unwrap_or_default(),
-            loc.settings
-                .resolver()
-                .map(|r| (r, Duration::from_millis(loc.settings.resolver_timeout_ms()))),
-        ),
-        None => (SocketConf::default(), None),
-    }
+/// The cosocket settings that apply now: the request's location's, or those of the
+/// location a timer came from.
+pub(super) fn settings() -> SocketConf {
+    request::location()
+        .and_then(|loc| loc.ext.get::<SocketConf>().cloned())
+        .unwrap_or_default()
+}
+
+/// The `resolver` that applies now (as `settings`), with its timeout.
+pub(super) fn resolver() -> Option<(std::sync::Arc<http::resolver::ResolverConf>, Duration)> {
+    let loc = request::location()?;
+    let r = loc.settings.resolver()?;
+    Some((r, Duration::from_millis(loc.settings.resolver_timeout_ms())))
 }
 
 /// A cosocket's state.
@@ -389,7 +387,7 @@ impl TcpSock {
         pool_size: Option<usize>,
     ) -> Result<Answer, String> {
         phase_ok()?;
-        let (conf, resolver) = settings();
+        let (conf, resolver) = (settings(), resolver());
         let (key, target) = match host.strip_prefix("unix:") {
             Some(path) => (host.to_string(), Err(path.to_string())),
             None => {
@@ -502,7 +500,7 @@ impl TcpSock {
     /// `send(data)`: the bytes sent, or nil and the error.
     fn send(&self, bytes: &[u8]) -> Result<Answer, String> {
         phase_ok()?;
-        let (conf, _) = settings();
+        let conf = settings();
         let stream = {
             let st = self.0.borrow();
             match st.stream.clone() {
@@ -572,7 +570,7 @@ impl TcpSock {
     /// Every read: from the buffer, then what the socket has now, then a wait.
     fn receive(&self, want: Want) -> Result<Answer, String> {
         phase_ok()?;
-        let (conf, _) = settings();
+        let conf = settings();
         let stream = {
             let mut st = self.0.borrow_mut();
             let stream = match st.stream.clone() {
@@ -713,7 +711,7 @@ impl TcpSock {
 
     /// `setkeepalive(timeout, size)`: the connection goes to the worker's pool.
     fn setkeepalive(&self, timeout: Option<u64>, size: Option<usize>) -> Vec<Arg> {
-        let (conf, _) = settings();
+        let conf = settings();
         let mut st = self.0.borrow_mut();
         let Some(stream) = st.stream.clone() else {
             return fail("closed");

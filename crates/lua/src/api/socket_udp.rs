@@ -12,7 +12,7 @@ use std::time::Duration;
 use mlua::{AnyUserData, Lua, MultiValue, Table, UserData};
 
 use super::socket_tcp::{
-    check_phase, error_text, fail, literal_or_hosts, log_error, now_or_later, pick, settings, values,
+    check_phase, error_text, fail, literal_or_hosts, log_error, now_or_later, pick, resolver, settings, values,
 };
 use crate::raw::Arg;
 
@@ -69,7 +69,7 @@ impl UdpSock {
     /// `setpeername(host, port)` / `setpeername("unix:/path")`.
     fn setpeername(&self, lua: &Lua, host: String, port: Option<u16>) -> mlua::Result<MultiValue> {
         check_phase()?;
-        let (_, resolver) = settings();
+        let resolver = resolver();
         // a socket given a new peer starts over, as lua-nginx-module's
         self.0.borrow_mut().sock = None;
         if let Some(path) = host.strip_prefix("unix:") {
@@ -129,7 +129,7 @@ impl UdpSock {
 
     fn send(&self, lua: &Lua, data: mlua::LuaString) -> mlua::Result<MultiValue> {
         check_phase()?;
-        let (conf, _) = settings();
+        let conf = settings();
         let Some(sock) = self.0.borrow().sock.clone() else {
             let line = format!(
                 "attempt to send data on a closed socket: u:{:016X}, c:0000000000000000",
@@ -160,7 +160,7 @@ impl UdpSock {
 
     fn receive(&self, lua: &Lua, size: usize) -> mlua::Result<MultiValue> {
         check_phase()?;
-        let (conf, _) = settings();
+        let conf = settings();
         let sock = {
             let st = self.0.borrow();
             let Some(sock) = st.sock.clone() else {
