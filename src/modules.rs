@@ -20,6 +20,8 @@ pub static HTTP_MODULES: &[&Module] = &[
     &autoindex::MODULE,
     &static_file::MODULE,
     // content handlers
+    &proxy::UPSTREAM_MODULE,
+    &proxy::MODULE,
     &empty_gif::MODULE,
     &echo::MODULE,
     // header filters

@@ -384,6 +384,8 @@ fn new_request(io: Io, http: &Rc<HttpConf>, server: &Rc<Server>, conn: ConnInfo)
         limit_rate_after: 0,
         internal: false,
         uri_changed: false,
+        uri_rewritten: false,
+        log_upstream: None,
         redirects: 0,
         vars: HashMap::new(),
         captures: Vec::new(),

@@ -76,6 +76,21 @@ fn location(b: &mut HttpBuilder, cmd: &Cmd, reg: &Registry<HttpBuilder>) -> Resu
     {
         return Err(cmd.error(format!("location \"{p}\" is outside location \"{parent}\"")));
     }
+    // (a prefix and a `^~` prefix of the same path are the same location to nginx)
+    let key = |m: &Match| match m {
+        Match::Exact(p) => Some((true, p.clone())),
+        Match::Prefix(p) | Match::PrefixNoRegex(p) => Some((false, p.clone())),
+        Match::Named(n) => Some((true, n.clone())),
+        Match::Regex { .. } => None,
+    };
+    if let Some(k) = key(&matcher)
+        && b.loc()
+            .nested
+            .iter()
+            .any(|l| l.matcher.as_ref().and_then(key).as_ref() == Some(&k))
+    {
+        return Err(cmd.error(format!("duplicate location \"{pattern}\"")));
+    }
     let draft = LocDraft {
         matcher: Some(matcher),
         ..Default::default()

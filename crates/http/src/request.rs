@@ -165,6 +165,13 @@ pub struct Request {
     pub internal: bool,
     /// A rewrite-phase handler changed the URI: post-rewrite goes back to find-config.
     pub uri_changed: bool,
+    /// The URI was changed in place (`rewrite`, `ngx.req.set_uri`): it is no longer the one
+    /// the request line sent, nor the location's (nginx's !valid_unparsed_uri and
+    /// !valid_location), which is what `proxy_pass` passes on.
+    pub uri_rewritten: bool,
+    /// The upstream a module talks to now, for the error log's context
+    /// (`, upstream: "http://…"`).
+    pub log_upstream: Option<Box<str>>,
     pub redirects: u8,
     /// `$1`..`$9` of the last regex that matched (location, if, rewrite); `$0` the whole.
     pub captures: Vec<String>,
@@ -219,6 +226,9 @@ impl Request {
         }
         if self.capture.is_some() {
             s.push_str(&format!(", subrequest: \"{}\"", self.uri));
+        }
+        if let Some(u) = &self.log_upstream {
+            s.push_str(&format!(", upstream: \"{u}\""));
         }
         if let Some(h) = self.headers_in.get("host") {
             s.push_str(&format!(", host: \"{h}\""));

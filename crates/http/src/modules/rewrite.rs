@@ -467,6 +467,7 @@ fn rewrite<'a>(rw: &Rewrite, r: &mut Request) -> ScriptEnd<'a> {
             }
         }
     }
+    r.uri_rewritten = true;
     match rw.flag {
         RewriteFlag::Break => ScriptEnd::Stop,
         RewriteFlag::Last => {

@@ -386,6 +386,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
             }
             request::with(|r| {
                 r.uri = uri;
+                r.uri_rewritten = true;
                 if jump {
                     r.uri_changed = true;
                 }

@@ -1,0 +1,588 @@
+//! The proxy's content handler: the request is read, rewritten for the upstream
+//! (`proxy_set_header`, the URI rules of `proxy_pass`), sent to a server the upstream
+//! picks (the next one on a failure `proxy_next_upstream` names), and the answer streams
+//! back to the client as it comes. Failures answer as nginx's: 502 for a refused
+//! connection or a bad answer, 504 for a timeout, each logged in nginx's words.
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use http::io::Stream;
+use http::log::Level;
+use http::phase::{Flow, Handler, Step};
+use http::request::{Framing, Request};
+use tokio::io::AsyncWriteExt;
+
+use crate::response::{self, BodyReader, Head, ReadFailure};
+use crate::upstream::{PeerAddr, PeerRef, Tried, Upstreams};
+use crate::vars::{ProxyState, Try};
+use crate::{NEXT_STATUSES, ProxyConf, ProxyPass, Target};
+
+pub struct Proxy {
+    pass: Rc<ProxyPass>,
+    conf: ProxyConf,
+    /// The http block's upstreams, for URLs with variables.
+    upstreams: Rc<Upstreams>,
+}
+
+impl Proxy {
+    pub fn new(pass: Rc<ProxyPass>, conf: ProxyConf, upstreams: Rc<Upstreams>) -> Proxy {
+        Proxy { pass, conf, upstreams }
+    }
+}
+
+impl Handler for Proxy {
+    fn handle<'a>(&'a self, r: &'a mut Request) -> Step<'a> {
+        Step::Pending(Box::pin(self.run(r)))
+    }
+}
+
+/// How one try ended before a response could be used.
+struct Failure {
+    /// The status the request gets if no other server is tried.
+    status: u16,
+    /// nginx's words for the error log.
+    message: String,
+    /// Which `proxy_next_upstream` condition it is.
+    kind: FailKind,
+    /// The request had reached the server (a non-idempotent one is not sent again).
+    sent: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FailKind {
+    Error,
+    Timeout,
+    InvalidHeader,
+}
+
+impl Proxy {
+    async fn run(&self, r: &mut Request) -> Flow {
+        let with_body = self.conf.pass_request_body.unwrap_or(true) && self.conf.set_body.is_none();
+        if with_body {
+            if let Err(code) = r.read_body().await {
+                return Flow::Finish(code);
+            }
+        } else if let Err(code) = r.discard_later() {
+            return Flow::Finish(code);
+        }
+        let target = match &self.pass.fixed {
+            Some(t) => t.clone(),
+            None => match self.dynamic_target(r).await {
+                Ok(t) => Rc::new(t),
+                Err(code) => return Flow::Finish(code),
+            },
+        };
+        r.set_ctx(ProxyState {
+            host: target.host.clone(),
+            port: target.port.clone(),
+            tries: Vec::new(),
+        });
+        let uri = self.upstream_uri(r, &target);
+        let method = match &self.conf.method {
+            Some(m) => m.render(r),
+            None => r.method.to_string(),
+        };
+        let body: Option<Vec<u8>> = match &self.conf.set_body {
+            Some(t) => Some(t.render(r).into_bytes()),
+            None if with_body && !matches!(r.framing, Framing::None) => {
+                Some(r.body_bytes().map(<[u8]>::to_vec).unwrap_or_default())
+            }
+            None => None,
+        };
+        let request = self.request_head(r, &method, &uri, &target, body.as_deref());
+        let idempotent = !matches!(method.as_str(), "POST" | "LOCK" | "PATCH");
+        let next = self.conf.next_upstream.unwrap_or_default();
+        let max_tries = match self.conf.next_upstream_tries.unwrap_or(0) {
+            0 => target.upstream.peer_count().max(1),
+            n => n as usize,
+        };
+        let give_up_at = match self.conf.next_upstream_timeout.unwrap_or(0) {
+            0 => None,
+            ms => Some(Instant::now() + Duration::from_millis(ms)),
+        };
+        let mut tried = Tried::default();
+        let mut tries = 0;
+        loop {
+            let Some(peer) = target.upstream.pick(&mut tried) else {
+                r.log_upstream = Some(format!("http://{}{uri}", target.upstream.name).into());
+                r.log(Level::Error, "no live upstreams while connecting to upstream");
+                self.record(r, |s| {
+                    s.tries.push(Try {
+                        addr: target.upstream.name.clone(),
+                        status: Some(502),
+                        ..Try::default()
+                    })
+                });
+                r.log_upstream = None;
+                return Flow::Finish(502);
+            };
+            tries += 1;
+            let addr = target.upstream.peer(peer).addr.clone();
+            r.log_upstream = Some(format!("http://{}{uri}", addr_text(&addr)).into());
+            let started = Instant::now();
+            self.record(r, |s| {
+                s.tries.push(Try {
+                    addr: addr.to_string(),
+                    ..Try::default()
+                })
+            });
+            match self.attempt(r, &addr, &request, body.as_deref(), started).await {
+                Ok((stream, head)) => {
+                    let retry_status = NEXT_STATUSES
+                        .iter()
+                        .zip(next.statuses)
+                        .any(|(&s, on)| on && s == head.status);
+                    let can_retry = tries < max_tries
+                        && (idempotent || next.non_idempotent)
+                        && give_up_at.is_none_or(|t| Instant::now() < t);
+                    if retry_status && can_retry {
+                        self.release(r, &target, peer, true);
+                        continue;
+                    }
+                    self.release(r, &target, peer, false);
+                    let flow = self.forward(r, stream, head, started).await;
+                    r.log_upstream = None;
+                    return flow;
+                }
+                Err(f) => {
+                    self.finish_try(r, started, |t| t.status = Some(f.status));
+                    r.log(Level::Error, &f.message);
+                    self.release(r, &target, peer, true);
+                    let wanted = match f.kind {
+                        FailKind::Error => next.error,
+                        FailKind::Timeout => next.timeout,
+                        FailKind::InvalidHeader => next.invalid_header,
+                    };
+                    let can_retry = wanted
+                        && tries < max_tries
+                        && (!f.sent || idempotent || next.non_idempotent)
+                        && give_up_at.is_none_or(|t| Instant::now() < t);
+                    if !can_retry {
+                        r.log_upstream = None;
+                        return Flow::Finish(f.status);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Counts the end of a try against the server (a failure may take it out for a while).
+    fn release(&self, r: &Request, target: &Target, peer: PeerRef, failed: bool) {
+        if target.upstream.release(peer, failed) && target.upstream.peer_count() > 1 {
+            r.log(
+                Level::Warn,
+                "upstream server temporarily disabled while connecting to upstream",
+            );
+        }
+    }
+
+    fn record(&self, r: &mut Request, f: impl FnOnce(&mut ProxyState)) {
+        if let Some(s) = r.ctx::<ProxyState>() {
+            f(s);
+        }
+    }
+
+    /// Sets the last try's times (and what `f` adds).
+    fn finish_try(&self, r: &mut Request, started: Instant, f: impl FnOnce(&mut Try)) {
+        self.record(r, |s| {
+            if let Some(t) = s.tries.last_mut() {
+                t.response_time = started.elapsed().as_secs_f64();
+                f(t);
+            }
+        });
+    }
+
+    /// Connects, sends the request, reads the response head.
+    async fn attempt(
+        &self,
+        r: &mut Request,
+        addr: &PeerAddr,
+        request: &[u8],
+        body: Option<&[u8]>,
+        started: Instant,
+    ) -> Result<(Stream, Head), Failure> {
+        let connect_timeout = Duration::from_millis(self.conf.connect_timeout_ms());
+        let connected = tokio::time::timeout(connect_timeout, connect(addr)).await;
+        let mut stream = match connected {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                return Err(Failure {
+                    status: 502,
+                    message: format!(
+                        "connect() failed ({}) while connecting to upstream",
+                        conf::errno_text(&e)
+                    ),
+                    kind: FailKind::Error,
+                    sent: false,
+                });
+            }
+            Err(_) => {
+                return Err(Failure {
+                    status: 504,
+                    message: "upstream timed out (110: Connection timed out) while connecting to upstream".into(),
+                    kind: FailKind::Timeout,
+                    sent: false,
+                });
+            }
+        };
+        let connect_time = started.elapsed().as_secs_f64();
+        self.record(r, |s| {
+            if let Some(t) = s.tries.last_mut() {
+                t.connect_time = Some(connect_time);
+            }
+        });
+        let send_timeout = Duration::from_millis(self.conf.send_timeout_ms());
+        let send = async {
+            stream.write_all(request).await?;
+            if let Some(b) = body {
+                stream.write_all(b).await?;
+            }
+            stream.flush().await
+        };
+        let sent_bytes = (request.len() + body.map_or(0, <[u8]>::len)) as u64;
+        match tokio::time::timeout(send_timeout, send).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                return Err(Failure {
+                    status: 502,
+                    message: format!(
+                        "writev() failed ({}) while sending request to upstream",
+                        conf::errno_text(&e)
+                    ),
+                    kind: FailKind::Error,
+                    sent: true,
+                });
+            }
+            Err(_) => {
+                return Err(Failure {
+                    status: 504,
+                    message: "upstream timed out (110: Connection timed out) while sending request to upstream".into(),
+                    kind: FailKind::Timeout,
+                    sent: true,
+                });
+            }
+        }
+        self.record(r, |s| {
+            if let Some(t) = s.tries.last_mut() {
+                t.bytes_sent = sent_bytes;
+            }
+        });
+        let read_timeout = Duration::from_millis(self.conf.read_timeout_ms());
+        match response::read_head(&mut stream, self.conf.buffer_size(), read_timeout).await {
+            Ok(head) => {
+                let header_time = started.elapsed().as_secs_f64();
+                let status = head.status;
+                let size = (head.size + head.rest.len()) as u64;
+                self.record(r, |s| {
+                    if let Some(t) = s.tries.last_mut() {
+                        t.header_time = Some(header_time);
+                        t.status = Some(status);
+                        t.bytes_received = size;
+                    }
+                });
+                Ok((stream, head))
+            }
+            Err(e) => {
+                let (status, kind) = match e {
+                    ReadFailure::TimedOut => (504, FailKind::Timeout),
+                    ReadFailure::TooBig | ReadFailure::InvalidHeader => (502, FailKind::InvalidHeader),
+                    ReadFailure::Closed | ReadFailure::Io(_) => (502, FailKind::Error),
+                };
+                Err(Failure {
+                    status,
+                    message: format!("{} while reading response header from upstream", e.message()),
+                    kind,
+                    sent: true,
+                })
+            }
+        }
+    }
+
+    /// Sends the upstream's answer on to the client, its body as it comes.
+    async fn forward(&self, r: &mut Request, mut stream: Stream, head: Head, started: Instant) -> Flow {
+        let framing = match head.framing(r.is_head()) {
+            Ok(f) => f,
+            Err(e) => {
+                r.log(
+                    Level::Error,
+                    &format!("{} while reading response header from upstream", e.message()),
+                );
+                return Flow::Finish(502);
+            }
+        };
+        if head.http09 {
+            r.log(
+                Level::Error,
+                "upstream sent no valid HTTP/1.0 header while reading response header from upstream",
+            );
+            r.version = (0, 9);
+        }
+        r.status = head.status;
+        r.content_type = None;
+        r.content_type_set = true;
+        let chunked = matches!(framing, response::Framing::Chunked(_));
+        for (name, value) in &head.headers {
+            let lower = name.to_ascii_lowercase();
+            match lower.as_str() {
+                "content-type" => r.content_type = Some(value.as_str().into()),
+                "content-length" => {
+                    if !chunked {
+                        r.content_length = value.trim().parse().ok();
+                    }
+                }
+                _ if self.hidden(&lower) => {}
+                _ => r.headers_out.add(name, value.as_str()),
+            }
+        }
+        let mut body = BodyReader::new(framing, head.rest);
+        let read_timeout = Duration::from_millis(self.conf.read_timeout_ms());
+        loop {
+            if body.done() {
+                break;
+            }
+            match body.next(&mut stream, read_timeout).await {
+                Ok(data) if data.is_empty() && body.done() => break,
+                Ok(data) => {
+                    r.send_body(&data, false).await;
+                    if r.write_failed {
+                        // the client is gone: so is the upstream connection
+                        break;
+                    }
+                }
+                Err(e) => {
+                    r.log(Level::Error, &format!("{} while reading upstream", e.message()));
+                    self.finish_try(r, started, |t| t.bytes_received += body.received);
+                    // the response is cut short: what was sent goes, then the connection
+                    // closes without the body's end
+                    r.send_header();
+                    r.flush().await;
+                    r.keepalive = false;
+                    r.eof_sent = true;
+                    return Flow::Done;
+                }
+            }
+        }
+        let (received, length) = (body.received, body.length);
+        self.finish_try(r, started, |t| {
+            t.bytes_received += received;
+            t.response_length = Some(length);
+        });
+        r.send_body(&[], true).await;
+        Flow::Done
+    }
+
+    /// Headers of the upstream's answer that do not go to the client: hop-by-hop ones,
+    /// those nginx hides by default (unless `proxy_pass_header`), `proxy_hide_header`'s.
+    fn hidden(&self, lower: &str) -> bool {
+        const HOP: &[&str] = &[
+            "connection",
+            "keep-alive",
+            "transfer-encoding",
+            "upgrade",
+            "proxy-connection",
+        ];
+        const DEFAULT_HIDDEN: &[&str] = &[
+            "date",
+            "server",
+            "x-pad",
+            "x-accel-expires",
+            "x-accel-redirect",
+            "x-accel-limit-rate",
+            "x-accel-buffering",
+            "x-accel-charset",
+        ];
+        if HOP.contains(&lower) {
+            return true;
+        }
+        let passed = self
+            .conf
+            .pass_headers
+            .as_ref()
+            .is_some_and(|l| l.iter().any(|h| h == lower));
+        if DEFAULT_HIDDEN.contains(&lower) && !passed {
+            return true;
+        }
+        self.conf
+            .hide_headers
+            .as_ref()
+            .is_some_and(|l| l.iter().any(|h| h == lower))
+    }
+
+    /// The request line and headers for the upstream.
+    fn request_head(&self, r: &Request, method: &str, uri: &str, target: &Target, body: Option<&[u8]>) -> Vec<u8> {
+        let (major, minor) = self.conf.http_version();
+        let mut out = Vec::with_capacity(512);
+        out.extend_from_slice(format!("{method} {uri} HTTP/{major}.{minor}\r\n").as_bytes());
+        // proxy_set_header's (an empty value sends nothing), then nginx's defaults that
+        // none of them replaced, then the client's headers that none of them names
+        let mut named: Vec<String> = Vec::new();
+        let user = self.conf.headers.as_deref().map(Vec::as_slice).unwrap_or_default();
+        for (name, value) in user {
+            named.push(name.to_ascii_lowercase());
+            let value = value.render(r);
+            if !value.is_empty() {
+                push_header(&mut out, name, &value);
+            }
+        }
+        let content_length = body.map(|b| b.len().to_string());
+        let defaults: [(&str, Option<&str>); 8] = [
+            ("Host", Some(target.host.as_str())),
+            ("Connection", Some("close")),
+            ("Content-Length", content_length.as_deref()),
+            ("Transfer-Encoding", None),
+            ("TE", None),
+            ("Keep-Alive", None),
+            ("Expect", None),
+            ("Upgrade", None),
+        ];
+        for (name, value) in defaults {
+            if named.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+                continue;
+            }
+            named.push(name.to_ascii_lowercase());
+            if let Some(v) = value {
+                push_header(&mut out, name, v);
+            }
+        }
+        if self.conf.pass_request_headers.unwrap_or(true) {
+            for (name, value) in &r.headers_in.list {
+                if !named.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+                    push_header(&mut out, name, value);
+                }
+            }
+        }
+        out.extend_from_slice(b"\r\n");
+        out
+    }
+
+    /// The URI the upstream gets (nginx's rules: see the module doc of `proxy_pass`).
+    fn upstream_uri(&self, r: &Request, target: &Target) -> String {
+        let unparsed_valid = !r.uri_rewritten && !r.internal && r.capture.is_none();
+        let with_args = |path: String| {
+            if r.args.is_empty() {
+                path
+            } else {
+                format!("{path}?{}", r.args)
+            }
+        };
+        match &target.uri {
+            // a URL with variables: its URI part as it is
+            Some(uri) if self.pass.fixed.is_none() => uri.clone(),
+            None if unparsed_valid => r.unparsed_uri.clone(),
+            None => with_args(escape_uri(&r.uri)),
+            // after `rewrite … break` the URI part is ignored: the changed URI goes whole
+            Some(_) if r.uri_rewritten => with_args(escape_uri(&r.uri)),
+            Some(uri) => {
+                let rest = match &self.pass.location {
+                    Some(prefix) if r.uri.starts_with(prefix.as_str()) => &r.uri[prefix.len()..],
+                    _ => r.uri.as_str(),
+                };
+                with_args(format!("{uri}{}", escape_uri(rest)))
+            }
+        }
+    }
+
+    /// The target of a URL with variables: an upstream block it names, else the host's
+    /// addresses (through the `resolver` for a name).
+    async fn dynamic_target(&self, r: &mut Request) -> Result<Target, u16> {
+        let url = self.pass.url.render(r);
+        let Some((authority, _)) = crate::split_url(&url) else {
+            r.log(Level::Error, &format!("invalid URL prefix in \"{url}\""));
+            return Err(500);
+        };
+        let host = crate::upstream::split_host_port(authority)
+            .map(|(h, _)| h)
+            .unwrap_or(authority);
+        let is_literal = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok();
+        if self.upstreams.find(authority).is_some() || is_literal || authority.starts_with("unix:") {
+            return crate::target(&self.upstreams, &url, &self.pass.at).map_err(|e| {
+                r.log(Level::Error, &e.to_string());
+                502
+            });
+        }
+        let Some(resolver) = r.loc.settings.resolver() else {
+            r.log(Level::Error, &format!("no resolver defined to resolve {host}"));
+            return Err(502);
+        };
+        let timeout = Duration::from_millis(r.loc.settings.resolver_timeout_ms());
+        let ips = match http::resolver::resolve(&resolver, host, timeout).await {
+            Ok(ips) => ips,
+            Err(e) => {
+                r.log(Level::Error, &format!("{host} could not be resolved ({e})"));
+                return Err(502);
+            }
+        };
+        let port = crate::upstream::split_host_port(authority)
+            .and_then(|(_, p)| p)
+            .unwrap_or(80);
+        let addrs = ips
+            .into_iter()
+            .map(|ip| PeerAddr::Inet(std::net::SocketAddr::new(ip, port)))
+            .collect();
+        let (_, uri) = crate::split_url(&url).unwrap_or((authority, None));
+        Ok(Target {
+            upstream: Rc::new(crate::upstream::Upstream::implicit(authority.to_string(), addrs)),
+            host: if port == 80 {
+                host.to_string()
+            } else {
+                format!("{host}:{port}")
+            },
+            port: port.to_string(),
+            uri: uri.map(str::to_string),
+        })
+    }
+}
+
+fn push_header(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// How a server's address reads in `upstream: "http://…"`.
+fn addr_text(addr: &PeerAddr) -> String {
+    match addr {
+        PeerAddr::Inet(a) => a.to_string(),
+        PeerAddr::Unix(p) => format!("unix:{}:", p.display()),
+    }
+}
+
+async fn connect(addr: &PeerAddr) -> std::io::Result<Stream> {
+    match addr {
+        PeerAddr::Inet(a) => {
+            let s = tokio::net::TcpStream::connect(a).await?;
+            let _ = s.set_nodelay(true);
+            Ok(Stream::Tcp(s))
+        }
+        PeerAddr::Unix(p) => Ok(Stream::Unix(tokio::net::UnixStream::connect(p).await?)),
+    }
+}
+
+/// nginx's URI escaping for what goes to an upstream: spaces, `#`, `%`, `?`, controls and
+/// bytes above ASCII.
+fn escape_uri(uri: &str) -> String {
+    let mut out = String::with_capacity(uri.len());
+    for &b in uri.as_bytes() {
+        if b <= b' ' || b >= 0x7f || matches!(b, b'#' | b'%' | b'?') {
+            out.push_str(&format!("%{b:02X}"));
+        } else {
+            out.push(b as char);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn uris_are_escaped_as_nginx_escapes_them() {
+        assert_eq!(super::escape_uri("/a b/%?#é"), "/a%20b/%25%3F%23%C3%A9");
+        assert_eq!(super::escape_uri("/plain/path.html"), "/plain/path.html");
+    }
+}

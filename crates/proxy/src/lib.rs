@@ -1,0 +1,427 @@
+//! Upstreams and the proxy module: what makes an OpenResty server a gateway. Modules of the
+//! http core as nginx's are (`http::Module`): `upstream` blocks and their balancing
+//! (`upstream.rs`), `proxy_pass` and the `proxy_*` directives (here), and the handler that
+//! forwards a request and streams the answer back (`handler.rs`).
+
+mod handler;
+mod response;
+pub mod upstream;
+mod vars;
+
+use std::rc::Rc;
+
+use conf::registry::{Args, Directive, HTTP, LIF, LMT, LOC, SRV};
+use conf::{Cmd, Result};
+use http::builder::{HttpBuilder, LocDraft};
+use http::config::Match;
+use http::ext::ExtConf;
+use http::module::{Module, Phases};
+use http::template::Template;
+
+use upstream::{Upstream, Upstreams};
+
+pub static UPSTREAM_MODULE: Module = Module {
+    variables: vars::UPSTREAM_VARIABLES,
+    ..Module::new("ngx_http_upstream_module", UPSTREAM_DIRECTIVES)
+};
+
+static UPSTREAM_DIRECTIVES: &[Directive<HttpBuilder>] = &[Directive::block(
+    "upstream",
+    HTTP,
+    Args::Block(1, 1),
+    upstream::upstream_block,
+)];
+
+pub static MODULE: Module = Module {
+    install: Some(install),
+    variables: vars::PROXY_VARIABLES,
+    ..Module::new("ngx_http_proxy_module", DIRECTIVES)
+};
+
+const ALL: u32 = HTTP | SRV | LOC;
+
+static DIRECTIVES: &[Directive<HttpBuilder>] = &[
+    Directive::value("proxy_pass", LOC | LIF | LMT, Args::Exactly(1), proxy_pass),
+    Directive::value("proxy_set_header", ALL, Args::Exactly(2), set_header),
+    Directive::value("proxy_http_version", ALL, Args::Exactly(1), http_version),
+    Directive::value("proxy_pass_request_headers", ALL, Args::Flag, pass_request_headers),
+    Directive::value("proxy_pass_request_body", ALL, Args::Flag, pass_request_body),
+    Directive::value("proxy_set_body", ALL, Args::Exactly(1), set_body),
+    Directive::value("proxy_method", ALL, Args::Exactly(1), method),
+    Directive::value("proxy_connect_timeout", ALL, Args::Exactly(1), connect_timeout),
+    Directive::value("proxy_send_timeout", ALL, Args::Exactly(1), send_timeout),
+    Directive::value("proxy_read_timeout", ALL, Args::Exactly(1), read_timeout),
+    Directive::value("proxy_buffer_size", ALL, Args::Exactly(1), buffer_size),
+    Directive::value("proxy_hide_header", ALL, Args::Exactly(1), hide_header),
+    Directive::value("proxy_pass_header", ALL, Args::Exactly(1), pass_header),
+    Directive::value("proxy_next_upstream", ALL, Args::AtLeast(1), next_upstream),
+    Directive::value("proxy_next_upstream_tries", ALL, Args::Exactly(1), next_upstream_tries),
+    Directive::value(
+        "proxy_next_upstream_timeout",
+        ALL,
+        Args::Exactly(1),
+        next_upstream_timeout,
+    ),
+];
+
+/// Where `proxy_pass` sends requests.
+#[derive(Clone, Debug)]
+pub struct ProxyPass {
+    /// The URL as written (variables in it are rendered per request).
+    pub url: Template,
+    /// For a URL without variables: its parts, resolved when the config is read.
+    pub fixed: Option<Rc<Target>>,
+    /// The location's prefix, replaced by the URL's URI part (prefix locations only).
+    pub location: Option<String>,
+    pub at: conf::Location,
+}
+
+/// A parsed `proxy_pass` URL.
+#[derive(Debug)]
+pub struct Target {
+    pub upstream: Rc<Upstream>,
+    /// `$proxy_host`: the upstream's name, or `host[:port]` (the port when not 80).
+    pub host: String,
+    /// `$proxy_port`.
+    pub port: String,
+    /// The URI part (`None`: none was given, the request's URI goes as it is).
+    pub uri: Option<String>,
+}
+
+/// Which failures send a request to the next server (`proxy_next_upstream`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NextUpstream {
+    pub error: bool,
+    pub timeout: bool,
+    pub invalid_header: bool,
+    pub non_idempotent: bool,
+    /// Statuses (500, 502, 503, 504, 403, 404, 429) that count as failures.
+    pub statuses: [bool; 7],
+}
+
+pub const NEXT_STATUSES: [u16; 7] = [500, 502, 503, 504, 403, 404, 429];
+
+impl Default for NextUpstream {
+    fn default() -> Self {
+        NextUpstream {
+            error: true,
+            timeout: true,
+            invalid_header: false,
+            non_idempotent: false,
+            statuses: [false; 7],
+        }
+    }
+}
+
+/// The proxy module's settings of a level.
+#[derive(Clone, Default)]
+pub struct ProxyConf {
+    /// Not inherited: a location proxies only where it says so.
+    pub pass: Option<Rc<ProxyPass>>,
+    /// This level's `proxy_set_header`s (a level with any replaces its parent's).
+    pub headers: Option<Rc<Vec<(String, Template)>>>,
+    pub http_version: Option<(u8, u8)>,
+    pub pass_request_headers: Option<bool>,
+    pub pass_request_body: Option<bool>,
+    pub set_body: Option<Template>,
+    pub method: Option<Template>,
+    pub connect_timeout: Option<u64>,
+    pub send_timeout: Option<u64>,
+    pub read_timeout: Option<u64>,
+    pub buffer_size: Option<u64>,
+    pub hide_headers: Option<Rc<Vec<String>>>,
+    pub pass_headers: Option<Rc<Vec<String>>>,
+    pub next_upstream: Option<NextUpstream>,
+    pub next_upstream_tries: Option<u64>,
+    pub next_upstream_timeout: Option<u64>,
+}
+
+impl ExtConf for ProxyConf {
+    fn merge(&mut self, parent: &Self) {
+        macro_rules! inherit {
+            ($($f:ident),*) => { $( if self.$f.is_none() { self.$f = parent.$f.clone(); } )* };
+        }
+        inherit!(
+            headers,
+            http_version,
+            pass_request_headers,
+            pass_request_body,
+            set_body,
+            method,
+            connect_timeout,
+            send_timeout,
+            read_timeout,
+            buffer_size,
+            hide_headers,
+            pass_headers,
+            next_upstream,
+            next_upstream_tries,
+            next_upstream_timeout
+        );
+    }
+}
+
+impl ProxyConf {
+    pub fn http_version(&self) -> (u8, u8) {
+        self.http_version.unwrap_or((1, 0))
+    }
+    pub fn connect_timeout_ms(&self) -> u64 {
+        self.connect_timeout.unwrap_or(60_000)
+    }
+    pub fn send_timeout_ms(&self) -> u64 {
+        self.send_timeout.unwrap_or(60_000)
+    }
+    pub fn read_timeout_ms(&self) -> u64 {
+        self.read_timeout.unwrap_or(60_000)
+    }
+    /// proxy_buffer_size: the most an upstream's response head may take (one page).
+    pub fn buffer_size(&self) -> usize {
+        self.buffer_size.unwrap_or(4096) as usize
+    }
+}
+
+fn proxy(b: &mut HttpBuilder) -> &mut ProxyConf {
+    b.loc().conf::<ProxyConf>()
+}
+
+/// `proxy_pass URL`.
+fn proxy_pass(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let raw = cmd.arg(0);
+    if proxy(b).pass.is_some() {
+        return Err(cmd.duplicate());
+    }
+    let lower = raw.to_ascii_lowercase();
+    if lower.starts_with("https://") {
+        return Err(cmd.error("https upstreams are not supported yet (they come with TLS)"));
+    }
+    if !lower.starts_with("http://") && !raw.starts_with('$') {
+        return Err(cmd.error(format!("invalid URL prefix in \"{raw}\"")));
+    }
+    let url = b.template(cmd, raw)?;
+    let matcher = b.loc().matcher.clone();
+    let has_uri = url
+        .literal()
+        .is_some_and(|u| split_url(u).is_some_and(|(_, uri)| uri.is_some()));
+    let location = match &matcher {
+        Some(Match::Regex { .. }) | Some(Match::Named(_)) if has_uri => {
+            return Err(cmd.error(
+                "\"proxy_pass\" cannot have URI part in location given by regular expression, or inside named location, or inside \"if\" statement, or inside \"limit_except\" block",
+            ));
+        }
+        Some(Match::Prefix(p)) | Some(Match::PrefixNoRegex(p)) | Some(Match::Exact(p)) => Some(p.clone()),
+        _ => None,
+    };
+    proxy(b).pass = Some(Rc::new(ProxyPass {
+        url,
+        fixed: None,
+        location,
+        at: cmd.at.clone(),
+    }));
+    Ok(())
+}
+
+/// `http://host[:port][/uri]` (or `http://unix:/path:[/uri]`): the authority and the URI
+/// part, if any.
+pub fn split_url(url: &str) -> Option<(&str, Option<&str>)> {
+    let rest = url.get(7..).filter(|_| url[..7].eq_ignore_ascii_case("http://"))?;
+    if let Some(unix) = rest.strip_prefix("unix:") {
+        // the socket path ends at the next ':'
+        return Some(match unix.find(':') {
+            Some(i) => (&rest[..5 + i], Some(&unix[i + 1..]).filter(|u| !u.is_empty())),
+            None => (rest, None),
+        });
+    }
+    Some(match rest.find('/') {
+        Some(i) => (&rest[..i], Some(&rest[i..])),
+        None => (rest, None),
+    })
+}
+
+/// Makes a `proxy_pass` URL's target, resolving a name that is no upstream block's now.
+pub fn target(upstreams: &Upstreams, url: &str, at: &conf::Location) -> Result<Target> {
+    let fail = |msg: String| upstream::error_at(at, msg);
+    let (authority, uri) = split_url(url).ok_or_else(|| fail(format!("invalid URL prefix in \"{url}\"")))?;
+    if authority.is_empty() {
+        return Err(fail(format!("no host in upstream \"{url}\"")));
+    }
+    if let Some(up) = (!authority.contains(':')).then(|| upstreams.find(authority)).flatten() {
+        return Ok(Target {
+            host: authority.to_string(),
+            port: "80".into(),
+            upstream: up,
+            uri: uri.map(str::to_string),
+        });
+    }
+    let probe = Cmd {
+        name: "proxy_pass".into(),
+        args: Vec::new(),
+        block: None,
+        at: at.clone(),
+    };
+    let addrs = upstream::addresses(&probe, authority, 80)?;
+    let (host, port) = if authority.starts_with("unix:") {
+        ("localhost".to_string(), String::new())
+    } else {
+        match upstream::split_host_port(authority) {
+            Some((h, Some(p))) if p != 80 => (format!("{h}:{p}"), p.to_string()),
+            Some((h, _)) => (h.to_string(), "80".into()),
+            None => return Err(fail(format!("invalid port in upstream \"{authority}\""))),
+        }
+    };
+    Ok(Target {
+        upstream: Rc::new(Upstream::implicit(authority.to_string(), addrs)),
+        host,
+        port,
+        uri: uri.map(str::to_string),
+    })
+}
+
+fn set_header(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let value = b.template(cmd, cmd.arg(1))?;
+    let c = proxy(b);
+    let mut list = c.headers.as_deref().cloned().unwrap_or_default();
+    list.push((cmd.arg(0).to_string(), value));
+    c.headers = Some(Rc::new(list));
+    Ok(())
+}
+
+fn http_version(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let v = match cmd.arg(0) {
+        "1.0" => (1, 0),
+        "1.1" => (1, 1),
+        other => return Err(cmd.invalid_value(other, "")),
+    };
+    conf::registry::set_once(&mut proxy(b).http_version, v, cmd)
+}
+
+fn pass_request_headers(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let on = conf::value::flag(cmd, cmd.arg(0))?;
+    conf::registry::set_once(&mut proxy(b).pass_request_headers, on, cmd)
+}
+
+fn pass_request_body(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let on = conf::value::flag(cmd, cmd.arg(0))?;
+    conf::registry::set_once(&mut proxy(b).pass_request_body, on, cmd)
+}
+
+fn set_body(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let t = b.template(cmd, cmd.arg(0))?;
+    conf::registry::set_once(&mut proxy(b).set_body, t, cmd)
+}
+
+fn method(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let t = b.template(cmd, cmd.arg(0))?;
+    conf::registry::set_once(&mut proxy(b).method, t, cmd)
+}
+
+fn timeout(cmd: &Cmd) -> Result<u64> {
+    conf::value::msec(cmd, cmd.arg(0))
+}
+
+fn connect_timeout(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let ms = timeout(cmd)?;
+    conf::registry::set_once(&mut proxy(b).connect_timeout, ms, cmd)
+}
+
+fn send_timeout(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let ms = timeout(cmd)?;
+    conf::registry::set_once(&mut proxy(b).send_timeout, ms, cmd)
+}
+
+fn read_timeout(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let ms = timeout(cmd)?;
+    conf::registry::set_once(&mut proxy(b).read_timeout, ms, cmd)
+}
+
+fn buffer_size(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let n = conf::value::size(cmd, cmd.arg(0))?;
+    conf::registry::set_once(&mut proxy(b).buffer_size, n, cmd)
+}
+
+fn push_name(list: &mut Option<Rc<Vec<String>>>, name: &str) {
+    let mut v = list.as_deref().cloned().unwrap_or_default();
+    v.push(name.to_ascii_lowercase());
+    *list = Some(Rc::new(v));
+}
+
+fn hide_header(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    push_name(&mut proxy(b).hide_headers, cmd.arg(0));
+    Ok(())
+}
+
+fn pass_header(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    push_name(&mut proxy(b).pass_headers, cmd.arg(0));
+    Ok(())
+}
+
+fn next_upstream(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let mut n = NextUpstream {
+        error: false,
+        timeout: false,
+        ..NextUpstream::default()
+    };
+    let words: Vec<&str> = cmd.values().collect();
+    for w in &words {
+        match *w {
+            "error" => n.error = true,
+            "timeout" => n.timeout = true,
+            "invalid_header" => n.invalid_header = true,
+            "non_idempotent" => n.non_idempotent = true,
+            "off" if words.len() == 1 => {}
+            other => match other.strip_prefix("http_").and_then(|c| c.parse::<u16>().ok()) {
+                Some(code) if NEXT_STATUSES.contains(&code) => {
+                    let i = NEXT_STATUSES.iter().position(|&s| s == code).unwrap_or(0);
+                    n.statuses[i] = true;
+                }
+                _ => return Err(cmd.invalid_value(other, "")),
+            },
+        }
+    }
+    conf::registry::set_once(&mut proxy(b).next_upstream, n, cmd)
+}
+
+fn next_upstream_tries(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let n = conf::value::number(cmd, cmd.arg(0))?;
+    conf::registry::set_once(&mut proxy(b).next_upstream_tries, n, cmd)
+}
+
+fn next_upstream_timeout(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let ms = timeout(cmd)?;
+    conf::registry::set_once(&mut proxy(b).next_upstream_timeout, ms, cmd)
+}
+
+/// A location with `proxy_pass` gets the proxy as its content handler (its target made
+/// now, when the URL has no variables: every upstream block is known by then).
+fn install(b: &HttpBuilder, d: &LocDraft, t: &mut Phases) -> Result<()> {
+    let Some(conf) = d.ext.get::<ProxyConf>() else {
+        return Ok(());
+    };
+    let Some(pass) = &conf.pass else {
+        return Ok(());
+    };
+    let mut pass = (**pass).clone();
+    let upstreams = Rc::new(b.main.get::<Upstreams>().cloned().unwrap_or_default());
+    if let Some(url) = pass.url.literal() {
+        pass.fixed = Some(Rc::new(target(&upstreams, url, &pass.at)?));
+    }
+    t.content = Some(Rc::new(handler::Proxy::new(Rc::new(pass), conf.clone(), upstreams)));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_url;
+
+    #[test]
+    fn url_parts() {
+        assert_eq!(split_url("http://a:81/x/y"), Some(("a:81", Some("/x/y"))));
+        assert_eq!(split_url("http://a"), Some(("a", None)));
+        assert_eq!(split_url("HTTP://a/"), Some(("a", Some("/"))));
+        assert_eq!(
+            split_url("http://unix:/tmp/s.sock:/u"),
+            Some(("unix:/tmp/s.sock", Some("/u")))
+        );
+        assert_eq!(split_url("http://unix:/tmp/s.sock"), Some(("unix:/tmp/s.sock", None)));
+        assert_eq!(split_url("ftp://a"), None);
+    }
+}

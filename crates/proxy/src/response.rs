@@ -1,0 +1,286 @@
+//! An upstream's response: its head read and checked as nginx's proxy module does, and
+//! its body read by its framing (a length, chunks, or the connection's end).
+
+use std::io;
+use std::time::Duration;
+
+use http::io::Stream;
+use tokio::io::AsyncReadExt;
+
+/// Why a read from the upstream failed, in the words nginx logs (without the phase
+/// suffix: `while reading response header from upstream`…).
+#[derive(Debug)]
+pub enum ReadFailure {
+    TimedOut,
+    Closed,
+    Io(io::Error),
+    TooBig,
+    /// A header line that does not parse.
+    InvalidHeader,
+}
+
+impl ReadFailure {
+    /// nginx's message for it.
+    pub fn message(&self) -> String {
+        match self {
+            ReadFailure::TimedOut => "upstream timed out (110: Connection timed out)".into(),
+            ReadFailure::Closed => "upstream prematurely closed connection".into(),
+            ReadFailure::Io(e) => format!("recv() failed ({})", conf::errno_text(e)),
+            ReadFailure::TooBig => "upstream sent too big header".into(),
+            ReadFailure::InvalidHeader => "upstream sent invalid header".into(),
+        }
+    }
+}
+
+/// A response head.
+#[derive(Debug)]
+pub struct Head {
+    /// No status line came ("upstream sent no valid HTTP/1.0 header"): as nginx, the
+    /// answer is taken for HTTP/0.9, all of it body, passed on as it is.
+    pub http09: bool,
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    /// Bytes of the body read with the head.
+    pub rest: Vec<u8>,
+    /// The head's size in bytes.
+    pub size: usize,
+}
+
+impl Head {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// How the body is framed.
+    pub fn framing(&self, head_request: bool) -> Result<Framing, ReadFailure> {
+        if self.http09 {
+            return Ok(Framing::Close);
+        }
+        if head_request || self.status < 200 || self.status == 204 || self.status == 304 {
+            return Ok(Framing::None);
+        }
+        if self
+            .header("transfer-encoding")
+            .is_some_and(|te| te.trim().eq_ignore_ascii_case("chunked"))
+        {
+            return Ok(Framing::Chunked(http::h1::Chunked::default()));
+        }
+        match self.header("content-length") {
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .map(Framing::Length)
+                .map_err(|_| ReadFailure::InvalidHeader),
+            None => Ok(Framing::Close),
+        }
+    }
+}
+
+/// Reads until a whole head is in, at most `limit` bytes of it.
+pub async fn read_head(stream: &mut Stream, limit: usize, timeout: Duration) -> Result<Head, ReadFailure> {
+    let mut buf: Vec<u8> = Vec::with_capacity(limit.min(16 * 1024));
+    let read = async {
+        loop {
+            if buf.len() >= limit {
+                return Err(ReadFailure::TooBig);
+            }
+            let room = (limit - buf.len()).min(16 * 1024);
+            let start = buf.len();
+            buf.resize(start + room, 0);
+            let n = match stream.read(&mut buf[start..]).await {
+                Ok(n) => n,
+                Err(e) => return Err(ReadFailure::Io(e)),
+            };
+            buf.truncate(start + n);
+            if n == 0 {
+                return Err(ReadFailure::Closed);
+            }
+            if let Some(head) = parse_head(&mut buf)? {
+                return Ok(head);
+            }
+        }
+    };
+    match tokio::time::timeout(timeout, read).await {
+        Ok(r) => r,
+        Err(_) => Err(ReadFailure::TimedOut),
+    }
+}
+
+/// The head when `buf` holds all of it (the body's first bytes move to `rest`).
+fn parse_head(buf: &mut Vec<u8>) -> Result<Option<Head>, ReadFailure> {
+    let n = buf.len().min(5);
+    if buf[..n] != b"HTTP/"[..n] {
+        return Ok(Some(http09(std::mem::take(buf))));
+    }
+    let mut headers = [httparse::EMPTY_HEADER; 100];
+    let mut resp = httparse::Response::new(&mut headers);
+    let size = match resp.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::Status | httparse::Error::Version) => return Ok(Some(http09(std::mem::take(buf)))),
+        Err(_) => return Err(ReadFailure::InvalidHeader),
+    };
+    let Some(status) = resp.code else {
+        return Ok(Some(http09(std::mem::take(buf))));
+    };
+    let headers = resp
+        .headers
+        .iter()
+        .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()))
+        .collect();
+    let rest = buf.split_off(size);
+    Ok(Some(Head {
+        http09: false,
+        status,
+        headers,
+        rest,
+        size,
+    }))
+}
+
+/// An answer without a status line: all of it is body.
+fn http09(all: Vec<u8>) -> Head {
+    Head {
+        http09: true,
+        status: 200,
+        headers: Vec::new(),
+        rest: all,
+        size: 0,
+    }
+}
+
+/// How a response body ends.
+pub enum Framing {
+    None,
+    Length(u64),
+    Chunked(http::h1::Chunked),
+    /// At the connection's end (HTTP/1.0, or no length).
+    Close,
+}
+
+/// Reads a body by its framing, chunk after chunk.
+pub struct BodyReader {
+    framing: Framing,
+    /// Raw bytes read but not yet decoded (the head's leftovers first).
+    pending: Vec<u8>,
+    done: bool,
+    pub received: u64,
+    pub length: u64,
+}
+
+impl BodyReader {
+    pub fn new(framing: Framing, rest: Vec<u8>) -> BodyReader {
+        let done = matches!(framing, Framing::None | Framing::Length(0));
+        BodyReader {
+            framing,
+            pending: rest,
+            done,
+            received: 0,
+            length: 0,
+        }
+    }
+
+    pub fn done(&self) -> bool {
+        self.done
+    }
+
+    /// The next piece of the body (empty once done).
+    pub async fn next(&mut self, stream: &mut Stream, timeout: Duration) -> Result<Vec<u8>, ReadFailure> {
+        loop {
+            if self.done {
+                return Ok(Vec::new());
+            }
+            if !self.pending.is_empty() {
+                let out = self.take_pending()?;
+                if !out.is_empty() || self.done {
+                    self.length += out.len() as u64;
+                    return Ok(out);
+                }
+            }
+            let mut chunk = vec![0u8; 16 * 1024];
+            let n = match tokio::time::timeout(timeout, stream.read(&mut chunk)).await {
+                Err(_) => return Err(ReadFailure::TimedOut),
+                Ok(Err(e)) => return Err(ReadFailure::Io(e)),
+                Ok(Ok(n)) => n,
+            };
+            self.received += n as u64;
+            if n == 0 {
+                return match self.framing {
+                    Framing::Close => {
+                        self.done = true;
+                        Ok(Vec::new())
+                    }
+                    _ => Err(ReadFailure::Closed),
+                };
+            }
+            chunk.truncate(n);
+            if self.pending.is_empty() {
+                self.pending = chunk;
+            } else {
+                self.pending.extend_from_slice(&chunk);
+            }
+        }
+    }
+
+    /// Decodes what `pending` holds.
+    fn take_pending(&mut self) -> Result<Vec<u8>, ReadFailure> {
+        match &mut self.framing {
+            Framing::None => {
+                self.done = true;
+                Ok(Vec::new())
+            }
+            Framing::Close => Ok(std::mem::take(&mut self.pending)),
+            Framing::Length(left) => {
+                let take = (*left).min(self.pending.len() as u64) as usize;
+                let rest = self.pending.split_off(take);
+                let out = std::mem::replace(&mut self.pending, rest);
+                *left -= take as u64;
+                if *left == 0 {
+                    // (bytes past the length are dropped, as nginx does)
+                    self.pending.clear();
+                    self.done = true;
+                }
+                Ok(out)
+            }
+            Framing::Chunked(decoder) => {
+                let mut out = Vec::new();
+                let used = decoder
+                    .decode(&self.pending, &mut out)
+                    .map_err(|_| ReadFailure::InvalidHeader)?;
+                self.pending.drain(..used);
+                if decoder.done {
+                    self.pending.clear();
+                    self.done = true;
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heads_parse_or_fail_as_nginx_says() {
+        let mut b = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX: y\r\n\r\nhi".to_vec();
+        let h = parse_head(&mut b).unwrap().unwrap();
+        assert_eq!(
+            (h.status, h.header("x"), h.rest.as_slice()),
+            (200, Some("y"), &b"hi"[..])
+        );
+        let mut partial = b"HTTP/1.1 200 OK\r\nContent-".to_vec();
+        assert!(parse_head(&mut partial).unwrap().is_none());
+        let mut garbage = b"garbage\r\n\r\n".to_vec();
+        let h = parse_head(&mut garbage).unwrap().unwrap();
+        assert!(h.http09 && h.rest == b"garbage\r\n\r\n");
+        let mut start = b"HT".to_vec();
+        assert!(parse_head(&mut start).unwrap().is_none());
+        let mut bad = b"HTTP/1.1 200 OK\r\nBad Header\r\n\r\n".to_vec();
+        assert!(matches!(parse_head(&mut bad), Err(ReadFailure::InvalidHeader)));
+    }
+}

@@ -1,0 +1,499 @@
+//! `upstream NAME { … }`: groups of servers and how a request picks one, as nginx's
+//! upstream module and its round-robin balancer do it: smooth weighted round-robin, passive
+//! health (`max_fails` within `fail_timeout` takes a server out for `fail_timeout`), backup
+//! servers tried when no primary one is live, `down`, `max_conns`. A `proxy_pass` to a
+//! host that names no upstream block makes an implicit upstream of the host's addresses.
+//!
+//! The configuration is built in the master and inherited by each worker; the balancing
+//! state (weights, failures, connections) lives beside it in each worker's copy.
+
+use std::cell::RefCell;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use conf::registry::{Args, Directive, Registry, UPS};
+use conf::{Cmd, ConfError, Result};
+use http::ext::ExtConf;
+
+/// Where a server listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PeerAddr {
+    Inet(SocketAddr),
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for PeerAddr {
+    /// As `$upstream_addr` writes it (`127.0.0.1:8080`, `unix:/path`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PeerAddr::Inet(a) => write!(f, "{a}"),
+            PeerAddr::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+/// One server of an upstream (a name with several addresses makes one per address).
+#[derive(Clone, Debug)]
+pub struct Peer {
+    pub addr: PeerAddr,
+    pub weight: u32,
+    pub max_fails: u32,
+    pub fail_timeout: Duration,
+    pub down: bool,
+    /// 0: no limit.
+    pub max_conns: u32,
+}
+
+/// A peer's balancing state in this worker.
+#[derive(Clone, Debug, Default)]
+struct PeerState {
+    current: i64,
+    effective: i64,
+    fails: u32,
+    /// When it last failed, and when a failure last took it out (nginx's accessed/checked).
+    accessed: Option<Instant>,
+    checked: Option<Instant>,
+    conns: u32,
+}
+
+/// Primary or backup servers.
+#[derive(Debug, Default)]
+pub struct Peers {
+    pub list: Vec<Peer>,
+    state: RefCell<Vec<PeerState>>,
+}
+
+impl Peers {
+    fn new(list: Vec<Peer>) -> Peers {
+        let state = list
+            .iter()
+            .map(|p| PeerState {
+                effective: i64::from(p.weight),
+                ..PeerState::default()
+            })
+            .collect();
+        Peers {
+            list,
+            state: RefCell::new(state),
+        }
+    }
+
+    /// The next peer by smooth weighted round-robin among those live and not tried yet.
+    fn pick(&self, tried: &[bool], now: Instant, single: bool) -> Option<usize> {
+        let mut state = self.state.borrow_mut();
+        let mut total = 0i64;
+        let mut best: Option<(usize, i64)> = None;
+        for (i, (peer, st)) in self.list.iter().zip(state.iter_mut()).enumerate() {
+            if tried.get(i).copied().unwrap_or(false) || peer.down {
+                continue;
+            }
+            if peer.max_conns > 0 && st.conns >= peer.max_conns {
+                continue;
+            }
+            // (a lone server is tried whatever its failures, as nginx does)
+            if !single
+                && peer.max_fails > 0
+                && st.fails >= peer.max_fails
+                && st.checked.is_some_and(|c| now.duration_since(c) <= peer.fail_timeout)
+            {
+                continue;
+            }
+            st.current += st.effective;
+            total += st.effective;
+            if st.effective < i64::from(peer.weight) {
+                st.effective += 1;
+            }
+            if best.is_none_or(|(_, current)| st.current > current) {
+                best = Some((i, st.current));
+            }
+        }
+        let (i, _) = best?;
+        let st = &mut state[i];
+        st.current -= total;
+        // a server out for its fail_timeout gets one try when it is over
+        if st
+            .checked
+            .is_some_and(|c| now.duration_since(c) > self.list[i].fail_timeout)
+        {
+            st.checked = Some(now);
+        }
+        st.conns += 1;
+        Some(i)
+    }
+}
+
+/// An upstream: its servers and, for a named block, its settings.
+#[derive(Debug)]
+pub struct Upstream {
+    /// The block's name, or `host:port` of an implicit one.
+    pub name: String,
+    pub primary: Peers,
+    pub backup: Peers,
+    /// `keepalive N`: idle connections each worker keeps (0: none).
+    pub keepalive: usize,
+    pub keepalive_requests: u64,
+    pub keepalive_time: Duration,
+    pub keepalive_timeout: Duration,
+}
+
+/// Which peer a request got: backup or primary, and its index there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerRef {
+    pub backup: bool,
+    pub index: usize,
+}
+
+/// The servers a request tried already.
+#[derive(Default, Debug)]
+pub struct Tried {
+    primary: Vec<bool>,
+    backup: Vec<bool>,
+}
+
+impl Upstream {
+    pub fn implicit(name: String, addrs: Vec<PeerAddr>) -> Upstream {
+        let list = addrs
+            .into_iter()
+            .map(|addr| Peer {
+                addr,
+                weight: 1,
+                max_fails: 1,
+                fail_timeout: Duration::from_secs(10),
+                down: false,
+                max_conns: 0,
+            })
+            .collect();
+        Upstream {
+            name,
+            primary: Peers::new(list),
+            backup: Peers::default(),
+            keepalive: 0,
+            keepalive_requests: 1000,
+            keepalive_time: Duration::from_secs(3600),
+            keepalive_timeout: Duration::from_secs(60),
+        }
+    }
+
+    /// How many servers a request may try at most.
+    pub fn peer_count(&self) -> usize {
+        self.primary.list.len() + self.backup.list.len()
+    }
+
+    /// The next server for a request, or None: "no live upstreams".
+    pub fn pick(&self, tried: &mut Tried) -> Option<PeerRef> {
+        let now = Instant::now();
+        let single = self.primary.list.len() == 1 && self.backup.list.is_empty();
+        for (backup, peers) in [(false, &self.primary), (true, &self.backup)] {
+            if let Some(index) = peers.pick(tried.of(backup), now, single) {
+                tried.mark(backup, index, peers.list.len());
+                return Some(PeerRef { backup, index });
+            }
+        }
+        None
+    }
+
+    pub fn peer(&self, p: PeerRef) -> &Peer {
+        &self.peers(p.backup).list[p.index]
+    }
+
+    fn peers(&self, backup: bool) -> &Peers {
+        if backup { &self.backup } else { &self.primary }
+    }
+
+    /// A request is done with a peer: `failed` counts against it (and may take it out:
+    /// true when it did, for the caller's warning); a success forgets failures older than
+    /// the last time it was taken out.
+    pub fn release(&self, p: PeerRef, failed: bool) -> bool {
+        let peers = self.peers(p.backup);
+        let peer = &peers.list[p.index];
+        let mut state = peers.state.borrow_mut();
+        let st = &mut state[p.index];
+        st.conns = st.conns.saturating_sub(1);
+        let now = Instant::now();
+        if failed {
+            st.fails += 1;
+            st.accessed = Some(now);
+            st.checked = Some(now);
+            let Some(step) = peer.weight.checked_div(peer.max_fails) else {
+                return false;
+            };
+            st.effective = (st.effective - i64::from(step)).max(0);
+            return st.fails >= peer.max_fails;
+        }
+        if st.accessed < st.checked {
+            st.fails = 0;
+        }
+        false
+    }
+}
+
+impl Tried {
+    fn of(&self, backup: bool) -> &[bool] {
+        if backup { &self.backup } else { &self.primary }
+    }
+
+    fn mark(&mut self, backup: bool, i: usize, len: usize) {
+        let v = if backup { &mut self.backup } else { &mut self.primary };
+        if v.len() < len {
+            v.resize(len, false);
+        }
+        v[i] = true;
+    }
+}
+
+/// The upstream blocks of the http block, by name.
+#[derive(Clone, Default)]
+pub struct Upstreams(pub Vec<Rc<Upstream>>);
+
+impl ExtConf for Upstreams {
+    fn merge(&mut self, _parent: &Self) {}
+}
+
+impl Upstreams {
+    pub fn find(&self, name: &str) -> Option<Rc<Upstream>> {
+        self.0.iter().find(|u| u.name.eq_ignore_ascii_case(name)).cloned()
+    }
+}
+
+/// An upstream block while it is read.
+#[derive(Default)]
+pub struct UpstreamDraft {
+    primary: Vec<Peer>,
+    backup: Vec<Peer>,
+    keepalive: Option<usize>,
+    keepalive_requests: Option<u64>,
+    keepalive_time: Option<Duration>,
+    keepalive_timeout: Option<Duration>,
+}
+
+static BLOCK_DIRECTIVES: &[Directive<UpstreamDraft>] = &[
+    Directive::value("server", UPS, Args::AtLeast(1), server),
+    Directive::value("keepalive", UPS, Args::Exactly(1), keepalive),
+    Directive::value("keepalive_requests", UPS, Args::Exactly(1), keepalive_requests),
+    Directive::value("keepalive_time", UPS, Args::Exactly(1), keepalive_time),
+    Directive::value("keepalive_timeout", UPS, Args::Exactly(1), keepalive_timeout),
+    Directive::value("zone", UPS, Args::Range(1, 2), zone),
+];
+
+/// `upstream NAME { … }` (http level): read into the http block's upstreams.
+pub fn upstream_block(b: &mut http::HttpBuilder, cmd: &Cmd, _reg: &Registry<http::HttpBuilder>) -> Result<()> {
+    let name = cmd.arg(0).to_string();
+    let upstreams = b.main.get_or_default::<Upstreams>();
+    if upstreams.find(&name).is_some() {
+        return Err(cmd.error(format!("duplicate upstream \"{name}\"")));
+    }
+    let mut reg = Registry::default();
+    reg.add(BLOCK_DIRECTIVES);
+    let mut draft = UpstreamDraft::default();
+    reg.run(&mut draft, UPS, cmd.children())?;
+    if draft.primary.is_empty() {
+        return Err(cmd.error("no servers are inside upstream"));
+    }
+    let up = Upstream {
+        name,
+        primary: Peers::new(draft.primary),
+        backup: Peers::new(draft.backup),
+        keepalive: draft.keepalive.unwrap_or(0),
+        keepalive_requests: draft.keepalive_requests.unwrap_or(1000),
+        keepalive_time: draft.keepalive_time.unwrap_or(Duration::from_secs(3600)),
+        keepalive_timeout: draft.keepalive_timeout.unwrap_or(Duration::from_secs(60)),
+    };
+    b.main.get_or_default::<Upstreams>().0.push(Rc::new(up));
+    Ok(())
+}
+
+/// The addresses of `host[:port]` or `unix:/path` (names resolved now, as nginx does at
+/// start); `what` is how an error names the place (`upstream "x"`).
+pub fn addresses(cmd: &Cmd, spec: &str, default_port: u16) -> Result<Vec<PeerAddr>> {
+    if let Some(path) = spec.strip_prefix("unix:") {
+        if path.is_empty() {
+            return Err(cmd.error(format!("no path in the unix domain socket in upstream \"{spec}\"")));
+        }
+        return Ok(vec![PeerAddr::Unix(PathBuf::from(path))]);
+    }
+    let (host, port) =
+        split_host_port(spec).ok_or_else(|| cmd.error(format!("invalid port in upstream \"{spec}\"")))?;
+    let port = port.unwrap_or(default_port);
+    if host.is_empty() {
+        return Err(cmd.error(format!("no host in upstream \"{spec}\"")));
+    }
+    if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+        return Ok(vec![PeerAddr::Inet(SocketAddr::new(ip, port))]);
+    }
+    let found: Vec<PeerAddr> = (host, port)
+        .to_socket_addrs()
+        .map(|it| it.map(PeerAddr::Inet).collect())
+        .unwrap_or_default();
+    if found.is_empty() {
+        return Err(cmd.error(format!("host not found in upstream \"{spec}\"")));
+    }
+    Ok(found)
+}
+
+/// `host`, `host:port`, `[v6]:port` (None: a port that is not a number).
+pub fn split_host_port(spec: &str) -> Option<(&str, Option<u16>)> {
+    let (host, port) = if spec.starts_with('[') {
+        match spec.find(']') {
+            Some(end) => (&spec[..=end], spec[end + 1..].strip_prefix(':')),
+            None => return None,
+        }
+    } else {
+        match spec.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') => (h, Some(p)),
+            // several colons and no brackets: a bare IPv6 address
+            Some(_) => (spec, None),
+            None => (spec, None),
+        }
+    };
+    match port {
+        Some(p) => {
+            let n: u16 = p.parse().ok().filter(|n| *n > 0)?;
+            Some((host, Some(n)))
+        }
+        None => Some((host, None)),
+    }
+}
+
+fn server(d: &mut UpstreamDraft, cmd: &Cmd) -> Result<()> {
+    let addrs = addresses(cmd, cmd.arg(0), 80)?;
+    let mut weight = 1;
+    let mut max_fails = 1;
+    let mut fail_timeout = Duration::from_secs(10);
+    let (mut backup, mut down, mut max_conns) = (false, false, 0);
+    for arg in cmd.args.iter().skip(1).map(|a| a.value.as_str()) {
+        let bad = || cmd.error(format!("invalid parameter \"{arg}\""));
+        let number = |v: &str| v.parse::<u32>().map_err(|_| bad());
+        if let Some(v) = arg.strip_prefix("weight=") {
+            weight = number(v)?;
+            if weight == 0 {
+                return Err(bad());
+            }
+        } else if let Some(v) = arg.strip_prefix("max_fails=") {
+            max_fails = number(v)?;
+        } else if let Some(v) = arg.strip_prefix("fail_timeout=") {
+            fail_timeout = Duration::from_millis(conf::value::msec(cmd, v).map_err(|_| bad())?);
+        } else if let Some(v) = arg.strip_prefix("max_conns=") {
+            max_conns = number(v)?;
+        } else if arg == "backup" {
+            backup = true;
+        } else if arg == "down" {
+            down = true;
+        } else {
+            return Err(bad());
+        }
+    }
+    let peers = addrs.into_iter().map(|addr| Peer {
+        addr,
+        weight,
+        max_fails,
+        fail_timeout,
+        down,
+        max_conns,
+    });
+    if backup {
+        d.backup.extend(peers);
+    } else {
+        d.primary.extend(peers);
+    }
+    Ok(())
+}
+
+fn keepalive(d: &mut UpstreamDraft, cmd: &Cmd) -> Result<()> {
+    let n = conf::value::number(cmd, cmd.arg(0))?;
+    if n == 0 {
+        return Err(cmd.invalid_value(cmd.arg(0), ""));
+    }
+    conf::registry::set_once(&mut d.keepalive, n as usize, cmd)
+}
+
+fn keepalive_requests(d: &mut UpstreamDraft, cmd: &Cmd) -> Result<()> {
+    let n = conf::value::number(cmd, cmd.arg(0))?;
+    conf::registry::set_once(&mut d.keepalive_requests, n, cmd)
+}
+
+fn keepalive_time(d: &mut UpstreamDraft, cmd: &Cmd) -> Result<()> {
+    let ms = conf::value::msec(cmd, cmd.arg(0))?;
+    conf::registry::set_once(&mut d.keepalive_time, Duration::from_millis(ms), cmd)
+}
+
+fn keepalive_timeout(d: &mut UpstreamDraft, cmd: &Cmd) -> Result<()> {
+    let ms = conf::value::msec(cmd, cmd.arg(0))?;
+    conf::registry::set_once(&mut d.keepalive_timeout, Duration::from_millis(ms), cmd)
+}
+
+/// `zone NAME [SIZE]`: accepted; each worker balances on its own state.
+fn zone(_d: &mut UpstreamDraft, cmd: &Cmd) -> Result<()> {
+    if cmd.args.len() == 2 {
+        conf::value::size(cmd, cmd.arg(1))?;
+    }
+    Ok(())
+}
+
+/// `ConfError` for a place a `Cmd` is not at hand (installers).
+pub fn error_at(at: &conf::Location, msg: String) -> ConfError {
+    ConfError::Invalid { msg, at: at.clone() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peers(weights: &[u32]) -> Upstream {
+        let mut up = Upstream::implicit("u".into(), Vec::new());
+        let list = weights
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| Peer {
+                addr: PeerAddr::Inet(SocketAddr::from(([127, 0, 0, 1], 8000 + i as u16))),
+                weight: w,
+                max_fails: 1,
+                fail_timeout: Duration::from_secs(10),
+                down: false,
+                max_conns: 0,
+            })
+            .collect();
+        up.primary = Peers::new(list);
+        up
+    }
+
+    #[test]
+    fn smooth_weighted_round_robin_spreads_as_nginx() {
+        let up = peers(&[5, 1, 1]);
+        let mut order = Vec::new();
+        for _ in 0..7 {
+            let p = up.pick(&mut Tried::default()).unwrap();
+            up.release(p, false);
+            order.push(p.index);
+        }
+        // nginx's sequence for weights 5, 1, 1: a a b a c a a
+        assert_eq!(order, vec![0, 0, 1, 0, 2, 0, 0]);
+    }
+
+    #[test]
+    fn a_failed_server_is_out_for_fail_timeout_and_retries_skip_tried_ones() {
+        let up = peers(&[1, 1]);
+        let mut tried = Tried::default();
+        let first = up.pick(&mut tried).unwrap();
+        assert!(up.release(first, true), "max_fails=1: out after one failure");
+        let second = up.pick(&mut tried).unwrap();
+        assert_ne!(first, second);
+        up.release(second, false);
+        assert!(up.pick(&mut tried).is_none(), "both tried");
+        for _ in 0..4 {
+            let p = up.pick(&mut Tried::default()).unwrap();
+            assert_eq!(p, second, "the failed one stays out");
+            up.release(p, false);
+        }
+    }
+
+    #[test]
+    fn host_port_forms() {
+        assert_eq!(split_host_port("a:81"), Some(("a", Some(81))));
+        assert_eq!(split_host_port("a"), Some(("a", None)));
+        assert_eq!(split_host_port("[::1]:8080"), Some(("[::1]", Some(8080))));
+        assert_eq!(split_host_port("a:x"), None);
+        assert_eq!(split_host_port("a:0"), None);
+    }
+}

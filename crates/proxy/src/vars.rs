@@ -1,0 +1,115 @@
+//! The upstream and proxy variables (`$upstream_addr`, `$proxy_host`…), read from what the
+//! proxy handler recorded for the request. A request that tried several servers lists
+//! one value per try, as nginx does (`a, b`).
+
+use http::module::Variable;
+use http::request::Request;
+
+/// What the proxy handler records about a request's tries.
+#[derive(Default, Debug)]
+pub struct ProxyState {
+    pub host: String,
+    pub port: String,
+    pub tries: Vec<Try>,
+}
+
+/// One try at one server.
+#[derive(Default, Debug)]
+pub struct Try {
+    pub addr: String,
+    /// The response's status, or the one its failure answers (502, 504).
+    pub status: Option<u16>,
+    pub response_time: f64,
+    pub connect_time: Option<f64>,
+    pub header_time: Option<f64>,
+    pub bytes_received: u64,
+    pub bytes_sent: u64,
+    /// The response body's length, once read.
+    pub response_length: Option<u64>,
+}
+
+fn state(r: &Request) -> Option<&ProxyState> {
+    r.ctx_ref::<ProxyState>()
+}
+
+fn list(r: &Request, f: impl Fn(&Try) -> String) -> Option<String> {
+    let s = state(r)?;
+    if s.tries.is_empty() {
+        return None;
+    }
+    Some(s.tries.iter().map(f).collect::<Vec<_>>().join(", "))
+}
+
+fn seconds(t: Option<f64>) -> String {
+    t.map_or_else(|| "-".to_string(), |t| format!("{t:.3}"))
+}
+
+pub static UPSTREAM_VARIABLES: &[Variable] = &[
+    Variable {
+        name: "upstream_addr",
+        get: |r| list(r, |t| t.addr.clone()),
+        set: None,
+    },
+    Variable {
+        name: "upstream_status",
+        get: |r| list(r, |t| t.status.map_or_else(|| "-".to_string(), |s| s.to_string())),
+        set: None,
+    },
+    Variable {
+        name: "upstream_response_time",
+        get: |r| list(r, |t| format!("{:.3}", t.response_time)),
+        set: None,
+    },
+    Variable {
+        name: "upstream_connect_time",
+        get: |r| list(r, |t| seconds(t.connect_time)),
+        set: None,
+    },
+    Variable {
+        name: "upstream_header_time",
+        get: |r| list(r, |t| seconds(t.header_time)),
+        set: None,
+    },
+    Variable {
+        name: "upstream_bytes_received",
+        get: |r| list(r, |t| t.bytes_received.to_string()),
+        set: None,
+    },
+    Variable {
+        name: "upstream_bytes_sent",
+        get: |r| list(r, |t| t.bytes_sent.to_string()),
+        set: None,
+    },
+    Variable {
+        name: "upstream_response_length",
+        get: |r| list(r, |t| t.response_length.unwrap_or(0).to_string()),
+        set: None,
+    },
+];
+
+pub static PROXY_VARIABLES: &[Variable] = &[
+    Variable {
+        name: "proxy_host",
+        get: |r| state(r).map(|s| s.host.clone()),
+        set: None,
+    },
+    Variable {
+        name: "proxy_port",
+        get: |r| state(r).map(|s| s.port.clone()),
+        set: None,
+    },
+    Variable {
+        name: "proxy_add_x_forwarded_for",
+        get: |r| {
+            let addr = r
+                .conn
+                .peer
+                .map_or_else(|| "unix:".to_string(), |p| http::variables::ip_text(p.ip()));
+            Some(match r.headers_in.get("x-forwarded-for") {
+                Some(xff) => format!("{xff}, {addr}"),
+                None => addr,
+            })
+        },
+        set: None,
+    },
+];

@@ -1,0 +1,295 @@
+# proxy_pass and upstream blocks, as nginx answers (checked side by side with Debian's
+# nginx 1.22).
+
+use Test::Nginx::Socket 'no_plan';
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: without a URI part the request URI goes as the client sent it; nginx's default headers
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / {
+            echo "uri: $request_uri";
+            echo "host: $http_host";
+            echo "connection: $http_connection";
+            echo "ua: $http_user_agent";
+            echo "te: $http_te";
+        }
+    }
+--- config
+    location /t/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+    }
+--- request
+GET /t/x/a%2Fb?q=1
+--- more_headers
+User-Agent: tester
+TE: trailers
+--- response_body_like chomp
+^uri: /t/x/a%2Fb\?q=1
+host: 127\.0\.0\.1:\d+
+connection: close
+ua: tester
+te: $
+
+=== TEST 2: a URI part replaces the location's prefix; the args follow
+--- config
+    location /pre/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/back/;
+    }
+    location /back/ {
+        echo "uri: $request_uri";
+    }
+--- request
+GET /pre/a/b.html?x=1&y=2
+--- response_body
+uri: /back/a/b.html?x=1&y=2
+
+=== TEST 3: after rewrite ... break the whole changed URI goes, the URI part ignored
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / {
+            echo "uri: $request_uri";
+        }
+    }
+--- config
+    location /pre/ {
+        rewrite ^/pre/(.*)$ /other/$1 break;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/back/;
+    }
+    location /nouri/ {
+        rewrite ^/nouri/(.*)$ /other/$1 break;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+    }
+--- pipelined_requests eval
+["GET /pre/z?k=v", "GET /nouri/a%20b?k=v"]
+--- response_body eval
+["uri: /other/z?k=v\n", "uri: /other/a%20b?k=v\n"]
+
+=== TEST 4: an upstream block balances by weighted round-robin
+--- http_config
+    upstream backends {
+        server 127.0.0.1:$TEST_NGINX_RAND_PORT_1 weight=2;
+        server 127.0.0.1:$TEST_NGINX_RAND_PORT_2;
+    }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / { return 200 "one\n"; }
+    }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_2;
+        location / { return 200 "two\n"; }
+    }
+--- config
+    location = /t {
+        content_by_lua_block {
+            local out = {}
+            for i = 1, 6 do
+                local res = ngx.location.capture("/p")
+                out[#out + 1] = res.body:sub(1, -2)
+            end
+            ngx.say(table.concat(out, " "))
+        }
+    }
+    location = /p {
+        proxy_pass http://backends/;
+    }
+--- request
+GET /t
+--- response_body
+one two one one two one
+
+=== TEST 5: a refused connection is a 502, logged as nginx logs it
+--- config
+    location = /t {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/x;
+    }
+--- request
+GET /t
+--- error_code: 502
+--- error_log eval
+qr/\[error\] .*connect\(\) failed \(111: Connection refused\) while connecting to upstream, client: 127\.0\.0\.1, server: localhost, request: "GET \/t HTTP\/1\.1", upstream: "http:\/\/127\.0\.0\.1:\d+\/x", host: "localhost"/
+
+=== TEST 6: a slow head is a 504 after proxy_read_timeout
+--- config
+    location = /t {
+        proxy_read_timeout 200ms;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/slow;
+    }
+    location = /slow {
+        echo_sleep 1;
+        echo hi;
+    }
+--- request
+GET /t
+--- error_code: 504
+--- error_log
+upstream timed out (110: Connection timed out) while reading response header from upstream
+
+=== TEST 7: an answer without a status line is taken for HTTP/0.9 and passed on as it is
+--- config
+    location = /t {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+    }
+--- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_reply: garbage garbage
+--- request
+GET /t
+--- http09
+--- response_body: garbage garbage
+--- error_log
+upstream sent no valid HTTP/1.0 header while reading response header from upstream
+
+=== TEST 8: an upstream that closes before its head is a 502
+--- config
+    location = /t {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+    }
+--- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_reply:
+--- request
+GET /t
+--- error_code: 502
+--- error_log
+upstream prematurely closed connection while reading response header from upstream
+
+=== TEST 9: proxy_set_header, proxy_pass_request_headers off, proxy_set_body, proxy_method
+--- config
+    location = /t {
+        proxy_pass_request_headers off;
+        proxy_set_header X-Who $remote_addr;
+        proxy_set_header Host example.com;
+        proxy_set_body "the body";
+        proxy_method PUT;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/back;
+    }
+    location = /back {
+        echo_read_request_body;
+        echo "$request_method $http_host who=$http_x_who ua=$http_user_agent len=$http_content_length";
+        echo_request_body;
+    }
+--- request
+GET /t
+--- more_headers
+User-Agent: tester
+--- response_body chomp
+PUT example.com who=127.0.0.1 ua= len=8
+the body
+
+=== TEST 10: a chunked answer is decoded and framed again; upstream headers pass, hidden ones not
+--- config
+    location = /t {
+        proxy_hide_header X-Secret;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+    }
+--- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_reply eval
+"HTTP/1.1 201 Created\r\nServer: upstream\r\nX-Accel-Charset: x\r\nX-Secret: s\r\nX-Kept: k\r\nContent-Type: text/x-test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n"
+--- request
+GET /t
+--- error_code: 201
+--- response_headers
+X-Kept: k
+X-Secret:
+X-Accel-Charset:
+Content-Type: text/x-test
+--- response_headers_like
+Server: oxiresty.*|nginx.*
+--- response_body chomp
+hello, world
+
+=== TEST 11: a refused server is skipped for the next one; the variables list both tries
+--- http_config
+    upstream two {
+        server 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        server 127.0.0.1:$TEST_NGINX_SERVER_PORT;
+    }
+--- config
+    location = /t {
+        proxy_pass http://two/back;
+        add_header X-Addr $upstream_addr;
+        add_header X-Status $upstream_status;
+    }
+    location = /back {
+        return 200 "ok\n";
+    }
+--- request
+GET /t
+--- response_headers_like
+X-Addr: 127\.0\.0\.1:\d+, 127\.0\.0\.1:\d+
+X-Status: 502, 200
+--- response_body
+ok
+--- error_log
+connect() failed (111: Connection refused) while connecting to upstream
+upstream server temporarily disabled while connecting to upstream
+
+=== TEST 12: a request body goes with its length; $proxy_add_x_forwarded_for
+--- config
+    location = /t {
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/back;
+    }
+    location = /back {
+        echo_read_request_body;
+        echo "$request_method len=$http_content_length xff=$http_x_forwarded_for";
+        echo_request_body;
+    }
+--- request
+POST /t
+hello body
+--- more_headers
+X-Forwarded-For: 10.0.0.1
+--- response_body chomp
+POST len=10 xff=10.0.0.1, 127.0.0.1
+hello body
+
+=== TEST 13: a URI part in a regex location is refused at start
+--- config
+    location ~ ^/t {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/back;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"proxy_pass" cannot have URI part in location given by regular expression, or inside named location, or inside "if" statement, or inside "limit_except" block in .*nginx\.conf:\d+/
+
+=== TEST 14: an upstream that names no host is refused at start
+--- config
+    location = /t {
+        proxy_pass http://no-such-host.invalid/;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*host not found in upstream "no-such-host\.invalid" in .*nginx\.conf:\d+/
+
+=== TEST 15: HEAD gets the upstream's head and no body
+--- config
+    location = /t {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/back;
+    }
+    location = /back {
+        return 200 "some body\n";
+    }
+--- request
+HEAD /t
+--- response_headers
+Content-Length: 10
+--- response_body
+
+=== TEST 16: a body shorter than its length cuts the response and is logged
+--- config
+    location = /t {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+    }
+--- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_reply eval
+"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort"
+--- request
+GET /t
+--- ignore_response
+--- error_log
+upstream prematurely closed connection while reading upstream
