@@ -293,3 +293,66 @@ GET /t
 --- ignore_response
 --- error_log
 upstream prematurely closed connection while reading upstream
+
+=== TEST 17: keepalive connections to an upstream are reused (proxy_http_version 1.1, no Connection: close)
+--- http_config
+    upstream kept {
+        server 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        keepalive 4;
+    }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / {
+            return 200 "$connection_requests\n";
+        }
+    }
+--- config
+    location = /t {
+        content_by_lua_block {
+            local out = {}
+            for i = 1, 4 do
+                out[#out + 1] = ngx.location.capture("/p").body:sub(1, -2)
+            end
+            ngx.say(table.concat(out, " "))
+        }
+    }
+    location = /p {
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_pass http://kept;
+    }
+--- request
+GET /t
+--- response_body
+1 2 3 4
+
+=== TEST 18: without keepalive (or with Connection: close) every request has its own connection
+--- http_config
+    upstream kept {
+        server 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        keepalive 4;
+    }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / {
+            return 200 "$connection_requests\n";
+        }
+    }
+--- config
+    location = /t {
+        content_by_lua_block {
+            local out = {}
+            for i = 1, 3 do
+                out[#out + 1] = ngx.location.capture("/p").body:sub(1, -2)
+            end
+            ngx.say(table.concat(out, " "))
+        }
+    }
+    location = /p {
+        proxy_http_version 1.1;
+        proxy_pass http://kept;
+    }
+--- request
+GET /t
+--- response_body
+1 1 1

@@ -14,7 +14,7 @@ use http::request::{Framing, Request};
 use tokio::io::AsyncWriteExt;
 
 use crate::response::{self, BodyReader, Head, ReadFailure};
-use crate::upstream::{PeerAddr, PeerRef, Tried, Upstreams};
+use crate::upstream::{Conn, PeerAddr, PeerRef, Tried, Upstreams};
 use crate::vars::{ProxyState, Try};
 use crate::{NEXT_STATUSES, ProxyConf, ProxyPass, Target};
 
@@ -127,8 +127,10 @@ impl Proxy {
                     ..Try::default()
                 })
             });
-            match self.attempt(r, &addr, &request, body.as_deref(), started).await {
-                Ok((stream, head)) => {
+            let kept = target.upstream.take_idle(peer);
+            let reused = kept.is_some();
+            match self.attempt(r, &addr, kept, &request, body.as_deref(), started).await {
+                Ok((conn, head)) => {
                     let retry_status = NEXT_STATUSES
                         .iter()
                         .zip(next.statuses)
@@ -137,13 +139,23 @@ impl Proxy {
                         && (idempotent || next.non_idempotent)
                         && give_up_at.is_none_or(|t| Instant::now() < t);
                     if retry_status && can_retry {
-                        self.release(r, &target, peer, true);
+                        // (a 403 or 404 moves on without counting against the server)
+                        self.release(r, &target, peer, !matches!(head.status, 403 | 404));
                         continue;
                     }
                     self.release(r, &target, peer, false);
-                    let flow = self.forward(r, stream, head, started).await;
+                    let flow = self.forward(r, conn, head, started, &target, peer).await;
                     r.log_upstream = None;
                     return flow;
+                }
+                // a kept connection its server closed meanwhile: another try, not counted
+                Err(f) if reused && f.kind == FailKind::Error => {
+                    self.record(r, |s| {
+                        s.tries.pop();
+                    });
+                    tried.forget(peer);
+                    target.upstream.release(peer, false);
+                    tries -= 1;
                 }
                 Err(f) => {
                     self.finish_try(r, started, |t| t.status = Some(f.status));
@@ -198,14 +210,24 @@ impl Proxy {
         &self,
         r: &mut Request,
         addr: &PeerAddr,
+        kept: Option<Conn>,
         request: &[u8],
         body: Option<&[u8]>,
         started: Instant,
-    ) -> Result<(Stream, Head), Failure> {
+    ) -> Result<(Conn, Head), Failure> {
         let connect_timeout = Duration::from_millis(self.conf.connect_timeout_ms());
-        let connected = tokio::time::timeout(connect_timeout, connect(addr)).await;
-        let mut stream = match connected {
-            Ok(Ok(s)) => s,
+        let connected = match kept {
+            Some(conn) => Ok(Ok(conn)),
+            None => tokio::time::timeout(connect_timeout, connect(addr)).await.map(|c| {
+                c.map(|stream| Conn {
+                    stream,
+                    born: Instant::now(),
+                    requests: 0,
+                })
+            }),
+        };
+        let mut conn = match connected {
+            Ok(Ok(c)) => c,
             Ok(Err(e)) => {
                 return Err(Failure {
                     status: 502,
@@ -233,6 +255,7 @@ impl Proxy {
             }
         });
         let send_timeout = Duration::from_millis(self.conf.send_timeout_ms());
+        let stream = &mut conn.stream;
         let send = async {
             stream.write_all(request).await?;
             if let Some(b) = body {
@@ -269,7 +292,7 @@ impl Proxy {
             }
         });
         let read_timeout = Duration::from_millis(self.conf.read_timeout_ms());
-        match response::read_head(&mut stream, self.conf.buffer_size(), read_timeout).await {
+        match response::read_head(&mut conn.stream, self.conf.buffer_size(), read_timeout).await {
             Ok(head) => {
                 let header_time = started.elapsed().as_secs_f64();
                 let status = head.status;
@@ -281,7 +304,7 @@ impl Proxy {
                         t.bytes_received = size;
                     }
                 });
-                Ok((stream, head))
+                Ok((conn, head))
             }
             Err(e) => {
                 let (status, kind) = match e {
@@ -300,7 +323,16 @@ impl Proxy {
     }
 
     /// Sends the upstream's answer on to the client, its body as it comes.
-    async fn forward(&self, r: &mut Request, mut stream: Stream, head: Head, started: Instant) -> Flow {
+    async fn forward(
+        &self,
+        r: &mut Request,
+        mut conn: Conn,
+        head: Head,
+        started: Instant,
+        target: &Target,
+        peer: PeerRef,
+    ) -> Flow {
+        let keepalive = head.keepalive;
         let framing = match head.framing(r.is_head()) {
             Ok(f) => f,
             Err(e) => {
@@ -341,7 +373,7 @@ impl Proxy {
             if body.done() {
                 break;
             }
-            match body.next(&mut stream, read_timeout).await {
+            match body.next(&mut conn.stream, read_timeout).await {
                 Ok(data) if data.is_empty() && body.done() => break,
                 Ok(data) => {
                     r.send_body(&data, false).await;
@@ -368,6 +400,9 @@ impl Proxy {
             t.bytes_received += received;
             t.response_length = Some(length);
         });
+        if keepalive && body.reusable() && !r.write_failed {
+            target.upstream.put_idle(peer, conn);
+        }
         r.send_body(&[], true).await;
         Flow::Done
     }

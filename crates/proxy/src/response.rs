@@ -39,6 +39,8 @@ pub struct Head {
     /// answer is taken for HTTP/0.9, all of it body, passed on as it is.
     pub http09: bool,
     pub status: u16,
+    /// The connection stays open after this answer (HTTP/1.1 without `Connection: close`).
+    pub keepalive: bool,
     pub headers: Vec<(String, String)>,
     /// Bytes of the body read with the head.
     pub rest: Vec<u8>,
@@ -126,6 +128,13 @@ fn parse_head(buf: &mut Vec<u8>) -> Result<Option<Head>, ReadFailure> {
     let Some(status) = resp.code else {
         return Ok(Some(http09(std::mem::take(buf))));
     };
+    let close = resp.headers.iter().any(|h| {
+        h.name.eq_ignore_ascii_case("connection")
+            && String::from_utf8_lossy(h.value)
+                .split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("close"))
+    });
+    let keepalive = resp.version == Some(1) && !close;
     let headers = resp
         .headers
         .iter()
@@ -135,6 +144,7 @@ fn parse_head(buf: &mut Vec<u8>) -> Result<Option<Head>, ReadFailure> {
     Ok(Some(Head {
         http09: false,
         status,
+        keepalive,
         headers,
         rest,
         size,
@@ -146,6 +156,7 @@ fn http09(all: Vec<u8>) -> Head {
     Head {
         http09: true,
         status: 200,
+        keepalive: false,
         headers: Vec::new(),
         rest: all,
         size: 0,
@@ -185,6 +196,12 @@ impl BodyReader {
 
     pub fn done(&self) -> bool {
         self.done
+    }
+
+    /// The body ended by its framing (not by the connection's end) with nothing extra read:
+    /// the connection may serve another request.
+    pub fn reusable(&self) -> bool {
+        self.done && !matches!(self.framing, Framing::Close) && self.pending.is_empty()
     }
 
     /// The next piece of the body (empty once done).

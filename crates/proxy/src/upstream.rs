@@ -7,7 +7,8 @@
 //! The configuration is built in the master and inherited by each worker; the balancing
 //! state (weights, failures, connections) lives beside it in each worker's copy.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -136,6 +137,32 @@ pub struct Upstream {
     pub keepalive_requests: u64,
     pub keepalive_time: Duration,
     pub keepalive_timeout: Duration,
+    /// Idle connections kept for reuse, most recent last (at most `keepalive`).
+    idle: RefCell<VecDeque<Idle>>,
+}
+
+/// An idle keepalive connection.
+#[derive(Debug)]
+struct Idle {
+    peer: PeerRef,
+    conn: Conn,
+    since: Instant,
+}
+
+/// A connection to a server, with what keepalive limits count.
+pub struct Conn {
+    pub stream: http::io::Stream,
+    pub born: Instant,
+    /// Requests it served.
+    pub requests: u64,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("requests", &self.requests)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Which peer a request got: backup or primary, and its index there.
@@ -173,7 +200,48 @@ impl Upstream {
             keepalive_requests: 1000,
             keepalive_time: Duration::from_secs(3600),
             keepalive_timeout: Duration::from_secs(60),
+            idle: RefCell::default(),
         }
+    }
+
+    /// An idle connection to `peer`, if one is kept and still good (one its server closed
+    /// or sent anything on, or that idled too long, is closed on the way).
+    pub fn take_idle(&self, peer: PeerRef) -> Option<Conn> {
+        let mut idle = self.idle.borrow_mut();
+        let now = Instant::now();
+        idle.retain(|i| now.duration_since(i.since) < self.keepalive_timeout && !i.conn.stream.has_data());
+        let at = idle.iter().rposition(|i| i.peer == peer)?;
+        idle.remove(at).map(|i| i.conn)
+    }
+
+    /// Keeps a connection whose answer ended cleanly, within the keepalive limits (the
+    /// least recently used one is closed to make room).
+    pub fn put_idle(self: &Rc<Self>, peer: PeerRef, mut conn: Conn) {
+        conn.requests += 1;
+        if self.keepalive == 0 || conn.requests >= self.keepalive_requests || conn.born.elapsed() >= self.keepalive_time
+        {
+            return;
+        }
+        let mut idle = self.idle.borrow_mut();
+        while idle.len() >= self.keepalive {
+            idle.pop_front();
+        }
+        idle.push_back(Idle {
+            peer,
+            conn,
+            since: Instant::now(),
+        });
+        drop(idle);
+        watch(self);
+    }
+
+    /// Closes idle connections past their timeout or closed by their server; true while
+    /// any are left.
+    fn sweep(&self) -> bool {
+        let mut idle = self.idle.borrow_mut();
+        let now = Instant::now();
+        idle.retain(|i| now.duration_since(i.since) < self.keepalive_timeout && !i.conn.stream.has_data());
+        !idle.is_empty()
     }
 
     /// How many servers a request may try at most.
@@ -234,12 +302,53 @@ impl Tried {
         if backup { &self.backup } else { &self.primary }
     }
 
+    /// Forgets a try that did not count (a kept connection its server had closed).
+    pub fn forget(&mut self, p: PeerRef) {
+        let v = if p.backup { &mut self.backup } else { &mut self.primary };
+        if let Some(t) = v.get_mut(p.index) {
+            *t = false;
+        }
+    }
+
     fn mark(&mut self, backup: bool, i: usize, len: usize) {
         let v = if backup { &mut self.backup } else { &mut self.primary };
         if v.len() < len {
             v.resize(len, false);
         }
         v[i] = true;
+    }
+}
+
+thread_local! {
+    /// The upstreams of this worker with idle connections, swept every second.
+    static WATCHED: RefCell<Vec<std::rc::Weak<Upstream>>> = const { RefCell::new(Vec::new()) };
+    static SWEEPING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Has the worker's sweep look after `up`'s idle connections (closed by their server
+/// or past `keepalive_timeout`, they are closed without waiting for the next request).
+fn watch(up: &Rc<Upstream>) {
+    WATCHED.with(|w| {
+        let mut w = w.borrow_mut();
+        if !w.iter().any(|x| std::ptr::eq(x.as_ptr(), Rc::as_ptr(up))) {
+            w.push(Rc::downgrade(up));
+        }
+    });
+    if !SWEEPING.with(|s| s.replace(true)) {
+        tokio::task::spawn_local(async {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let left = WATCHED.with(|w| {
+                    let mut w = w.borrow_mut();
+                    w.retain(|u| u.upgrade().is_some_and(|u| u.sweep()));
+                    !w.is_empty()
+                });
+                if !left {
+                    SWEEPING.with(|s| s.set(false));
+                    return;
+                }
+            }
+        });
     }
 }
 
@@ -299,6 +408,7 @@ pub fn upstream_block(b: &mut http::HttpBuilder, cmd: &Cmd, _reg: &Registry<http
         keepalive_requests: draft.keepalive_requests.unwrap_or(1000),
         keepalive_time: draft.keepalive_time.unwrap_or(Duration::from_secs(3600)),
         keepalive_timeout: draft.keepalive_timeout.unwrap_or(Duration::from_secs(60)),
+        idle: RefCell::default(),
     };
     b.main.get_or_default::<Upstreams>().0.push(Rc::new(up));
     Ok(())
