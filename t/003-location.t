@@ -66,7 +66,7 @@ png
 === TEST 7: case-sensitive regex does not match other case
 --- config
     location ~ \.PNG$ { return 200 "png\n"; }
-    location / { return 200 "fallback\n"; }
+    location /img/ { return 200 "fallback\n"; }
 --- request
 GET /img/a.png
 --- response_body

@@ -2,6 +2,9 @@
 
 use Test::Nginx::Socket 'no_plan';
 
+# (every block's config has its own `location /`)
+no_root_location();
+
 # (several requests in a block: every check reads the whole log)
 check_accum_error_log();
 

@@ -292,7 +292,7 @@ rooted
 
 === TEST 24: try_files picks the first existing file
 --- config
-    location / {
+    location ~ ^/ {
         root $TEST_NGINX_HTML_DIR;
         try_files $uri $uri.html /fallback.txt;
     }
@@ -308,7 +308,7 @@ page
 
 === TEST 25: try_files falls back to a uri
 --- config
-    location / {
+    location ~ ^/ {
         root $TEST_NGINX_HTML_DIR;
         try_files $uri /fallback.txt;
     }
@@ -322,7 +322,7 @@ fallback
 
 === TEST 26: try_files with =code
 --- config
-    location / {
+    location ~ ^/ {
         root $TEST_NGINX_HTML_DIR;
         try_files $uri =418;
     }
@@ -332,7 +332,7 @@ GET /nothing
 
 === TEST 27: try_files directory check
 --- config
-    location / {
+    location ~ ^/ {
         root $TEST_NGINX_HTML_DIR;
         try_files $uri $uri/ =404;
         index index.html;
@@ -347,7 +347,7 @@ dir index
 
 === TEST 28: try_files fallback to a location
 --- config
-    location / {
+    location ~ ^/ {
         root $TEST_NGINX_HTML_DIR;
         try_files $uri /app;
     }
@@ -359,7 +359,7 @@ app /app
 
 === TEST 29: index with several names
 --- config
-    location / {
+    location ~ ^/ {
         root $TEST_NGINX_HTML_DIR;
         index a.html b.html;
     }

@@ -22,7 +22,7 @@ __DATA__
     log_format conn '$request $status conn_req=$connection_requests';
 --- config
     access_log logs/error.log conn;
-    location / { return 200 "ok\n"; }
+    location ~ ^/ { return 200 "ok\n"; }
 --- raw_request eval
 "GET /a HTTP/1.1\r\nHost: localhost\r\n\r\nGET /b HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
 --- response_headers
@@ -48,7 +48,7 @@ ok
     log_format conn '$request $status conn_req=$connection_requests';
 --- config
     access_log logs/error.log conn;
-    location / { return 200 "ok\n"; }
+    location ~ ^/ { return 200 "ok\n"; }
 --- raw_request eval
 "GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /b HTTP/1.0\r\n\r\n"
 --- response_headers
@@ -64,7 +64,7 @@ GET /b HTTP/1.0 200 conn_req=2
     log_format conn '$request $status conn_req=$connection_requests';
 --- config
     access_log logs/error.log conn;
-    location / { return 200 "ok\n"; }
+    location ~ ^/ { return 200 "ok\n"; }
 --- raw_request eval
 "POST /a HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
 --- response_body
@@ -78,7 +78,7 @@ GET /b HTTP/1.1 200 conn_req=2
     log_format conn '$request $status conn_req=$connection_requests';
 --- config
     access_log logs/error.log conn;
-    location / { return 200 "ok\n"; }
+    location ~ ^/ { return 200 "ok\n"; }
 --- raw_request eval
 "POST /a HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\nGET /b HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
 --- response_body

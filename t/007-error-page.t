@@ -120,7 +120,7 @@ value "200" must be between 300 and 599
 
 === TEST 12: internal redirect cycle ends in 500
 --- config
-    location / { try_files /nope /loop; }
+    location ~ ^/ { try_files /nope /loop; }
 --- request
 GET /loop
 --- error_code: 500

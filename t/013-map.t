@@ -84,7 +84,7 @@ User-Agent: CURL/8.1
         default  none;
     }
 --- config
-    location / {
+    location ~ ^/ {
         content_by_lua_block { ngx.say(ngx.var.kind) }
     }
 --- pipelined_requests eval

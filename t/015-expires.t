@@ -108,7 +108,7 @@ GET /missing
 
 === TEST 8: modified: counted from the file's Last-Modified
 --- config
-    location / {
+    location ~ ^/ {
         expires modified 1h;
     }
 --- user_files
@@ -137,7 +137,7 @@ Cache-Control: max-age=[1-9][0-9]*
         ~\.css$  30d;
     }
 --- config
-    location / {
+    location ~ ^/ {
         expires $exp;
         return 200 "ok\n";
     }

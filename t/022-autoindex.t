@@ -218,7 +218,7 @@ client sent invalid callback name: "alert%281%29"
 
 === TEST 12: autoindex_format takes html, xml, json or jsonp
 --- config
-    location / {
+    location /x/ {
         autoindex_format yaml;
     }
 --- must_die

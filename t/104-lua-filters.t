@@ -118,7 +118,7 @@ public
 
 === TEST 8: body filter on a static file
 --- config
-    location / {
+    location ~ ^/ {
         body_filter_by_lua_block { ngx.arg[1] = ngx.arg[1]:gsub("a", "b") }
     }
 --- user_files

@@ -126,7 +126,7 @@ set,rewrite,access,content
 
 === TEST 9: try_files falls back to a Lua location
 --- config
-    location / {
+    location ~ ^/ {
         try_files $uri @app;
     }
     location @app {

@@ -223,7 +223,7 @@ json | no request found | API disabled in the current context
 
 === TEST 12: a dot that starts the file name is not an extension for types either
 --- config
-    location / {
+    location ~ ^/ {
         types { text/x-hidden hidden; }
         default_type text/x-default;
         root html;
@@ -238,7 +238,7 @@ Content-Type: text/x-default
 
 === TEST 13: an extension after a dot inside the name picks the type
 --- config
-    location / {
+    location ~ ^/ {
         types { text/x-b b; }
         default_type text/x-default;
         root html;

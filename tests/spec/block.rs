@@ -9,6 +9,9 @@ pub struct Block {
     /// The file's Perl header calls `check_accum_error_log()`: every log check reads the
     /// whole log (else Test::Nginx reads only the lines since its last check).
     pub accum_log: bool,
+    /// The file's Perl header calls `no_root_location()`: Test::Nginx then adds no
+    /// `location /` of its own after the block's config.
+    pub no_root_location: bool,
     pub name: String,
     pub line: usize,
     pub sections: HashMap<String, Value>,
@@ -148,6 +151,7 @@ pub fn parse_file(file: &str, src: &str) -> Result<Vec<Block>, String> {
             let b = Block {
                 file: file.to_string(),
                 accum_log: src[..at].contains("check_accum_error_log()"),
+                no_root_location: src[..at].contains("no_root_location()"),
                 name: title.trim().to_string(),
                 line: base_line + i,
                 sections: HashMap::new(),

@@ -250,7 +250,7 @@ fn write_conf(b: &Block, dir: &Path, port: u16, rand: &[(String, u16)]) -> std::
     let p = dir.display();
     let subst = |s: String| substitute(&s, dir, port, rand);
     let config = subst(b.text("config").unwrap_or_default());
-    let default_loc = if regex_match(r"location\s+/\s*\{", &config) {
+    let default_loc = if b.no_root_location {
         String::new()
     } else {
         format!(
@@ -317,14 +317,6 @@ fn write_user_files(spec: &str, html: &Path) -> std::io::Result<()> {
         }
     }
     flush(cur)
-}
-
-fn regex_match(re: &str, text: &str) -> bool {
-    pcre2::bytes::RegexBuilder::new()
-        .build(re)
-        .ok()
-        .and_then(|r| r.is_match(text.as_bytes()).ok())
-        .unwrap_or(false)
 }
 
 fn regex_check(re: &str, text: &str) -> Result<bool, String> {
