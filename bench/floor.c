@@ -12,6 +12,11 @@
  *   floor uring PORT   io_uring: multishot accept, multishot recv into a provided-buffer
  *                      ring, sends queued and submitted in one io_uring_enter per batch
  *                      (single issuer, deferred task work, no completion for sends)
+ *   floor proxy PORT UPSTREAM_PORT
+ *                      the floor of a proxy (scenario D): each client connection gets its
+ *                      own upstream connection for life (no connects while it runs, no
+ *                      parsing), and whatever one side sends is passed to the other with
+ *                      one recv and one send (level-triggered epoll)
  *
  * Built by bench/run.py: gcc -O2 -o floor floor.c -luring
  */
@@ -25,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -71,6 +77,53 @@ static void run_epoll(int port) {
                 close(fd);
             else if (got > 0)
                 send(fd, RESPONSE, sizeof RESPONSE - 1, 0);
+        }
+    }
+}
+
+static void run_proxy(int port, int upstream_port) {
+    static int peer[65536];
+    int ls = listener(port, SOCK_NONBLOCK), ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = ls}, events[512];
+    epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev);
+    struct sockaddr_in up = {.sin_family = AF_INET, .sin_port = htons(upstream_port)};
+    inet_pton(AF_INET, "127.0.0.1", &up.sin_addr);
+    static char buf[65536];
+    for (;;) {
+        int n = epoll_wait(ep, events, 512, -1);
+        for (int i = 0; i < n; i++) {
+            int fd = events[i].data.fd, conn;
+            if (fd == ls) {
+                while ((conn = accept4(ls, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
+                    int u = socket(AF_INET, SOCK_STREAM, 0);
+                    if (u < 0 || u >= 65536 || conn >= 65536 ||
+                        connect(u, (struct sockaddr *)&up, sizeof up)) {
+                        perror("floor: upstream connect");
+                        close(conn);
+                        if (u >= 0)
+                            close(u);
+                        continue;
+                    }
+                    int flags = SOCK_NONBLOCK;
+                    ioctl(u, FIONBIO, &flags);
+                    setsockopt(conn, IPPROTO_TCP, TCP_NODELAY, &ONE, sizeof ONE);
+                    setsockopt(u, IPPROTO_TCP, TCP_NODELAY, &ONE, sizeof ONE);
+                    peer[conn] = u;
+                    peer[u] = conn;
+                    struct epoll_event c = {.events = EPOLLIN, .data.fd = conn};
+                    epoll_ctl(ep, EPOLL_CTL_ADD, conn, &c);
+                    c.data.fd = u;
+                    epoll_ctl(ep, EPOLL_CTL_ADD, u, &c);
+                }
+                continue;
+            }
+            ssize_t got = recv(fd, buf, sizeof buf, 0);
+            if (got == 0 || (got < 0 && errno != EAGAIN)) {
+                close(peer[fd]);
+                close(fd);
+            } else if (got > 0) {
+                send(peer[fd], buf, got, 0);
+            }
         }
     }
 }
@@ -158,8 +211,12 @@ static int run_uring(int port) {
 }
 
 int main(int argc, char **argv) {
+    if (argc == 4 && !strcmp(argv[1], "proxy")) {
+        run_proxy(atoi(argv[2]), atoi(argv[3]));
+        return 0;
+    }
     if (argc != 3 || (strcmp(argv[1], "epoll") && strcmp(argv[1], "uring"))) {
-        fprintf(stderr, "usage: floor epoll|uring PORT\n");
+        fprintf(stderr, "usage: floor epoll|uring PORT | floor proxy PORT UPSTREAM_PORT\n");
         return 2;
     }
     int port = atoi(argv[2]);

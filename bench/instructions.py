@@ -115,6 +115,15 @@ def main():
         subprocess.run(["apt-get", "install", "-y", "valgrind"], check=True,
                        env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
     run.ensure_tools()
+    upstream = run.ensure_proxy_upstream() if "proxy" in wanted else None
+    try:
+        report(wanted)
+    finally:
+        if upstream:
+            upstream.kill()
+
+
+def report(wanted):
     print("| scenario | " + " | ".join(SERVERS) + (" | ratio |" if len(SERVERS) == 2 else " |"))
     print("|---" * (len(SERVERS) + 1 + (len(SERVERS) == 2)) + "|")
     for scenario in wanted:

@@ -12,7 +12,9 @@ Installs nginx, wrk and liburing-dev with apt-get when missing.
 The `floor` scenario runs bench/floor.c (a server that answers every read with fixed
 bytes, no parsing: the kernel's part of a request and nothing else, once with epoll and
 once with io_uring) next to B (lua_hello) under both servers: what B costs above what no
-server can go below.
+server can go below. The `proxy` scenario (D) runs its floor too: `floor proxy`, which
+pairs each client connection with an upstream connection of its own and copies bytes
+across, unparsed.
 """
 import os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 
@@ -79,6 +81,14 @@ THREADS = """location / {
         }
     }"""
 
+# D (issue 13): proxy_pass to an upstream answering 1 KiB, connections kept
+PROXY_UPSTREAM_PORT = 18099
+PROXY = """location / {
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_pass http://backend;
+    }"""
+
 SCENARIOS = {
     "return": ("location / { return 200 \"hello\\n\"; }", "/"),
     "static1k": ("location / { root html; }", "/1k.bin"),
@@ -96,11 +106,13 @@ SCENARIOS = {
     "lua_threads": (THREADS, "/"),
     # S with load: 15,000 connections, each request sleeping 10 ms
     "lua_sleep_15k": ("location / { content_by_lua_block { ngx.sleep(0.01) ngx.say(\"ok\") } }", "/"),
+    "proxy": (PROXY, "/"),
 }
 
 # what a scenario adds at http level, and scenarios with more than one worker
 HTTP_EXTRA = {"lua_shdict": "lua_shared_dict d 10m;", "lua_shdict_2w": "lua_shared_dict d 10m;",
-              "lua_redis": 'lua_package_path "/usr/share/lua/5.1/?.lua;;";'}
+              "lua_redis": 'lua_package_path "/usr/share/lua/5.1/?.lua;;";',
+              "proxy": "upstream backend { server 127.0.0.1:%d; keepalive 32; }" % PROXY_UPSTREAM_PORT}
 WORKERS = {"lua_shdict_2w": 2}
 # wrk's connections where a scenario needs more than 50
 CONNECTIONS = {"lua_sleep_15k": 15000}
@@ -175,7 +187,9 @@ def start(server, prefix, workers=1):
     deadline = time.time() + 5
     while not port_free() and time.time() < deadline:
         time.sleep(0.05)
-    if server.startswith("floor-"):
+    if server == "floor-proxy":
+        cmd = [FLOOR, "proxy", str(PORT), str(PROXY_UPSTREAM_PORT)]
+    elif server.startswith("floor-"):
         cmd = [FLOOR, server[len("floor-"):], str(PORT)]
     elif server == "oxiresty":
         cmd = [OXR, "-p", prefix + "/"]
@@ -404,6 +418,37 @@ def ensure_redis():
     raise SystemExit("redis-server did not start")
 
 
+def ensure_proxy_upstream():
+    """D's upstream: Debian's nginx on CPU 1 (beside wrk) answering 1 KiB, the same for
+    both servers under test."""
+    d = tempfile.mkdtemp(prefix="oxr-bench-upstream-")
+    os.makedirs(os.path.join(d, "logs"))
+    with open(os.path.join(d, "nginx.conf"), "w") as f:
+        f.write(f"""worker_processes 1;
+daemon off;
+error_log logs/error.log error;
+pid logs/nginx.pid;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    keepalive_requests 1000000;
+    server {{
+        listen 127.0.0.1:{PROXY_UPSTREAM_PORT};
+        location / {{ return 200 "{'x' * 1023}\\n"; }}
+    }}
+}}
+""")
+    proc = subprocess.Popen(["taskset", "-c", "1", "/usr/sbin/nginx", "-p", d + "/", "-c", d + "/nginx.conf"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", PROXY_UPSTREAM_PORT)).close()
+            return proc
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("the proxy's upstream did not start")
+
+
 def median(rows, key):
     return statistics.median(r[key] for r in rows)
 
@@ -411,24 +456,27 @@ def median(rows, key):
 def main():
     every = ["return", "static1k", "static100k", "idle", "lua_hello", "lua_gateway", "lua_gateway_re_json",
              "lua_shdict", "lua_shdict_2w", "lua_redis", "lua_threads", "lua_sleep_15k",
-             "sleepers", "timers", "floor"]
+             "sleepers", "timers", "proxy", "floor"]
     wanted = sys.argv[1:] or every
     unknown = [w for w in wanted if w not in every]
     if unknown:
         sys.exit(f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(every)}")
     ensure_tools()
     redis = ensure_redis() if "lua_redis" in wanted else None
+    upstream = ensure_proxy_upstream() if "proxy" in wanted else None
     try:
         report(wanted)
     finally:
-        if redis:
-            redis.kill()
+        for helper in (redis, upstream):
+            if helper:
+                helper.kill()
 
 
 def report(wanted):
     lines = []
     for scenario in wanted:
-        servers = ("oxiresty", "nginx", "floor-epoll", "floor-uring") if scenario == "floor" else ("oxiresty", "nginx")
+        servers = {"floor": ("oxiresty", "nginx", "floor-epoll", "floor-uring"),
+                   "proxy": ("oxiresty", "nginx", "floor-proxy")}.get(scenario, ("oxiresty", "nginx"))
         results = {server: [] for server in servers}
         for _ in range(ROUNDS):
             for server in servers:
@@ -462,11 +510,6 @@ def report(wanted):
                          f"{median(n, 'rss_per_timer_kib'):.3f} KiB | "
                          f"{median(o, 'rss_per_timer_kib') / max(median(n, 'rss_per_timer_kib'), 0.001):.2f} |")
             continue
-        if scenario == "timers":
-            lines.append(f"| timers: 10000 pending ngx.timer.at | RSS/timer {median(o, 'rss_per_timer_kib'):.3f} KiB | "
-                         f"{median(n, 'rss_per_timer_kib'):.3f} KiB | "
-                         f"{median(o, 'rss_per_timer_kib') / max(median(n, 'rss_per_timer_kib'), 0.001):.2f} |")
-            continue
         if scenario == "idle":
             lines.append(f"| idle keepalive (10000 conns) | RSS/conn {median(o, 'rss_per_conn_kib'):.2f} KiB | "
                          f"{median(n, 'rss_per_conn_kib'):.2f} KiB | "
@@ -476,6 +519,11 @@ def report(wanted):
                            ("user_us", "user CPU µs/req"), ("sys_us", "kernel CPU µs/req"), ("rss_kib", "worker RSS KiB")):
             om, nm = median(o, key), median(n, key)
             lines.append(f"| {scenario} | {label} | {om:.2f} | {nm:.2f} | {om / nm:.2f} |")
+        if "floor-proxy" in results:
+            f = results["floor-proxy"]
+            lines.append(f"| proxy | floor (bench/floor.c proxy): req/s, CPU µs/req (user, kernel) | "
+                         f"{median(f, 'rps'):.0f}, {median(f, 'cpu_us'):.2f} ({median(f, 'user_us'):.2f}, "
+                         f"{median(f, 'sys_us'):.2f}) | | CPU {median(o, 'cpu_us') / median(f, 'cpu_us'):.2f}x floor |")
     print("\n| scenario | metric | oxiresty | nginx | ratio |\n|---|---|---|---|---|")
     print("\n".join(lines))
 
