@@ -97,6 +97,7 @@ pub struct HttpBuilder {
     used_vars: Vec<(String, conf::Location)>,
     pub declared_vars: Vec<String>,
     variables: HashMap<String, VarDef>,
+    prefix_variables: Vec<&'static crate::module::PrefixVariable>,
     running_as_root: bool,
 }
 
@@ -108,6 +109,7 @@ impl HttpBuilder {
                 variables.insert(v.name.to_string(), VarDef::Module(v));
             }
         }
+        let prefix_variables = modules.iter().flat_map(|m| m.prefix_variables).collect();
         HttpBuilder {
             prefix: prefix.to_path_buf(),
             conf_dir: prefix.join("conf"),
@@ -120,6 +122,7 @@ impl HttpBuilder {
             used_vars: Vec::new(),
             declared_vars: Vec::new(),
             variables,
+            prefix_variables,
             // SAFETY: geteuid has no preconditions.
             running_as_root: unsafe { libc::geteuid() } == 0,
         }
@@ -146,7 +149,9 @@ impl HttpBuilder {
 
     /// True when `name` is a variable of the core or of a module (not one `set` declares).
     pub fn is_builtin_var(&self, name: &str) -> bool {
-        crate::variables::is_known(name) || matches!(self.variables.get(name), Some(VarDef::Module(_)))
+        crate::variables::is_known(name)
+            || matches!(self.variables.get(name), Some(VarDef::Module(_)))
+            || self.prefix_variables.iter().any(|p| p.suffix(name).is_some())
     }
 
     /// A module's variable that `set` may change, with its setter.
@@ -232,6 +237,7 @@ impl HttpBuilder {
         for (name, at) in &self.used_vars {
             if !crate::variables::is_known(name)
                 && !self.variables.contains_key(name)
+                && !self.prefix_variables.iter().any(|p| p.suffix(name).is_some())
                 && !self.declared_vars.iter().any(|d| d == name)
             {
                 return Err(ConfError::Invalid {
@@ -294,6 +300,7 @@ impl HttpBuilder {
             prefix: self.prefix,
             declared_vars: self.declared_vars.iter().cloned().collect(),
             variables: self.variables,
+            prefix_variables: self.prefix_variables,
             main: self.main,
             conf_dir: self.conf_dir,
         })

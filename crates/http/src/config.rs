@@ -277,6 +277,8 @@ pub struct HttpConf {
     pub declared_vars: std::collections::HashSet<String>,
     /// Modules' variables and the computed ones, by name.
     pub variables: HashMap<String, VarDef>,
+    /// Modules' families of variables by prefix.
+    pub prefix_variables: Vec<&'static crate::module::PrefixVariable>,
     /// Modules' settings for the whole block (log formats…).
     pub main: crate::ext::Extensions,
     /// The main configuration file's directory.

@@ -23,6 +23,8 @@ pub struct Module {
     pub install_server: Option<Installer>,
     /// The variables it provides.
     pub variables: &'static [Variable],
+    /// Families of variables it provides by prefix (`$upstream_http_NAME`).
+    pub prefix_variables: &'static [PrefixVariable],
 }
 
 impl Module {
@@ -34,6 +36,7 @@ impl Module {
             install: None,
             install_server: None,
             variables: &[],
+            prefix_variables: &[],
         }
     }
 }
@@ -48,6 +51,20 @@ pub struct Variable {
     pub get: fn(&Request) -> Option<String>,
     /// Takes the new value (`None`: unset); nginx's settable built-ins (`$limit_rate`).
     pub set: Option<VarSetter>,
+}
+
+/// A family of read-only variables named by a prefix and a suffix the reader chooses, as
+/// nginx's `$http_NAME`; `get` is given the suffix.
+pub struct PrefixVariable {
+    pub prefix: &'static str,
+    pub get: fn(&Request, &str) -> Option<String>,
+}
+
+impl PrefixVariable {
+    /// The suffix of `name` when it belongs to this family.
+    pub fn suffix<'n>(&self, name: &'n str) -> Option<&'n str> {
+        name.strip_prefix(self.prefix).filter(|s| !s.is_empty())
+    }
 }
 
 pub type VarSetter = fn(&mut Request, Option<&str>);

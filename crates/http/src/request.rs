@@ -170,8 +170,8 @@ pub struct Request {
     /// !valid_location), which is what `proxy_pass` passes on.
     pub uri_rewritten: bool,
     /// The upstream a module talks to now, for the error log's context
-    /// (`, upstream: "http://…"`).
-    pub log_upstream: Option<Box<str>>,
+    /// (`, upstream: "http://…"`): the server's URL and the URI sent to it.
+    pub log_upstream: Option<(Rc<str>, Rc<str>)>,
     pub redirects: u8,
     /// `$1`..`$9` of the last regex that matched (location, if, rewrite); `$0` the whole.
     pub captures: Vec<String>,
@@ -227,8 +227,8 @@ impl Request {
         if self.capture.is_some() {
             s.push_str(&format!(", subrequest: \"{}\"", self.uri));
         }
-        if let Some(u) = &self.log_upstream {
-            s.push_str(&format!(", upstream: \"{u}\""));
+        if let Some((server, uri)) = &self.log_upstream {
+            s.push_str(&format!(", upstream: \"{server}{uri}\""));
         }
         if let Some(h) = self.headers_in.get("host") {
             s.push_str(&format!(", host: \"{h}\""));

@@ -228,7 +228,8 @@ pub fn set(r: &mut Request, name: &str, value: Option<&str>) -> SetOutcome {
     }
     // nginx knows the prefixed families ($arg_x, $http_x...) only when read: writing one
     // is "not found", as for an unknown name
-    let prefixed = PREFIXES.iter().any(|p| name.starts_with(p));
+    let prefixed = PREFIXES.iter().any(|p| name.starts_with(p))
+        || r.http.prefix_variables.iter().any(|p| p.suffix(name).is_some());
     if is_known(name) && !prefixed {
         SetOutcome::NotChangeable
     } else {
@@ -262,6 +263,11 @@ fn prefixed(r: &Request, name: &str) -> Option<String> {
     if let Some(v) = r.http.variables.get(name) {
         return v.get(r);
     }
+    for family in &r.http.prefix_variables {
+        if let Some(suffix) = family.suffix(name) {
+            return (family.get)(r, suffix);
+        }
+    }
     // a `set` variable this request has not set: empty, with nginx's warning
     // (uninitialized_variable_warn); one made "not found" is not found
     if r.http.declared_vars.contains(name) && !r.unset_vars.iter().any(|n| n == name) {
@@ -282,18 +288,25 @@ pub fn unset(r: &mut Request, name: &str) {
     }
 }
 
+/// True when header `name` is the one a variable's `suffix` names: lowercased, `-` read
+/// as `_` (`X-Foo` is `x_foo`).
+pub fn header_name_is(name: &str, suffix: &str) -> bool {
+    name.len() == suffix.len()
+        && name.bytes().zip(suffix.bytes()).all(|(a, b)| {
+            let a = if a == b'-' { b'_' } else { a.to_ascii_lowercase() };
+            a == b.to_ascii_lowercase()
+        })
+}
+
 /// nginx matches `$http_x_foo` against header names lowercased with `-` read as `_`;
 /// several lines of one name read as one value joined by ", " (nginx 1.23 and later,
 /// which current OpenResty is built on).
 fn header_var(headers: &crate::request::Headers, suffix: &str) -> Option<String> {
-    let same = |n: &str| {
-        n.len() == suffix.len()
-            && n.bytes().zip(suffix.bytes()).all(|(a, b)| {
-                let a = if a == b'-' { b'_' } else { a.to_ascii_lowercase() };
-                a == b.to_ascii_lowercase()
-            })
-    };
-    let mut found = headers.list.iter().filter(|(n, _)| same(n)).map(|(_, v)| v.as_str());
+    let mut found = headers
+        .list
+        .iter()
+        .filter(|(n, _)| header_name_is(n, suffix))
+        .map(|(_, v)| v.as_str());
     let mut value = found.next()?.to_string();
     for more in found {
         value.push_str(", ");
