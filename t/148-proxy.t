@@ -356,3 +356,105 @@ GET /t
 GET /t
 --- response_body
 1 1 1
+
+=== TEST 19: proxy_redirect default: the proxy_pass URL becomes the location's prefix (made absolute); off leaves it
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / {
+            return 302 http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/back/x;
+        }
+    }
+--- config
+    location /pre/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/back/;
+    }
+    location /nouri/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+    }
+    location /off/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/back/;
+        proxy_redirect off;
+    }
+--- pipelined_requests eval
+["GET /pre/a", "GET /nouri/a", "GET /off/a"]
+--- error_code eval
+[302, 302, 302]
+--- response_headers_like eval
+["Location: http://localhost:\\d+/pre/x", "Location: http://localhost:\\d+/back/x", "Location: http://127\\.0\\.0\\.1:\\d+/back/x"]
+
+=== TEST 20: proxy_redirect rules: text with variables, regexes with captures, Refresh's url=; the first match wins
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / {
+            add_header Refresh "5; URL=http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/back/r";
+            return 301 http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/back/x;
+        }
+    }
+--- config
+    location /text/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/back/;
+        proxy_redirect http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/back/ http://$host/front/;
+        proxy_redirect http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/ http://never/;
+    }
+    location /re/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/back/;
+        proxy_redirect ~*^HTTP://[^/]+/back/(.*)$ /moved/$1;
+    }
+--- pipelined_requests eval
+["GET /text/a", "GET /re/a"]
+--- error_code eval
+[301, 301]
+--- response_headers_like eval
+["Location: http://localhost/front/x\nRefresh: 5; URL=http://localhost/front/r", "Location: http://localhost:\\d+/moved/x\nRefresh: 5; URL=/moved/r"]
+
+=== TEST 21: proxy_redirect default needs a proxy_pass before it, without variables
+--- config
+    location /t/ {
+        proxy_redirect default;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/;
+    }
+--- must_die
+--- error_log
+"proxy_redirect default" should be placed after the "proxy_pass" directive
+
+=== TEST 22: proxy_redirect with one word other than default or off
+--- config
+    location /t/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/;
+        proxy_redirect sometimes;
+    }
+--- must_die
+--- error_log
+invalid parameter "sometimes"
+
+=== TEST 23: $upstream_http_NAME reads the answer's headers, hidden ones too; several of one name are joined (nginx 1.23+, current OpenResty)
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / {
+            add_header X-App-Id 42;
+            add_header X-Multi a;
+            add_header X-Multi b;
+            add_header X-Accel-Expires 10;
+            return 200 "body\n";
+        }
+    }
+--- config
+    location /t/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        header_filter_by_lua_block {
+            ngx.header["X-Seen"] = ngx.var.upstream_http_x_app_id .. " "
+                .. ngx.var.upstream_http_x_multi .. " "
+                .. ngx.var.upstream_http_x_accel_expires .. " "
+                .. tostring(ngx.var.upstream_http_x_none)
+        }
+    }
+--- request
+GET /t/
+--- response_headers
+X-Seen: 42 a, b 10 nil
+X-Accel-Expires:
+--- response_body
+body

@@ -23,11 +23,47 @@ pub struct Proxy {
     conf: ProxyConf,
     /// The http block's upstreams, for URLs with variables.
     upstreams: Rc<Upstreams>,
+    /// Client headers not passed on as they came: those `proxy_set_header` names and
+    /// those nginx sets or drops itself.
+    not_passed: Vec<String>,
+    /// `proxy_redirect`'s rules, `default` made concrete.
+    redirects: Vec<crate::redirect::Rule>,
 }
 
+/// The headers nginx's proxy module sets or drops, whatever the client sent (a
+/// `proxy_set_header` of the same name wins).
+const DEFAULT_HEADERS: [&str; 8] = [
+    "Host",
+    "Connection",
+    "Content-Length",
+    "Transfer-Encoding",
+    "TE",
+    "Keep-Alive",
+    "Expect",
+    "Upgrade",
+];
+
 impl Proxy {
-    pub fn new(pass: Rc<ProxyPass>, conf: ProxyConf, upstreams: Rc<Upstreams>) -> Proxy {
-        Proxy { pass, conf, upstreams }
+    pub fn new(
+        pass: Rc<ProxyPass>,
+        conf: ProxyConf,
+        upstreams: Rc<Upstreams>,
+        redirects: Vec<crate::redirect::Rule>,
+    ) -> Proxy {
+        let user = conf.headers.as_deref().map(Vec::as_slice).unwrap_or_default();
+        let not_passed = user
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .chain(DEFAULT_HEADERS)
+            .map(str::to_ascii_lowercase)
+            .collect();
+        Proxy {
+            pass,
+            conf,
+            upstreams,
+            not_passed,
+            redirects,
+        }
     }
 }
 
@@ -74,14 +110,13 @@ impl Proxy {
             },
         };
         r.set_ctx(ProxyState {
-            host: target.host.clone(),
-            port: target.port.clone(),
-            tries: Vec::new(),
+            target: Some(target.clone()),
+            ..ProxyState::default()
         });
-        let uri = self.upstream_uri(r, &target);
-        let method = match &self.conf.method {
-            Some(m) => m.render(r),
-            None => r.method.to_string(),
+        let uri: Rc<str> = self.upstream_uri(r, &target).into();
+        let method: std::borrow::Cow<str> = match &self.conf.method {
+            Some(m) => m.render(r).into(),
+            None => r.method.as_ref().into(),
         };
         let body: Option<Vec<u8>> = match &self.conf.set_body {
             Some(t) => Some(t.render(r).into_bytes()),
@@ -91,7 +126,7 @@ impl Proxy {
             None => None,
         };
         let request = self.request_head(r, &method, &uri, &target, body.as_deref());
-        let idempotent = !matches!(method.as_str(), "POST" | "LOCK" | "PATCH");
+        let idempotent = !matches!(&*method, "POST" | "LOCK" | "PATCH");
         let next = self.conf.next_upstream.unwrap_or_default();
         let max_tries = match self.conf.next_upstream_tries.unwrap_or(0) {
             0 => target.upstream.peer_count().max(1),
@@ -105,11 +140,11 @@ impl Proxy {
         let mut tries = 0;
         loop {
             let Some(peer) = target.upstream.pick(&mut tried) else {
-                r.log_upstream = Some(format!("http://{}{uri}", target.upstream.name).into());
+                r.log_upstream = Some((format!("http://{}", target.upstream.name).into(), uri.clone()));
                 r.log(Level::Error, "no live upstreams while connecting to upstream");
                 self.record(r, |s| {
                     s.tries.push(Try {
-                        addr: target.upstream.name.clone(),
+                        addr: target.upstream.name.as_str().into(),
                         status: Some(502),
                         ..Try::default()
                     })
@@ -118,12 +153,14 @@ impl Proxy {
                 return Flow::Finish(502);
             };
             tries += 1;
-            let addr = target.upstream.peer(peer).addr.clone();
-            r.log_upstream = Some(format!("http://{}{uri}", addr_text(&addr)).into());
+            let server = target.upstream.peer(peer);
+            let addr = server.addr.clone();
+            r.log_upstream = Some((server.url.clone(), uri.clone()));
+            let name = server.name.clone();
             let started = Instant::now();
             self.record(r, |s| {
                 s.tries.push(Try {
-                    addr: addr.to_string(),
+                    addr: name,
                     ..Try::default()
                 })
             });
@@ -327,7 +364,7 @@ impl Proxy {
         &self,
         r: &mut Request,
         mut conn: Conn,
-        head: Head,
+        mut head: Head,
         started: Instant,
         target: &Target,
         peer: PeerRef,
@@ -354,20 +391,25 @@ impl Proxy {
         r.content_type = None;
         r.content_type_set = true;
         let chunked = matches!(framing, response::Framing::Chunked(_));
-        for (name, value) in &head.headers {
-            let lower = name.to_ascii_lowercase();
-            match lower.as_str() {
-                "content-type" => r.content_type = Some(value.as_str().into()),
-                "content-length" => {
-                    if !chunked {
-                        r.content_length = value.trim().parse().ok();
-                    }
+        for (name, value) in head.headers() {
+            if name.eq_ignore_ascii_case("content-type") {
+                r.content_type = Some(value.as_ref().into());
+            } else if name.eq_ignore_ascii_case("content-length") {
+                if !chunked {
+                    r.content_length = value.trim().parse().ok();
                 }
-                _ if self.hidden(&lower) => {}
-                _ => r.headers_out.add(name, value.as_str()),
+            } else if self.hidden(name) {
+            } else if !self.redirects.is_empty()
+                && (name.eq_ignore_ascii_case("location") || name.eq_ignore_ascii_case("refresh"))
+            {
+                let new = crate::redirect::rewrite(r, &self.redirects, name, &value);
+                r.headers_out.add(name, new.as_deref().unwrap_or(&value));
+            } else {
+                r.headers_out.add(name, value.as_ref());
             }
         }
-        let mut body = BodyReader::new(framing, head.rest);
+        let mut body = BodyReader::new(framing, std::mem::take(&mut head.rest));
+        self.record(r, |s| s.head = Some(head));
         let read_timeout = Duration::from_millis(self.conf.read_timeout_ms());
         loop {
             if body.done() {
@@ -409,7 +451,7 @@ impl Proxy {
 
     /// Headers of the upstream's answer that do not go to the client: hop-by-hop ones,
     /// those nginx hides by default (unless `proxy_pass_header`), `proxy_hide_header`'s.
-    fn hidden(&self, lower: &str) -> bool {
+    fn hidden(&self, name: &str) -> bool {
         const HOP: &[&str] = &[
             "connection",
             "keep-alive",
@@ -427,62 +469,52 @@ impl Proxy {
             "x-accel-buffering",
             "x-accel-charset",
         ];
-        if HOP.contains(&lower) {
+        let listed = |list: &[&str]| list.iter().any(|h| h.eq_ignore_ascii_case(name));
+        let configured = |list: &Option<Rc<Vec<String>>>| {
+            list.as_ref()
+                .is_some_and(|l| l.iter().any(|h| h.eq_ignore_ascii_case(name)))
+        };
+        if listed(HOP) {
             return true;
         }
-        let passed = self
-            .conf
-            .pass_headers
-            .as_ref()
-            .is_some_and(|l| l.iter().any(|h| h == lower));
-        if DEFAULT_HIDDEN.contains(&lower) && !passed {
+        if listed(DEFAULT_HIDDEN) && !configured(&self.conf.pass_headers) {
             return true;
         }
-        self.conf
-            .hide_headers
-            .as_ref()
-            .is_some_and(|l| l.iter().any(|h| h == lower))
+        configured(&self.conf.hide_headers)
     }
 
     /// The request line and headers for the upstream.
     fn request_head(&self, r: &Request, method: &str, uri: &str, target: &Target, body: Option<&[u8]>) -> Vec<u8> {
         let (major, minor) = self.conf.http_version();
         let mut out = Vec::with_capacity(512);
-        out.extend_from_slice(format!("{method} {uri} HTTP/{major}.{minor}\r\n").as_bytes());
+        for part in [method, " ", uri, " HTTP/"] {
+            out.extend_from_slice(part.as_bytes());
+        }
+        out.extend_from_slice(&[b'0' + major, b'.', b'0' + minor, b'\r', b'\n']);
         // proxy_set_header's (an empty value sends nothing), then nginx's defaults that
         // none of them replaced, then the client's headers that none of them names
-        let mut named: Vec<String> = Vec::new();
         let user = self.conf.headers.as_deref().map(Vec::as_slice).unwrap_or_default();
         for (name, value) in user {
-            named.push(name.to_ascii_lowercase());
             let value = value.render(r);
             if !value.is_empty() {
                 push_header(&mut out, name, &value);
             }
         }
         let content_length = body.map(|b| b.len().to_string());
-        let defaults: [(&str, Option<&str>); 8] = [
+        let defaults = [
             ("Host", Some(target.host.as_str())),
             ("Connection", Some("close")),
             ("Content-Length", content_length.as_deref()),
-            ("Transfer-Encoding", None),
-            ("TE", None),
-            ("Keep-Alive", None),
-            ("Expect", None),
-            ("Upgrade", None),
         ];
         for (name, value) in defaults {
-            if named.iter().any(|n| n.eq_ignore_ascii_case(name)) {
-                continue;
-            }
-            named.push(name.to_ascii_lowercase());
-            if let Some(v) = value {
+            let replaced = user.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+            if let (false, Some(v)) = (replaced, value) {
                 push_header(&mut out, name, v);
             }
         }
         if self.conf.pass_request_headers.unwrap_or(true) {
             for (name, value) in &r.headers_in.list {
-                if !named.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+                if !self.not_passed.iter().any(|n| n.eq_ignore_ascii_case(name)) {
                     push_header(&mut out, name, value);
                 }
             }
@@ -578,14 +610,6 @@ fn push_header(out: &mut Vec<u8>, name: &str, value: &str) {
     out.extend_from_slice(b": ");
     out.extend_from_slice(value.as_bytes());
     out.extend_from_slice(b"\r\n");
-}
-
-/// How a server's address reads in `upstream: "http://…"`.
-fn addr_text(addr: &PeerAddr) -> String {
-    match addr {
-        PeerAddr::Inet(a) => a.to_string(),
-        PeerAddr::Unix(p) => format!("unix:{}:", p.display()),
-    }
 }
 
 async fn connect(addr: &PeerAddr) -> std::io::Result<Stream> {

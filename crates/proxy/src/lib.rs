@@ -4,6 +4,7 @@
 //! forwards a request and streams the answer back (`handler.rs`).
 
 mod handler;
+mod redirect;
 mod response;
 pub mod upstream;
 mod vars;
@@ -22,6 +23,7 @@ use upstream::{Upstream, Upstreams};
 
 pub static UPSTREAM_MODULE: Module = Module {
     variables: vars::UPSTREAM_VARIABLES,
+    prefix_variables: vars::UPSTREAM_PREFIX_VARIABLES,
     ..Module::new("ngx_http_upstream_module", UPSTREAM_DIRECTIVES)
 };
 
@@ -43,6 +45,7 @@ const ALL: u32 = HTTP | SRV | LOC;
 static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("proxy_pass", LOC | LIF | LMT, Args::Exactly(1), proxy_pass),
     Directive::value("proxy_set_header", ALL, Args::Exactly(2), set_header),
+    Directive::value("proxy_redirect", ALL, Args::Range(1, 2), redirect::directive),
     Directive::value("proxy_http_version", ALL, Args::Exactly(1), http_version),
     Directive::value("proxy_pass_request_headers", ALL, Args::Flag, pass_request_headers),
     Directive::value("proxy_pass_request_body", ALL, Args::Flag, pass_request_body),
@@ -134,6 +137,8 @@ pub struct ProxyConf {
     pub next_upstream: Option<NextUpstream>,
     pub next_upstream_tries: Option<u64>,
     pub next_upstream_timeout: Option<u64>,
+    /// `proxy_redirect` (a level with any replaces its parent's; none: `default`).
+    pub redirects: Option<redirect::Redirects>,
 }
 
 impl ExtConf for ProxyConf {
@@ -156,7 +161,8 @@ impl ExtConf for ProxyConf {
             pass_headers,
             next_upstream,
             next_upstream_tries,
-            next_upstream_timeout
+            next_upstream_timeout,
+            redirects
         );
     }
 }
@@ -404,7 +410,13 @@ fn install(b: &HttpBuilder, d: &LocDraft, t: &mut Phases) -> Result<()> {
     if let Some(url) = pass.url.literal() {
         pass.fixed = Some(Rc::new(target(&upstreams, url, &pass.at)?));
     }
-    t.content = Some(Rc::new(handler::Proxy::new(Rc::new(pass), conf.clone(), upstreams)));
+    let redirects = redirect::resolve(conf.redirects.as_ref(), pass.url.literal(), pass.location.as_deref());
+    t.content = Some(Rc::new(handler::Proxy::new(
+        Rc::new(pass),
+        conf.clone(),
+        upstreams,
+        redirects,
+    )));
     Ok(())
 }
 

@@ -1,7 +1,9 @@
 //! An upstream's response: its head read and checked as nginx's proxy module does, and
 //! its body read by its framing (a length, chunks, or the connection's end).
 
+use std::borrow::Cow;
 use std::io;
+use std::ops::Range;
 use std::time::Duration;
 
 use http::io::Stream;
@@ -41,7 +43,10 @@ pub struct Head {
     pub status: u16,
     /// The connection stays open after this answer (HTTP/1.1 without `Connection: close`).
     pub keepalive: bool,
-    pub headers: Vec<(String, String)>,
+    /// The head's bytes, which `fields` index (no string per header).
+    raw: Vec<u8>,
+    /// Each header line's name and value.
+    fields: Vec<(Range<usize>, Range<usize>)>,
     /// Bytes of the body read with the head.
     pub rest: Vec<u8>,
     /// The head's size in bytes.
@@ -49,11 +54,21 @@ pub struct Head {
 }
 
 impl Head {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
+    /// The header lines in order; a value that is not UTF-8 reads with U+FFFD in place of
+    /// the bad bytes.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, Cow<'_, str>)> {
+        self.fields.iter().map(|(name, value)| {
+            // (httparse lets only token bytes into a name: ASCII)
+            let name = std::str::from_utf8(&self.raw[name.clone()]).unwrap_or_default();
+            (name, text(&self.raw[value.clone()]))
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<Cow<'_, str>> {
+        self.fields
             .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .find(|(n, _)| self.raw[n.clone()].eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| text(&self.raw[v.clone()]))
     }
 
     /// How the body is framed.
@@ -81,6 +96,14 @@ impl Head {
     }
 }
 
+/// A header value as text (U+FFFD for bytes that are not UTF-8).
+fn text(value: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(value) {
+        Ok(v) => Cow::Borrowed(v),
+        Err(_) => String::from_utf8_lossy(value),
+    }
+}
+
 /// Reads until a whole head is in, at most `limit` bytes of it.
 pub async fn read_head(stream: &mut Stream, limit: usize, timeout: Duration) -> Result<Head, ReadFailure> {
     let mut buf: Vec<u8> = Vec::with_capacity(limit.min(16 * 1024));
@@ -89,18 +112,18 @@ pub async fn read_head(stream: &mut Stream, limit: usize, timeout: Duration) -> 
             if buf.len() >= limit {
                 return Err(ReadFailure::TooBig);
             }
-            let room = (limit - buf.len()).min(16 * 1024);
-            let start = buf.len();
-            buf.resize(start + room, 0);
-            let n = match stream.read(&mut buf[start..]).await {
-                Ok(n) => n,
+            buf.reserve((limit - buf.len()).min(16 * 1024));
+            // (into the spare capacity: nothing zeroed first)
+            match stream.read_buf(&mut buf).await {
+                Ok(0) => return Err(ReadFailure::Closed),
+                Ok(_) => {}
                 Err(e) => return Err(ReadFailure::Io(e)),
-            };
-            buf.truncate(start + n);
-            if n == 0 {
-                return Err(ReadFailure::Closed);
             }
             if let Some(head) = parse_head(&mut buf)? {
+                // (a read may bring more than the limit: the head itself must fit)
+                if head.size > limit {
+                    return Err(ReadFailure::TooBig);
+                }
                 return Ok(head);
             }
         }
@@ -117,9 +140,11 @@ fn parse_head(buf: &mut Vec<u8>) -> Result<Option<Head>, ReadFailure> {
     if buf[..n] != b"HTTP/"[..n] {
         return Ok(Some(http09(std::mem::take(buf))));
     }
-    let mut headers = [httparse::EMPTY_HEADER; 100];
-    let mut resp = httparse::Response::new(&mut headers);
-    let size = match resp.parse(buf) {
+    // uninitialised slots: no 3 KiB memset per answer
+    let mut storage = [const { std::mem::MaybeUninit::<httparse::Header>::uninit() }; 100];
+    let mut resp = httparse::Response::new(&mut []);
+    let size = match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut resp, buf, &mut storage)
+    {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::Status | httparse::Error::Version) => return Ok(Some(http09(std::mem::take(buf)))),
@@ -130,22 +155,27 @@ fn parse_head(buf: &mut Vec<u8>) -> Result<Option<Head>, ReadFailure> {
     };
     let close = resp.headers.iter().any(|h| {
         h.name.eq_ignore_ascii_case("connection")
-            && String::from_utf8_lossy(h.value)
-                .split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("close"))
+            && h.value
+                .split(|&b| b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
     });
     let keepalive = resp.version == Some(1) && !close;
-    let headers = resp
+    let at = |s: &[u8]| {
+        let start = s.as_ptr() as usize - buf.as_ptr() as usize;
+        start..start + s.len()
+    };
+    let fields = resp
         .headers
         .iter()
-        .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()))
+        .map(|h| (at(h.name.as_bytes()), at(h.value)))
         .collect();
     let rest = buf.split_off(size);
     Ok(Some(Head {
         http09: false,
         status,
         keepalive,
-        headers,
+        raw: std::mem::take(buf),
+        fields,
         rest,
         size,
     }))
@@ -157,7 +187,8 @@ fn http09(all: Vec<u8>) -> Head {
         http09: true,
         status: 200,
         keepalive: false,
-        headers: Vec::new(),
+        raw: Vec::new(),
+        fields: Vec::new(),
         rest: all,
         size: 0,
     }
@@ -217,8 +248,9 @@ impl BodyReader {
                     return Ok(out);
                 }
             }
-            let mut chunk = vec![0u8; 16 * 1024];
-            let n = match tokio::time::timeout(timeout, stream.read(&mut chunk)).await {
+            self.pending.reserve(16 * 1024);
+            // (appended into the spare capacity: nothing zeroed, nothing copied)
+            let n = match tokio::time::timeout(timeout, stream.read_buf(&mut self.pending)).await {
                 Err(_) => return Err(ReadFailure::TimedOut),
                 Ok(Err(e)) => return Err(ReadFailure::Io(e)),
                 Ok(Ok(n)) => n,
@@ -232,12 +264,6 @@ impl BodyReader {
                     }
                     _ => Err(ReadFailure::Closed),
                 };
-            }
-            chunk.truncate(n);
-            if self.pending.is_empty() {
-                self.pending = chunk;
-            } else {
-                self.pending.extend_from_slice(&chunk);
             }
         }
     }
@@ -287,7 +313,7 @@ mod tests {
         let mut b = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX: y\r\n\r\nhi".to_vec();
         let h = parse_head(&mut b).unwrap().unwrap();
         assert_eq!(
-            (h.status, h.header("x"), h.rest.as_slice()),
+            (h.status, h.header("x").as_deref(), h.rest.as_slice()),
             (200, Some("y"), &b"hi"[..])
         );
         let mut partial = b"HTTP/1.1 200 OK\r\nContent-".to_vec();

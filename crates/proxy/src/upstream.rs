@@ -39,12 +39,36 @@ impl std::fmt::Display for PeerAddr {
 #[derive(Clone, Debug)]
 pub struct Peer {
     pub addr: PeerAddr,
+    /// The address as `$upstream_addr` writes it.
+    pub name: Rc<str>,
+    /// `http://` and the address, as error log lines name the server.
+    pub url: Rc<str>,
     pub weight: u32,
     pub max_fails: u32,
     pub fail_timeout: Duration,
     pub down: bool,
     /// 0: no limit.
     pub max_conns: u32,
+}
+
+impl Peer {
+    /// A server with nginx's defaults (weight 1, max_fails 1, fail_timeout 10s).
+    pub fn new(addr: PeerAddr) -> Peer {
+        let url = match &addr {
+            PeerAddr::Inet(a) => format!("http://{a}"),
+            PeerAddr::Unix(p) => format!("http://unix:{}:", p.display()),
+        };
+        Peer {
+            name: addr.to_string().into(),
+            url: url.into(),
+            addr,
+            weight: 1,
+            max_fails: 1,
+            fail_timeout: Duration::from_secs(10),
+            down: false,
+            max_conns: 0,
+        }
+    }
 }
 
 /// A peer's balancing state in this worker.
@@ -181,17 +205,7 @@ pub struct Tried {
 
 impl Upstream {
     pub fn implicit(name: String, addrs: Vec<PeerAddr>) -> Upstream {
-        let list = addrs
-            .into_iter()
-            .map(|addr| Peer {
-                addr,
-                weight: 1,
-                max_fails: 1,
-                fail_timeout: Duration::from_secs(10),
-                down: false,
-                max_conns: 0,
-            })
-            .collect();
+        let list = addrs.into_iter().map(Peer::new).collect();
         Upstream {
             name,
             primary: Peers::new(list),
@@ -495,12 +509,12 @@ fn server(d: &mut UpstreamDraft, cmd: &Cmd) -> Result<()> {
         }
     }
     let peers = addrs.into_iter().map(|addr| Peer {
-        addr,
         weight,
         max_fails,
         fail_timeout,
         down,
         max_conns,
+        ..Peer::new(addr)
     });
     if backup {
         d.backup.extend(peers);
@@ -556,12 +570,8 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, &w)| Peer {
-                addr: PeerAddr::Inet(SocketAddr::from(([127, 0, 0, 1], 8000 + i as u16))),
                 weight: w,
-                max_fails: 1,
-                fail_timeout: Duration::from_secs(10),
-                down: false,
-                max_conns: 0,
+                ..Peer::new(PeerAddr::Inet(SocketAddr::from(([127, 0, 0, 1], 8000 + i as u16))))
             })
             .collect();
         up.primary = Peers::new(list);

@@ -2,21 +2,28 @@
 //! proxy handler recorded for the request. A request that tried several servers lists
 //! one value per try, as nginx does (`a, b`).
 
-use http::module::Variable;
+use std::rc::Rc;
+
+use http::module::{PrefixVariable, Variable};
 use http::request::Request;
+
+use crate::Target;
+use crate::response::Head;
 
 /// What the proxy handler records about a request's tries.
 #[derive(Default, Debug)]
 pub struct ProxyState {
-    pub host: String,
-    pub port: String,
+    /// Where `proxy_pass` sends this request (`$proxy_host`, `$proxy_port`).
+    pub target: Option<Rc<Target>>,
     pub tries: Vec<Try>,
+    /// The head of the answer that was used (`$upstream_http_NAME`).
+    pub head: Option<Head>,
 }
 
 /// One try at one server.
 #[derive(Default, Debug)]
 pub struct Try {
-    pub addr: String,
+    pub addr: Rc<str>,
     /// The response's status, or the one its failure answers (502, 504).
     pub status: Option<u16>,
     pub response_time: f64,
@@ -47,7 +54,7 @@ fn seconds(t: Option<f64>) -> String {
 pub static UPSTREAM_VARIABLES: &[Variable] = &[
     Variable {
         name: "upstream_addr",
-        get: |r| list(r, |t| t.addr.clone()),
+        get: |r| list(r, |t| t.addr.to_string()),
         set: None,
     },
     Variable {
@@ -87,15 +94,29 @@ pub static UPSTREAM_VARIABLES: &[Variable] = &[
     },
 ];
 
+pub static UPSTREAM_PREFIX_VARIABLES: &[PrefixVariable] = &[PrefixVariable {
+    prefix: "upstream_http_",
+    get: |r, name| {
+        let head = state(r)?.head.as_ref()?;
+        let mut found = head.headers().filter(|(n, _)| http::variables::header_name_is(n, name));
+        let mut value = found.next()?.1.into_owned();
+        for (_, more) in found {
+            value.push_str(", ");
+            value.push_str(&more);
+        }
+        Some(value)
+    },
+}];
+
 pub static PROXY_VARIABLES: &[Variable] = &[
     Variable {
         name: "proxy_host",
-        get: |r| state(r).map(|s| s.host.clone()),
+        get: |r| state(r)?.target.as_ref().map(|t| t.host.clone()),
         set: None,
     },
     Variable {
         name: "proxy_port",
-        get: |r| state(r).map(|s| s.port.clone()),
+        get: |r| state(r)?.target.as_ref().map(|t| t.port.clone()),
         set: None,
     },
     Variable {
