@@ -83,6 +83,8 @@ THREADS = """location / {
 
 # D (issue 13): proxy_pass to an upstream answering 1 KiB, connections kept
 PROXY_UPSTREAM_PORT = 18099
+# (PROXY_KEEPALIVE=64: no connection churn under wrk's 50 connections, to see what churn costs)
+PROXY_KEEPALIVE = os.environ.get("PROXY_KEEPALIVE", "32")
 PROXY = """location / {
         proxy_http_version 1.1;
         proxy_set_header Connection "";
@@ -112,7 +114,7 @@ SCENARIOS = {
 # what a scenario adds at http level, and scenarios with more than one worker
 HTTP_EXTRA = {"lua_shdict": "lua_shared_dict d 10m;", "lua_shdict_2w": "lua_shared_dict d 10m;",
               "lua_redis": 'lua_package_path "/usr/share/lua/5.1/?.lua;;";',
-              "proxy": "upstream backend { server 127.0.0.1:%d; keepalive 32; }" % PROXY_UPSTREAM_PORT}
+              "proxy": "upstream backend { server 127.0.0.1:%d; keepalive %s; }" % (PROXY_UPSTREAM_PORT, PROXY_KEEPALIVE)}
 WORKERS = {"lua_shdict_2w": 2}
 # wrk's connections where a scenario needs more than 50
 CONNECTIONS = {"lua_sleep_15k": 15000}
