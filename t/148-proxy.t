@@ -458,3 +458,82 @@ X-Seen: 42 a, b 10 nil
 X-Accel-Expires:
 --- response_body
 body
+
+=== TEST 24: hash KEY picks by the key's CRC32 as nginx (the same server for a key; rehashed past a down one)
+--- http_config
+    upstream by_key {
+        hash $arg_k;
+        server 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        server 127.0.0.1:$TEST_NGINX_RAND_PORT_2 weight=2;
+        server 127.0.0.1:$TEST_NGINX_RAND_PORT_3;
+    }
+    upstream by_key_down {
+        hash $arg_k;
+        server 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        server 127.0.0.1:$TEST_NGINX_RAND_PORT_2 down;
+        server 127.0.0.1:$TEST_NGINX_RAND_PORT_3;
+    }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / { return 200 "one\n"; }
+    }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_2;
+        location / { return 200 "two\n"; }
+    }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_3;
+        location / { return 200 "three\n"; }
+    }
+--- config
+    location /t {
+        proxy_pass http://by_key;
+    }
+    location /down {
+        proxy_pass http://by_key_down;
+    }
+--- pipelined_requests eval
+["GET /t?k=a", "GET /t?k=b", "GET /t?k=c", "GET /t?k=user42", "GET /t?k=a", "GET /down?k=a", "GET /down?k=b", "GET /down?k=user42"]
+--- response_body eval
+["three\n", "two\n", "two\n", "three\n", "three\n", "three\n", "one\n", "one\n"]
+
+=== TEST 25: ip_hash: a client's /24 picks the server (127.0.0.x: the third of three)
+--- http_config
+    upstream by_ip {
+        ip_hash;
+        server 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        server 127.0.0.1:$TEST_NGINX_RAND_PORT_2;
+        server 127.0.0.1:$TEST_NGINX_RAND_PORT_3;
+    }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / { return 200 "one\n"; }
+    }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_2;
+        location / { return 200 "two\n"; }
+    }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_3;
+        location / { return 200 "three\n"; }
+    }
+--- config
+    location /t {
+        proxy_pass http://by_ip;
+    }
+--- pipelined_requests eval
+["GET /t", "GET /t", "GET /t"]
+--- response_body eval
+["three\n", "three\n", "three\n"]
+
+=== TEST 26: balancing methods refuse what nginx refuses
+--- http_config
+    upstream u {
+        ip_hash;
+        server 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        server 127.0.0.1:$TEST_NGINX_RAND_PORT_2 backup;
+    }
+--- config
+--- must_die
+--- error_log
+balancing method does not support parameter "backup"

@@ -14,7 +14,7 @@ use http::request::{Framing, Request};
 use tokio::io::AsyncWriteExt;
 
 use crate::response::{self, BodyReader, Head, ReadFailure};
-use crate::upstream::{Conn, PeerAddr, PeerRef, Tried, Upstreams};
+use crate::upstream::{Conn, PeerAddr, PeerRef, Upstreams};
 use crate::vars::{ProxyState, Try};
 use crate::{NEXT_STATUSES, ProxyConf, ProxyPass, Target};
 
@@ -136,7 +136,7 @@ impl Proxy {
             0 => None,
             ms => Some(Instant::now() + Duration::from_millis(ms)),
         };
-        let mut tried = Tried::default();
+        let mut tried = target.upstream.tries_for(r);
         let mut tries = 0;
         loop {
             let Some(peer) = target.upstream.pick(&mut tried) else {

@@ -3,6 +3,7 @@
 //! (`upstream.rs`), `proxy_pass` and the `proxy_*` directives (here), and the handler that
 //! forwards a request and streams the answer back (`handler.rs`).
 
+mod balance;
 mod handler;
 mod redirect;
 mod response;

@@ -1,7 +1,8 @@
 //! `upstream NAME { … }`: groups of servers and how a request picks one, as nginx's
 //! upstream module and its round-robin balancer do it: smooth weighted round-robin, passive
 //! health (`max_fails` within `fail_timeout` takes a server out for `fail_timeout`), backup
-//! servers tried when no primary one is live, `down`, `max_conns`. A `proxy_pass` to a
+//! servers tried when no primary one is live, `down`, `max_conns`; the other methods
+//! (`hash`, `ip_hash`, `least_conn`, `random`) are in `balance.rs`. A `proxy_pass` to a
 //! host that names no upstream block makes an implicit upstream of the host's addresses.
 //!
 //! The configuration is built in the master and inherited by each worker; the balancing
@@ -17,6 +18,9 @@ use std::time::{Duration, Instant};
 use conf::registry::{Args, Directive, Registry, UPS};
 use conf::{Cmd, ConfError, Result};
 use http::ext::ExtConf;
+use http::request::Request;
+
+use crate::balance::{self, Draw, Method};
 
 /// Where a server listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,6 +43,8 @@ impl std::fmt::Display for PeerAddr {
 #[derive(Clone, Debug)]
 pub struct Peer {
     pub addr: PeerAddr,
+    /// The address as its `server` line wrote it (the consistent hash's name for it).
+    pub server: Rc<str>,
     /// The address as `$upstream_addr` writes it.
     pub name: Rc<str>,
     /// `http://` and the address, as error log lines name the server.
@@ -58,8 +64,10 @@ impl Peer {
             PeerAddr::Inet(a) => format!("http://{a}"),
             PeerAddr::Unix(p) => format!("http://unix:{}:", p.display()),
         };
+        let name: Rc<str> = addr.to_string().into();
         Peer {
-            name: addr.to_string().into(),
+            server: name.clone(),
+            name,
             url: url.into(),
             addr,
             weight: 1,
@@ -73,25 +81,25 @@ impl Peer {
 
 /// A peer's balancing state in this worker.
 #[derive(Clone, Debug, Default)]
-struct PeerState {
-    current: i64,
-    effective: i64,
+pub(crate) struct PeerState {
+    pub(crate) current: i64,
+    pub(crate) effective: i64,
     fails: u32,
     /// When it last failed, and when a failure last took it out (nginx's accessed/checked).
     accessed: Option<Instant>,
     checked: Option<Instant>,
-    conns: u32,
+    pub(crate) conns: u32,
 }
 
 /// Primary or backup servers.
 #[derive(Debug, Default)]
 pub struct Peers {
     pub list: Vec<Peer>,
-    state: RefCell<Vec<PeerState>>,
+    pub(crate) state: RefCell<Vec<PeerState>>,
 }
 
 impl Peers {
-    fn new(list: Vec<Peer>) -> Peers {
+    pub(crate) fn new(list: Vec<Peer>) -> Peers {
         let state = list
             .iter()
             .map(|p| PeerState {
@@ -105,26 +113,46 @@ impl Peers {
         }
     }
 
+    /// True when server `i` may be given to a request now: not tried by it, not down,
+    /// under `max_conns`, not out for its failures (a lone server is tried whatever its
+    /// failures, as nginx does).
+    pub(crate) fn is_usable(&self, i: usize, st: &PeerState, tried: &[bool], now: Instant, single: bool) -> bool {
+        let peer = &self.list[i];
+        if tried.get(i).copied().unwrap_or(false) || peer.down {
+            return false;
+        }
+        if peer.max_conns > 0 && st.conns >= peer.max_conns {
+            return false;
+        }
+        single
+            || peer.max_fails == 0
+            || st.fails < peer.max_fails
+            || st.checked.is_none_or(|c| now.duration_since(c) > peer.fail_timeout)
+    }
+
+    /// Counts server `i` given to a request (one out whose fail_timeout is over gets its
+    /// one try now).
+    pub(crate) fn took(&self, i: usize, st: &mut PeerState, now: Instant) {
+        if st
+            .checked
+            .is_some_and(|c| now.duration_since(c) > self.list[i].fail_timeout)
+        {
+            st.checked = Some(now);
+        }
+        st.conns += 1;
+    }
+
     /// The next peer by smooth weighted round-robin among those live and not tried yet.
     fn pick(&self, tried: &[bool], now: Instant, single: bool) -> Option<usize> {
         let mut state = self.state.borrow_mut();
         let mut total = 0i64;
         let mut best: Option<(usize, i64)> = None;
-        for (i, (peer, st)) in self.list.iter().zip(state.iter_mut()).enumerate() {
-            if tried.get(i).copied().unwrap_or(false) || peer.down {
+        for i in 0..self.list.len() {
+            if !self.is_usable(i, &state[i], tried, now, single) {
                 continue;
             }
-            if peer.max_conns > 0 && st.conns >= peer.max_conns {
-                continue;
-            }
-            // (a lone server is tried whatever its failures, as nginx does)
-            if !single
-                && peer.max_fails > 0
-                && st.fails >= peer.max_fails
-                && st.checked.is_some_and(|c| now.duration_since(c) <= peer.fail_timeout)
-            {
-                continue;
-            }
+            let peer = &self.list[i];
+            let st = &mut state[i];
             st.current += st.effective;
             total += st.effective;
             if st.effective < i64::from(peer.weight) {
@@ -137,14 +165,7 @@ impl Peers {
         let (i, _) = best?;
         let st = &mut state[i];
         st.current -= total;
-        // a server out for its fail_timeout gets one try when it is over
-        if st
-            .checked
-            .is_some_and(|c| now.duration_since(c) > self.list[i].fail_timeout)
-        {
-            st.checked = Some(now);
-        }
-        st.conns += 1;
+        self.took(i, st, now);
         Some(i)
     }
 }
@@ -161,6 +182,8 @@ pub struct Upstream {
     pub keepalive_requests: u64,
     pub keepalive_time: Duration,
     pub keepalive_timeout: Duration,
+    /// How a request picks a server.
+    pub method: Method,
     /// Idle connections kept for reuse, most recent last (at most `keepalive`).
     idle: RefCell<VecDeque<Idle>>,
 }
@@ -201,6 +224,8 @@ pub struct PeerRef {
 pub struct Tried {
     primary: Vec<bool>,
     backup: Vec<bool>,
+    /// The balancing method's state across the request's tries.
+    draw: Draw,
 }
 
 impl Upstream {
@@ -214,6 +239,7 @@ impl Upstream {
             keepalive_requests: 1000,
             keepalive_time: Duration::from_secs(3600),
             keepalive_timeout: Duration::from_secs(60),
+            method: Method::RoundRobin,
             idle: RefCell::default(),
         }
     }
@@ -263,12 +289,28 @@ impl Upstream {
         self.primary.list.len() + self.backup.list.len()
     }
 
+    /// What a request's tries at this upstream start from (its hash key read now).
+    pub fn tries_for(&self, r: &Request) -> Tried {
+        Tried {
+            draw: Draw::new(&self.method, r),
+            ..Tried::default()
+        }
+    }
+
     /// The next server for a request, or None: "no live upstreams".
     pub fn pick(&self, tried: &mut Tried) -> Option<PeerRef> {
         let now = Instant::now();
         let single = self.primary.list.len() == 1 && self.backup.list.is_empty();
+        if let Some(index) = balance::pick(&self.method, &self.primary, &tried.primary, &mut tried.draw) {
+            tried.mark(false, index, self.primary.list.len());
+            return Some(PeerRef { backup: false, index });
+        }
         for (backup, peers) in [(false, &self.primary), (true, &self.backup)] {
-            if let Some(index) = peers.pick(tried.of(backup), now, single) {
+            let index = match self.method {
+                Method::LeastConn if !single => balance::least_conn(peers, tried.of(backup), now),
+                _ => peers.pick(tried.of(backup), now, single),
+            };
+            if let Some(index) = index {
                 tried.mark(backup, index, peers.list.len());
                 return Some(PeerRef { backup, index });
             }
@@ -383,6 +425,8 @@ impl Upstreams {
 /// An upstream block while it is read.
 #[derive(Default)]
 pub struct UpstreamDraft {
+    /// The balancing method's directive (`hash`, `ip_hash`, `least_conn`, `random`).
+    method: Option<Cmd>,
     primary: Vec<Peer>,
     backup: Vec<Peer>,
     keepalive: Option<usize>,
@@ -398,6 +442,10 @@ static BLOCK_DIRECTIVES: &[Directive<UpstreamDraft>] = &[
     Directive::value("keepalive_time", UPS, Args::Exactly(1), keepalive_time),
     Directive::value("keepalive_timeout", UPS, Args::Exactly(1), keepalive_timeout),
     Directive::value("zone", UPS, Args::Range(1, 2), zone),
+    Directive::value("hash", UPS, Args::Range(1, 2), method),
+    Directive::value("ip_hash", UPS, Args::Exactly(0), method),
+    Directive::value("least_conn", UPS, Args::Exactly(0), method),
+    Directive::value("random", UPS, Args::Range(0, 2), method),
 ];
 
 /// `upstream NAME { … }` (http level): read into the http block's upstreams.
@@ -414,9 +462,29 @@ pub fn upstream_block(b: &mut http::HttpBuilder, cmd: &Cmd, _reg: &Registry<http
     if draft.primary.is_empty() {
         return Err(cmd.error("no servers are inside upstream"));
     }
+    let primary = Peers::new(draft.primary);
+    let method = match &draft.method {
+        None => Method::RoundRobin,
+        Some(m) => match m.name.as_str() {
+            "hash" => {
+                let key = b.template(m, m.arg(0))?;
+                let consistent = m.args.len() == 2;
+                Method::Hash {
+                    key,
+                    ring: consistent.then(|| balance::ring(&primary)),
+                }
+            }
+            "ip_hash" => Method::IpHash,
+            "least_conn" => Method::LeastConn,
+            _ => Method::Random {
+                two: !m.args.is_empty(),
+            },
+        },
+    };
     let up = Upstream {
         name,
-        primary: Peers::new(draft.primary),
+        method,
+        primary,
         backup: Peers::new(draft.backup),
         keepalive: draft.keepalive.unwrap_or(0),
         keepalive_requests: draft.keepalive_requests.unwrap_or(1000),
@@ -480,6 +548,27 @@ pub fn split_host_port(spec: &str) -> Option<(&str, Option<u16>)> {
     }
 }
 
+/// `hash KEY [consistent]`, `ip_hash`, `least_conn`, `random [two [least_conn]]`; the
+/// key is compiled once the block is read.
+fn method(d: &mut UpstreamDraft, cmd: &Cmd) -> Result<()> {
+    let words: Vec<&str> = cmd.values().collect();
+    let valid = match cmd.name.as_str() {
+        "hash" => words.len() == 1 || words[1] == "consistent",
+        "random" => words.first().is_none_or(|w| *w == "two") && words.get(1).is_none_or(|w| *w == "least_conn"),
+        _ => true,
+    };
+    if !valid {
+        let bad = words
+            .iter()
+            .skip(usize::from(cmd.name == "hash"))
+            .find(|w| !matches!(**w, "consistent" | "two" | "least_conn"));
+        return Err(cmd.error(format!("invalid parameter \"{}\"", bad.or(words.last()).unwrap_or(&""))));
+    }
+    // (nginx warns "load balancing method redefined" and takes the last one)
+    d.method = Some(cmd.clone());
+    Ok(())
+}
+
 fn server(d: &mut UpstreamDraft, cmd: &Cmd) -> Result<()> {
     let addrs = addresses(cmd, cmd.arg(0), 80)?;
     let mut weight = 1;
@@ -501,6 +590,10 @@ fn server(d: &mut UpstreamDraft, cmd: &Cmd) -> Result<()> {
         } else if let Some(v) = arg.strip_prefix("max_conns=") {
             max_conns = number(v)?;
         } else if arg == "backup" {
+            // (a method that hashes or draws has no place for backups)
+            if d.method.as_ref().is_some_and(|m| m.name != "least_conn") {
+                return Err(cmd.error("balancing method does not support parameter \"backup\""));
+            }
             backup = true;
         } else if arg == "down" {
             down = true;
@@ -508,7 +601,9 @@ fn server(d: &mut UpstreamDraft, cmd: &Cmd) -> Result<()> {
             return Err(bad());
         }
     }
+    let server: Rc<str> = cmd.arg(0).into();
     let peers = addrs.into_iter().map(|addr| Peer {
+        server: server.clone(),
         weight,
         max_fails,
         fail_timeout,
