@@ -537,3 +537,69 @@ body
 --- must_die
 --- error_log
 balancing method does not support parameter "backup"
+
+=== TEST 27: an upgrade (101) becomes a tunnel: bytes both ways, the client's early ones included, until the upstream closes
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / {
+            content_by_lua_block {
+                ngx.status = 101
+                ngx.header["Upgrade"] = "websocket"
+                ngx.send_headers()
+                ngx.flush(true)
+                local sock = assert(ngx.req.socket(true))
+                local line = assert(sock:receive())
+                assert(sock:send("echo: " .. line .. " (" .. ngx.var.http_upgrade .. ", " .. ngx.var.http_connection .. ")\n"))
+                line = assert(sock:receive())
+                assert(sock:send("echo: " .. line .. "\n"))
+            }
+        }
+    }
+--- config
+    location /ws {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        proxy_http_version 1.1;
+        proxy_set_header Upgrade $http_upgrade;
+        proxy_set_header Connection "upgrade";
+    }
+--- raw_request eval
+"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nhello\nagain\n"
+--- error_code: 101
+--- response_headers
+Upgrade: websocket
+Connection: upgrade
+--- response_body
+echo: hello (websocket, upgrade)
+echo: again
+
+=== TEST 28: an upgraded connection where nothing moves for proxy_read_timeout is closed, logged as nginx
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / {
+            content_by_lua_block {
+                ngx.status = 101
+                ngx.header["Upgrade"] = "websocket"
+                ngx.send_headers()
+                ngx.flush(true)
+                local sock = assert(ngx.req.socket(true))
+                sock:settimeout(2000)
+                sock:receive()
+            }
+        }
+    }
+--- config
+    location /ws {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        proxy_http_version 1.1;
+        proxy_set_header Upgrade $http_upgrade;
+        proxy_set_header Connection "upgrade";
+        proxy_read_timeout 300ms;
+    }
+--- raw_request eval
+"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+--- error_code: 101
+--- response_body
+--- error_log
+upstream timed out (110: Connection timed out) while proxying upgraded connection

@@ -391,6 +391,8 @@ impl Proxy {
         r.content_type = None;
         r.content_type_set = true;
         let chunked = matches!(framing, response::Framing::Chunked(_));
+        // (101 to a request that asked for an upgrade: the connection becomes a tunnel)
+        let upgrade = head.status == 101 && r.headers_in.get("upgrade").is_some();
         for (name, value) in head.headers() {
             if name.eq_ignore_ascii_case("content-type") {
                 r.content_type = Some(value.as_ref().into());
@@ -398,7 +400,7 @@ impl Proxy {
                 if !chunked {
                     r.content_length = value.trim().parse().ok();
                 }
-            } else if self.hidden(name) {
+            } else if self.hidden(name) && !(upgrade && name.eq_ignore_ascii_case("upgrade")) {
             } else if !self.redirects.is_empty()
                 && (name.eq_ignore_ascii_case("location") || name.eq_ignore_ascii_case("refresh"))
             {
@@ -408,8 +410,12 @@ impl Proxy {
                 r.headers_out.add(name, value.as_ref());
             }
         }
-        let mut body = BodyReader::new(framing, std::mem::take(&mut head.rest));
+        let rest = std::mem::take(&mut head.rest);
         self.record(r, |s| s.head = Some(head));
+        if upgrade {
+            return self.tunnel(r, conn, rest, started).await;
+        }
+        let mut body = BodyReader::new(framing, rest);
         let read_timeout = Duration::from_millis(self.conf.read_timeout_ms());
         loop {
             if body.done() {
@@ -446,6 +452,32 @@ impl Proxy {
             target.upstream.put_idle(peer, conn);
         }
         r.send_body(&[], true).await;
+        Flow::Done
+    }
+
+    /// An upgraded connection: the 101 goes out, then bytes both ways until one side
+    /// closes or nothing moves for `proxy_read_timeout`.
+    async fn tunnel(&self, r: &mut Request, conn: Conn, from_upstream: Vec<u8>, started: Instant) -> Flow {
+        r.keepalive = false;
+        r.send_header();
+        r.flush().await;
+        if r.write_failed {
+            return Flow::Done;
+        }
+        // the connection is the tunnel's now: the server writes nothing more on it
+        r.eof_sent = true;
+        let client = r.io.stream.clone();
+        let from_client = r.io.pending().to_vec();
+        r.io.consume(from_client.len());
+        let idle = Duration::from_millis(self.conf.read_timeout_ms());
+        let (end, received) = crate::tunnel::relay(&client, &conn.stream, from_client, from_upstream, idle).await;
+        if let crate::tunnel::End::TimedOut = end {
+            r.log(
+                Level::Error,
+                "upstream timed out (110: Connection timed out) while proxying upgraded connection",
+            );
+        }
+        self.finish_try(r, started, |t| t.bytes_received += received);
         Flow::Done
     }
 

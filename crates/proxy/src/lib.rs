@@ -7,6 +7,7 @@ mod balance;
 mod handler;
 mod redirect;
 mod response;
+mod tunnel;
 pub mod upstream;
 mod vars;
 
