@@ -603,3 +603,123 @@ echo: again
 --- response_body
 --- error_log
 upstream timed out (110: Connection timed out) while proxying upgraded connection
+
+=== TEST 29: proxy_intercept_errors: an answer the location has an error_page for is replaced by it; others pass
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location /missing { return 404 "upstream's 404\n"; }
+        location /teapot { return 418 "upstream's 418\n"; }
+    }
+--- config
+    location /on/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/;
+        proxy_intercept_errors on;
+        error_page 404 /oops;
+    }
+    location /off/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/;
+        error_page 404 /oops;
+    }
+    location = /oops { return 200 "our page for $status\n"; }
+--- pipelined_requests eval
+["GET /on/missing", "GET /on/teapot", "GET /off/missing"]
+--- error_code eval
+[404, 418, 404]
+--- response_body eval
+["our page for 404\n", "upstream's 418\n", "upstream's 404\n"]
+
+=== TEST 30: X-Accel-Redirect: an internal redirect (to a URI with its own args, or a named location) keeping Content-Type and Set-Cookie; X-Accel-Limit-Rate sets the rate; proxy_ignore_headers turns them off
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location /uri {
+            add_header X-Accel-Redirect "/protected/file?from=upstream";
+            add_header Set-Cookie "s=1";
+            add_header X-Other dropped;
+            add_header X-Accel-Limit-Rate 1048576;
+            default_type text/x-kept;
+            return 200 "upstream body\n";
+        }
+        location /named {
+            add_header X-Accel-Redirect "@files";
+            return 200 "upstream body\n";
+        }
+    }
+--- config
+    location /go/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/;
+    }
+    location /ignored/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/;
+        proxy_ignore_headers X-Accel-Redirect X-Accel-Limit-Rate Expires;
+    }
+    location /protected/ {
+        internal;
+        content_by_lua_block {
+            ngx.say("protected ", ngx.var.uri, "?", ngx.var.args, " ", ngx.req.get_method(), " rate=", ngx.var.limit_rate)
+        }
+    }
+    location @files {
+        content_by_lua_block { ngx.say("named ", ngx.var.uri) }
+    }
+--- pipelined_requests eval
+["POST /go/uri?client=1", "GET /go/named", "GET /ignored/uri"]
+--- response_headers eval
+["Content-Type: text/x-kept\nSet-Cookie: s=1\nX-Other:", "", "X-Other: dropped"]
+--- response_body eval
+["protected /protected/file?from=upstream GET rate=1048576\n", "named /go/named\n", "upstream body\n"]
+
+=== TEST 31: an unsafe X-Accel-Redirect is a 404
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / {
+            add_header X-Accel-Redirect "/a/../../etc/passwd";
+            return 200 "upstream body\n";
+        }
+    }
+--- config
+    location /go/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/;
+    }
+--- request
+GET /go/
+--- error_code: 404
+--- error_log
+unsafe URI "/a/../../etc/passwd" was detected
+
+=== TEST 32: a client that leaves while the upstream thinks closes the upstream connection too (499)
+--- http_config
+    log_format status '$request $status';
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / {
+            content_by_lua_block { ngx.sleep(1) ngx.say("late") }
+        }
+    }
+--- config
+    access_log logs/error.log status;
+    location /go/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/;
+    }
+--- log_level: info
+--- request
+GET /go/
+--- timeout: 0.3
+--- abort
+--- ignore_response
+--- wait: 0.5
+--- error_log
+epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too while sending request to upstream
+GET /go/ HTTP/1.1 499
+
+=== TEST 33: proxy_ignore_headers takes header names only
+--- config
+    location /t/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/;
+        proxy_ignore_headers X-Nope;
+    }
+--- must_die
+--- error_log
+invalid value "X-Nope"

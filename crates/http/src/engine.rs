@@ -357,10 +357,11 @@ fn nothing_answered(r: &mut Request) -> Flow {
 /// Ends the request with `code`: through an `error_page` if one applies, else the built-in
 /// page. Returns the redirect to follow, or `Done`.
 async fn finalize(r: &mut Request, code: u16) -> Flow {
-    if code == 444 {
+    // 444: close without an answer; 499: the client closed first (nothing to answer)
+    if code == 444 || code == 499 {
         r.keepalive = false;
         r.write_failed = true;
-        r.status = 444;
+        r.status = code;
         r.eof_sent = true;
         return Flow::Done;
     }

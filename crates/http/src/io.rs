@@ -135,6 +135,21 @@ impl Stream {
         }
     }
 
+    /// Resolves when the peer has closed its side. Bytes it sent (a pipelined request)
+    /// cannot be looked past, so then it never resolves, as nginx stops watching.
+    pub async fn closed_by_peer(&self) {
+        loop {
+            if self.readable().await.is_err() {
+                return;
+            }
+            match self.peer_closed() {
+                Some(true) => return,
+                Some(false) => std::future::pending::<()>().await,
+                None => {}
+            }
+        }
+    }
+
     /// Forgets read readiness without a syscall. After a short read the socket is drained,
     /// so the next read waits for epoll instead of paying for an EAGAIN (nginx does this).
     pub fn clear_read_ready(&self) {

@@ -154,7 +154,11 @@ pub fn get(r: &Request, name: &str) -> Option<String> {
         }
         "content_type" => return r.header_in("content-type").map(str::to_string),
         "content_length" => return r.header_in("content-length").map(str::to_string),
-        "status" => format!("{:03}", crate::status::wire_status(r.status)),
+        // (an error page's status while it is served, as nginx's err_status)
+        "status" => format!(
+            "{:03}",
+            crate::status::wire_status(if r.err_status > 0 { r.err_status } else { r.status })
+        ),
         "body_bytes_sent" => r.body_bytes_sent.to_string(),
         "bytes_sent" => r.bytes_sent.to_string(),
         "msec" => format!("{:.3}", crate::time::now_f64()),

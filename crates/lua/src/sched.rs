@@ -239,7 +239,7 @@ impl Sched {
                 Some(stream) => {
                     let gone = tokio::select! {
                         _ = std::future::poll_fn(|cx| self.poll_waits(cx)) => false,
-                        _ = client_gone(&stream) => true,
+                        _ = stream.closed_by_peer() => true,
                     };
                     if gone && let Some(end) = self.client_aborted(r.as_deref()) {
                         return end;
@@ -805,21 +805,6 @@ fn captured(sub: &mut Request) -> Vec<Arg> {
         out.push(Arg::Str(v.into_bytes()));
     }
     out
-}
-
-/// Resolves when the client has closed its connection. Bytes it sent (a pipelined
-/// request) cannot be looked past, so then it never resolves, as nginx stops watching.
-async fn client_gone(stream: &http::io::Stream) {
-    loop {
-        if stream.readable().await.is_err() {
-            return;
-        }
-        match stream.peer_closed() {
-            Some(true) => return,
-            Some(false) => std::future::pending::<()>().await,
-            None => {}
-        }
-    }
 }
 
 /// The text of an error value that is not a string (stashed by `raw::stash_error`): an

@@ -137,6 +137,7 @@ impl Proxy {
             ms => Some(Instant::now() + Duration::from_millis(ms)),
         };
         let mut tried = target.upstream.tries_for(r);
+        let client = r.io.stream.clone();
         let mut tries = 0;
         loop {
             let Some(peer) = target.upstream.pick(&mut tried) else {
@@ -166,7 +167,35 @@ impl Proxy {
             });
             let kept = target.upstream.take_idle(peer);
             let reused = kept.is_some();
-            match self.attempt(r, &addr, kept, &request, body.as_deref(), started).await {
+            let attempt = self.attempt(r, &addr, kept, &request, body.as_deref(), started);
+            let outcome = if self.conf.ignore_client_abort.unwrap_or(false) {
+                Some(attempt.await)
+            } else {
+                tokio::select! {
+                    done = attempt => Some(done),
+                    _ = client.closed_by_peer() => None,
+                }
+            };
+            let Some(outcome) = outcome else {
+                // the client left first: so does the upstream connection (nginx's 499; it
+                // names the phase by whether the connection was made)
+                let connected = r
+                    .ctx_ref::<ProxyState>()
+                    .and_then(|s| s.tries.last())
+                    .is_some_and(|t| t.connect_time.is_some());
+                self.finish_try(r, started, |_| {});
+                r.log(
+                    Level::Info,
+                    &format!(
+                        "epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too while {}",
+                        if connected { "sending request to upstream" } else { "connecting to upstream" }
+                    ),
+                );
+                self.release(r, &target, peer, false);
+                r.log_upstream = None;
+                return Flow::Finish(499);
+            };
+            match outcome {
                 Ok((conn, head)) => {
                     let retry_status = NEXT_STATUSES
                         .iter()
@@ -369,6 +398,14 @@ impl Proxy {
         target: &Target,
         peer: PeerRef,
     ) -> Flow {
+        if self.intercepts(r, head.status) {
+            // (the answer's body is not read: its connection goes)
+            return Flow::Finish(head.status);
+        }
+        self.accel_limit_rate(r, &head);
+        if let Some(flow) = self.accel_redirect(r, &head) {
+            return flow;
+        }
         let keepalive = head.keepalive;
         let framing = match head.framing(r.is_head()) {
             Ok(f) => f,
@@ -453,6 +490,68 @@ impl Proxy {
         }
         r.send_body(&[], true).await;
         Flow::Done
+    }
+
+    /// `proxy_intercept_errors`: an answer of 300 or more that the location has an
+    /// `error_page` for is replaced by that page.
+    fn intercepts(&self, r: &Request, status: u16) -> bool {
+        status >= 300
+            && self.conf.intercept_errors.unwrap_or(false)
+            && !r.error_page_used
+            && r.loc.settings.error_pages().iter().any(|p| p.codes.contains(&status))
+    }
+
+    /// `X-Accel-Limit-Rate: N`: the response goes out at N bytes per second (also after
+    /// an `X-Accel-Redirect`).
+    fn accel_limit_rate(&self, r: &mut Request, head: &Head) {
+        if self.conf.ignore_headers.is_some_and(|i| i.accel_limit_rate) {
+            return;
+        }
+        if let Some(rate) = head
+            .header("x-accel-limit-rate")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+        {
+            r.limit_rate = Some(rate);
+        }
+    }
+
+    /// `X-Accel-Redirect: /uri` (or `@name`): an internal redirect there instead of the
+    /// answer, which keeps only the headers nginx keeps across it.
+    fn accel_redirect(&self, r: &mut Request, head: &Head) -> Option<Flow> {
+        if self.conf.ignore_headers.is_some_and(|i| i.accel_redirect) {
+            return None;
+        }
+        let target = head.header("x-accel-redirect")?.into_owned();
+        const KEPT: [&str; 6] = [
+            "content-type",
+            "set-cookie",
+            "content-disposition",
+            "cache-control",
+            "expires",
+            "accept-ranges",
+        ];
+        for (name, value) in head.headers() {
+            if name.eq_ignore_ascii_case("content-type") {
+                r.content_type = Some(value.as_ref().into());
+            } else if KEPT.iter().any(|k| k.eq_ignore_ascii_case(name)) {
+                r.headers_out.add(name, value.as_ref());
+            }
+        }
+        if target.starts_with('@') {
+            return Some(Flow::Named(target));
+        }
+        let (path, args) = target.split_once('?').unwrap_or((&target, ""));
+        let unsafe_path =
+            !path.starts_with('/') || path.contains('\0') || path.split('/').any(|segment| segment == "..");
+        if unsafe_path {
+            r.log(Level::Error, &format!("unsafe URI \"{path}\" was detected"));
+            return Some(Flow::Finish(404));
+        }
+        if !r.is_head() {
+            r.method = "GET".into();
+        }
+        // (the args are the target's, none when it has none)
+        Some(Flow::Redirect(format!("{path}?{args}")))
     }
 
     /// An upgraded connection: the 101 goes out, then bytes both ways until one side

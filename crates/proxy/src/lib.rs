@@ -48,6 +48,9 @@ static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("proxy_pass", LOC | LIF | LMT, Args::Exactly(1), proxy_pass),
     Directive::value("proxy_set_header", ALL, Args::Exactly(2), set_header),
     Directive::value("proxy_redirect", ALL, Args::Range(1, 2), redirect::directive),
+    Directive::value("proxy_intercept_errors", ALL, Args::Flag, intercept_errors),
+    Directive::value("proxy_ignore_headers", ALL, Args::AtLeast(1), ignore_headers),
+    Directive::value("proxy_ignore_client_abort", ALL, Args::Flag, ignore_client_abort),
     Directive::value("proxy_http_version", ALL, Args::Exactly(1), http_version),
     Directive::value("proxy_pass_request_headers", ALL, Args::Flag, pass_request_headers),
     Directive::value("proxy_pass_request_body", ALL, Args::Flag, pass_request_body),
@@ -141,6 +144,18 @@ pub struct ProxyConf {
     pub next_upstream_timeout: Option<u64>,
     /// `proxy_redirect` (a level with any replaces its parent's; none: `default`).
     pub redirects: Option<redirect::Redirects>,
+    pub intercept_errors: Option<bool>,
+    pub ignore_headers: Option<IgnoreHeaders>,
+    pub ignore_client_abort: Option<bool>,
+}
+
+/// `proxy_ignore_headers`: the upstream headers whose special meaning is ignored (they
+/// still go to the client unless hidden). Expires, Cache-Control, Set-Cookie and Vary only
+/// steer a cache, which is not here: they are accepted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IgnoreHeaders {
+    pub accel_redirect: bool,
+    pub accel_limit_rate: bool,
 }
 
 impl ExtConf for ProxyConf {
@@ -164,7 +179,10 @@ impl ExtConf for ProxyConf {
             next_upstream,
             next_upstream_tries,
             next_upstream_timeout,
-            redirects
+            redirects,
+            intercept_errors,
+            ignore_headers,
+            ignore_client_abort
         );
     }
 }
@@ -386,6 +404,31 @@ fn next_upstream(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
         }
     }
     conf::registry::set_once(&mut proxy(b).next_upstream, n, cmd)
+}
+
+fn intercept_errors(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let on = conf::value::flag(cmd, cmd.arg(0))?;
+    conf::registry::set_once(&mut proxy(b).intercept_errors, on, cmd)
+}
+
+fn ignore_client_abort(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let on = conf::value::flag(cmd, cmd.arg(0))?;
+    conf::registry::set_once(&mut proxy(b).ignore_client_abort, on, cmd)
+}
+
+fn ignore_headers(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let mut ignore = IgnoreHeaders::default();
+    for name in cmd.values() {
+        match name.to_ascii_lowercase().as_str() {
+            "x-accel-redirect" => ignore.accel_redirect = true,
+            "x-accel-limit-rate" => ignore.accel_limit_rate = true,
+            "x-accel-expires" | "x-accel-buffering" | "x-accel-charset" | "expires" | "cache-control"
+            | "set-cookie" | "vary" => {}
+            // (nginx's words for a bad bitmask value)
+            _ => return Err(cmd.error(format!("invalid value \"{name}\""))),
+        }
+    }
+    conf::registry::set_once(&mut proxy(b).ignore_headers, ignore, cmd)
 }
 
 fn next_upstream_tries(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
