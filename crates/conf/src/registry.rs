@@ -122,6 +122,11 @@ impl<T: 'static> Registry<T> {
     }
 
     /// Finds the directive and checks where it stands and how it is shaped.
+    /// True when a directive of this name is registered (in any context).
+    pub fn knows(&self, name: &str) -> bool {
+        self.table.contains_key(name)
+    }
+
     pub fn check(&self, ctx: Ctx, cmd: &Cmd) -> Result<&'static Directive<T>> {
         let at = || cmd.at.clone();
         let name = || cmd.name.clone();

@@ -14,7 +14,8 @@ use http::request::{Framing, Request};
 use tokio::io::AsyncWriteExt;
 
 use crate::response::{self, BodyReader, Head, ReadFailure};
-use crate::upstream::{Conn, PeerAddr, PeerRef, Upstreams};
+use crate::balancer::{Balancer, Chosen, Choice, TryEnd, Verdict};
+use crate::upstream::{Conn, KeepLimits, PeerAddr, PeerRef, PoolKey, Upstreams};
 use crate::vars::{ProxyState, Try};
 use crate::{NEXT_STATUSES, ProxyConf, ProxyPass, Target};
 
@@ -73,6 +74,59 @@ impl Handler for Proxy {
     }
 }
 
+/// The server one try goes to: one of the upstream's (balanced, its health counted) or
+/// one a balancer chose.
+struct Server {
+    listed: Option<PeerRef>,
+    /// Its address and what its kept connections are kept for.
+    pool: PoolKey,
+    /// `$upstream_addr`'s text for it, and its URL for the error log.
+    name: Rc<str>,
+    url: Rc<str>,
+    /// Keepalive limits a balancer gave it (`enable_keepalive`).
+    keep: Option<KeepLimits>,
+}
+
+impl Server {
+    fn listed(target: &Target, peer: PeerRef) -> Server {
+        let p = target.upstream.peer(peer);
+        Server {
+            listed: Some(peer),
+            pool: PoolKey {
+                addr: p.addr.clone(),
+                host: None,
+            },
+            name: p.name.clone(),
+            url: p.url.clone(),
+            keep: None,
+        }
+    }
+
+    fn chosen(chosen: Chosen, keepalive: Option<(Duration, u64)>) -> Server {
+        let p = crate::upstream::Peer::new(chosen.addr);
+        Server {
+            listed: None,
+            pool: PoolKey {
+                addr: p.addr,
+                host: chosen.host,
+            },
+            name: p.name,
+            url: p.url,
+            keep: keepalive.map(|(idle_timeout, max_requests)| KeepLimits {
+                idle_timeout,
+                max_requests,
+            }),
+        }
+    }
+}
+
+/// A try's timeouts.
+struct Timeouts {
+    connect: Duration,
+    send: Duration,
+    read: Duration,
+}
+
 /// How one try ended before a response could be used.
 struct Failure {
     /// The status the request gets if no other server is tried.
@@ -114,9 +168,16 @@ impl Proxy {
             ..ProxyState::default()
         });
         let uri: Rc<str> = self.upstream_uri(r, &target).into();
-        let method: std::borrow::Cow<str> = match &self.conf.method {
+        // (the common methods without a copy: a balancer may need `r` while it is held)
+        let method: std::borrow::Cow<'static, str> = match &self.conf.method {
             Some(m) => m.render(r).into(),
-            None => r.method.as_ref().into(),
+            None => match ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]
+                .into_iter()
+                .find(|m| *m == r.method.as_ref() as &str)
+            {
+                Some(m) => m.into(),
+                None => r.method.to_string().into(),
+            },
         };
         let body: Option<Vec<u8>> = match &self.conf.set_body {
             Some(t) => Some(t.render(r).into_bytes()),
@@ -125,12 +186,13 @@ impl Proxy {
             }
             None => None,
         };
-        let request = self.request_head(r, &method, &uri, &target, body.as_deref());
+        let mut request = self.request_head(r, &method, &uri, &target, body.as_deref());
         let idempotent = !matches!(&*method, "POST" | "LOCK" | "PATCH");
         let next = self.conf.next_upstream.unwrap_or_default();
-        let max_tries = match self.conf.next_upstream_tries.unwrap_or(0) {
+        let tries_limit = self.conf.next_upstream_tries.unwrap_or(0) as usize;
+        let mut max_tries = match tries_limit {
             0 => target.upstream.peer_count().max(1),
-            n => n as usize,
+            n => n.min(target.upstream.peer_count().max(1)),
         };
         let give_up_at = match self.conf.next_upstream_timeout.unwrap_or(0) {
             0 => None,
@@ -139,35 +201,59 @@ impl Proxy {
         let mut tried = target.upstream.tries_for(r);
         let client = r.io.stream.clone();
         let mut tries = 0;
+        let mut timeouts = self.timeouts();
         loop {
-            let Some(peer) = target.upstream.pick(&mut tried) else {
-                r.log_upstream = Some((format!("http://{}", target.upstream.name).into(), uri.clone()));
-                r.log(Level::Error, "no live upstreams while connecting to upstream");
-                self.record(r, |s| {
-                    s.tries.push(Try {
-                        addr: target.upstream.name.as_str().into(),
-                        status: Some(502),
-                        ..Try::default()
-                    })
-                });
-                r.log_upstream = None;
-                return Flow::Finish(502);
+            // the balancer (balancer_by_lua*) first, then the upstream's own choice
+            let mut chosen = None;
+            if let Some(balancer) = &target.upstream.balancer {
+                let limit = tries_limit as u32;
+                match self.ask_balancer(r, &**balancer, tries, max_tries, limit).await {
+                    Ok((server, more, recreate)) => {
+                        max_tries += more as usize;
+                        chosen = server;
+                        if recreate {
+                            request = self.request_head(r, &method, &uri, &target, body.as_deref());
+                        }
+                        timeouts = self.timeouts_for(r);
+                    }
+                    Err(Verdict::Busy) => return self.no_live_upstreams(r, &target, &uri),
+                    Err(Verdict::Declined) => {
+                        tries += 1;
+                        self.note_failure(r, TryEnd::Failed, 502);
+                        if tries >= max_tries {
+                            return Flow::Finish(502);
+                        }
+                        continue;
+                    }
+                    Err(Verdict::Fail(code)) => return Flow::Finish(code),
+                    Err(Verdict::Go) => unreachable!("a go is Ok"),
+                }
+            }
+            let server = match chosen {
+                Some(s) => s,
+                None => match target.upstream.pick(&mut tried) {
+                    Some(peer) if target.upstream.placeholder => {
+                        target.upstream.release(peer, false);
+                        r.log(Level::Error, "lua balancer: no peer set");
+                        return Flow::Finish(500);
+                    }
+                    Some(peer) => Server::listed(&target, peer),
+                    None => return self.no_live_upstreams(r, &target, &uri),
+                },
             };
             tries += 1;
-            let server = target.upstream.peer(peer);
-            let addr = server.addr.clone();
             r.log_upstream = Some((server.url.clone(), uri.clone()));
-            let name = server.name.clone();
             let started = Instant::now();
+            let name = server.name.clone();
             self.record(r, |s| {
                 s.tries.push(Try {
                     addr: name,
                     ..Try::default()
                 })
             });
-            let kept = target.upstream.take_idle(peer);
+            let kept = target.upstream.take_idle(&server.pool);
             let reused = kept.is_some();
-            let attempt = self.attempt(r, &addr, kept, &request, body.as_deref(), started);
+            let attempt = self.attempt(r, &server.pool.addr, kept, &request, body.as_deref(), started, &timeouts);
             let outcome = if self.conf.ignore_client_abort.unwrap_or(false) {
                 Some(attempt.await)
             } else {
@@ -191,7 +277,7 @@ impl Proxy {
                         if connected { "sending request to upstream" } else { "connecting to upstream" }
                     ),
                 );
-                self.release(r, &target, peer, false);
+                self.release(r, &target, &server, false);
                 r.log_upstream = None;
                 return Flow::Finish(499);
             };
@@ -206,11 +292,14 @@ impl Proxy {
                         && give_up_at.is_none_or(|t| Instant::now() < t);
                     if retry_status && can_retry {
                         // (a 403 or 404 moves on without counting against the server)
-                        self.release(r, &target, peer, !matches!(head.status, 403 | 404));
+                        let counted = !matches!(head.status, 403 | 404);
+                        self.release(r, &target, &server, counted);
+                        let kind = if counted { TryEnd::Failed } else { TryEnd::Next };
+                        self.note_failure(r, kind, head.status);
                         continue;
                     }
-                    self.release(r, &target, peer, false);
-                    let flow = self.forward(r, conn, head, started, &target, peer).await;
+                    self.release(r, &target, &server, false);
+                    let flow = self.forward(r, conn, head, started, &target, server, &timeouts).await;
                     r.log_upstream = None;
                     return flow;
                 }
@@ -219,14 +308,17 @@ impl Proxy {
                     self.record(r, |s| {
                         s.tries.pop();
                     });
-                    tried.forget(peer);
-                    target.upstream.release(peer, false);
+                    if let Some(peer) = server.listed {
+                        tried.forget(peer);
+                        target.upstream.release(peer, false);
+                    }
                     tries -= 1;
                 }
                 Err(f) => {
                     self.finish_try(r, started, |t| t.status = Some(f.status));
                     r.log(Level::Error, &f.message);
-                    self.release(r, &target, peer, true);
+                    self.release(r, &target, &server, true);
+                    self.note_failure(r, TryEnd::Failed, f.status);
                     let wanted = match f.kind {
                         FailKind::Error => next.error,
                         FailKind::Timeout => next.timeout,
@@ -245,8 +337,95 @@ impl Proxy {
         }
     }
 
+    /// "no live upstreams": logged and answered 502, as nginx.
+    fn no_live_upstreams(&self, r: &mut Request, target: &Target, uri: &Rc<str>) -> Flow {
+        r.log_upstream = Some((format!("http://{}", target.upstream.name).into(), uri.clone()));
+        r.log(Level::Error, "no live upstreams while connecting to upstream");
+        self.record(r, |s| {
+            s.tries.push(Try {
+                addr: target.upstream.name.as_str().into(),
+                status: Some(502),
+                ..Try::default()
+            })
+        });
+        r.log_upstream = None;
+        Flow::Finish(502)
+    }
+
+    /// Runs the upstream's balancer for the next try: the server it chose (None: the
+    /// upstream chooses), the tries it added, and whether the request head is to be made
+    /// again; or how it failed the request.
+    async fn ask_balancer(
+        &self,
+        r: &mut Request,
+        balancer: &dyn Balancer,
+        tries_done: usize,
+        max_tries: usize,
+        tries_limit: u32,
+    ) -> Result<(Option<Server>, u32, bool), Verdict> {
+        if r.ctx_ref::<Choice>().is_none() {
+            r.set_ctx(Choice::default());
+        }
+        if let Some(c) = r.ctx::<Choice>() {
+            c.peer = None;
+            c.more_tries = 0;
+            c.keepalive = None;
+            c.recreate = false;
+            c.total_tries += 1;
+            c.tries_left = max_tries.saturating_sub(tries_done) as u32;
+            c.tries_limit = tries_limit;
+        }
+        match balancer.pick(r).await {
+            Verdict::Go => {}
+            other => return Err(other),
+        }
+        let Some(c) = r.ctx_ref::<Choice>() else {
+            return Ok((None, 0, false));
+        };
+        let server = c.peer.clone().map(|chosen| Server::chosen(chosen, c.keepalive));
+        Ok((server, c.more_tries, c.recreate))
+    }
+
+    /// Tells the balancer (if any) how the last try failed.
+    fn note_failure(&self, r: &mut Request, kind: TryEnd, status: u16) {
+        if let Some(c) = r.ctx::<Choice>() {
+            c.last_failure = Some((kind, status));
+        }
+    }
+
+    /// The location's timeouts.
+    fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            connect: Duration::from_millis(self.conf.connect_timeout_ms()),
+            send: Duration::from_millis(self.conf.send_timeout_ms()),
+            read: Duration::from_millis(self.conf.read_timeout_ms()),
+        }
+    }
+
+    /// The location's timeouts with a balancer's `set_timeouts` over them.
+    fn timeouts_for(&self, r: &Request) -> Timeouts {
+        let mut t = self.timeouts();
+        if let Some(c) = r.ctx_ref::<Choice>() {
+            let [connect, send, read] = c.timeouts;
+            if let Some(ms) = connect {
+                t.connect = Duration::from_millis(ms);
+            }
+            if let Some(ms) = send {
+                t.send = Duration::from_millis(ms);
+            }
+            if let Some(ms) = read {
+                t.read = Duration::from_millis(ms);
+            }
+        }
+        t
+    }
+
     /// Counts the end of a try against the server (a failure may take it out for a while).
-    fn release(&self, r: &Request, target: &Target, peer: PeerRef, failed: bool) {
+    /// (A server a balancer chose is not the upstream's to count.)
+    fn release(&self, r: &Request, target: &Target, server: &Server, failed: bool) {
+        let Some(peer) = server.listed else {
+            return;
+        };
         if target.upstream.release(peer, failed) && target.upstream.peer_count() > 1 {
             r.log(
                 Level::Warn,
@@ -280,8 +459,9 @@ impl Proxy {
         request: &[u8],
         body: Option<&[u8]>,
         started: Instant,
+        timeouts: &Timeouts,
     ) -> Result<(Conn, Head), Failure> {
-        let connect_timeout = Duration::from_millis(self.conf.connect_timeout_ms());
+        let connect_timeout = timeouts.connect;
         let connected = match kept {
             Some(conn) => Ok(Ok(conn)),
             None => tokio::time::timeout(connect_timeout, connect(addr)).await.map(|c| {
@@ -320,7 +500,7 @@ impl Proxy {
                 t.connect_time = Some(connect_time);
             }
         });
-        let send_timeout = Duration::from_millis(self.conf.send_timeout_ms());
+        let send_timeout = timeouts.send;
         let stream = &mut conn.stream;
         let send = async {
             stream.write_all(request).await?;
@@ -357,7 +537,7 @@ impl Proxy {
                 t.bytes_sent = sent_bytes;
             }
         });
-        let read_timeout = Duration::from_millis(self.conf.read_timeout_ms());
+        let read_timeout = timeouts.read;
         match response::read_head(&mut conn.stream, self.conf.buffer_size(), read_timeout).await {
             Ok(head) => {
                 let header_time = started.elapsed().as_secs_f64();
@@ -396,7 +576,8 @@ impl Proxy {
         mut head: Head,
         started: Instant,
         target: &Target,
-        peer: PeerRef,
+        server: Server,
+        timeouts: &Timeouts,
     ) -> Flow {
         if self.intercepts(r, head.status) {
             // (the answer's body is not read: its connection goes)
@@ -450,10 +631,10 @@ impl Proxy {
         let rest = std::mem::take(&mut head.rest);
         self.record(r, |s| s.head = Some(head));
         if upgrade {
-            return self.tunnel(r, conn, rest, started).await;
+            return self.tunnel(r, conn, rest, started, timeouts.read).await;
         }
         let mut body = BodyReader::new(framing, rest);
-        let read_timeout = Duration::from_millis(self.conf.read_timeout_ms());
+        let read_timeout = timeouts.read;
         loop {
             if body.done() {
                 break;
@@ -486,7 +667,7 @@ impl Proxy {
             t.response_length = Some(length);
         });
         if keepalive && body.reusable() && !r.write_failed {
-            target.upstream.put_idle(peer, conn);
+            target.upstream.put_idle(server.pool, conn, server.keep);
         }
         r.send_body(&[], true).await;
         Flow::Done
@@ -556,7 +737,7 @@ impl Proxy {
 
     /// An upgraded connection: the 101 goes out, then bytes both ways until one side
     /// closes or nothing moves for `proxy_read_timeout`.
-    async fn tunnel(&self, r: &mut Request, conn: Conn, from_upstream: Vec<u8>, started: Instant) -> Flow {
+    async fn tunnel(&self, r: &mut Request, conn: Conn, from_upstream: Vec<u8>, started: Instant, idle: Duration) -> Flow {
         r.keepalive = false;
         r.send_header();
         r.flush().await;
@@ -568,7 +749,6 @@ impl Proxy {
         let client = r.io.stream.clone();
         let from_client = r.io.pending().to_vec();
         r.io.consume(from_client.len());
-        let idle = Duration::from_millis(self.conf.read_timeout_ms());
         let (end, received) = crate::tunnel::relay(&client, &conn.stream, from_client, from_upstream, idle).await;
         if let crate::tunnel::End::TimedOut = end {
             r.log(

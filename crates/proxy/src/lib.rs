@@ -4,6 +4,7 @@
 //! forwards a request and streams the answer back (`handler.rs`).
 
 mod balance;
+pub mod balancer;
 mod handler;
 mod redirect;
 mod response;

@@ -21,6 +21,7 @@ use http::ext::ExtConf;
 use http::request::Request;
 
 use crate::balance::{self, Draw, Method};
+use crate::balancer::{Balancer, BlockExtras};
 
 /// Where a server listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -184,16 +185,40 @@ pub struct Upstream {
     pub keepalive_timeout: Duration,
     /// How a request picks a server.
     pub method: Method,
+    /// `balancer_by_lua*`: asked before every try.
+    pub balancer: Option<Rc<dyn Balancer>>,
+    /// Connections a balancer's `enable_keepalive` may keep (`balancer_keepalive`).
+    pub balancer_keepalive: usize,
+    /// The block's only server is the placeholder a balancer's block gets when it names
+    /// none (0.0.0.1): a try that reaches it is "no peer set".
+    pub placeholder: bool,
     /// Idle connections kept for reuse, most recent last (at most `keepalive`).
     idle: RefCell<VecDeque<Idle>>,
+}
+
+/// What a kept connection is kept for: its server's address, and the host name a
+/// balancer gave with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolKey {
+    pub addr: PeerAddr,
+    pub host: Option<Rc<str>>,
+}
+
+/// Keepalive limits of one connection other than the block's (`enable_keepalive`).
+#[derive(Clone, Copy, Debug)]
+pub struct KeepLimits {
+    pub idle_timeout: Duration,
+    /// 0: no limit.
+    pub max_requests: u64,
 }
 
 /// An idle keepalive connection.
 #[derive(Debug)]
 struct Idle {
-    peer: PeerRef,
+    key: PoolKey,
     conn: Conn,
     since: Instant,
+    timeout: Duration,
 }
 
 /// A connection to a server, with what keepalive limits count.
@@ -240,36 +265,45 @@ impl Upstream {
             keepalive_time: Duration::from_secs(3600),
             keepalive_timeout: Duration::from_secs(60),
             method: Method::RoundRobin,
+            balancer: None,
+            balancer_keepalive: 32,
+            placeholder: false,
             idle: RefCell::default(),
         }
     }
 
-    /// An idle connection to `peer`, if one is kept and still good (one its server closed
+    /// An idle connection for `key`, if one is kept and still good (one its server closed
     /// or sent anything on, or that idled too long, is closed on the way).
-    pub fn take_idle(&self, peer: PeerRef) -> Option<Conn> {
+    pub fn take_idle(&self, key: &PoolKey) -> Option<Conn> {
         let mut idle = self.idle.borrow_mut();
         let now = Instant::now();
-        idle.retain(|i| now.duration_since(i.since) < self.keepalive_timeout && !i.conn.stream.has_data());
-        let at = idle.iter().rposition(|i| i.peer == peer)?;
+        idle.retain(|i| now.duration_since(i.since) < i.timeout && !i.conn.stream.has_data());
+        let at = idle.iter().rposition(|i| i.key == *key)?;
         idle.remove(at).map(|i| i.conn)
     }
 
-    /// Keeps a connection whose answer ended cleanly, within the keepalive limits (the
-    /// least recently used one is closed to make room).
-    pub fn put_idle(self: &Rc<Self>, peer: PeerRef, mut conn: Conn) {
+    /// Keeps a connection whose answer ended cleanly, within the keepalive limits: the
+    /// block's, or those a balancer gave it (the least recently used one is closed to make
+    /// room).
+    pub fn put_idle(self: &Rc<Self>, key: PoolKey, mut conn: Conn, limits: Option<KeepLimits>) {
         conn.requests += 1;
-        if self.keepalive == 0 || conn.requests >= self.keepalive_requests || conn.born.elapsed() >= self.keepalive_time
-        {
+        let (cap, timeout, max_requests) = match limits {
+            Some(l) => (self.balancer_keepalive, l.idle_timeout, l.max_requests),
+            None => (self.keepalive, self.keepalive_timeout, self.keepalive_requests),
+        };
+        let spent = max_requests > 0 && conn.requests >= max_requests;
+        if cap == 0 || spent || conn.born.elapsed() >= self.keepalive_time {
             return;
         }
         let mut idle = self.idle.borrow_mut();
-        while idle.len() >= self.keepalive {
+        while idle.len() >= cap {
             idle.pop_front();
         }
         idle.push_back(Idle {
-            peer,
+            key,
             conn,
             since: Instant::now(),
+            timeout,
         });
         drop(idle);
         watch(self);
@@ -280,7 +314,7 @@ impl Upstream {
     fn sweep(&self) -> bool {
         let mut idle = self.idle.borrow_mut();
         let now = Instant::now();
-        idle.retain(|i| now.duration_since(i.since) < self.keepalive_timeout && !i.conn.stream.has_data());
+        idle.retain(|i| now.duration_since(i.since) < i.timeout && !i.conn.stream.has_data());
         !idle.is_empty()
     }
 
@@ -449,7 +483,7 @@ static BLOCK_DIRECTIVES: &[Directive<UpstreamDraft>] = &[
 ];
 
 /// `upstream NAME { … }` (http level): read into the http block's upstreams.
-pub fn upstream_block(b: &mut http::HttpBuilder, cmd: &Cmd, _reg: &Registry<http::HttpBuilder>) -> Result<()> {
+pub fn upstream_block(b: &mut http::HttpBuilder, cmd: &Cmd, http_reg: &Registry<http::HttpBuilder>) -> Result<()> {
     let name = cmd.arg(0).to_string();
     let upstreams = b.main.get_or_default::<Upstreams>();
     if upstreams.find(&name).is_some() {
@@ -458,7 +492,24 @@ pub fn upstream_block(b: &mut http::HttpBuilder, cmd: &Cmd, _reg: &Registry<http
     let mut reg = Registry::default();
     reg.add(BLOCK_DIRECTIVES);
     let mut draft = UpstreamDraft::default();
-    reg.run(&mut draft, UPS, cmd.children())?;
+    // the block's own directives, then other modules' (balancer_by_lua*), which leave
+    // what they make in the block's extras
+    *BlockExtras::of(b) = BlockExtras::default();
+    for child in cmd.children() {
+        if reg.knows(&child.name) {
+            reg.run(&mut draft, UPS, std::slice::from_ref(child))?;
+        } else {
+            http_reg.run(b, UPS, std::slice::from_ref(child))?;
+        }
+    }
+    let extras = std::mem::take(BlockExtras::of(b));
+    // (a balancer's block may name no server: a placeholder stands in, as OpenResty's)
+    let placeholder = extras.balancer.is_some() && draft.primary.is_empty();
+    if placeholder {
+        draft
+            .primary
+            .push(Peer::new(PeerAddr::Inet(SocketAddr::from(([0, 0, 0, 1], 80)))));
+    }
     if draft.primary.is_empty() {
         return Err(cmd.error("no servers are inside upstream"));
     }
@@ -484,6 +535,9 @@ pub fn upstream_block(b: &mut http::HttpBuilder, cmd: &Cmd, _reg: &Registry<http
     let up = Upstream {
         name,
         method,
+        balancer: extras.balancer,
+        balancer_keepalive: extras.balancer_keepalive.unwrap_or(32),
+        placeholder,
         primary,
         backup: Peers::new(draft.backup),
         keepalive: draft.keepalive.unwrap_or(0),
