@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use conf::registry::{HTTP, LIF, LOC, SIF, SRV};
+use conf::registry::{HTTP, LIF, LOC, SIF, SRV, UPS};
 use conf::{Args, Cmd, Directive, Result, set_once};
 use http::builder::{HttpBuilder, LocDraft};
 use http::ext::ExtConf;
@@ -146,7 +146,7 @@ impl ExtConf for LuaLocConf {
     }
 }
 
-fn code(b: &mut HttpBuilder, cmd: &Cmd, tag: &str, file: bool) -> Result<Rc<LuaCode>> {
+pub(crate) fn code(b: &mut HttpBuilder, cmd: &Cmd, tag: &str, file: bool) -> Result<Rc<LuaCode>> {
     let conf_file = cmd
         .at
         .file
@@ -488,6 +488,9 @@ static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("body_filter_by_lua", ANY, Args::Exactly(1), body_filter_inline),
     Directive::value("body_filter_by_lua_file", ANY, Args::Exactly(1), body_filter_file),
     Directive::value("log_by_lua_block", ANY, Args::Exactly(1), log_inline),
+    Directive::value("balancer_by_lua_block", UPS, Args::Exactly(1), crate::balancer::inline),
+    Directive::value("balancer_by_lua_file", UPS, Args::Exactly(1), crate::balancer::file),
+    Directive::value("balancer_keepalive", UPS, Args::Exactly(1), crate::balancer::keepalive),
     Directive::value("log_by_lua", ANY, Args::Exactly(1), log_inline),
     Directive::value("log_by_lua_file", ANY, Args::Exactly(1), log_file),
 ];

@@ -366,6 +366,15 @@ impl LuaHandler {
         Ok(Runners::SPARE_JOB)
     }
 
+    /// Runs the request's code to its end, waits included (balancer_by_lua: its caller
+    /// acts on how it ended).
+    pub async fn run_to_end(&self, r: &mut Request) -> End {
+        match self.start(r) {
+            Progress::Ended(end) => end,
+            Progress::Running(mut sched) => sched.run(Some(r)).await,
+        }
+    }
+
     /// Drives a run whose threads wait, to its end.
     async fn finish(&self, mut sched: Box<Sched>, r: &mut Request) -> Flow {
         let end = sched.run(Some(r)).await;

@@ -5,6 +5,7 @@
 //! Layout follows lua-nginx-module: one file per API family under `api/`.
 
 mod api;
+mod balancer;
 mod cfunc;
 pub mod directives;
 mod filter;

@@ -22,6 +22,8 @@ pub enum Phase {
     Set,
     /// A timer's function (`ngx.timer.at`, `ngx.timer.every`).
     Timer,
+    /// `balancer_by_lua*`: before each try of a proxied request.
+    Balancer,
 }
 
 impl Phase {
@@ -38,6 +40,7 @@ impl Phase {
             Phase::BodyFilter => "body_filter",
             Phase::Log => "log",
             Phase::Set => "set",
+            Phase::Balancer => "balancer",
             Phase::Timer => "timer",
         }
     }
@@ -170,6 +173,7 @@ pub const OUTPUT_PHASES: &[Phase] = &[Phase::ServerRewrite, Phase::Rewrite, Phas
 /// OpenResty (init_worker runs as a run of `sched`, to its end before the worker serves;
 /// log's run goes on after its connection has moved on).
 pub const THREAD_PHASES: &[Phase] = &[
+    Phase::Balancer,
     Phase::ServerRewrite,
     Phase::Rewrite,
     Phase::Access,

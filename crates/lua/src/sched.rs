@@ -358,11 +358,11 @@ impl Sched {
                 let msg = crate::handler::without_prelude_position(&msg);
                 let line = match &self.entry_errors_as {
                     Some(directive) if i == ENTRY => format!("{directive} error: {msg}"),
-                    // log_by_lua's code is not a thread in OpenResty: its error reads as a
-                    // filter's
-                    _ if i == ENTRY && self.phase == Phase::Log => {
+                    // log_by_lua's and balancer_by_lua's code is not a thread in
+                    // OpenResty: its error reads as a filter's
+                    _ if i == ENTRY && matches!(self.phase, Phase::Log | Phase::Balancer) => {
                         let trace = self.traceback(i).replacen("coroutine 0:\n", "", 1);
-                        format!("failed to run log_by_lua*: {msg}{trace}")
+                        format!("failed to run {}_by_lua*: {msg}{trace}", self.phase.name())
                     }
                     _ => {
                         let trace = self.traceback(i);

@@ -39,6 +39,8 @@ const LRUCACHE: &str = include_str!("../lualib/lrucache.lua");
 const REGEX: &str = include_str!("../lualib/regex.lua");
 /// `require "ngx.semaphore"`.
 const SEMAPHORE: &str = include_str!("../lualib/semaphore.lua");
+/// `require "ngx.balancer"`.
+const BALANCER: &str = include_str!("../lualib/balancer.lua");
 /// `ngx.socket.tcp`'s methods.
 const SOCKET_TCP: &str = include_str!("../lualib/socket_tcp.lua");
 /// `ngx.socket.udp`'s methods.
@@ -117,6 +119,7 @@ fn create(prefix: &std::path::Path) -> mlua::Result<Lua> {
     lua.load(SHDICT).set_name("=shdict").exec()?;
     lua.load(REGEX).set_name("=regex").exec()?;
     lua.load(SEMAPHORE).set_name("=semaphore").exec()?;
+    lua.load(BALANCER).set_name("=balancer").exec()?;
     lua.load(SOCKET_TCP).set_name("=socket_tcp").exec()?;
     lua.load(SOCKET_UDP).set_name("=socket_udp").exec()?;
     lua.globals()

@@ -13,8 +13,8 @@ use http::phase::{Flow, Handler, Step};
 use http::request::{Framing, Request};
 use tokio::io::AsyncWriteExt;
 
+use crate::balancer::{Balancer, Choice, Chosen, TryEnd, Verdict};
 use crate::response::{self, BodyReader, Head, ReadFailure};
-use crate::balancer::{Balancer, Chosen, Choice, TryEnd, Verdict};
 use crate::upstream::{Conn, KeepLimits, PeerAddr, PeerRef, PoolKey, Upstreams};
 use crate::vars::{ProxyState, Try};
 use crate::{NEXT_STATUSES, ProxyConf, ProxyPass, Target};
@@ -85,6 +85,7 @@ struct Server {
     url: Rc<str>,
     /// Keepalive limits a balancer gave it (`enable_keepalive`).
     keep: Option<KeepLimits>,
+    timeouts: Timeouts,
 }
 
 impl Server {
@@ -99,6 +100,7 @@ impl Server {
             name: p.name.clone(),
             url: p.url.clone(),
             keep: None,
+            timeouts: Timeouts::default(),
         }
     }
 
@@ -116,11 +118,13 @@ impl Server {
                 idle_timeout,
                 max_requests,
             }),
+            timeouts: Timeouts::default(),
         }
     }
 }
 
 /// A try's timeouts.
+#[derive(Clone, Copy, Default)]
 struct Timeouts {
     connect: Duration,
     send: Duration,
@@ -229,7 +233,7 @@ impl Proxy {
                     Err(Verdict::Go) => unreachable!("a go is Ok"),
                 }
             }
-            let server = match chosen {
+            let mut server = match chosen {
                 Some(s) => s,
                 None => match target.upstream.pick(&mut tried) {
                     Some(peer) if target.upstream.placeholder => {
@@ -253,7 +257,8 @@ impl Proxy {
             });
             let kept = target.upstream.take_idle(&server.pool);
             let reused = kept.is_some();
-            let attempt = self.attempt(r, &server.pool.addr, kept, &request, body.as_deref(), started, &timeouts);
+            server.timeouts = timeouts;
+            let attempt = self.attempt(r, &server, kept, &request, body.as_deref(), started);
             let outcome = if self.conf.ignore_client_abort.unwrap_or(false) {
                 Some(attempt.await)
             } else {
@@ -299,7 +304,7 @@ impl Proxy {
                         continue;
                     }
                     self.release(r, &target, &server, false);
-                    let flow = self.forward(r, conn, head, started, &target, server, &timeouts).await;
+                    let flow = self.forward(r, conn, head, started, &target, server).await;
                     r.log_upstream = None;
                     return flow;
                 }
@@ -454,13 +459,13 @@ impl Proxy {
     async fn attempt(
         &self,
         r: &mut Request,
-        addr: &PeerAddr,
+        server: &Server,
         kept: Option<Conn>,
         request: &[u8],
         body: Option<&[u8]>,
         started: Instant,
-        timeouts: &Timeouts,
     ) -> Result<(Conn, Head), Failure> {
+        let (addr, timeouts) = (&server.pool.addr, &server.timeouts);
         let connect_timeout = timeouts.connect;
         let connected = match kept {
             Some(conn) => Ok(Ok(conn)),
@@ -577,8 +582,8 @@ impl Proxy {
         started: Instant,
         target: &Target,
         server: Server,
-        timeouts: &Timeouts,
     ) -> Flow {
+        let timeouts = &server.timeouts;
         if self.intercepts(r, head.status) {
             // (the answer's body is not read: its connection goes)
             return Flow::Finish(head.status);
@@ -737,7 +742,14 @@ impl Proxy {
 
     /// An upgraded connection: the 101 goes out, then bytes both ways until one side
     /// closes or nothing moves for `proxy_read_timeout`.
-    async fn tunnel(&self, r: &mut Request, conn: Conn, from_upstream: Vec<u8>, started: Instant, idle: Duration) -> Flow {
+    async fn tunnel(
+        &self,
+        r: &mut Request,
+        conn: Conn,
+        from_upstream: Vec<u8>,
+        started: Instant,
+        idle: Duration,
+    ) -> Flow {
         r.keepalive = false;
         r.send_header();
         r.flush().await;

@@ -73,6 +73,11 @@ static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     ),
 ];
 
+/// True once the proxy handles `r` (it has an upstream, nginx's `r->upstream`).
+pub fn proxied(r: &http::request::Request) -> bool {
+    r.ctx_ref::<vars::ProxyState>().is_some()
+}
+
 /// Where `proxy_pass` sends requests.
 #[derive(Clone, Debug)]
 pub struct ProxyPass {

@@ -1,6 +1,7 @@
 //! The `ngx` table. Each API family registers its functions here; the prelude
 //! (lualib/prelude.lua) adds the Lua wrappers that yield to the coroutine driver.
 
+mod balancer;
 mod cjson;
 mod codec;
 mod consts;
@@ -168,6 +169,7 @@ pub fn register(lua: &Lua, prefix: &std::path::Path) -> mlua::Result<()> {
     private.set("error_text", lua.create_function(|lua, e: Value| plain_error(lua, e))?)?;
     consts::register(lua, &ngx)?;
     semaphore::register(lua, &private)?;
+    balancer::register(lua, &private)?;
     timer::register(lua, &ngx, &private)?;
     socket_tcp::register(lua, &private)?;
     socket_udp::register(lua, &private)?;

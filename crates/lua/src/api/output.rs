@@ -275,7 +275,13 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
                 ));
             }
             request::with(|_| Ok(()))?;
-            request::check_context(&[Phase::Rewrite, Phase::Access, Phase::Content, Phase::HeaderFilter])?;
+            request::check_context(&[
+                Phase::Rewrite,
+                Phase::Access,
+                Phase::Content,
+                Phase::HeaderFilter,
+                Phase::Balancer,
+            ])?;
             Ok((code, request::record_sync_exit(code)))
         })?,
     )?;

@@ -1,0 +1,179 @@
+//! `ngx.balancer`'s primitives (lualib/balancer.lua is the module, as lua-resty-core's):
+//! they read and write the request's `proxy::balancer::Choice`, which the proxy reads
+//! after balancer_by_lua's run. Outside that phase they answer lua-nginx-module's "no
+//! upstream found" or "API disabled in the current context".
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mlua::{IntoLuaMulti, Lua, LuaString, Table, Value};
+use proxy::balancer::{Choice, Chosen, TryEnd};
+use proxy::upstream::PeerAddr;
+
+use crate::request::{self, Phase};
+
+/// Runs `f` on the request's balancer state, or answers `nil, err` (raises "no request
+/// found" without a request, as lua-resty-core does).
+fn with_choice<R>(lua: &Lua, f: impl FnOnce(&mut Choice) -> Result<R, &'static str>) -> mlua::Result<mlua::MultiValue>
+where
+    R: mlua::IntoLuaMulti,
+{
+    let answer = request::with(|r| {
+        // (lua-nginx-module's order: a request that proxies nothing has no upstream)
+        if !proxy::proxied(r) {
+            return Ok(Err("no upstream found"));
+        }
+        if request::phase() != Phase::Balancer {
+            return Ok(Err("API disabled in the current context"));
+        }
+        Ok(match r.ctx::<Choice>() {
+            Some(c) => f(c),
+            None => Err("no upstream found"),
+        })
+    })?;
+    match answer {
+        Ok(v) => v.into_lua_multi(lua),
+        Err(e) => (Value::Nil, e).into_lua_multi(lua),
+    }
+}
+
+/// `addr` as `ngx_parse_url` reads it without resolving: an IP (with an optional port
+/// that wins over `port`), `[v6]:port`, or `unix:/path`.
+fn parse_peer(addr: &str, port: u16) -> Result<PeerAddr, &'static str> {
+    if let Some(path) = addr.strip_prefix("unix:") {
+        if path.is_empty() {
+            return Err("no path in the unix domain socket");
+        }
+        return Ok(PeerAddr::Unix(PathBuf::from(path)));
+    }
+    if addr.is_empty() {
+        return Err("no host");
+    }
+    let (host, port_text) = if let Some(rest) = addr.strip_prefix('[') {
+        let Some((h, after)) = rest.split_once(']') else {
+            return Err("invalid host");
+        };
+        match after {
+            "" => (h, None),
+            _ => match after.strip_prefix(':') {
+                Some(p) => (h, Some(p)),
+                None => return Err("invalid host"),
+            },
+        }
+    } else {
+        match addr.split_once(':') {
+            Some((h, p)) if !p.contains(':') => (h, Some(p)),
+            // a bare IPv6 address
+            Some(_) => (addr, None),
+            None => (addr, None),
+        }
+    };
+    let port = match port_text {
+        Some(p) => p.parse::<u16>().ok().filter(|n| *n > 0).ok_or("invalid port")?,
+        None => port,
+    };
+    // (names are not resolved here: OpenResty's balancer takes addresses only)
+    let ip: IpAddr = host.parse().map_err(|_| "no host allowed")?;
+    Ok(PeerAddr::Inet(SocketAddr::new(ip, port)))
+}
+
+pub fn register(lua: &Lua, private: &Table) -> mlua::Result<()> {
+    private.set(
+        "balancer_set_peer",
+        lua.create_function(|lua, (addr, port, host): (LuaString, i64, Option<LuaString>)| {
+            let addr = addr.to_string_lossy();
+            let port = u16::try_from(port).unwrap_or(0);
+            let host = host.map(|h| h.to_string_lossy().into());
+            with_choice(lua, |c| {
+                let addr = parse_peer(&addr, port)?;
+                c.peer = Some(Chosen { addr, host });
+                Ok(true)
+            })
+        })?,
+    )?;
+    private.set(
+        "balancer_set_more_tries",
+        lua.create_function(|lua, count: i64| {
+            let count = u32::try_from(count.max(0)).unwrap_or(u32::MAX);
+            with_choice(lua, |c| Ok((true, c.set_more_tries(count))))
+        })?,
+    )?;
+    private.set(
+        "balancer_last_failure",
+        lua.create_function(|lua, ()| {
+            with_choice(lua, |c| {
+                Ok(match c.last_failure {
+                    None => (None, None),
+                    Some((end, status)) => (
+                        Some(match end {
+                            TryEnd::Next => "next",
+                            TryEnd::Failed => "failed",
+                        }),
+                        Some(status),
+                    ),
+                })
+            })
+        })?,
+    )?;
+    private.set(
+        "balancer_set_timeouts",
+        lua.create_function(|lua, ms: (f64, f64, f64)| {
+            with_choice(lua, |c| {
+                let [connect, send, read] = &mut c.timeouts;
+                for (slot, v) in [(connect, ms.0), (send, ms.1), (read, ms.2)] {
+                    if v > 0.0 {
+                        *slot = Some(v as u64);
+                    }
+                }
+                Ok(true)
+            })
+        })?,
+    )?;
+    private.set(
+        "balancer_recreate_request",
+        lua.create_function(|lua, ()| {
+            with_choice(lua, |c| {
+                c.recreate = true;
+                Ok(true)
+            })
+        })?,
+    )?;
+    private.set(
+        "balancer_enable_keepalive",
+        lua.create_function(|lua, (timeout_ms, max_requests): (f64, f64)| {
+            with_choice(lua, |c| {
+                if c.peer.is_none() {
+                    return Err("no current peer set");
+                }
+                c.keepalive = Some((Duration::from_millis(timeout_ms as u64), max_requests as u64));
+                Ok(true)
+            })
+        })?,
+    )?;
+    private.set(
+        "balancer_set_upstream_tls",
+        lua.create_function(|lua, on: bool| {
+            with_choice(lua, |_| if on { Err("not supported yet") } else { Ok(true) })
+        })?,
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_parse_as_ngx_parse_url_without_resolving() {
+        let inet = |s: &str| PeerAddr::Inet(s.parse().unwrap());
+        assert_eq!(parse_peer("127.0.0.2", 8080), Ok(inet("127.0.0.2:8080")));
+        assert_eq!(parse_peer("127.0.0.2:81", 8080), Ok(inet("127.0.0.2:81")));
+        assert_eq!(parse_peer("[::1]:82", 0), Ok(inet("[::1]:82")));
+        assert_eq!(parse_peer("::1", 83), Ok(inet("[::1]:83")));
+        assert_eq!(parse_peer("unix:/tmp/s", 0), Ok(PeerAddr::Unix("/tmp/s".into())));
+        assert_eq!(parse_peer("example.com", 80), Err("no host allowed"));
+        assert_eq!(parse_peer("127.0.0.1:x", 80), Err("invalid port"));
+        assert_eq!(parse_peer("", 80), Err("no host"));
+    }
+}
