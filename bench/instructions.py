@@ -115,12 +115,13 @@ def main():
         subprocess.run(["apt-get", "install", "-y", "valgrind"], check=True,
                        env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
     run.ensure_tools()
-    upstream = run.ensure_proxy_upstream() if "proxy" in wanted else None
+    upstream = run.ensure_proxy_upstream() if {"proxy", "proxy_lua"} & set(wanted) else None
     try:
         report(wanted)
     finally:
         if upstream:
-            upstream.kill()
+            upstream.terminate()
+            upstream.wait(timeout=10)
 
 
 def report(wanted):

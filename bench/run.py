@@ -109,12 +109,21 @@ SCENARIOS = {
     # S with load: 15,000 connections, each request sleeping 10 ms
     "lua_sleep_15k": ("location / { content_by_lua_block { ngx.sleep(0.01) ngx.say(\"ok\") } }", "/"),
     "proxy": (PROXY, "/"),
+    # D-lua: the same through balancer_by_lua, between two servers of the upstream helper
+    "proxy_lua": (PROXY, "/"),
 }
 
 # what a scenario adds at http level, and scenarios with more than one worker
 HTTP_EXTRA = {"lua_shdict": "lua_shared_dict d 10m;", "lua_shdict_2w": "lua_shared_dict d 10m;",
               "lua_redis": 'lua_package_path "/usr/share/lua/5.1/?.lua;;";',
-              "proxy": "upstream backend { server 127.0.0.1:%d; keepalive %s; }" % (PROXY_UPSTREAM_PORT, PROXY_KEEPALIVE)}
+              "proxy": "upstream backend { server 127.0.0.1:%d; keepalive %s; }" % (PROXY_UPSTREAM_PORT, PROXY_KEEPALIVE),
+              "proxy_lua": """upstream backend {
+        server 0.0.0.1;
+        balancer_by_lua_block {
+            require("ngx.balancer").set_current_peer("127.0.0.1", %d - math.random(2) + 1)
+        }
+        keepalive %s;
+    }""" % (PROXY_UPSTREAM_PORT, PROXY_KEEPALIVE)}
 WORKERS = {"lua_shdict_2w": 2}
 # wrk's connections where a scenario needs more than 50
 CONNECTIONS = {"lua_sleep_15k": 15000}
@@ -148,7 +157,7 @@ def write_prefix(location, server="oxiresty", connections=4096, http_extra="", w
         f.write(b"x" * 1024)
     with open(os.path.join(d, "html/100k.bin"), "wb") as f:
         f.write(b"x" * 102400)
-    lua = "_by_lua" in location and server == "nginx"
+    lua = ("_by_lua" in location or "_by_lua" in http_extra) and server == "nginx"
     conf = f"""{NGINX_LUA_MAIN if lua else ""}
 worker_processes {workers};
 worker_rlimit_nofile {connections + 1000};
@@ -423,6 +432,12 @@ def ensure_redis():
 def ensure_proxy_upstream():
     """D's upstream: Debian's nginx on CPU 1 (beside wrk) answering 1 KiB, the same for
     both servers under test."""
+    for port in (PROXY_UPSTREAM_PORT, PROXY_UPSTREAM_PORT - 1):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            raise SystemExit(f"port {port} is served already (a previous run's upstream?): stop it first")
+        except OSError:
+            pass
     d = tempfile.mkdtemp(prefix="oxr-bench-upstream-")
     os.makedirs(os.path.join(d, "logs"))
     with open(os.path.join(d, "nginx.conf"), "w") as f:
@@ -436,6 +451,7 @@ http {{
     keepalive_requests 1000000;
     server {{
         listen 127.0.0.1:{PROXY_UPSTREAM_PORT};
+        listen 127.0.0.1:{PROXY_UPSTREAM_PORT - 1};
         location / {{ return 200 "{'x' * 1023}\\n"; }}
     }}
 }}
@@ -458,27 +474,31 @@ def median(rows, key):
 def main():
     every = ["return", "static1k", "static100k", "idle", "lua_hello", "lua_gateway", "lua_gateway_re_json",
              "lua_shdict", "lua_shdict_2w", "lua_redis", "lua_threads", "lua_sleep_15k",
-             "sleepers", "timers", "proxy", "floor"]
+             "sleepers", "timers", "proxy", "proxy_lua", "floor"]
     wanted = sys.argv[1:] or every
     unknown = [w for w in wanted if w not in every]
     if unknown:
         sys.exit(f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(every)}")
     ensure_tools()
     redis = ensure_redis() if "lua_redis" in wanted else None
-    upstream = ensure_proxy_upstream() if "proxy" in wanted else None
+    upstream = ensure_proxy_upstream() if {"proxy", "proxy_lua"} & set(wanted) else None
     try:
         report(wanted)
     finally:
         for helper in (redis, upstream):
             if helper:
-                helper.kill()
+                # (a graceful stop: nginx's master takes its worker with it, where a
+                # SIGKILL would leave the worker serving the port)
+                helper.terminate()
+                helper.wait(timeout=10)
 
 
 def report(wanted):
     lines = []
     for scenario in wanted:
         servers = {"floor": ("oxiresty", "nginx", "floor-epoll", "floor-uring"),
-                   "proxy": ("oxiresty", "nginx", "floor-proxy")}.get(scenario, ("oxiresty", "nginx"))
+                   "proxy": ("oxiresty", "nginx", "floor-proxy"),
+                   "proxy_lua": ("oxiresty", "nginx")}.get(scenario, ("oxiresty", "nginx"))
         results = {server: [] for server in servers}
         for _ in range(ROUNDS):
             for server in servers:

@@ -105,15 +105,15 @@ impl Server {
     }
 
     fn chosen(chosen: Chosen, keepalive: Option<(Duration, u64)>) -> Server {
-        let p = crate::upstream::Peer::new(chosen.addr);
+        let (name, url) = texts_of(&chosen.addr);
         Server {
             listed: None,
             pool: PoolKey {
-                addr: p.addr,
+                addr: chosen.addr,
                 host: chosen.host,
             },
-            name: p.name,
-            url: p.url,
+            name,
+            url,
             keep: keepalive.map(|(idle_timeout, max_requests)| KeepLimits {
                 idle_timeout,
                 max_requests,
@@ -121,6 +121,31 @@ impl Server {
             timeouts: Timeouts::default(),
         }
     }
+}
+
+thread_local! {
+    /// The texts of addresses balancers chose lately: they choose among a few servers,
+    /// and formatting two strings per request is most of what a choice costs.
+    static CHOSEN_TEXTS: std::cell::RefCell<std::collections::HashMap<PeerAddr, AddrTexts>> =
+        std::cell::RefCell::default();
+}
+
+/// An address's `$upstream_addr` text and error-log URL.
+type AddrTexts = (Rc<str>, Rc<str>);
+
+fn texts_of(addr: &PeerAddr) -> AddrTexts {
+    CHOSEN_TEXTS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some(t) = cache.get(addr) {
+            return t.clone();
+        }
+        if cache.len() >= 1024 {
+            cache.clear();
+        }
+        let p = crate::upstream::Peer::new(addr.clone());
+        cache.insert(addr.clone(), (p.name.clone(), p.url.clone()));
+        (p.name, p.url)
+    })
 }
 
 /// A try's timeouts.

@@ -24,7 +24,7 @@ use crate::balance::{self, Draw, Method};
 use crate::balancer::{Balancer, BlockExtras};
 
 /// Where a server listens.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum PeerAddr {
     Inet(SocketAddr),
     Unix(PathBuf),
