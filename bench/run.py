@@ -111,6 +111,9 @@ SCENARIOS = {
     "proxy": (PROXY, "/"),
     # D-lua: the same through balancer_by_lua, between two servers of the upstream helper
     "proxy_lua": (PROXY, "/"),
+    # F-gz: a 100 KiB text file compressed at level 1 for a client that takes gzip
+    "static_gz": ("location / { root html; types { text/plain txt; } gzip on; gzip_comp_level 1; gzip_types text/plain; }",
+                  "/100k.txt"),
 }
 
 # what a scenario adds at http level, and scenarios with more than one worker
@@ -125,6 +128,8 @@ HTTP_EXTRA = {"lua_shdict": "lua_shared_dict d 10m;", "lua_shdict_2w": "lua_shar
         keepalive %s;
     }""" % (PROXY_UPSTREAM_PORT, PROXY_KEEPALIVE)}
 WORKERS = {"lua_shdict_2w": 2}
+# request headers a scenario's wrk sends
+WRK_HEADERS = {"static_gz": ["-H", "Accept-Encoding: gzip"]}
 # wrk's connections where a scenario needs more than 50
 CONNECTIONS = {"lua_sleep_15k": 15000}
 
@@ -157,6 +162,8 @@ def write_prefix(location, server="oxiresty", connections=4096, http_extra="", w
         f.write(b"x" * 1024)
     with open(os.path.join(d, "html/100k.bin"), "wb") as f:
         f.write(b"x" * 102400)
+    with open(os.path.join(d, "html/100k.txt"), "wb") as f:
+        f.write(text_100k())
     lua = ("_by_lua" in location or "_by_lua" in http_extra) and server == "nginx"
     conf = f"""{NGINX_LUA_MAIN if lua else ""}
 worker_processes {workers};
@@ -182,6 +189,19 @@ http {{
     with open(os.path.join(d, "conf/nginx.conf"), "w") as f:
         f.write(conf)
     return d
+
+
+def text_100k():
+    """100 KiB of text with the repetition of markup and JSON (F-gz's file)."""
+    words = [b"the", b"quick", b"brown", b"fox", b"jumps", b"over", b"lazy", b"dog", b'<div class="item">',
+             b"</div>", b'{"id":', b'"name":', b"value", b"nginx", b"openresty", b"lua"]
+    out, x = bytearray(), 12345
+    while len(out) < 102400:
+        x ^= (x << 13) & 0xFFFFFFFFFFFFFFFF
+        x ^= x >> 7
+        x ^= (x << 17) & 0xFFFFFFFFFFFFFFFF
+        out += words[x % len(words)] + (b"\n" if x % 7 == 0 else b" ")
+    return bytes(out[:102400])
 
 
 def port_free():
@@ -285,8 +305,9 @@ def run_load(server, scenario):
     try:
         hz = os.sysconf("SC_CLK_TCK")
         t0 = cpu_ticks(worker)
-        out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", "-d" + DURATION, "--latency",
-                              f"http://127.0.0.1:{PORT}{path}"], capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", "-d" + DURATION, "--latency"]
+                             + WRK_HEADERS.get(scenario, []) + [f"http://127.0.0.1:{PORT}{path}"],
+                             capture_output=True, text=True, check=True).stdout
         t1 = cpu_ticks(worker)
         rps, total, p99, errors = parse_wrk(out)
         if errors:
@@ -474,7 +495,7 @@ def median(rows, key):
 def main():
     every = ["return", "static1k", "static100k", "idle", "lua_hello", "lua_gateway", "lua_gateway_re_json",
              "lua_shdict", "lua_shdict_2w", "lua_redis", "lua_threads", "lua_sleep_15k",
-             "sleepers", "timers", "proxy", "proxy_lua", "floor"]
+             "sleepers", "timers", "proxy", "proxy_lua", "static_gz", "floor"]
     wanted = sys.argv[1:] or every
     unknown = [w for w in wanted if w not in every]
     if unknown:

@@ -38,6 +38,9 @@ pub static HTTP_MODULES: &[&Module] = &[
     &lua::MODULE,
     // after Lua: its output filter sees what Lua's header filters set
     &headers_more::MODULE,
+    // last of the filters, as in nginx's chain: the others see the plain body
+    &gzip::GUNZIP_MODULE,
+    &gzip::MODULE,
     &log::MODULE,
 ];
 

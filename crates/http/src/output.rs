@@ -241,19 +241,21 @@ impl Request {
         }
     }
 
-    /// Sends the whole body from a file with sendfile(2) (`sendfile on`, no body filters,
-    /// a known length). False: not possible here, nothing was sent, write it instead.
+    /// Sends the whole body from a file with sendfile(2) (`sendfile on`, no body filter
+    /// active for it, a known length). False: not possible here, none of the body was sent
+    /// (the head may have been), write it instead.
     pub async fn send_file(&mut self, file: &std::fs::File, offset: u64, len: u64) -> bool {
-        if self.capture.is_some()
-            || !self.loc.settings.sendfile()
-            || !self.loc.phases.body_filters.is_empty()
-            || self.content_length != Some(len)
-        {
+        if self.capture.is_some() || !self.loc.settings.sendfile() || self.content_length != Some(len) {
             return false;
         }
         self.send_header();
         if self.filter_finalize.is_some() {
             return true;
+        }
+        // (the header filters have decided: gzip, say, may have taken the length away)
+        let loc = self.loc.clone();
+        if self.content_length != Some(len) || loc.phases.body_filters.iter().any(|f| f.active(self)) {
+            return false;
         }
         // (the header filters have set the rate limit)
         if self.header_only || self.limit_rate() > 0 {
@@ -468,7 +470,7 @@ impl Request {
 struct Written(u64);
 
 /// MSIE 4, 5, or 6 without SV1, as nginx tells them (`MSIE 6.0; ...`).
-fn is_msie6(ua: &str) -> bool {
+pub(crate) fn is_msie6(ua: &str) -> bool {
     let Some(at) = ua.find("MSIE ") else {
         return false;
     };

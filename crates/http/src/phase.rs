@@ -66,6 +66,11 @@ pub trait HeaderFilter {
 /// Sees each body chunk on its way out; may change, drop or end the stream.
 pub trait BodyFilter {
     fn filter(&self, r: &mut Request, chunk: &mut Vec<u8>, eof: &mut bool);
+    /// Whether it will touch this response's body (asked once the head is decided: a
+    /// filter that passes the body as it is leaves sendfile(2) possible).
+    fn active(&self, _r: &Request) -> bool {
+        true
+    }
     /// As `HeaderFilter::runs_script`.
     fn runs_script(&self) -> bool {
         false

@@ -12,6 +12,7 @@ pub mod dav;
 pub mod echo;
 pub mod empty_gif;
 pub mod geo;
+pub mod gzip;
 pub mod headers;
 pub mod headers_more;
 pub mod index;
