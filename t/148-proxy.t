@@ -723,3 +723,68 @@ GET /go/ HTTP/1.1 499
 --- must_die
 --- error_log
 invalid value "X-Nope"
+
+=== TEST 34: proxy_cookie_domain and proxy_cookie_path rewrite Set-Cookie's attributes (text and regex rules, the first match wins)
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / {
+            add_header Set-Cookie "a=1; Domain=.backend.internal; Path=/app/x; HttpOnly";
+            add_header Set-Cookie "b=2; path=/other; domain=else.org";
+            add_header Set-Cookie "c=3";
+            return 200 "ok\n";
+        }
+    }
+--- config
+    location /t/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/;
+        proxy_cookie_domain backend.internal $host;
+        proxy_cookie_domain ~^(.+)\.org$ $1.net;
+        proxy_cookie_path /app/ /t/;
+        proxy_cookie_path ~*^/OTHER$ /moved;
+    }
+--- request
+GET /t/
+--- raw_response_headers_like
+Set-Cookie: a=1; Domain=\.localhost; Path=/t/x; HttpOnly\r
+Set-Cookie: b=2; path=/moved; domain=else\.net\r
+Set-Cookie: c=3\r
+
+=== TEST 35: an upstream that resets the connection is a 502 with nginx's line
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / {
+            content_by_lua_block {
+                local sock = ngx.req.socket(true)
+                sock:setoption("linger", 0)
+                sock:close()
+            }
+        }
+    }
+--- config
+    location /reset { proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1; }
+--- request
+GET /reset
+--- error_code: 502
+--- error_log eval
+qr/(recv\(\) failed \(104: Connection reset by peer\)|upstream prematurely closed connection) while reading response header from upstream/
+
+=== TEST 36: an upstream head bigger than proxy_buffer_size is a 502 with nginx's line
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / {
+            content_by_lua_block {
+                ngx.header["X-Big"] = string.rep("x", 8000)
+                ngx.say("body")
+            }
+        }
+    }
+--- config
+    location /huge { proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1; }
+--- request
+GET /huge
+--- error_code: 502
+--- error_log
+upstream sent too big header while reading response header from upstream

@@ -1729,3 +1729,79 @@ fn requests_aborted_mid_wait_leave_nothing_behind() {
     signal(child.id() as i32, 15);
     child.wait().unwrap();
 }
+
+/// The distinct `$connection` numbers the upstream saw, over `n` requests through the
+/// proxy (each answer is the upstream's `$connection`).
+fn upstream_connections_seen(port: u16, path: &str, n: usize) -> std::collections::BTreeSet<String> {
+    (0..n)
+        .map(|_| body(&fetch(port, path).unwrap()).trim().to_string())
+        .collect()
+}
+
+#[test]
+fn keepalive_upstream_connections_are_reused() {
+    let p = Prefix::new("upkeep");
+    let (front, back) = (port(), port());
+    p.conf(&format!(
+        "worker_processes 1;\ndaemon off;\nerror_log logs/error.log info;\nevents {{ worker_connections 64; }}\nhttp {{\n access_log off;\n upstream kept {{ server 127.0.0.1:{back}; keepalive 4; }}\n upstream fresh {{ server 127.0.0.1:{back}; }}\n server {{ listen 127.0.0.1:{back}; location / {{ return 200 \"$connection\\n\"; }} }}\n server {{\n  listen 127.0.0.1:{front};\n  proxy_http_version 1.1;\n  proxy_set_header Connection \"\";\n  location /kept {{ proxy_pass http://kept; }}\n  location /fresh {{ proxy_pass http://fresh; }}\n }}\n}}\n"
+    ));
+    let mut child = start_master(&p);
+    wait_until("the server", Duration::from_secs(5), || get(front, "/kept").is_some());
+    // (the probe above may have opened the kept connection: count from here)
+    let kept = upstream_connections_seen(front, "/kept", 20);
+    assert_eq!(kept.len(), 1, "20 requests over one kept upstream connection: {kept:?}");
+    let fresh = upstream_connections_seen(front, "/fresh", 20);
+    assert_eq!(fresh.len(), 20, "without keepalive each request has its own: {fresh:?}");
+    signal(child.id() as i32, 3);
+    assert!(child.wait().unwrap().success());
+}
+
+/// Peak resident memory of a process, in KiB.
+fn peak_rss_kib(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_gigabyte_streams_through_the_proxy_in_bounded_memory() {
+    let p = Prefix::new("upbig");
+    let (front, back) = (port(), port());
+    p.conf(&format!(
+        "worker_processes 1;\ndaemon off;\nerror_log logs/error.log info;\nevents {{ worker_connections 64; }}\nhttp {{\n access_log off;\n server {{ listen 127.0.0.1:{back}; location / {{ content_by_lua_block {{ local mb = string.rep(\"x\", 1048576) for _ = 1, 1024 do ngx.print(mb) ngx.flush(true) end }} }} }}\n server {{ listen 127.0.0.1:{front}; location / {{ proxy_http_version 1.1; proxy_pass http://127.0.0.1:{back}; }} }}\n}}\n"
+    ));
+    // (HTTP/1.1 to the upstream: an HTTP/1.0 request would have its Lua answer held whole
+    // for its length, lua_http10_buffering, as OpenResty does)
+    let mut child = start_master(&p);
+    let master = child.id() as i32;
+    wait_until("a worker", Duration::from_secs(5), || !worker_pids(master).is_empty());
+    let worker = worker_pids(master)[0];
+    let mut s = TcpStream::connect(("127.0.0.1", front)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(s, "GET / HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut total, mut head) = (0usize, None);
+    loop {
+        let n = s.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        if head.is_none() {
+            head = buf[..n].windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
+        }
+        total += n;
+    }
+    let body = total - head.expect("a response head");
+    assert_eq!(body, 1 << 30, "the whole gigabyte arrived");
+    let peak = peak_rss_kib(worker);
+    eprintln!("worker peak RSS after a 1 GiB proxied body: {peak} KiB");
+    assert!(
+        peak < 96 * 1024,
+        "the worker peaked at {peak} KiB: the body was not held whole"
+    );
+    signal(master, 3);
+    assert!(child.wait().unwrap().success());
+}

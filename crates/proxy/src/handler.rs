@@ -649,6 +649,14 @@ impl Proxy {
                     r.content_length = value.trim().parse().ok();
                 }
             } else if self.hidden(name) && !(upgrade && name.eq_ignore_ascii_case("upgrade")) {
+            } else if name.eq_ignore_ascii_case("set-cookie") && self.rewrites_cookies() {
+                let (domains, paths) = (self.conf.cookie_domain.clone(), self.conf.cookie_path.clone());
+                let (domains, paths) = (
+                    domains.as_deref().map_or(&[][..], Vec::as_slice),
+                    paths.as_deref().map_or(&[][..], Vec::as_slice),
+                );
+                let new = crate::cookie::rewrite(r, &value, domains, paths);
+                r.headers_out.add(name, new.as_deref().unwrap_or(&value));
             } else if !self.redirects.is_empty()
                 && (name.eq_ignore_ascii_case("location") || name.eq_ignore_ascii_case("refresh"))
             {
@@ -701,6 +709,12 @@ impl Proxy {
         }
         r.send_body(&[], true).await;
         Flow::Done
+    }
+
+    /// Whether `proxy_cookie_domain`/`_path` have rules here.
+    fn rewrites_cookies(&self) -> bool {
+        let any = |rules: &Option<crate::cookie::Rules>| rules.as_ref().is_some_and(|r| !r.is_empty());
+        any(&self.conf.cookie_domain) || any(&self.conf.cookie_path)
     }
 
     /// `proxy_intercept_errors`: an answer of 300 or more that the location has an

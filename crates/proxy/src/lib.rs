@@ -5,6 +5,7 @@
 
 mod balance;
 pub mod balancer;
+mod cookie;
 mod handler;
 mod redirect;
 mod response;
@@ -50,6 +51,8 @@ static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("proxy_set_header", ALL, Args::Exactly(2), set_header),
     Directive::value("proxy_redirect", ALL, Args::Range(1, 2), redirect::directive),
     Directive::value("proxy_intercept_errors", ALL, Args::Flag, intercept_errors),
+    Directive::value("proxy_cookie_domain", ALL, Args::Range(1, 2), cookie::directive),
+    Directive::value("proxy_cookie_path", ALL, Args::Range(1, 2), cookie::directive),
     Directive::value("proxy_ignore_headers", ALL, Args::AtLeast(1), ignore_headers),
     Directive::value("proxy_ignore_client_abort", ALL, Args::Flag, ignore_client_abort),
     Directive::value("proxy_http_version", ALL, Args::Exactly(1), http_version),
@@ -153,6 +156,8 @@ pub struct ProxyConf {
     pub intercept_errors: Option<bool>,
     pub ignore_headers: Option<IgnoreHeaders>,
     pub ignore_client_abort: Option<bool>,
+    pub cookie_domain: Option<cookie::Rules>,
+    pub cookie_path: Option<cookie::Rules>,
 }
 
 /// `proxy_ignore_headers`: the upstream headers whose special meaning is ignored (they
@@ -188,7 +193,9 @@ impl ExtConf for ProxyConf {
             redirects,
             intercept_errors,
             ignore_headers,
-            ignore_client_abort
+            ignore_client_abort,
+            cookie_domain,
+            cookie_path
         );
     }
 }
