@@ -788,3 +788,28 @@ GET /huge
 --- error_code: 502
 --- error_log
 upstream sent too big header while reading response header from upstream
+
+=== TEST 37: ngx.location.capture into a proxied location gets the upstream's answer
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / {
+            add_header X-From upstream;
+            return 201 "made $request_uri\n";
+        }
+    }
+--- config
+    location /p/ {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/;
+    }
+    location /t {
+        content_by_lua_block {
+            local res = ngx.location.capture("/p/thing?x=1")
+            ngx.print(res.status, " ", res.header["X-From"], " ", res.body)
+        }
+    }
+--- request
+GET /t
+--- response_body
+201 upstream made /thing?x=1

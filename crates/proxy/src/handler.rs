@@ -148,6 +148,13 @@ fn texts_of(addr: &PeerAddr) -> AddrTexts {
     })
 }
 
+/// How a balancer refused to go on (its verdicts other than "go").
+enum Refusal {
+    Fail(u16),
+    Busy,
+    Declined,
+}
+
 /// A try's timeouts.
 #[derive(Clone, Copy, Default)]
 struct Timeouts {
@@ -245,8 +252,8 @@ impl Proxy {
                         }
                         timeouts = self.timeouts_for(r);
                     }
-                    Err(Verdict::Busy) => return self.no_live_upstreams(r, &target, &uri),
-                    Err(Verdict::Declined) => {
+                    Err(Refusal::Busy) => return self.no_live_upstreams(r, &target, &uri),
+                    Err(Refusal::Declined) => {
                         tries += 1;
                         self.note_failure(r, TryEnd::Failed, 502);
                         if tries >= max_tries {
@@ -254,8 +261,7 @@ impl Proxy {
                         }
                         continue;
                     }
-                    Err(Verdict::Fail(code)) => return Flow::Finish(code),
-                    Err(Verdict::Go) => unreachable!("a go is Ok"),
+                    Err(Refusal::Fail(code)) => return Flow::Finish(code),
                 }
             }
             let mut server = match chosen {
@@ -392,7 +398,7 @@ impl Proxy {
         tries_done: usize,
         max_tries: usize,
         tries_limit: u32,
-    ) -> Result<(Option<Server>, u32, bool), Verdict> {
+    ) -> Result<(Option<Server>, u32, bool), Refusal> {
         if r.ctx_ref::<Choice>().is_none() {
             r.set_ctx(Choice::default());
         }
@@ -407,7 +413,9 @@ impl Proxy {
         }
         match balancer.pick(r).await {
             Verdict::Go => {}
-            other => return Err(other),
+            Verdict::Fail(code) => return Err(Refusal::Fail(code)),
+            Verdict::Busy => return Err(Refusal::Busy),
+            Verdict::Declined => return Err(Refusal::Declined),
         }
         let Some(c) = r.ctx_ref::<Choice>() else {
             return Ok((None, 0, false));
