@@ -18,6 +18,7 @@ pub static HTTP_MODULES: &[&Module] = &[
     &dav::MODULE,
     &index::MODULE,
     &autoindex::MODULE,
+    &gzip::GZIP_STATIC_MODULE,
     &static_file::MODULE,
     // content handlers
     &proxy::UPSTREAM_MODULE,

@@ -495,3 +495,20 @@ deep
 GET /t?site=shop
 --- response_body
 /srv/shop
+
+=== TEST 41: without a types block nginx's three built-in types apply (html, gif, jpg), others get default_type
+--- config
+    location /b/ {
+        alias $TEST_NGINX_HTML_DIR/;
+    }
+--- user_files
+>>> x.html
+h
+>>> x.GIF
+g
+>>> x.txt
+t
+--- pipelined_requests eval
+["GET /b/x.html", "GET /b/x.GIF", "GET /b/x.txt"]
+--- response_headers eval
+["Content-Type: text/html", "Content-Type: image/gif", "Content-Type: text/plain"]

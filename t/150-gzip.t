@@ -189,3 +189,30 @@ inflate() failed
 --- must_die
 --- error_log
 value must be between 1 and 9
+
+=== TEST 8: gzip_static serves the .gz twin to a client that takes gzip (its type from the plain name), the plain file to others; always: to everyone
+--- config
+    gzip_vary on;
+    location /s/ {
+        alias $TEST_NGINX_HTML_DIR/;
+        gzip_static on;
+    }
+    location /a/ {
+        alias $TEST_NGINX_HTML_DIR/;
+        gzip_static always;
+    }
+--- user_files
+>>> page.html
+plain page
+>>> page.html.gz
+not really gzip, but served as it is
+>>> alone.html
+no twin
+--- pipelined_requests eval
+["GET /s/page.html", "GET /s/page.html", "GET /s/alone.html", "GET /a/page.html"]
+--- more_headers eval
+["Accept-Encoding: gzip", "", "Accept-Encoding: gzip", ""]
+--- response_headers eval
+["Content-Encoding: gzip\nContent-Type: text/html\nVary: Accept-Encoding\nContent-Length: 37", "Content-Encoding:\nVary: Accept-Encoding\nContent-Length: 11", "Content-Encoding:\nVary:", "Content-Encoding: gzip\nVary:"]
+--- response_body eval
+["not really gzip, but served as it is\n", "plain page\n", "no twin\n", "not really gzip, but served as it is\n"]

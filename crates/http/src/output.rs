@@ -8,6 +8,15 @@ use crate::request::Request;
 use crate::spare::Spares;
 use crate::status;
 
+/// The types nginx knows without a `types` block.
+static BUILTIN_TYPES: std::sync::LazyLock<[(&str, std::sync::Arc<str>); 3]> = std::sync::LazyLock::new(|| {
+    [
+        ("html", std::sync::Arc::from("text/html")),
+        ("gif", std::sync::Arc::from("image/gif")),
+        ("jpg", std::sync::Arc::from("image/jpeg")),
+    ]
+});
+
 /// Output is written to the socket once this much is buffered (or on flush / eof).
 const WRITE_THRESHOLD: usize = 16 * 1024;
 
@@ -429,7 +438,13 @@ impl Request {
         let s = &self.loc.settings;
         let ext = crate::request::uri_extension(path);
         let found = (!ext.is_empty()).then_some(ext).and_then(|ext| {
-            let types = s.types.as_ref()?;
+            let Some(types) = s.types.as_ref() else {
+                // no `types` anywhere: nginx's built-in three
+                return BUILTIN_TYPES
+                    .iter()
+                    .find(|(e, _)| e.eq_ignore_ascii_case(ext))
+                    .map(|(_, t)| t.clone());
+            };
             match types.get(ext) {
                 Some(t) => Some(t.clone()),
                 None if ext.bytes().any(|b| b.is_ascii_uppercase()) => types.get(&ext.to_ascii_lowercase()).cloned(),

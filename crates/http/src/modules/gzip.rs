@@ -10,7 +10,8 @@
 //!
 //! The gunzip filter (ngx_http_gunzip_filter_module, `gunzip on`) is here too: a
 //! gzip-encoded response (from an upstream) is decompressed for a client that does not
-//! take gzip by the same rules.
+//! take gzip by the same rules. And gzip_static (ngx_http_gzip_static_module): a file's
+//! `.gz` twin served as it is to a client that takes gzip (`always`: to every client).
 
 use std::io::Write;
 use std::rc::Rc;
@@ -22,7 +23,7 @@ use flate2::write::{GzDecoder, GzEncoder};
 
 use crate::builder::{HttpBuilder, LocDraft};
 use crate::module::{Module, Phases};
-use crate::phase::{BodyFilter, HeaderFilter};
+use crate::phase::{BodyFilter, Flow, Handler, HeaderFilter, Step};
 use crate::request::Request;
 
 const CTX: conf::Ctx = HTTP | SRV | LOC | LIF;
@@ -51,6 +52,20 @@ static GUNZIP_DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("gunzip_buffers", HTTP | SRV | LOC, Args::Exactly(2), buffers),
 ];
 
+static GZIP_STATIC_DIRECTIVES: &[Directive<HttpBuilder>] = &[Directive::value(
+    "gzip_static",
+    HTTP | SRV | LOC,
+    Args::Exactly(1),
+    gzip_static,
+)];
+
+/// A content-phase handler: listed before the static module, whose files it may answer
+/// for.
+pub static GZIP_STATIC_MODULE: Module = Module {
+    install: Some(install_static),
+    ..Module::new("ngx_http_gzip_static_module", GZIP_STATIC_DIRECTIVES)
+};
+
 /// Runs before the gzip filter, as in nginx's chain.
 pub static GUNZIP_MODULE: Module = Module {
     install: Some(install_gunzip),
@@ -69,7 +84,16 @@ crate::settings! {
         http_version: (u8, u8) = (1, 1),
         disable: Rc<Vec<Disable>> = Rc::new(Vec::new()),
         gunzip: bool = false,
+        /// `gzip_static`: off, on, or always.
+        static_mode: StaticMode = StaticMode::Off,
     }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StaticMode {
+    Off,
+    On,
+    Always,
 }
 
 /// `gzip_proxied`: which answers to requests that came through a proxy (`Via`) are
@@ -171,6 +195,16 @@ fn disable(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     set_once(&mut conf(b).disable, Rc::new(list), cmd)
 }
 
+fn gzip_static(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let mode = match cmd.arg(0) {
+        "off" => StaticMode::Off,
+        "on" => StaticMode::On,
+        "always" => StaticMode::Always,
+        other => return Err(cmd.invalid_value(other, "it must be \"on\", \"off\" or \"always\"")),
+    };
+    set_once(&mut conf(b).static_mode, mode, cmd)
+}
+
 fn gunzip(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     let on = value::flag(cmd, cmd.arg(0))?;
     set_once(&mut conf(b).gunzip, on, cmd)
@@ -209,6 +243,67 @@ fn install_gunzip(_b: &HttpBuilder, d: &LocDraft, t: &mut Phases) -> Result<()> 
     Ok(())
 }
 
+fn install_static(_b: &HttpBuilder, d: &LocDraft, t: &mut Phases) -> Result<()> {
+    let Some(conf) = d.ext.get::<GzipConf>() else {
+        return Ok(());
+    };
+    if conf.static_mode() != StaticMode::Off {
+        t.content_phase.push(Rc::new(GzipStatic(conf.clone())));
+    }
+    Ok(())
+}
+
+/// Serves `FILE.gz` for `FILE` when the client takes it.
+struct GzipStatic(GzipConf);
+
+impl Handler for GzipStatic {
+    fn handle<'a>(&'a self, r: &'a mut Request) -> Step<'a> {
+        if r.uri.ends_with('/') || !matches!(&*r.method, "GET" | "HEAD") {
+            return Step::Ready(Flow::Next);
+        }
+        Step::Pending(Box::pin(self.serve(r)))
+    }
+}
+
+impl GzipStatic {
+    async fn serve(&self, r: &mut Request) -> Flow {
+        let c = &self.0;
+        let takes = c.static_mode() == StaticMode::Always || client_takes_gzip(r, c);
+        if !takes && !c.vary() {
+            return Flow::Next;
+        }
+        let path = crate::files::map_uri(r, &r.uri);
+        let mut gz = path.clone().into_os_string();
+        gz.push(".gz");
+        let gz = std::path::PathBuf::from(gz);
+        let opened = std::fs::File::open(&gz).and_then(|f| f.metadata().map(|m| (f, m)));
+        let (file, meta) = match opened {
+            Ok(x) => x,
+            Err(e) => {
+                // (a missing twin is the common case: the static module answers)
+                if !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) {
+                    r.log(
+                        crate::log::Level::Error,
+                        &format!("open() \"{}\" failed ({})", gz.display(), conf::errno_text(&e)),
+                    );
+                }
+                return Flow::Next;
+            }
+        };
+        if c.static_mode() == StaticMode::On {
+            add_vary(r, c);
+        }
+        if !takes || meta.is_dir() {
+            return Flow::Next;
+        }
+        r.headers_out.add("Content-Encoding", "gzip");
+        crate::modules::static_file::respond(r, file, &meta, &gz, &path).await
+    }
+}
+
 /// Decides, per response, whether a gzip-encoded body is decompressed for the client.
 struct GunzipHeader(GzipConf);
 
@@ -224,15 +319,7 @@ impl HeaderFilter for GunzipHeader {
         if !gzipped || r.is_head() || r.capture.is_some() {
             return;
         }
-        if self.0.vary()
-            && !r
-                .headers_out
-                .list
-                .iter()
-                .any(|(n, v)| n.eq_ignore_ascii_case("vary") && v == "Accept-Encoding")
-        {
-            r.headers_out.add("Vary", "Accept-Encoding");
-        }
+        add_vary(r, &self.0);
         if client_takes_gzip(r, &self.0) {
             return;
         }
@@ -292,15 +379,7 @@ impl HeaderFilter for GzipHeader {
         if !eligible {
             return;
         }
-        if c.vary()
-            && !r
-                .headers_out
-                .list
-                .iter()
-                .any(|(n, v)| n.eq_ignore_ascii_case("vary") && v == "Accept-Encoding")
-        {
-            r.headers_out.add("Vary", "Accept-Encoding");
-        }
+        add_vary(r, c);
         if !client_takes_gzip(r, c) {
             return;
         }
@@ -334,6 +413,18 @@ impl BodyFilter for GzipBody {
         }
         // what the compressor made so far goes on, the rest waits for more input
         *chunk = std::mem::take(encoder.get_mut());
+    }
+}
+
+/// `gzip_vary on`: `Vary: Accept-Encoding`, once.
+fn add_vary(r: &mut Request, c: &GzipConf) {
+    let present = r
+        .headers_out
+        .list
+        .iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case("vary") && v == "Accept-Encoding");
+    if c.vary() && !present {
+        r.headers_out.add("Vary", "Accept-Encoding");
     }
 }
 

@@ -53,7 +53,7 @@ async fn serve(r: &mut Request) -> Flow {
         .custom_flags(libc::O_NONBLOCK)
         .open(&path)
         .and_then(|f| f.metadata().map(|m| (f, m)));
-    let (mut file, meta) = match opened {
+    let (file, meta) = match opened {
         Ok(x) => x,
         Err(e) => return open_failed(r, &path, &e),
     };
@@ -69,6 +69,19 @@ async fn serve(r: &mut Request) -> Flow {
     if r.method == "POST" {
         return Flow::Finish(405);
     }
+    respond(r, file, &meta, &path, &path).await
+}
+
+/// Answers with an open file (`type_of`: the path its Content-Type is taken from, which
+/// gzip_static gives as the file's without `.gz`): conditional requests, ranges, HEAD,
+/// the body by sendfile or reads.
+pub(crate) async fn respond(
+    r: &mut Request,
+    mut file: std::fs::File,
+    meta: &std::fs::Metadata,
+    path: &std::path::Path,
+    type_of: &std::path::Path,
+) -> Flow {
     if !meta.is_file() {
         r.log(Level::Crit, &format!("\"{}\" is not a regular file", path.display()));
         return Flow::Finish(404);
@@ -76,13 +89,13 @@ async fn serve(r: &mut Request) -> Flow {
     if let Err(code) = r.discard_later() {
         return Flow::Finish(code);
     }
-    r.filename = Some(path.clone());
+    r.filename = Some(path.to_path_buf());
     let size = meta.len();
     let mtime = meta.modified().unwrap_or(UNIX_EPOCH);
     let msecs = mtime.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let etag = etag(msecs, size);
     r.status = 200;
-    r.content_type = Some(r.content_type_for(&path.to_string_lossy()));
+    r.content_type = Some(r.content_type_for(&type_of.to_string_lossy()));
     r.headers_out.set("Last-Modified", crate::time::http_date_cached(msecs));
     if r.loc.settings.etag() {
         r.headers_out.set("ETag", etag);
