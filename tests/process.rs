@@ -1805,3 +1805,37 @@ fn a_gigabyte_streams_through_the_proxy_in_bounded_memory() {
     signal(master, 3);
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn proxy_buffering_frees_the_upstream_before_a_slow_client_reads() {
+    let p = Prefix::new("upbuf");
+    let (front, back) = (port(), port());
+    // 32 MiB: more than the kernel's socket buffers hold, less than the read-ahead
+    p.conf(&format!(
+        "worker_processes 1;\ndaemon off;\nerror_log logs/error.log info;\nevents {{ worker_connections 64; }}\nhttp {{\n access_log off;\n server {{ listen 127.0.0.1:{back}; location / {{ content_by_lua_block {{ local mb = string.rep(\"x\", 1048576) for _ = 1, 32 do ngx.print(mb) end }} log_by_lua_block {{ ngx.log(ngx.WARN, \"upstream done: \", ngx.var.uri) }} }} }}\n server {{\n  listen 127.0.0.1:{front};\n  proxy_http_version 1.1;\n  location /buffered {{ proxy_buffers 64 1m; proxy_pass http://127.0.0.1:{back}; }}\n  location /unbuffered {{ proxy_buffering off; proxy_pass http://127.0.0.1:{back}; }}\n }}\n}}\n"
+    ));
+    let mut child = start_master(&p);
+    wait_until("the server", Duration::from_secs(5), || {
+        TcpStream::connect(("127.0.0.1", front)).is_ok()
+    });
+    let slow_client = |path: &str| {
+        let mut s = TcpStream::connect(("127.0.0.1", front)).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        s
+    };
+    let held = slow_client("/buffered");
+    wait_until(
+        "the upstream to finish while the client reads nothing",
+        Duration::from_secs(10),
+        || p.log().contains("upstream done: /buffered"),
+    );
+    let held_too = slow_client("/unbuffered");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        !p.log().contains("upstream done: /unbuffered"),
+        "without buffering the upstream waits for the client"
+    );
+    drop((held, held_too));
+    signal(child.id() as i32, 15);
+    child.wait().unwrap();
+}

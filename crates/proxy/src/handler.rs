@@ -610,7 +610,7 @@ impl Proxy {
     async fn forward(
         &self,
         r: &mut Request,
-        mut conn: Conn,
+        conn: Conn,
         mut head: Head,
         started: Instant,
         target: &Target,
@@ -622,6 +622,7 @@ impl Proxy {
             return Flow::Finish(head.status);
         }
         self.accel_limit_rate(r, &head);
+        let buffered = self.buffering(&head);
         if let Some(flow) = self.accel_redirect(r, &head) {
             return flow;
         }
@@ -680,41 +681,32 @@ impl Proxy {
             return self.tunnel(r, conn, rest, started, timeouts.read).await;
         }
         let mut body = BodyReader::new(framing, rest);
-        let read_timeout = timeouts.read;
-        loop {
-            if body.done() {
-                break;
+        let ahead = if buffered { self.conf.buffers_bytes() } else { 0 };
+        let upstream = target.upstream.clone();
+        let (pool, keep) = (server.pool, server.keep);
+        // (the connection is kept as soon as the body is read whole, before the client
+        // has it all)
+        let kept = move |conn: Conn, body: &BodyReader| {
+            if keepalive && body.reusable() {
+                upstream.put_idle(pool, conn, keep);
             }
-            match body.next(&mut conn.stream, read_timeout).await {
-                Ok(data) if data.is_empty() && body.done() => break,
-                Ok(data) => {
-                    r.send_body(&data, false).await;
-                    if r.write_failed {
-                        // the client is gone: so is the upstream connection
-                        break;
-                    }
-                }
-                Err(e) => {
-                    r.log(Level::Error, &format!("{} while reading upstream", e.message()));
-                    self.finish_try(r, started, |t| t.bytes_received += body.received);
-                    // the response is cut short: what was sent goes, then the connection
-                    // closes without the body's end
-                    r.send_header();
-                    r.flush().await;
-                    r.keepalive = false;
-                    r.eof_sent = true;
-                    return Flow::Done;
-                }
-            }
+        };
+        if let Err(e) = crate::buffering::relay(r, conn, &mut body, timeouts.read, ahead, kept).await {
+            r.log(Level::Error, &format!("{} while reading upstream", e.message()));
+            self.finish_try(r, started, |t| t.bytes_received += body.received);
+            // the response is cut short: what was sent goes, then the connection closes
+            // without the body's end
+            r.send_header();
+            r.flush().await;
+            r.keepalive = false;
+            r.eof_sent = true;
+            return Flow::Done;
         }
         let (received, length) = (body.received, body.length);
         self.finish_try(r, started, |t| {
             t.bytes_received += received;
             t.response_length = Some(length);
         });
-        if keepalive && body.reusable() && !r.write_failed {
-            target.upstream.put_idle(server.pool, conn, server.keep);
-        }
         r.send_body(&[], true).await;
         Flow::Done
     }
@@ -732,6 +724,19 @@ impl Proxy {
             && self.conf.intercept_errors.unwrap_or(false)
             && !r.error_page_used
             && r.loc.settings.error_pages().iter().any(|p| p.codes.contains(&status))
+    }
+
+    /// `proxy_buffering`, unless the answer's `X-Accel-Buffering: yes|no` says otherwise.
+    fn buffering(&self, head: &Head) -> bool {
+        let configured = self.conf.buffering.unwrap_or(true);
+        if self.conf.ignore_headers.is_some_and(|i| i.accel_buffering) {
+            return configured;
+        }
+        match head.header("x-accel-buffering") {
+            Some(v) if v.eq_ignore_ascii_case("yes") => true,
+            Some(v) if v.eq_ignore_ascii_case("no") => false,
+            _ => configured,
+        }
     }
 
     /// `X-Accel-Limit-Rate: N`: the response goes out at N bytes per second (also after

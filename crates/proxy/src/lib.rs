@@ -5,6 +5,7 @@
 
 mod balance;
 pub mod balancer;
+mod buffering;
 mod cookie;
 mod handler;
 mod redirect;
@@ -64,6 +65,11 @@ static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("proxy_send_timeout", ALL, Args::Exactly(1), send_timeout),
     Directive::value("proxy_read_timeout", ALL, Args::Exactly(1), read_timeout),
     Directive::value("proxy_buffer_size", ALL, Args::Exactly(1), buffer_size),
+    Directive::value("proxy_buffering", ALL, Args::Flag, buffering),
+    Directive::value("proxy_buffers", ALL, Args::Exactly(2), buffers),
+    Directive::value("proxy_busy_buffers_size", ALL, Args::Exactly(1), accepted_size),
+    Directive::value("proxy_max_temp_file_size", ALL, Args::Exactly(1), accepted_size),
+    Directive::value("proxy_temp_file_write_size", ALL, Args::Exactly(1), accepted_size),
     Directive::value("proxy_hide_header", ALL, Args::Exactly(1), hide_header),
     Directive::value("proxy_pass_header", ALL, Args::Exactly(1), pass_header),
     Directive::value("proxy_next_upstream", ALL, Args::AtLeast(1), next_upstream),
@@ -156,6 +162,9 @@ pub struct ProxyConf {
     pub intercept_errors: Option<bool>,
     pub ignore_headers: Option<IgnoreHeaders>,
     pub ignore_client_abort: Option<bool>,
+    pub buffering: Option<bool>,
+    /// `proxy_buffers N size`: read ahead of the client, in bytes.
+    pub buffers: Option<u64>,
     pub cookie_domain: Option<cookie::Rules>,
     pub cookie_path: Option<cookie::Rules>,
 }
@@ -167,6 +176,7 @@ pub struct ProxyConf {
 pub struct IgnoreHeaders {
     pub accel_redirect: bool,
     pub accel_limit_rate: bool,
+    pub accel_buffering: bool,
 }
 
 impl ExtConf for ProxyConf {
@@ -195,7 +205,9 @@ impl ExtConf for ProxyConf {
             ignore_headers,
             ignore_client_abort,
             cookie_domain,
-            cookie_path
+            cookie_path,
+            buffering,
+            buffers
         );
     }
 }
@@ -212,6 +224,10 @@ impl ProxyConf {
     }
     pub fn read_timeout_ms(&self) -> u64 {
         self.read_timeout.unwrap_or(60_000)
+    }
+    /// `proxy_buffers`: how far the body is read ahead of the client (8 pages by default).
+    pub fn buffers_bytes(&self) -> usize {
+        self.buffers.unwrap_or(8 * 4096) as usize
     }
     /// proxy_buffer_size: the most an upstream's response head may take (one page).
     pub fn buffer_size(&self) -> usize {
@@ -377,6 +393,27 @@ fn buffer_size(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     conf::registry::set_once(&mut proxy(b).buffer_size, n, cmd)
 }
 
+fn buffering(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let on = conf::value::flag(cmd, cmd.arg(0))?;
+    conf::registry::set_once(&mut proxy(b).buffering, on, cmd)
+}
+
+/// `proxy_buffers N size`.
+fn buffers(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let n = conf::value::number(cmd, cmd.arg(0))?;
+    if n < 2 {
+        return Err(cmd.error("there must be at least 2 \"proxy_buffers\""));
+    }
+    let size = conf::value::size(cmd, cmd.arg(1))?;
+    conf::registry::set_once(&mut proxy(b).buffers, n.saturating_mul(size), cmd)
+}
+
+/// Sizes of nginx's buffering machinery (busy buffers, temp file limits): checked; the
+/// read-ahead here is `proxy_buffers`' alone.
+fn accepted_size(_b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    conf::value::size(cmd, cmd.arg(0)).map(|_| ())
+}
+
 fn push_name(list: &mut Option<Rc<Vec<String>>>, name: &str) {
     let mut v = list.as_deref().cloned().unwrap_or_default();
     v.push(name.to_ascii_lowercase());
@@ -435,8 +472,8 @@ fn ignore_headers(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
         match name.to_ascii_lowercase().as_str() {
             "x-accel-redirect" => ignore.accel_redirect = true,
             "x-accel-limit-rate" => ignore.accel_limit_rate = true,
-            "x-accel-expires" | "x-accel-buffering" | "x-accel-charset" | "expires" | "cache-control"
-            | "set-cookie" | "vary" => {}
+            "x-accel-buffering" => ignore.accel_buffering = true,
+            "x-accel-expires" | "x-accel-charset" | "expires" | "cache-control" | "set-cookie" | "vary" => {}
             // (nginx's words for a bad bitmask value)
             _ => return Err(cmd.error(format!("invalid value \"{name}\""))),
         }

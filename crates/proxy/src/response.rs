@@ -229,6 +229,11 @@ impl BodyReader {
         self.done
     }
 
+    /// Bytes read and not yet handed out (the head's leftovers, at first).
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
     /// The body ended by its framing (not by the connection's end) with nothing extra read:
     /// the connection may serve another request.
     pub fn reusable(&self) -> bool {
