@@ -813,3 +813,31 @@ upstream sent too big header while reading response header from upstream
 GET /t
 --- response_body
 201 upstream made /thing?x=1
+
+=== TEST 38: a request body spooled to a temp file goes to the upstream whole
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        client_max_body_size 1m;
+        location / {
+            content_by_lua_block {
+                ngx.req.read_body()
+                local d = ngx.req.get_body_data()
+                if not d then
+                    local f = io.open(ngx.req.get_body_file(), "rb")
+                    d = f:read("*a")
+                    f:close()
+                end
+                ngx.say(ngx.var.http_content_length, " ", #d, " ", ngx.md5(d))
+            }
+        }
+    }
+--- config
+    client_body_buffer_size 8k;
+    location /t {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+    }
+--- request eval
+"POST /t\n" . ("a" x 100000)
+--- response_body
+100000 100000 1af6d6f2f682f76f80e606aeaaee1680

@@ -155,6 +155,21 @@ enum Refusal {
     Declined,
 }
 
+/// The request body the upstream gets: in memory, or the temp file it was spooled to.
+enum OutBody {
+    Bytes(Vec<u8>),
+    File(std::path::PathBuf, u64),
+}
+
+impl OutBody {
+    fn len(&self) -> u64 {
+        match self {
+            OutBody::Bytes(b) => b.len() as u64,
+            OutBody::File(_, n) => *n,
+        }
+    }
+}
+
 /// A try's timeouts.
 #[derive(Clone, Copy, Default)]
 struct Timeouts {
@@ -215,14 +230,16 @@ impl Proxy {
                 None => r.method.to_string().into(),
             },
         };
-        let body: Option<Vec<u8>> = match &self.conf.set_body {
-            Some(t) => Some(t.render(r).into_bytes()),
-            None if with_body && !matches!(r.framing, Framing::None) => {
-                Some(r.body_bytes().map(<[u8]>::to_vec).unwrap_or_default())
-            }
+        let body: Option<OutBody> = match &self.conf.set_body {
+            Some(t) => Some(OutBody::Bytes(t.render(r).into_bytes())),
+            None if with_body && !matches!(r.framing, Framing::None) => Some(match &r.body {
+                // (a body past client_body_buffer_size went to a temp file: it goes from there)
+                http::request::Body::File(file, len) => OutBody::File(file.0.clone(), *len),
+                _ => OutBody::Bytes(r.body_bytes().map(<[u8]>::to_vec).unwrap_or_default()),
+            }),
             None => None,
         };
-        let mut request = self.request_head(r, &method, &uri, &target, body.as_deref());
+        let mut request = self.request_head(r, &method, &uri, &target, body.as_ref());
         let idempotent = !matches!(&*method, "POST" | "LOCK" | "PATCH");
         let next = self.conf.next_upstream.unwrap_or_default();
         let tries_limit = self.conf.next_upstream_tries.unwrap_or(0) as usize;
@@ -248,7 +265,7 @@ impl Proxy {
                         max_tries += more as usize;
                         chosen = server;
                         if recreate {
-                            request = self.request_head(r, &method, &uri, &target, body.as_deref());
+                            request = self.request_head(r, &method, &uri, &target, body.as_ref());
                         }
                         timeouts = self.timeouts_for(r);
                     }
@@ -289,7 +306,7 @@ impl Proxy {
             let kept = target.upstream.take_idle(&server.pool);
             let reused = kept.is_some();
             server.timeouts = timeouts;
-            let attempt = self.attempt(r, &server, kept, &request, body.as_deref(), started);
+            let attempt = self.attempt(r, &server, kept, &request, body.as_ref(), started);
             let outcome = if self.conf.ignore_client_abort.unwrap_or(false) {
                 Some(attempt.await)
             } else {
@@ -495,7 +512,7 @@ impl Proxy {
         server: &Server,
         kept: Option<Conn>,
         request: &[u8],
-        body: Option<&[u8]>,
+        body: Option<&OutBody>,
         started: Instant,
     ) -> Result<(Conn, Head), Failure> {
         let (addr, timeouts) = (&server.pool.addr, &server.timeouts);
@@ -542,12 +559,31 @@ impl Proxy {
         let stream = &mut conn.stream;
         let send = async {
             stream.write_all(request).await?;
-            if let Some(b) = body {
-                stream.write_all(b).await?;
+            match body {
+                Some(OutBody::Bytes(b)) => stream.write_all(b).await?,
+                Some(OutBody::File(path, len)) => {
+                    use std::io::Read;
+                    let mut file = std::fs::File::open(path)?;
+                    let mut buf = vec![0u8; 64 * 1024];
+                    let mut left = *len;
+                    while left > 0 {
+                        let want = left.min(buf.len() as u64) as usize;
+                        let n = file.read(&mut buf[..want])?;
+                        if n == 0 {
+                            return Err(std::io::Error::new(
+                                std::io::ErrorKind::UnexpectedEof,
+                                "request body file truncated",
+                            ));
+                        }
+                        stream.write_all(&buf[..n]).await?;
+                        left -= n as u64;
+                    }
+                }
+                None => {}
             }
             stream.flush().await
         };
-        let sent_bytes = (request.len() + body.map_or(0, <[u8]>::len)) as u64;
+        let sent_bytes = request.len() as u64 + body.map_or(0, OutBody::len);
         match tokio::time::timeout(send_timeout, send).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
@@ -859,7 +895,7 @@ impl Proxy {
     }
 
     /// The request line and headers for the upstream.
-    fn request_head(&self, r: &Request, method: &str, uri: &str, target: &Target, body: Option<&[u8]>) -> Vec<u8> {
+    fn request_head(&self, r: &Request, method: &str, uri: &str, target: &Target, body: Option<&OutBody>) -> Vec<u8> {
         let (major, minor) = self.conf.http_version();
         let mut out = Vec::with_capacity(512);
         for part in [method, " ", uri, " HTTP/"] {
