@@ -841,3 +841,51 @@ GET /t
 "POST /t\n" . ("a" x 100000)
 --- response_body
 100000 100000 1af6d6f2f682f76f80e606aeaaee1680
+
+=== TEST 39: proxy_request_buffering off: a body with a length goes on as it comes, with its length
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / {
+            content_by_lua_block {
+                ngx.req.read_body()
+                local d = ngx.req.get_body_data() or ""
+                ngx.say(ngx.var.http_content_length or "-", " ", ngx.var.http_transfer_encoding or "-", " ", #d, " ", d:sub(1, 5))
+            }
+        }
+    }
+--- config
+    location /t {
+        proxy_request_buffering off;
+        proxy_http_version 1.1;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+    }
+--- raw_request eval
+["POST /t HTTP/1.1\r\nHost: localhost\r\nContent-Length: 11\r\nConnection: close\r\n\r\nhello", " world"]
+--- raw_request_middle_delay: 0.1
+--- response_body
+11 - 11 hello
+
+=== TEST 40: proxy_request_buffering off: a chunked body goes on chunked to an HTTP/1.1 upstream (a body that came whole with the head goes whole, as nginx)
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / {
+            content_by_lua_block {
+                ngx.req.read_body()
+                local d = ngx.req.get_body_data() or ""
+                ngx.say(ngx.var.http_content_length or "-", " ", ngx.var.http_transfer_encoding or "-", " ", #d, " ", d:sub(1, 5))
+            }
+        }
+    }
+--- config
+    location /t {
+        proxy_request_buffering off;
+        proxy_http_version 1.1;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+    }
+--- raw_request eval
+["POST /t HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n", "6\r\n world\r\n0\r\n\r\n"]
+--- raw_request_middle_delay: 0.1
+--- response_body
+- chunked 11 hello

@@ -84,10 +84,20 @@ pub fn build_request(spec: &[u8], more_headers: &str, port: u16, close: bool) ->
 }
 
 /// Sends bytes, reads until the server closes (or the timeout), returns all it sent.
-pub fn exchange(port: u16, data: &[u8], timeout: Duration) -> Result<Vec<u8>, String> {
+pub fn exchange(
+    port: u16,
+    data: &[u8],
+    later: &[Vec<u8>],
+    delay: Duration,
+    timeout: Duration,
+) -> Result<Vec<u8>, String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
     s.set_read_timeout(Some(Duration::from_millis(100))).ok();
     s.write_all(data).map_err(|e| format!("write: {e}"))?;
+    for piece in later {
+        std::thread::sleep(delay);
+        s.write_all(piece).map_err(|e| format!("write: {e}"))?;
+    }
     let deadline = Instant::now() + timeout;
     let mut out = Vec::new();
     let mut buf = [0u8; 65536];

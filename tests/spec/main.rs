@@ -32,6 +32,7 @@ const SECTIONS: &[&str] = &[
     "request",
     "pipelined_requests",
     "raw_request",
+    "raw_request_middle_delay",
     "more_headers",
     "timeout",
     "wait",
@@ -448,6 +449,9 @@ unsafe extern "C" {
 /// One connection's worth of what a block sends: the bytes and each request's method.
 struct Exchange {
     data: Vec<u8>,
+    /// Pieces of a `raw_request` array after the first, each sent after
+    /// `raw_request_middle_delay`.
+    later: Vec<Vec<u8>>,
     methods: Vec<String>,
 }
 
@@ -468,10 +472,16 @@ fn exercise(b: &Block, port: u16, err_log: &Path) -> Result<(), String> {
         other => vec![other.bytes()],
     };
     let (exchanges, need_array) = if let Some(raw) = b.get("raw_request") {
-        let raw = raw.text();
-        let method = raw.split_whitespace().next().unwrap_or("GET").to_string();
+        let mut pieces = list(raw).into_iter();
+        let data = pieces.next().unwrap_or_default();
+        let method = String::from_utf8_lossy(&data)
+            .split_whitespace()
+            .next()
+            .unwrap_or("GET")
+            .to_string();
         let one = Exchange {
-            data: raw.into_bytes(),
+            data,
+            later: pieces.collect(),
             methods: vec![method],
         };
         (vec![one], false)
@@ -479,6 +489,7 @@ fn exercise(b: &Block, port: u16, err_log: &Path) -> Result<(), String> {
         let reqs = list(p);
         let mut one = Exchange {
             data: Vec::new(),
+            later: Vec::new(),
             methods: Vec::new(),
         };
         for (i, r) in reqs.iter().enumerate() {
@@ -495,7 +506,11 @@ fn exercise(b: &Block, port: u16, err_log: &Path) -> Result<(), String> {
             .enumerate()
             .map(|(i, r)| {
                 let (data, m) = client::build_request(r, &more(i), port, true);
-                Exchange { data, methods: vec![m] }
+                Exchange {
+                    data,
+                    later: Vec::new(),
+                    methods: vec![m],
+                }
             })
             .collect();
         (exchanges, many)
@@ -519,7 +534,12 @@ fn exercise(b: &Block, port: u16, err_log: &Path) -> Result<(), String> {
             check_logs(b, &log, "error_log", "no_error_log").map_err(|e| format!("after request {}: {e}", n - 1))?;
         }
         // (`--- abort`: the client gives up at the timeout and closes, as Test::Nginx's)
-        let raw = match client::exchange(port, &x.data, timeout) {
+        let delay = Duration::from_secs_f64(
+            b.text("raw_request_middle_delay")
+                .and_then(|t| t.trim().parse().ok())
+                .unwrap_or(0.0),
+        );
+        let raw = match client::exchange(port, &x.data, &x.later, delay, timeout) {
             Err(e) if b.has("abort") && e.contains("timed out") => continue,
             other => other?,
         };

@@ -15,6 +15,18 @@ use crate::request::{Body, Framing, Request};
 
 static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
 
+/// Where reading a body piece by piece stands (`Request::next_body_piece`).
+pub struct BodyPieces {
+    chunked: Chunked,
+    /// Bytes of a Content-Length body still to come.
+    left: u64,
+    /// Bytes of a chunked body so far.
+    total: u64,
+    /// client_max_body_size for a chunked body (0: none).
+    max: u64,
+    timeout: Duration,
+}
+
 /// Where the body accumulates: memory first, a temp file once it outgrows the buffer.
 struct Sink {
     mem: Vec<u8>,
@@ -143,6 +155,31 @@ impl Request {
         mut take: impl FnMut(&Request, &[u8]) -> Result<(), u16>,
         limited: bool,
     ) -> Result<(), u16> {
+        let mut pieces = self.body_pieces(limited)?;
+        while let Some(piece) = self.next_body_piece(&mut pieces).await? {
+            take(self, &piece)?;
+        }
+        Ok(())
+    }
+
+    /// The whole body has arrived with the head (nginx's pre-read body: then even
+    /// `proxy_request_buffering off` sends it whole, with its length).
+    pub fn body_preread(&self) -> bool {
+        match self.framing {
+            Framing::None => true,
+            Framing::Length(n) => self.io.pending().len() as u64 >= n,
+            Framing::Chunked => {
+                let mut scratch = Vec::new();
+                let mut decoder = Chunked::default();
+                decoder.decode(self.io.pending(), &mut scratch).is_ok() && decoder.done
+            }
+        }
+    }
+
+    /// Starts reading the body piece by piece (`next_body_piece`), for a handler that
+    /// passes it on as it comes (`proxy_request_buffering off`). A declared length over
+    /// `client_max_body_size` (when `limited`) is refused now: 413.
+    pub fn body_pieces(&mut self, limited: bool) -> Result<BodyPieces, u16> {
         let max = if limited {
             self.loc.settings.client_max_body_size()
         } else {
@@ -159,6 +196,30 @@ impl Request {
             );
             return Err(413);
         }
+        // (a body thrown away waits as nginx's discard does: lingering_timeout per read)
+        let timeout = Duration::from_millis(if limited {
+            self.loc.settings.client_body_timeout_ms()
+        } else {
+            self.loc.settings.lingering_timeout_ms()
+        });
+        Ok(BodyPieces {
+            chunked: Chunked::default(),
+            left: match self.framing {
+                Framing::Length(n) => n,
+                _ => u64::MAX,
+            },
+            total: 0,
+            max,
+            timeout,
+        })
+    }
+
+    /// The next piece of the body (`None`: it has ended); on failure the status to finish
+    /// with. A client waiting for `100 Continue` gets it first.
+    pub async fn next_body_piece(&mut self, p: &mut BodyPieces) -> Result<Option<Vec<u8>>, u16> {
+        if self.framing == Framing::None {
+            return Ok(None);
+        }
         if self.expect_continue {
             self.expect_continue = false;
             if self.version >= (1, 1) {
@@ -169,67 +230,58 @@ impl Request {
                 }
             }
         }
-        // (a body thrown away waits as nginx's discard does: lingering_timeout per read)
-        let timeout = Duration::from_millis(if limited {
-            self.loc.settings.client_body_timeout_ms()
-        } else {
-            self.loc.settings.lingering_timeout_ms()
-        });
-        let mut chunked = Chunked::default();
-        let mut left = match self.framing {
-            Framing::Length(n) => n,
-            _ => u64::MAX,
-        };
-        let mut decoded = Vec::new();
-        let mut total: u64 = 0;
         loop {
             let pending = self.io.pending();
             if !pending.is_empty() {
                 match self.framing {
                     Framing::Length(_) => {
-                        let n = (pending.len() as u64).min(left) as usize;
-                        let piece = pending[..n].to_vec();
-                        self.io.consume(n);
-                        left -= n as u64;
-                        self.request_length += n as u64;
-                        take(self, &piece)?;
+                        let n = (pending.len() as u64).min(p.left) as usize;
+                        if n > 0 {
+                            let piece = pending[..n].to_vec();
+                            self.io.consume(n);
+                            p.left -= n as u64;
+                            self.request_length += n as u64;
+                            return Ok(Some(piece));
+                        }
                     }
                     _ => {
-                        decoded.clear();
+                        let mut decoded = Vec::new();
                         let pending = pending.to_vec();
-                        let used = chunked.decode(&pending, &mut decoded).map_err(|e| {
+                        let used = p.chunked.decode(&pending, &mut decoded).map_err(|e| {
                             self.keepalive = false;
                             self.log(Level::Info, e.reason);
                             400u16
                         })?;
                         self.io.consume(used);
                         self.request_length += used as u64;
-                        total += decoded.len() as u64;
-                        if max != 0 && total > max {
+                        p.total += decoded.len() as u64;
+                        if p.max != 0 && p.total > p.max {
                             self.keepalive = false;
                             self.log(
                                 Level::Error,
-                                &format!("client intended to send too large chunked body: {total} bytes"),
+                                &format!("client intended to send too large chunked body: {} bytes", p.total),
                             );
                             return Err(413);
                         }
-                        take(self, &decoded)?;
+                        if !decoded.is_empty() {
+                            return Ok(Some(decoded));
+                        }
                     }
                 }
             }
             let done = match self.framing {
-                Framing::Length(_) => left == 0,
-                _ => chunked.done,
+                Framing::Length(_) => p.left == 0,
+                _ => p.chunked.done,
             };
             if done {
-                return Ok(());
+                return Ok(None);
             }
-            let want = if left == u64::MAX {
+            let want = if p.left == u64::MAX {
                 16384
             } else {
-                left.min(65536) as usize
+                p.left.min(65536) as usize
             };
-            match self.io.fill(want, timeout).await {
+            match self.io.fill(want, p.timeout).await {
                 Ok(_) => {}
                 Err(ReadError::Timeout) => {
                     self.keepalive = false;

@@ -155,17 +155,82 @@ enum Refusal {
     Declined,
 }
 
+/// Sends the request head, then the client's body as it comes (chunked when its length
+/// is not known); the bytes sent. A client that fails mid-body ends the try with the
+/// status its read failed with (logged already), and no other server is tried.
+async fn stream_body(
+    r: &mut Request,
+    stream: &mut Stream,
+    head: &[u8],
+    chunked: bool,
+    send_timeout: Duration,
+) -> Result<u64, Failure> {
+    let write_failed = |e: Option<std::io::Error>| match e {
+        Some(e) => Failure {
+            status: 502,
+            message: format!(
+                "writev() failed ({}) while sending request to upstream",
+                conf::errno_text(&e)
+            ),
+            kind: FailKind::Error,
+            sent: true,
+            client: false,
+        },
+        None => Failure {
+            status: 504,
+            message: "upstream timed out (110: Connection timed out) while sending request to upstream".into(),
+            kind: FailKind::Timeout,
+            sent: true,
+            client: false,
+        },
+    };
+    let write =
+        async |stream: &mut Stream, bytes: &[u8]| match tokio::time::timeout(send_timeout, stream.write_all(bytes))
+            .await
+        {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(write_failed(Some(e))),
+            Err(_) => Err(write_failed(None)),
+        };
+    write(stream, head).await?;
+    let mut sent = head.len() as u64;
+    let mut pieces = r.body_pieces(true).map_err(Failure::from_client)?;
+    loop {
+        let piece = r.next_body_piece(&mut pieces).await.map_err(Failure::from_client)?;
+        let Some(piece) = piece else {
+            break;
+        };
+        if chunked {
+            let framed = [format!("{:x}\r\n", piece.len()).as_bytes(), &piece, b"\r\n"].concat();
+            write(stream, &framed).await?;
+        } else {
+            write(stream, &piece).await?;
+        }
+        sent += piece.len() as u64;
+    }
+    if chunked {
+        write(stream, b"0\r\n\r\n").await?;
+    }
+    r.body = http::request::Body::Discarded;
+    Ok(sent)
+}
+
 /// The request body the upstream gets: in memory, or the temp file it was spooled to.
 enum OutBody {
     Bytes(Vec<u8>),
     File(std::path::PathBuf, u64),
+    /// `proxy_request_buffering off`: read from the client as it is sent on, its length
+    /// (`None`: chunked, passed on chunked to an HTTP/1.1 upstream).
+    Stream(Option<u64>),
 }
 
 impl OutBody {
-    fn len(&self) -> u64 {
+    /// Its length, when known.
+    fn len(&self) -> Option<u64> {
         match self {
-            OutBody::Bytes(b) => b.len() as u64,
-            OutBody::File(_, n) => *n,
+            OutBody::Bytes(b) => Some(b.len() as u64),
+            OutBody::File(_, n) => Some(*n),
+            OutBody::Stream(n) => *n,
         }
     }
 }
@@ -188,6 +253,21 @@ struct Failure {
     kind: FailKind,
     /// The request had reached the server (a non-idempotent one is not sent again).
     sent: bool,
+    /// The client failed (its body could not be read): no server is tried again.
+    client: bool,
+}
+
+impl Failure {
+    /// The client's body could not be read: the status its reader gave (logged already).
+    fn from_client(status: u16) -> Failure {
+        Failure {
+            status,
+            message: String::new(),
+            kind: FailKind::Error,
+            sent: true,
+            client: true,
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -200,7 +280,23 @@ enum FailKind {
 impl Proxy {
     async fn run(&self, r: &mut Request) -> Flow {
         let with_body = self.conf.pass_request_body.unwrap_or(true) && self.conf.set_body.is_none();
-        if with_body {
+        // proxy_request_buffering off: the body goes on as it comes (a chunked one only to
+        // an HTTP/1.1 upstream, which can take it chunked; else, or when it came whole with
+        // the head, it is read whole first, as nginx does)
+        let streamed = with_body
+            && !self.conf.request_buffering.unwrap_or(true)
+            && !r.body_preread()
+            && match r.framing {
+                Framing::Length(n) => n > 0,
+                Framing::Chunked => self.conf.http_version() == (1, 1),
+                Framing::None => false,
+            };
+        if streamed {
+            // (a declared length over client_max_body_size is refused now)
+            if let Err(code) = r.body_pieces(true) {
+                return Flow::Finish(code);
+            }
+        } else if with_body {
             if let Err(code) = r.read_body().await {
                 return Flow::Finish(code);
             }
@@ -232,6 +328,10 @@ impl Proxy {
         };
         let body: Option<OutBody> = match &self.conf.set_body {
             Some(t) => Some(OutBody::Bytes(t.render(r).into_bytes())),
+            None if streamed => Some(OutBody::Stream(match r.framing {
+                Framing::Length(n) => Some(n),
+                _ => None,
+            })),
             None if with_body && !matches!(r.framing, Framing::None) => Some(match &r.body {
                 // (a body past client_body_buffer_size went to a temp file: it goes from there)
                 http::request::Body::File(file, len) => OutBody::File(file.0.clone(), *len),
@@ -341,6 +441,7 @@ impl Proxy {
                         .zip(next.statuses)
                         .any(|(&s, on)| on && s == head.status);
                     let can_retry = tries < max_tries
+                        && !streamed
                         && (idempotent || next.non_idempotent)
                         && give_up_at.is_none_or(|t| Instant::now() < t);
                     if retry_status && can_retry {
@@ -357,7 +458,7 @@ impl Proxy {
                     return flow;
                 }
                 // a kept connection its server closed meanwhile: another try, not counted
-                Err(f) if reused && f.kind == FailKind::Error => {
+                Err(f) if reused && f.kind == FailKind::Error && !(streamed && f.sent) => {
                     self.record(r, |s| {
                         s.tries.pop();
                     });
@@ -366,6 +467,14 @@ impl Proxy {
                         target.upstream.release(peer, false);
                     }
                     tries -= 1;
+                }
+                Err(f) if f.client => {
+                    // (the client's body failed: logged by its reader; the upstream is not
+                    // to blame)
+                    self.finish_try(r, started, |_| {});
+                    self.release(r, &target, &server, false);
+                    r.log_upstream = None;
+                    return Flow::Finish(f.status);
                 }
                 Err(f) => {
                     self.finish_try(r, started, |t| t.status = Some(f.status));
@@ -377,8 +486,10 @@ impl Proxy {
                         FailKind::Timeout => next.timeout,
                         FailKind::InvalidHeader => next.invalid_header,
                     };
+                    // (a body passed on as it came cannot be sent again)
                     let can_retry = wanted
                         && tries < max_tries
+                        && !(f.sent && streamed)
                         && (!f.sent || idempotent || next.non_idempotent)
                         && give_up_at.is_none_or(|t| Instant::now() < t);
                     if !can_retry {
@@ -538,6 +649,7 @@ impl Proxy {
                     ),
                     kind: FailKind::Error,
                     sent: false,
+                    client: false,
                 });
             }
             Err(_) => {
@@ -546,6 +658,7 @@ impl Proxy {
                     message: "upstream timed out (110: Connection timed out) while connecting to upstream".into(),
                     kind: FailKind::Timeout,
                     sent: false,
+                    client: false,
                 });
             }
         };
@@ -556,11 +669,22 @@ impl Proxy {
             }
         });
         let send_timeout = timeouts.send;
+        if let Some(OutBody::Stream(length)) = body {
+            // (the client's pace sets the body's: proxy_send_timeout per write)
+            let sent = stream_body(r, &mut conn.stream, request, length.is_none(), send_timeout).await?;
+            self.record(r, |s| {
+                if let Some(t) = s.tries.last_mut() {
+                    t.bytes_sent = sent;
+                }
+            });
+            return self.read_answer(r, conn, started, timeouts).await;
+        }
         let stream = &mut conn.stream;
         let send = async {
             stream.write_all(request).await?;
             match body {
                 Some(OutBody::Bytes(b)) => stream.write_all(b).await?,
+                Some(OutBody::Stream(_)) => {}
                 Some(OutBody::File(path, len)) => {
                     use std::io::Read;
                     let mut file = std::fs::File::open(path)?;
@@ -583,7 +707,7 @@ impl Proxy {
             }
             stream.flush().await
         };
-        let sent_bytes = request.len() as u64 + body.map_or(0, OutBody::len);
+        let sent_bytes = request.len() as u64 + body.and_then(OutBody::len).unwrap_or(0);
         match tokio::time::timeout(send_timeout, send).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
@@ -595,6 +719,7 @@ impl Proxy {
                     ),
                     kind: FailKind::Error,
                     sent: true,
+                    client: false,
                 });
             }
             Err(_) => {
@@ -603,6 +728,7 @@ impl Proxy {
                     message: "upstream timed out (110: Connection timed out) while sending request to upstream".into(),
                     kind: FailKind::Timeout,
                     sent: true,
+                    client: false,
                 });
             }
         }
@@ -611,6 +737,17 @@ impl Proxy {
                 t.bytes_sent = sent_bytes;
             }
         });
+        self.read_answer(r, conn, started, timeouts).await
+    }
+
+    /// Reads the answer's head.
+    async fn read_answer(
+        &self,
+        r: &mut Request,
+        mut conn: Conn,
+        started: Instant,
+        timeouts: &Timeouts,
+    ) -> Result<(Conn, Head), Failure> {
         let read_timeout = timeouts.read;
         match response::read_head(&mut conn.stream, self.conf.buffer_size(), read_timeout).await {
             Ok(head) => {
@@ -637,6 +774,7 @@ impl Proxy {
                     message: format!("{} while reading response header from upstream", e.message()),
                     kind,
                     sent: true,
+                    client: false,
                 })
             }
         }
@@ -911,11 +1049,13 @@ impl Proxy {
                 push_header(&mut out, name, &value);
             }
         }
-        let content_length = body.map(|b| b.len().to_string());
+        let content_length = body.and_then(OutBody::len).map(|n| n.to_string());
+        let chunked = matches!(body, Some(OutBody::Stream(None))).then_some("chunked");
         let defaults = [
             ("Host", Some(target.host.as_str())),
             ("Connection", Some("close")),
             ("Content-Length", content_length.as_deref()),
+            ("Transfer-Encoding", chunked),
         ];
         for (name, value) in defaults {
             let replaced = user.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));

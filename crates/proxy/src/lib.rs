@@ -66,6 +66,7 @@ static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("proxy_read_timeout", ALL, Args::Exactly(1), read_timeout),
     Directive::value("proxy_buffer_size", ALL, Args::Exactly(1), buffer_size),
     Directive::value("proxy_buffering", ALL, Args::Flag, buffering),
+    Directive::value("proxy_request_buffering", ALL, Args::Flag, request_buffering),
     Directive::value("proxy_buffers", ALL, Args::Exactly(2), buffers),
     Directive::value("proxy_busy_buffers_size", ALL, Args::Exactly(1), accepted_size),
     Directive::value("proxy_max_temp_file_size", ALL, Args::Exactly(1), accepted_size),
@@ -163,6 +164,7 @@ pub struct ProxyConf {
     pub ignore_headers: Option<IgnoreHeaders>,
     pub ignore_client_abort: Option<bool>,
     pub buffering: Option<bool>,
+    pub request_buffering: Option<bool>,
     /// `proxy_buffers N size`: read ahead of the client, in bytes.
     pub buffers: Option<u64>,
     pub cookie_domain: Option<cookie::Rules>,
@@ -207,7 +209,8 @@ impl ExtConf for ProxyConf {
             cookie_domain,
             cookie_path,
             buffering,
-            buffers
+            buffers,
+            request_buffering
         );
     }
 }
@@ -391,6 +394,11 @@ fn read_timeout(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
 fn buffer_size(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     let n = conf::value::size(cmd, cmd.arg(0))?;
     conf::registry::set_once(&mut proxy(b).buffer_size, n, cmd)
+}
+
+fn request_buffering(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let on = conf::value::flag(cmd, cmd.arg(0))?;
+    conf::registry::set_once(&mut proxy(b).request_buffering, on, cmd)
 }
 
 fn buffering(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
