@@ -82,7 +82,7 @@ GET /t
 loop traced: true 4510497
 NYI aborts or stitches: none
 
-=== TEST 1c: a hot loop over ngx.re compiles, with no NYI abort from it (long enough that a hot-counter collision cannot keep it from tracing)
+=== TEST 1c: a hot loop over ngx.re compiles, with no NYI abort from it
 --- config
     location = /t {
         content_by_lua_block {
@@ -90,7 +90,7 @@ NYI aborts or stitches: none
             local log = ngx.config.prefix() .. "logs/jitv.log"
             v.on(log)
             local s = 0
-            for i = 1, 10000 do
+            for i = 1, 3000 do
                 local from, to = ngx.re.find("abc 123 def", [[\d+]], "jo")
                 local m = ngx.re.match("key=value", [[(\w+)=(\w+)]], "jo")
                 local r = ngx.re.gsub("a b c", " ", "-", "jo")
@@ -100,7 +100,10 @@ NYI aborts or stitches: none
             local f = io.open(log)
             local report = f:read("*a")
             f:close()
+            -- (the loop is a trace of its own, or one linked to gsub's inner loop's trace when
+            -- that got hot first: either way compiled)
             local loop = report:match("%[TRACE%s+%d+ content_by_lua%(nginx%.conf:%d+%):%d+ loop%]") ~= nil
+                or report:match("%[TRACE%s+%d+ content_by_lua%(nginx%.conf:%d+%):%d+ %-> %d+%]") ~= nil
             local bad = {}
             for line in report:gmatch("[^\n]+") do
                 if ((line:find("NYI") and not line:find("return to lower frame", 1, true)) or line:find("stitch")) and not line:find("jit/v.lua", 1, true) then
@@ -114,7 +117,7 @@ NYI aborts or stitches: none
 --- request
 GET /t
 --- response_body
-loop traced: true 220000
+loop traced: true 66000
 NYI aborts or stitches: none
 
 === TEST 1d: hot loops over resty.lrucache (no NYI, no stitch) and cjson (C functions, as lua-cjson: stitched, no NYI)
