@@ -889,3 +889,29 @@ GET /t
 --- raw_request_middle_delay: 0.1
 --- response_body
 - chunked 11 hello
+
+=== TEST 41: proxy_pass_header Server and Date: the upstream's go instead of ours
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / {
+            content_by_lua_block {
+                ngx.header["Server"] = "backend/1.0"
+                ngx.say("ok")
+            }
+        }
+    }
+--- config
+    location /pass {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        proxy_pass_header Server;
+    }
+    location /hide {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+    }
+--- pipelined_requests eval
+["GET /pass", "GET /hide"]
+--- response_headers eval
+["Server: backend/1.0", ""]
+--- raw_response_headers_like eval
+["Server: backend/1.0\r\n", "Server: (?!backend)"]
