@@ -278,8 +278,9 @@ fn core_user(core: &CoreConf) -> Option<WorkerUser> {
     resolve_user(core).ok().flatten()
 }
 
-/// Creates the log files in the master and hands them to the worker user, so that
-/// workers, once unprivileged, can open and reopen them (nginx chowns them likewise).
+/// Creates the log files (and the temp-file directories) in the master and hands them to
+/// the worker user, so that workers, once unprivileged, can open and reopen them (nginx
+/// chowns them likewise).
 pub fn prepare_log_files(core: &CoreConf) {
     let user = core_user(core);
     let mut paths: Vec<std::path::PathBuf> = core
@@ -289,6 +290,32 @@ pub fn prepare_log_files(core: &CoreConf) {
         .unwrap_or_default();
     if let (http::log::Target::File(p), _) = core.error_log() {
         paths.push(p);
+    }
+    // temp-file directories too, private to the worker user (0700, as nginx makes them)
+    for dir in core.http.as_ref().map(|h| h.all_temp_dirs()).unwrap_or_default() {
+        use std::os::unix::fs::DirBuilderExt;
+        if let Err(e) = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir) {
+            http::elog!(
+                Level::Emerg,
+                0,
+                "mkdir() \"{}\" failed ({})",
+                dir.display(),
+                errno_text(&e)
+            );
+            continue;
+        }
+        if let Some(u) = &user
+            && let Err(e) = std::os::unix::fs::chown(&dir, Some(u.uid), None)
+        {
+            http::elog!(
+                Level::Emerg,
+                0,
+                "chown(\"{}\", {}) failed ({})",
+                dir.display(),
+                u.uid,
+                errno_text(&e)
+            );
+        }
     }
     for p in paths {
         if let Err(e) = std::fs::OpenOptions::new().create(true).append(true).open(&p) {

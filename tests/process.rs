@@ -1812,7 +1812,7 @@ fn proxy_buffering_frees_the_upstream_before_a_slow_client_reads() {
     let (front, back) = (port(), port());
     // 32 MiB: more than the kernel's socket buffers hold, less than the read-ahead
     p.conf(&format!(
-        "worker_processes 1;\ndaemon off;\nerror_log logs/error.log info;\nevents {{ worker_connections 64; }}\nhttp {{\n access_log off;\n server {{ listen 127.0.0.1:{back}; location / {{ content_by_lua_block {{ local mb = string.rep(\"x\", 1048576) for _ = 1, 32 do ngx.print(mb) end }} log_by_lua_block {{ ngx.log(ngx.WARN, \"upstream done: \", ngx.var.uri) }} }} }}\n server {{\n  listen 127.0.0.1:{front};\n  proxy_http_version 1.1;\n  location /buffered {{ proxy_buffers 64 1m; proxy_pass http://127.0.0.1:{back}; }}\n  location /unbuffered {{ proxy_buffering off; proxy_pass http://127.0.0.1:{back}; }}\n }}\n}}\n"
+        "worker_processes 1;\ndaemon off;\nerror_log logs/error.log info;\nevents {{ worker_connections 64; }}\nhttp {{\n access_log off;\n server {{ listen 127.0.0.1:{back}; location / {{ content_by_lua_block {{ local mb = string.rep(\"x\", 1048576) for _ = 1, 32 do ngx.print(mb) end }} log_by_lua_block {{ ngx.log(ngx.WARN, \"upstream done: \", ngx.var.uri) }} }} }}\n server {{\n  listen 127.0.0.1:{front};\n  proxy_http_version 1.1;\n  location /buffered {{ proxy_buffers 64 1m; proxy_pass http://127.0.0.1:{back}; }}\n  location /spooled {{ proxy_pass http://127.0.0.1:{back}; }}\n  location /unspooled {{ proxy_max_temp_file_size 0; proxy_pass http://127.0.0.1:{back}; }}\n  location /unbuffered {{ proxy_buffering off; proxy_pass http://127.0.0.1:{back}; }}\n }}\n}}\n"
     ));
     let mut child = start_master(&p);
     wait_until("the server", Duration::from_secs(5), || {
@@ -1829,13 +1829,42 @@ fn proxy_buffering_frees_the_upstream_before_a_slow_client_reads() {
         Duration::from_secs(10),
         || p.log().contains("upstream done: /buffered"),
     );
-    let held_too = slow_client("/unbuffered");
-    std::thread::sleep(Duration::from_millis(1500));
-    assert!(
-        !p.log().contains("upstream done: /unbuffered"),
-        "without buffering the upstream waits for the client"
+    // past proxy_buffers (32 KiB by default) the rest waits in a temp file
+    let mut spooled = slow_client("/spooled");
+    wait_until(
+        "the upstream to finish into a temp file",
+        Duration::from_secs(10),
+        || p.log().contains("upstream done: /spooled"),
     );
-    drop((held, held_too));
+    assert!(
+        p.log().contains("an upstream response is buffered to a temporary file"),
+        "{}",
+        p.log()
+    );
+    let held_too = slow_client("/unbuffered");
+    let held_three = slow_client("/unspooled");
+    std::thread::sleep(Duration::from_millis(1500));
+    let log = p.log();
+    assert!(
+        !log.contains("upstream done: /unbuffered") && !log.contains("upstream done: /unspooled"),
+        "without buffering (or a temp file) the upstream waits for the client"
+    );
+    // the spooled answer arrives whole once the client reads
+    spooled.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = spooled.read(&mut buf).unwrap();
+        got.extend_from_slice(&buf[..n]);
+        if n == 0 || got.ends_with(b"\r\n0\r\n\r\n") {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&got);
+    let body = body(&text);
+    assert_eq!(body.len(), 32 << 20, "the whole spooled body");
+    assert!(body.bytes().all(|b| b == b'x'));
+    drop((held, held_too, held_three));
     signal(child.id() as i32, 15);
     child.wait().unwrap();
 }

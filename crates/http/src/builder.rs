@@ -99,6 +99,9 @@ pub struct HttpBuilder {
     variables: HashMap<String, VarDef>,
     prefix_variables: Vec<&'static crate::module::PrefixVariable>,
     running_as_root: bool,
+    /// Directories modules write temp files in (proxy_temp_path…): the master makes them
+    /// and hands them to the worker user, as nginx does.
+    pub temp_dirs: Vec<PathBuf>,
 }
 
 impl HttpBuilder {
@@ -125,6 +128,7 @@ impl HttpBuilder {
             prefix_variables,
             // SAFETY: geteuid has no preconditions.
             running_as_root: unsafe { libc::geteuid() } == 0,
+            temp_dirs: Vec::new(),
         }
     }
 
@@ -303,6 +307,7 @@ impl HttpBuilder {
             prefix_variables: self.prefix_variables,
             main: self.main,
             conf_dir: self.conf_dir,
+            temp_dirs: self.temp_dirs,
         })
     }
 

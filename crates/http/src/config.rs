@@ -283,9 +283,24 @@ pub struct HttpConf {
     pub main: crate::ext::Extensions,
     /// The main configuration file's directory.
     pub conf_dir: PathBuf,
+    /// Temp-file directories of modules (`HttpBuilder::temp_dirs`).
+    pub temp_dirs: Vec<PathBuf>,
 }
 
 impl HttpConf {
+    /// Every directory temp files go to: the request bodies' of each location and the
+    /// modules'.
+    pub fn all_temp_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs = self.temp_dirs.clone();
+        for loc in self.locations() {
+            let dir = self.prefix.join(loc.settings.client_body_temp_path().as_path());
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        }
+        dirs
+    }
+
     /// Every location of every server: the server's own level and nested locations too
     /// (not `if` and `limit_except` blocks).
     pub fn locations(&self) -> Vec<&Location> {

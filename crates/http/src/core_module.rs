@@ -620,7 +620,6 @@ static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("client_body_in_single_buffer", ANY_LOC, Args::Flag, no_op),
     Directive::value("tcp_nopush", ANY_LOC, Args::Flag, no_op),
     Directive::value("reset_timedout_connection", ANY_LOC, Args::Flag, no_op),
-    Directive::value("proxy_temp_path", ANY_LOC, Args::Range(1, 4), no_op),
     Directive::value("fastcgi_temp_path", ANY_LOC, Args::Range(1, 4), no_op),
     Directive::value("scgi_temp_path", ANY_LOC, Args::Range(1, 4), no_op),
     Directive::value("uwsgi_temp_path", ANY_LOC, Args::Range(1, 4), no_op),

@@ -1,13 +1,16 @@
 //! The answer's body on its way to the client. With `proxy_buffering on` (nginx's
 //! default) the upstream is read ahead of the client, up to `proxy_buffers` in memory: a
 //! body that fits is read whole at once and its connection freed (kept alive or closed)
-//! however slowly the client takes it. With `off` (or `X-Accel-Buffering: no`) each
-//! piece goes to the client before the next is read. Spooling past the buffers to a temp
-//! file is not here yet: a body larger than them is read as fast as the client takes it,
-//! as nginx does with `proxy_max_temp_file_size 0`.
+//! however slowly the client takes it. Past the buffers the rest waits in a temp file
+//! under `proxy_temp_path`, up to `proxy_max_temp_file_size` (then reading waits for the
+//! client). With `off` (or `X-Accel-Buffering: no`) each piece goes to the client before
+//! the next is read.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use http::request::Request;
@@ -16,7 +19,16 @@ use tokio::sync::Notify;
 use crate::response::{BodyReader, ReadFailure};
 use crate::upstream::Conn;
 
-/// Sends the body to the client, reading ahead up to `ahead` bytes (0: no read-ahead).
+/// How far the body may be read ahead of the client.
+pub struct Ahead<'a> {
+    /// In memory (0: no read-ahead at all).
+    pub memory: usize,
+    /// Then in a temp file in this directory, up to `spool_max` bytes (0: none).
+    pub spool_dir: &'a std::path::Path,
+    pub spool_max: u64,
+}
+
+/// Sends the body to the client, reading ahead as `ahead` allows.
 /// `read_done` gets the connection as soon as the upstream's body is read whole (to keep
 /// it for another request); a connection whose body was not read whole is closed. A read
 /// failure is returned for the caller to log.
@@ -25,7 +37,7 @@ pub async fn relay(
     mut conn: Conn,
     body: &mut BodyReader,
     read_timeout: Duration,
-    ahead: usize,
+    ahead: &Ahead<'_>,
     read_done: impl FnOnce(Conn, &BodyReader),
 ) -> Result<(), ReadFailure> {
     // what came with the head (often the whole body) goes without more machinery
@@ -42,7 +54,7 @@ pub async fn relay(
     if r.write_failed {
         return Ok(());
     }
-    if ahead == 0 {
+    if ahead.memory == 0 {
         while !body.done() {
             let data = body.next(&mut conn.stream, read_timeout).await?;
             if !data.is_empty() {
@@ -60,11 +72,22 @@ pub async fn relay(
     Box::pin(read_ahead(r, conn, body, read_timeout, ahead, read_done)).await
 }
 
+/// A piece read and not yet sent: in memory, or this many bytes next in the temp file.
+enum Piece {
+    Memory(Vec<u8>),
+    Spooled(usize),
+}
+
 /// Pieces read and not yet sent.
 #[derive(Default)]
 struct Queue {
-    pieces: VecDeque<Vec<u8>>,
+    pieces: VecDeque<Piece>,
+    /// Bytes of the pieces in memory.
     bytes: usize,
+    /// The temp file, once memory was full: written at `written`, read at `read`.
+    file: Option<std::fs::File>,
+    written: u64,
+    read: u64,
     /// How reading ended (taken by the writer once the pieces before it are sent).
     end: Option<Result<(), ReadFailure>>,
     /// The client is gone: reading stops.
@@ -78,10 +101,13 @@ async fn read_ahead(
     mut conn: Conn,
     body: &mut BodyReader,
     read_timeout: Duration,
-    ahead: usize,
+    ahead: &Ahead<'_>,
     read_done: impl FnOnce(Conn, &BodyReader),
 ) -> Result<(), ReadFailure> {
     let queue = RefCell::new(Queue::default());
+    // (the reader cannot log: the writer holds the request; it leaves the line here)
+    let log_line = RefCell::new(None::<String>);
+    let log_line = &log_line;
     let (room, filled) = (Notify::new(), Notify::new());
     let (queue, room, filled) = (&queue, &room, &filled);
     let reader = async move {
@@ -89,7 +115,8 @@ async fn read_ahead(
             loop {
                 let (gone, full) = {
                     let q = queue.borrow();
-                    (q.writer_gone, q.bytes >= ahead)
+                    let spool_full = q.written >= ahead.spool_max;
+                    (q.writer_gone, q.bytes >= ahead.memory && spool_full)
                 };
                 if gone {
                     return;
@@ -103,9 +130,28 @@ async fn read_ahead(
             let mut q = queue.borrow_mut();
             match got {
                 Ok(data) => {
-                    if !data.is_empty() {
+                    if data.is_empty() {
+                    } else if q.bytes < ahead.memory {
                         q.bytes += data.len();
-                        q.pieces.push_back(data);
+                        q.pieces.push_back(Piece::Memory(data));
+                    } else {
+                        // memory is full: the piece waits in the temp file
+                        match spool(&mut q, &data, ahead.spool_dir) {
+                            Ok(made) => {
+                                if let Some(path) = made {
+                                    *log_line.borrow_mut() = Some(format!(
+                                        "an upstream response is buffered to a temporary file {} while reading upstream",
+                                        path.display()
+                                    ));
+                                }
+                                q.pieces.push_back(Piece::Spooled(data.len()));
+                            }
+                            Err(e) => {
+                                q.end = Some(Err(ReadFailure::Io(e)));
+                                filled.notify_one();
+                                return;
+                            }
+                        }
                     }
                     if body.done() {
                         q.end = Some(Ok(()));
@@ -126,12 +172,26 @@ async fn read_ahead(
     };
     let writer = async {
         loop {
+            if let Some(line) = log_line.borrow_mut().take() {
+                r.log(http::log::Level::Warn, &line);
+            }
             let next = {
                 let mut q = queue.borrow_mut();
                 match q.pieces.pop_front() {
-                    Some(piece) => {
+                    Some(Piece::Memory(piece)) => {
                         q.bytes -= piece.len();
                         Some(piece)
+                    }
+                    Some(Piece::Spooled(len)) => {
+                        let mut piece = vec![0u8; len];
+                        let at = q.read;
+                        let read = q.file.as_ref().map(|f| f.read_exact_at(&mut piece, at));
+                        q.read += len as u64;
+                        match read {
+                            Some(Ok(())) => Some(piece),
+                            Some(Err(e)) => return Err(ReadFailure::Io(e)),
+                            None => return Err(ReadFailure::Closed),
+                        }
                     }
                     None => match q.end.take() {
                         Some(end) => return end,
@@ -155,4 +215,30 @@ async fn read_ahead(
     };
     let ((), result) = tokio::join!(reader, writer);
     result
+}
+
+static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// Appends `data` to the queue's temp file, made (and unlinked at once: it goes with its
+/// last handle) on first use; the new file's path, for the log line.
+fn spool(q: &mut Queue, data: &[u8], dir: &std::path::Path) -> std::io::Result<Option<PathBuf>> {
+    let mut made = None;
+    if q.file.is_none() {
+        std::fs::create_dir_all(dir)?;
+        let seq = TEMP_SEQ.fetch_add(1, Ordering::Relaxed);
+        let path = dir.join(format!("{:010}", (u64::from(std::process::id()) << 20) | seq));
+        let file = std::fs::OpenOptions::new()
+            .create_new(true)
+            .read(true)
+            .write(true)
+            .open(&path)?;
+        let _ = std::fs::remove_file(&path);
+        q.file = Some(file);
+        made = Some(path);
+    }
+    if let Some(f) = &q.file {
+        f.write_all_at(data, q.written)?;
+    }
+    q.written += data.len() as u64;
+    Ok(made)
 }

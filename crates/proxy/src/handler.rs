@@ -29,6 +29,8 @@ pub struct Proxy {
     not_passed: Vec<String>,
     /// `proxy_redirect`'s rules, `default` made concrete.
     redirects: Vec<crate::redirect::Rule>,
+    /// Where answers larger than `proxy_buffers` wait (`proxy_temp_path`).
+    temp_dir: std::path::PathBuf,
 }
 
 /// The headers nginx's proxy module sets or drops, whatever the client sent (a
@@ -50,6 +52,7 @@ impl Proxy {
         conf: ProxyConf,
         upstreams: Rc<Upstreams>,
         redirects: Vec<crate::redirect::Rule>,
+        temp_dir: std::path::PathBuf,
     ) -> Proxy {
         let user = conf.headers.as_deref().map(Vec::as_slice).unwrap_or_default();
         let not_passed = user
@@ -64,6 +67,7 @@ impl Proxy {
             upstreams,
             not_passed,
             redirects,
+            temp_dir,
         }
     }
 }
@@ -855,7 +859,11 @@ impl Proxy {
             return self.tunnel(r, conn, rest, started, timeouts.read).await;
         }
         let mut body = BodyReader::new(framing, rest);
-        let ahead = if buffered { self.conf.buffers_bytes() } else { 0 };
+        let ahead = crate::buffering::Ahead {
+            memory: if buffered { self.conf.buffers_bytes() } else { 0 },
+            spool_dir: &self.temp_dir,
+            spool_max: self.conf.max_temp_file(),
+        };
         let upstream = target.upstream.clone();
         let (pool, keep) = (server.pool, server.keep);
         // (the connection is kept as soon as the body is read whole, before the client
@@ -865,7 +873,7 @@ impl Proxy {
                 upstream.put_idle(pool, conn, keep);
             }
         };
-        if let Err(e) = crate::buffering::relay(r, conn, &mut body, timeouts.read, ahead, kept).await {
+        if let Err(e) = crate::buffering::relay(r, conn, &mut body, timeouts.read, &ahead, kept).await {
             r.log(Level::Error, &format!("{} while reading upstream", e.message()));
             self.finish_try(r, started, |t| t.bytes_received += body.received);
             // the response is cut short: what was sent goes, then the connection closes

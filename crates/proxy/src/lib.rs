@@ -69,7 +69,8 @@ static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("proxy_request_buffering", ALL, Args::Flag, request_buffering),
     Directive::value("proxy_buffers", ALL, Args::Exactly(2), buffers),
     Directive::value("proxy_busy_buffers_size", ALL, Args::Exactly(1), accepted_size),
-    Directive::value("proxy_max_temp_file_size", ALL, Args::Exactly(1), accepted_size),
+    Directive::value("proxy_max_temp_file_size", ALL, Args::Exactly(1), max_temp_file_size),
+    Directive::value("proxy_temp_path", ALL, Args::Range(1, 4), temp_path),
     Directive::value("proxy_temp_file_write_size", ALL, Args::Exactly(1), accepted_size),
     Directive::value("proxy_hide_header", ALL, Args::Exactly(1), hide_header),
     Directive::value("proxy_pass_header", ALL, Args::Exactly(1), pass_header),
@@ -167,6 +168,10 @@ pub struct ProxyConf {
     pub request_buffering: Option<bool>,
     /// `proxy_buffers N size`: read ahead of the client, in bytes.
     pub buffers: Option<u64>,
+    /// `proxy_max_temp_file_size`: how much more may wait in a temp file (0: none).
+    pub max_temp_file_size: Option<u64>,
+    /// `proxy_temp_path` (relative to the prefix).
+    pub temp_path: Option<Rc<std::path::PathBuf>>,
     pub cookie_domain: Option<cookie::Rules>,
     pub cookie_path: Option<cookie::Rules>,
 }
@@ -210,7 +215,9 @@ impl ExtConf for ProxyConf {
             cookie_path,
             buffering,
             buffers,
-            request_buffering
+            request_buffering,
+            max_temp_file_size,
+            temp_path
         );
     }
 }
@@ -227,6 +234,10 @@ impl ProxyConf {
     }
     pub fn read_timeout_ms(&self) -> u64 {
         self.read_timeout.unwrap_or(60_000)
+    }
+    /// `proxy_max_temp_file_size` (1 GiB by default).
+    pub fn max_temp_file(&self) -> u64 {
+        self.max_temp_file_size.unwrap_or(1 << 30)
     }
     /// `proxy_buffers`: how far the body is read ahead of the client (8 pages by default).
     pub fn buffers_bytes(&self) -> usize {
@@ -256,6 +267,11 @@ fn proxy_pass(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
         return Err(cmd.error(format!("invalid URL prefix in \"{raw}\"")));
     }
     let url = b.template(cmd, raw)?;
+    // (the default temp directory, made by the master for the workers)
+    let default_temp = b.prefix.join("proxy_temp");
+    if !b.temp_dirs.contains(&default_temp) {
+        b.temp_dirs.push(default_temp);
+    }
     let matcher = b.loc().matcher.clone();
     let has_uri = url
         .literal()
@@ -416,6 +432,26 @@ fn buffers(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     conf::registry::set_once(&mut proxy(b).buffers, n.saturating_mul(size), cmd)
 }
 
+fn max_temp_file_size(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let n = conf::value::size(cmd, cmd.arg(0))?;
+    conf::registry::set_once(&mut proxy(b).max_temp_file_size, n, cmd)
+}
+
+/// `proxy_temp_path path [level1 [level2 [level3]]]` (the levels are checked, files go
+/// in the directory itself).
+fn temp_path(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    for level in cmd.values().skip(1) {
+        if !matches!(level, "1" | "2") {
+            return Err(cmd.invalid_value(level, ""));
+        }
+    }
+    let path = b.prefix.join(cmd.arg(0));
+    if !b.temp_dirs.contains(&path) {
+        b.temp_dirs.push(path.clone());
+    }
+    conf::registry::set_once(&mut proxy(b).temp_path, Rc::new(path), cmd)
+}
+
 /// Sizes of nginx's buffering machinery (busy buffers, temp file limits): checked; the
 /// read-ahead here is `proxy_buffers`' alone.
 fn accepted_size(_b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
@@ -514,11 +550,16 @@ fn install(b: &HttpBuilder, d: &LocDraft, t: &mut Phases) -> Result<()> {
         pass.fixed = Some(Rc::new(target(&upstreams, url, &pass.at)?));
     }
     let redirects = redirect::resolve(conf.redirects.as_ref(), pass.url.literal(), pass.location.as_deref());
+    let temp_dir = match &conf.temp_path {
+        Some(p) => p.to_path_buf(),
+        None => b.prefix.join("proxy_temp"),
+    };
     t.content = Some(Rc::new(handler::Proxy::new(
         Rc::new(pass),
         conf.clone(),
         upstreams,
         redirects,
+        temp_dir,
     )));
     Ok(())
 }
