@@ -2,6 +2,8 @@
 
 use Test::Nginx::Socket 'no_plan';
 
+$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
+
 # (several requests in a block: every check reads the whole log)
 check_accum_error_log();
 
@@ -184,3 +186,22 @@ GET /nothing
 --- error_code: 500
 --- error_log
 rewrite or internal redirection cycle
+
+=== TEST 17: a 401's WWW-Authenticate stays for its error page, as nginx
+--- config
+    location /a {
+        auth_basic "realm1";
+        auth_basic_user_file $TEST_NGINX_HTML_DIR/htpasswd;
+        error_page 401 /e;
+    }
+    location /e { return 200 "custom page\n"; }
+--- user_files
+>>> htpasswd
+u:{PLAIN}p
+--- request
+GET /a
+--- error_code: 401
+--- response_headers
+WWW-Authenticate: Basic realm="realm1"
+--- response_body
+custom page

@@ -915,3 +915,29 @@ GET /t
 ["Server: backend/1.0", ""]
 --- raw_response_headers_like eval
 ["Server: backend/1.0\r\n", "Server: (?!backend)"]
+
+=== TEST 42: an intercepted 401 keeps the upstream's WWW-Authenticate (and nothing else of its head) for the error page
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / {
+            add_header WWW-Authenticate 'Basic realm="up"' always;
+            add_header X-Other up always;
+            return 401 "upstream 401\n";
+        }
+    }
+--- config
+    location /p {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        proxy_intercept_errors on;
+        error_page 401 /e;
+    }
+    location /e { return 200 "custom page\n"; }
+--- request
+GET /p
+--- error_code: 401
+--- response_headers
+WWW-Authenticate: Basic realm="up"
+X-Other:
+--- response_body
+custom page

@@ -407,7 +407,10 @@ fn error_page(r: &mut Request, code: u16) -> Option<Flow> {
     // internal redirect limit ends a loop)
     r.error_page_used = !r.loc.settings.recursive_error_pages();
     let target = page.target.render(r);
-    r.headers_out.list.clear();
+    // (a 401's challenge stays for the page, as nginx keeps r->headers_out.www_authenticate)
+    r.headers_out
+        .list
+        .retain(|(n, _)| n.eq_ignore_ascii_case("www-authenticate"));
     r.err_status = match page.overwrite {
         Overwrite::Keep => code,
         Overwrite::To(c) => c,

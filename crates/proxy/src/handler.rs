@@ -796,7 +796,15 @@ impl Proxy {
     ) -> Flow {
         let timeouts = &server.timeouts;
         if self.intercepts(r, head.status) {
-            // (the answer's body is not read: its connection goes)
+            // (the answer's body is not read: its connection goes; a 401's challenge is
+            // kept for the error page, as nginx keeps it)
+            if head.status == 401 {
+                for (name, value) in head.headers() {
+                    if name.eq_ignore_ascii_case("www-authenticate") {
+                        r.headers_out.add(name, value.as_ref());
+                    }
+                }
+            }
             return Flow::Finish(head.status);
         }
         self.accel_limit_rate(r, &head);
