@@ -169,32 +169,13 @@ async fn stream_body(
     chunked: bool,
     send_timeout: Duration,
 ) -> Result<u64, Failure> {
-    let write_failed = |e: Option<std::io::Error>| match e {
-        Some(e) => Failure {
-            status: 502,
-            message: format!(
-                "writev() failed ({}) while sending request to upstream",
-                conf::errno_text(&e)
-            ),
-            kind: FailKind::Error,
-            sent: true,
-            client: false,
-        },
-        None => Failure {
-            status: 504,
-            message: "upstream timed out (110: Connection timed out) while sending request to upstream".into(),
-            kind: FailKind::Timeout,
-            sent: true,
-            client: false,
-        },
-    };
     let write =
         async |stream: &mut Stream, bytes: &[u8]| match tokio::time::timeout(send_timeout, stream.write_all(bytes))
             .await
         {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(write_failed(Some(e))),
-            Err(_) => Err(write_failed(None)),
+            Ok(Err(e)) => Err(Failure::sending(Some(e))),
+            Err(_) => Err(Failure::sending(None)),
         };
     write(stream, head).await?;
     let mut sent = head.len() as u64;
@@ -262,6 +243,32 @@ struct Failure {
 }
 
 impl Failure {
+    /// Sending the request failed (`None`: timed out), in nginx's words.
+    fn sending(e: Option<std::io::Error>) -> Failure {
+        let (status, message, kind) = match e {
+            Some(e) => (
+                502,
+                format!(
+                    "writev() failed ({}) while sending request to upstream",
+                    conf::errno_text(&e)
+                ),
+                FailKind::Error,
+            ),
+            None => (
+                504,
+                "upstream timed out (110: Connection timed out) while sending request to upstream".to_string(),
+                FailKind::Timeout,
+            ),
+        };
+        Failure {
+            status,
+            message,
+            kind,
+            sent: true,
+            client: false,
+        }
+    }
+
     /// The client's body could not be read: the status its reader gave (logged already).
     fn from_client(status: u16) -> Failure {
         Failure {
@@ -714,27 +721,8 @@ impl Proxy {
         let sent_bytes = request.len() as u64 + body.and_then(OutBody::len).unwrap_or(0);
         match tokio::time::timeout(send_timeout, send).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                return Err(Failure {
-                    status: 502,
-                    message: format!(
-                        "writev() failed ({}) while sending request to upstream",
-                        conf::errno_text(&e)
-                    ),
-                    kind: FailKind::Error,
-                    sent: true,
-                    client: false,
-                });
-            }
-            Err(_) => {
-                return Err(Failure {
-                    status: 504,
-                    message: "upstream timed out (110: Connection timed out) while sending request to upstream".into(),
-                    kind: FailKind::Timeout,
-                    sent: true,
-                    client: false,
-                });
-            }
+            Ok(Err(e)) => return Err(Failure::sending(Some(e))),
+            Err(_) => return Err(Failure::sending(None)),
         }
         self.record(r, |s| {
             if let Some(t) = s.tries.last_mut() {
