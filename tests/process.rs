@@ -1868,3 +1868,47 @@ fn proxy_buffering_frees_the_upstream_before_a_slow_client_reads() {
     signal(child.id() as i32, 15);
     child.wait().unwrap();
 }
+
+#[test]
+fn gzip_gives_out_what_it_holds_on_an_explicit_flush() {
+    let p = Prefix::new("gzflush");
+    let port = port();
+    p.conf(&format!(
+        "worker_processes 1;\ndaemon off;\nerror_log logs/error.log info;\nevents {{ worker_connections 64; }}\nhttp {{\n access_log off;\n server {{ listen 127.0.0.1:{port}; gzip on; gzip_min_length 1; location / {{ default_type text/html; content_by_lua_block {{ ngx.print(string.rep(\"a\", 100)) ngx.flush(true) ngx.sleep(2) ngx.print(\"b\") }} }} }}\n}}\n"
+    ));
+    let mut child = start_master(&p);
+    wait_until("the server", Duration::from_secs(5), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET / HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    // before the sleep ends, the flushed part is there: a deflate sync flush ends in
+    // 00 00 ff ff (in its chunk, before the chunk's CRLF)
+    let started = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while started.elapsed() < Duration::from_millis(1500) {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+        if got.windows(6).any(|w| w == b"\x00\x00\xff\xff\r\n") {
+            break;
+        }
+    }
+    assert!(
+        got.windows(6).any(|w| w == b"\x00\x00\xff\xff\r\n"),
+        "the flushed part did not arrive before the end: {:?}",
+        String::from_utf8_lossy(&got)
+    );
+    assert!(started.elapsed() < Duration::from_millis(1500));
+    drop(s);
+    signal(child.id() as i32, 15);
+    child.wait().unwrap();
+}

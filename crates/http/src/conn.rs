@@ -375,6 +375,7 @@ fn new_request(io: Io, http: &Rc<HttpConf>, server: &Rc<Server>, conn: ConnInfo)
         header_only: false,
         out: crate::output::spare_out(),
         hold_body: None,
+        flushing: false,
         bytes_sent: 0,
         body_bytes_sent: 0,
         eof_sent: false,

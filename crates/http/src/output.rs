@@ -193,6 +193,18 @@ impl Request {
         }
     }
 
+    /// An explicit flush (`ngx.flush`, `echo_flush`): an empty piece goes through the body
+    /// filters with `flushing` set, so that those holding data back (gzip's compressor)
+    /// give it out, as nginx's flush buffers make them.
+    pub fn flush_filters(&mut self) {
+        if !self.header_sent || self.eof_sent || self.hold_body.is_some() || self.loc.phases.body_filters.is_empty() {
+            return;
+        }
+        self.flushing = true;
+        self.buffer_body(&[], false);
+        self.flushing = false;
+    }
+
     /// As `send_body` without writing: the bytes wait in the output buffer for the next
     /// flush (the engine flushes when the request ends).
     pub fn buffer_body(&mut self, data: &[u8], eof: bool) {

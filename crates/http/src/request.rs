@@ -150,6 +150,9 @@ pub struct Request {
     /// Output held back until the end so that it goes out with a Content-Length
     /// (lua_http10_buffering for HTTP/1.0 clients).
     pub hold_body: Option<Vec<u8>>,
+    /// An explicit flush is passing through the body filters (`flush_filters`): those
+    /// that hold data back (gzip) give out what they have.
+    pub flushing: bool,
     pub bytes_sent: u64,
     pub body_bytes_sent: u64,
     pub eof_sent: bool,

@@ -669,7 +669,10 @@ impl Sched {
             return None;
         };
         match op {
-            RequestOp::Flush => r.flush().await,
+            RequestOp::Flush => {
+                r.flush_filters();
+                r.flush().await
+            }
             RequestOp::ReadBody => {
                 if let Err(code) = r.read_body().await {
                     return Some(End::Exit(code.into()));

@@ -244,6 +244,7 @@ impl EchoHandler {
                 }
                 Op::Flush => {
                     r.send_header();
+                    r.flush_filters();
                     r.flush().await;
                 }
                 Op::Sleep(d) => {

@@ -403,6 +403,7 @@ impl BodyFilter for GzipBody {
     }
 
     fn filter(&self, r: &mut Request, chunk: &mut Vec<u8>, eof: &mut bool) {
+        let flushing = r.flushing;
         let Some(Deflating(encoder)) = r.ctx::<Deflating>() else {
             return;
         };
@@ -410,6 +411,9 @@ impl BodyFilter for GzipBody {
         let _ = encoder.write_all(chunk);
         if *eof {
             let _ = encoder.try_finish();
+        } else if flushing {
+            // an explicit flush: what was written so far goes out now (a sync flush)
+            let _ = encoder.flush();
         }
         // what the compressor made so far goes on, the rest waits for more input
         *chunk = std::mem::take(encoder.get_mut());
