@@ -40,36 +40,26 @@ pub async fn relay(
     ahead: &Ahead<'_>,
     read_done: impl FnOnce(Conn, &BodyReader),
 ) -> Result<(), ReadFailure> {
-    // what came with the head (often the whole body) goes without more machinery
-    while body.has_pending() && !body.done() {
+    loop {
+        if body.done() {
+            read_done(conn, body);
+            return Ok(());
+        }
+        if r.write_failed {
+            // the client is gone: so is the upstream connection
+            return Ok(());
+        }
+        // what came with the head (often the whole body) goes without more machinery;
+        // past it, reading ahead is the reader's and the writer's (boxed: the common
+        // bodies, read whole with the head, do not carry its state)
+        if ahead.memory > 0 && !body.has_pending() {
+            return Box::pin(read_ahead(r, conn, body, read_timeout, ahead, read_done)).await;
+        }
         let data = body.next(&mut conn.stream, read_timeout).await?;
         if !data.is_empty() {
             r.send_body(&data, false).await;
         }
     }
-    if body.done() {
-        read_done(conn, body);
-        return Ok(());
-    }
-    if r.write_failed {
-        return Ok(());
-    }
-    if ahead.memory == 0 {
-        while !body.done() {
-            let data = body.next(&mut conn.stream, read_timeout).await?;
-            if !data.is_empty() {
-                r.send_body(&data, false).await;
-                if r.write_failed {
-                    // the client is gone: so is the upstream connection
-                    return Ok(());
-                }
-            }
-        }
-        read_done(conn, body);
-        return Ok(());
-    }
-    // (boxed: the common bodies, read whole with the head, do not carry its state)
-    Box::pin(read_ahead(r, conn, body, read_timeout, ahead, read_done)).await
 }
 
 /// A piece read and not yet sent: in memory, or this many bytes next in the temp file.
