@@ -166,7 +166,8 @@ pub fn take_sync_exit() -> Option<i64> {
     SYNC_EXIT.with(|e| e.take())
 }
 
-/// The phases that may produce the response (ngx.say, flush, eof, redirect, exec...).
+/// The request phases before the response: those that may produce it (ngx.say, flush,
+/// eof, redirect, exec...), and make subrequests, set `ngx.on_abort`, take `ngx.req.socket`.
 pub const OUTPUT_PHASES: &[Phase] = &[Phase::ServerRewrite, Phase::Rewrite, Phase::Access, Phase::Content];
 
 /// The phases where light threads (ngx.thread) run; init_worker and log beyond

@@ -118,12 +118,7 @@ pub fn register(lua: &Lua, prefix: &std::path::Path) -> mlua::Result<()> {
     private.set(
         "check_capture",
         lua.create_function(|_, ()| {
-            crate::request::check_context(&[
-                crate::request::Phase::ServerRewrite,
-                crate::request::Phase::Rewrite,
-                crate::request::Phase::Access,
-                crate::request::Phase::Content,
-            ])?;
+            crate::request::check_context(crate::request::OUTPUT_PHASES)?;
             crate::request::with(|_| Ok(()))
         })?,
     )?;
@@ -131,12 +126,7 @@ pub fn register(lua: &Lua, prefix: &std::path::Path) -> mlua::Result<()> {
     private.set(
         "check_on_abort",
         lua.create_function(|_, ()| {
-            crate::request::check_context(&[
-                crate::request::Phase::ServerRewrite,
-                crate::request::Phase::Rewrite,
-                crate::request::Phase::Access,
-                crate::request::Phase::Content,
-            ])?;
+            crate::request::check_context(crate::request::OUTPUT_PHASES)?;
             crate::request::with(|r| {
                 let on = r
                     .loc

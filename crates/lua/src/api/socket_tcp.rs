@@ -787,12 +787,7 @@ fn set_option(stream: &Stream, option: &str, value: OptionValue) -> Vec<Arg> {
 /// response is then Lua's to write: nothing more is sent by the server). The connection
 /// is not kept alive after either.
 fn req_socket(raw: bool) -> mlua::Result<Result<TcpSock, &'static str>> {
-    request::check_context(&[
-        request::Phase::ServerRewrite,
-        request::Phase::Rewrite,
-        request::Phase::Access,
-        request::Phase::Content,
-    ])?;
+    request::check_context(request::OUTPUT_PHASES)?;
     request::with(|r| {
         if !raw {
             if !matches!(r.body, http::request::Body::Unread) || r.discard_pending {
