@@ -23,26 +23,23 @@ function _M.set_current_peer(addr, port, host)
     return set_peer(addr, port, host)
 end
 
+-- an argument of enable_keepalive: its default when absent, else a number >= 0 scaled
+local function keepalive_arg(v, n, default, scale)
+    if not v then
+        return default
+    end
+    if type(v) ~= "number" then
+        error("bad argument #" .. n .. " to 'enable_keepalive' (number expected, got " .. type(v) .. ")", 3)
+    end
+    if v < 0 then
+        error("bad argument #" .. n .. " to 'enable_keepalive' (expected >= 0)", 3)
+    end
+    return v * scale
+end
+
 function _M.enable_keepalive(idle_timeout, max_requests)
-    if not idle_timeout then
-        idle_timeout = 60000
-    elseif type(idle_timeout) ~= "number" then
-        error("bad argument #1 to 'enable_keepalive' (number expected, got "
-              .. type(idle_timeout) .. ")", 2)
-    elseif idle_timeout < 0 then
-        error("bad argument #1 to 'enable_keepalive' (expected >= 0)", 2)
-    else
-        idle_timeout = idle_timeout * 1000
-    end
-    if not max_requests then
-        max_requests = 100
-    elseif type(max_requests) ~= "number" then
-        error("bad argument #2 to 'enable_keepalive' (number expected, got "
-              .. type(max_requests) .. ")", 2)
-    elseif max_requests < 0 then
-        error("bad argument #2 to 'enable_keepalive' (expected >= 0)", 2)
-    end
-    return enable_keepalive(idle_timeout, max_requests)
+    -- (seconds in, milliseconds for the primitive)
+    return enable_keepalive(keepalive_arg(idle_timeout, 1, 60000, 1000), keepalive_arg(max_requests, 2, 100, 1))
 end
 
 function _M.set_more_tries(count)
