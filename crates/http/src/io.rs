@@ -1,4 +1,4 @@
-//! A client connection's byte stream (TCP or unix socket) and its read buffer.
+//! A connection's byte stream (TCP or unix socket, plain or TLS) and its read buffer.
 
 use std::io;
 use std::pin::Pin;
@@ -11,6 +11,8 @@ use tokio::net::{TcpStream, UnixStream};
 pub enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    /// A TLS session over one of the others (tls.rs).
+    Tls(Box<crate::tls::TlsStream>),
     /// No socket: the stream of a request its connection has gone on without (its log
     /// phase still waits). Reads find the end, writes fail.
     Detached,
@@ -25,6 +27,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.try_read(buf),
             Stream::Unix(s) => s.try_read(buf),
+            Stream::Tls(s) => s.try_read(buf),
             Stream::Detached => Ok(0),
         }
     }
@@ -35,6 +38,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.try_read_buf(buf),
             Stream::Unix(s) => s.try_read_buf(buf),
+            Stream::Tls(s) => s.try_read_buf(buf),
             Stream::Detached => Ok(0),
         }
     }
@@ -43,6 +47,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.try_write(buf),
             Stream::Unix(s) => s.try_write(buf),
+            Stream::Tls(s) => s.try_write(buf),
             Stream::Detached => Err(detached()),
         }
     }
@@ -52,8 +57,15 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.as_raw_fd(),
             Stream::Unix(s) => s.as_raw_fd(),
+            Stream::Tls(s) => s.socket().raw_fd(),
             Stream::Detached => -1,
         }
+    }
+
+    /// Whether file bytes can go to the socket with sendfile(2) (not through a TLS
+    /// session: they must be encrypted).
+    pub fn can_sendfile(&self) -> bool {
+        matches!(self, Stream::Tcp(_) | Stream::Unix(_))
     }
 
     /// One sendfile(2) step when the socket is writable; WouldBlock clears readiness.
@@ -72,7 +84,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.try_io(tokio::io::Interest::WRITABLE, send),
             Stream::Unix(s) => s.try_io(tokio::io::Interest::WRITABLE, send),
-            Stream::Detached => Err(detached()),
+            Stream::Tls(_) | Stream::Detached => Err(io::ErrorKind::Unsupported.into()),
         }
     }
 
@@ -80,7 +92,26 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.writable().await,
             Stream::Unix(s) => s.writable().await,
+            Stream::Tls(s) => std::future::poll_fn(|cx| s.poll_write_ready(cx)).await,
             Stream::Detached => Err(detached()),
+        }
+    }
+
+    pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Stream::Tcp(s) => s.poll_write_ready(cx),
+            Stream::Unix(s) => s.poll_write_ready(cx),
+            Stream::Tls(s) => s.poll_write_ready(cx),
+            Stream::Detached => Poll::Ready(Err(detached())),
+        }
+    }
+
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Stream::Tcp(s) => s.poll_read_ready(cx),
+            Stream::Unix(s) => s.poll_read_ready(cx),
+            Stream::Tls(s) => s.poll_read_ready(cx),
+            Stream::Detached => Poll::Ready(Ok(())),
         }
     }
 
@@ -89,6 +120,10 @@ impl Stream {
         let r = match self {
             Stream::Tcp(s) => socket2::SockRef::from(s).shutdown(std::net::Shutdown::Write),
             Stream::Unix(s) => socket2::SockRef::from(s).shutdown(std::net::Shutdown::Write),
+            Stream::Tls(s) => {
+                s.shutdown_write();
+                Ok(())
+            }
             Stream::Detached => Ok(()),
         };
         let _ = r;
@@ -97,6 +132,9 @@ impl Stream {
     /// True when bytes (or the end of the stream) wait to be read; a false readiness is
     /// cleared. Peeks one byte with MSG_PEEK.
     pub fn has_data(&self) -> bool {
+        if let Stream::Tls(s) = self {
+            return s.has_buffered() || s.socket().has_data();
+        }
         let fd = self.raw_fd();
         let peek = || {
             let mut b = 0u8;
@@ -107,7 +145,7 @@ impl Stream {
         let r = match self {
             Stream::Tcp(s) => s.try_io(tokio::io::Interest::READABLE, peek),
             Stream::Unix(s) => s.try_io(tokio::io::Interest::READABLE, peek),
-            Stream::Detached => Ok(()),
+            Stream::Tls(_) | Stream::Detached => Ok(()),
         };
         !matches!(r, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
     }
@@ -115,6 +153,9 @@ impl Stream {
     /// Whether the peer has closed its side: a peek finds the end of the stream (None
     /// while nothing is known yet: not readable).
     pub fn peer_closed(&self) -> Option<bool> {
+        if let Stream::Tls(s) = self {
+            return if s.has_buffered() { Some(false) } else { s.socket().peer_closed() };
+        }
         let fd = self.raw_fd();
         let peek = || {
             let mut b = 0u8;
@@ -125,7 +166,7 @@ impl Stream {
         let r = match self {
             Stream::Tcp(s) => s.try_io(tokio::io::Interest::READABLE, peek),
             Stream::Unix(s) => s.try_io(tokio::io::Interest::READABLE, peek),
-            Stream::Detached => Ok(0),
+            Stream::Tls(_) | Stream::Detached => Ok(0),
         };
         match r {
             Ok(n) => Some(n == 0),
@@ -157,7 +198,8 @@ impl Stream {
         let _ = match self {
             Stream::Tcp(s) => s.try_io(tokio::io::Interest::READABLE, would_block),
             Stream::Unix(s) => s.try_io(tokio::io::Interest::READABLE, would_block),
-            Stream::Detached => Ok(()),
+            // (a session may hold more than it gave: the next read finds out)
+            Stream::Tls(_) | Stream::Detached => Ok(()),
         };
     }
 
@@ -166,12 +208,27 @@ impl Stream {
     /// list and unlinks it again on every wait: a keepalive connection waits once per
     /// request.
     pub async fn readable(&self) -> io::Result<()> {
-        std::future::poll_fn(|cx| match self {
-            Stream::Tcp(s) => s.poll_read_ready(cx),
-            Stream::Unix(s) => s.poll_read_ready(cx),
-            Stream::Detached => Poll::Ready(Ok(())),
-        })
-        .await
+        std::future::poll_fn(|cx| self.poll_read_ready(cx)).await
+    }
+
+    /// Runs `op` until it does not answer WouldBlock, waiting with `ready` between tries
+    /// (AsyncRead/AsyncWrite over a TLS session).
+    fn poll_op<T>(
+        &self,
+        cx: &mut Context<'_>,
+        ready: fn(&Stream, &mut Context<'_>) -> Poll<io::Result<()>>,
+        mut op: impl FnMut() -> io::Result<T>,
+    ) -> Poll<io::Result<T>> {
+        loop {
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => match ready(self, cx) {
+                    Poll::Ready(Ok(())) => continue,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Pending,
+                },
+                r => return Poll::Ready(r),
+            }
+        }
     }
 }
 
@@ -180,6 +237,11 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            this @ Stream::Tls(_) => {
+                let Stream::Tls(s) = &*this else { unreachable!() };
+                let r = this.poll_op(cx, Stream::poll_read_ready, || s.try_read(buf.initialize_unfilled()));
+                r.map_ok(|n| buf.advance(n))
+            }
             Stream::Detached => Poll::Ready(Ok(())),
         }
     }
@@ -190,6 +252,10 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            this @ Stream::Tls(_) => {
+                let Stream::Tls(s) = &*this else { unreachable!() };
+                this.poll_op(cx, Stream::poll_write_ready, || s.try_write(buf))
+            }
             Stream::Detached => Poll::Ready(Err(detached())),
         }
     }
@@ -197,13 +263,17 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
             Stream::Unix(s) => Pin::new(s).poll_flush(cx),
-            Stream::Detached => Poll::Ready(Ok(())),
+            Stream::Tls(_) | Stream::Detached => Poll::Ready(Ok(())),
         }
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => {
+                s.shutdown_write();
+                Poll::Ready(Ok(()))
+            }
             Stream::Detached => Poll::Ready(Ok(())),
         }
     }

@@ -28,6 +28,7 @@ pub mod status;
 pub mod syslog;
 pub mod template;
 pub mod time;
+pub mod tls;
 pub mod variables;
 pub mod worker;
 

@@ -266,7 +266,11 @@ impl Request {
     /// active for it, a known length). False: not possible here, none of the body was sent
     /// (the head may have been), write it instead.
     pub async fn send_file(&mut self, file: &std::fs::File, offset: u64, len: u64) -> bool {
-        if self.capture.is_some() || !self.loc.settings.sendfile() || self.content_length != Some(len) {
+        if self.capture.is_some()
+            || !self.loc.settings.sendfile()
+            || !self.io.stream.can_sendfile()
+            || self.content_length != Some(len)
+        {
             return false;
         }
         self.send_header();

@@ -1,0 +1,538 @@
+//! TLS over a connection's socket: OpenSSL (the openssl crate, built vendored) driven by
+//! the event loop. `TlsStream` reads and writes through a session with the same
+//! readiness-driven `&self` methods as a plain socket (io.rs), so the client connection,
+//! cosockets and upstream connections use TLS without knowing it. The server's handshake
+//! lets SNI pick the server block's context; the client's verifies as nginx does, after
+//! the handshake.
+
+use std::cell::{Cell, RefCell};
+use std::io::{self, Read, Write};
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use foreign_types::{ForeignType, ForeignTypeRef};
+use openssl::error::ErrorStack;
+use openssl::ssl::{ErrorCode, Ssl, SslContext, SslContextRef, SslRef, SslStream, SslVerifyMode};
+
+use crate::io::Stream;
+use crate::log::Level;
+
+/// The plain socket under a session, as OpenSSL sees it: reads and writes that never
+/// block (a WouldBlock also clears the event loop's readiness).
+struct Plain(Rc<Stream>);
+
+impl Read for Plain {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.try_read(buf)
+    }
+}
+
+impl Write for Plain {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.try_write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What the socket must become before the last operation can go on, when that is not
+/// what its direction suggests: a read that must first write (a TLS 1.3 key update's
+/// answer), a write that must first read (a renegotiation).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Want {
+    Usual,
+    Read,
+    Write,
+}
+
+pub struct TlsStream {
+    sock: Rc<Stream>,
+    ssl: RefCell<SslStream<Plain>>,
+    want: Cell<Want>,
+    /// `ssl_buffer_size`: the most one write puts into a record.
+    record_limit: usize,
+    /// A fatal error was seen: no close_notify at the end (OpenSSL forbids it).
+    broken: Cell<bool>,
+}
+
+impl TlsStream {
+    fn new(sock: Rc<Stream>, ssl: Ssl, record_limit: usize) -> io::Result<TlsStream> {
+        let s = SslStream::new(ssl, Plain(sock.clone())).map_err(io::Error::other)?;
+        Ok(TlsStream {
+            sock,
+            ssl: RefCell::new(s),
+            want: Cell::new(Want::Usual),
+            record_limit: record_limit.max(1),
+            broken: Cell::new(false),
+        })
+    }
+
+    /// The session, for variables and the Lua API (`$ssl_protocol`, ngx.ssl).
+    pub fn with_ssl<T>(&self, f: impl FnOnce(&SslRef) -> T) -> T {
+        f(self.ssl.borrow().ssl())
+    }
+
+    /// The socket under the session.
+    pub fn socket(&self) -> &Stream {
+        &self.sock
+    }
+
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let r = self.ssl.borrow_mut().ssl_read(buf);
+        match r {
+            Ok(n) => {
+                self.want.set(Want::Usual);
+                Ok(n)
+            }
+            Err(e) => match e.code() {
+                ErrorCode::WANT_READ => {
+                    self.want.set(Want::Usual);
+                    Err(io::ErrorKind::WouldBlock.into())
+                }
+                ErrorCode::WANT_WRITE => {
+                    self.want.set(Want::Write);
+                    Err(io::ErrorKind::WouldBlock.into())
+                }
+                // close_notify, or the end of the stream without it (nginx takes both
+                // as the end)
+                ErrorCode::ZERO_RETURN => Ok(0),
+                ErrorCode::SYSCALL if e.io_error().is_none() => Ok(0),
+                _ => Err(self.fatal(e)),
+            },
+        }
+    }
+
+    pub fn try_read_buf(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        let len = buf.len();
+        let cap = buf.capacity().max(len + 1);
+        buf.resize(cap, 0);
+        let r = self.try_read(&mut buf[len..]);
+        buf.truncate(len + *r.as_ref().unwrap_or(&0));
+        r
+    }
+
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let n = buf.len().min(self.record_limit);
+        let r = self.ssl.borrow_mut().ssl_write(&buf[..n]);
+        match r {
+            Ok(n) => {
+                self.want.set(Want::Usual);
+                Ok(n)
+            }
+            Err(e) => match e.code() {
+                ErrorCode::WANT_WRITE => {
+                    self.want.set(Want::Usual);
+                    Err(io::ErrorKind::WouldBlock.into())
+                }
+                ErrorCode::WANT_READ => {
+                    self.want.set(Want::Read);
+                    Err(io::ErrorKind::WouldBlock.into())
+                }
+                ErrorCode::ZERO_RETURN => Err(io::ErrorKind::BrokenPipe.into()),
+                _ => Err(self.fatal(e)),
+            },
+        }
+    }
+
+    fn fatal(&self, e: openssl::ssl::Error) -> io::Error {
+        self.broken.set(true);
+        match e.into_io_error() {
+            Ok(io) => io,
+            Err(e) => io::Error::other(match e.ssl_error() {
+                Some(stack) => error_text(stack),
+                None => e.to_string(),
+            }),
+        }
+    }
+
+    /// Decrypted bytes wait in the session (the socket may have nothing more).
+    pub fn has_buffered(&self) -> bool {
+        self.ssl.borrow().ssl().pending() > 0
+    }
+
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.has_buffered() {
+            return Poll::Ready(Ok(()));
+        }
+        match self.want.get() {
+            Want::Write => self.sock.poll_write_ready(cx),
+            _ => self.sock.poll_read_ready(cx),
+        }
+    }
+
+    pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.want.get() {
+            Want::Read => self.sock.poll_read_ready(cx),
+            _ => self.sock.poll_write_ready(cx),
+        }
+    }
+
+    /// Sends close_notify (once) and ends the socket's writing side.
+    pub fn shutdown_write(&self) {
+        self.close_notify();
+        self.sock.shutdown_write();
+    }
+
+    fn close_notify(&self) {
+        if self.broken.get() {
+            return;
+        }
+        if let Ok(mut s) = self.ssl.try_borrow_mut() {
+            // (one try: a socket that cannot take the alert now is not waited for)
+            let _ = s.shutdown();
+        }
+    }
+}
+
+impl Drop for TlsStream {
+    fn drop(&mut self) {
+        self.close_notify();
+    }
+}
+
+thread_local! {
+    /// How the handshake running on this thread picks a server block's context by SNI.
+    /// (OpenSSL's callbacks must be Send + Sync; a worker's server list is not.)
+    static PICKER: RefCell<Option<Rc<dyn Fn(&str) -> Option<SslContext>>>> = const { RefCell::new(None) };
+}
+
+/// The SNI callback every server context carries: switches the session to the context the
+/// running handshake's picker chooses for the name.
+pub fn on_server_name(ssl: &mut SslRef) {
+    let Some(name) = ssl.servername(openssl::ssl::NameType::HOST_NAME).map(str::to_string) else {
+        return;
+    };
+    let picker = PICKER.with(|p| p.borrow().clone());
+    let Some(ctx) = picker.and_then(|p| p(&name)) else {
+        return;
+    };
+    if !std::ptr::eq(ctx.as_ptr(), ssl.ssl_context().as_ptr()) {
+        adopt_context(ssl, &ctx);
+    }
+}
+
+/// Switches a session to another server's context with its client verification, as
+/// nginx's SNI callback does (SSL_set_SSL_CTX changes certificates only).
+fn adopt_context(ssl: &mut SslRef, ctx: &SslContextRef) {
+    if ssl.set_ssl_context(ctx).is_err() {
+        return;
+    }
+    // SAFETY: the context is live (the session now holds a reference to it); these read
+    // its verification settings.
+    let (mode, depth) = unsafe {
+        (
+            openssl_sys::SSL_CTX_get_verify_mode(ctx.as_ptr()),
+            SSL_CTX_get_verify_depth(ctx.as_ptr()),
+        )
+    };
+    let mode = SslVerifyMode::from_bits_truncate(mode);
+    if mode.is_empty() {
+        ssl.set_verify(SslVerifyMode::NONE);
+    } else {
+        // (the result is judged per request, as nginx's callback that accepts all)
+        ssl.set_verify_callback(mode, |_, _| true);
+    }
+    // SAFETY: the session is live and ours for the call.
+    unsafe { SSL_set_verify_depth(ssl.as_ptr(), depth) };
+}
+
+// (not declared by openssl-sys)
+unsafe extern "C" {
+    fn SSL_CTX_get_verify_depth(ctx: *const openssl_sys::SSL_CTX) -> std::ffi::c_int;
+    fn SSL_set_verify_depth(ssl: *mut openssl_sys::SSL, depth: std::ffi::c_int);
+}
+
+/// Why a handshake ended without a session: the line nginx logs, and its level.
+#[derive(Debug)]
+pub struct HandshakeFailure {
+    pub level: Level,
+    pub text: String,
+}
+
+impl HandshakeFailure {
+    fn new(level: Level, text: impl Into<String>) -> HandshakeFailure {
+        HandshakeFailure {
+            level,
+            text: text.into(),
+        }
+    }
+}
+
+/// The server's side of a handshake on an accepted connection. `pick` chooses a server
+/// block's context by the SNI name; `timeout` bounds the whole handshake.
+pub async fn accept(
+    sock: Stream,
+    ctx: &SslContext,
+    pick: Rc<dyn Fn(&str) -> Option<SslContext>>,
+    record_limit: usize,
+    timeout: Duration,
+) -> Result<TlsStream, HandshakeFailure> {
+    let ssl = Ssl::new(ctx).map_err(|e| HandshakeFailure::new(Level::Alert, format!("SSL_new() failed {}", error_text(&e))))?;
+    let t = TlsStream::new(Rc::new(sock), ssl, record_limit)
+        .map_err(|e| HandshakeFailure::new(Level::Alert, e.to_string()))?;
+    let step = || {
+        PICKER.with(|p| *p.borrow_mut() = Some(pick.clone()));
+        let r = t.ssl.borrow_mut().accept();
+        PICKER.with(|p| *p.borrow_mut() = None);
+        r
+    };
+    handshake(&t, step, timeout, "client timed out (110: Connection timed out) while SSL handshaking").await?;
+    Ok(t)
+}
+
+/// The client's side of a handshake (cosockets, https upstreams). Verification is left to
+/// the caller (`verify_peer`), as nginx checks after the handshake.
+pub async fn connect(sock: Stream, ssl: Ssl, timeout: Duration) -> Result<TlsStream, HandshakeFailure> {
+    let t = TlsStream::new(Rc::new(sock), ssl, usize::MAX).map_err(|e| HandshakeFailure::new(Level::Error, e.to_string()))?;
+    let step = || t.ssl.borrow_mut().connect();
+    handshake(&t, step, timeout, "timed out").await?;
+    Ok(t)
+}
+
+async fn handshake(
+    t: &TlsStream,
+    mut step: impl FnMut() -> Result<(), openssl::ssl::Error>,
+    timeout: Duration,
+    timed_out: &str,
+) -> Result<(), HandshakeFailure> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let e = match step() {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        let ready = match e.code() {
+            ErrorCode::WANT_READ => {
+                tokio::time::timeout_at(deadline, std::future::poll_fn(|cx| t.sock.poll_read_ready(cx))).await
+            }
+            ErrorCode::WANT_WRITE => {
+                tokio::time::timeout_at(deadline, std::future::poll_fn(|cx| t.sock.poll_write_ready(cx))).await
+            }
+            _ => {
+                t.broken.set(true);
+                return Err(handshake_error(e));
+            }
+        };
+        match ready {
+            Err(_) => {
+                t.broken.set(true);
+                return Err(HandshakeFailure::new(Level::Info, timed_out));
+            }
+            Ok(Err(e)) => {
+                t.broken.set(true);
+                return Err(HandshakeFailure::new(Level::Info, format!("{e}")));
+            }
+            Ok(Ok(())) => {}
+        }
+    }
+}
+
+/// nginx's words for a failed handshake (ngx_ssl_handshake, ngx_ssl_connection_error):
+/// what the client caused is logged at info, the rest at crit.
+fn handshake_error(e: openssl::ssl::Error) -> HandshakeFailure {
+    let stack = e.ssl_error().cloned();
+    match (e.code(), e.into_io_error()) {
+        (_, Ok(io)) => {
+            let level = match io.kind() {
+                io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::NotConnected => Level::Info,
+                _ => Level::Crit,
+            };
+            let errno = io.raw_os_error().unwrap_or(0);
+            HandshakeFailure::new(
+                level,
+                format!("SSL_do_handshake() failed (SSL: error:80000{errno:03X}:system library::{}) while SSL handshaking", strip_os(&io)),
+            )
+        }
+        (ErrorCode::SYSCALL, Err(_)) | (ErrorCode::ZERO_RETURN, Err(_)) if stack.as_ref().is_none_or(|s| s.errors().is_empty()) => {
+            HandshakeFailure::new(Level::Info, "peer closed connection in SSL handshake while SSL handshaking")
+        }
+        (_, Err(e)) => {
+            let stack = stack.unwrap_or_else(ErrorStack::get);
+            let level = if stack.errors().iter().any(|x| x.reason().is_some_and(client_caused)) {
+                Level::Info
+            } else {
+                Level::Crit
+            };
+            let text = if stack.errors().is_empty() {
+                e.to_string()
+            } else {
+                error_text(&stack)
+            };
+            HandshakeFailure::new(level, format!("SSL_do_handshake() failed {text} while SSL handshaking"))
+        }
+    }
+}
+
+fn strip_os(e: &io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// Reasons that say the client sent something wrong (nginx logs them at info).
+fn client_caused(reason: &str) -> bool {
+    const REASONS: &[&str] = &[
+        "no shared cipher",
+        "wrong version number",
+        "http request",
+        "https proxy request",
+        "unsupported protocol",
+        "version too low",
+        "unknown protocol",
+        "bad key share",
+        "no suitable key share",
+        "no shared group",
+        "length mismatch",
+        "unexpected message",
+        "unexpected record",
+        "record length mismatch",
+        "no ciphers specified",
+        "no ciphers passed",
+        "no protocols available",
+        "excessive message size",
+        "packet length too long",
+        "bad packet length",
+        "decryption failed or bad record mac",
+        "unexpected eof while reading",
+        "bad record type",
+        "inappropriate fallback",
+        "unknown alert type",
+        "callback failed",
+        "peer did not return a certificate",
+        "certificate verify failed",
+    ];
+    REASONS.contains(&reason)
+        || reason.starts_with("sslv3 alert")
+        || reason.starts_with("tlsv1 alert")
+        || reason.starts_with("tlsv13 alert")
+}
+
+/// OpenSSL's queued errors as nginx prints them:
+/// `(SSL: error:0A0000C1:SSL routines::no shared cipher)`.
+pub fn error_text(stack: &ErrorStack) -> String {
+    let mut s = String::from("(SSL:");
+    for e in stack.errors() {
+        s.push_str(&format!(
+            " error:{:08X}:{}::{}",
+            e.code(),
+            e.library().unwrap_or("unknown library"),
+            e.reason().unwrap_or("reason(0)")
+        ));
+        if let Some(d) = e.data() {
+            s.push(':');
+            s.push_str(d);
+        }
+    }
+    s.push(')');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openssl::ssl::SslMethod;
+
+    fn server_context() -> SslContext {
+        let key = openssl::pkey::PKey::ec_gen("prime256v1").unwrap();
+        let mut name = openssl::x509::X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", "test.local").unwrap();
+        let name = name.build();
+        let mut cert = openssl::x509::X509Builder::new().unwrap();
+        cert.set_version(2).unwrap();
+        cert.set_subject_name(&name).unwrap();
+        cert.set_issuer_name(&name).unwrap();
+        cert.set_pubkey(&key).unwrap();
+        cert.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap()).unwrap();
+        cert.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap()).unwrap();
+        cert.sign(&key, openssl::hash::MessageDigest::sha256()).unwrap();
+        let mut b = openssl::ssl::SslContextBuilder::new(SslMethod::tls_server()).unwrap();
+        b.set_certificate(&cert.build()).unwrap();
+        b.set_private_key(&key).unwrap();
+        b.build()
+    }
+
+    /// Both sides over a socket pair on one event loop: the handshake, then bytes both
+    /// ways through the `&self` methods, a large write in small records, and the end.
+    #[test]
+    fn handshake_and_bytes_both_ways() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let (a, b) = tokio::net::UnixStream::pair().unwrap();
+            let ctx = server_context();
+            let server = async {
+                let pick: Rc<dyn Fn(&str) -> Option<SslContext>> = Rc::new(|_| None);
+                accept(Stream::Unix(a), &ctx, pick, 4096, Duration::from_secs(5)).await.unwrap()
+            };
+            let client = async {
+                let mut c = openssl::ssl::SslContextBuilder::new(SslMethod::tls_client()).unwrap();
+                c.set_verify(SslVerifyMode::NONE);
+                let ssl = Ssl::new(&c.build()).unwrap();
+                connect(Stream::Unix(b), ssl, Duration::from_secs(5)).await.unwrap()
+            };
+            let (s, c) = tokio::join!(server, client);
+            let (s, c) = (Stream::Tls(Box::new(s)), Stream::Tls(Box::new(c)));
+            let big = vec![7u8; 100_000];
+            let send = async {
+                let mut io = crate::io::Io::new(s);
+                io.write_all(&big, Duration::from_secs(5)).await.unwrap();
+                io.stream.shutdown_write();
+                io
+            };
+            let recv = async {
+                let mut io = crate::io::Io::new(c);
+                let mut got = 0;
+                loop {
+                    match io.fill(65536, Duration::from_secs(5)).await {
+                        Ok(_) => {
+                            got += io.pending().len();
+                            let n = io.pending().len();
+                            io.consume(n);
+                        }
+                        Err(crate::io::ReadError::Closed) => break,
+                        Err(e) => panic!("{e:?}"),
+                    }
+                }
+                got
+            };
+            let (_io, got) = tokio::join!(send, recv);
+            assert_eq!(got, big.len());
+        });
+    }
+
+    #[test]
+    fn plain_bytes_fail_the_handshake_at_info() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let (a, b) = tokio::net::UnixStream::pair().unwrap();
+            b.try_write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            let ctx = server_context();
+            let pick: Rc<dyn Fn(&str) -> Option<SslContext>> = Rc::new(|_| None);
+            let e = accept(Stream::Unix(a), &ctx, pick, 16384, Duration::from_secs(5)).await.err().unwrap();
+            assert_eq!(e.level, Level::Info, "{}", e.text);
+            assert!(e.text.contains("SSL routines::http request"), "{}", e.text);
+            drop(b);
+        });
+    }
+
+    #[test]
+    fn a_silent_client_times_out() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let (a, _b) = tokio::net::UnixStream::pair().unwrap();
+            let ctx = server_context();
+            let pick: Rc<dyn Fn(&str) -> Option<SslContext>> = Rc::new(|_| None);
+            let e = accept(Stream::Unix(a), &ctx, pick, 16384, Duration::from_millis(50)).await.err().unwrap();
+            assert!(e.text.starts_with("client timed out"), "{}", e.text);
+        });
+    }
+}
