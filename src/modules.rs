@@ -8,6 +8,7 @@ use http::modules::*;
 
 pub static HTTP_MODULES: &[&Module] = &[
     &http::core_module::MODULE,
+    &ssl::MODULE,
     &rewrite::MODULE,
     &access::MODULE,
     &auth_basic::MODULE,

@@ -266,6 +266,8 @@ impl HttpBuilder {
                 }
             }
             let server_rewrite = self.install(&level, Scope::Server)?;
+            let tls = crate::modules::ssl::server_tls(&level, &self.conf_dir)?;
+            let at = level.at.clone();
             let loc = self.compile(
                 LocDraft {
                     matcher: Some(Match::Prefix(String::new())),
@@ -282,7 +284,13 @@ impl HttpBuilder {
                     default_server: false,
                     reuseport: false,
                     backlog: 511,
+                    ssl: false,
                 });
+            }
+            if tls.as_ref().is_some_and(|t| t.ssl_on) {
+                for l in &mut listens {
+                    l.ssl = true;
+                }
             }
             let names = if sd.names.is_empty() {
                 vec![ServerName::Exact(String::new())]
@@ -297,9 +305,11 @@ impl HttpBuilder {
                 locations,
                 named,
                 server_rewrite,
+                tls,
+                at,
             }));
         }
-        Ok(HttpConf {
+        let conf = HttpConf {
             servers,
             prefix: self.prefix,
             declared_vars: self.declared_vars.iter().cloned().collect(),
@@ -308,7 +318,9 @@ impl HttpBuilder {
             main: self.main,
             conf_dir: self.conf_dir,
             temp_dirs: self.temp_dirs,
-        })
+        };
+        crate::modules::ssl::check_listens(&conf)?;
+        Ok(conf)
     }
 
     /// Every module's handlers for one merged level, in the modules' order.

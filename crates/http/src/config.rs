@@ -188,6 +188,8 @@ pub struct Listen {
     pub default_server: bool,
     pub reuseport: bool,
     pub backlog: i32,
+    /// `listen … ssl`: connections to the address speak TLS.
+    pub ssl: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -233,6 +235,10 @@ pub struct Server {
     /// Server-level handlers: post-read, and the server-rewrite phase (server-level
     /// `set`/`return`) in `rewrite`.
     pub server_rewrite: PhaseTable,
+    /// The ssl module's part (certificates, client verification), when it has one.
+    pub tls: Option<Rc<crate::modules::ssl::ServerTls>>,
+    /// Where the `server` block is (nginx names it in some errors).
+    pub at: Option<conf::Location>,
 }
 
 impl Server {

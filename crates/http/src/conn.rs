@@ -36,8 +36,22 @@ pub async fn serve(
     group: Rc<ListenGroup>,
     http: Rc<HttpConf>,
 ) {
+    let mut at = group.default.min(group.servers.len() - 1);
+    let (stream, plain_http) = if group.ssl {
+        match Box::pin(secure(stream, &group, &mut at, peer, id)).await {
+            Some(s) => s,
+            None => return,
+        }
+    } else {
+        (stream, false)
+    };
     let mut io = Io::new(stream);
-    let default = group.servers[group.default.min(group.servers.len() - 1)].clone();
+    let default = group.servers[at].clone();
+    let group = ConnGroup {
+        group: &group,
+        default: at,
+        plain_http,
+    };
     let mut requests: u64 = 0;
     let mut keepalive_ms = default.loc.settings.keepalive_timeout_ms();
     let header_ms = default.settings.client_header_timeout_ms;
@@ -143,6 +157,80 @@ async fn wait_idle(
     }
 }
 
+/// The servers a connection may reach, and what its start decided: the default server
+/// (SNI may have chosen another than the address's), and plain HTTP sent to an ssl port.
+struct ConnGroup<'a> {
+    group: &'a ListenGroup,
+    default: usize,
+    plain_http: bool,
+}
+
+/// The start of a connection to an ssl address: the TLS handshake (SNI picking the
+/// server block's context, and the connection's default server), or plain HTTP, which
+/// gets nginx's 497 once its head is read. `client_header_timeout` bounds the whole.
+async fn secure(
+    stream: Stream,
+    group: &Rc<ListenGroup>,
+    at: &mut usize,
+    peer: Option<SocketAddr>,
+    id: u64,
+) -> Option<(Stream, bool)> {
+    let server = group.servers[*at].clone();
+    let timeout = Duration::from_millis(server.settings.client_header_timeout_ms);
+    let deadline = Instant::now() + timeout;
+    let log = |level: Level, text: &str| {
+        let client = peer.map(|p| p.ip().to_string()).unwrap_or_else(|| "unix:".into());
+        crate::elog!(level, id, "{text}, client: {client}, server: {}", group.addr);
+    };
+    let first = loop {
+        match stream.peek_byte() {
+            Ok(b) => break b,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return None,
+        }
+        match tokio::time::timeout_at(deadline, stream.readable()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return None,
+            Err(_) => {
+                log(Level::Info, "client timed out (110: Connection timed out) while SSL handshaking");
+                return None;
+            }
+        }
+    };
+    // (a TLS record starts with 0x16, an SSLv2 hello with the high bit set)
+    let b = first?;
+    if b != 0x16 && b & 0x80 == 0 {
+        return Some((stream, true));
+    }
+    let Some(tls) = server.tls.as_ref().filter(|t| t.context.is_some()) else {
+        return None;
+    };
+    let ctx = tls.context.clone().expect("checked above");
+    let chosen = Rc::new(std::cell::Cell::new(None));
+    let pick: Rc<dyn Fn(&str) -> Option<openssl::ssl::SslContext>> = {
+        let (group, chosen) = (group.clone(), chosen.clone());
+        Rc::new(move |name: &str| {
+            let host = h1::validate_host(name)?;
+            let (s, _) = crate::find::server_and_regex(&group.servers, group.default, Some(&host));
+            chosen.set(group.servers.iter().position(|x| Rc::ptr_eq(x, s)));
+            s.tls.as_ref()?.context.clone()
+        })
+    };
+    let left = deadline.saturating_duration_since(Instant::now());
+    match crate::tls::accept(stream, &ctx, pick, tls.buffer_size, left).await {
+        Ok(t) => {
+            if let Some(i) = chosen.get() {
+                *at = i;
+            }
+            Some((Stream::Tls(Box::new(t)), false))
+        }
+        Err(f) => {
+            log(f.level, &f.text);
+            None
+        }
+    }
+}
+
 /// How long an idle keepalive connection of a stopping worker waits for one more request.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
@@ -151,7 +239,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 async fn one_request(
     mut io: Io,
     conn: ConnInfo,
-    group: &ListenGroup,
+    group: &ConnGroup<'_>,
     http: &Rc<HttpConf>,
     default: &Rc<Server>,
 ) -> Option<(Io, u64)> {
@@ -181,13 +269,26 @@ async fn one_request(
         r.keepalive = false;
     }
     r.request_length = head_len as u64;
-    let refused = fill_request(&mut r, head, group);
+    let refused = fill_request(&mut r, head, group.group, group.default);
     r.io.consume(in_buf);
     if let Err(refusal) = refused {
         Box::pin(refuse_and_close(r, refusal, default)).await;
         return None;
     }
-    crate::engine::run(&mut r).await;
+    let refusal = if group.plain_http {
+        Some((497, "client sent plain HTTP request to HTTPS port".to_string()))
+    } else if r.server.tls.is_some() {
+        crate::modules::ssl::client_check(&r)
+    } else {
+        None
+    };
+    match refusal {
+        Some((code, line)) => {
+            r.log(Level::Info, &line);
+            Box::pin(crate::engine::answer(&mut r, code)).await;
+        }
+        None => crate::engine::run(&mut r).await,
+    }
     if r.keepalive
         && matches!(r.body, Body::Unread)
         && r.framing != Framing::None
@@ -431,7 +532,7 @@ impl Request {
 }
 
 /// Fills the request from its head and picks the server; refusals are nginx's 400s.
-fn fill_request(r: &mut Request, mut head: h1::Head, group: &ListenGroup) -> Result<(), h1::Refusal> {
+fn fill_request(r: &mut Request, mut head: h1::Head, group: &ListenGroup, default: usize) -> Result<(), h1::Refusal> {
     let refuse = h1::refuse;
     r.line_method = head.method.clone();
     r.unparsed_uri = std::mem::take(&mut head.target);
@@ -481,11 +582,11 @@ fn fill_request(r: &mut Request, mut head: h1::Head, group: &ListenGroup) -> Res
         None => header_host,
     };
     r.headers_in.list = head.headers;
-    let s = &group.servers[group.default.min(group.servers.len() - 1)].loc.settings;
+    let s = &group.servers[default].loc.settings;
     if !s.underscores_in_headers() && s.ignore_invalid_headers() {
         r.headers_in.list.retain(|(n, _)| !n.contains('_'));
     }
-    let (server, by_regex) = crate::find::server_and_regex(&group.servers, group.default, r.host.as_deref());
+    let (server, by_regex) = crate::find::server_and_regex(&group.servers, default, r.host.as_deref());
     let server = server.clone();
     if let (Some(re), Some(host)) = (by_regex, r.host.clone()) {
         r.capture(re, &host);
@@ -566,6 +667,11 @@ mod tests {
                 peer: None,
                 local: None,
                 requests: 1,
+            };
+            let group = ConnGroup {
+                group: &group,
+                default: 0,
+                plain_http: false,
             };
             let f = one_request(Io::new(crate::io::Stream::Unix(a)), conn, &group, &http, &default);
             let size = std::mem::size_of_val(&f);

@@ -187,10 +187,12 @@ fn listen(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
         default_server: false,
         reuseport: false,
         backlog: 511,
+        ssl: false,
     };
     for opt in cmd.values().skip(1) {
         match opt {
             "default_server" | "default" => l.default_server = true,
+            "ssl" => l.ssl = true,
             "reuseport" => l.reuseport = true,
             _ if opt.starts_with("backlog=") => {
                 l.backlog = opt[8..]
@@ -198,9 +200,9 @@ fn listen(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
                     .map_err(|_| cmd.error(format!("invalid backlog \"{}\"", &opt[8..])))?;
             }
             // accepted for compatibility; see docs/compat.md
-            "http2" | "ssl" | "proxy_protocol" | "deferred" | "bind" | "ipv6only=on" | "ipv6only=off"
+            "http2" | "proxy_protocol" | "deferred" | "bind" | "ipv6only=on" | "ipv6only=off"
             | "so_keepalive=on" | "so_keepalive=off" => {
-                if opt == "ssl" || opt == "http2" || opt == "proxy_protocol" {
+                if opt == "http2" || opt == "proxy_protocol" {
                     return Err(cmd.error(format!("the \"{opt}\" parameter of \"listen\" is not supported yet")));
                 }
             }

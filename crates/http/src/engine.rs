@@ -17,9 +17,20 @@ enum Start {
 
 /// Runs the request to its end (the response is fully out, or the connection is broken).
 pub async fn run(r: &mut Request) {
+    drive(r, None).await
+}
+
+/// Ends a request that was read but must not run its phases with `code` (nginx's
+/// finalize before ngx_http_handler: 497 for plain HTTP to an ssl port, 495/496 for
+/// client certificates), its `error_page` included.
+pub async fn answer(r: &mut Request, code: u16) {
+    drive(r, Some(code)).await
+}
+
+async fn drive(r: &mut Request, first: Option<u16>) {
     let mut start = Start::ServerRewrite;
-    // a status a header filter asked for, to answer with before anything else
-    let mut pending = None;
+    // a status to answer with before anything else (a header filter asks for one)
+    let mut pending = first;
     loop {
         let flow = match pending.take() {
             Some(code) => Flow::Finish(code),
@@ -376,6 +387,11 @@ async fn finalize(r: &mut Request, code: u16) -> Flow {
         // nothing more can be said: close the connection after what was sent
         r.keepalive = false;
         return Flow::Done;
+    }
+    // (before the error page: nginx's special response handler turns keepalive off for
+    // these first, whatever page answers)
+    if crate::status::closes_connection(code) {
+        r.keepalive = false;
     }
     match error_page(r, code) {
         Some(Flow::Finish(c)) => {

@@ -129,47 +129,49 @@ impl Stream {
         let _ = r;
     }
 
-    /// True when bytes (or the end of the stream) wait to be read; a false readiness is
-    /// cleared. Peeks one byte with MSG_PEEK.
-    pub fn has_data(&self) -> bool {
-        if let Stream::Tls(s) = self {
-            return s.has_buffered() || s.socket().has_data();
-        }
+    /// The next byte without taking it from the socket (MSG_PEEK): None at the end of the
+    /// stream; WouldBlock when nothing has come (a false readiness is cleared).
+    pub fn peek_byte(&self) -> io::Result<Option<u8>> {
         let fd = self.raw_fd();
         let peek = || {
             let mut b = 0u8;
             // SAFETY: recv into one byte we own, on our open socket; MSG_PEEK leaves it queued.
             let n = unsafe { libc::recv(fd, (&mut b as *mut u8).cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
-            if n < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+            if n < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok((n > 0).then_some(b))
+            }
         };
-        let r = match self {
+        match self {
             Stream::Tcp(s) => s.try_io(tokio::io::Interest::READABLE, peek),
             Stream::Unix(s) => s.try_io(tokio::io::Interest::READABLE, peek),
-            Stream::Tls(_) | Stream::Detached => Ok(()),
-        };
-        !matches!(r, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+            Stream::Tls(s) => s.socket().peek_byte(),
+            Stream::Detached => Ok(None),
+        }
+    }
+
+    /// True when bytes (or the end of the stream) wait to be read; a false readiness is
+    /// cleared.
+    pub fn has_data(&self) -> bool {
+        if let Stream::Tls(s) = self
+            && s.has_buffered()
+        {
+            return true;
+        }
+        !matches!(self.peek_byte(), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
     }
 
     /// Whether the peer has closed its side: a peek finds the end of the stream (None
     /// while nothing is known yet: not readable).
     pub fn peer_closed(&self) -> Option<bool> {
-        if let Stream::Tls(s) = self {
-            return if s.has_buffered() { Some(false) } else { s.socket().peer_closed() };
+        if let Stream::Tls(s) = self
+            && s.has_buffered()
+        {
+            return Some(false);
         }
-        let fd = self.raw_fd();
-        let peek = || {
-            let mut b = 0u8;
-            // SAFETY: recv into one byte we own, on our open socket; MSG_PEEK leaves it queued.
-            let n = unsafe { libc::recv(fd, (&mut b as *mut u8).cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
-            if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n) }
-        };
-        let r = match self {
-            Stream::Tcp(s) => s.try_io(tokio::io::Interest::READABLE, peek),
-            Stream::Unix(s) => s.try_io(tokio::io::Interest::READABLE, peek),
-            Stream::Tls(_) | Stream::Detached => Ok(0),
-        };
-        match r {
-            Ok(n) => Some(n == 0),
+        match self.peek_byte() {
+            Ok(b) => Some(b.is_none()),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
             // (a reset connection is closed too)
             Err(_) => Some(true),

@@ -208,6 +208,11 @@ impl Request {
     }
 
     /// `$host`: Host header, else the server's first name.
+    /// The connection speaks TLS (`$scheme` is https).
+    pub fn is_tls(&self) -> bool {
+        matches!(*self.io.stream, crate::io::Stream::Tls(_))
+    }
+
     pub fn host_var(&self) -> String {
         match &self.host {
             Some(h) => h.clone(),

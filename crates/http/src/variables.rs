@@ -138,7 +138,9 @@ pub fn get(r: &Request, name: &str) -> Option<String> {
         // (HTTP/0.9 requests name no protocol)
         "server_protocol" if r.version == (0, 9) => String::new(),
         "server_protocol" => format!("HTTP/{}.{}", r.version.0, r.version.1),
+        "scheme" if r.is_tls() => "https".into(),
         "scheme" => "http".into(),
+        "https" if r.is_tls() => "on".into(),
         "https" => String::new(),
         // (a subrequest's is the main request's, as nginx's r->main->method_name)
         "request_method" if r.capture.is_some() => r.line_method.to_string(),

@@ -23,6 +23,8 @@ pub struct ListenGroup {
     pub default: usize,
     pub reuseport: bool,
     pub backlog: i32,
+    /// Connections speak TLS (one `listen … ssl` for the address makes it so for all).
+    pub ssl: bool,
 }
 
 /// Groups the servers of a config by listen address (nginx's ngx_http_optimize_servers).
@@ -39,6 +41,7 @@ pub fn listen_groups(conf: &HttpConf) -> Vec<ListenGroup> {
                         default: 0,
                         reuseport: false,
                         backlog: l.backlog,
+                        ssl: false,
                     });
                     groups.last_mut().expect("just pushed")
                 }
@@ -50,6 +53,7 @@ pub fn listen_groups(conf: &HttpConf) -> Vec<ListenGroup> {
                 g.default = g.servers.len() - 1;
             }
             g.reuseport |= l.reuseport;
+            g.ssl |= l.ssl;
         }
     }
     groups

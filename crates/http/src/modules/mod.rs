@@ -23,5 +23,6 @@ pub mod realip;
 pub mod referer;
 pub mod rewrite;
 pub mod split_clients;
+pub mod ssl;
 pub mod static_file;
 pub mod try_files;

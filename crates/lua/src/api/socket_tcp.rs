@@ -752,10 +752,14 @@ enum OptionValue {
 
 /// `setoption(option, value)`: the socket options lua-nginx-module knows.
 fn set_option(stream: &Stream, option: &str, value: OptionValue) -> Vec<Arg> {
+    let stream = match stream {
+        Stream::Tls(t) => t.socket(),
+        s => s,
+    };
     let sock = match stream {
         Stream::Tcp(s) => socket2::SockRef::from(s),
         Stream::Unix(s) => socket2::SockRef::from(s),
-        Stream::Detached => return vec![Arg::Nil, Arg::Text("closed")],
+        Stream::Tls(_) | Stream::Detached => return vec![Arg::Nil, Arg::Text("closed")],
     };
     let flag = || match value {
         OptionValue::Bool(b) => Some(b),

@@ -1,0 +1,53 @@
+#!/bin/sh
+# Regenerates the certificates the spec tests use (run from t/cert/; the outputs are
+# committed so the tests do not depend on when they run). Valid for 100 years, but
+# expired.crt, which ended in 2001.
+set -eu
+days=36500
+subj() { echo "/C=US/O=oxiresty tests/CN=$1"; }
+
+# the CA and another one (for "client certificate from the wrong CA")
+for ca in ca other-ca; do
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout $ca.key -out $ca.crt -days $days \
+        -subj "$(subj "$ca root")" -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+done
+
+leaf() { # name keyopts cn san signer [extra x509 opts]
+    name=$1 keyopt=$2 cn=$3 san=$4 signer=$5
+    shift 5
+    openssl req -new -newkey $keyopt -nodes -keyout $name.key -out $name.csr -subj "$(subj "$cn")" 2>/dev/null
+    printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\n' "$san" > $name.ext
+    openssl x509 -req -in $name.csr -CA $signer.crt -CAkey $signer.key -CAcreateserial \
+        -out $name.crt -extfile $name.ext "$@" 2>/dev/null
+    rm -f $name.csr $name.ext
+}
+leaf test-rsa rsa:2048 test.com "DNS:test.com,DNS:*.test.com" ca -days $days
+leaf test-ecdsa "ec -pkeyopt ec_paramgen_curve:prime256v1" test.com "DNS:test.com,DNS:*.test.com" ca -days $days
+leaf other-name rsa:2048 other.org "DNS:other.org" ca -days $days
+leaf client rsa:2048 "test client" "DNS:client" ca -days $days
+leaf wrong-client rsa:2048 "wrong client" "DNS:client" other-ca -days $days
+# (openssl x509 cannot date a certificate in the past; openssl ca can)
+openssl req -new -newkey rsa:2048 -nodes -keyout expired.key -out expired.csr -subj "$(subj test.com)" 2>/dev/null
+mkdir -p ca.db && : > ca.db/index && echo 01 > ca.db/serial
+cat > ca.db/conf <<CONF
+[ca]
+default_ca = test
+[test]
+database = ca.db/index
+serial = ca.db/serial
+new_certs_dir = ca.db
+default_md = sha256
+policy = any
+[any]
+commonName = supplied
+CONF
+openssl ca -batch -config ca.db/conf -cert ca.crt -keyfile ca.key -in expired.csr -out expired.crt \
+    -startdate 20000101000000Z -enddate 20010101000000Z -notext 2>/dev/null
+rm -rf ca.db expired.csr
+# the leaf with its CA after it (a chain file as nginx takes it)
+cat test-rsa.crt ca.crt > test-rsa-chain.crt
+# an encrypted key and its ssl_password_file
+openssl pkey -in test-rsa.key -aes256 -passout pass:s3cret -out test-rsa-enc.key
+printf 'wrong\ns3cret\n' > passwords
+rm -f *.srl
