@@ -326,7 +326,7 @@ $
 --- no_error_log
 [error]
 
-=== TEST 12: ngx.socket.connect, unix sockets, names without a resolver, sslhandshake (not yet: TLS)
+=== TEST 12: ngx.socket.connect, unix sockets, names without a resolver, sslhandshake unconnected and to a server that speaks no TLS
 --- config
     location = /t {
         content_by_lua_block {
@@ -353,7 +353,7 @@ nilclosedunix says hi
 nilno resolver defined to resolve "no.such.host.invalid"
 falsesocket is never created nor connected
 nilclosed
-nilnot supported yet
+nilhandshake failed
 localhost: true
 
 === TEST 13: one light thread reads while another writes; a timer talks too

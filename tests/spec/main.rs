@@ -288,6 +288,10 @@ fn substitute(s: &str, dir: &Path, port: u16, rand: &[(String, u16)]) -> String 
         .replace("$TEST_NGINX_SERVER_PORT", &port.to_string())
         .replace("$TEST_NGINX_HTML_DIR", &dir.join("html").display().to_string())
         .replace("$TEST_NGINX_SERVER_ROOT", &dir.display().to_string());
+    // (the test certificates; the real harness is given the same directory by .ci/run)
+    if std::env::var_os("TEST_NGINX_CERT_DIR").is_none() {
+        out = out.replace("$TEST_NGINX_CERT_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/t/cert"));
+    }
     for (k, v) in std::env::vars() {
         if k.starts_with("TEST_NGINX_") {
             out = out.replace(&format!("${k}"), &v);

@@ -192,7 +192,10 @@ async fn secure(
             Ok(Ok(())) => {}
             Ok(Err(_)) => return None,
             Err(_) => {
-                log(Level::Info, "client timed out (110: Connection timed out) while SSL handshaking");
+                log(
+                    Level::Info,
+                    "client timed out (110: Connection timed out) while SSL handshaking",
+                );
                 return None;
             }
         }

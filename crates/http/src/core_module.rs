@@ -200,8 +200,8 @@ fn listen(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
                     .map_err(|_| cmd.error(format!("invalid backlog \"{}\"", &opt[8..])))?;
             }
             // accepted for compatibility; see docs/compat.md
-            "http2" | "proxy_protocol" | "deferred" | "bind" | "ipv6only=on" | "ipv6only=off"
-            | "so_keepalive=on" | "so_keepalive=off" => {
+            "http2" | "proxy_protocol" | "deferred" | "bind" | "ipv6only=on" | "ipv6only=off" | "so_keepalive=on"
+            | "so_keepalive=off" => {
                 if opt == "http2" || opt == "proxy_protocol" {
                     return Err(cmd.error(format!("the \"{opt}\" parameter of \"listen\" is not supported yet")));
                 }

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use foreign_types::{ForeignType, ForeignTypeRef};
 use openssl::error::ErrorStack;
-use openssl::ssl::{ErrorCode, Ssl, SslContext, SslContextRef, SslRef, SslStream, SslVerifyMode};
+use openssl::ssl::{
+    ErrorCode, Ssl, SslContext, SslContextRef, SslMode, SslOptions, SslRef, SslSessionRef, SslStream, SslVerifyMode,
+};
 
 use crate::io::Stream;
 use crate::log::Level;
@@ -275,7 +277,8 @@ pub async fn accept(
     record_limit: usize,
     timeout: Duration,
 ) -> Result<TlsStream, HandshakeFailure> {
-    let ssl = Ssl::new(ctx).map_err(|e| HandshakeFailure::new(Level::Alert, format!("SSL_new() failed {}", error_text(&e))))?;
+    let ssl = Ssl::new(ctx)
+        .map_err(|e| HandshakeFailure::new(Level::Alert, format!("SSL_new() failed {}", error_text(&e))))?;
     let t = TlsStream::new(Rc::new(sock), ssl, record_limit)
         .map_err(|e| HandshakeFailure::new(Level::Alert, e.to_string()))?;
     let step = || {
@@ -284,17 +287,228 @@ pub async fn accept(
         PICKER.with(|p| *p.borrow_mut() = None);
         r
     };
-    handshake(&t, step, timeout, "client timed out (110: Connection timed out) while SSL handshaking").await?;
+    handshake(
+        &t,
+        step,
+        timeout,
+        "client timed out (110: Connection timed out) while SSL handshaking",
+    )
+    .await
+    .map_err(|mut f| {
+        if f.text.starts_with("SSL_do_handshake()") || f.text.starts_with("peer closed") {
+            f.text.push_str(" while SSL handshaking");
+        }
+        f
+    })?;
     Ok(t)
 }
 
-/// The client's side of a handshake (cosockets, https upstreams). Verification is left to
-/// the caller (`verify_peer`), as nginx checks after the handshake.
-pub async fn connect(sock: Stream, ssl: Ssl, timeout: Duration) -> Result<TlsStream, HandshakeFailure> {
-    let t = TlsStream::new(Rc::new(sock), ssl, usize::MAX).map_err(|e| HandshakeFailure::new(Level::Error, e.to_string()))?;
+/// The client's side of a handshake (cosockets, https upstreams): SNI with `server_name`,
+/// a former session offered for reuse. Verification is left to the caller
+/// (`verify_peer`), as nginx checks after the handshake.
+pub async fn connect(
+    sock: Stream,
+    ctx: &SslContext,
+    server_name: Option<&str>,
+    session: Option<&SslSessionRef>,
+    timeout: Duration,
+) -> Result<TlsStream, HandshakeFailure> {
+    let fail = |e: ErrorStack| HandshakeFailure::new(Level::Error, format!("SSL_new() failed {}", error_text(&e)));
+    let mut ssl = Ssl::new(ctx).map_err(fail)?;
+    if let Some(name) = server_name.filter(|n| !n.is_empty()) {
+        ssl.set_hostname(name).map_err(fail)?;
+    }
+    if let Some(sess) = session {
+        // SAFETY: the session comes from a context of the same settings (the caller's
+        // cache is keyed by them); OpenSSL refuses a session that does not fit.
+        unsafe { ssl.set_session(sess).map_err(fail)? };
+    }
+    let t = TlsStream::new(Rc::new(sock), ssl, usize::MAX)
+        .map_err(|e| HandshakeFailure::new(Level::Error, e.to_string()))?;
     let step = || t.ssl.borrow_mut().connect();
-    handshake(&t, step, timeout, "timed out").await?;
+    // (nginx's upstream connections log what a client would cause at error level)
+    handshake(&t, step, timeout, "timed out").await.map_err(|mut f| {
+        if f.level == Level::Info {
+            f.level = Level::Error;
+        }
+        f
+    })?;
     Ok(t)
+}
+
+/// Protocols (`ssl_protocols`, `lua_ssl_protocols`, `proxy_ssl_protocols`) as bits.
+pub const SSLV3: u8 = 1;
+pub const TLSV1: u8 = 2;
+pub const TLSV1_1: u8 = 4;
+pub const TLSV1_2: u8 = 8;
+pub const TLSV1_3: u8 = 16;
+
+/// The bits of a protocols directive's words, or the word nginx refuses.
+pub fn protocol_bits<'a>(words: impl Iterator<Item = &'a str>) -> Result<u8, String> {
+    let mut bits = 0;
+    for p in words {
+        bits |= match p {
+            // (SSLv2 is gone from OpenSSL; nginx accepts the word)
+            "SSLv2" => 0,
+            "SSLv3" => SSLV3,
+            "TLSv1" => TLSV1,
+            "TLSv1.1" => TLSV1_1,
+            "TLSv1.2" => TLSV1_2,
+            "TLSv1.3" => TLSV1_3,
+            other => return Err(format!("invalid value \"{other}\"")),
+        };
+    }
+    Ok(bits)
+}
+
+/// The options that leave only `bits`' protocols (and nginx's other defaults) on.
+pub fn protocol_options(bits: u8) -> SslOptions {
+    let mut options = SslOptions::NO_COMPRESSION
+        | SslOptions::NO_SSLV2
+        | SslOptions::from_bits_retain(openssl_sys::SSL_OP_IGNORE_UNEXPECTED_EOF as _);
+    for (bit, off) in [
+        (SSLV3, SslOptions::NO_SSLV3),
+        (TLSV1, SslOptions::NO_TLSV1),
+        (TLSV1_1, SslOptions::NO_TLSV1_1),
+        (TLSV1_2, SslOptions::NO_TLSV1_2),
+        (TLSV1_3, SslOptions::NO_TLSV1_3),
+    ] {
+        if bits & bit == 0 {
+            options |= off;
+        }
+    }
+    options
+}
+
+/// What a client context is made of (`lua_ssl_*`, `proxy_ssl_*`); paths are absolute.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ClientTls {
+    pub trusted: String,
+    pub depth: u32,
+    pub protocols: u8,
+    pub ciphers: String,
+    pub certificate: String,
+    pub key: String,
+}
+
+impl Default for ClientTls {
+    fn default() -> Self {
+        ClientTls {
+            trusted: String::new(),
+            depth: 1,
+            protocols: TLSV1_2 | TLSV1_3,
+            ciphers: "DEFAULT".to_string(),
+            certificate: String::new(),
+            key: String::new(),
+        }
+    }
+}
+
+thread_local! {
+    /// Client contexts by their settings, made on first use in each process (sessions
+    /// offered for reuse come from the context of the same settings).
+    static CLIENT_CONTEXTS: RefCell<std::collections::HashMap<ClientTls, SslContext>> = RefCell::default();
+}
+
+/// The client context for these settings.
+pub fn client_context(c: &ClientTls) -> Result<SslContext, String> {
+    if let Some(ctx) = CLIENT_CONTEXTS.with(|m| m.borrow().get(c).cloned()) {
+        return Ok(ctx);
+    }
+    let err = |what: &str, e: ErrorStack| format!("{what} failed {}", error_text(&e));
+    let mut b = openssl::ssl::SslContextBuilder::new(openssl::ssl::SslMethod::tls_client())
+        .map_err(|e| err("SSL_CTX_new()", e))?;
+    b.set_mode(SslMode::ENABLE_PARTIAL_WRITE | SslMode::ACCEPT_MOVING_WRITE_BUFFER | SslMode::RELEASE_BUFFERS);
+    b.set_options(protocol_options(c.protocols));
+    b.set_cipher_list(&c.ciphers)
+        .map_err(|e| err(&format!("SSL_CTX_set_cipher_list(\"{}\")", c.ciphers), e))?;
+    b.set_session_cache_mode(openssl::ssl::SslSessionCacheMode::CLIENT);
+    if !c.trusted.is_empty() {
+        let pem = std::fs::read(&c.trusted).map_err(|e| {
+            format!(
+                "SSL_CTX_load_verify_locations(\"{}\") failed ({})",
+                c.trusted,
+                conf::os_reason(&e)
+            )
+        })?;
+        for ca in openssl::x509::X509::stack_from_pem(&pem).map_err(|e| err("PEM_read_bio_X509()", e))? {
+            b.cert_store_mut()
+                .add_cert(ca)
+                .map_err(|e| err("X509_STORE_add_cert()", e))?;
+        }
+    }
+    // (verification is judged after the handshake, as nginx's callback that accepts all)
+    b.set_verify_callback(SslVerifyMode::PEER, |_, _| true);
+    b.set_verify_depth(c.depth);
+    if !c.certificate.is_empty() {
+        b.set_certificate_chain_file(&c.certificate)
+            .map_err(|e| format!("cannot load certificate \"{}\": {}", c.certificate, error_text(&e)))?;
+        b.set_private_key_file(&c.key, openssl::ssl::SslFiletype::PEM)
+            .map_err(|e| format!("cannot load certificate key \"{}\": {}", c.key, error_text(&e)))?;
+    }
+    let ctx = b.build();
+    CLIENT_CONTEXTS.with(|m| m.borrow_mut().insert(c.clone(), ctx.clone()));
+    Ok(ctx)
+}
+
+/// Why a server's certificate was not accepted.
+pub enum PeerRefused {
+    /// OpenSSL's verification result (its code and text).
+    Verify(i32, String),
+    /// The certificate does not name the host.
+    Host,
+}
+
+/// nginx's checks of an upstream's (or a cosocket peer's) certificate after the
+/// handshake: the chain's verification, then the name (`host`, when given).
+pub fn verify_peer(t: &TlsStream, host: Option<&str>) -> Result<(), PeerRefused> {
+    t.with_ssl(|ssl| {
+        let v = ssl.verify_result();
+        if v.as_raw() != 0 {
+            return Err(PeerRefused::Verify(v.as_raw(), v.error_string().to_string()));
+        }
+        let Some(cert) = ssl.peer_certificate() else {
+            return Err(PeerRefused::Verify(50, "application verification failure".to_string()));
+        };
+        match host {
+            Some(h) if !names_host(&cert, h) => Err(PeerRefused::Host),
+            _ => Ok(()),
+        }
+    })
+}
+
+/// Whether a certificate names `host`: its DNS names (a `*` for the leftmost label), or
+/// its common name when it has none (as X509_check_host).
+fn names_host(cert: &openssl::x509::X509Ref, host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let matches = |pattern: &str| {
+        let p = pattern.to_ascii_lowercase();
+        match p.strip_prefix("*.") {
+            Some(rest) => host
+                .split_once('.')
+                .is_some_and(|(first, tail)| !first.is_empty() && tail == rest),
+            None => p == host,
+        }
+    };
+    if let Some(names) = cert.subject_alt_names() {
+        let dns: Vec<&str> = names.iter().filter_map(|n| n.dnsname()).collect();
+        if !dns.is_empty() {
+            return dns.iter().any(|n| matches(n));
+        }
+        if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+            let octets = match ip {
+                std::net::IpAddr::V4(a) => a.octets().to_vec(),
+                std::net::IpAddr::V6(a) => a.octets().to_vec(),
+            };
+            if names.iter().any(|n| n.ipaddress() == Some(&octets[..])) {
+                return true;
+            }
+        }
+    }
+    cert.subject_name()
+        .entries_by_nid(openssl::nid::Nid::COMMONNAME)
+        .filter_map(|e| e.data().to_string().ok())
+        .any(|cn| matches(&cn))
 }
 
 async fn handshake(
@@ -348,11 +562,16 @@ fn handshake_error(e: openssl::ssl::Error) -> HandshakeFailure {
             let errno = io.raw_os_error().unwrap_or(0);
             HandshakeFailure::new(
                 level,
-                format!("SSL_do_handshake() failed (SSL: error:80000{errno:03X}:system library::{}) while SSL handshaking", strip_os(&io)),
+                format!(
+                    "SSL_do_handshake() failed (SSL: error:80000{errno:03X}:system library::{})",
+                    strip_os(&io)
+                ),
             )
         }
-        (ErrorCode::SYSCALL, Err(_)) | (ErrorCode::ZERO_RETURN, Err(_)) if stack.as_ref().is_none_or(|s| s.errors().is_empty()) => {
-            HandshakeFailure::new(Level::Info, "peer closed connection in SSL handshake while SSL handshaking")
+        (ErrorCode::SYSCALL, Err(_)) | (ErrorCode::ZERO_RETURN, Err(_))
+            if stack.as_ref().is_none_or(|s| s.errors().is_empty()) =>
+        {
+            HandshakeFailure::new(Level::Info, "peer closed connection in SSL handshake")
         }
         (_, Err(e)) => {
             let stack = stack.unwrap_or_else(ErrorStack::get);
@@ -366,7 +585,7 @@ fn handshake_error(e: openssl::ssl::Error) -> HandshakeFailure {
             } else {
                 error_text(&stack)
             };
-            HandshakeFailure::new(level, format!("SSL_do_handshake() failed {text} while SSL handshaking"))
+            HandshakeFailure::new(level, format!("SSL_do_handshake() failed {text}"))
         }
     }
 }
@@ -452,8 +671,10 @@ mod tests {
         cert.set_subject_name(&name).unwrap();
         cert.set_issuer_name(&name).unwrap();
         cert.set_pubkey(&key).unwrap();
-        cert.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap()).unwrap();
-        cert.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap()).unwrap();
+        cert.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        cert.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap())
+            .unwrap();
         cert.sign(&key, openssl::hash::MessageDigest::sha256()).unwrap();
         let mut b = openssl::ssl::SslContextBuilder::new(SslMethod::tls_server()).unwrap();
         b.set_certificate(&cert.build()).unwrap();
@@ -465,19 +686,31 @@ mod tests {
     /// ways through the `&self` methods, a large write in small records, and the end.
     #[test]
     fn handshake_and_bytes_both_ways() {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async {
             let (a, b) = tokio::net::UnixStream::pair().unwrap();
             let ctx = server_context();
             let server = async {
                 let pick: Rc<dyn Fn(&str) -> Option<SslContext>> = Rc::new(|_| None);
-                accept(Stream::Unix(a), &ctx, pick, 4096, Duration::from_secs(5)).await.unwrap()
+                accept(Stream::Unix(a), &ctx, pick, 4096, Duration::from_secs(5))
+                    .await
+                    .unwrap()
             };
             let client = async {
                 let mut c = openssl::ssl::SslContextBuilder::new(SslMethod::tls_client()).unwrap();
                 c.set_verify(SslVerifyMode::NONE);
-                let ssl = Ssl::new(&c.build()).unwrap();
-                connect(Stream::Unix(b), ssl, Duration::from_secs(5)).await.unwrap()
+                connect(
+                    Stream::Unix(b),
+                    &c.build(),
+                    Some("test.local"),
+                    None,
+                    Duration::from_secs(5),
+                )
+                .await
+                .unwrap()
             };
             let (s, c) = tokio::join!(server, client);
             let (s, c) = (Stream::Tls(Box::new(s)), Stream::Tls(Box::new(c)));
@@ -511,13 +744,19 @@ mod tests {
 
     #[test]
     fn plain_bytes_fail_the_handshake_at_info() {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async {
             let (a, b) = tokio::net::UnixStream::pair().unwrap();
             b.try_write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
             let ctx = server_context();
             let pick: Rc<dyn Fn(&str) -> Option<SslContext>> = Rc::new(|_| None);
-            let e = accept(Stream::Unix(a), &ctx, pick, 16384, Duration::from_secs(5)).await.err().unwrap();
+            let e = accept(Stream::Unix(a), &ctx, pick, 16384, Duration::from_secs(5))
+                .await
+                .err()
+                .unwrap();
             assert_eq!(e.level, Level::Info, "{}", e.text);
             assert!(e.text.contains("SSL routines::http request"), "{}", e.text);
             drop(b);
@@ -526,12 +765,18 @@ mod tests {
 
     #[test]
     fn a_silent_client_times_out() {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async {
             let (a, _b) = tokio::net::UnixStream::pair().unwrap();
             let ctx = server_context();
             let pick: Rc<dyn Fn(&str) -> Option<SslContext>> = Rc::new(|_| None);
-            let e = accept(Stream::Unix(a), &ctx, pick, 16384, Duration::from_millis(50)).await.err().unwrap();
+            let e = accept(Stream::Unix(a), &ctx, pick, 16384, Duration::from_millis(50))
+                .await
+                .err()
+                .unwrap();
             assert!(e.text.starts_with("client timed out"), "{}", e.text);
         });
     }

@@ -10,6 +10,7 @@ local tcp_receive, tcp_receiveany = P.tcp_receive, P.tcp_receiveany
 local tcp_until_new, tcp_until_read = P.tcp_until_new, P.tcp_until_read
 local tcp_close, tcp_settimeouts, tcp_setkeepalive = P.tcp_close, P.tcp_settimeouts, P.tcp_setkeepalive
 local tcp_getreusedtimes, tcp_setoption = P.tcp_getreusedtimes, P.tcp_setoption
+local tcp_sslhandshake, tcp_ssl_session = P.tcp_sslhandshake, P.tcp_ssl_session
 local type, tostring, tonumber, error, select, setmetatable = type, tostring, tonumber, error, select, setmetatable
 local concat = table.concat
 local argerror = P.argerror
@@ -80,12 +81,29 @@ function mt.connect(self, host, port, opts)
     return done(tcp_connect(sock, host, port, pool, pool_size))
 end
 
--- TLS comes with the TLS work: until then a handshake is refused, never attempted
-function mt.sslhandshake(self)
-    if not tcp_getreusedtimes(sock_of(self)) then
-        error("socket is never created nor connected", 2)
+-- sslhandshake(reused_session?, server_name?, ssl_verify?, send_status_req?): the session
+-- (an object to offer next time) or, when reused_session is false, true
+function mt.sslhandshake(self, reused_session, server_name, ssl_verify, send_status_req, ...)
+    local n = select("#", ...)
+    if type(self) ~= "table" or n > 0 then
+        error("ngx.socket sslhandshake: expecting 1 ~ 5 arguments (including the object), but seen "
+              .. (type(self) == "table" and 5 + n or 0), 2)
     end
-    return nil, "not supported yet"
+    local sock = sock_of(self)
+    if server_name ~= nil and type(server_name) ~= "string" then
+        error("bad server name: string expected, got " .. type(server_name), 2)
+    end
+    if reused_session ~= nil and reused_session ~= false and type(reused_session) ~= "userdata" then
+        error("bad session: userdata expected, got " .. type(reused_session), 2)
+    end
+    local ok, err = done(tcp_sslhandshake(sock, reused_session or nil, server_name, ssl_verify and true or false))
+    if not ok then
+        return nil, err
+    end
+    if reused_session == false then
+        return true
+    end
+    return tcp_ssl_session(sock) or true
 end
 
 -- what send() takes: a string, number, boolean or nil, or an array of strings, numbers

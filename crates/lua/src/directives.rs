@@ -326,6 +326,33 @@ fn socket_setting(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     }
 }
 
+/// `lua_ssl_*`: what cosockets' `sslhandshake` verifies with and offers.
+fn ssl_setting(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    use crate::api::socket_tcp::SocketConf;
+    let path = |p: &str| {
+        if p.starts_with('/') {
+            p.to_string()
+        } else {
+            b.conf_dir.join(p).to_string_lossy().into_owned()
+        }
+    };
+    let v = cmd.arg(0);
+    let file = path(v);
+    let c = b.loc().ext.get_or_default::<SocketConf>();
+    match cmd.name.as_str() {
+        "lua_ssl_trusted_certificate" => set_once(&mut c.ssl_trusted_certificate, file, cmd),
+        "lua_ssl_certificate" => set_once(&mut c.ssl_certificate, file, cmd),
+        "lua_ssl_certificate_key" => set_once(&mut c.ssl_certificate_key, file, cmd),
+        "lua_ssl_verify_depth" => set_once(&mut c.ssl_verify_depth, conf::value::number(cmd, v)? as u32, cmd),
+        "lua_ssl_ciphers" => set_once(&mut c.ssl_ciphers, v.to_string(), cmd),
+        "lua_ssl_protocols" => {
+            let bits = http::tls::protocol_bits(cmd.values()).map_err(|m| cmd.error(m))?;
+            set_once(&mut c.ssl_protocols, bits, cmd)
+        }
+        _ => Err(cmd.error(format!("\"{}\" is not supported yet", cmd.name))),
+    }
+}
+
 /// `lua_max_pending_timers N` / `lua_max_running_timers N`: the worker's timer limits.
 fn max_timers(_: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     let n = conf::value::number(cmd, cmd.arg(0))?;
@@ -426,6 +453,14 @@ static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("lua_socket_pool_size", ANY, Args::Exactly(1), socket_setting),
     Directive::value("lua_socket_log_errors", ANY, Args::Flag, socket_setting),
     Directive::value("lua_socket_send_lowat", ANY, Args::Exactly(1), socket_setting),
+    Directive::value("lua_ssl_trusted_certificate", ANY, Args::Exactly(1), ssl_setting),
+    Directive::value("lua_ssl_verify_depth", ANY, Args::Exactly(1), ssl_setting),
+    Directive::value("lua_ssl_protocols", ANY, Args::AtLeast(1), ssl_setting),
+    Directive::value("lua_ssl_ciphers", ANY, Args::Exactly(1), ssl_setting),
+    Directive::value("lua_ssl_certificate", ANY, Args::Exactly(1), ssl_setting),
+    Directive::value("lua_ssl_certificate_key", ANY, Args::Exactly(1), ssl_setting),
+    Directive::value("lua_ssl_crl", ANY, Args::Exactly(1), ssl_setting),
+    Directive::value("lua_ssl_conf_command", ANY, Args::Exactly(2), ssl_setting),
     Directive::value("lua_max_running_timers", HTTP, Args::Exactly(1), max_timers),
     Directive::value("lua_load_resty_core", HTTP, Args::Flag, accepted_flag),
     Directive::value("lua_sa_restart", HTTP, Args::Flag, accepted_flag),

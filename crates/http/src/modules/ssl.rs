@@ -18,7 +18,7 @@ use crate::io::Stream;
 use crate::log::Level;
 use crate::module::{Module, Variable};
 use crate::request::Request;
-use crate::tls::error_text;
+use crate::tls::{self, error_text};
 
 const CTX: conf::Ctx = HTTP | SRV;
 
@@ -54,13 +54,6 @@ pub static MODULE: Module = Module {
     ..Module::new("ngx_http_ssl_module", DIRECTIVES)
 };
 
-/// `ssl_protocols` as a set of bits.
-const SSLV3: u8 = 1;
-const TLSV1: u8 = 2;
-const TLSV1_1: u8 = 4;
-const TLSV1_2: u8 = 8;
-const TLSV1_3: u8 = 16;
-
 crate::settings! {
     pub struct SslConf {
         /// `ssl on` (the old way to make every listen of a server ssl).
@@ -69,7 +62,7 @@ crate::settings! {
         certificate_keys: Vec<String> = Vec::new(),
         password_file: String = String::new(),
         // (current nginx's default: TLSv1.2 TLSv1.3)
-        protocols: u8 = TLSV1_2 | TLSV1_3,
+        protocols: u8 = tls::TLSV1_2 | tls::TLSV1_3,
         ciphers: String = "HIGH:!aNULL:!MD5".to_string(),
         prefer_server_ciphers: bool = false,
         ecdh_curve: String = "auto".to_string(),
@@ -143,19 +136,7 @@ fn password_file(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
 }
 
 fn protocols(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
-    let mut bits = 0;
-    for p in cmd.values() {
-        bits |= match p {
-            // (SSLv2 is gone from OpenSSL; nginx accepts the word)
-            "SSLv2" => 0,
-            "SSLv3" => SSLV3,
-            "TLSv1" => TLSV1,
-            "TLSv1.1" => TLSV1_1,
-            "TLSv1.2" => TLSV1_2,
-            "TLSv1.3" => TLSV1_3,
-            other => return Err(cmd.error(format!("invalid value \"{other}\""))),
-        };
-    }
+    let bits = tls::protocol_bits(cmd.values()).map_err(|m| cmd.error(m))?;
     set_once(&mut conf(b).protocols, bits, cmd)
 }
 
@@ -354,31 +335,17 @@ fn build_context(c: &SslConf, conf_dir: &Path) -> std::result::Result<SslContext
     let ssl_err = |what: &str, e: openssl::error::ErrorStack| format!("{what} failed {}", error_text(&e));
     let mut b = SslContextBuilder::new(SslMethod::tls_server()).map_err(|e| ssl_err("SSL_CTX_new()", e))?;
     b.set_mode(SslMode::ENABLE_PARTIAL_WRITE | SslMode::ACCEPT_MOVING_WRITE_BUFFER | SslMode::RELEASE_BUFFERS);
-    let p = c.protocols();
-    let mut options = SslOptions::NO_COMPRESSION
-        | SslOptions::NO_SSLV2
-        | SslOptions::from_bits_retain(openssl_sys::SSL_OP_IGNORE_UNEXPECTED_EOF as _)
-        | SslOptions::NO_RENEGOTIATION;
+    let mut options = tls::protocol_options(c.protocols()) | SslOptions::NO_RENEGOTIATION;
     if c.prefer_server_ciphers() {
         options |= SslOptions::CIPHER_SERVER_PREFERENCE;
-    }
-    for (bit, off) in [
-        (SSLV3, SslOptions::NO_SSLV3),
-        (TLSV1, SslOptions::NO_TLSV1),
-        (TLSV1_1, SslOptions::NO_TLSV1_1),
-        (TLSV1_2, SslOptions::NO_TLSV1_2),
-        (TLSV1_3, SslOptions::NO_TLSV1_3),
-    ] {
-        if p & bit == 0 {
-            options |= off;
-        }
     }
     if !c.session_tickets() {
         options |= SslOptions::NO_TICKET;
     }
     b.set_options(options);
     // (as nginx: no upper or lower bound beyond the protocols named)
-    b.set_min_proto_version(None).map_err(|e| ssl_err("SSL_CTX_set_min_proto_version()", e))?;
+    b.set_min_proto_version(None)
+        .map_err(|e| ssl_err("SSL_CTX_set_min_proto_version()", e))?;
     let ciphers = c.ciphers();
     b.set_cipher_list(&ciphers)
         .map_err(|e| ssl_err(&format!("SSL_CTX_set_cipher_list(\"{ciphers}\")"), e))?;
@@ -390,8 +357,12 @@ fn build_context(c: &SslConf, conf_dir: &Path) -> std::result::Result<SslContext
     let dh = c.dhparam();
     if !dh.is_empty() {
         let path = full_path(conf_dir, &dh);
-        let pem = std::fs::read(&path)
-            .map_err(|e| format!("BIO_new_file(\"{path}\") failed (SSL: error:80000002:system library::{})", conf::os_reason(&e)))?;
+        let pem = std::fs::read(&path).map_err(|e| {
+            format!(
+                "BIO_new_file(\"{path}\") failed (SSL: error:80000002:system library::{})",
+                conf::os_reason(&e)
+            )
+        })?;
         let params = openssl::dh::Dh::params_from_pem(&pem)
             .map_err(|e| ssl_err(&format!("PEM_read_bio_DHparams(\"{path}\")"), e))?;
         b.set_tmp_dh(&params).map_err(|e| ssl_err("SSL_CTX_set_tmp_dh()", e))?;
@@ -407,7 +378,10 @@ fn build_context(c: &SslConf, conf_dir: &Path) -> std::result::Result<SslContext
     };
     let (certs, keys) = (c.certificates(), c.certificate_keys());
     if certs.len() > keys.len() {
-        return Err(format!("no \"ssl_certificate_key\" is defined for certificate \"{}\"", certs[keys.len()]));
+        return Err(format!(
+            "no \"ssl_certificate_key\" is defined for certificate \"{}\"",
+            certs[keys.len()]
+        ));
     }
     // (the session id context ties cached sessions to this server's certificates)
     let mut sid = openssl::sha::Sha1::new();
@@ -470,11 +444,16 @@ fn build_context(c: &SslConf, conf_dir: &Path) -> std::result::Result<SslContext
             }
             let pem = pem_of(conf_dir, &file, "certificate")?;
             let list = X509::stack_from_pem(&pem).map_err(|e| {
-                format!("SSL_CTX_load_verify_locations(\"{}\") failed {}", full_path(conf_dir, &file), error_text(&e))
+                format!(
+                    "SSL_CTX_load_verify_locations(\"{}\") failed {}",
+                    full_path(conf_dir, &file),
+                    error_text(&e)
+                )
             })?;
             for ca in list {
                 if send_names {
-                    b.add_client_ca(&ca).map_err(|e| ssl_err("SSL_CTX_add_client_CA()", e))?;
+                    b.add_client_ca(&ca)
+                        .map_err(|e| ssl_err("SSL_CTX_add_client_CA()", e))?;
                 }
                 b.cert_store_mut()
                     .add_cert(ca)
@@ -489,8 +468,12 @@ fn build_context(c: &SslConf, conf_dir: &Path) -> std::result::Result<SslContext
         let file = c.stapling_file();
         if !file.is_empty() {
             let path = full_path(conf_dir, &file);
-            let der = std::fs::read(&path)
-                .map_err(|e| format!("BIO_new_file(\"{path}\") failed (SSL: error:80000002:system library::{})", conf::os_reason(&e)))?;
+            let der = std::fs::read(&path).map_err(|e| {
+                format!(
+                    "BIO_new_file(\"{path}\") failed (SSL: error:80000002:system library::{})",
+                    conf::os_reason(&e)
+                )
+            })?;
             b.set_status_callback(move |ssl| {
                 ssl.set_ocsp_status(&der)?;
                 Ok(true)
@@ -530,9 +513,7 @@ fn add_chain_cert(b: &mut SslContextBuilder, cert: X509) -> std::result::Result<
     use foreign_types::ForeignType;
     // SAFETY: the context is ours; SSL_CTRL_CHAIN_CERT with larg 0 takes ownership of the
     // certificate on success (add0), so it is released from Rust only then.
-    let r = unsafe {
-        openssl_sys::SSL_CTX_ctrl(b.as_ptr(), openssl_sys::SSL_CTRL_CHAIN_CERT, 0, cert.as_ptr().cast())
-    };
+    let r = unsafe { openssl_sys::SSL_CTX_ctrl(b.as_ptr(), openssl_sys::SSL_CTRL_CHAIN_CERT, 0, cert.as_ptr().cast()) };
     if r == 1 {
         std::mem::forget(cert);
         Ok(())
@@ -565,7 +546,10 @@ pub fn client_check(r: &Request) -> Option<(u16, String)> {
         let result = ssl.verify_result();
         let raw = result.as_raw();
         if raw != 0 && !(tls.verify_client == VerifyClient::OptionalNoCa && optional_error(raw)) {
-            return Some((495, format!("client SSL certificate verify error: ({raw}:{})", result.error_string())));
+            return Some((
+                495,
+                format!("client SSL certificate verify error: ({raw}:{})", result.error_string()),
+            ));
         }
         if tls.verify_client == VerifyClient::On && ssl.peer_certificate().is_none() {
             return Some((496, "client sent no required SSL certificate".to_string()));
@@ -610,16 +594,29 @@ static VARIABLES: &[Variable] = &[
     ssl_var!("ssl_server_name", |s| {
         s.servername(openssl::ssl::NameType::HOST_NAME).map(str::to_string)
     }),
-    ssl_var!("ssl_session_reused", |s| Some(if s.session_reused() { "r" } else { "." }.to_string())),
+    ssl_var!("ssl_session_reused", |s| Some(
+        if s.session_reused() { "r" } else { "." }.to_string()
+    )),
     ssl_var!("ssl_session_id", |s| s.session().map(|x| hex_upper(x.id()))),
     ssl_var!("ssl_alpn_protocol", |s| {
-        Some(s.selected_alpn_protocol().map(|p| String::from_utf8_lossy(p).into_owned()).unwrap_or_default())
+        Some(
+            s.selected_alpn_protocol()
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .unwrap_or_default(),
+        )
     }),
     ssl_var!("ssl_early_data", |_| Some(String::new())),
     ssl_var!("ssl_client_verify", client_verify),
-    ssl_var!("ssl_client_s_dn", |s| s.peer_certificate().map(|c| rfc2253(c.subject_name()))),
-    ssl_var!("ssl_client_i_dn", |s| s.peer_certificate().map(|c| rfc2253(c.issuer_name()))),
-    ssl_var!("ssl_client_raw_cert", |s| s.peer_certificate().and_then(|c| c.to_pem().ok()).map(|p| String::from_utf8_lossy(&p).into_owned())),
+    ssl_var!("ssl_client_s_dn", |s| s
+        .peer_certificate()
+        .map(|c| rfc2253(c.subject_name()))),
+    ssl_var!("ssl_client_i_dn", |s| s
+        .peer_certificate()
+        .map(|c| rfc2253(c.issuer_name()))),
+    ssl_var!("ssl_client_raw_cert", |s| s
+        .peer_certificate()
+        .and_then(|c| c.to_pem().ok())
+        .map(|p| String::from_utf8_lossy(&p).into_owned())),
     ssl_var!("ssl_client_cert", |s| {
         // (the deprecated form: every line after the first starts with a tab)
         let pem = s.peer_certificate()?.to_pem().ok()?;
@@ -636,8 +633,12 @@ static VARIABLES: &[Variable] = &[
         let d = c.digest(openssl::hash::MessageDigest::sha1()).ok()?;
         Some(d.iter().map(|b| format!("{b:02x}")).collect())
     }),
-    ssl_var!("ssl_client_v_start", |s| s.peer_certificate().map(|c| c.not_before().to_string())),
-    ssl_var!("ssl_client_v_end", |s| s.peer_certificate().map(|c| c.not_after().to_string())),
+    ssl_var!("ssl_client_v_start", |s| s
+        .peer_certificate()
+        .map(|c| c.not_before().to_string())),
+    ssl_var!("ssl_client_v_end", |s| s
+        .peer_certificate()
+        .map(|c| c.not_after().to_string())),
     ssl_var!("ssl_client_v_remain", |s| {
         let c = s.peer_certificate()?;
         let now = openssl::asn1::Asn1Time::days_from_now(0).ok()?;

@@ -39,6 +39,28 @@ http::settings! {
         pool_size: u64 = 30,
         keepalive_timeout: u64 = 60_000,
         log_errors: bool = true,
+        // `lua_ssl_*`: what `sslhandshake` verifies with and offers (paths absolute)
+        ssl_trusted_certificate: String = String::new(),
+        ssl_verify_depth: u32 = 1,
+        // (lua-nginx-module's documented default: SSLv3 TLSv1 TLSv1.1 TLSv1.2)
+        ssl_protocols: u8 = http::tls::SSLV3 | http::tls::TLSV1 | http::tls::TLSV1_1 | http::tls::TLSV1_2,
+        ssl_ciphers: String = "DEFAULT".to_string(),
+        ssl_certificate: String = String::new(),
+        ssl_certificate_key: String = String::new(),
+    }
+}
+
+impl SocketConf {
+    /// The client TLS context's settings.
+    fn tls(&self) -> http::tls::ClientTls {
+        http::tls::ClientTls {
+            trusted: self.ssl_trusted_certificate(),
+            depth: self.ssl_verify_depth(),
+            protocols: self.ssl_protocols(),
+            ciphers: self.ssl_ciphers(),
+            certificate: self.ssl_certificate(),
+            key: self.ssl_certificate_key(),
+        }
     }
 }
 
@@ -86,6 +108,11 @@ struct State {
     /// Bytes the socket may still read (`ngx.req.socket`: what is left of the body);
     /// reaching 0 is the end of the stream.
     limit: Option<u64>,
+    /// The TLS session of the last `sslhandshake`, for the Lua side to take.
+    session: Option<openssl::ssl::SslSession>,
+    /// `connect` was called once (a handshake on a socket never connected is an error,
+    /// on a closed one "closed").
+    used: bool,
 }
 
 /// lua-nginx-module's failure types.
@@ -243,6 +270,13 @@ pub(super) fn log_error(conf: &SocketConf, msg: &str) {
         return;
     }
     log_at(http::log::Level::Error, msg);
+}
+
+/// The connection and log context of the request (or run) now, for a line a parked
+/// future logs later, when no request is current.
+fn log_where() -> (u64, String) {
+    request::with(|r| Ok((r.conn.id, r.log_context().to_string())))
+        .unwrap_or_else(|_| (0, request::log_context().to_string()))
 }
 
 fn log_at(level: http::log::Level, msg: &str) {
@@ -404,6 +438,7 @@ impl TcpSock {
             }
             // a connected socket is closed first, as lua-nginx-module does
             st.close();
+            st.used = true;
             st.ft = 0;
             st.pool_size = pool_size;
             st.reused = 0;
@@ -709,6 +744,102 @@ impl TcpSock {
         vec![Arg::Int(1)]
     }
 
+    /// `sslhandshake(session, server_name, verify)`: TLS over the connected socket, as
+    /// lua-nginx-module's: a connection that already speaks TLS (from the pool) answers at
+    /// once; a failure closes the socket.
+    fn sslhandshake(
+        &self,
+        session: Option<openssl::ssl::SslSession>,
+        server_name: Option<String>,
+        verify: bool,
+    ) -> Result<Answer, String> {
+        phase_ok()?;
+        let conf = settings();
+        let stream = {
+            let mut st = self.0.borrow_mut();
+            let Some(stream) = st.stream.take() else {
+                if !st.used {
+                    return Err("socket is never created nor connected".to_string());
+                }
+                return now(fail("closed"));
+            };
+            if matches!(*stream, Stream::Tls(_)) {
+                st.stream = Some(stream);
+                return now(vec![Arg::Int(1)]);
+            }
+            if st.reading || st.writing || st.connecting || !st.pending().is_empty() {
+                st.stream = Some(stream);
+                return now(fail("socket busy"));
+            }
+            match Rc::try_unwrap(stream) {
+                Ok(s) => s,
+                Err(shared) => {
+                    st.stream = Some(shared);
+                    return now(fail("socket busy"));
+                }
+            }
+        };
+        let ctx = match http::tls::client_context(&conf.tls()) {
+            Ok(c) => c,
+            Err(e) => {
+                log_at(http::log::Level::Error, &e);
+                self.0.borrow_mut().close();
+                return now(fail("handshake failed"));
+            }
+        };
+        let timeout = self.timeout(|s| s.connect_ms, conf.connect_timeout());
+        self.0.borrow_mut().connecting = true;
+        let sock = self.clone();
+        let (conn, context) = log_where();
+        let log = move |level: http::log::Level, msg: &str| {
+            if conf.log_errors() {
+                http::elog!(level, conn, "{msg}{context}");
+            }
+        };
+        later(async move {
+            let name = server_name.as_deref();
+            let done = http::tls::connect(stream, &ctx, name, session.as_deref(), timeout).await;
+            let mut st = sock.0.borrow_mut();
+            st.connecting = false;
+            let t = match done {
+                Ok(t) => t,
+                Err(f) => {
+                    st.close();
+                    st.ft = FT_ERROR;
+                    drop(st);
+                    if f.text == "timed out" {
+                        log(http::log::Level::Error, "lua ssl handshake timed out");
+                        return fail("timeout");
+                    }
+                    log(f.level, &f.text);
+                    return fail("handshake failed");
+                }
+            };
+            if verify && let Err(refused) = http::tls::verify_peer(&t, name) {
+                st.close();
+                st.ft = FT_ERROR;
+                drop(st);
+                return match refused {
+                    http::tls::PeerRefused::Verify(code, text) => {
+                        log(
+                            http::log::Level::Error,
+                            &format!("lua ssl certificate verify error: ({code}: {text})"),
+                        );
+                        fail(format!("{code}: {text}"))
+                    }
+                    http::tls::PeerRefused::Host => {
+                        let line = format!("lua ssl certificate does not match host \"{}\"", name.unwrap_or(""));
+                        log(http::log::Level::Error, &line);
+                        fail("certificate host mismatch")
+                    }
+                };
+            }
+            st.session = t.with_ssl(|s| s.session().map(|x| x.to_owned()));
+            st.stream = Some(Rc::new(Stream::Tls(Box::new(t))));
+            vec![Arg::Int(1)]
+        })
+    }
+
     /// `setkeepalive(timeout, size)`: the connection goes to the worker's pool.
     fn setkeepalive(&self, timeout: Option<u64>, size: Option<usize>) -> Vec<Arg> {
         let conf = settings();
@@ -901,6 +1032,13 @@ fn untils() -> c_int {
     ffi::lua_upvalueindex(2)
 }
 
+fn sessions() -> c_int {
+    ffi::lua_upvalueindex(3)
+}
+
+/// A TLS session handed to Lua by `sslhandshake` (to offer for reuse later).
+struct SessionRef(openssl::ssl::SslSession);
+
 /// The socket that argument 1 holds.
 ///
 /// # Safety
@@ -1086,6 +1224,29 @@ primitive!(
 );
 
 primitive!(
+    /// `tcp_sslhandshake(sock, session, server_name, verify)`.
+    tcp_sslhandshake(l) {
+        let sock = sock(l)?;
+        let session = cfunc::object::<SessionRef>(l, 2, sessions()).map(|s| s.0.clone());
+        let name = cfunc::bytes(l, 3).map(|b| String::from_utf8_lossy(b).into_owned());
+        sock.sslhandshake(session, name, cfunc::boolean(l, 4))
+    }
+);
+
+/// `tcp_ssl_session(sock)`: the session of the socket's handshake, as an object.
+unsafe extern "C-unwind" fn tcp_ssl_session(l: *mut lua_State) -> c_int {
+    // SAFETY: the running state, with room for the result; upvalue 3 is the metatable.
+    unsafe {
+        let session = cfunc::object::<TcpSock>(l, 1, sockets()).and_then(|s| s.0.borrow().session.clone());
+        match session {
+            Some(s) => cfunc::push_object(l, sessions(), SessionRef(s)),
+            None => ffi::lua_pushnil(l),
+        }
+    }
+    1
+}
+
+primitive!(
     /// `tcp_getreusedtimes(sock)`.
     tcp_getreusedtimes(l) {
         let st = sock(l)?.0.borrow();
@@ -1100,10 +1261,11 @@ primitive!(
 unsafe extern "C-unwind" fn register_primitives(l: *mut lua_State) -> c_int {
     // SAFETY: called once through mlua with the private table as argument 1.
     unsafe {
-        ffi::luaL_checkstack(l, 4, c"cosocket".as_ptr());
+        ffi::luaL_checkstack(l, 5, c"cosocket".as_ptr());
         cfunc::push_object_type::<TcpSock>(l);
         cfunc::push_object_type::<UntilRef>(l);
-        let funcs: [(&std::ffi::CStr, ffi::lua_CFunction); 13] = [
+        cfunc::push_object_type::<SessionRef>(l);
+        let funcs: [(&std::ffi::CStr, ffi::lua_CFunction); 15] = [
             (c"tcp_new", tcp_new),
             (c"req_socket", tcp_req_socket),
             (c"tcp_setoption", tcp_setoption),
@@ -1117,8 +1279,10 @@ unsafe extern "C-unwind" fn register_primitives(l: *mut lua_State) -> c_int {
             (c"tcp_settimeouts", tcp_settimeouts),
             (c"tcp_setkeepalive", tcp_setkeepalive),
             (c"tcp_getreusedtimes", tcp_getreusedtimes),
+            (c"tcp_sslhandshake", tcp_sslhandshake),
+            (c"tcp_ssl_session", tcp_ssl_session),
         ];
-        cfunc::set_closures(l, 1, &[-2, -1], &funcs);
+        cfunc::set_closures(l, 1, &[-3, -2, -1], &funcs);
     }
     0
 }

@@ -1,0 +1,453 @@
+# HTTPS serving (listen … ssl, the ssl_* directives, SNI, 497, client certificates, the
+# $ssl_* variables) and TLS from Lua cosockets (sslhandshake, lua_ssl_*), with the
+# certificates of t/cert (t/cert/make.sh). Checked side by side with Debian's nginx 1.22
+# + lua-nginx-module 0.10.23 where it has the feature.
+
+use Test::Nginx::Socket 'no_plan';
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+
+$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
+$ENV{TEST_NGINX_CERT_DIR} ||= dirname(abs_path(__FILE__)) . "/cert";
+
+no_long_string();
+run_tests();
+
+__DATA__
+
+=== TEST 1: a cosocket speaks TLS to an https server; verified with lua_ssl_trusted_certificate; the server's variables (lua_ssl_protocols' default stops at TLSv1.2)
+--- http_config
+    lua_package_path "$TEST_NGINX_CERT_DIR/../lib/?.lua;;";
+    lua_ssl_trusted_certificate $TEST_NGINX_CERT_DIR/ca.crt;
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/https.sock ssl;
+        server_name test.com;
+        ssl_certificate $TEST_NGINX_CERT_DIR/test-rsa.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/test-rsa.key;
+        location / {
+            return 200 "scheme=$scheme https=$https sni=$ssl_server_name proto=$ssl_protocol reused=$ssl_session_reused verify=$ssl_client_verify\n";
+        }
+    }
+--- config
+    location = /t {
+        content_by_lua_block {
+            local res, err = require("https_get")("/", "test.com", true)
+            ngx.say(res or err)
+        }
+    }
+--- request
+GET /t
+--- response_body
+200 scheme=https https=on sni=test.com proto=TLSv1.2 reused=. verify=NONE
+--- no_error_log
+[error]
+[crit]
+
+
+
+=== TEST 2: verification against no trusted CA fails with OpenSSL's code and text, logged
+--- http_config
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/https.sock ssl;
+        server_name test.com;
+        ssl_certificate $TEST_NGINX_CERT_DIR/test-rsa.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/test-rsa.key;
+        location / {
+            return 200 "scheme=$scheme https=$https sni=$ssl_server_name proto=$ssl_protocol reused=$ssl_session_reused verify=$ssl_client_verify\n";
+        }
+    }
+--- config
+    location = /t {
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            assert(sock:connect("unix:$TEST_NGINX_HTML_DIR/https.sock"))
+            local sess, err = sock:sslhandshake(nil, "test.com", true)
+            ngx.say(sess, " ", err)
+            ngx.say(sock:send("x"))
+        }
+    }
+--- request
+GET /t
+--- response_body_like chomp
+^nil (20: unable to get local issuer certificate|21: unable to verify the first certificate)
+nilclosed
+$
+--- error_log eval
+qr/lua ssl certificate verify error: \((20: unable to get local issuer certificate|21: unable to verify the first certificate)\)/
+
+
+
+=== TEST 3: a name the certificate does not carry: certificate host mismatch
+--- http_config
+    lua_package_path "$TEST_NGINX_CERT_DIR/../lib/?.lua;;";
+    lua_ssl_trusted_certificate $TEST_NGINX_CERT_DIR/ca.crt;
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/https.sock ssl;
+        server_name test.com;
+        ssl_certificate $TEST_NGINX_CERT_DIR/test-rsa.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/test-rsa.key;
+        location / {
+            return 200 "scheme=$scheme https=$https sni=$ssl_server_name proto=$ssl_protocol reused=$ssl_session_reused verify=$ssl_client_verify\n";
+        }
+    }
+--- config
+    location = /t {
+        content_by_lua_block {
+            local res, err = require("https_get")("/", "other.com", true)
+            ngx.say(res, " ", err)
+        }
+    }
+--- request
+GET /t
+--- response_body
+nil certificate host mismatch
+--- error_log
+lua ssl certificate does not match host "other.com"
+
+
+
+=== TEST 4: without verification any certificate is taken; a wildcard name matches when verified
+--- http_config
+    lua_package_path "$TEST_NGINX_CERT_DIR/../lib/?.lua;;";
+    lua_ssl_trusted_certificate $TEST_NGINX_CERT_DIR/ca.crt;
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/https.sock ssl;
+        server_name test.com;
+        ssl_certificate $TEST_NGINX_CERT_DIR/test-rsa.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/test-rsa.key;
+        location / {
+            return 200 "scheme=$scheme https=$https sni=$ssl_server_name proto=$ssl_protocol reused=$ssl_session_reused verify=$ssl_client_verify\n";
+        }
+    }
+--- config
+    location = /t {
+        content_by_lua_block {
+            local res, sess = require("https_get")("/", "other.com", false)
+            ngx.say(res, " ", sess ~= nil)
+            res, sess = require("https_get")("/", "www.test.com", true)
+            ngx.say(res, " ", sess ~= nil)
+        }
+    }
+--- request
+GET /t
+--- response_body
+200 scheme=https https=on sni=other.com proto=TLSv1.2 reused=. verify=NONE true
+200 scheme=https https=on sni=www.test.com proto=TLSv1.2 reused=. verify=NONE true
+
+
+
+=== TEST 5: SNI picks the server block (its certificate and its locations)
+--- http_config
+    lua_package_path "$TEST_NGINX_CERT_DIR/../lib/?.lua;;";
+    lua_ssl_trusted_certificate $TEST_NGINX_CERT_DIR/ca.crt;
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/https.sock ssl;
+        server_name test.com;
+        ssl_certificate $TEST_NGINX_CERT_DIR/test-rsa.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/test-rsa.key;
+        location / {
+            return 200 "scheme=$scheme https=$https sni=$ssl_server_name proto=$ssl_protocol reused=$ssl_session_reused verify=$ssl_client_verify\n";
+        }
+    }
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/https.sock ssl;
+        server_name other.org;
+        ssl_certificate $TEST_NGINX_CERT_DIR/other-name.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/other-name.key;
+        location / {
+            return 200 "other.org sni=$ssl_server_name\n";
+        }
+    }
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.say((require("https_get")("/", "other.org", true)))
+            ngx.say((require("https_get")("/", "test.com", true)))
+            -- an unknown name: the address's default server
+            ngx.say((require("https_get")("/", "nowhere.net", false, nil, "test.com")))
+        }
+    }
+--- request
+GET /t
+--- response_body
+200 other.org sni=other.org
+200 scheme=https https=on sni=test.com proto=TLSv1.2 reused=. verify=NONE
+200 scheme=https https=on sni=nowhere.net proto=TLSv1.2 reused=. verify=NONE
+--- no_error_log
+[error]
+
+
+
+=== TEST 6: the session of one handshake is offered by the next and reused (TLSv1.2, builtin cache)
+--- http_config
+    lua_package_path "$TEST_NGINX_CERT_DIR/../lib/?.lua;;";
+    lua_ssl_trusted_certificate $TEST_NGINX_CERT_DIR/ca.crt;
+    lua_ssl_protocols TLSv1.2;
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/https.sock ssl;
+        server_name test.com;
+        ssl_certificate $TEST_NGINX_CERT_DIR/test-rsa.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/test-rsa.key;
+        ssl_session_cache builtin:100;
+        ssl_session_tickets off;
+        location / {
+            return 200 "proto=$ssl_protocol reused=$ssl_session_reused\n";
+        }
+    }
+--- config
+    location = /t {
+        content_by_lua_block {
+            local res, sess = require("https_get")("/", "test.com", true)
+            ngx.say(res)
+            ngx.say((require("https_get")("/", "test.com", true, sess)))
+            ngx.say((require("https_get")("/", "test.com", true, false)))
+        }
+    }
+--- request
+GET /t
+--- response_body
+200 proto=TLSv1.2 reused=.
+200 proto=TLSv1.2 reused=r
+200 proto=TLSv1.2 reused=.
+
+
+
+=== TEST 7: reused_session false: true instead of a session
+--- http_config
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/https.sock ssl;
+        server_name test.com;
+        ssl_certificate $TEST_NGINX_CERT_DIR/test-rsa.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/test-rsa.key;
+        location / {
+            return 200 "scheme=$scheme https=$https sni=$ssl_server_name proto=$ssl_protocol reused=$ssl_session_reused verify=$ssl_client_verify\n";
+        }
+    }
+--- config
+    location = /t {
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            assert(sock:connect("unix:$TEST_NGINX_HTML_DIR/https.sock"))
+            ngx.say(sock:sslhandshake(false))
+            -- a second handshake on a TLS connection answers at once
+            ngx.say(sock:sslhandshake(false))
+            sock:close()
+            ngx.say(sock:sslhandshake(false))
+        }
+    }
+--- request
+GET /t
+--- response_body
+true
+true
+nilclosed
+
+
+
+=== TEST 8: plain HTTP to an ssl port: nginx's 400 page, logged at info; error_page 497 redirects
+--- http_config
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/https.sock ssl;
+        server_name test.com;
+        ssl_certificate $TEST_NGINX_CERT_DIR/test-rsa.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/test-rsa.key;
+        location / {
+            return 200 "scheme=$scheme https=$https sni=$ssl_server_name proto=$ssl_protocol reused=$ssl_session_reused verify=$ssl_client_verify\n";
+        }
+    }
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/https2.sock ssl;
+        ssl_certificate $TEST_NGINX_CERT_DIR/test-rsa.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/test-rsa.key;
+        error_page 497 =301 https://$host$request_uri;
+    }
+--- config
+    location = /t {
+        content_by_lua_block {
+            for _, s in ipairs{"https", "https2"} do
+                local sock = ngx.socket.tcp()
+                assert(sock:connect("unix:$TEST_NGINX_HTML_DIR/" .. s .. ".sock"))
+                sock:send("GET /x?a=1 HTTP/1.1\r\nHost: test.com\r\n\r\n")
+                local res = sock:receive("*a")
+                ngx.say(res:match("^[^\r]*"), " | ", res:match("\r\nLocation: ([^\r]*)") or "-",
+                        " | ", res:match("\r\nConnection: ([^\r]*)"), " | ", res:match("<title>(.-)</title>"))
+            end
+        }
+    }
+--- request
+GET /t
+--- response_body
+HTTP/1.1 400 Bad Request | - | close | 400 The plain HTTP request was sent to HTTPS port
+HTTP/1.1 301 Moved Permanently | https://test.com/x?a=1 | close | 301 Moved Permanently
+--- error_log
+client sent plain HTTP request to HTTPS port
+
+
+
+=== TEST 9: ssl_verify_client on without a client certificate: 400 "No required SSL certificate was sent"
+--- http_config
+    lua_package_path "$TEST_NGINX_CERT_DIR/../lib/?.lua;;";
+    lua_ssl_trusted_certificate $TEST_NGINX_CERT_DIR/ca.crt;
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/https.sock ssl;
+        ssl_certificate $TEST_NGINX_CERT_DIR/test-rsa.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/test-rsa.key;
+        ssl_client_certificate $TEST_NGINX_CERT_DIR/ca.crt;
+        ssl_verify_client on;
+        location / {
+            return 200 "in\n";
+        }
+    }
+--- config
+    location = /t {
+        content_by_lua_block {
+            local res = require("https_get")("/", "test.com", true)
+            ngx.say(res:match("^%d+"), " ", res:match("<title>(.-)</title>"))
+        }
+    }
+--- request
+GET /t
+--- response_body
+400 400 No required SSL certificate was sent
+--- error_log
+client sent no required SSL certificate
+
+
+
+=== TEST 10: an expired certificate fails verification
+--- http_config
+    lua_package_path "$TEST_NGINX_CERT_DIR/../lib/?.lua;;";
+    lua_ssl_trusted_certificate $TEST_NGINX_CERT_DIR/ca.crt;
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/https.sock ssl;
+        ssl_certificate $TEST_NGINX_CERT_DIR/expired.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/expired.key;
+    }
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.say(require("https_get")("/", "test.com", true))
+        }
+    }
+--- request
+GET /t
+--- response_body
+nil10: certificate has expired
+
+
+
+=== TEST 11: RSA and ECDSA certificates side by side: a client taking only ECDSA gets that one
+--- http_config
+    lua_package_path "$TEST_NGINX_CERT_DIR/../lib/?.lua;;";
+    lua_ssl_trusted_certificate $TEST_NGINX_CERT_DIR/ca.crt;
+    lua_ssl_protocols TLSv1.2;
+    lua_ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256;
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/https.sock ssl;
+        ssl_certificate $TEST_NGINX_CERT_DIR/test-rsa.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/test-rsa.key;
+        ssl_certificate $TEST_NGINX_CERT_DIR/test-ecdsa.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/test-ecdsa.key;
+        location / {
+            return 200 "$ssl_protocol $ssl_cipher\n";
+        }
+    }
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.say((require("https_get")("/", "test.com", true)))
+        }
+    }
+--- request
+GET /t
+--- response_body
+200 TLSv1.2 ECDHE-ECDSA-AES128-GCM-SHA256
+
+
+
+=== TEST 12: a chain file, an encrypted key with ssl_password_file (the second password fits)
+--- http_config
+    lua_package_path "$TEST_NGINX_CERT_DIR/../lib/?.lua;;";
+    lua_ssl_trusted_certificate $TEST_NGINX_CERT_DIR/ca.crt;
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/https.sock ssl;
+        ssl_certificate $TEST_NGINX_CERT_DIR/test-rsa-chain.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/test-rsa-enc.key;
+        ssl_password_file $TEST_NGINX_CERT_DIR/passwords;
+        location / {
+            return 200 "ok\n";
+        }
+    }
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.say((require("https_get")("/", "test.com", true)))
+        }
+    }
+--- request
+GET /t
+--- response_body
+200 ok
+
+
+
+=== TEST 13: ssl_protocols TLSv1.2 on the server: a TLSv1.3-only client fails the handshake, logged at info by the server, at error by the cosocket
+--- http_config
+    lua_package_path "$TEST_NGINX_CERT_DIR/../lib/?.lua;;";
+    lua_ssl_trusted_certificate $TEST_NGINX_CERT_DIR/ca.crt;
+    lua_ssl_protocols TLSv1.3;
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/https.sock ssl;
+        ssl_protocols TLSv1.2;
+        ssl_certificate $TEST_NGINX_CERT_DIR/test-rsa.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/test-rsa.key;
+    }
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.say(require("https_get")("/", "test.com", true))
+        }
+    }
+--- request
+GET /t
+--- response_body
+nilhandshake failed
+--- error_log eval
+[qr/\[info\] .* SSL_do_handshake\(\) failed \(SSL: error:0A000102:SSL routines::unsupported protocol\) while SSL handshaking, client: unix:, server: unix:/,
+qr/\[error\] .*SSL_do_handshake\(\) failed \(SSL: error:0A00042E:SSL routines::tlsv1 alert protocol version:SSL alert number 70\), client: 127\.0\.0\.1, server: localhost, request/]
+
+
+
+=== TEST 14: listen … ssl with no certificate is refused at start
+--- http_config
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/https.sock ssl;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*no "ssl_certificate" is defined for the "listen \.\.\. ssl" directive in .*nginx\.conf:\d+/
+
+
+
+=== TEST 15: a certificate file that does not exist
+--- http_config
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/https.sock ssl;
+        ssl_certificate /no/such.crt;
+        ssl_certificate_key /no/such.key;
+    }
+--- config
+--- must_die
+--- error_log
+cannot load certificate "/no/such.crt": BIO_new_file() failed (SSL: error:80000002:system library::No such file or directory
+
+
+
+=== TEST 16: a bad protocol name
+--- http_config
+    ssl_protocols TLSv1.2 TLSv9;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid value "TLSv9" in .*nginx\.conf:\d+/

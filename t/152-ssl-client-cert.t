@@ -1,0 +1,91 @@
+# Client certificates offered by cosockets (lua_ssl_certificate/_key, current
+# lua-nginx-module's; Debian's 0.10.23 has no such directive) and checked by the server
+# (ssl_verify_client, $ssl_client_*). Certificates of t/cert (t/cert/make.sh).
+
+use Test::Nginx::Socket 'no_plan';
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+
+$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
+$ENV{TEST_NGINX_CERT_DIR} ||= dirname(abs_path(__FILE__)) . "/cert";
+
+no_long_string();
+run_tests();
+
+__DATA__
+
+=== TEST 1: client certificates: required, given by lua_ssl_certificate, shown in $ssl_client_*
+--- http_config
+    lua_package_path "$TEST_NGINX_CERT_DIR/../lib/?.lua;;";
+    lua_ssl_trusted_certificate $TEST_NGINX_CERT_DIR/ca.crt;
+    lua_ssl_certificate $TEST_NGINX_CERT_DIR/client.crt;
+    lua_ssl_certificate_key $TEST_NGINX_CERT_DIR/client.key;
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/https.sock ssl;
+        ssl_certificate $TEST_NGINX_CERT_DIR/test-rsa.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/test-rsa.key;
+        ssl_client_certificate $TEST_NGINX_CERT_DIR/ca.crt;
+        ssl_verify_client on;
+        location / {
+            return 200 "verify=$ssl_client_verify s_dn=$ssl_client_s_dn i_dn=$ssl_client_i_dn\n";
+        }
+    }
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.say((require("https_get")("/", "test.com", true)))
+        }
+    }
+--- request
+GET /t
+--- response_body
+200 verify=SUCCESS s_dn=CN=test client,O=oxiresty tests,C=US i_dn=CN=ca root,O=oxiresty tests,C=US
+
+
+
+=== TEST 2: a client certificate from another CA: 400 "The SSL certificate error"; optional_no_ca lets it in
+--- http_config
+    lua_package_path "$TEST_NGINX_CERT_DIR/../lib/?.lua;;";
+    lua_ssl_trusted_certificate $TEST_NGINX_CERT_DIR/ca.crt;
+    lua_ssl_certificate $TEST_NGINX_CERT_DIR/wrong-client.crt;
+    lua_ssl_certificate_key $TEST_NGINX_CERT_DIR/wrong-client.key;
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/https.sock ssl;
+        server_name test.com;
+        ssl_certificate $TEST_NGINX_CERT_DIR/test-rsa.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/test-rsa.key;
+        ssl_client_certificate $TEST_NGINX_CERT_DIR/ca.crt;
+        ssl_verify_client optional;
+        location / {
+            return 200 "in\n";
+        }
+    }
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/https.sock ssl;
+        server_name other.org;
+        ssl_certificate $TEST_NGINX_CERT_DIR/other-name.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/other-name.key;
+        ssl_verify_client optional_no_ca;
+        location / {
+            return 200 "in: $ssl_client_verify\n";
+        }
+    }
+--- config
+    location = /t {
+        content_by_lua_block {
+            local res = require("https_get")("/", "test.com", true)
+            ngx.say(res:match("^%d+"), " ", res:match("<title>(.-)</title>"))
+            ngx.say((require("https_get")("/", "other.org", true)))
+        }
+    }
+--- request
+GET /t
+--- response_body_like chomp
+^400 400 The SSL certificate error
+200 in: FAILED:(unable to get local issuer certificate|unable to verify the first certificate)
+$
+--- error_log eval
+qr/client SSL certificate verify error: \((20:unable to get local issuer certificate|21:unable to verify the first certificate)\)/
+
+
+
