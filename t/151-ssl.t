@@ -451,3 +451,93 @@ cannot load certificate "/no/such.crt": BIO_new_file() failed (SSL: error:800000
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid value "TLSv9" in .*nginx\.conf:\d+/
+
+
+
+=== TEST 17: proxy_pass to an https upstream: SNI and verification with proxy_ssl_*
+--- http_config
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/https.sock ssl;
+        server_name test.com;
+        ssl_certificate $TEST_NGINX_CERT_DIR/test-rsa.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/test-rsa.key;
+        location / {
+            return 200 "upstream: scheme=$scheme sni=[$ssl_server_name] uri=$request_uri\n";
+        }
+    }
+--- config
+    location /sni/ {
+        proxy_pass https://unix:$TEST_NGINX_HTML_DIR/https.sock:/;
+        proxy_ssl_server_name on;
+        proxy_ssl_name test.com;
+        proxy_ssl_verify on;
+        proxy_ssl_trusted_certificate $TEST_NGINX_CERT_DIR/ca.crt;
+    }
+    location /nosni/ {
+        proxy_pass https://unix:$TEST_NGINX_HTML_DIR/https.sock:/;
+        # (a session resumed from /sni/'s, kept per server, would carry its name)
+        proxy_ssl_session_reuse off;
+    }
+    location = /t {
+        echo_location /sni/a?x=1;
+        echo_location /nosni/b;
+    }
+--- request
+GET /t
+--- response_body
+upstream: scheme=https sni=[test.com] uri=/a?x=1
+upstream: scheme=https sni=[] uri=/b
+--- no_error_log
+[error]
+
+
+
+=== TEST 18: proxy_ssl_verify: a name the certificate does not carry, a chain from another CA: 502, logged as nginx
+--- http_config
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/https.sock ssl;
+        ssl_certificate $TEST_NGINX_CERT_DIR/test-rsa.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/test-rsa.key;
+        return 200 "in\n";
+    }
+--- config
+    location /name/ {
+        proxy_pass https://unix:$TEST_NGINX_HTML_DIR/https.sock:/;
+        proxy_ssl_name other.org;
+        proxy_ssl_verify on;
+        proxy_ssl_trusted_certificate $TEST_NGINX_CERT_DIR/ca.crt;
+    }
+    location /chain/ {
+        proxy_pass https://unix:$TEST_NGINX_HTML_DIR/https.sock:/;
+        proxy_ssl_name test.com;
+        proxy_ssl_verify on;
+        proxy_ssl_trusted_certificate $TEST_NGINX_CERT_DIR/other-ca.crt;
+    }
+    location = /t {
+        content_by_lua_block {
+            for _, u in ipairs{"/name/", "/chain/"} do
+                local res = ngx.location.capture(u)
+                ngx.say(u, " ", res.status)
+            end
+        }
+    }
+--- request
+GET /t
+--- response_body
+/name/ 502
+/chain/ 502
+--- error_log eval
+[qr/\[error\] .*upstream SSL certificate does not match "other\.org" while SSL handshaking to upstream, client: 127\.0\.0\.1, server: localhost, request: "GET \/t HTTP\/1\.1", subrequest: "\/name\/", upstream: "https:\/\/unix:[^"]*https\.sock:\/"/,
+qr/\[error\] .*upstream SSL certificate verify error: \((20:unable to get local issuer certificate|21:unable to verify the first certificate)\) while SSL handshaking to upstream/]
+
+
+
+=== TEST 19: proxy_ssl_verify without proxy_ssl_trusted_certificate is refused at start
+--- config
+    location /x/ {
+        proxy_pass https://127.0.0.1:1/;
+        proxy_ssl_verify on;
+    }
+--- must_die
+--- error_log
+no proxy_ssl_trusted_certificate for proxy_ssl_verify

@@ -205,12 +205,10 @@ async fn secure(
     if b != 0x16 && b & 0x80 == 0 {
         return Some((stream, true));
     }
-    let Some(tls) = server.tls.as_ref().filter(|t| t.context.is_some()) else {
-        return None;
-    };
+    let tls = server.tls.as_ref().filter(|t| t.context.is_some())?;
     let ctx = tls.context.clone().expect("checked above");
     let chosen = Rc::new(std::cell::Cell::new(None));
-    let pick: Rc<dyn Fn(&str) -> Option<openssl::ssl::SslContext>> = {
+    let pick: crate::tls::SniPicker = {
         let (group, chosen) = (group.clone(), chosen.clone());
         Rc::new(move |name: &str| {
             let host = h1::validate_host(name)?;

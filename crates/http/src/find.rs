@@ -187,6 +187,8 @@ mod tests {
             locations: vec![],
             named: Default::default(),
             server_rewrite: PhaseTable::default(),
+            tls: None,
+            at: None,
         })
     }
 

@@ -200,10 +200,13 @@ impl Drop for TlsStream {
     }
 }
 
+/// How a server's handshake picks a server block's context by the SNI name.
+pub type SniPicker = Rc<dyn Fn(&str) -> Option<SslContext>>;
+
 thread_local! {
     /// How the handshake running on this thread picks a server block's context by SNI.
     /// (OpenSSL's callbacks must be Send + Sync; a worker's server list is not.)
-    static PICKER: RefCell<Option<Rc<dyn Fn(&str) -> Option<SslContext>>>> = const { RefCell::new(None) };
+    static PICKER: RefCell<Option<SniPicker>> = const { RefCell::new(None) };
 }
 
 /// The SNI callback every server context carries: switches the session to the context the
@@ -273,7 +276,7 @@ impl HandshakeFailure {
 pub async fn accept(
     sock: Stream,
     ctx: &SslContext,
-    pick: Rc<dyn Fn(&str) -> Option<SslContext>>,
+    pick: SniPicker,
     record_limit: usize,
     timeout: Duration,
 ) -> Result<TlsStream, HandshakeFailure> {
@@ -694,7 +697,7 @@ mod tests {
             let (a, b) = tokio::net::UnixStream::pair().unwrap();
             let ctx = server_context();
             let server = async {
-                let pick: Rc<dyn Fn(&str) -> Option<SslContext>> = Rc::new(|_| None);
+                let pick: SniPicker = Rc::new(|_| None);
                 accept(Stream::Unix(a), &ctx, pick, 4096, Duration::from_secs(5))
                     .await
                     .unwrap()
@@ -752,7 +755,7 @@ mod tests {
             let (a, b) = tokio::net::UnixStream::pair().unwrap();
             b.try_write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
             let ctx = server_context();
-            let pick: Rc<dyn Fn(&str) -> Option<SslContext>> = Rc::new(|_| None);
+            let pick: SniPicker = Rc::new(|_| None);
             let e = accept(Stream::Unix(a), &ctx, pick, 16384, Duration::from_secs(5))
                 .await
                 .err()
@@ -772,7 +775,7 @@ mod tests {
         rt.block_on(async {
             let (a, _b) = tokio::net::UnixStream::pair().unwrap();
             let ctx = server_context();
-            let pick: Rc<dyn Fn(&str) -> Option<SslContext>> = Rc::new(|_| None);
+            let pick: SniPicker = Rc::new(|_| None);
             let e = accept(Stream::Unix(a), &ctx, pick, 16384, Duration::from_millis(50))
                 .await
                 .err()

@@ -22,6 +22,7 @@ use crate::{NEXT_STATUSES, ProxyConf, ProxyPass, Target};
 pub struct Proxy {
     pass: Rc<ProxyPass>,
     conf: ProxyConf,
+    ssl: crate::ssl::ProxySsl,
     /// The http block's upstreams, for URLs with variables.
     upstreams: Rc<Upstreams>,
     /// Client headers not passed on as they came: those `proxy_set_header` names and
@@ -50,6 +51,7 @@ impl Proxy {
     pub fn new(
         pass: Rc<ProxyPass>,
         conf: ProxyConf,
+        ssl: crate::ssl::ProxySsl,
         upstreams: Rc<Upstreams>,
         redirects: Vec<crate::redirect::Rule>,
         temp_dir: std::path::PathBuf,
@@ -64,6 +66,7 @@ impl Proxy {
         Proxy {
             pass,
             conf,
+            ssl,
             upstreams,
             not_passed,
             redirects,
@@ -90,6 +93,8 @@ struct Server {
     /// Keepalive limits a balancer gave it (`enable_keepalive`).
     keep: Option<KeepLimits>,
     timeouts: Timeouts,
+    /// `https://`: what a new connection's handshake needs.
+    tls: Option<Rc<crate::ssl::UpstreamTls>>,
 }
 
 impl Server {
@@ -105,6 +110,7 @@ impl Server {
             url: p.url.clone(),
             keep: None,
             timeouts: Timeouts::default(),
+            tls: None,
         }
     }
 
@@ -123,6 +129,7 @@ impl Server {
                 max_requests,
             }),
             timeouts: Timeouts::default(),
+            tls: None,
         }
     }
 }
@@ -321,6 +328,14 @@ impl Proxy {
                 Err(code) => return Flow::Finish(code),
             },
         };
+        let tls = if target.tls {
+            match crate::ssl::UpstreamTls::for_request(&self.ssl, r, &target.host) {
+                Some(t) => Some(Rc::new(t)),
+                None => return Flow::Finish(502),
+            }
+        } else {
+            None
+        };
         r.set_ctx(ProxyState {
             target: Some(target.clone()),
             ..ProxyState::default()
@@ -405,7 +420,10 @@ impl Proxy {
                 },
             };
             tries += 1;
-            r.log_upstream = Some((server.url.clone(), uri.clone()));
+            r.log_upstream = Some(match server.url.strip_prefix("http://") {
+                Some(rest) if target.tls => (format!("https://{rest}").into(), uri.clone()),
+                _ => (server.url.clone(), uri.clone()),
+            });
             let started = Instant::now();
             let name = server.name.clone();
             self.record(r, |s| {
@@ -417,6 +435,7 @@ impl Proxy {
             let kept = target.upstream.take_idle(&server.pool);
             let reused = kept.is_some();
             server.timeouts = timeouts;
+            server.tls = tls.clone();
             let attempt = self.attempt(r, &server, kept, &request, body.as_ref(), started);
             let outcome = if self.conf.ignore_client_abort.unwrap_or(false) {
                 Some(attempt.await)
@@ -639,6 +658,7 @@ impl Proxy {
     ) -> Result<(Conn, Head), Failure> {
         let (addr, timeouts) = (&server.pool.addr, &server.timeouts);
         let connect_timeout = timeouts.connect;
+        let fresh = kept.is_none();
         let connected = match kept {
             Some(conn) => Ok(Ok(conn)),
             None => tokio::time::timeout(connect_timeout, connect(addr)).await.map(|c| {
@@ -673,6 +693,21 @@ impl Proxy {
                 });
             }
         };
+        if let (true, Some(tls)) = (fresh, &server.tls) {
+            let plain = std::mem::replace(&mut conn.stream, Stream::Detached);
+            match tls.handshake(plain, &server.name, connect_timeout).await {
+                Ok(s) => conn.stream = s,
+                Err(message) => {
+                    return Err(Failure {
+                        status: 502,
+                        message,
+                        kind: FailKind::Error,
+                        sent: false,
+                        client: false,
+                    });
+                }
+            }
+        }
         let connect_time = started.elapsed().as_secs_f64();
         self.record(r, |s| {
             if let Some(t) = s.tries.last_mut() {
@@ -1139,9 +1174,10 @@ impl Proxy {
                 return Err(502);
             }
         };
+        let default_port = crate::default_port(&url);
         let port = crate::upstream::split_host_port(authority)
             .and_then(|(_, p)| p)
-            .unwrap_or(80);
+            .unwrap_or(default_port);
         let addrs = ips
             .into_iter()
             .map(|ip| PeerAddr::Inet(std::net::SocketAddr::new(ip, port)))
@@ -1149,13 +1185,14 @@ impl Proxy {
         let (_, uri) = crate::split_url(&url).unwrap_or((authority, None));
         Ok(Target {
             upstream: Rc::new(crate::upstream::Upstream::implicit(authority.to_string(), addrs)),
-            host: if port == 80 {
+            host: if port == default_port {
                 host.to_string()
             } else {
                 format!("{host}:{port}")
             },
             port: port.to_string(),
             uri: uri.map(str::to_string),
+            tls: crate::is_https(&url),
         })
     }
 }

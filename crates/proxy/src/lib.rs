@@ -10,6 +10,7 @@ mod cookie;
 mod handler;
 mod redirect;
 mod response;
+pub mod ssl;
 mod tunnel;
 pub mod upstream;
 mod vars;
@@ -49,6 +50,19 @@ const ALL: u32 = HTTP | SRV | LOC;
 
 static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("proxy_pass", LOC | LIF | LMT, Args::Exactly(1), proxy_pass),
+    Directive::value("proxy_ssl_server_name", ALL, Args::Flag, ssl::directive),
+    Directive::value("proxy_ssl_name", ALL, Args::Exactly(1), ssl::directive),
+    Directive::value("proxy_ssl_verify", ALL, Args::Flag, ssl::directive),
+    Directive::value("proxy_ssl_verify_depth", ALL, Args::Exactly(1), ssl::directive),
+    Directive::value("proxy_ssl_trusted_certificate", ALL, Args::Exactly(1), ssl::directive),
+    Directive::value("proxy_ssl_certificate", ALL, Args::Exactly(1), ssl::directive),
+    Directive::value("proxy_ssl_certificate_key", ALL, Args::Exactly(1), ssl::directive),
+    Directive::value("proxy_ssl_protocols", ALL, Args::AtLeast(1), ssl::directive),
+    Directive::value("proxy_ssl_ciphers", ALL, Args::Exactly(1), ssl::directive),
+    Directive::value("proxy_ssl_session_reuse", ALL, Args::Flag, ssl::directive),
+    Directive::value("proxy_ssl_crl", ALL, Args::Exactly(1), ssl::directive),
+    Directive::value("proxy_ssl_password_file", ALL, Args::Exactly(1), ssl::directive),
+    Directive::value("proxy_ssl_conf_command", ALL, Args::Exactly(2), ssl::directive),
     Directive::value("proxy_set_header", ALL, Args::Exactly(2), set_header),
     Directive::value("proxy_redirect", ALL, Args::Range(1, 2), redirect::directive),
     Directive::value("proxy_intercept_errors", ALL, Args::Flag, intercept_errors),
@@ -111,6 +125,8 @@ pub struct Target {
     pub port: String,
     /// The URI part (`None`: none was given, the request's URI goes as it is).
     pub uri: Option<String>,
+    /// `https://`: the connection speaks TLS (ssl.rs).
+    pub tls: bool,
 }
 
 /// Which failures send a request to the next server (`proxy_next_upstream`).
@@ -260,10 +276,7 @@ fn proxy_pass(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
         return Err(cmd.duplicate());
     }
     let lower = raw.to_ascii_lowercase();
-    if lower.starts_with("https://") {
-        return Err(cmd.error("https upstreams are not supported yet (they come with TLS)"));
-    }
-    if !lower.starts_with("http://") && !raw.starts_with('$') {
+    if !lower.starts_with("http://") && !lower.starts_with("https://") && !raw.starts_with('$') {
         return Err(cmd.error(format!("invalid URL prefix in \"{raw}\"")));
     }
     let url = b.template(cmd, raw)?;
@@ -294,10 +307,23 @@ fn proxy_pass(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     Ok(())
 }
 
-/// `http://host[:port][/uri]` (or `http://unix:/path:[/uri]`): the authority and the URI
-/// part, if any.
+/// Whether a `proxy_pass` URL is `https://`.
+pub fn is_https(url: &str) -> bool {
+    url.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+}
+
+/// The port a URL's scheme implies.
+pub fn default_port(url: &str) -> u16 {
+    if is_https(url) { 443 } else { 80 }
+}
+
+/// `http[s]://host[:port][/uri]` (or `http://unix:/path:[/uri]`): the authority and the
+/// URI part, if any.
 pub fn split_url(url: &str) -> Option<(&str, Option<&str>)> {
-    let rest = url.get(7..).filter(|_| url[..7].eq_ignore_ascii_case("http://"))?;
+    let skip = if is_https(url) { 8 } else { 7 };
+    let rest = url
+        .get(skip..)
+        .filter(|_| skip == 8 || url.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("http://")))?;
     if let Some(unix) = rest.strip_prefix("unix:") {
         // the socket path ends at the next ':'
         return Some(match unix.find(':') {
@@ -318,12 +344,14 @@ pub fn target(upstreams: &Upstreams, url: &str, at: &conf::Location) -> Result<T
     if authority.is_empty() {
         return Err(fail(format!("no host in upstream \"{url}\"")));
     }
+    let (default_port, tls) = (default_port(url), is_https(url));
     if let Some(up) = (!authority.contains(':')).then(|| upstreams.find(authority)).flatten() {
         return Ok(Target {
             host: authority.to_string(),
-            port: "80".into(),
+            port: default_port.to_string(),
             upstream: up,
             uri: uri.map(str::to_string),
+            tls,
         });
     }
     let probe = Cmd {
@@ -332,13 +360,13 @@ pub fn target(upstreams: &Upstreams, url: &str, at: &conf::Location) -> Result<T
         block: None,
         at: at.clone(),
     };
-    let addrs = upstream::addresses(&probe, authority, 80)?;
+    let addrs = upstream::addresses(&probe, authority, default_port)?;
     let (host, port) = if authority.starts_with("unix:") {
         ("localhost".to_string(), String::new())
     } else {
         match upstream::split_host_port(authority) {
-            Some((h, Some(p))) if p != 80 => (format!("{h}:{p}"), p.to_string()),
-            Some((h, _)) => (h.to_string(), "80".into()),
+            Some((h, Some(p))) if p != default_port => (format!("{h}:{p}"), p.to_string()),
+            Some((h, _)) => (h.to_string(), default_port.to_string()),
             None => return Err(fail(format!("invalid port in upstream \"{authority}\""))),
         }
     };
@@ -347,6 +375,7 @@ pub fn target(upstreams: &Upstreams, url: &str, at: &conf::Location) -> Result<T
         host,
         port,
         uri: uri.map(str::to_string),
+        tls,
     })
 }
 
@@ -554,9 +583,12 @@ fn install(b: &HttpBuilder, d: &LocDraft, t: &mut Phases) -> Result<()> {
         Some(p) => p.to_path_buf(),
         None => b.prefix.join("proxy_temp"),
     };
+    let ssl = d.ext.get::<ssl::ProxySsl>().cloned().unwrap_or_default();
+    ssl::check(&ssl).map_err(conf::ConfError::Other)?;
     t.content = Some(Rc::new(handler::Proxy::new(
         Rc::new(pass),
         conf.clone(),
+        ssl,
         upstreams,
         redirects,
         temp_dir,
