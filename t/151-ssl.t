@@ -512,6 +512,9 @@ upstream: scheme=https sni=[] uri=/b
         proxy_ssl_name test.com;
         proxy_ssl_verify on;
         proxy_ssl_trusted_certificate $TEST_NGINX_CERT_DIR/other-ca.crt;
+        # (nginx keeps a server's session even from a try whose name check failed, and a
+        # resumed session is not verified again)
+        proxy_ssl_session_reuse off;
     }
     location = /t {
         content_by_lua_block {
