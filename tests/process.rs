@@ -1912,3 +1912,167 @@ fn gzip_gives_out_what_it_holds_on_an_explicit_flush() {
     signal(child.id() as i32, 15);
     child.wait().unwrap();
 }
+
+/// A Debian tool a test drives (curl, openssl): installed when missing (as root, as CI
+/// runs), else the test fails saying so.
+fn need_tool(bin: &str, package: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {bin}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if found {
+        return;
+    }
+    let installed = Command::new("sh")
+        .args(["-c", &format!("apt-get update -qq && apt-get install -y -qq {package}")])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(installed, "{bin} is missing and apt-get could not install {package}");
+}
+
+fn cert_dir() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/t/cert").to_string()
+}
+
+/// curl over TLS to the test server as `name`, trusting the test CA; its output.
+fn curl_tls(port: u16, name: &str, extra: &[&str]) -> String {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "5", "--cacert"])
+        .arg(format!("{}/ca.crt", cert_dir()))
+        .arg("--resolve")
+        .arg(format!("{name}:{port}:127.0.0.1"))
+        .args(extra)
+        .arg(format!("https://{name}:{port}/"))
+        .output()
+        .unwrap();
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+#[test]
+fn https_with_curl_and_openssl_s_client() {
+    need_tool("curl", "curl");
+    need_tool("openssl", "openssl");
+    let p = Prefix::new("https");
+    let port = port();
+    let c = cert_dir();
+    p.conf(&format!(
+        "worker_processes 2;\ndaemon off;\nerror_log logs/error.log info;\nevents {{ worker_connections 64; }}\nhttp {{\n access_log off;\n ssl_protocols TLSv1.2 TLSv1.3;\n ssl_prefer_server_ciphers on;\n client_header_timeout 1s;\n server {{\n  listen 127.0.0.1:{port} ssl;\n  server_name test.com;\n  ssl_certificate {c}/test-rsa-chain.crt;\n  ssl_certificate_key {c}/test-rsa.key;\n  ssl_certificate {c}/test-ecdsa.crt;\n  ssl_certificate_key {c}/test-ecdsa.key;\n  ssl_session_cache builtin:1000;\n  location / {{ return 200 \"$scheme $ssl_protocol $ssl_cipher $ssl_server_name $ssl_session_reused\\n\"; }}\n }}\n server {{\n  listen 127.0.0.1:{port} ssl;\n  server_name other.org;\n  ssl_certificate {c}/other-name.crt;\n  ssl_certificate_key {c}/other-name.key;\n  location / {{ return 200 \"other\\n\"; }}\n }}\n}}\n"
+    ));
+    let mut child = start_master(&p);
+    wait_until("the server", Duration::from_secs(5), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    // curl: TLS 1.3 by default; TLS 1.2 with an ECDSA-only cipher gets the ECDSA certificate
+    assert_eq!(
+        curl_tls(port, "test.com", &[]),
+        "https TLSv1.3 TLS_AES_256_GCM_SHA384 test.com .\n"
+    );
+    assert_eq!(
+        curl_tls(port, "test.com", &["--tls-max", "1.2", "--ciphers", "ECDHE-ECDSA-AES128-GCM-SHA256"]),
+        "https TLSv1.2 ECDHE-ECDSA-AES128-GCM-SHA256 test.com .\n"
+    );
+    assert_eq!(curl_tls(port, "other.org", &[]), "other\n");
+    // openssl s_client: the chain verifies, and a session is resumed (from either worker:
+    // the ticket keys are the master's)
+    let sess = p.dir.join("sess.pem");
+    let s_client = |extra: &[&str]| {
+        let mut cmd = Command::new("openssl");
+        cmd.args(["s_client", "-connect"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-servername", "test.com", "-ign_eof", "-CAfile"])
+            .arg(format!("{c}/ca.crt"))
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"GET / HTTP/1.1\r\nHost: test.com\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let first = s_client(&["-tls1_2", "-sess_out", sess.to_str().unwrap()]);
+    assert!(first.contains("Verify return code: 0 (ok)"), "{first}");
+    assert!(first.contains("https TLSv1.2"), "{first}");
+    let mut resumed = 0;
+    for _ in 0..4 {
+        let again = s_client(&["-tls1_2", "-sess_in", sess.to_str().unwrap()]);
+        if again.contains("Reused, TLSv1.2") && again.contains(" r\n") {
+            resumed += 1;
+        }
+    }
+    assert_eq!(resumed, 4, "every reconnection resumed its session");
+    // plain HTTP to the ssl port: nginx's 400 page for 497
+    let plain = fetch(port, "/").unwrap();
+    assert!(plain.starts_with("HTTP/1.1 400 Bad Request"), "{plain}");
+    assert!(plain.contains("The plain HTTP request was sent to HTTPS port"), "{plain}");
+    // a handshake that stalls is closed after client_header_timeout, logged at info
+    let mut stalled = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stalled.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stalled.write_all(&[0x16, 0x03, 0x01]).unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 16];
+    assert_eq!(stalled.read(&mut buf).unwrap_or(0), 0, "closed without an answer");
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(800) && waited < Duration::from_secs(3), "{waited:?}");
+    // a truncated ClientHello (the client goes away)
+    let mut cut = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    cut.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00]).unwrap();
+    drop(cut);
+    wait_until("the handshake lines", Duration::from_secs(3), || {
+        let log = p.log();
+        log.contains("[info]") && log.contains("client timed out (110: Connection timed out) while SSL handshaking, client: 127.0.0.1, server: 127.0.0.1:")
+            && log.contains("peer closed connection in SSL handshake while SSL handshaking")
+    });
+    assert!(p.log().contains("client sent plain HTTP request to HTTPS port"));
+    assert!(!p.log().contains("[alert]") && !p.log().contains("exited on signal"));
+    signal(child.id() as i32, 15);
+    child.wait().unwrap();
+}
+
+/// Debian's own /etc/nginx/nginx.conf (ssl_protocols, ssl_prefer_server_ciphers, gzip,
+/// mime.types…) starts as it is; only its paths and its sites are pointed at the test.
+#[test]
+fn debian_stock_nginx_conf_starts() {
+    if !Path::new("/etc/nginx/nginx.conf").exists() {
+        need_tool("nginx", "nginx");
+    }
+    let stock = std::fs::read_to_string("/etc/nginx/nginx.conf").unwrap();
+    assert!(stock.contains("ssl_protocols"), "the stock file has its ssl lines");
+    let p = Prefix::new("stock");
+    let port = port();
+    std::fs::write(p.dir.join("html/index.html"), "stock\n").unwrap();
+    let conf: String = stock
+        .lines()
+        // (the dynamic modules a machine installed, and the user of a real install)
+        .filter(|l| !l.contains("modules-enabled") && !l.trim_start().starts_with("user "))
+        .map(|l| {
+            let l = l
+                .replace("/run/nginx.pid", "logs/nginx.pid")
+                .replace("/var/log/nginx/", "logs/");
+            if l.contains("sites-enabled") {
+                format!("server {{ listen 127.0.0.1:{port}; root html; }}")
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    p.conf(&format!("daemon off;\n{conf}\n"));
+    let test = p.cmd().arg("-t").output().unwrap();
+    assert!(test.status.success(), "{}", String::from_utf8_lossy(&test.stderr));
+    let mut child = start_master(&p);
+    wait_until("the server", Duration::from_secs(5), || get(port, "/").is_some());
+    let resp = get(port, "/").unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200 OK"), "{resp}");
+    assert_eq!(body(&resp), "stock\n");
+    signal(child.id() as i32, 15);
+    child.wait().unwrap();
+}
