@@ -5,6 +5,7 @@
 mod alloc;
 mod cli;
 mod core_conf;
+mod exports;
 mod modules;
 mod process;
 

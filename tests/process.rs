@@ -1948,7 +1948,11 @@ fn curl_tls(port: u16, name: &str, extra: &[&str]) -> String {
         .arg(format!("https://{name}:{port}/"))
         .output()
         .unwrap();
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 #[test]
@@ -1971,7 +1975,11 @@ fn https_with_curl_and_openssl_s_client() {
         "https TLSv1.3 TLS_AES_256_GCM_SHA384 test.com .\n"
     );
     assert_eq!(
-        curl_tls(port, "test.com", &["--tls-max", "1.2", "--ciphers", "ECDHE-ECDSA-AES128-GCM-SHA256"]),
+        curl_tls(
+            port,
+            "test.com",
+            &["--tls-max", "1.2", "--ciphers", "ECDHE-ECDSA-AES128-GCM-SHA256"]
+        ),
         "https TLSv1.2 ECDHE-ECDSA-AES128-GCM-SHA256 test.com .\n"
     );
     assert_eq!(curl_tls(port, "other.org", &[]), "other\n");
@@ -2012,7 +2020,10 @@ fn https_with_curl_and_openssl_s_client() {
     // plain HTTP to the ssl port: nginx's 400 page for 497
     let plain = fetch(port, "/").unwrap();
     assert!(plain.starts_with("HTTP/1.1 400 Bad Request"), "{plain}");
-    assert!(plain.contains("The plain HTTP request was sent to HTTPS port"), "{plain}");
+    assert!(
+        plain.contains("The plain HTTP request was sent to HTTPS port"),
+        "{plain}"
+    );
     // a handshake that stalls is closed after client_header_timeout, logged at info
     let mut stalled = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stalled.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -2021,7 +2032,10 @@ fn https_with_curl_and_openssl_s_client() {
     let mut buf = [0u8; 16];
     assert_eq!(stalled.read(&mut buf).unwrap_or(0), 0, "closed without an answer");
     let waited = started.elapsed();
-    assert!(waited >= Duration::from_millis(800) && waited < Duration::from_secs(3), "{waited:?}");
+    assert!(
+        waited >= Duration::from_millis(800) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
     // a truncated ClientHello (the client goes away)
     let mut cut = TcpStream::connect(("127.0.0.1", port)).unwrap();
     cut.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00]).unwrap();

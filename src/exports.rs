@@ -1,0 +1,4 @@
+//! OpenSSL's functions, kept in the binary for Lua's FFI (see build.rs).
+#![allow(clippy::all, non_snake_case, dead_code)]
+
+include!(concat!(env!("OUT_DIR"), "/openssl_exports.rs"));
