@@ -38,7 +38,7 @@ pub async fn serve(
 ) {
     let mut at = group.default.min(group.servers.len() - 1);
     let (stream, plain_http) = if group.ssl {
-        match Box::pin(secure(stream, &group, &mut at, peer, id)).await {
+        match Box::pin(secure(stream, &group, &mut at, peer, local, id)).await {
             Some(s) => s,
             None => return,
         }
@@ -173,6 +173,7 @@ async fn secure(
     group: &Rc<ListenGroup>,
     at: &mut usize,
     peer: Option<SocketAddr>,
+    local: Option<SocketAddr>,
     id: u64,
 ) -> Option<(Stream, bool)> {
     let server = group.servers[*at].clone();
@@ -205,8 +206,8 @@ async fn secure(
     if b != 0x16 && b & 0x80 == 0 {
         return Some((stream, true));
     }
-    let tls = server.tls.as_ref().filter(|t| t.context.is_some())?;
-    let ctx = tls.context.clone().expect("checked above");
+    let tls = server.tls.as_ref()?;
+    let first = tls.picked()?;
     let chosen = Rc::new(std::cell::Cell::new(None));
     let pick: crate::tls::SniPicker = {
         let (group, chosen) = (group.clone(), chosen.clone());
@@ -214,11 +215,18 @@ async fn secure(
             let host = h1::validate_host(name)?;
             let (s, _) = crate::find::server_and_regex(&group.servers, group.default, Some(&host));
             chosen.set(group.servers.iter().position(|x| Rc::ptr_eq(x, s)));
-            s.tls.as_ref()?.context.clone()
+            s.tls.as_ref()?.picked()
         })
     };
+    let facts = crate::tls::HandshakeFacts {
+        ssl: std::ptr::null_mut(),
+        peer,
+        local,
+        listen: Rc::from(group.addr.to_string()),
+        conn: id,
+    };
     let left = deadline.saturating_duration_since(Instant::now());
-    match crate::tls::accept(stream, &ctx, pick, tls.buffer_size, left).await {
+    match crate::tls::accept(stream, first, pick, facts, tls.buffer_size, left).await {
         Ok(t) => {
             if let Some(i) = chosen.get() {
                 *at = i;

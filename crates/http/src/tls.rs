@@ -6,7 +6,10 @@
 //! the handshake.
 
 use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -200,27 +203,100 @@ impl Drop for TlsStream {
     }
 }
 
-/// How a server's handshake picks a server block's context by the SNI name.
-pub type SniPicker = Rc<dyn Fn(&str) -> Option<SslContext>>;
+/// Code that runs in a server's handshake once the ClientHello is read, before the
+/// certificate is used (`ssl_certificate_by_lua*`). It may wait; its future answers
+/// whether the handshake goes on.
+pub trait CertHook {
+    fn run(&self, facts: HandshakeFacts) -> Pin<Box<dyn Future<Output = bool>>>;
+}
+
+/// What a handshake's hook may look at: the session (valid until the handshake ends,
+/// which drops the hook's future first) and the connection.
+#[derive(Clone)]
+pub struct HandshakeFacts {
+    pub ssl: *mut openssl_sys::SSL,
+    pub peer: Option<SocketAddr>,
+    pub local: Option<SocketAddr>,
+    /// The listening address, as nginx names the server in the log (`unix:/path`).
+    pub listen: Rc<str>,
+    pub conn: u64,
+}
+
+/// A server block's TLS as SNI finds it: its context and its hook.
+pub struct Picked {
+    pub context: SslContext,
+    pub cert_hook: Option<Rc<dyn CertHook>>,
+}
+
+/// How a server's handshake picks a server block by the SNI name.
+pub type SniPicker = Rc<dyn Fn(&str) -> Option<Picked>>;
+
+/// Where a hook's run stands in a handshake.
+enum Job {
+    Idle,
+    Waiting(Pin<Box<dyn Future<Output = bool>>>),
+    Done(bool),
+}
+
+/// The handshake running on this thread, as OpenSSL's callbacks see it (they must be
+/// Send + Sync; a worker's server list and hooks are not).
+struct Handshake {
+    pick: SniPicker,
+    hook: RefCell<Option<Rc<dyn CertHook>>>,
+    facts: HandshakeFacts,
+    job: RefCell<Job>,
+}
 
 thread_local! {
-    /// How the handshake running on this thread picks a server block's context by SNI.
-    /// (OpenSSL's callbacks must be Send + Sync; a worker's server list is not.)
-    static PICKER: RefCell<Option<SniPicker>> = const { RefCell::new(None) };
+    static CURRENT: RefCell<Option<Rc<Handshake>>> = const { RefCell::new(None) };
 }
 
 /// The SNI callback every server context carries: switches the session to the context the
-/// running handshake's picker chooses for the name.
+/// running handshake's picker chooses for the name (and to that server's hook).
 pub fn on_server_name(ssl: &mut SslRef) {
     let Some(name) = ssl.servername(openssl::ssl::NameType::HOST_NAME).map(str::to_string) else {
         return;
     };
-    let picker = PICKER.with(|p| p.borrow().clone());
-    let Some(ctx) = picker.and_then(|p| p(&name)) else {
+    let Some(hs) = CURRENT.with(|c| c.borrow().clone()) else {
         return;
     };
-    if !std::ptr::eq(ctx.as_ptr(), ssl.ssl_context().as_ptr()) {
-        adopt_context(ssl, &ctx);
+    let Some(picked) = (hs.pick)(&name) else {
+        return;
+    };
+    *hs.hook.borrow_mut() = picked.cert_hook;
+    if !std::ptr::eq(picked.context.as_ptr(), ssl.ssl_context().as_ptr()) {
+        adopt_context(ssl, &picked.context);
+    }
+}
+
+/// Installs the certificate callback (a hook's entry) on a server context.
+pub fn install_cert_callback(b: &mut openssl::ssl::SslContextBuilder) {
+    // SAFETY: the context is ours; the callback is a plain function that reads this
+    // thread's handshake state only.
+    unsafe { SSL_CTX_set_cert_cb(b.as_ptr(), Some(cert_callback), std::ptr::null_mut()) };
+}
+
+/// OpenSSL's certificate callback: starts the server's hook (the handshake then waits for
+/// it: -1), and answers its verdict when asked again (1 goes on, 0 fails).
+extern "C" fn cert_callback(ssl: *mut openssl_sys::SSL, _arg: *mut std::ffi::c_void) -> std::ffi::c_int {
+    let Some(hs) = CURRENT.with(|c| c.borrow().clone()) else {
+        return 1;
+    };
+    let mut job = hs.job.borrow_mut();
+    match &*job {
+        Job::Done(ok) => *ok as std::ffi::c_int,
+        Job::Waiting(_) => -1,
+        Job::Idle => {
+            let Some(hook) = hs.hook.borrow().clone() else {
+                *job = Job::Done(true);
+                return 1;
+            };
+            *job = Job::Waiting(hook.run(HandshakeFacts {
+                ssl,
+                ..hs.facts.clone()
+            }));
+            -1
+        }
     }
 }
 
@@ -253,6 +329,11 @@ fn adopt_context(ssl: &mut SslRef, ctx: &SslContextRef) {
 unsafe extern "C" {
     fn SSL_CTX_get_verify_depth(ctx: *const openssl_sys::SSL_CTX) -> std::ffi::c_int;
     fn SSL_set_verify_depth(ssl: *mut openssl_sys::SSL, depth: std::ffi::c_int);
+    fn SSL_CTX_set_cert_cb(
+        ctx: *mut openssl_sys::SSL_CTX,
+        cb: Option<extern "C" fn(*mut openssl_sys::SSL, *mut std::ffi::c_void) -> std::ffi::c_int>,
+        arg: *mut std::ffi::c_void,
+    );
 }
 
 /// Why a handshake ended without a session: the line nginx logs, and its level.
@@ -271,28 +352,49 @@ impl HandshakeFailure {
     }
 }
 
-/// The server's side of a handshake on an accepted connection. `pick` chooses a server
-/// block's context by the SNI name; `timeout` bounds the whole handshake.
+/// The server's side of a handshake on an accepted connection, starting with the
+/// address's default server (`first`); `pick` chooses a server block by the SNI name;
+/// `timeout` bounds the whole handshake, a hook's waits included.
 pub async fn accept(
     sock: Stream,
-    ctx: &SslContext,
+    first: Picked,
     pick: SniPicker,
+    facts: HandshakeFacts,
     record_limit: usize,
     timeout: Duration,
 ) -> Result<TlsStream, HandshakeFailure> {
-    let ssl = Ssl::new(ctx)
+    let ssl = Ssl::new(&first.context)
         .map_err(|e| HandshakeFailure::new(Level::Alert, format!("SSL_new() failed {}", error_text(&e))))?;
     let t = TlsStream::new(Rc::new(sock), ssl, record_limit)
         .map_err(|e| HandshakeFailure::new(Level::Alert, e.to_string()))?;
+    let hs = Rc::new(Handshake {
+        pick,
+        hook: RefCell::new(first.cert_hook),
+        facts,
+        job: RefCell::new(Job::Idle),
+    });
     let step = || {
-        PICKER.with(|p| *p.borrow_mut() = Some(pick.clone()));
+        CURRENT.with(|c| *c.borrow_mut() = Some(hs.clone()));
         let r = t.ssl.borrow_mut().accept();
-        PICKER.with(|p| *p.borrow_mut() = None);
+        CURRENT.with(|c| *c.borrow_mut() = None);
         r
+    };
+    let hook_run = || {
+        let job = std::mem::replace(&mut *hs.job.borrow_mut(), Job::Idle);
+        let hs = hs.clone();
+        async move {
+            let ok = match job {
+                Job::Waiting(f) => f.await,
+                Job::Done(ok) => ok,
+                Job::Idle => true,
+            };
+            *hs.job.borrow_mut() = Job::Done(ok);
+        }
     };
     handshake(
         &t,
         step,
+        hook_run,
         timeout,
         "client timed out (110: Connection timed out) while SSL handshaking",
     )
@@ -330,12 +432,14 @@ pub async fn connect(
         .map_err(|e| HandshakeFailure::new(Level::Error, e.to_string()))?;
     let step = || t.ssl.borrow_mut().connect();
     // (nginx's upstream connections log what a client would cause at error level)
-    handshake(&t, step, timeout, "timed out").await.map_err(|mut f| {
-        if f.level == Level::Info {
-            f.level = Level::Error;
-        }
-        f
-    })?;
+    handshake(&t, step, || async {}, timeout, "timed out")
+        .await
+        .map_err(|mut f| {
+            if f.level == Level::Info {
+                f.level = Level::Error;
+            }
+            f
+        })?;
     Ok(t)
 }
 
@@ -514,9 +618,12 @@ fn names_host(cert: &openssl::x509::X509Ref, host: &str) -> bool {
         .any(|cn| matches(&cn))
 }
 
-async fn handshake(
+/// Steps a handshake until it ends: waits for the socket as OpenSSL asks, and runs the
+/// certificate hook (`hook_run`) when OpenSSL says its callback waits.
+async fn handshake<F: Future<Output = ()>>(
     t: &TlsStream,
     mut step: impl FnMut() -> Result<(), openssl::ssl::Error>,
+    mut hook_run: impl FnMut() -> F,
     timeout: Duration,
     timed_out: &str,
 ) -> Result<(), HandshakeFailure> {
@@ -527,6 +634,13 @@ async fn handshake(
             Err(e) => e,
         };
         let ready = match e.code() {
+            c if c.as_raw() == openssl_sys::SSL_ERROR_WANT_X509_LOOKUP => {
+                tokio::time::timeout_at(deadline, async {
+                    hook_run().await;
+                    Ok(())
+                })
+                .await
+            }
             ErrorCode::WANT_READ => {
                 tokio::time::timeout_at(deadline, std::future::poll_fn(|cx| t.sock.poll_read_ready(cx))).await
             }
@@ -685,6 +799,23 @@ mod tests {
         b.build()
     }
 
+    fn picked(ctx: &SslContext) -> Picked {
+        Picked {
+            context: ctx.clone(),
+            cert_hook: None,
+        }
+    }
+
+    fn facts() -> HandshakeFacts {
+        HandshakeFacts {
+            ssl: std::ptr::null_mut(),
+            peer: None,
+            local: None,
+            listen: Rc::from(""),
+            conn: 0,
+        }
+    }
+
     /// Both sides over a socket pair on one event loop: the handshake, then bytes both
     /// ways through the `&self` methods, a large write in small records, and the end.
     #[test]
@@ -697,10 +828,16 @@ mod tests {
             let (a, b) = tokio::net::UnixStream::pair().unwrap();
             let ctx = server_context();
             let server = async {
-                let pick: SniPicker = Rc::new(|_| None);
-                accept(Stream::Unix(a), &ctx, pick, 4096, Duration::from_secs(5))
-                    .await
-                    .unwrap()
+                accept(
+                    Stream::Unix(a),
+                    picked(&ctx),
+                    Rc::new(|_| None),
+                    facts(),
+                    4096,
+                    Duration::from_secs(5),
+                )
+                .await
+                .unwrap()
             };
             let client = async {
                 let mut c = openssl::ssl::SslContextBuilder::new(SslMethod::tls_client()).unwrap();
@@ -755,11 +892,17 @@ mod tests {
             let (a, b) = tokio::net::UnixStream::pair().unwrap();
             b.try_write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
             let ctx = server_context();
-            let pick: SniPicker = Rc::new(|_| None);
-            let e = accept(Stream::Unix(a), &ctx, pick, 16384, Duration::from_secs(5))
-                .await
-                .err()
-                .unwrap();
+            let e = accept(
+                Stream::Unix(a),
+                picked(&ctx),
+                Rc::new(|_| None),
+                facts(),
+                16384,
+                Duration::from_secs(5),
+            )
+            .await
+            .err()
+            .unwrap();
             assert_eq!(e.level, Level::Info, "{}", e.text);
             assert!(e.text.contains("SSL routines::http request"), "{}", e.text);
             drop(b);
@@ -775,11 +918,17 @@ mod tests {
         rt.block_on(async {
             let (a, _b) = tokio::net::UnixStream::pair().unwrap();
             let ctx = server_context();
-            let pick: SniPicker = Rc::new(|_| None);
-            let e = accept(Stream::Unix(a), &ctx, pick, 16384, Duration::from_millis(50))
-                .await
-                .err()
-                .unwrap();
+            let e = accept(
+                Stream::Unix(a),
+                picked(&ctx),
+                Rc::new(|_| None),
+                facts(),
+                16384,
+                Duration::from_millis(50),
+            )
+            .await
+            .err()
+            .unwrap();
             assert!(e.text.starts_with("client timed out"), "{}", e.text);
         });
     }

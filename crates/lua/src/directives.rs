@@ -154,7 +154,7 @@ pub(crate) fn code(b: &mut HttpBuilder, cmd: &Cmd, tag: &str, file: bool) -> Res
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default();
     // the init phases have no request to take variables from
-    let per_request = !tag.starts_with("init") && !tag.starts_with("exit");
+    let per_request = !tag.starts_with("init") && !tag.starts_with("exit") && !tag.starts_with("ssl");
     let (source, chunkname) = if file && per_request && cmd.arg(0).contains('$') {
         let path = b.template(cmd, cmd.arg(0))?;
         let prefix = b.prefix.clone();
@@ -524,6 +524,13 @@ static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("body_filter_by_lua_file", ANY, Args::Exactly(1), body_filter_file),
     Directive::value("log_by_lua_block", ANY, Args::Exactly(1), log_inline),
     Directive::value("balancer_by_lua_block", UPS, Args::Exactly(1), crate::balancer::inline),
+    Directive::value(
+        "ssl_certificate_by_lua_block",
+        SRV,
+        Args::Exactly(1),
+        crate::ssl::inline,
+    ),
+    Directive::value("ssl_certificate_by_lua_file", SRV, Args::Exactly(1), crate::ssl::file),
     Directive::value("balancer_by_lua_file", UPS, Args::Exactly(1), crate::balancer::file),
     Directive::value("balancer_keepalive", UPS, Args::Exactly(1), crate::balancer::keepalive),
     Directive::value("log_by_lua", ANY, Args::Exactly(1), log_inline),

@@ -15,6 +15,7 @@ mod raw;
 mod request;
 mod runners;
 mod sched;
+mod ssl;
 pub mod vm;
 
 pub use api::{ProcessType, set_process_type, set_worker, take_agent_request, take_quit_request};

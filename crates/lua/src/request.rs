@@ -24,6 +24,8 @@ pub enum Phase {
     Timer,
     /// `balancer_by_lua*`: before each try of a proxied request.
     Balancer,
+    /// `ssl_certificate_by_lua*`: in a handshake, before the certificate is used.
+    SslCert,
 }
 
 impl Phase {
@@ -41,6 +43,7 @@ impl Phase {
             Phase::Log => "log",
             Phase::Set => "set",
             Phase::Balancer => "balancer",
+            Phase::SslCert => "ssl_certificate",
             Phase::Timer => "timer",
         }
     }
@@ -175,6 +178,7 @@ pub const OUTPUT_PHASES: &[Phase] = &[Phase::ServerRewrite, Phase::Rewrite, Phas
 /// log's run goes on after its connection has moved on).
 pub const THREAD_PHASES: &[Phase] = &[
     Phase::Balancer,
+    Phase::SslCert,
     Phase::ServerRewrite,
     Phase::Rewrite,
     Phase::Access,

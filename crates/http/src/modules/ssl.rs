@@ -79,6 +79,8 @@ crate::settings! {
         reject_handshake: bool = false,
         stapling: bool = false,
         stapling_file: String = String::new(),
+        /// `ssl_certificate_by_lua*` (the Lua module sets it).
+        cert_hook: Option<Rc<dyn tls::CertHook>> = None,
     }
 }
 
@@ -268,6 +270,17 @@ pub struct ServerTls {
     pub buffer_size: usize,
     /// `ssl on`: every listen of this server is ssl.
     pub ssl_on: bool,
+    pub cert_hook: Option<Rc<dyn tls::CertHook>>,
+}
+
+impl ServerTls {
+    /// Its context and hook, for a handshake (None: no context).
+    pub fn picked(&self) -> Option<tls::Picked> {
+        Some(tls::Picked {
+            context: self.context.clone()?,
+            cert_hook: self.cert_hook.clone(),
+        })
+    }
 }
 
 /// The TLS of a merged server level (a context when it has certificates), or None when the
@@ -276,7 +289,8 @@ pub fn server_tls(level: &LocDraft, conf_dir: &Path) -> Result<Option<Rc<ServerT
     let Some(c) = level.ext.get::<SslConf>() else {
         return Ok(None);
     };
-    let context = if c.certificates().is_empty() && !c.reject_handshake() {
+    // (certificates may all come from the hook, as with ssl_certificate_by_lua)
+    let context = if c.certificates().is_empty() && !c.reject_handshake() && c.cert_hook().is_none() {
         None
     } else {
         Some(build_context(c, conf_dir).map_err(ConfError::Other)?)
@@ -286,6 +300,7 @@ pub fn server_tls(level: &LocDraft, conf_dir: &Path) -> Result<Option<Rc<ServerT
         verify_client: c.verify_client(),
         buffer_size: c.buffer_size(),
         ssl_on: c.enable(),
+        cert_hook: c.cert_hook(),
     })))
 }
 
@@ -481,6 +496,7 @@ fn build_context(c: &SslConf, conf_dir: &Path) -> std::result::Result<SslContext
             .map_err(|e| ssl_err("SSL_CTX_set_tlsext_status_cb()", e))?;
         }
     }
+    tls::install_cert_callback(&mut b);
     let reject = c.reject_handshake();
     b.set_servername_callback(move |ssl, alert| {
         crate::tls::on_server_name(ssl);

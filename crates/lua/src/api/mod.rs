@@ -19,6 +19,7 @@ pub mod shdict;
 mod socket_pool;
 pub mod socket_tcp;
 mod socket_udp;
+pub mod ssl;
 mod time;
 mod timer;
 pub use timer::Timers;
@@ -169,6 +170,7 @@ pub fn register(lua: &Lua, prefix: &std::path::Path) -> mlua::Result<()> {
     var::register(lua, &ngx)?;
     worker::register(lua, &ngx, prefix)?;
     process::register(lua)?;
+    ssl::register(lua)?;
     header::register(lua, &ngx)?;
     req::register(lua, &ngx, &private)?;
     req::register_body(lua, &ngx)?;
