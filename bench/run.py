@@ -114,7 +114,16 @@ SCENARIOS = {
     # F-gz: a 100 KiB text file compressed at level 1 for a client that takes gzip
     "static_gz": ("location / { root html; types { text/plain txt; } gzip on; gzip_comp_level 1; gzip_types text/plain; }",
                   "/100k.txt"),
+    # TLS: the return scenario over HTTPS keepalive (ECDSA P-256, TLS 1.3), and full
+    # handshakes per second (a connection per request, no session cache, no tickets)
+    "tls_return": ("location / { return 200 \"hello\\n\"; }", "/"),
+    "tls_handshake_ecdsa": ("location / { return 200 \"hello\\n\"; }", "/"),
+    "tls_handshake_rsa": ("location / { return 200 \"hello\\n\"; }", "/"),
 }
+
+# TLS scenarios: the test certificate (t/cert) each serves
+CERT_DIR = os.path.join(ROOT, "t/cert")
+TLS = {"tls_return": "test-ecdsa", "tls_handshake_ecdsa": "test-ecdsa", "tls_handshake_rsa": "test-rsa"}
 
 # what a scenario adds at http level, and scenarios with more than one worker
 HTTP_EXTRA = {"lua_shdict": "lua_shared_dict d 10m;", "lua_shdict_2w": "lua_shared_dict d 10m;",
@@ -129,7 +138,9 @@ HTTP_EXTRA = {"lua_shdict": "lua_shared_dict d 10m;", "lua_shdict_2w": "lua_shar
     }""" % (PROXY_UPSTREAM_PORT, PROXY_KEEPALIVE)}
 WORKERS = {"lua_shdict_2w": 2}
 # request headers a scenario's wrk sends
-WRK_HEADERS = {"static_gz": ["-H", "Accept-Encoding: gzip"]}
+WRK_HEADERS = {"static_gz": ["-H", "Accept-Encoding: gzip"],
+               "tls_handshake_ecdsa": ["-H", "Connection: close"],
+               "tls_handshake_rsa": ["-H", "Connection: close"]}
 # wrk's connections where a scenario needs more than 50
 CONNECTIONS = {"lua_sleep_15k": 15000}
 
@@ -153,7 +164,7 @@ def ensure_tools():
     subprocess.run(["gcc", "-O2", "-o", FLOOR, os.path.join(ROOT, "bench/floor.c"), "-luring"], check=True)
 
 
-def write_prefix(location, server="oxiresty", connections=4096, http_extra="", workers=1):
+def write_prefix(location, server="oxiresty", connections=4096, http_extra="", workers=1, cert=None):
     d = tempfile.mkdtemp(prefix="oxr-bench-")
     os.chmod(d, 0o755)  # workers run as nobody when started as root
     for sub in ("conf", "logs", "html"):
@@ -181,7 +192,8 @@ http {{
     keepalive_requests 1000000;
     default_type application/octet-stream;
     server {{
-        listen 127.0.0.1:{PORT} backlog=4096;
+        listen 127.0.0.1:{PORT} backlog=4096{" ssl" if cert else ""};
+        {tls_lines(cert)}
         {location}
     }}
 }}
@@ -189,6 +201,14 @@ http {{
     with open(os.path.join(d, "conf/nginx.conf"), "w") as f:
         f.write(conf)
     return d
+
+
+def tls_lines(cert):
+    """A TLS scenario's server lines: its certificate, TLS 1.3, nothing resumed."""
+    if not cert:
+        return ""
+    return (f"ssl_certificate {CERT_DIR}/{cert}.crt; ssl_certificate_key {CERT_DIR}/{cert}.key; "
+            "ssl_protocols TLSv1.3; ssl_session_cache off; ssl_session_tickets off;")
 
 
 def text_100k():
@@ -300,13 +320,14 @@ def run_load(server, scenario):
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     prefix = write_prefix(location, server, connections=max(4096, conns + 500),
-                          http_extra=HTTP_EXTRA.get(scenario, ""), workers=workers)
+                          http_extra=HTTP_EXTRA.get(scenario, ""), workers=workers, cert=TLS.get(scenario))
+    scheme = "https" if scenario in TLS else "http"
     proc, worker = start(server, prefix, workers)
     try:
         hz = os.sysconf("SC_CLK_TCK")
         t0 = cpu_ticks(worker)
         out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", "-d" + DURATION, "--latency"]
-                             + WRK_HEADERS.get(scenario, []) + [f"http://127.0.0.1:{PORT}{path}"],
+                             + WRK_HEADERS.get(scenario, []) + [f"{scheme}://127.0.0.1:{PORT}{path}"],
                              capture_output=True, text=True, check=True).stdout
         t1 = cpu_ticks(worker)
         rps, total, p99, errors = parse_wrk(out)
@@ -495,7 +516,8 @@ def median(rows, key):
 def main():
     every = ["return", "static1k", "static100k", "idle", "lua_hello", "lua_gateway", "lua_gateway_re_json",
              "lua_shdict", "lua_shdict_2w", "lua_redis", "lua_threads", "lua_sleep_15k",
-             "sleepers", "timers", "proxy", "proxy_lua", "static_gz", "floor"]
+             "sleepers", "timers", "proxy", "proxy_lua", "static_gz", "tls_return", "tls_handshake_ecdsa",
+             "tls_handshake_rsa", "floor"]
     wanted = sys.argv[1:] or every
     unknown = [w for w in wanted if w not in every]
     if unknown:

@@ -200,8 +200,11 @@ impl Stream {
         let _ = match self {
             Stream::Tcp(s) => s.try_io(tokio::io::Interest::READABLE, would_block),
             Stream::Unix(s) => s.try_io(tokio::io::Interest::READABLE, would_block),
-            // (a session may hold more than it gave: the next read finds out)
-            Stream::Tls(_) | Stream::Detached => Ok(()),
+            Stream::Tls(s) => {
+                s.clear_read_ready();
+                Ok(())
+            }
+            Stream::Detached => Ok(()),
         };
     }
 

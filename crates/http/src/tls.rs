@@ -25,17 +25,24 @@ use crate::log::Level;
 
 /// The plain socket under a session, as OpenSSL sees it: reads and writes that never
 /// block (a WouldBlock also clears the event loop's readiness).
-struct Plain(Rc<Stream>);
+struct Plain {
+    sock: Rc<Stream>,
+    /// The last read took less than it could: the socket was drained then (OpenSSL reads
+    /// ahead, so this is what a short read of the plain socket means to io.rs).
+    drained: bool,
+}
 
 impl Read for Plain {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.try_read(buf)
+        let r = self.sock.try_read(buf);
+        self.drained = matches!(r, Ok(n) if n < buf.len());
+        r
     }
 }
 
 impl Write for Plain {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.try_write(buf)
+        self.sock.try_write(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
@@ -64,7 +71,11 @@ pub struct TlsStream {
 
 impl TlsStream {
     fn new(sock: Rc<Stream>, ssl: Ssl, record_limit: usize) -> io::Result<TlsStream> {
-        let s = SslStream::new(ssl, Plain(sock.clone())).map_err(io::Error::other)?;
+        let plain = Plain {
+            sock: sock.clone(),
+            drained: false,
+        };
+        let s = SslStream::new(ssl, plain).map_err(io::Error::other)?;
         Ok(TlsStream {
             sock,
             ssl: RefCell::new(s),
@@ -88,21 +99,19 @@ impl TlsStream {
         if buf.is_empty() {
             return Ok(0);
         }
-        let r = self.ssl.borrow_mut().ssl_read(buf);
+        let r = {
+            let mut ssl = self.ssl.borrow_mut();
+            // (only a read this call makes may say the socket is drained)
+            ssl.get_mut().drained = false;
+            ssl.ssl_read(buf)
+        };
         match r {
             Ok(n) => {
                 self.want.set(Want::Usual);
                 Ok(n)
             }
             Err(e) => match e.code() {
-                ErrorCode::WANT_READ => {
-                    self.want.set(Want::Usual);
-                    Err(io::ErrorKind::WouldBlock.into())
-                }
-                ErrorCode::WANT_WRITE => {
-                    self.want.set(Want::Write);
-                    Err(io::ErrorKind::WouldBlock.into())
-                }
+                c @ (ErrorCode::WANT_READ | ErrorCode::WANT_WRITE) => Err(self.wait_for(c, true)),
                 // close_notify, or the end of the stream without it (nginx takes both
                 // as the end)
                 ErrorCode::ZERO_RETURN => Ok(0),
@@ -133,18 +142,23 @@ impl TlsStream {
                 Ok(n)
             }
             Err(e) => match e.code() {
-                ErrorCode::WANT_WRITE => {
-                    self.want.set(Want::Usual);
-                    Err(io::ErrorKind::WouldBlock.into())
-                }
-                ErrorCode::WANT_READ => {
-                    self.want.set(Want::Read);
-                    Err(io::ErrorKind::WouldBlock.into())
-                }
+                c @ (ErrorCode::WANT_READ | ErrorCode::WANT_WRITE) => Err(self.wait_for(c, false)),
                 ErrorCode::ZERO_RETURN => Err(io::ErrorKind::BrokenPipe.into()),
                 _ => Err(self.fatal(e)),
             },
         }
+    }
+
+    /// OpenSSL's WANT_READ / WANT_WRITE as WouldBlock, remembering what the socket must
+    /// become when that is not what the call's direction (`reading`) suggests.
+    fn wait_for(&self, code: ErrorCode, reading: bool) -> io::Error {
+        let want = match (code == ErrorCode::WANT_READ, reading) {
+            (true, false) => Want::Read,
+            (false, true) => Want::Write,
+            _ => Want::Usual,
+        };
+        self.want.set(want);
+        io::ErrorKind::WouldBlock.into()
     }
 
     fn fatal(&self, e: openssl::ssl::Error) -> io::Error {
@@ -158,9 +172,20 @@ impl TlsStream {
         }
     }
 
-    /// Decrypted bytes wait in the session (the socket may have nothing more).
+    /// Bytes wait in the session, decrypted or read ahead (the socket may have nothing
+    /// more).
     pub fn has_buffered(&self) -> bool {
-        self.ssl.borrow().ssl().pending() > 0
+        // SAFETY: the session is ours and alive; SSL_has_pending only reads its buffers.
+        unsafe { SSL_has_pending(self.ssl.borrow().ssl().as_ptr()) == 1 }
+    }
+
+    /// Forgets the socket's read readiness when its last read drained it and the session
+    /// holds nothing: the next read waits for epoll instead of paying for an EAGAIN (as
+    /// io.rs does for a plain socket after a short read).
+    pub fn clear_read_ready(&self) {
+        if self.ssl.borrow().get_ref().drained && !self.has_buffered() {
+            self.sock.clear_read_ready();
+        }
     }
 
     pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -328,6 +353,7 @@ fn adopt_context(ssl: &mut SslRef, ctx: &SslContextRef) {
 // (not declared by openssl-sys)
 unsafe extern "C" {
     fn SSL_CTX_get_verify_depth(ctx: *const openssl_sys::SSL_CTX) -> std::ffi::c_int;
+    fn SSL_has_pending(ssl: *const openssl_sys::SSL) -> std::ffi::c_int;
     fn SSL_set_verify_depth(ssl: *mut openssl_sys::SSL, depth: std::ffi::c_int);
     fn SSL_CTX_set_cert_cb(
         ctx: *mut openssl_sys::SSL_CTX,
@@ -526,6 +552,8 @@ pub fn client_context(c: &ClientTls) -> Result<SslContext, String> {
     let mut b = openssl::ssl::SslContextBuilder::new(openssl::ssl::SslMethod::tls_client())
         .map_err(|e| err("SSL_CTX_new()", e))?;
     b.set_mode(SslMode::ENABLE_PARTIAL_WRITE | SslMode::ACCEPT_MOVING_WRITE_BUFFER | SslMode::RELEASE_BUFFERS);
+    // (records are read as they come, several at once: fewer reads of the socket)
+    b.set_read_ahead(true);
     b.set_options(protocol_options(c.protocols));
     b.set_cipher_list(&c.ciphers)
         .map_err(|e| err(&format!("SSL_CTX_set_cipher_list(\"{}\")", c.ciphers), e))?;
@@ -796,6 +824,8 @@ mod tests {
         let mut b = openssl::ssl::SslContextBuilder::new(SslMethod::tls_server()).unwrap();
         b.set_certificate(&cert.build()).unwrap();
         b.set_private_key(&key).unwrap();
+        // (as modules/ssl.rs makes them)
+        b.set_read_ahead(true);
         b.build()
     }
 
@@ -879,6 +909,66 @@ mod tests {
             };
             let (_io, got) = tokio::join!(send, recv);
             assert_eq!(got, big.len());
+        });
+    }
+
+    /// Records that arrive together (pipelined requests) are all read, though the first
+    /// read takes them all from the socket: readiness is kept while the session holds
+    /// some; records that come later wake the reader.
+    #[test]
+    fn records_read_ahead_are_not_lost() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (a, b) = tokio::net::UnixStream::pair().unwrap();
+            let ctx = server_context();
+            let server = async {
+                accept(
+                    Stream::Unix(a),
+                    picked(&ctx),
+                    Rc::new(|_| None),
+                    facts(),
+                    16384,
+                    Duration::from_secs(5),
+                )
+                .await
+                .unwrap()
+            };
+            let client = async {
+                let mut c = openssl::ssl::SslContextBuilder::new(SslMethod::tls_client()).unwrap();
+                c.set_verify(SslVerifyMode::NONE);
+                connect(Stream::Unix(b), &c.build(), None, None, Duration::from_secs(5))
+                    .await
+                    .unwrap()
+            };
+            let (s, c) = tokio::join!(server, client);
+            let mut server = crate::io::Io::new(Stream::Tls(Box::new(s)));
+            let client = Stream::Tls(Box::new(c));
+            // three records at once, then one more a moment later
+            for part in [&b"one "[..], b"two ", b"three "] {
+                assert_eq!(client.try_write(part).unwrap(), part.len());
+            }
+            let late = async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                assert_eq!(client.try_write(b"four").unwrap(), 4);
+            };
+            let read = async {
+                let mut got = Vec::new();
+                while got.len() < 18 {
+                    server
+                        .fill(4096, Duration::from_secs(2))
+                        .await
+                        .expect("no record is lost");
+                    got.extend_from_slice(server.pending());
+                    let n = server.pending().len();
+                    server.consume(n);
+                }
+                got
+            };
+            let (_, got) = tokio::join!(late, read);
+            assert_eq!(got, b"one two three four");
         });
     }
 
