@@ -544,3 +544,55 @@ qr/\[error\] .*upstream SSL certificate verify error: \((20:unable to get local 
 --- must_die
 --- error_log
 no proxy_ssl_trusted_certificate for proxy_ssl_verify
+
+
+
+=== TEST 20: ssl_session_cache: bad values are refused as nginx words them
+--- http_config
+    ssl_session_cache builtin:1000 shared:SSL:10k;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*session cache "shared:SSL:10k" is too small in .*nginx\.conf:\d+/
+
+
+
+=== TEST 21: ssl_session_cache with a word it does not know
+--- http_config
+    ssl_session_cache off bogus;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid session cache "bogus" in .*nginx\.conf:\d+/
+
+
+
+=== TEST 22: a shared session cache and a ticket key file: the session resumes (the cache here: no tickets)
+--- http_config
+    lua_package_path "$TEST_NGINX_CERT_DIR/../lib/?.lua;;";
+    lua_ssl_trusted_certificate $TEST_NGINX_CERT_DIR/ca.crt;
+    lua_ssl_protocols TLSv1.2;
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/https.sock ssl;
+        ssl_certificate $TEST_NGINX_CERT_DIR/test-rsa.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/test-rsa.key;
+        ssl_session_cache shared:SSL:1m;
+        ssl_session_tickets off;
+        location / {
+            return 200 "reused=$ssl_session_reused\n";
+        }
+    }
+--- config
+    location = /t {
+        content_by_lua_block {
+            local get = require "https_get"
+            local res, sess = get("/", "test.com", true)
+            ngx.say(res)
+            ngx.say((get("/", "test.com", true, sess)))
+        }
+    }
+--- request
+GET /t
+--- response_body
+200 reused=.
+200 reused=r

@@ -2090,3 +2090,98 @@ fn debian_stock_nginx_conf_starts() {
     signal(child.id() as i32, 15);
     child.wait().unwrap();
 }
+
+/// `openssl s_client` to 127.0.0.1:port as test.com with TLS 1.2, offering or saving a
+/// session; true when the session was resumed.
+fn s_client_resumed(port: u16, sess: &Path, save: bool) -> bool {
+    let out = Command::new("openssl")
+        .args(["s_client", "-connect"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args([
+            "-servername",
+            "test.com",
+            "-tls1_2",
+            if save { "-sess_out" } else { "-sess_in" },
+        ])
+        .arg(sess)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).contains("Reused, TLSv1.2")
+}
+
+/// ssl_session_cache shared: a session made by one worker resumes with any (no tickets:
+/// only the cache can resume it); ssl_session_ticket_key: a ticket outlives the server
+/// that issued it.
+#[test]
+fn tls_sessions_shared_by_workers_and_ticket_keys_by_restarts() {
+    need_tool("openssl", "openssl");
+    let c = cert_dir();
+    let p = Prefix::new("tlscache");
+    let port = port();
+    let key = p.dir.join("ticket.key");
+    std::fs::write(
+        &key,
+        (0..80u8)
+            .map(|i| i.wrapping_mul(37).wrapping_add(11))
+            .collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    let conf = |tls: &str| {
+        format!(
+            "worker_processes 2;\ndaemon off;\nerror_log logs/error.log info;\nevents {{ worker_connections 64; }}\nhttp {{\n access_log off;\n server {{\n  listen 127.0.0.1:{port} ssl;\n  ssl_certificate {c}/test-rsa.crt;\n  ssl_certificate_key {c}/test-rsa.key;\n  {tls}\n  location / {{ return 200 \"ok\\n\"; }}\n }}\n}}\n"
+        )
+    };
+    let sess = p.dir.join("sess.pem");
+    // the shared cache
+    p.conf(&conf("ssl_session_cache shared:SSL:1m; ssl_session_tickets off;"));
+    let mut child = start_master(&p);
+    wait_until("the server", Duration::from_secs(5), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(!s_client_resumed(port, &sess, true));
+    let resumed = (0..8).filter(|_| s_client_resumed(port, &sess, false)).count();
+    assert_eq!(resumed, 8, "every worker resumes the session from the shared cache");
+    signal(child.id() as i32, 15);
+    child.wait().unwrap();
+    // a ticket key file: a new server process takes the old one's tickets
+    p.conf(&conf(&format!(
+        "ssl_session_cache off; ssl_session_ticket_key {};",
+        key.display()
+    )));
+    let mut child = start_master(&p);
+    wait_until("the server", Duration::from_secs(5), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(!s_client_resumed(port, &sess, true));
+    signal(child.id() as i32, 15);
+    child.wait().unwrap();
+    let mut child = start_master(&p);
+    wait_until("the restarted server", Duration::from_secs(5), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(
+        s_client_resumed(port, &sess, false),
+        "the restarted server takes the ticket"
+    );
+    signal(child.id() as i32, 15);
+    child.wait().unwrap();
+    // without the key file the same restart cannot resume it
+    p.conf(&conf("ssl_session_cache off;"));
+    let mut child = start_master(&p);
+    wait_until("the server", Duration::from_secs(5), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(!s_client_resumed(port, &sess, true));
+    signal(child.id() as i32, 15);
+    child.wait().unwrap();
+    let mut child = start_master(&p);
+    wait_until("the restarted server", Duration::from_secs(5), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(!s_client_resumed(port, &sess, false), "new random ticket keys");
+    signal(child.id() as i32, 15);
+    child.wait().unwrap();
+}

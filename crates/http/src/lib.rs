@@ -23,6 +23,7 @@ pub mod output;
 pub mod phase;
 pub mod request;
 pub mod resolver;
+pub mod session_cache;
 pub mod spare;
 pub mod status;
 pub mod syslog;

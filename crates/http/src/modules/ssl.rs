@@ -70,6 +70,9 @@ crate::settings! {
         session_cache: SessionCache = SessionCache::None,
         session_timeout_s: u64 = 300,
         session_tickets: bool = true,
+        /// `ssl_session_ticket_key` files' 80 bytes (name, HMAC key, AES key), the first
+        /// the one in use.
+        session_ticket_keys: Vec<Vec<u8>> = Vec::new(),
         verify_client: VerifyClient = VerifyClient::Off,
         verify_depth: u32 = 1,
         client_certificate: String = String::new(),
@@ -96,8 +99,12 @@ pub enum VerifyClient {
 pub enum SessionCache {
     Off,
     None,
-    /// OpenSSL's cache in each worker, with its size (None: OpenSSL's default).
-    Builtin(Option<u64>),
+    /// OpenSSL's cache in each worker (`builtin[:size]`, None: not asked for; its size:
+    /// OpenSSL's default when None inside) and, with `shared:NAME:SIZE`, the zone.
+    Caches {
+        builtin: Option<Option<u64>>,
+        shared: Option<(String, usize)>,
+    },
 }
 
 fn conf(b: &mut HttpBuilder) -> &mut SslConf {
@@ -160,30 +167,50 @@ fn dhparam(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
 }
 
 fn session_cache(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
-    let mut cache = None;
+    let invalid = |word: &str| cmd.error(format!("invalid session cache \"{word}\""));
+    // (as nginx: off, none and builtin each set the built-in cache, the last one wins)
+    let (mut builtin, mut shared) = (None, None);
     for word in cmd.values() {
-        let next = match word {
-            "off" => SessionCache::Off,
-            "none" => SessionCache::None,
-            "builtin" => SessionCache::Builtin(None),
+        match word {
+            "off" => builtin = Some(SessionCache::Off),
+            "none" => builtin = Some(SessionCache::None),
+            "builtin" => {
+                builtin = Some(SessionCache::Caches {
+                    builtin: Some(None),
+                    shared: None,
+                })
+            }
             _ if word.starts_with("builtin:") => {
-                let n = word[8..].parse::<u64>().ok().filter(|n| *n > 0);
-                match n {
-                    Some(n) => SessionCache::Builtin(Some(n)),
-                    None => return Err(cmd.error(format!("invalid session cache \"{word}\""))),
-                }
+                let n = word[8..]
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| invalid(word))?;
+                builtin = Some(SessionCache::Caches {
+                    builtin: Some(Some(n)),
+                    shared: None,
+                });
             }
             _ if word.starts_with("shared:") => {
-                return Err(cmd.error("\"ssl_session_cache shared:\" is not supported yet"));
+                let (name, size) = word[7..].rsplit_once(':').ok_or_else(|| invalid(word))?;
+                let size = value::parse_size(size)
+                    .filter(|_| !name.is_empty())
+                    .ok_or_else(|| invalid(word))?;
+                // (nginx's smallest zone: 8 pages)
+                if size < 8 * 4096 {
+                    return Err(cmd.error(format!("session cache \"{word}\" is too small")));
+                }
+                shared = Some((name.to_string(), size as usize));
             }
-            _ => return Err(cmd.error(format!("invalid session cache \"{word}\""))),
-        };
-        if (next == SessionCache::Off || next == SessionCache::None) && cmd.args.len() > 1 {
-            return Err(cmd.error(format!("invalid session cache \"{word}\"")));
+            _ => return Err(invalid(word)),
         }
-        cache = Some(next);
     }
-    set_once(&mut conf(b).session_cache, cache.unwrap_or(SessionCache::None), cmd)
+    let cache = match builtin {
+        Some(SessionCache::Caches { builtin, .. }) => SessionCache::Caches { builtin, shared },
+        Some(off_or_none) => off_or_none,
+        None => SessionCache::Caches { builtin: None, shared },
+    };
+    set_once(&mut conf(b).session_cache, cache, cmd)
 }
 
 fn session_timeout(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
@@ -196,8 +223,21 @@ fn session_tickets(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     set_once(&mut conf(b).session_tickets, on, cmd)
 }
 
-fn session_ticket_key(_b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
-    Err(cmd.error("\"ssl_session_ticket_key\" is not supported yet"))
+fn session_ticket_key(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let path = full_path(&b.conf_dir, cmd.arg(0));
+    let key =
+        std::fs::read(&path).map_err(|e| cmd.error(format!("open() \"{path}\" failed ({})", conf::errno_text(&e))))?;
+    match key.len() {
+        80 => {}
+        48 => {
+            return Err(cmd.error(format!(
+                "48-byte keys (AES-128) in \"{path}\" are not supported yet: use an 80-byte key"
+            )));
+        }
+        n => return Err(cmd.error(format!("\"{path}\" must be 80 or 48 bytes, not {n}"))),
+    }
+    conf(b).session_ticket_keys.get_or_insert_with(Vec::new).push(key);
+    Ok(())
 }
 
 fn verify_client(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
@@ -271,6 +311,8 @@ pub struct ServerTls {
     /// `ssl on`: every listen of this server is ssl.
     pub ssl_on: bool,
     pub cert_hook: Option<Rc<dyn tls::CertHook>>,
+    /// Keeps `ssl_session_cache shared:`'s zone mapped as long as the context uses it.
+    _session_zone: Option<Rc<shdict::Zone>>,
 }
 
 impl ServerTls {
@@ -290,10 +332,11 @@ pub fn server_tls(level: &LocDraft, conf_dir: &Path) -> Result<Option<Rc<ServerT
         return Ok(None);
     };
     // (certificates may all come from the hook, as with ssl_certificate_by_lua)
-    let context = if c.certificates().is_empty() && !c.reject_handshake() && c.cert_hook().is_none() {
-        None
+    let (context, session_zone) = if c.certificates().is_empty() && !c.reject_handshake() && c.cert_hook().is_none() {
+        (None, None)
     } else {
-        Some(build_context(c, conf_dir).map_err(ConfError::Other)?)
+        let (ctx, zone) = build_context(c, conf_dir).map_err(ConfError::Other)?;
+        (Some(ctx), zone)
     };
     Ok(Some(Rc::new(ServerTls {
         context,
@@ -301,6 +344,7 @@ pub fn server_tls(level: &LocDraft, conf_dir: &Path) -> Result<Option<Rc<ServerT
         buffer_size: c.buffer_size(),
         ssl_on: c.enable(),
         cert_hook: c.cert_hook(),
+        _session_zone: session_zone,
     })))
 }
 
@@ -346,7 +390,11 @@ fn pem_of(conf_dir: &Path, v: &str, what: &str) -> std::result::Result<Vec<u8>, 
 }
 
 /// One server's context, as nginx's ngx_http_ssl_merge_srv_conf makes it.
-fn build_context(c: &SslConf, conf_dir: &Path) -> std::result::Result<SslContext, String> {
+/// One server's context, and the shared session cache's zone it uses (kept mapped with it).
+type Built = (SslContext, Option<Rc<shdict::Zone>>);
+
+fn build_context(c: &SslConf, conf_dir: &Path) -> std::result::Result<Built, String> {
+    let mut zone = None;
     let ssl_err = |what: &str, e: openssl::error::ErrorStack| format!("{what} failed {}", error_text(&e));
     let mut b = SslContextBuilder::new(SslMethod::tls_server()).map_err(|e| ssl_err("SSL_CTX_new()", e))?;
     b.set_mode(SslMode::ENABLE_PARTIAL_WRITE | SslMode::ACCEPT_MOVING_WRITE_BUFFER | SslMode::RELEASE_BUFFERS);
@@ -440,14 +488,36 @@ fn build_context(c: &SslConf, conf_dir: &Path) -> std::result::Result<SslContext
             b.set_session_cache_mode(SslSessionCacheMode::SERVER);
             b.set_session_cache_size(1);
         }
-        SessionCache::Builtin(size) => {
+        SessionCache::Caches { builtin, shared } => {
             b.set_session_cache_mode(SslSessionCacheMode::SERVER);
-            if let Some(n) = size {
+            if let Some(Some(n)) = builtin {
                 b.set_session_cache_size(n.min(i32::MAX as u64) as i32);
+            }
+            if let Some((name, size)) = shared {
+                zone = Some(crate::session_cache::install(
+                    &mut b,
+                    &name,
+                    size,
+                    builtin.is_some(),
+                    c.session_timeout_s(),
+                )?);
             }
         }
     }
     set_timeout(&mut b, c.session_timeout_s());
+    if let Some(key) = c.session_ticket_keys().first() {
+        // SAFETY: the context is ours; OpenSSL copies the 80 bytes (its own layout:
+        // name, HMAC key, AES key, as nginx's 80-byte key files).
+        let r = unsafe {
+            openssl_sys::SSL_CTX_ctrl(b.as_ptr(), SSL_CTRL_SET_TLSEXT_TICKET_KEYS, 80, key.as_ptr() as *mut _)
+        };
+        if r != 1 {
+            return Err(ssl_err(
+                "SSL_CTX_set_tlsext_ticket_keys()",
+                openssl::error::ErrorStack::get(),
+            ));
+        }
+    }
     let verify = c.verify_client();
     if verify != VerifyClient::Off {
         let ca = c.client_certificate();
@@ -508,7 +578,7 @@ fn build_context(c: &SslConf, conf_dir: &Path) -> std::result::Result<SslContext
         }
         Ok(())
     });
-    Ok(b.build())
+    Ok((b.build(), zone))
 }
 
 fn load_key(pem: &[u8], passwords: &[String]) -> std::result::Result<PKey<Private>, openssl::error::ErrorStack> {
@@ -544,6 +614,9 @@ fn set_timeout(b: &mut SslContextBuilder, secs: u64) {
     // SAFETY: the context is ours; SSL_CTX_set_timeout only stores the value.
     unsafe { SSL_CTX_set_timeout(b.as_ptr(), secs.min(i64::MAX as u64) as std::ffi::c_long) };
 }
+
+/// SSL_CTX_set_tlsext_ticket_keys's control code.
+const SSL_CTRL_SET_TLSEXT_TICKET_KEYS: std::ffi::c_int = 59;
 
 // (not declared by openssl-sys)
 unsafe extern "C" {
