@@ -283,3 +283,117 @@ GET /t
 200 in
 --- error_log
 random: 32 32 8 true
+
+
+
+=== TEST 8: ssl_client_hello_by_lua: the ClientHello's name, versions and extensions; set_protocols narrows the handshake (Debian's 0.10.23 cosockets stop at TLSv1.2 whatever lua_ssl_protocols says)
+--- http_config
+    lua_package_path "$TEST_NGINX_CERT_DIR/../lib/?.lua;;";
+    lua_ssl_protocols TLSv1.2 TLSv1.3;
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/https.sock ssl;
+        ssl_certificate $TEST_NGINX_CERT_DIR/test-rsa.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/test-rsa.key;
+        ssl_client_hello_by_lua_block {
+            local ch = require "ngx.ssl.clienthello"
+            local name = ch.get_client_hello_server_name()
+            ngx.log(ngx.WARN, "hello from ", name, ", versions ", table.concat(ch.get_supported_versions(), " "),
+                    ", sni ext ", #ch.get_client_hello_ext(0), " bytes, no ext 65000: ", tostring(ch.get_client_hello_ext(65000)))
+            if name == "old.test" then
+                assert(ch.set_protocols({"TLSv1.2"}))
+            end
+            ngx.log(ngx.WARN, "bad protocol: ", select(2, ch.set_protocols({"TLSv9"})))
+        }
+        location / {
+            return 200 "$ssl_protocol\n";
+        }
+    }
+--- config
+    location = /t {
+        content_by_lua_block {
+            local get = require "https_text"
+            ngx.say(get("/", "new.test", false))
+            ngx.say(get("/", "old.test", false))
+        }
+    }
+--- request
+GET /t
+--- response_body
+200 TLSv1.3
+200 TLSv1.2
+--- error_log
+hello from new.test, versions TLSv1.2 TLSv1.3, sni ext 13 bytes, no ext 65000: nil
+bad protocol: invalid protocols failed
+--- no_error_log
+[error]
+
+
+
+=== TEST 9: ssl_client_hello_by_lua ending with ngx.ERROR fails that handshake; the API outside it
+--- http_config
+    lua_package_path "$TEST_NGINX_CERT_DIR/../lib/?.lua;;";
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/https.sock ssl;
+        ssl_certificate $TEST_NGINX_CERT_DIR/test-rsa.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/test-rsa.key;
+        ssl_client_hello_by_lua_block {
+            if require("ngx.ssl.clienthello").get_client_hello_server_name() == "no.test" then
+                ngx.exit(ngx.ERROR)
+            end
+        }
+        location / {
+            return 200 "in\n";
+        }
+    }
+--- config
+    location = /t {
+        content_by_lua_block {
+            local get = require "https_text"
+            ngx.say(get("/", "no.test", false))
+            ngx.say(get("/", "yes.test", false))
+            ngx.say(pcall(require("ngx.ssl.clienthello").get_client_hello_server_name))
+        }
+    }
+--- request
+GET /t
+--- response_body_like chomp
+^nilhandshake failed
+200 in
+false(\S+clienthello\.lua:\d+: )?API disabled in the current context
+$
+
+
+
+=== TEST 10: ssl_client_hello_by_lua may wait (a sleep, a cosocket), as current OpenResty documents (Debian's 0.10.23 loses the handshake)
+--- http_config
+    lua_package_path "$TEST_NGINX_CERT_DIR/../lib/?.lua;;";
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/https.sock ssl;
+        ssl_certificate $TEST_NGINX_CERT_DIR/test-rsa.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/test-rsa.key;
+        ssl_client_hello_by_lua_block {
+            ngx.sleep(0.01)
+            local sock = ngx.socket.tcp()
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_SERVER_PORT))
+            sock:send("GET /ok HTTP/1.0\r\n\r\n")
+            ngx.log(ngx.WARN, "client hello asked: ", sock:receive("*a"):match("\r\n\r\n(.*)"))
+        }
+        location / {
+            return 200 "in\n";
+        }
+    }
+--- config
+    location = /ok {
+        return 200 "fine";
+    }
+    location = /t {
+        content_by_lua_block {
+            ngx.say(require("https_text")("/", "x.test", false))
+        }
+    }
+--- request
+GET /t
+--- response_body
+200 in
+--- error_log
+client hello asked: fine

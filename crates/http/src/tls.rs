@@ -228,11 +228,11 @@ impl Drop for TlsStream {
     }
 }
 
-/// Code that runs in a server's handshake once the ClientHello is read, before the
-/// certificate is used (`ssl_certificate_by_lua*`). It may wait; its future answers
-/// whether the handshake goes on.
-pub trait CertHook {
-    fn run(&self, facts: HandshakeFacts) -> Pin<Box<dyn Future<Output = bool>>>;
+/// Lua's part of a server's handshake (`ssl_client_hello_by_lua*`,
+/// `ssl_certificate_by_lua*`). It may wait; its future answers whether the handshake goes
+/// on.
+pub trait HandshakeHook {
+    fn run(&self, facts: HandshakeFacts) -> HookRun;
 }
 
 /// What a handshake's hook may look at: the session (valid until the handshake ends,
@@ -247,29 +247,87 @@ pub struct HandshakeFacts {
     pub conn: u64,
 }
 
-/// A server block's TLS as SNI finds it: its context and its hook.
+/// A server block's hooks, by when they run.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    /// Once the ClientHello is read, before anything is chosen by it.
+    pub client_hello: Option<Rc<dyn HandshakeHook>>,
+    /// Before the certificate is used.
+    pub certificate: Option<Rc<dyn HandshakeHook>>,
+}
+
+/// A server block's TLS as SNI finds it: its context and its hooks.
 pub struct Picked {
     pub context: SslContext,
-    pub cert_hook: Option<Rc<dyn CertHook>>,
+    pub hooks: Hooks,
 }
 
 /// How a server's handshake picks a server block by the SNI name.
 pub type SniPicker = Rc<dyn Fn(&str) -> Option<Picked>>;
 
+/// A hook's run: its future answers whether the handshake goes on.
+pub type HookRun = Pin<Box<dyn Future<Output = bool>>>;
+
 /// Where a hook's run stands in a handshake.
 enum Job {
     Idle,
-    Waiting(Pin<Box<dyn Future<Output = bool>>>),
+    Waiting(HookRun),
     Done(bool),
+}
+
+/// When in the handshake a hook runs (its job's index).
+#[derive(Clone, Copy)]
+enum Point {
+    ClientHello = 0,
+    Certificate = 1,
 }
 
 /// The handshake running on this thread, as OpenSSL's callbacks see it (they must be
 /// Send + Sync; a worker's server list and hooks are not).
 struct Handshake {
     pick: SniPicker,
-    hook: RefCell<Option<Rc<dyn CertHook>>>,
+    hooks: RefCell<Hooks>,
     facts: HandshakeFacts,
-    job: RefCell<Job>,
+    jobs: [RefCell<Job>; 2],
+}
+
+impl Handshake {
+    /// A callback's step: starts the hook of `point` (the handshake then waits for it:
+    /// -1) and answers its verdict when asked again (1 goes on, 0 fails).
+    fn step(&self, point: Point, ssl: *mut openssl_sys::SSL) -> std::ffi::c_int {
+        let mut job = self.jobs[point as usize].borrow_mut();
+        match &*job {
+            Job::Done(ok) => *ok as std::ffi::c_int,
+            Job::Waiting(_) => -1,
+            Job::Idle => {
+                let hooks = self.hooks.borrow();
+                let hook = match point {
+                    Point::ClientHello => &hooks.client_hello,
+                    Point::Certificate => &hooks.certificate,
+                };
+                let Some(hook) = hook.clone() else {
+                    *job = Job::Done(true);
+                    return 1;
+                };
+                *job = Job::Waiting(hook.run(HandshakeFacts {
+                    ssl,
+                    ..self.facts.clone()
+                }));
+                -1
+            }
+        }
+    }
+
+    /// The hook the handshake waits for, to run to its end.
+    fn take_waiting(&self) -> Option<(usize, HookRun)> {
+        self.jobs.iter().enumerate().find_map(|(i, j)| {
+            let mut j = j.borrow_mut();
+            matches!(*j, Job::Waiting(_)).then(|| match std::mem::replace(&mut *j, Job::Idle) {
+                Job::Waiting(f) => (i, f),
+                _ => unreachable!("checked above"),
+            })
+        })
+    }
 }
 
 thread_local! {
@@ -277,7 +335,7 @@ thread_local! {
 }
 
 /// The SNI callback every server context carries: switches the session to the context the
-/// running handshake's picker chooses for the name (and to that server's hook).
+/// running handshake's picker chooses for the name (and to that server's hooks).
 pub fn on_server_name(ssl: &mut SslRef) {
     let Some(name) = ssl.servername(openssl::ssl::NameType::HOST_NAME).map(str::to_string) else {
         return;
@@ -288,41 +346,69 @@ pub fn on_server_name(ssl: &mut SslRef) {
     let Some(picked) = (hs.pick)(&name) else {
         return;
     };
-    *hs.hook.borrow_mut() = picked.cert_hook;
+    hs.hooks.borrow_mut().certificate = picked.hooks.certificate;
     if !std::ptr::eq(picked.context.as_ptr(), ssl.ssl_context().as_ptr()) {
         adopt_context(ssl, &picked.context);
     }
 }
 
-/// Installs the certificate callback (a hook's entry) on a server context.
-pub fn install_cert_callback(b: &mut openssl::ssl::SslContextBuilder) {
+/// Installs the callbacks that run the hooks on a server context.
+pub fn install_hook_callbacks(b: &mut openssl::ssl::SslContextBuilder) {
     // SAFETY: the context is ours; the callback is a plain function that reads this
     // thread's handshake state only.
     unsafe { SSL_CTX_set_cert_cb(b.as_ptr(), Some(cert_callback), std::ptr::null_mut()) };
+    b.set_client_hello_callback(|ssl, _alert| {
+        let Some(hs) = CURRENT.with(|c| c.borrow().clone()) else {
+            return Ok(openssl::ssl::ClientHelloResponse::SUCCESS);
+        };
+        // (the server the ClientHello names runs its hook; SNI switches the context later)
+        if let Some(name) = client_hello_server_name(ssl)
+            && let Some(picked) = (hs.pick)(&name)
+        {
+            hs.hooks.borrow_mut().client_hello = picked.hooks.client_hello;
+        }
+        match hs.step(Point::ClientHello, ssl.as_ptr()) {
+            1 => Ok(openssl::ssl::ClientHelloResponse::SUCCESS),
+            -1 => Ok(openssl::ssl::ClientHelloResponse::RETRY),
+            _ => Err(ErrorStack::get()),
+        }
+    });
 }
 
-/// OpenSSL's certificate callback: starts the server's hook (the handshake then waits for
-/// it: -1), and answers its verdict when asked again (1 goes on, 0 fails).
+/// OpenSSL's certificate callback: the certificate hook's step.
 extern "C" fn cert_callback(ssl: *mut openssl_sys::SSL, _arg: *mut std::ffi::c_void) -> std::ffi::c_int {
-    let Some(hs) = CURRENT.with(|c| c.borrow().clone()) else {
-        return 1;
-    };
-    let mut job = hs.job.borrow_mut();
-    match &*job {
-        Job::Done(ok) => *ok as std::ffi::c_int,
-        Job::Waiting(_) => -1,
-        Job::Idle => {
-            let Some(hook) = hs.hook.borrow().clone() else {
-                *job = Job::Done(true);
-                return 1;
-            };
-            *job = Job::Waiting(hook.run(HandshakeFacts {
-                ssl,
-                ..hs.facts.clone()
-            }));
-            -1
-        }
+    match CURRENT.with(|c| c.borrow().clone()) {
+        Some(hs) => hs.step(Point::Certificate, ssl),
+        None => 1,
     }
+}
+
+/// The raw bytes of a ClientHello extension, while the ClientHello callback runs (or a
+/// hook it started waits).
+pub fn client_hello_ext(ssl: &SslRef, ext: u32) -> Option<&[u8]> {
+    let mut p: *const u8 = std::ptr::null();
+    let mut len = 0usize;
+    // SAFETY: the session is alive; OpenSSL points into its ClientHello, kept until the
+    // handshake moves past it.
+    let found = unsafe { openssl_sys::SSL_client_hello_get0_ext(ssl.as_ptr(), ext, &mut p, &mut len) };
+    // SAFETY: on success p and len describe that buffer.
+    (found == 1 && !p.is_null()).then(|| unsafe { std::slice::from_raw_parts(p, len) })
+}
+
+/// The host name of a ClientHello's server_name extension.
+pub fn client_hello_server_name(ssl: &SslRef) -> Option<String> {
+    let ext = client_hello_ext(ssl, 0)?;
+    // list length (2), then entries: type (1), length (2), name; type 0 is a host name
+    let mut rest = ext.get(2..)?;
+    while rest.len() >= 3 {
+        let (kind, len) = (rest[0], u16::from_be_bytes([rest[1], rest[2]]) as usize);
+        let name = rest.get(3..3 + len)?;
+        if kind == 0 {
+            return std::str::from_utf8(name).ok().map(str::to_ascii_lowercase);
+        }
+        rest = &rest[3 + len..];
+    }
+    None
 }
 
 /// Switches a session to another server's context with its client verification, as
@@ -395,9 +481,9 @@ pub async fn accept(
         .map_err(|e| HandshakeFailure::new(Level::Alert, e.to_string()))?;
     let hs = Rc::new(Handshake {
         pick,
-        hook: RefCell::new(first.cert_hook),
+        hooks: RefCell::new(first.hooks),
         facts,
-        job: RefCell::new(Job::Idle),
+        jobs: [RefCell::new(Job::Idle), RefCell::new(Job::Idle)],
     });
     let step = || {
         CURRENT.with(|c| *c.borrow_mut() = Some(hs.clone()));
@@ -406,15 +492,13 @@ pub async fn accept(
         r
     };
     let hook_run = || {
-        let job = std::mem::replace(&mut *hs.job.borrow_mut(), Job::Idle);
+        let waiting = hs.take_waiting();
         let hs = hs.clone();
         async move {
-            let ok = match job {
-                Job::Waiting(f) => f.await,
-                Job::Done(ok) => ok,
-                Job::Idle => true,
-            };
-            *hs.job.borrow_mut() = Job::Done(ok);
+            if let Some((i, f)) = waiting {
+                let ok = f.await;
+                *hs.jobs[i].borrow_mut() = Job::Done(ok);
+            }
         }
     };
     handshake(
@@ -662,7 +746,9 @@ async fn handshake<F: Future<Output = ()>>(
             Err(e) => e,
         };
         let ready = match e.code() {
-            c if c.as_raw() == openssl_sys::SSL_ERROR_WANT_X509_LOOKUP => {
+            c if c.as_raw() == openssl_sys::SSL_ERROR_WANT_X509_LOOKUP
+                || c.as_raw() == openssl_sys::SSL_ERROR_WANT_CLIENT_HELLO_CB =>
+            {
                 tokio::time::timeout_at(deadline, async {
                     hook_run().await;
                     Ok(())
@@ -832,7 +918,7 @@ mod tests {
     fn picked(ctx: &SslContext) -> Picked {
         Picked {
             context: ctx.clone(),
-            cert_hook: None,
+            hooks: Hooks::default(),
         }
     }
 

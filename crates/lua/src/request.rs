@@ -26,6 +26,8 @@ pub enum Phase {
     Balancer,
     /// `ssl_certificate_by_lua*`: in a handshake, before the certificate is used.
     SslCert,
+    /// `ssl_client_hello_by_lua*`: in a handshake, once the ClientHello is read.
+    SslClientHello,
 }
 
 impl Phase {
@@ -44,6 +46,7 @@ impl Phase {
             Phase::Set => "set",
             Phase::Balancer => "balancer",
             Phase::SslCert => "ssl_certificate",
+            Phase::SslClientHello => "ssl_client_hello",
             Phase::Timer => "timer",
         }
     }
@@ -179,6 +182,7 @@ pub const OUTPUT_PHASES: &[Phase] = &[Phase::ServerRewrite, Phase::Rewrite, Phas
 pub const THREAD_PHASES: &[Phase] = &[
     Phase::Balancer,
     Phase::SslCert,
+    Phase::SslClientHello,
     Phase::ServerRewrite,
     Phase::Rewrite,
     Phase::Access,

@@ -1,36 +1,40 @@
-//! `ssl_certificate_by_lua_block` / `ssl_certificate_by_lua_file` in a `server` block: the
-//! Lua code runs in each handshake once the ClientHello is read, before the certificate is
-//! used (the http crate's `tls::CertHook`), and sets it with `ngx.ssl` (api/ssl.rs). As in
-//! OpenResty it may wait (cosockets, `ngx.sleep`, semaphores): the handshake waits for
-//! it. `ngx.exit(ngx.ERROR)` or a Lua error fails that handshake only.
+//! The Lua parts of a server's handshake (the http crate's `tls::HandshakeHook`s):
+//! `ssl_client_hello_by_lua_block` / `_file` runs once the ClientHello is read (with
+//! `ngx.ssl.clienthello`), `ssl_certificate_by_lua_block` / `_file` before the certificate
+//! is used (with `ngx.ssl`, api/ssl.rs). As in OpenResty they may wait (cosockets,
+//! `ngx.sleep`, semaphores): the handshake waits for them. `ngx.exit(ngx.ERROR)` or a Lua
+//! error fails that handshake only.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
 
 use conf::{Cmd, Result};
 use http::HttpBuilder;
 use http::log::Level;
-use http::tls::{CertHook, HandshakeFacts};
+use http::tls::{HandshakeFacts, HandshakeHook, HookRun, Hooks};
 use mlua::Lua;
 
 use crate::directives::LuaCode;
 use crate::request::{Phase, RunContext};
 use crate::sched::{End, Sched};
 
-struct LuaCertHook {
+struct LuaHook {
     lua: Lua,
     code: Rc<LuaCode>,
+    phase: Phase,
 }
 
-impl CertHook for LuaCertHook {
-    fn run(&self, facts: HandshakeFacts) -> Pin<Box<dyn Future<Output = bool>>> {
-        let (lua, code) = (self.lua.clone(), self.code.clone());
+impl HandshakeHook for LuaHook {
+    fn run(&self, facts: HandshakeFacts) -> HookRun {
+        let (lua, code, phase) = (self.lua.clone(), self.code.clone(), self.phase);
         Box::pin(async move {
             let client = facts.peer.map_or_else(|| "unix:".to_string(), |p| p.ip().to_string());
-            let server = &facts.listen;
-            let context = format!(", context: ssl_certificate_by_lua*, client: {client}, server: {server}");
-            let report = |e: &str| http::elog!(Level::Error, facts.conn, "{e}{context}");
+            let context = format!(
+                ", context: {}_by_lua*, client: {client}, server: {}",
+                phase.name(),
+                facts.listen
+            );
+            let conn = facts.conn;
+            let report = |e: &str| http::elog!(Level::Error, conn, "{e}{context}");
             let func = match crate::handler::compiled(&lua, &code) {
                 Ok(f) => f,
                 Err(e) => {
@@ -46,22 +50,19 @@ impl CertHook for LuaCertHook {
                     return false;
                 }
             };
-            let mut sched = Sched::new(lua, runners, Phase::SslCert, entry, 0, false);
+            let mut sched = Sched::new(lua, runners, phase, entry, 0, false);
             sched.set_context(RunContext {
                 log: Rc::from(context.as_str()),
                 loc: None,
             });
-            let conn = facts.conn;
-            let end = crate::api::ssl::with_handshake(facts, sched.run(None)).await;
-            match end {
+            match crate::api::ssl::with_handshake(facts, sched.run(None)).await {
                 End::Returned => true,
                 End::Exit(code) if code == 0 || (200..300).contains(&code) => true,
                 End::Exit(code) => {
-                    http::elog!(
-                        Level::Error,
-                        conn,
-                        "lua_certificate_by_lua: handler return value: {code}, cert cb exit code: 0{context}"
-                    );
+                    report(&format!(
+                        "{}_by_lua*: handler return value: {code}, callback exit code: 0",
+                        phase.name()
+                    ));
                     false
                 }
                 End::Error | End::Exec(_) => false,
@@ -70,20 +71,41 @@ impl CertHook for LuaCertHook {
     }
 }
 
-fn install(b: &mut HttpBuilder, cmd: &Cmd, file: bool) -> Result<()> {
-    let code = crate::directives::code(b, cmd, "ssl_certificate_by_lua", file)?;
-    let hook: Rc<dyn CertHook> = Rc::new(LuaCertHook {
+fn install(b: &mut HttpBuilder, cmd: &Cmd, phase: Phase, file: bool) -> Result<()> {
+    let code = crate::directives::code(b, cmd, &format!("{}_by_lua", phase.name()), file)?;
+    let hook: Rc<dyn HandshakeHook> = Rc::new(LuaHook {
         lua: crate::vm::current(),
         code,
+        phase,
     });
-    let conf = b.loc().conf::<http::modules::ssl::SslConf>();
-    conf::registry::set_once(&mut conf.cert_hook, Some(hook), cmd)
+    let hooks = b
+        .loc()
+        .conf::<http::modules::ssl::SslConf>()
+        .hooks
+        .get_or_insert_with(Hooks::default);
+    let slot = match phase {
+        Phase::SslClientHello => &mut hooks.client_hello,
+        _ => &mut hooks.certificate,
+    };
+    if slot.is_some() {
+        return Err(cmd.duplicate());
+    }
+    *slot = Some(hook);
+    Ok(())
 }
 
-pub fn inline(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
-    install(b, cmd, false)
+pub fn certificate_inline(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    install(b, cmd, Phase::SslCert, false)
 }
 
-pub fn file(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
-    install(b, cmd, true)
+pub fn certificate_file(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    install(b, cmd, Phase::SslCert, true)
+}
+
+pub fn client_hello_inline(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    install(b, cmd, Phase::SslClientHello, false)
+}
+
+pub fn client_hello_file(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    install(b, cmd, Phase::SslClientHello, true)
 }

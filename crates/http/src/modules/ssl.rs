@@ -82,8 +82,8 @@ crate::settings! {
         reject_handshake: bool = false,
         stapling: bool = false,
         stapling_file: String = String::new(),
-        /// `ssl_certificate_by_lua*` (the Lua module sets it).
-        cert_hook: Option<Rc<dyn tls::CertHook>> = None,
+        /// `ssl_client_hello_by_lua*`, `ssl_certificate_by_lua*` (the Lua module sets them).
+        hooks: tls::Hooks = tls::Hooks::default(),
     }
 }
 
@@ -310,7 +310,7 @@ pub struct ServerTls {
     pub buffer_size: usize,
     /// `ssl on`: every listen of this server is ssl.
     pub ssl_on: bool,
-    pub cert_hook: Option<Rc<dyn tls::CertHook>>,
+    pub hooks: tls::Hooks,
     /// Keeps `ssl_session_cache shared:`'s zone mapped as long as the context uses it.
     _session_zone: Option<Rc<shdict::Zone>>,
 }
@@ -320,7 +320,7 @@ impl ServerTls {
     pub fn picked(&self) -> Option<tls::Picked> {
         Some(tls::Picked {
             context: self.context.clone()?,
-            cert_hook: self.cert_hook.clone(),
+            hooks: self.hooks.clone(),
         })
     }
 }
@@ -332,18 +332,19 @@ pub fn server_tls(level: &LocDraft, conf_dir: &Path) -> Result<Option<Rc<ServerT
         return Ok(None);
     };
     // (certificates may all come from the hook, as with ssl_certificate_by_lua)
-    let (context, session_zone) = if c.certificates().is_empty() && !c.reject_handshake() && c.cert_hook().is_none() {
-        (None, None)
-    } else {
-        let (ctx, zone) = build_context(c, conf_dir).map_err(ConfError::Other)?;
-        (Some(ctx), zone)
-    };
+    let (context, session_zone) =
+        if c.certificates().is_empty() && !c.reject_handshake() && c.hooks().certificate.is_none() {
+            (None, None)
+        } else {
+            let (ctx, zone) = build_context(c, conf_dir).map_err(ConfError::Other)?;
+            (Some(ctx), zone)
+        };
     Ok(Some(Rc::new(ServerTls {
         context,
         verify_client: c.verify_client(),
         buffer_size: c.buffer_size(),
         ssl_on: c.enable(),
-        cert_hook: c.cert_hook(),
+        hooks: c.hooks(),
         _session_zone: session_zone,
     })))
 }
@@ -568,7 +569,7 @@ fn build_context(c: &SslConf, conf_dir: &Path) -> std::result::Result<Built, Str
             .map_err(|e| ssl_err("SSL_CTX_set_tlsext_status_cb()", e))?;
         }
     }
-    tls::install_cert_callback(&mut b);
+    tls::install_hook_callbacks(&mut b);
     let reject = c.reject_handshake();
     b.set_servername_callback(move |ssl, alert| {
         crate::tls::on_server_name(ssl);
