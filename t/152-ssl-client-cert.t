@@ -89,3 +89,46 @@ qr/client SSL certificate verify error: \((20:unable to get local issuer certifi
 
 
 
+
+
+
+=== TEST 3: tcpsock:setclientcert with a chain and key from ngx.ssl; one without the other is refused
+--- http_config
+    lua_ssl_trusted_certificate $TEST_NGINX_CERT_DIR/ca.crt;
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/https.sock ssl;
+        ssl_certificate $TEST_NGINX_CERT_DIR/test-rsa.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/test-rsa.key;
+        ssl_client_certificate $TEST_NGINX_CERT_DIR/ca.crt;
+        ssl_verify_client on;
+        location / {
+            return 200 "verify=$ssl_client_verify s_dn=$ssl_client_s_dn\n";
+        }
+    }
+--- config
+    location = /t {
+        content_by_lua_block {
+            local ssl = require "ngx.ssl"
+            local function read(name)
+                local f = assert(io.open("$TEST_NGINX_CERT_DIR/" .. name))
+                local s = f:read("*a")
+                f:close()
+                return s
+            end
+            local cert = assert(ssl.parse_pem_cert(read("client.crt")))
+            local key = assert(ssl.parse_pem_priv_key(read("client.key")))
+            local sock = ngx.socket.tcp()
+            ngx.say(sock:setclientcert(cert, nil))
+            ngx.say(sock:setclientcert(cert, key))
+            assert(sock:connect("unix:$TEST_NGINX_HTML_DIR/https.sock"))
+            assert(sock:sslhandshake(false, "test.com", true))
+            sock:send("GET / HTTP/1.0\r\nHost: test.com\r\n\r\n")
+            ngx.print(sock:receive("*a"):match("\r\n\r\n(.*)"))
+        }
+    }
+--- request
+GET /t
+--- response_body
+nilclient certificate must be supplied with corresponding private key
+true
+verify=SUCCESS s_dn=CN=test client,O=oxiresty tests,C=US

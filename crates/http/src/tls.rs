@@ -518,25 +518,46 @@ pub async fn accept(
     Ok(t)
 }
 
-/// The client's side of a handshake (cosockets, https upstreams): SNI with `server_name`,
-/// a former session offered for reuse. Verification is left to the caller
-/// (`verify_peer`), as nginx checks after the handshake.
+/// What a client's handshake offers beyond its context's settings.
+#[derive(Default)]
+pub struct Offer<'a> {
+    /// SNI.
+    pub server_name: Option<&'a str>,
+    /// A former session, for reuse.
+    pub session: Option<&'a SslSessionRef>,
+    /// A certificate chain and its key, instead of the context's (`setclientcert`).
+    pub certificate: Option<(
+        &'a [openssl::x509::X509],
+        &'a openssl::pkey::PKeyRef<openssl::pkey::Private>,
+    )>,
+}
+
+/// The client's side of a handshake (cosockets, https upstreams). Verification is left to
+/// the caller (`verify_peer`), as nginx checks after the handshake.
 pub async fn connect(
     sock: Stream,
     ctx: &SslContext,
-    server_name: Option<&str>,
-    session: Option<&SslSessionRef>,
+    offer: Offer<'_>,
     timeout: Duration,
 ) -> Result<TlsStream, HandshakeFailure> {
     let fail = |e: ErrorStack| HandshakeFailure::new(Level::Error, format!("SSL_new() failed {}", error_text(&e)));
     let mut ssl = Ssl::new(ctx).map_err(fail)?;
-    if let Some(name) = server_name.filter(|n| !n.is_empty()) {
+    if let Some(name) = offer.server_name.filter(|n| !n.is_empty()) {
         ssl.set_hostname(name).map_err(fail)?;
     }
-    if let Some(sess) = session {
+    if let Some(sess) = offer.session {
         // SAFETY: the session comes from a context of the same settings (the caller's
         // cache is keyed by them); OpenSSL refuses a session that does not fit.
         unsafe { ssl.set_session(sess).map_err(fail)? };
+    }
+    if let Some((chain, key)) = offer.certificate
+        && let Some((leaf, rest)) = chain.split_first()
+    {
+        ssl.set_certificate(leaf).map_err(fail)?;
+        for c in rest {
+            ssl.add_chain_cert(c.clone()).map_err(fail)?;
+        }
+        ssl.set_private_key(key).map_err(fail)?;
     }
     let t = TlsStream::new(Rc::new(sock), ssl, usize::MAX)
         .map_err(|e| HandshakeFailure::new(Level::Error, e.to_string()))?;
@@ -961,8 +982,10 @@ mod tests {
                 connect(
                     Stream::Unix(b),
                     &c.build(),
-                    Some("test.local"),
-                    None,
+                    Offer {
+                        server_name: Some("test.local"),
+                        ..Offer::default()
+                    },
                     Duration::from_secs(5),
                 )
                 .await
@@ -1025,7 +1048,7 @@ mod tests {
             let client = async {
                 let mut c = openssl::ssl::SslContextBuilder::new(SslMethod::tls_client()).unwrap();
                 c.set_verify(SslVerifyMode::NONE);
-                connect(Stream::Unix(b), &c.build(), None, None, Duration::from_secs(5))
+                connect(Stream::Unix(b), &c.build(), Offer::default(), Duration::from_secs(5))
                     .await
                     .unwrap()
             };

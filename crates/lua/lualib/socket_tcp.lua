@@ -11,6 +11,7 @@ local tcp_until_new, tcp_until_read = P.tcp_until_new, P.tcp_until_read
 local tcp_close, tcp_settimeouts, tcp_setkeepalive = P.tcp_close, P.tcp_settimeouts, P.tcp_setkeepalive
 local tcp_getreusedtimes, tcp_setoption = P.tcp_getreusedtimes, P.tcp_setoption
 local tcp_sslhandshake, tcp_ssl_session = P.tcp_sslhandshake, P.tcp_ssl_session
+local ssl_client_cert_der = P.ssl_client_cert_der
 local type, tostring, tonumber, error, select, setmetatable = type, tostring, tonumber, error, select, setmetatable
 local concat = table.concat
 local argerror = P.argerror
@@ -96,7 +97,8 @@ function mt.sslhandshake(self, reused_session, server_name, ssl_verify, send_sta
     if reused_session ~= nil and reused_session ~= false and type(reused_session) ~= "userdata" then
         error("bad session: userdata expected, got " .. type(reused_session), 2)
     end
-    local ok, err = done(tcp_sslhandshake(sock, reused_session or nil, server_name, ssl_verify and true or false))
+    local ok, err = done(tcp_sslhandshake(sock, reused_session or nil, server_name, ssl_verify and true or false,
+                                          self.client_cert, self.client_key))
     if not ok then
         return nil, err
     end
@@ -104,6 +106,21 @@ function mt.sslhandshake(self, reused_session, server_name, ssl_verify, send_sta
         return true
     end
     return tcp_ssl_session(sock) or true
+end
+
+-- setclientcert(cert, pkey): a chain and key from ngx.ssl.parse_pem_cert/_priv_key that
+-- the next sslhandshake offers (both nil: none again)
+function mt.setclientcert(self, cert, pkey)
+    sock_of(self)
+    if (cert == nil) ~= (pkey == nil) then
+        return nil, "client certificate must be supplied with corresponding private key"
+    end
+    if cert == nil then
+        self.client_cert, self.client_key = nil, nil
+    else
+        self.client_cert, self.client_key = ssl_client_cert_der(cert, pkey)
+    end
+    return true
 end
 
 -- what send() takes: a string, number, boolean or nil, or an array of strings, numbers

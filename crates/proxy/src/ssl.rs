@@ -147,7 +147,12 @@ impl UpstreamTls {
             None
         };
         let sni = self.send_name.then_some(self.name.as_str());
-        let t = match tls::connect(stream, &self.ctx, sni, session.as_deref(), timeout).await {
+        let offer = tls::Offer {
+            server_name: sni,
+            session: session.as_deref(),
+            certificate: None,
+        };
+        let t = match tls::connect(stream, &self.ctx, offer, timeout).await {
             Ok(t) => t,
             Err(f) if f.text == "timed out" => {
                 return Err("upstream timed out (110: Connection timed out) while SSL handshaking to upstream".into());

@@ -170,7 +170,7 @@ pub fn register(lua: &Lua, prefix: &std::path::Path) -> mlua::Result<()> {
     var::register(lua, &ngx)?;
     worker::register(lua, &ngx, prefix)?;
     process::register(lua)?;
-    ssl::register(lua)?;
+    ssl::register(lua, &private)?;
     header::register(lua, &ngx)?;
     req::register(lua, &ngx, &private)?;
     req::register_body(lua, &ngx)?;

@@ -752,6 +752,7 @@ impl TcpSock {
         session: Option<openssl::ssl::SslSession>,
         server_name: Option<String>,
         verify: bool,
+        certificate: Option<ClientCert>,
     ) -> Result<Answer, String> {
         phase_ok()?;
         let conf = settings();
@@ -798,7 +799,14 @@ impl TcpSock {
         };
         later(async move {
             let name = server_name.as_deref();
-            let done = http::tls::connect(stream, &ctx, name, session.as_deref(), timeout).await;
+            let offer = http::tls::Offer {
+                server_name: name,
+                session: session.as_deref(),
+                certificate: certificate
+                    .as_ref()
+                    .map(|(chain, key)| (chain.as_slice(), key.as_ref())),
+            };
+            let done = http::tls::connect(stream, &ctx, offer, timeout).await;
             let mut st = sock.0.borrow_mut();
             st.connecting = false;
             let t = match done {
@@ -1036,6 +1044,9 @@ fn sessions() -> c_int {
     ffi::lua_upvalueindex(3)
 }
 
+/// A client certificate chain and its key (`setclientcert`).
+type ClientCert = (Vec<openssl::x509::X509>, openssl::pkey::PKey<openssl::pkey::Private>);
+
 /// A TLS session handed to Lua by `sslhandshake` (to offer for reuse later).
 struct SessionRef(openssl::ssl::SslSession);
 
@@ -1229,7 +1240,15 @@ primitive!(
         let sock = sock(l)?;
         let session = cfunc::object::<SessionRef>(l, 2, sessions()).map(|s| s.0.clone());
         let name = cfunc::bytes(l, 3).map(|b| String::from_utf8_lossy(b).into_owned());
-        sock.sslhandshake(session, name, cfunc::boolean(l, 4))
+        // (setclientcert's chain and key, in DER)
+        let certificate = match (cfunc::bytes(l, 5), cfunc::bytes(l, 6)) {
+            (Some(chain), Some(key)) => Some((
+                super::ssl::der_certs(chain).ok_or("bad client certificate")?,
+                openssl::pkey::PKey::private_key_from_der(key).map_err(|_| "bad client certificate key")?,
+            )),
+            _ => None,
+        };
+        sock.sslhandshake(session, name, cfunc::boolean(l, 4), certificate)
     }
 );
 

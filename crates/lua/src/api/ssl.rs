@@ -91,7 +91,7 @@ fn with_session<R>(f: impl FnOnce(&mut SslRef) -> R) -> Result<R, &'static str> 
 }
 
 /// Splits concatenated DER certificates (what `cert_pem_to_der` makes).
-fn der_certs(mut der: &[u8]) -> Option<Vec<X509>> {
+pub(crate) fn der_certs(mut der: &[u8]) -> Option<Vec<X509>> {
     let mut out = Vec::new();
     while !der.is_empty() {
         // a SEQUENCE: 0x30, then a short or long length
@@ -151,7 +151,25 @@ unsafe extern "C" {
     fn SSL_certs_clear(ssl: *mut openssl_sys::SSL);
 }
 
-pub fn register(lua: &Lua) -> mlua::Result<()> {
+pub fn register(lua: &Lua, private: &mlua::Table) -> mlua::Result<()> {
+    // (for tcpsock:setclientcert: a parsed chain and key as DER the cosocket takes)
+    private.set(
+        "ssl_client_cert_der",
+        api_function(
+            lua,
+            "setclientcert",
+            |lua, (cert, key): (mlua::AnyUserData, mlua::AnyUserData)| {
+                let chain = cert.borrow::<CertChain>()?;
+                let key = key.borrow::<PrivKey>()?;
+                let mut der = Vec::new();
+                for c in &chain.0 {
+                    der.extend(c.to_der().map_err(mlua::Error::external)?);
+                }
+                let key_der = key.0.private_key_to_der().map_err(mlua::Error::external)?;
+                Ok((lua.create_string(der)?, lua.create_string(key_der)?))
+            },
+        )?,
+    )?;
     let m = lua.create_table()?;
     m.set(
         "clear_certs",
