@@ -397,3 +397,55 @@ GET /t
 200 in
 --- error_log
 client hello asked: fine
+
+
+
+=== TEST 11: ssl_session_store_by_lua keeps sessions in a shared dict, ssl_session_fetch_by_lua (which may wait, as with OpenResty's patched OpenSSL; Debian's cannot) hands them back
+--- http_config
+    lua_package_path "$TEST_NGINX_CERT_DIR/../lib/?.lua;;";
+    lua_ssl_protocols TLSv1.2;
+    lua_shared_dict sessions 1m;
+    ssl_session_store_by_lua_block {
+        local sess = require "ngx.ssl.session"
+        local id = sess.get_session_id()
+        ngx.shared.sessions:set(id, assert(sess.get_serialized_session()))
+        ngx.log(ngx.WARN, "stored session of ", #id, " hex digits, sleep: ", select(2, pcall(ngx.sleep, 0.001)))
+    }
+    ssl_session_fetch_by_lua_block {
+        local sess = require "ngx.ssl.session"
+        ngx.sleep(0.001)
+        local der = ngx.shared.sessions:get(sess.get_session_id())
+        ngx.log(ngx.WARN, "fetched: ", der and "found" or "none")
+        if der then
+            assert(sess.set_serialized_session(der))
+        end
+    }
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/https.sock ssl;
+        ssl_certificate $TEST_NGINX_CERT_DIR/test-rsa.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/test-rsa.key;
+        ssl_session_tickets off;
+        location / {
+            return 200 "reused=$ssl_session_reused\n";
+        }
+    }
+--- config
+    location = /t {
+        content_by_lua_block {
+            local get = require "https_get"
+            local res, sess = get("/", "test.com", false)
+            ngx.say(res)
+            ngx.sleep(0.05)
+            ngx.say((get("/", "test.com", false, sess)))
+            ngx.say(pcall(require("ngx.ssl.session").get_session_id))
+        }
+    }
+--- request
+GET /t
+--- response_body
+200 reused=.
+200 reused=r
+truenilbad request
+--- error_log
+stored session of 64 hex digits, sleep: API disabled in the context of ssl_session_store_by_lua*
+fetched: found

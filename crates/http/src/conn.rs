@@ -218,13 +218,7 @@ async fn secure(
             s.tls.as_ref()?.picked()
         })
     };
-    let facts = crate::tls::HandshakeFacts {
-        ssl: std::ptr::null_mut(),
-        peer,
-        local,
-        listen: Rc::from(group.addr.to_string()),
-        conn: id,
-    };
+    let facts = crate::tls::HandshakeFacts::new(peer, local, Rc::from(group.addr.to_string()), id);
     let left = deadline.saturating_duration_since(Instant::now());
     match crate::tls::accept(stream, first, pick, facts, tls.buffer_size, left).await {
         Ok(t) => {

@@ -245,6 +245,29 @@ pub struct HandshakeFacts {
     /// The listening address, as nginx names the server in the log (`unix:/path`).
     pub listen: Rc<str>,
     pub conn: u64,
+    /// The session a client offers to resume (session fetch) or the server just made
+    /// (session store): its id.
+    pub session_id: Rc<[u8]>,
+    /// The session made (session store).
+    pub session: Option<openssl::ssl::SslSession>,
+    /// Where the session fetch hook leaves the session to resume.
+    pub resume: Rc<RefCell<Option<openssl::ssl::SslSession>>>,
+}
+
+impl HandshakeFacts {
+    /// The facts of a connection, before anything of its handshake is known.
+    pub fn new(peer: Option<SocketAddr>, local: Option<SocketAddr>, listen: Rc<str>, conn: u64) -> HandshakeFacts {
+        HandshakeFacts {
+            ssl: std::ptr::null_mut(),
+            peer,
+            local,
+            listen,
+            conn,
+            session_id: Rc::from(&[][..]),
+            session: None,
+            resume: Rc::default(),
+        }
+    }
 }
 
 /// A server block's hooks, by when they run.
@@ -254,6 +277,10 @@ pub struct Hooks {
     pub client_hello: Option<Rc<dyn HandshakeHook>>,
     /// Before the certificate is used.
     pub certificate: Option<Rc<dyn HandshakeHook>>,
+    /// When the client offers a session to resume (it may hand the session back).
+    pub session_fetch: Option<Rc<dyn HandshakeHook>>,
+    /// When the server makes a session (it runs on its own; the handshake goes on).
+    pub session_store: Option<Rc<dyn HandshakeHook>>,
 }
 
 /// A server block's TLS as SNI finds it: its context and its hooks.
@@ -280,6 +307,7 @@ enum Job {
 enum Point {
     ClientHello = 0,
     Certificate = 1,
+    SessionFetch = 2,
 }
 
 /// The handshake running on this thread, as OpenSSL's callbacks see it (they must be
@@ -288,13 +316,23 @@ struct Handshake {
     pick: SniPicker,
     hooks: RefCell<Hooks>,
     facts: HandshakeFacts,
-    jobs: [RefCell<Job>; 2],
+    jobs: [RefCell<Job>; 3],
 }
 
 impl Handshake {
     /// A callback's step: starts the hook of `point` (the handshake then waits for it:
     /// -1) and answers its verdict when asked again (1 goes on, 0 fails).
     fn step(&self, point: Point, ssl: *mut openssl_sys::SSL) -> std::ffi::c_int {
+        self.step_with(
+            point,
+            HandshakeFacts {
+                ssl,
+                ..self.facts.clone()
+            },
+        )
+    }
+
+    fn step_with(&self, point: Point, facts: HandshakeFacts) -> std::ffi::c_int {
         let mut job = self.jobs[point as usize].borrow_mut();
         match &*job {
             Job::Done(ok) => *ok as std::ffi::c_int,
@@ -304,15 +342,13 @@ impl Handshake {
                 let hook = match point {
                     Point::ClientHello => &hooks.client_hello,
                     Point::Certificate => &hooks.certificate,
+                    Point::SessionFetch => &hooks.session_fetch,
                 };
                 let Some(hook) = hook.clone() else {
                     *job = Job::Done(true);
                     return 1;
                 };
-                *job = Job::Waiting(hook.run(HandshakeFacts {
-                    ssl,
-                    ..self.facts.clone()
-                }));
+                *job = Job::Waiting(hook.run(facts));
                 -1
             }
         }
@@ -346,7 +382,10 @@ pub fn on_server_name(ssl: &mut SslRef) {
     let Some(picked) = (hs.pick)(&name) else {
         return;
     };
-    hs.hooks.borrow_mut().certificate = picked.hooks.certificate;
+    let mut hooks = hs.hooks.borrow_mut();
+    hooks.certificate = picked.hooks.certificate;
+    hooks.session_store = picked.hooks.session_store;
+    drop(hooks);
     if !std::ptr::eq(picked.context.as_ptr(), ssl.ssl_context().as_ptr()) {
         adopt_context(ssl, &picked.context);
     }
@@ -367,12 +406,90 @@ pub fn install_hook_callbacks(b: &mut openssl::ssl::SslContextBuilder) {
         {
             hs.hooks.borrow_mut().client_hello = picked.hooks.client_hello;
         }
-        match hs.step(Point::ClientHello, ssl.as_ptr()) {
+        let mut verdict = hs.step(Point::ClientHello, ssl.as_ptr());
+        // (a session the client offers is fetched now, while the handshake may still
+        // wait: OpenSSL's own lookup, later, cannot)
+        if verdict == 1
+            && hs.hooks.borrow().session_fetch.is_some()
+            && let Some(id) = offered_session_id(ssl)
+        {
+            let facts = HandshakeFacts {
+                ssl: ssl.as_ptr(),
+                session_id: Rc::from(id),
+                ..hs.facts.clone()
+            };
+            verdict = hs.step_with(Point::SessionFetch, facts);
+        }
+        match verdict {
             1 => Ok(openssl::ssl::ClientHelloResponse::SUCCESS),
             -1 => Ok(openssl::ssl::ClientHelloResponse::RETRY),
             _ => Err(ErrorStack::get()),
         }
     });
+}
+
+/// Installs what runs the session hooks: the session fetch hook's session handed to
+/// OpenSSL's lookup, the session store hook run for each new session.
+pub fn install_session_hooks(b: &mut openssl::ssl::SslContextBuilder, fetch: bool, store: bool) {
+    if fetch {
+        // SAFETY: the context is ours; the callback reads this thread's handshake only.
+        unsafe { openssl_sys::SSL_CTX_sess_set_get_cb(b.as_ptr(), Some(fetched_session)) };
+    }
+    if store {
+        b.set_new_session_callback(|_ssl, session| {
+            let Some(hs) = CURRENT.with(|c| c.borrow().clone()) else {
+                return;
+            };
+            let Some(hook) = hs.hooks.borrow().session_store.clone() else {
+                return;
+            };
+            let facts = HandshakeFacts {
+                session_id: Rc::from(session.id()),
+                session: Some(session),
+                ..hs.facts.clone()
+            };
+            // (as OpenResty's, it cannot hold the handshake: it runs on its own)
+            tokio::task::spawn_local(hook.run(facts));
+        });
+    }
+}
+
+/// OpenSSL's session lookup when a fetch hook exists: what the hook found, if anything.
+unsafe extern "C" fn fetched_session(
+    _ssl: *mut openssl_sys::SSL,
+    _id: *const std::ffi::c_uchar,
+    _len: std::ffi::c_int,
+    copy: *mut std::ffi::c_int,
+) -> *mut openssl_sys::SSL_SESSION {
+    let found = CURRENT.with(|c| c.borrow().as_ref().and_then(|hs| hs.facts.resume.borrow_mut().take()));
+    match found {
+        Some(session) => {
+            // SAFETY: OpenSSL's out parameter; 0: the reference we hand over is its own.
+            unsafe { *copy = 0 };
+            let p = session.as_ptr();
+            // (the reference goes to OpenSSL)
+            std::mem::forget(session);
+            p
+        }
+        None => std::ptr::null_mut(),
+    }
+}
+
+/// The id of the session a ClientHello offers: a TLS 1.3 PSK identity (a stateful
+/// ticket: the id), else a TLS 1.2 client's legacy session id.
+fn offered_session_id(ssl: &SslRef) -> Option<Vec<u8>> {
+    if let Some(psk) = client_hello_ext(ssl, 41) {
+        // identities length (2), then identity length (2) and bytes
+        let len = u16::from_be_bytes([*psk.get(2)?, *psk.get(3)?]) as usize;
+        return psk.get(4..4 + len).map(<[u8]>::to_vec);
+    }
+    if client_hello_ext(ssl, 43).is_some() {
+        // (a TLS 1.3 client's legacy id is random, for middleboxes)
+        return None;
+    }
+    ssl.client_hello_session_id()
+        .filter(|id| !id.is_empty())
+        .map(<[u8]>::to_vec)
 }
 
 /// OpenSSL's certificate callback: the certificate hook's step.
@@ -483,7 +600,11 @@ pub async fn accept(
         pick,
         hooks: RefCell::new(first.hooks),
         facts,
-        jobs: [RefCell::new(Job::Idle), RefCell::new(Job::Idle)],
+        jobs: [
+            RefCell::new(Job::Idle),
+            RefCell::new(Job::Idle),
+            RefCell::new(Job::Idle),
+        ],
     });
     let step = || {
         CURRENT.with(|c| *c.borrow_mut() = Some(hs.clone()));
@@ -944,13 +1065,7 @@ mod tests {
     }
 
     fn facts() -> HandshakeFacts {
-        HandshakeFacts {
-            ssl: std::ptr::null_mut(),
-            peer: None,
-            local: None,
-            listen: Rc::from(""),
-            conn: 0,
-        }
+        HandshakeFacts::new(None, None, Rc::from(""), 0)
     }
 
     /// Both sides over a socket pair on one event loop: the handshake, then bytes both

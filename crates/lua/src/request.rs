@@ -28,6 +28,11 @@ pub enum Phase {
     SslCert,
     /// `ssl_client_hello_by_lua*`: in a handshake, once the ClientHello is read.
     SslClientHello,
+    /// `ssl_session_fetch_by_lua*`: a client offers a session to resume.
+    SslSessFetch,
+    /// `ssl_session_store_by_lua*`: the server made a session (runs on its own, cannot
+    /// wait, as OpenResty's).
+    SslSessStore,
 }
 
 impl Phase {
@@ -47,6 +52,8 @@ impl Phase {
             Phase::Balancer => "balancer",
             Phase::SslCert => "ssl_certificate",
             Phase::SslClientHello => "ssl_client_hello",
+            Phase::SslSessFetch => "ssl_session_fetch",
+            Phase::SslSessStore => "ssl_session_store",
             Phase::Timer => "timer",
         }
     }
@@ -183,6 +190,7 @@ pub const THREAD_PHASES: &[Phase] = &[
     Phase::Balancer,
     Phase::SslCert,
     Phase::SslClientHello,
+    Phase::SslSessFetch,
     Phase::ServerRewrite,
     Phase::Rewrite,
     Phase::Access,

@@ -1,16 +1,18 @@
 //! The Lua parts of a server's handshake (the http crate's `tls::HandshakeHook`s):
 //! `ssl_client_hello_by_lua_block` / `_file` runs once the ClientHello is read (with
 //! `ngx.ssl.clienthello`), `ssl_certificate_by_lua_block` / `_file` before the certificate
-//! is used (with `ngx.ssl`, api/ssl.rs). As in OpenResty they may wait (cosockets,
-//! `ngx.sleep`, semaphores): the handshake waits for them. `ngx.exit(ngx.ERROR)` or a Lua
-//! error fails that handshake only.
+//! is used (with `ngx.ssl`, api/ssl.rs), `ssl_session_fetch_by_lua*` when the client
+//! offers a session and `ssl_session_store_by_lua*` when the server makes one (with
+//! `ngx.ssl.session`). As in OpenResty they may wait (cosockets, `ngx.sleep`, semaphores)
+//! but the store hook: the handshake waits for them. `ngx.exit(ngx.ERROR)` or a Lua error
+//! fails that handshake only.
 
 use std::rc::Rc;
 
 use conf::{Cmd, Result};
 use http::HttpBuilder;
 use http::log::Level;
-use http::tls::{HandshakeFacts, HandshakeHook, HookRun, Hooks};
+use http::tls::{HandshakeFacts, HandshakeHook, HookRun};
 use mlua::Lua;
 
 use crate::directives::LuaCode;
@@ -78,20 +80,14 @@ fn install(b: &mut HttpBuilder, cmd: &Cmd, phase: Phase, file: bool) -> Result<(
         code,
         phase,
     });
-    let hooks = b
-        .loc()
-        .conf::<http::modules::ssl::SslConf>()
-        .hooks
-        .get_or_insert_with(Hooks::default);
+    let c = b.loc().conf::<http::modules::ssl::SslConf>();
     let slot = match phase {
-        Phase::SslClientHello => &mut hooks.client_hello,
-        _ => &mut hooks.certificate,
+        Phase::SslClientHello => &mut c.client_hello_hook,
+        Phase::SslSessFetch => &mut c.session_fetch_hook,
+        Phase::SslSessStore => &mut c.session_store_hook,
+        _ => &mut c.certificate_hook,
     };
-    if slot.is_some() {
-        return Err(cmd.duplicate());
-    }
-    *slot = Some(hook);
-    Ok(())
+    conf::registry::set_once(slot, Some(hook), cmd)
 }
 
 pub fn certificate_inline(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
@@ -108,4 +104,20 @@ pub fn client_hello_inline(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
 
 pub fn client_hello_file(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     install(b, cmd, Phase::SslClientHello, true)
+}
+
+pub fn session_fetch_inline(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    install(b, cmd, Phase::SslSessFetch, false)
+}
+
+pub fn session_fetch_file(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    install(b, cmd, Phase::SslSessFetch, true)
+}
+
+pub fn session_store_inline(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    install(b, cmd, Phase::SslSessStore, false)
+}
+
+pub fn session_store_file(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    install(b, cmd, Phase::SslSessStore, true)
 }

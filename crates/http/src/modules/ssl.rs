@@ -82,8 +82,12 @@ crate::settings! {
         reject_handshake: bool = false,
         stapling: bool = false,
         stapling_file: String = String::new(),
-        /// `ssl_client_hello_by_lua*`, `ssl_certificate_by_lua*` (the Lua module sets them).
-        hooks: tls::Hooks = tls::Hooks::default(),
+        // the handshake's hooks (the Lua module sets them: `ssl_client_hello_by_lua*`,
+        // `ssl_certificate_by_lua*`, `ssl_session_fetch_by_lua*`, `ssl_session_store_by_lua*`)
+        client_hello_hook: Option<Rc<dyn tls::HandshakeHook>> = None,
+        certificate_hook: Option<Rc<dyn tls::HandshakeHook>> = None,
+        session_fetch_hook: Option<Rc<dyn tls::HandshakeHook>> = None,
+        session_store_hook: Option<Rc<dyn tls::HandshakeHook>> = None,
     }
 }
 
@@ -333,7 +337,7 @@ pub fn server_tls(level: &LocDraft, conf_dir: &Path) -> Result<Option<Rc<ServerT
     };
     // (certificates may all come from the hook, as with ssl_certificate_by_lua)
     let (context, session_zone) =
-        if c.certificates().is_empty() && !c.reject_handshake() && c.hooks().certificate.is_none() {
+        if c.certificates().is_empty() && !c.reject_handshake() && c.certificate_hook().is_none() {
             (None, None)
         } else {
             let (ctx, zone) = build_context(c, conf_dir).map_err(ConfError::Other)?;
@@ -344,7 +348,12 @@ pub fn server_tls(level: &LocDraft, conf_dir: &Path) -> Result<Option<Rc<ServerT
         verify_client: c.verify_client(),
         buffer_size: c.buffer_size(),
         ssl_on: c.enable(),
-        hooks: c.hooks(),
+        hooks: tls::Hooks {
+            client_hello: c.client_hello_hook(),
+            certificate: c.certificate_hook(),
+            session_fetch: c.session_fetch_hook(),
+            session_store: c.session_store_hook(),
+        },
         _session_zone: session_zone,
     })))
 }
@@ -570,6 +579,12 @@ fn build_context(c: &SslConf, conf_dir: &Path) -> std::result::Result<Built, Str
         }
     }
     tls::install_hook_callbacks(&mut b);
+    let fetch = c.session_fetch_hook().is_some();
+    tls::install_session_hooks(&mut b, fetch, c.session_store_hook().is_some());
+    if fetch && c.session_cache() != SessionCache::Off {
+        // (sessions come from the fetch hook, not OpenSSL's own cache)
+        b.set_session_cache_mode(SslSessionCacheMode::SERVER | SslSessionCacheMode::NO_INTERNAL);
+    }
     let reject = c.reject_handshake();
     b.set_servername_callback(move |ssl, alert| {
         crate::tls::on_server_name(ssl);

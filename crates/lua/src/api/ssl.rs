@@ -70,7 +70,11 @@ fn one(lua: &Lua, v: impl mlua::IntoLua) -> Answer {
 
 /// Runs `f` on the current session: the handshake's, else the request's connection's.
 fn with_session<R>(f: impl FnOnce(&mut SslRef) -> R) -> Result<R, &'static str> {
-    if let Some(ssl) = HANDSHAKE.with(|h| h.borrow().as_ref().map(|f| f.ssl)) {
+    // (a session store hook runs after its handshake: it has no session to reach)
+    if let Some(ssl) = HANDSHAKE
+        .with(|h| h.borrow().as_ref().map(|f| f.ssl))
+        .filter(|p| !p.is_null())
+    {
         // SAFETY: the handshake that set these facts is running (its future is being
         // polled), so its session is alive; nothing else touches it during this call.
         let ssl = unsafe { SslRef::from_ptr_mut(ssl) };
@@ -493,7 +497,67 @@ fn register_clienthello(lua: &Lua) -> mlua::Result<()> {
             }
         })?,
     )?;
-    super::preload_module(lua, "ngx.ssl.clienthello", m)
+    super::preload_module(lua, "ngx.ssl.clienthello", m)?;
+    register_session(lua)
+}
+
+/// The handshake facts of a session hook; elsewhere lua-resty-core's answers: `nil, "bad
+/// request"` in a request (Err(None)), an error without one.
+fn session_facts() -> mlua::Result<Result<HandshakeFacts, ()>> {
+    let phase = request::phase();
+    if matches!(phase, request::Phase::SslSessFetch | request::Phase::SslSessStore)
+        && let Some(f) = HANDSHAKE.with(|h| h.borrow().clone())
+    {
+        return Ok(Ok(f));
+    }
+    match request::with(|_| Ok(())) {
+        Ok(()) => Ok(Err(())),
+        Err(_) => Err(mlua::Error::runtime("no request found")),
+    }
+}
+
+/// `require "ngx.ssl.session"`.
+fn register_session(lua: &Lua) -> mlua::Result<()> {
+    let m = lua.create_table()?;
+    m.set(
+        "get_session_id",
+        api_function(lua, "get_session_id", |lua, ()| {
+            let Ok(f) = session_facts()? else {
+                return fail(lua, "bad request");
+            };
+            let hex: String = f.session_id.iter().map(|b| format!("{b:02x}")).collect();
+            one(lua, hex)
+        })?,
+    )?;
+    m.set(
+        "get_serialized_session",
+        api_function(lua, "get_serialized_session", |lua, ()| {
+            let Ok(f) = session_facts()? else {
+                return fail(lua, "bad request");
+            };
+            match f.session.as_ref().map(|s| s.to_der()) {
+                Some(Ok(der)) => one(lua, lua.create_string(der)?),
+                Some(Err(_)) => fail(lua, "i2d_SSL_SESSION() failed"),
+                None => fail(lua, "bad session in lua context"),
+            }
+        })?,
+    )?;
+    m.set(
+        "set_serialized_session",
+        api_function(lua, "set_serialized_session", |lua, der: mlua::LuaString| {
+            let Ok(f) = session_facts()? else {
+                return fail(lua, "bad request");
+            };
+            match openssl::ssl::SslSession::from_der(&der.as_bytes()) {
+                Ok(s) => {
+                    *f.resume.borrow_mut() = Some(s);
+                    one(lua, true)
+                }
+                Err(_) => fail(lua, "d2i_SSL_SESSION() failed"),
+            }
+        })?,
+    )?;
+    super::preload_module(lua, "ngx.ssl.session", m)
 }
 
 // (not declared by openssl-sys)

@@ -105,6 +105,10 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
             if crate::request::YIELD_PHASES.contains(&crate::request::phase()) {
                 return Ok(Some(secs));
             }
+            // (a phase that may not hold the worker, as OpenResty refuses it there)
+            if crate::request::phase() == crate::request::Phase::SslSessStore {
+                crate::request::check_context(crate::request::YIELD_PHASES)?;
+            }
             std::thread::sleep(Duration::from_millis((secs * 1000.0) as u64));
             Ok(None)
         })?,
