@@ -596,3 +596,49 @@ GET /t
 --- response_body
 200 reused=.
 200 reused=r
+
+
+
+=== TEST 23: ssl_certificate with $ssl_server_name: loaded in each handshake for the name asked; a name without files fails that handshake
+--- http_config
+    lua_package_path "$TEST_NGINX_CERT_DIR/../lib/?.lua;;";
+    lua_ssl_trusted_certificate $TEST_NGINX_CERT_DIR/ca.crt;
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/https.sock ssl;
+        ssl_certificate $TEST_NGINX_CERT_DIR/$ssl_server_name.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/${ssl_server_name}.key;
+        location / {
+            return 200 "sni=$ssl_server_name\n";
+        }
+    }
+--- config
+    location = /t {
+        content_by_lua_block {
+            local get = require "https_get"
+            ngx.say((get("/", "test.com", true)))
+            ngx.say((get("/", "other.org", true)))
+            ngx.say(get("/", "missing.net", false))
+        }
+    }
+--- request
+GET /t
+--- response_body
+200 sni=test.com
+200 sni=other.org
+nilhandshake failed
+--- error_log eval
+qr/\[error\] .*cannot load certificate "\S+\/missing\.net\.crt": BIO_new_file\(\) failed/
+
+
+
+=== TEST 24: another variable is refused at start (nginx takes any; only $ssl_server_name is supported so far)
+--- http_config
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/https.sock ssl;
+        ssl_certificate $TEST_NGINX_CERT_DIR/$host.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/test-rsa.key;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*variable "\$host" in "ssl_certificate" is not supported yet in .*nginx\.conf:\d+/

@@ -391,6 +391,27 @@ pub fn on_server_name(ssl: &mut SslRef) {
     }
 }
 
+/// Runs `f` on a hook's session (a session store hook has none: false).
+pub fn with_hook_session(facts: &HandshakeFacts, f: impl FnOnce(&mut SslRef) -> bool) -> bool {
+    if facts.ssl.is_null() {
+        return false;
+    }
+    // SAFETY: the handshake that made these facts runs its hook now (the hook's future is
+    // polled by it), so its session is alive and nothing else uses it during the call.
+    f(unsafe { SslRef::from_ptr_mut(facts.ssl) })
+}
+
+/// Two hooks at one point, the first, then the second if the first let the handshake go
+/// on (a server's certificates named by variables, then its Lua).
+pub struct BothHooks(pub Rc<dyn HandshakeHook>, pub Rc<dyn HandshakeHook>);
+
+impl HandshakeHook for BothHooks {
+    fn run(&self, facts: HandshakeFacts) -> HookRun {
+        let (first, second) = (self.0.clone(), self.1.clone());
+        Box::pin(async move { first.run(facts.clone()).await && second.run(facts).await })
+    }
+}
+
 /// Installs the callbacks that run the hooks on a server context.
 pub fn install_hook_callbacks(b: &mut openssl::ssl::SslContextBuilder) {
     // SAFETY: the context is ours; the callback is a plain function that reads this

@@ -127,21 +127,111 @@ fn ssl_on(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
 }
 
 fn certificate(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
-    let v = cmd.arg(0).to_string();
-    if v.contains('$') {
-        return Err(cmd.error("variables in \"ssl_certificate\" are not supported yet"));
-    }
+    let v = checked_variables(cmd)?;
     conf(b).certificates.get_or_insert_with(Vec::new).push(v);
     Ok(())
 }
 
 fn certificate_key(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
-    let v = cmd.arg(0).to_string();
-    if v.contains('$') {
-        return Err(cmd.error("variables in \"ssl_certificate_key\" are not supported yet"));
-    }
+    let v = checked_variables(cmd)?;
     conf(b).certificate_keys.get_or_insert_with(Vec::new).push(v);
     Ok(())
+}
+
+/// A certificate path whose variables are ones a handshake knows (`$ssl_server_name`),
+/// written `$ssl_server_name` whatever the spelling (`${ssl_server_name}`).
+fn checked_variables(cmd: &Cmd) -> Result<String> {
+    let v = cmd.arg(0).replace("${ssl_server_name}", "$ssl_server_name");
+    let mut rest = v.as_str();
+    while let Some(i) = rest.find('$') {
+        rest = &rest[i + 1..];
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if name != "ssl_server_name" {
+            return Err(cmd.error(format!("variable \"${name}\" in \"{}\" is not supported yet", cmd.name)));
+        }
+    }
+    Ok(v)
+}
+
+/// `ssl_certificate` / `_key` naming `$ssl_server_name`: loaded in each handshake for the
+/// name the client sent (as nginx does since 1.15.9); a name that is no valid host, or
+/// files that cannot be loaded, fail that handshake, logged as nginx.
+struct NamedCertificates {
+    pairs: Vec<(String, String)>,
+    conf_dir: std::path::PathBuf,
+    password: Vec<String>,
+}
+
+impl tls::HandshakeHook for NamedCertificates {
+    fn run(&self, facts: tls::HandshakeFacts) -> tls::HookRun {
+        let mut failure = None;
+        let ok = tls::with_hook_session(&facts, |ssl| {
+            let name = ssl
+                .servername(openssl::ssl::NameType::HOST_NAME)
+                .and_then(crate::h1::validate_host);
+            let Some(name) = name else {
+                failure = Some("cannot load certificate: no valid server name for \"$ssl_server_name\"".to_string());
+                return false;
+            };
+            for (cert, key) in &self.pairs {
+                let (cert, key) = (
+                    cert.replace("$ssl_server_name", &name),
+                    key.replace("$ssl_server_name", &name),
+                );
+                if let Err(e) = self.load(ssl, &cert, &key) {
+                    failure = Some(e);
+                    return false;
+                }
+            }
+            true
+        });
+        if let Some(text) = failure {
+            let client = facts.peer.map_or_else(|| "unix:".to_string(), |p| p.ip().to_string());
+            crate::elog!(
+                Level::Error,
+                facts.conn,
+                "{text} while SSL handshaking, client: {client}, server: {}",
+                facts.listen
+            );
+        }
+        Box::pin(std::future::ready(ok))
+    }
+}
+
+impl NamedCertificates {
+    fn load(&self, ssl: &mut openssl::ssl::SslRef, cert: &str, key: &str) -> std::result::Result<(), String> {
+        let pem = pem_of(&self.conf_dir, cert, "certificate")?;
+        let chain = X509::stack_from_pem(&pem)
+            .ok()
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| {
+                format!(
+                    "cannot load certificate \"{}\": PEM_read_bio_X509_AUX() failed",
+                    full_path(&self.conf_dir, cert)
+                )
+            })?;
+        let key_pem = pem_of(&self.conf_dir, key, "certificate key")?;
+        let pkey = load_key(&key_pem, &self.password).map_err(|e| {
+            format!(
+                "cannot load certificate key \"{}\": PEM_read_bio_PrivateKey() failed {}",
+                full_path(&self.conf_dir, key),
+                error_text(&e)
+            )
+        })?;
+        let mut chain = chain.into_iter();
+        let leaf = chain.next().expect("non-empty");
+        ssl.set_certificate(&leaf)
+            .map_err(|e| format!("SSL_use_certificate(\"{cert}\") failed {}", error_text(&e)))?;
+        for c in chain {
+            ssl.add_chain_cert(c)
+                .map_err(|e| format!("SSL_add0_chain_cert(\"{cert}\") failed {}", error_text(&e)))?;
+        }
+        ssl.set_private_key(&pkey)
+            .map_err(|e| format!("SSL_use_PrivateKey(\"{key}\") failed {}", error_text(&e)))
+    }
 }
 
 fn password_file(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
@@ -350,7 +440,10 @@ pub fn server_tls(level: &LocDraft, conf_dir: &Path) -> Result<Option<Rc<ServerT
         ssl_on: c.enable(),
         hooks: tls::Hooks {
             client_hello: c.client_hello_hook(),
-            certificate: c.certificate_hook(),
+            certificate: match (named_certificates(c, conf_dir), c.certificate_hook()) {
+                (Some(named), Some(lua)) => Some(Rc::new(tls::BothHooks(named, lua))),
+                (named, lua) => named.or(lua),
+            },
             session_fetch: c.session_fetch_hook(),
             session_store: c.session_store_hook(),
         },
@@ -442,15 +535,7 @@ fn build_context(c: &SslConf, conf_dir: &Path) -> std::result::Result<Built, Str
             .map_err(|e| ssl_err(&format!("PEM_read_bio_DHparams(\"{path}\")"), e))?;
         b.set_tmp_dh(&params).map_err(|e| ssl_err("SSL_CTX_set_tmp_dh()", e))?;
     }
-    let password = match c.password_file() {
-        p if p.is_empty() => Vec::new(),
-        p => {
-            let path = full_path(conf_dir, &p);
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| format!("open() \"{path}\" failed ({})", conf::errno_text(&e)))?;
-            text.lines().filter(|l| !l.is_empty()).map(str::to_string).collect()
-        }
-    };
+    let password = read_passwords(c, conf_dir)?;
     let (certs, keys) = (c.certificates(), c.certificate_keys());
     if certs.len() > keys.len() {
         return Err(format!(
@@ -460,7 +545,12 @@ fn build_context(c: &SslConf, conf_dir: &Path) -> std::result::Result<Built, Str
     }
     // (the session id context ties cached sessions to this server's certificates)
     let mut sid = openssl::sha::Sha1::new();
-    for (cert, key) in certs.iter().zip(keys.iter()) {
+    // (those naming variables are loaded per handshake: NamedCertificates)
+    for (cert, key) in certs
+        .iter()
+        .zip(keys.iter())
+        .filter(|(c, k)| !c.contains('$') && !k.contains('$'))
+    {
         let pem = pem_of(conf_dir, cert, "certificate")?;
         let chain = X509::stack_from_pem(&pem)
             .ok()
@@ -595,6 +685,36 @@ fn build_context(c: &SslConf, conf_dir: &Path) -> std::result::Result<Built, Str
         Ok(())
     });
     Ok((b.build(), zone))
+}
+
+/// `ssl_password_file`'s passwords, one a line.
+fn read_passwords(c: &SslConf, conf_dir: &Path) -> std::result::Result<Vec<String>, String> {
+    let p = c.password_file();
+    if p.is_empty() {
+        return Ok(Vec::new());
+    }
+    let path = full_path(conf_dir, &p);
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| format!("open() \"{path}\" failed ({})", conf::errno_text(&e)))?;
+    Ok(text.lines().filter(|l| !l.is_empty()).map(str::to_string).collect())
+}
+
+/// The hook that loads a server's certificates naming variables, if it has any.
+fn named_certificates(c: &SslConf, conf_dir: &Path) -> Option<Rc<dyn tls::HandshakeHook>> {
+    let pairs: Vec<(String, String)> = c
+        .certificates()
+        .into_iter()
+        .zip(c.certificate_keys())
+        .filter(|(cert, key)| cert.contains('$') || key.contains('$'))
+        .collect();
+    if pairs.is_empty() {
+        return None;
+    }
+    Some(Rc::new(NamedCertificates {
+        pairs,
+        conf_dir: conf_dir.to_path_buf(),
+        password: read_passwords(c, conf_dir).unwrap_or_default(),
+    }))
 }
 
 fn load_key(pem: &[u8], passwords: &[String]) -> std::result::Result<PKey<Private>, openssl::error::ErrorStack> {
