@@ -642,3 +642,41 @@ qr/\[error\] .*cannot load certificate "\S+\/missing\.net\.crt": BIO_new_file\(\
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*variable "\$host" in "ssl_certificate" is not supported yet in .*nginx\.conf:\d+/
+
+
+
+=== TEST 25: ssl_dhparam makes DHE ciphers possible (without it a DHE-only client finds no shared cipher)
+--- http_config
+    lua_package_path "$TEST_NGINX_CERT_DIR/../lib/?.lua;;";
+    lua_ssl_protocols TLSv1.2;
+    lua_ssl_ciphers DHE-RSA-AES128-GCM-SHA256;
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/https.sock ssl;
+        ssl_certificate $TEST_NGINX_CERT_DIR/test-rsa.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/test-rsa.key;
+        ssl_dhparam $TEST_NGINX_CERT_DIR/dhparam.pem;
+        location / {
+            return 200 "$ssl_cipher\n";
+        }
+    }
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/nodh.sock ssl;
+        ssl_certificate $TEST_NGINX_CERT_DIR/test-rsa.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/test-rsa.key;
+    }
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.say((require("https_get")("/", "test.com", false)))
+            local sock = ngx.socket.tcp()
+            assert(sock:connect("unix:$TEST_NGINX_HTML_DIR/nodh.sock"))
+            ngx.say(sock:sslhandshake(false, "test.com", false))
+        }
+    }
+--- request
+GET /t
+--- response_body
+200 DHE-RSA-AES128-GCM-SHA256
+nilhandshake failed
+--- error_log eval
+qr/\[info\] .*SSL_do_handshake\(\) failed \(SSL: error:0A0000C1:SSL routines::no shared cipher\) while SSL handshaking/

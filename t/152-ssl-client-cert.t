@@ -132,3 +132,50 @@ GET /t
 nilclient certificate must be supplied with corresponding private key
 true
 verify=SUCCESS s_dn=CN=test client,O=oxiresty tests,C=US
+
+
+
+=== TEST 4: ngx.ssl.verify_client in ssl_certificate_by_lua asks for a client certificate (optional: none is NONE)
+--- http_config
+    lua_package_path "$TEST_NGINX_CERT_DIR/../lib/?.lua;;";
+    lua_ssl_trusted_certificate $TEST_NGINX_CERT_DIR/ca.crt;
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/https.sock ssl;
+        ssl_certificate $TEST_NGINX_CERT_DIR/test-rsa.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/test-rsa.key;
+        ssl_certificate_by_lua_block {
+            local ssl = require "ngx.ssl"
+            local f = assert(io.open("$TEST_NGINX_CERT_DIR/ca.crt"))
+            local ca = assert(ssl.parse_pem_cert(f:read("*a")))
+            f:close()
+            assert(ssl.verify_client(ca, 2))
+        }
+        location / {
+            return 200 "verify=$ssl_client_verify s_dn=$ssl_client_s_dn\n";
+        }
+    }
+--- config
+    location = /t {
+        content_by_lua_block {
+            local ssl = require "ngx.ssl"
+            local function read(name)
+                local f = assert(io.open("$TEST_NGINX_CERT_DIR/" .. name))
+                local s = f:read("*a")
+                f:close()
+                return s
+            end
+            ngx.say((require("https_get")("/", "test.com", true)))
+            local sock = ngx.socket.tcp()
+            sock:setclientcert(assert(ssl.parse_pem_cert(read("client.crt"))),
+                               assert(ssl.parse_pem_priv_key(read("client.key"))))
+            assert(sock:connect("unix:$TEST_NGINX_HTML_DIR/https.sock"))
+            assert(sock:sslhandshake(false, "test.com", true))
+            sock:send("GET / HTTP/1.0\r\nHost: test.com\r\n\r\n")
+            ngx.print(sock:receive("*a"):match("\r\n\r\n(.*)"))
+        }
+    }
+--- request
+GET /t
+--- response_body
+200 verify=NONE s_dn=
+verify=SUCCESS s_dn=CN=test client,O=oxiresty tests,C=US

@@ -50,6 +50,8 @@ cat test-rsa.crt ca.crt > test-rsa-chain.crt
 # an encrypted key and its ssl_password_file
 openssl pkey -in test-rsa.key -aes256 -passout pass:s3cret -out test-rsa-enc.key
 printf 'wrong\ns3cret\n' > passwords
+# DH parameters for ssl_dhparam (DSA-style generation: quick)
+openssl dhparam -dsaparam -out dhparam.pem 2048 2>/dev/null
 # named by their server names, for ssl_certificate $ssl_server_name
 cp test-rsa.crt test.com.crt; cp test-rsa.key test.com.key
 cp other-name.crt other.org.crt; cp other-name.key other.org.key
