@@ -941,3 +941,76 @@ WWW-Authenticate: Basic realm="up"
 X-Other:
 --- response_body
 custom page
+
+
+
+=== TEST 43: proxy_cookie_flags: Secure, HttpOnly and SameSite added, changed or removed per cookie, as nginx writes them
+--- config
+    location /up {
+        add_header Set-Cookie "a=1; Path=/; Secure";
+        add_header Set-Cookie "b=2; HttpOnly; SameSite=Lax";
+        add_header Set-Cookie "c=3";
+        add_header Set-Cookie "e=5; secure; samesite=lax";
+        add_header Set-Cookie "dd=4; secure; samesite=strict";
+        add_header Set-Cookie "z=9; Secure";
+        return 200 "x";
+    }
+    location /t {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/up;
+        proxy_cookie_flags a nosecure httponly;
+        proxy_cookie_flags ~^b nohttponly samesite=strict secure;
+        proxy_cookie_flags c samesite=none httponly secure;
+        proxy_cookie_flags e samesite=lax httponly secure;
+        proxy_cookie_flags ~d nosamesite nosecure;
+    }
+--- request
+GET /t
+--- raw_response_headers_like
+Set-Cookie: a=1; Path=/; HttpOnly\r
+Set-Cookie: b=2; SameSite=Strict; Secure\r
+Set-Cookie: c=3; Secure; HttpOnly; SameSite=None\r
+Set-Cookie: e=5; secure; samesite=lax; HttpOnly\r
+Set-Cookie: dd=4\r
+Set-Cookie: z=9; Secure\r
+
+
+
+=== TEST 44: proxy_cookie_flags: flags from variables; a word that is no flag is ignored (as nginx)
+--- config
+    location /up {
+        add_header Set-Cookie "a=1";
+        add_header Set-Cookie "b=2; Secure";
+        return 200 "x";
+    }
+    location /t {
+        set $flag httponly;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/up;
+        proxy_cookie_flags a $flag sometimes;
+        proxy_cookie_flags ~ nosecure;
+    }
+--- request
+GET /t
+--- raw_response_headers_like
+Set-Cookie: a=1; HttpOnly\r
+Set-Cookie: b=2\r
+
+
+
+=== TEST 45: proxy_cookie_flags off in a location undoes the server's rules
+--- config
+    proxy_cookie_flags ~ secure;
+    location /up {
+        add_header Set-Cookie "a=1";
+        return 200 "x";
+    }
+    location /t {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/up;
+        proxy_cookie_flags off;
+    }
+    location /s {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/up;
+    }
+--- pipelined_requests eval
+["GET /t", "GET /s"]
+--- response_headers eval
+["Set-Cookie: a=1", "Set-Cookie: a=1; Secure"]

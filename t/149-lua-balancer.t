@@ -3,6 +3,10 @@
 # current OpenResty the block says so).
 
 use Test::Nginx::Socket 'no_plan';
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+
+$ENV{TEST_NGINX_CERT_DIR} ||= dirname(abs_path(__FILE__)) . "/cert";
 
 run_tests();
 
@@ -308,3 +312,46 @@ found by asking
 --- must_die
 --- error_log
 "balancer_by_lua_block" directive is not allowed here
+
+
+
+=== TEST 14: set_upstream_tls(false) speaks plain HTTP to an https:// upstream's server; true keeps TLS
+--- http_config
+    upstream backend {
+        server 0.0.0.1;
+        balancer_by_lua_block {
+            local b = require "ngx.balancer"
+            if ngx.var.uri:find("plain", 1, true) then
+                assert(b.set_upstream_tls(false))
+                assert(b.set_current_peer("127.0.0.1", $TEST_NGINX_RAND_PORT_2))
+            else
+                assert(b.set_upstream_tls(true))
+                assert(b.set_current_peer("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
+            end
+        }
+    }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1 ssl;
+        ssl_certificate $TEST_NGINX_CERT_DIR/test-rsa.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/test-rsa.key;
+        return 200 "tls: $https\n";
+    }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_2;
+        return 200 "plain: $scheme\n";
+    }
+--- config
+    location /p/ {
+        proxy_pass https://backend/;
+    }
+    location = /t {
+        echo_location /p/tls;
+        echo_location /p/plain;
+    }
+--- request
+GET /t
+--- response_body
+tls: on
+plain: http
+--- no_error_log
+[error]

@@ -1812,7 +1812,7 @@ fn proxy_buffering_frees_the_upstream_before_a_slow_client_reads() {
     let (front, back) = (port(), port());
     // 32 MiB: more than the kernel's socket buffers hold, less than the read-ahead
     p.conf(&format!(
-        "worker_processes 1;\ndaemon off;\nerror_log logs/error.log info;\nevents {{ worker_connections 64; }}\nhttp {{\n access_log off;\n server {{ listen 127.0.0.1:{back}; location / {{ content_by_lua_block {{ local mb = string.rep(\"x\", 1048576) for _ = 1, 32 do ngx.print(mb) end }} log_by_lua_block {{ ngx.log(ngx.WARN, \"upstream done: \", ngx.var.uri) }} }} }}\n server {{\n  listen 127.0.0.1:{front};\n  proxy_http_version 1.1;\n  location /buffered {{ proxy_buffers 64 1m; proxy_pass http://127.0.0.1:{back}; }}\n  location /spooled {{ proxy_pass http://127.0.0.1:{back}; }}\n  location /unspooled {{ proxy_max_temp_file_size 0; proxy_pass http://127.0.0.1:{back}; }}\n  location /unbuffered {{ proxy_buffering off; proxy_pass http://127.0.0.1:{back}; }}\n }}\n}}\n"
+        "worker_processes 1;\ndaemon off;\nerror_log logs/error.log info;\nevents {{ worker_connections 64; }}\nhttp {{\n access_log off;\n server {{ listen 127.0.0.1:{back}; location / {{ content_by_lua_block {{ local mb = string.rep(\"x\", 1048576) for _ = 1, 32 do ngx.print(mb) end }} log_by_lua_block {{ ngx.log(ngx.WARN, \"upstream done: \", ngx.var.uri) }} }} }}\n server {{\n  listen 127.0.0.1:{front};\n  proxy_http_version 1.1;\n  location /buffered {{ proxy_buffers 64 1m; proxy_pass http://127.0.0.1:{back}; }}\n  location /spooled {{ proxy_temp_path spool 1 2; proxy_pass http://127.0.0.1:{back}; }}\n  location /unspooled {{ proxy_max_temp_file_size 0; proxy_pass http://127.0.0.1:{back}; }}\n  location /unbuffered {{ proxy_buffering off; proxy_pass http://127.0.0.1:{back}; }}\n }}\n}}\n"
     ));
     let mut child = start_master(&p);
     wait_until("the server", Duration::from_secs(5), || {
@@ -1836,11 +1836,17 @@ fn proxy_buffering_frees_the_upstream_before_a_slow_client_reads() {
         Duration::from_secs(10),
         || p.log().contains("upstream done: /spooled"),
     );
-    assert!(
-        p.log().contains("an upstream response is buffered to a temporary file"),
-        "{}",
-        p.log()
-    );
+    // (in the subdirectories proxy_temp_path's levels name: spool/7/45/...12457)
+    let log = p.log();
+    let path = log
+        .split("an upstream response is buffered to a temporary file ")
+        .nth(1)
+        .and_then(|rest| rest.split(" while").next())
+        .unwrap_or_else(|| panic!("no temp file line: {log}"));
+    let parts: Vec<&str> = path.rsplitn(4, '/').collect();
+    assert_eq!(parts[3].rsplit('/').next(), Some("spool"), "{path}");
+    assert!(parts[2].len() == 1 && parts[1].len() == 2, "{path}");
+    assert!(parts[0].ends_with(&format!("{}{}", parts[1], parts[2])), "{path}");
     let held_too = slow_client("/unbuffered");
     let held_three = slow_client("/unspooled");
     std::thread::sleep(Duration::from_millis(1500));

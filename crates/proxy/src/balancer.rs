@@ -75,6 +75,9 @@ pub struct Choice {
     pub tries_left: u32,
     /// `proxy_next_upstream_tries` (0: no limit).
     pub tries_limit: u32,
+    /// `set_upstream_tls(false)`: an `https://` upstream is spoken to in plain HTTP, from
+    /// this try on.
+    pub tls_off: bool,
 }
 
 impl Choice {

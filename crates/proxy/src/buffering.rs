@@ -24,7 +24,7 @@ pub struct Ahead<'a> {
     /// In memory (0: no read-ahead at all).
     pub memory: usize,
     /// Then in a temp file in this directory, up to `spool_max` bytes (0: none).
-    pub spool_dir: &'a std::path::Path,
+    pub spool_dir: &'a crate::TempPath,
     pub spool_max: u64,
 }
 
@@ -211,12 +211,14 @@ static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// Appends `data` to the queue's temp file, made (and unlinked at once: it goes with its
 /// last handle) on first use; the new file's path, for the log line.
-fn spool(q: &mut Queue, data: &[u8], dir: &std::path::Path) -> std::io::Result<Option<PathBuf>> {
+fn spool(q: &mut Queue, data: &[u8], temp: &crate::TempPath) -> std::io::Result<Option<PathBuf>> {
     let mut made = None;
     if q.file.is_none() {
-        std::fs::create_dir_all(dir)?;
         let seq = TEMP_SEQ.fetch_add(1, Ordering::Relaxed);
-        let path = dir.join(format!("{:010}", (u64::from(std::process::id()) << 20) | seq));
+        let path = temp.file(&format!("{:010}", (u64::from(std::process::id()) << 20) | seq));
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
         let file = std::fs::OpenOptions::new()
             .create_new(true)
             .read(true)

@@ -3,6 +3,11 @@
 //! text domain matches the whole domain (case aside, a leading dot ignored on both sides),
 //! a text path the start of the path; a `~`/`~*` regex rule replaces the whole value with
 //! its replacement (captures usable). `off` at a level rewrites nothing there.
+//!
+//! `proxy_cookie_flags`: a cookie's (by name, or `~`/`~*` regex) Secure, HttpOnly and
+//! SameSite attributes added, changed or removed, as nginx does: removals first, a
+//! SameSite of another value replaced in place, missing ones appended in nginx's order
+//! (Secure, HttpOnly, SameSite), present ones left as they are written.
 
 use std::rc::Rc;
 
@@ -90,6 +95,148 @@ pub fn directive(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
         Attr::Path => c.cookie_path = Some(Rc::new(rules)),
     }
     Ok(())
+}
+
+/// Which cookies a `proxy_cookie_flags` rule is for.
+#[derive(Clone, Debug)]
+pub enum CookieName {
+    Text(Template),
+    Regex(Rc<pcre2::bytes::Regex>),
+}
+
+/// One `proxy_cookie_flags` rule: the cookie and its flags (variables allowed, read per
+/// answer; words that are no flag are ignored, as nginx ignores them).
+#[derive(Clone, Debug)]
+pub struct FlagRule {
+    name: CookieName,
+    flags: Vec<Template>,
+}
+
+/// What a rule's flags do to Secure, HttpOnly (Some(true): add, Some(false): remove) and
+/// SameSite (Some(Some(v)): set, Some(None): remove).
+#[derive(Default)]
+struct Flags {
+    secure: Option<bool>,
+    httponly: Option<bool>,
+    samesite: Option<Option<&'static str>>,
+}
+
+impl Flags {
+    fn of(words: impl Iterator<Item = String>) -> Flags {
+        let mut f = Flags::default();
+        for w in words {
+            match w.to_ascii_lowercase().as_str() {
+                "secure" => f.secure = Some(true),
+                "nosecure" => f.secure = Some(false),
+                "httponly" => f.httponly = Some(true),
+                "nohttponly" => f.httponly = Some(false),
+                "samesite=strict" => f.samesite = Some(Some("Strict")),
+                "samesite=lax" => f.samesite = Some(Some("Lax")),
+                "samesite=none" => f.samesite = Some(Some("None")),
+                "nosamesite" => f.samesite = Some(None),
+                _ => {}
+            }
+        }
+        f
+    }
+}
+
+/// A level's `proxy_cookie_flags` rules (`None` in the conf: inherited; empty: `off`).
+pub type FlagRules = Rc<Vec<FlagRule>>;
+
+/// `proxy_cookie_flags off | COOKIE FLAG...`.
+pub fn flags_directive(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let current = b.loc().conf::<crate::ProxyConf>().cookie_flags.clone();
+    if cmd.args.len() == 1 {
+        if cmd.arg(0) != "off" {
+            return Err(cmd.error(format!("invalid number of arguments in \"{}\" directive", cmd.name)));
+        }
+        if current.is_some() {
+            return Err(cmd.duplicate());
+        }
+        b.loc().conf::<crate::ProxyConf>().cookie_flags = Some(Rc::new(Vec::new()));
+        return Ok(());
+    }
+    if current.as_ref().is_some_and(|r| r.is_empty()) {
+        return Err(cmd.duplicate());
+    }
+    let name = match cmd.arg(0).strip_prefix('~') {
+        Some(re) => {
+            let (re, caseless) = match re.strip_prefix('*') {
+                Some(re) => (re, true),
+                None => (re, false),
+            };
+            CookieName::Regex(Rc::new(b.regex(cmd, re, caseless)?))
+        }
+        None => CookieName::Text(b.template(cmd, cmd.arg(0))?),
+    };
+    let mut flags = Vec::new();
+    for flag in cmd.values().skip(1) {
+        flags.push(b.template(cmd, flag)?);
+    }
+    let rule = FlagRule { name, flags };
+    let mut rules = current.map(|r| (*r).clone()).unwrap_or_default();
+    rules.push(rule);
+    b.loc().conf::<crate::ProxyConf>().cookie_flags = Some(Rc::new(rules));
+    Ok(())
+}
+
+/// A Set-Cookie value with its flags set by the first rule for its cookie (`None`:
+/// unchanged).
+pub fn set_flags(r: &mut Request, value: &str, rules: &[FlagRule]) -> Option<String> {
+    let cookie = value.split(';').next()?.split('=').next()?.trim();
+    let rule = rules.iter().find(|rule| match &rule.name {
+        CookieName::Text(t) => t.render(r) == cookie,
+        CookieName::Regex(re) => r.capture(re, cookie),
+    })?;
+    let rule = Flags::of(rule.flags.iter().map(|t| t.render(r)));
+    let is = |part: &str, attr: &str| {
+        let p = part.trim();
+        let name = p.split('=').next().unwrap_or("").trim();
+        name.eq_ignore_ascii_case(attr)
+    };
+    let mut parts: Vec<String> = Vec::new();
+    let (mut secure, mut httponly, mut samesite) = (false, false, false);
+    for (i, part) in value.split(';').enumerate() {
+        if i > 0 {
+            if is(part, "secure") {
+                if rule.secure == Some(false) {
+                    continue;
+                }
+                secure = true;
+            } else if is(part, "httponly") {
+                if rule.httponly == Some(false) {
+                    continue;
+                }
+                httponly = true;
+            } else if is(part, "samesite") {
+                match rule.samesite {
+                    Some(None) => continue,
+                    Some(Some(v)) => {
+                        samesite = true;
+                        let current = part.split_once('=').map_or("", |(_, v)| v.trim());
+                        if !current.eq_ignore_ascii_case(v) {
+                            parts.push(format!(" SameSite={v}"));
+                            continue;
+                        }
+                    }
+                    None => samesite = true,
+                }
+            }
+        }
+        parts.push(part.to_string());
+    }
+    if rule.secure == Some(true) && !secure {
+        parts.push(" Secure".into());
+    }
+    if rule.httponly == Some(true) && !httponly {
+        parts.push(" HttpOnly".into());
+    }
+    if let (Some(Some(v)), false) = (rule.samesite, samesite) {
+        parts.push(format!(" SameSite={v}"));
+    }
+    let out = parts.join(";");
+    (out != value).then_some(out)
 }
 
 /// A Set-Cookie value with its `domain=` and `path=` rewritten (`None`: unchanged).

@@ -31,7 +31,7 @@ pub struct Proxy {
     /// `proxy_redirect`'s rules, `default` made concrete.
     redirects: Vec<crate::redirect::Rule>,
     /// Where answers larger than `proxy_buffers` wait (`proxy_temp_path`).
-    temp_dir: std::path::PathBuf,
+    temp_dir: crate::TempPath,
 }
 
 /// The headers nginx's proxy module sets or drops, whatever the client sent (a
@@ -54,7 +54,7 @@ impl Proxy {
         ssl: crate::ssl::ProxySsl,
         upstreams: Rc<Upstreams>,
         redirects: Vec<crate::redirect::Rule>,
-        temp_dir: std::path::PathBuf,
+        temp_dir: crate::TempPath,
     ) -> Proxy {
         let user = conf.headers.as_deref().map(Vec::as_slice).unwrap_or_default();
         let not_passed = user
@@ -435,7 +435,9 @@ impl Proxy {
             let kept = target.upstream.take_idle(&server.pool);
             let reused = kept.is_some();
             server.timeouts = timeouts;
-            server.tls = tls.clone();
+            // (`ngx.balancer.set_upstream_tls(false)` turns TLS off for the request)
+            let tls_off = r.ctx_ref::<Choice>().is_some_and(|c| c.tls_off);
+            server.tls = if tls_off { None } else { tls.clone() };
             let attempt = self.attempt(r, &server, kept, &request, body.as_ref(), started);
             let outcome = if self.conf.ignore_client_abort.unwrap_or(false) {
                 Some(attempt.await)
@@ -873,7 +875,13 @@ impl Proxy {
                     domains.as_deref().map_or(&[][..], Vec::as_slice),
                     paths.as_deref().map_or(&[][..], Vec::as_slice),
                 );
-                let new = crate::cookie::rewrite(r, &value, domains, paths);
+                let mut new = crate::cookie::rewrite(r, &value, domains, paths);
+                if let Some(flags) = self.conf.cookie_flags.clone() {
+                    let current = new.as_deref().unwrap_or(&value).to_string();
+                    if let Some(flagged) = crate::cookie::set_flags(r, &current, &flags) {
+                        new = Some(flagged);
+                    }
+                }
                 r.headers_out.add(name, new.as_deref().unwrap_or(&value));
             } else if !self.redirects.is_empty()
                 && (name.eq_ignore_ascii_case("location") || name.eq_ignore_ascii_case("refresh"))
@@ -924,10 +932,11 @@ impl Proxy {
         Flow::Done
     }
 
-    /// Whether `proxy_cookie_domain`/`_path` have rules here.
+    /// Whether `proxy_cookie_domain`/`_path`/`_flags` have rules here.
     fn rewrites_cookies(&self) -> bool {
         let any = |rules: &Option<crate::cookie::Rules>| rules.as_ref().is_some_and(|r| !r.is_empty());
-        any(&self.conf.cookie_domain) || any(&self.conf.cookie_path)
+        let flags = self.conf.cookie_flags.as_ref().is_some_and(|r| !r.is_empty());
+        any(&self.conf.cookie_domain) || any(&self.conf.cookie_path) || flags
     }
 
     /// `proxy_intercept_errors`: an answer of 300 or more that the location has an

@@ -68,6 +68,7 @@ static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("proxy_intercept_errors", ALL, Args::Flag, intercept_errors),
     Directive::value("proxy_cookie_domain", ALL, Args::Range(1, 2), cookie::directive),
     Directive::value("proxy_cookie_path", ALL, Args::Range(1, 2), cookie::directive),
+    Directive::value("proxy_cookie_flags", ALL, Args::Range(1, 5), cookie::flags_directive),
     Directive::value("proxy_ignore_headers", ALL, Args::AtLeast(1), ignore_headers),
     Directive::value("proxy_ignore_client_abort", ALL, Args::Flag, ignore_client_abort),
     Directive::value("proxy_http_version", ALL, Args::Exactly(1), http_version),
@@ -187,9 +188,10 @@ pub struct ProxyConf {
     /// `proxy_max_temp_file_size`: how much more may wait in a temp file (0: none).
     pub max_temp_file_size: Option<u64>,
     /// `proxy_temp_path` (relative to the prefix).
-    pub temp_path: Option<Rc<std::path::PathBuf>>,
+    pub temp_path: Option<Rc<TempPath>>,
     pub cookie_domain: Option<cookie::Rules>,
     pub cookie_path: Option<cookie::Rules>,
+    pub cookie_flags: Option<cookie::FlagRules>,
 }
 
 /// `proxy_ignore_headers`: the upstream headers whose special meaning is ignored (they
@@ -229,6 +231,7 @@ impl ExtConf for ProxyConf {
             ignore_client_abort,
             cookie_domain,
             cookie_path,
+            cookie_flags,
             buffering,
             buffers,
             request_buffering,
@@ -466,19 +469,44 @@ fn max_temp_file_size(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     conf::registry::set_once(&mut proxy(b).max_temp_file_size, n, cmd)
 }
 
-/// `proxy_temp_path path [level1 [level2 [level3]]]` (the levels are checked, files go
-/// in the directory itself).
+/// `proxy_temp_path path [level1 [level2 [level3]]]`: files go in subdirectories named by
+/// the last digits of their names, `level1` digits for the first, as nginx's.
 fn temp_path(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let mut levels = Vec::new();
     for level in cmd.values().skip(1) {
-        if !matches!(level, "1" | "2") {
-            return Err(cmd.invalid_value(level, ""));
+        match level {
+            "1" => levels.push(1),
+            "2" => levels.push(2),
+            _ => return Err(cmd.invalid_value(level, "")),
         }
     }
-    let path = b.prefix.join(cmd.arg(0));
-    if !b.temp_dirs.contains(&path) {
-        b.temp_dirs.push(path.clone());
+    let dir = b.prefix.join(cmd.arg(0));
+    if !b.temp_dirs.contains(&dir) {
+        b.temp_dirs.push(dir.clone());
     }
-    conf::registry::set_once(&mut proxy(b).temp_path, Rc::new(path), cmd)
+    conf::registry::set_once(&mut proxy(b).temp_path, Rc::new(TempPath { dir, levels }), cmd)
+}
+
+/// Where spooled answers go: a directory, and the levels of subdirectories under it.
+#[derive(Clone, Debug, Default)]
+pub struct TempPath {
+    pub dir: std::path::PathBuf,
+    pub levels: Vec<usize>,
+}
+
+impl TempPath {
+    /// A temp file's path for its 10-digit name: `dir/7/45/0000012457` for levels 1 2.
+    pub fn file(&self, name: &str) -> std::path::PathBuf {
+        let mut path = self.dir.clone();
+        let mut end = name.len();
+        for &l in &self.levels {
+            let start = end.saturating_sub(l);
+            path.push(&name[start..end]);
+            end = start;
+        }
+        path.push(name);
+        path
+    }
 }
 
 /// Sizes of nginx's buffering machinery (busy buffers, temp file limits): checked; the
@@ -580,8 +608,11 @@ fn install(b: &HttpBuilder, d: &LocDraft, t: &mut Phases) -> Result<()> {
     }
     let redirects = redirect::resolve(conf.redirects.as_ref(), pass.url.literal(), pass.location.as_deref());
     let temp_dir = match &conf.temp_path {
-        Some(p) => p.to_path_buf(),
-        None => b.prefix.join("proxy_temp"),
+        Some(p) => (**p).clone(),
+        None => TempPath {
+            dir: b.prefix.join("proxy_temp"),
+            levels: Vec::new(),
+        },
     };
     let ssl = d.ext.get::<ssl::ProxySsl>().cloned().unwrap_or_default();
     ssl::check(&ssl).map_err(conf::ConfError::Other)?;
@@ -598,6 +629,20 @@ fn install(b: &HttpBuilder, d: &LocDraft, t: &mut Phases) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn temp_files_go_under_their_levels() {
+        let t = super::TempPath {
+            dir: "/spool".into(),
+            levels: vec![1, 2],
+        };
+        assert_eq!(t.file("0000012457"), std::path::PathBuf::from("/spool/7/45/0000012457"));
+        let flat = super::TempPath {
+            dir: "/spool".into(),
+            levels: vec![],
+        };
+        assert_eq!(flat.file("0000012457"), std::path::PathBuf::from("/spool/0000012457"));
+    }
+
     use super::split_url;
 
     #[test]

@@ -154,7 +154,13 @@ pub fn register(lua: &Lua, private: &Table) -> mlua::Result<()> {
     private.set(
         "balancer_set_upstream_tls",
         lua.create_function(|lua, on: bool| {
-            with_choice(lua, |_| if on { Err("not supported yet") } else { Ok(true) })
+            with_choice(lua, |c| {
+                // (on: TLS as the URL says; off: none, as lua-nginx-module's u->ssl = 0)
+                if !on {
+                    c.tls_off = true;
+                }
+                Ok(true)
+            })
         })?,
     )?;
     Ok(())
