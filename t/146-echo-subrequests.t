@@ -56,3 +56,51 @@ main body:
 main request body
 --- no_error_log
 [error]
+
+
+
+=== TEST 3: the async forms run together; their output and what follows keep their places
+--- config
+    location /slow {
+        echo_sleep 0.5;
+        echo "slow $arg_n";
+    }
+    location = /t {
+        echo_location_async /slow n=1;
+        echo between;
+        echo_subrequest_async GET /slow -q n=2;
+        echo_location /sub;
+        echo end;
+    }
+    location = /sub {
+        echo sync;
+    }
+--- request
+GET /t
+--- response_body
+slow 1
+between
+slow 2
+sync
+end
+--- timeout: 0.9
+
+
+
+=== TEST 4: echo_subrequest -f sends a file's bytes as the subrequest's body
+--- config
+    location = /t {
+        echo_subrequest POST /body -f html/body.txt;
+    }
+    location = /body {
+        echo_read_request_body;
+        echo -n "got: ";
+        echo_request_body;
+    }
+--- user_files
+>>> body.txt
+hello from a file
+--- request
+GET /t
+--- response_body
+got: hello from a file

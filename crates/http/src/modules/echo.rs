@@ -35,17 +35,26 @@ pub enum Op {
         args: Option<Template>,
     },
     /// `echo_location(_async)`, `echo_subrequest(_async)`: a subrequest whose body is
-    /// output here (the async forms too: their output keeps its place, as echo's does).
+    /// output here. The async forms run while the commands after them go on; their
+    /// output, and everything after it, keeps its place (nginx's postpone filter).
     Subrequest {
         method: String,
         uri: Template,
         args: Option<Template>,
-        body: Option<Template>,
+        body: Option<SubBody>,
+        concurrent: bool,
     },
     /// `echo_read_request_body`.
     ReadBody,
     /// `echo_request_body`: the body read so far.
     RequestBody,
+}
+
+/// A subrequest's body: `-b TEXT`, or `-f FILE` (relative to the prefix).
+#[derive(Clone, Debug)]
+pub enum SubBody {
+    Text(Template),
+    File(Template),
 }
 
 /// A level's commands (its own: not inherited) and `echo_status` (inherited).
@@ -138,6 +147,7 @@ fn echo(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
                 None => None,
             },
             body: None,
+            concurrent: cmd.name.ends_with("_async"),
         },
         ("echo_subrequest" | "echo_subrequest_async", [method, uri, opts @ ..]) => {
             let (mut args, mut body) = (None, None);
@@ -148,7 +158,8 @@ fn echo(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
                 };
                 match *flag {
                     "-q" => args = Some(b.template(cmd, v)?),
-                    "-b" => body = Some(b.template(cmd, v)?),
+                    "-b" => body = Some(SubBody::Text(b.template(cmd, v)?)),
+                    "-f" => body = Some(SubBody::File(b.template(cmd, v)?)),
                     _ => return Err(cmd.error(format!("unknown option \"{flag}\""))),
                 }
             }
@@ -157,6 +168,7 @@ fn echo(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
                 uri: b.template(cmd, uri)?,
                 args,
                 body,
+                concurrent: cmd.name.ends_with("_async"),
             }
         }
         ("echo_read_request_body", []) => Op::ReadBody,
@@ -225,6 +237,8 @@ impl EchoHandler {
             r.status = self.status;
             r.set_default_content_type();
         }
+        // output behind async subrequests still running waits for them, in order
+        let mut held = Postponed::default();
         for op in self.ops.iter() {
             match op {
                 Op::Echo { words, newline } => {
@@ -232,7 +246,7 @@ impl EchoHandler {
                     if *newline {
                         text.push('\n');
                     }
-                    r.buffer_body(text.as_bytes(), false);
+                    held.out(r, text.into_bytes());
                 }
                 Op::Duplicate { count, text } => {
                     let Ok(n) = count.render(r).trim().parse::<usize>() else {
@@ -240,7 +254,7 @@ impl EchoHandler {
                         return Flow::Finish(500);
                     };
                     let text = text.render(r).repeat(n);
-                    r.buffer_body(text.as_bytes(), false);
+                    held.out(r, text.into_bytes());
                 }
                 Op::Flush => {
                     r.send_header();
@@ -257,6 +271,7 @@ impl EchoHandler {
                     uri,
                     args,
                     body,
+                    concurrent,
                 } => {
                     let uri = uri.render(r);
                     let (path, mut query) = match uri.split_once('?') {
@@ -267,12 +282,36 @@ impl EchoHandler {
                         let a = a.render(r);
                         query = if query.is_empty() { a } else { format!("{query}&{a}") };
                     }
-                    let body = body.as_ref().map(|b| b.render(r).into_bytes());
+                    let body = match body {
+                        None => None,
+                        Some(SubBody::Text(t)) => Some(t.render(r).into_bytes()),
+                        Some(SubBody::File(f)) => {
+                            let path = r.http.prefix.join(f.render(r));
+                            match std::fs::read(&path) {
+                                Ok(b) => Some(b),
+                                Err(e) => {
+                                    let why = conf::errno_text(&e);
+                                    r.log(
+                                        crate::log::Level::Error,
+                                        &format!("open() \"{}\" failed ({why})", path.display()),
+                                    );
+                                    return Flow::Finish(500);
+                                }
+                            }
+                        }
+                    };
                     let mut sub = r.subrequest(method, &path, &query, body);
-                    // (boxed: the subrequest runs the whole engine)
-                    Box::pin(crate::engine::run(&mut sub)).await;
-                    let out = sub.capture.take().unwrap_or_default();
-                    r.buffer_body(&out, false);
+                    let run = async move {
+                        // (boxed: the subrequest runs the whole engine)
+                        Box::pin(crate::engine::run(&mut sub)).await;
+                        sub.capture.take().unwrap_or_default()
+                    };
+                    if *concurrent {
+                        held.start(run);
+                    } else {
+                        let out = run.await;
+                        held.out(r, out);
+                    }
                 }
                 Op::ReadBody => {
                     if let Err(code) = r.read_body().await {
@@ -281,7 +320,7 @@ impl EchoHandler {
                 }
                 Op::RequestBody => {
                     if let Some(b) = r.body_bytes().map(<[u8]>::to_vec) {
-                        r.buffer_body(&b, false);
+                        held.out(r, b);
                     }
                 }
                 Op::Exec { target, args } => {
@@ -302,7 +341,56 @@ impl EchoHandler {
                 }
             }
         }
+        held.drain(r).await;
         r.send_body(&[], true).await;
         Flow::Done
+    }
+}
+
+/// Output waiting behind async subrequests (their tasks are aborted if the request goes
+/// before they end).
+#[derive(Default)]
+struct Postponed {
+    queue: std::collections::VecDeque<Held>,
+}
+
+enum Held {
+    Sub(AbortOnDrop),
+    Bytes(Vec<u8>),
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<Vec<u8>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Postponed {
+    /// Output now, or behind what is held.
+    fn out(&mut self, r: &mut Request, bytes: Vec<u8>) {
+        if self.queue.is_empty() {
+            r.buffer_body(&bytes, false);
+        } else {
+            self.queue.push_back(Held::Bytes(bytes));
+        }
+    }
+
+    /// Starts an async subrequest; its output comes in its place.
+    fn start(&mut self, run: impl std::future::Future<Output = Vec<u8>> + 'static) {
+        self.queue
+            .push_back(Held::Sub(AbortOnDrop(tokio::task::spawn_local(run))));
+    }
+
+    /// Everything held, in order, once each subrequest ends.
+    async fn drain(&mut self, r: &mut Request) {
+        while let Some(item) = self.queue.pop_front() {
+            let bytes = match item {
+                Held::Bytes(b) => b,
+                Held::Sub(mut h) => (&mut h.0).await.unwrap_or_default(),
+            };
+            r.buffer_body(&bytes, false);
+        }
     }
 }
