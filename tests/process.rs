@@ -2174,6 +2174,51 @@ fn tls_sessions_shared_by_workers_and_ticket_keys_by_restarts() {
     );
     signal(child.id() as i32, 15);
     child.wait().unwrap();
+    // key rotation: a new key first, the old one after it still decrypts; without the old
+    // one the ticket is not taken
+    let new_key = p.dir.join("ticket-new.key");
+    std::fs::write(
+        &new_key,
+        (0..80u8)
+            .map(|i| i.wrapping_mul(91).wrapping_add(3))
+            .collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    for (keys, resumes) in [(vec![&new_key, &key], true), (vec![&new_key], false)] {
+        let lines: String = keys
+            .iter()
+            .map(|k| format!("ssl_session_ticket_key {}; ", k.display()))
+            .collect();
+        p.conf(&conf(&format!("ssl_session_cache off; {lines}")));
+        let mut child = start_master(&p);
+        wait_until("the server", Duration::from_secs(5), || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert_eq!(s_client_resumed(port, &sess, false), resumes, "keys {keys:?}");
+        signal(child.id() as i32, 15);
+        child.wait().unwrap();
+    }
+    // a 48-byte key (AES-128) works as well
+    let short = p.dir.join("ticket48.key");
+    std::fs::write(
+        &short,
+        (0..48u8)
+            .map(|i| i.wrapping_mul(13).wrapping_add(7))
+            .collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    p.conf(&conf(&format!(
+        "ssl_session_cache off; ssl_session_ticket_key {};",
+        short.display()
+    )));
+    let mut child = start_master(&p);
+    wait_until("the server", Duration::from_secs(5), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(!s_client_resumed(port, &sess, true));
+    assert!(s_client_resumed(port, &sess, false), "a 48-byte key's ticket");
+    signal(child.id() as i32, 15);
+    child.wait().unwrap();
     // without the key file the same restart cannot resume it
     p.conf(&conf("ssl_session_cache off;"));
     let mut child = start_master(&p);

@@ -28,6 +28,7 @@ pub mod spare;
 pub mod status;
 pub mod syslog;
 pub mod template;
+pub mod ticket_keys;
 pub mod time;
 pub mod tls;
 pub mod variables;

@@ -70,8 +70,8 @@ crate::settings! {
         session_cache: SessionCache = SessionCache::None,
         session_timeout_s: u64 = 300,
         session_tickets: bool = true,
-        /// `ssl_session_ticket_key` files' 80 bytes (name, HMAC key, AES key), the first
-        /// the one in use.
+        /// `ssl_session_ticket_key` files' bytes (80 or 48), the first the one that
+        /// encrypts.
         session_ticket_keys: Vec<Vec<u8>> = Vec::new(),
         verify_client: VerifyClient = VerifyClient::Off,
         verify_depth: u32 = 1,
@@ -321,14 +321,8 @@ fn session_ticket_key(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     let path = full_path(&b.conf_dir, cmd.arg(0));
     let key =
         std::fs::read(&path).map_err(|e| cmd.error(format!("open() \"{path}\" failed ({})", conf::errno_text(&e))))?;
-    match key.len() {
-        80 => {}
-        48 => {
-            return Err(cmd.error(format!(
-                "48-byte keys (AES-128) in \"{path}\" are not supported yet: use an 80-byte key"
-            )));
-        }
-        n => return Err(cmd.error(format!("\"{path}\" must be 80 or 48 bytes, not {n}"))),
+    if key.len() != 80 && key.len() != 48 {
+        return Err(cmd.error(format!("\"{path}\" must be 80 or 48 bytes")));
     }
     conf(b).session_ticket_keys.get_or_insert_with(Vec::new).push(key);
     Ok(())
@@ -605,18 +599,9 @@ fn build_context(c: &SslConf, conf_dir: &Path) -> std::result::Result<Built, Str
         }
     }
     set_timeout(&mut b, c.session_timeout_s());
-    if let Some(key) = c.session_ticket_keys().first() {
-        // SAFETY: the context is ours; OpenSSL copies the 80 bytes (its own layout:
-        // name, HMAC key, AES key, as nginx's 80-byte key files).
-        let r = unsafe {
-            openssl_sys::SSL_CTX_ctrl(b.as_ptr(), SSL_CTRL_SET_TLSEXT_TICKET_KEYS, 80, key.as_ptr() as *mut _)
-        };
-        if r != 1 {
-            return Err(ssl_err(
-                "SSL_CTX_set_tlsext_ticket_keys()",
-                openssl::error::ErrorStack::get(),
-            ));
-        }
+    let ticket_keys = c.session_ticket_keys();
+    if !ticket_keys.is_empty() {
+        crate::ticket_keys::install(&mut b, &ticket_keys)?;
     }
     let verify = c.verify_client();
     if verify != VerifyClient::Off {
@@ -750,9 +735,6 @@ fn set_timeout(b: &mut SslContextBuilder, secs: u64) {
     // SAFETY: the context is ours; SSL_CTX_set_timeout only stores the value.
     unsafe { SSL_CTX_set_timeout(b.as_ptr(), secs.min(i64::MAX as u64) as std::ffi::c_long) };
 }
-
-/// SSL_CTX_set_tlsext_ticket_keys's control code.
-const SSL_CTRL_SET_TLSEXT_TICKET_KEYS: std::ffi::c_int = 59;
 
 // (not declared by openssl-sys)
 unsafe extern "C" {
