@@ -1969,7 +1969,7 @@ fn https_with_curl_and_openssl_s_client() {
     let port = port();
     let c = cert_dir();
     p.conf(&format!(
-        "worker_processes 2;\ndaemon off;\nerror_log logs/error.log info;\nevents {{ worker_connections 64; }}\nhttp {{\n access_log off;\n ssl_protocols TLSv1.2 TLSv1.3;\n ssl_prefer_server_ciphers on;\n client_header_timeout 1s;\n server {{\n  listen 127.0.0.1:{port} ssl;\n  server_name test.com;\n  ssl_certificate {c}/test-rsa-chain.crt;\n  ssl_certificate_key {c}/test-rsa.key;\n  ssl_certificate {c}/test-ecdsa.crt;\n  ssl_certificate_key {c}/test-ecdsa.key;\n  ssl_session_cache builtin:1000;\n  location / {{ return 200 \"$scheme $ssl_protocol $ssl_cipher $ssl_server_name $ssl_session_reused\\n\"; }}\n }}\n server {{\n  listen 127.0.0.1:{port} ssl;\n  server_name other.org;\n  ssl_certificate {c}/other-name.crt;\n  ssl_certificate_key {c}/other-name.key;\n  location / {{ return 200 \"other\\n\"; }}\n }}\n}}\n"
+        "worker_processes 2;\ndaemon off;\nerror_log logs/error.log info;\nevents {{ worker_connections 64; }}\nhttp {{\n access_log off;\n ssl_protocols TLSv1.2 TLSv1.3;\n ssl_prefer_server_ciphers on;\n client_header_timeout 1s;\n server {{\n  listen 127.0.0.1:{port} ssl;\n  server_name test.com;\n  ssl_certificate {c}/test-rsa-chain.crt;\n  ssl_certificate_key {c}/test-rsa.key;\n  ssl_certificate {c}/test-ecdsa.crt;\n  ssl_certificate_key {c}/test-ecdsa.key;\n  ssl_session_cache builtin:1000;\n  ssl_stapling on;\n  ssl_stapling_file {c}/test-rsa.ocsp;\n  location / {{ return 200 \"$scheme $ssl_protocol $ssl_cipher $ssl_server_name $ssl_session_reused\\n\"; }}\n }}\n server {{\n  listen 127.0.0.1:{port} ssl;\n  server_name other.org;\n  ssl_certificate {c}/other-name.crt;\n  ssl_certificate_key {c}/other-name.key;\n  location / {{ return 200 \"other\\n\"; }}\n }}\n}}\n"
     ));
     let mut child = start_master(&p);
     wait_until("the server", Duration::from_secs(5), || {
@@ -2052,6 +2052,24 @@ fn https_with_curl_and_openssl_s_client() {
             && log.contains("peer closed connection in SSL handshake while SSL handshaking")
     });
     assert!(p.log().contains("client sent plain HTTP request to HTTPS port"));
+    // ssl_stapling_file: the OCSP response goes to a client that asks for it
+    let status = Command::new("openssl")
+        .args(["s_client", "-connect"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args([
+            "-servername",
+            "test.com",
+            "-status",
+            "-tls1_2",
+            "-cipher",
+            "ECDHE-RSA-AES128-GCM-SHA256",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("OCSP Response Status: successful"), "{text}");
+    assert!(text.contains("Cert Status: good"), "{text}");
     assert!(!p.log().contains("[alert]") && !p.log().contains("exited on signal"));
     signal(child.id() as i32, 15);
     child.wait().unwrap();

@@ -55,4 +55,13 @@ openssl dhparam -dsaparam -out dhparam.pem 2048 2>/dev/null
 # named by their server names, for ssl_certificate $ssl_server_name
 cp test-rsa.crt test.com.crt; cp test-rsa.key test.com.key
 cp other-name.crt other.org.crt; cp other-name.key other.org.key
+# a stapled OCSP response for test-rsa.crt ("good"), signed by the CA itself
+mkdir -p ocsp.db
+serial=$(openssl x509 -in test-rsa.crt -noout -serial | cut -d= -f2)
+subj=$(openssl x509 -in test-rsa.crt -noout -subject -nameopt compat | sed 's/^subject=//')
+printf 'V\t991231235959Z\t\t%s\tunknown\t%s\n' "$serial" "$subj" > ocsp.db/index
+openssl ocsp -issuer ca.crt -cert test-rsa.crt -reqout ocsp.db/req -no_nonce >/dev/null 2>&1
+openssl ocsp -index ocsp.db/index -rsigner ca.crt -rkey ca.key -CA ca.crt -reqin ocsp.db/req \
+    -respout test-rsa.ocsp -ndays 36500 >/dev/null 2>&1
+rm -rf ocsp.db
 rm -f *.srl
