@@ -1089,6 +1089,37 @@ mod tests {
         HandshakeFacts::new(None, None, Rc::from(""), 0)
     }
 
+    /// A server and a client session over a socket pair, handshaken (the server writes
+    /// records of at most `record_limit` bytes).
+    async fn session_pair(record_limit: usize) -> (TlsStream, TlsStream) {
+        let (a, b) = tokio::net::UnixStream::pair().unwrap();
+        let ctx = server_context();
+        let server = async {
+            accept(
+                Stream::Unix(a),
+                picked(&ctx),
+                Rc::new(|_| None),
+                facts(),
+                record_limit,
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap()
+        };
+        let client = async {
+            let mut c = openssl::ssl::SslContextBuilder::new(SslMethod::tls_client()).unwrap();
+            c.set_verify(SslVerifyMode::NONE);
+            let offer = Offer {
+                server_name: Some("test.local"),
+                ..Offer::default()
+            };
+            connect(Stream::Unix(b), &c.build(), offer, Duration::from_secs(5))
+                .await
+                .unwrap()
+        };
+        tokio::join!(server, client)
+    }
+
     /// Both sides over a socket pair on one event loop: the handshake, then bytes both
     /// ways through the `&self` methods, a large write in small records, and the end.
     #[test]
@@ -1098,36 +1129,7 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(async {
-            let (a, b) = tokio::net::UnixStream::pair().unwrap();
-            let ctx = server_context();
-            let server = async {
-                accept(
-                    Stream::Unix(a),
-                    picked(&ctx),
-                    Rc::new(|_| None),
-                    facts(),
-                    4096,
-                    Duration::from_secs(5),
-                )
-                .await
-                .unwrap()
-            };
-            let client = async {
-                let mut c = openssl::ssl::SslContextBuilder::new(SslMethod::tls_client()).unwrap();
-                c.set_verify(SslVerifyMode::NONE);
-                connect(
-                    Stream::Unix(b),
-                    &c.build(),
-                    Offer {
-                        server_name: Some("test.local"),
-                        ..Offer::default()
-                    },
-                    Duration::from_secs(5),
-                )
-                .await
-                .unwrap()
-            };
-            let (s, c) = tokio::join!(server, client);
+            let (s, c) = session_pair(4096).await;
             let (s, c) = (Stream::Tls(Box::new(s)), Stream::Tls(Box::new(c)));
             let big = vec![7u8; 100_000];
             let send = async {
@@ -1167,28 +1169,7 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(async {
-            let (a, b) = tokio::net::UnixStream::pair().unwrap();
-            let ctx = server_context();
-            let server = async {
-                accept(
-                    Stream::Unix(a),
-                    picked(&ctx),
-                    Rc::new(|_| None),
-                    facts(),
-                    16384,
-                    Duration::from_secs(5),
-                )
-                .await
-                .unwrap()
-            };
-            let client = async {
-                let mut c = openssl::ssl::SslContextBuilder::new(SslMethod::tls_client()).unwrap();
-                c.set_verify(SslVerifyMode::NONE);
-                connect(Stream::Unix(b), &c.build(), Offer::default(), Duration::from_secs(5))
-                    .await
-                    .unwrap()
-            };
-            let (s, c) = tokio::join!(server, client);
+            let (s, c) = session_pair(16384).await;
             let mut server = crate::io::Io::new(Stream::Tls(Box::new(s)));
             let client = Stream::Tls(Box::new(c));
             // three records at once, then one more a moment later
