@@ -2159,39 +2159,38 @@ fn tls_sessions_shared_by_workers_and_ticket_keys_by_restarts() {
         )
     };
     let sess = p.dir.join("sess.pem");
+    let serve = || {
+        let child = start_master(&p);
+        wait_until("the server", Duration::from_secs(5), || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        child
+    };
+    let stop = |mut child: Child| {
+        signal(child.id() as i32, 15);
+        child.wait().unwrap();
+    };
     // the shared cache
     p.conf(&conf("ssl_session_cache shared:SSL:1m; ssl_session_tickets off;"));
-    let mut child = start_master(&p);
-    wait_until("the server", Duration::from_secs(5), || {
-        TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
+    let child = serve();
     assert!(!s_client_resumed(port, &sess, true));
     let resumed = (0..8).filter(|_| s_client_resumed(port, &sess, false)).count();
     assert_eq!(resumed, 8, "every worker resumes the session from the shared cache");
-    signal(child.id() as i32, 15);
-    child.wait().unwrap();
+    stop(child);
     // a ticket key file: a new server process takes the old one's tickets
     p.conf(&conf(&format!(
         "ssl_session_cache off; ssl_session_ticket_key {};",
         key.display()
     )));
-    let mut child = start_master(&p);
-    wait_until("the server", Duration::from_secs(5), || {
-        TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
+    let child = serve();
     assert!(!s_client_resumed(port, &sess, true));
-    signal(child.id() as i32, 15);
-    child.wait().unwrap();
-    let mut child = start_master(&p);
-    wait_until("the restarted server", Duration::from_secs(5), || {
-        TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
+    stop(child);
+    let child = serve();
     assert!(
         s_client_resumed(port, &sess, false),
         "the restarted server takes the ticket"
     );
-    signal(child.id() as i32, 15);
-    child.wait().unwrap();
+    stop(child);
     // key rotation: a new key first, the old one after it still decrypts; without the old
     // one the ticket is not taken
     let new_key = p.dir.join("ticket-new.key");
@@ -2208,13 +2207,9 @@ fn tls_sessions_shared_by_workers_and_ticket_keys_by_restarts() {
             .map(|k| format!("ssl_session_ticket_key {}; ", k.display()))
             .collect();
         p.conf(&conf(&format!("ssl_session_cache off; {lines}")));
-        let mut child = start_master(&p);
-        wait_until("the server", Duration::from_secs(5), || {
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
+        let child = serve();
         assert_eq!(s_client_resumed(port, &sess, false), resumes, "keys {keys:?}");
-        signal(child.id() as i32, 15);
-        child.wait().unwrap();
+        stop(child);
     }
     // a 48-byte key (AES-128) works as well
     let short = p.dir.join("ticket48.key");
@@ -2229,28 +2224,16 @@ fn tls_sessions_shared_by_workers_and_ticket_keys_by_restarts() {
         "ssl_session_cache off; ssl_session_ticket_key {};",
         short.display()
     )));
-    let mut child = start_master(&p);
-    wait_until("the server", Duration::from_secs(5), || {
-        TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
+    let child = serve();
     assert!(!s_client_resumed(port, &sess, true));
     assert!(s_client_resumed(port, &sess, false), "a 48-byte key's ticket");
-    signal(child.id() as i32, 15);
-    child.wait().unwrap();
+    stop(child);
     // without the key file the same restart cannot resume it
     p.conf(&conf("ssl_session_cache off;"));
-    let mut child = start_master(&p);
-    wait_until("the server", Duration::from_secs(5), || {
-        TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
+    let child = serve();
     assert!(!s_client_resumed(port, &sess, true));
-    signal(child.id() as i32, 15);
-    child.wait().unwrap();
-    let mut child = start_master(&p);
-    wait_until("the restarted server", Duration::from_secs(5), || {
-        TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
+    stop(child);
+    let child = serve();
     assert!(!s_client_resumed(port, &sess, false), "new random ticket keys");
-    signal(child.id() as i32, 15);
-    child.wait().unwrap();
+    stop(child);
 }
