@@ -680,3 +680,13 @@ GET /t
 nilhandshake failed
 --- error_log eval
 qr/\[info\] .*SSL_do_handshake\(\) failed \(SSL: error:0A0000C1:SSL routines::no shared cipher\) while SSL handshaking/
+
+
+
+=== TEST 26: nginx's ssl directives not here yet are refused in those words
+--- http_config
+    ssl_crl /dev/null;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"ssl_crl" is not supported yet in .*nginx\.conf:\d+/

@@ -47,6 +47,12 @@ static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("ssl_stapling_file", CTX, Args::Exactly(1), stapling_file),
     Directive::value("ssl_stapling_verify", CTX, Args::Flag, accepted_flag),
     Directive::value("ssl_stapling_responder", CTX, Args::Exactly(1), accepted_value),
+    // nginx's, not here yet: refused in those words rather than as unknown
+    Directive::value("ssl_crl", CTX, Args::Exactly(1), not_yet),
+    Directive::value("ssl_conf_command", CTX, Args::Exactly(2), not_yet),
+    Directive::value("ssl_ocsp", CTX, Args::Exactly(1), not_yet),
+    Directive::value("ssl_ocsp_responder", CTX, Args::Exactly(1), not_yet),
+    Directive::value("ssl_ocsp_cache", CTX, Args::Exactly(1), not_yet),
 ];
 
 pub static MODULE: Module = Module {
@@ -388,6 +394,10 @@ fn accepted_flag(_b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
 
 fn accepted_value(_b: &mut HttpBuilder, _cmd: &Cmd) -> Result<()> {
     Ok(())
+}
+
+fn not_yet(_b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    Err(cmd.error(format!("\"{}\" is not supported yet", cmd.name)))
 }
 
 /// A server's TLS: its context (None without certificates: the address's default
