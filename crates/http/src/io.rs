@@ -11,7 +11,7 @@ use tokio::net::{TcpStream, UnixStream};
 pub enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
-    /// A TLS session over one of the others (tls.rs).
+    /// A TLS session over one of the others (tls/).
     Tls(Box<crate::tls::TlsStream>),
     /// No socket: the stream of a request its connection has gone on without (its log
     /// phase still waits). Reads find the end, writes fail.
