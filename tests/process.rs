@@ -2237,3 +2237,62 @@ fn tls_sessions_shared_by_workers_and_ticket_keys_by_restarts() {
     assert!(!s_client_resumed(port, &sess, false), "new random ticket keys");
     stop(child);
 }
+
+/// ssl_session_store_by_lua / ssl_session_fetch_by_lua with TLS 1.3 (stateful tickets:
+/// the session offered as a PSK identity) and TLS 1.2 (a session id), through a shared
+/// dict, across two workers; openssl s_client keeps the session between connections.
+#[test]
+fn lua_session_hooks_resume_tls13_and_tls12_sessions() {
+    need_tool("openssl", "openssl");
+    let c = cert_dir();
+    let p = Prefix::new("luasess");
+    let port = port();
+    p.conf(&format!(
+        "worker_processes 2;\ndaemon off;\nerror_log logs/error.log info;\nevents {{ worker_connections 64; }}\nhttp {{\n access_log off;\n lua_shared_dict sessions 1m;\n ssl_session_store_by_lua_block {{ local s = require \"ngx.ssl.session\" ngx.shared.sessions:set(s.get_session_id(), s.get_serialized_session()) }}\n ssl_session_fetch_by_lua_block {{ local s = require \"ngx.ssl.session\" local der = ngx.shared.sessions:get(s.get_session_id()) ngx.log(ngx.WARN, \"fetch \", der and \"found\" or \"missing\") if der then s.set_serialized_session(der) end }}\n server {{\n  listen 127.0.0.1:{port} ssl;\n  ssl_certificate {c}/test-rsa.crt;\n  ssl_certificate_key {c}/test-rsa.key;\n  ssl_session_tickets off;\n  location / {{ return 200 \"ok\\n\"; }}\n }}\n}}\n"
+    ));
+    let mut child = start_master(&p);
+    wait_until("the server", Duration::from_secs(5), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    for version in ["-tls1_3", "-tls1_2"] {
+        let sess = p.dir.join(format!("sess{version}.pem"));
+        let run = |save: bool| {
+            let out = Command::new("openssl")
+                .args(["s_client", "-connect"])
+                .arg(format!("127.0.0.1:{port}"))
+                .args([
+                    "-servername",
+                    "test.com",
+                    "-ign_eof",
+                    version,
+                    if save { "-sess_out" } else { "-sess_in" },
+                ])
+                .arg(&sess)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .and_then(|mut ch| {
+                    ch.stdin
+                        .take()
+                        .unwrap()
+                        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+                    ch.wait_with_output()
+                })
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let first = run(true);
+        assert!(first.contains("New, TLSv1."), "{version}: {first}");
+        let resumed = (0..4).filter(|_| run(false).contains("Reused, TLSv1.")).count();
+        assert_eq!(
+            resumed,
+            4,
+            "{version}: every worker resumes through the shared dict\n{}",
+            p.log()
+        );
+    }
+    assert!(p.log().contains("fetch found"), "{}", p.log());
+    signal(child.id() as i32, 15);
+    child.wait().unwrap();
+}
