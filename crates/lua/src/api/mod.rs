@@ -20,6 +20,8 @@ mod socket_pool;
 pub mod socket_tcp;
 mod socket_udp;
 pub mod ssl;
+mod ssl_clienthello;
+mod ssl_session;
 mod time;
 mod timer;
 pub use timer::Timers;

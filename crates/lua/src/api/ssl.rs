@@ -21,7 +21,7 @@ use crate::request;
 
 thread_local! {
     /// The handshake whose hook is running (set around each poll of its run).
-    static HANDSHAKE: RefCell<Option<HandshakeFacts>> = const { RefCell::new(None) };
+    pub(super) static HANDSHAKE: RefCell<Option<HandshakeFacts>> = const { RefCell::new(None) };
 }
 
 /// Runs a hook's future with its handshake current, for `ngx.ssl`.
@@ -55,21 +55,21 @@ impl UserData for CertChain {}
 struct PrivKey(PKey<Private>);
 impl UserData for PrivKey {}
 
-type Answer = mlua::Result<MultiValue>;
+pub(super) type Answer = mlua::Result<MultiValue>;
 
-fn fail(lua: &Lua, msg: impl AsRef<str>) -> Answer {
+pub(super) fn fail(lua: &Lua, msg: impl AsRef<str>) -> Answer {
     Ok(MultiValue::from_vec(vec![
         Value::Nil,
         Value::String(lua.create_string(msg.as_ref())?),
     ]))
 }
 
-fn one(lua: &Lua, v: impl mlua::IntoLua) -> Answer {
+pub(super) fn one(lua: &Lua, v: impl mlua::IntoLua) -> Answer {
     Ok(MultiValue::from_vec(vec![v.into_lua(lua)?]))
 }
 
 /// Runs `f` on the current session: the handshake's, else the request's connection's.
-fn with_session<R>(f: impl FnOnce(&mut SslRef) -> R) -> Result<R, &'static str> {
+pub(super) fn with_session<R>(f: impl FnOnce(&mut SslRef) -> R) -> Result<R, &'static str> {
     // (a session store hook runs after its handshake: it has no session to reach)
     if let Some(ssl) = HANDSHAKE
         .with(|h| h.borrow().as_ref().map(|f| f.ssl))
@@ -389,182 +389,13 @@ pub fn register(lua: &Lua, private: &mlua::Table) -> mlua::Result<()> {
         )?,
     )?;
     super::preload_module(lua, "ngx.ssl", m)?;
-    register_clienthello(lua)
-}
-
-/// The ClientHello APIs' check: only in ssl_client_hello_by_lua, in lua-resty-core's
-/// words.
-fn in_client_hello() -> mlua::Result<()> {
-    if request::phase() == request::Phase::SslClientHello {
-        return Ok(());
-    }
-    let msg = match request::with(|_| Ok(())) {
-        Ok(()) => "API disabled in the current context",
-        Err(_) => "no request found",
-    };
-    Err(mlua::Error::runtime(msg))
-}
-
-/// A ClientHello extension's bytes.
-fn client_hello_ext(ext: u32) -> Option<Vec<u8>> {
-    with_session(|s| http::tls::client_hello_ext(s, ext).map(<[u8]>::to_vec))
-        .ok()
-        .flatten()
-}
-
-/// `require "ngx.ssl.clienthello"`.
-fn register_clienthello(lua: &Lua) -> mlua::Result<()> {
-    let m = lua.create_table()?;
-    m.set(
-        "get_client_hello_server_name",
-        api_function(lua, "get_client_hello_server_name", |lua, ()| {
-            in_client_hello()?;
-            match with_session(|s| http::tls::client_hello_server_name(s)) {
-                Ok(Some(name)) => one(lua, name),
-                Ok(None) => one(lua, Value::Nil),
-                Err(e) => fail(lua, e),
-            }
-        })?,
-    )?;
-    m.set(
-        "get_client_hello_ext",
-        api_function(lua, "get_client_hello_ext", |lua, ext: u32| {
-            in_client_hello()?;
-            match client_hello_ext(ext) {
-                Some(b) => one(lua, lua.create_string(b)?),
-                None => one(lua, Value::Nil),
-            }
-        })?,
-    )?;
-    m.set(
-        "get_supported_versions",
-        api_function(lua, "get_supported_versions", |lua, ()| {
-            in_client_hello()?;
-            let Some(ext) = client_hello_ext(43).filter(|e| !e.is_empty() && e[0] as usize == e.len() - 1) else {
-                return one(lua, Value::Nil);
-            };
-            // (as lua-resty-core lists them: from the last one offered, unknown values
-            // such as GREASE left out)
-            let names: Vec<&str> = ext[1..]
-                .chunks_exact(2)
-                .rev()
-                .filter_map(|v| match u16::from_be_bytes([v[0], v[1]]) {
-                    0x002 => Some("SSLv2"),
-                    0x300 => Some("SSLv3"),
-                    0x301 => Some("TLSv1"),
-                    0x302 => Some("TLSv1.1"),
-                    0x303 => Some("TLSv1.2"),
-                    0x304 => Some("TLSv1.3"),
-                    _ => None,
-                })
-                .collect();
-            one(lua, lua.create_sequence_from(names)?)
-        })?,
-    )?;
-    m.set(
-        "set_protocols",
-        api_function(lua, "set_protocols", |lua, protocols: mlua::Table| {
-            in_client_hello()?;
-            let mut keep = openssl::ssl::SslOptions::empty();
-            for p in protocols.sequence_values::<mlua::LuaString>() {
-                let p = p?;
-                keep |= match &*p.as_bytes() {
-                    b"SSLv2" => openssl::ssl::SslOptions::NO_SSLV2,
-                    b"SSLv3" => openssl::ssl::SslOptions::NO_SSLV3,
-                    b"TLSv1" => openssl::ssl::SslOptions::NO_TLSV1,
-                    b"TLSv1.1" => openssl::ssl::SslOptions::NO_TLSV1_1,
-                    b"TLSv1.2" => openssl::ssl::SslOptions::NO_TLSV1_2,
-                    b"TLSv1.3" => openssl::ssl::SslOptions::NO_TLSV1_3,
-                    _ => return fail(lua, "invalid protocols failed"),
-                };
-            }
-            let all = openssl::ssl::SslOptions::NO_SSLV2
-                | openssl::ssl::SslOptions::NO_SSLV3
-                | openssl::ssl::SslOptions::NO_TLSV1
-                | openssl::ssl::SslOptions::NO_TLSV1_1
-                | openssl::ssl::SslOptions::NO_TLSV1_2
-                | openssl::ssl::SslOptions::NO_TLSV1_3;
-            let done = with_session(|s| {
-                // SAFETY: the live session `with_session` gives; only option bits change.
-                unsafe {
-                    SSL_clear_options(s.as_ptr(), all.bits());
-                    SSL_set_options(s.as_ptr(), (all - keep).bits());
-                }
-            });
-            match done {
-                Ok(()) => one(lua, true),
-                Err(e) => fail(lua, e),
-            }
-        })?,
-    )?;
-    super::preload_module(lua, "ngx.ssl.clienthello", m)?;
-    register_session(lua)
-}
-
-/// The handshake facts of a session hook; elsewhere lua-resty-core's answers: `nil, "bad
-/// request"` in a request (Err(None)), an error without one.
-fn session_facts() -> mlua::Result<Result<HandshakeFacts, ()>> {
-    let phase = request::phase();
-    if matches!(phase, request::Phase::SslSessFetch | request::Phase::SslSessStore)
-        && let Some(f) = HANDSHAKE.with(|h| h.borrow().clone())
-    {
-        return Ok(Ok(f));
-    }
-    match request::with(|_| Ok(())) {
-        Ok(()) => Ok(Err(())),
-        Err(_) => Err(mlua::Error::runtime("no request found")),
-    }
-}
-
-/// `require "ngx.ssl.session"`.
-fn register_session(lua: &Lua) -> mlua::Result<()> {
-    let m = lua.create_table()?;
-    m.set(
-        "get_session_id",
-        api_function(lua, "get_session_id", |lua, ()| {
-            let Ok(f) = session_facts()? else {
-                return fail(lua, "bad request");
-            };
-            let hex: String = f.session_id.iter().map(|b| format!("{b:02x}")).collect();
-            one(lua, hex)
-        })?,
-    )?;
-    m.set(
-        "get_serialized_session",
-        api_function(lua, "get_serialized_session", |lua, ()| {
-            let Ok(f) = session_facts()? else {
-                return fail(lua, "bad request");
-            };
-            match f.session.as_ref().map(|s| s.to_der()) {
-                Some(Ok(der)) => one(lua, lua.create_string(der)?),
-                Some(Err(_)) => fail(lua, "i2d_SSL_SESSION() failed"),
-                None => fail(lua, "bad session in lua context"),
-            }
-        })?,
-    )?;
-    m.set(
-        "set_serialized_session",
-        api_function(lua, "set_serialized_session", |lua, der: mlua::LuaString| {
-            let Ok(f) = session_facts()? else {
-                return fail(lua, "bad request");
-            };
-            match openssl::ssl::SslSession::from_der(&der.as_bytes()) {
-                Ok(s) => {
-                    *f.resume.borrow_mut() = Some(s);
-                    one(lua, true)
-                }
-                Err(_) => fail(lua, "d2i_SSL_SESSION() failed"),
-            }
-        })?,
-    )?;
-    super::preload_module(lua, "ngx.ssl.session", m)
+    super::ssl_clienthello::register(lua)?;
+    super::ssl_session::register(lua)
 }
 
 // (not declared by openssl-sys)
 unsafe extern "C" {
     fn SSL_set_verify_depth(ssl: *mut openssl_sys::SSL, depth: std::ffi::c_int);
-    fn SSL_set_options(ssl: *mut openssl_sys::SSL, op: u64) -> u64;
-    fn SSL_clear_options(ssl: *mut openssl_sys::SSL, op: u64) -> u64;
 }
 
 #[cfg(test)]
