@@ -142,6 +142,12 @@ impl HttpBuilder {
         self.stack.len()
     }
 
+    /// A file a directive names, relative to the configuration's directory (as nginx's
+    /// ngx_conf_full_name with the conf prefix); an absolute path stays as it is.
+    pub fn conf_file(&self, p: &str) -> String {
+        conf_file(&self.conf_dir, p)
+    }
+
     /// Compiles `v` as a template, remembering its variables for the final check.
     pub fn template(&mut self, cmd: &Cmd, v: &str) -> Result<Template> {
         let t = Template::parse(v).map_err(|e| cmd.error(e.0))?;
@@ -437,4 +443,9 @@ pub fn build(
     b.conf_dir = conf_dir.to_path_buf();
     registry.run(&mut b, HTTP, cmds)?;
     b.finish()
+}
+
+/// `p` relative to `conf_dir` (an absolute `p` replaces it): [`HttpBuilder::conf_file`].
+pub fn conf_file(conf_dir: &Path, p: &str) -> String {
+    conf_dir.join(p).to_string_lossy().into_owned()
 }

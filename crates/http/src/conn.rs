@@ -179,10 +179,8 @@ async fn secure(
     let server = group.servers[*at].clone();
     let timeout = Duration::from_millis(server.settings.client_header_timeout_ms);
     let deadline = Instant::now() + timeout;
-    let log = |level: Level, text: &str| {
-        let client = peer.map(|p| p.ip().to_string()).unwrap_or_else(|| "unix:".into());
-        crate::elog!(level, id, "{text}, client: {client}, server: {}", group.addr);
-    };
+    let facts = crate::tls::HandshakeFacts::new(peer, local, Rc::from(group.addr.to_string()), id);
+    let log = |level: Level, text: &str| crate::elog!(level, id, "{text}{}", facts.log_suffix());
     let first = loop {
         match stream.peek_byte() {
             Ok(b) => break b,
@@ -218,9 +216,8 @@ async fn secure(
             s.tls.as_ref()?.picked()
         })
     };
-    let facts = crate::tls::HandshakeFacts::new(peer, local, Rc::from(group.addr.to_string()), id);
     let left = deadline.saturating_duration_since(Instant::now());
-    match crate::tls::accept(stream, first, pick, facts, tls.buffer_size, left).await {
+    match crate::tls::accept(stream, first, pick, facts.clone(), tls.buffer_size, left).await {
         Ok(t) => {
             if let Some(i) = chosen.get() {
                 *at = i;

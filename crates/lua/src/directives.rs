@@ -329,15 +329,8 @@ fn socket_setting(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
 /// `lua_ssl_*`: what cosockets' `sslhandshake` verifies with and offers.
 fn ssl_setting(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     use crate::api::socket_tcp::SocketConf;
-    let path = |p: &str| {
-        if p.starts_with('/') {
-            p.to_string()
-        } else {
-            b.conf_dir.join(p).to_string_lossy().into_owned()
-        }
-    };
     let v = cmd.arg(0);
-    let file = path(v);
+    let file = b.conf_file(v);
     let c = b.loc().ext.get_or_default::<SocketConf>();
     match cmd.name.as_str() {
         "lua_ssl_trusted_certificate" => set_once(&mut c.ssl_trusted_certificate, file, cmd),

@@ -29,12 +29,7 @@ impl HandshakeHook for LuaHook {
     fn run(&self, facts: HandshakeFacts) -> HookRun {
         let (lua, code, phase) = (self.lua.clone(), self.code.clone(), self.phase);
         Box::pin(async move {
-            let client = facts.peer.map_or_else(|| "unix:".to_string(), |p| p.ip().to_string());
-            let context = format!(
-                ", context: {}_by_lua*, client: {client}, server: {}",
-                phase.name(),
-                facts.listen
-            );
+            let context = format!(", context: {}_by_lua*{}", phase.name(), facts.log_suffix());
             let conn = facts.conn;
             let report = |e: &str| http::elog!(Level::Error, conn, "{e}{context}");
             let func = match crate::handler::compiled(&lua, &code) {

@@ -34,18 +34,10 @@ http::settings! {
     }
 }
 
-fn full_path(b: &HttpBuilder, p: &str) -> String {
-    if p.starts_with('/') {
-        p.to_string()
-    } else {
-        b.conf_dir.join(p).to_string_lossy().into_owned()
-    }
-}
-
 /// Every `proxy_ssl_*` row's `apply`.
 pub fn directive(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     let v = cmd.arg(0);
-    let file = full_path(b, v);
+    let file = b.conf_file(v);
     let name = if cmd.name == "proxy_ssl_name" {
         Some(Rc::new(b.template(cmd, v)?))
     } else {

@@ -13,7 +13,7 @@ use openssl::pkey::{PKey, Private};
 use openssl::ssl::{SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions, SslSessionCacheMode, SslVerifyMode};
 use openssl::x509::X509;
 
-use crate::builder::{HttpBuilder, LocDraft};
+use crate::builder::{HttpBuilder, LocDraft, conf_file};
 use crate::io::Stream;
 use crate::log::Level;
 use crate::module::{Module, Variable};
@@ -195,12 +195,11 @@ impl tls::HandshakeHook for NamedCertificates {
             true
         });
         if let Some(text) = failure {
-            let client = facts.peer.map_or_else(|| "unix:".to_string(), |p| p.ip().to_string());
             crate::elog!(
                 Level::Error,
                 facts.conn,
-                "{text} while SSL handshaking, client: {client}, server: {}",
-                facts.listen
+                "{text} while SSL handshaking{}",
+                facts.log_suffix()
             );
         }
         Box::pin(std::future::ready(ok))
@@ -209,25 +208,8 @@ impl tls::HandshakeHook for NamedCertificates {
 
 impl NamedCertificates {
     fn load(&self, ssl: &mut openssl::ssl::SslRef, cert: &str, key: &str) -> std::result::Result<(), String> {
-        let pem = pem_of(&self.conf_dir, cert, "certificate")?;
-        let chain = X509::stack_from_pem(&pem)
-            .ok()
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| {
-                format!(
-                    "cannot load certificate \"{}\": PEM_read_bio_X509_AUX() failed",
-                    full_path(&self.conf_dir, cert)
-                )
-            })?;
-        let key_pem = pem_of(&self.conf_dir, key, "certificate key")?;
-        let pkey = load_key(&key_pem, &self.password).map_err(|e| {
-            format!(
-                "cannot load certificate key \"{}\": PEM_read_bio_PrivateKey() failed {}",
-                full_path(&self.conf_dir, key),
-                error_text(&e)
-            )
-        })?;
-        let mut chain = chain.into_iter();
+        let pair = load_pair(&self.conf_dir, cert, key, &self.password)?;
+        let mut chain = pair.chain.into_iter();
         let leaf = chain.next().expect("non-empty");
         ssl.set_certificate(&leaf)
             .map_err(|e| format!("SSL_use_certificate(\"{cert}\") failed {}", error_text(&e)))?;
@@ -235,9 +217,36 @@ impl NamedCertificates {
             ssl.add_chain_cert(c)
                 .map_err(|e| format!("SSL_add0_chain_cert(\"{cert}\") failed {}", error_text(&e)))?;
         }
-        ssl.set_private_key(&pkey)
+        ssl.set_private_key(&pair.key)
             .map_err(|e| format!("SSL_use_PrivateKey(\"{key}\") failed {}", error_text(&e)))
     }
+}
+
+/// A certificate directive's chain (and its PEM) with its key, read as nginx reads them
+/// (files or `data:`), or nginx's words for why not.
+struct Pair {
+    pem: Vec<u8>,
+    chain: Vec<X509>,
+    key: PKey<Private>,
+}
+
+fn load_pair(conf_dir: &Path, cert: &str, key: &str, passwords: &[String]) -> std::result::Result<Pair, String> {
+    let pem = pem_of(conf_dir, cert, "certificate")?;
+    let chain = X509::stack_from_pem(&pem).ok().filter(|c| !c.is_empty()).ok_or_else(|| {
+        format!(
+            "cannot load certificate \"{}\": PEM_read_bio_X509_AUX() failed (SSL: error:0480006C:PEM routines::no start line:Expecting: TRUSTED CERTIFICATE)",
+            conf_file(conf_dir, cert)
+        )
+    })?;
+    let key_pem = pem_of(conf_dir, key, "certificate key")?;
+    let key = load_key(&key_pem, passwords).map_err(|e| {
+        format!(
+            "cannot load certificate key \"{}\": PEM_read_bio_PrivateKey() failed {}",
+            conf_file(conf_dir, key),
+            error_text(&e)
+        )
+    })?;
+    Ok(Pair { pem, chain, key })
 }
 
 fn password_file(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
@@ -324,7 +333,7 @@ fn session_tickets(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
 }
 
 fn session_ticket_key(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
-    let path = full_path(&b.conf_dir, cmd.arg(0));
+    let path = b.conf_file(cmd.arg(0));
     let key =
         std::fs::read(&path).map_err(|e| cmd.error(format!("open() \"{path}\" failed ({})", conf::errno_text(&e))))?;
     if key.len() != 80 && key.len() != 48 {
@@ -474,20 +483,12 @@ pub fn check_listens(conf: &crate::config::HttpConf) -> Result<()> {
     Ok(())
 }
 
-fn full_path(conf_dir: &Path, p: &str) -> String {
-    if p.starts_with('/') {
-        p.to_string()
-    } else {
-        conf_dir.join(p).to_string_lossy().into_owned()
-    }
-}
-
 /// PEM text of a certificate or key directive: a file, or `data:` followed by the PEM.
 fn pem_of(conf_dir: &Path, v: &str, what: &str) -> std::result::Result<Vec<u8>, String> {
     if let Some(d) = v.strip_prefix("data:") {
         return Ok(d.as_bytes().to_vec());
     }
-    let path = full_path(conf_dir, v);
+    let path = conf_file(conf_dir, v);
     std::fs::read(&path).map_err(|e| {
         format!(
             "cannot load {what} \"{path}\": BIO_new_file() failed (SSL: error:80000002:system library::{})",
@@ -528,7 +529,7 @@ fn build_context(c: &SslConf, conf_dir: &Path) -> std::result::Result<Built, Str
     }
     let dh = c.dhparam();
     if !dh.is_empty() {
-        let path = full_path(conf_dir, &dh);
+        let path = conf_file(conf_dir, &dh);
         let pem = std::fs::read(&path).map_err(|e| {
             format!(
                 "BIO_new_file(\"{path}\") failed (SSL: error:80000002:system library::{})",
@@ -555,28 +556,16 @@ fn build_context(c: &SslConf, conf_dir: &Path) -> std::result::Result<Built, Str
         .zip(keys.iter())
         .filter(|(c, k)| !c.contains('$') && !k.contains('$'))
     {
-        let pem = pem_of(conf_dir, cert, "certificate")?;
-        let chain = X509::stack_from_pem(&pem)
-            .ok()
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| format!("cannot load certificate \"{}\": PEM_read_bio_X509_AUX() failed (SSL: error:0480006C:PEM routines::no start line:Expecting: TRUSTED CERTIFICATE)", full_path(conf_dir, cert)))?;
-        sid.update(&pem);
-        let mut chain = chain.into_iter();
+        let pair = load_pair(conf_dir, cert, key, &password)?;
+        sid.update(&pair.pem);
+        let mut chain = pair.chain.into_iter();
         let leaf = chain.next().expect("non-empty");
         b.set_certificate(&leaf)
             .map_err(|e| ssl_err(&format!("SSL_CTX_use_certificate(\"{cert}\")"), e))?;
         for extra in chain {
             add_chain_cert(&mut b, extra).map_err(|e| ssl_err(&format!("SSL_CTX_add0_chain_cert(\"{cert}\")"), e))?;
         }
-        let key_pem = pem_of(conf_dir, key, "certificate key")?;
-        let pkey = load_key(&key_pem, &password).map_err(|e| {
-            format!(
-                "cannot load certificate key \"{}\": PEM_read_bio_PrivateKey() failed {}",
-                full_path(conf_dir, key),
-                error_text(&e)
-            )
-        })?;
-        b.set_private_key(&pkey)
+        b.set_private_key(&pair.key)
             .map_err(|e| ssl_err(&format!("SSL_CTX_use_PrivateKey(\"{key}\")"), e))?;
         b.check_private_key()
             .map_err(|e| ssl_err(&format!("SSL_CTX_use_PrivateKey(\"{key}\")"), e))?;
@@ -628,7 +617,7 @@ fn build_context(c: &SslConf, conf_dir: &Path) -> std::result::Result<Built, Str
             let list = X509::stack_from_pem(&pem).map_err(|e| {
                 format!(
                     "SSL_CTX_load_verify_locations(\"{}\") failed {}",
-                    full_path(conf_dir, &file),
+                    conf_file(conf_dir, &file),
                     error_text(&e)
                 )
             })?;
@@ -649,7 +638,7 @@ fn build_context(c: &SslConf, conf_dir: &Path) -> std::result::Result<Built, Str
     if c.stapling() {
         let file = c.stapling_file();
         if !file.is_empty() {
-            let path = full_path(conf_dir, &file);
+            let path = conf_file(conf_dir, &file);
             let der = std::fs::read(&path).map_err(|e| {
                 format!(
                     "BIO_new_file(\"{path}\") failed (SSL: error:80000002:system library::{})",
@@ -688,7 +677,7 @@ fn read_passwords(c: &SslConf, conf_dir: &Path) -> std::result::Result<Vec<Strin
     if p.is_empty() {
         return Ok(Vec::new());
     }
-    let path = full_path(conf_dir, &p);
+    let path = conf_file(conf_dir, &p);
     let text =
         std::fs::read_to_string(&path).map_err(|e| format!("open() \"{path}\" failed ({})", conf::errno_text(&e)))?;
     Ok(text.lines().filter(|l| !l.is_empty()).map(str::to_string).collect())

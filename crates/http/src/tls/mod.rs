@@ -355,7 +355,7 @@ fn handshake_error(e: openssl::ssl::Error) -> HandshakeFailure {
                 level,
                 format!(
                     "SSL_do_handshake() failed (SSL: error:80000{errno:03X}:system library::{})",
-                    strip_os(&io)
+                    conf::os_reason(&io)
                 ),
             )
         }
@@ -378,14 +378,6 @@ fn handshake_error(e: openssl::ssl::Error) -> HandshakeFailure {
             };
             HandshakeFailure::new(level, format!("SSL_do_handshake() failed {text}"))
         }
-    }
-}
-
-fn strip_os(e: &io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
     }
 }
 

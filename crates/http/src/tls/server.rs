@@ -59,6 +59,12 @@ impl HandshakeFacts {
             resume: Rc::default(),
         }
     }
+
+    /// What nginx's handshake lines end with: `, client: 1.2.3.4, server: 0.0.0.0:443`.
+    pub fn log_suffix(&self) -> String {
+        let client = self.peer.map_or_else(|| "unix:".to_string(), |p| p.ip().to_string());
+        format!(", client: {client}, server: {}", self.listen)
+    }
 }
 
 /// A server block's hooks, by when they run.
