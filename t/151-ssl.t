@@ -631,17 +631,51 @@ qr/\[error\] .*cannot load certificate "\S+\/missing\.net\.crt": BIO_new_file\(\
 
 
 
-=== TEST 24: another variable is refused at start (nginx takes any; only $ssl_server_name is supported so far)
+=== TEST 24: ssl_certificate with any variable: a map of $ssl_server_name, and $server_name of the block SNI picked (evaluated per handshake on a bare request)
 --- http_config
+    lua_package_path "$TEST_NGINX_CERT_DIR/../lib/?.lua;;";
+    lua_ssl_trusted_certificate $TEST_NGINX_CERT_DIR/ca.crt;
+    map $ssl_server_name $leaf {
+        default     test-rsa;
+        other.org   other.org;
+        ecdsa.test.com test-ecdsa;
+    }
     server {
         listen unix:$TEST_NGINX_HTML_DIR/https.sock ssl;
-        ssl_certificate $TEST_NGINX_CERT_DIR/$host.crt;
-        ssl_certificate_key $TEST_NGINX_CERT_DIR/test-rsa.key;
+        ssl_certificate $TEST_NGINX_CERT_DIR/$leaf.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/$leaf.key;
+        location / {
+            return 200 "map sni=$ssl_server_name leaf=$leaf\n";
+        }
+    }
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/https.sock ssl;
+        server_name test.com;
+        ssl_certificate $TEST_NGINX_CERT_DIR/${server_name}.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/${server_name}.key;
+        location / {
+            return 200 "server_name sni=$ssl_server_name\n";
+        }
     }
 --- config
---- must_die
---- error_log eval
-qr/\[emerg\] .*variable "\$host" in "ssl_certificate" is not supported yet in .*nginx\.conf:\d+/
+    location = /t {
+        content_by_lua_block {
+            local get = require "https_get"
+            ngx.say((get("/", "other.org", true)))
+            ngx.say((get("/", "ecdsa.test.com", true)))
+            ngx.say((get("/", "test.com", true)))
+            ngx.say((get("/", "www.test.com", true)))
+        }
+    }
+--- request
+GET /t
+--- response_body
+200 map sni=other.org leaf=other.org
+200 map sni=ecdsa.test.com leaf=test-ecdsa
+200 server_name sni=test.com
+200 map sni=www.test.com leaf=test-rsa
+--- no_error_log
+[error]
 
 
 
@@ -690,3 +724,17 @@ qr/\[info\] .*SSL_do_handshake\(\) failed \(SSL: error:0A0000C1:SSL routines::no
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*"ssl_crl" is not supported yet in .*nginx\.conf:\d+/
+
+
+
+=== TEST 27: an unknown variable in ssl_certificate is refused at start, as nginx
+--- http_config
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/https.sock ssl;
+        ssl_certificate $TEST_NGINX_CERT_DIR/$no_such_thing.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/test-rsa.key;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*unknown "no_such_thing" variable/

@@ -38,7 +38,7 @@ pub async fn serve(
 ) {
     let mut at = group.default.min(group.servers.len() - 1);
     let (stream, plain_http) = if group.ssl {
-        match Box::pin(secure(stream, &group, &mut at, peer, local, id)).await {
+        match Box::pin(secure(stream, &group, &http, &mut at, peer, local, id)).await {
             Some(s) => s,
             None => return,
         }
@@ -171,6 +171,7 @@ struct ConnGroup<'a> {
 async fn secure(
     stream: Stream,
     group: &Rc<ListenGroup>,
+    http: &Rc<HttpConf>,
     at: &mut usize,
     peer: Option<SocketAddr>,
     local: Option<SocketAddr>,
@@ -179,7 +180,21 @@ async fn secure(
     let server = group.servers[*at].clone();
     let timeout = Duration::from_millis(server.settings.client_header_timeout_ms);
     let deadline = Instant::now() + timeout;
-    let facts = crate::tls::HandshakeFacts::new(peer, local, Rc::from(group.addr.to_string()), id);
+    let chosen = Rc::new(std::cell::Cell::new(None));
+    let mut facts = crate::tls::HandshakeFacts::new(peer, local, Rc::from(group.addr.to_string()), id);
+    facts.bare_request = Some({
+        let (group, http, chosen, default) = (group.clone(), http.clone(), chosen.clone(), *at);
+        Rc::new(move || {
+            let server = &group.servers[chosen.get().unwrap_or(default)];
+            let conn = ConnInfo {
+                id,
+                peer,
+                local,
+                requests: 0,
+            };
+            new_request(Io::shared(Rc::new(Stream::Detached)), &http, server, conn)
+        })
+    });
     let log = |level: Level, text: &str| crate::elog!(level, id, "{text}{}", facts.log_suffix());
     let first = loop {
         match stream.peek_byte() {
@@ -206,7 +221,6 @@ async fn secure(
     }
     let tls = server.tls.as_ref()?;
     let first = tls.picked()?;
-    let chosen = Rc::new(std::cell::Cell::new(None));
     let pick: crate::tls::SniPicker = {
         let (group, chosen) = (group.clone(), chosen.clone());
         Rc::new(move |name: &str| {

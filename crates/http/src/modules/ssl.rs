@@ -18,6 +18,7 @@ use crate::io::Stream;
 use crate::log::Level;
 use crate::module::{Module, Variable};
 use crate::request::Request;
+use crate::template::Template;
 use crate::tls::{self, error_text};
 
 const CTX: conf::Ctx = HTTP | SRV;
@@ -133,68 +134,49 @@ fn ssl_on(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
 }
 
 fn certificate(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
-    let v = checked_variables(cmd)?;
-    conf(b).certificates.get_or_insert_with(Vec::new).push(v);
+    // (compiled now for the check of unknown variables; the text is kept)
+    b.template(cmd, cmd.arg(0))?;
+    conf(b)
+        .certificates
+        .get_or_insert_with(Vec::new)
+        .push(cmd.arg(0).to_string());
     Ok(())
 }
 
 fn certificate_key(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
-    let v = checked_variables(cmd)?;
-    conf(b).certificate_keys.get_or_insert_with(Vec::new).push(v);
+    b.template(cmd, cmd.arg(0))?;
+    conf(b)
+        .certificate_keys
+        .get_or_insert_with(Vec::new)
+        .push(cmd.arg(0).to_string());
     Ok(())
 }
 
-/// A certificate path whose variables are ones a handshake knows (`$ssl_server_name`),
-/// written `$ssl_server_name` whatever the spelling (`${ssl_server_name}`).
-fn checked_variables(cmd: &Cmd) -> Result<String> {
-    let v = cmd.arg(0).replace("${ssl_server_name}", "$ssl_server_name");
-    let mut rest = v.as_str();
-    while let Some(i) = rest.find('$') {
-        rest = &rest[i + 1..];
-        let name: String = rest
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect();
-        if name != "ssl_server_name" {
-            return Err(cmd.error(format!("variable \"${name}\" in \"{}\" is not supported yet", cmd.name)));
-        }
-    }
-    Ok(v)
-}
-
-/// `ssl_certificate` / `_key` naming `$ssl_server_name`: loaded in each handshake for the
-/// name the client sent (as nginx does since 1.15.9); a name that is no valid host, or
-/// files that cannot be loaded, fail that handshake, logged as nginx.
+/// `ssl_certificate` / `_key` naming variables: evaluated and loaded in each handshake
+/// (as nginx does since 1.15.9), on a bare request of the server block the handshake
+/// stands in; files that cannot be loaded fail that handshake, logged as nginx.
+/// Beyond nginx: a path naming `$ssl_server_name` is refused when the client's name is
+/// no valid host (nginx would put a name like `../x` in the path).
 struct NamedCertificates {
-    pairs: Vec<(String, String)>,
+    pairs: Vec<(Template, Template)>,
     conf_dir: std::path::PathBuf,
     password: Vec<String>,
 }
 
 impl tls::HandshakeHook for NamedCertificates {
     fn run(&self, facts: tls::HandshakeFacts) -> tls::HookRun {
-        let mut failure = None;
-        let ok = tls::with_hook_session(&facts, |ssl| {
-            let name = ssl
-                .servername(openssl::ssl::NameType::HOST_NAME)
-                .and_then(crate::h1::validate_host);
-            let Some(name) = name else {
-                failure = Some("cannot load certificate: no valid server name for \"$ssl_server_name\"".to_string());
-                return false;
-            };
-            for (cert, key) in &self.pairs {
-                let (cert, key) = (
-                    cert.replace("$ssl_server_name", &name),
-                    key.replace("$ssl_server_name", &name),
-                );
-                if let Err(e) = self.load(ssl, &cert, &key) {
-                    failure = Some(e);
-                    return false;
-                }
-            }
-            true
+        let paths = facts
+            .with_bare_request(|r| self.paths(r))
+            .unwrap_or_else(|| Err("cannot load certificate: no request to evaluate its variables".to_string()));
+        let loaded = paths.and_then(|paths| {
+            let mut result = Ok(());
+            tls::with_hook_session(&facts, |ssl| {
+                result = paths.iter().try_for_each(|(cert, key)| self.load(ssl, cert, key));
+                result.is_ok()
+            });
+            result
         });
-        if let Some(text) = failure {
+        if let Err(text) = &loaded {
             crate::elog!(
                 Level::Error,
                 facts.conn,
@@ -202,11 +184,23 @@ impl tls::HandshakeHook for NamedCertificates {
                 facts.log_suffix()
             );
         }
-        Box::pin(std::future::ready(ok))
+        Box::pin(std::future::ready(loaded.is_ok()))
     }
 }
 
 impl NamedCertificates {
+    /// The paths of this handshake: each pair's variables evaluated.
+    fn paths(&self, r: &Request) -> std::result::Result<Vec<(String, String)>, String> {
+        let names_server = |t: &Template| t.variables().any(|v| v == "ssl_server_name");
+        if self.pairs.iter().any(|(c, k)| names_server(c) || names_server(k)) {
+            let name = crate::variables::get(r, "ssl_server_name").unwrap_or_default();
+            if crate::h1::validate_host(&name).is_none() {
+                return Err("cannot load certificate: no valid server name for \"$ssl_server_name\"".to_string());
+            }
+        }
+        Ok(self.pairs.iter().map(|(c, k)| (c.render(r), k.render(r))).collect())
+    }
+
     fn load(&self, ssl: &mut openssl::ssl::SslRef, cert: &str, key: &str) -> std::result::Result<(), String> {
         let pair = load_pair(&self.conf_dir, cert, key, &self.password)?;
         let mut chain = pair.chain.into_iter();
@@ -685,11 +679,12 @@ fn read_passwords(c: &SslConf, conf_dir: &Path) -> std::result::Result<Vec<Strin
 
 /// The hook that loads a server's certificates naming variables, if it has any.
 fn named_certificates(c: &SslConf, conf_dir: &Path) -> Option<Rc<dyn tls::HandshakeHook>> {
-    let pairs: Vec<(String, String)> = c
+    let pairs: Vec<(Template, Template)> = c
         .certificates()
         .into_iter()
         .zip(c.certificate_keys())
         .filter(|(cert, key)| cert.contains('$') || key.contains('$'))
+        .filter_map(|(cert, key)| Some((Template::parse(&cert).ok()?, Template::parse(&key).ok()?)))
         .collect();
     if pairs.is_empty() {
         return None;
@@ -859,7 +854,8 @@ static VARIABLES: &[Variable] = &[
 fn with_session(r: &Request, f: impl FnOnce(&openssl::ssl::SslRef) -> Option<String>) -> Option<String> {
     match &*r.io.stream {
         Stream::Tls(t) => t.with_ssl(f),
-        _ => None,
+        // (a handshake's bare request: the session being negotiated)
+        _ => r.ctx_ref::<tls::HandshakeSession>()?.with(f),
     }
 }
 

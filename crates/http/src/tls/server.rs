@@ -43,6 +43,9 @@ pub struct HandshakeFacts {
     pub session: Option<openssl::ssl::SslSession>,
     /// Where the session fetch hook leaves the session to resume.
     pub resume: Rc<RefCell<Option<openssl::ssl::SslSession>>>,
+    /// Makes the bare request of the server block the handshake stands in (no head),
+    /// whose variables certificate paths name, as nginx's certificate callback allocates.
+    pub bare_request: Option<Rc<dyn Fn() -> crate::request::Request>>,
 }
 
 impl HandshakeFacts {
@@ -57,7 +60,20 @@ impl HandshakeFacts {
             session_id: Rc::from(&[][..]),
             session: None,
             resume: Rc::default(),
+            bare_request: None,
         }
+    }
+
+    /// Runs `f` on the bare request of this handshake, whose `$ssl_*` variables read the
+    /// session being negotiated (None without a session or a way to make the request).
+    pub fn with_bare_request<T>(&self, f: impl FnOnce(&crate::request::Request) -> T) -> Option<T> {
+        if self.ssl.is_null() {
+            return None;
+        }
+        let mut r = (self.bare_request.as_ref()?)();
+        r.set_ctx(HandshakeSession(self.ssl));
+        // (the request, and the session pointer with it, ends here: `f` only borrows it)
+        Some(f(&r))
     }
 
     /// What nginx's handshake lines end with: `, client: 1.2.3.4, server: 0.0.0.0:443`.
@@ -196,6 +212,17 @@ pub fn with_hook_session(facts: &HandshakeFacts, f: impl FnOnce(&mut SslRef) -> 
     // SAFETY: the handshake that made these facts runs its hook now (the hook's future is
     // polled by it), so its session is alive and nothing else uses it during the call.
     f(unsafe { SslRef::from_ptr_mut(facts.ssl) })
+}
+
+/// The session of a handshake in progress, in its bare request (`with_bare_request`).
+pub struct HandshakeSession(*mut openssl_sys::SSL);
+
+impl HandshakeSession {
+    pub fn with<T>(&self, f: impl FnOnce(&SslRef) -> T) -> T {
+        // SAFETY: only `with_bare_request` makes one, for a request that lives within
+        // that call, while the hook's handshake (and so the session) is alive.
+        f(unsafe { SslRef::from_ptr(self.0) })
+    }
 }
 
 /// Two hooks at one point, the first, then the second if the first let the handshake go
