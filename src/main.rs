@@ -24,6 +24,8 @@ fn emerg(msg: impl std::fmt::Display) {
 }
 
 fn main() -> ExitCode {
+    // (before anything touches OpenSSL)
+    alloc::openssl_to_mimalloc();
     let cli = match cli::parse(std::env::args().skip(1)) {
         Ok(c) => c,
         Err(e) => {

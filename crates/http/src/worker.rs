@@ -360,5 +360,9 @@ async fn accept_loop(l: Acceptor, g: Rc<ListenGroup>, conf: Rc<HttpConf>, max: u
             conn::serve(stream, peer, local, id, g, conf).await;
             drop(guard);
         });
+        // (one connection, then the others' turn, as nginx accepts one per event loop
+        // turn: a burst of new connections would otherwise queue ahead of the work of
+        // those already open, which for TLS handshakes doubled the slowest replies)
+        tokio::task::yield_now().await;
     }
 }
