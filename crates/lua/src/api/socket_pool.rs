@@ -9,7 +9,8 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::fmt::Write;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -32,8 +33,41 @@ impl Idle {
 
 thread_local! {
     /// Most recently parked last, per key.
-    static POOLS: RefCell<FxHashMap<String, VecDeque<Idle>>> = RefCell::new(FxHashMap::default());
+    static POOLS: RefCell<FxHashMap<Rc<str>, VecDeque<Idle>>> = RefCell::new(FxHashMap::default());
     static SWEEPING: Cell<bool> = const { Cell::new(false) };
+    /// Pool keys made before, shared (a connect to a known peer allocates no key).
+    static KEYS: RefCell<(FxHashSet<Rc<str>>, String)> = RefCell::new(Default::default());
+}
+
+/// Keys kept at most; beyond, the set starts again (peers named by many distinct
+/// addresses must not grow it without bound).
+const KEYS_KEPT: usize = 4096;
+
+/// The pool key `host:port`, shared with the sockets that used it before.
+pub fn key(host: &str, port: u16) -> Rc<str> {
+    KEYS.with(|k| {
+        let (set, scratch) = &mut *k.borrow_mut();
+        scratch.clear();
+        let _ = write!(scratch, "{host}:{port}");
+        intern(set, scratch)
+    })
+}
+
+/// `name` (a `unix:` path, or a pool the user named) as a shared key.
+pub fn key_of(name: &str) -> Rc<str> {
+    KEYS.with(|k| intern(&mut k.borrow_mut().0, name))
+}
+
+fn intern(set: &mut FxHashSet<Rc<str>>, name: &str) -> Rc<str> {
+    if let Some(k) = set.get(name) {
+        return k.clone();
+    }
+    if set.len() >= KEYS_KEPT {
+        set.clear();
+    }
+    let k: Rc<str> = Rc::from(name);
+    set.insert(k.clone());
+    k
 }
 
 /// A connection from pool `key`, with the times it was reused before, if a usable one
@@ -54,14 +88,13 @@ pub fn take(key: &str) -> Option<(Rc<Stream>, u32)> {
 
 /// Parks a connection in pool `key` (at most `size` there) for up to `timeout`
 /// (`None`: no limit).
-pub fn put(key: &str, stream: Rc<Stream>, reused: u32, size: usize, timeout: Option<Duration>) {
+pub fn put(key: &Rc<str>, stream: Rc<Stream>, reused: u32, size: usize, timeout: Option<Duration>) {
     let until = timeout.map(|t| Instant::now() + t);
     POOLS.with(|p| {
         let mut p = p.borrow_mut();
-        // (the key is copied only for a pool not seen yet)
         let pool = match p.get_mut(key) {
             Some(pool) => pool,
-            None => p.entry(key.to_string()).or_default(),
+            None => p.entry(key.clone()).or_default(),
         };
         while pool.len() >= size.max(1) {
             pool.pop_front();
@@ -90,5 +123,25 @@ async fn sweep() {
             SWEEPING.with(|s| s.set(false));
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_shared_and_bounded() {
+        let a = key("127.0.0.1", 6379);
+        assert_eq!(&*a, "127.0.0.1:6379");
+        assert!(Rc::ptr_eq(&a, &key("127.0.0.1", 6379)));
+        assert!(Rc::ptr_eq(&key_of("unix:/tmp/s"), &key_of("unix:/tmp/s")));
+        assert!(!Rc::ptr_eq(&a, &key("127.0.0.1", 6380)));
+        for port in 0..(KEYS_KEPT as u16 + 10) {
+            key("10.0.0.1", port);
+        }
+        KEYS.with(|k| assert!(k.borrow().0.len() <= KEYS_KEPT));
+        // (a key handed out before stays valid after the set started again)
+        assert_eq!(&*a, "127.0.0.1:6379");
     }
 }

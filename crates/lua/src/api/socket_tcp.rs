@@ -91,7 +91,7 @@ struct State {
     send_ms: u64,
     read_ms: u64,
     reused: u32,
-    pool: String,
+    pool: Rc<str>,
     pool_size: Option<usize>,
     reading: bool,
     writing: bool,
@@ -104,7 +104,7 @@ struct State {
     /// The last failure, as lua-nginx-module's `ft_type` bits (for its log lines).
     ft: u32,
     /// `host:port` for log lines.
-    peer: String,
+    peer: Rc<str>,
     /// Bytes the socket may still read (`ngx.req.socket`: what is left of the body);
     /// reaching 0 is the end of the stream.
     limit: Option<u64>,
@@ -142,7 +142,7 @@ impl State {
 
     fn close(&mut self) {
         self.stream = None;
-        self.buf.clear();
+        self.release_buffer();
         self.pos = 0;
         self.read_closed = false;
         self.write_closed = false;
@@ -163,6 +163,34 @@ impl State {
             "attempt to {what} data on a closed socket: u:{:016X}, c:{:016X}, ft:{ft} eof:{}",
             self as *const State as usize, c as usize, self.eof as u8
         )
+    }
+}
+
+thread_local! {
+    /// Read buffers of sockets gone, for the next ones (a request that makes a socket per
+    /// request, as resty.redis does, then allocates none).
+    static SPARE_BUFFERS: http::spare::Spares<Vec<u8>> = const { http::spare::Spares::new(64) };
+}
+
+/// The largest buffer kept for another socket.
+const SPARE_BUFFER_MAX: usize = 64 * 1024;
+
+impl State {
+    /// Hands the read buffer to the next socket (a closed or pooled socket's is empty;
+    /// the Lua object lives on until the collector takes it).
+    fn release_buffer(&mut self) {
+        let mut buf = std::mem::take(&mut self.buf);
+        if buf.capacity() > 0 && buf.capacity() <= SPARE_BUFFER_MAX {
+            buf.clear();
+            // (a thread's end drops its spares first: then the buffer just goes)
+            let _ = SPARE_BUFFERS.try_with(|s| s.give(buf));
+        }
+    }
+}
+
+impl Drop for State {
+    fn drop(&mut self) {
+        self.release_buffer();
     }
 }
 
@@ -423,12 +451,12 @@ impl TcpSock {
         phase_ok()?;
         let (conf, resolver) = (settings(), resolver());
         let (key, target) = match host.strip_prefix("unix:") {
-            Some(path) => (host.to_string(), Err(path.to_string())),
+            Some(path) => (socket_pool::key_of(host), Err(path)),
             None => {
                 let Some(port) = port else {
                     return now(fail("no port specified"));
                 };
-                (format!("{host}:{port}"), Ok((host.to_string(), port)))
+                (socket_pool::key(host, port), Ok((host, port)))
             }
         };
         {
@@ -444,15 +472,10 @@ impl TcpSock {
             st.reused = 0;
             // (`host:port` or `unix:path`: the pool's key unless one is named)
             st.pool = match pool {
-                Some(pool) => {
-                    st.peer = key;
-                    pool
-                }
-                None => {
-                    st.peer.clone_from(&key);
-                    key
-                }
+                Some(pool) => socket_pool::key_of(&pool),
+                None => key.clone(),
             };
+            st.peer = key;
             if let Some((stream, reused)) = socket_pool::take(&st.pool) {
                 st.stream = Some(stream);
                 st.reused = reused + 1;
@@ -471,6 +494,7 @@ impl TcpSock {
         let timeout = self.timeout(|s| s.connect_ms, conf.connect_timeout());
         self.0.borrow_mut().connecting = true;
         let sock = self.clone();
+        let target = target.map(|(h, p)| (h.to_string(), p)).map_err(str::to_string);
         later(async move {
             let addr = match (&target, addr, &resolver) {
                 (Ok((host, port)), None, Some((r, rtimeout))) => {
@@ -676,6 +700,11 @@ impl TcpSock {
                 if st.pos > 0 && st.pos == st.buf.len() {
                     st.buf.clear();
                     st.pos = 0;
+                }
+                if st.buf.capacity() == 0
+                    && let Some(spare) = SPARE_BUFFERS.with(|s| s.take())
+                {
+                    st.buf = spare;
                 }
                 st.buf.reserve(room);
                 let (n, asked) = if st.limit.is_some() {
@@ -977,7 +1006,7 @@ fn req_socket(raw: bool) -> mlua::Result<Result<TcpSock, &'static str>> {
             st.stream = stream;
             st.buf = buf;
             st.limit = limit;
-            st.peer = "client".into();
+            st.peer = Rc::from("client");
         }
         Ok(sock)
     })
@@ -1311,4 +1340,25 @@ pub fn register(lua: &Lua, private: &Table) -> mlua::Result<()> {
     // SAFETY: a C function that keeps to the Lua C API's rules.
     let f = unsafe { lua.create_c_function(register_primitives)? };
     f.call::<()>(private)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_closed_socket_hands_its_buffer_to_the_next() {
+        let mut st = State::default();
+        st.buf.reserve(4096);
+        let addr = st.buf.as_ptr();
+        st.close();
+        assert_eq!(st.buf.capacity(), 0);
+        let next = SPARE_BUFFERS.with(|s| s.take()).expect("kept");
+        assert_eq!((next.as_ptr(), next.len()), (addr, 0));
+        // (too large a buffer goes)
+        let mut big = State::default();
+        big.buf.reserve(SPARE_BUFFER_MAX + 1);
+        drop(big);
+        assert!(SPARE_BUFFERS.with(|s| s.take()).is_none());
+    }
 }
