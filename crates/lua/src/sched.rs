@@ -126,6 +126,28 @@ pub struct Sched {
     entry_errors_as: Option<String>,
 }
 
+thread_local! {
+    /// The thread and queue lists of runs that ended, for the next (most requests that
+    /// wait make a run: its lists then cost no allocation).
+    static SPARE_LISTS: http::spare::Spares<(Vec<Option<Slot>>, VecDeque<usize>)> =
+        const { http::spare::Spares::new(16) };
+}
+
+/// Lists longer than this (a run of many light threads) are not kept.
+const SPARE_LISTS_MAX: usize = 16;
+
+impl Drop for Sched {
+    fn drop(&mut self) {
+        let (mut slots, mut queue) = (std::mem::take(&mut self.slots), std::mem::take(&mut self.queue));
+        // (the threads' coroutines are released here, before the VM handle goes)
+        slots.clear();
+        queue.clear();
+        if slots.capacity() <= SPARE_LISTS_MAX && queue.capacity() <= SPARE_LISTS_MAX {
+            let _ = SPARE_LISTS.try_with(|s| s.give((slots, queue)));
+        }
+    }
+}
+
 impl Sched {
     /// A run whose entry thread is `entry`, about to be resumed with `nargs` values
     /// already on its stack.
@@ -137,12 +159,13 @@ impl Sched {
         nargs: c_int,
         entry_is_runner: bool,
     ) -> Sched {
+        let (slots, queue) = SPARE_LISTS.with(|s| s.take()).unwrap_or_default();
         let mut s = Sched {
             lua,
             runners,
             phase,
-            slots: Vec::with_capacity(1),
-            queue: VecDeque::new(),
+            slots,
+            queue,
             entry_is_runner,
             entry_over: false,
             context: request::RunContext::default(),
