@@ -96,6 +96,12 @@ fn coarse_monotonic() -> std::time::Duration {
     std::time::Duration::new(ts.tv_sec.max(0) as u64, ts.tv_nsec.clamp(0, 999_999_999) as u32)
 }
 
+/// `coarse_now` as a std `Instant`: for upstream bookkeeping in whole seconds (idle
+/// connections' timeouts, `fail_timeout`), as nginx reads its cached clock there.
+pub fn coarse_instant() -> std::time::Instant {
+    coarse_now().into_std()
+}
+
 /// Now, from the kernel's coarse monotonic clock (the clock `Instant` reads, without a
 /// clock-source read; within a tick, a few ms): for the idle deadline every keepalive
 /// request sets, where whole seconds matter.

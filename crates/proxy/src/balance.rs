@@ -118,11 +118,11 @@ pub fn ring(peers: &Peers) -> Vec<Point> {
 
 /// The next primary server by `method` (None: none usable by it; round-robin decides).
 pub fn pick(method: &Method, peers: &Peers, tried: &[bool], draw: &mut Draw) -> Option<usize> {
-    let now = Instant::now();
     let single = peers.list.len() < 2;
     if draw.tries > MAX_DRAWS || single {
         return None;
     }
+    let now = http::time::coarse_instant();
     match method {
         Method::RoundRobin | Method::LeastConn => None,
         Method::IpHash => {

@@ -666,7 +666,7 @@ impl Proxy {
             None => tokio::time::timeout(connect_timeout, connect(addr)).await.map(|c| {
                 c.map(|stream| Conn {
                     stream,
-                    born: Instant::now(),
+                    born: http::time::coarse_instant(),
                     requests: 0,
                 })
             }),

@@ -276,7 +276,7 @@ impl Upstream {
     /// or sent anything on, or that idled too long, is closed on the way).
     pub fn take_idle(&self, key: &PoolKey) -> Option<Conn> {
         let mut idle = self.idle.borrow_mut();
-        let now = Instant::now();
+        let now = http::time::coarse_instant();
         idle.retain(|i| now.duration_since(i.since) < i.timeout && !i.conn.stream.has_data());
         let at = idle.iter().rposition(|i| i.key == *key)?;
         idle.remove(at).map(|i| i.conn)
@@ -292,7 +292,8 @@ impl Upstream {
             None => (self.keepalive, self.keepalive_timeout, self.keepalive_requests),
         };
         let spent = max_requests > 0 && conn.requests >= max_requests;
-        if cap == 0 || spent || conn.born.elapsed() >= self.keepalive_time {
+        if cap == 0 || spent || http::time::coarse_instant().saturating_duration_since(conn.born) >= self.keepalive_time
+        {
             return;
         }
         let mut idle = self.idle.borrow_mut();
@@ -302,7 +303,7 @@ impl Upstream {
         idle.push_back(Idle {
             key,
             conn,
-            since: Instant::now(),
+            since: http::time::coarse_instant(),
             timeout,
         });
         drop(idle);
@@ -313,7 +314,7 @@ impl Upstream {
     /// any are left.
     fn sweep(&self) -> bool {
         let mut idle = self.idle.borrow_mut();
-        let now = Instant::now();
+        let now = http::time::coarse_instant();
         idle.retain(|i| now.duration_since(i.since) < i.timeout && !i.conn.stream.has_data());
         !idle.is_empty()
     }
@@ -333,7 +334,7 @@ impl Upstream {
 
     /// The next server for a request, or None: "no live upstreams".
     pub fn pick(&self, tried: &mut Tried) -> Option<PeerRef> {
-        let now = Instant::now();
+        let now = http::time::coarse_instant();
         let single = self.primary.list.len() == 1 && self.backup.list.is_empty();
         if let Some(index) = balance::pick(&self.method, &self.primary, &tried.primary, &mut tried.draw) {
             tried.mark(false, index, self.primary.list.len());
@@ -369,7 +370,7 @@ impl Upstream {
         let mut state = peers.state.borrow_mut();
         let st = &mut state[p.index];
         st.conns = st.conns.saturating_sub(1);
-        let now = Instant::now();
+        let now = http::time::coarse_instant();
         if failed {
             st.fails += 1;
             st.accessed = Some(now);
