@@ -77,8 +77,28 @@ impl Proxy {
 
 impl Handler for Proxy {
     fn handle<'a>(&'a self, r: &'a mut Request) -> Step<'a> {
-        Step::Pending(Box::pin(self.run(r)))
+        // (the tries and the forwarding one after the other, so that the request's future
+        // holds the larger of the two, not both: it is moved into its box whole)
+        Step::Pending(Box::pin(async move {
+            match self.run(r).await {
+                Ok(a) => {
+                    let flow = self.forward(r, a.conn, a.head, a.started, &a.target, a.server).await;
+                    r.log_upstream = None;
+                    flow
+                }
+                Err(flow) => flow,
+            }
+        }))
     }
+}
+
+/// An upstream's answer, to be passed on to the client (how the tries ended well).
+struct Answer {
+    conn: Conn,
+    head: Head,
+    started: Instant,
+    target: Rc<Target>,
+    server: Server,
 }
 
 /// The server one try goes to: one of the upstream's (balanced, its health counted) or
@@ -296,7 +316,7 @@ enum FailKind {
 }
 
 impl Proxy {
-    async fn run(&self, r: &mut Request) -> Flow {
+    async fn run(&self, r: &mut Request) -> Result<Answer, Flow> {
         let with_body = self.conf.pass_request_body.unwrap_or(true) && self.conf.set_body.is_none();
         // proxy_request_buffering off: the body goes on as it comes (a chunked one only to
         // an HTTP/1.1 upstream, which can take it chunked; else, or when it came whole with
@@ -312,26 +332,26 @@ impl Proxy {
         if streamed {
             // (a declared length over client_max_body_size is refused now)
             if let Err(code) = r.body_pieces(true) {
-                return Flow::Finish(code);
+                return Err(Flow::Finish(code));
             }
         } else if with_body {
             if let Err(code) = r.read_body().await {
-                return Flow::Finish(code);
+                return Err(Flow::Finish(code));
             }
         } else if let Err(code) = r.discard_later() {
-            return Flow::Finish(code);
+            return Err(Flow::Finish(code));
         }
         let target = match &self.pass.fixed {
             Some(t) => t.clone(),
             None => match self.dynamic_target(r).await {
                 Ok(t) => Rc::new(t),
-                Err(code) => return Flow::Finish(code),
+                Err(code) => return Err(Flow::Finish(code)),
             },
         };
         let tls = if target.tls {
             match crate::ssl::UpstreamTls::for_request(&self.ssl, r, &target.host) {
                 Some(t) => Some(Rc::new(t)),
-                None => return Flow::Finish(502),
+                None => return Err(Flow::Finish(502)),
             }
         } else {
             None
@@ -395,16 +415,16 @@ impl Proxy {
                         }
                         timeouts = self.timeouts_for(r);
                     }
-                    Err(Refusal::Busy) => return self.no_live_upstreams(r, &target, &uri),
+                    Err(Refusal::Busy) => return Err(self.no_live_upstreams(r, &target, &uri)),
                     Err(Refusal::Declined) => {
                         tries += 1;
                         self.note_failure(r, TryEnd::Failed, 502);
                         if tries >= max_tries {
-                            return Flow::Finish(502);
+                            return Err(Flow::Finish(502));
                         }
                         continue;
                     }
-                    Err(Refusal::Fail(code)) => return Flow::Finish(code),
+                    Err(Refusal::Fail(code)) => return Err(Flow::Finish(code)),
                 }
             }
             let mut server = match chosen {
@@ -413,10 +433,10 @@ impl Proxy {
                     Some(peer) if target.upstream.placeholder => {
                         target.upstream.release(peer, false);
                         r.log(Level::Error, "lua balancer: no peer set");
-                        return Flow::Finish(500);
+                        return Err(Flow::Finish(500));
                     }
                     Some(peer) => Server::listed(&target, peer),
-                    None => return self.no_live_upstreams(r, &target, &uri),
+                    None => return Err(self.no_live_upstreams(r, &target, &uri)),
                 },
             };
             tries += 1;
@@ -464,7 +484,7 @@ impl Proxy {
                 );
                 self.release(r, &target, &server, false);
                 r.log_upstream = None;
-                return Flow::Finish(499);
+                return Err(Flow::Finish(499));
             };
             match outcome {
                 Ok((conn, head)) => {
@@ -485,9 +505,13 @@ impl Proxy {
                         continue;
                     }
                     self.release(r, &target, &server, false);
-                    let flow = self.forward(r, conn, head, started, &target, server).await;
-                    r.log_upstream = None;
-                    return flow;
+                    return Ok(Answer {
+                        conn,
+                        head,
+                        started,
+                        target,
+                        server,
+                    });
                 }
                 // a kept connection its server closed meanwhile: another try, not counted
                 Err(f) if reused && f.kind == FailKind::Error && !(streamed && f.sent) => {
@@ -506,7 +530,7 @@ impl Proxy {
                     self.finish_try(r, started, |_| {});
                     self.release(r, &target, &server, false);
                     r.log_upstream = None;
-                    return Flow::Finish(f.status);
+                    return Err(Flow::Finish(f.status));
                 }
                 Err(f) => {
                     self.finish_try(r, started, |t| t.status = Some(f.status));
@@ -526,7 +550,7 @@ impl Proxy {
                         && give_up_at.is_none_or(|t| Instant::now() < t);
                     if !can_retry {
                         r.log_upstream = None;
-                        return Flow::Finish(f.status);
+                        return Err(Flow::Finish(f.status));
                     }
                 }
             }
