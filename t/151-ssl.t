@@ -280,7 +280,7 @@ GET /t
 HTTP/1.1 400 Bad Request | - | close | 400 The plain HTTP request was sent to HTTPS port
 HTTP/1.1 301 Moved Permanently | https://test.com/x?a=1 | close | 301 Moved Permanently
 --- error_log
-client sent plain HTTP request to HTTPS port
+client sent plain HTTP request to HTTPS port while reading client request headers
 
 
 
@@ -719,11 +719,11 @@ qr/\[info\] .*SSL_do_handshake\(\) failed \(SSL: error:0A0000C1:SSL routines::no
 
 === TEST 26: nginx's ssl directives not here yet are refused in those words
 --- http_config
-    ssl_crl /dev/null;
+    ssl_ocsp on;
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] .*"ssl_crl" is not supported yet in .*nginx\.conf:\d+/
+qr/\[emerg\] .*"ssl_ocsp" is not supported yet in .*nginx\.conf:\d+/
 
 
 

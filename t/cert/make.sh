@@ -64,4 +64,24 @@ openssl ocsp -issuer ca.crt -cert test-rsa.crt -reqout ocsp.db/req -no_nonce >/d
 openssl ocsp -index ocsp.db/index -rsigner ca.crt -rkey ca.key -CA ca.crt -reqin ocsp.db/req \
     -respout test-rsa.ocsp -ndays 36500 >/dev/null 2>&1
 rm -rf ocsp.db
+# revoked leaves and the CA's revocation list naming them (ssl_crl, proxy_ssl_crl,
+# lua_ssl_crl); good leaves are not on it
+leaf revoked-client rsa:2048 "revoked client" "DNS:client" ca -days $days
+leaf revoked-server rsa:2048 test.com "DNS:test.com" ca -days $days
+mkdir -p crl.db && : > crl.db/index && echo 01 > crl.db/crlnumber
+for c in revoked-client revoked-server; do
+    serial=$(openssl x509 -in $c.crt -noout -serial | cut -d= -f2)
+    subj=$(openssl x509 -in $c.crt -noout -subject -nameopt compat | sed 's/^subject=//')
+    printf 'R\t991231235959Z\t240101000000Z\t%s\tunknown\t%s\n' "$serial" "$subj" >> crl.db/index
+done
+cat > crl.db/conf <<CONF
+[ca]
+default_ca = test
+[test]
+database = crl.db/index
+crlnumber = crl.db/crlnumber
+default_md = sha256
+CONF
+openssl ca -gencrl -config crl.db/conf -cert ca.crt -keyfile ca.key -crldays 36500 -out ca.crl 2>/dev/null
+rm -rf crl.db
 rm -f *.srl

@@ -298,7 +298,8 @@ async fn one_request(
     };
     match refusal {
         Some((code, line)) => {
-            r.log(Level::Info, &line);
+            // (nginx's connection is still "reading client request headers" then)
+            r.log(Level::Info, &format!("{line} while reading client request headers"));
             Box::pin(crate::engine::answer(&mut r, code)).await;
         }
         None => crate::engine::run(&mut r).await,

@@ -338,6 +338,12 @@ fn ssl_setting(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
         "lua_ssl_certificate_key" => set_once(&mut c.ssl_certificate_key, file, cmd),
         "lua_ssl_verify_depth" => set_once(&mut c.ssl_verify_depth, conf::value::number(cmd, v)? as u32, cmd),
         "lua_ssl_ciphers" => set_once(&mut c.ssl_ciphers, v.to_string(), cmd),
+        "lua_ssl_crl" => set_once(&mut c.ssl_crl, file, cmd),
+        "lua_ssl_conf_command" => {
+            let line = (v.to_string(), cmd.arg(1).to_string());
+            c.ssl_conf_commands.get_or_insert_with(Vec::new).push(line);
+            Ok(())
+        }
         "lua_ssl_protocols" => {
             let bits = http::tls::protocol_bits(cmd.values()).map_err(|m| cmd.error(m))?;
             set_once(&mut c.ssl_protocols, bits, cmd)
@@ -598,6 +604,13 @@ fn install_server(_b: &HttpBuilder, d: &LocDraft, t: &mut Phases) -> Result<()> 
 
 /// Puts a location's Lua handlers into its phase table.
 fn install(_b: &HttpBuilder, d: &LocDraft, t: &mut Phases) -> Result<()> {
+    // (a lua_ssl_* file or command that cannot be used fails the start, as nginx's)
+    if let Some(s) = d.ext.get::<crate::api::socket_tcp::SocketConf>() {
+        let tls = s.tls();
+        if tls.names_files() {
+            http::tls::client_context(&tls).map_err(conf::ConfError::Other)?;
+        }
+    }
     let Some(c) = d.ext.get::<LuaLocConf>() else {
         return Ok(());
     };

@@ -31,6 +31,8 @@ http::settings! {
         protocols: u8 = tls::TLSV1_2 | tls::TLSV1_3,
         ciphers: String = "DEFAULT".to_string(),
         session_reuse: bool = true,
+        crl: String = String::new(),
+        conf_commands: Vec<(String, String)> = Vec::new(),
     }
 }
 
@@ -55,6 +57,12 @@ pub fn directive(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
         "proxy_ssl_certificate_key" => set_once(&mut c.certificate_key, file, cmd),
         "proxy_ssl_ciphers" => set_once(&mut c.ciphers, v.to_string(), cmd),
         "proxy_ssl_session_reuse" => set_once(&mut c.session_reuse, flag()?, cmd),
+        "proxy_ssl_crl" => set_once(&mut c.crl, file, cmd),
+        "proxy_ssl_conf_command" => {
+            let line = (v.to_string(), cmd.arg(1).to_string());
+            c.conf_commands.get_or_insert_with(Vec::new).push(line);
+            Ok(())
+        }
         "proxy_ssl_protocols" => {
             let bits = tls::protocol_bits(cmd.values()).map_err(|m| cmd.error(m))?;
             set_once(&mut c.protocols, bits, cmd)
@@ -68,7 +76,25 @@ pub fn check(c: &ProxySsl) -> std::result::Result<(), String> {
     if c.verify() && c.trusted_certificate().is_empty() {
         return Err("no proxy_ssl_trusted_certificate for proxy_ssl_verify".into());
     }
+    let client = client_tls(c);
+    if client.names_files() {
+        tls::client_context(&client)?;
+    }
     Ok(())
+}
+
+/// The client context's settings of a location.
+fn client_tls(c: &ProxySsl) -> ClientTls {
+    ClientTls {
+        trusted: c.trusted_certificate(),
+        depth: c.verify_depth(),
+        protocols: c.protocols(),
+        ciphers: c.ciphers(),
+        certificate: c.certificate(),
+        key: c.certificate_key(),
+        crl: c.crl(),
+        conf_commands: c.conf_commands(),
+    }
 }
 
 /// What one request's tries to an https upstream handshake with.
@@ -91,15 +117,7 @@ impl UpstreamTls {
     /// The request's handshake settings; None (and the reason logged) when the context
     /// cannot be made.
     pub fn for_request(c: &ProxySsl, r: &Request, proxy_host: &str) -> Option<UpstreamTls> {
-        let client = ClientTls {
-            trusted: c.trusted_certificate(),
-            depth: c.verify_depth(),
-            protocols: c.protocols(),
-            ciphers: c.ciphers(),
-            certificate: c.certificate(),
-            key: c.certificate_key(),
-        };
-        let ctx = match tls::client_context(&client) {
+        let ctx = match tls::client_context(&client_tls(c)) {
             Ok(ctx) => ctx,
             Err(e) => {
                 r.log(Level::Emerg, &e);

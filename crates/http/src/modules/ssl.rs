@@ -48,9 +48,9 @@ static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("ssl_stapling_file", CTX, Args::Exactly(1), stapling_file),
     Directive::value("ssl_stapling_verify", CTX, Args::Flag, accepted_flag),
     Directive::value("ssl_stapling_responder", CTX, Args::Exactly(1), accepted_value),
+    Directive::value("ssl_crl", CTX, Args::Exactly(1), crl),
+    Directive::value("ssl_conf_command", CTX, Args::Exactly(2), conf_command),
     // nginx's, not here yet: refused in those words rather than as unknown
-    Directive::value("ssl_crl", CTX, Args::Exactly(1), not_yet),
-    Directive::value("ssl_conf_command", CTX, Args::Exactly(2), not_yet),
     Directive::value("ssl_ocsp", CTX, Args::Exactly(1), not_yet),
     Directive::value("ssl_ocsp_responder", CTX, Args::Exactly(1), not_yet),
     Directive::value("ssl_ocsp_cache", CTX, Args::Exactly(1), not_yet),
@@ -84,6 +84,8 @@ crate::settings! {
         verify_depth: u32 = 1,
         client_certificate: String = String::new(),
         trusted_certificate: String = String::new(),
+        crl: String = String::new(),
+        conf_commands: Vec<(String, String)> = Vec::new(),
         buffer_size: usize = 16384,
         early_data: bool = false,
         reject_handshake: bool = false,
@@ -365,6 +367,16 @@ fn trusted_certificate(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     set_once(&mut conf(b).trusted_certificate, cmd.arg(0).to_string(), cmd)
 }
 
+fn crl(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    set_once(&mut conf(b).crl, cmd.arg(0).to_string(), cmd)
+}
+
+fn conf_command(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let line = (cmd.arg(0).to_string(), cmd.arg(1).to_string());
+    conf(b).conf_commands.get_or_insert_with(Vec::new).push(line);
+    Ok(())
+}
+
 fn buffer_size(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     let n = value::size(cmd, cmd.arg(0))? as usize;
     set_once(&mut conf(b).buffer_size, n, cmd)
@@ -629,6 +641,10 @@ fn build_context(c: &SslConf, conf_dir: &Path) -> std::result::Result<Built, Str
         b.set_verify_callback(SslVerifyMode::PEER, |_, _| true);
         b.set_verify_depth(c.verify_depth());
     }
+    let crl = c.crl();
+    if !crl.is_empty() {
+        tls::load_crl(&mut b, &conf_file(conf_dir, &crl))?;
+    }
     if c.stapling() {
         let file = c.stapling_file();
         if !file.is_empty() {
@@ -662,6 +678,8 @@ fn build_context(c: &SslConf, conf_dir: &Path) -> std::result::Result<Built, Str
         }
         Ok(())
     });
+    // (last, as nginx: OpenSSL's own commands may override any of the above)
+    tls::conf_commands(&mut b, &c.conf_commands(), true)?;
     Ok((b.build(), zone))
 }
 

@@ -78,6 +78,21 @@ pub struct ClientTls {
     pub ciphers: String,
     pub certificate: String,
     pub key: String,
+    /// Revocation lists the peer's chain is checked against (`*_ssl_crl`).
+    pub crl: String,
+    /// OpenSSL configuration commands, applied last (`*_ssl_conf_command`).
+    pub conf_commands: Vec<(String, String)>,
+}
+
+impl ClientTls {
+    /// Whether making its context can fail on what the configuration names (files,
+    /// commands): such settings are tried at start, so that they fail there.
+    pub fn names_files(&self) -> bool {
+        !(self.trusted.is_empty()
+            && self.certificate.is_empty()
+            && self.crl.is_empty()
+            && self.conf_commands.is_empty())
+    }
 }
 
 impl Default for ClientTls {
@@ -89,6 +104,8 @@ impl Default for ClientTls {
             ciphers: "DEFAULT".to_string(),
             certificate: String::new(),
             key: String::new(),
+            crl: String::new(),
+            conf_commands: Vec::new(),
         }
     }
 }
@@ -128,6 +145,9 @@ pub fn client_context(c: &ClientTls) -> Result<SslContext, String> {
                 .map_err(|e| err("X509_STORE_add_cert()", e))?;
         }
     }
+    if !c.crl.is_empty() {
+        super::load_crl(&mut b, &c.crl)?;
+    }
     // (verification is judged after the handshake, as nginx's callback that accepts all)
     b.set_verify_callback(SslVerifyMode::PEER, |_, _| true);
     b.set_verify_depth(c.depth);
@@ -137,6 +157,7 @@ pub fn client_context(c: &ClientTls) -> Result<SslContext, String> {
         b.set_private_key_file(&c.key, openssl::ssl::SslFiletype::PEM)
             .map_err(|e| format!("cannot load certificate key \"{}\": {}", c.key, error_text(&e)))?;
     }
+    super::conf_commands(&mut b, &c.conf_commands, false)?;
     let ctx = b.build();
     CLIENT_CONTEXTS.with(|m| m.borrow_mut().insert(c.clone(), ctx.clone()));
     Ok(ctx)

@@ -20,9 +20,11 @@ use crate::io::Stream;
 use crate::log::Level;
 
 mod client;
+mod openssl_conf;
 mod server;
 
 pub use client::*;
+pub use openssl_conf::*;
 pub use server::*;
 
 /// The plain socket under a session, as OpenSSL sees it: reads and writes that never
@@ -426,6 +428,19 @@ unsafe extern "C" {
 
 /// OpenSSL's queued errors as nginx prints them:
 /// `(SSL: error:0A0000C1:SSL routines::no shared cipher)`.
+/// An error's reason as nginx prints it: a system error (OpenSSL 3 keeps the errno in
+/// the code, flagged, and names no reason for it) reads as the system's text.
+fn reason(e: &openssl::error::Error) -> String {
+    const ERR_SYSTEM_FLAG: u64 = 0x8000_0000;
+    match e.reason() {
+        Some(r) => r.to_string(),
+        None if e.code() & ERR_SYSTEM_FLAG != 0 => {
+            conf::os_reason(&std::io::Error::from_raw_os_error((e.code() & !ERR_SYSTEM_FLAG) as i32))
+        }
+        None => "reason(0)".to_string(),
+    }
+}
+
 pub fn error_text(stack: &ErrorStack) -> String {
     let mut s = String::from("(SSL:");
     for e in stack.errors() {
@@ -433,7 +448,7 @@ pub fn error_text(stack: &ErrorStack) -> String {
             " error:{:08X}:{}::{}",
             e.code(),
             e.library().unwrap_or("unknown library"),
-            e.reason().unwrap_or("reason(0)")
+            reason(e)
         ));
         if let Some(d) = e.data() {
             s.push(':');

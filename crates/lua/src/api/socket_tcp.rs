@@ -47,12 +47,14 @@ http::settings! {
         ssl_ciphers: String = "DEFAULT".to_string(),
         ssl_certificate: String = String::new(),
         ssl_certificate_key: String = String::new(),
+        ssl_crl: String = String::new(),
+        ssl_conf_commands: Vec<(String, String)> = Vec::new(),
     }
 }
 
 impl SocketConf {
     /// The client TLS context's settings.
-    fn tls(&self) -> http::tls::ClientTls {
+    pub(crate) fn tls(&self) -> http::tls::ClientTls {
         http::tls::ClientTls {
             trusted: self.ssl_trusted_certificate(),
             depth: self.ssl_verify_depth(),
@@ -60,6 +62,8 @@ impl SocketConf {
             ciphers: self.ssl_ciphers(),
             certificate: self.ssl_certificate(),
             key: self.ssl_certificate_key(),
+            crl: self.ssl_crl(),
+            conf_commands: self.ssl_conf_commands(),
         }
     }
 }
