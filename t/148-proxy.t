@@ -1014,3 +1014,89 @@ Set-Cookie: b=2\r
 ["GET /t", "GET /s"]
 --- response_headers eval
 ["Set-Cookie: a=1", "Set-Cookie: a=1; Secure"]
+
+
+
+=== TEST 46: proxy_bind: connections start from the address given (fixed, or from variables; empty binds nothing, a value that is no address is logged and binds nothing); off undoes the server's
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        return 200 "from $remote_addr\n";
+    }
+--- config
+    proxy_bind 127.0.0.2;
+    location /fixed {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+    }
+    location /var {
+        set $local 127.0.0.3;
+        proxy_bind $local;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+    }
+    location /empty {
+        set $local "";
+        proxy_bind $local;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+    }
+    location /nonsense {
+        set $local "not an address";
+        proxy_bind $local;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+    }
+    location /off {
+        proxy_bind off;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+    }
+    location = /t {
+        content_by_lua_block {
+            for _, u in ipairs{"/fixed", "/var", "/empty", "/nonsense", "/off"} do
+                local res = ngx.location.capture(u)
+                ngx.print(u, " ", res.status, " ", res.body)
+            end
+        }
+    }
+--- request
+GET /t
+--- response_body
+/fixed 200 from 127.0.0.2
+/var 200 from 127.0.0.3
+/empty 200 from 127.0.0.1
+/nonsense 200 from 127.0.0.1
+/off 200 from 127.0.0.1
+--- error_log
+invalid local address "not an address"
+
+
+
+=== TEST 47: proxy_bind to an address the host does not have: 500, logged at crit as nginx, no other server tried
+--- http_config
+    upstream two {
+        server 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        server 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+    }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        return 200 "from $remote_addr\n";
+    }
+--- config
+    location /t {
+        proxy_bind 192.0.2.1;
+        proxy_pass http://two;
+    }
+--- request
+GET /t
+--- error_code: 500
+--- error_log eval
+qr/\[crit\] .*bind\(192\.0\.2\.1\) failed \(99: Cannot assign requested address\) while connecting to upstream, client: 127\.0\.0\.1, server: localhost, request: "GET \/t HTTP\/1\.1", upstream: "http:\/\/127\.0\.0\.1:\d+\/t"/
+
+
+
+=== TEST 48: proxy_bind with a fixed value that is no address, or a stray parameter, is refused at start
+--- config
+    location /t {
+        proxy_bind 300.1.2.3;
+        proxy_pass http://127.0.0.1:1;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid address "300\.1\.2\.3" in .*nginx\.conf:\d+/

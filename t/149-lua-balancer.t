@@ -355,3 +355,51 @@ tls: on
 plain: http
 --- no_error_log
 [error]
+
+
+
+=== TEST 15: bind_to_local_addr: the connection starts from that address (and kept connections of another are not reused); a value that is no address is refused
+--- http_config
+    upstream backend {
+        server 0.0.0.1;
+        balancer_by_lua_block {
+            local b = require "ngx.balancer"
+            local local_addr = ngx.var.arg_from and ngx.unescape_uri(ngx.var.arg_from)
+            if local_addr then
+                local ok, err = b.bind_to_local_addr(local_addr)
+                if not ok then
+                    ngx.log(ngx.ERR, "bind_to_local_addr: ", err)
+                end
+            end
+            assert(b.set_current_peer("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
+        }
+        keepalive 8;
+    }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        return 200 "from $remote_addr\n";
+    }
+--- config
+    location /p {
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_pass http://backend;
+    }
+    location = /t {
+        content_by_lua_block {
+            for _, a in ipairs{"127.0.0.2", "127.0.0.3", "127.0.0.2:0", "", "127.0.0.4"} do
+                local res = ngx.location.capture("/p", { args = a ~= "" and { from = a } or nil })
+                ngx.print(a, ": ", res.body)
+            end
+        }
+    }
+--- request
+GET /t
+--- response_body
+127.0.0.2: from 127.0.0.2
+127.0.0.3: from 127.0.0.3
+127.0.0.2:0: from 127.0.0.1
+: from 127.0.0.1
+127.0.0.4: from 127.0.0.4
+--- error_log
+bind_to_local_addr: invalid addr 127.0.0.2:0

@@ -421,6 +421,43 @@ impl Io {
     }
 }
 
+fn set_int_option(fd: std::os::fd::RawFd, level: libc::c_int, name: libc::c_int) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: setsockopt reads an int we own, of the size given.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// IP_TRANSPARENT (IPV6_TRANSPARENT): the socket may bind an address that is not the
+/// host's (`proxy_bind $remote_addr transparent`; needs CAP_NET_ADMIN).
+pub fn set_transparent(socket: &tokio::net::TcpSocket, v4: bool) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let (level, name) = if v4 {
+        (libc::IPPROTO_IP, libc::IP_TRANSPARENT)
+    } else {
+        (libc::IPPROTO_IPV6, libc::IPV6_TRANSPARENT)
+    };
+    set_int_option(socket.as_raw_fd(), level, name)
+}
+
+/// IP_BIND_ADDRESS_NO_PORT: a bind without a port leaves the port to the connect.
+pub fn set_bind_no_port(socket: &tokio::net::TcpSocket) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    set_int_option(socket.as_raw_fd(), libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT)
+}
+
 /// A worker-local pool of I/O buffers: busy connections borrow one, idle ones hold none,
 /// and the allocator is not asked for a fresh 4 KiB buffer on every request.
 pub mod pool {

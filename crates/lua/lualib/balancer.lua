@@ -4,7 +4,7 @@ local P = __oxr
 local set_peer, set_more_tries = P.balancer_set_peer, P.balancer_set_more_tries
 local last_failure, set_timeouts = P.balancer_last_failure, P.balancer_set_timeouts
 local recreate, enable_keepalive = P.balancer_recreate_request, P.balancer_enable_keepalive
-local set_upstream_tls = P.balancer_set_upstream_tls
+local set_upstream_tls, bind_to_local_addr = P.balancer_set_upstream_tls, P.balancer_bind_to_local_addr
 local type, tonumber, error = type, tonumber, error
 
 local _M = { version = "0.1.28" }
@@ -89,7 +89,7 @@ function _M.bind_to_local_addr(addr)
     if type(addr) ~= "string" then
         error("bad argument #1 to 'bind_to_local_addr' (string expected, got " .. type(addr) .. ")")
     end
-    return nil, "not supported yet"
+    return bind_to_local_addr(addr)
 end
 
 package.preload["ngx.balancer"] = function()

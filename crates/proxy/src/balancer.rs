@@ -78,6 +78,9 @@ pub struct Choice {
     /// `set_upstream_tls(false)`: an `https://` upstream is spoken to in plain HTTP, from
     /// this try on.
     pub tls_off: bool,
+    /// `bind_to_local_addr`: the local address of this try's connection and the later
+    /// ones'.
+    pub local: Option<std::net::SocketAddr>,
 }
 
 impl Choice {

@@ -4,6 +4,7 @@
 //! back to the client as it comes. Failures answer as nginx's: 502 for a refused
 //! connection or a bad answer, 504 for a timeout, each logged in nginx's words.
 
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,7 @@ use crate::balancer::{Balancer, Choice, Chosen, TryEnd, Verdict};
 use crate::response::{self, BodyReader, Head, ReadFailure};
 use crate::upstream::{Conn, KeepLimits, PeerAddr, PeerRef, PoolKey, Upstreams};
 use crate::vars::{ProxyState, Try};
-use crate::{NEXT_STATUSES, ProxyConf, ProxyPass, Target};
+use crate::{BindAddr, NEXT_STATUSES, ProxyConf, ProxyPass, Target};
 
 pub struct Proxy {
     pass: Rc<ProxyPass>,
@@ -115,6 +116,8 @@ struct Server {
     timeouts: Timeouts,
     /// `https://`: what a new connection's handshake needs.
     tls: Option<Rc<crate::ssl::UpstreamTls>>,
+    /// `proxy_bind … transparent`: the local address (`pool.local`) may be a foreign one.
+    transparent: bool,
 }
 
 impl Server {
@@ -125,12 +128,14 @@ impl Server {
             pool: PoolKey {
                 addr: p.addr.clone(),
                 host: None,
+                local: None,
             },
             name: p.name.clone(),
             url: p.url.clone(),
             keep: None,
             timeouts: Timeouts::default(),
             tls: None,
+            transparent: false,
         }
     }
 
@@ -141,6 +146,7 @@ impl Server {
             pool: PoolKey {
                 addr: chosen.addr,
                 host: chosen.host,
+                local: None,
             },
             name,
             url,
@@ -150,6 +156,7 @@ impl Server {
             }),
             timeouts: Timeouts::default(),
             tls: None,
+            transparent: false,
         }
     }
 }
@@ -265,8 +272,9 @@ struct Failure {
     kind: FailKind,
     /// The request had reached the server (a non-idempotent one is not sent again).
     sent: bool,
-    /// The client failed (its body could not be read): no server is tried again.
-    client: bool,
+    /// Our side failed (the client's body could not be read, the local address could not
+    /// be bound; already logged): no server is tried again, none is blamed.
+    local_side: bool,
 }
 
 impl Failure {
@@ -292,7 +300,7 @@ impl Failure {
             message,
             kind,
             sent: true,
-            client: false,
+            local_side: false,
         }
     }
 
@@ -303,7 +311,7 @@ impl Failure {
             message: String::new(),
             kind: FailKind::Error,
             sent: true,
-            client: true,
+            local_side: true,
         }
     }
 }
@@ -398,6 +406,7 @@ impl Proxy {
             ms => Some(Instant::now() + Duration::from_millis(ms)),
         };
         let mut tried = target.upstream.tries_for(r);
+        let mut local = self.local_address(r);
         let client = r.io.stream.clone();
         let mut tries = 0;
         let mut timeouts = self.timeouts();
@@ -452,6 +461,14 @@ impl Proxy {
                     ..Try::default()
                 })
             });
+            // (`bind_to_local_addr` holds for this try and the later ones)
+            if let Some(addr) = r.ctx_ref::<Choice>().and_then(|c| c.local) {
+                local = Some((addr, false));
+            }
+            (server.pool.local, server.transparent) = match local {
+                Some((addr, transparent)) => (Some(addr), transparent),
+                None => (None, false),
+            };
             let kept = target.upstream.take_idle(&server.pool);
             let reused = kept.is_some();
             server.timeouts = timeouts;
@@ -524,7 +541,7 @@ impl Proxy {
                     }
                     tries -= 1;
                 }
-                Err(f) if f.client => {
+                Err(f) if f.local_side => {
                     // (the client's body failed: logged by its reader; the upstream is not
                     // to blame)
                     self.finish_try(r, started, |_| {});
@@ -555,6 +572,29 @@ impl Proxy {
                 }
             }
         }
+    }
+
+    /// The local address upstream connections of this request start from (`proxy_bind`),
+    /// and whether it may be foreign (`transparent`).
+    fn local_address(&self, r: &Request) -> Option<(SocketAddr, bool)> {
+        let bind = self.conf.bind.as_ref()?.as_ref()?;
+        let addr = match &bind.addr {
+            BindAddr::Fixed(a) => *a,
+            BindAddr::Template(t) => {
+                let text = t.render(r);
+                if text.is_empty() {
+                    return None;
+                }
+                match crate::upstream::parse_local(&text) {
+                    Some(a) => a,
+                    None => {
+                        r.log(Level::Error, &format!("invalid local address \"{text}\""));
+                        return None;
+                    }
+                }
+            }
+        };
+        Some((addr, bind.transparent))
     }
 
     /// "no live upstreams": logged and answered 502, as nginx.
@@ -687,17 +727,33 @@ impl Proxy {
         let fresh = kept.is_none();
         let connected = match kept {
             Some(conn) => Ok(Ok(conn)),
-            None => tokio::time::timeout(connect_timeout, connect(addr)).await.map(|c| {
-                c.map(|stream| Conn {
-                    stream,
-                    born: http::time::coarse_instant(),
-                    requests: 0,
-                })
-            }),
+            None => tokio::time::timeout(connect_timeout, connect(addr, server))
+                .await
+                .map(|c| {
+                    c.map(|stream| Conn {
+                        stream,
+                        born: http::time::coarse_instant(),
+                        requests: 0,
+                    })
+                }),
         };
         let mut conn = match connected {
             Ok(Ok(c)) => c,
-            Ok(Err(e)) => {
+            Ok(Err(Refused::Local(line, e))) => {
+                // (our side failed: 500, no other server tried, as nginx's connect)
+                r.log(
+                    Level::Crit,
+                    &format!("{line} failed ({}) while connecting to upstream", conf::errno_text(&e)),
+                );
+                return Err(Failure {
+                    status: 500,
+                    message: String::new(),
+                    kind: FailKind::Error,
+                    sent: false,
+                    local_side: true,
+                });
+            }
+            Ok(Err(Refused::Peer(e))) => {
                 return Err(Failure {
                     status: 502,
                     message: format!(
@@ -706,7 +762,7 @@ impl Proxy {
                     ),
                     kind: FailKind::Error,
                     sent: false,
-                    client: false,
+                    local_side: false,
                 });
             }
             Err(_) => {
@@ -715,7 +771,7 @@ impl Proxy {
                     message: "upstream timed out (110: Connection timed out) while connecting to upstream".into(),
                     kind: FailKind::Timeout,
                     sent: false,
-                    client: false,
+                    local_side: false,
                 });
             }
         };
@@ -729,7 +785,7 @@ impl Proxy {
                         message,
                         kind: FailKind::Error,
                         sent: false,
-                        client: false,
+                        local_side: false,
                     });
                 }
             }
@@ -827,7 +883,7 @@ impl Proxy {
                     message: format!("{} while reading response header from upstream", e.message()),
                     kind,
                     sent: true,
-                    client: false,
+                    local_side: false,
                 })
             }
         }
@@ -1237,15 +1293,51 @@ fn push_header(out: &mut Vec<u8>, name: &str, value: &str) {
     out.extend_from_slice(b"\r\n");
 }
 
-async fn connect(addr: &PeerAddr) -> std::io::Result<Stream> {
-    match addr {
-        PeerAddr::Inet(a) => {
-            let s = tokio::net::TcpStream::connect(a).await?;
-            let _ = s.set_nodelay(true);
-            Ok(Stream::Tcp(s))
+/// Why a new upstream connection was not made.
+enum Refused {
+    /// Setting up our end failed (`bind(…)`, `setsockopt(IP_TRANSPARENT)`): its words.
+    Local(String, std::io::Error),
+    /// The connect itself.
+    Peer(std::io::Error),
+}
+
+async fn connect(addr: &PeerAddr, server: &Server) -> Result<Stream, Refused> {
+    let a = match addr {
+        PeerAddr::Unix(p) => {
+            return tokio::net::UnixStream::connect(p)
+                .await
+                .map(Stream::Unix)
+                .map_err(Refused::Peer);
         }
-        PeerAddr::Unix(p) => Ok(Stream::Unix(tokio::net::UnixStream::connect(p).await?)),
-    }
+        PeerAddr::Inet(a) => *a,
+    };
+    let s = match server.pool.local {
+        None => tokio::net::TcpStream::connect(a).await.map_err(Refused::Peer)?,
+        Some(local) => {
+            let socket = if a.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()
+            } else {
+                tokio::net::TcpSocket::new_v6()
+            }
+            .map_err(|e| Refused::Local("socket()".into(), e))?;
+            if server.transparent {
+                http::io::set_transparent(&socket, a.is_ipv4())
+                    .map_err(|e| Refused::Local("setsockopt(IP_TRANSPARENT)".into(), e))?;
+            }
+            if local.port() == 0 {
+                // (the port is chosen at connect, with the peer known: more of them to go
+                // round, as nginx's IP_BIND_ADDRESS_NO_PORT)
+                let _ = http::io::set_bind_no_port(&socket);
+            }
+            let ip = local.ip();
+            socket
+                .bind(local)
+                .map_err(|e| Refused::Local(format!("bind({ip})"), e))?;
+            socket.connect(a).await.map_err(Refused::Peer)?
+        }
+    };
+    let _ = s.set_nodelay(true);
+    Ok(Stream::Tcp(s))
 }
 
 /// nginx's URI escaping for what goes to an upstream: spaces, `#`, `%`, `?`, controls and

@@ -15,6 +15,7 @@ mod tunnel;
 pub mod upstream;
 mod vars;
 
+use std::net::SocketAddr;
 use std::rc::Rc;
 
 use conf::registry::{Args, Directive, HTTP, LIF, LMT, LOC, SRV};
@@ -75,6 +76,7 @@ static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("proxy_pass_request_headers", ALL, Args::Flag, pass_request_headers),
     Directive::value("proxy_pass_request_body", ALL, Args::Flag, pass_request_body),
     Directive::value("proxy_set_body", ALL, Args::Exactly(1), set_body),
+    Directive::value("proxy_bind", ALL, Args::Range(1, 2), bind),
     Directive::value("proxy_method", ALL, Args::Exactly(1), method),
     Directive::value("proxy_connect_timeout", ALL, Args::Exactly(1), connect_timeout),
     Directive::value("proxy_send_timeout", ALL, Args::Exactly(1), send_timeout),
@@ -192,6 +194,23 @@ pub struct ProxyConf {
     pub cookie_domain: Option<cookie::Rules>,
     pub cookie_path: Option<cookie::Rules>,
     pub cookie_flags: Option<cookie::FlagRules>,
+    /// `proxy_bind` (`Some(None)`: `off`, which stops the parent's).
+    pub bind: Option<Option<Rc<Bind>>>,
+}
+
+/// `proxy_bind ADDRESS [transparent]`: the local address upstream connections start
+/// from.
+pub struct Bind {
+    pub addr: BindAddr,
+    /// IP_TRANSPARENT: a non-local address (the client's) may be bound.
+    pub transparent: bool,
+}
+
+pub enum BindAddr {
+    Fixed(SocketAddr),
+    /// Evaluated per request: an empty value binds nothing, one that is no address is
+    /// logged (`invalid local address "…"`) and binds nothing, as nginx.
+    Template(Template),
 }
 
 /// `proxy_ignore_headers`: the upstream headers whose special meaning is ignored (they
@@ -236,7 +255,8 @@ impl ExtConf for ProxyConf {
             buffers,
             request_buffering,
             max_temp_file_size,
-            temp_path
+            temp_path,
+            bind
         );
     }
 }
@@ -413,6 +433,28 @@ fn pass_request_body(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
 fn set_body(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
     let t = b.template(cmd, cmd.arg(0))?;
     conf::registry::set_once(&mut proxy(b).set_body, t, cmd)
+}
+
+fn bind(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let v = cmd.arg(0);
+    let transparent = match cmd.values().nth(1) {
+        None => false,
+        Some("transparent") => true,
+        Some(other) => return Err(cmd.error(format!("invalid parameter \"{other}\""))),
+    };
+    let bind = if v == "off" {
+        None
+    } else {
+        let t = b.template(cmd, v)?;
+        let addr = match t.literal() {
+            Some(text) => BindAddr::Fixed(
+                upstream::parse_local(text).ok_or_else(|| cmd.error(format!("invalid address \"{text}\"")))?,
+            ),
+            None => BindAddr::Template(t),
+        };
+        Some(Rc::new(Bind { addr, transparent }))
+    };
+    conf::registry::set_once(&mut proxy(b).bind, bind, cmd)
 }
 
 fn method(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {

@@ -196,12 +196,23 @@ pub struct Upstream {
     idle: RefCell<VecDeque<Idle>>,
 }
 
-/// What a kept connection is kept for: its server's address, and the host name a
-/// balancer gave with it.
+/// What a kept connection is kept for: its server's address, the host name a balancer
+/// gave with it, and the local address it was bound to (`proxy_bind`,
+/// `bind_to_local_addr`: one bound elsewhere is not handed out).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PoolKey {
     pub addr: PeerAddr,
     pub host: Option<Rc<str>>,
+    pub local: Option<SocketAddr>,
+}
+
+/// A local address as `proxy_bind` and `bind_to_local_addr` take it (nginx's
+/// ngx_parse_addr_port): an IP address, with a port (1-65535) or without one.
+pub fn parse_local(s: &str) -> Option<SocketAddr> {
+    if let Ok(ip) = s.parse::<std::net::IpAddr>() {
+        return Some(SocketAddr::new(ip, 0));
+    }
+    s.parse::<SocketAddr>().ok().filter(|a| a.port() != 0)
 }
 
 /// Keepalive limits of one connection other than the block's (`enable_keepalive`).
@@ -712,6 +723,18 @@ pub fn error_at(at: &conf::Location, msg: String) -> ConfError {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn local_addresses_parse_as_ngx_parse_addr_port() {
+        let p = |s: &str| super::parse_local(s).map(|a| a.to_string());
+        assert_eq!(p("127.0.0.2").as_deref(), Some("127.0.0.2:0"));
+        assert_eq!(p("127.0.0.2:4000").as_deref(), Some("127.0.0.2:4000"));
+        assert_eq!(p("::1").as_deref(), Some("[::1]:0"));
+        assert_eq!(p("[::1]:80").as_deref(), Some("[::1]:80"));
+        for bad in ["127.0.0.2:0", "localhost", "", "300.1.2.3", "1.2.3.4:99999"] {
+            assert_eq!(p(bad), None, "{bad}");
+        }
+    }
+
     use super::*;
 
     fn peers(weights: &[u32]) -> Upstream {

@@ -152,6 +152,25 @@ pub fn register(lua: &Lua, private: &Table) -> mlua::Result<()> {
         })?,
     )?;
     private.set(
+        "balancer_bind_to_local_addr",
+        lua.create_function(|lua, addr: mlua::LuaString| {
+            let text = addr.to_string_lossy();
+            let parsed = proxy::upstream::parse_local(&text);
+            let mut invalid = false;
+            let answer = with_choice(lua, |c| {
+                match parsed {
+                    Some(a) => c.local = Some(a),
+                    None => invalid = true,
+                }
+                Ok(true)
+            })?;
+            if invalid {
+                return (Value::Nil, format!("invalid addr {text}")).into_lua_multi(lua);
+            }
+            Ok(answer)
+        })?,
+    )?;
+    private.set(
         "balancer_set_upstream_tls",
         lua.create_function(|lua, on: bool| {
             with_choice(lua, |c| {
