@@ -344,3 +344,40 @@ qr/\[emerg\] .*SSL_CONF_cmd\("Bogus", "x"\) failed \(SSL: error:0A000182:SSL rou
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*X509_LOOKUP_load_file\("\/no\/such\.crl"\) failed/
+
+
+
+=== TEST 11: proxy_ssl_certificate with an encrypted key opened by proxy_ssl_password_file (the second password fits); without the file the key is refused at start
+--- http_config
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/https.sock ssl;
+        ssl_certificate $TEST_NGINX_CERT_DIR/test-rsa.crt;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/test-rsa.key;
+        ssl_client_certificate $TEST_NGINX_CERT_DIR/ca.crt;
+        ssl_verify_client on;
+        return 200 "verify=$ssl_client_verify s_dn=$ssl_client_s_dn\n";
+    }
+--- config
+    location /p/ {
+        proxy_pass https://unix:$TEST_NGINX_HTML_DIR/https.sock:/;
+        proxy_ssl_certificate $TEST_NGINX_CERT_DIR/test-rsa.crt;
+        proxy_ssl_certificate_key $TEST_NGINX_CERT_DIR/test-rsa-enc.key;
+        proxy_ssl_password_file $TEST_NGINX_CERT_DIR/passwords;
+    }
+--- request
+GET /p/
+--- response_body
+verify=SUCCESS s_dn=CN=test.com,O=oxiresty tests,C=US
+
+
+
+=== TEST 12: an encrypted proxy_ssl_certificate_key without proxy_ssl_password_file is refused at start (never a prompt)
+--- config
+    location /p/ {
+        proxy_pass https://127.0.0.1:1/;
+        proxy_ssl_certificate $TEST_NGINX_CERT_DIR/test-rsa.crt;
+        proxy_ssl_certificate_key $TEST_NGINX_CERT_DIR/test-rsa-enc.key;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*cannot load certificate key "[^"]*test-rsa-enc\.key": PEM_read_bio_PrivateKey\(\) failed \(SSL: /

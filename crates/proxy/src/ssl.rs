@@ -31,6 +31,7 @@ http::settings! {
         protocols: u8 = tls::TLSV1_2 | tls::TLSV1_3,
         ciphers: String = "DEFAULT".to_string(),
         session_reuse: bool = true,
+        password_file: String = String::new(),
         crl: String = String::new(),
         conf_commands: Vec<(String, String)> = Vec::new(),
     }
@@ -58,6 +59,7 @@ pub fn directive(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
         "proxy_ssl_ciphers" => set_once(&mut c.ciphers, v.to_string(), cmd),
         "proxy_ssl_session_reuse" => set_once(&mut c.session_reuse, flag()?, cmd),
         "proxy_ssl_crl" => set_once(&mut c.crl, file, cmd),
+        "proxy_ssl_password_file" => set_once(&mut c.password_file, file, cmd),
         "proxy_ssl_conf_command" => {
             let line = (v.to_string(), cmd.arg(1).to_string());
             c.conf_commands.get_or_insert_with(Vec::new).push(line);
@@ -92,6 +94,7 @@ fn client_tls(c: &ProxySsl) -> ClientTls {
         ciphers: c.ciphers(),
         certificate: c.certificate(),
         key: c.certificate_key(),
+        password_file: c.password_file(),
         crl: c.crl(),
         conf_commands: c.conf_commands(),
     }

@@ -235,7 +235,7 @@ fn load_pair(conf_dir: &Path, cert: &str, key: &str, passwords: &[String]) -> st
         )
     })?;
     let key_pem = pem_of(conf_dir, key, "certificate key")?;
-    let key = load_key(&key_pem, passwords).map_err(|e| {
+    let key = tls::load_key(&key_pem, passwords).map_err(|e| {
         format!(
             "cannot load certificate key \"{}\": PEM_read_bio_PrivateKey() failed {}",
             conf_file(conf_dir, key),
@@ -689,10 +689,7 @@ fn read_passwords(c: &SslConf, conf_dir: &Path) -> std::result::Result<Vec<Strin
     if p.is_empty() {
         return Ok(Vec::new());
     }
-    let path = conf_file(conf_dir, &p);
-    let text =
-        std::fs::read_to_string(&path).map_err(|e| format!("open() \"{path}\" failed ({})", conf::errno_text(&e)))?;
-    Ok(text.lines().filter(|l| !l.is_empty()).map(str::to_string).collect())
+    tls::read_password_file(&conf_file(conf_dir, &p))
 }
 
 /// The hook that loads a server's certificates naming variables, if it has any.
@@ -712,20 +709,6 @@ fn named_certificates(c: &SslConf, conf_dir: &Path) -> Option<Rc<dyn tls::Handsh
         conf_dir: conf_dir.to_path_buf(),
         password: read_passwords(c, conf_dir).unwrap_or_default(),
     }))
-}
-
-fn load_key(pem: &[u8], passwords: &[String]) -> std::result::Result<PKey<Private>, openssl::error::ErrorStack> {
-    if passwords.is_empty() {
-        return PKey::private_key_from_pem(pem);
-    }
-    let mut last = None;
-    for p in passwords {
-        match PKey::private_key_from_pem_passphrase(pem, p.as_bytes()) {
-            Ok(k) => return Ok(k),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.expect("one password at least"))
 }
 
 /// A chain certificate for the certificate just set (each of several certificates keeps

@@ -78,6 +78,8 @@ pub struct ClientTls {
     pub ciphers: String,
     pub certificate: String,
     pub key: String,
+    /// The passwords of `key` (`proxy_ssl_password_file`).
+    pub password_file: String,
     /// Revocation lists the peer's chain is checked against (`*_ssl_crl`).
     pub crl: String,
     /// OpenSSL configuration commands, applied last (`*_ssl_conf_command`).
@@ -104,6 +106,7 @@ impl Default for ClientTls {
             ciphers: "DEFAULT".to_string(),
             certificate: String::new(),
             key: String::new(),
+            password_file: String::new(),
             crl: String::new(),
             conf_commands: Vec::new(),
         }
@@ -154,8 +157,26 @@ pub fn client_context(c: &ClientTls) -> Result<SslContext, String> {
     if !c.certificate.is_empty() {
         b.set_certificate_chain_file(&c.certificate)
             .map_err(|e| format!("cannot load certificate \"{}\": {}", c.certificate, error_text(&e)))?;
-        b.set_private_key_file(&c.key, openssl::ssl::SslFiletype::PEM)
-            .map_err(|e| format!("cannot load certificate key \"{}\": {}", c.key, error_text(&e)))?;
+        let passwords = match c.password_file.as_str() {
+            "" => Vec::new(),
+            file => super::read_password_file(file)?,
+        };
+        let pem = std::fs::read(&c.key).map_err(|e| {
+            format!(
+                "cannot load certificate key \"{}\": BIO_new_file() failed (SSL: error:80000002:system library::{})",
+                c.key,
+                conf::os_reason(&e)
+            )
+        })?;
+        let key = super::load_key(&pem, &passwords).map_err(|e| {
+            format!(
+                "cannot load certificate key \"{}\": PEM_read_bio_PrivateKey() failed {}",
+                c.key,
+                error_text(&e)
+            )
+        })?;
+        b.set_private_key(&key)
+            .map_err(|e| format!("SSL_CTX_use_PrivateKey(\"{}\") failed {}", c.key, error_text(&e)))?;
     }
     super::conf_commands(&mut b, &c.conf_commands, false)?;
     let ctx = b.build();

@@ -20,10 +20,12 @@ use crate::io::Stream;
 use crate::log::Level;
 
 mod client;
+mod keys;
 mod openssl_conf;
 mod server;
 
 pub use client::*;
+pub use keys::*;
 pub use openssl_conf::*;
 pub use server::*;
 

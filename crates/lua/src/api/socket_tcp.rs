@@ -62,6 +62,7 @@ impl SocketConf {
             ciphers: self.ssl_ciphers(),
             certificate: self.ssl_certificate(),
             key: self.ssl_certificate_key(),
+            password_file: String::new(),
             crl: self.ssl_crl(),
             conf_commands: self.ssl_conf_commands(),
         }
