@@ -112,15 +112,37 @@ fn append_string(out: &mut Vec<u8>, s: &[u8], slash: bool) {
     out.reserve(s.len() + 2);
     out.push(b'"');
     let mut plain = 0;
-    for (i, &b) in s.iter().enumerate() {
-        if let Some(e) = escape(b, slash) {
+    let mut i = 0;
+    while i < s.len() {
+        // eight bytes at a time while none of them may need an escape
+        if let Some(chunk) = s.get(i..i + 8)
+            && !may_escape(u64::from_le_bytes(chunk.try_into().unwrap_or_default()), slash)
+        {
+            i += 8;
+            continue;
+        }
+        if let Some(e) = escape(s[i], slash) {
             out.extend_from_slice(&s[plain..i]);
             out.extend_from_slice(e);
             plain = i + 1;
         }
+        i += 1;
     }
     out.extend_from_slice(&s[plain..]);
     out.push(b'"');
+}
+
+/// Whether any of eight bytes may need an escape: a control byte, `"`, `\`, DEL, or `/`
+/// when slashes are escaped (exact for "none": a false "maybe" only costs the slow path).
+fn may_escape(x: u64, slash: bool) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // (a byte of `v` is 0 -> its high bit is set in the result; the classic zero-byte test)
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGHS;
+    let special = zero(x ^ (ONES * b'"' as u64)) | zero(x ^ (ONES * b'\\' as u64)) | zero(x ^ (ONES * 0x7f));
+    let slash_hit = if slash { zero(x ^ (ONES * b'/' as u64)) } else { 0 };
+    below_space | special | slash_hit != 0
 }
 
 /// `%.{precision}g`, as lua-cjson prints numbers.
@@ -1024,6 +1046,46 @@ mod tests {
         out.clear();
         append_string(&mut out, b"a/b", false);
         assert_eq!(out, b"\"a/b\"");
+    }
+
+    #[test]
+    fn strings_escape_the_same_eight_bytes_at_a_time() {
+        fn slow(s: &[u8], slash: bool) -> Vec<u8> {
+            let mut out = vec![b'"'];
+            for &b in s {
+                match escape(b, slash) {
+                    Some(e) => out.extend_from_slice(e),
+                    None => out.push(b),
+                }
+            }
+            out.push(b'"');
+            out
+        }
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for len in 0..200 {
+            for slash in [false, true] {
+                let s: Vec<u8> = (0..len)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        // (mostly plain letters, some of every kind that escapes)
+                        match x % 16 {
+                            0 => (x >> 8) as u8 % 0x20,
+                            1 => b'"',
+                            2 => b'\\',
+                            3 => b'/',
+                            4 => 0x7f,
+                            5 => 0x80 | (x >> 8) as u8,
+                            _ => b'a' + (x >> 8) as u8 % 26,
+                        }
+                    })
+                    .collect();
+                let mut out = Vec::new();
+                append_string(&mut out, &s, slash);
+                assert_eq!(out, slow(&s, slash), "{s:?}");
+            }
+        }
     }
 
     /// The tokenizer reads a 1 KiB object to its end, every round; with `--nocapture` it
