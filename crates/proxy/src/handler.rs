@@ -542,8 +542,8 @@ impl Proxy {
                     tries -= 1;
                 }
                 Err(f) if f.local_side => {
-                    // (the client's body failed: logged by its reader; the upstream is not
-                    // to blame)
+                    // (the client's body or our end of the connection failed, logged where
+                    // it did: the upstream is not to blame)
                     self.finish_try(r, started, |_| {});
                     self.release(r, &target, &server, false);
                     r.log_upstream = None;
