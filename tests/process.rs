@@ -218,6 +218,38 @@ fn reload_applies_a_new_config_and_keeps_the_old_on_error() {
     assert!(child.wait().unwrap().success());
 }
 
+/// A reload reads the files proxy_ssl_* name again: the master checks them at start
+/// but keeps no context made from them, so a renewed CA file takes effect on HUP.
+#[test]
+fn reload_reads_upstream_tls_files_again() {
+    let p = Prefix::new("reload-upstream-tls");
+    let (port, upstream) = (port(), port());
+    let certs = cert_dir();
+    let trusted = p.dir.join("trusted.pem");
+    std::fs::copy(format!("{certs}/other-ca.crt"), &trusted).unwrap();
+    p.conf(&format!(
+        "worker_processes 1;\ndaemon off;\nmaster_process on;\nerror_log logs/error.log info;\n\
+         events {{ worker_connections 64; }}\nhttp {{\n access_log off;\n\
+         server {{ listen 127.0.0.1:{upstream} ssl; ssl_certificate {certs}/test-rsa.crt; \
+         ssl_certificate_key {certs}/test-rsa.key; return 200 \"in\\n\"; }}\n\
+         server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass https://127.0.0.1:{upstream}; \
+         proxy_ssl_verify on; proxy_ssl_name test.com; proxy_ssl_trusted_certificate {}; }} }}\n}}\n",
+        trusted.display()
+    ));
+    let mut child = start_master(&p);
+    let master = child.id() as i32;
+    wait_until("served", Duration::from_secs(5), || get(port, "/").is_some());
+    let first = get(port, "/").unwrap();
+    assert!(first.starts_with("HTTP/1.1 502"), "another CA: {first}");
+    std::fs::copy(format!("{certs}/ca.crt"), &trusted).unwrap();
+    signal(master, 1);
+    wait_until("the renewed CA file used", Duration::from_secs(5), || {
+        get(port, "/").is_some_and(|r| r.starts_with("HTTP/1.1 200") && body(&r) == "in\n")
+    });
+    signal(master, 3);
+    assert!(child.wait().unwrap().success());
+}
+
 #[test]
 fn usr1_reopens_the_error_log() {
     let p = Prefix::new("reopen");

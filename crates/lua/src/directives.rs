@@ -608,7 +608,7 @@ fn install(_b: &HttpBuilder, d: &LocDraft, t: &mut Phases) -> Result<()> {
     if let Some(s) = d.ext.get::<crate::api::socket_tcp::SocketConf>() {
         let tls = s.tls();
         if tls.names_files() {
-            http::tls::client_context(&tls).map_err(conf::ConfError::Other)?;
+            http::tls::build_client_context(&tls).map_err(conf::ConfError::Other)?;
         }
     }
     let Some(c) = d.ext.get::<LuaLocConf>() else {

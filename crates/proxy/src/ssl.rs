@@ -80,7 +80,7 @@ pub fn check(c: &ProxySsl) -> std::result::Result<(), String> {
     }
     let client = client_tls(c);
     if client.names_files() {
-        tls::client_context(&client)?;
+        tls::build_client_context(&client)?;
     }
     Ok(())
 }

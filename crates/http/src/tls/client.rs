@@ -119,11 +119,20 @@ thread_local! {
     static CLIENT_CONTEXTS: RefCell<std::collections::HashMap<ClientTls, SslContext>> = RefCell::default();
 }
 
-/// The client context for these settings.
+/// The client context for these settings, made once per process.
 pub fn client_context(c: &ClientTls) -> Result<SslContext, String> {
     if let Some(ctx) = CLIENT_CONTEXTS.with(|m| m.borrow().get(c).cloned()) {
         return Ok(ctx);
     }
+    let ctx = build_client_context(c)?;
+    CLIENT_CONTEXTS.with(|m| m.borrow_mut().insert(c.clone(), ctx.clone()));
+    Ok(ctx)
+}
+
+/// A new client context for these settings, its files read now: what a configuration
+/// check uses (the master keeps nothing of it, so the workers of a reload read the files
+/// as they are then).
+pub fn build_client_context(c: &ClientTls) -> Result<SslContext, String> {
     let err = |what: &str, e: ErrorStack| format!("{what} failed {}", error_text(&e));
     let mut b = openssl::ssl::SslContextBuilder::new(openssl::ssl::SslMethod::tls_client())
         .map_err(|e| err("SSL_CTX_new()", e))?;
@@ -179,9 +188,7 @@ pub fn client_context(c: &ClientTls) -> Result<SslContext, String> {
             .map_err(|e| format!("SSL_CTX_use_PrivateKey(\"{}\") failed {}", c.key, error_text(&e)))?;
     }
     super::conf_commands(&mut b, &c.conf_commands, false)?;
-    let ctx = b.build();
-    CLIENT_CONTEXTS.with(|m| m.borrow_mut().insert(c.clone(), ctx.clone()));
-    Ok(ctx)
+    Ok(b.build())
 }
 
 /// Why a server's certificate was not accepted.
