@@ -146,3 +146,37 @@ GET /t
 yesnil0
 --- no_error_log
 [error]
+
+=== TEST 7: a deadline set after gets were compiled still expires; flush_all forgets no deadline check
+--- config
+    location = /t {
+        content_by_lua_block {
+            local c = require("resty.lrucache").new(10)
+            c:set("a", 1)
+            local hits = 0
+            for i = 1, 1000 do
+                if c:get("a") then hits = hits + 1 end
+            end
+            c:set("a", 2, 0.01)
+            ngx.sleep(0.05)
+            local v, stale
+            for i = 1, 1000 do v, stale = c:get("a") end
+            ngx.say(hits, " ", v, " ", stale)
+            c:flush_all()
+            c:set("a", 3)
+            ngx.say(c:get("a"))
+            c:set("b", 4, 0.01)
+            ngx.sleep(0.05)
+            ngx.say(c:get("b"))
+            ngx.say(c:get("a"))
+        }
+    }
+--- request
+GET /t
+--- response_body
+1000 nil 2
+3nil0
+nil40
+3nil0
+--- no_error_log
+[error]

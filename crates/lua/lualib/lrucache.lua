@@ -48,6 +48,8 @@ function _M.new(size, load_factor)
         used = 0, -- slots handed out at least once
         num_items = 0,
         max_items = size,
+        -- false until an item gets a deadline: gets skip the clock check until then
+        any_ttl = false,
     }, mt)
 end
 
@@ -75,17 +77,17 @@ end
 
 function _M.get(self, key)
     local node = self.index[key]
-    if node == nil then
+    if not node then
         return nil
     end
-    local head = self.head
-    if head.next ~= node then
-        unlink(node)
-        push_front(head, node)
-    end
-    local e = node.expire
-    if e >= 0 and e < ngx_now() then
-        return nil, self.vals[node.slot], node.flags
+    -- (moving the front item to the front again costs less than testing for it)
+    unlink(node)
+    push_front(self.head, node)
+    if self.any_ttl then
+        local e = node.expire
+        if e >= 0 and e < ngx_now() then
+            return nil, self.vals[node.slot], node.flags
+        end
     end
     return self.vals[node.slot], nil, node.flags
 end
@@ -93,7 +95,7 @@ end
 function _M.delete(self, key)
     local index = self.index
     local node = index[key]
-    if node == nil then
+    if not node then
         return false
     end
     index[key] = nil
@@ -111,7 +113,7 @@ function _M.set(self, key, value, ttl, flags)
     local index = self.index
     local head = self.head
     local node = index[key]
-    if node == nil then
+    if not node then
         local slot
         if self.num_items < self.max_items then
             local n = self.nspare
@@ -136,12 +138,17 @@ function _M.set(self, key, value, ttl, flags)
         self.keys[slot] = key
         index[key] = node
         push_front(head, node)
-    elseif head.next ~= node then
+    else
         unlink(node)
         push_front(head, node)
     end
     self.vals[node.slot] = value
-    node.expire = ttl and ngx_now() + ttl or -1
+    if ttl then
+        node.expire = ngx_now() + ttl
+        self.any_ttl = true
+    else
+        node.expire = -1
+    end
     node.flags = (type(flags) == "number" and flags >= 0) and flags or 0
 end
 
@@ -170,6 +177,7 @@ function _M.flush_all(self)
     self.nspare = 0
     self.used = 0
     self.num_items = 0
+    self.any_ttl = false
     local head = self.head
     head.prev, head.next = head, head
 end
