@@ -14,6 +14,7 @@ local new_tab = require "table.new"
 ffi.cdef[[
 typedef struct {
     int ncaptures;
+    int flags;
     int name_count;
     int name_entry_size;
     const unsigned char *name_table;
@@ -114,28 +115,29 @@ end
 
 -- a compiled regex (cached with "o"), nil and the error text, and the flags
 local function compile(regex, opts, template)
-    local flags, options = 0, 0
-    if opts then
-        flags, options = parse_opts(opts)
-    else
-        opts = ""
-    end
     if type(regex) ~= "string" then
         regex = tostring(regex)
     end
-    local once = band(flags, FLAG_COMPILE_ONCE) ~= 0
-    -- keyed by options, then pattern (then template): no key string is built per call
+    -- keyed by options, then pattern (then template): no key string is built per call;
+    -- only options with "o" ever make an entry
     local root = template and sub_cache or cache
-    if once then
+    if opts then
         local hit = root[opts]
         hit = hit and hit[regex]
         if hit and template then
             hit = hit[template]
         end
         if hit then
-            return hit, nil, flags
+            return hit, nil, hit.flags
         end
     end
+    local flags, options = 0, 0
+    if opts then
+        flags, options = parse_opts(opts)
+    else
+        opts = ""
+    end
+    local once = band(flags, FLAG_COMPILE_ONCE) ~= 0
     local re = re_compile(regex, #regex, flags, options, errbuf, ERR_LEN)
     if re == nil then
         return nil, ffi_string(errbuf)

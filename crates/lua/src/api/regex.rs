@@ -19,11 +19,14 @@ pub const FLAG_NO_UTF_CHECK: i32 = 0x10;
 /// What a DFA match may use for its workspace (as lua-nginx-module: 100 ints).
 const DFA_WORKSPACE: usize = 100;
 
-/// A compiled pattern. The first five fields are read by lualib/regex.lua (its cdef
+/// A compiled pattern. The first six fields are read by lualib/regex.lua (its cdef
 /// declares them, in this order); the rest is ours.
 #[repr(C)]
 pub struct Regex {
     pub ncaptures: i32,
+    /// The FLAG_* it was compiled with (a cached regex's flags, without parsing the
+    /// options again).
+    pub flags: i32,
     pub name_count: i32,
     pub name_entry_size: i32,
     pub name_table: *const u8,
@@ -223,6 +226,7 @@ pub extern "C" fn oxr_re_compile(
         let ovector_pairs = pcre2_get_ovector_count_8(match_data) as usize;
         Box::into_raw(Box::new(Regex {
             ncaptures,
+            flags,
             name_count,
             name_entry_size,
             name_table,
