@@ -1100,3 +1100,39 @@ qr/\[crit\] .*bind\(192\.0\.2\.1\) failed \(99: Cannot assign requested address\
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid address "300\.1\.2\.3" in .*nginx\.conf:\d+/
+
+=== TEST 49: a kept connection its upstream closed meanwhile is not used: the next request opens another
+--- http_config
+    upstream kept {
+        server 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        keepalive 4;
+    }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        keepalive_timeout 100ms;
+        location / {
+            return 200 "$connection_requests\n";
+        }
+    }
+--- config
+    location = /t {
+        content_by_lua_block {
+            local out = {}
+            for i = 1, 3 do
+                out[#out + 1] = ngx.location.capture("/p").body:sub(1, -2)
+                if i == 1 then ngx.sleep(0.3) end
+            end
+            ngx.say(table.concat(out, " "))
+        }
+    }
+    location = /p {
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_pass http://kept;
+    }
+--- request
+GET /t
+--- response_body
+1 1 2
+--- no_error_log
+[error]

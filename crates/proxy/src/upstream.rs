@@ -283,14 +283,19 @@ impl Upstream {
         }
     }
 
-    /// An idle connection for `key`, if one is kept and still good (one its server closed
-    /// or sent anything on, or that idled too long, is closed on the way).
+    /// An idle connection for `key`, the most recently kept one that is still good (one
+    /// its server closed or sent anything on, or that idled too long, is closed on the
+    /// way). Only those taken are looked at: the sweep closes the others in time.
     pub fn take_idle(&self, key: &PoolKey) -> Option<Conn> {
         let mut idle = self.idle.borrow_mut();
         let now = http::time::coarse_instant();
-        idle.retain(|i| now.duration_since(i.since) < i.timeout && !i.conn.stream.has_data());
-        let at = idle.iter().rposition(|i| i.key == *key)?;
-        idle.remove(at).map(|i| i.conn)
+        while let Some(at) = idle.iter().rposition(|i| i.key == *key) {
+            let i = idle.remove(at)?;
+            if now.duration_since(i.since) < i.timeout && !i.conn.stream.has_data() {
+                return Some(i.conn);
+            }
+        }
+        None
     }
 
     /// Keeps a connection whose answer ended cleanly, within the keepalive limits: the

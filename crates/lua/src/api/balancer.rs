@@ -3,14 +3,18 @@
 //! after balancer_by_lua's run. Outside that phase they answer lua-nginx-module's "no
 //! upstream found" or "API disabled in the current context".
 
+use std::ffi::c_int;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use mlua::{IntoLuaMulti, Lua, LuaString, Table, Value};
+use mlua::ffi::{self, lua_State};
+use mlua::{IntoLuaMulti, Lua, Table, Value};
 use proxy::balancer::{Choice, Chosen, TryEnd};
 use proxy::upstream::PeerAddr;
 
+use crate::cfunc::{self, Answer};
+use crate::raw::Arg;
 use crate::request::{self, Phase};
 
 /// Runs `f` on the request's balancer state, or answers `nil, err` (raises "no request
@@ -19,23 +23,23 @@ fn with_choice<R>(lua: &Lua, f: impl FnOnce(&mut Choice) -> Result<R, &'static s
 where
     R: mlua::IntoLuaMulti,
 {
-    let answer = request::with(|r| {
-        // (lua-nginx-module's order: a request that proxies nothing has no upstream)
-        if !proxy::proxied(r) {
-            return Ok(Err("no upstream found"));
-        }
-        if request::phase() != Phase::Balancer {
-            return Ok(Err("API disabled in the current context"));
-        }
-        Ok(match r.ctx::<Choice>() {
-            Some(c) => f(c),
-            None => Err("no upstream found"),
-        })
-    })?;
+    let answer = request::with(|r| Ok(choice_of(r).and_then(f)))?;
     match answer {
         Ok(v) => v.into_lua_multi(lua),
         Err(e) => (Value::Nil, e).into_lua_multi(lua),
     }
+}
+
+/// The request's balancer state, or why there is none to work on.
+fn choice_of(r: &mut http::request::Request) -> Result<&mut Choice, &'static str> {
+    // (lua-nginx-module's order: a request that proxies nothing has no upstream)
+    if !proxy::proxied(r) {
+        return Err("no upstream found");
+    }
+    if request::phase() != Phase::Balancer {
+        return Err("API disabled in the current context");
+    }
+    r.ctx::<Choice>().ok_or("no upstream found")
 }
 
 /// `addr` as `ngx_parse_url` reads it without resolving: an IP (with an optional port
@@ -78,20 +82,35 @@ fn parse_peer(addr: &str, port: u16) -> Result<PeerAddr, &'static str> {
     Ok(PeerAddr::Inet(SocketAddr::new(ip, port)))
 }
 
-pub fn register(lua: &Lua, private: &Table) -> mlua::Result<()> {
-    private.set(
-        "balancer_set_peer",
-        lua.create_function(|lua, (addr, port, host): (LuaString, i64, Option<LuaString>)| {
-            let addr = addr.to_string_lossy();
-            let port = u16::try_from(port).unwrap_or(0);
-            let host = host.map(|h| h.to_string_lossy().into());
-            with_choice(lua, |c| {
-                let addr = parse_peer(&addr, port)?;
-                c.peer = Some(Chosen { addr, host });
-                Ok(true)
+/// `balancer_set_peer(addr, port, host?)`: true, or nil and why. A C function (see
+/// `cfunc`): a balancer calls it on every try of every request.
+unsafe extern "C-unwind" fn set_peer(l: *mut lua_State) -> c_int {
+    // SAFETY: called by Lua with the wrapper's arguments (a string, a number, a string or
+    // nil); the borrowed bytes stay on the stack for the call.
+    unsafe {
+        cfunc::run(l, || {
+            let addr = String::from_utf8_lossy(cfunc::bytes(l, 1).unwrap_or_default());
+            let port = u16::try_from(ffi::lua_tointeger(l, 2)).unwrap_or(0);
+            let host = cfunc::bytes(l, 3).map(|h| String::from_utf8_lossy(h).into());
+            let answer = request::with(|r| {
+                Ok(choice_of(r).and_then(|c| {
+                    let addr = parse_peer(&addr, port)?;
+                    c.peer = Some(Chosen { addr, host });
+                    Ok(())
+                }))
             })
-        })?,
-    )?;
+            .map_err(|e| crate::handler::error_text(&e))?;
+            Ok(Answer::Values(match answer {
+                Ok(()) => vec![Arg::Bool(true)],
+                Err(e) => vec![Arg::Nil, Arg::Text(e)],
+            }))
+        })
+    }
+}
+
+pub fn register(lua: &Lua, private: &Table) -> mlua::Result<()> {
+    // SAFETY: a C function that keeps to the Lua C API's rules.
+    private.set("balancer_set_peer", unsafe { lua.create_c_function(set_peer)? })?;
     private.set(
         "balancer_set_more_tries",
         lua.create_function(|lua, count: i64| {
