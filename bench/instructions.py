@@ -115,13 +115,15 @@ def main():
         subprocess.run(["apt-get", "install", "-y", "valgrind"], check=True,
                        env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
     run.ensure_tools()
+    redis = run.ensure_redis() if "lua_redis" in wanted else None
     upstream = run.ensure_proxy_upstream() if {"proxy", "proxy_lua"} & set(wanted) else None
     try:
         report(wanted)
     finally:
-        if upstream:
-            upstream.terminate()
-            upstream.wait(timeout=10)
+        for helper in (redis, upstream):
+            if helper:
+                helper.terminate()
+                helper.wait(timeout=10)
 
 
 def report(wanted):
