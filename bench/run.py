@@ -456,6 +456,14 @@ def ensure_redis():
     if not os.path.exists("/usr/bin/redis-server") or not os.path.exists("/usr/share/lua/5.1/nginx/redis.lua"):
         subprocess.run(["apt-get", "install", "-y", "redis-server", "lua-nginx-redis"], check=True,
                        env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    # (a redis-server left on the port would serve R unpinned, sharing CPU 0 with the
+    # server measured: R then reads 0.7x for both servers' reasons)
+    try:
+        socket.create_connection(("127.0.0.1", REDIS_PORT), timeout=1).close()
+        raise SystemExit(f"port {REDIS_PORT} is taken: stop what listens there (the bench starts its own "
+                         "redis-server, pinned to CPU 1)")
+    except OSError:
+        pass
     proc = subprocess.Popen(["taskset", "-c", "1", "redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1",
                              "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
