@@ -17,6 +17,13 @@
  *                      own upstream connection for life (no connects while it runs, no
  *                      parsing), and whatever one side sends is passed to the other with
  *                      one recv and one send (level-triggered epoll)
+ *   floor proxy-pool PORT UPSTREAM_PORT KEEP
+ *                      the same with D's upstream rules: a request takes the most recently
+ *                      kept idle upstream connection, or connects when none is idle; the
+ *                      answer (one recv: the upstream's 1 KiB comes in one segment) goes
+ *                      to the client and the connection back to the pool, which keeps at
+ *                      most KEEP idle ones and closes the least recently used beyond that,
+ *                      as nginx's `keepalive KEEP`
  *
  * Built by bench/run.py: gcc -O2 -o floor floor.c -luring
  */
@@ -128,6 +135,110 @@ static void run_proxy(int port, int upstream_port) {
     }
 }
 
+/* For proxy-pool: fds are clients or upstreams (role), each busy one paired with the
+ * other side (peer, -1 when a client waits for nothing); idle upstreams in a stack, the
+ * most recent on top, the least recent at the bottom. */
+enum { NONE, CLIENT, UPSTREAM };
+static int role[65536], pair[65536], idle[65536], idle_count;
+
+static void pool_keep(int u, int keep) {
+    pair[u] = -1;
+    if (idle_count == keep) { /* full: the least recently kept one goes */
+        close(idle[0]);
+        role[idle[0]] = NONE;
+        memmove(idle, idle + 1, (size_t)(idle_count - 1) * sizeof idle[0]);
+        idle_count--;
+    }
+    idle[idle_count++] = u;
+}
+
+static int pool_take(int ep, const struct sockaddr_in *up) {
+    if (idle_count > 0)
+        return idle[--idle_count];
+    int u = socket(AF_INET, SOCK_STREAM, 0);
+    if (u < 0 || u >= 65536 || connect(u, (const struct sockaddr *)up, sizeof *up)) {
+        perror("floor: upstream connect");
+        if (u >= 0)
+            close(u);
+        return -1;
+    }
+    int flags = 1;
+    ioctl(u, FIONBIO, &flags);
+    setsockopt(u, IPPROTO_TCP, TCP_NODELAY, &ONE, sizeof ONE);
+    role[u] = UPSTREAM;
+    struct epoll_event c = {.events = EPOLLIN, .data.fd = u};
+    epoll_ctl(ep, EPOLL_CTL_ADD, u, &c);
+    return u;
+}
+
+static void run_proxy_pool(int port, int upstream_port, int keep) {
+    int ls = listener(port, SOCK_NONBLOCK), ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = ls}, events[512];
+    epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev);
+    struct sockaddr_in up = {.sin_family = AF_INET, .sin_port = htons(upstream_port)};
+    inet_pton(AF_INET, "127.0.0.1", &up.sin_addr);
+    static char buf[65536];
+    for (;;) {
+        int n = epoll_wait(ep, events, 512, -1);
+        for (int i = 0; i < n; i++) {
+            int fd = events[i].data.fd, conn;
+            if (fd == ls) {
+                while ((conn = accept4(ls, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
+                    if (conn >= 65536) {
+                        close(conn);
+                        continue;
+                    }
+                    setsockopt(conn, IPPROTO_TCP, TCP_NODELAY, &ONE, sizeof ONE);
+                    role[conn] = CLIENT;
+                    pair[conn] = -1;
+                    struct epoll_event c = {.events = EPOLLIN, .data.fd = conn};
+                    epoll_ctl(ep, EPOLL_CTL_ADD, conn, &c);
+                }
+                continue;
+            }
+            if (role[fd] == NONE)
+                continue; /* closed earlier in this batch */
+            ssize_t got = recv(fd, buf, sizeof buf, 0);
+            if (got < 0 && errno == EAGAIN)
+                continue;
+            if (got <= 0) { /* a client or an upstream went: its pair goes too */
+                int other = pair[fd];
+                if (role[fd] == UPSTREAM && other < 0) { /* an idle one: out of the pool */
+                    for (int k = 0; k < idle_count; k++)
+                        if (idle[k] == fd) {
+                            memmove(idle + k, idle + k + 1, (size_t)(idle_count - k - 1) * sizeof idle[0]);
+                            idle_count--;
+                            break;
+                        }
+                }
+                role[fd] = NONE;
+                close(fd);
+                if (other >= 0) {
+                    role[other] = NONE;
+                    close(other);
+                }
+                continue;
+            }
+            if (role[fd] == CLIENT) {
+                int u = pool_take(ep, &up);
+                if (u < 0) {
+                    role[fd] = NONE;
+                    close(fd);
+                    continue;
+                }
+                pair[fd] = u;
+                pair[u] = fd;
+                send(u, buf, got, 0);
+            } else if (pair[fd] >= 0) { /* the answer: to its client, the connection kept */
+                int c = pair[fd];
+                send(c, buf, got, 0);
+                pair[c] = -1;
+                pool_keep(fd, keep);
+            }
+        }
+    }
+}
+
 enum { ACCEPT = 1, RECV = 2, SEND = 3 };
 #define BUFFERS 1024
 #define BUFFER_SIZE 1024
@@ -215,8 +326,13 @@ int main(int argc, char **argv) {
         run_proxy(atoi(argv[2]), atoi(argv[3]));
         return 0;
     }
+    if (argc == 5 && !strcmp(argv[1], "proxy-pool")) {
+        run_proxy_pool(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
+        return 0;
+    }
     if (argc != 3 || (strcmp(argv[1], "epoll") && strcmp(argv[1], "uring"))) {
-        fprintf(stderr, "usage: floor epoll|uring PORT | floor proxy PORT UPSTREAM_PORT\n");
+        fprintf(stderr, "usage: floor epoll|uring PORT | floor proxy PORT UPSTREAM_PORT"
+                        " | floor proxy-pool PORT UPSTREAM_PORT KEEP\n");
         return 2;
     }
     int port = atoi(argv[2]);

@@ -14,7 +14,9 @@ bytes, no parsing: the kernel's part of a request and nothing else, once with ep
 once with io_uring) next to B (lua_hello) under both servers: what B costs above what no
 server can go below. The `proxy` scenario (D) runs its floor too: `floor proxy`, which
 pairs each client connection with an upstream connection of its own and copies bytes
-across, unparsed.
+across, unparsed, and `floor proxy-pool`, which does the same through an upstream pool
+with nginx's `keepalive N` rules (the connections D's config opens and closes, and no
+more).
 """
 import os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 
@@ -240,6 +242,8 @@ def start(server, prefix, workers=1):
         time.sleep(0.05)
     if server == "floor-proxy":
         cmd = [FLOOR, "proxy", str(PORT), str(PROXY_UPSTREAM_PORT)]
+    elif server == "floor-proxy-pool":
+        cmd = [FLOOR, "proxy-pool", str(PORT), str(PROXY_UPSTREAM_PORT), PROXY_KEEPALIVE]
     elif server.startswith("floor-"):
         cmd = [FLOOR, server[len("floor-"):], str(PORT)]
     elif server == "oxiresty":
@@ -311,6 +315,12 @@ def parse_wrk(out):
     return rps, total, p99, int(errors.group(1)) if errors else 0
 
 
+def active_opens():
+    """The host's TCP connects so far (/proc/net/snmp): D's upstream connections."""
+    lines = [l.split() for l in open("/proc/net/snmp") if l.startswith("Tcp:")]
+    return int(lines[1][lines[0].index("ActiveOpens")])
+
+
 def run_load(server, scenario):
     location, path = SCENARIOS[scenario]
     workers = WORKERS.get(scenario, 1)
@@ -325,19 +335,20 @@ def run_load(server, scenario):
     proc, worker = start(server, prefix, workers)
     try:
         hz = os.sysconf("SC_CLK_TCK")
-        t0 = cpu_ticks(worker)
+        t0, opens0 = cpu_ticks(worker), active_opens()
         out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", "-d" + DURATION, "--latency"]
                              + WRK_HEADERS.get(scenario, []) + [f"{scheme}://127.0.0.1:{PORT}{path}"],
                              capture_output=True, text=True, check=True).stdout
-        t1 = cpu_ticks(worker)
+        t1, opens1 = cpu_ticks(worker), active_opens()
         rps, total, p99, errors = parse_wrk(out)
         if errors:
             log = open(os.path.join(prefix, "logs/error.log")).read()[-2000:]
             raise SystemExit(f"{server} {scenario}: {errors} non-2xx responses\n{log}")
         per_req = lambda ticks: ticks / hz * 1e6 / max(total, 1)
         user_us, sys_us = per_req(t1[0] - t0[0]), per_req(t1[1] - t0[1])
+        # (wrk's own connects count too: its connections, once per run)
         return {"rps": rps, "p99_ms": p99, "cpu_us": user_us + sys_us, "user_us": user_us, "sys_us": sys_us,
-                "rss_kib": rss_kib(worker)}
+                "rss_kib": rss_kib(worker), "connects_per_kreq": (opens1 - opens0) * 1000 / max(total, 1)}
     finally:
         stop(proc)
         shutil.rmtree(prefix, ignore_errors=True)
@@ -548,8 +559,8 @@ def report(wanted):
     lines = []
     for scenario in wanted:
         servers = {"floor": ("oxiresty", "nginx", "floor-epoll", "floor-uring"),
-                   "proxy": ("oxiresty", "nginx", "floor-proxy"),
-                   "proxy_lua": ("oxiresty", "nginx")}.get(scenario, ("oxiresty", "nginx"))
+                   "proxy": ("oxiresty", "nginx", "floor-proxy", "floor-proxy-pool"),
+                   "proxy_lua": ("oxiresty", "nginx", "floor-proxy-pool")}.get(scenario, ("oxiresty", "nginx"))
         results = {server: [] for server in servers}
         for _ in range(ROUNDS):
             for server in servers:
@@ -592,11 +603,24 @@ def report(wanted):
                            ("user_us", "user CPU µs/req"), ("sys_us", "kernel CPU µs/req"), ("rss_kib", "worker RSS KiB")):
             om, nm = median(o, key), median(n, key)
             lines.append(f"| {scenario} | {label} | {om:.2f} | {nm:.2f} | {om / nm:.2f} |")
+        if scenario in ("proxy", "proxy_lua"):
+            floors = ", ".join(f"{s_} {median(results[s_], 'connects_per_kreq'):.1f}"
+                               for s_ in servers if s_.startswith("floor-"))
+            oc, nc = median(o, "connects_per_kreq"), median(n, "connects_per_kreq")
+            lines.append(f"| {scenario} | TCP connects per 1,000 requests (upstream churn; {floors}) | "
+                         f"{oc:.1f} | {nc:.1f} | {oc / max(nc, 0.01):.2f} |")
         if "floor-proxy" in results:
             f = results["floor-proxy"]
             lines.append(f"| proxy | floor (bench/floor.c proxy): req/s, CPU µs/req (user, kernel) | "
                          f"{median(f, 'rps'):.0f}, {median(f, 'cpu_us'):.2f} ({median(f, 'user_us'):.2f}, "
                          f"{median(f, 'sys_us'):.2f}) | | CPU {median(o, 'cpu_us') / median(f, 'cpu_us'):.2f}x floor |")
+        if "floor-proxy-pool" in results:
+            f = results["floor-proxy-pool"]
+            lines.append(f"| {scenario} | floor with the upstream pool (bench/floor.c proxy-pool, keepalive "
+                         f"{PROXY_KEEPALIVE}): req/s, CPU µs/req (user, kernel) | {median(f, 'rps'):.0f}, "
+                         f"{median(f, 'cpu_us'):.2f} ({median(f, 'user_us'):.2f}, {median(f, 'sys_us'):.2f}) | | "
+                         f"nginx {median(n, 'cpu_us') / median(f, 'cpu_us'):.2f}x, oxiresty "
+                         f"{median(o, 'cpu_us') / median(f, 'cpu_us'):.2f}x this floor |")
     print("\n| scenario | metric | oxiresty | nginx | ratio |\n|---|---|---|---|---|")
     print("\n".join(lines))
 
