@@ -403,3 +403,36 @@ GET /t
 127.0.0.4: from 127.0.0.4
 --- error_log
 bind_to_local_addr: invalid addr 127.0.0.2:0
+
+=== TEST 16: in a timer and in init_worker_by_lua (a fake request in OpenResty, with no upstream) the API answers nil and "no upstream found"
+--- http_config
+    init_worker_by_lua_block {
+        local b = require "ngx.balancer"
+        local ok, a, e = pcall(b.set_current_peer, "127.0.0.1", 80)
+        ngx.log(ngx.WARN, "init_worker peer: ", ok, " ", a, " ", e)
+        ok, a, e = pcall(b.set_more_tries, 1)
+        ngx.log(ngx.WARN, "init_worker tries: ", ok, " ", a, " ", e)
+    }
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.timer.at(0, function()
+                local b = require "ngx.balancer"
+                local ok, a, e = pcall(b.set_current_peer, "127.0.0.1", 80)
+                ngx.log(ngx.WARN, "timer peer: ", ok, " ", a, " ", e)
+                local ok, a, e, f = pcall(b.get_last_failure)
+                ngx.log(ngx.WARN, "timer failure: ", ok, " ", a, " ", e, " ", f)
+            end)
+            ngx.sleep(0.05)
+            ngx.say("ok")
+        }
+    }
+--- request
+GET /t
+--- response_body
+ok
+--- error_log
+init_worker peer: true nil no upstream found
+init_worker tries: true nil no upstream found
+timer peer: true nil no upstream found
+timer failure: true nil nil no upstream found

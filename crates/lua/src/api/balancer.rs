@@ -23,11 +23,22 @@ fn with_choice<R>(lua: &Lua, f: impl FnOnce(&mut Choice) -> Result<R, &'static s
 where
     R: mlua::IntoLuaMulti,
 {
-    let answer = request::with(|r| Ok(choice_of(r).and_then(f)))?;
+    let answer = on_choice(f)?;
     match answer {
         Ok(v) => v.into_lua_multi(lua),
         Err(e) => (Value::Nil, e).into_lua_multi(lua),
     }
+}
+
+/// Runs `f` on the request's balancer state, or says why there is none; raises "no
+/// request found" where there is no request at all (init_by_lua). Timers and
+/// init_worker/exit_worker code run on a fake request in OpenResty, which has no
+/// upstream: there the answer is "no upstream found", as lua-nginx-module's.
+fn on_choice<R>(f: impl FnOnce(&mut Choice) -> Result<R, &'static str>) -> mlua::Result<Result<R, &'static str>> {
+    if matches!(request::phase(), Phase::Timer | Phase::InitWorker | Phase::ExitWorker) {
+        return Ok(Err("no upstream found"));
+    }
+    request::with(|r| Ok(choice_of(r).and_then(f)))
 }
 
 /// The request's balancer state, or why there is none to work on.
@@ -92,12 +103,10 @@ unsafe extern "C-unwind" fn set_peer(l: *mut lua_State) -> c_int {
             let addr = String::from_utf8_lossy(cfunc::bytes(l, 1).unwrap_or_default());
             let port = u16::try_from(ffi::lua_tointeger(l, 2)).unwrap_or(0);
             let host = cfunc::bytes(l, 3).map(|h| String::from_utf8_lossy(h).into());
-            let answer = request::with(|r| {
-                Ok(choice_of(r).and_then(|c| {
-                    let addr = parse_peer(&addr, port)?;
-                    c.peer = Some(Chosen { addr, host });
-                    Ok(())
-                }))
+            let answer = on_choice(|c| {
+                let addr = parse_peer(&addr, port)?;
+                c.peer = Some(Chosen { addr, host });
+                Ok(())
             })
             .map_err(|e| crate::handler::error_text(&e))?;
             Ok(Answer::Values(match answer {
