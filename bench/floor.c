@@ -136,13 +136,18 @@ static void run_proxy(int port, int upstream_port) {
 }
 
 /* For proxy-pool: fds are clients or upstreams (role), each busy one paired with the
- * other side (peer, -1 when a client waits for nothing); idle upstreams in a stack, the
- * most recent on top, the least recent at the bottom. */
+ * other side (pair; -1 when a client waits for nothing, or an upstream idles); idle
+ * upstreams in a stack, the most recent on top, the least recent at the bottom. */
 enum { NONE, CLIENT, UPSTREAM };
 static int role[65536], pair[65536], idle[65536], idle_count;
 
 static void pool_keep(int u, int keep) {
     pair[u] = -1;
+    if (keep <= 0) {
+        role[u] = NONE;
+        close(u);
+        return;
+    }
     if (idle_count == keep) { /* full: the least recently kept one goes */
         close(idle[0]);
         role[idle[0]] = NONE;
