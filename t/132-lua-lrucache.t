@@ -180,3 +180,64 @@ nil40
 3nil0
 --- no_error_log
 [error]
+
+=== TEST 8: random sets, gets, deletes and flushes agree with an exact LRU model (order of get_keys included), in both modules
+--- config
+    location = /t {
+        content_by_lua_block {
+            local function check(modname)
+                local size, keyspace = 8, 13
+                local c = require(modname).new(size)
+                local order, vals = {}, {}  -- the model: keys from the most recently used
+                local function touch(k)
+                    for i = 1, #order do
+                        if order[i] == k then table.remove(order, i) break end
+                    end
+                    table.insert(order, 1, k)
+                end
+                math.randomseed(20261206)
+                for step = 1, 20000 do
+                    local k = "k" .. math.random(keyspace)
+                    local op = math.random(100)
+                    if op <= 45 then
+                        local v = step
+                        c:set(k, v)
+                        touch(k)
+                        vals[k] = v
+                        if #order > size then
+                            vals[table.remove(order)] = nil
+                        end
+                    elseif op <= 85 then
+                        local got = c:get(k)
+                        if vals[k] ~= nil then touch(k) end
+                        if got ~= vals[k] then
+                            return "step " .. step .. ": get " .. k .. " gave " .. tostring(got) .. ", model " .. tostring(vals[k])
+                        end
+                    elseif op <= 97 then
+                        c:delete(k)
+                        for i = 1, #order do
+                            if order[i] == k then table.remove(order, i) break end
+                        end
+                        vals[k] = nil
+                    else
+                        c:flush_all()
+                        order, vals = {}, {}
+                    end
+                    local keys = c:get_keys()
+                    if table.concat(keys, " ") ~= table.concat(order, " ") or c:count() ~= #order then
+                        return "step " .. step .. ": keys " .. table.concat(keys, " ") .. ", model " .. table.concat(order, " ")
+                    end
+                end
+                return "ok"
+            end
+            ngx.say("lrucache: ", check("resty.lrucache"))
+            ngx.say("pureffi: ", check("resty.lrucache.pureffi"))
+        }
+    }
+--- request
+GET /t
+--- response_body
+lrucache: ok
+pureffi: ok
+--- no_error_log
+[error]
