@@ -235,13 +235,7 @@ fn load_pair(conf_dir: &Path, cert: &str, key: &str, passwords: &[String]) -> st
         )
     })?;
     let key_pem = pem_of(conf_dir, key, "certificate key")?;
-    let key = tls::load_key(&key_pem, passwords).map_err(|e| {
-        format!(
-            "cannot load certificate key \"{}\": PEM_read_bio_PrivateKey() failed {}",
-            conf_file(conf_dir, key),
-            error_text(&e)
-        )
-    })?;
+    let key = tls::key_from_pem(&conf_file(conf_dir, key), &key_pem, passwords)?;
     Ok(Pair { pem, chain, key })
 }
 
@@ -494,19 +488,13 @@ fn pem_of(conf_dir: &Path, v: &str, what: &str) -> std::result::Result<Vec<u8>, 
     if let Some(d) = v.strip_prefix("data:") {
         return Ok(d.as_bytes().to_vec());
     }
-    let path = conf_file(conf_dir, v);
-    std::fs::read(&path).map_err(|e| {
-        format!(
-            "cannot load {what} \"{path}\": BIO_new_file() failed (SSL: error:80000002:system library::{})",
-            conf::os_reason(&e)
-        )
-    })
+    tls::read_pem(&conf_file(conf_dir, v), what)
 }
 
-/// One server's context, as nginx's ngx_http_ssl_merge_srv_conf makes it.
 /// One server's context, and the shared session cache's zone it uses (kept mapped with it).
 type Built = (SslContext, Option<Rc<shdict::Zone>>);
 
+/// One server's context, as nginx's ngx_http_ssl_merge_srv_conf makes it.
 fn build_context(c: &SslConf, conf_dir: &Path) -> std::result::Result<Built, String> {
     let mut zone = None;
     let ssl_err = |what: &str, e: openssl::error::ErrorStack| format!("{what} failed {}", error_text(&e));

@@ -170,20 +170,8 @@ pub fn build_client_context(c: &ClientTls) -> Result<SslContext, String> {
             "" => Vec::new(),
             file => super::read_password_file(file)?,
         };
-        let pem = std::fs::read(&c.key).map_err(|e| {
-            format!(
-                "cannot load certificate key \"{}\": BIO_new_file() failed (SSL: error:80000002:system library::{})",
-                c.key,
-                conf::os_reason(&e)
-            )
-        })?;
-        let key = super::load_key(&pem, &passwords).map_err(|e| {
-            format!(
-                "cannot load certificate key \"{}\": PEM_read_bio_PrivateKey() failed {}",
-                c.key,
-                error_text(&e)
-            )
-        })?;
+        let pem = super::read_pem(&c.key, "certificate key")?;
+        let key = super::key_from_pem(&c.key, &pem, &passwords)?;
         b.set_private_key(&key)
             .map_err(|e| format!("SSL_CTX_use_PrivateKey(\"{}\") failed {}", c.key, error_text(&e)))?;
     }

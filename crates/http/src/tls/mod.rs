@@ -428,8 +428,6 @@ unsafe extern "C" {
     fn SSL_has_pending(ssl: *const openssl_sys::SSL) -> std::ffi::c_int;
 }
 
-/// OpenSSL's queued errors as nginx prints them:
-/// `(SSL: error:0A0000C1:SSL routines::no shared cipher)`.
 /// An error's reason as nginx prints it: a system error (OpenSSL 3 keeps the errno in
 /// the code, flagged, and names no reason for it) reads as the system's text.
 fn reason(e: &openssl::error::Error) -> String {
@@ -443,6 +441,8 @@ fn reason(e: &openssl::error::Error) -> String {
     }
 }
 
+/// OpenSSL's queued errors as nginx prints them:
+/// `(SSL: error:0A0000C1:SSL routines::no shared cipher)`.
 pub fn error_text(stack: &ErrorStack) -> String {
     let mut s = String::from("(SSL:");
     for e in stack.errors() {
