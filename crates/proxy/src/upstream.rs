@@ -232,6 +232,14 @@ struct Idle {
     timeout: Duration,
 }
 
+impl Idle {
+    /// Still fit for a request: within its timeout, and its server has neither closed it
+    /// nor sent anything on it.
+    fn good(&self, now: Instant) -> bool {
+        now.duration_since(self.since) < self.timeout && !self.conn.stream.has_data()
+    }
+}
+
 /// A connection to a server, with what keepalive limits count.
 pub struct Conn {
     pub stream: http::io::Stream,
@@ -291,7 +299,7 @@ impl Upstream {
         let now = http::time::coarse_instant();
         while let Some(at) = idle.iter().rposition(|i| i.key == *key) {
             let i = idle.remove(at)?;
-            if now.duration_since(i.since) < i.timeout && !i.conn.stream.has_data() {
+            if i.good(now) {
                 return Some(i.conn);
             }
         }
@@ -331,7 +339,7 @@ impl Upstream {
     fn sweep(&self) -> bool {
         let mut idle = self.idle.borrow_mut();
         let now = http::time::coarse_instant();
-        idle.retain(|i| now.duration_since(i.since) < i.timeout && !i.conn.stream.has_data());
+        idle.retain(|i| i.good(now));
         !idle.is_empty()
     }
 
@@ -728,6 +736,8 @@ pub fn error_at(at: &conf::Location, msg: String) -> ConfError {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn local_addresses_parse_as_ngx_parse_addr_port() {
         let p = |s: &str| super::parse_local(s).map(|a| a.to_string());
@@ -739,8 +749,6 @@ mod tests {
             assert_eq!(p(bad), None, "{bad}");
         }
     }
-
-    use super::*;
 
     fn peers(weights: &[u32]) -> Upstream {
         let mut up = Upstream::implicit("u".into(), Vec::new());
