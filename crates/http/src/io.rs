@@ -461,31 +461,32 @@ pub fn set_bind_no_port(socket: &tokio::net::TcpSocket) -> io::Result<()> {
 /// A worker-local pool of I/O buffers: busy connections borrow one, idle ones hold none,
 /// and the allocator is not asked for a fresh 4 KiB buffer on every request.
 pub mod pool {
-    use std::cell::RefCell;
+    use crate::spare::Spares;
 
+    /// The size of the buffers kept (a connection's read buffer, a cosocket's default).
     const SIZE: usize = 4096;
-    const KEEP: usize = 32;
 
     thread_local! {
-        static FREE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+        static FREE: Spares<Vec<u8>> = const { Spares::new(32) };
     }
 
+    /// A kept buffer, or a new one of the pool's size.
     pub fn get() -> Vec<u8> {
-        FREE.with(|f| f.borrow_mut().pop())
-            .unwrap_or_else(|| Vec::with_capacity(SIZE))
+        spare().unwrap_or_else(|| Vec::with_capacity(SIZE))
     }
 
-    /// Returns a buffer; odd-sized or surplus ones are simply freed.
+    /// A kept buffer, if there is one.
+    pub fn spare() -> Option<Vec<u8>> {
+        FREE.with(|f| f.take())
+    }
+
+    /// Returns a buffer; odd-sized or surplus ones are simply freed (as are those given
+    /// back while the thread ends).
     pub fn put(mut v: Vec<u8>) {
         if v.capacity() != SIZE {
             return;
         }
         v.clear();
-        FREE.with(|f| {
-            let mut f = f.borrow_mut();
-            if f.len() < KEEP {
-                f.push(v);
-            }
-        });
+        let _ = FREE.try_with(|f| f.give(v));
     }
 }

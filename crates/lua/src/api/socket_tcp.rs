@@ -171,25 +171,13 @@ impl State {
     }
 }
 
-thread_local! {
-    /// Read buffers of sockets gone, for the next ones (a request that makes a socket per
-    /// request, as resty.redis does, then allocates none).
-    static SPARE_BUFFERS: http::spare::Spares<Vec<u8>> = const { http::spare::Spares::new(64) };
-}
-
-/// The largest buffer kept for another socket.
-const SPARE_BUFFER_MAX: usize = 64 * 1024;
-
 impl State {
-    /// Hands the read buffer to the next socket (a closed or pooled socket's is empty;
-    /// the Lua object lives on until the collector takes it).
+    /// Hands the read buffer to the worker's buffer pool, for the next socket or
+    /// connection (a closed or pooled socket's is empty; the Lua object lives on until
+    /// the collector takes it; a request that makes a socket per request, as resty.redis
+    /// does, then allocates none).
     fn release_buffer(&mut self) {
-        let mut buf = std::mem::take(&mut self.buf);
-        if buf.capacity() > 0 && buf.capacity() <= SPARE_BUFFER_MAX {
-            buf.clear();
-            // (a thread's end drops its spares first: then the buffer just goes)
-            let _ = SPARE_BUFFERS.try_with(|s| s.give(buf));
-        }
+        http::io::pool::put(std::mem::take(&mut self.buf));
     }
 }
 
@@ -707,7 +695,7 @@ impl TcpSock {
                     st.pos = 0;
                 }
                 if st.buf.capacity() == 0
-                    && let Some(spare) = SPARE_BUFFERS.with(|s| s.take())
+                    && let Some(spare) = http::io::pool::spare()
                 {
                     st.buf = spare;
                 }
@@ -1358,12 +1346,12 @@ mod tests {
         let addr = st.buf.as_ptr();
         st.close();
         assert_eq!(st.buf.capacity(), 0);
-        let next = SPARE_BUFFERS.with(|s| s.take()).expect("kept");
+        let next = http::io::pool::spare().expect("kept");
         assert_eq!((next.as_ptr(), next.len()), (addr, 0));
-        // (too large a buffer goes)
+        // (a buffer of another size goes)
         let mut big = State::default();
-        big.buf.reserve(SPARE_BUFFER_MAX + 1);
+        big.buf.reserve(64 * 1024 + 1);
         drop(big);
-        assert!(SPARE_BUFFERS.with(|s| s.take()).is_none());
+        assert!(http::io::pool::spare().is_none());
     }
 }
