@@ -47,11 +47,22 @@ static const char RESPONSE[] =
     "6\r\nhello\n\r\n0\r\n\r\n";
 static const int ONE = 1;
 
+static struct sockaddr_in loopback(int port) {
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+    return addr;
+}
+
+/* Level-triggered read interest in `fd`. */
+static void watch(int ep, int fd) {
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
 static int listener(int port, int flags) {
     int fd = socket(AF_INET, SOCK_STREAM | flags, 0);
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &ONE, sizeof ONE);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port)};
-    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+    struct sockaddr_in addr = loopback(port);
     if (bind(fd, (struct sockaddr *)&addr, sizeof addr) || listen(fd, 4096)) {
         perror("floor: listen");
         exit(1);
@@ -91,10 +102,9 @@ static void run_epoll(int port) {
 static void run_proxy(int port, int upstream_port) {
     static int peer[65536];
     int ls = listener(port, SOCK_NONBLOCK), ep = epoll_create1(0);
-    struct epoll_event ev = {.events = EPOLLIN, .data.fd = ls}, events[512];
-    epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev);
-    struct sockaddr_in up = {.sin_family = AF_INET, .sin_port = htons(upstream_port)};
-    inet_pton(AF_INET, "127.0.0.1", &up.sin_addr);
+    struct epoll_event events[512];
+    watch(ep, ls);
+    struct sockaddr_in up = loopback(upstream_port);
     static char buf[65536];
     for (;;) {
         int n = epoll_wait(ep, events, 512, -1);
@@ -117,10 +127,8 @@ static void run_proxy(int port, int upstream_port) {
                     setsockopt(u, IPPROTO_TCP, TCP_NODELAY, &ONE, sizeof ONE);
                     peer[conn] = u;
                     peer[u] = conn;
-                    struct epoll_event c = {.events = EPOLLIN, .data.fd = conn};
-                    epoll_ctl(ep, EPOLL_CTL_ADD, conn, &c);
-                    c.data.fd = u;
-                    epoll_ctl(ep, EPOLL_CTL_ADD, u, &c);
+                    watch(ep, conn);
+                    watch(ep, u);
                 }
                 continue;
             }
@@ -171,17 +179,15 @@ static int pool_take(int ep, const struct sockaddr_in *up) {
     ioctl(u, FIONBIO, &flags);
     setsockopt(u, IPPROTO_TCP, TCP_NODELAY, &ONE, sizeof ONE);
     role[u] = UPSTREAM;
-    struct epoll_event c = {.events = EPOLLIN, .data.fd = u};
-    epoll_ctl(ep, EPOLL_CTL_ADD, u, &c);
+    watch(ep, u);
     return u;
 }
 
 static void run_proxy_pool(int port, int upstream_port, int keep) {
     int ls = listener(port, SOCK_NONBLOCK), ep = epoll_create1(0);
-    struct epoll_event ev = {.events = EPOLLIN, .data.fd = ls}, events[512];
-    epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev);
-    struct sockaddr_in up = {.sin_family = AF_INET, .sin_port = htons(upstream_port)};
-    inet_pton(AF_INET, "127.0.0.1", &up.sin_addr);
+    struct epoll_event events[512];
+    watch(ep, ls);
+    struct sockaddr_in up = loopback(upstream_port);
     static char buf[65536];
     for (;;) {
         int n = epoll_wait(ep, events, 512, -1);
@@ -196,8 +202,7 @@ static void run_proxy_pool(int port, int upstream_port, int keep) {
                     setsockopt(conn, IPPROTO_TCP, TCP_NODELAY, &ONE, sizeof ONE);
                     role[conn] = CLIENT;
                     pair[conn] = -1;
-                    struct epoll_event c = {.events = EPOLLIN, .data.fd = conn};
-                    epoll_ctl(ep, EPOLL_CTL_ADD, conn, &c);
+                    watch(ep, conn);
                 }
                 continue;
             }
