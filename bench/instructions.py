@@ -11,7 +11,9 @@ subtracted, so start-up and shutdown cancel out.
 
 Usage: bench/instructions.py [scenario ...]   (scenarios of bench/run.py: return static1k
        lua_hello lua_gateway ...); REQUESTS=N (default 10000); SERVERS=oxiresty,nginx;
-       OXR=binary (another build); KEEP=dir (keep the profiles, for callgrind_annotate)
+       OXR=binary (another build); KEEP=dir (keep the profiles, for callgrind_annotate);
+       CACHESIM=1 (also valgrind's simulated cache misses and branch mispredictions per
+       request: where equal instructions take unequal time, a hint of why)
 """
 
 import importlib.util
@@ -31,6 +33,10 @@ spec.loader.exec_module(run)
 
 REQUESTS = int(os.environ.get("REQUESTS", "10000"))
 SERVERS = os.environ.get("SERVERS", "oxiresty,nginx").split(",")
+CACHESIM = os.environ.get("CACHESIM") == "1"
+# the simulated events reported with CACHESIM=1: instruction-cache, data-cache (read and
+# write) and last-level misses, conditional and indirect branch mispredictions
+SIM_EVENTS = ["I1mr", "D1mr", "D1mw", "ILmr", "DLmr", "DLmw", "Bcm", "Bim"]
 
 
 def send_requests(path, n, conns=10):
@@ -76,8 +82,9 @@ def instructions(server, prefix, path, n):
     out = tempfile.mktemp(prefix="callgrind-")
     cmd = [run.OXR, "-p", prefix + "/"] if server == "oxiresty" else \
         ["/usr/sbin/nginx", "-p", prefix + "/", "-c", prefix + "/conf/nginx.conf"]
+    sim = ["--cache-sim=yes", "--branch-sim=yes"] if CACHESIM else []
     proc = subprocess.Popen(["valgrind", "--tool=callgrind", "--smc-check=all-non-file",
-                             f"--callgrind-out-file={out}"] + cmd,
+                             f"--callgrind-out-file={out}"] + sim + cmd,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 60
@@ -94,9 +101,12 @@ def instructions(server, prefix, path, n):
         proc.send_signal(signal.SIGTERM)
         proc.wait()
     try:
+        names = None
         for line in open(out):
-            if line.startswith(("summary:", "totals:")):
-                return int(line.split()[1])
+            if line.startswith("events:"):
+                names = line.split()[1:]
+            elif line.startswith(("summary:", "totals:")) and names:
+                return dict(zip(names, map(int, line.split()[1:])))
         raise SystemExit(f"no totals in {out}")
     finally:
         # KEEP=dir keeps the profile for callgrind_annotate (which functions cost what)
@@ -127,8 +137,10 @@ def main():
 
 
 def report(wanted):
-    print("| scenario | " + " | ".join(SERVERS) + (" | ratio |" if len(SERVERS) == 2 else " |"))
-    print("|---" * (len(SERVERS) + 1 + (len(SERVERS) == 2)) + "|")
+    events = ["Ir"] + (SIM_EVENTS if CACHESIM else [])
+    head = "| scenario | event | " if CACHESIM else "| scenario | "
+    print(head + " | ".join(SERVERS) + (" | ratio |" if len(SERVERS) == 2 else " |"))
+    print("|---" * (len(SERVERS) + 1 + CACHESIM + (len(SERVERS) == 2)) + "|")
     for scenario in wanted:
         location, path = run.SCENARIOS[scenario]
         counts = []
@@ -142,11 +154,13 @@ def report(wanted):
                 more = instructions(server, prefix, path, 200 + REQUESTS)
             finally:
                 shutil.rmtree(prefix, ignore_errors=True)
-            counts.append((more - base) / REQUESTS)
-        row = f"| {scenario} | " + " | ".join(f"{c:.0f}" for c in counts)
-        if len(counts) == 2:
-            row += f" | {counts[0] / counts[1]:.2f}"
-        print(row + " |", flush=True)
+            counts.append({e: (more.get(e, 0) - base.get(e, 0)) / REQUESTS for e in events})
+        for e in events:
+            row = f"| {scenario} | " + (f"{e} | " if CACHESIM else "")
+            row += " | ".join(f"{c[e]:.1f}" if c[e] < 100 else f"{c[e]:.0f}" for c in counts)
+            if len(counts) == 2:
+                row += f" | {counts[0][e] / counts[1][e]:.2f}" if counts[1][e] else " | -"
+            print(row + " |", flush=True)
 
 
 if __name__ == "__main__":

@@ -449,3 +449,31 @@ truenilbad request
 --- error_log
 stored session of 64 hex digits, sleep: API disabled in the context of ssl_session_store_by_lua*
 fetched: found
+
+
+
+=== TEST 12: an encrypted key (no password to give) or garbage is refused by parse_pem_priv_key and priv_key_pem_to_der, never prompted for
+--- config
+    location = /t {
+        content_by_lua_block {
+            local ssl = require "ngx.ssl"
+            local f = assert(io.open("$TEST_NGINX_CERT_DIR/test-rsa-enc.key"))
+            local enc = f:read("*a")
+            f:close()
+            for _, pem in ipairs({enc, "garbage"}) do
+                ngx.say(select(2, ssl.parse_pem_priv_key(pem)), " | ", select(2, ssl.priv_key_pem_to_der(pem)))
+            end
+            f = assert(io.open("$TEST_NGINX_CERT_DIR/test-rsa.key"))
+            local plain = f:read("*a")
+            f:close()
+            ngx.say(ssl.parse_pem_priv_key(plain) ~= nil, " ", type(ssl.priv_key_pem_to_der(plain)))
+        }
+    }
+--- request
+GET /t
+--- response_body
+PEM_read_bio_PrivateKey() failed | PEM_read_bio_PrivateKey() failed
+PEM_read_bio_PrivateKey() failed | PEM_read_bio_PrivateKey() failed
+true string
+--- no_error_log
+[error]

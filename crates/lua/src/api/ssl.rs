@@ -209,7 +209,7 @@ pub fn register(lua: &Lua, private: &mlua::Table) -> mlua::Result<()> {
         api_function(
             lua,
             "priv_key_pem_to_der",
-            |lua, pem: mlua::LuaString| match PKey::private_key_from_pem(&pem.as_bytes())
+            |lua, pem: mlua::LuaString| match http::tls::load_key(&pem.as_bytes(), &[])
                 .and_then(|k| k.private_key_to_der())
             {
                 Ok(der) => one(lua, lua.create_string(der)?),
@@ -257,7 +257,7 @@ pub fn register(lua: &Lua, private: &mlua::Table) -> mlua::Result<()> {
         api_function(
             lua,
             "parse_pem_priv_key",
-            |lua, pem: mlua::LuaString| match PKey::private_key_from_pem(&pem.as_bytes()) {
+            |lua, pem: mlua::LuaString| match http::tls::load_key(&pem.as_bytes(), &[]) {
                 Ok(k) => one(lua, lua.create_userdata(PrivKey(k))?),
                 Err(_) => fail(lua, "PEM_read_bio_PrivateKey() failed"),
             },
