@@ -315,10 +315,11 @@ def parse_wrk(out):
     return rps, total, p99, int(errors.group(1)) if errors else 0
 
 
-def active_opens():
-    """The host's TCP connects so far (/proc/net/snmp): D's upstream connections."""
+def tcp_counts():
+    """The host's TCP connects and segments sent so far (/proc/net/snmp): D's upstream
+    connections; segments per request show extra ACKs or split writes (all parties)."""
     lines = [l.split() for l in open("/proc/net/snmp") if l.startswith("Tcp:")]
-    return int(lines[1][lines[0].index("ActiveOpens")])
+    return int(lines[1][lines[0].index("ActiveOpens")]), int(lines[1][lines[0].index("OutSegs")])
 
 
 def run_load(server, scenario):
@@ -335,11 +336,11 @@ def run_load(server, scenario):
     proc, worker = start(server, prefix, workers)
     try:
         hz = os.sysconf("SC_CLK_TCK")
-        t0, opens0 = cpu_ticks(worker), active_opens()
+        t0, (opens0, segs0) = cpu_ticks(worker), tcp_counts()
         out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", "-d" + DURATION, "--latency"]
                              + WRK_HEADERS.get(scenario, []) + [f"{scheme}://127.0.0.1:{PORT}{path}"],
                              capture_output=True, text=True, check=True).stdout
-        t1, opens1 = cpu_ticks(worker), active_opens()
+        t1, (opens1, segs1) = cpu_ticks(worker), tcp_counts()
         rps, total, p99, errors = parse_wrk(out)
         if errors:
             log = open(os.path.join(prefix, "logs/error.log")).read()[-2000:]
@@ -348,7 +349,8 @@ def run_load(server, scenario):
         user_us, sys_us = per_req(t1[0] - t0[0]), per_req(t1[1] - t0[1])
         # (wrk's own connects count too: its connections, once per run)
         return {"rps": rps, "p99_ms": p99, "cpu_us": user_us + sys_us, "user_us": user_us, "sys_us": sys_us,
-                "rss_kib": rss_kib(worker), "connects_per_kreq": (opens1 - opens0) * 1000 / max(total, 1)}
+                "rss_kib": rss_kib(worker), "connects_per_kreq": (opens1 - opens0) * 1000 / max(total, 1),
+                "segs_per_req": (segs1 - segs0) / max(total, 1)}
     finally:
         stop(proc)
         shutil.rmtree(prefix, ignore_errors=True)
@@ -600,7 +602,8 @@ def report(wanted):
                          f"{median(o, 'rss_per_conn_kib') / max(median(n, 'rss_per_conn_kib'), 0.01):.2f} |")
             continue
         for key, label in (("rps", "req/s"), ("p99_ms", "p99 ms"), ("cpu_us", "CPU µs/req"),
-                           ("user_us", "user CPU µs/req"), ("sys_us", "kernel CPU µs/req"), ("rss_kib", "worker RSS KiB")):
+                           ("user_us", "user CPU µs/req"), ("sys_us", "kernel CPU µs/req"), ("rss_kib", "worker RSS KiB"),
+                           ("segs_per_req", "TCP segments sent per request (host)")):
             om, nm = median(o, key), median(n, key)
             lines.append(f"| {scenario} | {label} | {om:.2f} | {nm:.2f} | {om / nm:.2f} |")
         if scenario in ("proxy", "proxy_lua"):

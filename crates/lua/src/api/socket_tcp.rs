@@ -71,10 +71,21 @@ impl SocketConf {
 
 /// The cosocket settings that apply now: the request's location's, or those of the
 /// location a timer came from.
-pub(super) fn settings() -> SocketConf {
-    request::location()
-        .and_then(|loc| loc.ext.get::<SocketConf>().cloned())
-        .unwrap_or_default()
+pub(super) fn settings() -> Settings {
+    Settings(request::location())
+}
+
+/// A location's cosocket settings, read through the location itself (a copy would make
+/// its strings anew for every socket call).
+pub(super) struct Settings(Option<Rc<http::config::Location>>);
+
+impl std::ops::Deref for Settings {
+    type Target = SocketConf;
+
+    fn deref(&self) -> &SocketConf {
+        static DEFAULTS: std::sync::LazyLock<SocketConf> = std::sync::LazyLock::new(SocketConf::default);
+        self.0.as_deref().and_then(|loc| loc.ext.get::<SocketConf>()).unwrap_or(&DEFAULTS)
+    }
 }
 
 /// The `resolver` that applies now (as `settings`), with its timeout.
