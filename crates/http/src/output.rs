@@ -515,7 +515,7 @@ pub(crate) fn is_msie6(ua: &str) -> bool {
 
 /// `n` in base 10 or 16 (lowercase), written at the end of `buf`: Content-Length, chunk
 /// sizes, ETags, without the formatting machinery.
-pub(crate) fn format_digits(mut n: u64, radix: u64, buf: &mut [u8; 20]) -> &[u8] {
+pub fn format_digits(mut n: u64, radix: u64, buf: &mut [u8; 20]) -> &[u8] {
     let mut i = buf.len();
     loop {
         i -= 1;

@@ -181,12 +181,12 @@ pub fn take_sync_exit() -> Option<i64> {
 
 /// The request phases before the response: those that may produce it (ngx.say, flush,
 /// eof, redirect, exec...), and make subrequests, set `ngx.on_abort`, take `ngx.req.socket`.
-pub const OUTPUT_PHASES: &[Phase] = &[Phase::ServerRewrite, Phase::Rewrite, Phase::Access, Phase::Content];
+pub const OUTPUT_PHASES: Phases = Phases::of(&[Phase::ServerRewrite, Phase::Rewrite, Phase::Access, Phase::Content]);
 
 /// The phases where light threads (ngx.thread) run; init_worker and log beyond
 /// OpenResty (init_worker runs as a run of `sched`, to its end before the worker serves;
 /// log's run goes on after its connection has moved on).
-pub const THREAD_PHASES: &[Phase] = &[
+pub const THREAD_PHASES: Phases = Phases::of(&[
     Phase::Balancer,
     Phase::SslCert,
     Phase::SslClientHello,
@@ -198,16 +198,36 @@ pub const THREAD_PHASES: &[Phase] = &[
     Phase::Timer,
     Phase::InitWorker,
     Phase::Log,
-];
+]);
 
 /// The phases whose code can wait (a coroutine driver runs it).
-pub const YIELD_PHASES: &[Phase] = THREAD_PHASES;
+pub const YIELD_PHASES: Phases = THREAD_PHASES;
+
+/// A set of phases, one bit each: an API's check is one test (it runs on every call).
+#[derive(Clone, Copy)]
+pub struct Phases(u32);
+
+impl Phases {
+    pub const fn of(list: &[Phase]) -> Phases {
+        let mut bits = 0;
+        let mut i = 0;
+        while i < list.len() {
+            bits |= 1 << list[i] as u32;
+            i += 1;
+        }
+        Phases(bits)
+    }
+
+    pub fn contains(self, p: Phase) -> bool {
+        self.0 & (1 << p as u32) != 0
+    }
+}
 
 /// Whether the output APIs may run now. In init_by_lua they are let through, to fail on
 /// the missing request as in OpenResty (whose init_worker and exit_worker phases have a
 /// context of their own, where the phase check refuses them).
 pub fn output_allowed() -> bool {
-    matches!(phase(), Phase::Init) || OUTPUT_PHASES.contains(&phase())
+    matches!(phase(), Phase::Init) || OUTPUT_PHASES.contains(phase())
 }
 
 /// [`check_context`] for the output APIs, see [`output_allowed`].
@@ -220,9 +240,9 @@ pub fn check_output() -> mlua::Result<()> {
 }
 
 /// OpenResty's refusal of an API outside the phases it is meant for.
-pub fn check_context(allowed: &[Phase]) -> mlua::Result<()> {
+pub fn check_context(allowed: Phases) -> mlua::Result<()> {
     let now = phase();
-    if allowed.contains(&now) || (now == Phase::ServerRewrite && allowed.contains(&Phase::Rewrite)) {
+    if allowed.contains(now) || (now == Phase::ServerRewrite && allowed.contains(Phase::Rewrite)) {
         Ok(())
     } else {
         Err(mlua::Error::runtime(match now {

@@ -275,13 +275,14 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
                 ));
             }
             request::with(|_| Ok(()))?;
-            request::check_context(&[
+            const EXIT_PHASES: request::Phases = request::Phases::of(&[
                 Phase::Rewrite,
                 Phase::Access,
                 Phase::Content,
                 Phase::HeaderFilter,
                 Phase::Balancer,
-            ])?;
+            ]);
+            request::check_context(EXIT_PHASES)?;
             Ok((code, request::record_sync_exit(code)))
         })?,
     )?;

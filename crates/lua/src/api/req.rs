@@ -382,7 +382,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
             let jump = jump.unwrap_or(false);
             if jump {
                 // jumping re-runs location lookup: only the rewrite phase can do that
-                request::check_context(&[request::Phase::Rewrite])?;
+                request::check_context(request::Phases::of(&[request::Phase::Rewrite]))?;
             }
             request::with(|r| {
                 r.uri = uri;

@@ -10,7 +10,6 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 
 use rustc_hash::{FxHashMap, FxHashSet};
-use std::fmt::Write;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -47,8 +46,12 @@ const KEYS_KEPT: usize = 4096;
 pub fn key(host: &str, port: u16) -> Rc<str> {
     KEYS.with(|k| {
         let (set, scratch) = &mut *k.borrow_mut();
+        // (written out: `write!` costs more than the lookup it keys)
+        let mut digits = [0u8; 20];
         scratch.clear();
-        let _ = write!(scratch, "{host}:{port}");
+        scratch.push_str(host);
+        scratch.push(':');
+        scratch.extend(http::output::format_digits(u64::from(port), 10, &mut digits).iter().map(|&d| char::from(d)));
         intern(set, scratch)
     })
 }
@@ -73,7 +76,7 @@ fn intern(set: &mut FxHashSet<Rc<str>>, name: &str) -> Rc<str> {
 /// A connection from pool `key`, with the times it was reused before, if a usable one
 /// waits (unusable ones met on the way are closed).
 pub fn take(key: &str) -> Option<(Rc<Stream>, u32)> {
-    let now = Instant::now();
+    let now = http::time::coarse_instant();
     POOLS.with(|p| {
         let mut p = p.borrow_mut();
         let pool = p.get_mut(key)?;
@@ -87,9 +90,9 @@ pub fn take(key: &str) -> Option<(Rc<Stream>, u32)> {
 }
 
 /// Parks a connection in pool `key` (at most `size` there) for up to `timeout`
-/// (`None`: no limit).
+/// (`None`: no limit), on the coarse clock (nginx times it on its cached clock).
 pub fn put(key: &Rc<str>, stream: Rc<Stream>, reused: u32, size: usize, timeout: Option<Duration>) {
-    let until = timeout.map(|t| Instant::now() + t);
+    let until = timeout.map(|t| http::time::coarse_instant() + t);
     POOLS.with(|p| {
         let mut p = p.borrow_mut();
         let pool = match p.get_mut(key) {
@@ -110,7 +113,7 @@ pub fn put(key: &Rc<str>, stream: Rc<Stream>, reused: u32, size: usize, timeout:
 async fn sweep() {
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let now = Instant::now();
+        let now = http::time::coarse_instant();
         let left = POOLS.with(|p| {
             let mut p = p.borrow_mut();
             p.retain(|_, pool| {

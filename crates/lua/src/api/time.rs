@@ -102,7 +102,7 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
                 let ms = if secs.is_nan() { 0 } else { (secs * 1000.0) as i64 };
                 return Err(mlua::Error::runtime(format!("invalid sleep duration \"{ms}\"")));
             }
-            if crate::request::YIELD_PHASES.contains(&crate::request::phase()) {
+            if crate::request::YIELD_PHASES.contains(crate::request::phase()) {
                 return Ok(Some(secs));
             }
             // (a phase that may not hold the worker, as OpenResty refuses it there)
