@@ -469,3 +469,35 @@ GET /t
 GET /t
 --- response_headers
 Transfer-Encoding: chunked
+
+
+
+=== TEST 36: ngx.say and ngx.print after a wait (the caller interpreted, the output path compiled once hot) with every kind and number of arguments
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.sleep(0)
+            for i = 1, 200 do ngx.print(i % 10) end
+            ngx.say()
+            for i = 1, 200 do
+                if i % 50 == 0 then ngx.say(i, " ", i / 4) else ngx.print() end
+            end
+            for i = 1, 200 do
+                if i % 100 == 0 then
+                    ngx.say("a", "b", "c", "d", "e", "f", "g", "h", "i")
+                    ngx.say(nil, true, false, ngx.null, {"t", {1}})
+                    ngx.print(i)
+                    ngx.print("\n")
+                else
+                    ngx.print("")
+                end
+            end
+        }
+    }
+--- request
+GET /t
+--- response_body eval
+("1234567890" x 20) . "\n50 12.5\n100 25\n150 37.5\n200 50\n"
+. "abcdefghi\nniltruefalsenullt1\n100\nabcdefghi\nniltruefalsenullt1\n200\n"
+--- no_error_log
+[error]

@@ -400,7 +400,7 @@ function ngx.req.get_headers(max, raw)
     return t, truncated
 end
 
--- several strings and numbers (up to 8, the usual case): gathered in a reused buffer, one
+-- one to eight strings and numbers (the usual case): gathered in a reused buffer, one
 -- FFI call, no new string. Fixed parameters, not a loop over `...`: the JIT cannot compile
 -- a loop over varargs.
 local out_buf = require("string.buffer").new()
@@ -409,46 +409,53 @@ local function plain(v)
     return t == "string" or t == "number"
 end
 local function gathered(n, a, b, c, d, e, f, g, h)
-    if n > 8 or not (plain(a) and plain(b) and (n < 3 or plain(c)) and (n < 4 or plain(d))
+    if not (plain(a) and (n < 2 or plain(b)) and (n < 3 or plain(c)) and (n < 4 or plain(d))
             and (n < 5 or plain(e)) and (n < 6 or plain(f)) and (n < 7 or plain(g))
             and (n < 8 or plain(h))) then
         return nil
     end
     -- past the n-th, the parameters are nil: "" adds nothing
     out_buf:reset()
-    out_buf:put(a, b, c or "", d or "", e or "", f or "", g or "", h or "")
+    out_buf:put(a, b or "", c or "", d or "", e or "", f or "", g or "", h or "")
     return out_buf:ref()
 end
 
 -- ngx.say / ngx.print: strings and numbers go out through one FFI call; anything else
 -- (booleans, nil, ngx.null, tables, bad arguments) takes the general path
 local send_headers = ngx.send_headers
+local TAKE_SLOW = -1000  -- (not one of oxr_output's answers)
 local function output(slow, newline)
-    return function(...)
-        local n = select("#", ...)
+    -- The FFI call sits in a function of fixed parameters: LuaJIT starts no trace at a
+    -- vararg function, so where the caller is not compiled (a request that waited on a
+    -- socket or a sleep runs interpreted after the wait) this one still can be, and an
+    -- interpreted FFI call costs ~1,000 instructions.
+    local function fast(n, a, b, c, d, e, f, g, h)
         local p, len
-        if n == 1 then
-            local s = ...
-            if type(s) == "string" then p, len = s, #s end
-        elseif n > 1 then
-            p, len = gathered(n, ...)
-        end
-        if p == nil then
-            return slow(...)
+        if n == 1 and type(a) == "string" then
+            p, len = a, #a
+        else
+            p, len = gathered(n, a, b, c, d, e, f, g, h)
+            if p == nil then return TAKE_SLOW end
         end
         local rc = oxr_output(p, len, newline)
-        if rc == 1 then return 1 end
         if rc == NEEDS_HEADER then
             send_headers()
             rc = oxr_output(p, len, newline)
-            if rc == 1 then return 1 end
         end
-        if rc == NO_REQ then no_request(2, true) end
         -- the general path runs Lua filters (which an FFI call must not): given the
         -- values already joined, as one string
-        if rc == NEEDS_VM then return slow(n == 1 and p or ffi_string(p, len)) end
-        -- it also words the refusal with the phase's name
-        if rc == BAD_CONTEXT then return slow(...) end
+        if rc == NEEDS_VM then return rc, n == 1 and p or ffi_string(p, len) end
+        return rc
+    end
+    return function(...)
+        local n = select("#", ...)
+        if n == 0 or n > 8 then return slow(...) end
+        local rc, joined = fast(n, ...)
+        if rc == 1 then return 1 end
+        if rc == NO_REQ then no_request(2, true) end
+        if rc == NEEDS_VM then return slow(joined) end
+        -- (BAD_CONTEXT: the general path words the refusal with the phase's name)
+        if rc == TAKE_SLOW or rc == BAD_CONTEXT then return slow(...) end
         if rc == HEADER_ONLY then return nil, "header only" end
         return nil, "seen eof"
     end
