@@ -13,7 +13,6 @@ local tcp_getreusedtimes, tcp_setoption = P.tcp_getreusedtimes, P.tcp_setoption
 local tcp_sslhandshake, tcp_ssl_session = P.tcp_sslhandshake, P.tcp_ssl_session
 local ssl_client_cert_der = P.ssl_client_cert_der
 local type, tostring, tonumber, error, select, setmetatable = type, tostring, tonumber, error, select, setmetatable
-local concat = table.concat
 local argerror = P.argerror
 
 -- a primitive's answer, or (PARKED) what its wait comes to; shared with socket_udp.lua
@@ -124,29 +123,27 @@ function mt.setclientcert(self, cert, pkey)
 end
 
 -- what send() takes: a string, number, boolean or nil, or an array of strings, numbers
--- and arrays (nested); the error for anything else
-local function flatten(v, out, n, top)
+-- and arrays (nested), written into one reused buffer (no table of parts, no string per
+-- number); the error for anything else
+local send_buf = require("string.buffer").new()
+local function put_flat(v, top)
     local t = type(v)
-    if t == "string" then
-        n = n + 1
-        out[n] = v
-    elseif t == "number" or (top and (t == "boolean" or t == "nil")) then
-        n = n + 1
-        out[n] = tostring(v)
+    if t == "string" or t == "number" then
+        send_buf:put(v)
+    elseif top and (t == "boolean" or t == "nil") then
+        send_buf:put(tostring(v))
     elseif t == "table" then
         for i = 1, #v do
-            local err
-            n, err = flatten(v[i], out, n, false)
+            local err = put_flat(v[i], false)
             if err then
-                return nil, err
+                return err
             end
         end
     elseif top then
-        return nil, "string, number, boolean, nil, or array table expected, got " .. t
+        return "string, number, boolean, nil, or array table expected, got " .. t
     else
-        return nil, "bad data type " .. t .. " found"
+        return "bad data type " .. t .. " found"
     end
-    return n
 end
 
 -- the bytes a send() argument stands for (shared with socket_udp.lua)
@@ -154,12 +151,17 @@ local function socket_data(data)
     if type(data) == "string" then
         return data
     end
-    local parts = {}
-    local n, err = flatten(data, parts, 0, true)
-    if not n then
+    send_buf:reset()
+    local err = put_flat(data, true)
+    if err then
         argerror(1, 2, err)
     end
-    return concat(parts, "", 1, n)
+    local bytes = send_buf:tostring()
+    if #bytes > 65536 then
+        -- (a large send does not stay allocated in the buffer)
+        send_buf:free()
+    end
+    return bytes
 end
 P.socket_data = socket_data
 

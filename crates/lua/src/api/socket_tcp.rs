@@ -1173,7 +1173,8 @@ primitive!(
     /// `tcp_connect(sock, host, port, pool, pool_size)`.
     tcp_connect(l) {
         let sock = sock(l)?;
-        let host = String::from_utf8_lossy(cfunc::bytes(l, 2).unwrap_or_default()).into_owned();
+        // (borrowed from the argument: a valid name makes no copy)
+        let host = String::from_utf8_lossy(cfunc::bytes(l, 2).unwrap_or_default());
         let port = match cfunc::number(l, 3) {
             Some(p) if (0.0..=65535.0).contains(&p) => Some(p as u16),
             Some(_) => return now(fail("bad port number")),
