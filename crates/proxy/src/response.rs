@@ -44,7 +44,7 @@ pub struct Head {
     /// The connection stays open after this answer (HTTP/1.1 without `Connection: close`).
     pub keepalive: bool,
     /// The head's bytes, which `fields` index (no string per header).
-    raw: Vec<u8>,
+    raw: Raw,
     /// Each header line's name and value.
     fields: Vec<(Range<usize>, Range<usize>)>,
     /// Bytes of the body read with the head.
@@ -53,22 +53,55 @@ pub struct Head {
     pub size: usize,
 }
 
+/// A head's bytes: text when all of it is UTF-8 (checked once, not once per header), as
+/// received when not.
+#[derive(Debug)]
+enum Raw {
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+impl Raw {
+    fn new(bytes: Vec<u8>) -> Raw {
+        String::from_utf8(bytes).map_or_else(|e| Raw::Bytes(e.into_bytes()), Raw::Text)
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Raw::Text(s) => s.as_bytes(),
+            Raw::Bytes(b) => b,
+        }
+    }
+
+    /// A field as text (U+FFFD for bytes that are not UTF-8).
+    fn text(&self, at: &Range<usize>) -> Cow<'_, str> {
+        match self {
+            // (fields begin and end beside ASCII delimiters: on character boundaries)
+            Raw::Text(s) => s.get(at.clone()).map_or_else(|| text(&s.as_bytes()[at.clone()]), Cow::Borrowed),
+            Raw::Bytes(b) => text(&b[at.clone()]),
+        }
+    }
+}
+
 impl Head {
     /// The header lines in order; a value that is not UTF-8 reads with U+FFFD in place of
     /// the bad bytes.
     pub fn headers(&self) -> impl Iterator<Item = (&str, Cow<'_, str>)> {
         self.fields.iter().map(|(name, value)| {
             // (httparse lets only token bytes into a name: ASCII)
-            let name = std::str::from_utf8(&self.raw[name.clone()]).unwrap_or_default();
-            (name, text(&self.raw[value.clone()]))
+            let name = match &self.raw {
+                Raw::Text(s) => s.get(name.clone()).unwrap_or_default(),
+                Raw::Bytes(b) => std::str::from_utf8(&b[name.clone()]).unwrap_or_default(),
+            };
+            (name, self.raw.text(value))
         })
     }
 
     pub fn header(&self, name: &str) -> Option<Cow<'_, str>> {
         self.fields
             .iter()
-            .find(|(n, _)| self.raw[n.clone()].eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| text(&self.raw[v.clone()]))
+            .find(|(n, _)| self.raw.bytes()[n.clone()].eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| self.raw.text(v))
     }
 
     /// How the body is framed.
@@ -174,7 +207,7 @@ fn parse_head(buf: &mut Vec<u8>) -> Result<Option<Head>, ReadFailure> {
         http09: false,
         status,
         keepalive,
-        raw: std::mem::take(buf),
+        raw: Raw::new(std::mem::take(buf)),
         fields,
         rest,
         size,
@@ -187,7 +220,7 @@ fn http09(all: Vec<u8>) -> Head {
         http09: true,
         status: 200,
         keepalive: false,
-        raw: Vec::new(),
+        raw: Raw::Bytes(Vec::new()),
         fields: Vec::new(),
         rest: all,
         size: 0,
@@ -330,5 +363,19 @@ mod tests {
         assert!(parse_head(&mut start).unwrap().is_none());
         let mut bad = b"HTTP/1.1 200 OK\r\nBad Header\r\n\r\n".to_vec();
         assert!(matches!(parse_head(&mut bad), Err(ReadFailure::InvalidHeader)));
+    }
+
+    #[test]
+    fn header_text_whether_or_not_the_head_is_utf8() {
+        let mut b = "HTTP/1.1 200 OK\r\nX-Name: caf\u{e9}  \r\nY: 1\r\n\r\n".as_bytes().to_vec();
+        let h = parse_head(&mut b).unwrap().unwrap();
+        let all: Vec<(String, String)> = h.headers().map(|(n, v)| (n.to_string(), v.into_owned())).collect();
+        assert_eq!(all, [("X-Name".to_string(), "caf\u{e9}".to_string()), ("Y".to_string(), "1".to_string())]);
+        // one byte that is not UTF-8: that value reads with U+FFFD, the others as sent
+        let mut b = b"HTTP/1.1 200 OK\r\nX: a\xffb\r\nY: 1\r\n\r\n".to_vec();
+        let h = parse_head(&mut b).unwrap().unwrap();
+        assert_eq!(h.header("x").as_deref(), Some("a\u{fffd}b"));
+        assert_eq!(h.header("y").as_deref(), Some("1"));
+        assert_eq!(h.headers().map(|(n, _)| n).collect::<Vec<_>>(), ["X", "Y"]);
     }
 }
