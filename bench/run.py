@@ -87,6 +87,8 @@ THREADS = """location / {
 PROXY_UPSTREAM_PORT = 18099
 # (PROXY_KEEPALIVE=64: no connection churn under wrk's 50 connections, to see what churn costs)
 PROXY_KEEPALIVE = os.environ.get("PROXY_KEEPALIVE", "32")
+# (FLOOR_KEEPALIVE=N: the floor's pool size alone, to bring its churn to the servers')
+FLOOR_KEEPALIVE = os.environ.get("FLOOR_KEEPALIVE", PROXY_KEEPALIVE)
 PROXY = """location / {
         proxy_http_version 1.1;
         proxy_set_header Connection "";
@@ -243,7 +245,7 @@ def start(server, prefix, workers=1):
     if server == "floor-proxy":
         cmd = [FLOOR, "proxy", str(PORT), str(PROXY_UPSTREAM_PORT)]
     elif server == "floor-proxy-pool":
-        cmd = [FLOOR, "proxy-pool", str(PORT), str(PROXY_UPSTREAM_PORT), PROXY_KEEPALIVE]
+        cmd = [FLOOR, "proxy-pool", str(PORT), str(PROXY_UPSTREAM_PORT), FLOOR_KEEPALIVE]
     elif server.startswith("floor-"):
         cmd = [FLOOR, server[len("floor-"):], str(PORT)]
     elif server == "oxiresty":
