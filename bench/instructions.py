@@ -118,22 +118,8 @@ def instructions(server, prefix, path, n):
 
 def main():
     wanted = sys.argv[1:] or ["return", "lua_hello", "lua_gateway"]
-    unknown = [w for w in wanted if w not in run.SCENARIOS]
-    if unknown:
-        sys.exit(f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(run.SCENARIOS)}")
-    if not shutil.which("valgrind"):
-        subprocess.run(["apt-get", "install", "-y", "valgrind"], check=True,
-                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
-    run.ensure_tools()
-    redis = run.ensure_redis() if "lua_redis" in wanted else None
-    upstream = run.ensure_proxy_upstream() if {"proxy", "proxy_lua"} & set(wanted) else None
-    try:
+    with run.services(wanted, run.SCENARIOS, tool="valgrind", package="valgrind"):
         report(wanted)
-    finally:
-        for helper in (redis, upstream):
-            if helper:
-                helper.terminate()
-                helper.wait(timeout=10)
 
 
 def report(wanted):

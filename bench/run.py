@@ -18,7 +18,7 @@ across, unparsed, and `floor proxy-pool`, which does the same through an upstrea
 with nginx's `keepalive N` rules (the connections D's config opens and closes, and no
 more).
 """
-import os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
+import contextlib, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OXR = os.environ.get("OXR", os.path.join(ROOT, "target/release/oxiresty"))
@@ -542,14 +542,26 @@ def main():
              "sleepers", "timers", "proxy", "proxy_lua", "static_gz", "tls_return", "tls_handshake_ecdsa",
              "tls_handshake_rsa", "floor"]
     wanted = sys.argv[1:] or every
-    unknown = [w for w in wanted if w not in every]
+    with services(wanted, every):
+        report(wanted)
+
+
+@contextlib.contextmanager
+def services(wanted, known, tool=None, package=None):
+    """Checks the scenario names against `known`, installs `tool` (Debian's `package`)
+    when missing, and runs the helpers the scenarios need (R's redis, D's upstream)
+    around the block."""
+    unknown = [w for w in wanted if w not in known]
     if unknown:
-        sys.exit(f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(every)}")
+        sys.exit(f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(known)}")
+    if tool and not shutil.which(tool):
+        subprocess.run(["apt-get", "install", "-y", package], check=True,
+                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
     ensure_tools()
     redis = ensure_redis() if "lua_redis" in wanted else None
     upstream = ensure_proxy_upstream() if {"proxy", "proxy_lua"} & set(wanted) else None
     try:
-        report(wanted)
+        yield
     finally:
         for helper in (redis, upstream):
             if helper:

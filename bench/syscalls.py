@@ -60,16 +60,7 @@ def count(server, scenario):
 
 def main():
     wanted = sys.argv[1:] or ["lua_redis"]
-    unknown = [w for w in wanted if w not in run.SCENARIOS]
-    if unknown:
-        sys.exit(f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(run.SCENARIOS)}")
-    if not shutil.which("perf"):
-        subprocess.run(["apt-get", "install", "-y", "linux-perf"], check=True,
-                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
-    run.ensure_tools()
-    redis = run.ensure_redis() if "lua_redis" in wanted else None
-    upstream = run.ensure_proxy_upstream() if {"proxy", "proxy_lua"} & set(wanted) else None
-    try:
+    with run.services(wanted, run.SCENARIOS, tool="perf", package="linux-perf"):
         print("| scenario | system call | " + " | ".join(SERVERS) + " |")
         print("|---" * (len(SERVERS) + 2) + "|")
         for scenario in wanted:
@@ -78,11 +69,6 @@ def main():
                            key=lambda n: (n == "all", n))
             for n in names:
                 print(f"| {scenario} | {n} | " + " | ".join(f"{per[s].get(n, 0):.3f}" for s in SERVERS) + " |")
-    finally:
-        for helper in (redis, upstream):
-            if helper:
-                helper.terminate()
-                helper.wait(timeout=10)
 
 
 if __name__ == "__main__":
