@@ -207,6 +207,9 @@ pub const YIELD_PHASES: Phases = THREAD_PHASES;
 #[derive(Clone, Copy)]
 pub struct Phases(u32);
 
+// (every phase has its bit: the last one fits in 32)
+const _: () = assert!((Phase::SslSessStore as u32) < 32);
+
 impl Phases {
     pub const fn of(list: &[Phase]) -> Phases {
         let mut bits = 0;

@@ -77,7 +77,9 @@ impl Raw {
     fn text(&self, at: &Range<usize>) -> Cow<'_, str> {
         match self {
             // (fields begin and end beside ASCII delimiters: on character boundaries)
-            Raw::Text(s) => s.get(at.clone()).map_or_else(|| text(&s.as_bytes()[at.clone()]), Cow::Borrowed),
+            Raw::Text(s) => s
+                .get(at.clone())
+                .map_or_else(|| text(&s.as_bytes()[at.clone()]), Cow::Borrowed),
             Raw::Bytes(b) => text(&b[at.clone()]),
         }
     }
@@ -367,10 +369,18 @@ mod tests {
 
     #[test]
     fn header_text_whether_or_not_the_head_is_utf8() {
-        let mut b = "HTTP/1.1 200 OK\r\nX-Name: caf\u{e9}  \r\nY: 1\r\n\r\n".as_bytes().to_vec();
+        let mut b = "HTTP/1.1 200 OK\r\nX-Name: caf\u{e9}  \r\nY: 1\r\n\r\n"
+            .as_bytes()
+            .to_vec();
         let h = parse_head(&mut b).unwrap().unwrap();
         let all: Vec<(String, String)> = h.headers().map(|(n, v)| (n.to_string(), v.into_owned())).collect();
-        assert_eq!(all, [("X-Name".to_string(), "caf\u{e9}".to_string()), ("Y".to_string(), "1".to_string())]);
+        assert_eq!(
+            all,
+            [
+                ("X-Name".to_string(), "caf\u{e9}".to_string()),
+                ("Y".to_string(), "1".to_string())
+            ]
+        );
         // one byte that is not UTF-8: that value reads with U+FFFD, the others as sent
         let mut b = b"HTTP/1.1 200 OK\r\nX: a\xffb\r\nY: 1\r\n\r\n".to_vec();
         let h = parse_head(&mut b).unwrap().unwrap();

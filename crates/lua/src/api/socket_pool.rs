@@ -51,7 +51,11 @@ pub fn key(host: &str, port: u16) -> Rc<str> {
         scratch.clear();
         scratch.push_str(host);
         scratch.push(':');
-        scratch.extend(http::output::format_digits(u64::from(port), 10, &mut digits).iter().map(|&d| char::from(d)));
+        scratch.extend(
+            http::output::format_digits(u64::from(port), 10, &mut digits)
+                .iter()
+                .map(|&d| char::from(d)),
+        );
         intern(set, scratch)
     })
 }

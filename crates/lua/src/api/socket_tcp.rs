@@ -84,7 +84,10 @@ impl std::ops::Deref for Settings {
 
     fn deref(&self) -> &SocketConf {
         static DEFAULTS: std::sync::LazyLock<SocketConf> = std::sync::LazyLock::new(SocketConf::default);
-        self.0.as_deref().and_then(|loc| loc.ext.get::<SocketConf>()).unwrap_or(&DEFAULTS)
+        self.0
+            .as_deref()
+            .and_then(|loc| loc.ext.get::<SocketConf>())
+            .unwrap_or(&DEFAULTS)
     }
 }
 
