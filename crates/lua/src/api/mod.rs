@@ -146,19 +146,8 @@ pub fn register(lua: &Lua, prefix: &std::path::Path) -> mlua::Result<()> {
         "check_output",
         lua.create_function(|_, ()| crate::request::check_output())?,
     )?;
-    // ngx.thread's phases, as lua-nginx-module's coroutine helper checks them
-    private.set(
-        "check_thread_api",
-        lua.create_function(|_, _spawn: bool| {
-            if !matches!(
-                crate::request::phase(),
-                crate::request::Phase::Timer | crate::request::Phase::InitWorker
-            ) {
-                crate::request::with(|_| Ok(()))?;
-            }
-            crate::request::check_context(crate::request::THREAD_PHASES)
-        })?,
-    )?;
+    // SAFETY: a C function that keeps to the Lua C API's rules.
+    private.set("check_thread_api", unsafe { lua.create_c_function(check_thread_api)? })?;
     private.set("error_text", lua.create_function(|lua, e: Value| plain_error(lua, e))?)?;
     consts::register(lua, &ngx)?;
     semaphore::register(lua, &private)?;
@@ -297,5 +286,21 @@ pub fn lua_type_name(value: &Value) -> &'static str {
     match value {
         Value::Integer(_) => "number",
         other => other.type_name(),
+    }
+}
+
+/// `check_thread_api()`: ngx.thread's phases, as lua-nginx-module's coroutine helper
+/// checks them. A C function (see `cfunc`): every spawn and wait calls it.
+unsafe extern "C-unwind" fn check_thread_api(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use crate::request::{self, Phase};
+    // SAFETY: called by Lua; it answers nothing, or raises the refusal.
+    unsafe {
+        crate::cfunc::run(l, || {
+            if !matches!(request::phase(), Phase::Timer | Phase::InitWorker) {
+                request::with(|_| Ok(())).map_err(|e| crate::handler::error_text(&e))?;
+            }
+            request::check_context(request::THREAD_PHASES).map_err(|e| crate::handler::error_text(&e))?;
+            Ok(crate::cfunc::Answer::Values(Vec::new()))
+        })
     }
 }
