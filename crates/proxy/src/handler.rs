@@ -81,14 +81,21 @@ impl Handler for Proxy {
         // (the tries and the forwarding one after the other, so that the request's future
         // holds the larger of the two, not both: it is moved into its box whole)
         Step::Pending(Box::pin(async move {
-            match self.run(r).await {
-                Ok(a) => {
-                    let flow = self.forward(r, a.conn, a.head, a.started, &a.target, a.server).await;
-                    r.log_upstream = None;
-                    flow
-                }
-                Err(flow) => flow,
-            }
+            // (taken apart before the forwarding waits: only the target stays in this
+            // future beside the forwarding's, not the whole answer twice)
+            let Answer {
+                conn,
+                head,
+                started,
+                target,
+                server,
+            } = match self.run(r).await {
+                Ok(a) => a,
+                Err(flow) => return flow,
+            };
+            let flow = self.forward(r, conn, head, started, &target, server).await;
+            r.log_upstream = None;
+            flow
         }))
     }
 }
