@@ -255,3 +255,42 @@ GET /t
 40200
 --- no_error_log
 [error]
+
+
+
+=== TEST 13: a light thread's status through its life, and kill after wait or kill, many times over (the marks compiled once hot)
+--- config
+    location = /t {
+        content_by_lua_block {
+            local seen = {}
+            local function note(s)
+                seen[s] = (seen[s] or 0) + 1
+            end
+            for i = 1, 120 do
+                local t = ngx.thread.spawn(function() ngx.sleep(0) end)
+                note("spawned " .. coroutine.status(t))
+                local quick = ngx.thread.spawn(function() return i end)
+                note("ended first " .. coroutine.status(quick))
+                local ok, v = ngx.thread.wait(quick)
+                note("waited " .. tostring(ok and v == i) .. " " .. coroutine.status(quick))
+                note("kill waited " .. tostring(select(2, ngx.thread.kill(quick))))
+                note("kill live " .. tostring(ngx.thread.kill(t)))
+                note("kill again " .. tostring(select(2, ngx.thread.kill(t))))
+            end
+            local keys = {}
+            for k, n in pairs(seen) do keys[#keys + 1] = k .. ": " .. n end
+            table.sort(keys)
+            ngx.say(table.concat(keys, "\n"))
+        }
+    }
+--- request
+GET /t
+--- response_body
+ended first zombie: 120
+kill again already waited or killed: 120
+kill live 1: 120
+kill waited already waited or killed: 120
+spawned running: 120
+waited true dead: 120
+--- no_error_log
+[error]

@@ -173,14 +173,15 @@ end
 -- coroutine.status reports for them, as lua-nginx-module does ("running" while the
 -- thread lives, "zombie" once it ended unwaited)
 local uthreads = setmetatable({}, { __mode = "k" })
-local raw_status = coroutine.status
+local raw_status, co_yielded = coroutine.status, P.co_yielded
 function coroutine.status(co)
     local s = raw_status(co)
     if uthreads[co] then
-        if s == "suspended" or s == "normal" then
+        if s == "normal" or (s == "suspended" and co_yielded(co)) then
             return "running"
         end
-        if s == "dead" then
+        -- (one that ended keeps its results on its stack for wait: Lua says suspended)
+        if s == "dead" or s == "suspended" then
             return "zombie"
         end
     end
@@ -189,11 +190,18 @@ end
 
 ngx.thread = {}
 
-local function spawned(co, ...)
+-- (the marks are set in functions of fixed parameters, which LuaJIT compiles on their
+-- own: the interpreter stores a coroutine key through a C call and a lookup, a trace
+-- inline)
+local function mark(co, live)
+    uthreads[co] = live
+end
+
+local function spawned(co, msg)
     if co == TAG then
-        error((...), 0)
+        error(msg, 0)
     end
-    uthreads[co] = true
+    mark(co, true)
     return co
 end
 
@@ -210,7 +218,7 @@ local function reaped(co, ...)
         error((...), 0)
     end
     if co ~= nil then
-        uthreads[co] = false
+        mark(co, false)
     end
     return ...
 end
@@ -226,7 +234,7 @@ local function killed(t, ok, ...)
         error((...), 0)
     end
     if ok or (...) == "already terminated" then
-        uthreads[t] = false
+        mark(t, false)
     end
     return ok, ...
 end

@@ -146,8 +146,9 @@ pub fn register(lua: &Lua, prefix: &std::path::Path) -> mlua::Result<()> {
         "check_output",
         lua.create_function(|_, ()| crate::request::check_output())?,
     )?;
-    // SAFETY: a C function that keeps to the Lua C API's rules.
+    // SAFETY: C functions that keep to the Lua C API's rules.
     private.set("check_thread_api", unsafe { lua.create_c_function(check_thread_api)? })?;
+    private.set("co_yielded", unsafe { lua.create_c_function(co_yielded)? })?;
     private.set("error_text", lua.create_function(|lua, e: Value| plain_error(lua, e))?)?;
     consts::register(lua, &ngx)?;
     semaphore::register(lua, &private)?;
@@ -303,4 +304,20 @@ unsafe extern "C-unwind" fn check_thread_api(l: *mut mlua::ffi::lua_State) -> st
             Ok(crate::cfunc::Answer::Values(Vec::new()))
         })
     }
+}
+
+/// `co_yielded(co)`: whether coroutine `co` waits in a yield. Lua calls a coroutine that
+/// ended with its results still on its stack "suspended" too: a light thread that ended
+/// keeps them there for `ngx.thread.wait`, and is a zombie, not running.
+unsafe extern "C-unwind" fn co_yielded(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    // SAFETY: called by Lua with its argument at index 1; one result pushed.
+    unsafe {
+        let co = ffi::lua_tothread(l, 1);
+        ffi::lua_pushboolean(
+            l,
+            std::ffi::c_int::from(!co.is_null() && ffi::lua_status(co) == ffi::LUA_YIELD),
+        );
+    }
+    1
 }
