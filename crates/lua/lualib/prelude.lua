@@ -190,7 +190,7 @@ end
 
 ngx.thread = {}
 
--- (the marks are set in functions of fixed parameters, which LuaJIT compiles on their
+-- (the marks are set in a function of fixed parameters, which LuaJIT compiles on its
 -- own: the interpreter stores a coroutine key through a C call and a lookup, a trace
 -- inline)
 local function mark(co, live)
