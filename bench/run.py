@@ -634,7 +634,7 @@ def report(wanted):
         if "floor-proxy-pool" in results:
             f = results["floor-proxy-pool"]
             lines.append(f"| {scenario} | floor with the upstream pool (bench/floor.c proxy-pool, keepalive "
-                         f"{PROXY_KEEPALIVE}): req/s, CPU µs/req (user, kernel) | {median(f, 'rps'):.0f}, "
+                         f"{FLOOR_KEEPALIVE}): req/s, CPU µs/req (user, kernel) | {median(f, 'rps'):.0f}, "
                          f"{median(f, 'cpu_us'):.2f} ({median(f, 'user_us'):.2f}, {median(f, 'sys_us'):.2f}) | | "
                          f"nginx {median(n, 'cpu_us') / median(f, 'cpu_us'):.2f}x, oxiresty "
                          f"{median(o, 'cpu_us') / median(f, 'cpu_us'):.2f}x this floor |")
