@@ -297,10 +297,13 @@ unsafe extern "C-unwind" fn check_thread_api(l: *mut mlua::ffi::lua_State) -> st
     // SAFETY: called by Lua; it answers nothing, or raises the refusal.
     unsafe {
         crate::cfunc::run(l, || {
-            if !matches!(request::phase(), Phase::Timer | Phase::InitWorker) {
-                request::with(|_| Ok(())).map_err(|e| crate::handler::error_text(&e))?;
-            }
-            request::check_context(request::THREAD_PHASES).map_err(|e| crate::handler::error_text(&e))?;
+            let check = || {
+                if !matches!(request::phase(), Phase::Timer | Phase::InitWorker) {
+                    request::with(|_| Ok(()))?;
+                }
+                request::check_context(request::THREAD_PHASES)
+            };
+            check().map_err(|e| crate::handler::error_text(&e))?;
             Ok(crate::cfunc::Answer::Values(Vec::new()))
         })
     }
