@@ -112,6 +112,13 @@ pub fn coarse_now() -> tokio::time::Instant {
     BASE.with(|(at, coarse)| *at + coarse_monotonic().saturating_sub(*coarse))
 }
 
+/// The deadline of a timeout of `d` set now, on the coarse clock: up to a tick early, as
+/// nginx's timers on its cached time are, without a clock-source read (an upstream's
+/// connect, send and read timeouts are set several times a request).
+pub fn deadline_in(d: std::time::Duration) -> tokio::time::Instant {
+    coarse_now() + d
+}
+
 /// Seconds since the epoch as a float with millisecond precision (`$msec`).
 pub fn now_f64() -> f64 {
     SystemTime::now()

@@ -375,7 +375,7 @@ impl Proxy {
             target: Some(target.clone()),
             ..ProxyState::default()
         });
-        let uri: Rc<str> = self.upstream_uri(r, &target).into();
+        let uri = self.upstream_uri(r, &target);
         // (the common methods without a copy: a balancer may need `r` while it is held)
         let method: std::borrow::Cow<'static, str> = match &self.conf.method {
             Some(m) => m.render(r).into(),
@@ -734,7 +734,7 @@ impl Proxy {
         let fresh = kept.is_none();
         let connected = match kept {
             Some(conn) => Ok(Ok(conn)),
-            None => tokio::time::timeout(connect_timeout, connect(addr, server))
+            None => tokio::time::timeout_at(http::time::deadline_in(connect_timeout), connect(addr, server))
                 .await
                 .map(|c| {
                     c.map(|stream| Conn {
@@ -797,7 +797,8 @@ impl Proxy {
                 }
             }
         }
-        let connect_time = started.elapsed().as_secs_f64();
+        // (a kept connection took no time: nginx's cached clock reads 0 there too)
+        let connect_time = if fresh { started.elapsed().as_secs_f64() } else { 0.0 };
         self.record(r, |s| {
             if let Some(t) = s.tries.last_mut() {
                 t.connect_time = Some(connect_time);
@@ -843,7 +844,7 @@ impl Proxy {
             stream.flush().await
         };
         let sent_bytes = request.len() as u64 + body.and_then(OutBody::len).unwrap_or(0);
-        match tokio::time::timeout(send_timeout, send).await {
+        match tokio::time::timeout_at(http::time::deadline_in(send_timeout), send).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(Failure::sending(Some(e))),
             Err(_) => return Err(Failure::sending(None)),
@@ -1210,19 +1211,20 @@ impl Proxy {
     }
 
     /// The URI the upstream gets (nginx's rules: see the module doc of `proxy_pass`).
-    fn upstream_uri(&self, r: &Request, target: &Target) -> String {
+    fn upstream_uri(&self, r: &Request, target: &Target) -> Rc<str> {
         let unparsed_valid = !r.uri_rewritten && !r.internal && r.capture.is_none();
-        let with_args = |path: String| {
+        let with_args = |path: String| -> Rc<str> {
             if r.args.is_empty() {
-                path
+                path.into()
             } else {
-                format!("{path}?{}", r.args)
+                format!("{path}?{}", r.args).into()
             }
         };
         match &target.uri {
             // a URL with variables: its URI part as it is
-            Some(uri) if self.pass.fixed.is_none() => uri.clone(),
-            None if unparsed_valid => r.unparsed_uri.clone(),
+            Some(uri) if self.pass.fixed.is_none() => uri.as_str().into(),
+            // (the common case, copied once: straight into the shared text)
+            None if unparsed_valid => r.unparsed_uri.as_str().into(),
             None => with_args(escape_uri(&r.uri)),
             // after `rewrite … break` the URI part is ignored: the changed URI goes whole
             Some(_) if r.uri_rewritten => with_args(escape_uri(&r.uri)),
