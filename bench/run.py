@@ -7,6 +7,8 @@ CPU microseconds per request (utime+stime of the worker from /proc, the honest n
 when wrk is the bottleneck), worker RSS, and the ratios oxiresty/nginx.
 
 Usage: bench/run.py [scenario ...]   (scenarios: see main(); all when none is given)
+OXR=binary (another build), OXR_B=binary (a second build in the same rounds, reported
+beside the first), FLOORS=0 (leave the floor servers out).
 Installs nginx, wrk and liburing-dev with apt-get when missing.
 
 The `floor` scenario runs bench/floor.c (a server that answers every read with fixed
@@ -22,6 +24,10 @@ import contextlib, os, re, shutil, signal, socket, statistics, subprocess, sys, 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OXR = os.environ.get("OXR", os.path.join(ROOT, "target/release/oxiresty"))
+# (OXR_B=binary: a second oxiresty build run in the same rounds, reported beside the
+# first, to compare two builds in the same minutes; FLOORS=0 leaves the floors out)
+OXR_B = os.environ.get("OXR_B")
+FLOORS = os.environ.get("FLOORS", "1") != "0"
 FLOOR = os.path.join(ROOT, "target/floor")
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
 DURATION = os.environ.get("DURATION", "10s")
@@ -250,6 +256,8 @@ def start(server, prefix, workers=1):
         cmd = [FLOOR, server[len("floor-"):], str(PORT)]
     elif server == "oxiresty":
         cmd = [OXR, "-p", prefix + "/"]
+    elif server == "oxiresty-b":
+        cmd = [OXR_B, "-p", prefix + "/"]
     else:
         cmd = ["/usr/sbin/nginx", "-p", prefix + "/", "-c", prefix + "/conf/nginx.conf"]
     cpus = "0" if workers == 1 else "0,1"
@@ -577,6 +585,9 @@ def report(wanted):
         servers = {"floor": ("oxiresty", "nginx", "floor-epoll", "floor-uring"),
                    "proxy": ("oxiresty", "nginx", "floor-proxy", "floor-proxy-pool"),
                    "proxy_lua": ("oxiresty", "nginx", "floor-proxy-pool")}.get(scenario, ("oxiresty", "nginx"))
+        servers = tuple(s_ for s_ in servers if FLOORS or not s_.startswith("floor-"))
+        if OXR_B:
+            servers = ("oxiresty", "oxiresty-b") + servers[1:]
         results = {server: [] for server in servers}
         for _ in range(ROUNDS):
             for server in servers:
@@ -620,12 +631,19 @@ def report(wanted):
                            ("segs_per_req", "TCP segments sent per request (host)")):
             om, nm = median(o, key), median(n, key)
             lines.append(f"| {scenario} | {label} | {om:.2f} | {nm:.2f} | {om / nm:.2f} |")
+            if OXR_B:
+                bm = median(results["oxiresty-b"], key)
+                lines.append(f"| {scenario} | {label}, build B (OXR_B) | {bm:.2f} | {nm:.2f} | {bm / nm:.2f} |")
         if scenario in ("proxy", "proxy_lua"):
             floors = ", ".join(f"{s_} {median(results[s_], 'connects_per_kreq'):.1f}"
                                for s_ in servers if s_.startswith("floor-"))
             oc, nc = median(o, "connects_per_kreq"), median(n, "connects_per_kreq")
             lines.append(f"| {scenario} | TCP connects per 1,000 requests (upstream churn; {floors}) | "
                          f"{oc:.1f} | {nc:.1f} | {oc / max(nc, 0.01):.2f} |")
+            if OXR_B:
+                bc = median(results["oxiresty-b"], "connects_per_kreq")
+                lines.append(f"| {scenario} | TCP connects per 1,000 requests, build B (OXR_B) | "
+                             f"{bc:.1f} | {nc:.1f} | {bc / max(nc, 0.01):.2f} |")
         if "floor-proxy" in results:
             f = results["floor-proxy"]
             lines.append(f"| proxy | floor (bench/floor.c proxy): req/s, CPU µs/req (user, kernel) | "

@@ -16,8 +16,8 @@ use std::time::Duration;
 use http::request::Request;
 use tokio::sync::Notify;
 
+use crate::pool::Conn;
 use crate::response::{BodyReader, ReadFailure};
-use crate::upstream::Conn;
 
 /// How far the body may be read ahead of the client.
 pub struct Ahead<'a> {

@@ -15,8 +15,9 @@ use http::request::{Framing, Request};
 use tokio::io::AsyncWriteExt;
 
 use crate::balancer::{Balancer, Choice, Chosen, TryEnd, Verdict};
+use crate::pool::{Conn, PoolKey};
 use crate::response::{self, BodyReader, Head, ReadFailure};
-use crate::upstream::{Conn, KeepLimits, PeerAddr, PeerRef, PoolKey, Upstreams};
+use crate::upstream::{KeepLimits, PeerAddr, PeerRef, Upstreams};
 use crate::vars::{ProxyState, Try};
 use crate::{BindAddr, NEXT_STATUSES, ProxyConf, ProxyPass, Target};
 
@@ -476,7 +477,12 @@ impl Proxy {
                 Some((addr, transparent)) => (Some(addr), transparent),
                 None => (None, false),
             };
-            let kept = target.upstream.take_idle(&server.pool);
+            let mut kept = target.upstream.take_idle(&server.pool);
+            if kept.is_none() && target.upstream.keeps(server.keep.is_some()) {
+                // (one another request releases within a turn of the loop: a connect
+                // and its close cost far more than the turn)
+                kept = target.upstream.wait_idle(&server.pool).await;
+            }
             let reused = kept.is_some();
             server.timeouts = timeouts;
             // (`ngx.balancer.set_upstream_tls(false)` turns TLS off for the request)

@@ -8,6 +8,7 @@ pub mod balancer;
 mod buffering;
 mod cookie;
 mod handler;
+mod pool;
 mod redirect;
 mod response;
 pub mod ssl;

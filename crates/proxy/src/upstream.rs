@@ -9,7 +9,6 @@
 //! state (weights, failures, connections) lives beside it in each worker's copy.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -22,6 +21,7 @@ use http::request::Request;
 
 use crate::balance::{self, Draw, Method};
 use crate::balancer::{Balancer, BlockExtras};
+use crate::pool::{Conn, Pool, PoolKey};
 
 /// Where a server listens.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -192,18 +192,8 @@ pub struct Upstream {
     /// The block's only server is the placeholder a balancer's block gets when it names
     /// none (0.0.0.1): a try that reaches it is "no peer set".
     pub placeholder: bool,
-    /// Idle connections kept for reuse, most recent last (at most `keepalive`).
-    idle: RefCell<VecDeque<Idle>>,
-}
-
-/// What a kept connection is kept for: its server's address, the host name a balancer
-/// gave with it, and the local address it was bound to (`proxy_bind`,
-/// `bind_to_local_addr`: one bound elsewhere is not handed out).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PoolKey {
-    pub addr: PeerAddr,
-    pub host: Option<Rc<str>>,
-    pub local: Option<SocketAddr>,
+    /// Connections kept for reuse.
+    pool: Pool,
 }
 
 /// A local address as `proxy_bind` and `bind_to_local_addr` take it (nginx's
@@ -221,39 +211,6 @@ pub struct KeepLimits {
     pub idle_timeout: Duration,
     /// 0: no limit.
     pub max_requests: u64,
-}
-
-/// An idle keepalive connection.
-#[derive(Debug)]
-struct Idle {
-    key: PoolKey,
-    conn: Conn,
-    since: Instant,
-    timeout: Duration,
-}
-
-impl Idle {
-    /// Still fit for a request: within its timeout, and its server has neither closed it
-    /// nor sent anything on it.
-    fn good(&self, now: Instant) -> bool {
-        now.duration_since(self.since) < self.timeout && !self.conn.stream.has_data()
-    }
-}
-
-/// A connection to a server, with what keepalive limits count.
-pub struct Conn {
-    pub stream: http::io::Stream,
-    pub born: Instant,
-    /// Requests it served.
-    pub requests: u64,
-}
-
-impl std::fmt::Debug for Conn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Conn")
-            .field("requests", &self.requests)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Which peer a request got: backup or primary, and its index there.
@@ -287,28 +244,32 @@ impl Upstream {
             balancer: None,
             balancer_keepalive: 32,
             placeholder: false,
-            idle: RefCell::default(),
+            pool: Pool::default(),
         }
     }
 
-    /// An idle connection for `key`, the most recently kept one that is still good (one
-    /// its server closed or sent anything on, or that idled too long, is closed on the
-    /// way). Only those taken are looked at: the sweep closes the others in time.
-    pub fn take_idle(&self, key: &PoolKey) -> Option<Conn> {
-        let mut idle = self.idle.borrow_mut();
-        let now = http::time::coarse_instant();
-        while let Some(at) = idle.iter().rposition(|i| i.key == *key) {
-            let i = idle.remove(at)?;
-            if i.good(now) {
-                return Some(i.conn);
-            }
+    /// Whether connections are kept at all: by the block's `keepalive`, or, for a
+    /// balancer's choice with `enable_keepalive`, by `balancer_keepalive`.
+    pub fn keeps(&self, balancer_limits: bool) -> bool {
+        match balancer_limits {
+            true => self.balancer_keepalive > 0,
+            false => self.keepalive > 0,
         }
-        None
+    }
+
+    /// An idle connection for `key` (see `Pool::take`).
+    pub fn take_idle(&self, key: &PoolKey) -> Option<Conn> {
+        self.pool.take(key)
+    }
+
+    /// None idle for `key`: one another request releases within a turn of the loop, if
+    /// any (see `Pool::wait`).
+    pub async fn wait_idle(&self, key: &PoolKey) -> Option<Conn> {
+        self.pool.wait(key).await
     }
 
     /// Keeps a connection whose answer ended cleanly, within the keepalive limits: the
-    /// block's, or those a balancer gave it (the least recently used one is closed to make
-    /// room).
+    /// block's, or those a balancer gave it (see `Pool::keep`).
     pub fn put_idle(self: &Rc<Self>, key: PoolKey, mut conn: Conn, limits: Option<KeepLimits>) {
         conn.requests += 1;
         let (cap, timeout, max_requests) = match limits {
@@ -320,27 +281,9 @@ impl Upstream {
         {
             return;
         }
-        let mut idle = self.idle.borrow_mut();
-        while idle.len() >= cap {
-            idle.pop_front();
+        if self.pool.keep(key, conn, timeout, cap) {
+            watch(self);
         }
-        idle.push_back(Idle {
-            key,
-            conn,
-            since: http::time::coarse_instant(),
-            timeout,
-        });
-        drop(idle);
-        watch(self);
-    }
-
-    /// Closes idle connections past their timeout or closed by their server; true while
-    /// any are left.
-    fn sweep(&self) -> bool {
-        let mut idle = self.idle.borrow_mut();
-        let now = http::time::coarse_instant();
-        idle.retain(|i| i.good(now));
-        !idle.is_empty()
     }
 
     /// How many servers a request may try at most.
@@ -455,7 +398,7 @@ fn watch(up: &Rc<Upstream>) {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 let left = WATCHED.with(|w| {
                     let mut w = w.borrow_mut();
-                    w.retain(|u| u.upgrade().is_some_and(|u| u.sweep()));
+                    w.retain(|u| u.upgrade().is_some_and(|u| u.pool.sweep()));
                     !w.is_empty()
                 });
                 if !left {
@@ -569,7 +512,7 @@ pub fn upstream_block(b: &mut http::HttpBuilder, cmd: &Cmd, http_reg: &Registry<
         keepalive_requests: draft.keepalive_requests.unwrap_or(1000),
         keepalive_time: draft.keepalive_time.unwrap_or(Duration::from_secs(3600)),
         keepalive_timeout: draft.keepalive_timeout.unwrap_or(Duration::from_secs(60)),
-        idle: RefCell::default(),
+        pool: Pool::default(),
     };
     b.main.get_or_default::<Upstreams>().0.push(Rc::new(up));
     Ok(())
