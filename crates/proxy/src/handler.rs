@@ -172,7 +172,7 @@ impl Server {
 thread_local! {
     /// The texts of addresses balancers chose lately: they choose among a few servers,
     /// and formatting two strings per request is most of what a choice costs.
-    static CHOSEN_TEXTS: std::cell::RefCell<std::collections::HashMap<PeerAddr, AddrTexts>> =
+    static CHOSEN_TEXTS: std::cell::RefCell<rustc_hash::FxHashMap<PeerAddr, AddrTexts>> =
         std::cell::RefCell::default();
 }
 
@@ -469,8 +469,10 @@ impl Proxy {
                     ..Try::default()
                 })
             });
-            // (`bind_to_local_addr` holds for this try and the later ones)
-            if let Some(addr) = r.ctx_ref::<Choice>().and_then(|c| c.local) {
+            // (`bind_to_local_addr` holds for this try and the later ones;
+            // `ngx.balancer.set_upstream_tls(false)` turns TLS off for the request)
+            let (bound, tls_off) = r.ctx_ref::<Choice>().map_or((None, false), |c| (c.local, c.tls_off));
+            if let Some(addr) = bound {
                 local = Some((addr, false));
             }
             (server.pool.local, server.transparent) = match local {
@@ -485,8 +487,6 @@ impl Proxy {
             }
             let reused = kept.is_some();
             server.timeouts = timeouts;
-            // (`ngx.balancer.set_upstream_tls(false)` turns TLS off for the request)
-            let tls_off = r.ctx_ref::<Choice>().is_some_and(|c| c.tls_off);
             server.tls = if tls_off { None } else { tls.clone() };
             let attempt = self.attempt(r, &server, kept, &request, body.as_ref(), started);
             let outcome = if self.conf.ignore_client_abort.unwrap_or(false) {

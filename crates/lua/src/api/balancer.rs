@@ -100,7 +100,9 @@ unsafe extern "C-unwind" fn set_peer(l: *mut lua_State) -> c_int {
     // nil); the borrowed bytes stay on the stack for the call.
     unsafe {
         cfunc::run(l, || {
-            let addr = String::from_utf8_lossy(cfunc::bytes(l, 1).unwrap_or_default());
+            // (not `from_utf8_lossy` first: its scan costs more than the check)
+            let bytes = cfunc::bytes(l, 1).unwrap_or_default();
+            let addr = std::str::from_utf8(bytes).map_or_else(|_| String::from_utf8_lossy(bytes), Into::into);
             let port = u16::try_from(ffi::lua_tointeger(l, 2)).unwrap_or(0);
             let host = cfunc::bytes(l, 3).map(|h| String::from_utf8_lossy(h).into());
             let answer = on_choice(|c| {
