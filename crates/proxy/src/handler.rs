@@ -481,8 +481,8 @@ impl Proxy {
             };
             let mut kept = target.upstream.take_idle(&server.pool);
             if kept.is_none() && target.upstream.keeps(server.keep.is_some()) {
-                // (one another request releases within a turn of the loop: a connect
-                // and its close cost far more than the turn)
+                // (one another request releases within two turns of the loop: a
+                // connect and its close cost far more than the turns)
                 kept = target.upstream.wait_idle(&server.pool).await;
             }
             let reused = kept.is_some();

@@ -262,8 +262,8 @@ impl Upstream {
         self.pool.take(key)
     }
 
-    /// None idle for `key`: one another request releases within a turn of the loop, if
-    /// any (see `Pool::wait`).
+    /// None idle for `key`: one another request releases within two turns of the loop,
+    /// if any (see `Pool::wait`).
     pub async fn wait_idle(&self, key: &PoolKey) -> Option<Conn> {
         self.pool.wait(key).await
     }
