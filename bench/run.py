@@ -8,7 +8,7 @@ when wrk is the bottleneck), worker RSS, and the ratios oxiresty/nginx.
 
 Usage: bench/run.py [scenario ...]   (scenarios: see main(); all when none is given)
 OXR=binary (another build), OXR_B=binary (a second build in the same rounds, reported
-beside the first), FLOORS=0 (leave the floor servers out).
+beside the first), FLOORS=0 (leave the floor servers out), CONNS=N (wrk's connections).
 Installs nginx, wrk and liburing-dev with apt-get when missing.
 
 The `floor` scenario runs bench/floor.c (a server that answers every read with fixed
@@ -335,7 +335,7 @@ def tcp_counts():
 def run_load(server, scenario):
     location, path = SCENARIOS[scenario]
     workers = WORKERS.get(scenario, 1)
-    conns = CONNECTIONS.get(scenario, 50)
+    conns = int(os.environ.get("CONNS", "0")) or CONNECTIONS.get(scenario, 50)
     if conns > 1000:
         import resource
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
