@@ -1788,6 +1788,47 @@ fn keepalive_upstream_connections_are_reused() {
     assert!(child.wait().unwrap().success());
 }
 
+#[test]
+fn concurrent_requests_through_a_small_pool_each_get_their_own_answer() {
+    // more requests in flight than `keepalive 2` keeps: connections are handed from one
+    // request to a waiting one (pool.rs); each answer must still reach its own request
+    let p = Prefix::new("uphandoff");
+    let (front, back) = (port(), port());
+    p.conf(&format!(
+        "worker_processes 1;\ndaemon off;\nerror_log logs/error.log info;\nevents {{ worker_connections 256; }}\nhttp {{\n access_log off;\n upstream kept {{ server 127.0.0.1:{back}; keepalive 2; }}\n server {{ listen 127.0.0.1:{back}; location / {{ return 200 \"$request_uri $connection\\n\"; }} }}\n server {{\n  listen 127.0.0.1:{front};\n  proxy_http_version 1.1;\n  proxy_set_header Connection \"\";\n  location / {{ proxy_pass http://kept; }}\n }}\n}}\n"
+    ));
+    let mut child = start_master(&p);
+    wait_until("the server", Duration::from_secs(5), || get(front, "/").is_some());
+    let clients: Vec<_> = (0..16)
+        .map(|c| {
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                for i in 0..40 {
+                    let uri = format!("/c{c}/r{i}");
+                    let answer = body(&fetch(front, &uri).unwrap());
+                    let (echoed, conn) = answer.trim().split_once(' ').unwrap_or_default();
+                    assert_eq!(echoed, uri, "answer {answer:?}");
+                    seen.push(conn.to_string());
+                }
+                seen
+            })
+        })
+        .collect();
+    let mut upstream_conns = std::collections::BTreeSet::new();
+    for c in clients {
+        upstream_conns.extend(c.join().unwrap());
+    }
+    let log = p.log();
+    assert!(!log.contains("[error]") && !log.contains("[crit]"), "{log}");
+    eprintln!(
+        "640 proxied requests over {} upstream connections",
+        upstream_conns.len()
+    );
+    assert!(upstream_conns.len() < 640, "connections were reused");
+    signal(child.id() as i32, 3);
+    assert!(child.wait().unwrap().success());
+}
+
 /// Peak resident memory of a process, in KiB.
 fn peak_rss_kib(pid: i32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
