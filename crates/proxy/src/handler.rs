@@ -480,7 +480,7 @@ impl Proxy {
                 None => (None, false),
             };
             let mut kept = target.upstream.take_idle(&server.pool);
-            if kept.is_none() && target.upstream.keeps(server.keep.is_some()) {
+            if kept.is_none() && target.upstream.idle_cap(server.keep.is_some()) > 0 {
                 // (one another request releases within two turns of the loop: a
                 // connect and its close cost far more than the turns)
                 kept = target.upstream.wait_idle(&server.pool).await;

@@ -248,12 +248,13 @@ impl Upstream {
         }
     }
 
-    /// Whether connections are kept at all: by the block's `keepalive`, or, for a
-    /// balancer's choice with `enable_keepalive`, by `balancer_keepalive`.
-    pub fn keeps(&self, balancer_limits: bool) -> bool {
-        match balancer_limits {
-            true => self.balancer_keepalive > 0,
-            false => self.keepalive > 0,
+    /// How many idle connections are kept: the block's `keepalive`, or, for a balancer's
+    /// choice with `enable_keepalive`, `balancer_keepalive` (0: none).
+    pub fn idle_cap(&self, balancer_limits: bool) -> usize {
+        if balancer_limits {
+            self.balancer_keepalive
+        } else {
+            self.keepalive
         }
     }
 
@@ -272,9 +273,10 @@ impl Upstream {
     /// block's, or those a balancer gave it (see `Pool::keep`).
     pub fn put_idle(self: &Rc<Self>, key: PoolKey, mut conn: Conn, limits: Option<KeepLimits>) {
         conn.requests += 1;
-        let (cap, timeout, max_requests) = match limits {
-            Some(l) => (self.balancer_keepalive, l.idle_timeout, l.max_requests),
-            None => (self.keepalive, self.keepalive_timeout, self.keepalive_requests),
+        let cap = self.idle_cap(limits.is_some());
+        let (timeout, max_requests) = match limits {
+            Some(l) => (l.idle_timeout, l.max_requests),
+            None => (self.keepalive_timeout, self.keepalive_requests),
         };
         let spent = max_requests > 0 && conn.requests >= max_requests;
         if cap == 0 || spent || http::time::coarse_instant().saturating_duration_since(conn.born) >= self.keepalive_time
