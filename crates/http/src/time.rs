@@ -112,11 +112,11 @@ pub fn coarse_now() -> tokio::time::Instant {
     BASE.with(|(at, coarse)| *at + coarse_monotonic().saturating_sub(*coarse))
 }
 
-/// The deadline of a timeout of `d` set now, on the coarse clock: up to a tick early, as
-/// nginx's timers on its cached time are, without a clock-source read (an upstream's
-/// connect, send and read timeouts are set several times a request).
-pub fn deadline_in(d: std::time::Duration) -> tokio::time::Instant {
-    coarse_now() + d
+/// `tokio::time::timeout` on the coarse clock: its deadline up to a tick early, as nginx's
+/// timers on its cached time are, without a clock-source read (an upstream's connect,
+/// send and read timeouts are set several times a request).
+pub fn timeout<F: std::future::IntoFuture>(d: std::time::Duration, f: F) -> tokio::time::Timeout<F::IntoFuture> {
+    tokio::time::timeout_at(coarse_now() + d, f)
 }
 
 /// Seconds since the epoch as a float with millisecond precision (`$msec`).

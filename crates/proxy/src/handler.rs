@@ -740,7 +740,7 @@ impl Proxy {
         let fresh = kept.is_none();
         let connected = match kept {
             Some(conn) => Ok(Ok(conn)),
-            None => tokio::time::timeout_at(http::time::deadline_in(connect_timeout), connect(addr, server))
+            None => http::time::timeout(connect_timeout, connect(addr, server))
                 .await
                 .map(|c| {
                     c.map(|stream| Conn {
@@ -850,7 +850,7 @@ impl Proxy {
             stream.flush().await
         };
         let sent_bytes = request.len() as u64 + body.and_then(OutBody::len).unwrap_or(0);
-        match tokio::time::timeout_at(http::time::deadline_in(send_timeout), send).await {
+        match http::time::timeout(send_timeout, send).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(Failure::sending(Some(e))),
             Err(_) => return Err(Failure::sending(None)),

@@ -163,7 +163,7 @@ pub async fn read_head(stream: &mut Stream, limit: usize, timeout: Duration) -> 
             }
         }
     };
-    match tokio::time::timeout_at(http::time::deadline_in(timeout), read).await {
+    match http::time::timeout(timeout, read).await {
         Ok(r) => r,
         Err(_) => Err(ReadFailure::TimedOut),
     }
@@ -290,9 +290,7 @@ impl BodyReader {
             }
             self.pending.reserve(16 * 1024);
             // (appended into the spare capacity: nothing zeroed, nothing copied)
-            let n = match tokio::time::timeout_at(http::time::deadline_in(timeout), stream.read_buf(&mut self.pending))
-                .await
-            {
+            let n = match http::time::timeout(timeout, stream.read_buf(&mut self.pending)).await {
                 Err(_) => return Err(ReadFailure::TimedOut),
                 Ok(Err(e)) => return Err(ReadFailure::Io(e)),
                 Ok(Ok(n)) => n,
