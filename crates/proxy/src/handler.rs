@@ -479,12 +479,7 @@ impl Proxy {
                 Some((addr, transparent)) => (Some(addr), transparent),
                 None => (None, false),
             };
-            let mut kept = target.upstream.take_idle(&server.pool);
-            if kept.is_none() && target.upstream.idle_cap(server.keep.is_some()) > 0 {
-                // (one another request releases within two turns of the loop: a
-                // connect and its close cost far more than the turns)
-                kept = target.upstream.wait_idle(&server.pool).await;
-            }
+            let kept = target.upstream.kept_conn(&server.pool, server.keep.is_some()).await;
             let reused = kept.is_some();
             server.timeouts = timeouts;
             server.tls = if tls_off { None } else { tls.clone() };

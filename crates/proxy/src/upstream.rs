@@ -250,7 +250,7 @@ impl Upstream {
 
     /// How many idle connections are kept: the block's `keepalive`, or, for a balancer's
     /// choice with `enable_keepalive`, `balancer_keepalive` (0: none).
-    pub fn idle_cap(&self, balancer_limits: bool) -> usize {
+    fn idle_cap(&self, balancer_limits: bool) -> usize {
         if balancer_limits {
             self.balancer_keepalive
         } else {
@@ -258,15 +258,15 @@ impl Upstream {
         }
     }
 
-    /// An idle connection for `key` (see `Pool::take`).
-    pub fn take_idle(&self, key: &PoolKey) -> Option<Conn> {
-        self.pool.take(key)
-    }
-
-    /// None idle for `key`: one another request releases within two turns of the loop,
-    /// if any (see `Pool::wait`).
-    pub async fn wait_idle(&self, key: &PoolKey) -> Option<Conn> {
-        self.pool.wait(key).await
+    /// A kept connection for `key`: an idle one (`Pool::take`), else, where connections
+    /// are kept at all, one another request releases within two turns of the loop
+    /// (`Pool::wait`). None: connect.
+    pub async fn kept_conn(&self, key: &PoolKey, balancer_limits: bool) -> Option<Conn> {
+        match self.pool.take(key) {
+            Some(conn) => Some(conn),
+            None if self.idle_cap(balancer_limits) > 0 => self.pool.wait(key).await,
+            None => None,
+        }
     }
 
     /// Keeps a connection whose answer ended cleanly, within the keepalive limits: the
