@@ -73,6 +73,14 @@ impl Raw {
         }
     }
 
+    /// A header's name (httparse lets only token bytes into one: ASCII).
+    fn name(&self, at: &Range<usize>) -> &str {
+        match self {
+            Raw::Text(s) => s.get(at.clone()).unwrap_or_default(),
+            Raw::Bytes(b) => std::str::from_utf8(&b[at.clone()]).unwrap_or_default(),
+        }
+    }
+
     /// A field as text (U+FFFD for bytes that are not UTF-8).
     fn text(&self, at: &Range<usize>) -> Cow<'_, str> {
         match self {
@@ -89,14 +97,9 @@ impl Head {
     /// The header lines in order; a value that is not UTF-8 reads with U+FFFD in place of
     /// the bad bytes.
     pub fn headers(&self) -> impl Iterator<Item = (&str, Cow<'_, str>)> {
-        self.fields.iter().map(|(name, value)| {
-            // (httparse lets only token bytes into a name: ASCII)
-            let name = match &self.raw {
-                Raw::Text(s) => s.get(name.clone()).unwrap_or_default(),
-                Raw::Bytes(b) => std::str::from_utf8(&b[name.clone()]).unwrap_or_default(),
-            };
-            (name, self.raw.text(value))
-        })
+        self.fields
+            .iter()
+            .map(|(name, value)| (self.raw.name(name), self.raw.text(value)))
     }
 
     pub fn header(&self, name: &str) -> Option<Cow<'_, str>> {
