@@ -192,7 +192,7 @@ async fn secure(
                 local,
                 requests: 0,
             };
-            new_request(Io::shared(Rc::new(Stream::Detached)), &http, server, conn)
+            new_request(Io::detached(), &http, server, conn)
         })
     });
     let log = |level: Level, text: &str| crate::elog!(level, id, "{text}{}", facts.log_suffix());
@@ -323,11 +323,11 @@ async fn one_request(
     let failed = r.write_failed;
     let mut io = if r.log_wait.is_some() {
         // the log phase waits: the request finishes it on its own, without the connection
-        let io = std::mem::replace(&mut r.io, Io::new(crate::io::Stream::Detached));
+        let io = std::mem::replace(&mut r.io, Io::detached());
         tokio::task::spawn_local(crate::engine::finish_log(r));
         io
     } else {
-        r.into_io()
+        r.take_io()
     };
     if keep {
         return Some((io, keepalive_ms));
@@ -351,7 +351,7 @@ async fn refuse_and_close(mut r: Request, refusal: h1::Refusal, server: &Server)
     for l in loc.phases.log.iter().filter(|l| !l.runs_script()) {
         let _ = l.log(&mut r);
     }
-    let mut io = r.into_io();
+    let mut io = r.take_io();
     lingering_close(&mut io, server).await;
 }
 
@@ -507,7 +507,7 @@ fn new_request(io: Io, http: &Rc<HttpConf>, server: &Rc<Server>, conn: ConnInfo)
         vars: HashMap::new(),
         captures: Vec::new(),
         filename: None,
-        module_ctx: Vec::new(),
+        module_ctx: crate::request::spare_ctx(),
     }
 }
 
@@ -603,7 +603,9 @@ fn fill_request(r: &mut Request, mut head: h1::Head, group: &ListenGroup, defaul
     }
     let (server, by_regex) = crate::find::server_and_regex(&group.servers, default, r.host.as_deref());
     let server = server.clone();
-    if let (Some(re), Some(host)) = (by_regex, r.host.clone()) {
+    if let Some(re) = by_regex
+        && let Some(host) = r.host.clone()
+    {
         r.capture(re, &host);
     }
     if !server.settings.merge_slashes
@@ -644,12 +646,13 @@ async fn lingering_close(io: &mut Io, server: &Server) {
 }
 
 impl Request {
-    /// Gives the connection back when the request is over.
-    #[inline(always)] // a call would copy the whole request to hand it over
-    pub fn into_io(mut self) -> Io {
+    /// Gives the connection back when the request is over (taken out, not by moving the
+    /// request: a move copies all of it, ~1 KB, where it is held).
+    pub fn take_io(&mut self) -> Io {
         crate::h1::recycle_headers(std::mem::take(&mut self.headers_in.list));
         crate::output::recycle_out(std::mem::take(&mut self.out));
-        self.io
+        self.recycle_ctx();
+        std::mem::replace(&mut self.io, Io::detached())
     }
 }
 

@@ -311,6 +311,15 @@ impl Io {
         }
     }
 
+    /// An Io over no connection (what a request holds once its connection was taken
+    /// back): one shared detached stream, so that it costs no allocation.
+    pub fn detached() -> Io {
+        thread_local! {
+            static DETACHED: std::rc::Rc<Stream> = std::rc::Rc::new(Stream::Detached);
+        }
+        Io::shared(DETACHED.with(std::rc::Rc::clone))
+    }
+
     pub fn new(stream: Stream) -> Io {
         Io {
             stream: std::rc::Rc::new(stream),

@@ -274,6 +274,15 @@ impl Request {
         }
     }
 
+    /// The modules' per-request states, emptied, to be kept for a later request.
+    pub(crate) fn recycle_ctx(&mut self) {
+        let mut list = std::mem::take(&mut self.module_ctx);
+        list.clear();
+        if list.capacity() > 0 && list.capacity() <= 8 {
+            SPARE_CTX.with(|s| s.give(list));
+        }
+    }
+
     /// A module's per-request state, to read.
     pub fn ctx_ref<T: Any>(&self) -> Option<&T> {
         let id = std::any::TypeId::of::<T>();
@@ -345,4 +354,14 @@ mod tests {
             assert_eq!(uri_extension(uri), ext, "{uri}");
         }
     }
+}
+
+thread_local! {
+    /// Lists of module states of finished requests (emptied), for the next requests.
+    static SPARE_CTX: crate::spare::Spares<Vec<(std::any::TypeId, Box<dyn Any>)>> = const { crate::spare::Spares::new(8) };
+}
+
+/// An empty list of module states, with an earlier request's capacity when one is spare.
+pub(crate) fn spare_ctx() -> Vec<(std::any::TypeId, Box<dyn Any>)> {
+    SPARE_CTX.with(|s| s.take()).unwrap_or_default()
 }

@@ -91,9 +91,10 @@ fn coarse_clock(id: libc::clockid_t) -> Option<libc::timespec> {
     (unsafe { libc::clock_gettime(id, &mut ts) } == 0).then_some(ts)
 }
 
-fn coarse_monotonic() -> std::time::Duration {
+/// The kernel's coarse monotonic clock in nanoseconds.
+fn coarse_monotonic_ns() -> u64 {
     let ts = coarse_clock(libc::CLOCK_MONOTONIC_COARSE).unwrap_or(libc::timespec { tv_sec: 0, tv_nsec: 0 });
-    std::time::Duration::new(ts.tv_sec.max(0) as u64, ts.tv_nsec.clamp(0, 999_999_999) as u32)
+    (ts.tv_sec.max(0) as u64) * 1_000_000_000 + ts.tv_nsec.max(0) as u64
 }
 
 /// `coarse_now` as a std `Instant`: for upstream bookkeeping in whole seconds (idle
@@ -107,9 +108,19 @@ pub fn coarse_instant() -> std::time::Instant {
 /// request sets, where whole seconds matter.
 pub fn coarse_now() -> tokio::time::Instant {
     thread_local! {
-        static BASE: (tokio::time::Instant, std::time::Duration) = (tokio::time::Instant::now(), coarse_monotonic());
+        // (an `Instant` and the coarse clock's reading at the same moment: later readings
+        // are offsets from it, in plain integers, since this runs several times a request)
+        static BASE: std::cell::Cell<Option<(tokio::time::Instant, u64)>> = const { std::cell::Cell::new(None) };
     }
-    BASE.with(|(at, coarse)| *at + coarse_monotonic().saturating_sub(*coarse))
+    let coarse = coarse_monotonic_ns();
+    BASE.with(|base| match base.get() {
+        Some((at, at_coarse)) => at + std::time::Duration::from_nanos(coarse.saturating_sub(at_coarse)),
+        None => {
+            let at = tokio::time::Instant::now();
+            base.set(Some((at, coarse)));
+            at
+        }
+    })
 }
 
 /// `tokio::time::timeout` on the coarse clock: its deadline up to a tick early, as nginx's

@@ -80,8 +80,9 @@ impl Proxy {
 impl Handler for Proxy {
     fn handle<'a>(&'a self, r: &'a mut Request) -> Step<'a> {
         // (the tries and the forwarding one after the other, so that the request's future
-        // holds the larger of the two, not both: it is moved into its box whole)
-        Step::Pending(Box::pin(async move {
+        // holds the larger of the two, not both; its box is allocated first, so that the
+        // future is made in it instead of copied there whole, ~2 KB)
+        let request = Box::write(Box::new_uninit(), async move {
             // (taken apart before the forwarding waits: only the target stays in this
             // future beside the forwarding's, not the whole answer twice)
             let Answer {
@@ -97,7 +98,8 @@ impl Handler for Proxy {
             let flow = self.forward(r, conn, head, started, &target, server).await;
             r.log_upstream = None;
             flow
-        }))
+        });
+        Step::Pending(Box::into_pin(request))
     }
 }
 
@@ -463,12 +465,7 @@ impl Proxy {
             });
             let started = Instant::now();
             let name = server.name.clone();
-            self.record(r, |s| {
-                s.tries.push(Try {
-                    addr: name,
-                    ..Try::default()
-                })
-            });
+            self.record(r, |s| s.tries.push(Try::at(name)));
             // (`bind_to_local_addr` holds for this try and the later ones;
             // `ngx.balancer.set_upstream_tls(false)` turns TLS off for the request)
             let (bound, tls_off) = r.ctx_ref::<Choice>().map_or((None, false), |c| (c.local, c.tls_off));
@@ -483,13 +480,17 @@ impl Proxy {
             let reused = kept.is_some();
             server.timeouts = timeouts;
             server.tls = if tls_off { None } else { tls.clone() };
-            let attempt = self.attempt(r, &server, kept, &request, body.as_ref(), started);
-            let outcome = if self.conf.ignore_client_abort.unwrap_or(false) {
-                Some(attempt.await)
-            } else {
-                tokio::select! {
-                    done = attempt => Some(done),
-                    _ = client.closed_by_peer() => None,
+            let outcome = {
+                // (pinned where it is made: `select!` then holds a reference, not a copy
+                // of its ~1 KB state)
+                let mut attempt = std::pin::pin!(self.attempt(r, &server, kept, &request, body.as_ref(), started));
+                if self.conf.ignore_client_abort.unwrap_or(false) {
+                    Some(attempt.await)
+                } else {
+                    tokio::select! {
+                        done = &mut attempt => Some(done),
+                        _ = client.closed_by_peer() => None,
+                    }
                 }
             };
             let Some(outcome) = outcome else {
@@ -611,9 +612,8 @@ impl Proxy {
         r.log(Level::Error, "no live upstreams while connecting to upstream");
         self.record(r, |s| {
             s.tries.push(Try {
-                addr: target.upstream.name.as_str().into(),
                 status: Some(502),
-                ..Try::default()
+                ..Try::at(target.upstream.name.as_str().into())
             })
         });
         r.log_upstream = None;
@@ -984,7 +984,8 @@ impl Proxy {
         let rest = std::mem::take(&mut head.rest);
         self.record(r, |s| s.head = Some(head));
         if upgrade {
-            return self.tunnel(r, conn, rest, started, timeouts.read).await;
+            // (boxed: a rare path, whose state would enlarge every request's future)
+            return Box::pin(self.tunnel(r, conn, rest, started, timeouts.read)).await;
         }
         let mut body = BodyReader::new(framing, rest);
         let ahead = crate::buffering::Ahead {

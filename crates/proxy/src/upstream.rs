@@ -223,8 +223,8 @@ pub struct PeerRef {
 /// The servers a request tried already.
 #[derive(Default, Debug)]
 pub struct Tried {
-    primary: Vec<bool>,
-    backup: Vec<bool>,
+    primary: Marks,
+    backup: Marks,
     /// The balancing method's state across the request's tries.
     draw: Draw,
 }
@@ -305,7 +305,7 @@ impl Upstream {
     pub fn pick(&self, tried: &mut Tried) -> Option<PeerRef> {
         let now = http::time::coarse_instant();
         let single = self.primary.list.len() == 1 && self.backup.list.is_empty();
-        if let Some(index) = balance::pick(&self.method, &self.primary, &tried.primary, &mut tried.draw) {
+        if let Some(index) = balance::pick(&self.method, &self.primary, tried.primary.get(), &mut tried.draw) {
             tried.mark(false, index, self.primary.list.len());
             return Some(PeerRef { backup: false, index });
         }
@@ -359,23 +359,65 @@ impl Upstream {
 
 impl Tried {
     fn of(&self, backup: bool) -> &[bool] {
-        if backup { &self.backup } else { &self.primary }
+        if backup { self.backup.get() } else { self.primary.get() }
     }
 
     /// Forgets a try that did not count (a kept connection its server had closed).
     pub fn forget(&mut self, p: PeerRef) {
         let v = if p.backup { &mut self.backup } else { &mut self.primary };
-        if let Some(t) = v.get_mut(p.index) {
-            *t = false;
-        }
+        v.set(p.index, false);
     }
 
     fn mark(&mut self, backup: bool, i: usize, len: usize) {
         let v = if backup { &mut self.backup } else { &mut self.primary };
-        if v.len() < len {
-            v.resize(len, false);
+        v.grow(len);
+        v.set(i, true);
+    }
+}
+
+/// One mark per server of a list: in place for the usual lists, allocated past them
+/// (a request marks the server of each try).
+#[derive(Debug)]
+struct Marks {
+    few: [bool; FEW_SERVERS],
+    many: Vec<bool>,
+}
+
+const FEW_SERVERS: usize = 32;
+
+impl Default for Marks {
+    fn default() -> Self {
+        Marks {
+            few: [false; FEW_SERVERS],
+            many: Vec::new(),
         }
-        v[i] = true;
+    }
+}
+
+impl Marks {
+    fn get(&self) -> &[bool] {
+        if self.many.is_empty() { &self.few } else { &self.many }
+    }
+
+    /// Room for `len` servers.
+    fn grow(&mut self, len: usize) {
+        if len > FEW_SERVERS && self.many.len() < len {
+            if self.many.is_empty() {
+                self.many.extend_from_slice(&self.few);
+            }
+            self.many.resize(len, false);
+        }
+    }
+
+    fn set(&mut self, i: usize, value: bool) {
+        let v = if self.many.is_empty() {
+            &mut self.few[..]
+        } else {
+            &mut self.many[..]
+        };
+        if let Some(m) = v.get_mut(i) {
+            *m = value;
+        }
     }
 }
 
@@ -737,6 +779,21 @@ mod tests {
             assert_eq!(p, second, "the failed one stays out");
             up.release(p, false);
         }
+    }
+
+    #[test]
+    fn marks_hold_lists_past_the_few_kept_in_place() {
+        let mut m = Marks::default();
+        m.grow(3);
+        m.set(1, true);
+        assert_eq!(&m.get()[..3], [false, true, false]);
+        m.grow(40);
+        m.set(39, true);
+        let marked: Vec<usize> = (0..40).filter(|&i| m.get()[i]).collect();
+        assert_eq!(marked, [1, 39], "the marks made in place moved along");
+        m.set(1, false);
+        m.set(99, true); // (past the list: nothing to mark)
+        assert_eq!(m.get().iter().filter(|&&b| b).count(), 1);
     }
 
     #[test]

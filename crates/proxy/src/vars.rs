@@ -15,13 +15,53 @@ use crate::response::Head;
 pub struct ProxyState {
     /// Where `proxy_pass` sends this request (`$proxy_host`, `$proxy_port`).
     pub target: Option<Rc<Target>>,
-    pub tries: Vec<Try>,
+    pub tries: Tries,
     /// The head of the answer that was used (`$upstream_http_NAME`).
     pub head: Option<Head>,
 }
 
-/// One try at one server.
+/// A request's tries in order: the first in place (most requests make one), the others
+/// after it.
 #[derive(Default, Debug)]
+pub struct Tries {
+    first: Option<Try>,
+    more: Vec<Try>,
+}
+
+impl Tries {
+    pub fn push(&mut self, t: Try) {
+        match self.first {
+            None => self.first = Some(t),
+            Some(_) => self.more.push(t),
+        }
+    }
+
+    pub fn pop(&mut self) -> Option<Try> {
+        self.more.pop().or_else(|| self.first.take())
+    }
+
+    pub fn last(&self) -> Option<&Try> {
+        self.more.last().or(self.first.as_ref())
+    }
+
+    pub fn last_mut(&mut self) -> Option<&mut Try> {
+        match self.more.last_mut() {
+            Some(t) => Some(t),
+            None => self.first.as_mut(),
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Try> {
+        self.first.iter().chain(&self.more)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+}
+
+/// One try at one server.
+#[derive(Debug)]
 pub struct Try {
     pub addr: Rc<str>,
     /// The response's status, or the one its failure answers (502, 504).
@@ -33,6 +73,23 @@ pub struct Try {
     pub bytes_sent: u64,
     /// The response body's length, once read.
     pub response_length: Option<u64>,
+}
+
+impl Try {
+    /// A try at `addr`, nothing known of it yet (made field by field: a derived default
+    /// would allocate an empty address only to drop it).
+    pub fn at(addr: Rc<str>) -> Try {
+        Try {
+            addr,
+            status: None,
+            response_time: 0.0,
+            connect_time: None,
+            header_time: None,
+            bytes_received: 0,
+            bytes_sent: 0,
+            response_length: None,
+        }
+    }
 }
 
 fn state(r: &Request) -> Option<&ProxyState> {
@@ -134,3 +191,29 @@ pub static PROXY_VARIABLES: &[Variable] = &[
         set: None,
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tries_keep_their_order_past_the_first() {
+        let at = |n: &str| Try::at(n.into());
+        let names = |t: &Tries| t.iter().map(|t| t.addr.to_string()).collect::<Vec<_>>();
+        let mut t = Tries::default();
+        assert!(t.is_empty() && t.last().is_none());
+        t.push(at("a"));
+        t.push(at("b"));
+        t.push(at("c"));
+        assert_eq!(names(&t), ["a", "b", "c"]);
+        t.last_mut().unwrap().status = Some(502);
+        assert_eq!(t.pop().map(|t| t.status), Some(Some(502)));
+        assert_eq!(t.last().map(|t| &*t.addr), Some("b"));
+        t.pop();
+        assert_eq!(t.last().map(|t| &*t.addr), Some("a"));
+        t.pop();
+        assert!(t.is_empty() && t.pop().is_none());
+        t.push(at("d"));
+        assert_eq!(names(&t), ["d"]);
+    }
+}
