@@ -17,7 +17,7 @@ use http::request::Request;
 use tokio::sync::Notify;
 
 use crate::pool::Conn;
-use crate::response::{BodyReader, ReadFailure};
+use crate::response::{BodyReader, ReadFailure, Tail};
 
 /// How far the body may be read ahead of the client.
 pub struct Ahead<'a> {
@@ -64,7 +64,7 @@ pub async fn relay(
 
 /// A piece read and not yet sent: in memory, or this many bytes next in the temp file.
 enum Piece {
-    Memory(Vec<u8>),
+    Memory(Tail),
     Spooled(usize),
 }
 
@@ -178,7 +178,7 @@ async fn read_ahead(
                         let read = q.file.as_ref().map(|f| f.read_exact_at(&mut piece, at));
                         q.read += len as u64;
                         match read {
-                            Some(Ok(())) => Some(piece),
+                            Some(Ok(())) => Some(Tail::from(piece)),
                             Some(Err(e)) => return Err(ReadFailure::Io(e)),
                             None => return Err(ReadFailure::Closed),
                         }

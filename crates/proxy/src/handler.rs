@@ -985,7 +985,7 @@ impl Proxy {
         self.record(r, |s| s.head = Some(head));
         if upgrade {
             // (boxed: a rare path, whose state would enlarge every request's future)
-            return Box::pin(self.tunnel(r, conn, rest, started, timeouts.read)).await;
+            return Box::pin(self.tunnel(r, conn, rest.into_vec(), started, timeouts.read)).await;
         }
         let mut body = BodyReader::new(framing, rest);
         let ahead = crate::buffering::Ahead {

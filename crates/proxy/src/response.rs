@@ -7,6 +7,7 @@ use std::ops::Range;
 use std::time::Duration;
 
 use http::io::Stream;
+use http::spare::Spares;
 use tokio::io::AsyncReadExt;
 
 /// Why a read from the upstream failed, in the words nginx logs (without the phase
@@ -47,10 +48,88 @@ pub struct Head {
     raw: Raw,
     /// Each header line's name and value.
     fields: Vec<(Range<usize>, Range<usize>)>,
-    /// Bytes of the body read with the head.
-    pub rest: Vec<u8>,
+    /// Bytes of the body read with the head (left where they were read).
+    pub rest: Tail,
     /// The head's size in bytes.
     pub size: usize,
+}
+
+impl Drop for Head {
+    fn drop(&mut self) {
+        let mut fields = std::mem::take(&mut self.fields);
+        if fields.capacity() > 0 && fields.capacity() <= 64 {
+            fields.clear();
+            SPARE_FIELDS.with(|s| s.give(fields));
+        }
+    }
+}
+
+thread_local! {
+    /// Read buffers and field lists of finished answers, for the next ones: a busy
+    /// upstream connection then allocates neither for each answer.
+    static SPARE_BUFFERS: Spares<Vec<u8>> = const { Spares::new(8) };
+    static SPARE_FIELDS: Spares<Vec<(Range<usize>, Range<usize>)>> = const { Spares::new(8) };
+}
+
+/// The largest read buffer kept for another answer.
+const SPARE_BUFFER_MAX: usize = 64 * 1024;
+
+/// An empty read buffer (an earlier answer's, when one is spare).
+fn spare_buffer() -> Vec<u8> {
+    SPARE_BUFFERS.with(|s| s.take()).unwrap_or_default()
+}
+
+/// The bytes of a read buffer from some point on: what follows a head, or a piece of a
+/// body, passed on without being moved to a buffer of its own first.
+#[derive(Debug, Default)]
+pub struct Tail {
+    buf: Vec<u8>,
+    at: usize,
+}
+
+impl From<Vec<u8>> for Tail {
+    fn from(buf: Vec<u8>) -> Tail {
+        Tail { buf, at: 0 }
+    }
+}
+
+impl std::ops::Deref for Tail {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[self.at..]
+    }
+}
+
+impl Tail {
+    /// Its bytes in a buffer of their own (moved when they are the whole buffer).
+    pub fn into_vec(mut self) -> Vec<u8> {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.drain(..self.at);
+        buf
+    }
+
+    /// Forgets its bytes, keeping the buffer for more.
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.at = 0;
+    }
+
+    /// Drops the bytes before it from its buffer.
+    fn compact(&mut self) {
+        self.buf.drain(..self.at);
+        self.at = 0;
+    }
+}
+
+impl Drop for Tail {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        if buf.capacity() > 0 && buf.capacity() <= SPARE_BUFFER_MAX {
+            let mut buf = buf;
+            buf.clear();
+            SPARE_BUFFERS.with(|s| s.give(buf));
+        }
+    }
 }
 
 /// A head's bytes: text when all of it is UTF-8 (checked once, not once per header), as
@@ -144,7 +223,8 @@ fn text(value: &[u8]) -> Cow<'_, str> {
 
 /// Reads until a whole head is in, at most `limit` bytes of it.
 pub async fn read_head(stream: &mut Stream, limit: usize, timeout: Duration) -> Result<Head, ReadFailure> {
-    let mut buf: Vec<u8> = Vec::with_capacity(limit.min(16 * 1024));
+    let mut buf = spare_buffer();
+    buf.reserve(limit.min(16 * 1024));
     let read = async {
         loop {
             if buf.len() >= limit {
@@ -172,7 +252,8 @@ pub async fn read_head(stream: &mut Stream, limit: usize, timeout: Duration) -> 
     }
 }
 
-/// The head when `buf` holds all of it (the body's first bytes move to `rest`).
+/// The head when `buf` holds all of it (its bytes are copied out: the buffer goes on
+/// with the body's first bytes, as `rest`).
 fn parse_head(buf: &mut Vec<u8>) -> Result<Option<Head>, ReadFailure> {
     let n = buf.len().min(5);
     if buf[..n] != b"HTTP/"[..n] {
@@ -202,19 +283,19 @@ fn parse_head(buf: &mut Vec<u8>) -> Result<Option<Head>, ReadFailure> {
         let start = s.as_ptr() as usize - buf.as_ptr() as usize;
         start..start + s.len()
     };
-    let fields = resp
-        .headers
-        .iter()
-        .map(|h| (at(h.name.as_bytes()), at(h.value)))
-        .collect();
-    let rest = buf.split_off(size);
+    let mut fields = SPARE_FIELDS.with(|s| s.take()).unwrap_or_default();
+    fields.extend(resp.headers.iter().map(|h| (at(h.name.as_bytes()), at(h.value))));
+    let raw = Raw::new(buf[..size].to_vec());
     Ok(Some(Head {
         http09: false,
         status,
         keepalive,
-        raw: Raw::new(std::mem::take(buf)),
+        raw,
         fields,
-        rest,
+        rest: Tail {
+            buf: std::mem::take(buf),
+            at: size,
+        },
         size,
     }))
 }
@@ -227,7 +308,7 @@ fn http09(all: Vec<u8>) -> Head {
         keepalive: false,
         raw: Raw::Bytes(Vec::new()),
         fields: Vec::new(),
-        rest: all,
+        rest: Tail::from(all),
         size: 0,
     }
 }
@@ -245,14 +326,14 @@ pub enum Framing {
 pub struct BodyReader {
     framing: Framing,
     /// Raw bytes read but not yet decoded (the head's leftovers first).
-    pending: Vec<u8>,
+    pending: Tail,
     done: bool,
     pub received: u64,
     pub length: u64,
 }
 
 impl BodyReader {
-    pub fn new(framing: Framing, rest: Vec<u8>) -> BodyReader {
+    pub fn new(framing: Framing, rest: Tail) -> BodyReader {
         let done = matches!(framing, Framing::None | Framing::Length(0));
         BodyReader {
             framing,
@@ -279,10 +360,10 @@ impl BodyReader {
     }
 
     /// The next piece of the body (empty once done).
-    pub async fn next(&mut self, stream: &mut Stream, timeout: Duration) -> Result<Vec<u8>, ReadFailure> {
+    pub async fn next(&mut self, stream: &mut Stream, timeout: Duration) -> Result<Tail, ReadFailure> {
         loop {
             if self.done {
-                return Ok(Vec::new());
+                return Ok(Tail::default());
             }
             if !self.pending.is_empty() {
                 let out = self.take_pending()?;
@@ -291,9 +372,14 @@ impl BodyReader {
                     return Ok(out);
                 }
             }
-            self.pending.reserve(16 * 1024);
+            if self.pending.buf.capacity() == 0 {
+                self.pending.buf = spare_buffer();
+            }
+            // (what was decoded goes; a partial chunk's bytes move to the front)
+            self.pending.compact();
+            self.pending.buf.reserve(16 * 1024);
             // (appended into the spare capacity: nothing zeroed, nothing copied)
-            let n = match http::time::timeout(timeout, stream.read_buf(&mut self.pending)).await {
+            let n = match http::time::timeout(timeout, stream.read_buf(&mut self.pending.buf)).await {
                 Err(_) => return Err(ReadFailure::TimedOut),
                 Ok(Err(e)) => return Err(ReadFailure::Io(e)),
                 Ok(Ok(n)) => n,
@@ -303,7 +389,7 @@ impl BodyReader {
                 return match self.framing {
                     Framing::Close => {
                         self.done = true;
-                        Ok(Vec::new())
+                        Ok(Tail::default())
                     }
                     _ => Err(ReadFailure::Closed),
                 };
@@ -312,17 +398,22 @@ impl BodyReader {
     }
 
     /// Decodes what `pending` holds.
-    fn take_pending(&mut self) -> Result<Vec<u8>, ReadFailure> {
+    fn take_pending(&mut self) -> Result<Tail, ReadFailure> {
         match &mut self.framing {
             Framing::None => {
                 self.done = true;
-                Ok(Vec::new())
+                Ok(Tail::default())
             }
             Framing::Close => Ok(std::mem::take(&mut self.pending)),
             Framing::Length(left) => {
                 let take = (*left).min(self.pending.len() as u64) as usize;
-                let rest = self.pending.split_off(take);
-                let out = std::mem::replace(&mut self.pending, rest);
+                let out = if take == self.pending.len() {
+                    std::mem::take(&mut self.pending)
+                } else {
+                    let part = Tail::from(self.pending[..take].to_vec());
+                    self.pending.at += take;
+                    part
+                };
                 *left -= take as u64;
                 if *left == 0 {
                     // (bytes past the length are dropped, as nginx does)
@@ -336,12 +427,12 @@ impl BodyReader {
                 let used = decoder
                     .decode(&self.pending, &mut out)
                     .map_err(|_| ReadFailure::InvalidHeader)?;
-                self.pending.drain(..used);
+                self.pending.at += used;
                 if decoder.done {
                     self.pending.clear();
                     self.done = true;
                 }
-                Ok(out)
+                Ok(Tail::from(out))
             }
         }
     }
@@ -356,18 +447,55 @@ mod tests {
         let mut b = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX: y\r\n\r\nhi".to_vec();
         let h = parse_head(&mut b).unwrap().unwrap();
         assert_eq!(
-            (h.status, h.header("x").as_deref(), h.rest.as_slice()),
+            (h.status, h.header("x").as_deref(), &*h.rest),
             (200, Some("y"), &b"hi"[..])
         );
         let mut partial = b"HTTP/1.1 200 OK\r\nContent-".to_vec();
         assert!(parse_head(&mut partial).unwrap().is_none());
         let mut garbage = b"garbage\r\n\r\n".to_vec();
         let h = parse_head(&mut garbage).unwrap().unwrap();
-        assert!(h.http09 && h.rest == b"garbage\r\n\r\n");
+        assert!(h.http09 && *h.rest == b"garbage\r\n\r\n"[..]);
         let mut start = b"HT".to_vec();
         assert!(parse_head(&mut start).unwrap().is_none());
         let mut bad = b"HTTP/1.1 200 OK\r\nBad Header\r\n\r\n".to_vec();
         assert!(matches!(parse_head(&mut bad), Err(ReadFailure::InvalidHeader)));
+    }
+
+    #[test]
+    fn a_head_has_only_its_own_fields_after_another_was_dropped() {
+        // (the second head is read into the first one's kept buffer and field list)
+        for (head, fields, rest) in [
+            (
+                &b"HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\nxyz"[..],
+                &["A=1", "B=2", "C=3"][..],
+                &b"xyz"[..],
+            ),
+            (b"HTTP/1.1 204 No Content\r\nD: 4\r\n\r\n", &["D=4"], b""),
+        ] {
+            let mut buf = spare_buffer();
+            buf.extend_from_slice(head);
+            let h = parse_head(&mut buf).unwrap().unwrap();
+            let got: Vec<String> = h.headers().map(|(n, v)| format!("{n}={v}")).collect();
+            assert_eq!(got, fields);
+            assert_eq!(&*h.rest, rest);
+        }
+    }
+
+    #[test]
+    fn a_tail_is_the_bytes_after_its_start() {
+        let mut t = Tail {
+            buf: b"headbody".to_vec(),
+            at: 4,
+        };
+        assert_eq!(&*t, b"body");
+        t.at = 6;
+        t.compact();
+        assert_eq!((&*t, t.buf.len()), (&b"dy"[..], 2));
+        let t = Tail {
+            buf: b"headbody".to_vec(),
+            at: 4,
+        };
+        assert_eq!(t.into_vec(), b"body");
     }
 
     #[test]
