@@ -245,6 +245,9 @@ impl Request {
     }
 
     /// Logs a line about this request with nginx's trailing context.
+    // (cold: a request that logs is off its usual path, and the code around each call is
+    // laid out so, away from the common one)
+    #[cold]
     pub fn log(&self, level: crate::log::Level, msg: &str) {
         if crate::log::enabled(level) {
             crate::log::write(level, self.conn.id, &format!("{msg}{}", self.log_context()));

@@ -25,7 +25,8 @@ struct LuaBalancer(LuaHandler);
 
 impl Balancer for LuaBalancer {
     fn pick<'a>(&'a self, r: &'a mut Request) -> Pin<Box<dyn Future<Output = Verdict> + 'a>> {
-        Box::pin(async move {
+        // (the box first, so that the future is made in it rather than copied there)
+        let pick = Box::write(Box::new_uninit(), async move {
             match self.0.run_to_end(r).await {
                 End::Returned | End::Exit(0) => Verdict::Go,
                 // ngx.ERROR, a Lua error (logged already), ngx.exec (not for this phase)
@@ -42,7 +43,8 @@ impl Balancer for LuaBalancer {
                     Verdict::Fail(500)
                 }
             }
-        })
+        });
+        Box::into_pin(pick)
     }
 }
 

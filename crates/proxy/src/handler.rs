@@ -287,8 +287,11 @@ struct Failure {
     local_side: bool,
 }
 
+// (the constructors are cold: a try that fails is off the usual path, and the code that
+// calls them is laid out so)
 impl Failure {
     /// Sending the request failed (`None`: timed out), in nginx's words.
+    #[cold]
     fn sending(e: Option<std::io::Error>) -> Failure {
         let (status, message, kind) = match e {
             Some(e) => (
@@ -315,6 +318,7 @@ impl Failure {
     }
 
     /// The client's body could not be read: the status its reader gave (logged already).
+    #[cold]
     fn from_client(status: u16) -> Failure {
         Failure {
             status,
@@ -322,6 +326,72 @@ impl Failure {
             kind: FailKind::Error,
             sent: true,
             local_side: true,
+        }
+    }
+
+    /// Connecting failed: on our side (`local`: 500, logged here, no other server tried),
+    /// refused by the server, or timed out (`None`).
+    #[cold]
+    fn connecting(r: &Request, e: Option<Refused>) -> Failure {
+        let (status, message, kind, local_side) = match e {
+            Some(Refused::Local(line, e)) => {
+                r.log(
+                    Level::Crit,
+                    &format!("{line} failed ({}) while connecting to upstream", conf::errno_text(&e)),
+                );
+                (500, String::new(), FailKind::Error, true)
+            }
+            Some(Refused::Peer(e)) => (
+                502,
+                format!(
+                    "connect() failed ({}) while connecting to upstream",
+                    conf::errno_text(&e)
+                ),
+                FailKind::Error,
+                false,
+            ),
+            None => (
+                504,
+                "upstream timed out (110: Connection timed out) while connecting to upstream".into(),
+                FailKind::Timeout,
+                false,
+            ),
+        };
+        Failure {
+            status,
+            message,
+            kind,
+            sent: false,
+            local_side,
+        }
+    }
+
+    /// The TLS handshake with the server failed.
+    #[cold]
+    fn handshaking(message: String) -> Failure {
+        Failure {
+            status: 502,
+            message,
+            kind: FailKind::Error,
+            sent: false,
+            local_side: false,
+        }
+    }
+
+    /// The answer's head could not be read.
+    #[cold]
+    fn reading_head(e: ReadFailure) -> Failure {
+        let (status, kind) = match e {
+            ReadFailure::TimedOut => (504, FailKind::Timeout),
+            ReadFailure::TooBig | ReadFailure::InvalidHeader => (502, FailKind::InvalidHeader),
+            ReadFailure::Closed | ReadFailure::Io(_) => (502, FailKind::Error),
+        };
+        Failure {
+            status,
+            message: format!("{} while reading response header from upstream", e.message()),
+            kind,
+            sent: true,
+            local_side: false,
         }
     }
 }
@@ -747,55 +817,14 @@ impl Proxy {
         };
         let mut conn = match connected {
             Ok(Ok(c)) => c,
-            Ok(Err(Refused::Local(line, e))) => {
-                // (our side failed: 500, no other server tried, as nginx's connect)
-                r.log(
-                    Level::Crit,
-                    &format!("{line} failed ({}) while connecting to upstream", conf::errno_text(&e)),
-                );
-                return Err(Failure {
-                    status: 500,
-                    message: String::new(),
-                    kind: FailKind::Error,
-                    sent: false,
-                    local_side: true,
-                });
-            }
-            Ok(Err(Refused::Peer(e))) => {
-                return Err(Failure {
-                    status: 502,
-                    message: format!(
-                        "connect() failed ({}) while connecting to upstream",
-                        conf::errno_text(&e)
-                    ),
-                    kind: FailKind::Error,
-                    sent: false,
-                    local_side: false,
-                });
-            }
-            Err(_) => {
-                return Err(Failure {
-                    status: 504,
-                    message: "upstream timed out (110: Connection timed out) while connecting to upstream".into(),
-                    kind: FailKind::Timeout,
-                    sent: false,
-                    local_side: false,
-                });
-            }
+            Ok(Err(refused)) => return Err(Failure::connecting(r, Some(refused))),
+            Err(_) => return Err(Failure::connecting(r, None)),
         };
         if let (true, Some(tls)) = (fresh, &server.tls) {
             let plain = std::mem::replace(&mut conn.stream, Stream::Detached);
             match tls.handshake(plain, &server.name, connect_timeout).await {
                 Ok(s) => conn.stream = s,
-                Err(message) => {
-                    return Err(Failure {
-                        status: 502,
-                        message,
-                        kind: FailKind::Error,
-                        sent: false,
-                        local_side: false,
-                    });
-                }
+                Err(message) => return Err(Failure::handshaking(message)),
             }
         }
         // (a kept connection took no time: nginx's cached clock reads 0 there too)
@@ -881,20 +910,7 @@ impl Proxy {
                 });
                 Ok((conn, head))
             }
-            Err(e) => {
-                let (status, kind) = match e {
-                    ReadFailure::TimedOut => (504, FailKind::Timeout),
-                    ReadFailure::TooBig | ReadFailure::InvalidHeader => (502, FailKind::InvalidHeader),
-                    ReadFailure::Closed | ReadFailure::Io(_) => (502, FailKind::Error),
-                };
-                Err(Failure {
-                    status,
-                    message: format!("{} while reading response header from upstream", e.message()),
-                    kind,
-                    sent: true,
-                    local_side: false,
-                })
-            }
+            Err(e) => Err(Failure::reading_head(e)),
         }
     }
 
