@@ -18,6 +18,8 @@ use crate::raw::{self, Arg};
 pub enum Answer {
     /// Values pushed now.
     Values(Vec<Arg>),
+    /// One value pushed now (without a list to allocate: a call made on every request).
+    Value(Arg),
     /// A wait was parked (`sched::park`): the marker is returned, and the Lua wrapper
     /// yields `OP_AWAIT` for the driver to serve it.
     Parked,
@@ -39,6 +41,11 @@ pub unsafe fn run(l: *mut lua_State, body: impl FnOnce() -> Result<Answer, Strin
     let msg = match std::panic::catch_unwind(AssertUnwindSafe(body)) {
         // SAFETY: the caller's contract.
         Ok(Ok(Answer::Values(args))) => match unsafe { raw::push_args(l, &args) } {
+            Some(n) => return n,
+            None => "stack overflow".to_string(),
+        },
+        // SAFETY: the caller's contract.
+        Ok(Ok(Answer::Value(arg))) => match unsafe { raw::push_args(l, std::slice::from_ref(&arg)) } {
             Some(n) => return n,
             None => "stack overflow".to_string(),
         },

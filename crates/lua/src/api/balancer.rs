@@ -89,8 +89,30 @@ fn parse_peer(addr: &str, port: u16) -> Result<PeerAddr, &'static str> {
         None => port,
     };
     // (names are not resolved here: OpenResty's balancer takes addresses only)
-    let ip: IpAddr = host.parse().map_err(|_| "no host allowed")?;
+    let ip = parse_ip(host).ok_or("no host allowed")?;
     Ok(PeerAddr::Inet(SocketAddr::new(ip, port)))
+}
+
+thread_local! {
+    /// The address texts balancers set lately, parsed: they pick among a few servers, and
+    /// parsing the text was most of what setting one cost.
+    static PARSED_IPS: std::cell::RefCell<rustc_hash::FxHashMap<Box<str>, IpAddr>> = std::cell::RefCell::default();
+}
+
+/// An IP address's text parsed (the parse remembered; names are not addresses).
+fn parse_ip(text: &str) -> Option<IpAddr> {
+    PARSED_IPS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some(ip) = cache.get(text) {
+            return Some(*ip);
+        }
+        let ip: IpAddr = text.parse().ok()?;
+        if cache.len() >= 1024 {
+            cache.clear();
+        }
+        cache.insert(text.into(), ip);
+        Some(ip)
+    })
 }
 
 /// `balancer_set_peer(addr, port, host?)`: true, or nil and why. A C function (see
@@ -111,10 +133,10 @@ unsafe extern "C-unwind" fn set_peer(l: *mut lua_State) -> c_int {
                 Ok(())
             })
             .map_err(|e| crate::handler::error_text(&e))?;
-            Ok(Answer::Values(match answer {
-                Ok(()) => vec![Arg::Bool(true)],
-                Err(e) => vec![Arg::Nil, Arg::Text(e)],
-            }))
+            Ok(match answer {
+                Ok(()) => Answer::Value(Arg::Bool(true)),
+                Err(e) => Answer::Values(vec![Arg::Nil, Arg::Text(e)]),
+            })
         })
     }
 }
@@ -230,5 +252,9 @@ mod tests {
         assert_eq!(parse_peer("example.com", 80), Err("no host allowed"));
         assert_eq!(parse_peer("127.0.0.1:x", 80), Err("invalid port"));
         assert_eq!(parse_peer("", 80), Err("no host"));
+        // (again: the remembered parses answer the same)
+        assert_eq!(parse_peer("127.0.0.2", 8081), Ok(inet("127.0.0.2:8081")));
+        assert_eq!(parse_peer("::1", 84), Ok(inet("[::1]:84")));
+        assert_eq!(parse_peer("example.com", 80), Err("no host allowed"));
     }
 }
