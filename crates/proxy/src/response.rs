@@ -123,9 +123,8 @@ impl Tail {
 
 impl Drop for Tail {
     fn drop(&mut self) {
-        let buf = std::mem::take(&mut self.buf);
+        let mut buf = std::mem::take(&mut self.buf);
         if buf.capacity() > 0 && buf.capacity() <= SPARE_BUFFER_MAX {
-            let mut buf = buf;
             buf.clear();
             SPARE_BUFFERS.with(|s| s.give(buf));
         }
