@@ -551,11 +551,8 @@ pub(crate) fn spare_out() -> Vec<u8> {
 
 /// Keeps a finished request's output buffer for a later request: up to 8 of at most
 /// 8 KiB per worker.
-pub(crate) fn recycle_out(mut out: Vec<u8>) {
-    if out.capacity() > 0 && out.capacity() <= 8 * 1024 {
-        out.clear();
-        SPARE_OUT.with(|s| s.give(out));
-    }
+pub(crate) fn recycle_out(out: Vec<u8>) {
+    SPARE_OUT.with(|s| s.give_emptied(out, 8 * 1024));
 }
 
 #[cfg(test)]

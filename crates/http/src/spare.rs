@@ -33,9 +33,31 @@ impl<T> Spares<T> {
     }
 }
 
+impl<E> Spares<Vec<E>> {
+    /// Keeps `list`, emptied, for a later `take` when it has room for at most `most`
+    /// elements (an unusually large one goes, so that an idle worker holds little).
+    pub fn give_emptied(&self, mut list: Vec<E>, most: usize) {
+        if list.capacity() > 0 && list.capacity() <= most {
+            list.clear();
+            self.give(list);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Spares;
+
+    #[test]
+    fn lists_are_kept_emptied_and_only_of_usual_size() {
+        let s = Spares::new(4);
+        s.give_emptied(vec![1, 2, 3], 8);
+        s.give_emptied(Vec::with_capacity(100), 8);
+        s.give_emptied(Vec::new(), 8);
+        let kept = s.take().unwrap();
+        assert!(kept.is_empty() && kept.capacity() >= 3);
+        assert!(s.take().is_none(), "the large one and the empty one were not kept");
+    }
 
     #[test]
     fn keeps_at_most_its_bound() {

@@ -56,11 +56,8 @@ pub struct Head {
 
 impl Drop for Head {
     fn drop(&mut self) {
-        let mut fields = std::mem::take(&mut self.fields);
-        if fields.capacity() > 0 && fields.capacity() <= 64 {
-            fields.clear();
-            SPARE_FIELDS.with(|s| s.give(fields));
-        }
+        let fields = std::mem::take(&mut self.fields);
+        SPARE_FIELDS.with(|s| s.give_emptied(fields, 64));
     }
 }
 
@@ -123,11 +120,8 @@ impl Tail {
 
 impl Drop for Tail {
     fn drop(&mut self) {
-        let mut buf = std::mem::take(&mut self.buf);
-        if buf.capacity() > 0 && buf.capacity() <= SPARE_BUFFER_MAX {
-            buf.clear();
-            SPARE_BUFFERS.with(|s| s.give(buf));
-        }
+        let buf = std::mem::take(&mut self.buf);
+        SPARE_BUFFERS.with(|s| s.give_emptied(buf, SPARE_BUFFER_MAX));
     }
 }
 

@@ -399,6 +399,14 @@ impl Marks {
         if self.many.is_empty() { &self.few } else { &self.many }
     }
 
+    fn get_mut(&mut self) -> &mut [bool] {
+        if self.many.is_empty() {
+            &mut self.few
+        } else {
+            &mut self.many
+        }
+    }
+
     /// Room for `len` servers.
     fn grow(&mut self, len: usize) {
         if len > FEW_SERVERS && self.many.len() < len {
@@ -410,12 +418,7 @@ impl Marks {
     }
 
     fn set(&mut self, i: usize, value: bool) {
-        let v = if self.many.is_empty() {
-            &mut self.few[..]
-        } else {
-            &mut self.many[..]
-        };
-        if let Some(m) = v.get_mut(i) {
+        if let Some(m) = self.get_mut().get_mut(i) {
             *m = value;
         }
     }
