@@ -403,32 +403,52 @@ enum FailKind {
     InvalidHeader,
 }
 
+/// What every try of a request sends: made once before the first (and again when a
+/// balancer asks for `recreate_request`).
+struct Outgoing {
+    method: std::borrow::Cow<'static, str>,
+    uri: Rc<str>,
+    body: Option<OutBody>,
+    head: Vec<u8>,
+}
+
+/// How far a request may go on to other servers (`proxy_next_upstream*`).
+struct Retries {
+    next: crate::NextUpstream,
+    /// Not a POST, LOCK or PATCH: it may be sent again.
+    idempotent: bool,
+    /// The body goes on as it comes (`proxy_request_buffering off`): once sent, it is gone.
+    streamed: bool,
+    /// `proxy_next_upstream_tries` (0: no limit but the servers').
+    limit: usize,
+    max: usize,
+    done: usize,
+    give_up_at: Option<Instant>,
+}
+
+impl Retries {
+    /// Whether another try may follow one that failed (`sent`: after the request had
+    /// reached the server).
+    fn allow(&self, sent: bool) -> bool {
+        self.done < self.max
+            && !(sent && self.streamed)
+            && (!sent || self.idempotent || self.next.non_idempotent)
+            && self.give_up_at.is_none_or(|t| Instant::now() < t)
+    }
+}
+
+/// What comes after a try.
+enum AfterTry {
+    /// Its answer goes to the client.
+    Pass,
+    /// Another server is tried.
+    Again,
+    Stop(Flow),
+}
+
 impl Proxy {
     async fn run(&self, r: &mut Request) -> Result<Answer, Flow> {
-        let with_body = self.conf.pass_request_body.unwrap_or(true) && self.conf.set_body.is_none();
-        // proxy_request_buffering off: the body goes on as it comes (a chunked one only to
-        // an HTTP/1.1 upstream, which can take it chunked; else, or when it came whole with
-        // the head, it is read whole first, as nginx does)
-        let streamed = with_body
-            && !self.conf.request_buffering.unwrap_or(true)
-            && !r.body_preread()
-            && match r.framing {
-                Framing::Length(n) => n > 0,
-                Framing::Chunked => self.conf.http_version() == (1, 1),
-                Framing::None => false,
-            };
-        if streamed {
-            // (a declared length over client_max_body_size is refused now)
-            if let Err(code) = r.body_pieces(true) {
-                return Err(Flow::Finish(code));
-            }
-        } else if with_body {
-            if let Err(code) = r.read_body().await {
-                return Err(Flow::Finish(code));
-            }
-        } else if let Err(code) = r.discard_later() {
-            return Err(Flow::Finish(code));
-        }
+        let streamed = self.take_body(r).await?;
         let target = match &self.pass.fixed {
             Some(t) => t.clone(),
             None => match self.dynamic_target(r).await {
@@ -444,11 +464,141 @@ impl Proxy {
         } else {
             None
         };
+        let mut out = self.outgoing(r, &target, streamed);
+        let mut retries = self.retries(&target, &out.method, streamed);
+        let mut tried = target.upstream.tries_for(r);
+        let mut local = self.local_address(r);
+        let client = r.io.stream.clone();
+        let mut timeouts = self.timeouts();
+        loop {
+            // the balancer (balancer_by_lua*) first, then the upstream's own choice
+            let mut chosen = None;
+            if let Some(balancer) = &target.upstream.balancer {
+                let (done, max, limit) = (retries.done, retries.max, retries.limit as u32);
+                match self.ask_balancer(r, &**balancer, done, max, limit).await {
+                    Ok((server, more, recreate)) => {
+                        retries.max += more as usize;
+                        chosen = server;
+                        if recreate {
+                            out.head = self.request_head(r, &out.method, &out.uri, &target, out.body.as_ref());
+                        }
+                        timeouts = self.timeouts_for(r);
+                    }
+                    Err(Refusal::Busy) => return Err(self.no_live_upstreams(r, &target, &out.uri)),
+                    Err(Refusal::Declined) => {
+                        retries.done += 1;
+                        self.note_failure(r, TryEnd::Failed, 502);
+                        if retries.done >= retries.max {
+                            return Err(Flow::Finish(502));
+                        }
+                        continue;
+                    }
+                    Err(Refusal::Fail(code)) => return Err(Flow::Finish(code)),
+                }
+            }
+            let mut server = match chosen {
+                Some(s) => s,
+                None => match target.upstream.pick(&mut tried) {
+                    Some(peer) if target.upstream.placeholder => {
+                        target.upstream.release(peer, false);
+                        r.log(Level::Error, "lua balancer: no peer set");
+                        return Err(Flow::Finish(500));
+                    }
+                    Some(peer) => Server::listed(&target, peer),
+                    None => return Err(self.no_live_upstreams(r, &target, &out.uri)),
+                },
+            };
+            retries.done += 1;
+            server.timeouts = timeouts;
+            server.tls = tls.clone();
+            let started = self.begin_try(r, &target, &out.uri, &mut server, &mut local);
+            let kept = target.upstream.kept_conn(&server.pool, server.keep.is_some()).await;
+            let reused = kept.is_some();
+            let outcome = {
+                // (pinned where it is made: `select!` then holds a reference, not a copy
+                // of its ~1 KB state)
+                let mut attempt = std::pin::pin!(self.attempt(r, &server, kept, &out.head, out.body.as_ref(), started));
+                if self.conf.ignore_client_abort.unwrap_or(false) {
+                    Some(attempt.await)
+                } else {
+                    tokio::select! {
+                        done = &mut attempt => Some(done),
+                        _ = client.closed_by_peer() => None,
+                    }
+                }
+            };
+            let Some(outcome) = outcome else {
+                return Err(self.client_left(r, &target, &server, started));
+            };
+            let after = match &outcome {
+                Ok((_, head)) => self.after_answer(r, &target, &server, head.status, &retries),
+                // a kept connection its server closed meanwhile: another try, not counted
+                Err(f) if reused && f.kind == FailKind::Error && !(retries.streamed && f.sent) => {
+                    self.forget_try(r, &target, &server, &mut tried);
+                    retries.done -= 1;
+                    AfterTry::Again
+                }
+                Err(f) => self.after_failure(r, &target, &server, f, started, &retries),
+            };
+            match (after, outcome) {
+                (AfterTry::Pass, Ok((conn, head))) => {
+                    return Ok(Answer {
+                        conn,
+                        head,
+                        started,
+                        target,
+                        server,
+                    });
+                }
+                (AfterTry::Stop(flow), _) => return Err(flow),
+                _ => {}
+            }
+        }
+    }
+
+    /// Whether the client's body goes to the upstream (`proxy_pass_request_body`, no
+    /// `proxy_set_body`).
+    fn passes_body(&self) -> bool {
+        self.conf.pass_request_body.unwrap_or(true) && self.conf.set_body.is_none()
+    }
+
+    /// Reads the client's body before the first try, or readies it to be passed on as it
+    /// comes (`true`), or to be discarded.
+    async fn take_body(&self, r: &mut Request) -> Result<bool, Flow> {
+        let with_body = self.passes_body();
+        // proxy_request_buffering off: the body goes on as it comes (a chunked one only to
+        // an HTTP/1.1 upstream, which can take it chunked; else, or when it came whole with
+        // the head, it is read whole first, as nginx does)
+        let streamed = with_body
+            && !self.conf.request_buffering.unwrap_or(true)
+            && !r.body_preread()
+            && match r.framing {
+                Framing::Length(n) => n > 0,
+                Framing::Chunked => self.conf.http_version() == (1, 1),
+                Framing::None => false,
+            };
+        let taken = if streamed {
+            // (a declared length over client_max_body_size is refused now)
+            r.body_pieces(true).map(drop)
+        } else if with_body {
+            r.read_body().await
+        } else {
+            r.discard_later()
+        };
+        match taken {
+            Ok(()) => Ok(streamed),
+            Err(code) => Err(Flow::Finish(code)),
+        }
+    }
+
+    /// The method, URI, body and head every try sends; the request's proxy state begins.
+    #[inline(never)]
+    fn outgoing(&self, r: &mut Request, target: &Rc<Target>, streamed: bool) -> Outgoing {
         r.set_ctx(ProxyState {
             target: Some(target.clone()),
             ..ProxyState::default()
         });
-        let uri = self.upstream_uri(r, &target);
+        let uri = self.upstream_uri(r, target);
         // (the common methods without a copy: a balancer may need `r` while it is held)
         let method: std::borrow::Cow<'static, str> = match &self.conf.method {
             Some(m) => m.render(r).into(),
@@ -466,193 +616,169 @@ impl Proxy {
                 Framing::Length(n) => Some(n),
                 _ => None,
             })),
-            None if with_body && !matches!(r.framing, Framing::None) => Some(match &r.body {
+            None if self.passes_body() && !matches!(r.framing, Framing::None) => Some(match &r.body {
                 // (a body past client_body_buffer_size went to a temp file: it goes from there)
                 http::request::Body::File(file, len) => OutBody::File(file.0.clone(), *len),
                 _ => OutBody::Bytes(r.body_bytes().map(<[u8]>::to_vec).unwrap_or_default()),
             }),
             None => None,
         };
-        let mut request = self.request_head(r, &method, &uri, &target, body.as_ref());
-        let idempotent = !matches!(&*method, "POST" | "LOCK" | "PATCH");
-        let next = self.conf.next_upstream.unwrap_or_default();
-        let tries_limit = self.conf.next_upstream_tries.unwrap_or(0) as usize;
-        let mut max_tries = match tries_limit {
-            0 => target.upstream.peer_count().max(1),
-            n => n.min(target.upstream.peer_count().max(1)),
-        };
-        let give_up_at = match self.conf.next_upstream_timeout.unwrap_or(0) {
-            0 => None,
-            ms => Some(Instant::now() + Duration::from_millis(ms)),
-        };
-        let mut tried = target.upstream.tries_for(r);
-        let mut local = self.local_address(r);
-        let client = r.io.stream.clone();
-        let mut tries = 0;
-        let mut timeouts = self.timeouts();
-        loop {
-            // the balancer (balancer_by_lua*) first, then the upstream's own choice
-            let mut chosen = None;
-            if let Some(balancer) = &target.upstream.balancer {
-                let limit = tries_limit as u32;
-                match self.ask_balancer(r, &**balancer, tries, max_tries, limit).await {
-                    Ok((server, more, recreate)) => {
-                        max_tries += more as usize;
-                        chosen = server;
-                        if recreate {
-                            request = self.request_head(r, &method, &uri, &target, body.as_ref());
-                        }
-                        timeouts = self.timeouts_for(r);
-                    }
-                    Err(Refusal::Busy) => return Err(self.no_live_upstreams(r, &target, &uri)),
-                    Err(Refusal::Declined) => {
-                        tries += 1;
-                        self.note_failure(r, TryEnd::Failed, 502);
-                        if tries >= max_tries {
-                            return Err(Flow::Finish(502));
-                        }
-                        continue;
-                    }
-                    Err(Refusal::Fail(code)) => return Err(Flow::Finish(code)),
-                }
-            }
-            let mut server = match chosen {
-                Some(s) => s,
-                None => match target.upstream.pick(&mut tried) {
-                    Some(peer) if target.upstream.placeholder => {
-                        target.upstream.release(peer, false);
-                        r.log(Level::Error, "lua balancer: no peer set");
-                        return Err(Flow::Finish(500));
-                    }
-                    Some(peer) => Server::listed(&target, peer),
-                    None => return Err(self.no_live_upstreams(r, &target, &uri)),
-                },
-            };
-            tries += 1;
-            r.log_upstream = Some(match server.url.strip_prefix("http://") {
-                Some(rest) if target.tls => (format!("https://{rest}").into(), uri.clone()),
-                _ => (server.url.clone(), uri.clone()),
-            });
-            let started = Instant::now();
-            let name = server.name.clone();
-            self.record(r, |s| s.tries.push(Try::at(name)));
-            // (`bind_to_local_addr` holds for this try and the later ones;
-            // `ngx.balancer.set_upstream_tls(false)` turns TLS off for the request)
-            let (bound, tls_off) = r.ctx_ref::<Choice>().map_or((None, false), |c| (c.local, c.tls_off));
-            if let Some(addr) = bound {
-                local = Some((addr, false));
-            }
-            (server.pool.local, server.transparent) = match local {
-                Some((addr, transparent)) => (Some(addr), transparent),
-                None => (None, false),
-            };
-            let kept = target.upstream.kept_conn(&server.pool, server.keep.is_some()).await;
-            let reused = kept.is_some();
-            server.timeouts = timeouts;
-            server.tls = if tls_off { None } else { tls.clone() };
-            let outcome = {
-                // (pinned where it is made: `select!` then holds a reference, not a copy
-                // of its ~1 KB state)
-                let mut attempt = std::pin::pin!(self.attempt(r, &server, kept, &request, body.as_ref(), started));
-                if self.conf.ignore_client_abort.unwrap_or(false) {
-                    Some(attempt.await)
-                } else {
-                    tokio::select! {
-                        done = &mut attempt => Some(done),
-                        _ = client.closed_by_peer() => None,
-                    }
-                }
-            };
-            let Some(outcome) = outcome else {
-                // the client left first: so does the upstream connection (nginx's 499; it
-                // names the phase by whether the connection was made)
-                let connected = r
-                    .ctx_ref::<ProxyState>()
-                    .and_then(|s| s.tries.last())
-                    .is_some_and(|t| t.connect_time.is_some());
-                self.finish_try(r, started, |_| {});
-                r.log(
-                    Level::Info,
-                    &format!(
-                        "epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too while {}",
-                        if connected { "sending request to upstream" } else { "connecting to upstream" }
-                    ),
-                );
-                self.release(r, &target, &server, false);
-                r.log_upstream = None;
-                return Err(Flow::Finish(499));
-            };
-            match outcome {
-                Ok((conn, head)) => {
-                    let retry_status = NEXT_STATUSES
-                        .iter()
-                        .zip(next.statuses)
-                        .any(|(&s, on)| on && s == head.status);
-                    let can_retry = tries < max_tries
-                        && !streamed
-                        && (idempotent || next.non_idempotent)
-                        && give_up_at.is_none_or(|t| Instant::now() < t);
-                    if retry_status && can_retry {
-                        // (a 403 or 404 moves on without counting against the server)
-                        let counted = !matches!(head.status, 403 | 404);
-                        self.release(r, &target, &server, counted);
-                        let kind = if counted { TryEnd::Failed } else { TryEnd::Next };
-                        self.note_failure(r, kind, head.status);
-                        continue;
-                    }
-                    self.release(r, &target, &server, false);
-                    return Ok(Answer {
-                        conn,
-                        head,
-                        started,
-                        target,
-                        server,
-                    });
-                }
-                // a kept connection its server closed meanwhile: another try, not counted
-                Err(f) if reused && f.kind == FailKind::Error && !(streamed && f.sent) => {
-                    self.record(r, |s| {
-                        s.tries.pop();
-                    });
-                    if let Some(peer) = server.listed {
-                        tried.forget(peer);
-                        target.upstream.release(peer, false);
-                    }
-                    tries -= 1;
-                }
-                Err(f) if f.local_side => {
-                    // (the client's body or our end of the connection failed, logged where
-                    // it did: the upstream is not to blame)
-                    self.finish_try(r, started, |_| {});
-                    self.release(r, &target, &server, false);
-                    r.log_upstream = None;
-                    return Err(Flow::Finish(f.status));
-                }
-                Err(f) => {
-                    self.finish_try(r, started, |t| t.status = Some(f.status));
-                    r.log(Level::Error, &f.message);
-                    self.release(r, &target, &server, true);
-                    self.note_failure(r, TryEnd::Failed, f.status);
-                    let wanted = match f.kind {
-                        FailKind::Error => next.error,
-                        FailKind::Timeout => next.timeout,
-                        FailKind::InvalidHeader => next.invalid_header,
-                    };
-                    // (a body passed on as it came cannot be sent again)
-                    let can_retry = wanted
-                        && tries < max_tries
-                        && !(f.sent && streamed)
-                        && (!f.sent || idempotent || next.non_idempotent)
-                        && give_up_at.is_none_or(|t| Instant::now() < t);
-                    if !can_retry {
-                        r.log_upstream = None;
-                        return Err(Flow::Finish(f.status));
-                    }
-                }
-            }
+        let head = self.request_head(r, &method, &uri, target, body.as_ref());
+        Outgoing {
+            method,
+            uri,
+            body,
+            head,
         }
     }
 
+    /// How many servers a request may try and until when.
+    fn retries(&self, target: &Target, method: &str, streamed: bool) -> Retries {
+        let limit = self.conf.next_upstream_tries.unwrap_or(0) as usize;
+        let servers = target.upstream.peer_count().max(1);
+        Retries {
+            next: self.conf.next_upstream.unwrap_or_default(),
+            idempotent: !matches!(method, "POST" | "LOCK" | "PATCH"),
+            streamed,
+            limit,
+            max: if limit == 0 { servers } else { limit.min(servers) },
+            done: 0,
+            give_up_at: match self.conf.next_upstream_timeout.unwrap_or(0) {
+                0 => None,
+                ms => Some(Instant::now() + Duration::from_millis(ms)),
+            },
+        }
+    }
+
+    /// A try begins: its record for the variables and the log, where it connects from;
+    /// when it started.
+    #[inline(never)]
+    fn begin_try(
+        &self,
+        r: &mut Request,
+        target: &Target,
+        uri: &Rc<str>,
+        server: &mut Server,
+        local: &mut Option<(SocketAddr, bool)>,
+    ) -> Instant {
+        r.log_upstream = Some(match server.url.strip_prefix("http://") {
+            Some(rest) if target.tls => (format!("https://{rest}").into(), uri.clone()),
+            _ => (server.url.clone(), uri.clone()),
+        });
+        let started = Instant::now();
+        let name = server.name.clone();
+        self.record(r, |s| s.tries.push(Try::at(name)));
+        // (`bind_to_local_addr` holds for this try and the later ones;
+        // `ngx.balancer.set_upstream_tls(false)` turns TLS off for the request)
+        let (bound, tls_off) = r.ctx_ref::<Choice>().map_or((None, false), |c| (c.local, c.tls_off));
+        if let Some(addr) = bound {
+            *local = Some((addr, false));
+        }
+        (server.pool.local, server.transparent) = match *local {
+            Some((addr, transparent)) => (Some(addr), transparent),
+            None => (None, false),
+        };
+        if tls_off {
+            server.tls = None;
+        }
+        started
+    }
+
+    /// What follows an answer: another server when its status is one
+    /// `proxy_next_upstream` names and another try is allowed, else the answer.
+    fn after_answer(
+        &self,
+        r: &mut Request,
+        target: &Target,
+        server: &Server,
+        status: u16,
+        retries: &Retries,
+    ) -> AfterTry {
+        let retry_status = NEXT_STATUSES
+            .iter()
+            .zip(retries.next.statuses)
+            .any(|(&s, on)| on && s == status);
+        if retry_status && retries.allow(true) {
+            // (a 403 or 404 moves on without counting against the server)
+            let counted = !matches!(status, 403 | 404);
+            self.release(r, target, server, counted);
+            let kind = if counted { TryEnd::Failed } else { TryEnd::Next };
+            self.note_failure(r, kind, status);
+            return AfterTry::Again;
+        }
+        self.release(r, target, server, false);
+        AfterTry::Pass
+    }
+
+    /// What follows a failed try: logged and counted against its server, then another
+    /// server when `proxy_next_upstream` names the failure and another try is allowed.
+    #[cold]
+    fn after_failure(
+        &self,
+        r: &mut Request,
+        target: &Target,
+        server: &Server,
+        f: &Failure,
+        started: Instant,
+        retries: &Retries,
+    ) -> AfterTry {
+        if f.local_side {
+            // (the client's body or our end of the connection failed, logged where it
+            // did: the upstream is not to blame)
+            self.finish_try(r, started, |_| {});
+            self.release(r, target, server, false);
+            r.log_upstream = None;
+            return AfterTry::Stop(Flow::Finish(f.status));
+        }
+        self.finish_try(r, started, |t| t.status = Some(f.status));
+        r.log(Level::Error, &f.message);
+        self.release(r, target, server, true);
+        self.note_failure(r, TryEnd::Failed, f.status);
+        let wanted = match f.kind {
+            FailKind::Error => retries.next.error,
+            FailKind::Timeout => retries.next.timeout,
+            FailKind::InvalidHeader => retries.next.invalid_header,
+        };
+        if !(wanted && retries.allow(f.sent)) {
+            r.log_upstream = None;
+            return AfterTry::Stop(Flow::Finish(f.status));
+        }
+        AfterTry::Again
+    }
+
+    /// A kept connection its server had closed meanwhile: the try is forgotten (not
+    /// counted, not logged) and the server may be picked again.
+    #[cold]
+    fn forget_try(&self, r: &mut Request, target: &Target, server: &Server, tried: &mut crate::upstream::Tried) {
+        self.record(r, |s| {
+            s.tries.pop();
+        });
+        if let Some(peer) = server.listed {
+            tried.forget(peer);
+            target.upstream.release(peer, false);
+        }
+    }
+
+    /// The client left before the answer came: so does the upstream connection (nginx's
+    /// 499; it names the phase by whether the connection was made).
+    #[cold]
+    fn client_left(&self, r: &mut Request, target: &Target, server: &Server, started: Instant) -> Flow {
+        let connected = r
+            .ctx_ref::<ProxyState>()
+            .and_then(|s| s.tries.last())
+            .is_some_and(|t| t.connect_time.is_some());
+        self.finish_try(r, started, |_| {});
+        r.log(
+            Level::Info,
+            &format!(
+                "epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too while {}",
+                if connected { "sending request to upstream" } else { "connecting to upstream" }
+            ),
+        );
+        self.release(r, target, server, false);
+        r.log_upstream = None;
+        Flow::Finish(499)
+    }
     /// The local address upstream connections of this request start from (`proxy_bind`),
     /// and whether it may be foreign (`transparent`).
     fn local_address(&self, r: &Request) -> Option<(SocketAddr, bool)> {
@@ -960,43 +1086,10 @@ impl Proxy {
             );
             r.version = (0, 9);
         }
-        r.status = head.status;
-        r.content_type = None;
-        r.content_type_set = true;
         let chunked = matches!(framing, response::Framing::Chunked(_));
         // (101 to a request that asked for an upgrade: the connection becomes a tunnel)
         let upgrade = head.status == 101 && r.headers_in.get("upgrade").is_some();
-        for (name, value) in head.headers() {
-            if name.eq_ignore_ascii_case("content-type") {
-                r.content_type = Some(value.as_ref().into());
-            } else if name.eq_ignore_ascii_case("content-length") {
-                if !chunked {
-                    r.content_length = value.trim().parse().ok();
-                }
-            } else if self.hidden(name) && !(upgrade && name.eq_ignore_ascii_case("upgrade")) {
-            } else if name.eq_ignore_ascii_case("set-cookie") && self.rewrites_cookies() {
-                let (domains, paths) = (self.conf.cookie_domain.clone(), self.conf.cookie_path.clone());
-                let (domains, paths) = (
-                    domains.as_deref().map_or(&[][..], Vec::as_slice),
-                    paths.as_deref().map_or(&[][..], Vec::as_slice),
-                );
-                let mut new = crate::cookie::rewrite(r, &value, domains, paths);
-                if let Some(flags) = self.conf.cookie_flags.clone() {
-                    let current = new.as_deref().unwrap_or(&value).to_string();
-                    if let Some(flagged) = crate::cookie::set_flags(r, &current, &flags) {
-                        new = Some(flagged);
-                    }
-                }
-                r.headers_out.add(name, new.as_deref().unwrap_or(&value));
-            } else if !self.redirects.is_empty()
-                && (name.eq_ignore_ascii_case("location") || name.eq_ignore_ascii_case("refresh"))
-            {
-                let new = crate::redirect::rewrite(r, &self.redirects, name, &value);
-                r.headers_out.add(name, new.as_deref().unwrap_or(&value));
-            } else {
-                r.headers_out.add(name, value.as_ref());
-            }
-        }
+        self.copy_head(r, &head, chunked, upgrade);
         let rest = std::mem::take(&mut head.rest);
         self.record(r, |s| s.head = Some(head));
         if upgrade {
@@ -1036,6 +1129,47 @@ impl Proxy {
         });
         r.send_body(&[], true).await;
         Flow::Done
+    }
+
+    /// The answer's status and headers into the client's response, less the hidden ones,
+    /// with `proxy_cookie_*` and `proxy_redirect` applied (`chunked`: its length is not
+    /// passed on; `upgrade`: its Upgrade header is).
+    #[inline(never)]
+    fn copy_head(&self, r: &mut Request, head: &Head, chunked: bool, upgrade: bool) {
+        r.status = head.status;
+        r.content_type = None;
+        r.content_type_set = true;
+        for (name, value) in head.headers() {
+            if name.eq_ignore_ascii_case("content-type") {
+                r.content_type = Some(value.as_ref().into());
+            } else if name.eq_ignore_ascii_case("content-length") {
+                if !chunked {
+                    r.content_length = value.trim().parse().ok();
+                }
+            } else if self.hidden(name) && !(upgrade && name.eq_ignore_ascii_case("upgrade")) {
+            } else if name.eq_ignore_ascii_case("set-cookie") && self.rewrites_cookies() {
+                let (domains, paths) = (self.conf.cookie_domain.clone(), self.conf.cookie_path.clone());
+                let (domains, paths) = (
+                    domains.as_deref().map_or(&[][..], Vec::as_slice),
+                    paths.as_deref().map_or(&[][..], Vec::as_slice),
+                );
+                let mut new = crate::cookie::rewrite(r, &value, domains, paths);
+                if let Some(flags) = self.conf.cookie_flags.clone() {
+                    let current = new.as_deref().unwrap_or(&value).to_string();
+                    if let Some(flagged) = crate::cookie::set_flags(r, &current, &flags) {
+                        new = Some(flagged);
+                    }
+                }
+                r.headers_out.add(name, new.as_deref().unwrap_or(&value));
+            } else if !self.redirects.is_empty()
+                && (name.eq_ignore_ascii_case("location") || name.eq_ignore_ascii_case("refresh"))
+            {
+                let new = crate::redirect::rewrite(r, &self.redirects, name, &value);
+                r.headers_out.add(name, new.as_deref().unwrap_or(&value));
+            } else {
+                r.headers_out.add(name, value.as_ref());
+            }
+        }
     }
 
     /// Whether `proxy_cookie_domain`/`_path`/`_flags` have rules here.
