@@ -1522,4 +1522,34 @@ mod tests {
         assert_eq!(super::escape_uri("/a b/%?#é"), "/a%20b/%25%3F%23%C3%A9");
         assert_eq!(super::escape_uri("/plain/path.html"), "/plain/path.html");
     }
+
+    #[test]
+    fn another_try_follows_nginx_next_upstream_rules() {
+        use std::time::{Duration, Instant};
+        let retries = |idempotent, streamed| super::Retries {
+            next: crate::NextUpstream::default(),
+            idempotent,
+            streamed,
+            limit: 0,
+            max: 2,
+            done: 1,
+            give_up_at: None,
+        };
+        // a request that never reached the server may always go to the next one
+        assert!(retries(false, true).allow(false));
+        // one that did: only when it may be sent again and its body is still there
+        assert!(retries(true, false).allow(true));
+        assert!(!retries(false, false).allow(true));
+        assert!(!retries(true, true).allow(true));
+        let mut post = retries(false, false);
+        post.next.non_idempotent = true;
+        assert!(post.allow(true));
+        // no tries left, or past proxy_next_upstream_timeout
+        let mut done = retries(true, false);
+        done.done = 2;
+        assert!(!done.allow(false));
+        let mut late = retries(true, false);
+        late.give_up_at = Some(Instant::now() - Duration::from_millis(1));
+        assert!(!late.allow(false));
+    }
 }
