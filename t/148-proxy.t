@@ -1136,3 +1136,174 @@ GET /t
 1 1 2
 --- no_error_log
 [error]
+
+=== TEST 50: proxy_next_upstream http_500: a 500 goes on to the next server, and counts against the one that sent it
+--- http_config
+    upstream two {
+        server 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        server 127.0.0.1:$TEST_NGINX_SERVER_PORT;
+    }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / {
+            return 500 "bad\n";
+        }
+    }
+--- config
+    location = /t {
+        proxy_next_upstream http_500;
+        proxy_pass http://two/back;
+        add_header X-Status $upstream_status;
+    }
+    location = /back {
+        return 200 "ok\n";
+    }
+--- request
+GET /t
+--- response_headers
+X-Status: 500, 200
+--- response_body
+ok
+--- error_log
+upstream server temporarily disabled while reading response header from upstream
+--- no_error_log
+[error]
+
+=== TEST 51: a POST that reached the server is not sent again after a 500 (its answer goes to the client, not counted)
+--- http_config
+    upstream two {
+        server 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        server 127.0.0.1:$TEST_NGINX_SERVER_PORT;
+    }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / {
+            return 500 "bad\n";
+        }
+    }
+--- config
+    location = /t {
+        proxy_next_upstream http_500;
+        proxy_pass http://two/back;
+        add_header X-Status $upstream_status always;
+    }
+    location = /back {
+        return 200 "ok\n";
+    }
+--- request
+POST /t
+body
+--- error_code: 500
+--- response_headers
+X-Status: 500
+--- response_body
+bad
+--- no_error_log
+temporarily disabled
+
+=== TEST 52: with non_idempotent the POST goes on to the next server
+--- http_config
+    upstream two {
+        server 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        server 127.0.0.1:$TEST_NGINX_SERVER_PORT;
+    }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / {
+            return 500 "bad\n";
+        }
+    }
+--- config
+    location = /t {
+        proxy_next_upstream http_500 non_idempotent;
+        proxy_pass http://two/back;
+        add_header X-Status $upstream_status;
+    }
+    location = /back {
+        echo_read_request_body;
+        echo_request_body;
+    }
+--- request
+POST /t
+body
+--- response_headers
+X-Status: 500, 200
+--- response_body chomp
+body
+
+=== TEST 53: proxy_next_upstream off stops at the first failure (a 502; the server still counted)
+--- http_config
+    upstream two {
+        server 127.0.0.1:$TEST_NGINX_RAND_PORT_2;
+        server 127.0.0.1:$TEST_NGINX_SERVER_PORT;
+    }
+--- config
+    location = /t {
+        proxy_next_upstream off;
+        proxy_pass http://two/back;
+        add_header X-Status $upstream_status always;
+    }
+    location = /back {
+        return 200 "ok\n";
+    }
+--- request
+GET /t
+--- error_code: 502
+--- response_headers
+X-Status: 502
+--- error_log
+connect() failed (111: Connection refused) while connecting to upstream
+upstream server temporarily disabled while connecting to upstream
+
+=== TEST 54: proxy_next_upstream_tries 1 stops at the first failure too
+--- http_config
+    upstream two {
+        server 127.0.0.1:$TEST_NGINX_RAND_PORT_2;
+        server 127.0.0.1:$TEST_NGINX_SERVER_PORT;
+    }
+--- config
+    location = /t {
+        proxy_next_upstream_tries 1;
+        proxy_pass http://two/back;
+        add_header X-Status $upstream_status always;
+    }
+    location = /back {
+        return 200 "ok\n";
+    }
+--- request
+GET /t
+--- error_code: 502
+--- response_headers
+X-Status: 502
+--- error_log
+upstream server temporarily disabled while connecting to upstream
+
+=== TEST 55: proxy_next_upstream http_404: a 404 goes on without counting against its server
+--- http_config
+    upstream two {
+        server 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        server 127.0.0.1:$TEST_NGINX_SERVER_PORT;
+    }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / {
+            return 404 "no\n";
+        }
+    }
+--- config
+    location = /t {
+        proxy_next_upstream http_404;
+        proxy_pass http://two/back;
+        add_header X-Status $upstream_status;
+    }
+    location = /back {
+        return 200 "ok\n";
+    }
+--- request
+GET /t
+--- response_headers
+X-Status: 404, 200
+--- response_body
+ok
+--- no_error_log
+temporarily disabled

@@ -285,7 +285,14 @@ struct Failure {
     /// Our side failed (the client's body could not be read, the local address could not
     /// be bound; already logged): no server is tried again, none is blamed.
     local_side: bool,
+    /// What the try was doing, in nginx's words for the log ("while …").
+    during: &'static str,
 }
+
+const CONNECTING: &str = "connecting to upstream";
+const HANDSHAKING: &str = "SSL handshaking to upstream";
+const SENDING: &str = "sending request to upstream";
+const READING_HEAD: &str = "reading response header from upstream";
 
 // (the constructors are cold: a try that fails is off the usual path, and the code that
 // calls them is laid out so)
@@ -314,6 +321,7 @@ impl Failure {
             kind,
             sent: true,
             local_side: false,
+            during: SENDING,
         }
     }
 
@@ -326,6 +334,7 @@ impl Failure {
             kind: FailKind::Error,
             sent: true,
             local_side: true,
+            during: SENDING,
         }
     }
 
@@ -363,6 +372,7 @@ impl Failure {
             kind,
             sent: false,
             local_side,
+            during: CONNECTING,
         }
     }
 
@@ -375,6 +385,7 @@ impl Failure {
             kind: FailKind::Error,
             sent: false,
             local_side: false,
+            during: HANDSHAKING,
         }
     }
 
@@ -388,10 +399,11 @@ impl Failure {
         };
         Failure {
             status,
-            message: format!("{} while reading response header from upstream", e.message()),
+            message: format!("{} while {READING_HEAD}", e.message()),
             kind,
             sent: true,
             local_side: false,
+            during: READING_HEAD,
         }
     }
 }
@@ -435,15 +447,6 @@ impl Retries {
             && (!sent || self.idempotent || self.next.non_idempotent)
             && self.give_up_at.is_none_or(|t| Instant::now() < t)
     }
-}
-
-/// What comes after a try.
-enum AfterTry {
-    /// Its answer goes to the client.
-    Pass,
-    /// Another server is tried.
-    Again,
-    Stop(Flow),
 }
 
 impl Proxy {
@@ -530,28 +533,28 @@ impl Proxy {
             let Some(outcome) = outcome else {
                 return Err(self.client_left(r, &target, &server, started));
             };
-            let after = match &outcome {
-                Ok((_, head)) => self.after_answer(r, &target, &server, head.status, &retries),
+            match outcome {
+                Ok((conn, head)) => {
+                    if self.passes_answer(r, &target, &server, head.status, &retries) {
+                        return Ok(Answer {
+                            conn,
+                            head,
+                            started,
+                            target,
+                            server,
+                        });
+                    }
+                }
                 // a kept connection its server closed meanwhile: another try, not counted
                 Err(f) if reused && f.kind == FailKind::Error && !(retries.streamed && f.sent) => {
                     self.forget_try(r, &target, &server, &mut tried);
                     retries.done -= 1;
-                    AfterTry::Again
                 }
-                Err(f) => self.after_failure(r, &target, &server, f, started, &retries),
-            };
-            match (after, outcome) {
-                (AfterTry::Pass, Ok((conn, head))) => {
-                    return Ok(Answer {
-                        conn,
-                        head,
-                        started,
-                        target,
-                        server,
-                    });
+                Err(f) => {
+                    if let Some(flow) = self.after_failure(r, &target, &server, &f, started, &retries) {
+                        return Err(flow);
+                    }
                 }
-                (AfterTry::Stop(flow), _) => return Err(flow),
-                _ => {}
             }
         }
     }
@@ -684,16 +687,9 @@ impl Proxy {
         started
     }
 
-    /// What follows an answer: another server when its status is one
-    /// `proxy_next_upstream` names and another try is allowed, else the answer.
-    fn after_answer(
-        &self,
-        r: &mut Request,
-        target: &Target,
-        server: &Server,
-        status: u16,
-        retries: &Retries,
-    ) -> AfterTry {
+    /// Whether an answer goes to the client (`false`: another server is tried, its status
+    /// being one `proxy_next_upstream` names, and another try allowed).
+    fn passes_answer(&self, r: &mut Request, target: &Target, server: &Server, status: u16, retries: &Retries) -> bool {
         let retry_status = NEXT_STATUSES
             .iter()
             .zip(retries.next.statuses)
@@ -701,17 +697,18 @@ impl Proxy {
         if retry_status && retries.allow(true) {
             // (a 403 or 404 moves on without counting against the server)
             let counted = !matches!(status, 403 | 404);
-            self.release(r, target, server, counted);
+            self.release(r, target, server, counted.then_some(READING_HEAD));
             let kind = if counted { TryEnd::Failed } else { TryEnd::Next };
             self.note_failure(r, kind, status);
-            return AfterTry::Again;
+            return false;
         }
-        self.release(r, target, server, false);
-        AfterTry::Pass
+        self.release(r, target, server, None);
+        true
     }
 
-    /// What follows a failed try: logged and counted against its server, then another
-    /// server when `proxy_next_upstream` names the failure and another try is allowed.
+    /// A failed try, logged and counted against its server; how the request ends, or
+    /// `None` when another server is tried (`proxy_next_upstream` names the failure and
+    /// another try is allowed).
     #[cold]
     fn after_failure(
         &self,
@@ -721,29 +718,29 @@ impl Proxy {
         f: &Failure,
         started: Instant,
         retries: &Retries,
-    ) -> AfterTry {
+    ) -> Option<Flow> {
         if f.local_side {
             // (the client's body or our end of the connection failed, logged where it
             // did: the upstream is not to blame)
             self.finish_try(r, started, |_| {});
-            self.release(r, target, server, false);
+            self.release(r, target, server, None);
             r.log_upstream = None;
-            return AfterTry::Stop(Flow::Finish(f.status));
+            return Some(Flow::Finish(f.status));
         }
         self.finish_try(r, started, |t| t.status = Some(f.status));
         r.log(Level::Error, &f.message);
-        self.release(r, target, server, true);
+        self.release(r, target, server, Some(f.during));
         self.note_failure(r, TryEnd::Failed, f.status);
         let wanted = match f.kind {
             FailKind::Error => retries.next.error,
             FailKind::Timeout => retries.next.timeout,
             FailKind::InvalidHeader => retries.next.invalid_header,
         };
-        if !(wanted && retries.allow(f.sent)) {
-            r.log_upstream = None;
-            return AfterTry::Stop(Flow::Finish(f.status));
+        if wanted && retries.allow(f.sent) {
+            return None;
         }
-        AfterTry::Again
+        r.log_upstream = None;
+        Some(Flow::Finish(f.status))
     }
 
     /// A kept connection its server had closed meanwhile: the try is forgotten (not
@@ -775,7 +772,7 @@ impl Proxy {
                 if connected { "sending request to upstream" } else { "connecting to upstream" }
             ),
         );
-        self.release(r, target, server, false);
+        self.release(r, target, server, None);
         r.log_upstream = None;
         Flow::Finish(499)
     }
@@ -886,16 +883,21 @@ impl Proxy {
         t
     }
 
-    /// Counts the end of a try against the server (a failure may take it out for a while).
+    /// Counts the end of a try against the server: `failed_during` names what the try was
+    /// doing when it failed (a failure may take the server out for a while, logged with it).
     /// (A server a balancer chose is not the upstream's to count.)
-    fn release(&self, r: &Request, target: &Target, server: &Server, failed: bool) {
+    fn release(&self, r: &Request, target: &Target, server: &Server, failed_during: Option<&str>) {
         let Some(peer) = server.listed else {
             return;
         };
-        if target.upstream.release(peer, failed) && target.upstream.peer_count() > 1 {
+        let disabled = target.upstream.release(peer, failed_during.is_some());
+        if let Some(during) = failed_during
+            && disabled
+            && target.upstream.peer_count() > 1
+        {
             r.log(
                 Level::Warn,
-                "upstream server temporarily disabled while connecting to upstream",
+                &format!("upstream server temporarily disabled while {during}"),
             );
         }
     }
