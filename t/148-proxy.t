@@ -1307,3 +1307,143 @@ X-Status: 404, 200
 ok
 --- no_error_log
 temporarily disabled
+
+=== TEST 56: $proxy_host and $proxy_port
+--- config
+    location = /t {
+        proxy_set_header X-PH "$proxy_host $proxy_port";
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/back;
+    }
+    location = /back {
+        return 200 "$http_x_ph\n";
+    }
+--- request
+GET /t
+--- response_body eval
+"127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT} $ENV{TEST_NGINX_SERVER_PORT}\n"
+
+=== TEST 57: the upstream's times, bytes and length once the answer is through
+--- config
+    location = /t {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/back;
+        log_by_lua_block {
+            local v = ngx.var
+            ngx.log(ngx.WARN, "vars: ", v.upstream_connect_time, "|", v.upstream_header_time, "|",
+                    v.upstream_response_time, "|", v.upstream_bytes_sent, "|", v.upstream_bytes_received, "|",
+                    v.upstream_response_length, "|", v.upstream_status)
+        }
+    }
+    location = /back {
+        return 200 "hello\n";
+    }
+--- request
+GET /t
+--- response_body
+hello
+--- error_log eval
+qr/vars: \d+\.\d{3}\|\d+\.\d{3}\|\d+\.\d{3}\|[1-9]\d+\|[1-9]\d+\|6\|200/
+
+=== TEST 58: proxy_next_upstream_timeout: no other server once it has passed
+--- http_config
+    upstream two {
+        server 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        server 127.0.0.1:$TEST_NGINX_SERVER_PORT;
+    }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / {
+            content_by_lua_block { ngx.sleep(0.3) ngx.say("slow") }
+        }
+    }
+--- config
+    location = /t {
+        proxy_read_timeout 100ms;
+        proxy_next_upstream error timeout;
+        proxy_next_upstream_timeout 50ms;
+        proxy_pass http://two/back;
+        add_header X-Status $upstream_status always;
+    }
+    location = /back {
+        return 200 "ok\n";
+    }
+--- request
+GET /t
+--- error_code: 504
+--- response_headers
+X-Status: 504
+--- error_log
+upstream server temporarily disabled while reading response header from upstream
+upstream timed out (110: Connection timed out) while reading response header from upstream
+
+=== TEST 59: max_conns: a server with as many connections as it may have is passed over
+--- http_config
+    upstream mc {
+        server 127.0.0.1:$TEST_NGINX_RAND_PORT_1 weight=10 max_conns=1;
+        server 127.0.0.1:$TEST_NGINX_SERVER_PORT;
+    }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / {
+            content_by_lua_block { ngx.sleep(0.1) ngx.say("slow") }
+        }
+    }
+--- config
+    location = /t {
+        content_by_lua_block {
+            local a, b = ngx.location.capture_multi({ { "/p" }, { "/p" } })
+            ngx.print(a.body, b.body)
+        }
+    }
+    location = /p {
+        proxy_pass http://mc/back;
+    }
+    location = /back {
+        return 200 "fast\n";
+    }
+--- request
+GET /t
+--- response_body
+slow
+fast
+
+=== TEST 60: proxy_pass_request_body off: the body stays here, and so does its length (see compat.md)
+--- config
+    location = /t {
+        proxy_pass_request_body off;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/back;
+    }
+    location = /back {
+        return 200 "cl=$http_content_length method=$request_method\n";
+    }
+--- request
+POST /t
+hello
+--- response_body
+cl= method=POST
+
+=== TEST 61: proxy_ignore_client_abort on: the upstream's answer is awaited after the client left
+--- http_config
+    log_format status '$request $status';
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / {
+            content_by_lua_block { ngx.sleep(0.4) ngx.say("late") }
+        }
+    }
+--- config
+    access_log logs/error.log status;
+    location /go/ {
+        proxy_ignore_client_abort on;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/;
+    }
+--- log_level: info
+--- request
+GET /go/
+--- timeout: 0.2
+--- abort
+--- ignore_response
+--- wait: 0.6
+--- error_log
+GET /go/ HTTP/1.1 200
+--- no_error_log
+prematurely closed connection, so upstream connection is closed too

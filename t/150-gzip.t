@@ -216,3 +216,20 @@ no twin
 ["Content-Encoding: gzip\nContent-Type: text/html\nVary: Accept-Encoding\nContent-Length: 37", "Content-Encoding:\nVary: Accept-Encoding\nContent-Length: 11", "Content-Encoding:\nVary:", "Content-Encoding: gzip\nVary:"]
 --- response_body eval
 ["not really gzip, but served as it is\n", "plain page\n", "no twin\n", "not really gzip, but served as it is\n"]
+
+=== TEST 9: gzip_disable: no compression for the user agents it matches; gzip_buffers is taken
+--- config
+    gzip on;
+    gzip_min_length 1;
+    gzip_types text/plain;
+    gzip_disable "curl" "^Lynx/\d";
+    gzip_buffers 4 8k;
+    location = /t {
+        return 200 "hello hello hello hello\n";
+    }
+--- pipelined_requests eval
+["GET /t", "GET /t", "GET /t"]
+--- more_headers eval
+["Accept-Encoding: gzip\nUser-Agent: curl/8.0", "Accept-Encoding: gzip\nUser-Agent: Lynx/2.9", "Accept-Encoding: gzip\nUser-Agent: Mozilla/5.0"]
+--- response_headers eval
+["Content-Encoding:", "Content-Encoding:", "Content-Encoding: gzip"]

@@ -728,8 +728,15 @@ impl Proxy {
             return Some(Flow::Finish(f.status));
         }
         self.finish_try(r, started, |t| t.status = Some(f.status));
-        r.log(Level::Error, &f.message);
-        self.release(r, target, server, Some(f.during));
+        // (nginx logs a timeout after counting it against the server, other failures where
+        // they happened, before)
+        if f.kind == FailKind::Timeout {
+            self.release(r, target, server, Some(f.during));
+            r.log(Level::Error, &f.message);
+        } else {
+            r.log(Level::Error, &f.message);
+            self.release(r, target, server, Some(f.during));
+        }
         self.note_failure(r, TryEnd::Failed, f.status);
         let wanted = match f.kind {
             FailKind::Error => retries.next.error,
