@@ -436,3 +436,36 @@ init_worker peer: true nil no upstream found
 init_worker tries: true nil no upstream found
 timer peer: true nil no upstream found
 timer failure: true nil nil no upstream found
+
+=== TEST 17: recreate_request: a retry sends the head made again, with what the balancer changed (without it, the head made before the first try)
+--- http_config
+    upstream back {
+        server 0.0.0.1;
+        balancer_by_lua_block {
+            local b = require "ngx.balancer"
+            if not b.get_last_failure() then
+                ngx.var.try_no = "1"
+                assert(b.set_more_tries(1))
+                assert(b.set_current_peer("127.0.0.1", $TEST_NGINX_RAND_PORT_2))
+            else
+                ngx.var.try_no = "2"
+                if ngx.var.arg_recreate then
+                    assert(b.recreate_request())
+                end
+                assert(b.set_current_peer("127.0.0.1", $TEST_NGINX_SERVER_PORT))
+            end
+        }
+    }
+--- config
+    location = /t {
+        set $try_no 0;
+        proxy_set_header X-Try $try_no;
+        proxy_pass http://back/back;
+    }
+    location = /back {
+        return 200 "try=$http_x_try\n";
+    }
+--- pipelined_requests eval
+["GET /t?recreate=1", "GET /t"]
+--- response_body eval
+["try=2\n", "try=0\n"]

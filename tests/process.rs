@@ -2369,3 +2369,46 @@ fn lua_session_hooks_resume_tls13_and_tls12_sessions() {
     signal(child.id() as i32, 15);
     child.wait().unwrap();
 }
+
+/// proxy_connect_timeout: an upstream whose accept queue is full never completes the
+/// handshake (its SYNs go unanswered), as a server behind a black hole: the try ends at the
+/// timeout with nginx's 504 and line.
+#[test]
+fn proxy_connect_timeout_ends_a_connect_that_is_never_answered() {
+    use std::os::fd::AsRawFd;
+    unsafe extern "C" {
+        fn listen(fd: i32, backlog: i32) -> i32;
+    }
+    // a listener that never accepts, its queue shortened to one and then filled
+    let blocked = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // SAFETY: listen() again on a socket we own only changes its backlog.
+    assert_eq!(unsafe { listen(blocked.as_raw_fd(), 0) }, 0);
+    let addr = blocked.local_addr().unwrap();
+    let mut queued = Vec::new();
+    while let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+        queued.push(s);
+        assert!(queued.len() < 64, "the accept queue never filled");
+    }
+    let p = Prefix::new("connect-timeout");
+    let port = port();
+    p.conf(&format!(
+        "worker_processes 1;\ndaemon off;\nmaster_process off;\nerror_log logs/error.log info;\nevents {{ worker_connections 64; }}\nhttp {{ access_log off;\n server {{ listen 127.0.0.1:{port}; location / {{ proxy_connect_timeout 300ms; proxy_pass http://{addr}; }} }} }}\n"
+    ));
+    let mut child = start_master(&p);
+    let started = Instant::now();
+    let resp = fetch(port, "/").unwrap();
+    let took = started.elapsed();
+    assert!(resp.starts_with("HTTP/1.1 504"), "{resp}");
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(3),
+        "answered after {took:?}"
+    );
+    assert!(
+        p.log()
+            .contains("upstream timed out (110: Connection timed out) while connecting to upstream"),
+        "{}",
+        p.log()
+    );
+    signal(child.id() as i32, 15);
+    let _ = child.wait();
+}
