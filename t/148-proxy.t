@@ -1469,3 +1469,36 @@ prematurely closed connection, so upstream connection is closed too
 --- error_log
 upstream timed out (110: Connection timed out) while sending request to upstream
 --- timeout: 5
+
+=== TEST 63: proxy_busy_buffers_size must leave one of proxy_buffers free: refused at start
+--- config
+    location /t {
+        proxy_buffers 4 4k;
+        proxy_busy_buffers_size 64k;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"proxy_busy_buffers_size" must be less than the size of all "proxy_buffers" minus one buffer in .*nginx\.conf:\d+/
+
+=== TEST 64: two buffers are too few for the default busy size (twice one buffer), in a location that proxies nothing too
+--- config
+    location /t {
+        proxy_buffers 2 4k;
+        return 200;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"proxy_busy_buffers_size" must be less than the size of all "proxy_buffers" minus one buffer in .*nginx\.conf:\d+/
+
+=== TEST 65: proxy_busy_buffers_size, proxy_temp_file_write_size and proxy_max_temp_file_size may not be below proxy_buffer_size
+--- config
+    proxy_buffer_size 8k;
+    location /t {
+        proxy_temp_file_write_size 16k;
+        proxy_max_temp_file_size 4k;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"proxy_max_temp_file_size" must be equal to zero to disable temporary files usage or must be equal to or greater than the maximum of the value of "proxy_buffer_size" and one of the "proxy_buffers" in .*nginx\.conf:\d+/

@@ -86,10 +86,15 @@ static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("proxy_buffering", ALL, Args::Flag, buffering),
     Directive::value("proxy_request_buffering", ALL, Args::Flag, request_buffering),
     Directive::value("proxy_buffers", ALL, Args::Exactly(2), buffers),
-    Directive::value("proxy_busy_buffers_size", ALL, Args::Exactly(1), accepted_size),
+    Directive::value("proxy_busy_buffers_size", ALL, Args::Exactly(1), busy_buffers_size),
     Directive::value("proxy_max_temp_file_size", ALL, Args::Exactly(1), max_temp_file_size),
     Directive::value("proxy_temp_path", ALL, Args::Range(1, 4), temp_path),
-    Directive::value("proxy_temp_file_write_size", ALL, Args::Exactly(1), accepted_size),
+    Directive::value(
+        "proxy_temp_file_write_size",
+        ALL,
+        Args::Exactly(1),
+        temp_file_write_size,
+    ),
     Directive::value("proxy_hide_header", ALL, Args::Exactly(1), hide_header),
     Directive::value("proxy_pass_header", ALL, Args::Exactly(1), pass_header),
     Directive::value("proxy_next_upstream", ALL, Args::AtLeast(1), next_upstream),
@@ -186,8 +191,12 @@ pub struct ProxyConf {
     pub ignore_client_abort: Option<bool>,
     pub buffering: Option<bool>,
     pub request_buffering: Option<bool>,
-    /// `proxy_buffers N size`: read ahead of the client, in bytes.
-    pub buffers: Option<u64>,
+    /// `proxy_buffers N size`: read ahead of the client, N buffers of size bytes.
+    pub buffers: Option<(u64, u64)>,
+    /// `proxy_busy_buffers_size` and `proxy_temp_file_write_size`: nginx's knobs for its
+    /// buffer chains, kept to check them against the others as nginx does.
+    pub busy_buffers_size: Option<u64>,
+    pub temp_file_write_size: Option<u64>,
     /// `proxy_max_temp_file_size`: how much more may wait in a temp file (0: none).
     pub max_temp_file_size: Option<u64>,
     /// `proxy_temp_path` (relative to the prefix).
@@ -254,6 +263,8 @@ impl ExtConf for ProxyConf {
             cookie_flags,
             buffering,
             buffers,
+            busy_buffers_size,
+            temp_file_write_size,
             request_buffering,
             max_temp_file_size,
             temp_path,
@@ -281,7 +292,8 @@ impl ProxyConf {
     }
     /// `proxy_buffers`: how far the body is read ahead of the client (8 pages by default).
     pub fn buffers_bytes(&self) -> usize {
-        self.buffers.unwrap_or(8 * 4096) as usize
+        let (n, size) = self.buffers.unwrap_or((8, 4096));
+        n.saturating_mul(size) as usize
     }
     /// proxy_buffer_size: the most an upstream's response head may take (one page).
     pub fn buffer_size(&self) -> usize {
@@ -504,7 +516,7 @@ fn buffers(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
         return Err(cmd.error("there must be at least 2 \"proxy_buffers\""));
     }
     let size = conf::value::size(cmd, cmd.arg(1))?;
-    conf::registry::set_once(&mut proxy(b).buffers, n.saturating_mul(size), cmd)
+    conf::registry::set_once(&mut proxy(b).buffers, (n, size), cmd)
 }
 
 fn max_temp_file_size(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
@@ -552,10 +564,44 @@ impl TempPath {
     }
 }
 
-/// Sizes of nginx's buffering machinery (busy buffers, temp file limits): checked; the
+/// `proxy_busy_buffers_size`: checked against the other sizes (`check_sizes`); the
 /// read-ahead here is `proxy_buffers`' alone.
-fn accepted_size(_b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
-    conf::value::size(cmd, cmd.arg(0)).map(|_| ())
+fn busy_buffers_size(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let n = conf::value::size(cmd, cmd.arg(0))?;
+    conf::registry::set_once(&mut proxy(b).busy_buffers_size, n, cmd)
+}
+
+/// `proxy_temp_file_write_size`: checked as `proxy_busy_buffers_size` is.
+fn temp_file_write_size(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
+    let n = conf::value::size(cmd, cmd.arg(0))?;
+    conf::registry::set_once(&mut proxy(b).temp_file_write_size, n, cmd)
+}
+
+/// nginx's checks of a level's buffer sizes against each other, made where they meet
+/// (on every merged level, one that proxies nothing too, as nginx's merge does).
+fn check_sizes(conf: &ProxyConf) -> std::result::Result<(), String> {
+    const AT_LEAST_ONE: &str = "must be equal to or greater than the maximum of the value of \"proxy_buffer_size\" and one of the \"proxy_buffers\"";
+    let (n, size) = conf.buffers.unwrap_or((8, 4096));
+    let one = (conf.buffer_size() as u64).max(size);
+    let busy = conf.busy_buffers_size.unwrap_or(2 * one);
+    if busy < one {
+        return Err(format!("\"proxy_busy_buffers_size\" {AT_LEAST_ONE}"));
+    }
+    if busy > (n - 1).saturating_mul(size) {
+        return Err(
+            "\"proxy_busy_buffers_size\" must be less than the size of all \"proxy_buffers\" minus one buffer".into(),
+        );
+    }
+    if conf.temp_file_write_size.unwrap_or(2 * one) < one {
+        return Err(format!("\"proxy_temp_file_write_size\" {AT_LEAST_ONE}"));
+    }
+    let max_temp = conf.max_temp_file();
+    if max_temp != 0 && max_temp < one {
+        return Err(format!(
+            "\"proxy_max_temp_file_size\" must be equal to zero to disable temporary files usage or {AT_LEAST_ONE}"
+        ));
+    }
+    Ok(())
 }
 
 fn push_name(list: &mut Option<Rc<Vec<String>>>, name: &str) {
@@ -641,6 +687,10 @@ fn install(b: &HttpBuilder, d: &LocDraft, t: &mut Phases) -> Result<()> {
     let Some(conf) = d.ext.get::<ProxyConf>() else {
         return Ok(());
     };
+    check_sizes(conf).map_err(|msg| match &d.at {
+        Some(at) => conf::ConfError::Invalid { msg, at: at.clone() },
+        None => conf::ConfError::Other(msg),
+    })?;
     let Some(pass) = &conf.pass else {
         return Ok(());
     };
@@ -672,6 +722,28 @@ fn install(b: &HttpBuilder, d: &LocDraft, t: &mut Phases) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn buffer_sizes_are_checked_against_each_other_as_nginx_checks_them() {
+        let conf = |buffers, busy, write, max_temp| super::ProxyConf {
+            buffers,
+            busy_buffers_size: busy,
+            temp_file_write_size: write,
+            max_temp_file_size: max_temp,
+            ..Default::default()
+        };
+        let said = |c: super::ProxyConf| super::check_sizes(&c).err().unwrap_or_default();
+        assert!(super::check_sizes(&conf(None, None, None, None)).is_ok());
+        assert!(super::check_sizes(&conf(Some((64, 1 << 20)), None, None, Some(0))).is_ok());
+        assert!(said(conf(Some((2, 4096)), None, None, None)).contains("minus one buffer"));
+        assert!(said(conf(None, Some(1024), None, None)).starts_with("\"proxy_busy_buffers_size\" must be equal to"));
+        assert!(
+            said(conf(None, None, Some(1024), None)).starts_with("\"proxy_temp_file_write_size\" must be equal to")
+        );
+        assert!(
+            said(conf(None, None, None, Some(1024))).starts_with("\"proxy_max_temp_file_size\" must be equal to zero")
+        );
+    }
+
     #[test]
     fn temp_files_go_under_their_levels() {
         let t = super::TempPath {
