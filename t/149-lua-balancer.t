@@ -315,7 +315,7 @@ found by asking
 
 
 
-=== TEST 14: set_upstream_tls(false) speaks plain HTTP to an https:// upstream's server; true keeps TLS
+=== TEST 14: set_upstream_tls(false) speaks plain HTTP to an https:// upstream's server; true keeps TLS (current lua-resty-core, not Debian's)
 --- http_config
     upstream backend {
         server 0.0.0.1;
@@ -358,7 +358,7 @@ plain: http
 
 
 
-=== TEST 15: bind_to_local_addr: the connection starts from that address (and kept connections of another are not reused); a value that is no address is refused
+=== TEST 15: bind_to_local_addr: the connection starts from that address (and kept connections of another are not reused); a value that is no address is refused (current lua-resty-core, not Debian's)
 --- http_config
     upstream backend {
         server 0.0.0.1;
