@@ -292,3 +292,16 @@ qr/^\t\[C\]: in function 'error'$/,
 qr/^\theader_filter_by_lua\(nginx.conf:\d+\):4: in function 'check'$/,
 qr/^\theader_filter_by_lua\(nginx.conf:\d+\):3: in function 'run'$/,
 qr/^\theader_filter_by_lua\(nginx.conf:\d+\):5: in function <header_filter_by_lua\(nginx.conf:\d+\):1>, client/]
+
+=== TEST 21: lines logged in the log phase say so, as nginx's ("while logging request")
+--- config
+    location = /t {
+        return 200 "ok\n";
+        log_by_lua_block { ngx.log(ngx.WARN, "from the log phase") }
+    }
+--- request
+GET /t
+--- response_body
+ok
+--- error_log eval
+qr/\[lua\] log_by_lua\(nginx\.conf:\d+\):1: from the log phase while logging request, client: 127\.0\.0\.1, server: localhost, request: "GET \/t HTTP\/1\.1", host: "localhost"/

@@ -348,6 +348,7 @@ async fn refuse_and_close(mut r: Request, refusal: h1::Refusal, server: &Server)
     r.flush().await;
     // (no script code for a request that was never read whole)
     let loc = r.loc.clone();
+    r.logging = true;
     for l in loc.phases.log.iter().filter(|l| !l.runs_script()) {
         let _ = l.log(&mut r);
     }
@@ -458,6 +459,7 @@ fn new_request(io: Io, http: &Rc<HttpConf>, server: &Rc<Server>, conn: ConnInfo)
         io,
         capture: None,
         log_wait: None,
+        logging: false,
         unset_vars: Vec::new(),
         http: http.clone(),
         server: server.clone(),

@@ -110,6 +110,7 @@ async fn drive(r: &mut Request, first: Option<u16>) {
 /// Runs the location's log handlers from the `first`, until one waits (then kept in
 /// `r.log_wait`).
 fn log_from(r: &mut Request, first: usize) {
+    r.logging = true;
     let loc = r.loc.clone();
     for (i, l) in loc.phases.log.iter().enumerate().skip(first) {
         if let LogStep::Wait(wait) = l.log(r) {

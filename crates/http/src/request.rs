@@ -93,6 +93,8 @@ pub struct Request {
     /// A log handler that waits, and the index of the one after it: the connection goes
     /// on without the request, which runs the rest of its log phase on its own.
     pub log_wait: Option<Box<(usize, Box<dyn crate::phase::LogWait>)>>,
+    /// In its log phase: lines it logs say so (nginx's "while logging request").
+    pub logging: bool,
     pub http: Rc<HttpConf>,
     pub server: Rc<Server>,
     /// The location the request is in (the server's own level before find-config).
@@ -223,6 +225,9 @@ impl Request {
     /// The error-log context nginx appends: `, client: …, server: …, request: "…", host: "…"`.
     pub fn log_context(&self) -> String {
         let mut s = String::new();
+        if self.logging {
+            s.push_str(" while logging request");
+        }
         if let Some(p) = self.conn.peer {
             s.push_str(&format!(", client: {}", p.ip()));
         } else {
