@@ -1502,3 +1502,36 @@ qr/\[emerg\] .*"proxy_busy_buffers_size" must be less than the size of all "prox
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*"proxy_max_temp_file_size" must be equal to zero to disable temporary files usage or must be equal to or greater than the maximum of the value of "proxy_buffer_size" and one of the "proxy_buffers" in .*nginx\.conf:\d+/
+
+=== TEST 66: the upstream stays in the log's context to the request's end: its log phase
+--- config
+    location = /t {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/back;
+        log_by_lua_block { ngx.log(ngx.WARN, "logged ok") }
+    }
+    location = /back {
+        return 200 "ok\n";
+    }
+--- request
+GET /t
+--- response_body
+ok
+--- error_log eval
+qr/logged ok while logging request, client: 127\.0\.0\.1, server: localhost, request: "GET \/t HTTP\/1\.1", upstream: "http:\/\/127\.0\.0\.1:\d+\/back", host: "localhost"/
+
+=== TEST 67: and an error page's, after a failed try
+--- config
+    location = /t {
+        error_page 502 = /fallback;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_2/back;
+    }
+    location = /fallback {
+        return 200 "fallback\n";
+        log_by_lua_block { ngx.log(ngx.WARN, "logged fallback") }
+    }
+--- request
+GET /t
+--- response_body
+fallback
+--- error_log eval
+qr/logged fallback while logging request, client: 127\.0\.0\.1, server: localhost, request: "GET \/t HTTP\/1\.1", upstream: "http:\/\/127\.0\.0\.1:\d+\/back", host: "localhost"/

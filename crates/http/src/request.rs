@@ -174,8 +174,9 @@ pub struct Request {
     /// the request line sent, nor the location's (nginx's !valid_unparsed_uri and
     /// !valid_location), which is what `proxy_pass` passes on.
     pub uri_rewritten: bool,
-    /// The upstream a module talks to now, for the error log's context
-    /// (`, upstream: "http://…"`): the server's URL and the URI sent to it.
+    /// The upstream a module talked to last, for the error log's context
+    /// (`, upstream: "http://…"`): the server's URL and the URI sent to it. Kept to the
+    /// request's end (its log phase, an error page after a failed try), as nginx keeps it.
     pub log_upstream: Option<(Rc<str>, Rc<str>)>,
     pub redirects: u8,
     /// `$1`..`$9` of the last regex that matched (location, if, rewrite); `$0` the whole.

@@ -95,9 +95,7 @@ impl Handler for Proxy {
                 Ok(a) => a,
                 Err(flow) => return flow,
             };
-            let flow = self.forward(r, conn, head, started, &target, server).await;
-            r.log_upstream = None;
-            flow
+            self.forward(r, conn, head, started, &target, server).await
         });
         Step::Pending(Box::into_pin(request))
     }
@@ -724,7 +722,6 @@ impl Proxy {
             // did: the upstream is not to blame)
             self.finish_try(r, started, |_| {});
             self.release(r, target, server, None);
-            r.log_upstream = None;
             return Some(Flow::Finish(f.status));
         }
         self.finish_try(r, started, |t| t.status = Some(f.status));
@@ -746,7 +743,6 @@ impl Proxy {
         if wanted && retries.allow(f.sent) {
             return None;
         }
-        r.log_upstream = None;
         Some(Flow::Finish(f.status))
     }
 
@@ -780,7 +776,6 @@ impl Proxy {
             ),
         );
         self.release(r, target, server, None);
-        r.log_upstream = None;
         Flow::Finish(499)
     }
     /// The local address upstream connections of this request start from (`proxy_bind`),
@@ -816,7 +811,6 @@ impl Proxy {
                 ..Try::at(target.upstream.name.as_str().into())
             })
         });
-        r.log_upstream = None;
         Flow::Finish(502)
     }
 
