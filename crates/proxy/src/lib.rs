@@ -583,16 +583,16 @@ fn check_sizes(conf: &ProxyConf) -> std::result::Result<(), String> {
     const AT_LEAST_ONE: &str = "must be equal to or greater than the maximum of the value of \"proxy_buffer_size\" and one of the \"proxy_buffers\"";
     let (n, size) = conf.buffers.unwrap_or((8, 4096));
     let one = (conf.buffer_size() as u64).max(size);
-    let busy = conf.busy_buffers_size.unwrap_or(2 * one);
+    let busy = conf.busy_buffers_size.unwrap_or(one.saturating_mul(2));
     if busy < one {
         return Err(format!("\"proxy_busy_buffers_size\" {AT_LEAST_ONE}"));
     }
-    if busy > (n - 1).saturating_mul(size) {
+    if busy > n.saturating_sub(1).saturating_mul(size) {
         return Err(
             "\"proxy_busy_buffers_size\" must be less than the size of all \"proxy_buffers\" minus one buffer".into(),
         );
     }
-    if conf.temp_file_write_size.unwrap_or(2 * one) < one {
+    if conf.temp_file_write_size.unwrap_or(one.saturating_mul(2)) < one {
         return Err(format!("\"proxy_temp_file_write_size\" {AT_LEAST_ONE}"));
     }
     let max_temp = conf.max_temp_file();
