@@ -411,6 +411,44 @@ mod tests {
     }
 
     #[test]
+    fn hash_and_hash_consistent_map_keys_to_the_servers_nginx_maps_them_to() {
+        // Debian's nginx 1.22, `server 127.0.0.1:19101; server 127.0.0.1:19102;
+        // server 127.0.0.1:19103 weight=2;`, keys 1..40 then foo, bar, /x/y, user42:
+        // the server each answered from (a, b, c)
+        let p = Peers::new(
+            [(19101, 1), (19102, 1), (19103, 2)]
+                .into_iter()
+                .map(|(port, weight)| Peer {
+                    weight,
+                    ..Peer::new(PeerAddr::Inet(SocketAddr::from(([127, 0, 0, 1], port))))
+                })
+                .collect(),
+        );
+        let keys: Vec<String> = (1..=40)
+            .map(|k| k.to_string())
+            .chain(["foo", "bar", "/x/y", "user42"].map(String::from))
+            .collect();
+        for (consistent, nginx) in [
+            (true, "ccbbaabccbcbccaccaacccacccbcbccaaaccbbcbbbca"),
+            (false, "abccbacacbccaaccbcbaccbbccacacabccbacacccccc"),
+        ] {
+            let m = Method::Hash {
+                key: Template::parse("$arg_k").unwrap(),
+                ring: consistent.then(|| super::ring(&p)),
+            };
+            let ours: String = keys
+                .iter()
+                .map(|k| {
+                    let i = pick(&m, &p, &[], &mut Draw::with_key(k.as_bytes())).unwrap();
+                    release(&p, i);
+                    (b'a' + i as u8) as char
+                })
+                .collect();
+            assert_eq!(ours, nginx, "consistent: {consistent}");
+        }
+    }
+
+    #[test]
     fn least_conn_takes_the_least_loaded_for_its_weight() {
         let p = peers(&[1, 2, 1]);
         let now = Instant::now();
