@@ -1535,3 +1535,38 @@ GET /t
 fallback
 --- error_log eval
 qr/logged fallback while logging request, client: 127\.0\.0\.1, server: localhost, request: "GET \/t HTTP\/1\.1", upstream: "http:\/\/127\.0\.0\.1:\d+\/back", host: "localhost"/
+
+=== TEST 68: keepalive_requests in an upstream: a kept connection serves that many requests, then a new one is opened
+--- http_config
+    upstream kept {
+        server 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        keepalive 4;
+        keepalive_requests 2;
+    }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / {
+            return 200 "$connection_requests\n";
+        }
+    }
+--- config
+    location = /t {
+        content_by_lua_block {
+            local out = {}
+            for i = 1, 5 do
+                out[#out + 1] = ngx.location.capture("/p").body:sub(1, -2)
+            end
+            ngx.say(table.concat(out, " "))
+        }
+    }
+    location = /p {
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_pass http://kept;
+    }
+--- request
+GET /t
+--- response_body
+1 2 1 2 1
+--- no_error_log
+[error]
