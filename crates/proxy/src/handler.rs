@@ -522,7 +522,9 @@ impl Proxy {
                 if self.conf.ignore_client_abort.unwrap_or(false) {
                     Some(attempt.await)
                 } else {
+                    // (the try first: an answer that came with the client's close is kept)
                     tokio::select! {
+                        biased;
                         done = &mut attempt => Some(done),
                         _ = client.closed_by_peer() => None,
                     }
