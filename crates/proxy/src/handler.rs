@@ -301,15 +301,12 @@ impl Failure {
         let (status, message, kind) = match e {
             Some(e) => (
                 502,
-                format!(
-                    "writev() failed ({}) while sending request to upstream",
-                    conf::errno_text(&e)
-                ),
+                format!("writev() failed ({}) while {SENDING}", conf::errno_text(&e)),
                 FailKind::Error,
             ),
             None => (
                 504,
-                "upstream timed out (110: Connection timed out) while sending request to upstream".to_string(),
+                format!("upstream timed out (110: Connection timed out) while {SENDING}"),
                 FailKind::Timeout,
             ),
         };
@@ -344,22 +341,19 @@ impl Failure {
             Some(Refused::Local(line, e)) => {
                 r.log(
                     Level::Crit,
-                    &format!("{line} failed ({}) while connecting to upstream", conf::errno_text(&e)),
+                    &format!("{line} failed ({}) while {CONNECTING}", conf::errno_text(&e)),
                 );
                 (500, String::new(), FailKind::Error, true)
             }
             Some(Refused::Peer(e)) => (
                 502,
-                format!(
-                    "connect() failed ({}) while connecting to upstream",
-                    conf::errno_text(&e)
-                ),
+                format!("connect() failed ({}) while {CONNECTING}", conf::errno_text(&e)),
                 FailKind::Error,
                 false,
             ),
             None => (
                 504,
-                "upstream timed out (110: Connection timed out) while connecting to upstream".into(),
+                format!("upstream timed out (110: Connection timed out) while {CONNECTING}"),
                 FailKind::Timeout,
                 false,
             ),
@@ -774,7 +768,7 @@ impl Proxy {
             Level::Info,
             &format!(
                 "epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too while {}",
-                if connected { "sending request to upstream" } else { "connecting to upstream" }
+                if connected { SENDING } else { CONNECTING }
             ),
         );
         self.release(r, target, server, None);
@@ -806,7 +800,7 @@ impl Proxy {
     /// "no live upstreams": logged and answered 502, as nginx.
     fn no_live_upstreams(&self, r: &mut Request, target: &Target, uri: &Rc<str>) -> Flow {
         r.log_upstream = Some((format!("http://{}", target.upstream.name).into(), uri.clone()));
-        r.log(Level::Error, "no live upstreams while connecting to upstream");
+        r.log(Level::Error, &format!("no live upstreams while {CONNECTING}"));
         self.record(r, |s| {
             s.tries.push(Try {
                 status: Some(502),
@@ -1077,17 +1071,14 @@ impl Proxy {
         let framing = match head.framing(r.is_head()) {
             Ok(f) => f,
             Err(e) => {
-                r.log(
-                    Level::Error,
-                    &format!("{} while reading response header from upstream", e.message()),
-                );
+                r.log(Level::Error, &format!("{} while {READING_HEAD}", e.message()));
                 return Flow::Finish(502);
             }
         };
         if head.http09 {
             r.log(
                 Level::Error,
-                "upstream sent no valid HTTP/1.0 header while reading response header from upstream",
+                &format!("upstream sent no valid HTTP/1.0 header while {READING_HEAD}"),
             );
             r.version = (0, 9);
         }
