@@ -1829,6 +1829,62 @@ fn concurrent_requests_through_a_small_pool_each_get_their_own_answer() {
     assert!(child.wait().unwrap().success());
 }
 
+/// Established connections from 127.0.0.1 to 127.0.0.1:`port` (the client side of
+/// each), from /proc/net/tcp.
+fn connections_to(port: u16) -> usize {
+    let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let want = format!("0100007F:{port:04X}");
+    tcp.lines()
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.get(2) == Some(&want.as_str()) && f.get(3) == Some(&"01")
+        })
+        .count()
+}
+
+/// The upstream's `$connection` of each of `n` requests sent at once (the upstream holds
+/// each a moment, so that all are in flight together).
+fn burst(front: u16, n: usize) -> std::collections::BTreeSet<String> {
+    let clients: Vec<_> = (0..n)
+        .map(|_| std::thread::spawn(move || body(&fetch(front, "/").unwrap()).trim().to_string()))
+        .collect();
+    clients.into_iter().map(|c| c.join().unwrap()).collect()
+}
+
+#[test]
+fn a_burst_beyond_keepalive_leaves_its_connections_for_the_next_then_n_stay() {
+    // beyond nginx (pool.rs): the connections over `keepalive 2` that a burst leaves idle
+    // are closed once they have idled a second, not at once
+    let p = Prefix::new("upgrace");
+    let (front, back) = (port(), port());
+    p.conf(&format!(
+        "worker_processes 1;\ndaemon off;\nerror_log logs/error.log info;\nevents {{ worker_connections 256; }}\nhttp {{\n access_log off;\n upstream kept {{ server 127.0.0.1:{back}; keepalive 2; }}\n server {{ listen 127.0.0.1:{back}; location / {{ content_by_lua_block {{ ngx.sleep(0.3) ngx.say(ngx.var.connection) }} }} }}\n server {{\n  listen 127.0.0.1:{front};\n  proxy_http_version 1.1;\n  proxy_set_header Connection \"\";\n  location / {{ proxy_pass http://kept; }}\n }}\n}}\n"
+    ));
+    let mut child = start_master(&p);
+    wait_until("the server", Duration::from_secs(5), || get(front, "/").is_some());
+    let first = burst(front, 6);
+    assert!(
+        first.len() >= 5,
+        "six requests at once, each on its own connection: {first:?}"
+    );
+    assert!(connections_to(back) >= first.len(), "all kept a moment");
+    let second = burst(front, 6);
+    assert!(
+        second.is_subset(&first),
+        "the next burst takes the kept ones instead of connecting: {first:?} then {second:?}"
+    );
+    // within the grace and the sweep's second, the pool is back to `keepalive 2`
+    wait_until("the surplus closed", Duration::from_secs(5), || {
+        connections_to(back) == 2
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(connections_to(back), 2, "N stay kept");
+    let third = burst(front, 2);
+    assert!(third.is_subset(&first), "{third:?} from {first:?}");
+    signal(child.id() as i32, 3);
+    assert!(child.wait().unwrap().success());
+}
+
 /// Peak resident memory of a process, in KiB.
 fn peak_rss_kib(pid: i32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

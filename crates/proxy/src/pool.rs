@@ -2,14 +2,18 @@
 //! connections, most recently kept last, at most `keepalive N` of them (the least recently
 //! used is closed to make room), each kept for the server it was made to.
 //!
-//! Beyond nginx: a request that finds none idle waits up to two turns of the worker's loop
-//! before it connects. The requests ready meanwhile, and the answers the loop's polls
-//! bring, run first; a connection one of them releases is handed to the request that has
-//! waited longest, instead of being kept idle (or closed, the pool being full) while the
-//! waiting one connects. Under load this saves most of the connects and closes that
-//! `keepalive N` below the number of requests in flight would cost.
+//! Beyond nginx, two things save the connects and closes that `keepalive N` below the
+//! number of requests in flight costs under load:
+//! - A request that finds none idle waits up to two turns of the worker's loop before it
+//!   connects. The requests ready meanwhile, and the answers the loop's polls bring, run
+//!   first; a connection one of them releases is handed to the request that has waited
+//!   longest, instead of being kept idle while the waiting one connects.
+//! - Connections beyond N that a burst leaves idle are closed once they have idled for
+//!   `SURPLUS_GRACE` (at the next release or sweep), not at once: the next burst, usually
+//!   moments later, takes them instead of connecting again. Between bursts, and within
+//!   two seconds of the last, at most N are idle, as nginx keeps them.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::net::SocketAddr;
@@ -76,11 +80,18 @@ struct Waiter {
 /// 1,000 requests, two 18; a wait ends as soon as a connection is handed over).
 const WAIT_TURNS: usize = 2;
 
+/// How long a connection beyond `keepalive N` may stay idle (D, 50 clients over
+/// `keepalive 32`: 16-31 connects per 1,000 requests closing the surplus at once, 1.4 with
+/// a second's grace; docs/benchmarks.md).
+const SURPLUS_GRACE: Duration = Duration::from_secs(1);
+
 #[derive(Debug, Default)]
 pub struct Pool {
     idle: RefCell<VecDeque<Idle>>,
     /// Requests waiting for a connection, the longest waiting first.
     waiting: RefCell<VecDeque<Rc<Waiter>>>,
+    /// `keepalive N` as the latest release gave it: what the sweep trims the idle list to.
+    cap: Cell<usize>,
 }
 
 impl Pool {
@@ -100,9 +111,14 @@ impl Pool {
     }
 
     /// A connection whose answer ended cleanly: to the request waiting longest for one to
-    /// its server, else kept idle for `timeout` (at most `cap` idle, the least recently
-    /// used closed to make room). True when it was kept idle.
+    /// its server, else kept idle for `timeout` (at most `cap` idle: the least recently used
+    /// are closed to make room once they have idled for `SURPLUS_GRACE`). True when it was
+    /// kept idle.
     pub fn keep(&self, key: PoolKey, conn: Conn, timeout: Duration, cap: usize) -> bool {
+        self.keep_at(key, conn, timeout, cap, http::time::coarse_instant())
+    }
+
+    fn keep_at(&self, key: PoolKey, conn: Conn, timeout: Duration, cap: usize, now: Instant) -> bool {
         let waiter = {
             let mut waiting = self.waiting.borrow_mut();
             let at = waiting.iter().position(|w| w.key == key);
@@ -115,14 +131,13 @@ impl Pool {
             }
             return false;
         }
+        self.cap.set(cap);
         let mut idle = self.idle.borrow_mut();
-        while idle.len() >= cap {
-            idle.pop_front();
-        }
+        close_surplus(&mut idle, cap.saturating_sub(1), now);
         idle.push_back(Idle {
             key,
             conn,
-            since: http::time::coarse_instant(),
+            since: now,
             timeout,
         });
         true
@@ -159,13 +174,29 @@ impl Pool {
         waiter.handed.borrow_mut().take()
     }
 
-    /// Closes idle connections past their timeout or closed by their server; true while
-    /// any are left.
+    /// Closes idle connections past their timeout or closed by their server, and those
+    /// beyond `keepalive N` past their grace; true while any are left.
     pub fn sweep(&self) -> bool {
+        self.sweep_at(http::time::coarse_instant())
+    }
+
+    fn sweep_at(&self, now: Instant) -> bool {
         let mut idle = self.idle.borrow_mut();
-        let now = http::time::coarse_instant();
         idle.retain(|i| i.good(now));
+        close_surplus(&mut idle, self.cap.get(), now);
         !idle.is_empty()
+    }
+}
+
+/// Closes the least recently used idle connections beyond `keep` that have idled for
+/// `SURPLUS_GRACE` (the list runs from the least recently kept).
+fn close_surplus(idle: &mut VecDeque<Idle>, keep: usize, now: Instant) {
+    while idle.len() > keep
+        && idle
+            .front()
+            .is_some_and(|i| now.saturating_duration_since(i.since) >= SURPLUS_GRACE)
+    {
+        idle.pop_front();
     }
 }
 
@@ -273,15 +304,57 @@ mod tests {
         });
     }
 
+    /// What is idle for `k`, the most recently kept first (taking each).
+    fn take_all(pool: &Pool, k: &PoolKey) -> Vec<u64> {
+        std::iter::from_fn(|| pool.take(k).map(|c| c.requests)).collect()
+    }
+
+    #[test]
+    fn connections_beyond_the_cap_are_closed_least_recently_used_first_after_their_grace() {
+        run(async {
+            let pool = Pool::default();
+            let k = key(1);
+            let start = Instant::now();
+            let later = |ms| start + Duration::from_millis(ms);
+            // a burst releases four over `keepalive 2`: all kept for the next burst
+            let mut peers: Vec<_> = (1..=4)
+                .map(|n| {
+                    let (c, peer) = conn(n);
+                    assert!(pool.keep_at(k.clone(), c, IDLE, 2, later(n * 10)));
+                    peer
+                })
+                .collect();
+            assert!(pool.sweep_at(later(900)));
+            assert_eq!(pool.idle.borrow().len(), 4, "within the grace");
+            // a second on, the next release closes those beyond the cap that idled a second
+            let (c, peer) = conn(5);
+            peers.push(peer);
+            pool.keep_at(k.clone(), c, IDLE, 2, later(1_025));
+            assert_eq!(take_all(&pool, &k), [5, 4, 3]);
+            // without a release, the sweep trims to the cap
+            for n in 6..=9 {
+                let (c, peer) = conn(n);
+                peers.push(peer);
+                pool.keep_at(k.clone(), c, IDLE, 2, later(2_000 + n));
+            }
+            assert!(pool.sweep_at(later(2_500)));
+            assert_eq!(pool.idle.borrow().len(), 4);
+            assert!(pool.sweep_at(later(3_008)));
+            assert_eq!(take_all(&pool, &k), [9, 8]);
+        });
+    }
+
     #[test]
     fn the_idle_list_is_capped_least_recently_used_first_and_taken_most_recent_first() {
         run(async {
             let pool = Pool::default();
             let k = key(1);
+            let long_ago = Instant::now();
+            let now = long_ago + 2 * SURPLUS_GRACE;
             let peers: Vec<_> = (1..=3)
                 .map(|n| {
                     let (c, peer) = conn(n);
-                    pool.keep(k.clone(), c, IDLE, 2);
+                    pool.keep_at(k.clone(), c, IDLE, 2, if n < 3 { long_ago } else { now });
                     peer
                 })
                 .collect();
