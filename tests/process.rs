@@ -948,16 +948,22 @@ fn ten_thousand_requests_sleep_at_once_in_one_worker() {
     assert!(!p.log().contains("worker_connections are not enough"), "{}", p.log());
 }
 
-/// Listening sockets on 127.0.0.1:`port`, from /proc/net/tcp.
-fn listeners_on(port: u16) -> usize {
+/// Sockets in /proc/net/tcp whose local (`column` 1) or remote (2) address is
+/// 127.0.0.1:`port`, in `state` ("0A" listening, "01" established).
+fn loopback_sockets(column: usize, port: u16, state: &str) -> usize {
     let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
     let want = format!("0100007F:{port:04X}");
     tcp.lines()
         .filter(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            f.get(1) == Some(&want.as_str()) && f.get(3) == Some(&"0A")
+            f.get(column) == Some(&want.as_str()) && f.get(3) == Some(&state)
         })
         .count()
+}
+
+/// Listening sockets on 127.0.0.1:`port`.
+fn listeners_on(port: u16) -> usize {
+    loopback_sockets(1, port, "0A")
 }
 
 #[test]
@@ -1829,17 +1835,9 @@ fn concurrent_requests_through_a_small_pool_each_get_their_own_answer() {
     assert!(child.wait().unwrap().success());
 }
 
-/// Established connections from 127.0.0.1 to 127.0.0.1:`port` (the client side of
-/// each), from /proc/net/tcp.
+/// Established connections to 127.0.0.1:`port` (the client side of each).
 fn connections_to(port: u16) -> usize {
-    let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
-    let want = format!("0100007F:{port:04X}");
-    tcp.lines()
-        .filter(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            f.get(2) == Some(&want.as_str()) && f.get(3) == Some(&"01")
-        })
-        .count()
+    loopback_sockets(2, port, "01")
 }
 
 /// The upstream's `$connection` of each of `n` requests sent at once (the upstream holds
