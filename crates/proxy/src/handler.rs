@@ -274,7 +274,7 @@ struct Timeouts {
 struct Failure {
     /// The status the request gets if no other server is tried.
     status: u16,
-    /// nginx's words for the error log.
+    /// What failed, in nginx's words for the error log (the line goes on "while `during`").
     message: String,
     /// Which `proxy_next_upstream` condition it is.
     kind: FailKind,
@@ -301,14 +301,10 @@ impl Failure {
         let (status, message, kind) = match e {
             Some(e) => (
                 502,
-                format!("writev() failed ({}) while {SENDING}", conf::errno_text(&e)),
+                format!("writev() failed ({})", conf::errno_text(&e)),
                 FailKind::Error,
             ),
-            None => (
-                504,
-                format!("upstream timed out (110: Connection timed out) while {SENDING}"),
-                FailKind::Timeout,
-            ),
+            None => (504, crate::TIMED_OUT.into(), FailKind::Timeout),
         };
         Failure {
             status,
@@ -347,16 +343,11 @@ impl Failure {
             }
             Some(Refused::Peer(e)) => (
                 502,
-                format!("connect() failed ({}) while {CONNECTING}", conf::errno_text(&e)),
+                format!("connect() failed ({})", conf::errno_text(&e)),
                 FailKind::Error,
                 false,
             ),
-            None => (
-                504,
-                format!("upstream timed out (110: Connection timed out) while {CONNECTING}"),
-                FailKind::Timeout,
-                false,
-            ),
+            None => (504, crate::TIMED_OUT.into(), FailKind::Timeout, false),
         };
         Failure {
             status,
@@ -391,7 +382,7 @@ impl Failure {
         };
         Failure {
             status,
-            message: format!("{} while {READING_HEAD}", e.message()),
+            message: e.message(),
             kind,
             sent: true,
             local_side: false,
@@ -723,11 +714,12 @@ impl Proxy {
         self.finish_try(r, started, |t| t.status = Some(f.status));
         // (nginx logs a timeout after counting it against the server, other failures where
         // they happened, before)
+        let line = format!("{} while {}", f.message, f.during);
         if f.kind == FailKind::Timeout {
             self.release(r, target, server, Some(f.during));
-            r.log(Level::Error, &f.message);
+            r.log(Level::Error, &line);
         } else {
-            r.log(Level::Error, &f.message);
+            r.log(Level::Error, &line);
             self.release(r, target, server, Some(f.during));
         }
         self.note_failure(r, TryEnd::Failed, f.status);
@@ -1275,7 +1267,7 @@ impl Proxy {
         if let crate::tunnel::End::TimedOut = end {
             r.log(
                 Level::Error,
-                "upstream timed out (110: Connection timed out) while proxying upgraded connection",
+                &format!("{} while proxying upgraded connection", crate::TIMED_OUT),
             );
         }
         self.finish_try(r, started, |t| t.bytes_received += received);

@@ -50,6 +50,10 @@ pub static MODULE: Module = Module {
 
 const ALL: u32 = HTTP | SRV | LOC;
 
+/// nginx's words for an upstream that did not answer in time (the log line goes on with
+/// what the try was doing).
+const TIMED_OUT: &str = "upstream timed out (110: Connection timed out)";
+
 static DIRECTIVES: &[Directive<HttpBuilder>] = &[
     Directive::value("proxy_pass", LOC | LIF | LMT, Args::Exactly(1), proxy_pass),
     Directive::value("proxy_ssl_server_name", ALL, Args::Flag, ssl::directive),
@@ -290,9 +294,13 @@ impl ProxyConf {
     pub fn max_temp_file(&self) -> u64 {
         self.max_temp_file_size.unwrap_or(1 << 30)
     }
-    /// `proxy_buffers`: how far the body is read ahead of the client (8 pages by default).
+    /// `proxy_buffers N size` (8 pages by default).
+    fn buffer_count_size(&self) -> (u64, u64) {
+        self.buffers.unwrap_or((8, 4096))
+    }
+    /// `proxy_buffers`: how far the body is read ahead of the client.
     pub fn buffers_bytes(&self) -> usize {
-        let (n, size) = self.buffers.unwrap_or((8, 4096));
+        let (n, size) = self.buffer_count_size();
         n.saturating_mul(size) as usize
     }
     /// proxy_buffer_size: the most an upstream's response head may take (one page).
@@ -581,7 +589,7 @@ fn temp_file_write_size(b: &mut HttpBuilder, cmd: &Cmd) -> Result<()> {
 /// (on every merged level, one that proxies nothing too, as nginx's merge does).
 fn check_sizes(conf: &ProxyConf) -> std::result::Result<(), String> {
     const AT_LEAST_ONE: &str = "must be equal to or greater than the maximum of the value of \"proxy_buffer_size\" and one of the \"proxy_buffers\"";
-    let (n, size) = conf.buffers.unwrap_or((8, 4096));
+    let (n, size) = conf.buffer_count_size();
     let one = (conf.buffer_size() as u64).max(size);
     let busy = conf.busy_buffers_size.unwrap_or(one.saturating_mul(2));
     if busy < one {

@@ -26,7 +26,7 @@ impl ReadFailure {
     /// nginx's message for it.
     pub fn message(&self) -> String {
         match self {
-            ReadFailure::TimedOut => "upstream timed out (110: Connection timed out)".into(),
+            ReadFailure::TimedOut => crate::TIMED_OUT.into(),
             ReadFailure::Closed => "upstream prematurely closed connection".into(),
             ReadFailure::Io(e) => format!("recv() failed ({})", conf::errno_text(e)),
             ReadFailure::TooBig => "upstream sent too big header".into(),

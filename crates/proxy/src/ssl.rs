@@ -145,8 +145,8 @@ impl UpstreamTls {
         })
     }
 
-    /// TLS over a new connection to `peer`: the handshake, then nginx's checks. Err: the
-    /// line to log (the try failed, as a connect error).
+    /// TLS over a new connection to `peer`: the handshake, then nginx's checks. Err: what
+    /// failed, for the log line (the try failed, as a connect error).
     pub async fn handshake(
         &self,
         stream: Stream,
@@ -168,23 +168,18 @@ impl UpstreamTls {
         let t = match tls::connect(stream, &self.ctx, offer, timeout).await {
             Ok(t) => t,
             Err(f) if f.text == "timed out" => {
-                return Err("upstream timed out (110: Connection timed out) while SSL handshaking to upstream".into());
+                return Err(crate::TIMED_OUT.into());
             }
-            Err(f) => return Err(format!("{} while SSL handshaking to upstream", f.text)),
+            Err(f) => return Err(f.text),
         };
         if self.verify {
             match tls::verify_peer(&t, Some(&self.name)) {
                 Ok(()) => {}
                 Err(PeerRefused::Verify(code, text)) => {
-                    return Err(format!(
-                        "upstream SSL certificate verify error: ({code}:{text}) while SSL handshaking to upstream"
-                    ));
+                    return Err(format!("upstream SSL certificate verify error: ({code}:{text})"));
                 }
                 Err(PeerRefused::Host) => {
-                    return Err(format!(
-                        "upstream SSL certificate does not match \"{}\" while SSL handshaking to upstream",
-                        self.name
-                    ));
+                    return Err(format!("upstream SSL certificate does not match \"{}\"", self.name));
                 }
             }
         }
