@@ -125,7 +125,29 @@ GET /t
 --- response_body
 true
 
-=== TEST 11: ngx.req.get_uri_args after set_uri with args
+=== TEST 11: ngx.time, ngx.localtime and ngx.now agree across the turn of a second
+--- config
+    location = /t { content_by_lua_block {
+        -- spin until the second turns: ngx.now read first, so a ngx.time or localtime
+        -- on a clock behind it shows a second less (update_time: nginx's clock is cached)
+        local start, bad = ngx.time(), 0
+        repeat
+            ngx.update_time()
+            local n = ngx.now()
+            local t, lt = ngx.time(), ngx.localtime()
+            if math.floor(n) > t or os.date("%Y-%m-%d %H:%M:%S", math.floor(n)) > lt then
+                bad = bad + 1
+            end
+        until t > start
+        ngx.say("behind: ", bad)
+    } }
+--- request
+GET /t
+--- response_body
+behind: 0
+--- timeout: 5
+
+=== TEST 12: ngx.req.get_uri_args after set_uri with args
 --- config
     location = /t {
         rewrite_by_lua_block { ngx.req.set_uri_args("x=1&y=2") ngx.req.set_uri("/u", false) }
@@ -139,7 +161,7 @@ GET /t?z=0
 --- response_body
 /u 12
 
-=== TEST 12: ngx.req.get_headers gives every header under the default limit
+=== TEST 13: ngx.req.get_headers gives every header under the default limit
 --- config
     location = /t { content_by_lua_block {
         local h, err = ngx.req.get_headers()
@@ -152,7 +174,7 @@ GET /t?z=0
 --- response_body
 7 nil
 
-=== TEST 13: $http_host and ngx.var.host
+=== TEST 14: $http_host and ngx.var.host
 --- config
     location = /t { content_by_lua_block { ngx.say(ngx.var.http_host, " ", ngx.var.host) } }
 --- raw_request eval
@@ -160,7 +182,7 @@ GET /t?z=0
 --- response_body
 Example.COM:8080 example.com
 
-=== TEST 14: $remote_addr, $server_port and $scheme from Lua
+=== TEST 15: $remote_addr, $server_port and $scheme from Lua
 --- config
     location = /t { content_by_lua_block {
         ngx.say(ngx.var.remote_addr, " ", ngx.var.scheme, " ", tonumber(ngx.var.server_port) > 0,
@@ -171,7 +193,7 @@ GET /t
 --- response_body
 127.0.0.1 http true true
 
-=== TEST 15: $binary_remote_addr is four bytes
+=== TEST 16: $binary_remote_addr is four bytes
 --- config
     location = /t { content_by_lua_block { ngx.say(#ngx.var.binary_remote_addr) } }
 --- request
@@ -179,7 +201,7 @@ GET /t
 --- response_body
 4
 
-=== TEST 16: $request_id is 32 hex digits and stable within the request
+=== TEST 17: $request_id is 32 hex digits and stable within the request
 --- config
     location = /t { content_by_lua_block {
         ngx.ctx.id = ngx.var.request_id
@@ -190,7 +212,7 @@ GET /t
 --- response_body
 32 true true
 
-=== TEST 17: $connection_requests counts keepalive requests
+=== TEST 18: $connection_requests counts keepalive requests
 --- config
     location = /t { content_by_lua_block { ngx.say(ngx.var.connection_requests) } }
 --- pipelined_requests eval
@@ -198,7 +220,7 @@ GET /t
 --- response_body eval
 ["1\n", "2\n"]
 
-=== TEST 18: $content_type and $content_length of the request
+=== TEST 19: $content_type and $content_length of the request
 --- config
     location = /t { content_by_lua_block { ngx.say(ngx.var.content_type, " ", ngx.var.content_length) } }
 --- request
@@ -209,7 +231,7 @@ Content-Type: text/x-test
 --- response_body
 text/x-test 5
 
-=== TEST 19: $sent_http_ variables in the log phase
+=== TEST 20: $sent_http_ variables in the log phase
 --- config
     location = /t {
         content_by_lua_block { ngx.header["X-Out"] = "sent"; ngx.say("ok") }
@@ -220,7 +242,7 @@ GET /t
 --- error_log
 out=sent
 
-=== TEST 20: $document_root is the prefix's html directory by default
+=== TEST 21: $document_root is the prefix's html directory by default
 --- config
     location = /t { content_by_lua_block { ngx.say(ngx.var.document_root:match("/html$") ~= nil) } }
 --- request
@@ -228,7 +250,7 @@ GET /t
 --- response_body
 true
 
-=== TEST 21: $request_id differs between requests
+=== TEST 22: $request_id differs between requests
 --- config
     location = /t { content_by_lua_block {
         local id = ngx.var.request_id
@@ -240,7 +262,7 @@ true
 --- response_body eval
 ["first\n", "true\n"]
 
-=== TEST 22: client_body_in_file_only on: the body is in a file, kept after the request
+=== TEST 23: client_body_in_file_only on: the body is in a file, kept after the request
 --- config
     client_body_in_file_only on;
     location = /t {
@@ -262,7 +284,7 @@ true
 --- response_body eval
 ["nil true\n", "small body\n"]
 
-=== TEST 23: client_body_in_file_only clean: the file goes with the request
+=== TEST 24: client_body_in_file_only clean: the file goes with the request
 --- config
     client_body_in_file_only clean;
     location = /t {
@@ -280,14 +302,14 @@ true
 --- response_body eval
 ["10\n", "gone\n"]
 
-=== TEST 24: client_body_in_file_only with a bad value
+=== TEST 25: client_body_in_file_only with a bad value
 --- config
     client_body_in_file_only sometimes;
 --- must_die
 --- error_log
 invalid value "sometimes" in "client_body_in_file_only" directive, it must be "on", "off" or "clean"
 
-=== TEST 25: a discarded body cannot be replaced: request body not read yet
+=== TEST 26: a discarded body cannot be replaced: request body not read yet
 --- config
     location = /t {
         content_by_lua_block {

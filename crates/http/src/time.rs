@@ -130,6 +130,16 @@ pub fn timeout<F: std::future::IntoFuture>(d: std::time::Duration, f: F) -> toki
     tokio::time::timeout_at(coarse_now() + d, f)
 }
 
+/// Whole seconds since the epoch on `now_f64`'s clock: `ngx.time` and the Lua date
+/// functions agree with `ngx.now` at the turn of a second, where `now_sec`'s coarse
+/// clock is up to a tick behind (in nginx all of them read one cached time).
+pub fn precise_sec() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
 /// Seconds since the epoch as a float with millisecond precision (`$msec`).
 pub fn now_f64() -> f64 {
     SystemTime::now()

@@ -17,7 +17,7 @@ pub extern "C" fn oxr_now() -> f64 {
 /// ngx.time(): whole seconds.
 #[unsafe(no_mangle)]
 pub extern "C" fn oxr_time() -> i64 {
-    http::time::now_sec()
+    http::time::precise_sec()
 }
 
 fn tm(sec: i64, local: bool) -> libc::tm {
@@ -116,16 +116,16 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     ngx.set(
         "today",
         api_function(lua, "today", |_, ()| {
-            Ok(datetime(http::time::now_sec(), true)[..10].to_string())
+            Ok(datetime(http::time::precise_sec(), true)[..10].to_string())
         })?,
     )?;
     ngx.set(
         "localtime",
-        api_function(lua, "localtime", |_, ()| Ok(datetime(http::time::now_sec(), true)))?,
+        api_function(lua, "localtime", |_, ()| Ok(datetime(http::time::precise_sec(), true)))?,
     )?;
     ngx.set(
         "utctime",
-        api_function(lua, "utctime", |_, ()| Ok(datetime(http::time::now_sec(), false)))?,
+        api_function(lua, "utctime", |_, ()| Ok(datetime(http::time::precise_sec(), false)))?,
     )?;
     ngx.set("update_time", api_function(lua, "update_time", |_, ()| Ok(()))?)?;
     ngx.set(
