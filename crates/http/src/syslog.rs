@@ -143,11 +143,8 @@ impl Syslog {
 
     /// `<PRI>Mmm dd hh:mm:ss host tag: line` (RFC 3164, local time, as nginx writes it).
     fn message(&self, severity: u8, line: &str) -> String {
-        const MONTHS: [&str; 12] = [
-            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-        ];
         let (_, month, day, h, m, s) = crate::time::calendar(crate::time::now_sec(), true);
-        let month = MONTHS[(month.clamp(1, 12) - 1) as usize];
+        let month = crate::time::MONTHS[(month.clamp(1, 12) - 1) as usize];
         let pri = u32::from(self.facility) * 8 + u32::from(severity);
         let host = if self.nohostname {
             String::new()

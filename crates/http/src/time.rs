@@ -15,11 +15,14 @@ pub struct Cached {
     pub http: String,
 }
 
+pub const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+
 pub const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
-fn tm_of(sec: i64, local: bool) -> libc::tm {
+/// `sec` broken down in UTC or local time (`tm_year` from 1900, `tm_mon` from 0).
+pub fn tm_of(sec: i64, local: bool) -> libc::tm {
     // SAFETY: localtime_r/gmtime_r only write into the tm we own; time_t is plain data.
     unsafe {
         let t: libc::time_t = sec as libc::time_t;
@@ -75,13 +78,10 @@ thread_local! {
 /// Whole seconds since the epoch, from the kernel's coarse clock: no clock source read,
 /// a few ns (the Date header of every response asks), at most a tick late.
 pub fn now_sec() -> i64 {
-    if let Some(ts) = coarse_clock(libc::CLOCK_REALTIME_COARSE) {
-        return ts.tv_sec;
+    match coarse_clock(libc::CLOCK_REALTIME_COARSE) {
+        Some(ts) => ts.tv_sec,
+        None => precise_sec(),
     }
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 /// One of the kernel's coarse clocks: read without a clock source, updated each tick.

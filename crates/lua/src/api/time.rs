@@ -20,37 +20,10 @@ pub extern "C" fn oxr_time() -> i64 {
     http::time::precise_sec()
 }
 
-fn tm(sec: i64, local: bool) -> libc::tm {
-    // SAFETY: the reentrant libc conversions write only into the tm we own.
-    unsafe {
-        let t = sec as libc::time_t;
-        let mut tm: libc::tm = std::mem::zeroed();
-        if local {
-            libc::localtime_r(&t, &mut tm);
-        } else {
-            libc::gmtime_r(&t, &mut tm);
-        }
-        tm
-    }
-}
-
 fn datetime(sec: i64, local: bool) -> String {
-    let t = tm(sec, local);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        t.tm_year + 1900,
-        t.tm_mon + 1,
-        t.tm_mday,
-        t.tm_hour,
-        t.tm_min,
-        t.tm_sec
-    )
+    let (y, mo, d, h, mi, s) = http::time::calendar(sec, local);
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}")
 }
-
-const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
 
 fn seconds_arg(v: Value, name: &str) -> mlua::Result<i64> {
     match v {
@@ -140,15 +113,15 @@ pub fn register(lua: &Lua, ngx: &Table, private: &Table) -> mlua::Result<()> {
     ngx.set(
         "cookie_time",
         api_function(lua, "cookie_time", |_, v: Value| {
-            let t = tm(seconds_arg(v, "cookie_time")?, false);
+            let t = http::time::tm_of(seconds_arg(v, "cookie_time")?, false);
             // nginx's ngx_http_cookie_time: two-digit years with dashes, up to 2037
             let year = t.tm_year + 1900;
             let (sep, shown) = if year > 2037 { (" ", year) } else { ("-", year % 100) };
             Ok(format!(
                 "{}, {:02}{sep}{}{sep}{:02} {:02}:{:02}:{:02} GMT",
-                DAYS[t.tm_wday as usize % 7],
+                http::time::DAYS[t.tm_wday as usize % 7],
                 t.tm_mday,
-                MONTHS[t.tm_mon as usize % 12],
+                http::time::MONTHS[t.tm_mon as usize % 12],
                 shown,
                 t.tm_hour,
                 t.tm_min,
