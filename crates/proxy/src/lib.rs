@@ -591,7 +591,9 @@ fn check_sizes(conf: &ProxyConf) -> std::result::Result<(), String> {
     const AT_LEAST_ONE: &str = "must be equal to or greater than the maximum of the value of \"proxy_buffer_size\" and one of the \"proxy_buffers\"";
     let (n, size) = conf.buffer_count_size();
     let one = (conf.buffer_size() as u64).max(size);
-    let busy = conf.busy_buffers_size.unwrap_or(one.saturating_mul(2));
+    // (both default to twice that)
+    let default = one.saturating_mul(2);
+    let busy = conf.busy_buffers_size.unwrap_or(default);
     if busy < one {
         return Err(format!("\"proxy_busy_buffers_size\" {AT_LEAST_ONE}"));
     }
@@ -600,7 +602,7 @@ fn check_sizes(conf: &ProxyConf) -> std::result::Result<(), String> {
             "\"proxy_busy_buffers_size\" must be less than the size of all \"proxy_buffers\" minus one buffer".into(),
         );
     }
-    if conf.temp_file_write_size.unwrap_or(one.saturating_mul(2)) < one {
+    if conf.temp_file_write_size.unwrap_or(default) < one {
         return Err(format!("\"proxy_temp_file_write_size\" {AT_LEAST_ONE}"));
     }
     let max_temp = conf.max_temp_file();
@@ -696,7 +698,7 @@ fn install(b: &HttpBuilder, d: &LocDraft, t: &mut Phases) -> Result<()> {
         return Ok(());
     };
     check_sizes(conf).map_err(|msg| match &d.at {
-        Some(at) => conf::ConfError::Invalid { msg, at: at.clone() },
+        Some(at) => upstream::error_at(at, msg),
         None => conf::ConfError::Other(msg),
     })?;
     let Some(pass) = &conf.pass else {
